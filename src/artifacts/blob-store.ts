@@ -1,0 +1,214 @@
+/**
+ * Content-addressed artifact storage. A blob is named by the sha256 of its bytes, so it is written once
+ * and never changes; the same upload twice is one blob. On disk:
+ *
+ *   <dataDir>/blobs/sha256/ab/abcdef…   complete blobs (first two hex characters fan out the folders)
+ *   <dataDir>/blobs/tmp/<random>.part   uploads in progress
+ *
+ * An upload streams into a temp file while being hashed (memory does not grow with its size), is fsynced,
+ * and only then renamed to its hash: a reader sees a whole blob or none, even after a crash.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { type Clock, systemClock } from '../core/clock.js';
+import { FleetError } from '../core/errors.js';
+
+export interface BlobInfo {
+  sha256: string;
+  size: number;
+}
+
+export interface PutOptions {
+  /** The upload must be exactly this long; a longer one is cut off as soon as it overshoots. */
+  expectedSize?: number;
+  /** PAYLOAD_TOO_LARGE as soon as the upload passes this many bytes. */
+  maxSize?: number;
+  /** The upload must hash to this (e.g. the manifest's sha256); otherwise nothing is kept. */
+  expectedSha256?: string;
+}
+
+/** Inclusive byte offsets, as in an HTTP Range and fs.createReadStream. */
+export interface ByteRange {
+  start?: number;
+  end?: number;
+}
+
+/** What the server needs from artifact storage; an object-store or CDN backend may replace the filesystem. */
+export interface BlobStore {
+  put(stream: Readable, opts?: PutOptions): Promise<BlobInfo>;
+  has(sha256: string): Promise<boolean>;
+  stat(sha256: string): Promise<BlobInfo | undefined>;
+  /** Opens before resolving, so a missing blob is NOT_FOUND here, not an error in mid-stream. */
+  createReadStream(sha256: string, range?: ByteRange): Promise<Readable>;
+  /** Whether there was a blob to delete. */
+  delete(sha256: string): Promise<boolean>;
+}
+
+const SHA256 = /^[0-9a-fA-F]{64}$/;
+
+/** The lowercase hash, or VALIDATION: nothing else may ever reach a file path. */
+export function checkSha256(sha256: string): string {
+  if (typeof sha256 !== 'string' || !SHA256.test(sha256)) {
+    const shown = JSON.stringify(String(sha256).slice(0, 80));
+    throw new FleetError('VALIDATION', `${shown} is not a sha256 (64 hex characters)`);
+  }
+  return sha256.toLowerCase();
+}
+
+export class FsBlobStore implements BlobStore {
+  private readonly blobDir: string;
+  private readonly tempDir: string;
+
+  constructor(
+    dataDir: string,
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.blobDir = resolve(dataDir, 'blobs', 'sha256');
+    this.tempDir = resolve(dataDir, 'blobs', 'tmp');
+  }
+
+  path(sha256: string): string {
+    const hex = checkSha256(sha256);
+    return join(this.blobDir, hex.slice(0, 2), hex);
+  }
+
+  async put(stream: Readable, opts: PutOptions = {}): Promise<BlobInfo> {
+    const expectedSha = opts.expectedSha256 === undefined ? undefined : checkSha256(opts.expectedSha256);
+    const { maxSize, expectedSize } = opts;
+    if (maxSize !== undefined && expectedSize !== undefined && expectedSize > maxSize) {
+      stream.destroy();
+      throw tooLarge(maxSize);
+    }
+    await mkdirDurable(this.tempDir);
+    const temp = join(this.tempDir, `${randomBytes(8).toString('hex')}.part`);
+    const handle = await open(temp, 'wx', 0o644);
+    let size = 0;
+    let sha256: string;
+    try {
+      const hash = createHash('sha256');
+      // Pulling one chunk at a time and awaiting its write is the backpressure: memory stays at a chunk.
+      // Leaving the loop early (a throw) destroys the source stream.
+      for await (const chunk of stream) {
+        const bytes: Uint8Array = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        size += bytes.byteLength;
+        if (maxSize !== undefined && size > maxSize) throw tooLarge(maxSize);
+        if (expectedSize !== undefined && size > expectedSize) {
+          throw new FleetError('VALIDATION', `upload is longer than the expected ${expectedSize} bytes`);
+        }
+        hash.update(bytes);
+        for (let done = 0; done < bytes.byteLength; ) {
+          done += (await handle.write(bytes, done)).bytesWritten;
+        }
+      }
+      if (expectedSize !== undefined && size !== expectedSize) {
+        throw new FleetError('VALIDATION', `upload ended after ${size} bytes, expected ${expectedSize}`);
+      }
+      sha256 = hash.digest('hex');
+      if (expectedSha !== undefined && sha256 !== expectedSha) {
+        throw new FleetError('VALIDATION', `sha256 mismatch: expected ${expectedSha}, got ${sha256}`);
+      }
+      await handle.sync();
+    } catch (e) {
+      await handle.close();
+      await rm(temp, { force: true });
+      throw e;
+    }
+    await handle.close();
+
+    const dest = this.path(sha256);
+    if ((await this.stat(sha256))?.size === size) {
+      await rm(temp, { force: true }); // already stored: identical bytes by construction
+    } else {
+      await mkdirDurable(dirname(dest));
+      // Two concurrent puts of the same bytes may both get here: the second rename swaps in identical
+      // content, which a reader holding the first file cannot notice.
+      await rename(temp, dest);
+      await fsyncDir(dirname(dest));
+    }
+    return { sha256, size };
+  }
+
+  async has(sha256: string): Promise<boolean> {
+    return (await this.stat(sha256)) !== undefined;
+  }
+
+  async stat(sha256: string): Promise<BlobInfo | undefined> {
+    try {
+      const s = await stat(this.path(sha256));
+      return s.isFile() ? { sha256: sha256.toLowerCase(), size: s.size } : undefined;
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async createReadStream(sha256: string, range: ByteRange = {}): Promise<Readable> {
+    const { start = 0, end } = range;
+    if (!isOffset(start) || (end !== undefined && (!isOffset(end) || end < start))) {
+      throw new FleetError('VALIDATION', `bad byte range ${start}-${end ?? ''}`);
+    }
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(this.path(sha256), 'r');
+    } catch (e) {
+      if (isNotFound(e)) throw new FleetError('NOT_FOUND', `blob ${sha256} not found`);
+      throw e;
+    }
+    // The open handle keeps the bytes readable even if the blob is deleted meanwhile.
+    return handle.createReadStream({ start, end });
+  }
+
+  async delete(sha256: string): Promise<boolean> {
+    const path = this.path(sha256);
+    const existed = await this.has(sha256);
+    await rm(path, { force: true });
+    if (existed) await fsyncDir(dirname(path));
+    return existed;
+  }
+
+  /** Removes temp files a crash left behind; call at startup. Younger ones may be uploads in progress. */
+  async sweepTemp(olderThanMs = 24 * 3_600_000): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.tempDir);
+    } catch (e) {
+      if (isNotFound(e)) return 0;
+      throw e;
+    }
+    let removed = 0;
+    for (const name of names) {
+      const path = join(this.tempDir, name);
+      const s = await stat(path).catch(() => undefined);
+      if (s && s.mtimeMs < this.clock.now() - olderThanMs) {
+        await rm(path, { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+}
+
+const tooLarge = (max: number) =>
+  new FleetError('PAYLOAD_TOO_LARGE', `upload exceeds the limit of ${max} bytes`);
+
+const isOffset = (n: number) => Number.isSafeInteger(n) && n >= 0;
+
+const isNotFound = (e: unknown) => (e as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** mkdir -p whose new folders survive a crash: each one's name is fsynced into its parent. */
+async function mkdirDurable(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true });
+  if (first === undefined) return;
+  for (let d = dir; d.startsWith(first); d = dirname(d)) await fsyncDir(dirname(d));
+}

@@ -1,0 +1,187 @@
+/** `fleetd artifact upload | sign | ls | show | download | delete` */
+import { createHash } from 'node:crypto';
+import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Command } from 'commander';
+import { readPrivateKeyFile, signManifest } from '../artifacts/signing.js';
+import { canonicalManifest, RELEASE_TYPES, type ReleaseType } from '../core/manifest.js';
+import { CliError, type Client } from './client.js';
+import { type OutputFormat, printJson, table } from './output.js';
+
+interface Ctx {
+  client(): Client;
+  format(): OutputFormat;
+}
+
+interface ReleaseJson {
+  id: string;
+  name: string;
+  version: string;
+  type: string;
+  hardware: string[];
+  size: number;
+  sha256: string;
+  key_id: string;
+  created_at: string;
+}
+
+function releaseType(text: string): ReleaseType {
+  if (!(RELEASE_TYPES as readonly string[]).includes(text)) {
+    throw new CliError(`--type: "${text}" must be one of ${RELEASE_TYPES.join(', ')}`);
+  }
+  return text as ReleaseType;
+}
+
+async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
+  const hash = createHash('sha256');
+  try {
+    await pipeline(createReadStream(file), hash);
+  } catch (error) {
+    throw new CliError(
+      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
+  return { size: statSync(file).size, sha256: hash.digest('hex') };
+}
+
+const humanSize = (n: number) =>
+  n >= 1024 ** 3
+    ? `${(n / 1024 ** 3).toFixed(1)} GiB`
+    : n >= 1024 ** 2
+      ? `${(n / 1024 ** 2).toFixed(1)} MiB`
+      : `${n} B`;
+
+const ref = (r: string) => encodeURIComponent(r);
+
+export function registerArtifact(program: Command, ctx: Ctx): void {
+  const artifact = program.command('artifact').description('signed releases: artifacts and their manifests');
+
+  artifact
+    .command('upload')
+    .argument('<file>')
+    .description('upload a file as a release; the server signs it, or give a manifest signed offline')
+    .option('--name <name>', 'release name, e.g. pos-firmware')
+    .option('--version <semver>', 'release version, e.g. 2.3.0')
+    .option('--hardware <type...>', 'compatible hardware types')
+    .option('--type <type>', `one of ${RELEASE_TYPES.join(', ')}`, 'firmware')
+    .option('--allow-downgrade', 'a rollback release: may install over a higher version')
+    .option('--manifest <file>', 'manifest.json signed offline (fleetd artifact sign)')
+    .option('--signature <file>', 'its manifest.sig')
+    .action(async (file: string, opts: Record<string, string | string[] | boolean | undefined>) => {
+      const headers: Record<string, string> = {};
+      const params = new URLSearchParams();
+      if (opts.manifest || opts.signature) {
+        if (!opts.manifest || !opts.signature) throw new CliError('--manifest and --signature go together');
+        headers['x-fleetd-manifest'] = readFileSync(opts.manifest as string).toString('base64');
+        headers['x-fleetd-signature'] = readFileSync(opts.signature as string).toString('base64');
+      } else {
+        if (!opts.name || !opts.version || !opts.hardware) {
+          throw new CliError('--name, --version and --hardware are required (or --manifest and --signature)');
+        }
+        params.set('name', opts.name as string);
+        params.set('version', opts.version as string);
+        params.set('type', releaseType(opts.type as string));
+        for (const h of opts.hardware as string[]) params.append('hardware', h);
+        if (opts.allowDowngrade) params.set('allow_downgrade', 'true');
+      }
+      const r = await ctx.client().upload<ReleaseJson>(`/api/v1/artifacts?${params}`, file, headers);
+      if (ctx.format() === 'json') return printJson(r);
+      console.log(
+        `${r.name}@${r.version} uploaded as ${r.id} (${humanSize(r.size)}, sha256 ${r.sha256}, key ${r.key_id})`,
+      );
+    });
+
+  artifact
+    .command('sign')
+    .argument('<file>')
+    .description('sign a release offline (in CI): writes manifest.json and manifest.sig')
+    .requiredOption('--key <file>', 'Ed25519 private key (fleetd keys generate)')
+    .requiredOption('--name <name>', 'release name')
+    .requiredOption('--version <semver>', 'release version')
+    .requiredOption('--hardware <type...>', 'compatible hardware types')
+    .option('--type <type>', `one of ${RELEASE_TYPES.join(', ')}`, 'firmware')
+    .option('--allow-downgrade', 'a rollback release')
+    .option('--out <dir>', 'where to write manifest.json and manifest.sig', '.')
+    .action(async (file: string, opts: Record<string, string | string[] | boolean | undefined>) => {
+      const key = await readPrivateKeyFile(opts.key as string);
+      const { size, sha256 } = await hashFile(file);
+      const manifest = canonicalManifest({
+        name: opts.name as string,
+        version: opts.version as string,
+        type: releaseType(opts.type as string),
+        hardware: opts.hardware as string[],
+        size,
+        sha256,
+        created: Date.now(),
+        allow_downgrade: Boolean(opts.allowDowngrade),
+      });
+      const out = opts.out as string;
+      writeFileSync(join(out, 'manifest.json'), manifest);
+      writeFileSync(join(out, 'manifest.sig'), Buffer.from(signManifest(manifest, key), 'base64'));
+      if (ctx.format() === 'json') return printJson({ manifest, out });
+      console.log(`wrote ${join(out, 'manifest.json')} and ${join(out, 'manifest.sig')}`);
+    });
+
+  artifact
+    .command('ls')
+    .description('every release')
+    .action(async () => {
+      const r = await ctx.client().request<{ artifacts: ReleaseJson[] }>('GET', '/api/v1/artifacts');
+      if (ctx.format() === 'json') return printJson(r);
+      console.log(
+        table(
+          ['ID', 'NAME', 'VERSION', 'TYPE', 'HARDWARE', 'SIZE', 'SHA256', 'CREATED'],
+          r.artifacts.map((a) => [
+            a.id,
+            a.name,
+            a.version,
+            a.type,
+            a.hardware.join(','),
+            humanSize(a.size),
+            a.sha256.slice(0, 12),
+            a.created_at,
+          ]),
+        ),
+      );
+    });
+
+  artifact
+    .command('show')
+    .argument('<release>', 'name@version or id')
+    .description('one release, with its signed manifest')
+    .action(async (release: string) => {
+      const r = await ctx
+        .client()
+        .request<ReleaseJson & { manifest: string; signature: string }>(
+          'GET',
+          `/api/v1/artifacts/${ref(release)}`,
+        );
+      if (ctx.format() === 'json') return printJson(r);
+      for (const [k, v] of Object.entries(r))
+        console.log(`${k.padEnd(15)}${Array.isArray(v) ? v.join(', ') : v}`);
+    });
+
+  artifact
+    .command('download')
+    .argument('<release>', 'name@version or id')
+    .requiredOption('--out <file>', 'where to write the artifact')
+    .description('download an artifact')
+    .action(async (release: string, opts: { out: string }) => {
+      const bytes = await ctx.client().download(`/api/v1/artifacts/${ref(release)}/download`, opts.out);
+      if (ctx.format() === 'json') return printJson({ out: opts.out, bytes });
+      console.log(`wrote ${opts.out} (${humanSize(bytes)})`);
+    });
+
+  artifact
+    .command('delete')
+    .argument('<release>', 'name@version or id')
+    .description('delete a release (refused while an update in progress uses it)')
+    .action(async (release: string) => {
+      const r = await ctx
+        .client()
+        .request<{ deleted: string }>('DELETE', `/api/v1/artifacts/${ref(release)}`);
+      if (ctx.format() === 'json') return printJson(r);
+      console.log(`deleted ${release}`);
+    });
+}

@@ -1,0 +1,108 @@
+/** The CLI is a thin client of the operator API: this is its one HTTP helper. */
+import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream } from 'node:stream/web';
+
+export class CliError extends Error {}
+
+export interface ClientOptions {
+  server?: string;
+  token?: string;
+  data?: string;
+}
+
+export interface Client {
+  request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T>;
+  /** Streams a file as the request body (application/octet-stream). */
+  upload<T>(path: string, file: string, headers?: Record<string, string>): Promise<T>;
+  /** Streams a response body into a file. */
+  download(path: string, file: string): Promise<number>;
+  server: string;
+}
+
+function resolveToken(options: ClientOptions): string {
+  const token = options.token ?? process.env.FLEETD_TOKEN;
+  if (token) return token.trim();
+  const file = join(options.data ?? process.env.FLEETD_DATA ?? 'fleetd-data', 'admin-token');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    throw new CliError(`no API token: pass --token, set FLEETD_TOKEN, or run where ${file} exists`);
+  }
+}
+
+export function createClient(options: ClientOptions): Client {
+  const server = (options.server ?? process.env.FLEETD_SERVER ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
+  let token: string | undefined;
+  return {
+    server,
+    async request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+      const response = await send(path, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return parse<T>(response);
+    },
+    async upload<T>(path: string, file: string, headers: Record<string, string> = {}): Promise<T> {
+      let size: number;
+      try {
+        size = statSync(file).size;
+      } catch (error) {
+        throw new CliError(
+          `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        );
+      }
+      const response = await send(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size), ...headers },
+        body: Readable.toWeb(createReadStream(file)) as unknown as RequestInit['body'],
+        // Node's fetch streams a request body only in half-duplex mode.
+        duplex: 'half',
+      } as RequestInit & { headers: Record<string, string> });
+      return parse<T>(response);
+    },
+    async download(path: string, file: string): Promise<number> {
+      const response = await send(path, { method: 'GET', headers: {} });
+      if (!response.ok || !response.body) return parse(response);
+      await pipeline(Readable.fromWeb(response.body as ReadableStream), createWriteStream(file));
+      return Number(response.headers.get('content-length') ?? 0);
+    },
+  };
+
+  async function send(
+    path: string,
+    init: RequestInit & { headers: Record<string, string> },
+  ): Promise<Response> {
+    token ??= resolveToken(options);
+    try {
+      return await fetch(`${server}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${token}`, ...init.headers },
+      });
+    } catch (error) {
+      const { cause } = error as { cause?: { code?: string; message?: string } };
+      const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+      throw new CliError(`cannot reach the FleetD server at ${server} (${reason})`);
+    }
+  }
+
+  async function parse<T>(response: Response): Promise<T> {
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      throw new CliError(`${server} answered ${response.status} with something that is not JSON`);
+    }
+    if (!response.ok) {
+      const error = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new CliError(
+        error?.message ? `${error.message} (${error.code})` : `server answered ${response.status}`,
+      );
+    }
+    return json as T;
+  }
+}

@@ -1,0 +1,177 @@
+/** `fleetd devices …` */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import type { DeviceJson } from '../server/schemas.js';
+import { CliError, type Client } from './client.js';
+import { ago, type OutputFormat, printJson, table } from './output.js';
+
+/** Devices per import request: large fleets are sent in parts, each carrying the file's `now`. */
+const IMPORT_PART = 5_000;
+
+interface Ctx {
+  client(): Client;
+  format(): OutputFormat;
+}
+
+function readImportFile(file: string): { now?: string; devices: unknown[] } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new CliError(
+      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new CliError(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  const devices = Array.isArray(parsed) ? parsed : (parsed as { devices?: unknown })?.devices;
+  if (!Array.isArray(devices))
+    throw new CliError(`${file}: expected {"devices": [...]} or an array of devices`);
+  const now = Array.isArray(parsed) ? undefined : (parsed as { now?: string }).now;
+  return { ...(now !== undefined ? { now } : {}), devices };
+}
+
+export function deviceTable(devices: DeviceJson[]): string {
+  return table(
+    ['ID', 'NAME', 'STATUS', 'FIRMWARE', 'HARDWARE', 'LAST SEEN', 'LOCATION'],
+    devices.map((d) => [
+      d.id,
+      d.name,
+      d.status,
+      d.firmware_version,
+      d.hardware_type,
+      ago(d.last_seen),
+      d.location,
+    ]),
+  );
+}
+
+export function registerDevices(program: Command, ctx: Ctx): void {
+  const devices = program.command('devices').description('the device registry');
+
+  devices
+    .command('import')
+    .argument('<file>', 'JSON file: {"now"?: instant, "devices": [...]} (the shape of the POS fixture)')
+    .description('register or update devices in bulk')
+    .action(async (file: string) => {
+      const { now, devices: list } = readImportFile(file);
+      let created = 0;
+      let updated = 0;
+      for (let i = 0; i < list.length; i += IMPORT_PART) {
+        const part = list.slice(i, i + IMPORT_PART);
+        const result = await ctx
+          .client()
+          .request<{ created: number; updated: number }>('POST', '/api/v1/devices/import', {
+            ...(now !== undefined ? { now } : {}),
+            devices: part,
+          })
+          .catch((error: Error) => {
+            throw new CliError(
+              i === 0
+                ? error.message
+                : `${error.message} (devices before #${i} were imported; fix and import again)`,
+            );
+          });
+        created += result.created;
+        updated += result.updated;
+      }
+      if (ctx.format() === 'json') printJson({ created, updated });
+      else console.log(`imported ${list.length} devices: ${created} new, ${updated} updated`);
+    });
+
+  devices
+    .command('ls')
+    .description('list devices')
+    .option('-f, --filter <expr>', "filter expression, e.g. 'status=online and firmware < 2.2.0'")
+    .option('--limit <n>', 'how many devices at most', '100')
+    .option('--sort <field>', 'id, name, last_seen, firmware, hardware or created', 'id')
+    .option('--desc', 'descending order')
+    .action(async (opts: { filter?: string; limit: string; sort: string; desc?: boolean }) => {
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new CliError(`--limit: "${opts.limit}" is not a positive integer`);
+      const found: DeviceJson[] = [];
+      let cursor: string | null = null;
+      do {
+        const params = new URLSearchParams({
+          limit: String(Math.min(1000, limit - found.length)),
+          sort: opts.sort,
+        });
+        if (opts.filter) params.set('filter', opts.filter);
+        if (opts.desc) params.set('order', 'desc');
+        if (cursor) params.set('cursor', cursor);
+        const page: { devices: DeviceJson[]; next_cursor: string | null } = await ctx
+          .client()
+          .request('GET', `/api/v1/devices?${params}`);
+        found.push(...page.devices);
+        cursor = page.next_cursor;
+      } while (cursor && found.length < limit);
+      if (ctx.format() === 'json') return printJson({ devices: found, next_cursor: cursor });
+      console.log(deviceTable(found));
+      if (cursor) console.error(`(more devices match: raise --limit to see them)`);
+    });
+
+  devices
+    .command('show')
+    .argument('<id>')
+    .description("one device's facts, tags and telemetry")
+    .action(async (id: string) => {
+      const d = await ctx.client().request<DeviceJson>('GET', `/api/v1/devices/${encodeURIComponent(id)}`);
+      if (ctx.format() === 'json') return printJson(d);
+      const rows: Array<[string, string | null]> = [
+        ['id', d.id],
+        ['name', d.name],
+        ['status', d.status],
+        ['last seen', d.last_seen ? `${d.last_seen} (${ago(d.last_seen)})` : 'never'],
+        ['firmware', d.firmware_version],
+        ['hardware', d.hardware_type],
+        ['location', d.location],
+        ['timezone', d.timezone],
+        ['customer', d.customer],
+        ['enrolled', d.enrolled ? 'yes' : 'no'],
+        ['registered', d.created_at],
+        ['decommissioned', d.decommissioned_at],
+        [
+          'tags',
+          Object.entries(d.tags)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ') || null,
+        ],
+        ['battery', d.telemetry.battery === null ? null : `${d.telemetry.battery}%`],
+        ['signal', d.telemetry.signal_strength === null ? null : `${d.telemetry.signal_strength} dBm`],
+        ['position', d.telemetry.lat === null ? null : `${d.telemetry.lat}, ${d.telemetry.lon}`],
+      ];
+      for (const [k, v] of rows) console.log(`${k.padEnd(15)}${v ?? '-'}`);
+    });
+
+  devices
+    .command('decommission')
+    .argument('<id>')
+    .description('retire a device: its credential is revoked, its history kept')
+    .action(async (id: string) => {
+      const d = await ctx
+        .client()
+        .request<DeviceJson>('POST', `/api/v1/devices/${encodeURIComponent(id)}/decommission`);
+      if (ctx.format() === 'json') printJson(d);
+      else console.log(`${d.id} decommissioned`);
+    });
+
+  devices
+    .command('credential')
+    .argument('<id>')
+    .description('issue a device a new credential (the old one stops working); printed once')
+    .action(async (id: string) => {
+      const r = await ctx
+        .client()
+        .request<{ device_id: string; credential: string }>(
+          'POST',
+          `/api/v1/devices/${encodeURIComponent(id)}/credential`,
+        );
+      if (ctx.format() === 'json') printJson(r);
+      else console.log(r.credential);
+    });
+}

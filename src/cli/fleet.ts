@@ -1,0 +1,122 @@
+/** `fleetd fleet stats`, `fleetd enrollment create`, `fleetd events ls`. */
+import type { Command } from 'commander';
+import { CliError, type Client } from './client.js';
+import { type OutputFormat, printJson, table } from './output.js';
+
+interface Ctx {
+  client(): Client;
+  format(): OutputFormat;
+}
+
+interface Stats {
+  total: number;
+  by_status: Record<string, number>;
+  firmware: Array<{ version: string | null; count: number }>;
+  hardware: Array<{ hardware_type: string | null; count: number }>;
+  tags: Record<string, Record<string, number>>;
+  silent: { over_24h: number; over_30d: number };
+}
+
+const pct = (n: number, total: number) => (total === 0 ? '0%' : `${Math.round((100 * n) / total)}%`);
+
+export function registerFleet(program: Command, ctx: Ctx): void {
+  program
+    .command('fleet')
+    .description('the fleet as a whole')
+    .command('stats')
+    .description('counts by status, firmware distribution, hardware types and tag breakdowns')
+    .option('-f, --filter <expr>', 'only devices matching this filter')
+    .option('--tag <key...>', 'break down by these tag keys (default: all)')
+    .action(async (opts: { filter?: string; tag?: string[] }) => {
+      const params = new URLSearchParams();
+      if (opts.filter) params.set('filter', opts.filter);
+      for (const t of opts.tag ?? []) params.append('tag', t);
+      const s = await ctx.client().request<Stats>('GET', `/api/v1/fleet/stats?${params}`);
+      if (ctx.format() === 'json') return printJson(s);
+      console.log(`${s.total} devices\n`);
+      console.log(
+        table(
+          ['STATUS', 'DEVICES', 'SHARE'],
+          Object.entries(s.by_status).map(([k, n]) => [k, n, pct(n, s.total)]),
+        ),
+      );
+      console.log(
+        `\n${table(
+          ['FIRMWARE', 'DEVICES'],
+          s.firmware.map((f) => [f.version, f.count]),
+        )}`,
+      );
+      console.log(
+        `\n${table(
+          ['HARDWARE', 'DEVICES'],
+          s.hardware.map((h) => [h.hardware_type, h.count]),
+        )}`,
+      );
+      for (const [key, values] of Object.entries(s.tags)) {
+        console.log(`\n${table([`TAG ${key}`, 'DEVICES'], Object.entries(values))}`);
+      }
+      console.log(
+        `\nsilent for more than 24 h: ${s.silent.over_24h}, more than 30 days: ${s.silent.over_30d}`,
+      );
+    });
+
+  program
+    .command('enrollment')
+    .description('tokens devices use to register themselves')
+    .command('create')
+    .description('create an enrollment token (printed once)')
+    .option('--uses <n>', 'how many devices may enroll with it (default: unlimited)')
+    .option('--expires <duration>', 'e.g. 7d or 12h (default: never)')
+    .option('--tag <key=value...>', 'tags given to every device that enrolls with it')
+    .action(async (opts: { uses?: string; expires?: string; tag?: string[] }) => {
+      const uses = opts.uses === undefined ? undefined : Number(opts.uses);
+      if (uses !== undefined && (!Number.isInteger(uses) || uses < 1)) {
+        throw new CliError(`--uses: "${opts.uses}" is not a positive integer`);
+      }
+      const tags: Record<string, string> = {};
+      for (const pair of opts.tag ?? []) {
+        const at = pair.indexOf('=');
+        if (at <= 0) throw new CliError(`--tag: "${pair}" is not key=value`);
+        tags[pair.slice(0, at)] = pair.slice(at + 1);
+      }
+      const r = await ctx.client().request<{ token: string }>('POST', '/api/v1/enrollment-tokens', {
+        ...(uses !== undefined ? { uses } : {}),
+        ...(opts.expires !== undefined ? { expires_in: opts.expires } : {}),
+        ...(opts.tag ? { tags } : {}),
+      });
+      if (ctx.format() === 'json') printJson(r);
+      else console.log(r.token);
+    });
+
+  program
+    .command('events')
+    .description('the event log')
+    .command('ls')
+    .description('stored events, oldest first, after a cursor')
+    .option('--after <id>', 'only events after this id', '0')
+    .option('--device <id>', "only this device's events")
+    .option('--type <prefix>', 'only events whose type starts with this, e.g. device.status')
+    .option('--limit <n>', 'how many at most', '100')
+    .action(async (opts: { after: string; device?: string; type?: string; limit: string }) => {
+      const params = new URLSearchParams({ after: opts.after, limit: opts.limit });
+      if (opts.device) params.set('device', opts.device);
+      if (opts.type) params.set('type', opts.type);
+      const r = await ctx.client().request<{
+        events: Array<{
+          id: number;
+          at: string;
+          type: string;
+          device_id: string | null;
+          reason: string | null;
+          data: unknown;
+        }>;
+      }>('GET', `/api/v1/events?${params}`);
+      if (ctx.format() === 'json') return printJson(r);
+      console.log(
+        table(
+          ['ID', 'AT', 'TYPE', 'DEVICE', 'REASON', 'DATA'],
+          r.events.map((e) => [e.id, e.at, e.type, e.device_id, e.reason, JSON.stringify(e.data)]),
+        ),
+      );
+    });
+}

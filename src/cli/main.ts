@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+/** The `fleetd` command: server, operator CLI (one file per noun). Errors print one line and exit non-zero. */
+import { Command, CommanderError } from 'commander';
+import { isFleetError } from '../core/errors.js';
+import { registerArtifact } from './artifact.js';
+import { CliError, createClient } from './client.js';
+import { registerDeploy } from './deploy.js';
+import { registerDevices } from './devices.js';
+import { registerFleet } from './fleet.js';
+import { registerKeys } from './keys.js';
+import type { OutputFormat } from './output.js';
+import { registerServer } from './server.js';
+
+const program = new Command('fleetd')
+  .description('FleetD: keep a fleet of devices on the right software')
+  .option('--server <url>', 'FleetD server (env FLEETD_SERVER; default http://127.0.0.1:8080)')
+  .option('--token <token>', 'API token (env FLEETD_TOKEN; default: <data>/admin-token)')
+  .option('--data <dir>', 'local data folder holding admin-token (env FLEETD_DATA; default fleetd-data)')
+  .option('-o, --output <format>', 'table or json', 'table')
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => write(text.split('\n')[0]!.trim() + '\n') });
+
+const ctx = {
+  client: () => {
+    const o = program.opts<{ server?: string; token?: string; data?: string }>();
+    return createClient(o);
+  },
+  format: (): OutputFormat => {
+    const f = program.opts<{ output: string }>().output;
+    if (f !== 'table' && f !== 'json') throw new CliError(`--output: "${f}" must be table or json`);
+    return f;
+  },
+};
+
+registerServer(program);
+registerDevices(program, ctx);
+registerFleet(program, ctx);
+registerArtifact(program, ctx);
+registerKeys(program, ctx);
+registerDeploy(program, ctx);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exit(error.exitCode === 0 ? 0 : 2);
+  }
+  const message = error instanceof CliError || isFleetError(error) ? error.message : String(error);
+  process.stderr.write(`fleetd: ${message}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,79 @@
+/** `fleetd server` */
+import type { Command } from 'commander';
+import { DEFAULT_THRESHOLDS } from '../core/device.js';
+import { parseDuration } from '../core/duration.js';
+import { startServer } from '../server/serve.js';
+import { CliError } from './client.js';
+
+function port(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535)
+    throw new CliError(`--port: "${text}" is not a port number`);
+  return n;
+}
+
+/** `--data` is the program's global option: the same folder the CLI reads the admin token from. */
+export function registerServer(program: Command): void {
+  program
+    .command('server')
+    .description('run the FleetD server (device API, operator API, OpenAPI at /docs)')
+    .option('--port <n>', 'TCP port', process.env.FLEETD_PORT ?? '8080')
+    .option('--host <addr>', 'address to listen on', process.env.FLEETD_HOST ?? '127.0.0.1')
+    .option(
+      '--db <url>',
+      'postgres://… URL or SQLite file (default: <data>/fleetd.db)',
+      process.env.FLEETD_DB,
+    )
+    .option(
+      '--sync <mode>',
+      'SQLite durability: normal (survives kill -9) or full (also power loss)',
+      'normal',
+    )
+    .option('--heartbeat-interval <duration>', 'how often devices are asked to heartbeat', '5m')
+    .option('--offline-after <duration>', 'silence after which a device is offline', '10m')
+    .option('--abandoned-after <duration>', 'silence after which a device is abandoned', '30d')
+    .option('--no-server-signing', 'never sign releases on the server: accept only manifests signed offline')
+    .option('--trusted-key <file...>', 'public keys whose offline signatures are accepted')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.FLEETD_LOG_LEVEL ?? 'info')
+    .action(async (opts: Record<string, string> & { serverSigning: boolean; trustedKey?: string[] }) => {
+      if (opts.sync !== 'normal' && opts.sync !== 'full') {
+        throw new CliError(`--sync: "${opts.sync}" must be normal or full`);
+      }
+      const thresholds = {
+        offlineAfterMs: parseDuration(opts.offlineAfter ?? '', '--offline-after'),
+        abandonedAfterMs: parseDuration(opts.abandonedAfter ?? '', '--abandoned-after'),
+      };
+      if (thresholds.abandonedAfterMs <= thresholds.offlineAfterMs) {
+        throw new CliError('--abandoned-after must be longer than --offline-after');
+      }
+      const server = await startServer({
+        port: port(opts.port!),
+        host: opts.host!,
+        dataDir: program.opts<{ data?: string }>().data ?? process.env.FLEETD_DATA ?? 'fleetd-data',
+        db: opts.db,
+        sqliteSync: opts.sync,
+        thresholds: thresholds ?? DEFAULT_THRESHOLDS,
+        heartbeatIntervalSec: Math.max(
+          1,
+          Math.round(parseDuration(opts.heartbeatInterval!, '--heartbeat-interval') / 1000),
+        ),
+        logLevel: opts.logLevel!,
+        serverSigning: opts.serverSigning,
+        trustedKeyFiles: opts.trustedKey ?? [],
+      });
+      console.log(`FleetD server listening on ${server.url}  (API docs: ${server.url}/docs)`);
+      if (server.adminToken) {
+        console.log(
+          `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`,
+        );
+      } else {
+        console.log(`Admin API token: see ${server.adminTokenFile}`);
+      }
+      const stop = async () => {
+        await server.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop());
+      process.once('SIGTERM', () => void stop());
+    });
+}

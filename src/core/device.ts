@@ -1,0 +1,103 @@
+/** The device model and the rule that derives a device's status. Pure: no I/O, time is passed in. */
+
+export const DEVICE_STATUSES = ['unknown', 'online', 'offline', 'abandoned', 'decommissioned'] as const;
+export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
+
+export interface StatusThresholds {
+  /** A device is offline once its last heartbeat is older than this. */
+  offlineAfterMs: number;
+  /** A device is abandoned once its last heartbeat is older than this. */
+  abandonedAfterMs: number;
+}
+
+export const DEFAULT_THRESHOLDS: StatusThresholds = {
+  offlineAfterMs: 10 * 60_000,
+  abandonedAfterMs: 30 * 86_400_000,
+};
+
+/**
+ * Status is never taken from input: it follows from when the device was last heard from.
+ * Online while the last heartbeat is at most `offlineAfterMs` old (inclusive).
+ */
+export function deviceStatus(
+  lastSeen: number | null,
+  decommissionedAt: number | null,
+  now: number,
+  thresholds: StatusThresholds = DEFAULT_THRESHOLDS,
+): DeviceStatus {
+  if (decommissionedAt !== null) return 'decommissioned';
+  if (lastSeen === null) return 'unknown';
+  const silence = now - lastSeen;
+  if (silence <= thresholds.offlineAfterMs) return 'online';
+  if (silence <= thresholds.abandonedAfterMs) return 'offline';
+  return 'abandoned';
+}
+
+export interface GeoPoint {
+  lat: number;
+  lon: number;
+}
+
+export interface Device {
+  id: string;
+  name: string;
+  status: DeviceStatus;
+  firmwareVersion: string | null;
+  hardwareType: string | null;
+  location: string | null;
+  timezone: string | null;
+  customer: string | null;
+  tags: Record<string, string>;
+  lastSeen: number | null;
+  createdAt: number;
+  decommissionedAt: number | null;
+  hasCredential: boolean;
+  telemetry: DeviceTelemetry;
+}
+
+export interface DeviceTelemetry {
+  geo: GeoPoint | null;
+  battery: number | null;
+  signalStrength: number | null;
+  deviceTime: string | null;
+  metrics: Record<string, unknown>;
+}
+
+/** What a device reports on each heartbeat (seed 000's body, validated at the edge). */
+export interface Heartbeat {
+  deviceId: string;
+  firmwareVersion?: string;
+  timestamp?: string;
+  location?: GeoPoint;
+  battery?: number;
+  signalStrength?: number;
+  metrics?: Record<string, unknown>;
+}
+
+/** Metadata an operator may set on a device: everything except what is derived or reported. */
+export interface DeviceRecord {
+  id: string;
+  name?: string;
+  firmwareVersion?: string | null;
+  hardwareType?: string | null;
+  location?: string | null;
+  timezone?: string | null;
+  customer?: string | null;
+  tags?: Record<string, string>;
+  lastSeen?: number | null;
+}
+
+const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+export function isValidDeviceId(id: string): boolean {
+  return DEVICE_ID.test(id);
+}
+
+export function isValidTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}

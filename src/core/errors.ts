@@ -1,0 +1,34 @@
+/**
+ * Errors are values with a stable code; the server maps codes to HTTP status in one place
+ * and the CLI prints the message on one line.
+ */
+export type ErrorCode =
+  | 'VALIDATION'
+  | 'MALFORMED_JSON'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'INTERNAL'
+  | 'FILTER_SYNTAX'
+  | 'BAD_CURSOR'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'DEVICE_NOT_FOUND'
+  | 'DEVICE_DECOMMISSIONED'
+  | 'DEVICE_EXISTS'
+  | 'ENROLLMENT_INVALID'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'TRANSITION_NOT_ALLOWED';
+
+export class FleetError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'FleetError';
+  }
+}
+
+export const isFleetError = (e: unknown): e is FleetError => e instanceof FleetError;

@@ -1,0 +1,41 @@
+/**
+ * Records the silence of devices: a device that stops sending heartbeats becomes offline, then
+ * abandoned, with an event each time, although no request arrives to tell us.
+ */
+import type { Clock } from '../core/clock.js';
+import type { StatusThresholds } from '../core/device.js';
+import type { StatusTransition, Store } from '../store/store.js';
+
+export interface SweeperLog {
+  error(obj: unknown, msg: string): void;
+}
+
+export class StatusSweeper {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly thresholds: StatusThresholds,
+    private readonly log: SweeperLog,
+  ) {}
+
+  sweep(): Promise<StatusTransition[]> {
+    const run = this.running.then(() =>
+      this.store.sweepStatuses({ now: this.clock.now(), thresholds: this.thresholds }),
+    );
+    this.running = run.catch((error: unknown) => this.log.error({ err: error }, 'status sweep failed'));
+    return run;
+  }
+
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => void this.sweep().catch(() => undefined), intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+}

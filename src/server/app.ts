@@ -1,0 +1,72 @@
+/** The Fastify application: device API, operator API, OpenAPI document. No listening here: see serve.ts. */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import { authenticateOperator } from './auth.js';
+import type { ServerContext } from './context.js';
+import { installErrorHandling } from './errors.js';
+import { artifactRoutes } from './routes/artifacts.js';
+import { deviceApi } from './routes/device-api.js';
+import { deviceRoutes } from './routes/devices.js';
+import { fleetRoutes } from './routes/fleet.js';
+import { updateRoutes } from './routes/updates.js';
+import { DeviceJson, ErrorReply } from './schemas.js';
+import { validatorCompiler } from './validation.js';
+
+export interface AppOptions {
+  logLevel?: string;
+  version?: string;
+}
+
+export async function buildApp(context: ServerContext, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { level: options.logLevel ?? 'info' },
+    // Per-request log lines would cost more than the heartbeat itself; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { coerceTypes: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const shared = [ErrorReply, DeviceJson];
+  for (const schema of shared) app.addSchema(schema);
+  app.setValidatorCompiler(validatorCompiler(shared));
+  installErrorHandling(app);
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'FleetD API',
+        version: options.version ?? '0',
+        description:
+          'Operator API under /api/v1 (API token), device API under /api/device/v1 (device credential).',
+      },
+      components: {
+        securitySchemes: {
+          apiToken: { type: 'http', scheme: 'bearer', description: 'Operator API token' },
+          deviceCredential: { type: 'http', scheme: 'bearer', description: 'A device credential' },
+        },
+      },
+      security: [{ apiToken: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
+
+  await app.register(deviceApi(context), { prefix: '/api/device/v1' });
+  await app.register(
+    async (operatorApi) => {
+      operatorApi.decorateRequest('operator', null);
+      operatorApi.addHook('onRequest', async (request) => {
+        request.operator = await authenticateOperator(context.store, request);
+      });
+      await operatorApi.register(deviceRoutes(context));
+      await operatorApi.register(fleetRoutes(context));
+      await operatorApi.register(artifactRoutes(context));
+      await operatorApi.register(updateRoutes(context));
+    },
+    { prefix: '/api/v1' },
+  );
+  return app;
+}

@@ -1,0 +1,25 @@
+/** What route handlers are given: the store, the clock and the services built on them. */
+import type { FsBlobStore } from '../artifacts/blob-store.js';
+import type { Clock } from '../core/clock.js';
+import type { StatusThresholds } from '../core/device.js';
+import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
+import type { Store, TimeContext } from '../store/store.js';
+import type { Keyring } from './keyring.js';
+
+export interface ServerContext {
+  store: Store;
+  clock: Clock;
+  thresholds: StatusThresholds;
+  heartbeats: HeartbeatBatcher;
+  /** Seconds a device should wait before its next heartbeat. */
+  heartbeatIntervalSec: number;
+  blobs: FsBlobStore;
+  keyring: Keyring;
+  /** Largest artifact accepted, in bytes. */
+  maxArtifactBytes: number;
+}
+
+export const timeContext = (c: ServerContext): TimeContext => ({
+  now: c.clock.now(),
+  thresholds: c.thresholds,
+});

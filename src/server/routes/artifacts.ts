@@ -1,0 +1,244 @@
+/** Operator API for releases: upload (streamed, content-addressed, signed), list, show, download, delete. */
+import type { IncomingMessage } from 'node:http';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { FleetError } from '../../core/errors.js';
+import { canonicalManifest, type Manifest, parseManifest, RELEASE_TYPES } from '../../core/manifest.js';
+import { formatVersion, parseVersion } from '../../core/semver.js';
+import { newId } from '../../registry/credentials.js';
+import type { Release } from '../../store/store.js';
+import { actorOf, operatorOf } from '../auth.js';
+import { sendBlob } from '../blob-reply.js';
+import type { ServerContext } from '../context.js';
+import { releaseJson } from '../json.js';
+import { withErrors } from '../schemas.js';
+
+const UploadQuery = Type.Object(
+  {
+    name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' })),
+    version: Type.Optional(Type.String({ maxLength: 64 })),
+    type: Type.Optional(Type.Union(RELEASE_TYPES.map((t) => Type.Literal(t)))),
+    hardware: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' }))),
+    allow_downgrade: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+const RefParams = Type.Object({
+  ref: Type.String({ maxLength: 256, description: 'Release id or name@version' }),
+});
+const ReleaseJson = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  version: Type.String(),
+  type: Type.String(),
+  hardware: Type.Array(Type.String()),
+  size: Type.Integer(),
+  sha256: Type.String(),
+  key_id: Type.String(),
+  allow_downgrade: Type.Boolean(),
+  created_at: Type.String(),
+  manifest: Type.String(),
+  signature: Type.String(),
+});
+
+/** Resolves `rel_…` or `name@version` to a release. */
+export async function findRelease(c: ServerContext, ref: string): Promise<Release> {
+  const at = ref.lastIndexOf('@');
+  const release = ref.startsWith('rel_')
+    ? await c.store.releases.getById(ref)
+    : at > 0
+      ? await c.store.releases.get(ref.slice(0, at), formatVersionOrSame(ref.slice(at + 1)))
+      : undefined;
+  if (!release) throw new FleetError('NOT_FOUND', `no release ${ref} (use name@version or a release id)`);
+  return release;
+}
+
+function formatVersionOrSame(text: string): string {
+  const v = parseVersion(text);
+  return v ? formatVersion(v) : text;
+}
+
+function decodeHeader(value: string | string[] | undefined, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) throw new FleetError('VALIDATION', `${name}: give it once`);
+  return Buffer.from(value, 'base64').toString('utf8');
+}
+
+export const artifactRoutes =
+  (c: ServerContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    // Artifacts arrive as a raw stream and go straight to the blob store: memory stays flat at any size.
+    app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+
+    app.post(
+      '/artifacts',
+      {
+        schema: {
+          summary: 'Upload an artifact (raw body, application/octet-stream) as a signed release',
+          description:
+            'Either give name, version, type and hardware in the query and the server signs the manifest, ' +
+            'or send a manifest signed offline in the headers X-FleetD-Manifest and X-FleetD-Signature (both base64).',
+          tags: ['artifacts'],
+          querystring: UploadQuery,
+          response: withErrors({ 201: ReleaseJson }),
+        },
+      },
+      async (request, reply) => {
+        const actor = actorOf(operatorOf(request));
+        const q = request.query;
+        const signedText = decodeHeader(request.headers['x-fleetd-manifest'], 'X-FleetD-Manifest');
+        const signature = request.headers['x-fleetd-signature'];
+        if ((signedText === undefined) !== (signature === undefined)) {
+          throw new FleetError('VALIDATION', 'X-FleetD-Manifest and X-FleetD-Signature go together');
+        }
+        let signed: { manifest: Manifest; keyId: string; signature: string } | undefined;
+        if (signedText !== undefined && typeof signature === 'string') {
+          const manifest = parseManifest(signedText, { requireCanonical: true });
+          signed = { manifest, keyId: c.keyring.verify(signedText, signature), signature };
+        } else {
+          if (!q.name || !q.version || !q.hardware?.length) {
+            throw new FleetError(
+              'VALIDATION',
+              'querystring: name, version and at least one hardware are required',
+            );
+          }
+          if (!parseVersion(q.version)) {
+            throw new FleetError(
+              'VALIDATION',
+              `querystring.version: "${q.version}" is not a semantic version`,
+            );
+          }
+        }
+        const name = signed?.manifest.name ?? q.name!;
+        const version = signed?.manifest.version ?? formatVersion(parseVersion(q.version!)!);
+        if (await c.store.releases.get(name, version)) {
+          throw new FleetError('CONFLICT', `release ${name}@${version} exists already`);
+        }
+        const body = request.body as IncomingMessage;
+        const declared = Number(request.headers['content-length']);
+        const blob = await c.blobs.put(body, {
+          maxSize: c.maxArtifactBytes,
+          ...(signed ? { expectedSize: signed.manifest.size, expectedSha256: signed.manifest.sha256 } : {}),
+          ...(!signed && Number.isFinite(declared) ? { expectedSize: declared } : {}),
+        });
+        const now = c.clock.now();
+        const manifestText = signed
+          ? (signedText as string)
+          : canonicalManifest({
+              name,
+              version,
+              type: q.type ?? 'firmware',
+              hardware: q.hardware!,
+              size: blob.size,
+              sha256: blob.sha256,
+              created: now,
+              allow_downgrade: q.allow_downgrade ?? false,
+            });
+        const manifest = signed?.manifest ?? parseManifest(manifestText);
+        const signing = signed ?? c.keyring.sign(manifestText);
+        const release: Release = {
+          id: newId('rel'),
+          name,
+          version,
+          type: manifest.type,
+          hardware: manifest.hardware,
+          size: blob.size,
+          sha256: blob.sha256,
+          manifest: manifestText,
+          signature: signing.signature,
+          keyId: signing.keyId,
+          allowDowngrade: manifest.allow_downgrade,
+          createdAt: now,
+        };
+        try {
+          await c.store.releases.create(release, actor);
+        } catch (error) {
+          if (!(await c.store.releases.blobInUse(blob.sha256))) await c.blobs.delete(blob.sha256);
+          throw error;
+        }
+        return reply.status(201).send(releaseJson(release));
+      },
+    );
+
+    app.get(
+      '/artifacts',
+      {
+        schema: {
+          summary: 'Every release, by name then newest version first',
+          tags: ['artifacts'],
+          response: withErrors({ 200: Type.Object({ artifacts: Type.Array(ReleaseJson) }) }),
+        },
+      },
+      async () => ({ artifacts: (await c.store.releases.list()).map(releaseJson) }),
+    );
+
+    app.get(
+      '/artifacts/:ref',
+      {
+        schema: {
+          summary: 'One release',
+          tags: ['artifacts'],
+          params: RefParams,
+          response: withErrors({ 200: ReleaseJson }),
+        },
+      },
+      async (request) => releaseJson(await findRelease(c, request.params.ref)),
+    );
+
+    app.get(
+      '/artifacts/:ref/download',
+      {
+        schema: {
+          summary: 'Download the artifact (Range supported)',
+          tags: ['artifacts'],
+          params: RefParams,
+        },
+      },
+      async (request, reply) => {
+        const release = await findRelease(c, request.params.ref);
+        return sendBlob(c.blobs, release.sha256, request, reply, `${release.name}-${release.version}`);
+      },
+    );
+
+    app.delete(
+      '/artifacts/:ref',
+      {
+        schema: {
+          summary: 'Delete a release; refused while a device update in progress uses it',
+          tags: ['artifacts'],
+          params: RefParams,
+          response: withErrors({ 200: Type.Object({ deleted: Type.String() }) }),
+        },
+      },
+      async (request) => {
+        const release = await findRelease(c, request.params.ref);
+        await c.store.releases.delete(release.id, c.clock.now(), actorOf(operatorOf(request)));
+        if (!(await c.store.releases.blobInUse(release.sha256))) await c.blobs.delete(release.sha256);
+        return { deleted: release.id };
+      },
+    );
+
+    app.get(
+      '/keys',
+      {
+        schema: {
+          summary: 'The public keys release signatures are checked against (pin one on your devices)',
+          tags: ['artifacts'],
+          response: withErrors({
+            200: Type.Object({
+              keys: Type.Array(
+                Type.Object({ key_id: Type.String(), source: Type.String(), public_key: Type.String() }),
+              ),
+            }),
+          }),
+        },
+      },
+      async () => ({
+        keys: c.keyring.trusted.map((k) => ({
+          key_id: k.keyId,
+          source: k.source,
+          public_key: k.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+        })),
+      }),
+    );
+  };

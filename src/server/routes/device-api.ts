@@ -1,0 +1,139 @@
+/** The API devices call: enrollment and heartbeats. The heartbeat is FleetD's hottest path. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { FleetError } from '../../core/errors.js';
+import { deviceCredential, hashSecret, splitDeviceCredential } from '../../registry/credentials.js';
+import { authenticateDevice } from '../auth.js';
+import { sendBlob } from '../blob-reply.js';
+import { type ServerContext, timeContext } from '../context.js';
+import { pendingUpdateJson } from '../json.js';
+import {
+  CredentialReply,
+  EnrollBody,
+  HeartbeatBody,
+  HeartbeatReply,
+  Sha256Params,
+  StatusReportBody,
+  StatusReportReply,
+  UpdateParams,
+  withErrors,
+} from '../schemas.js';
+
+export const deviceApi =
+  (c: ServerContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.post(
+      '/enroll',
+      {
+        schema: {
+          summary: 'Self-register a device with an enrollment token; returns its own credential (shown once)',
+          tags: ['device'],
+          body: EnrollBody,
+          response: withErrors({ 201: CredentialReply }),
+        },
+      },
+      async (request, reply) => {
+        const body = request.body;
+        const credential = deviceCredential(body.device_id);
+        await c.store.enroll(
+          {
+            tokenHash: hashSecret(body.enrollment_token),
+            credentialHash: hashSecret(splitDeviceCredential(credential)!.secret),
+            device: {
+              id: body.device_id,
+              ...(body.name !== undefined ? { name: body.name } : {}),
+              ...(body.hardware_type !== undefined ? { hardwareType: body.hardware_type } : {}),
+              ...(body.firmware_version !== undefined ? { firmwareVersion: body.firmware_version } : {}),
+              ...(body.timezone !== undefined ? { timezone: body.timezone } : {}),
+              ...(body.tags !== undefined ? { tags: body.tags } : {}),
+            },
+          },
+          timeContext(c),
+        );
+        return reply.status(201).send({ device_id: body.device_id, credential });
+      },
+    );
+
+    app.post(
+      '/heartbeat',
+      {
+        schema: {
+          summary:
+            'Report that the device is alive, with its firmware and telemetry; answers pending updates',
+          tags: ['device'],
+          security: [{ deviceCredential: [] }],
+          body: HeartbeatBody,
+          response: withErrors({ 200: HeartbeatReply }),
+        },
+      },
+      async (request) => {
+        const deviceId = await authenticateDevice(c.store, request);
+        const body = request.body;
+        if (body.device_id !== deviceId) {
+          throw new FleetError(
+            'FORBIDDEN',
+            `this credential belongs to ${deviceId}; a device may only report for itself`,
+          );
+        }
+        const { outcome, offers } = await c.heartbeats.submit({
+          deviceId,
+          ...(body.firmware_version !== undefined ? { firmwareVersion: body.firmware_version } : {}),
+          ...(body.timestamp !== undefined ? { timestamp: body.timestamp } : {}),
+          ...(body.location !== undefined ? { location: body.location } : {}),
+          ...(body.battery !== undefined ? { battery: body.battery } : {}),
+          ...(body.signal_strength !== undefined ? { signalStrength: body.signal_strength } : {}),
+          ...(body.metrics !== undefined ? { metrics: body.metrics } : {}),
+        });
+        if (!outcome.ok) {
+          // Decommissioned between authentication and the write: the credential is no longer valid.
+          throw new FleetError(
+            'UNAUTHENTICATED',
+            `device ${deviceId} is ${outcome.reason.replace('_', ' ')}`,
+          );
+        }
+        return { pending_updates: offers.map(pendingUpdateJson), next_heartbeat: c.heartbeatIntervalSec };
+      },
+    );
+
+    app.post(
+      '/updates/:id/status',
+      {
+        schema: {
+          summary: 'Report the state of an update: idempotent, ordered by the device-side sequence number',
+          tags: ['device'],
+          security: [{ deviceCredential: [] }],
+          params: UpdateParams,
+          body: StatusReportBody,
+          response: withErrors({ 200: StatusReportReply }),
+        },
+      },
+      async (request) => {
+        const deviceId = await authenticateDevice(c.store, request);
+        const b = request.body;
+        return c.store.updates.report(
+          deviceId,
+          request.params.id,
+          { seq: b.seq, state: b.state, progress: b.progress ?? undefined, error: b.error ?? undefined },
+          timeContext(c),
+        );
+      },
+    );
+
+    app.get(
+      '/artifacts/:sha256',
+      {
+        schema: {
+          summary: 'Download an artifact assigned to this device (Range, ETag, If-Range for resuming)',
+          tags: ['device'],
+          security: [{ deviceCredential: [] }],
+          params: Sha256Params,
+        },
+      },
+      async (request, reply) => {
+        const deviceId = await authenticateDevice(c.store, request);
+        if (!(await c.store.updates.mayDownload(deviceId, request.params.sha256))) {
+          throw new FleetError('FORBIDDEN', `no update in progress gives ${deviceId} this artifact`);
+        }
+        return sendBlob(c.blobs, request.params.sha256, request, reply);
+      },
+    );
+  };

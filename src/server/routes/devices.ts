@@ -1,0 +1,146 @@
+/** Operator API for the device registry. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { FleetError } from '../../core/errors.js';
+import { parseFilter } from '../../core/filter/index.js';
+import { importRecords } from '../../core/fleet-import.js';
+import { deviceCredential, hashSecret, splitDeviceCredential } from '../../registry/credentials.js';
+import { actorOf, operatorOf } from '../auth.js';
+import { type ServerContext, timeContext } from '../context.js';
+import { deviceJson } from '../json.js';
+import {
+  CredentialReply,
+  DeviceListQuery,
+  DeviceParams,
+  FilterQuery,
+  ImportBody,
+  withErrors,
+} from '../schemas.js';
+
+/** An import of 50,000 devices is about 20 MB of JSON; the CLI sends larger files in parts. */
+const IMPORT_BODY_LIMIT = 64 * 1024 * 1024;
+
+export const deviceRoutes =
+  (c: ServerContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.get(
+      '/devices',
+      {
+        schema: {
+          summary: 'List devices matching a filter, with keyset pagination',
+          tags: ['devices'],
+          querystring: DeviceListQuery,
+          response: withErrors({
+            200: Type.Object({
+              devices: Type.Array(Type.Ref('Device')),
+              next_cursor: Type.Union([Type.String(), Type.Null()]),
+            }),
+          }),
+        },
+      },
+      async (request) => {
+        const q = request.query;
+        const page = await c.store.listDevices({
+          ...timeContext(c),
+          filter: parseFilter(q.filter ?? ''),
+          sort: q.sort ?? 'id',
+          descending: q.order === 'desc',
+          cursor: q.cursor,
+          limit: q.limit ?? 100,
+        });
+        return { devices: page.devices.map(deviceJson), next_cursor: page.nextCursor };
+      },
+    );
+
+    app.get(
+      '/devices/count',
+      {
+        schema: {
+          summary: 'Count devices matching a filter (also validates the expression)',
+          tags: ['devices'],
+          querystring: FilterQuery,
+          response: withErrors({ 200: Type.Object({ count: Type.Integer() }) }),
+        },
+      },
+      async (request) => ({
+        count: await c.store.countDevices(parseFilter(request.query.filter ?? ''), timeContext(c)),
+      }),
+    );
+
+    app.get(
+      '/devices/:id',
+      {
+        schema: {
+          summary: 'One device',
+          tags: ['devices'],
+          params: DeviceParams,
+          response: withErrors({ 200: Type.Ref('Device') }),
+        },
+      },
+      async (request) => {
+        const device = await c.store.getDevice(request.params.id, timeContext(c));
+        if (!device)
+          throw new FleetError('DEVICE_NOT_FOUND', `device ${request.params.id} is not registered`);
+        return deviceJson(device);
+      },
+    );
+
+    app.post(
+      '/devices/import',
+      {
+        bodyLimit: IMPORT_BODY_LIMIT,
+        schema: {
+          summary: 'Bulk import or update devices; timestamps are shifted when the file gives its own `now`',
+          tags: ['devices'],
+          body: ImportBody,
+          response: withErrors({ 200: Type.Object({ created: Type.Integer(), updated: Type.Integer() }) }),
+        },
+      },
+      async (request) => {
+        const operator = operatorOf(request);
+        const ctx = timeContext(c);
+        return c.store.importDevices(importRecords(request.body, ctx.now), ctx, actorOf(operator));
+      },
+    );
+
+    app.post(
+      '/devices/:id/decommission',
+      {
+        schema: {
+          summary: 'Retire a device: its credential is revoked, its history kept',
+          tags: ['devices'],
+          params: DeviceParams,
+          response: withErrors({ 200: Type.Ref('Device') }),
+        },
+      },
+      async (request) => {
+        const operator = operatorOf(request);
+        return deviceJson(
+          await c.store.decommissionDevice(request.params.id, timeContext(c), actorOf(operator)),
+        );
+      },
+    );
+
+    app.post(
+      '/devices/:id/credential',
+      {
+        schema: {
+          summary: 'Issue a device a new credential (replacing any old one); shown once',
+          tags: ['devices'],
+          params: DeviceParams,
+          response: withErrors({ 201: CredentialReply }),
+        },
+      },
+      async (request, reply) => {
+        const operator = operatorOf(request);
+        const credential = deviceCredential(request.params.id);
+        await c.store.setCredential(
+          request.params.id,
+          hashSecret(splitDeviceCredential(credential)!.secret),
+          timeContext(c),
+          actorOf(operator),
+        );
+        return reply.status(201).send({ device_id: request.params.id, credential });
+      },
+    );
+  };

@@ -1,0 +1,102 @@
+/** Operator API: fleet statistics, events and enrollment tokens. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { parseDuration } from '../../core/duration.js';
+import { parseFilter } from '../../core/filter/index.js';
+import { hashSecret, newId, newSecret } from '../../registry/credentials.js';
+import { actorOf, operatorOf } from '../auth.js';
+import { type ServerContext, timeContext } from '../context.js';
+import { eventJson, statsJson } from '../json.js';
+import {
+  EnrollmentCreateBody,
+  EnrollmentTokenReply,
+  EventJson,
+  EventsQuery,
+  StatsQuery,
+  StatsReply,
+  withErrors,
+} from '../schemas.js';
+
+export const fleetRoutes =
+  (c: ServerContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.get(
+      '/fleet/stats',
+      {
+        schema: {
+          summary: 'Counts by status, firmware distribution, hardware types, tag breakdowns, silent devices',
+          tags: ['fleet'],
+          querystring: StatsQuery,
+          response: withErrors({ 200: StatsReply }),
+        },
+      },
+      async (request) => {
+        const ctx = timeContext(c);
+        const stats = await c.store.fleetStats(
+          parseFilter(request.query.filter ?? ''),
+          request.query.tag,
+          ctx,
+        );
+        return statsJson(stats, ctx.now);
+      },
+    );
+
+    app.get(
+      '/events',
+      {
+        schema: {
+          summary: 'Stored events in order, after a cursor (the last id you saw)',
+          tags: ['events'],
+          querystring: EventsQuery,
+          response: withErrors({
+            200: Type.Object({ events: Type.Array(EventJson), next_after: Type.Integer() }),
+          }),
+        },
+      },
+      async (request) => {
+        const q = request.query;
+        const events = await c.store.listEvents({
+          limit: q.limit ?? 100,
+          ...(q.after !== undefined ? { after: q.after } : {}),
+          ...(q.device !== undefined ? { deviceId: q.device } : {}),
+          ...(q.rollout !== undefined ? { rolloutId: q.rollout } : {}),
+          ...(q.type !== undefined ? { typePrefix: q.type } : {}),
+        });
+        return { events: events.map(eventJson), next_after: events.at(-1)?.id ?? q.after ?? 0 };
+      },
+    );
+
+    app.post(
+      '/enrollment-tokens',
+      {
+        schema: {
+          summary: 'Create a token devices use to register themselves (shown once)',
+          tags: ['devices'],
+          body: EnrollmentCreateBody,
+          response: withErrors({ 201: EnrollmentTokenReply }),
+        },
+      },
+      async (request, reply) => {
+        const operator = operatorOf(request);
+        const now = c.clock.now();
+        const body = request.body;
+        const token = newSecret('enroll');
+        const record = {
+          id: newId('enr'),
+          usesLeft: body.uses ?? null,
+          expiresAt:
+            body.expires_in === undefined ? null : now + parseDuration(body.expires_in, 'expires_in'),
+          tags: body.tags ?? {},
+          createdAt: now,
+        };
+        await c.store.createEnrollmentToken(record, hashSecret(token), actorOf(operator));
+        return reply.status(201).send({
+          id: record.id,
+          token,
+          uses_left: record.usesLeft,
+          expires_at: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString(),
+          tags: record.tags,
+        });
+      },
+    );
+  };

@@ -1,0 +1,135 @@
+/** Operator API for device updates: assign a release to explicit devices, list and cancel updates. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { FleetError } from '../../core/errors.js';
+import { actorOf, operatorOf } from '../auth.js';
+import { type ServerContext, timeContext } from '../context.js';
+import { updateJson } from '../json.js';
+import { DeviceId, UpdateParams, withErrors } from '../schemas.js';
+import { findRelease } from './artifacts.js';
+
+const UpdateJson = Type.Object({
+  id: Type.String(),
+  device_id: Type.String(),
+  release_id: Type.String(),
+  rollout_id: Type.Union([Type.String(), Type.Null()]),
+  state: Type.String(),
+  action: Type.String(),
+  progress: Type.Union([Type.Integer(), Type.Null()]),
+  error: Type.Union([Type.String(), Type.Null()]),
+  attempts: Type.Integer(),
+  from_version: Type.Union([Type.String(), Type.Null()]),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+  finished_at: Type.Union([Type.String(), Type.Null()]),
+});
+
+const AssignBody = Type.Object(
+  {
+    release: Type.String({ maxLength: 256, description: 'name@version or a release id' }),
+    devices: Type.Array(DeviceId, { minItems: 1, maxItems: 10_000 }),
+    action: Type.Optional(
+      Type.Union([Type.Literal('install'), Type.Literal('download_only'), Type.Literal('switch')]),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const UpdatesQuery = Type.Object(
+  {
+    device: Type.Optional(Type.String({ maxLength: 128 })),
+    release: Type.Optional(Type.String({ maxLength: 256 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+export const updateRoutes =
+  (c: ServerContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.post(
+      '/updates/assign',
+      {
+        schema: {
+          summary: 'Assign a release to explicit devices (they receive it on their next heartbeat)',
+          tags: ['updates'],
+          body: AssignBody,
+          response: withErrors({
+            200: Type.Object({
+              assigned: Type.Array(UpdateJson),
+              skipped: Type.Array(Type.Object({ device_id: Type.String(), reason: Type.String() })),
+            }),
+          }),
+        },
+      },
+      async (request) => {
+        const release = await findRelease(c, request.body.release);
+        const result = await c.store.updates.assign(
+          request.body.devices,
+          release.id,
+          { action: request.body.action ?? 'install' },
+          timeContext(c),
+          actorOf(operatorOf(request)),
+        );
+        return {
+          assigned: result.assigned.map(updateJson),
+          skipped: result.skipped.map((s) => ({ device_id: s.deviceId, reason: s.reason })),
+        };
+      },
+    );
+
+    app.get(
+      '/updates',
+      {
+        schema: {
+          summary: 'Device updates, newest first, by device or release',
+          tags: ['updates'],
+          querystring: UpdatesQuery,
+          response: withErrors({ 200: Type.Object({ updates: Type.Array(UpdateJson) }) }),
+        },
+      },
+      async (request) => {
+        const q = request.query;
+        const releaseId = q.release === undefined ? undefined : (await findRelease(c, q.release)).id;
+        const updates = await c.store.updates.list({
+          limit: q.limit ?? 100,
+          ...(q.device !== undefined ? { deviceId: q.device } : {}),
+          ...(releaseId !== undefined ? { releaseId } : {}),
+        });
+        return { updates: updates.map(updateJson) };
+      },
+    );
+
+    app.get(
+      '/updates/:id',
+      {
+        schema: {
+          summary: 'One device update',
+          tags: ['updates'],
+          params: UpdateParams,
+          response: withErrors({ 200: UpdateJson }),
+        },
+      },
+      async (request) => {
+        const update = await c.store.updates.get(request.params.id);
+        if (!update) throw new FleetError('NOT_FOUND', `update ${request.params.id} does not exist`);
+        return updateJson(update);
+      },
+    );
+
+    app.post(
+      '/updates/:id/cancel',
+      {
+        schema: {
+          summary: 'Cancel a device update that has not started installing',
+          tags: ['updates'],
+          params: UpdateParams,
+          response: withErrors({ 200: UpdateJson }),
+        },
+      },
+      async (request) =>
+        updateJson(
+          await c.store.updates.cancel(request.params.id, timeContext(c), actorOf(operatorOf(request))),
+        ),
+    );
+  };

@@ -1,0 +1,277 @@
+/** Request and response schemas: one source for validation, serialisation and the OpenAPI document. */
+import { type Static, Type } from 'typebox';
+import { DEVICE_STATUSES } from '../core/device.js';
+import { DEVICE_SORT_FIELDS } from '../store/store.js';
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
+  Type.Union([schema, Type.Null()]);
+
+export const ErrorReply = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: 'Stable machine-readable code, e.g. FILTER_SYNTAX' }),
+      message: Type.String(),
+      details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    }),
+  },
+  { $id: 'ErrorReply' },
+);
+
+const errors = {
+  400: Type.Ref('ErrorReply'),
+  401: Type.Ref('ErrorReply'),
+  403: Type.Ref('ErrorReply'),
+  404: Type.Ref('ErrorReply'),
+  409: Type.Ref('ErrorReply'),
+  413: Type.Ref('ErrorReply'),
+};
+export const withErrors = <T extends object>(ok: T) => ({ ...ok, ...errors });
+
+export const Tags = Type.Record(
+  Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' }),
+  Type.String({ maxLength: 256 }),
+  {
+    description: 'Tag key → value',
+  },
+);
+export const DeviceId = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',
+  description: 'Device id',
+});
+
+export const DeviceJson = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    status: Type.Union([
+      Type.Literal('unknown'),
+      Type.Literal('online'),
+      Type.Literal('offline'),
+      Type.Literal('abandoned'),
+      Type.Literal('decommissioned'),
+    ]),
+    firmware_version: Nullable(Type.String()),
+    hardware_type: Nullable(Type.String()),
+    location: Nullable(Type.String()),
+    timezone: Nullable(Type.String()),
+    customer: Nullable(Type.String()),
+    tags: Type.Record(Type.String(), Type.String()),
+    last_seen: Nullable(Type.String({ format: 'date-time' })),
+    created_at: Type.String({ format: 'date-time' }),
+    decommissioned_at: Nullable(Type.String({ format: 'date-time' })),
+    enrolled: Type.Boolean({ description: 'Whether the device holds a credential' }),
+    telemetry: Type.Object({
+      lat: Nullable(Type.Number()),
+      lon: Nullable(Type.Number()),
+      battery: Nullable(Type.Number()),
+      signal_strength: Nullable(Type.Number()),
+      device_time: Nullable(Type.String()),
+      metrics: Type.Record(Type.String(), Type.Unknown()),
+    }),
+  },
+  { $id: 'Device' },
+);
+export type DeviceJson = Static<typeof DeviceJson>;
+
+export const DeviceListQuery = Type.Object(
+  {
+    filter: Type.Optional(
+      Type.String({ maxLength: 4096, description: 'Filter expression, e.g. status=online' }),
+    ),
+    sort: Type.Optional(Type.Union(DEVICE_SORT_FIELDS.map((f) => Type.Literal(f)))),
+    order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])),
+    cursor: Type.Optional(Type.String({ maxLength: 1024 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+export const FilterQuery = Type.Object(
+  { filter: Type.Optional(Type.String({ maxLength: 4096 })) },
+  { additionalProperties: false },
+);
+
+export const DeviceParams = Type.Object({ id: Type.String({ maxLength: 128 }) });
+
+export const ImportBody = Type.Object(
+  {
+    description: Type.Optional(Type.String()),
+    now: Type.Optional(
+      Type.String({
+        description: 'The instant the file was written at; timestamps are shifted so it maps to now',
+      }),
+    ),
+    devices: Type.Array(
+      Type.Object(
+        {
+          id: DeviceId,
+          name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+          firmware_version: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
+          hardware_type: Type.Optional(Nullable(Type.String({ maxLength: 128 }))),
+          last_seen: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
+          location: Type.Optional(Nullable(Type.String({ maxLength: 256 }))),
+          timezone: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
+          customer: Type.Optional(Nullable(Type.String({ maxLength: 256 }))),
+          tags: Type.Optional(Tags),
+        },
+        { additionalProperties: false },
+      ),
+      { maxItems: 50_000 },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const HeartbeatBody = Type.Object(
+  {
+    device_id: DeviceId,
+    firmware_version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    timestamp: Type.Optional(
+      Type.String({ maxLength: 64, description: "The device's own clock; never trusted" }),
+    ),
+    location: Type.Optional(
+      Type.Object(
+        {
+          lat: Type.Number({ minimum: -90, maximum: 90 }),
+          lon: Type.Number({ minimum: -180, maximum: 180 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    battery: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
+    signal_strength: Type.Optional(Type.Number({ minimum: -200, maximum: 50 })),
+    metrics: Type.Optional(
+      Type.Record(
+        Type.String({ maxLength: 64 }),
+        Type.Union([Type.Number(), Type.String({ maxLength: 256 }), Type.Boolean()]),
+        {
+          maxProperties: 64,
+        },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const PendingUpdate = Type.Object({
+  id: Type.String(),
+  rollout_id: Nullable(Type.String()),
+  state: Type.String(),
+  last_seq: Type.Integer({ description: 'The last report sequence number the server accepted' }),
+  action: Type.Union([Type.Literal('install'), Type.Literal('download_only'), Type.Literal('switch')]),
+  manifest: Type.String({
+    description: 'The signed manifest: verify the signature over these exact bytes, then parse',
+  }),
+  signature: Type.String({ description: 'Base64 Ed25519 signature of the manifest' }),
+  download_url: Type.String(),
+  retry_after: Nullable(Type.Integer({ description: 'Seconds to wait before downloading (held back)' })),
+});
+
+export const HeartbeatReply = Type.Object({
+  pending_updates: Type.Array(PendingUpdate),
+  next_heartbeat: Type.Integer({ description: 'Seconds until the device should send its next heartbeat' }),
+});
+
+export const EnrollBody = Type.Object(
+  {
+    enrollment_token: Type.String({ minLength: 1, maxLength: 256 }),
+    device_id: DeviceId,
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    hardware_type: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    firmware_version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    timezone: Type.Optional(Type.String({ maxLength: 64 })),
+    tags: Type.Optional(Tags),
+  },
+  { additionalProperties: false },
+);
+
+export const CredentialReply = Type.Object({
+  device_id: Type.String(),
+  credential: Type.String({ description: 'Shown once; the server keeps only its hash' }),
+});
+
+export const EnrollmentCreateBody = Type.Object(
+  {
+    uses: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'How many devices may enroll with it (default unlimited)' }),
+    ),
+    expires_in: Type.Optional(Type.String({ description: 'Duration such as 7d or 12h (default: never)' })),
+    tags: Type.Optional(Tags),
+  },
+  { additionalProperties: false },
+);
+
+export const EnrollmentTokenReply = Type.Object({
+  id: Type.String(),
+  token: Type.String({ description: 'Shown once; the server keeps only its hash' }),
+  uses_left: Nullable(Type.Integer()),
+  expires_at: Nullable(Type.String({ format: 'date-time' })),
+  tags: Type.Record(Type.String(), Type.String()),
+});
+
+export const StatsQuery = Type.Object(
+  {
+    filter: Type.Optional(Type.String({ maxLength: 4096 })),
+    tag: Type.Optional(
+      Type.Array(Type.String({ maxLength: 64 }), { description: 'Tag keys to break down by' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const Counts = Type.Record(Type.String(), Type.Integer());
+export const StatsReply = Type.Object({
+  total: Type.Integer(),
+  by_status: Type.Object(Object.fromEntries(DEVICE_STATUSES.map((s) => [s, Type.Integer()]))),
+  firmware: Type.Array(Type.Object({ version: Nullable(Type.String()), count: Type.Integer() })),
+  hardware: Type.Array(Type.Object({ hardware_type: Nullable(Type.String()), count: Type.Integer() })),
+  tags: Type.Record(Type.String(), Counts),
+  silent: Type.Object({ over_24h: Type.Integer(), over_30d: Type.Integer() }),
+  at: Type.String({ format: 'date-time' }),
+});
+
+export const EventsQuery = Type.Object(
+  {
+    after: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Return events with a larger id (the cursor)' }),
+    ),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    device: Type.Optional(Type.String({ maxLength: 128 })),
+    rollout: Type.Optional(Type.String({ maxLength: 128 })),
+    type: Type.Optional(Type.String({ maxLength: 64, description: 'Event type prefix, e.g. device.' })),
+  },
+  { additionalProperties: false },
+);
+
+export const EventJson = Type.Object({
+  id: Type.Integer(),
+  at: Type.String({ format: 'date-time' }),
+  type: Type.String(),
+  device_id: Nullable(Type.String()),
+  rollout_id: Nullable(Type.String()),
+  actor: Nullable(Type.String()),
+  reason: Nullable(Type.String()),
+  data: Type.Record(Type.String(), Type.Unknown()),
+});
+
+export const StatusReportBody = Type.Object(
+  {
+    seq: Type.Integer({ minimum: 1, description: 'Per-update sequence number, incremented by the device' }),
+    state: Type.Union([
+      Type.Literal('notified'),
+      Type.Literal('downloading'),
+      Type.Literal('installing'),
+      Type.Literal('verifying'),
+      Type.Literal('succeeded'),
+      Type.Literal('failed'),
+      Type.Literal('rolled_back'),
+    ]),
+    progress: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: 100 }))),
+    error: Type.Optional(Nullable(Type.String({ maxLength: 1024 }))),
+  },
+  { additionalProperties: false },
+);
+
+export const StatusReportReply = Type.Object({ accepted: Type.Boolean(), state: Type.String() });
+export const UpdateParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+export const Sha256Params = Type.Object({ sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }) });

@@ -1,0 +1,106 @@
+/** Starts `fleetd server`: opens the store, makes sure an admin token exists, listens, sweeps statuses. */
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { FsBlobStore } from '../artifacts/blob-store.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import { DEFAULT_THRESHOLDS, type StatusThresholds } from '../core/device.js';
+import { hashSecret, newId, newSecret } from '../registry/credentials.js';
+import { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
+import { StatusSweeper } from '../registry/status-sweeper.js';
+import { openStore } from '../store/open.js';
+import type { Store } from '../store/store.js';
+import { buildApp } from './app.js';
+import { Keyring } from './keyring.js';
+
+export interface ServerOptions {
+  port?: number;
+  host?: string;
+  dataDir?: string;
+  /** postgres:// URL or SQLite file; default `<dataDir>/fleetd.db`. */
+  db?: string | undefined;
+  sqliteSync?: 'normal' | 'full';
+  clock?: Clock;
+  thresholds?: StatusThresholds;
+  heartbeatIntervalSec?: number;
+  sweepIntervalMs?: number;
+  logLevel?: string;
+  /** Sign releases with the server's own key (made on first start); false keeps signing offline only. */
+  serverSigning?: boolean;
+  /** Public keys whose offline signatures are accepted. */
+  trustedKeyFiles?: string[];
+  maxArtifactBytes?: number;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  store: Store;
+  url: string;
+  /** Set when this start created the admin token. */
+  adminToken: string | undefined;
+  adminTokenFile: string;
+  sweeper: StatusSweeper;
+  close(): Promise<void>;
+}
+
+async function ensureAdminToken(store: Store, file: string, now: number): Promise<string | undefined> {
+  if ((await store.countApiTokens()) > 0) return undefined;
+  const token = newSecret('admin');
+  await store.createApiToken(
+    { id: newId('tok'), name: 'admin', role: 'admin', createdAt: now },
+    hashSecret(token),
+  );
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return token;
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const dataDir = options.dataDir ?? 'fleetd-data';
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const clock = options.clock ?? systemClock;
+  const thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
+  const store = await openStore({ db: options.db, dataDir, synchronous: options.sqliteSync ?? 'normal' });
+  const adminTokenFile = join(dataDir, 'admin-token');
+  const adminToken = await ensureAdminToken(store, adminTokenFile, clock.now());
+
+  const heartbeats = new HeartbeatBatcher(store, clock, thresholds);
+  const blobs = new FsBlobStore(dataDir, clock);
+  await blobs.sweepTemp();
+  const keyring = await Keyring.open({
+    dataDir,
+    serverSigning: options.serverSigning ?? true,
+    trustedKeyFiles: options.trustedKeyFiles ?? [],
+  });
+  const app = await buildApp(
+    {
+      store,
+      clock,
+      thresholds,
+      heartbeats,
+      heartbeatIntervalSec: options.heartbeatIntervalSec ?? 300,
+      blobs,
+      keyring,
+      maxArtifactBytes: options.maxArtifactBytes ?? 8 * 1024 ** 3,
+    },
+    { logLevel: options.logLevel ?? 'info' },
+  );
+  const sweeper = new StatusSweeper(store, clock, thresholds, app.log);
+  const url = await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
+  await sweeper.sweep();
+  sweeper.start(options.sweepIntervalMs ?? 15_000);
+
+  return {
+    app,
+    store,
+    url,
+    adminToken,
+    adminTokenFile,
+    sweeper,
+    async close() {
+      await app.close();
+      await sweeper.stop();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * Compiles a filter AST to a WHERE condition with Kysely's expression builder: every value is a bound
+ * parameter, and the SQL is the subset SQLite and PostgreSQL share (LIKE with an explicit ESCAPE, no GLOB,
+ * no JSON functions). Its meaning is `matchesFilter`'s; filter-sql.test.ts checks one against the other.
+ *
+ * Negation is pushed down to the leaves (De Morgan), and each leaf has a positive and a negative form
+ * that are exact complements once NULL columns are accounted for. SQL's NOT over a NULL is NULL, so a
+ * plain NOT would drop the devices without a value that `!=` must match.
+ */
+import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
+import { DEVICE_STATUSES, type DeviceStatus, type StatusThresholds } from '../core/device.js';
+import {
+  type FilterNode,
+  hasWildcard,
+  type KeyRange,
+  type OrderOp,
+  resolveTime,
+  type TextField,
+} from '../core/filter/index.js';
+import type { Database } from './schema.js';
+
+type Eb = ExpressionBuilder<Database, 'devices'>;
+type Condition = Expression<SqlBool>;
+
+export interface FilterSqlContext {
+  now: number;
+  thresholds: StatusThresholds;
+}
+
+const TEXT_COLUMNS = {
+  id: 'devices.id',
+  name: 'devices.name',
+  hardware: 'devices.hardware_type',
+  timezone: 'devices.timezone',
+  location: 'devices.location',
+  customer: 'devices.customer',
+} as const satisfies Record<TextField, string>;
+const NOT_NULL_TEXT = new Set<TextField>(['id', 'name']);
+const FLIP: Record<OrderOp, OrderOp> = { '<': '>=', '<=': '>', '>': '<=', '>=': '<' };
+
+export function compileFilter(eb: Eb, node: FilterNode, ctx: FilterSqlContext): Condition {
+  return compile(eb, node, ctx, false);
+}
+
+const anyOf = (eb: Eb, parts: Condition[]): Condition =>
+  parts.length === 0 ? eb.lit(false) : parts.length === 1 ? parts[0]! : eb.or(parts);
+const allOf = (eb: Eb, parts: Condition[]): Condition =>
+  parts.length === 0 ? eb.lit(true) : parts.length === 1 ? parts[0]! : eb.and(parts);
+
+function compile(eb: Eb, node: FilterNode, ctx: FilterSqlContext, negate: boolean): Condition {
+  switch (node.kind) {
+    case 'and':
+    case 'or': {
+      const parts = node.children.map((c) => compile(eb, c, ctx, negate));
+      return (node.kind === 'and') !== negate ? allOf(eb, parts) : anyOf(eb, parts);
+    }
+    case 'not':
+      return compile(eb, node.child, ctx, !negate);
+    case 'status': {
+      // Statuses partition the devices, so the complement of a set of statuses is the other statuses.
+      const wanted = DEVICE_STATUSES.filter((s) => node.values.includes(s) !== negate);
+      return anyOf(
+        eb,
+        wanted.map((s) => statusCondition(eb, s, ctx)),
+      );
+    }
+    case 'text': {
+      const column = TEXT_COLUMNS[node.field];
+      const exact = node.values.filter((v) => !(node.glob && hasWildcard(v)));
+      const globs = node.values.filter((v) => node.glob && hasWildcard(v));
+      const parts: Condition[] = [];
+      if (exact.length > 0) {
+        parts.push(exact.length === 1 ? eb(column, '=', exact[0]!) : eb(column, 'in', exact));
+      }
+      // The one raw fragment: Kysely has no builder for LIKE … ESCAPE. The pattern is still a bound parameter.
+      for (const g of globs) parts.push(sql<SqlBool>`${eb.ref(column)} like ${globToLike(g)} escape '\\'`);
+      const positive = anyOf(eb, parts);
+      if (!negate) return positive;
+      return NOT_NULL_TEXT.has(node.field)
+        ? eb.not(positive)
+        : eb.or([eb(column, 'is', null), eb.not(positive)]);
+    }
+    case 'tag': {
+      // Uncorrelated IN: evaluated once through the (key, value, device_id) index. device_id is NOT NULL,
+      // so NOT IN is the plain complement.
+      const tagged = eb
+        .selectFrom('device_tags as t')
+        .select('t.device_id')
+        .where('t.key', '=', node.key)
+        .where('t.value', 'in', node.values);
+      return eb('devices.id', negate ? 'not in' : 'in', tagged);
+    }
+    case 'firmware': {
+      const positive = anyOf(
+        eb,
+        node.ranges.map((r) => rangeCondition(eb, r)),
+      );
+      return negate ? eb.or([eb('devices.firmware_key', 'is', null), eb.not(positive)]) : positive;
+    }
+    case 'time': {
+      const at = resolveTime(node.value, ctx.now);
+      if (node.field === 'created') return eb('devices.created_at', negate ? FLIP[node.op] : node.op, at);
+      if (!negate) return eb('devices.last_seen', node.op, at);
+      return eb.or([eb('devices.last_seen', 'is', null), eb('devices.last_seen', FLIP[node.op], at)]);
+    }
+    case 'never_seen':
+      return eb('devices.last_seen', negate ? 'is not' : 'is', null);
+  }
+}
+
+/** Exactly `deviceStatus()`: online while now - last_seen <= offlineAfterMs, and so on. */
+function statusCondition(eb: Eb, status: DeviceStatus, ctx: FilterSqlContext): Condition {
+  const { offlineAfterMs, abandonedAfterMs } = ctx.thresholds;
+  const live = eb('devices.decommissioned_at', 'is', null);
+  const seen = (op: '<' | '>=', silence: number) => eb('devices.last_seen', op, ctx.now - silence);
+  switch (status) {
+    case 'decommissioned':
+      return eb('devices.decommissioned_at', 'is not', null);
+    case 'unknown':
+      return eb.and([live, eb('devices.last_seen', 'is', null)]);
+    case 'online':
+      return eb.and([live, seen('>=', offlineAfterMs)]);
+    case 'offline':
+      return eb.and([live, seen('<', offlineAfterMs), seen('>=', abandonedAfterMs)]);
+    case 'abandoned':
+      return eb.and([live, seen('<', Math.max(offlineAfterMs, abandonedAfterMs))]);
+  }
+}
+
+function rangeCondition(eb: Eb, { lower, upper }: KeyRange): Condition {
+  const key = 'devices.firmware_key';
+  if (lower && upper && lower.key === upper.key && lower.inclusive && upper.inclusive)
+    return eb(key, '=', lower.key);
+  const parts: Condition[] = [];
+  if (lower) parts.push(eb(key, lower.inclusive ? '>=' : '>', lower.key));
+  if (upper) parts.push(eb(key, upper.inclusive ? '<=' : '<', upper.key));
+  return parts.length === 0 ? eb(key, 'is not', null) : allOf(eb, parts);
+}
+
+/** `*` → `%`, `?` → `_`; the user's own `%`, `_` and `\` are escaped so they match themselves. */
+export function globToLike(glob: string): string {
+  return glob
+    .replace(/[\\%_]/g, '\\$&')
+    .replace(/\*/g, '%')
+    .replace(/\?/g, '_');
+}

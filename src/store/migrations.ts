@@ -1,0 +1,187 @@
+/**
+ * Versioned schema migrations, applied at start-up by Kysely's Migrator. Written once with the schema
+ * builder; the only dialect differences are the column types chosen by `types()`.
+ */
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import type { Database } from './schema.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+function types(dialect: Dialect) {
+  const pg = dialect === 'postgres';
+  return {
+    time: pg ? ('bigint' as const) : ('integer' as const),
+    real: pg ? ('double precision' as const) : ('real' as const),
+    // Version keys and ids must compare byte-wise in both databases, whatever the server's locale.
+    binaryText: pg ? sql`text collate "C"` : sql`text`,
+    serial: pg ? ('bigserial' as const) : ('integer' as const),
+  };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: migrations are written against the schema of their own time, not today's.
+type AnyDb = Kysely<any>;
+
+function initial(dialect: Dialect): Migration {
+  const t = types(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('devices')
+        .addColumn('id', t.binaryText, (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('firmware_version', 'text')
+        .addColumn('firmware_key', t.binaryText)
+        .addColumn('hardware_type', 'text')
+        .addColumn('location', 'text')
+        .addColumn('timezone', 'text')
+        .addColumn('customer', 'text')
+        .addColumn('tags', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('last_seen', t.time)
+        .addColumn('recorded_status', 'text', (c) => c.notNull())
+        .addColumn('created_at', t.time, (c) => c.notNull())
+        .addColumn('updated_at', t.time, (c) => c.notNull())
+        .addColumn('decommissioned_at', t.time)
+        .addColumn('credential_hash', 'text')
+        .addColumn('geo_lat', t.real)
+        .addColumn('geo_lon', t.real)
+        .addColumn('battery', t.real)
+        .addColumn('signal_strength', t.real)
+        .addColumn('device_time', 'text')
+        .addColumn('metrics', 'text')
+        .execute();
+      await db.schema.createIndex('devices_last_seen').on('devices').columns(['last_seen']).execute();
+      await db.schema
+        .createIndex('devices_recorded_status')
+        .on('devices')
+        .columns(['recorded_status', 'last_seen'])
+        .execute();
+      await db.schema.createIndex('devices_firmware_key').on('devices').columns(['firmware_key']).execute();
+      await db.schema.createIndex('devices_hardware').on('devices').columns(['hardware_type']).execute();
+      await db.schema.createIndex('devices_name').on('devices').columns(['name', 'id']).execute();
+
+      await db.schema
+        .createTable('device_tags')
+        .addColumn('device_id', t.binaryText, (c) => c.notNull().references('devices.id').onDelete('cascade'))
+        .addColumn('key', t.binaryText, (c) => c.notNull())
+        .addColumn('value', t.binaryText, (c) => c.notNull())
+        .addPrimaryKeyConstraint('device_tags_pk', ['device_id', 'key'])
+        .execute();
+      await db.schema
+        .createIndex('device_tags_key_value')
+        .on('device_tags')
+        .columns(['key', 'value', 'device_id'])
+        .execute();
+
+      await db.schema
+        .createTable('events')
+        .addColumn('id', t.serial, (c) =>
+          dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey(),
+        )
+        .addColumn('at', t.time, (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('device_id', 'text')
+        .addColumn('rollout_id', 'text')
+        .addColumn('actor', 'text')
+        .addColumn('reason', 'text')
+        .addColumn('data', 'text', (c) => c.notNull().defaultTo('{}'))
+        .execute();
+      await db.schema.createIndex('events_device').on('events').columns(['device_id', 'id']).execute();
+      await db.schema.createIndex('events_rollout').on('events').columns(['rollout_id', 'id']).execute();
+
+      await db.schema
+        .createTable('api_tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('created_at', t.time, (c) => c.notNull())
+        .addColumn('revoked_at', t.time)
+        .execute();
+
+      await db.schema
+        .createTable('enrollment_tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('uses_left', 'integer')
+        .addColumn('expires_at', t.time)
+        .addColumn('tags', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('created_at', t.time, (c) => c.notNull())
+        .addColumn('revoked_at', t.time)
+        .execute();
+    },
+  };
+}
+
+function releases(dialect: Dialect): Migration {
+  const t = types(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('releases')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', t.binaryText, (c) => c.notNull())
+        .addColumn('version', t.binaryText, (c) => c.notNull())
+        .addColumn('version_key', t.binaryText, (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('hardware', 'text', (c) => c.notNull())
+        .addColumn('size', t.time, (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('manifest', 'text', (c) => c.notNull())
+        .addColumn('signature', 'text', (c) => c.notNull())
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('allow_downgrade', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', t.time, (c) => c.notNull())
+        .addColumn('deleted_at', t.time)
+        .addUniqueConstraint('releases_name_version', ['name', 'version'])
+        .execute();
+      await db.schema.createIndex('releases_sha256').on('releases').columns(['sha256']).execute();
+
+      await db.schema
+        .createTable('device_updates')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('device_id', t.binaryText, (c) => c.notNull().references('devices.id'))
+        .addColumn('release_id', 'text', (c) => c.notNull().references('releases.id'))
+        .addColumn('rollout_id', 'text')
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('last_seq', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('progress', 'integer')
+        .addColumn('error', 'text')
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('from_version', 'text')
+        .addColumn('created_at', t.time, (c) => c.notNull())
+        .addColumn('updated_at', t.time, (c) => c.notNull())
+        .addColumn('finished_at', t.time)
+        .execute();
+      await db.schema
+        .createIndex('device_updates_device')
+        .on('device_updates')
+        .columns(['device_id', 'state'])
+        .execute();
+      await db.schema
+        .createIndex('device_updates_release')
+        .on('device_updates')
+        .columns(['release_id', 'state'])
+        .execute();
+      await db.schema
+        .createIndex('device_updates_rollout')
+        .on('device_updates')
+        .columns(['rollout_id', 'state'])
+        .execute();
+    },
+  };
+}
+
+export function migrationsFor(dialect: Dialect): Record<string, Migration> {
+  return { '0001_registry': initial(dialect), '0002_releases': releases(dialect) };
+}
+
+export async function migrateToLatest(db: Kysely<Database>, dialect: Dialect): Promise<void> {
+  const provider: MigrationProvider = { getMigrations: async () => migrationsFor(dialect) };
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Table types for Kysely. Times are integers (ms since epoch, UTC) in both dialects; JSON is stored as text
+ * so both adapters read and write the same values.
+ */
+import type { ColumnType, Generated } from 'kysely';
+
+export interface DevicesTable {
+  id: string;
+  name: string;
+  firmware_version: string | null;
+  /** Sortable encoding of firmware_version (see core/semver.ts): lets SQL compare versions as semver does. */
+  firmware_key: string | null;
+  hardware_type: string | null;
+  location: string | null;
+  timezone: string | null;
+  customer: string | null;
+  /** JSON object of tag key → value; device_tags holds the same pairs for indexed filtering. */
+  tags: string;
+  last_seen: number | null;
+  /** The status last recorded by an event; the live status is always derived from last_seen. */
+  recorded_status: string;
+  created_at: number;
+  updated_at: number;
+  decommissioned_at: number | null;
+  credential_hash: string | null;
+  geo_lat: number | null;
+  geo_lon: number | null;
+  battery: number | null;
+  signal_strength: number | null;
+  device_time: string | null;
+  metrics: string | null;
+}
+
+export interface DeviceTagsTable {
+  device_id: string;
+  key: string;
+  value: string;
+}
+
+export interface EventsTable {
+  id: Generated<number>;
+  at: number;
+  type: string;
+  device_id: string | null;
+  rollout_id: string | null;
+  actor: string | null;
+  reason: string | null;
+  data: string;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  name: string;
+  token_hash: string;
+  role: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface EnrollmentTokensTable {
+  id: string;
+  token_hash: string;
+  uses_left: number | null;
+  expires_at: number | null;
+  /** JSON object of tags given to every device that enrolls with this token. */
+  tags: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface ReleasesTable {
+  id: string;
+  name: string;
+  version: string;
+  version_key: string;
+  type: string;
+  /** JSON array of compatible hardware types. */
+  hardware: string;
+  size: number;
+  sha256: string;
+  /** The canonical manifest text: exactly the bytes that were signed. */
+  manifest: string;
+  signature: string;
+  key_id: string;
+  allow_downgrade: number;
+  created_at: number;
+  /** Deleted releases keep their row for the history of the updates that used them; their blob is gone. */
+  deleted_at: number | null;
+}
+
+export interface DeviceUpdatesTable {
+  id: string;
+  device_id: string;
+  release_id: string;
+  rollout_id: string | null;
+  state: string;
+  action: string;
+  /** The highest report sequence number accepted from the device: older or repeated reports change nothing. */
+  last_seq: number;
+  progress: number | null;
+  error: string | null;
+  attempts: number;
+  /** The firmware the device ran when the update was assigned: what a rollback returns it to. */
+  from_version: string | null;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+export interface Database {
+  releases: ReleasesTable;
+  device_updates: DeviceUpdatesTable;
+  devices: DevicesTable;
+  device_tags: DeviceTagsTable;
+  events: EventsTable;
+  api_tokens: ApiTokensTable;
+  enrollment_tokens: EnrollmentTokensTable;
+}
+
+export type Timestamp = ColumnType<number, number, number>;

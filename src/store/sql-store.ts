@@ -1,0 +1,648 @@
+/**
+ * The Store port implemented once over Kysely. The dialect folders (sqlite/, postgres/) only open the
+ * connection and tune it; every query here is written in the subset both databases share.
+ */
+import type { Expression, ExpressionBuilder, Kysely, SqlBool, Transaction } from 'kysely';
+import type { Device, DeviceRecord, DeviceStatus, Heartbeat } from '../core/device.js';
+import { deviceStatus } from '../core/device.js';
+import { FleetError } from '../core/errors.js';
+import type { FilterNode } from '../core/filter/index.js';
+import { versionKey } from '../core/semver.js';
+import { type DeviceRow, newDeviceRow, recordColumns, rowToDevice } from './device-row.js';
+import { decodeCursor, encodeCursor, sortExpression } from './device-sort.js';
+import { compileFilter } from './filter-sql.js';
+import type { Dialect } from './migrations.js';
+import type { Database } from './schema.js';
+import { SqlReleases } from './sql-releases.js';
+import { SqlUpdates } from './sql-updates.js';
+import type {
+  ApiToken,
+  DevicePage,
+  DeviceQuery,
+  Enrollment,
+  EnrollmentToken,
+  EventQuery,
+  FleetStats,
+  HeartbeatOutcome,
+  ImportResult,
+  NewEvent,
+  StatusTransition,
+  Store,
+  StoredEvent,
+  TimeContext,
+} from './store.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+type DeviceEb = ExpressionBuilder<Database, 'devices'>;
+
+/** Rows per INSERT statement: keeps well under SQLite's bound-parameter limit. */
+const INSERT_CHUNK = 500;
+/** Devices moved per sweep transaction, so a sweep never holds the write lock for long. */
+const SWEEP_CHUNK = 5_000;
+
+function eventRow(e: NewEvent) {
+  return {
+    at: e.at,
+    type: e.type,
+    device_id: e.deviceId,
+    rollout_id: e.rolloutId,
+    actor: e.actor,
+    reason: e.reason,
+    data: JSON.stringify(e.data),
+  };
+}
+
+function statusEvent(
+  deviceId: string,
+  from: DeviceStatus,
+  to: DeviceStatus,
+  at: number,
+  reason: string,
+): NewEvent {
+  return { at, type: 'device.status', deviceId, rolloutId: null, actor: null, reason, data: { from, to } };
+}
+
+export class SqlStore implements Store {
+  readonly releases: SqlReleases;
+  readonly updates: SqlUpdates;
+
+  constructor(
+    readonly db: Kysely<Database>,
+    readonly dialect: Dialect,
+  ) {
+    this.releases = new SqlReleases(db);
+    this.updates = new SqlUpdates(db);
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  private where(filter: FilterNode | undefined, ctx: TimeContext) {
+    return (eb: DeviceEb): Expression<SqlBool> => (filter ? compileFilter(eb, filter, ctx) : eb.lit(true));
+  }
+
+  private async insertEvents(db: Db, events: NewEvent[]): Promise<void> {
+    for (let i = 0; i < events.length; i += INSERT_CHUNK) {
+      await db
+        .insertInto('events')
+        .values(events.slice(i, i + INSERT_CHUNK).map(eventRow))
+        .execute();
+    }
+  }
+
+  private async replaceTags(db: Db, deviceIds: string[], tagsById: Map<string, Record<string, string>>) {
+    if (deviceIds.length === 0) return;
+    await db.deleteFrom('device_tags').where('device_id', 'in', deviceIds).execute();
+    const rows = deviceIds.flatMap((id) =>
+      Object.entries(tagsById.get(id) ?? {}).map(([key, value]) => ({ device_id: id, key, value })),
+    );
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      await db
+        .insertInto('device_tags')
+        .values(rows.slice(i, i + INSERT_CHUNK))
+        .execute();
+    }
+  }
+
+  async importDevices(records: DeviceRecord[], ctx: TimeContext, actor: string): Promise<ImportResult> {
+    return this.db.transaction().execute(async (trx) => {
+      let created = 0;
+      let updated = 0;
+      for (let i = 0; i < records.length; i += INSERT_CHUNK) {
+        const chunk = records.slice(i, i + INSERT_CHUNK);
+        const existing = new Set(
+          (
+            await trx
+              .selectFrom('devices')
+              .select('id')
+              .where(
+                'id',
+                'in',
+                chunk.map((r) => r.id),
+              )
+              .execute()
+          ).map((r) => r.id),
+        );
+        const fresh = chunk.filter((r) => !existing.has(r.id));
+        if (fresh.length > 0) {
+          await trx
+            .insertInto('devices')
+            .values(fresh.map((r) => newDeviceRow(r, ctx)))
+            .execute();
+        }
+        for (const record of chunk.filter((r) => existing.has(r.id))) {
+          await trx
+            .updateTable('devices')
+            .set({ ...recordColumns(record), updated_at: ctx.now })
+            .where('id', '=', record.id)
+            .execute();
+        }
+        const tagged = chunk.filter((r) => r.tags !== undefined);
+        await this.replaceTags(
+          trx,
+          tagged.map((r) => r.id),
+          new Map(tagged.map((r) => [r.id, r.tags!])),
+        );
+        await this.insertEvents(
+          trx,
+          fresh.map((r) => ({
+            at: ctx.now,
+            type: 'device.registered',
+            deviceId: r.id,
+            rolloutId: null,
+            actor,
+            reason: 'import',
+            data: {},
+          })),
+        );
+        created += fresh.length;
+        updated += chunk.length - fresh.length;
+      }
+      await this.insertEvents(trx, [
+        {
+          at: ctx.now,
+          type: 'fleet.imported',
+          deviceId: null,
+          rolloutId: null,
+          actor,
+          reason: null,
+          data: { created, updated },
+        },
+      ]);
+      return { created, updated };
+    });
+  }
+
+  async getDevice(id: string, ctx: TimeContext): Promise<Device | undefined> {
+    const row = await this.db.selectFrom('devices').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && rowToDevice(row, ctx);
+  }
+
+  async listDevices(query: DeviceQuery): Promise<DevicePage> {
+    const sort = query.sort ?? 'id';
+    const desc = query.descending ?? false;
+    const key = sortExpression(sort);
+    let q = this.db.selectFrom('devices').selectAll().where(this.where(query.filter, query));
+    if (query.cursor) {
+      const [value, id] = decodeCursor(query.cursor);
+      q = q.where((eb) => {
+        const col = key(eb);
+        const cmp = desc ? '<' : '>';
+        return sort === 'id'
+          ? eb('id', cmp, id)
+          : eb.or([eb(col, cmp, value), eb.and([eb(col, '=', value), eb('id', cmp, id)])]);
+      });
+    }
+    q = q.orderBy(key, desc ? 'desc' : 'asc');
+    if (sort !== 'id') q = q.orderBy('id', desc ? 'desc' : 'asc');
+    const rows = await q.limit(query.limit + 1).execute();
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      devices: page.map((r) => rowToDevice(r, query)),
+      nextCursor: rows.length > query.limit && last ? encodeCursor(sort, last) : null,
+    };
+  }
+
+  async countDevices(filter: FilterNode | undefined, ctx: TimeContext): Promise<number> {
+    const row = await this.db
+      .selectFrom('devices')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where(this.where(filter, ctx))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async decommissionDevice(id: string, ctx: TimeContext, actor: string): Promise<Device> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('devices').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!row) throw new FleetError('DEVICE_NOT_FOUND', `device ${id} is not registered`);
+      if (row.decommissioned_at !== null) {
+        throw new FleetError('CONFLICT', `device ${id} was already decommissioned`);
+      }
+      const from = rowToDevice(row, ctx).status;
+      await trx
+        .updateTable('devices')
+        .set({
+          decommissioned_at: ctx.now,
+          credential_hash: null,
+          recorded_status: 'decommissioned',
+          updated_at: ctx.now,
+        })
+        .where('id', '=', id)
+        .execute();
+      await this.insertEvents(trx, [
+        { ...statusEvent(id, from, 'decommissioned', ctx.now, 'decommissioned by operator'), actor },
+      ]);
+      return rowToDevice({ ...row, decommissioned_at: ctx.now, credential_hash: null }, ctx);
+    });
+  }
+
+  async setCredential(id: string, credentialHash: string, ctx: TimeContext, actor: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('devices')
+        .select(['decommissioned_at'])
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!row) throw new FleetError('DEVICE_NOT_FOUND', `device ${id} is not registered`);
+      if (row.decommissioned_at !== null) {
+        throw new FleetError('DEVICE_DECOMMISSIONED', `device ${id} is decommissioned`);
+      }
+      await trx
+        .updateTable('devices')
+        .set({ credential_hash: credentialHash, updated_at: ctx.now })
+        .where('id', '=', id)
+        .execute();
+      await this.insertEvents(trx, [
+        {
+          at: ctx.now,
+          type: 'device.credential_issued',
+          deviceId: id,
+          rolloutId: null,
+          actor,
+          reason: null,
+          data: {},
+        },
+      ]);
+    });
+  }
+
+  async credentialHash(id: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('devices')
+      .select(['credential_hash', 'decommissioned_at'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row || row.decommissioned_at !== null) return undefined;
+    return row.credential_hash ?? undefined;
+  }
+
+  async enroll(enrollment: Enrollment, ctx: TimeContext): Promise<Device> {
+    return this.db.transaction().execute(async (trx) => {
+      const token = await trx
+        .selectFrom('enrollment_tokens')
+        .selectAll()
+        .where('token_hash', '=', enrollment.tokenHash)
+        .executeTakeFirst();
+      const usable =
+        token &&
+        token.revoked_at === null &&
+        (token.expires_at === null || Number(token.expires_at) > ctx.now) &&
+        (token.uses_left === null || token.uses_left > 0);
+      if (!token || !usable) {
+        throw new FleetError(
+          'ENROLLMENT_INVALID',
+          'the enrollment token is unknown, expired, revoked or used up',
+        );
+      }
+      const record = enrollment.device;
+      const existing = await trx
+        .selectFrom('devices')
+        .selectAll()
+        .where('id', '=', record.id)
+        .executeTakeFirst();
+      const tokenTags = JSON.parse(token.tags) as Record<string, string>;
+      let row: DeviceRow;
+      if (existing) {
+        if (existing.decommissioned_at !== null) {
+          throw new FleetError('DEVICE_DECOMMISSIONED', `device ${record.id} is decommissioned`);
+        }
+        if (existing.credential_hash !== null) {
+          throw new FleetError(
+            'DEVICE_EXISTS',
+            `device ${record.id} is already enrolled; an operator can issue it a new credential`,
+          );
+        }
+        // A pre-registered (imported) device claims its registry entry; registry facts win over the device's.
+        const fill: DeviceRecord = { id: record.id };
+        if (existing.hardware_type === null) fill.hardwareType = record.hardwareType ?? null;
+        if (existing.firmware_version === null) fill.firmwareVersion = record.firmwareVersion ?? null;
+        row = {
+          ...existing,
+          ...recordColumns(fill),
+          credential_hash: enrollment.credentialHash,
+          updated_at: ctx.now,
+        };
+        await trx.updateTable('devices').set(row).where('id', '=', record.id).execute();
+      } else {
+        const tags = { ...tokenTags, ...(record.tags ?? {}) };
+        row = { ...newDeviceRow({ ...record, tags }, ctx), credential_hash: enrollment.credentialHash };
+        await trx.insertInto('devices').values(row).execute();
+        await this.replaceTags(trx, [record.id], new Map([[record.id, tags]]));
+      }
+      if (token.uses_left !== null) {
+        await trx
+          .updateTable('enrollment_tokens')
+          .set({ uses_left: token.uses_left - 1 })
+          .where('id', '=', token.id)
+          .execute();
+      }
+      await this.insertEvents(trx, [
+        {
+          at: ctx.now,
+          type: 'device.enrolled',
+          deviceId: record.id,
+          rolloutId: null,
+          actor: `enrollment:${token.id}`,
+          reason: existing ? 'claimed a registered device' : 'self-registration',
+          data: {},
+        },
+      ]);
+      return rowToDevice(row, ctx);
+    });
+  }
+
+  async recordHeartbeats(batch: Heartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]> {
+    return this.db.transaction().execute(async (trx) => {
+      const outcomes: HeartbeatOutcome[] = [];
+      const events: NewEvent[] = [];
+      for (const hb of batch) {
+        const row = await trx
+          .selectFrom('devices')
+          .select(['recorded_status', 'last_seen', 'decommissioned_at', 'firmware_version'])
+          .where('id', '=', hb.deviceId)
+          .executeTakeFirst();
+        if (!row) {
+          outcomes.push({ ok: false, reason: 'not_found' });
+          continue;
+        }
+        if (row.decommissioned_at !== null) {
+          outcomes.push({ ok: false, reason: 'decommissioned' });
+          continue;
+        }
+        const lastSeen = row.last_seen === null ? null : Number(row.last_seen);
+        const previous = deviceStatus(lastSeen, null, ctx.now, ctx.thresholds);
+        const recorded = row.recorded_status as DeviceStatus;
+        // The sweeper may not have recorded the silence yet: record it now so no transition goes missing.
+        if (recorded === 'online' && previous !== 'online') {
+          events.push(statusEvent(hb.deviceId, 'online', previous, ctx.now, 'no heartbeat within threshold'));
+        }
+        if (previous !== 'online') {
+          events.push(statusEvent(hb.deviceId, previous, 'online', ctx.now, 'heartbeat'));
+        }
+        const firmwareChanged =
+          hb.firmwareVersion !== undefined && hb.firmwareVersion !== row.firmware_version;
+        if (firmwareChanged) {
+          events.push({
+            at: ctx.now,
+            type: 'device.firmware_changed',
+            deviceId: hb.deviceId,
+            rolloutId: null,
+            actor: null,
+            reason: 'reported by heartbeat',
+            data: { from: row.firmware_version, to: hb.firmwareVersion },
+          });
+        }
+        await trx
+          .updateTable('devices')
+          .set({
+            last_seen: ctx.now,
+            recorded_status: 'online',
+            ...(firmwareChanged
+              ? { firmware_version: hb.firmwareVersion!, firmware_key: versionKey(hb.firmwareVersion!) }
+              : {}),
+            ...(hb.location ? { geo_lat: hb.location.lat, geo_lon: hb.location.lon } : {}),
+            ...(hb.battery !== undefined ? { battery: hb.battery } : {}),
+            ...(hb.signalStrength !== undefined ? { signal_strength: hb.signalStrength } : {}),
+            ...(hb.timestamp !== undefined ? { device_time: hb.timestamp } : {}),
+            ...(hb.metrics !== undefined ? { metrics: JSON.stringify(hb.metrics) } : {}),
+          })
+          .where('id', '=', hb.deviceId)
+          .execute();
+        outcomes.push({ ok: true, previousStatus: previous });
+      }
+      await this.insertEvents(trx, events);
+      return outcomes;
+    });
+  }
+
+  async sweepStatuses(ctx: TimeContext): Promise<StatusTransition[]> {
+    const transitions: StatusTransition[] = [];
+    const moves: Array<{ from: DeviceStatus[]; to: DeviceStatus; silentMs: number; reason: string }> = [
+      {
+        from: ['online', 'offline'],
+        to: 'abandoned',
+        silentMs: ctx.thresholds.abandonedAfterMs,
+        reason: 'no heartbeat within the abandoned threshold',
+      },
+      {
+        from: ['online'],
+        to: 'offline',
+        silentMs: ctx.thresholds.offlineAfterMs,
+        reason: 'no heartbeat within the offline threshold',
+      },
+    ];
+    for (const move of moves) {
+      for (;;) {
+        const moved = await this.db.transaction().execute(async (trx) => {
+          const rows = await trx
+            .selectFrom('devices')
+            .select(['id', 'recorded_status'])
+            .where('recorded_status', 'in', move.from)
+            .where('last_seen', '<', ctx.now - move.silentMs)
+            .where('decommissioned_at', 'is', null)
+            .limit(SWEEP_CHUNK)
+            .execute();
+          if (rows.length === 0) return [];
+          await trx
+            .updateTable('devices')
+            .set({ recorded_status: move.to })
+            .where(
+              'id',
+              'in',
+              rows.map((r) => r.id),
+            )
+            .execute();
+          const found = rows.map((r) => ({
+            deviceId: r.id,
+            from: r.recorded_status as DeviceStatus,
+            to: move.to,
+          }));
+          await this.insertEvents(
+            trx,
+            found.map((t) => statusEvent(t.deviceId, t.from, t.to, ctx.now, move.reason)),
+          );
+          return found;
+        });
+        transitions.push(...moved);
+        if (moved.length < SWEEP_CHUNK) break;
+      }
+    }
+    return transitions;
+  }
+
+  async fleetStats(
+    filter: FilterNode | undefined,
+    tagKeys: string[] | undefined,
+    ctx: TimeContext,
+  ): Promise<FleetStats> {
+    const where = this.where(filter, ctx);
+    const onlineSince = ctx.now - ctx.thresholds.offlineAfterMs;
+    const abandonedBefore = ctx.now - ctx.thresholds.abandonedAfterMs;
+    const counts = await this.db
+      .selectFrom('devices')
+      .where(where)
+      .select((eb) => {
+        const active = eb('decommissioned_at', 'is', null);
+        const count = (cond: Expression<SqlBool>) =>
+          eb.fn.sum<number>(eb.case().when(cond).then(1).else(0).end());
+        return [
+          eb.fn.countAll<number>().as('total'),
+          count(eb('decommissioned_at', 'is not', null)).as('decommissioned'),
+          count(eb.and([active, eb('last_seen', 'is', null)])).as('unknown'),
+          count(eb.and([active, eb('last_seen', '>=', onlineSince)])).as('online'),
+          count(eb.and([active, eb('last_seen', '<', abandonedBefore)])).as('abandoned'),
+          count(eb.and([active, eb('last_seen', '<', ctx.now - 86_400_000)])).as('over24h'),
+          count(eb.and([active, eb('last_seen', '<', ctx.now - 30 * 86_400_000)])).as('over30d'),
+        ];
+      })
+      .executeTakeFirstOrThrow();
+    const n = (v: unknown) => Number(v ?? 0);
+    const total = n(counts.total);
+    const known = n(counts.decommissioned) + n(counts.unknown) + n(counts.online) + n(counts.abandoned);
+    const active = (eb: DeviceEb) => eb.and([where(eb), eb('decommissioned_at', 'is', null)]);
+
+    const firmware = await this.db
+      .selectFrom('devices')
+      .where(active)
+      .select((eb) => [
+        'firmware_version',
+        eb.fn.max('firmware_key').as('key'),
+        eb.fn.countAll<number>().as('n'),
+      ])
+      .groupBy('firmware_version')
+      .execute();
+    firmware.sort((a, b) => (a.key === b.key ? 0 : (a.key ?? '') < (b.key ?? '') ? 1 : -1));
+
+    const hardware = await this.db
+      .selectFrom('devices')
+      .where(active)
+      .select((eb) => ['hardware_type', eb.fn.countAll<number>().as('n')])
+      .groupBy('hardware_type')
+      .orderBy('hardware_type')
+      .execute();
+
+    let tagQuery = this.db
+      .selectFrom('device_tags')
+      .select((eb) => ['key', 'value', eb.fn.countAll<number>().as('n')])
+      .where('device_id', 'in', (eb) => eb.selectFrom('devices').select('id').where(active))
+      .groupBy(['key', 'value'])
+      .orderBy('key')
+      .orderBy('value');
+    if (tagKeys && tagKeys.length > 0) tagQuery = tagQuery.where('key', 'in', tagKeys);
+    const tags: Record<string, Record<string, number>> = {};
+    for (const row of await tagQuery.execute()) {
+      tags[row.key] ??= {};
+      tags[row.key]![row.value] = n(row.n);
+    }
+
+    return {
+      total,
+      byStatus: {
+        online: n(counts.online),
+        offline: total - known,
+        abandoned: n(counts.abandoned),
+        unknown: n(counts.unknown),
+        decommissioned: n(counts.decommissioned),
+      },
+      firmware: firmware.map((r) => ({ version: r.firmware_version, count: n(r.n) })),
+      hardware: hardware.map((r) => ({ hardwareType: r.hardware_type, count: n(r.n) })),
+      tags,
+      silent: { over24h: n(counts.over24h), over30d: n(counts.over30d) },
+    };
+  }
+
+  async appendEvents(events: NewEvent[]): Promise<void> {
+    await this.db.transaction().execute((trx) => this.insertEvents(trx, events));
+  }
+
+  async listEvents(query: EventQuery): Promise<StoredEvent[]> {
+    let q = this.db.selectFrom('events').selectAll();
+    if (query.after !== undefined) q = q.where('id', '>', query.after);
+    if (query.deviceId !== undefined) q = q.where('device_id', '=', query.deviceId);
+    if (query.rolloutId !== undefined) q = q.where('rollout_id', '=', query.rolloutId);
+    if (query.typePrefix !== undefined) {
+      q = q.where('type', 'like', `${query.typePrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    }
+    const rows = await q.orderBy('id').limit(query.limit).execute();
+    return rows.map((r) => ({
+      id: Number(r.id),
+      at: Number(r.at),
+      type: r.type,
+      deviceId: r.device_id,
+      rolloutId: r.rollout_id,
+      actor: r.actor,
+      reason: r.reason,
+      data: JSON.parse(r.data) as Record<string, unknown>,
+    }));
+  }
+
+  async createApiToken(token: ApiToken, tokenHash: string): Promise<void> {
+    await this.db
+      .insertInto('api_tokens')
+      .values({
+        id: token.id,
+        name: token.name,
+        role: token.role,
+        token_hash: tokenHash,
+        created_at: token.createdAt,
+        revoked_at: null,
+      })
+      .execute();
+  }
+
+  async findApiToken(tokenHash: string): Promise<ApiToken | undefined> {
+    const row = await this.db
+      .selectFrom('api_tokens')
+      .selectAll()
+      .where('token_hash', '=', tokenHash)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return (
+      row && {
+        id: row.id,
+        name: row.name,
+        role: row.role as ApiToken['role'],
+        createdAt: Number(row.created_at),
+      }
+    );
+  }
+
+  async countApiTokens(): Promise<number> {
+    const row = await this.db
+      .selectFrom('api_tokens')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async createEnrollmentToken(token: EnrollmentToken, tokenHash: string, actor: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('enrollment_tokens')
+        .values({
+          id: token.id,
+          token_hash: tokenHash,
+          uses_left: token.usesLeft,
+          expires_at: token.expiresAt,
+          tags: JSON.stringify(token.tags),
+          created_at: token.createdAt,
+          revoked_at: null,
+        })
+        .execute();
+      await this.insertEvents(trx, [
+        {
+          at: token.createdAt,
+          type: 'enrollment.created',
+          deviceId: null,
+          rolloutId: null,
+          actor,
+          reason: null,
+          data: { id: token.id, usesLeft: token.usesLeft, expiresAt: token.expiresAt },
+        },
+      ]);
+    });
+  }
+}

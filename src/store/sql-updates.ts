@@ -1,0 +1,366 @@
+/**
+ * Device updates over Kysely: assignment, the offer made on each heartbeat, and device reports. Every
+ * state change is checked by core/update-state.ts and written with its event in one transaction.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Kysely, Selectable } from 'kysely';
+import { FleetError } from '../core/errors.js';
+import { compareVersions } from '../core/semver.js';
+import { ACTIVE_STATES, checkTransition, FINAL_STATES, type UpdateState } from '../core/update-state.js';
+import type { Database, DeviceUpdatesTable } from './schema.js';
+import { type Db, insertEvents } from './sql-events.js';
+import { rowToRelease } from './sql-releases.js';
+import type {
+  AssignResult,
+  DeviceUpdate,
+  NewEvent,
+  ReportOutcome,
+  StatusReport,
+  TimeContext,
+  UpdateAction,
+  UpdateOffer,
+  UpdateStore,
+} from './store.js';
+
+const OPEN_STATES = ['pending', 'scheduled', ...ACTIVE_STATES] as UpdateState[];
+
+function rowToUpdate(row: Selectable<DeviceUpdatesTable>): DeviceUpdate {
+  return {
+    id: row.id,
+    deviceId: row.device_id,
+    releaseId: row.release_id,
+    rolloutId: row.rollout_id,
+    state: row.state as UpdateState,
+    action: row.action as UpdateAction,
+    lastSeq: Number(row.last_seq),
+    progress: row.progress === null ? null : Number(row.progress),
+    error: row.error,
+    attempts: Number(row.attempts),
+    fromVersion: row.from_version,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+    finishedAt: row.finished_at === null ? null : Number(row.finished_at),
+  };
+}
+
+function updateEvent(
+  u: { id: string; deviceId: string; rolloutId: string | null },
+  from: UpdateState | null,
+  to: UpdateState,
+  at: number,
+  actor: string | null,
+  reason: string | null,
+  extra: Record<string, unknown> = {},
+): NewEvent {
+  return {
+    at,
+    type: `update.${to}`,
+    deviceId: u.deviceId,
+    rolloutId: u.rolloutId,
+    actor,
+    reason,
+    data: { update: u.id, from, to, ...extra },
+  };
+}
+
+export class SqlUpdates implements UpdateStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async assign(
+    deviceIds: string[],
+    releaseId: string,
+    options: { action: UpdateAction; rolloutId?: string | null },
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<AssignResult> {
+    return this.db.transaction().execute(async (trx) => {
+      const releaseRow = await trx
+        .selectFrom('releases')
+        .selectAll()
+        .where('id', '=', releaseId)
+        .where('deleted_at', 'is', null)
+        .executeTakeFirst();
+      if (!releaseRow) throw new FleetError('NOT_FOUND', `release ${releaseId} does not exist`);
+      const release = rowToRelease(releaseRow);
+      const result: AssignResult = { assigned: [], skipped: [] };
+      const events: NewEvent[] = [];
+      for (const deviceId of [...new Set(deviceIds)]) {
+        const device = await trx
+          .selectFrom('devices')
+          .select(['hardware_type', 'firmware_version', 'decommissioned_at'])
+          .where('id', '=', deviceId)
+          .executeTakeFirst();
+        const skip = (reason: string) => result.skipped.push({ deviceId, reason });
+        if (!device) {
+          skip('not registered');
+          continue;
+        }
+        if (device.decommissioned_at !== null) {
+          skip('decommissioned');
+          continue;
+        }
+        if (device.hardware_type !== null && !release.hardware.includes(device.hardware_type)) {
+          skip(`hardware ${device.hardware_type} is not one of ${release.hardware.join(', ')}`);
+          continue;
+        }
+        if (device.firmware_version === release.version && options.action !== 'switch') {
+          skip(`already runs ${release.version}`);
+          continue;
+        }
+        const open = await trx
+          .selectFrom('device_updates')
+          .selectAll()
+          .where('device_id', '=', deviceId)
+          .where('state', 'in', OPEN_STATES)
+          .execute();
+        const busy = open.find((u) => ACTIVE_STATES.has(u.state as UpdateState));
+        if (busy) {
+          skip(`busy with update ${busy.id} (${busy.state})`);
+          continue;
+        }
+        for (const old of open) {
+          await trx
+            .updateTable('device_updates')
+            .set({ state: 'cancelled', updated_at: ctx.now, finished_at: ctx.now, error: 'superseded' })
+            .where('id', '=', old.id)
+            .execute();
+          events.push(
+            updateEvent(
+              { id: old.id, deviceId, rolloutId: old.rollout_id },
+              old.state as UpdateState,
+              'cancelled',
+              ctx.now,
+              actor,
+              'superseded by a newer assignment',
+            ),
+          );
+        }
+        const row = {
+          id: `upd_${randomBytes(9).toString('base64url')}`,
+          device_id: deviceId,
+          release_id: release.id,
+          rollout_id: options.rolloutId ?? null,
+          state: 'pending',
+          action: options.action,
+          last_seq: 0,
+          progress: null,
+          error: null,
+          attempts: 0,
+          from_version: device.firmware_version,
+          created_at: ctx.now,
+          updated_at: ctx.now,
+          finished_at: null,
+        };
+        await trx.insertInto('device_updates').values(row).execute();
+        const update = rowToUpdate(row);
+        result.assigned.push(update);
+        events.push(
+          updateEvent(update, null, 'pending', ctx.now, actor, 'assigned', {
+            release: `${release.name}@${release.version}`,
+            downgrade:
+              device.firmware_version !== null &&
+              compareVersionsSafe(release.version, device.firmware_version) < 0,
+          }),
+        );
+      }
+      await insertEvents(trx, events);
+      return result;
+    });
+  }
+
+  async offer(deviceIds: string[], ctx: TimeContext): Promise<Map<string, UpdateOffer[]>> {
+    const offers = new Map<string, UpdateOffer[]>();
+    if (deviceIds.length === 0) return offers;
+    const rows = await this.db
+      .selectFrom('device_updates as u')
+      .innerJoin('releases as r', 'r.id', 'u.release_id')
+      .selectAll('u')
+      .select([
+        'r.name',
+        'r.version',
+        'r.version_key',
+        'r.type',
+        'r.hardware',
+        'r.size',
+        'r.sha256',
+        'r.manifest',
+        'r.signature',
+        'r.key_id',
+        'r.allow_downgrade',
+        'r.created_at as release_created_at',
+        'r.deleted_at',
+      ])
+      .where('u.device_id', 'in', deviceIds)
+      .where(
+        'u.state',
+        'in',
+        OPEN_STATES.filter((s) => s !== 'scheduled'),
+      )
+      .orderBy('u.created_at')
+      .execute();
+    if (rows.length === 0) return offers;
+    const toNotify = rows.filter((r) => r.state === 'pending');
+    if (toNotify.length > 0) {
+      await this.db.transaction().execute(async (trx) => {
+        for (const r of toNotify) {
+          // Only the first writer moves it: another replica or batch may have notified it meanwhile.
+          const moved = await trx
+            .updateTable('device_updates')
+            .set({ state: 'notified', updated_at: ctx.now })
+            .where('id', '=', r.id)
+            .where('state', '=', 'pending')
+            .executeTakeFirst();
+          if (Number(moved.numUpdatedRows) === 1) {
+            await insertEvents(trx, [
+              updateEvent(
+                { id: r.id, deviceId: r.device_id, rolloutId: r.rollout_id },
+                'pending',
+                'notified',
+                ctx.now,
+                null,
+                'offered on heartbeat',
+              ),
+            ]);
+          }
+          r.state = 'notified';
+        }
+      });
+    }
+    for (const r of rows) {
+      const release = rowToRelease({
+        id: r.release_id,
+        name: r.name,
+        version: r.version,
+        version_key: r.version_key,
+        type: r.type,
+        hardware: r.hardware,
+        size: r.size,
+        sha256: r.sha256,
+        manifest: r.manifest,
+        signature: r.signature,
+        key_id: r.key_id,
+        allow_downgrade: r.allow_downgrade,
+        created_at: r.release_created_at,
+        deleted_at: r.deleted_at,
+      });
+      const list = offers.get(r.device_id) ?? [];
+      list.push({ update: rowToUpdate(r), release });
+      offers.set(r.device_id, list);
+    }
+    return offers;
+  }
+
+  async report(
+    deviceId: string,
+    updateId: string,
+    report: StatusReport,
+    ctx: TimeContext,
+  ): Promise<ReportOutcome> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('device_updates')
+        .selectAll()
+        .where('id', '=', updateId)
+        .where('device_id', '=', deviceId)
+        .executeTakeFirst();
+      if (!row) throw new FleetError('NOT_FOUND', `update ${updateId} is not one of this device's updates`);
+      const state = row.state as UpdateState;
+      if (report.seq <= Number(row.last_seq)) return { accepted: false, state };
+      if (state === 'cancelled') return { accepted: false, state };
+      checkTransition(state, report.state);
+      const final = FINAL_STATES.has(report.state);
+      await trx
+        .updateTable('device_updates')
+        .set({
+          state: report.state,
+          last_seq: report.seq,
+          progress: report.progress ?? (report.state === 'succeeded' ? 100 : row.progress),
+          error: report.error ?? null,
+          updated_at: ctx.now,
+          ...(final ? { finished_at: ctx.now } : {}),
+          ...(report.state === 'failed' ? { attempts: Number(row.attempts) + 1 } : {}),
+        })
+        .where('id', '=', updateId)
+        .execute();
+      // Progress reports are frequent and say nothing new about the state: they update the row only.
+      if (report.state !== state) {
+        await insertEvents(trx, [
+          updateEvent(
+            { id: row.id, deviceId, rolloutId: row.rollout_id },
+            state,
+            report.state,
+            ctx.now,
+            `device:${deviceId}`,
+            report.error ?? 'reported by device',
+            { seq: report.seq },
+          ),
+        ]);
+      }
+      return { accepted: true, state: report.state };
+    });
+  }
+
+  async get(id: string): Promise<DeviceUpdate | undefined> {
+    const row = await this.db
+      .selectFrom('device_updates')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row && rowToUpdate(row);
+  }
+
+  async list(query: {
+    deviceId?: string;
+    releaseId?: string;
+    rolloutId?: string;
+    limit: number;
+  }): Promise<DeviceUpdate[]> {
+    let q = this.db.selectFrom('device_updates').selectAll();
+    if (query.deviceId !== undefined) q = q.where('device_id', '=', query.deviceId);
+    if (query.releaseId !== undefined) q = q.where('release_id', '=', query.releaseId);
+    if (query.rolloutId !== undefined) q = q.where('rollout_id', '=', query.rolloutId);
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id').limit(query.limit).execute();
+    return rows.map(rowToUpdate);
+  }
+
+  async cancel(id: string, ctx: TimeContext, actor: string): Promise<DeviceUpdate> {
+    return this.db.transaction().execute(async (trx: Db) => {
+      const row = await trx.selectFrom('device_updates').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!row) throw new FleetError('NOT_FOUND', `update ${id} does not exist`);
+      checkTransition(row.state as UpdateState, 'cancelled');
+      const next = { ...row, state: 'cancelled', updated_at: ctx.now, finished_at: ctx.now };
+      await trx.updateTable('device_updates').set(next).where('id', '=', id).execute();
+      await insertEvents(trx, [
+        updateEvent(
+          { id, deviceId: row.device_id, rolloutId: row.rollout_id },
+          row.state as UpdateState,
+          'cancelled',
+          ctx.now,
+          actor,
+          'cancelled by operator',
+        ),
+      ]);
+      return rowToUpdate(next);
+    });
+  }
+
+  async mayDownload(deviceId: string, sha256: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('device_updates as u')
+      .innerJoin('releases as r', 'r.id', 'u.release_id')
+      .select('u.id')
+      .where('u.device_id', '=', deviceId)
+      .where('r.sha256', '=', sha256)
+      .where('u.state', 'in', OPEN_STATES)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+}
+
+function compareVersionsSafe(a: string, b: string): number {
+  try {
+    return compareVersions(a, b);
+  } catch {
+    return 0;
+  }
+}

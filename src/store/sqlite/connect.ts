@@ -1,0 +1,30 @@
+/** Opens the embedded SQLite database: one file, WAL journal, no service to run. */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { migrateToLatest } from '../migrations.js';
+import type { Database } from '../schema.js';
+import { SqlStore } from '../sql-store.js';
+
+export interface SqliteOptions {
+  /**
+   * `normal` (default): a commit survives the process being killed at any instant (kill -9, crash);
+   * `full`: it also survives power loss, at the cost of an fsync per commit.
+   */
+  synchronous?: 'normal' | 'full';
+}
+
+export async function openSqliteStore(file: string, options: SqliteOptions = {}): Promise<SqlStore> {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const database = new BetterSqlite3(file);
+  database.pragma('journal_mode = WAL');
+  database.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+  database.pragma('foreign_keys = ON');
+  database.pragma('busy_timeout = 5000');
+  // LIKE must be case-sensitive, as it is in PostgreSQL, so filters give the same devices on both.
+  database.pragma('case_sensitive_like = ON');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  await migrateToLatest(db, 'sqlite');
+  return new SqlStore(db, 'sqlite');
+}
