@@ -2,6 +2,7 @@
 /** The `fleetd` command: server, operator CLI (one file per noun). Errors print one line and exit non-zero. */
 import { Command, CommanderError } from 'commander';
 import { isFleetError } from '../core/errors.js';
+import { registerAgent } from './agent.js';
 import { registerArtifact } from './artifact.js';
 import { CliError, createClient } from './client.js';
 import { registerDeploy } from './deploy.js';
@@ -38,6 +39,7 @@ registerFleet(program, ctx);
 registerArtifact(program, ctx);
 registerKeys(program, ctx);
 registerDeploy(program, ctx);
+registerAgent(program);
 
 try {
   await program.parseAsync(process.argv);

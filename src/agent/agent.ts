@@ -1,0 +1,238 @@
+/**
+ * The device agent: enrolls once, heartbeats, and takes pending updates through
+ * notified → downloading → installing → (switch) → verifying → succeeded, or failed / rolled_back.
+ *
+ * Everything it must remember is on disk before it acts (state-dir.ts), so a process killed at any point
+ * carries on where it stopped when started again. Every status report goes through the outbox first.
+ * `runOnce()` is one step of the loop (tests drive it directly); `run()` repeats it on a timer.
+ */
+import type { KeyObject } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { type Clock, systemClock } from '../core/clock.js';
+import { DeviceClient, type HeartbeatBody, type PendingUpdate, ProtocolError } from './client.js';
+import type { HttpFetch } from './downloader.js';
+import type { HealthCheck } from './health.js';
+import { type Logger, stderrLogger } from './log.js';
+import { Outbox } from './outbox.js';
+import { Reporter } from './reporter.js';
+import { Backoff, heartbeatDelayMs, type Random } from './schedule.js';
+import { Slots } from './slots.js';
+import { StateDir } from './state-dir.js';
+import { UpdateFlow } from './update-flow.js';
+import { loadPublicKey, type Verdict } from './verify.js';
+
+export interface AgentOptions {
+  /** Base URL of the FleetD server, e.g. `https://fleet.example.com`. */
+  server: string;
+  deviceId: string;
+  hardwareType: string;
+  stateDir: string;
+  /** Needed only until the device holds a credential (first start). */
+  enrollToken?: string;
+  /** The pinned Ed25519 release-signing key: PEM text, raw base64, or a KeyObject. */
+  publicKey: string | KeyObject;
+  /** How to tell a switched-to release works; without one a switch is committed at once. */
+  health?: HealthCheck | (() => Promise<Verdict>);
+  /** Time a release has to become healthy (default 60 s). */
+  healthDeadlineMs?: number;
+  healthIntervalMs?: number;
+  /** The firmware running before any FleetD release: reported until one is active (kept from first start). */
+  firmwareVersion?: string;
+  /** Extra enrollment details. */
+  name?: string;
+  timezone?: string;
+  tags?: Record<string, string>;
+  /** Telemetry added to each heartbeat (battery, location, metrics…). */
+  telemetry?: () => Omit<HeartbeatBody, 'device_id' | 'firmware_version' | 'timestamp'>;
+  /** Restarts during a trial before the agent goes back to the previous slot on its own (default 3). */
+  maxTrialRestarts?: number;
+  scriptTimeoutMs?: number;
+  clock?: Clock;
+  fetch?: HttpFetch;
+  random?: Random;
+  log?: Logger;
+  /** How `run()` waits between steps. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** Something only an operator can fix (no credential, device already enrolled, state dir of another device). */
+export class AgentFatalError extends Error {
+  override name = 'AgentFatalError';
+}
+
+export class Agent {
+  private readonly state: StateDir;
+  private readonly slots: Slots;
+  private readonly client: DeviceClient;
+  private readonly clock: Clock;
+  private readonly random: Random;
+  private readonly log: Logger;
+  private readonly publicKey: KeyObject;
+  /** Set up by start(), before anything reports. */
+  private reports!: Reporter;
+  private started = false;
+  private busy = false;
+  private initialFirmware: string | undefined;
+  private readonly callRetry: Backoff;
+  private flow!: UpdateFlow;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly options: AgentOptions) {
+    this.state = new StateDir(options.stateDir);
+    this.slots = new Slots(options.stateDir);
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+    this.log = options.log ?? stderrLogger;
+    this.client = new DeviceClient(options.server, options.fetch ?? fetch);
+    // parsed now: a bad key stops the agent at start, not at its first update
+    this.publicKey =
+      typeof options.publicKey === 'string' ? loadPublicKey(options.publicKey) : options.publicKey;
+    this.callRetry = new Backoff(this.random);
+  }
+
+  /** One step: deliver reports, heartbeat, work on the pending update. Returns ms until the next step. */
+  async runOnce(): Promise<number> {
+    if (this.busy) throw new Error('runOnce is already running');
+    this.busy = true;
+    try {
+      if (!this.started) await this.start();
+      if (!this.client.credential && !(await this.enroll())) return this.callRetry.waitMs(this.clock.now());
+      await this.reports.flush();
+      let next: number;
+      let pending: PendingUpdate[] | undefined;
+      try {
+        const answer = await this.client.heartbeat(await this.heartbeatBody());
+        this.callRetry.succeeded();
+        next = heartbeatDelayMs(answer.nextHeartbeatSec, this.random);
+        pending = answer.pending;
+      } catch (e) {
+        this.log.warn('heartbeat failed', { error: (e as Error).message });
+        next = this.callRetry.failed(this.clock.now());
+      }
+      if (pending) {
+        this.reports.observe(pending);
+        await this.flow.work(pending);
+      }
+      await this.reports.flush();
+      const waits = [next, this.flow.waitMs(), this.reports.retryInMs()];
+      return Math.min(...waits.filter((w): w is number => w !== undefined));
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Runs until `signal` aborts; stops at errors only an operator can fix. */
+  async run(signal: AbortSignal): Promise<void> {
+    const sleep = this.options.sleep ?? ((ms, s) => delay(ms, undefined, { signal: s }));
+    signal.addEventListener('abort', () => this.abort.abort(), { once: true });
+    while (!signal.aborted) {
+      let wait: number;
+      try {
+        wait = await this.runOnce();
+      } catch (e) {
+        if (e instanceof AgentFatalError) throw e;
+        this.log.warn('agent step failed', { error: (e as Error).message });
+        wait = this.callRetry.failed(this.clock.now());
+      }
+      await sleep(wait, signal).catch(() => undefined);
+    }
+  }
+
+  /** The version the device runs: the active slot's release, else the firmware it started with. */
+  async firmwareVersion(): Promise<string | undefined> {
+    if (!this.started) return this.options.firmwareVersion;
+    const release = await this.slots.release(await this.slots.active());
+    return release?.version ?? this.initialFirmware;
+  }
+
+  // --- start and recovery ---
+
+  private async start(): Promise<void> {
+    const o = this.options;
+    await this.state.init();
+    const identity = await this.state.readIdentity();
+    if (identity && (identity.device_id !== o.deviceId || identity.hardware_type !== o.hardwareType)) {
+      throw new AgentFatalError(
+        `${o.stateDir} belongs to device ${identity.device_id} (${identity.hardware_type}), not ${o.deviceId} (${o.hardwareType})`,
+      );
+    }
+    this.initialFirmware = identity?.initial_firmware ?? o.firmwareVersion;
+    if (!identity || (identity.initial_firmware === undefined && o.firmwareVersion !== undefined)) {
+      await this.state.writeIdentity({
+        device_id: o.deviceId,
+        hardware_type: o.hardwareType,
+        server: o.server,
+        ...(this.initialFirmware !== undefined ? { initial_firmware: this.initialFirmware } : {}),
+      });
+    }
+    await this.slots.init();
+    const outbox = await Outbox.open(this.state.path('outbox.json'));
+    this.reports = new Reporter(outbox, this.client, this.clock, this.random, this.log);
+    this.client.credential = await this.state.readCredential();
+    this.flow = new UpdateFlow(
+      { ...o, publicKey: this.publicKey },
+      {
+        state: this.state,
+        slots: this.slots,
+        reports: this.reports,
+        client: this.client,
+        clock: this.clock,
+        random: this.random,
+        log: this.log,
+        signal: this.abort.signal,
+        firmwareVersion: () => this.firmwareVersion(),
+      },
+    );
+    this.started = true;
+    await this.flow.recoverTrial();
+  }
+
+  // --- talking to the server ---
+
+  private async enroll(): Promise<boolean> {
+    const o = this.options;
+    if (!o.enrollToken) {
+      throw new AgentFatalError(
+        `no credential in ${this.state.path('credential')} and no enrollment token to get one with`,
+      );
+    }
+    try {
+      const version = await this.firmwareVersion();
+      const credential = await this.client.enroll({
+        enrollment_token: o.enrollToken,
+        device_id: o.deviceId,
+        hardware_type: o.hardwareType,
+        ...(version !== undefined ? { firmware_version: version } : {}),
+        ...(o.name !== undefined ? { name: o.name } : {}),
+        ...(o.timezone !== undefined ? { timezone: o.timezone } : {}),
+        ...(o.tags !== undefined ? { tags: o.tags } : {}),
+      });
+      await this.state.writeCredential(credential); // shown once by the server: on disk before anything else
+      this.client.credential = credential;
+      this.callRetry.succeeded();
+      this.log.info('enrolled', { device_id: o.deviceId });
+      return true;
+    } catch (e) {
+      if (e instanceof ProtocolError && e.status < 500 && e.status !== 408 && e.status !== 429) {
+        const hint =
+          e.code === 'DEVICE_EXISTS'
+            ? `; have an operator issue one (fleetd devices credential ${o.deviceId}) and write it to ${this.state.path('credential')}`
+            : '';
+        throw new AgentFatalError(`${e.message}${hint}`);
+      }
+      this.log.warn('enrollment failed; will retry', { error: (e as Error).message });
+      this.callRetry.failed(this.clock.now());
+      return false;
+    }
+  }
+
+  private async heartbeatBody(): Promise<HeartbeatBody> {
+    const version = await this.firmwareVersion();
+    return {
+      ...this.options.telemetry?.(),
+      device_id: this.options.deviceId,
+      ...(version !== undefined ? { firmware_version: version } : {}),
+      timestamp: new Date(this.clock.now()).toISOString(),
+    };
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * `fleetd agent --server URL --enroll-token T --device-id ID --hardware TYPE --state-dir DIR
+ *  --public-key FILE [--health-cmd CMD | --health-url URL | --health-tcp HOST:PORT] [--firmware VERSION]`
+ * as commander hands the flags over (camelCase), mapped onto AgentOptions.
+ */
+import { readFile } from 'node:fs/promises';
+import type { AgentOptions } from './agent.js';
+import { healthCheckFromFlags } from './health.js';
+import { loadPublicKey } from './verify.js';
+
+export interface AgentCliFlags {
+  server: string;
+  enrollToken?: string | undefined;
+  deviceId: string;
+  hardware: string;
+  stateDir: string;
+  /** A file holding the release-signing public key (PEM or raw base64). */
+  publicKey: string;
+  healthCmd?: string | undefined;
+  healthUrl?: string | undefined;
+  healthTcp?: string | undefined;
+  firmware?: string | undefined;
+}
+
+/** Reads the key file and checks every flag now, so a mistake stops the agent at start, not mid-update. */
+export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<AgentOptions> {
+  const publicKey = loadPublicKey(await readFile(flags.publicKey, 'utf8'));
+  const health = healthCheckFromFlags(flags);
+  new URL(flags.server); // throws on a malformed server URL
+  return {
+    server: flags.server,
+    deviceId: flags.deviceId,
+    hardwareType: flags.hardware,
+    stateDir: flags.stateDir,
+    publicKey,
+    ...(flags.enrollToken !== undefined ? { enrollToken: flags.enrollToken } : {}),
+    ...(health !== undefined ? { health } : {}),
+    ...(flags.firmware !== undefined ? { firmwareVersion: flags.firmware } : {}),
+  };
+}

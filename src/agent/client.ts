@@ -1,0 +1,158 @@
+/** The device protocol's HTTP calls (docs/device-protocol.md), and nothing else: no decisions here. */
+import type { HttpFetch } from './downloader.js';
+import type { Report, SendOutcome } from './outbox.js';
+import type { UpdateAction } from './state-dir.js';
+
+const API = '/api/device/v1';
+
+export interface PendingUpdate {
+  id: string;
+  rollout_id?: string;
+  state: string;
+  last_seq: number;
+  action: UpdateAction;
+  manifest: string;
+  signature: string;
+  download_url: string;
+  retry_after: number | null;
+}
+
+export interface HeartbeatAnswer {
+  pending: PendingUpdate[];
+  nextHeartbeatSec: number;
+}
+
+export interface EnrollBody {
+  enrollment_token: string;
+  device_id: string;
+  hardware_type?: string;
+  firmware_version?: string;
+  name?: string;
+  timezone?: string;
+  tags?: Record<string, string>;
+}
+
+export interface HeartbeatBody {
+  device_id: string;
+  firmware_version?: string;
+  timestamp?: string;
+  location?: { lat: number; lon: number };
+  battery?: number;
+  signal_strength?: number;
+  metrics?: Record<string, number | string | boolean>;
+}
+
+/** An HTTP answer other than the expected one, with the server's `{error: {code, message}}` when present. */
+export class ProtocolError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string | undefined,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+export class DeviceClient {
+  credential: string | undefined;
+
+  constructor(
+    private readonly server: string,
+    private readonly fetchFn: HttpFetch,
+    private readonly timeoutMs = 30_000,
+  ) {}
+
+  /** `download_url` is relative to the server (which may itself sit under a path prefix). */
+  url(path: string): string {
+    return /^https?:\/\//.test(path) ? path : `${this.server.replace(/\/+$/, '')}${path}`;
+  }
+
+  authHeaders(): Record<string, string> {
+    return this.credential ? { authorization: `Bearer ${this.credential}` } : {};
+  }
+
+  async enroll(body: EnrollBody): Promise<string> {
+    const res = await this.post('/enroll', body, false);
+    if (res.status !== 201) throw await protocolError(res, 'enroll');
+    const answer = (await res.json()) as { credential?: unknown };
+    if (typeof answer.credential !== 'string')
+      throw new ProtocolError(res.status, undefined, 'enroll: no credential');
+    return answer.credential;
+  }
+
+  async heartbeat(body: HeartbeatBody): Promise<HeartbeatAnswer> {
+    const res = await this.post('/heartbeat', body, true);
+    if (res.status !== 200) throw await protocolError(res, 'heartbeat');
+    const answer = (await res.json()) as { pending_updates?: unknown; next_heartbeat?: unknown };
+    const list = Array.isArray(answer.pending_updates) ? answer.pending_updates : [];
+    const next =
+      typeof answer.next_heartbeat === 'number' && answer.next_heartbeat > 0 ? answer.next_heartbeat : 300;
+    return { pending: list.map(parsePendingUpdate).filter((u) => u !== undefined), nextHeartbeatSec: next };
+  }
+
+  /** Never throws: the outbox decides from the outcome whether to move on or retry later. */
+  async report(r: Report): Promise<SendOutcome> {
+    let res: Response;
+    try {
+      res = await this.post(`/updates/${encodeURIComponent(r.update_id)}/status`, {
+        seq: r.seq,
+        state: r.state,
+        progress: r.progress,
+        error: r.error,
+      });
+    } catch (e) {
+      return { kind: 'retry', reason: (e as Error).message };
+    }
+    if (res.status === 200) {
+      const answer = (await res.json().catch(() => ({}))) as { accepted?: unknown; state?: unknown };
+      return { kind: 'answered', accepted: answer.accepted === true, state: String(answer.state ?? '') };
+    }
+    const error = await protocolError(res, 'status report');
+    // These can never succeed however often they are sent; anything else may (server down, auth fixed…).
+    if ([400, 404, 409, 422].includes(res.status)) return { kind: 'refused', reason: error.message };
+    return { kind: 'retry', reason: error.message };
+  }
+
+  private post(path: string, body: unknown, auth = true): Promise<Response> {
+    return this.fetchFn(this.url(`${API}${path}`), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(auth ? this.authHeaders() : {}) },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+  }
+}
+
+async function protocolError(res: Response, what: string): Promise<ProtocolError> {
+  const body = (await res.json().catch(() => undefined)) as
+    | { error?: { code?: string; message?: string } }
+    | undefined;
+  const code = body?.error?.code;
+  const message = body?.error?.message ?? res.statusText;
+  return new ProtocolError(
+    res.status,
+    code,
+    `${what}: HTTP ${res.status}${code ? ` ${code}` : ''}: ${message}`,
+  );
+}
+
+/** A malformed entry is skipped rather than trusted: the manifest's signature is what is checked later. */
+export function parsePendingUpdate(raw: unknown): PendingUpdate | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const u = raw as Record<string, unknown>;
+  if (typeof u.id !== 'string' || typeof u.manifest !== 'string' || typeof u.signature !== 'string')
+    return undefined;
+  const action = u.action === 'download_only' || u.action === 'switch' ? u.action : 'install';
+  return {
+    id: u.id,
+    ...(typeof u.rollout_id === 'string' ? { rollout_id: u.rollout_id } : {}),
+    state: typeof u.state === 'string' ? u.state : 'pending',
+    last_seq: typeof u.last_seq === 'number' ? u.last_seq : 0,
+    action,
+    manifest: u.manifest,
+    signature: u.signature,
+    download_url: typeof u.download_url === 'string' ? u.download_url : '',
+    retry_after: typeof u.retry_after === 'number' ? u.retry_after : null,
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * A/B slots. `DIR/current` is a symlink to the active slot; it is replaced by creating the new link under
+ * a temp name and renaming it over the old one, so it always points at one complete slot.
+ *
+ * A switch is a trial until committed: `trial.json` (written before the link flips) names the new slot,
+ * the previous one and how many times the agent restarted during the trial. A release that crashes the
+ * device keeps restarting the agent; after `maxRestarts` restarts without a commit the agent goes back.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fsyncDir, isNotFound, readJson, removeDurably, writeJsonAtomic } from './fsutil.js';
+import { type ReleaseRecord, readRelease } from './state-dir.js';
+
+export type SlotName = 'a' | 'b';
+
+export interface Trial {
+  slot: SlotName;
+  previous: SlotName;
+  update_id: string;
+  /** Agent restarts since the switch. */
+  restarts: number;
+}
+
+export const other = (slot: SlotName): SlotName => (slot === 'a' ? 'b' : 'a');
+
+export class Slots {
+  constructor(private readonly root: string) {}
+
+  dir(slot: SlotName): string {
+    return join(this.root, 'slots', slot);
+  }
+
+  /** First start: both slots exist and `current` points at `a`. */
+  async init(): Promise<void> {
+    await mkdir(this.dir('a'), { recursive: true });
+    await mkdir(this.dir('b'), { recursive: true });
+    try {
+      await readlink(join(this.root, 'current'));
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      await this.switchTo('a');
+    }
+  }
+
+  async active(): Promise<SlotName> {
+    const target = await readlink(join(this.root, 'current'));
+    if (target === 'slots/a' || target === 'slots/b') return target.slice(-1) as SlotName;
+    throw new Error(`${join(this.root, 'current')} points at ${target}, not at slots/a or slots/b`);
+  }
+
+  async inactive(): Promise<SlotName> {
+    return other(await this.active());
+  }
+
+  /** Empties a slot to receive a new release. Never the active one: that is what the device runs. */
+  async prepare(slot: SlotName): Promise<void> {
+    if (slot === (await this.active())) throw new Error(`refusing to empty the active slot ${slot}`);
+    await rm(this.dir(slot), { recursive: true, force: true });
+    await mkdir(this.dir(slot), { recursive: true });
+    await fsyncDir(join(this.root, 'slots'));
+  }
+
+  async switchTo(slot: SlotName): Promise<void> {
+    const temp = join(this.root, `.current.${randomBytes(6).toString('hex')}`);
+    await symlink(`slots/${slot}`, temp); // relative: the state dir may be moved
+    await rename(temp, join(this.root, 'current'));
+    await fsyncDir(this.root);
+  }
+
+  release(slot: SlotName): Promise<ReleaseRecord | undefined> {
+    return readRelease(this.dir(slot));
+  }
+
+  trial(): Promise<Trial | undefined> {
+    return readJson<Trial>(join(this.root, 'trial.json'));
+  }
+
+  /** The marker goes down first: a kill right after the link flips still finds the trial. */
+  async beginTrial(slot: SlotName, updateId: string): Promise<Trial> {
+    const trial: Trial = { slot, previous: other(slot), update_id: updateId, restarts: 0 };
+    await writeJsonAtomic(join(this.root, 'trial.json'), trial);
+    await this.switchTo(slot);
+    return trial;
+  }
+
+  /** Called once per agent start during a trial; the count is on disk before anything else is tried. */
+  async countRestart(): Promise<Trial | undefined> {
+    const trial = await this.trial();
+    if (!trial) return undefined;
+    const next = { ...trial, restarts: trial.restarts + 1 };
+    await writeJsonAtomic(join(this.root, 'trial.json'), next);
+    return next;
+  }
+
+  /** Finishes a switch (a kill may have come between the marker and the link). */
+  async resumeTrial(trial: Trial): Promise<void> {
+    if ((await this.active()) !== trial.slot) await this.switchTo(trial.slot);
+  }
+
+  /** The new slot stays: dropping the marker is the single atomic step of committing. */
+  commit(): Promise<void> {
+    return removeDurably(join(this.root, 'trial.json'));
+  }
+
+  /** Back to the slot before the trial (or, with no trial, to the other slot); the marker goes last. */
+  async rollback(): Promise<SlotName> {
+    const trial = await this.trial();
+    const target = trial ? trial.previous : await this.inactive();
+    await this.switchTo(target);
+    if (trial) await this.commit();
+    return target;
+  }
+}
+
+export type TrialDecision = 'commit' | 'rollback' | 'crash-loop' | 'recheck';
+
+/**
+ * What to do with a trial found at start. The last report the outbox holds for the update says how far
+ * the agent got before it stopped: a decided outcome is finished, otherwise the health check runs
+ * again, unless the release has already taken the agent down `maxRestarts` times.
+ */
+export function decideTrial(
+  restarts: number,
+  maxRestarts: number,
+  lastReport: string | undefined,
+): TrialDecision {
+  if (lastReport === 'succeeded') return 'commit';
+  if (lastReport === 'rolled_back' || lastReport === 'failed' || lastReport === 'cancelled')
+    return 'rollback';
+  return restarts >= maxRestarts ? 'crash-loop' : 'recheck';
+}

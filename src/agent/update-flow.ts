@@ -1,0 +1,324 @@
+/**
+ * One update, from the heartbeat that offers it to the commit or rollback. Every step is skipped when
+ * already done (the slot holds the release, the trial marker is down, the outbox has the report), so an
+ * agent restarted after a kill walks the same path to where it stopped and carries on from there.
+ */
+import type { KeyObject } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Clock } from '../core/clock.js';
+import type { DeviceClient, PendingUpdate } from './client.js';
+import { DownloadError, download, type HttpFetch } from './downloader.js';
+import { readJson, writeJsonAtomic } from './fsutil.js';
+import { checkHealth, type HealthCheck } from './health.js';
+import { install } from './installers.js';
+import type { Logger } from './log.js';
+import { Cancelled, type Reporter } from './reporter.js';
+import { Backoff, type Random } from './schedule.js';
+import { decideTrial, type SlotName, type Slots } from './slots.js';
+import type { JobRecord, StateDir } from './state-dir.js';
+import { type Manifest, type Verdict, verifyArtifact, verifyRelease } from './verify.js';
+
+export interface FlowOptions {
+  hardwareType: string;
+  publicKey: KeyObject;
+  health?: HealthCheck | (() => Promise<Verdict>) | undefined;
+  healthDeadlineMs?: number | undefined;
+  healthIntervalMs?: number | undefined;
+  maxTrialRestarts?: number | undefined;
+  scriptTimeoutMs?: number | undefined;
+  fetch?: HttpFetch | undefined;
+}
+
+/** What the flow works with, owned by the Agent. */
+export interface FlowDeps {
+  state: StateDir;
+  slots: Slots;
+  reports: Reporter;
+  client: DeviceClient;
+  clock: Clock;
+  random: Random;
+  log: Logger;
+  /** Aborted when the agent stops: a download in flight ends (its part file stays). */
+  signal: AbortSignal;
+  firmwareVersion: () => Promise<string | undefined>;
+}
+
+export class UpdateFlow {
+  private readonly state: StateDir;
+  private readonly slots: Slots;
+  private readonly reports: Reporter;
+  private readonly client: DeviceClient;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly retry: Backoff;
+  private holdMs: number | undefined;
+
+  constructor(
+    private readonly options: FlowOptions,
+    private readonly deps: FlowDeps,
+  ) {
+    this.state = deps.state;
+    this.slots = deps.slots;
+    this.reports = deps.reports;
+    this.client = deps.client;
+    this.clock = deps.clock;
+    this.log = deps.log;
+    this.retry = new Backoff(deps.random);
+  }
+
+  /** When the flow wants to run again: the server's retry_after, or a backoff after an interrupted step. */
+  waitMs(): number | undefined {
+    const retry = this.retry.waitMs(this.clock.now());
+    const waits = [this.holdMs, retry > 0 ? retry : undefined].filter((w): w is number => w !== undefined);
+    return waits.length > 0 ? Math.min(...waits) : undefined;
+  }
+
+  /** A trial found at start means the agent stopped between switching and committing. */
+  async recoverTrial(): Promise<void> {
+    const trial = await this.slots.countRestart();
+    if (!trial) return;
+    const max = this.options.maxTrialRestarts ?? 3;
+    const decision = decideTrial(trial.restarts, max, this.reports.lastState(trial.update_id));
+    this.log.info('resuming a trial after restart', { ...trial, decision });
+    try {
+      if (decision === 'commit') {
+        await this.slots.resumeTrial(trial);
+        await this.commit();
+      } else if (decision === 'rollback') {
+        await this.rollback();
+      } else if (decision === 'crash-loop') {
+        await this.reports.report(trial.update_id, 'rolled_back', {
+          error: `crash loop: agent restarted ${trial.restarts} times without committing`,
+        });
+        await this.rollback();
+      } else {
+        await this.slots.resumeTrial(trial);
+        await this.verifyTrial(trial.update_id);
+      }
+    } catch (e) {
+      if (!(e instanceof Cancelled)) throw e;
+      await this.cancelJob(trial.update_id);
+    }
+  }
+
+  /** Works on the update in progress, else on the first one pending that is not finished. */
+  async work(pending: PendingUpdate[]): Promise<void> {
+    this.holdMs = undefined;
+    let updateId: string | undefined;
+    try {
+      const trial = await this.slots.trial();
+      if (trial) {
+        updateId = trial.update_id;
+        return await this.verifyTrial(trial.update_id); // an earlier check threw: try it again
+      }
+      let job = await this.state.readJob();
+      if (job && this.reports.isFinished(job.id)) {
+        await this.state.clearJob(); // stopped after the final report, before clearing the job
+        job = undefined;
+      }
+      const entry = job ? pending.find((u) => u.id === job?.id) : pending.find((u) => this.reports.wanted(u));
+      updateId = entry?.id ?? job?.id;
+      if (job && this.reports.isCancelled(job.id)) return await this.cancelJob(job.id);
+      if (job && !entry) return await this.dropJob(job, 'no longer pending on the server');
+      if (!entry) return;
+      job ??= await this.startJob(entry);
+      if (!job) return;
+      if (job.action !== entry.action) {
+        job = { ...job, action: entry.action }; // e.g. a staged download_only now told to switch
+        await this.state.writeJob(job);
+      }
+      await this.runJob(job, entry);
+      this.retry.succeeded();
+    } catch (e) {
+      if (updateId === undefined) throw e;
+      if (e instanceof Cancelled || this.reports.isCancelled(updateId)) return this.cancelJob(updateId);
+      if (e instanceof DownloadError && e.permanent) return this.fail(updateId, e.message);
+      const wait = this.retry.failed(this.clock.now());
+      this.log.warn('update interrupted; will resume', {
+        update: updateId,
+        error: (e as Error).message,
+        wait,
+      });
+    }
+  }
+
+  /** A new update: checked before anything is downloaded or a slot emptied. */
+  private async startJob(u: PendingUpdate): Promise<JobRecord | undefined> {
+    const verdict = await this.verifyManifest(u.manifest, u.signature);
+    if (!verdict.ok) {
+      await this.reports.report(u.id, 'failed', { error: verdict.reason });
+      return undefined;
+    }
+    const slot = await this.slots.inactive();
+    const holding = await this.slotHolds(slot, verdict.value);
+    if (u.action === 'switch' && holding === 'nothing') {
+      await this.reports.report(u.id, 'failed', {
+        error: `release ${verdict.value.version} is not staged`,
+      });
+      return undefined;
+    }
+    if (holding === 'nothing') await this.slots.prepare(slot);
+    const job: JobRecord = {
+      id: u.id,
+      ...(u.rollout_id !== undefined ? { rollout_id: u.rollout_id } : {}),
+      action: u.action,
+      manifest: u.manifest,
+      signature: u.signature,
+      download_url: u.download_url,
+    };
+    await this.state.writeJob(job);
+    this.log.info('update started', {
+      update: u.id,
+      action: u.action,
+      version: verdict.value.version,
+      slot,
+    });
+    return job;
+  }
+
+  /** Each step is skipped when already done, so a restarted agent walks the same path to where it stopped. */
+  private async runJob(job: JobRecord, entry: PendingUpdate): Promise<void> {
+    const verdict = await this.verifyManifest(job.manifest, job.signature);
+    if (!verdict.ok) return this.fail(job.id, verdict.reason);
+    const m = verdict.value;
+    await this.reports.report(job.id, 'notified');
+    const slot = await this.slots.inactive();
+    const slotDir = this.slots.dir(slot);
+    let holding = await this.slotHolds(slot, m);
+    if (holding === 'nothing') {
+      if (entry.retry_after !== null) {
+        this.holdMs = entry.retry_after * 1000;
+        this.log.info('server holds the download back', { update: job.id, retry_after: entry.retry_after });
+        return;
+      }
+      const file = await this.fetchArtifact(job, m, slotDir);
+      const check = verifyArtifact(m, file);
+      if (!check.ok) return this.fail(job.id, check.reason);
+      await writeJsonAtomic(join(slotDir, '.download', 'staged.json'), { sha256: m.sha256, size: m.size });
+      holding = 'staged';
+    }
+    if (job.action === 'download_only') {
+      this.log.info('release staged; waiting for a switch', { update: job.id, version: m.version, slot });
+      return this.state.clearJob();
+    }
+    await this.reports.report(job.id, 'installing');
+    if (holding === 'staged') {
+      const installed = await install({
+        slotDir,
+        artifact: join(slotDir, '.download', 'artifact'),
+        manifest: m,
+        record: { ...m, update_id: job.id, manifest: job.manifest, signature: job.signature },
+        installedAt: new Date(this.clock.now()).toISOString(),
+        scriptTimeoutMs: this.options.scriptTimeoutMs ?? 300_000,
+        signal: this.deps.signal,
+      });
+      if (!installed.ok) return this.fail(job.id, installed.reason);
+    }
+    await this.slots.beginTrial(slot, job.id);
+    this.log.info('switched; on trial', { update: job.id, slot });
+    await this.verifyTrial(job.id);
+  }
+
+  private async verifyManifest(manifest: string, signature: string): Promise<Verdict<Manifest>> {
+    return verifyRelease(manifest, signature, {
+      publicKey: this.options.publicKey,
+      hardwareType: this.options.hardwareType,
+      installedVersion: await this.deps.firmwareVersion(),
+    });
+  }
+
+  /** Whether a slot already has this release installed, downloaded and verified, or neither. */
+  private async slotHolds(slot: SlotName, m: Manifest): Promise<'installed' | 'staged' | 'nothing'> {
+    if ((await this.slots.release(slot))?.sha256 === m.sha256) return 'installed';
+    const staged = await readJson<{ sha256: string }>(join(this.slots.dir(slot), '.download', 'staged.json'));
+    return staged?.sha256 === m.sha256 ? 'staged' : 'nothing';
+  }
+
+  private async fetchArtifact(job: JobRecord, m: Manifest, slotDir: string) {
+    await mkdir(join(slotDir, '.download'), { recursive: true });
+    let reported = -1;
+    return download({
+      url: this.client.url(job.download_url),
+      dest: join(slotDir, '.download', 'artifact'),
+      fetch: this.options.fetch ?? fetch,
+      headers: this.client.authHeaders(),
+      signal: this.deps.signal,
+      onProgress: async (done, total) => {
+        const of = total ?? m.size;
+        const percent = of > 0 ? Math.min(100, Math.floor((done * 100) / of)) : 100;
+        if (reported >= 0 && Math.floor(percent / 10) <= Math.floor(reported / 10)) return;
+        reported = percent; // every ~10 %
+        await this.reports.report(job.id, 'downloading', { progress: percent });
+      },
+    });
+  }
+
+  /** The switched-to slot runs: health check, then commit, or back to the previous slot. */
+  private async verifyTrial(updateId: string): Promise<void> {
+    await this.reports.report(updateId, 'verifying');
+    const health = await this.checkHealth();
+    if (health.ok) {
+      await this.reports.report(updateId, 'succeeded');
+      await this.commit();
+      this.log.info('update succeeded', { update: updateId, version: await this.deps.firmwareVersion() });
+    } else {
+      await this.reports.report(updateId, 'rolled_back', { error: health.reason });
+      await this.rollback();
+      this.log.warn('update rolled back', { update: updateId, reason: health.reason });
+    }
+  }
+
+  private checkHealth(): Promise<Verdict> {
+    const health = this.options.health;
+    if (health === undefined) return Promise.resolve({ ok: true, value: undefined });
+    if (typeof health === 'function') return health();
+    return checkHealth(health, {
+      deadlineMs: this.options.healthDeadlineMs ?? 60_000,
+      ...(this.options.healthIntervalMs !== undefined ? { intervalMs: this.options.healthIntervalMs } : {}),
+      clock: this.clock,
+      ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+      cwd: this.state.path('current'),
+    });
+  }
+
+  private async commit(): Promise<void> {
+    await this.slots.commit();
+    await this.state.clearJob();
+  }
+
+  private async rollback(): Promise<void> {
+    const slot = await this.slots.rollback();
+    await this.state.clearJob();
+    this.log.info('back on the previous slot', { slot });
+  }
+
+  /** Reports the failure, then discards what was downloaded; the active slot was never touched. */
+  private async fail(updateId: string, reason: string): Promise<void> {
+    this.log.warn('update failed', { update: updateId, reason });
+    await this.reports.report(updateId, 'failed', { error: reason }).catch((e) => {
+      if (!(e instanceof Cancelled)) throw e;
+    });
+    const job = await this.state.readJob();
+    if (job?.id === updateId) {
+      await this.slots.prepare(await this.slots.inactive());
+      await this.state.clearJob();
+    }
+  }
+
+  private async cancelJob(updateId: string): Promise<void> {
+    this.log.info('update cancelled by the server; stopping', { update: updateId });
+    await this.reports.forget(updateId);
+    const trial = await this.slots.trial();
+    if (trial?.update_id === updateId) return this.rollback(); // never leave an unverified release running
+    const job = await this.state.readJob();
+    if (job?.id === updateId) await this.dropJob(job, 'cancelled');
+  }
+
+  /** Gives up an update not yet switched to, discarding what was downloaded for it. */
+  private async dropJob(job: JobRecord, why: string): Promise<void> {
+    this.log.info('dropping update', { update: job.id, why });
+    await this.slots.prepare(await this.slots.inactive());
+    await this.state.clearJob();
+  }
+}

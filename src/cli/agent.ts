@@ -1,0 +1,41 @@
+/** `fleetd agent`: the device agent as a process (the library is `fleetd/agent`). */
+import type { Command } from 'commander';
+import { Agent, AgentFatalError, agentOptionsFromFlags } from '../agent/index.js';
+import { parseDuration } from '../core/duration.js';
+import { CliError } from './client.js';
+
+export function registerAgent(program: Command): void {
+  program
+    .command('agent')
+    .description(
+      'run the device agent: heartbeat, download, verify, install into the inactive slot, health-check',
+    )
+    .requiredOption('--device-id <id>', "this device's id")
+    .requiredOption('--hardware <type>', "this device's hardware type")
+    .requiredOption('--state-dir <dir>', 'where the agent keeps its credential, slots and outbox')
+    .requiredOption('--public-key <file>', 'the release-signing public key to trust (signing.pub)')
+    .option('--enroll-token <token>', 'enrollment token, needed only on the first start')
+    .option('--firmware <version>', 'the version running before any FleetD release')
+    .option('--health-cmd <cmd>', 'health check: a shell command that exits 0 when the release works')
+    .option('--health-url <url>', 'health check: a URL that answers 2xx when the release works')
+    .option('--health-tcp <host:port>', 'health check: a TCP port that accepts connections')
+    .option('--health-deadline <duration>', 'how long a new release has to become healthy', '60s')
+    .action(async (flags) => {
+      // `--server` is the program's global option (the same flag the operator commands use).
+      const server = program.opts<{ server?: string }>().server ?? process.env.FLEETD_SERVER;
+      if (!server) throw new CliError('--server <url> is required: the FleetD server this device talks to');
+      const options = await agentOptionsFromFlags({ ...flags, server }).catch((error: Error) => {
+        throw new CliError(error.message);
+      });
+      options.healthDeadlineMs = parseDuration(flags.healthDeadline, '--health-deadline');
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      process.once('SIGTERM', () => stop.abort());
+      try {
+        await new Agent(options).run(stop.signal);
+      } catch (error) {
+        if (error instanceof AgentFatalError) throw new CliError(error.message);
+        throw error;
+      }
+    });
+}

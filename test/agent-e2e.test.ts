@@ -1,0 +1,265 @@
+/**
+ * The device agent end to end: a real server process and real `fleetd agent` processes over HTTP.
+ * Server heartbeat interval 1 s so the flows run in seconds.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPair } from '../src/artifacts/signing.js';
+import { countingProxy } from './support/counting-proxy.js';
+import { type Operator, operator } from './support/fleet.js';
+import {
+  type AgentProcess,
+  freePort,
+  type ServerProcess,
+  spawnAgent,
+  spawnServer,
+  tempDir,
+} from './support/processes.js';
+
+let server: ServerProcess;
+let data: string;
+let op: Operator;
+let port: number;
+let publicKeyFile: string;
+let enrollToken: string;
+const agents: AgentProcess[] = [];
+
+beforeAll(async () => {
+  data = tempDir();
+  port = await freePort();
+  server = await spawnServer(data, [
+    '--port',
+    String(port),
+    '--heartbeat-interval',
+    '1s',
+    '--log-level',
+    'warn',
+  ]);
+  op = operator(server.url, data);
+  const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
+  publicKeyFile = join(tempDir(), 'signing.pub');
+  writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
+  enrollToken = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
+});
+
+afterAll(async () => {
+  await Promise.all(agents.map((a) => a.kill('SIGKILL')));
+  await server.kill();
+});
+
+interface StartedAgent {
+  id: string;
+  stateDir: string;
+  process: AgentProcess;
+}
+
+function startAgent(
+  id: string,
+  extra: string[] = [],
+  opts: { stateDir?: string; serverUrl?: string } = {},
+): StartedAgent {
+  const stateDir = opts.stateDir ?? tempDir('fleetd-agent-');
+  const process = spawnAgent([
+    '--server',
+    opts.serverUrl ?? server.url,
+    '--device-id',
+    id,
+    '--hardware',
+    'pos-x200',
+    '--state-dir',
+    stateDir,
+    '--public-key',
+    publicKeyFile,
+    '--enroll-token',
+    enrollToken,
+    '--firmware',
+    '2.1.0',
+    ...extra,
+  ]);
+  agents.push(process);
+  return { id, stateDir, process };
+}
+
+async function waitForDevice(id: string) {
+  for (let i = 0; i < 100; i++) {
+    const d = await op.call<{ status?: string }>('GET', `/api/v1/devices/${id}`);
+    if (d.body.status === 'online') return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`device ${id} never came online`);
+}
+
+async function assign(release: string, device: string): Promise<string> {
+  const r = await op.call<{ assigned: Array<{ id: string }>; skipped: unknown[] }>(
+    'POST',
+    '/api/v1/updates/assign',
+    {
+      release,
+      devices: [device],
+    },
+  );
+  expect(r.body.skipped).toEqual([]);
+  return r.body.assigned[0]!.id;
+}
+
+/** The version in the active slot; the firmware the device started with while no release was installed. */
+function activeVersion(stateDir: string): string {
+  const current = join(stateDir, 'current');
+  if (!existsSync(current)) return '2.1.0';
+  const record = join(stateDir, readlinkSync(current), 'release.json');
+  return existsSync(record) ? JSON.parse(readFileSync(record, 'utf8')).version : '2.1.0';
+}
+
+async function updateEvents(device: string) {
+  const r = await op.call<{ events: Array<{ type: string; reason: string }> }>(
+    'GET',
+    `/api/v1/events?device=${device}&type=update.&limit=1000`,
+  );
+  return r.body.events;
+}
+
+describe('fleetd agent', () => {
+  it('installs a good release into the inactive slot and reports succeeded', async () => {
+    await op.upload('name=pos-fw&version=2.3.0&hardware=pos-x200', randomBytes(256 * 1024));
+    const agent = startAgent('e2e-good');
+    await waitForDevice('e2e-good');
+    const update = await assign('pos-fw@2.3.0', 'e2e-good');
+    const done = await op.waitForUpdate(update, ['succeeded', 'failed', 'rolled_back']);
+    expect(done.state).toBe('succeeded');
+    expect(activeVersion(agent.stateDir)).toBe('2.3.0');
+    expect((await updateEvents('e2e-good')).map((e) => e.type)).toEqual([
+      'update.pending',
+      'update.notified',
+      'update.downloading',
+      'update.installing',
+      'update.verifying',
+      'update.succeeded',
+    ]);
+    // The next heartbeat reports the new firmware.
+    for (let i = 0; i < 50; i++) {
+      const d = await op.call<{ firmware_version: string }>('GET', '/api/v1/devices/e2e-good');
+      if (d.body.firmware_version === '2.3.0') return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('the device never reported firmware 2.3.0');
+  });
+
+  it('refuses a tampered artifact, a bad signature, a wrong hardware type and a downgrade, staying on its version', async () => {
+    // Tampered: the blob on the server's disk no longer matches the signed sha256.
+    const tampered = await op.upload('name=tampered&version=2.4.0&hardware=pos-x200', randomBytes(64 * 1024));
+    const blob = join(data, 'blobs', 'sha256', tampered.sha256!.slice(0, 2), tampered.sha256!);
+    writeFileSync(blob, randomBytes(64 * 1024));
+    // Wrong hardware: the registry believes pos-x200, the device really is pos-x100.
+    await op.call('POST', '/api/v1/devices/import', {
+      devices: [{ id: 'e2e-hw', hardware_type: 'pos-x200' }],
+    });
+    await op.upload('name=downgrade&version=2.0.0&hardware=pos-x200', randomBytes(1024));
+
+    const badKeyFile = join(tempDir(), 'other.pub');
+    writeFileSync(badKeyFile, generateKeyPair().publicKeyPem);
+
+    const cases: Array<{ id: string; release: string; extra: string[]; reason: RegExp }> = [
+      { id: 'e2e-tampered', release: 'tampered@2.4.0', extra: [], reason: /sha256 mismatch/ },
+      {
+        id: 'e2e-badsig',
+        release: 'pos-fw@2.3.0',
+        extra: ['--public-key', badKeyFile],
+        reason: /signature mismatch/,
+      },
+      {
+        id: 'e2e-hw',
+        release: 'pos-fw@2.3.0',
+        extra: ['--hardware', 'pos-x100'],
+        reason: /hardware pos-x100 not in/,
+      },
+      {
+        id: 'e2e-downgrade',
+        release: 'downgrade@2.0.0',
+        extra: [],
+        reason: /downgrade 2\.1\.0 → 2\.0\.0 refused|downgrade/,
+      },
+    ];
+    const started = cases.map((c) => ({ ...c, agent: startAgent(c.id, c.extra) }));
+    for (const c of started) await waitForDevice(c.id);
+    for (const c of started) {
+      const update = await assign(c.release, c.id);
+      const done = await op.waitForUpdate(update, ['succeeded', 'failed', 'rolled_back']);
+      expect(done.state, c.id).toBe('failed');
+      expect(done.error, c.id).toMatch(c.reason);
+      // Nothing was switched to: the device still runs what it ran.
+      expect(activeVersion(c.agent.stateDir), c.id).toBe('2.1.0');
+    }
+  });
+
+  it('rolls back automatically when the health check fails, and reports rolled_back', async () => {
+    await op.upload('name=unhealthy&version=2.5.0&hardware=pos-x200', randomBytes(4096));
+    const agent = startAgent('e2e-unhealthy', ['--health-cmd', 'exit 3', '--health-deadline', '2s']);
+    await waitForDevice('e2e-unhealthy');
+    const update = await assign('unhealthy@2.5.0', 'e2e-unhealthy');
+    const done = await op.waitForUpdate(update, ['succeeded', 'failed', 'rolled_back']);
+    expect(done.state).toBe('rolled_back');
+    expect(done.error).toMatch(/health check failed/);
+    expect(activeVersion(agent.stateDir)).toBe('2.1.0');
+  });
+
+  it('resumes a download after the agent is killed, without fetching the finished bytes again', async () => {
+    const size = 48 * 1024 * 1024;
+    const release = await op.upload('name=big&version=3.0.0&hardware=pos-x200', randomBytes(size));
+    const proxy = await countingProxy(new URL(server.url), 12 * 1024 * 1024);
+    try {
+      const stateDir = tempDir('fleetd-agent-');
+      let agent = startAgent('e2e-resume', [], { stateDir, serverUrl: proxy.url });
+      await waitForDevice('e2e-resume');
+      const update = await assign('big@3.0.0', 'e2e-resume');
+      while (proxy.bytesFromServer() < size * 0.4) await new Promise((r) => setTimeout(r, 50));
+      await agent.process.kill('SIGKILL');
+      const beforeRestart = proxy.bytesFromServer();
+      expect(beforeRestart).toBeLessThan(size);
+      agent = startAgent('e2e-resume', [], { stateDir, serverUrl: proxy.url });
+      const done = await op.waitForUpdate(update, ['succeeded', 'failed', 'rolled_back'], 90_000);
+      expect(done.state, JSON.stringify(done)).toBe('succeeded');
+      expect(activeVersion(stateDir)).toBe('3.0.0');
+      // All bytes the server sent, across both runs: the artifact once, plus what was in flight at the kill
+      // and the small protocol traffic; far less than a second full download.
+      const total = proxy.bytesFromServer();
+      expect(total).toBeGreaterThan(size);
+      expect(total).toBeLessThan(size + 8 * 1024 * 1024);
+      expect(release.sha256).toHaveLength(64);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('keeps reports while the server is down and delivers them once, in order, when it is back', async () => {
+    await op.upload('name=slowcheck&version=2.6.0&hardware=pos-x200', randomBytes(4096));
+    const agent = startAgent('e2e-outage', ['--health-cmd', 'sleep 4', '--health-deadline', '20s']);
+    await waitForDevice('e2e-outage');
+    const update = await assign('slowcheck@2.6.0', 'e2e-outage');
+    await op.waitForUpdate(update, ['verifying']);
+    await server.kill('SIGKILL');
+    // The health check passes while the server is down: `succeeded` waits in the agent's outbox.
+    await new Promise((r) => setTimeout(r, 6_000));
+    server = await spawnServer(data, [
+      '--port',
+      String(port),
+      '--heartbeat-interval',
+      '1s',
+      '--log-level',
+      'warn',
+    ]);
+    const done = await op.waitForUpdate(update, ['succeeded', 'failed', 'rolled_back'], 60_000);
+    expect(done.state).toBe('succeeded');
+    expect(activeVersion(agent.stateDir)).toBe('2.6.0');
+    expect((await updateEvents('e2e-outage')).map((e) => e.type)).toEqual([
+      'update.pending',
+      'update.notified',
+      'update.downloading',
+      'update.installing',
+      'update.verifying',
+      'update.succeeded',
+    ]);
+    expect(readdirSync(agent.stateDir)).not.toContain('job.json');
+  });
+});

@@ -1,0 +1,56 @@
+/** Operator-side helpers for end-to-end tests against a real server process. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface Operator {
+  url: string;
+  token: string;
+  call<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: T }>;
+  upload(query: string, data: Buffer): Promise<Record<string, string>>;
+  /** Polls until the update reaches one of the states; fails with the last state seen. */
+  waitForUpdate(id: string, states: string[], timeoutMs?: number): Promise<Record<string, unknown>>;
+}
+
+export function operator(url: string, dataDir: string): Operator {
+  const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  const call = async <T>(method: string, path: string, body?: unknown) => {
+    const r = await fetch(`${url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: r.status, body: (await r.json()) as T };
+  };
+  return {
+    url,
+    token,
+    call,
+    async upload(query, data) {
+      const r = await fetch(`${url}/api/v1/artifacts?${query}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+        body: data,
+      });
+      const body = (await r.json()) as Record<string, string>;
+      if (r.status !== 201) throw new Error(`upload failed: ${JSON.stringify(body)}`);
+      return body;
+    },
+    async waitForUpdate(id, states, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: Record<string, unknown> = {};
+      while (Date.now() < deadline) {
+        last = (await call<Record<string, unknown>>('GET', `/api/v1/updates/${id}`)).body;
+        if (states.includes(last.state as string)) return last;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error(`update ${id} never reached ${states.join('/')}; last seen ${JSON.stringify(last)}`);
+    },
+  };
+}
