@@ -2,6 +2,7 @@
  * The device agent end to end: a real server process and real `fleetd agent` processes over HTTP.
  * Server heartbeat interval 1 s so the flows run in seconds.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -119,6 +120,26 @@ async function updateEvents(device: string) {
   );
   return r.body.events;
 }
+
+describe('downloads', () => {
+  it('resume with `curl -C -`', async () => {
+    const content = randomBytes(300_000);
+    const release = await op.upload('name=curl-resume&version=1.0.0&hardware=pos-x200', content);
+    const file = join(tempDir(), 'artifact');
+    writeFileSync(file, content.subarray(0, 123_456));
+    execFileSync('curl', [
+      '-sSf',
+      '-C',
+      '-',
+      '-o',
+      file,
+      '-H',
+      `Authorization: Bearer ${op.token}`,
+      `${server.url}/api/v1/artifacts/${release.id}/download`,
+    ]);
+    expect(readFileSync(file).equals(content)).toBe(true);
+  });
+});
 
 describe('fleetd agent', () => {
   it('installs a good release into the inactive slot and reports succeeded', async () => {
