@@ -61,14 +61,10 @@ export function registerServer(program: Command): void {
         serverSigning: opts.serverSigning,
         trustedKeyFiles: opts.trustedKey ?? [],
       });
-      console.log(`FleetD server listening on ${server.url}  (API docs: ${server.url}/docs)`);
-      if (server.adminToken) {
-        console.log(
-          `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`,
-        );
-      } else {
-        console.log(`Admin API token: see ${server.adminTokenFile}`);
-      }
+      const token = server.adminToken
+        ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`
+        : `Admin API token: see ${server.adminTokenFile}`;
+      console.log(`${token}\nFleetD server listening on ${server.url}  (API docs: ${server.url}/docs)`);
       const stop = async () => {
         await server.close();
         process.exit(0);

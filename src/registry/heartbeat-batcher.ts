@@ -4,8 +4,8 @@
  * of a single write: nothing is acknowledged before it is on disk.
  */
 import type { Clock } from '../core/clock.js';
-import type { Heartbeat, StatusThresholds } from '../core/device.js';
-import type { HeartbeatOutcome, Store, UpdateOffer } from '../store/store.js';
+import type { StatusThresholds } from '../core/device.js';
+import type { HeartbeatOutcome, PresentedHeartbeat, Store, UpdateOffer } from '../store/store.js';
 
 export interface HeartbeatAnswer {
   outcome: HeartbeatOutcome;
@@ -14,7 +14,7 @@ export interface HeartbeatAnswer {
 }
 
 interface Waiting {
-  heartbeat: Heartbeat;
+  heartbeat: PresentedHeartbeat;
   resolve(answer: HeartbeatAnswer): void;
   reject(error: unknown): void;
 }
@@ -30,7 +30,7 @@ export class HeartbeatBatcher {
     private readonly maxBatch = 1_000,
   ) {}
 
-  submit(heartbeat: Heartbeat): Promise<HeartbeatAnswer> {
+  submit(heartbeat: PresentedHeartbeat): Promise<HeartbeatAnswer> {
     return new Promise((resolve, reject) => {
       this.queue.push({ heartbeat, resolve, reject });
       if (this.queue.length >= this.maxBatch) {
@@ -53,11 +53,16 @@ export class HeartbeatBatcher {
         batch.map((w) => w.heartbeat),
         ctx,
       );
-      const accepted = batch.filter((_, i) => outcomes[i]!.ok).map((w) => w.heartbeat.deviceId);
-      const offers = await this.store.updates.offer(accepted, ctx);
+      // Most devices have nothing pending: only those that do cost a second query.
+      const withUpdates = batch
+        .filter((_, i) => {
+          const outcome = outcomes[i]!;
+          return outcome.ok && outcome.hasOpenUpdates;
+        })
+        .map((w) => w.heartbeat.heartbeat.deviceId);
+      const offers = await this.store.updates.offer(withUpdates, ctx);
       batch.forEach((w, i) => {
-        const outcome = outcomes[i]!;
-        w.resolve({ outcome, offers: outcome.ok ? (offers.get(w.heartbeat.deviceId) ?? []) : [] });
+        w.resolve({ outcome: outcomes[i]!, offers: offers.get(w.heartbeat.heartbeat.deviceId) ?? [] });
       });
     } catch (error) {
       for (const w of batch) w.reject(error);

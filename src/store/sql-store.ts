@@ -3,18 +3,17 @@
  * connection and tune it; every query here is written in the subset both databases share.
  */
 import type { Expression, ExpressionBuilder, Kysely, SqlBool, Transaction } from 'kysely';
-import type { Device, DeviceRecord, DeviceStatus, Heartbeat } from '../core/device.js';
-import { deviceStatus } from '../core/device.js';
+import type { Device, DeviceRecord, DeviceStatus } from '../core/device.js';
 import { FleetError } from '../core/errors.js';
 import type { FilterNode } from '../core/filter/index.js';
-import { versionKey } from '../core/semver.js';
 import { type DeviceRow, newDeviceRow, recordColumns, rowToDevice } from './device-row.js';
 import { decodeCursor, encodeCursor, sortExpression } from './device-sort.js';
 import { compileFilter } from './filter-sql.js';
+import { heartbeatEffects } from './heartbeat-effects.js';
 import type { Dialect } from './migrations.js';
 import type { Database } from './schema.js';
 import { SqlReleases } from './sql-releases.js';
-import { SqlUpdates } from './sql-updates.js';
+import { OPEN_UPDATE_STATES, SqlUpdates } from './sql-updates.js';
 import type {
   ApiToken,
   DevicePage,
@@ -26,6 +25,7 @@ import type {
   HeartbeatOutcome,
   ImportResult,
   NewEvent,
+  PresentedHeartbeat,
   StatusTransition,
   Store,
   StoredEvent,
@@ -354,64 +354,36 @@ export class SqlStore implements Store {
     });
   }
 
-  async recordHeartbeats(batch: Heartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]> {
+  async recordHeartbeats(batch: PresentedHeartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]> {
     return this.db.transaction().execute(async (trx) => {
       const outcomes: HeartbeatOutcome[] = [];
       const events: NewEvent[] = [];
-      for (const hb of batch) {
+      for (const presented of batch) {
+        const id = presented.heartbeat.deviceId;
         const row = await trx
           .selectFrom('devices')
-          .select(['recorded_status', 'last_seen', 'decommissioned_at', 'firmware_version'])
-          .where('id', '=', hb.deviceId)
+          .select([
+            'credential_hash',
+            'recorded_status',
+            'last_seen',
+            'decommissioned_at',
+            'firmware_version',
+          ])
+          .where('id', '=', id)
           .executeTakeFirst();
-        if (!row) {
-          outcomes.push({ ok: false, reason: 'not_found' });
-          continue;
+        const open = await trx
+          .selectFrom('device_updates')
+          .select('id')
+          .where('device_id', '=', id)
+          .where('state', 'in', OPEN_UPDATE_STATES)
+          .limit(1)
+          .executeTakeFirst();
+        const effects = heartbeatEffects(row, presented, open !== undefined, ctx);
+        if (effects.outcome.ok) {
+          await trx.updateTable('devices').set(effects.set).where('id', '=', id).execute();
+          events.push(...effects.events);
         }
-        if (row.decommissioned_at !== null) {
-          outcomes.push({ ok: false, reason: 'decommissioned' });
-          continue;
-        }
-        const lastSeen = row.last_seen === null ? null : Number(row.last_seen);
-        const previous = deviceStatus(lastSeen, null, ctx.now, ctx.thresholds);
-        const recorded = row.recorded_status as DeviceStatus;
-        // The sweeper may not have recorded the silence yet: record it now so no transition goes missing.
-        if (recorded === 'online' && previous !== 'online') {
-          events.push(statusEvent(hb.deviceId, 'online', previous, ctx.now, 'no heartbeat within threshold'));
-        }
-        if (previous !== 'online') {
-          events.push(statusEvent(hb.deviceId, previous, 'online', ctx.now, 'heartbeat'));
-        }
-        const firmwareChanged =
-          hb.firmwareVersion !== undefined && hb.firmwareVersion !== row.firmware_version;
-        if (firmwareChanged) {
-          events.push({
-            at: ctx.now,
-            type: 'device.firmware_changed',
-            deviceId: hb.deviceId,
-            rolloutId: null,
-            actor: null,
-            reason: 'reported by heartbeat',
-            data: { from: row.firmware_version, to: hb.firmwareVersion },
-          });
-        }
-        await trx
-          .updateTable('devices')
-          .set({
-            last_seen: ctx.now,
-            recorded_status: 'online',
-            ...(firmwareChanged
-              ? { firmware_version: hb.firmwareVersion!, firmware_key: versionKey(hb.firmwareVersion!) }
-              : {}),
-            ...(hb.location ? { geo_lat: hb.location.lat, geo_lon: hb.location.lon } : {}),
-            ...(hb.battery !== undefined ? { battery: hb.battery } : {}),
-            ...(hb.signalStrength !== undefined ? { signal_strength: hb.signalStrength } : {}),
-            ...(hb.timestamp !== undefined ? { device_time: hb.timestamp } : {}),
-            ...(hb.metrics !== undefined ? { metrics: JSON.stringify(hb.metrics) } : {}),
-          })
-          .where('id', '=', hb.deviceId)
-          .execute();
-        outcomes.push({ ok: true, previousStatus: previous });
+        outcomes.push(effects.outcome);
       }
       await this.insertEvents(trx, events);
       return outcomes;

@@ -22,7 +22,8 @@ import type {
   UpdateStore,
 } from './store.js';
 
-const OPEN_STATES = ['pending', 'scheduled', ...ACTIVE_STATES] as UpdateState[];
+/** Updates a device still has to act on (or is acting on). */
+export const OPEN_UPDATE_STATES = ['pending', 'scheduled', ...ACTIVE_STATES] as UpdateState[];
 
 function rowToUpdate(row: Selectable<DeviceUpdatesTable>): DeviceUpdate {
   return {
@@ -111,7 +112,7 @@ export class SqlUpdates implements UpdateStore {
           .selectFrom('device_updates')
           .selectAll()
           .where('device_id', '=', deviceId)
-          .where('state', 'in', OPEN_STATES)
+          .where('state', 'in', OPEN_UPDATE_STATES)
           .execute();
         const busy = open.find((u) => ACTIVE_STATES.has(u.state as UpdateState));
         if (busy) {
@@ -194,7 +195,7 @@ export class SqlUpdates implements UpdateStore {
       .where(
         'u.state',
         'in',
-        OPEN_STATES.filter((s) => s !== 'scheduled'),
+        OPEN_UPDATE_STATES.filter((s) => s !== 'scheduled'),
       )
       .orderBy('u.created_at')
       .execute();
@@ -351,7 +352,7 @@ export class SqlUpdates implements UpdateStore {
       .select('u.id')
       .where('u.device_id', '=', deviceId)
       .where('r.sha256', '=', sha256)
-      .where('u.state', 'in', OPEN_STATES)
+      .where('u.state', 'in', OPEN_UPDATE_STATES)
       .executeTakeFirst();
     return row !== undefined;
   }

@@ -35,9 +35,15 @@ export interface ImportResult {
   updated: number;
 }
 
+/** A heartbeat with the hash of the credential it came with: the store authenticates it as it writes it. */
+export interface PresentedHeartbeat {
+  heartbeat: Heartbeat;
+  credentialHash: string;
+}
+
 export type HeartbeatOutcome =
-  | { ok: true; previousStatus: DeviceStatus }
-  | { ok: false; reason: 'not_found' | 'decommissioned' };
+  | { ok: true; previousStatus: DeviceStatus; hasOpenUpdates: boolean }
+  | { ok: false; reason: 'unauthenticated' };
 
 export interface FleetStats {
   total: number;
@@ -210,8 +216,11 @@ export interface Store {
   /** Consumes one use of an enrollment token and registers (or claims) the device, atomically. */
   enroll(enrollment: Enrollment, ctx: TimeContext): Promise<Device>;
 
-  /** Writes a batch of heartbeats in one transaction (group commit), with a status event for each change. */
-  recordHeartbeats(batch: Heartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]>;
+  /**
+   * Authenticates and writes a batch of heartbeats in one transaction (group commit), with a status event
+   * for each change. Unknown devices, decommissioned ones and wrong credentials are all `unauthenticated`.
+   */
+  recordHeartbeats(batch: PresentedHeartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]>;
   /** Records online→offline→abandoned transitions of devices that went silent, with their events. */
   sweepStatuses(ctx: TimeContext): Promise<StatusTransition[]>;
   fleetStats(

@@ -6,6 +6,8 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { migrateToLatest } from '../migrations.js';
 import type { Database } from '../schema.js';
 import { SqlStore } from '../sql-store.js';
+import type { HeartbeatOutcome, PresentedHeartbeat, TimeContext } from '../store.js';
+import { SqliteHeartbeats } from './heartbeats.js';
 
 export interface SqliteOptions {
   /**
@@ -15,7 +17,7 @@ export interface SqliteOptions {
   synchronous?: 'normal' | 'full';
 }
 
-export async function openSqliteStore(file: string, options: SqliteOptions = {}): Promise<SqlStore> {
+export async function openSqliteStore(file: string, options: SqliteOptions = {}): Promise<SqliteStore> {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const database = new BetterSqlite3(file);
   database.pragma('journal_mode = WAL');
@@ -26,5 +28,20 @@ export async function openSqliteStore(file: string, options: SqliteOptions = {})
   database.pragma('case_sensitive_like = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   await migrateToLatest(db, 'sqlite');
-  return new SqlStore(db, 'sqlite');
+  return new SqliteStore(db, database);
+}
+
+/** The portable store, with the heartbeat write done as native prepared statements. */
+export class SqliteStore extends SqlStore {
+  private readonly heartbeats: SqliteHeartbeats;
+
+  constructor(db: Kysely<Database>, sqlite: BetterSqlite3.Database) {
+    super(db, 'sqlite');
+    this.heartbeats = new SqliteHeartbeats(sqlite);
+  }
+
+  override recordHeartbeats(batch: PresentedHeartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]> {
+    // Holding Kysely's connection keeps any other query (and its transaction) off it while this runs.
+    return this.db.connection().execute(async () => this.heartbeats.record(batch, ctx));
+  }
 }

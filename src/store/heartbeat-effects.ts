@@ -1,0 +1,89 @@
+/**
+ * What one heartbeat does to its device row, decided once for every adapter: which columns change,
+ * which events are recorded, what the caller is told. The adapters only read the row and write the result.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { type DeviceStatus, deviceStatus } from '../core/device.js';
+import { versionKey } from '../core/semver.js';
+import type { DevicesTable } from './schema.js';
+import type { HeartbeatOutcome, NewEvent, PresentedHeartbeat, TimeContext } from './store.js';
+
+/** The columns of a device a heartbeat needs to read. */
+export interface HeartbeatRow {
+  credential_hash: string | null;
+  recorded_status: string;
+  last_seen: number | null;
+  decommissioned_at: number | null;
+  firmware_version: string | null;
+}
+
+export interface HeartbeatEffects {
+  outcome: HeartbeatOutcome;
+  set: Partial<DevicesTable>;
+  events: NewEvent[];
+}
+
+const REFUSED: HeartbeatEffects = { outcome: { ok: false, reason: 'unauthenticated' }, set: {}, events: [] };
+
+function sameHash(stored: string, given: string): boolean {
+  const a = Buffer.from(stored, 'hex');
+  const b = Buffer.from(given, 'hex');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function statusEvent(
+  deviceId: string,
+  from: DeviceStatus,
+  to: DeviceStatus,
+  at: number,
+  reason: string,
+): NewEvent {
+  return { at, type: 'device.status', deviceId, rolloutId: null, actor: null, reason, data: { from, to } };
+}
+
+export function heartbeatEffects(
+  row: HeartbeatRow | undefined,
+  { heartbeat: hb, credentialHash }: PresentedHeartbeat,
+  hasOpenUpdates: boolean,
+  ctx: TimeContext,
+): HeartbeatEffects {
+  if (
+    !row ||
+    row.decommissioned_at !== null ||
+    !row.credential_hash ||
+    !sameHash(row.credential_hash, credentialHash)
+  ) {
+    return REFUSED;
+  }
+  const lastSeen = row.last_seen === null ? null : Number(row.last_seen);
+  const previous = deviceStatus(lastSeen, null, ctx.now, ctx.thresholds);
+  const events: NewEvent[] = [];
+  // The sweeper may not have recorded the silence yet: record it now so no transition goes missing.
+  if (row.recorded_status === 'online' && previous !== 'online') {
+    events.push(statusEvent(hb.deviceId, 'online', previous, ctx.now, 'no heartbeat within threshold'));
+  }
+  if (previous !== 'online') events.push(statusEvent(hb.deviceId, previous, 'online', ctx.now, 'heartbeat'));
+  const set: Partial<DevicesTable> = { last_seen: ctx.now, recorded_status: 'online' };
+  if (hb.firmwareVersion !== undefined && hb.firmwareVersion !== row.firmware_version) {
+    set.firmware_version = hb.firmwareVersion;
+    set.firmware_key = versionKey(hb.firmwareVersion);
+    events.push({
+      at: ctx.now,
+      type: 'device.firmware_changed',
+      deviceId: hb.deviceId,
+      rolloutId: null,
+      actor: null,
+      reason: 'reported by heartbeat',
+      data: { from: row.firmware_version, to: hb.firmwareVersion },
+    });
+  }
+  if (hb.location) {
+    set.geo_lat = hb.location.lat;
+    set.geo_lon = hb.location.lon;
+  }
+  if (hb.battery !== undefined) set.battery = hb.battery;
+  if (hb.signalStrength !== undefined) set.signal_strength = hb.signalStrength;
+  if (hb.timestamp !== undefined) set.device_time = hb.timestamp;
+  if (hb.metrics !== undefined) set.metrics = JSON.stringify(hb.metrics);
+  return { outcome: { ok: true, previousStatus: previous, hasOpenUpdates }, set, events };
+}
