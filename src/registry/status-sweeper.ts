@@ -13,6 +13,8 @@ export interface SweeperLog {
 export class StatusSweeper {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
+  /** When the last successful sweep ran; the first sweep after a start looks at every device. */
+  private lastSweep: number | undefined;
 
   constructor(
     private readonly store: Store,
@@ -22,9 +24,12 @@ export class StatusSweeper {
   ) {}
 
   sweep(): Promise<StatusTransition[]> {
-    const run = this.running.then(() =>
-      this.store.sweepStatuses({ now: this.clock.now(), thresholds: this.thresholds }),
-    );
+    const run = this.running.then(async () => {
+      const now = this.clock.now();
+      const moved = await this.store.sweepStatuses({ now, thresholds: this.thresholds }, this.lastSweep);
+      this.lastSweep = now;
+      return moved;
+    });
     this.running = run.catch((error: unknown) => this.log.error({ err: error }, 'status sweep failed'));
     return run;
   }

@@ -50,11 +50,6 @@ function initial(dialect: Dialect): Migration {
         .addColumn('metrics', 'text')
         .execute();
       await db.schema.createIndex('devices_last_seen').on('devices').columns(['last_seen']).execute();
-      await db.schema
-        .createIndex('devices_recorded_status')
-        .on('devices')
-        .columns(['recorded_status', 'last_seen'])
-        .execute();
       await db.schema.createIndex('devices_firmware_key').on('devices').columns(['firmware_key']).execute();
       await db.schema.createIndex('devices_hardware').on('devices').columns(['hardware_type']).execute();
       await db.schema.createIndex('devices_name').on('devices').columns(['name', 'id']).execute();

@@ -390,7 +390,7 @@ export class SqlStore implements Store {
     });
   }
 
-  async sweepStatuses(ctx: TimeContext): Promise<StatusTransition[]> {
+  async sweepStatuses(ctx: TimeContext, since?: number): Promise<StatusTransition[]> {
     const transitions: StatusTransition[] = [];
     const moves: Array<{ from: DeviceStatus[]; to: DeviceStatus; silentMs: number; reason: string }> = [
       {
@@ -409,14 +409,15 @@ export class SqlStore implements Store {
     for (const move of moves) {
       for (;;) {
         const moved = await this.db.transaction().execute(async (trx) => {
-          const rows = await trx
+          let query = trx
             .selectFrom('devices')
             .select(['id', 'recorded_status'])
-            .where('recorded_status', 'in', move.from)
             .where('last_seen', '<', ctx.now - move.silentMs)
-            .where('decommissioned_at', 'is', null)
-            .limit(SWEEP_CHUNK)
-            .execute();
+            .where('recorded_status', 'in', move.from)
+            .where('decommissioned_at', 'is', null);
+          // Devices silent for longer were handled by the previous sweep: only the newly silent are looked at.
+          if (since !== undefined) query = query.where('last_seen', '>=', since - move.silentMs);
+          const rows = await query.limit(SWEEP_CHUNK).execute();
           if (rows.length === 0) return [];
           await trx
             .updateTable('devices')

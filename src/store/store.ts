@@ -221,8 +221,11 @@ export interface Store {
    * for each change. Unknown devices, decommissioned ones and wrong credentials are all `unauthenticated`.
    */
   recordHeartbeats(batch: PresentedHeartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]>;
-  /** Records online→offline→abandoned transitions of devices that went silent, with their events. */
-  sweepStatuses(ctx: TimeContext): Promise<StatusTransition[]>;
+  /**
+   * Records online→offline→abandoned transitions of devices that went silent, with their events.
+   * `since` (the time of the previous sweep) limits the search to devices that went silent after it.
+   */
+  sweepStatuses(ctx: TimeContext, since?: number): Promise<StatusTransition[]>;
   fleetStats(
     filter: FilterNode | undefined,
     tagKeys: string[] | undefined,
