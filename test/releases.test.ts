@@ -41,18 +41,36 @@ async function device(id: string, hardware = 'pos-x200', firmware = '2.1.0') {
 }
 
 const heartbeat = (auth: Record<string, string>, id: string) =>
-  t.app.inject({ method: 'POST', url: '/api/device/v1/heartbeat', headers: auth, payload: { device_id: id } });
+  t.app.inject({
+    method: 'POST',
+    url: '/api/device/v1/heartbeat',
+    headers: auth,
+    payload: { device_id: id },
+  });
 const report = (auth: Record<string, string>, update: string, body: object) =>
-  t.app.inject({ method: 'POST', url: `/api/device/v1/updates/${update}/status`, headers: auth, payload: body });
+  t.app.inject({
+    method: 'POST',
+    url: `/api/device/v1/updates/${update}/status`,
+    headers: auth,
+    payload: body,
+  });
 
 describe('uploading releases', () => {
   it('stores the file by its sha256 and signs a canonical manifest with the server key', async () => {
     const r = await upload('name=pos-firmware&version=v2.3.0&hardware=pos-x200&hardware=pos-x100', payload);
     expect(r.statusCode, r.body).toBe(201);
     const release = r.json();
-    expect(release).toMatchObject({ name: 'pos-firmware', version: '2.3.0', type: 'firmware', size: payload.length });
+    expect(release).toMatchObject({
+      name: 'pos-firmware',
+      version: '2.3.0',
+      type: 'firmware',
+      size: payload.length,
+    });
     expect(release.sha256).toBe(sha(payload));
-    expect(JSON.parse(release.manifest)).toMatchObject({ hardware: ['pos-x100', 'pos-x200'], sha256: sha(payload) });
+    expect(JSON.parse(release.manifest)).toMatchObject({
+      hardware: ['pos-x100', 'pos-x200'],
+      sha256: sha(payload),
+    });
     const keys = (await t.app.inject({ method: 'GET', url: '/api/v1/keys', headers: t.admin })).json().keys;
     expect(keys[0].key_id).toBe(release.key_id);
     expect(verifyManifest(release.manifest, release.signature, keys[0].public_key)).toBe(true);
@@ -60,15 +78,26 @@ describe('uploading releases', () => {
 
   it('a manifest signed by the server verifies with the openssl command line alone', async () => {
     const release = (await upload('name=fw&version=1.0.0&hardware=hw', payload)).json();
-    const publicKey = (await t.app.inject({ method: 'GET', url: '/api/v1/keys', headers: t.admin })).json().keys[0]
-      .public_key;
+    const publicKey = (await t.app.inject({ method: 'GET', url: '/api/v1/keys', headers: t.admin })).json()
+      .keys[0].public_key;
     const dir = tempDir();
     writeFileSync(join(dir, 'signing.pub'), publicKey);
     writeFileSync(join(dir, 'manifest.json'), release.manifest);
     writeFileSync(join(dir, 'manifest.sig'), Buffer.from(release.signature, 'base64'));
     const out = execFileSync(
       'openssl',
-      ['pkeyutl', '-verify', '-pubin', '-inkey', 'signing.pub', '-rawin', '-in', 'manifest.json', '-sigfile', 'manifest.sig'],
+      [
+        'pkeyutl',
+        '-verify',
+        '-pubin',
+        '-inkey',
+        'signing.pub',
+        '-rawin',
+        '-in',
+        'manifest.json',
+        '-sigfile',
+        'manifest.sig',
+      ],
       { cwd: dir, encoding: 'utf8' },
     );
     expect(out).toMatch(/Signature Verified Successfully/);
@@ -115,7 +144,12 @@ describe('uploading releases', () => {
     expect(wrongBytes.statusCode).toBe(400);
     const ok = await upload('', payload, signed(manifest));
     expect(ok.statusCode, ok.body).toBe(201);
-    expect(ok.json()).toMatchObject({ name: 'offline', version: '1.2.3', key_id: 'ci', signature: signed(manifest)['x-fleetd-signature'] });
+    expect(ok.json()).toMatchObject({
+      name: 'offline',
+      version: '1.2.3',
+      key_id: 'ci',
+      signature: signed(manifest)['x-fleetd-signature'],
+    });
   });
 });
 
@@ -164,9 +198,17 @@ describe('the device-update protocol', () => {
     expect(part.statusCode).toBe(206);
     expect(part.headers['content-range']).toBe(`bytes 1000-${payload.length - 1}/${payload.length}`);
     expect(part.rawPayload.equals(payload.subarray(1000))).toBe(true);
-    const stale = await t.app.inject({ method: 'GET', url, headers: { ...auth, range: 'bytes=1000-', 'if-range': '"other"' } });
+    const stale = await t.app.inject({
+      method: 'GET',
+      url,
+      headers: { ...auth, range: 'bytes=1000-', 'if-range': '"other"' },
+    });
     expect(stale.statusCode).toBe(200);
-    const past = await t.app.inject({ method: 'GET', url, headers: { ...auth, range: `bytes=${payload.length}-` } });
+    const past = await t.app.inject({
+      method: 'GET',
+      url,
+      headers: { ...auth, range: `bytes=${payload.length}-` },
+    });
     expect(past.statusCode).toBe(416);
     const stranger = await device('pos-3');
     expect((await t.app.inject({ method: 'GET', url, headers: stranger })).statusCode).toBe(403);
@@ -194,11 +236,18 @@ describe('the device-update protocol', () => {
     expect(backwards.json().error.code).toBe('TRANSITION_NOT_ALLOWED');
     expect((await report(auth, update, { seq: 5, state: 'verifying' })).json().accepted).toBe(true);
     expect((await report(auth, update, { seq: 6, state: 'succeeded' })).json().accepted).toBe(true);
-    const u = (await t.app.inject({ method: 'GET', url: `/api/v1/updates/${update}`, headers: t.admin })).json();
+    const u = (
+      await t.app.inject({ method: 'GET', url: `/api/v1/updates/${update}`, headers: t.admin })
+    ).json();
     expect(u).toMatchObject({ state: 'succeeded', progress: 100, from_version: '2.1.0' });
     expect((await heartbeat(auth, 'pos-4')).json().pending_updates).toEqual([]);
     const events = (
-      await t.app.inject({ method: 'GET', url: '/api/v1/events', query: { device: 'pos-4', type: 'update.' }, headers: t.admin })
+      await t.app.inject({
+        method: 'GET',
+        url: '/api/v1/events',
+        query: { device: 'pos-4', type: 'update.' },
+        headers: t.admin,
+      })
     ).json().events;
     expect(events.map((e: { type: string }) => e.type)).toEqual([
       'update.pending',
@@ -216,7 +265,9 @@ describe('the device-update protocol', () => {
     expect((await report(other, update, { seq: 1, state: 'failed', error: 'x' })).statusCode).toBe(404);
     const r = await report(auth, update, { seq: 1, state: 'failed', error: 'signature mismatch' });
     expect(r.json()).toEqual({ accepted: true, state: 'failed' });
-    const u = (await t.app.inject({ method: 'GET', url: `/api/v1/updates/${update}`, headers: t.admin })).json();
+    const u = (
+      await t.app.inject({ method: 'GET', url: `/api/v1/updates/${update}`, headers: t.admin })
+    ).json();
     expect(u).toMatchObject({ state: 'failed', error: 'signature mismatch', attempts: 1 });
     const bad = await report(auth, update, { seq: 0, state: 'nonsense' });
     expect(bad.statusCode).toBe(400);
@@ -238,11 +289,71 @@ describe('the device-update protocol', () => {
       { device_id: 'pos-current', reason: 'already runs 2.3.0' },
       { device_id: 'ghost', reason: 'not registered' },
     ]);
-    const del = await t.app.inject({ method: 'DELETE', url: '/api/v1/artifacts/pos-firmware@2.3.0', headers: t.admin });
+    const del = await t.app.inject({
+      method: 'DELETE',
+      url: '/api/v1/artifacts/pos-firmware@2.3.0',
+      headers: t.admin,
+    });
     expect(del.statusCode).toBe(409);
     await t.app.inject({ method: 'POST', url: `/api/v1/updates/${update}/cancel`, headers: t.admin });
-    const ok = await t.app.inject({ method: 'DELETE', url: '/api/v1/artifacts/pos-firmware@2.3.0', headers: t.admin });
+    const ok = await t.app.inject({
+      method: 'DELETE',
+      url: '/api/v1/artifacts/pos-firmware@2.3.0',
+      headers: t.admin,
+    });
     expect(ok.statusCode).toBe(200);
-    expect((await t.app.inject({ method: 'GET', url: '/api/v1/artifacts', headers: t.admin })).json().artifacts).toEqual([]);
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/api/v1/artifacts', headers: t.admin })).json().artifacts,
+    ).toEqual([]);
+  });
+});
+
+describe('artifact offload to a web server in front', () => {
+  it('authorises the device and names the file for nginx to send (X-Accel-Redirect)', async () => {
+    const offload = await testApp(undefined, { artifactOffload: '/_fleetd_blobs' });
+    try {
+      const up = await offload.app.inject({
+        method: 'POST',
+        url: '/api/v1/artifacts?name=fw&version=1.0.0&hardware=hw',
+        headers: { ...offload.admin, 'content-type': 'application/octet-stream' },
+        payload,
+      });
+      const sha256 = up.json().sha256 as string;
+      await offload.app.inject({
+        method: 'POST',
+        url: '/api/v1/devices/import',
+        headers: offload.admin,
+        payload: {
+          devices: [
+            { id: 'd1', hardware_type: 'hw' },
+            { id: 'd2', hardware_type: 'hw' },
+          ],
+        },
+      });
+      const auth = async (id: string) => {
+        const r = await offload.app.inject({
+          method: 'POST',
+          url: `/api/v1/devices/${id}/credential`,
+          headers: offload.admin,
+        });
+        return { authorization: `Bearer ${r.json().credential}` };
+      };
+      const d1 = await auth('d1');
+      const d2 = await auth('d2');
+      await offload.app.inject({
+        method: 'POST',
+        url: '/api/v1/updates/assign',
+        headers: offload.admin,
+        payload: { release: 'fw@1.0.0', devices: ['d1'] },
+      });
+      const url = `/api/device/v1/artifacts/${sha256}`;
+      const r = await offload.app.inject({ method: 'GET', url, headers: d1 });
+      expect(r.statusCode).toBe(200);
+      expect(r.headers['x-accel-redirect']).toBe(`/_fleetd_blobs/sha256/${sha256.slice(0, 2)}/${sha256}`);
+      expect(r.rawPayload.length).toBe(0);
+      expect((await offload.app.inject({ method: 'GET', url, headers: d2 })).statusCode).toBe(403);
+    } finally {
+      await offload.close();
+    }
   });
 });

@@ -157,7 +157,8 @@ export class FsBlobStore implements BlobStore {
       throw e;
     }
     // The open handle keeps the bytes readable even if the blob is deleted meanwhile.
-    return handle.createReadStream({ start, end });
+    // Large reads: fewer syscalls per byte served, which is most of the cost of a download.
+    return handle.createReadStream({ start, end, highWaterMark: 128 * 1024 });
   }
 
   async delete(sha256: string): Promise<boolean> {

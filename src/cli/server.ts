@@ -34,8 +34,17 @@ export function registerServer(program: Command): void {
     .option('--abandoned-after <duration>', 'silence after which a device is abandoned', '30d')
     .option('--no-server-signing', 'never sign releases on the server: accept only manifests signed offline')
     .option('--trusted-key <file...>', 'public keys whose offline signatures are accepted')
+    .option(
+      '--artifact-offload <prefix>',
+      'let nginx in front send artifact bytes (X-Accel-Redirect to this internal location)',
+    )
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.FLEETD_LOG_LEVEL ?? 'info')
     .action(async (opts: Record<string, string> & { serverSigning: boolean; trustedKey?: string[] }) => {
+      if (opts.artifactOffload !== undefined && !/^\/[\w/-]+$/.test(opts.artifactOffload)) {
+        throw new CliError(
+          `--artifact-offload: "${opts.artifactOffload}" must be a path such as /_fleetd_blobs`,
+        );
+      }
       if (opts.sync !== 'normal' && opts.sync !== 'full') {
         throw new CliError(`--sync: "${opts.sync}" must be normal or full`);
       }
@@ -60,6 +69,7 @@ export function registerServer(program: Command): void {
         logLevel: opts.logLevel!,
         serverSigning: opts.serverSigning,
         trustedKeyFiles: opts.trustedKey ?? [],
+        artifactOffload: opts.artifactOffload,
       });
       const token = server.adminToken
         ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`

@@ -1,11 +1,22 @@
-/** Serves a blob as a resumable download: Range, strong ETag (its sha256), If-Range, streamed. */
+/**
+ * Serves a blob as a resumable download: Range, strong ETag (its sha256), If-Range, streamed. With an
+ * offload prefix, the bytes are left to a web server in front (nginx's X-Accel-Redirect): FleetD decides
+ * who may download what, and the web server sends the file with sendfile.
+ */
+import { pipeline } from 'node:stream/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BlobStore } from '../artifacts/blob-store.js';
 import { FleetError } from '../core/errors.js';
 import { parseByteRange } from './byte-range.js';
 
+export interface BlobSource {
+  blobs: BlobStore;
+  /** e.g. `/_fleetd_blobs`: an internal nginx location aliased to `<data>/blobs`. */
+  artifactOffload?: string | undefined;
+}
+
 export async function sendBlob(
-  blobs: BlobStore,
+  { blobs, artifactOffload }: BlobSource,
   sha256: string,
   request: FastifyRequest,
   reply: FastifyReply,
@@ -24,16 +35,27 @@ export async function sendBlob(
     .header('content-type', 'application/octet-stream');
   if (filename)
     reply.header('content-disposition', `attachment; filename="${filename.replace(/[^\w.@+-]/g, '_')}"`);
+  if (artifactOffload) {
+    return reply
+      .header('x-accel-redirect', `${artifactOffload}/sha256/${sha256.slice(0, 2)}/${sha256}`)
+      .send();
+  }
   if (range?.kind === 'unsatisfiable') {
     return reply.status(416).header('content-range', `bytes */${info.size}`).send();
   }
-  if (range?.kind === 'partial') {
-    reply
-      .status(206)
-      .header('content-range', `bytes ${range.start}-${range.end}/${info.size}`)
-      .header('content-length', range.end - range.start + 1);
-    return reply.send(await blobs.createReadStream(sha256, { start: range.start, end: range.end }));
-  }
-  reply.status(200).header('content-length', info.size);
-  return reply.send(await blobs.createReadStream(sha256));
+  const partial = range?.kind === 'partial';
+  const start = partial ? range.start : 0;
+  const end = partial ? range.end : info.size - 1;
+  if (partial) reply.status(206).header('content-range', `bytes ${start}-${end}/${info.size}`);
+  reply.header('content-length', end - start + 1);
+  if (request.method === 'HEAD') return reply.send();
+  const body = await blobs.createReadStream(sha256, { start, end });
+  // The bytes go straight from the file to the socket, past Fastify's reply pipeline: downloads are the
+  // largest thing FleetD serves, and every layer a chunk passes through costs throughput.
+  reply.hijack();
+  reply.raw.writeHead(partial ? 206 : 200, reply.getHeaders() as Record<string, string | number>);
+  await pipeline(body, reply.raw).catch(() => {
+    // The device went away mid-download: it resumes with Range; nothing to answer.
+  });
+  return reply;
 }

@@ -17,6 +17,8 @@ export interface ServerContext {
   keyring: Keyring;
   /** Largest artifact accepted, in bytes. */
   maxArtifactBytes: number;
+  /** Leave sending artifact bytes to a web server in front (X-Accel-Redirect to this internal prefix). */
+  artifactOffload?: string | undefined;
 }
 
 export const timeContext = (c: ServerContext): TimeContext => ({

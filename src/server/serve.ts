@@ -30,6 +30,8 @@ export interface ServerOptions {
   /** Public keys whose offline signatures are accepted. */
   trustedKeyFiles?: string[];
   maxArtifactBytes?: number;
+  /** Internal nginx location serving `<data>/blobs` (X-Accel-Redirect); unset: FleetD sends the bytes. */
+  artifactOffload?: string | undefined;
 }
 
 export interface RunningServer {
@@ -82,6 +84,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       blobs,
       keyring,
       maxArtifactBytes: options.maxArtifactBytes ?? 8 * 1024 ** 3,
+      artifactOffload: options.artifactOffload,
     },
     { logLevel: options.logLevel ?? 'info' },
   );

@@ -28,10 +28,11 @@ function initial(dialect: Dialect): Migration {
       await db.schema
         .createTable('devices')
         .addColumn('id', t.binaryText, (c) => c.primaryKey())
-        .addColumn('name', 'text', (c) => c.notNull())
+        // Sortable columns: listDevices pages by them and must order them alike in both databases.
+        .addColumn('name', t.binaryText, (c) => c.notNull())
         .addColumn('firmware_version', 'text')
         .addColumn('firmware_key', t.binaryText)
-        .addColumn('hardware_type', 'text')
+        .addColumn('hardware_type', t.binaryText)
         .addColumn('location', 'text')
         .addColumn('timezone', 'text')
         .addColumn('customer', 'text')
@@ -171,9 +172,21 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return { '0001_registry': initial(dialect), '0002_releases': releases(dialect) };
 }
 
-export async function migrateToLatest(db: Kysely<Database>, dialect: Dialect): Promise<void> {
+/**
+ * `schema` (PostgreSQL) is where the migration bookkeeping tables live: without it Kysely takes a
+ * `kysely_migration` table in any schema of the database as ours, and another instance's would do.
+ */
+export async function migrateToLatest(
+  db: Kysely<Database>,
+  dialect: Dialect,
+  options: { schema?: string } = {},
+): Promise<void> {
   const provider: MigrationProvider = { getMigrations: async () => migrationsFor(dialect) };
-  const migrator = new Migrator({ db, provider });
+  const migrator = new Migrator({
+    db,
+    provider,
+    ...(options.schema === undefined ? {} : { migrationTableSchema: options.schema }),
+  });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {

@@ -26,7 +26,10 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function testApp(start = Date.parse('2026-11-22T12:00:00Z')): Promise<TestApp> {
+export async function testApp(
+  start = Date.parse('2026-11-22T12:00:00Z'),
+  options: { artifactOffload?: string } = {},
+): Promise<TestApp> {
   const clock = new ManualClock(start);
   const dataDir = tempDir();
   const store = await openSqliteStore(join(dataDir, 'fleetd.db'));
@@ -47,6 +50,7 @@ export async function testApp(start = Date.parse('2026-11-22T12:00:00Z')): Promi
       blobs: new FsBlobStore(dataDir, clock),
       keyring,
       maxArtifactBytes: 64 * 1024 * 1024,
+      artifactOffload: options.artifactOffload,
     },
     { logLevel: 'silent' },
   );

@@ -196,7 +196,7 @@ export const artifactRoutes =
       },
       async (request, reply) => {
         const release = await findRelease(c, request.params.ref);
-        return sendBlob(c.blobs, release.sha256, request, reply, `${release.name}-${release.version}`);
+        return sendBlob(c, release.sha256, request, reply, `${release.name}-${release.version}`);
       },
     );
 

@@ -134,7 +134,7 @@ export const deviceApi =
         if (!(await c.store.updates.mayDownload(deviceId, request.params.sha256))) {
           throw new FleetError('FORBIDDEN', `no update in progress gives ${deviceId} this artifact`);
         }
-        return sendBlob(c.blobs, request.params.sha256, request, reply);
+        return sendBlob(c, request.params.sha256, request, reply);
       },
     );
   };

@@ -7,6 +7,7 @@ import { migrateToLatest } from '../migrations.js';
 import type { Database } from '../schema.js';
 import { SqlStore } from '../sql-store.js';
 import type { HeartbeatOutcome, PresentedHeartbeat, TimeContext } from '../store.js';
+import { Checkpointer } from './checkpointer.js';
 import { SqliteHeartbeats } from './heartbeats.js';
 
 export interface SqliteOptions {
@@ -28,22 +29,35 @@ export async function openSqliteStore(file: string, options: SqliteOptions = {})
   // Heartbeats touch random devices: keep the hot pages in memory, and checkpoint (which fsyncs) rarely.
   database.pragma(`cache_size = -${(options.cacheMiB ?? 256) * 1024}`);
   database.pragma(`mmap_size = ${1024 ** 3}`);
-  database.pragma('wal_autocheckpoint = 10000');
+  // Checkpoints run in a worker thread (checkpointer.ts), never on the event loop; in memory there is no log.
+  const checkpointer =
+    file === ':memory:' ? undefined : new Checkpointer(file, (m) => console.error(`sqlite checkpoint: ${m}`));
+  if (checkpointer) database.pragma('wal_autocheckpoint = 0');
+  database.pragma(`journal_size_limit = ${64 * 1024 ** 2}`);
   database.pragma('busy_timeout = 5000');
   // LIKE must be case-sensitive, as it is in PostgreSQL, so filters give the same devices on both.
   database.pragma('case_sensitive_like = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   await migrateToLatest(db, 'sqlite');
-  return new SqliteStore(db, database);
+  return new SqliteStore(db, database, checkpointer);
 }
 
 /** The portable store, with the heartbeat write done as native prepared statements. */
 export class SqliteStore extends SqlStore {
   private readonly heartbeats: SqliteHeartbeats;
 
-  constructor(db: Kysely<Database>, sqlite: BetterSqlite3.Database) {
+  constructor(
+    db: Kysely<Database>,
+    sqlite: BetterSqlite3.Database,
+    private readonly checkpointer: Checkpointer | undefined,
+  ) {
     super(db, 'sqlite');
     this.heartbeats = new SqliteHeartbeats(sqlite);
+  }
+
+  override async close(): Promise<void> {
+    await super.close();
+    await this.checkpointer?.stop();
   }
 
   override recordHeartbeats(batch: PresentedHeartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]> {

@@ -45,19 +45,23 @@ export class SqliteHeartbeats {
   }
 
   record(batch: PresentedHeartbeat[], ctx: TimeContext): HeartbeatOutcome[] {
-    return this.sqlite.transaction(() =>
-      batch.map((presented) => {
-        const id = presented.heartbeat.deviceId;
-        const row = this.selectRow.get(id);
-        const open = row !== undefined && this.hasOpen.get(id, ...OPEN_UPDATE_STATES) !== undefined;
-        const effects = heartbeatEffects(row, presented, open, ctx);
-        if (effects.outcome.ok) {
-          const columns = Object.keys(effects.set);
-          this.update(columns).run(...Object.values(effects.set), id);
-          for (const event of effects.events) this.writeEvent(event);
-        }
-        return effects.outcome;
-      }),
-    )();
+    return this.sqlite
+      .transaction(
+        () =>
+          batch.map((presented) => {
+            const id = presented.heartbeat.deviceId;
+            const row = this.selectRow.get(id);
+            const open = row !== undefined && this.hasOpen.get(id, ...OPEN_UPDATE_STATES) !== undefined;
+            const effects = heartbeatEffects(row, presented, open, ctx);
+            if (effects.outcome.ok) {
+              const columns = Object.keys(effects.set);
+              this.update(columns).run(...Object.values(effects.set), id);
+              for (const event of effects.events) this.writeEvent(event);
+            }
+            return effects.outcome;
+          }),
+        // IMMEDIATE: take the write lock up front rather than upgrading a read, which can fail as busy.
+      )
+      .immediate();
   }
 }

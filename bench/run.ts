@@ -1,0 +1,114 @@
+/**
+ * `npm run bench [-- name…]`: runs the benchmarks (all, or those whose name starts with an argument),
+ * prints a summary and rewrites BENCHMARKS.md, keeping the rows and details of benchmarks not run.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { runDownload } from './download.js';
+import { runFilterQuery } from './filter-query.js';
+import { runHeartbeat } from './heartbeat.js';
+import { type BenchResult, type BenchRow, log, machine } from './support.js';
+
+const BENCHMARKS: Record<string, () => Promise<BenchResult>> = {
+  heartbeat: runHeartbeat,
+  'filter-query': runFilterQuery,
+  download: runDownload,
+};
+
+const FILE = join(import.meta.dirname, '../../BENCHMARKS.md');
+const HEADER = ['Benchmark', 'Figure', 'Baseline (same run)', 'Ratio', 'Target', 'Result', 'Measured'];
+
+const benchOf = (text: string) => text.trim().split(/\s/)[0] ?? '';
+const tableRow = (cells: string[]) => `| ${cells.join(' | ')} |`;
+
+/** Table rows and details sections of the existing file, for the benchmarks not run this time. */
+function previous(ran: Set<string>): { rows: string[]; details: string[] } {
+  if (!existsSync(FILE)) return { rows: [], details: [] };
+  const text = readFileSync(FILE, 'utf8');
+  const rows = text
+    .split('\n')
+    .filter((line) => /^\| \S/.test(line) && !line.startsWith(`| ${HEADER[0]} `) && !line.startsWith('| ---'))
+    .filter((line) => !ran.has(benchOf(line.slice(2))));
+  const detailText = text.split(/^## Details\s*$/m)[1] ?? '';
+  const details = detailText
+    .split(/^(?=### )/m)
+    .filter((section) => section.startsWith('### ') && !ran.has(benchOf(section.slice(4))))
+    .map((section) => section.trimEnd());
+  return { rows, details };
+}
+
+function render(results: Map<string, BenchResult>, date: string, command: string): string {
+  const kept = previous(new Set(results.keys()));
+  const rows = [...results.values()].flatMap((r) =>
+    r.rows.map((row: BenchRow) =>
+      tableRow([
+        row.name,
+        row.figure,
+        row.baseline,
+        row.ratio,
+        row.target,
+        row.pass ? 'pass' : '**FAIL**',
+        date,
+      ]),
+    ),
+  );
+  const order = (line: string) => Object.keys(BENCHMARKS).indexOf(benchOf(line.replace(/^(\| |### )/, '')));
+  const sections = [...results].map(([name, r]) => [`### ${name} (${date})`, '', ...r.details].join('\n'));
+  return [
+    '# Benchmarks',
+    '',
+    'Written by `bench/run.ts`; rows of benchmarks not run by the latest command are kept from earlier runs.',
+    '',
+    tableRow(HEADER),
+    tableRow(HEADER.map(() => '---')),
+    ...[...kept.rows, ...rows].sort((a, b) => order(a) - order(b)),
+    '',
+    '## Latest run',
+    '',
+    `- Machine: ${machine()}`,
+    `- Date: ${date}`,
+    `- Command: \`${command}\` (a subset: \`npm run bench -- heartbeat\`, \`npm run bench -- filter\`)`,
+    '',
+    '## Details',
+    '',
+    [...kept.details, ...sections].sort((a, b) => order(a) - order(b)).join('\n\n'),
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const names = Object.keys(BENCHMARKS).filter((n) => args.length === 0 || args.some((a) => n.startsWith(a)));
+  const unknown = args.filter((a) => !Object.keys(BENCHMARKS).some((n) => n.startsWith(a)));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new Error(`unknown benchmark ${unknown.join(', ')}; known: ${Object.keys(BENCHMARKS).join(', ')}`);
+  }
+  log(`machine: ${machine()}`);
+  const results = new Map<string, BenchResult>();
+  for (const name of names) {
+    // Other work on the machine skews the figures: say how busy it was.
+    const load = loadavg()[0]!.toFixed(2);
+    log(`── ${name} (load average ${load})`);
+    const result = await BENCHMARKS[name]!();
+    result.details.push(`- Machine: ${machine()}; 1-minute load average when the benchmark started: ${load}`);
+    results.set(name, result);
+  }
+  const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const command = `npm run build && npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`;
+  writeFileSync(FILE, render(results, date, command));
+
+  console.log('\nSummary');
+  for (const [name, result] of results) {
+    for (const row of result.rows) {
+      console.log(
+        `  ${row.pass ? 'pass' : 'FAIL'}  ${row.name}: ${row.figure} | baseline ${row.baseline} | ratio ${row.ratio} | target ${row.target}`,
+      );
+    }
+    for (const line of result.details) console.log(`    ${name}: ${line}`);
+  }
+  console.log(`\nWrote ${FILE}`);
+  process.exitCode = [...results.values()].every((r) => r.rows.every((row) => row.pass)) ? 0 : 1;
+}
+
+await main();

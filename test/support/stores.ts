@@ -1,0 +1,148 @@
+/**
+ * Every store backend, for tests that must behave the same on each (in the style of Kysely's own suite):
+ *
+ *   forEachBackend((backend) => {
+ *     let store: SqlStore;
+ *     beforeEach(async () => { store = await backend.open(); });
+ *     it('…', async () => { … });
+ *   });
+ *
+ * `sqlite`: a fresh database file in a temp dir. `postgres`: a fresh schema in the database named by
+ * FLEETD_TEST_PG (default postgres://postgres@127.0.0.1:5432/test), dropped after the suite, so concurrent
+ * runs never see each other. An unreachable PostgreSQL fails the suite; FLEETD_TEST_PG=off skips it.
+ */
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, describe, onTestFinished } from 'vitest';
+import type { Dialect } from '../../src/store/migrations.js';
+import { openPostgresStore } from '../../src/store/postgres/connect.js';
+import type { SqlStore } from '../../src/store/sql-store.js';
+import { openSqliteStore } from '../../src/store/sqlite/connect.js';
+import { tempDir } from './processes.js';
+
+export const DEFAULT_TEST_PG = 'postgres://postgres@127.0.0.1:5432/test';
+const PG_SETTING = process.env.FLEETD_TEST_PG?.trim() || DEFAULT_TEST_PG;
+
+/** A fresh store and how to remove every trace of it. */
+interface Opened {
+  store: SqlStore;
+  /** Closes the store (if the test did not) and deletes its data. */
+  dispose(): Promise<void>;
+}
+
+export interface Backend {
+  readonly name: Dialect;
+  /** Why this backend does not run, when it does not. */
+  readonly skipped?: string;
+  create(): Promise<Opened>;
+}
+
+/** Closing twice must be harmless: tests may close a store themselves (to reopen it, say). */
+function closeOnce(store: SqlStore): () => Promise<void> {
+  let closed: Promise<void> | undefined;
+  const close = store.close.bind(store);
+  store.close = () => {
+    closed ??= close();
+    return closed;
+  };
+  return () => store.close();
+}
+
+const sqlite: Backend = {
+  name: 'sqlite',
+  async create() {
+    const dir = tempDir('fleetd-store-');
+    const store = await openSqliteStore(join(dir, 'fleetd.db'), { cacheMiB: 16 });
+    const close = closeOnce(store);
+    return {
+      store,
+      async dispose() {
+        await close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+function describeUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*)(:[^@/]*)?@/, '//$1@');
+}
+
+const postgres: Backend = {
+  name: 'postgres',
+  ...(PG_SETTING === 'off' ? { skipped: 'FLEETD_TEST_PG=off' } : {}),
+  async create() {
+    const url = PG_SETTING;
+    const schema = `fleetd_t_${randomBytes(6).toString('hex')}`;
+    let store: SqlStore;
+    try {
+      store = await openPostgresStore(url, { schema, poolSize: 4 });
+    } catch (error) {
+      const reason = error instanceof Error ? error.message || String(error) : String(error);
+      throw new Error(
+        `PostgreSQL backend: cannot open ${describeUrl(url)} (${reason}). ` +
+          'Start PostgreSQL, point FLEETD_TEST_PG at a reachable database, or set FLEETD_TEST_PG=off to skip it.',
+        { cause: error },
+      );
+    }
+    const close = closeOnce(store);
+    return {
+      store,
+      async dispose() {
+        await close();
+        const client = new pg.Client({ connectionString: url });
+        await client.connect();
+        try {
+          await client.query(`drop schema if exists "${schema}" cascade`);
+        } finally {
+          await client.end();
+        }
+      },
+    };
+  },
+};
+
+export const backends: readonly Backend[] = [sqlite, postgres];
+
+export interface TestBackend {
+  readonly name: Dialect;
+  /**
+   * A fresh, empty, migrated store. Closed and deleted when the test that opened it ends (when opened in a
+   * test or beforeEach), or when the backend's suite ends (when opened in beforeAll).
+   */
+  open(): Promise<SqlStore>;
+}
+
+/** Runs the suite once per backend, inside `describe(<backend name>)`. */
+export function forEachBackend(suite: (backend: TestBackend) => void): void {
+  for (const backend of backends) {
+    const run = backend.skipped === undefined ? describe : describe.skip;
+    run(
+      backend.skipped === undefined ? backend.name : `${backend.name} (skipped: ${backend.skipped})`,
+      () => {
+        const opened: Opened[] = [];
+        afterAll(async () => {
+          const results = await Promise.allSettled(opened.splice(0).map((o) => o.dispose()));
+          const failed = results.find((r) => r.status === 'rejected');
+          if (failed) throw failed.reason;
+        });
+        suite({
+          name: backend.name,
+          async open() {
+            const o = await backend.create();
+            try {
+              // Opened in a test or a beforeEach: gone when that test ends, so connections do not pile up.
+              onTestFinished(() => o.dispose());
+            } catch {
+              // Opened in beforeAll: gone when the backend's suite ends.
+              opened.push(o);
+            }
+            return o.store;
+          },
+        });
+      },
+    );
+  }
+}
