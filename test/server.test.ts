@@ -369,6 +369,9 @@ describe('bad input gets a 4xx JSON error and changes nothing', () => {
     expectError(unknown, 400, 'VALIDATION');
     expect(unknown.json().error.message).toMatch(/unknown field "status"/);
     expectError(await heartbeat(device, {}), 400, 'VALIDATION');
+    const poisoned = await raw('{"device_id": "hb-3", "__proto__": {"admin": true}}');
+    expectError(poisoned, 400, 'VALIDATION');
+    expect(poisoned.json().error.message).toMatch(/unknown field "__proto__"/);
     expectError(
       await raw(JSON.stringify({ device_id: 'hb-3', timestamp: 'x'.repeat(2 * 1024 * 1024) })),
       413,

@@ -25,6 +25,10 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
     // Per-request log lines would cost more than the heartbeat itself; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    // Plain JSON.parse (secure-json-parse costs more than the heartbeat's own work): every body is then
+    // checked against a schema that refuses unknown keys, `__proto__` and `constructor` included.
+    onProtoPoisoning: 'ignore',
+    onConstructorPoisoning: 'ignore',
     ajv: { customOptions: { coerceTypes: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
