@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar';
 import { describe, expect, it } from 'vitest';
+import type { ReleaseType } from '../core/manifest.js';
 import { entryProblem, inspectArchive, install } from './installers.js';
 import { readRelease } from './state-dir.js';
-import type { Manifest, ReleaseType } from './verify.js';
+import type { Manifest } from './verify.js';
 
 /** A slot with a verified download in it, as the agent leaves it before installing. */
 async function slotWith(content: Buffer, type: ReleaseType, scriptTimeoutMs = 5000) {

@@ -4,21 +4,10 @@
  * not even parsed, until it holds.
  */
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';
+import { type Manifest, parseManifest as parseSignedManifest } from '../core/manifest.js';
 import { compareVersions, parseVersion, parseVersionLenient } from '../core/semver.js';
 
-export const RELEASE_TYPES = ['firmware', 'file', 'archive', 'script', 'app'] as const;
-export type ReleaseType = (typeof RELEASE_TYPES)[number];
-
-export interface Manifest {
-  name: string;
-  version: string;
-  type: ReleaseType;
-  hardware: string[];
-  size: number;
-  sha256: string;
-  created: string;
-  allow_downgrade: boolean;
-}
+export type { Manifest };
 
 export type Verdict<T = undefined> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -57,36 +46,13 @@ export function signatureValid(manifest: string, signature: string, key: KeyObje
   }
 }
 
+/** The manifest's fields, checked by the same rules the server signs with; the reason names the bad field. */
 export function parseManifest(text: string): Verdict<Manifest> {
-  let m: Record<string, unknown>;
   try {
-    const parsed: unknown = JSON.parse(text);
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-      return no('manifest invalid: not an object');
-    m = parsed as Record<string, unknown>;
-  } catch {
-    return no('manifest invalid: not JSON');
+    return ok(parseSignedManifest(text));
+  } catch (error) {
+    return no(error instanceof Error ? error.message : 'manifest invalid');
   }
-  const bad = (field: string) => no<Manifest>(`manifest invalid: ${field}`);
-  if (typeof m.name !== 'string' || m.name === '') return bad('name');
-  if (typeof m.version !== 'string' || parseVersion(m.version) === undefined) return bad('version');
-  if (!RELEASE_TYPES.includes(m.type as ReleaseType)) return bad('type');
-  if (!Array.isArray(m.hardware) || !m.hardware.every((h) => typeof h === 'string')) return bad('hardware');
-  if (typeof m.size !== 'number' || !Number.isSafeInteger(m.size) || m.size < 0) return bad('size');
-  if (typeof m.sha256 !== 'string' || !/^[0-9a-f]{64}$/i.test(m.sha256)) return bad('sha256');
-  if (typeof m.created !== 'string') return bad('created');
-  if (m.allow_downgrade !== undefined && typeof m.allow_downgrade !== 'boolean')
-    return bad('allow_downgrade');
-  return ok({
-    name: m.name,
-    version: m.version,
-    type: m.type as ReleaseType,
-    hardware: m.hardware as string[],
-    size: m.size,
-    sha256: m.sha256.toLowerCase(),
-    created: m.created,
-    allow_downgrade: m.allow_downgrade === true,
-  });
 }
 
 export interface ReleaseContext {

@@ -31,7 +31,7 @@ function sameHash(stored: string, given: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function statusEvent(
+export function statusEvent(
   deviceId: string,
   from: DeviceStatus,
   to: DeviceStatus,
@@ -63,8 +63,8 @@ export function heartbeatEffects(
     events.push(statusEvent(hb.deviceId, 'online', previous, ctx.now, 'no heartbeat within threshold'));
   }
   if (previous !== 'online') events.push(statusEvent(hb.deviceId, previous, 'online', ctx.now, 'heartbeat'));
-  const set: Partial<DevicesTable> = { last_seen: ctx.now };
-  if (row.recorded_status !== 'online') set.recorded_status = 'online';
+  // Always written (no index holds it): a sweep racing this heartbeat can never leave the device offline.
+  const set: Partial<DevicesTable> = { last_seen: ctx.now, recorded_status: 'online' };
   if (hb.firmwareVersion !== undefined && hb.firmwareVersion !== row.firmware_version) {
     set.firmware_version = hb.firmwareVersion;
     set.firmware_key = versionKey(hb.firmwareVersion);

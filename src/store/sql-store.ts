@@ -2,14 +2,21 @@
  * The Store port implemented once over Kysely. The dialect folders (sqlite/, postgres/) only open the
  * connection and tune it; every query here is written in the subset both databases share.
  */
-import type { Expression, ExpressionBuilder, Kysely, SqlBool, Transaction } from 'kysely';
+import {
+  type Expression,
+  type ExpressionBuilder,
+  type Kysely,
+  type SqlBool,
+  sql,
+  type Transaction,
+} from 'kysely';
 import type { Device, DeviceRecord, DeviceStatus } from '../core/device.js';
 import { FleetError } from '../core/errors.js';
 import type { FilterNode } from '../core/filter/index.js';
 import { type DeviceRow, newDeviceRow, recordColumns, rowToDevice } from './device-row.js';
 import { decodeCursor, encodeCursor, sortExpression } from './device-sort.js';
 import { compileFilter } from './filter-sql.js';
-import { heartbeatEffects } from './heartbeat-effects.js';
+import { heartbeatEffects, statusEvent } from './heartbeat-effects.js';
 import type { Dialect } from './migrations.js';
 import type { Database } from './schema.js';
 import { SqlReleases } from './sql-releases.js';
@@ -52,14 +59,9 @@ function eventRow(e: NewEvent) {
   };
 }
 
-function statusEvent(
-  deviceId: string,
-  from: DeviceStatus,
-  to: DeviceStatus,
-  at: number,
-  reason: string,
-): NewEvent {
-  return { at, type: 'device.status', deviceId, rolloutId: null, actor: null, reason, data: { from, to } };
+/** Byte-wise order (UTF-8), as `collate "C"` and SQLite's BINARY compare text. */
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
 export class SqlStore implements Store {
@@ -333,11 +335,20 @@ export class SqlStore implements Store {
         await this.replaceTags(trx, [record.id], new Map([[record.id, tags]]));
       }
       if (token.uses_left !== null) {
-        await trx
+        // Decrement in the database, guarded: under PostgreSQL's READ COMMITTED two enrollments may both
+        // have read the last use; the second one's UPDATE sees the first one's and matches no row.
+        const used = await trx
           .updateTable('enrollment_tokens')
-          .set({ uses_left: token.uses_left - 1 })
+          .set((eb) => ({ uses_left: eb('uses_left', '-', 1) }))
           .where('id', '=', token.id)
-          .execute();
+          .where('uses_left', '>', 0)
+          .executeTakeFirst();
+        if (used.numUpdatedRows === 0n) {
+          throw new FleetError(
+            'ENROLLMENT_INVALID',
+            'the enrollment token is unknown, expired, revoked or used up',
+          );
+        }
       }
       await this.insertEvents(trx, [
         {
@@ -408,18 +419,26 @@ export class SqlStore implements Store {
     ];
     for (const move of moves) {
       for (;;) {
-        const moved = await this.db.transaction().execute(async (trx) => {
+        const { selected, moved } = await this.db.transaction().execute(async (trx) => {
+          const silent = (eb: DeviceEb) =>
+            eb.and([
+              eb('last_seen', '<', ctx.now - move.silentMs),
+              eb('recorded_status', 'in', move.from),
+              eb('decommissioned_at', 'is', null),
+            ]);
           let query = trx
             .selectFrom('devices')
             .select(['id', 'recorded_status'])
-            .where('last_seen', '<', ctx.now - move.silentMs)
-            .where('recorded_status', 'in', move.from)
-            .where('decommissioned_at', 'is', null);
+            .where(silent)
+            // The same devices, in the same order, whichever database answers.
+            .orderBy('id');
           // Devices silent for longer were handled by the previous sweep: only the newly silent are looked at.
           if (since !== undefined) query = query.where('last_seen', '>=', since - move.silentMs);
           const rows = await query.limit(SWEEP_CHUNK).execute();
-          if (rows.length === 0) return [];
-          await trx
+          if (rows.length === 0) return { selected: 0, moved: [] };
+          // Checked again as the rows are written: under PostgreSQL's READ COMMITTED a heartbeat may have
+          // committed since the SELECT, and that device is not silent any more.
+          const updated = await trx
             .updateTable('devices')
             .set({ recorded_status: move.to })
             .where(
@@ -427,20 +446,21 @@ export class SqlStore implements Store {
               'in',
               rows.map((r) => r.id),
             )
+            .where(silent)
+            .returning('id')
             .execute();
-          const found = rows.map((r) => ({
-            deviceId: r.id,
-            from: r.recorded_status as DeviceStatus,
-            to: move.to,
-          }));
+          const ids = new Set(updated.map((r) => r.id));
+          const found = rows
+            .filter((r) => ids.has(r.id))
+            .map((r) => ({ deviceId: r.id, from: r.recorded_status as DeviceStatus, to: move.to }));
           await this.insertEvents(
             trx,
             found.map((t) => statusEvent(t.deviceId, t.from, t.to, ctx.now, move.reason)),
           );
-          return found;
+          return { selected: rows.length, moved: found };
         });
         transitions.push(...moved);
-        if (moved.length < SWEEP_CHUNK) break;
+        if (selected < SWEEP_CHUNK) break;
       }
     }
     return transitions;
@@ -487,15 +507,27 @@ export class SqlStore implements Store {
       ])
       .groupBy('firmware_version')
       .execute();
-    firmware.sort((a, b) => (a.key === b.key ? 0 : (a.key ?? '') < (b.key ?? '') ? 1 : -1));
+    // Highest version first; versions that do not parse last. Equal keys (2.2 and 2.2.0) and groups without
+    // a key come back in no particular order from the database: put them in one, the version's text.
+    firmware.sort(
+      (a, b) =>
+        byteOrder(b.key ?? '', a.key ?? '') ||
+        (a.firmware_version === null ? 1 : 0) - (b.firmware_version === null ? 1 : 0) ||
+        byteOrder(a.firmware_version ?? '', b.firmware_version ?? ''),
+    );
 
     const hardware = await this.db
       .selectFrom('devices')
       .where(active)
       .select((eb) => ['hardware_type', eb.fn.countAll<number>().as('n')])
       .groupBy('hardware_type')
-      .orderBy('hardware_type')
       .execute();
+    // No hardware type first (where SQLite puts NULL, and PostgreSQL does not), then byte-wise.
+    hardware.sort(
+      (a, b) =>
+        (a.hardware_type === null ? 0 : 1) - (b.hardware_type === null ? 0 : 1) ||
+        byteOrder(a.hardware_type ?? '', b.hardware_type ?? ''),
+    );
 
     let tagQuery = this.db
       .selectFrom('device_tags')
@@ -537,7 +569,10 @@ export class SqlStore implements Store {
     if (query.deviceId !== undefined) q = q.where('device_id', '=', query.deviceId);
     if (query.rolloutId !== undefined) q = q.where('rollout_id', '=', query.rolloutId);
     if (query.typePrefix !== undefined) {
-      q = q.where('type', 'like', `${query.typePrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+      // A literal prefix: its `%`, `_` and `\` escaped, with the escape character named, as SQLite has none
+      // by default (PostgreSQL's is `\`).
+      const pattern = `${query.typePrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      q = q.where((eb) => sql<SqlBool>`${eb.ref('type')} like ${pattern} escape '\\'`);
     }
     const rows = await q.orderBy('id').limit(query.limit).execute();
     return rows.map((r) => ({

@@ -10,6 +10,15 @@ export function tempDir(prefix = 'fleetd-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/** Sends the signal and resolves once the process has exited (at once if it already has). */
+function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  return new Promise((done) => {
+    if (child.exitCode !== null || child.signalCode !== null) return done();
+    child.once('exit', () => done());
+    child.kill(signal);
+  });
+}
+
 export interface ServerProcess {
   url: string;
   child: ChildProcess;
@@ -32,12 +41,7 @@ export function spawnServer(dataDir: string, extraArgs: string[] = []): Promise<
           url: match[1]!,
           child,
           output: () => output,
-          kill: (signal = 'SIGTERM') =>
-            new Promise((done) => {
-              if (child.exitCode !== null || child.signalCode !== null) return done();
-              child.once('exit', () => done());
-              child.kill(signal);
-            }),
+          kill: (signal = 'SIGTERM') => stop(child, signal),
         });
       }
     };
@@ -86,12 +90,7 @@ export function spawnAgent(args: string[]): AgentProcess {
   return {
     child,
     output: () => output,
-    kill: (signal = 'SIGTERM') =>
-      new Promise((done) => {
-        if (child.exitCode !== null || child.signalCode !== null) return done();
-        child.once('exit', () => done());
-        child.kill(signal);
-      }),
+    kill: (signal = 'SIGTERM') => stop(child, signal),
   };
 }
 

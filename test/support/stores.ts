@@ -70,22 +70,44 @@ function describeUrl(url: string): string {
   return url.replace(/\/\/([^:@/]*)(:[^@/]*)?@/, '//$1@');
 }
 
+function unreachable(url: string, error: unknown): Error {
+  const reason = error instanceof Error ? error.message || String(error) : String(error);
+  return new Error(
+    `PostgreSQL backend: cannot open ${describeUrl(url)} (${reason}). ` +
+      'Start PostgreSQL, point FLEETD_TEST_PG at a reachable database, or set FLEETD_TEST_PG=off to skip it.',
+    { cause: error },
+  );
+}
+
+/** Checked once per test file: when the server is down every test fails at once, not after a timeout each. */
+let reachable: Promise<void> | undefined;
+function checkReachable(url: string): Promise<void> {
+  reachable ??= (async () => {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+    try {
+      await client.connect();
+      await client.query('select 1');
+    } catch (error) {
+      throw unreachable(url, error);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  })();
+  return reachable;
+}
+
 const postgres: Backend = {
   name: 'postgres',
   ...(PG_SETTING === 'off' ? { skipped: 'FLEETD_TEST_PG=off' } : {}),
   async create() {
     const url = PG_SETTING;
+    await checkReachable(url);
     const schema = `fleetd_t_${randomBytes(6).toString('hex')}`;
     let store: SqlStore;
     try {
       store = await openPostgresStore(url, { schema, poolSize: 4 });
     } catch (error) {
-      const reason = error instanceof Error ? error.message || String(error) : String(error);
-      throw new Error(
-        `PostgreSQL backend: cannot open ${describeUrl(url)} (${reason}). ` +
-          'Start PostgreSQL, point FLEETD_TEST_PG at a reachable database, or set FLEETD_TEST_PG=off to skip it.',
-        { cause: error },
-      );
+      throw unreachable(url, error);
     }
     const close = closeOnce(store);
     return {
