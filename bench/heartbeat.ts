@@ -12,6 +12,7 @@ import {
   BARE_SERVER,
   type BenchResult,
   type Child,
+  FASTIFY_BASELINE,
   fmtInt,
   fmtMs,
   log,
@@ -187,6 +188,11 @@ export async function runHeartbeat(): Promise<BenchResult> {
     const bare = await warmAndMeasure(bareServer, credentials).finally(() => bareServer.stop());
     log(`bare: ${describe(bare)}`);
 
+    log(`minimal Fastify baseline: ${WARMUP_SEC} s warm-up + ${DURATION_SEC} s, ${CONNECTIONS} connections`);
+    const fastifyServer = await spawnListening('fastify', [FASTIFY_BASELINE]);
+    const framework = await warmAndMeasure(fastifyServer, credentials).finally(() => fastifyServer.stop());
+    log(`fastify: ${describe(framework)}`);
+
     log(`fleetd server: ${WARMUP_SEC} s warm-up + ${DURATION_SEC} s, ${CONNECTIONS} connections`);
     const since = Date.now();
     const server = await spawnFleetd(dir.path);
@@ -221,6 +227,14 @@ export async function runHeartbeat(): Promise<BenchResult> {
           target: `ratio ≥ ${TARGET_RATIO}, p99 < ${TARGET_P99_MS} ms, 0 errors, all writes found`,
           pass: ratio >= TARGET_RATIO && p99 < TARGET_P99_MS && clean && verified,
         },
+        {
+          name: 'heartbeat (vs the framework alone)',
+          figure: `${fmtInt(rps(real))} req/s`,
+          baseline: `minimal Fastify app, same route and schema, no storage: ${fmtInt(rps(framework))} req/s (${(rps(framework) / rps(bare)).toFixed(2)} of bare node:http)`,
+          ratio: (rps(real) / rps(framework)).toFixed(2),
+          target: 'information: what authentication and the durable write cost on top of Fastify',
+          pass: true,
+        },
       ],
       details: [
         `POST /api/device/v1/heartbeat from ${fmtInt(DEVICES)} registered devices, each with its own credential; ` +
@@ -231,6 +245,7 @@ export async function runHeartbeat(): Promise<BenchResult> {
           `are whole milliseconds; max includes autocannon's start-up (~0.3 s building the requests).`,
         `- fleetd (\`fleetd server --log-level warn\`, SQLite, synchronous=normal): ${describe(real)}`,
         `- bare node:http (reads the body, same JSON answer): ${describe(bare)}`,
+        `- minimal Fastify app (same route and body schema, no logger, no storage; bench/fastify-baseline.ts): ${describe(framework)}`,
         `- Writes: ${verification}${verified ? '' : ' — VERIFICATION FAILED'}`,
       ],
     };

@@ -8,6 +8,7 @@ import type { SqlStore } from '../src/store/sql-store.js';
 
 export const FLEETD = join(import.meta.dirname, '../src/cli/main.js');
 export const BARE_SERVER = join(import.meta.dirname, 'bare-server.js');
+export const FASTIFY_BASELINE = join(import.meta.dirname, 'fastify-baseline.js');
 
 /** One row of the summary table in BENCHMARKS.md. `name` starts with the benchmark's name. */
 export interface BenchRow {
