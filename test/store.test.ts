@@ -673,6 +673,17 @@ forEachBackend((backend) => {
       }
       expect(await store.countDevices(undefined, ctx)).toBe(1);
     });
+
+    it('lets exactly one of concurrent enrollments of the same new id win; the others get DEVICE_EXISTS', async () => {
+      await store.createEnrollmentToken(token('many', null), hashSecret('tok-many'), 'alice');
+      const results = await Promise.allSettled(
+        Array.from({ length: 4 }, () => store.enroll(enrollment('tok-many', 'twin'), ctx)),
+      );
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      for (const r of results) {
+        if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'DEVICE_EXISTS' });
+      }
+    });
   });
 
   describe('decommissionDevice', () => {

@@ -331,7 +331,17 @@ export class SqlStore implements Store {
       } else {
         const tags = { ...tokenTags, ...(record.tags ?? {}) };
         row = { ...newDeviceRow({ ...record, tags }, ctx), credential_hash: enrollment.credentialHash };
-        await trx.insertInto('devices').values(row).execute();
+        await trx
+          .insertInto('devices')
+          .values(row)
+          .execute()
+          .catch((error: unknown) => {
+            // Another enrollment of the same new id committed first.
+            if (isUniqueViolation(error)) {
+              throw new FleetError('DEVICE_EXISTS', `device ${record.id} is already enrolled`);
+            }
+            throw error;
+          });
         await this.replaceTags(trx, [record.id], new Map([[record.id, tags]]));
       }
       if (token.uses_left !== null) {
@@ -653,4 +663,10 @@ export class SqlStore implements Store {
       ]);
     });
   }
+}
+
+/** A primary-key or unique violation, as either database reports it. */
+function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
