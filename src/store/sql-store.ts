@@ -2,14 +2,7 @@
  * The Store port implemented once over Kysely. The dialect folders (sqlite/, postgres/) only open the
  * connection and tune it; every query here is written in the subset both databases share.
  */
-import {
-  type Expression,
-  type ExpressionBuilder,
-  type Kysely,
-  type SqlBool,
-  sql,
-  type Transaction,
-} from 'kysely';
+import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Device, DeviceRecord, DeviceStatus } from '../core/device.js';
 import { FleetError } from '../core/errors.js';
 import type { FilterNode } from '../core/filter/index.js';
@@ -19,6 +12,7 @@ import { compileFilter } from './filter-sql.js';
 import { heartbeatEffects, statusEvent } from './heartbeat-effects.js';
 import type { Dialect } from './migrations.js';
 import type { Database } from './schema.js';
+import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import { SqlReleases } from './sql-releases.js';
 import { OPEN_UPDATE_STATES, SqlUpdates } from './sql-updates.js';
 import type {
@@ -39,25 +33,10 @@ import type {
   TimeContext,
 } from './store.js';
 
-type Db = Kysely<Database> | Transaction<Database>;
 type DeviceEb = ExpressionBuilder<Database, 'devices'>;
 
-/** Rows per INSERT statement: keeps well under SQLite's bound-parameter limit. */
-const INSERT_CHUNK = 500;
 /** Devices moved per sweep transaction, so a sweep never holds the write lock for long. */
 const SWEEP_CHUNK = 5_000;
-
-function eventRow(e: NewEvent) {
-  return {
-    at: e.at,
-    type: e.type,
-    device_id: e.deviceId,
-    rollout_id: e.rolloutId,
-    actor: e.actor,
-    reason: e.reason,
-    data: JSON.stringify(e.data),
-  };
-}
 
 /** Byte-wise order (UTF-8), as `collate "C"` and SQLite's BINARY compare text. */
 function byteOrder(a: string, b: string): number {
@@ -82,15 +61,6 @@ export class SqlStore implements Store {
 
   private where(filter: FilterNode | undefined, ctx: TimeContext) {
     return (eb: DeviceEb): Expression<SqlBool> => (filter ? compileFilter(eb, filter, ctx) : eb.lit(true));
-  }
-
-  private async insertEvents(db: Db, events: NewEvent[]): Promise<void> {
-    for (let i = 0; i < events.length; i += INSERT_CHUNK) {
-      await db
-        .insertInto('events')
-        .values(events.slice(i, i + INSERT_CHUNK).map(eventRow))
-        .execute();
-    }
   }
 
   private async replaceTags(db: Db, deviceIds: string[], tagsById: Map<string, Record<string, string>>) {
@@ -146,7 +116,7 @@ export class SqlStore implements Store {
           tagged.map((r) => r.id),
           new Map(tagged.map((r) => [r.id, r.tags!])),
         );
-        await this.insertEvents(
+        await insertEvents(
           trx,
           fresh.map((r) => ({
             at: ctx.now,
@@ -161,7 +131,7 @@ export class SqlStore implements Store {
         created += fresh.length;
         updated += chunk.length - fresh.length;
       }
-      await this.insertEvents(trx, [
+      await insertEvents(trx, [
         {
           at: ctx.now,
           type: 'fleet.imported',
@@ -234,7 +204,7 @@ export class SqlStore implements Store {
         })
         .where('id', '=', id)
         .execute();
-      await this.insertEvents(trx, [
+      await insertEvents(trx, [
         { ...statusEvent(id, from, 'decommissioned', ctx.now, 'decommissioned by operator'), actor },
       ]);
       return rowToDevice({ ...row, decommissioned_at: ctx.now, credential_hash: null }, ctx);
@@ -257,7 +227,7 @@ export class SqlStore implements Store {
         .set({ credential_hash: credentialHash, updated_at: ctx.now })
         .where('id', '=', id)
         .execute();
-      await this.insertEvents(trx, [
+      await insertEvents(trx, [
         {
           at: ctx.now,
           type: 'device.credential_issued',
@@ -360,7 +330,7 @@ export class SqlStore implements Store {
           );
         }
       }
-      await this.insertEvents(trx, [
+      await insertEvents(trx, [
         {
           at: ctx.now,
           type: 'device.enrolled',
@@ -406,7 +376,7 @@ export class SqlStore implements Store {
         }
         outcomes.push(effects.outcome);
       }
-      await this.insertEvents(trx, events);
+      await insertEvents(trx, events);
       return outcomes;
     });
   }
@@ -463,7 +433,7 @@ export class SqlStore implements Store {
           const found = rows
             .filter((r) => ids.has(r.id))
             .map((r) => ({ deviceId: r.id, from: r.recorded_status as DeviceStatus, to: move.to }));
-          await this.insertEvents(
+          await insertEvents(
             trx,
             found.map((t) => statusEvent(t.deviceId, t.from, t.to, ctx.now, move.reason)),
           );
@@ -570,7 +540,7 @@ export class SqlStore implements Store {
   }
 
   async appendEvents(events: NewEvent[]): Promise<void> {
-    await this.db.transaction().execute((trx) => this.insertEvents(trx, events));
+    await this.db.transaction().execute((trx) => insertEvents(trx, events));
   }
 
   async listEvents(query: EventQuery): Promise<StoredEvent[]> {
@@ -650,7 +620,7 @@ export class SqlStore implements Store {
           revoked_at: null,
         })
         .execute();
-      await this.insertEvents(trx, [
+      await insertEvents(trx, [
         {
           at: token.createdAt,
           type: 'enrollment.created',
