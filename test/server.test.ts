@@ -131,6 +131,42 @@ describe('the POS fixture', () => {
   });
 });
 
+describe('fleet history', () => {
+  it('records the counts by status every few minutes and answers them over a period', async () => {
+    await importFixture();
+    await t.sweeper.sweep();
+    t.clock.advance(4 * MIN);
+    await t.sweeper.sweep(); // under five minutes since the last snapshot: none recorded
+    t.clock.advance(2 * MIN);
+    await t.sweeper.sweep();
+    const r = await t.app.inject({
+      method: 'GET',
+      url: '/api/v1/fleet/history',
+      query: { since: '1h' },
+      headers: t.admin,
+    });
+    const snapshots = r.json().snapshots;
+    expect(snapshots).toHaveLength(2);
+    expect(snapshots[0].by_status).toEqual({
+      online: 6,
+      offline: 3,
+      unknown: 1,
+      abandoned: 0,
+      decommissioned: 0,
+    });
+    // Six minutes later the terminals last heard from 4–5 minutes before the import have gone offline.
+    expect(snapshots[1].by_status.online).toBeLessThan(6);
+    expect(Date.parse(snapshots[1].at) - Date.parse(snapshots[0].at)).toBe(6 * MIN);
+    const bad = await t.app.inject({
+      method: 'GET',
+      url: '/api/v1/fleet/history',
+      query: { since: 'forever' },
+      headers: t.admin,
+    });
+    expect(bad.statusCode).toBe(400);
+  });
+});
+
 describe('enrollment and heartbeats', () => {
   it('a device enrolls, heartbeats and comes online, with an event for the transition', async () => {
     const device = await enrolledDevice('truck-1', { firmware_version: '1.0.0', timezone: 'America/Denver' });

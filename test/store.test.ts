@@ -568,6 +568,28 @@ forEachBackend((backend) => {
     });
   });
 
+  describe('fleet history', () => {
+    it('records snapshots of the counts by status and reads them back over a period, in order', async () => {
+      await store.importDevices(
+        [
+          { id: 'h-on', lastSeen: NOW - MINUTE },
+          { id: 'h-off', lastSeen: NOW - OFFLINE - 1 },
+          { id: 'h-new' },
+        ],
+        ctx,
+        'alice',
+      );
+      const first = await store.recordFleetSnapshot(ctx);
+      expect(first.byStatus).toEqual({ online: 1, offline: 1, abandoned: 0, unknown: 1, decommissioned: 0 });
+      await store.recordFleetSnapshot(at(NOW + 10 * MINUTE));
+      await store.recordFleetSnapshot(at(NOW + 10 * MINUTE)); // the same instant twice: recorded once
+      const history = await store.fleetHistory(NOW, NOW + DAY);
+      expect(history.map((h) => h.at)).toEqual([NOW, NOW + 10 * MINUTE]);
+      expect(history[1]!.byStatus.online).toBe(0);
+      expect(await store.fleetHistory(NOW + MINUTE, NOW + DAY)).toHaveLength(1);
+    });
+  });
+
   describe('enroll', () => {
     const enrollment = (token: string, id: string, extra: Partial<DeviceRecord> = {}) => ({
       tokenHash: hashSecret(token),

@@ -20,9 +20,32 @@ interface Stats {
 const pct = (n: number, total: number) => (total === 0 ? '0%' : `${Math.round((100 * n) / total)}%`);
 
 export function registerFleet(program: Command, ctx: Ctx): void {
-  program
-    .command('fleet')
-    .description('the fleet as a whole')
+  const fleet = program.command('fleet').description('the fleet as a whole');
+  fleet
+    .command('history')
+    .description('the online share over time (recorded every few minutes)')
+    .option('--since <duration>', 'how far back, e.g. 24h or 7d', '24h')
+    .action(async (opts: { since: string }) => {
+      const r = await ctx.client().request<{
+        snapshots: Array<{ at: string; total: number; by_status: Record<string, number> }>;
+      }>('GET', `/api/v1/fleet/history?since=${encodeURIComponent(opts.since)}`);
+      if (ctx.format() === 'json') return printJson(r);
+      console.log(
+        table(
+          ['AT', 'DEVICES', 'ONLINE', 'OFFLINE', 'ABANDONED', 'UNKNOWN', 'ONLINE %'],
+          r.snapshots.map((s) => [
+            s.at,
+            s.total,
+            s.by_status.online,
+            s.by_status.offline,
+            s.by_status.abandoned,
+            s.by_status.unknown,
+            pct(s.by_status.online ?? 0, s.total - (s.by_status.decommissioned ?? 0)),
+          ]),
+        ),
+      );
+    });
+  fleet
     .command('stats')
     .description('counts by status, firmware distribution, hardware types and tag breakdowns')
     .option('-f, --filter <expr>', 'only devices matching this filter')

@@ -15,19 +15,27 @@ export class StatusSweeper {
   private running: Promise<unknown> = Promise.resolve();
   /** When the last successful sweep ran; the first sweep after a start looks at every device. */
   private lastSweep: number | undefined;
+  private lastSnapshot = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly thresholds: StatusThresholds,
     private readonly log: SweeperLog,
+    /** How often the counts by status are recorded, for the fleet's online share over time. */
+    private readonly snapshotIntervalMs = 5 * 60_000,
   ) {}
 
   sweep(): Promise<StatusTransition[]> {
     const run = this.running.then(async () => {
       const now = this.clock.now();
-      const moved = await this.store.sweepStatuses({ now, thresholds: this.thresholds }, this.lastSweep);
+      const ctx = { now, thresholds: this.thresholds };
+      const moved = await this.store.sweepStatuses(ctx, this.lastSweep);
       this.lastSweep = now;
+      if (now - this.lastSnapshot >= this.snapshotIntervalMs) {
+        await this.store.recordFleetSnapshot(ctx);
+        this.lastSnapshot = now;
+      }
       return moved;
     });
     this.running = run.catch((error: unknown) => this.log.error({ err: error }, 'status sweep failed'));

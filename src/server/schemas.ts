@@ -275,3 +275,22 @@ export const StatusReportBody = Type.Object(
 export const StatusReportReply = Type.Object({ accepted: Type.Boolean(), state: Type.String() });
 export const UpdateParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 export const Sha256Params = Type.Object({ sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }) });
+
+export const HistoryQuery = Type.Object(
+  {
+    since: Type.Optional(
+      Type.String({ maxLength: 16, description: 'How far back, e.g. 24h or 7d (default 24h)' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const HistoryReply = Type.Object({
+  snapshots: Type.Array(
+    Type.Object({
+      at: Type.String({ format: 'date-time' }),
+      total: Type.Integer(),
+      by_status: Type.Object(Object.fromEntries(DEVICE_STATUSES.map((s) => [s, Type.Integer()]))),
+    }),
+  ),
+});

@@ -168,8 +168,30 @@ function releases(dialect: Dialect): Migration {
   };
 }
 
+function fleetHistory(dialect: Dialect): Migration {
+  const t = types(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('fleet_snapshots')
+        .addColumn('at', t.time, (c) => c.primaryKey())
+        .addColumn('total', 'integer', (c) => c.notNull())
+        .addColumn('online', 'integer', (c) => c.notNull())
+        .addColumn('offline', 'integer', (c) => c.notNull())
+        .addColumn('abandoned', 'integer', (c) => c.notNull())
+        .addColumn('unknown', 'integer', (c) => c.notNull())
+        .addColumn('decommissioned', 'integer', (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
-  return { '0001_registry': initial(dialect), '0002_releases': releases(dialect) };
+  return {
+    '0001_registry': initial(dialect),
+    '0002_releases': releases(dialect),
+    '0003_fleet_history': fleetHistory(dialect),
+  };
 }
 
 /**

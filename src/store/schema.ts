@@ -107,7 +107,19 @@ export interface DeviceUpdatesTable {
   finished_at: number | null;
 }
 
+/** Counts by status at an instant: the fleet's online share over time. */
+export interface FleetSnapshotsTable {
+  at: number;
+  total: number;
+  online: number;
+  offline: number;
+  abandoned: number;
+  unknown: number;
+  decommissioned: number;
+}
+
 export interface Database {
+  fleet_snapshots: FleetSnapshotsTable;
   releases: ReleasesTable;
   device_updates: DeviceUpdatesTable;
   devices: DevicesTable;

@@ -22,6 +22,7 @@ import type {
   Enrollment,
   EnrollmentToken,
   EventQuery,
+  FleetSnapshot,
   FleetStats,
   HeartbeatOutcome,
   ImportResult,
@@ -446,12 +447,8 @@ export class SqlStore implements Store {
     return transitions;
   }
 
-  async fleetStats(
-    filter: FilterNode | undefined,
-    tagKeys: string[] | undefined,
-    ctx: TimeContext,
-  ): Promise<FleetStats> {
-    const where = this.where(filter, ctx);
+  /** Counts by status (derived at `ctx.now`) and of silent devices, in one pass. */
+  private async statusCounts(where: (eb: DeviceEb) => Expression<SqlBool>, ctx: TimeContext) {
     const onlineSince = ctx.now - ctx.thresholds.offlineAfterMs;
     const abandonedBefore = ctx.now - ctx.thresholds.abandonedAfterMs;
     const counts = await this.db
@@ -475,6 +472,56 @@ export class SqlStore implements Store {
     const n = (v: unknown) => Number(v ?? 0);
     const total = n(counts.total);
     const known = n(counts.decommissioned) + n(counts.unknown) + n(counts.online) + n(counts.abandoned);
+    const byStatus: Record<DeviceStatus, number> = {
+      online: n(counts.online),
+      offline: total - known,
+      abandoned: n(counts.abandoned),
+      unknown: n(counts.unknown),
+      decommissioned: n(counts.decommissioned),
+    };
+    return { total, byStatus, silent: { over24h: n(counts.over24h), over30d: n(counts.over30d) } };
+  }
+
+  async recordFleetSnapshot(ctx: TimeContext): Promise<FleetSnapshot> {
+    const { total, byStatus } = await this.statusCounts(this.where(undefined, ctx), ctx);
+    await this.db
+      .insertInto('fleet_snapshots')
+      .values({ at: ctx.now, total, ...byStatus })
+      .onConflict((oc) => oc.column('at').doNothing())
+      .execute();
+    return { at: ctx.now, total, byStatus };
+  }
+
+  async fleetHistory(since: number, until: number): Promise<FleetSnapshot[]> {
+    const rows = await this.db
+      .selectFrom('fleet_snapshots')
+      .selectAll()
+      .where('at', '>=', since)
+      .where('at', '<=', until)
+      .orderBy('at')
+      .limit(10_000)
+      .execute();
+    return rows.map((r) => ({
+      at: Number(r.at),
+      total: Number(r.total),
+      byStatus: {
+        online: Number(r.online),
+        offline: Number(r.offline),
+        abandoned: Number(r.abandoned),
+        unknown: Number(r.unknown),
+        decommissioned: Number(r.decommissioned),
+      },
+    }));
+  }
+
+  async fleetStats(
+    filter: FilterNode | undefined,
+    tagKeys: string[] | undefined,
+    ctx: TimeContext,
+  ): Promise<FleetStats> {
+    const where = this.where(filter, ctx);
+    const { total, byStatus, silent } = await this.statusCounts(where, ctx);
+    const n = (v: unknown) => Number(v ?? 0);
     const active = (eb: DeviceEb) => eb.and([where(eb), eb('decommissioned_at', 'is', null)]);
 
     const firmware = await this.db
@@ -525,17 +572,11 @@ export class SqlStore implements Store {
 
     return {
       total,
-      byStatus: {
-        online: n(counts.online),
-        offline: total - known,
-        abandoned: n(counts.abandoned),
-        unknown: n(counts.unknown),
-        decommissioned: n(counts.decommissioned),
-      },
+      byStatus,
       firmware: firmware.map((r) => ({ version: r.firmware_version, count: n(r.n) })),
       hardware: hardware.map((r) => ({ hardwareType: r.hardware_type, count: n(r.n) })),
       tags,
-      silent: { over24h: n(counts.over24h), over30d: n(counts.over30d) },
+      silent,
     };
   }
 

@@ -55,6 +55,12 @@ export interface FleetStats {
   silent: { over24h: number; over30d: number };
 }
 
+export interface FleetSnapshot {
+  at: number;
+  total: number;
+  byStatus: Record<DeviceStatus, number>;
+}
+
 export interface StoredEvent {
   id: number;
   at: number;
@@ -231,6 +237,9 @@ export interface Store {
     tagKeys: string[] | undefined,
     ctx: TimeContext,
   ): Promise<FleetStats>;
+  /** Records the counts by status now (the sweeper does, every few minutes), for the online share over time. */
+  recordFleetSnapshot(ctx: TimeContext): Promise<FleetSnapshot>;
+  fleetHistory(since: number, until: number): Promise<FleetSnapshot[]>;
 
   // Events (the outbox and the audit log)
   appendEvents(events: NewEvent[]): Promise<void>;

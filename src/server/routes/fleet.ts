@@ -12,6 +12,8 @@ import {
   EnrollmentTokenReply,
   EventJson,
   EventsQuery,
+  HistoryQuery,
+  HistoryReply,
   StatsQuery,
   StatsReply,
   withErrors,
@@ -38,6 +40,30 @@ export const fleetRoutes =
           ctx,
         );
         return statsJson(stats, ctx.now);
+      },
+    );
+
+    app.get(
+      '/fleet/history',
+      {
+        schema: {
+          summary: 'Counts by status over time (recorded every few minutes): the online share of the fleet',
+          tags: ['fleet'],
+          querystring: HistoryQuery,
+          response: withErrors({ 200: HistoryReply }),
+        },
+      },
+      async (request) => {
+        const now = c.clock.now();
+        const since = now - parseDuration(request.query.since ?? '24h', 'since');
+        const snapshots = await c.store.fleetHistory(since, now);
+        return {
+          snapshots: snapshots.map((s) => ({
+            at: new Date(s.at).toISOString(),
+            total: s.total,
+            by_status: s.byStatus,
+          })),
+        };
       },
     );
 
