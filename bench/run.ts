@@ -101,7 +101,22 @@ async function main(): Promise<void> {
     // Other work on the machine skews the figures: say how busy it was.
     const load = loadavg()[0]!.toFixed(2);
     log(`── ${name} (load average ${load})`);
-    const result = await BENCHMARKS[name]!();
+    // One benchmark that cannot run (nginx missing, say) must not cost the figures of the others.
+    const result = await BENCHMARKS[name]!().catch(
+      (error: Error): BenchResult => ({
+        rows: [
+          {
+            name,
+            figure: 'did not run',
+            baseline: '—',
+            ratio: '—',
+            target: error.message.split('\n')[0]!,
+            pass: false,
+          },
+        ],
+        details: [`- did not run: ${error.message}`],
+      }),
+    );
     result.details.push(`- Machine: ${machine()}; 1-minute load average when the benchmark started: ${load}`);
     results.set(name, result);
   }
