@@ -76,6 +76,40 @@ describe('fleetd CLI', () => {
     expect(events.stdout).toMatch(/enrollment\.created/);
   });
 
+  it('watches events as they happen', async () => {
+    const { spawn } = await import('node:child_process');
+    const { FLEETD } = await import('./support/processes.js');
+    const watch = spawn(
+      process.execPath,
+      [
+        FLEETD,
+        '--server',
+        server.url,
+        '--data',
+        data,
+        'events',
+        'watch',
+        '--after',
+        '0',
+        '--type',
+        'device.credential',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    const seen = new Promise<void>((resolve) => {
+      watch.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('pos-la-001')) resolve();
+      });
+    });
+    // From the first event on, so the credential below is seen whenever the stream opens.
+    expect(cli('devices', 'credential', 'pos-la-001').code).toBe(0);
+    await seen;
+    watch.kill();
+    expect(out).toMatch(/device\.credential_issued\s+pos-la-001/);
+  });
+
   it('bad input: one clear line on stderr and a non-zero exit', () => {
     const cases: Array<[string[], RegExp]> = [
       [['devices', 'ls', '--filter', 'firmware <'], /^fleetd: column 11: .*\(FILTER_SYNTAX\)\n$/],

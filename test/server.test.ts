@@ -131,6 +131,46 @@ describe('the POS fixture', () => {
   });
 });
 
+describe('the event stream', () => {
+  it('streams events as they are stored, resumes after Last-Event-ID, and takes the token as a query parameter', async () => {
+    const base = await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const read = async (headers: Record<string, string>, query: string, until: (text: string) => boolean) => {
+      const abort = new AbortController();
+      const response = await fetch(`${base}/api/v1/events/stream?${query}`, {
+        headers,
+        signal: abort.signal,
+      });
+      expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      const reader = response.body!.getReader();
+      let text = '';
+      while (!until(text)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      abort.abort();
+      return text;
+    };
+    const streamed = read({}, `access_token=${t.adminToken}&type=device.registered`, (text) =>
+      /"device_id":"pos-la-001"[^\n]*\n\n/.test(text),
+    );
+    await importFixture();
+    const text = await streamed;
+    const frames = text.split('\n\n').filter((f) => f.startsWith('id: '));
+    expect(frames).toHaveLength(10);
+    expect(frames[0]).toMatch(/^id: \d+\nevent: device\.registered\ndata: \{.*"device_id":"pos-nyc-001"/);
+    const third = Number(/^id: (\d+)/.exec(frames[2]!)![1]);
+    const resumed = await read(
+      { ...t.admin, 'last-event-id': String(third) },
+      'type=device.registered',
+      (x) => x.includes('pos-la-001'),
+    );
+    expect(resumed.split('\n\n').filter((f) => f.startsWith('id: '))).toHaveLength(7);
+    const refused = await fetch(`${base}/api/v1/events/stream?access_token=wrong`);
+    expect(refused.status).toBe(401);
+  });
+});
+
 describe('fleet history', () => {
   it('records the counts by status every few minutes and answers them over a period', async () => {
     await importFixture();

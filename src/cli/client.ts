@@ -19,6 +19,8 @@ export interface Client {
   upload<T>(path: string, file: string, headers?: Record<string, string>): Promise<T>;
   /** Streams a response body into a file. */
   download(path: string, file: string): Promise<number>;
+  /** Server-sent events: calls `onEvent` with each event's data until the stream ends. */
+  events(path: string, onEvent: (data: unknown) => void): Promise<void>;
   server: string;
 }
 
@@ -70,7 +72,29 @@ export function createClient(options: ClientOptions): Client {
       await pipeline(Readable.fromWeb(response.body as ReadableStream), createWriteStream(file));
       return Number(response.headers.get('content-length') ?? 0);
     },
+    events,
   };
+
+  async function events(path: string, onEvent: (data: unknown) => void): Promise<void> {
+    const response = await send(path, { method: 'GET', headers: { accept: 'text/event-stream' } });
+    if (!response.ok || !response.body) return parse(response);
+    let buffer = '';
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += Buffer.from(chunk).toString('utf8');
+      let end = buffer.indexOf('\n\n');
+      while (end >= 0) {
+        const data = buffer
+          .slice(0, end)
+          .split('\n')
+          .filter((line) => line.startsWith('data: '))
+          .map((line) => line.slice(6))
+          .join('\n');
+        if (data) onEvent(JSON.parse(data));
+        buffer = buffer.slice(end + 2);
+        end = buffer.indexOf('\n\n');
+      }
+    }
+  }
 
   async function send(
     path: string,

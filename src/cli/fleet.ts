@@ -111,9 +111,31 @@ export function registerFleet(program: Command, ctx: Ctx): void {
       else console.log(r.token);
     });
 
-  program
-    .command('events')
-    .description('the event log')
+  const events = program.command('events').description('the event log');
+  events
+    .command('watch')
+    .description('follow events as they happen (server-sent events); Ctrl-C to stop')
+    .option('--after <id>', 'start after this event id (default: from now on)')
+    .option('--device <id>', "only this device's events")
+    .option('--type <prefix>', 'only events whose type starts with this')
+    .action(async (opts: { after?: string; device?: string; type?: string }) => {
+      const params = new URLSearchParams();
+      if (opts.after) params.set('after', opts.after);
+      if (opts.device) params.set('device', opts.device);
+      if (opts.type) params.set('type', opts.type);
+      await ctx.client().events(`/api/v1/events/stream?${params}`, (data) => {
+        const e = data as {
+          id: number;
+          at: string;
+          type: string;
+          device_id: string | null;
+          reason: string | null;
+        };
+        if (ctx.format() === 'json') console.log(JSON.stringify(e));
+        else console.log(`${e.at}  ${e.type.padEnd(24)} ${e.device_id ?? '-'}  ${e.reason ?? ''}`.trimEnd());
+      });
+    });
+  events
     .command('ls')
     .description('stored events, oldest first, after a cursor')
     .option('--after <id>', 'only events after this id', '0')

@@ -9,6 +9,7 @@ import { installErrorHandling } from './errors.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { deviceApi } from './routes/device-api.js';
 import { deviceRoutes } from './routes/devices.js';
+import { eventStreamRoutes } from './routes/event-stream.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { updateRoutes } from './routes/updates.js';
 import { DeviceJson, ErrorReply } from './schemas.js';
@@ -69,6 +70,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(fleetRoutes(context));
       await operatorApi.register(artifactRoutes(context));
       await operatorApi.register(updateRoutes(context));
+      await operatorApi.register(eventStreamRoutes(context));
     },
     { prefix: '/api/v1' },
   );

@@ -11,8 +11,17 @@ export function bearer(request: FastifyRequest): string {
   return match[1]!;
 }
 
+/** EventSource cannot send headers: the event stream alone also takes the token as `?access_token=`. */
+function operatorToken(request: FastifyRequest): string {
+  const query = request.query as Record<string, unknown> | undefined;
+  if (!request.headers.authorization && request.url.startsWith('/api/v1/events/stream')) {
+    if (typeof query?.access_token === 'string') return query.access_token;
+  }
+  return bearer(request);
+}
+
 export async function authenticateOperator(store: Store, request: FastifyRequest): Promise<ApiToken> {
-  const token = await store.findApiToken(hashSecret(bearer(request)));
+  const token = await store.findApiToken(hashSecret(operatorToken(request)));
   if (!token) throw new FleetError('UNAUTHENTICATED', 'the API token is unknown or revoked');
   return token;
 }

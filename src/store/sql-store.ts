@@ -584,6 +584,14 @@ export class SqlStore implements Store {
     await this.db.transaction().execute((trx) => insertEvents(trx, events));
   }
 
+  async lastEventId(): Promise<number> {
+    const row = await this.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.max('id').as('id'))
+      .executeTakeFirst();
+    return Number(row?.id ?? 0);
+  }
+
   async listEvents(query: EventQuery): Promise<StoredEvent[]> {
     let q = this.db.selectFrom('events').selectAll();
     if (query.after !== undefined) q = q.where('id', '>', query.after);

@@ -244,6 +244,8 @@ export interface Store {
   // Events (the outbox and the audit log)
   appendEvents(events: NewEvent[]): Promise<void>;
   listEvents(query: EventQuery): Promise<StoredEvent[]>;
+  /** The id of the newest event (0 when there is none): where "from now on" starts. */
+  lastEventId(): Promise<number>;
 
   // Credentials
   createApiToken(token: ApiToken, tokenHash: string): Promise<void>;
