@@ -151,7 +151,8 @@ describe('the event stream', () => {
       abort.abort();
       return text;
     };
-    const streamed = read({}, `access_token=${t.adminToken}&type=device.registered`, (text) =>
+    // From the first event on (nothing is registered yet), so the import is seen whenever the stream opens.
+    const streamed = read({}, `access_token=${t.adminToken}&after=0&type=device.registered`, (text) =>
       /"device_id":"pos-la-001"[^\n]*\n\n/.test(text),
     );
     await importFixture();
