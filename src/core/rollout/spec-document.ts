@@ -1,0 +1,82 @@
+/**
+ * The normalized spec written back as a document (YAML/JSON/API form) with every default spelled out:
+ * what the API returns and the store keeps, and what `parseRolloutSpec` reads back to the same spec.
+ */
+import type { RolloutSpec, RolloutSpecInput } from './spec.js';
+
+const UNITS: Array<[string, number]> = [
+  ['w', 604_800_000],
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1_000],
+];
+
+/** The largest unit that divides exactly: 86 400 000 → "1d", 5 400 000 → "90m", 0 → "0s". */
+export function durationText(ms: number): string {
+  if (ms === 0) return '0s';
+  for (const [unit, size] of UNITS) if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
+const hhmm = (minutes: number) =>
+  `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function toRolloutDocument(spec: RolloutSpec): RolloutSpecInput {
+  const doc: RolloutSpecInput = {
+    name: spec.name,
+    release: spec.release,
+    filter: spec.filter,
+    strategy: spec.strategy,
+  };
+  if (spec.phases.length > 0) {
+    doc.phases = spec.phases.map((p) => ({
+      name: p.name,
+      percentage: p.percentage,
+      wait: durationText(p.waitMs),
+      success_rate: p.successRate,
+      approval: p.approval,
+      quorum: p.quorum,
+    }));
+  }
+  const w = spec.window;
+  if (w) {
+    doc.window =
+      w.cron === null
+        ? { start: hhmm(w.start), end: hhmm(w.end), days: [...w.days], timezone: w.timezone }
+        : {
+            cron: w.cron,
+            duration: durationText(((w.end - w.start + 1440) % 1440 || 1440) * 60_000),
+            timezone: w.timezone,
+          };
+  }
+  if (spec.scheduledAt !== null) doc.scheduled_at = iso(spec.scheduledAt);
+  doc.max_concurrent = spec.maxConcurrent;
+  if (spec.maxConcurrentPer) doc.max_concurrent_per = { ...spec.maxConcurrentPer };
+  if (spec.batchSize !== null) doc.batch_size = spec.batchSize;
+  if (spec.rate) {
+    doc.rate = { per_minute: spec.rate.perMinute, growth_factor: spec.rate.growthFactor };
+    if (spec.rate.afterSuccesses !== null) doc.rate.after_successes = spec.rate.afterSuccesses;
+    if (spec.rate.maxPerMinute !== null) doc.rate.max_per_minute = spec.rate.maxPerMinute;
+  }
+  doc.retry = {
+    attempts: spec.retry.attempts,
+    backoff: durationText(spec.retry.backoffMs),
+    factor: spec.retry.factor,
+    max_backoff: durationText(spec.retry.maxBackoffMs),
+  };
+  doc.timeout = durationText(spec.timeoutMs);
+  if (spec.abort) doc.abort = { failure_rate: spec.abort.failureRate, min_finished: spec.abort.minFinished };
+  if (spec.endAt !== null) {
+    doc.end_at = iso(spec.endAt);
+    doc.end_action = spec.endAction;
+  }
+  doc.offline = spec.offline;
+  doc.missed_window = spec.missedWindow;
+  doc.rollback_on_halt = spec.rollbackOnHalt;
+  doc.action = spec.action;
+  if (spec.switchAt !== null) doc.switch_at = spec.switchAt;
+  doc.seed = spec.seed;
+  return doc;
+}

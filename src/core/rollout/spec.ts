@@ -1,0 +1,444 @@
+/**
+ * The rollout spec: one schema for the YAML/JSON file and the API body. `RolloutSpecSchema` checks the
+ * shape (the HTTP API validates its body with it too); `parseRolloutSpec` adds the rules a schema cannot
+ * express and returns the normalized spec, every default filled in and durations in ms. Errors are
+ * VALIDATION FleetErrors whose message starts with the field, e.g.
+ * `phases[1].percentage: must be greater than the previous phase (10)`, and whose details.field is it.
+ *
+ * Defaults (the normalized RolloutSpec always has them):
+ *   phases[i].name "phase <i+1>", wait "0s", success_rate 95, approval auto, quorum 50
+ *   window.timezone device (UTC for devices without a zone), window.days every day
+ *   max_concurrent 100 (seed 000), retry 3 attempts, backoff 1m × 2 per attempt up to 1h,
+ *   timeout 2h, offline queue, missed_window next_window, rollback_on_halt false (a rollback is a
+ *   fleet-wide change itself; halting already stops the spread), action forced, end_action stop,
+ *   abort.min_finished 10, rate.growth_factor 1, seed derived from name and release (so a dry run picks
+ *   the canaries the real run will). No defaults for scheduled_at (start now), abort, rate, end_at,
+ *   max_concurrent_per.
+ * Strategy-specific: progressive needs phases (last at 100%); scheduled needs a window; rolling needs
+ * batch_size; switch_at is blue_green's; immediate takes no window; fields of another strategy are refused.
+ */
+import { type Static, Type } from 'typebox';
+import Value from 'typebox/value';
+import { parse as parseYaml } from 'yaml';
+import { isValidTimeZone } from '../device.js';
+import { FleetError, isFleetError } from '../errors.js';
+import { parseFilter } from '../filter/index.js';
+import { formatVersion, parseVersion } from '../semver.js';
+import { cronEverMatches, parseCron } from './cron.js';
+import type { RatePolicy, RetryPolicy } from './dispatch.js';
+import { type AbortPolicy, DEFAULT_QUORUM, type Phase } from './phases.js';
+import { seedFromText } from './random.js';
+import { type MaintenanceWindow, WEEKDAYS } from './window.js';
+
+export const STRATEGIES = [
+  'immediate',
+  'scheduled',
+  'progressive',
+  'on_connect',
+  'rolling',
+  'blue_green',
+] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+const DURATION = '^\\d+(\\.\\d+)?(ms|s|m|h|d|w)$';
+const LOCAL_TIME = '^([01]\\d|2[0-3]):[0-5]\\d$';
+const INSTANT = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:\\d{2})$';
+const PATTERN_HINTS: Record<string, string> = {
+  [DURATION]: 'must be a duration such as 90s, 10m, 24h, 7d',
+  [LOCAL_TIME]: 'must be a local time HH:MM such as 02:00',
+  [INSTANT]: 'must be an ISO-8601 instant with a zone, e.g. 2024-10-21T02:00:00Z',
+};
+const Duration = (description: string) =>
+  Type.String({ pattern: DURATION, description: `${description}, e.g. 90s, 10m, 24h, 7d` });
+const LocalTime = (description: string) =>
+  Type.String({ pattern: LOCAL_TIME, description: `${description} (local HH:MM)` });
+const Instant = (description: string) =>
+  Type.String({ pattern: INSTANT, description: `${description} (ISO-8601 with a zone)` });
+const Percent = (description: string) => Type.Number({ exclusiveMinimum: 0, maximum: 100, description });
+const strict = { additionalProperties: false } as const;
+
+const PhaseSchema = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Default "phase N"' })),
+    percentage: Percent('Cumulative share of the targets reached by the end of this phase'),
+    wait: Type.Optional(Duration('Soak time from the phase start before its gate is judged (default 0s)')),
+    success_rate: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 100,
+        description: 'Percent of finished devices that must succeed (default 95)',
+      }),
+    ),
+    approval: Type.Optional(
+      Type.Enum(['manual', 'auto'], { description: 'manual: wait for an operator before the next phase' }),
+    ),
+    quorum: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 100,
+        description: 'Percent of the phase that must finish before judging (default 50)',
+      }),
+    ),
+  },
+  strict,
+);
+
+const WindowSchema = Type.Object(
+  {
+    start: Type.Optional(LocalTime('Opening time')),
+    end: Type.Optional(LocalTime('Closing time; before start means the next day')),
+    days: Type.Optional(
+      Type.Array(Type.Enum([...WEEKDAYS]), {
+        minItems: 1,
+        uniqueItems: true,
+        description: 'Opening days (default all)',
+      }),
+    ),
+    cron: Type.Optional(
+      Type.String({ maxLength: 100, description: 'Instead of start and days: "minute hour dom month dow"' }),
+    ),
+    duration: Type.Optional(Duration('With cron: how long the window stays open (under 24h)')),
+    timezone: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, description: '"device" (default) or an IANA zone' }),
+    ),
+  },
+  strict,
+);
+
+export const RolloutSpecSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 128, pattern: '^\\S(.*\\S)?$' }),
+    release: Type.String({ minLength: 3, maxLength: 256, description: 'name@version' }),
+    filter: Type.String({
+      maxLength: 4096,
+      description: 'Target devices in the filter language; "" = the whole fleet',
+    }),
+    strategy: Type.Enum([...STRATEGIES]),
+    phases: Type.Optional(
+      Type.Array(PhaseSchema, { minItems: 1, maxItems: 20, description: 'progressive only' }),
+    ),
+    window: Type.Optional(WindowSchema),
+    scheduled_at: Type.Optional(Instant('Nothing starts before this')),
+    max_concurrent: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Default 100' }),
+    ),
+    max_concurrent_per: Type.Optional(
+      Type.Object(
+        { tag: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' }), limit: Type.Integer({ minimum: 1 }) },
+        { ...strict, description: 'At most `limit` devices per value of tag `tag`, e.g. 50 per region' },
+      ),
+    ),
+    batch_size: Type.Optional(Type.Integer({ minimum: 1, description: 'rolling only' })),
+    rate: Type.Optional(
+      Type.Object(
+        {
+          per_minute: Type.Integer({ minimum: 1 }),
+          growth_factor: Type.Optional(Type.Number({ minimum: 1, maximum: 100, description: 'Default 1' })),
+          after_successes: Type.Optional(Type.Integer({ minimum: 1 })),
+          max_per_minute: Type.Optional(Type.Integer({ minimum: 1 })),
+        },
+        {
+          ...strict,
+          description: 'Devices offered per minute, × growth_factor after every after_successes successes',
+        },
+      ),
+    ),
+    retry: Type.Optional(
+      Type.Object(
+        {
+          attempts: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 100, description: 'Tries in total (default 3)' }),
+          ),
+          backoff: Type.Optional(Duration('First backoff (default 1m)')),
+          factor: Type.Optional(Type.Number({ minimum: 1, maximum: 10, description: 'Default 2' })),
+          max_backoff: Type.Optional(Duration('Default 1h')),
+        },
+        strict,
+      ),
+    ),
+    timeout: Type.Optional(Duration('An update in progress this long fails (default 2h)')),
+    abort: Type.Optional(
+      Type.Object(
+        {
+          failure_rate: Percent('Halt once this percent of finished updates failed'),
+          min_finished: Type.Optional(Type.Integer({ minimum: 1, description: 'Default 10' })),
+        },
+        strict,
+      ),
+    ),
+    end_at: Type.Optional(Instant('From then on the update is offered to no further device')),
+    end_action: Type.Optional(
+      Type.Enum(['stop', 'cancel'], {
+        description: 'At end_at: stop offering and let started updates finish (default), or cancel',
+      }),
+    ),
+    offline: Type.Optional(
+      Type.Enum(['queue', 'skip'], { description: 'Default queue (update on connect)' }),
+    ),
+    missed_window: Type.Optional(
+      Type.Enum(['next_window', 'on_connect'], { description: 'Default next_window' }),
+    ),
+    rollback_on_halt: Type.Optional(Type.Boolean({ description: 'Default false' })),
+    action: Type.Optional(Type.Enum(['forced', 'soft', 'download_only'], { description: 'Default forced' })),
+    switch_at: Type.Optional(Percent('blue_green: switch by itself once this share has staged')),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4_294_967_295, description: 'Canary choice' })),
+  },
+  { ...strict, description: 'A rollout: a release, the devices it targets, a strategy and its policy' },
+);
+export type RolloutSpecInput = Static<typeof RolloutSpecSchema>;
+
+export interface RolloutSpec {
+  name: string;
+  /** `name@version`, version canonical (no leading v). */
+  release: string;
+  releaseName: string;
+  releaseVersion: string;
+  filter: string;
+  strategy: Strategy;
+  /** progressive only; [] otherwise. */
+  phases: Phase[];
+  window: MaintenanceWindow | null;
+  scheduledAt: number | null;
+  maxConcurrent: number;
+  maxConcurrentPer: { tag: string; limit: number } | null;
+  batchSize: number | null;
+  rate: RatePolicy | null;
+  retry: RetryPolicy;
+  timeoutMs: number;
+  abort: AbortPolicy | null;
+  endAt: number | null;
+  endAction: 'stop' | 'cancel';
+  offline: 'queue' | 'skip';
+  missedWindow: 'next_window' | 'on_connect';
+  rollbackOnHalt: boolean;
+  action: 'forced' | 'soft' | 'download_only';
+  switchAt: number | null;
+  seed: number;
+}
+
+const fail = (field: string, message: string, extra: Record<string, unknown> = {}): never => {
+  throw new FleetError('VALIDATION', `${field}: ${message}`, { field, ...extra });
+};
+
+/** `/phases/1/percentage` → `phases[1].percentage` */
+const fieldOf = (pointer: string) =>
+  pointer
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '');
+
+function schemaError(input: unknown): void {
+  const errors = Value.Errors(RolloutSpecSchema, input).filter((e) => e.keyword !== 'boolean');
+  const e = errors[0];
+  if (!e) return;
+  const at = fieldOf(e.instancePath);
+  const join = (key: string) => (at ? `${at}.${key}` : key);
+  const params = e.params as Record<string, unknown>;
+  if (e.keyword === 'required') fail(join(String((params.requiredProperties as string[])[0])), 'is required');
+  if (e.keyword === 'additionalProperties') {
+    fail(join(String((params.additionalProperties as string[])[0])), 'is not a known field');
+  }
+  if (e.keyword === 'enum')
+    fail(at || 'spec', `must be one of ${(params.allowedValues as string[]).join(', ')}`);
+  if (e.keyword === 'pattern') fail(at, PATTERN_HINTS[String(params.pattern)] ?? e.message);
+  fail(at || 'spec', e.message);
+}
+
+const durationMs = (text: string) => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(text)!;
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 'ms'];
+  return Math.round(Number(m[1]) * unit);
+};
+const instant = (text: string, field: string) => {
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? fail(field, `"${text}" is not a valid date and time`) : ms;
+};
+const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3));
+
+export function parseRolloutSpec(input: unknown): RolloutSpec {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) fail('spec', 'must be an object');
+  schemaError(input);
+  const s = input as RolloutSpecInput;
+  const { releaseName, releaseVersion } = checkRelease(s.release);
+  checkFilter(s.filter);
+  checkStrategyFields(s);
+  const scheduledAt = s.scheduled_at === undefined ? null : instant(s.scheduled_at, 'scheduled_at');
+  const endAt = s.end_at === undefined ? null : instant(s.end_at, 'end_at');
+  if (endAt !== null && scheduledAt !== null && endAt <= scheduledAt) {
+    fail('end_at', `must be after scheduled_at (${s.scheduled_at})`);
+  }
+  if (s.end_action !== undefined && endAt === null) fail('end_action', 'needs end_at');
+  const retry = {
+    attempts: s.retry?.attempts ?? 3,
+    backoffMs: durationMs(s.retry?.backoff ?? '1m'),
+    factor: s.retry?.factor ?? 2,
+    maxBackoffMs: durationMs(s.retry?.max_backoff ?? '1h'),
+  };
+  if (retry.maxBackoffMs < retry.backoffMs)
+    fail('retry.max_backoff', `must not be shorter than retry.backoff (${s.retry?.backoff ?? '1m'})`);
+  const timeoutMs = durationMs(s.timeout ?? '2h');
+  if (timeoutMs <= 0) fail('timeout', 'must be longer than 0');
+  return {
+    name: s.name,
+    release: `${releaseName}@${releaseVersion}`,
+    releaseName,
+    releaseVersion,
+    filter: s.filter,
+    strategy: s.strategy as Strategy,
+    phases: s.strategy === 'progressive' ? normalizePhases(s.phases!) : [],
+    window: s.window ? normalizeWindow(s.window) : null,
+    scheduledAt,
+    maxConcurrent: s.max_concurrent ?? 100,
+    maxConcurrentPer: s.max_concurrent_per ?? null,
+    batchSize: s.batch_size ?? null,
+    rate: s.rate ? normalizeRate(s.rate) : null,
+    retry,
+    timeoutMs,
+    abort: s.abort ? { failureRate: s.abort.failure_rate, minFinished: s.abort.min_finished ?? 10 } : null,
+    endAt,
+    endAction: (s.end_action ?? 'stop') as RolloutSpec['endAction'],
+    offline: (s.offline ?? 'queue') as RolloutSpec['offline'],
+    missedWindow: (s.missed_window ?? 'next_window') as RolloutSpec['missedWindow'],
+    rollbackOnHalt: s.rollback_on_halt ?? false,
+    action: (s.action ?? 'forced') as RolloutSpec['action'],
+    switchAt: s.switch_at ?? null,
+    seed: s.seed ?? seedFromText(`${s.name}\n${releaseName}@${releaseVersion}`),
+  };
+}
+
+function checkRelease(release: string): { releaseName: string; releaseVersion: string } {
+  const at = release.lastIndexOf('@');
+  const name = release.slice(0, at);
+  if (at <= 0 || name.trim() !== name) fail('release', `"${release}" must be name@version`);
+  const version = parseVersion(release.slice(at + 1));
+  if (!version) fail('release', `"${release.slice(at + 1)}" is not a semantic version such as 1.2.3`);
+  return { releaseName: name, releaseVersion: formatVersion(version!) };
+}
+
+function checkFilter(filter: string): void {
+  try {
+    parseFilter(filter);
+  } catch (e) {
+    if (!isFleetError(e)) throw e;
+    fail('filter', e.message, e.details);
+  }
+}
+
+const ONLY: Partial<Record<keyof RolloutSpecInput, Strategy>> = {
+  phases: 'progressive',
+  batch_size: 'rolling',
+  switch_at: 'blue_green',
+};
+
+function checkStrategyFields(s: RolloutSpecInput): void {
+  for (const [field, strategy] of Object.entries(ONLY)) {
+    if (s[field as keyof RolloutSpecInput] !== undefined && s.strategy !== strategy) {
+      fail(field, `only the ${strategy} strategy takes ${field} (this rollout is ${s.strategy})`);
+    }
+  }
+  if (s.strategy === 'progressive' && !s.phases) fail('phases', 'is required for the progressive strategy');
+  if (s.strategy === 'rolling' && s.batch_size === undefined)
+    fail('batch_size', 'is required for the rolling strategy');
+  if (s.strategy === 'scheduled' && !s.window) fail('window', 'is required for the scheduled strategy');
+  if (s.strategy === 'immediate' && s.window) {
+    fail(
+      'window',
+      'the immediate strategy starts online devices now; use scheduled for a maintenance window',
+    );
+  }
+  if (s.strategy === 'blue_green' && s.action === 'download_only') {
+    fail('action', 'blue_green stages everywhere and then switches; use forced or soft for the switch');
+  }
+  if (s.rate) {
+    const { growth_factor = 1, after_successes, max_per_minute, per_minute } = s.rate;
+    if (growth_factor > 1 && after_successes === undefined)
+      fail('rate.after_successes', 'is required when growth_factor is above 1');
+    if (max_per_minute !== undefined && max_per_minute < per_minute)
+      fail('rate.max_per_minute', `must be at least per_minute (${per_minute})`);
+  }
+}
+
+function normalizePhases(phases: NonNullable<RolloutSpecInput['phases']>): Phase[] {
+  const names = new Set<string>();
+  return phases.map((p, i) => {
+    const field = `phases[${i}]`;
+    const previous = phases[i - 1]?.percentage;
+    if (previous !== undefined && p.percentage <= previous) {
+      fail(`${field}.percentage`, `must be greater than the previous phase (${previous})`);
+    }
+    const last = i === phases.length - 1;
+    if (last && p.percentage !== 100)
+      fail(`${field}.percentage`, `the last phase must reach 100 (found ${p.percentage})`);
+    if (last && p.approval === 'manual')
+      fail(`${field}.approval`, 'the last phase has no next phase to approve');
+    const name = p.name ?? `phase ${i + 1}`;
+    if (names.has(name)) fail(`${field}.name`, `"${name}" is used by an earlier phase`);
+    names.add(name);
+    return {
+      name,
+      percentage: p.percentage,
+      waitMs: durationMs(p.wait ?? '0s'),
+      successRate: p.success_rate ?? 95,
+      approval: (p.approval ?? 'auto') as Phase['approval'],
+      quorum: p.quorum ?? DEFAULT_QUORUM,
+    };
+  });
+}
+
+function normalizeWindow(w: NonNullable<RolloutSpecInput['window']>): MaintenanceWindow {
+  const timezone = w.timezone ?? 'device';
+  if (timezone !== 'device' && !isValidTimeZone(timezone)) {
+    fail('window.timezone', `"${timezone}" is not an IANA time zone (e.g. America/New_York) or "device"`);
+  }
+  if (w.cron !== undefined) {
+    for (const f of ['start', 'end', 'days'] as const) {
+      if (w[f] !== undefined)
+        fail(`window.${f}`, 'cannot be combined with window.cron (the cron gives the opening)');
+    }
+    if (w.duration === undefined) fail('window.duration', 'is required with window.cron');
+    let cron: ReturnType<typeof parseCron>;
+    try {
+      cron = parseCron(w.cron);
+    } catch (e) {
+      return fail('window.cron', (e as Error).message);
+    }
+    const minutes = durationMs(w.duration!) / 60_000;
+    if (!Number.isInteger(minutes) || minutes <= 0 || minutes >= 1440) {
+      fail('window.duration', 'must be whole minutes, longer than 0 and shorter than 24h');
+    }
+    if (!cronEverMatches(cron!)) fail('window.cron', `"${w.cron}" never matches a date`);
+    const start = cron.hour * 60 + cron.minute;
+    return { start, end: (start + minutes) % 1440, timezone, days: WEEKDAYS, cron: w.cron.trim() };
+  }
+  if (w.duration !== undefined)
+    fail('window.duration', 'is only used with window.cron; give window.end instead');
+  if (w.start === undefined) fail('window.start', 'is required');
+  if (w.end === undefined) fail('window.end', 'is required');
+  if (w.start === w.end) fail('window.end', `must differ from window.start (${w.start})`);
+  const days = w.days ? WEEKDAYS.filter((d) => w.days!.includes(d)) : WEEKDAYS;
+  return { start: minutesOf(w.start!), end: minutesOf(w.end!), timezone, days, cron: null };
+}
+
+function normalizeRate(r: NonNullable<RolloutSpecInput['rate']>): RatePolicy {
+  return {
+    perMinute: r.per_minute,
+    growthFactor: r.growth_factor ?? 1,
+    afterSuccesses: r.after_successes ?? null,
+    maxPerMinute: r.max_per_minute ?? null,
+  };
+}
+
+/** Parses a spec file or body: YAML, JSON, or `auto` (JSON when it starts with `{`, else YAML). */
+export function parseRolloutSpecText(text: string, format: 'yaml' | 'json' | 'auto' = 'auto'): RolloutSpec {
+  const json = format === 'json' || (format === 'auto' && text.trimStart().startsWith('{'));
+  let data: unknown;
+  try {
+    data = json ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new FleetError('VALIDATION', `spec: not valid ${json ? 'JSON' : 'YAML'}: ${(e as Error).message}`, {
+      field: 'spec',
+    });
+  }
+  return parseRolloutSpec(data);
+}
