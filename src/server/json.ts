@@ -57,7 +57,7 @@ export function eventJson(e: StoredEvent) {
 }
 
 /** One pending update as the device protocol describes it (docs/device-protocol.md). */
-export function pendingUpdateJson({ update, release }: UpdateOffer) {
+export function pendingUpdateJson({ update, release, retryAfterSec }: UpdateOffer) {
   return {
     id: update.id,
     rollout_id: update.rolloutId,
@@ -67,7 +67,7 @@ export function pendingUpdateJson({ update, release }: UpdateOffer) {
     manifest: release.manifest,
     signature: release.signature,
     download_url: `/api/device/v1/artifacts/${release.sha256}`,
-    retry_after: null,
+    retry_after: retryAfterSec,
   };
 }
 
@@ -94,6 +94,8 @@ export function updateJson(u: DeviceUpdate) {
     device_id: u.deviceId,
     release_id: u.releaseId,
     rollout_id: u.rolloutId,
+    phase: u.phase,
+    purpose: u.purpose,
     state: u.state,
     action: u.action,
     progress: u.progress,

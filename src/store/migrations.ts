@@ -186,11 +186,70 @@ function fleetHistory(dialect: Dialect): Migration {
   };
 }
 
+function rollouts(dialect: Dialect): Migration {
+  const t = types(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('rollouts')
+        .addColumn('id', t.binaryText, (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('release_id', 'text', (c) => c.notNull().references('releases.id'))
+        .addColumn('spec', 'text', (c) => c.notNull())
+        .addColumn('strategy', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('current_phase', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('phase_starts', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('gates', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('approved_phase', 'integer', (c) => c.notNull().defaultTo(-1))
+        .addColumn('promoted', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('targets', 'integer', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', t.time, (c) => c.notNull())
+        .addColumn('updated_at', t.time, (c) => c.notNull())
+        .addColumn('started_at', t.time)
+        .addColumn('finished_at', t.time)
+        .addColumn('lease_owner', 'text')
+        .addColumn('lease_until', t.time)
+        .execute();
+      await db.schema.createIndex('rollouts_state').on('rollouts').columns(['state']).execute();
+      await db.schema
+        .alterTable('device_updates')
+        .addColumn('phase', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .alterTable('device_updates')
+        .addColumn('purpose', 'text', (c) => c.notNull().defaultTo('update'))
+        .execute();
+      await db.schema.alterTable('device_updates').addColumn('not_before', t.time).execute();
+      await db.schema.alterTable('device_updates').addColumn('granted_at', t.time).execute();
+      await db.schema.alterTable('device_updates').addColumn('slot_key', 'text').execute();
+      await db.schema
+        .createIndex('device_updates_rollout_phase')
+        .on('device_updates')
+        .columns(['rollout_id', 'phase', 'state'])
+        .execute();
+      await db.schema
+        .createIndex('device_updates_rollout_device')
+        .on('device_updates')
+        .columns(['rollout_id', 'device_id'])
+        .execute();
+      await db.schema
+        .createIndex('device_updates_rollout_granted')
+        .on('device_updates')
+        .columns(['rollout_id', 'granted_at'])
+        .execute();
+    },
+  };
+}
+
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_registry': initial(dialect),
     '0002_releases': releases(dialect),
     '0003_fleet_history': fleetHistory(dialect),
+    '0004_rollouts': rollouts(dialect),
   };
 }
 

@@ -105,6 +105,46 @@ export interface DeviceUpdatesTable {
   created_at: number;
   updated_at: number;
   finished_at: number | null;
+  /** The rollout's phase (or rolling batch) this device belongs to; 0 outside rollouts. */
+  phase: number;
+  /** update: the release itself; switch: a blue-green switch to the staged slot; rollback: back to from_version. */
+  purpose: string;
+  /** Not offered before this instant (retry backoff). */
+  not_before: number | null;
+  /** When the device was handed its download slot: the in-progress timeout counts from here. */
+  granted_at: number | null;
+  /** The device's value of the rollout's max_concurrent_per tag: slots are counted per value. */
+  slot_key: string | null;
+}
+
+export interface RolloutsTable {
+  id: string;
+  name: string;
+  release_id: string;
+  /** The normalized spec document (JSON): every default spelled out. */
+  spec: string;
+  strategy: string;
+  state: string;
+  current_phase: number;
+  /** JSON array: when each phase started (ms), by index. */
+  phase_starts: string;
+  /** JSON array of the latest gate decision per phase. */
+  gates: string;
+  /** The phase an operator approved moving on from (-1: none). */
+  approved_phase: number;
+  /** blue_green: an operator promoted (switch everywhere). */
+  promoted: number;
+  targets: number;
+  /** Why the rollout halted or ended, when it did. */
+  reason: string | null;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  /** The replica driving this rollout, until when (see engine/leases). */
+  lease_owner: string | null;
+  lease_until: number | null;
 }
 
 /** Counts by status at an instant: the fleet's online share over time. */
@@ -122,6 +162,7 @@ export interface Database {
   fleet_snapshots: FleetSnapshotsTable;
   releases: ReleasesTable;
   device_updates: DeviceUpdatesTable;
+  rollouts: RolloutsTable;
   devices: DevicesTable;
   device_tags: DeviceTagsTable;
   events: EventsTable;

@@ -14,7 +14,8 @@ import type { Dialect } from './migrations.js';
 import type { Database } from './schema.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import { SqlReleases } from './sql-releases.js';
-import { OPEN_UPDATE_STATES, SqlUpdates } from './sql-updates.js';
+import { SqlRollouts } from './sql-rollouts.js';
+import { OFFERABLE_STATES, SqlUpdates } from './sql-updates.js';
 import type {
   ApiToken,
   DevicePage,
@@ -47,13 +48,15 @@ function byteOrder(a: string, b: string): number {
 export class SqlStore implements Store {
   readonly releases: SqlReleases;
   readonly updates: SqlUpdates;
+  readonly rollouts: SqlRollouts;
 
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
   ) {
     this.releases = new SqlReleases(db);
-    this.updates = new SqlUpdates(db);
+    this.updates = new SqlUpdates(db, dialect);
+    this.rollouts = new SqlRollouts(db, dialect);
   }
 
   async close(): Promise<void> {
@@ -367,7 +370,7 @@ export class SqlStore implements Store {
           .selectFrom('device_updates')
           .select('id')
           .where('device_id', '=', id)
-          .where('state', 'in', OPEN_UPDATE_STATES)
+          .where('state', 'in', OFFERABLE_STATES)
           .limit(1)
           .executeTakeFirst();
         const effects = heartbeatEffects(row, presented, open !== undefined, ctx);

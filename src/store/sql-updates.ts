@@ -5,8 +5,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import { FleetError } from '../core/errors.js';
+import { allocateSlots, NO_TAG_VALUE, type SlotRequest } from '../core/rollout/dispatch.js';
+import { holdFor, type UpdatePurpose } from '../core/rollout/offer.js';
+import type { RolloutState } from '../core/rollout/rollout-state.js';
+import { parseRolloutSpec, type RolloutSpec } from '../core/rollout/spec.js';
 import { compareVersions } from '../core/semver.js';
 import { ACTIVE_STATES, checkTransition, FINAL_STATES, type UpdateState } from '../core/update-state.js';
+import type { Dialect } from './migrations.js';
 import type { Database, DeviceUpdatesTable } from './schema.js';
 import { type Db, insertEvents } from './sql-events.js';
 import { rowToRelease } from './sql-releases.js';
@@ -24,6 +29,26 @@ import type {
 
 /** Updates a device still has to act on (or is acting on). */
 export const OPEN_UPDATE_STATES = ['pending', 'scheduled', ...ACTIVE_STATES] as UpdateState[];
+/** What a heartbeat answers with: `scheduled` ones wait for their phase or start and are not mentioned yet. */
+export const OFFERABLE_STATES = ['pending', ...ACTIVE_STATES] as UpdateState[];
+
+type OfferRow = Selectable<DeviceUpdatesTable> & {
+  name: string;
+  version: string;
+  version_key: string;
+  type: string;
+  hardware: string;
+  size: number;
+  sha256: string;
+  manifest: string;
+  signature: string;
+  key_id: string;
+  allow_downgrade: number;
+  release_created_at: number;
+  deleted_at: number | null;
+  device_timezone: string | null;
+  device_firmware: string | null;
+};
 
 function rowToUpdate(row: Selectable<DeviceUpdatesTable>): DeviceUpdate {
   return {
@@ -31,6 +56,8 @@ function rowToUpdate(row: Selectable<DeviceUpdatesTable>): DeviceUpdate {
     deviceId: row.device_id,
     releaseId: row.release_id,
     rolloutId: row.rollout_id,
+    phase: Number(row.phase),
+    purpose: row.purpose as UpdatePurpose,
     state: row.state as UpdateState,
     action: row.action as UpdateAction,
     lastSeq: Number(row.last_seq),
@@ -65,7 +92,10 @@ function updateEvent(
 }
 
 export class SqlUpdates implements UpdateStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+  ) {}
 
   async assign(
     deviceIds: string[],
@@ -151,6 +181,11 @@ export class SqlUpdates implements UpdateStore {
           created_at: ctx.now,
           updated_at: ctx.now,
           finished_at: null,
+          phase: 0,
+          purpose: 'update',
+          not_before: null,
+          granted_at: null,
+          slot_key: null,
         };
         await trx.insertInto('device_updates').values(row).execute();
         const update = rowToUpdate(row);
@@ -175,6 +210,7 @@ export class SqlUpdates implements UpdateStore {
     const rows = await this.db
       .selectFrom('device_updates as u')
       .innerJoin('releases as r', 'r.id', 'u.release_id')
+      .innerJoin('devices as d', 'd.id', 'u.device_id')
       .selectAll('u')
       .select([
         'r.name',
@@ -190,44 +226,33 @@ export class SqlUpdates implements UpdateStore {
         'r.allow_downgrade',
         'r.created_at as release_created_at',
         'r.deleted_at',
+        'd.timezone as device_timezone',
+        'd.firmware_version as device_firmware',
       ])
       .where('u.device_id', 'in', deviceIds)
-      .where(
-        'u.state',
-        'in',
-        OPEN_UPDATE_STATES.filter((s) => s !== 'scheduled'),
-      )
+      .where('u.state', 'in', OFFERABLE_STATES)
       .orderBy('u.created_at')
       .execute();
     if (rows.length === 0) return offers;
-    const toNotify = rows.filter((r) => r.state === 'pending');
-    if (toNotify.length > 0) {
+
+    const holds = new Map<string, number>();
+    const direct = rows.filter((r) => r.state === 'pending' && r.rollout_id === null);
+    if (direct.length > 0) {
       await this.db.transaction().execute(async (trx) => {
-        for (const r of toNotify) {
-          // Only the first writer moves it: another replica or batch may have notified it meanwhile.
-          const moved = await trx
-            .updateTable('device_updates')
-            .set({ state: 'notified', updated_at: ctx.now })
-            .where('id', '=', r.id)
-            .where('state', '=', 'pending')
-            .executeTakeFirst();
-          if (Number(moved.numUpdatedRows) === 1) {
-            await insertEvents(trx, [
-              updateEvent(
-                { id: r.id, deviceId: r.device_id, rolloutId: r.rollout_id },
-                'pending',
-                'notified',
-                ctx.now,
-                null,
-                'offered on heartbeat',
-              ),
-            ]);
-          }
-          r.state = 'notified';
+        for (const r of direct) {
+          if (await this.grantOne(trx, r, ctx, 'offered on heartbeat')) r.state = 'notified';
         }
       });
     }
+    const byRollout = new Map<string, OfferRow[]>();
     for (const r of rows) {
+      if (r.state !== 'pending' || r.rollout_id === null) continue;
+      byRollout.set(r.rollout_id, [...(byRollout.get(r.rollout_id) ?? []), r]);
+    }
+    for (const [rolloutId, waiting] of byRollout) await this.grantSlots(rolloutId, waiting, holds, ctx);
+
+    for (const r of rows) {
+      if (!OFFERABLE_STATES.includes(r.state as UpdateState)) continue; // skipped while granting
       const release = rowToRelease({
         id: r.release_id,
         name: r.name,
@@ -245,10 +270,159 @@ export class SqlUpdates implements UpdateStore {
         deleted_at: r.deleted_at,
       });
       const list = offers.get(r.device_id) ?? [];
-      list.push({ update: rowToUpdate(r), release });
+      list.push({ update: rowToUpdate(r), release, retryAfterSec: holds.get(r.id) ?? null });
       offers.set(r.device_id, list);
     }
     return offers;
+  }
+
+  /** pending → notified, only by the first writer (another replica or batch may have granted it meanwhile). */
+  private async grantOne(trx: Db, r: OfferRow, ctx: TimeContext, reason: string): Promise<boolean> {
+    const moved = await trx
+      .updateTable('device_updates')
+      .set({ state: 'notified', updated_at: ctx.now, granted_at: ctx.now })
+      .where('id', '=', r.id)
+      .where('state', '=', 'pending')
+      .executeTakeFirst();
+    if (Number(moved.numUpdatedRows) !== 1) return false;
+    await insertEvents(trx, [
+      updateEvent(
+        { id: r.id, deviceId: r.device_id, rolloutId: r.rollout_id },
+        'pending',
+        'notified',
+        ctx.now,
+        null,
+        reason,
+      ),
+    ]);
+    return true;
+  }
+
+  /**
+   * Devices of one rollout asking to start: each is held (not its phase, outside its window, backing off…)
+   * or competes for a download slot. Decided under the rollout's lock, so the limits hold across batches
+   * and replicas.
+   */
+  private async grantSlots(
+    rolloutId: string,
+    waiting: OfferRow[],
+    holds: Map<string, number>,
+    ctx: TimeContext,
+  ): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      let q = trx.selectFrom('rollouts').selectAll().where('id', '=', rolloutId);
+      if (this.dialect === 'postgres') q = q.forUpdate();
+      const row = await q.executeTakeFirst();
+      if (!row) return;
+      const spec = parseRolloutSpec(JSON.parse(row.spec));
+      const rollout = {
+        state: row.state as RolloutState,
+        currentPhase: Number(row.current_phase),
+        startedAt: row.started_at === null ? null : Number(row.started_at),
+        spec,
+      };
+      const candidates: OfferRow[] = [];
+      for (const r of waiting) {
+        const hold = holdFor({
+          rollout,
+          update: {
+            phase: Number(r.phase),
+            notBefore: r.not_before === null ? null : Number(r.not_before),
+            purpose: r.purpose as UpdatePurpose,
+          },
+          deviceZone: r.device_timezone,
+          now: ctx.now,
+        });
+        if (hold) holds.set(r.id, hold.retryAfterSec);
+        else if (r.purpose !== 'update') {
+          if (await this.grantOne(trx, r, ctx, r.purpose === 'switch' ? 'switch now' : 'roll back now')) {
+            r.state = 'notified';
+          }
+        } else if (r.action === 'install' && r.device_firmware === r.version) {
+          await this.finishAsSkipped(trx, r, `already runs ${r.version}`, ctx);
+        } else candidates.push(r);
+      }
+      if (candidates.length === 0) return;
+      candidates.sort(
+        (a, b) => Number(a.phase) - Number(b.phase) || Number(a.created_at) - Number(b.created_at),
+      );
+      const decision = allocateSlots({
+        candidates: candidates.map((c) => ({ id: c.id, tagValue: c.slot_key })),
+        ...(await this.slotUsage(trx, rolloutId, spec, ctx.now)),
+        maxConcurrent: spec.maxConcurrent,
+        maxConcurrentPer: spec.maxConcurrentPer,
+        rate: spec.rate,
+        now: ctx.now,
+      });
+      const byId = new Map(candidates.map((c) => [c.id, c]));
+      for (const id of decision.granted) {
+        const r = byId.get(id)!;
+        if (await this.grantOne(trx, r, ctx, 'download slot granted')) r.state = 'notified';
+      }
+      for (const d of decision.deferred) holds.set(d.id, d.retryAfterSec);
+    });
+  }
+
+  /** What the rollout's limits are measured against: updates holding a slot now, and offers this minute. */
+  private async slotUsage(trx: Db, rolloutId: string, spec: RolloutSpec, now: number) {
+    const active = trx
+      .selectFrom('device_updates')
+      .where('rollout_id', '=', rolloutId)
+      .where('purpose', '=', 'update')
+      .where('state', 'in', [...ACTIVE_STATES]);
+    const total = await active.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const usage: Pick<SlotRequest, 'inProgress' | 'inProgressPer' | 'succeeded' | 'offeredThisMinute'> = {
+      inProgress: Number(total.n),
+    };
+    if (spec.maxConcurrentPer) {
+      const per = await active
+        .select(['slot_key', (eb) => eb.fn.countAll<number>().as('n')])
+        .groupBy('slot_key')
+        .execute();
+      usage.inProgressPer = Object.fromEntries(per.map((p) => [p.slot_key ?? NO_TAG_VALUE, Number(p.n)]));
+    }
+    if (spec.rate) {
+      const minuteStart = now - (((now % 60_000) + 60_000) % 60_000);
+      const offered = await trx
+        .selectFrom('device_updates')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('rollout_id', '=', rolloutId)
+        .where('granted_at', '>=', minuteStart)
+        .executeTakeFirstOrThrow();
+      usage.offeredThisMinute = Number(offered.n);
+      if (spec.rate.afterSuccesses !== null) {
+        const ok = await trx
+          .selectFrom('device_updates')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('rollout_id', '=', rolloutId)
+          .where('state', '=', 'succeeded')
+          .executeTakeFirstOrThrow();
+        usage.succeeded = Number(ok.n);
+      }
+    }
+    return usage;
+  }
+
+  private async finishAsSkipped(trx: Db, r: OfferRow, reason: string, ctx: TimeContext): Promise<void> {
+    const moved = await trx
+      .updateTable('device_updates')
+      .set({ state: 'skipped', error: reason, updated_at: ctx.now, finished_at: ctx.now })
+      .where('id', '=', r.id)
+      .where('state', '=', 'pending')
+      .executeTakeFirst();
+    if (Number(moved.numUpdatedRows) === 1) {
+      await insertEvents(trx, [
+        updateEvent(
+          { id: r.id, deviceId: r.device_id, rolloutId: r.rollout_id },
+          'pending',
+          'skipped',
+          ctx.now,
+          null,
+          reason,
+        ),
+      ]);
+    }
+    r.state = 'skipped';
   }
 
   async report(
@@ -268,6 +442,14 @@ export class SqlUpdates implements UpdateStore {
       const state = row.state as UpdateState;
       if (report.seq <= Number(row.last_seq)) return { accepted: false, state };
       if (state === 'cancelled') return { accepted: false, state };
+      if ((state === 'pending' || state === 'scheduled') && report.state !== 'failed') {
+        // The slot is the server's to give: work reported before it was granted would break the limits.
+        throw new FleetError(
+          'TRANSITION_NOT_ALLOWED',
+          `update ${updateId} has not been granted a download slot yet (it is ${state}); wait for the offer`,
+          { from: state, to: report.state },
+        );
+      }
       checkTransition(state, report.state);
       const final = FINAL_STATES.has(report.state);
       await trx
@@ -314,12 +496,16 @@ export class SqlUpdates implements UpdateStore {
     deviceId?: string;
     releaseId?: string;
     rolloutId?: string;
+    state?: UpdateState;
+    phase?: number;
     limit: number;
   }): Promise<DeviceUpdate[]> {
     let q = this.db.selectFrom('device_updates').selectAll();
     if (query.deviceId !== undefined) q = q.where('device_id', '=', query.deviceId);
     if (query.releaseId !== undefined) q = q.where('release_id', '=', query.releaseId);
     if (query.rolloutId !== undefined) q = q.where('rollout_id', '=', query.rolloutId);
+    if (query.state !== undefined) q = q.where('state', '=', query.state);
+    if (query.phase !== undefined) q = q.where('phase', '=', query.phase);
     const rows = await q.orderBy('created_at', 'desc').orderBy('id').limit(query.limit).execute();
     return rows.map(rowToUpdate);
   }

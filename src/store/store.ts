@@ -6,6 +6,11 @@
 import type { Device, DeviceRecord, DeviceStatus, Heartbeat, StatusThresholds } from '../core/device.js';
 import type { FilterNode } from '../core/filter/index.js';
 import type { ReleaseType } from '../core/manifest.js';
+import type { RetryPolicy } from '../core/rollout/dispatch.js';
+import type { UpdatePurpose } from '../core/rollout/offer.js';
+import type { PlanDevice, PlannedTarget } from '../core/rollout/plan.js';
+import type { RolloutState } from '../core/rollout/rollout-state.js';
+import type { RolloutSpec } from '../core/rollout/spec.js';
 import type { DeviceReportedState, UpdateState } from '../core/update-state.js';
 
 export interface TimeContext {
@@ -132,6 +137,8 @@ export interface DeviceUpdate {
   deviceId: string;
   releaseId: string;
   rolloutId: string | null;
+  phase: number;
+  purpose: UpdatePurpose;
   state: UpdateState;
   action: UpdateAction;
   lastSeq: number;
@@ -147,6 +154,8 @@ export interface DeviceUpdate {
 export interface UpdateOffer {
   update: DeviceUpdate;
   release: Release;
+  /** Set when the server holds the device back (no free slot, outside its window…): ask again after this. */
+  retryAfterSec: number | null;
 }
 
 export interface StatusReport {
@@ -196,6 +205,8 @@ export interface UpdateStore {
     deviceId?: string;
     releaseId?: string;
     rolloutId?: string;
+    state?: UpdateState;
+    phase?: number;
     limit: number;
   }): Promise<DeviceUpdate[]>;
   cancel(id: string, ctx: TimeContext, actor: string): Promise<DeviceUpdate>;
@@ -203,10 +214,148 @@ export interface UpdateStore {
   mayDownload(deviceId: string, sha256: string): Promise<boolean>;
 }
 
+/** The latest gate decision of one phase, as recorded when it changed. */
+export interface GateRecord {
+  phase: number;
+  decision: 'wait' | 'pass' | 'halt' | 'await_approval';
+  reason: string | null;
+  successRate: number | null;
+  threshold: number | null;
+  finished: number;
+  at: number;
+}
+
+export interface Rollout {
+  id: string;
+  name: string;
+  releaseId: string;
+  /** `name@version` */
+  release: string;
+  spec: RolloutSpec;
+  state: RolloutState;
+  currentPhase: number;
+  /** When each phase started, by index (a phase not started yet has no entry). */
+  phaseStarts: number[];
+  gates: GateRecord[];
+  approvedPhase: number;
+  promoted: boolean;
+  targets: number;
+  reason: string | null;
+  createdBy: string;
+  createdAt: number;
+  updatedAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+export type RolloutPatch = Partial<
+  Pick<
+    Rollout,
+    | 'state'
+    | 'currentPhase'
+    | 'phaseStarts'
+    | 'gates'
+    | 'approvedPhase'
+    | 'promoted'
+    | 'reason'
+    | 'startedAt'
+    | 'finishedAt'
+    | 'targets'
+  >
+>;
+
+/** Work on a rollout's device updates done in the same transaction as a change of the rollout itself. */
+export interface RolloutEffects {
+  /** Devices of phases up to this one may now be offered the update (scheduled → pending). */
+  releasePhase?: number;
+  /** Updates not started end (see `RolloutStore.endWaiting`). */
+  endWaiting?: { to: 'skipped' | 'cancelled'; reason: string; alsoStarted: boolean; actor: string | null };
+  /** Queue a return to the previous version for every device this rollout changed (see `addRollbacks`). */
+  rollbackBy?: string;
+}
+
+export interface PhaseStateCount {
+  phase: number;
+  purpose: UpdatePurpose;
+  state: UpdateState;
+  count: number;
+}
+
+export interface WaitingDevice {
+  deviceId: string;
+  phase: number;
+  lastSeen: number | null;
+  timezone: string | null;
+}
+
+export interface RolloutStore {
+  /** The rollout, its device updates and its event in one transaction; open updates it supersedes are cancelled. */
+  create(rollout: Rollout, targets: PlannedTarget[], ctx: TimeContext): Promise<void>;
+  get(id: string): Promise<Rollout | undefined>;
+  list(query: { states?: readonly RolloutState[]; limit: number }): Promise<Rollout[]>;
+  /**
+   * Writes a patch (and its events) only while the rollout is in one of `from`: a decision made on a state
+   * another command or replica has changed meanwhile is refused (TRANSITION_NOT_ALLOWED), never applied.
+   */
+  update(
+    id: string,
+    from: readonly RolloutState[],
+    patch: RolloutPatch,
+    events: NewEvent[],
+    ctx: TimeContext,
+    effects?: RolloutEffects,
+  ): Promise<Rollout>;
+  counts(id: string): Promise<PhaseStateCount[]>;
+  /** Updates in progress that were granted their slot before `grantedBefore` fail as timed out. */
+  timeOut(id: string, grantedBefore: number, ctx: TimeContext): Promise<number>;
+  /** Failed updates with attempts left go back to pending, not offered before their backoff has passed. */
+  retryFailed(id: string, policy: RetryPolicy, ctx: TimeContext): Promise<number>;
+  /** Updates not started yet end as `to`; with `alsoStarted`, those downloading are cancelled too. */
+  endWaiting(
+    id: string,
+    to: 'skipped' | 'cancelled',
+    reason: string,
+    alsoStarted: boolean,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<number>;
+  /** Devices of `phase` still waiting to start although online: they hold a rolling batch open. */
+  waitingOnline(id: string, phase: number, ctx: TimeContext): Promise<number>;
+  /** Devices matching the filter, as the planner needs them (with the value of `tagKey`, if any). */
+  planDevices(filter: FilterNode | undefined, tagKey: string | null, ctx: TimeContext): Promise<PlanDevice[]>;
+  /** Matching devices this rollout has no update for yet (on_connect takes them in as they appear). */
+  newcomers(
+    id: string,
+    filter: FilterNode | undefined,
+    tagKey: string | null,
+    ctx: TimeContext,
+  ): Promise<PlanDevice[]>;
+  addTargets(id: string, targets: PlannedTarget[], ctx: TimeContext): Promise<number>;
+  /** blue_green: a switch for every device that has staged the release and has none yet. */
+  addSwitches(id: string, ctx: TimeContext): Promise<number>;
+  /**
+   * A return to its previous version for every device this rollout changed and has not returned yet; devices
+   * whose previous release is not in the store are counted as `unavailable`.
+   */
+  addRollbacks(id: string, ctx: TimeContext, actor: string): Promise<{ queued: number; unavailable: number }>;
+  /** A sample of the devices still waiting to start, for the ETA. */
+  waitingDevices(id: string, limit: number): Promise<{ devices: WaitingDevice[]; total: number }>;
+  /** When each of these devices came online, over the period (from status events): connection patterns. */
+  connectionTimes(deviceIds: string[], since: number): Promise<Map<string, number[]>>;
+  /** The latest failures, newest first. */
+  failures(id: string, limit: number): Promise<Array<{ deviceId: string; error: string | null; at: number }>>;
+  /** Times at which this rollout's updates finished, since `since` (throughput). */
+  finishedSince(id: string, since: number): Promise<number[]>;
+  /** Takes or renews the lease of every open rollout free or already ours; returns the ids held. */
+  claimLeases(owner: string, now: number, ttlMs: number): Promise<string[]>;
+  releaseLeases(owner: string): Promise<void>;
+}
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   readonly releases: ReleaseStore;
   readonly updates: UpdateStore;
+  readonly rollouts: RolloutStore;
   close(): Promise<void>;
 
   // Device registry

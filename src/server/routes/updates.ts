@@ -8,11 +8,13 @@ import { updateJson } from '../json.js';
 import { DeviceId, UpdateParams, withErrors } from '../schemas.js';
 import { findRelease } from './artifacts.js';
 
-const UpdateJson = Type.Object({
+export const UpdateJson = Type.Object({
   id: Type.String(),
   device_id: Type.String(),
   release_id: Type.String(),
   rollout_id: Type.Union([Type.String(), Type.Null()]),
+  phase: Type.Integer({ description: 'The rollout phase (or rolling batch) of this device' }),
+  purpose: Type.String({ description: 'update, switch (blue-green) or rollback' }),
   state: Type.String(),
   action: Type.String(),
   progress: Type.Union([Type.Integer(), Type.Null()]),

@@ -5,7 +5,7 @@
  */
 import type { Database as Sqlite, Statement } from 'better-sqlite3';
 import { type HeartbeatRow, heartbeatEffects } from '../heartbeat-effects.js';
-import { OPEN_UPDATE_STATES } from '../sql-updates.js';
+import { OFFERABLE_STATES } from '../sql-updates.js';
 import type { HeartbeatOutcome, NewEvent, PresentedHeartbeat, TimeContext } from '../store.js';
 
 export class SqliteHeartbeats {
@@ -19,7 +19,7 @@ export class SqliteHeartbeats {
     this.selectRow = sqlite.prepare(
       'SELECT credential_hash, recorded_status, last_seen, decommissioned_at, firmware_version FROM devices WHERE id = ?',
     );
-    const states = OPEN_UPDATE_STATES.map(() => '?').join(', ');
+    const states = OFFERABLE_STATES.map(() => '?').join(', ');
     this.hasOpen = sqlite.prepare(
       `SELECT 1 AS one FROM device_updates WHERE device_id = ? AND state IN (${states}) LIMIT 1`,
     );
@@ -51,7 +51,7 @@ export class SqliteHeartbeats {
           batch.map((presented) => {
             const id = presented.heartbeat.deviceId;
             const row = this.selectRow.get(id);
-            const open = row !== undefined && this.hasOpen.get(id, ...OPEN_UPDATE_STATES) !== undefined;
+            const open = row !== undefined && this.hasOpen.get(id, ...OFFERABLE_STATES) !== undefined;
             const effects = heartbeatEffects(row, presented, open, ctx);
             if (effects.outcome.ok) {
               const columns = Object.keys(effects.set);

@@ -1,0 +1,72 @@
+/**
+ * Whether one device may start its update of a rollout now, decided when the device asks (heartbeat). Slots
+ * are handed out afterwards by `allocateSlots`; this only says whether the device is due at all and, if
+ * not, when it should ask again.
+ */
+import type { RolloutState } from './rollout-state.js';
+import type { RolloutSpec } from './spec.js';
+import { currentOrNextWindow, isInWindow, nextWindowStart, windowZone } from './window.js';
+
+/** What a device update row is for: the update itself, a blue-green switch, or a return to the old version. */
+export type UpdatePurpose = 'update' | 'switch' | 'rollback';
+
+export interface OfferQuestion {
+  rollout: {
+    state: RolloutState;
+    currentPhase: number;
+    /** When the rollout started running (windows missed are counted from here). */
+    startedAt: number | null;
+    spec: Pick<RolloutSpec, 'window' | 'missedWindow' | 'endAt' | 'scheduledAt'>;
+  };
+  update: { phase: number; notBefore: number | null; purpose: UpdatePurpose };
+  deviceZone: string | null;
+  now: number;
+}
+
+export interface Hold {
+  reason: string;
+  /** When to ask again, in seconds (the device keeps heartbeating meanwhile). */
+  retryAfterSec: number;
+}
+
+/** No hint is longer than this: a device that asks again sooner loses nothing. */
+export const MAX_HOLD_SEC = 3600;
+const STOPPED_HOLD_SEC = 300;
+
+const secondsUntil = (at: number, now: number) =>
+  Math.min(MAX_HOLD_SEC, Math.max(1, Math.ceil((at - now) / 1000)));
+
+/** null: the device may start now (if a slot is free). */
+export function holdFor(q: OfferQuestion): Hold | null {
+  const { rollout, update, now } = q;
+  // A switch or a rollback downloads nothing and undoes or completes what is already there: no gate holds it.
+  if (update.purpose !== 'update') return null;
+  if (rollout.state !== 'running') {
+    const until = rollout.state === 'scheduled' ? rollout.spec.scheduledAt : null;
+    return {
+      reason: `rollout ${rollout.state}`,
+      retryAfterSec: until === null ? STOPPED_HOLD_SEC : secondsUntil(until, now),
+    };
+  }
+  if (update.phase > rollout.currentPhase) {
+    return { reason: `waiting for phase ${update.phase + 1}`, retryAfterSec: STOPPED_HOLD_SEC };
+  }
+  if (rollout.spec.endAt !== null && now >= rollout.spec.endAt) {
+    return { reason: 'rollout ended (end_at)', retryAfterSec: MAX_HOLD_SEC };
+  }
+  if (update.notBefore !== null && now < update.notBefore) {
+    return { reason: 'retry backoff', retryAfterSec: secondsUntil(update.notBefore, now) };
+  }
+  const window = rollout.spec.window;
+  if (window === null) return null;
+  const zone = windowZone(window, q.deviceZone);
+  if (isInWindow(window, zone, now)) return null;
+  if (rollout.spec.missedWindow === 'on_connect' && rollout.startedAt !== null) {
+    // The device's first window since the start has passed without it: it takes the update on connect.
+    if (now >= currentOrNextWindow(window, zone, rollout.startedAt).end) return null;
+  }
+  return {
+    reason: `outside its window (${zone})`,
+    retryAfterSec: secondsUntil(nextWindowStart(window, zone, now), now),
+  };
+}

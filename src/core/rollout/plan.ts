@@ -1,0 +1,184 @@
+/**
+ * Which devices a rollout takes, into which phase, and which it leaves out and why: one pure function that
+ * both the dry run and the real creation call, so `--dry-run` shows exactly what `create` will do.
+ */
+import type { DeviceStatus } from '../device.js';
+import { phaseSizes, rolloutOrder } from './phases.js';
+import type { RolloutSpec } from './spec.js';
+import { currentOrNextWindow, windowZone } from './window.js';
+
+export interface PlanDevice {
+  id: string;
+  status: DeviceStatus;
+  lastSeen: number | null;
+  timezone: string | null;
+  hardwareType: string | null;
+  firmwareVersion: string | null;
+  /** The device's value of the `max_concurrent_per` tag, if the spec has one. */
+  tagValue: string | null;
+  /** An update this device is working on now (it is not interrupted). */
+  busyWith: string | null;
+}
+
+export interface PlanRelease {
+  version: string;
+  hardware: readonly string[];
+}
+
+export interface PlannedTarget {
+  deviceId: string;
+  phase: number;
+  /** pending: may start now; scheduled: waits for its phase or the start; skipped: left out (see reason). */
+  state: 'pending' | 'scheduled' | 'skipped';
+  reason: string | null;
+  slotKey: string | null;
+  fromVersion: string | null;
+}
+
+export interface PlannedPhase {
+  name: string;
+  percentage: number;
+  devices: number;
+  online: number;
+  /** The first devices of the phase (the canaries of a first phase). */
+  sample: string[];
+}
+
+export interface PlannedWindow {
+  timezone: string;
+  devices: number;
+  /** The first opening in this zone at or after the start, and its close. */
+  opensAt: number;
+  closesAt: number;
+}
+
+export interface RolloutPlan {
+  startsAt: number;
+  targets: PlannedTarget[];
+  phases: PlannedPhase[];
+  windows: PlannedWindow[];
+  counts: { targets: number; online: number; offline: number; skipped: number };
+  byStatus: Partial<Record<DeviceStatus, number>>;
+}
+
+const SAMPLE = 10;
+
+function skipReason(d: PlanDevice, spec: RolloutSpec, release: PlanRelease): string | null {
+  if (d.status === 'decommissioned') return 'decommissioned';
+  if (d.hardwareType !== null && !release.hardware.includes(d.hardwareType)) {
+    return `hardware ${d.hardwareType} is not one of ${release.hardware.join(', ')}`;
+  }
+  if (d.firmwareVersion === release.version) return `already runs ${release.version}`;
+  if (d.busyWith !== null) return `busy with update ${d.busyWith}`;
+  if (d.status === 'abandoned') return 'abandoned (silent past the abandoned threshold)';
+  if (spec.offline === 'skip' && d.status !== 'online') return `${d.status} at the start (offline: skip)`;
+  return null;
+}
+
+/** Phase names of the plan: progressive's own; one per batch for rolling; else a single phase. */
+function phaseLayout(spec: RolloutSpec, eligible: number): Array<{ name: string; percentage: number }> {
+  if (spec.strategy === 'progressive')
+    return spec.phases.map((p) => ({ name: p.name, percentage: p.percentage }));
+  if (spec.strategy === 'rolling' && spec.batchSize !== null) {
+    const batches = Math.max(1, Math.ceil(eligible / spec.batchSize));
+    return Array.from({ length: batches }, (_, i) => ({
+      name: `batch ${i + 1}`,
+      percentage: eligible === 0 ? 100 : Math.min(100, (((i + 1) * spec.batchSize!) / eligible) * 100),
+    }));
+  }
+  return [{ name: spec.strategy === 'blue_green' ? 'stage' : 'all', percentage: 100 }];
+}
+
+export function planRollout(
+  spec: RolloutSpec,
+  release: PlanRelease,
+  devices: readonly PlanDevice[],
+  now: number,
+): RolloutPlan {
+  const startsAt = Math.max(now, spec.scheduledAt ?? now);
+  const startsNow = startsAt <= now;
+  const targets: PlannedTarget[] = [];
+  const eligible: PlanDevice[] = [];
+  const byStatus: Partial<Record<DeviceStatus, number>> = {};
+  for (const d of devices) {
+    byStatus[d.status] = (byStatus[d.status] ?? 0) + 1;
+    const reason = skipReason(d, spec, release);
+    if (reason === null) eligible.push(d);
+    else targets.push(target(d, 0, 'skipped', reason));
+  }
+
+  const layout = phaseLayout(spec, eligible.length);
+  const ordered = rolloutOrder(
+    eligible.map((d) => ({ ...d, online: d.status === 'online' })),
+    spec.seed,
+  );
+  const phaseOf = phaseIndexer(spec, layout, ordered.length);
+  const phases: PlannedPhase[] = layout.map((p) => ({ ...p, devices: 0, online: 0, sample: [] }));
+  ordered.forEach((d, i) => {
+    const phase = phaseOf(i);
+    const p = phases[phase]!;
+    p.devices++;
+    if (d.online) p.online++;
+    if (p.sample.length < SAMPLE) p.sample.push(d.id);
+    targets.push(target(d, phase, startsNow && phase === 0 ? 'pending' : 'scheduled', null));
+  });
+
+  const online = eligible.filter((d) => d.status === 'online').length;
+  return {
+    startsAt,
+    targets,
+    phases,
+    windows: spec.window ? windowsByZone(spec, eligible, startsAt) : [],
+    counts: {
+      targets: eligible.length,
+      online,
+      offline: eligible.length - online,
+      skipped: devices.length - eligible.length,
+    },
+    byStatus,
+  };
+}
+
+function target(
+  d: PlanDevice,
+  phase: number,
+  state: PlannedTarget['state'],
+  reason: string | null,
+): PlannedTarget {
+  return { deviceId: d.id, phase, state, reason, slotKey: d.tagValue, fromVersion: d.firmwareVersion };
+}
+
+function phaseIndexer(
+  spec: RolloutSpec,
+  layout: Array<{ percentage: number }>,
+  total: number,
+): (i: number) => number {
+  if (spec.strategy === 'rolling' && spec.batchSize !== null) {
+    const size = spec.batchSize;
+    return (i) => Math.floor(i / size);
+  }
+  if (spec.strategy !== 'progressive') return () => 0;
+  const bounds = phaseSizes(
+    total,
+    layout.map((p) => p.percentage),
+  ).map((s) => s.cumulative);
+  return (i) => {
+    const phase = bounds.findIndex((cumulative) => i < cumulative);
+    return phase < 0 ? bounds.length - 1 : phase;
+  };
+}
+
+function windowsByZone(spec: RolloutSpec, devices: readonly PlanDevice[], startsAt: number): PlannedWindow[] {
+  const window = spec.window!;
+  const byZone = new Map<string, number>();
+  for (const d of devices) {
+    const zone = windowZone(window, d.timezone);
+    byZone.set(zone, (byZone.get(zone) ?? 0) + 1);
+  }
+  return [...byZone]
+    .map(([timezone, count]) => {
+      const w = currentOrNextWindow(window, timezone, startsAt);
+      return { timezone, devices: count, opensAt: w.start, closesAt: w.end };
+    })
+    .sort((a, b) => a.opensAt - b.opensAt || (a.timezone < b.timezone ? -1 : 1));
+}

@@ -1,0 +1,890 @@
+/**
+ * Rollouts over Kysely: the rollout row, its device updates in bulk (phase starts, timeouts, retries,
+ * follow-up switches and rollbacks) and the leases that give each open rollout one driving replica.
+ * Bulk moves write one rollout event with their count; a device's own transition writes its own event.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Kysely, Selectable } from 'kysely';
+import { deviceStatus } from '../core/device.js';
+import { FleetError } from '../core/errors.js';
+import type { FilterNode } from '../core/filter/index.js';
+import { afterFailure, type RetryPolicy } from '../core/rollout/dispatch.js';
+import type { UpdatePurpose } from '../core/rollout/offer.js';
+import type { PlanDevice, PlannedTarget } from '../core/rollout/plan.js';
+import {
+  checkRolloutTransition,
+  OPEN_ROLLOUT_STATES,
+  type RolloutState,
+} from '../core/rollout/rollout-state.js';
+import { parseRolloutSpec } from '../core/rollout/spec.js';
+import { toRolloutDocument } from '../core/rollout/spec-document.js';
+import { ACTIVE_STATES, type UpdateState } from '../core/update-state.js';
+import { compileFilter } from './filter-sql.js';
+import type { Dialect } from './migrations.js';
+import type { Database, RolloutsTable } from './schema.js';
+import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
+import type {
+  NewEvent,
+  PhaseStateCount,
+  Rollout,
+  RolloutEffects,
+  RolloutPatch,
+  RolloutStore,
+  TimeContext,
+  WaitingDevice,
+} from './store.js';
+
+const ACTIVE = [...ACTIVE_STATES] as UpdateState[];
+const WAITING: UpdateState[] = ['pending', 'scheduled'];
+/** Downloading can still be called off; installing and verifying are left to finish (or roll back). */
+const CANCELLABLE_STARTED: UpdateState[] = ['notified', 'downloading'];
+
+export const newUpdateId = () => `upd_${randomBytes(9).toString('base64url')}`;
+
+function rowToRollout(row: Selectable<RolloutsTable>, release: string): Rollout {
+  return {
+    id: row.id,
+    name: row.name,
+    releaseId: row.release_id,
+    release,
+    spec: parseRolloutSpec(JSON.parse(row.spec)),
+    state: row.state as RolloutState,
+    currentPhase: Number(row.current_phase),
+    phaseStarts: JSON.parse(row.phase_starts) as number[],
+    gates: JSON.parse(row.gates) as Rollout['gates'],
+    approvedPhase: Number(row.approved_phase),
+    promoted: Number(row.promoted) === 1,
+    targets: Number(row.targets),
+    reason: row.reason,
+    createdBy: row.created_by,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+    startedAt: row.started_at === null ? null : Number(row.started_at),
+    finishedAt: row.finished_at === null ? null : Number(row.finished_at),
+  };
+}
+
+function patchColumns(patch: RolloutPatch): Partial<RolloutsTable> {
+  const set: Partial<RolloutsTable> = {};
+  if (patch.state !== undefined) set.state = patch.state;
+  if (patch.currentPhase !== undefined) set.current_phase = patch.currentPhase;
+  if (patch.phaseStarts !== undefined) set.phase_starts = JSON.stringify(patch.phaseStarts);
+  if (patch.gates !== undefined) set.gates = JSON.stringify(patch.gates);
+  if (patch.approvedPhase !== undefined) set.approved_phase = patch.approvedPhase;
+  if (patch.promoted !== undefined) set.promoted = patch.promoted ? 1 : 0;
+  if (patch.reason !== undefined) set.reason = patch.reason;
+  if (patch.startedAt !== undefined) set.started_at = patch.startedAt;
+  if (patch.finishedAt !== undefined) set.finished_at = patch.finishedAt;
+  if (patch.targets !== undefined) set.targets = patch.targets;
+  return set;
+}
+
+const rolloutEvent = (
+  id: string,
+  type: string,
+  at: number,
+  reason: string,
+  data: Record<string, unknown>,
+  actor: string | null = null,
+): NewEvent => ({ at, type, deviceId: null, rolloutId: id, actor, reason, data });
+
+export class SqlRollouts implements RolloutStore {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+  ) {}
+
+  /** Serializes decisions on one rollout across replicas (SQLite serializes every write transaction anyway). */
+  private async lock(trx: Db, id: string): Promise<Selectable<RolloutsTable>> {
+    let q = trx.selectFrom('rollouts').selectAll().where('id', '=', id);
+    if (this.dialect === 'postgres') q = q.forUpdate();
+    const row = await q.executeTakeFirst();
+    if (!row) throw new FleetError('NOT_FOUND', `rollout ${id} does not exist`);
+    return row;
+  }
+
+  private async releaseName(db: Db, releaseId: string): Promise<string> {
+    const r = await db
+      .selectFrom('releases')
+      .select(['name', 'version'])
+      .where('id', '=', releaseId)
+      .executeTakeFirst();
+    return r ? `${r.name}@${r.version}` : releaseId;
+  }
+
+  private async insertTargets(
+    db: Db,
+    rollout: { id: string; releaseId: string; action: string },
+    targets: PlannedTarget[],
+    now: number,
+  ): Promise<void> {
+    for (let i = 0; i < targets.length; i += INSERT_CHUNK) {
+      await db
+        .insertInto('device_updates')
+        .values(
+          targets.slice(i, i + INSERT_CHUNK).map((t) => ({
+            id: newUpdateId(),
+            device_id: t.deviceId,
+            release_id: rollout.releaseId,
+            rollout_id: rollout.id,
+            state: t.state,
+            action: rollout.action,
+            last_seq: 0,
+            progress: null,
+            error: t.reason,
+            attempts: 0,
+            from_version: t.fromVersion,
+            created_at: now,
+            updated_at: now,
+            finished_at: t.state === 'skipped' ? now : null,
+            phase: t.phase,
+            purpose: 'update',
+            not_before: null,
+            granted_at: null,
+            slot_key: t.slotKey,
+          })),
+        )
+        .execute();
+    }
+  }
+
+  /** Open updates of these devices from elsewhere that have not started are cancelled: the newest wins. */
+  private async supersede(trx: Db, rolloutId: string, deviceIds: string[], now: number): Promise<void> {
+    const events: NewEvent[] = [];
+    for (let i = 0; i < deviceIds.length; i += INSERT_CHUNK) {
+      const chunk = deviceIds.slice(i, i + INSERT_CHUNK);
+      const old = await trx
+        .selectFrom('device_updates')
+        .select(['id', 'device_id', 'rollout_id', 'state'])
+        .where('device_id', 'in', chunk)
+        .where('state', 'in', WAITING)
+        .where((eb) => eb.or([eb('rollout_id', 'is', null), eb('rollout_id', '!=', rolloutId)]))
+        .execute();
+      if (old.length === 0) continue;
+      await trx
+        .updateTable('device_updates')
+        .set({
+          state: 'cancelled',
+          error: `superseded by rollout ${rolloutId}`,
+          updated_at: now,
+          finished_at: now,
+        })
+        .where(
+          'id',
+          'in',
+          old.map((o) => o.id),
+        )
+        .execute();
+      for (const o of old) {
+        events.push({
+          at: now,
+          type: 'update.cancelled',
+          deviceId: o.device_id,
+          rolloutId: o.rollout_id,
+          actor: null,
+          reason: `superseded by rollout ${rolloutId}`,
+          data: { update: o.id, from: o.state, to: 'cancelled' },
+        });
+      }
+    }
+    await insertEvents(trx, events);
+  }
+
+  async create(rollout: Rollout, targets: PlannedTarget[], ctx: TimeContext): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('rollouts')
+        .values({
+          id: rollout.id,
+          name: rollout.name,
+          release_id: rollout.releaseId,
+          spec: JSON.stringify(toRolloutDocument(rollout.spec)),
+          strategy: rollout.spec.strategy,
+          state: rollout.state,
+          current_phase: rollout.currentPhase,
+          phase_starts: JSON.stringify(rollout.phaseStarts),
+          gates: '[]',
+          approved_phase: -1,
+          promoted: 0,
+          targets: rollout.targets,
+          reason: null,
+          created_by: rollout.createdBy,
+          created_at: rollout.createdAt,
+          updated_at: rollout.createdAt,
+          started_at: rollout.startedAt,
+          finished_at: null,
+          lease_owner: null,
+          lease_until: null,
+        })
+        .execute();
+      await this.insertTargets(trx, { ...rollout, action: updateAction(rollout) }, targets, ctx.now);
+      await this.supersede(
+        trx,
+        rollout.id,
+        targets.filter((t) => t.state !== 'skipped').map((t) => t.deviceId),
+        ctx.now,
+      );
+      const skipped: Record<string, number> = {};
+      for (const t of targets) if (t.reason !== null) skipped[t.reason] = (skipped[t.reason] ?? 0) + 1;
+      await insertEvents(trx, [
+        rolloutEvent(
+          rollout.id,
+          'rollout.created',
+          ctx.now,
+          `${rollout.spec.strategy} rollout of ${rollout.release} to ${rollout.targets} devices`,
+          { state: rollout.state, targets: rollout.targets, skipped, seed: rollout.spec.seed },
+          rollout.createdBy,
+        ),
+      ]);
+    });
+  }
+
+  async get(id: string): Promise<Rollout | undefined> {
+    const row = await this.db.selectFrom('rollouts').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && rowToRollout(row, await this.releaseName(this.db, row.release_id));
+  }
+
+  async list(query: { states?: readonly RolloutState[]; limit: number }): Promise<Rollout[]> {
+    let q = this.db
+      .selectFrom('rollouts as ro')
+      .innerJoin('releases as r', 'r.id', 'ro.release_id')
+      .selectAll('ro')
+      .select(['r.name as release_name', 'r.version as release_version']);
+    if (query.states && query.states.length > 0) q = q.where('ro.state', 'in', [...query.states]);
+    const rows = await q.orderBy('ro.created_at', 'desc').orderBy('ro.id').limit(query.limit).execute();
+    return rows.map((row) => rowToRollout(row, `${row.release_name}@${row.release_version}`));
+  }
+
+  async update(
+    id: string,
+    from: readonly RolloutState[],
+    patch: RolloutPatch,
+    events: NewEvent[],
+    ctx: TimeContext,
+    effects: RolloutEffects = {},
+  ): Promise<Rollout> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await this.lock(trx, id);
+      const state = row.state as RolloutState;
+      if (!from.includes(state)) {
+        throw new FleetError('TRANSITION_NOT_ALLOWED', `rollout ${id} is ${state}`, { state });
+      }
+      if (patch.state !== undefined && patch.state !== state) checkRolloutTransition(state, patch.state);
+      const set = { ...patchColumns(patch), updated_at: ctx.now };
+      await trx.updateTable('rollouts').set(set).where('id', '=', id).execute();
+      await insertEvents(trx, events);
+      if (effects.releasePhase !== undefined) await this.releasePhaseIn(trx, id, effects.releasePhase, ctx);
+      if (effects.endWaiting) {
+        const e = effects.endWaiting;
+        await this.endWaitingIn(trx, id, e.to, e.reason, e.alsoStarted, ctx, e.actor);
+      }
+      if (effects.rollbackBy !== undefined) await this.addRollbacksIn(trx, row, ctx, effects.rollbackBy);
+      return rowToRollout({ ...row, ...set }, await this.releaseName(trx, row.release_id));
+    });
+  }
+
+  async counts(id: string): Promise<PhaseStateCount[]> {
+    const rows = await this.db
+      .selectFrom('device_updates')
+      .select(['phase', 'purpose', 'state', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('rollout_id', '=', id)
+      .groupBy(['phase', 'purpose', 'state'])
+      .execute();
+    return rows.map((r) => ({
+      phase: Number(r.phase),
+      purpose: r.purpose as UpdatePurpose,
+      state: r.state as UpdateState,
+      count: Number(r.n),
+    }));
+  }
+
+  private async releasePhaseIn(db: Db, id: string, phase: number, ctx: TimeContext): Promise<number> {
+    const result = await db
+      .updateTable('device_updates')
+      .set({ state: 'pending', updated_at: ctx.now })
+      .where('rollout_id', '=', id)
+      .where('state', '=', 'scheduled')
+      .where('phase', '<=', phase)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  /** Moves each selected row and writes one event per device, in one transaction. */
+  private async moveEach(
+    id: string,
+    select: (trx: Db) => Promise<Array<{ id: string; device_id: string; state: string; attempts: number }>>,
+    decide: (row: {
+      state: string;
+      attempts: number;
+    }) => { to: UpdateState; reason: string; set: Record<string, unknown> } | null,
+    ctx: TimeContext,
+    actor: string | null = null,
+  ): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      await this.lock(trx, id);
+      const rows = await select(trx);
+      const events: NewEvent[] = [];
+      for (const row of rows) {
+        const d = decide(row);
+        if (!d) continue;
+        const moved = await trx
+          .updateTable('device_updates')
+          .set({ state: d.to, updated_at: ctx.now, ...d.set })
+          .where('id', '=', row.id)
+          .where('state', '=', row.state)
+          .executeTakeFirst();
+        if (Number(moved.numUpdatedRows) !== 1) continue;
+        events.push({
+          at: ctx.now,
+          type: `update.${d.to}`,
+          deviceId: row.device_id,
+          rolloutId: id,
+          actor,
+          reason: d.reason,
+          data: { update: row.id, from: row.state, to: d.to },
+        });
+      }
+      await insertEvents(trx, events);
+      return events.length;
+    });
+  }
+
+  async timeOut(id: string, grantedBefore: number, ctx: TimeContext): Promise<number> {
+    return this.moveEach(
+      id,
+      (trx) =>
+        trx
+          .selectFrom('device_updates')
+          .select(['id', 'device_id', 'state', 'attempts'])
+          .where('rollout_id', '=', id)
+          .where('state', 'in', ACTIVE)
+          .where('granted_at', '<=', grantedBefore)
+          .execute(),
+      (row) => ({
+        to: 'failed',
+        reason: 'timed out in progress',
+        set: { error: 'timed out in progress', finished_at: ctx.now, attempts: Number(row.attempts) + 1 },
+      }),
+      ctx,
+    );
+  }
+
+  async retryFailed(id: string, policy: RetryPolicy, ctx: TimeContext): Promise<number> {
+    return this.moveEach(
+      id,
+      (trx) =>
+        trx
+          .selectFrom('device_updates')
+          .select(['id', 'device_id', 'state', 'attempts', 'finished_at'])
+          .where('rollout_id', '=', id)
+          .where('state', '=', 'failed')
+          .where('purpose', '=', 'update')
+          .where('attempts', '<', policy.attempts)
+          .execute(),
+      (row) => {
+        const next = afterFailure(Number(row.attempts), ctx.now, policy);
+        if (next.kind === 'give_up') return null;
+        return {
+          to: 'pending',
+          reason: `retry ${Number(row.attempts) + 1} of ${policy.attempts} after ${Math.round((next.at - ctx.now) / 1000)} s`,
+          set: { not_before: next.at, finished_at: null, granted_at: null },
+        };
+      },
+      ctx,
+    );
+  }
+
+  async endWaiting(
+    id: string,
+    to: 'skipped' | 'cancelled',
+    reason: string,
+    alsoStarted: boolean,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      await this.lock(trx, id);
+      return this.endWaitingIn(trx, id, to, reason, alsoStarted, ctx, actor);
+    });
+  }
+
+  private async endWaitingIn(
+    trx: Db,
+    id: string,
+    to: 'skipped' | 'cancelled',
+    reason: string,
+    alsoStarted: boolean,
+    ctx: TimeContext,
+    actor: string | null,
+  ): Promise<number> {
+    const states = alsoStarted ? [...WAITING, ...CANCELLABLE_STARTED] : WAITING;
+    {
+      const started = alsoStarted
+        ? await trx
+            .selectFrom('device_updates')
+            .select(['id', 'device_id', 'state'])
+            .where('rollout_id', '=', id)
+            .where('state', 'in', CANCELLABLE_STARTED)
+            .execute()
+        : [];
+      const result = await trx
+        .updateTable('device_updates')
+        .set({ state: to, error: reason, updated_at: ctx.now, finished_at: ctx.now })
+        .where('rollout_id', '=', id)
+        .where('state', 'in', states)
+        .executeTakeFirst();
+      const n = Number(result.numUpdatedRows);
+      // Devices at work are told one by one (their next report is answered `cancelled`); the rest in one event.
+      await insertEvents(trx, [
+        ...started.map((s) => ({
+          at: ctx.now,
+          type: 'update.cancelled',
+          deviceId: s.device_id,
+          rolloutId: id,
+          actor,
+          reason,
+          data: { update: s.id, from: s.state, to: 'cancelled' },
+        })),
+        rolloutEvent(id, `rollout.updates_${to}`, ctx.now, reason, { count: n - started.length }, actor),
+      ]);
+      return n;
+    }
+  }
+
+  async waitingOnline(id: string, phase: number, ctx: TimeContext): Promise<number> {
+    const row = await this.db
+      .selectFrom('device_updates as u')
+      .innerJoin('devices as d', 'd.id', 'u.device_id')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('u.rollout_id', '=', id)
+      .where('u.phase', '=', phase)
+      .where('u.state', 'in', WAITING)
+      .where('d.last_seen', '>=', ctx.now - ctx.thresholds.offlineAfterMs)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  private planQuery(db: Db, filter: FilterNode | undefined, tagKey: string | null, ctx: TimeContext) {
+    return db
+      .selectFrom('devices as devices')
+      .select([
+        'devices.id',
+        'devices.last_seen',
+        'devices.decommissioned_at',
+        'devices.timezone',
+        'devices.hardware_type',
+        'devices.firmware_version',
+        (eb) =>
+          eb
+            .selectFrom('device_tags as t')
+            .select('t.value')
+            .whereRef('t.device_id', '=', 'devices.id')
+            .where('t.key', '=', tagKey ?? '')
+            .as('tag_value'),
+        (eb) =>
+          eb
+            .selectFrom('device_updates as a')
+            .select('a.id')
+            .whereRef('a.device_id', '=', 'devices.id')
+            .where('a.state', 'in', ACTIVE)
+            .limit(1)
+            .as('busy_with'),
+      ])
+      .where((eb) => (filter ? compileFilter(eb, filter, ctx) : eb.lit(true)))
+      .where('devices.decommissioned_at', 'is', null);
+  }
+
+  private toPlanDevice(
+    r: {
+      id: string;
+      last_seen: number | null;
+      decommissioned_at: number | null;
+      timezone: string | null;
+      hardware_type: string | null;
+      firmware_version: string | null;
+      tag_value: string | null;
+      busy_with: string | null;
+    },
+    tagKey: string | null,
+    ctx: TimeContext,
+  ): PlanDevice {
+    return {
+      id: r.id,
+      status: deviceStatus(
+        r.last_seen === null ? null : Number(r.last_seen),
+        r.decommissioned_at === null ? null : Number(r.decommissioned_at),
+        ctx.now,
+        ctx.thresholds,
+      ),
+      lastSeen: r.last_seen === null ? null : Number(r.last_seen),
+      timezone: r.timezone,
+      hardwareType: r.hardware_type,
+      firmwareVersion: r.firmware_version,
+      tagValue: tagKey === null ? null : r.tag_value,
+      busyWith: r.busy_with,
+    };
+  }
+
+  async planDevices(
+    filter: FilterNode | undefined,
+    tagKey: string | null,
+    ctx: TimeContext,
+  ): Promise<PlanDevice[]> {
+    const rows = await this.planQuery(this.db, filter, tagKey, ctx).orderBy('devices.id').execute();
+    return rows.map((r) => this.toPlanDevice(r, tagKey, ctx));
+  }
+
+  async newcomers(
+    id: string,
+    filter: FilterNode | undefined,
+    tagKey: string | null,
+    ctx: TimeContext,
+  ): Promise<PlanDevice[]> {
+    const rows = await this.planQuery(this.db, filter, tagKey, ctx)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('device_updates as mine')
+              .select('mine.id')
+              .whereRef('mine.device_id', '=', 'devices.id')
+              .where('mine.rollout_id', '=', id)
+              .where('mine.state', '!=', 'skipped'),
+          ),
+        ),
+      )
+      .orderBy('devices.id')
+      .execute();
+    return rows.map((r) => this.toPlanDevice(r, tagKey, ctx));
+  }
+
+  async addTargets(id: string, targets: PlannedTarget[], ctx: TimeContext): Promise<number> {
+    if (targets.length === 0) return 0;
+    return this.db.transaction().execute(async (trx) => {
+      const row = await this.lock(trx, id);
+      const action = updateAction({ spec: parseRolloutSpec(JSON.parse(row.spec)) });
+      // A device skipped earlier (offline, busy, on another version) that now qualifies takes its place again.
+      const ids = targets.map((t) => t.deviceId);
+      for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
+        await trx
+          .deleteFrom('device_updates')
+          .where('rollout_id', '=', id)
+          .where('state', '=', 'skipped')
+          .where('device_id', 'in', ids.slice(i, i + INSERT_CHUNK))
+          .execute();
+      }
+      await this.insertTargets(trx, { id, releaseId: row.release_id, action }, targets, ctx.now);
+      await this.supersede(trx, id, ids, ctx.now);
+      const joined = targets.filter((t) => t.state !== 'skipped').length;
+      await trx
+        .updateTable('rollouts')
+        .set({ targets: Number(row.targets) + joined, updated_at: ctx.now })
+        .where('id', '=', id)
+        .execute();
+      await insertEvents(
+        trx,
+        targets
+          .filter((t) => t.state !== 'skipped')
+          .map((t) => ({
+            at: ctx.now,
+            type: 'update.pending',
+            deviceId: t.deviceId,
+            rolloutId: id,
+            actor: null,
+            reason: 'joined: matches the rollout filter',
+            data: { to: 'pending', phase: t.phase },
+          })),
+      );
+      return joined;
+    });
+  }
+
+  /** Inserts follow-up rows (switches, rollbacks) for the devices a query picks. */
+  private async addFollowUps(
+    trx: Db,
+    id: string,
+    purpose: Exclude<UpdatePurpose, 'update'>,
+    rows: Array<{
+      device_id: string;
+      release_id: string;
+      from_version: string | null;
+      slot_key: string | null;
+    }>,
+    phase: number,
+    ctx: TimeContext,
+    actor: string | null,
+    reason: string,
+  ): Promise<void> {
+    const values = rows.map((r) => ({
+      id: newUpdateId(),
+      device_id: r.device_id,
+      release_id: r.release_id,
+      rollout_id: id,
+      state: 'pending',
+      action: 'switch',
+      last_seq: 0,
+      progress: null,
+      error: null,
+      attempts: 0,
+      from_version: r.from_version,
+      created_at: ctx.now,
+      updated_at: ctx.now,
+      finished_at: null,
+      phase,
+      purpose,
+      not_before: null,
+      granted_at: null,
+      slot_key: r.slot_key,
+    }));
+    for (let i = 0; i < values.length; i += INSERT_CHUNK) {
+      await trx
+        .insertInto('device_updates')
+        .values(values.slice(i, i + INSERT_CHUNK))
+        .execute();
+    }
+    await insertEvents(
+      trx,
+      values.map((v) => ({
+        at: ctx.now,
+        type: 'update.pending',
+        deviceId: v.device_id,
+        rolloutId: id,
+        actor,
+        reason,
+        data: { update: v.id, to: 'pending', purpose },
+      })),
+    );
+  }
+
+  async addSwitches(id: string, ctx: TimeContext): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      await this.lock(trx, id);
+      const staged = await trx
+        .selectFrom('device_updates as u')
+        .select(['u.device_id', 'u.release_id', 'u.from_version', 'u.slot_key'])
+        .where('u.rollout_id', '=', id)
+        .where('u.purpose', '=', 'update')
+        .where('u.state', '=', 'succeeded')
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('device_updates as s')
+                .select('s.id')
+                .whereRef('s.device_id', '=', 'u.device_id')
+                .where('s.rollout_id', '=', id)
+                .where('s.purpose', '=', 'switch'),
+            ),
+          ),
+        )
+        .execute();
+      await this.addFollowUps(
+        trx,
+        id,
+        'switch',
+        staged,
+        1,
+        ctx,
+        null,
+        'blue-green switch to the staged slot',
+      );
+      return staged.length;
+    });
+  }
+
+  async addRollbacks(
+    id: string,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<{ queued: number; unavailable: number }> {
+    return this.db
+      .transaction()
+      .execute(async (trx) => this.addRollbacksIn(trx, await this.lock(trx, id), ctx, actor));
+  }
+
+  private async addRollbacksIn(
+    trx: Db,
+    rollout: Selectable<RolloutsTable>,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<{ queued: number; unavailable: number }> {
+    const id = rollout.id;
+    {
+      const release = await trx
+        .selectFrom('releases')
+        .select('name')
+        .where('id', '=', rollout.release_id)
+        .executeTakeFirstOrThrow();
+      // Devices now running this rollout's release: an install that succeeded, or a blue-green switch.
+      const changed = await trx
+        .selectFrom('device_updates as u')
+        .leftJoin('releases as prev', (join) =>
+          join
+            .onRef('prev.version', '=', 'u.from_version')
+            .on('prev.name', '=', release.name)
+            .on('prev.deleted_at', 'is', null),
+        )
+        .select(['u.device_id', 'u.from_version', 'u.slot_key', 'prev.id as previous_release'])
+        .where('u.rollout_id', '=', id)
+        .where('u.state', '=', 'succeeded')
+        .where((eb) =>
+          eb.or([
+            eb('u.purpose', '=', 'switch'),
+            eb.and([eb('u.purpose', '=', 'update'), eb('u.action', '!=', 'download_only')]),
+          ]),
+        )
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('device_updates as b')
+                .select('b.id')
+                .whereRef('b.device_id', '=', 'u.device_id')
+                .where('b.rollout_id', '=', id)
+                .where('b.purpose', '=', 'rollback'),
+            ),
+          ),
+        )
+        .execute();
+      const back = changed.filter((c) => c.previous_release !== null);
+      await this.addFollowUps(
+        trx,
+        id,
+        'rollback',
+        back.map((c) => ({
+          device_id: c.device_id,
+          release_id: c.previous_release!,
+          from_version: null,
+          slot_key: c.slot_key,
+        })),
+        0,
+        ctx,
+        actor,
+        'rollback: back to the version it ran before',
+      );
+      const unavailable = changed.filter((c) => c.previous_release === null);
+      if (unavailable.length > 0) {
+        await insertEvents(trx, [
+          rolloutEvent(
+            id,
+            'rollout.rollback_unavailable',
+            ctx.now,
+            `no release ${release.name}@<previous version> in the store for ${unavailable.length} devices`,
+            {
+              devices: unavailable
+                .slice(0, 100)
+                .map((u) => ({ device: u.device_id, version: u.from_version })),
+            },
+            actor,
+          ),
+        ]);
+      }
+      return { queued: back.length, unavailable: unavailable.length };
+    }
+  }
+
+  async waitingDevices(id: string, limit: number): Promise<{ devices: WaitingDevice[]; total: number }> {
+    const total = await this.db
+      .selectFrom('device_updates')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('rollout_id', '=', id)
+      .where('state', 'in', WAITING)
+      .executeTakeFirstOrThrow();
+    const rows = await this.db
+      .selectFrom('device_updates as u')
+      .innerJoin('devices as d', 'd.id', 'u.device_id')
+      .select(['u.device_id', 'u.phase', 'd.last_seen', 'd.timezone'])
+      .where('u.rollout_id', '=', id)
+      .where('u.state', 'in', WAITING)
+      .orderBy('u.device_id')
+      .limit(limit)
+      .execute();
+    return {
+      total: Number(total.n),
+      devices: rows.map((r) => ({
+        deviceId: r.device_id,
+        phase: Number(r.phase),
+        lastSeen: r.last_seen === null ? null : Number(r.last_seen),
+        timezone: r.timezone,
+      })),
+    };
+  }
+
+  async connectionTimes(deviceIds: string[], since: number): Promise<Map<string, number[]>> {
+    const out = new Map<string, number[]>();
+    for (let i = 0; i < deviceIds.length; i += INSERT_CHUNK) {
+      const rows = await this.db
+        .selectFrom('events')
+        .select(['device_id', 'at', 'data'])
+        .where('type', '=', 'device.status')
+        .where('device_id', 'in', deviceIds.slice(i, i + INSERT_CHUNK))
+        .where('at', '>=', since)
+        .execute();
+      for (const r of rows) {
+        if ((JSON.parse(r.data) as { to?: string }).to !== 'online' || r.device_id === null) continue;
+        const list = out.get(r.device_id) ?? [];
+        list.push(Number(r.at));
+        out.set(r.device_id, list);
+      }
+    }
+    return out;
+  }
+
+  async failures(
+    id: string,
+    limit: number,
+  ): Promise<Array<{ deviceId: string; error: string | null; at: number }>> {
+    const rows = await this.db
+      .selectFrom('device_updates')
+      .select(['device_id', 'error', 'updated_at'])
+      .where('rollout_id', '=', id)
+      .where('state', 'in', ['failed', 'rolled_back'])
+      .orderBy('updated_at', 'desc')
+      .orderBy('device_id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ deviceId: r.device_id, error: r.error, at: Number(r.updated_at) }));
+  }
+
+  async finishedSince(id: string, since: number): Promise<number[]> {
+    const rows = await this.db
+      .selectFrom('device_updates')
+      .select('finished_at')
+      .where('rollout_id', '=', id)
+      .where('state', 'in', ['succeeded', 'failed', 'rolled_back'])
+      .where('finished_at', '>=', since)
+      .execute();
+    return rows.map((r) => Number(r.finished_at));
+  }
+
+  async claimLeases(owner: string, now: number, ttlMs: number): Promise<string[]> {
+    await this.db
+      .updateTable('rollouts')
+      .set({ lease_owner: owner, lease_until: now + ttlMs })
+      .where('state', 'in', [...OPEN_ROLLOUT_STATES])
+      .where((eb) =>
+        eb.or([eb('lease_owner', 'is', null), eb('lease_owner', '=', owner), eb('lease_until', '<', now)]),
+      )
+      .execute();
+    const rows = await this.db
+      .selectFrom('rollouts')
+      .select('id')
+      .where('lease_owner', '=', owner)
+      .where('state', 'in', [...OPEN_ROLLOUT_STATES])
+      .orderBy('created_at')
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  async releaseLeases(owner: string): Promise<void> {
+    await this.db
+      .updateTable('rollouts')
+      .set({ lease_owner: null, lease_until: null })
+      .where('lease_owner', '=', owner)
+      .execute();
+  }
+}
+
+/** The action devices are told: staging only for download_only and for blue-green's first step. */
+function updateAction(rollout: { spec: { strategy: string; action: string } }): string {
+  return rollout.spec.strategy === 'blue_green' || rollout.spec.action === 'download_only'
+    ? 'download_only'
+    : 'install';
+}
