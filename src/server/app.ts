@@ -11,6 +11,7 @@ import { deviceApi } from './routes/device-api.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { fleetRoutes } from './routes/fleet.js';
+import { rolloutRoutes } from './routes/rollouts.js';
 import { updateRoutes } from './routes/updates.js';
 import { DeviceJson, ErrorReply } from './schemas.js';
 import { validatorCompiler } from './validation.js';
@@ -70,6 +71,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(fleetRoutes(context));
       await operatorApi.register(artifactRoutes(context));
       await operatorApi.register(updateRoutes(context));
+      await operatorApi.register(rolloutRoutes(context));
       await operatorApi.register(eventStreamRoutes(context));
     },
     { prefix: '/api/v1' },

@@ -1,10 +1,13 @@
 /** Starts `fleetd server`: opens the store, makes sure an admin token exists, listens, sweeps statuses. */
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { FsBlobStore } from '../artifacts/blob-store.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { DEFAULT_THRESHOLDS, type StatusThresholds } from '../core/device.js';
+import { RolloutEngine } from '../engine/rollout-engine.js';
 import { hashSecret, newId, newSecret } from '../registry/credentials.js';
 import { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import { StatusSweeper } from '../registry/status-sweeper.js';
@@ -32,6 +35,10 @@ export interface ServerOptions {
   maxArtifactBytes?: number;
   /** Internal nginx location serving `<data>/blobs` (X-Accel-Redirect); unset: FleetD sends the bytes. */
   artifactOffload?: string | undefined;
+  /** How often the rollout engine reconciles (default 1 s). */
+  engineIntervalMs?: number;
+  /** This replica's name for rollout leases (default host:pid:random). */
+  replicaId?: string;
 }
 
 export interface RunningServer {
@@ -42,6 +49,7 @@ export interface RunningServer {
   adminToken: string | undefined;
   adminTokenFile: string;
   sweeper: StatusSweeper;
+  engine: RolloutEngine;
   close(): Promise<void>;
 }
 
@@ -57,7 +65,19 @@ async function ensureAdminToken(store: Store, file: string, now: number): Promis
   return token;
 }
 
-export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+/** Everything a server is made of, built but idle: no socket, no timers (the simulator drives it itself). */
+export interface ServerParts {
+  app: FastifyInstance;
+  store: Store;
+  clock: Clock;
+  thresholds: StatusThresholds;
+  adminToken: string | undefined;
+  adminTokenFile: string;
+  sweeper: StatusSweeper;
+  engine: RolloutEngine;
+}
+
+export async function createServer(options: ServerOptions = {}): Promise<ServerParts> {
   const dataDir = options.dataDir ?? 'fleetd-data';
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const clock = options.clock ?? systemClock;
@@ -89,19 +109,31 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     { logLevel: options.logLevel ?? 'info' },
   );
   const sweeper = new StatusSweeper(store, clock, thresholds, app.log);
+  const engine = new RolloutEngine(store, clock, thresholds, {
+    owner: options.replicaId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+    log: app.log,
+  });
+  return { app, store, clock, thresholds, adminToken, adminTokenFile, sweeper, engine };
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const parts = await createServer(options);
+  const { app, store, sweeper, engine } = parts;
   const url = await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
   await sweeper.sweep();
   sweeper.start(options.sweepIntervalMs ?? 15_000);
-
+  engine.start(options.engineIntervalMs ?? 1_000);
   return {
     app,
     store,
     url,
-    adminToken,
-    adminTokenFile,
+    adminToken: parts.adminToken,
+    adminTokenFile: parts.adminTokenFile,
     sweeper,
+    engine,
     async close() {
       await app.close();
+      await engine.stop();
       await sweeper.stop();
       await store.close();
     },

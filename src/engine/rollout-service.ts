@@ -1,0 +1,182 @@
+/**
+ * What operators do with rollouts: plan one (dry run), create it, and pause, resume, cancel, approve,
+ * promote or roll it back. Each command is a conditional write of the store (the rollout must still be in a
+ * state the command applies to), recorded with its event and actor.
+ */
+import { randomBytes } from 'node:crypto';
+import { FleetError } from '../core/errors.js';
+import { parseFilter } from '../core/filter/index.js';
+import { type PlanDevice, planRollout, type RolloutPlan } from '../core/rollout/plan.js';
+import type { RolloutCommand, RolloutState } from '../core/rollout/rollout-state.js';
+import type { RolloutSpec } from '../core/rollout/spec.js';
+import type { NewEvent, Release, Rollout, Store, TimeContext } from '../store/store.js';
+
+export interface PlannedRollout {
+  spec: RolloutSpec;
+  release: Release;
+  plan: RolloutPlan;
+  devices: PlanDevice[];
+}
+
+export async function planFor(store: Store, spec: RolloutSpec, ctx: TimeContext): Promise<PlannedRollout> {
+  const release = await store.releases.get(spec.releaseName, spec.releaseVersion);
+  if (!release) {
+    throw new FleetError(
+      'VALIDATION',
+      `release: ${spec.release} is not in the artifact store (fleetd artifact ls)`,
+      {
+        field: 'release',
+      },
+    );
+  }
+  const devices = await store.rollouts.planDevices(
+    parseFilter(spec.filter),
+    spec.maxConcurrentPer?.tag ?? null,
+    ctx,
+  );
+  return { spec, release, plan: planRollout(spec, release, devices, ctx.now), devices };
+}
+
+export async function createRollout(
+  store: Store,
+  spec: RolloutSpec,
+  ctx: TimeContext,
+  actor: string,
+): Promise<{ rollout: Rollout; plan: RolloutPlan }> {
+  const { release, plan } = await planFor(store, spec, ctx);
+  const startsNow = plan.startsAt <= ctx.now;
+  const rollout: Rollout = {
+    id: `ro_${randomBytes(9).toString('base64url')}`,
+    name: spec.name,
+    releaseId: release.id,
+    release: `${release.name}@${release.version}`,
+    spec,
+    state: startsNow ? 'running' : 'scheduled',
+    currentPhase: 0,
+    phaseStarts: startsNow ? [ctx.now] : [],
+    gates: [],
+    approvedPhase: -1,
+    promoted: false,
+    targets: plan.counts.targets,
+    reason: null,
+    createdBy: actor,
+    createdAt: ctx.now,
+    updatedAt: ctx.now,
+    startedAt: startsNow ? ctx.now : null,
+    finishedAt: null,
+  };
+  await store.rollouts.create(rollout, plan.targets, ctx);
+  return { rollout, plan };
+}
+
+const OPEN: RolloutState[] = ['scheduled', 'running', 'paused', 'halted'];
+
+export async function runCommand(
+  store: Store,
+  id: string,
+  command: RolloutCommand,
+  ctx: TimeContext,
+  actor: string,
+): Promise<Rollout> {
+  const r = await store.rollouts.get(id);
+  if (!r) throw new FleetError('NOT_FOUND', `rollout ${id} does not exist`);
+  const event = (type: string, reason: string, data: Record<string, unknown> = {}): NewEvent => ({
+    at: ctx.now,
+    type,
+    deviceId: null,
+    rolloutId: id,
+    actor,
+    reason,
+    data: { from: r.state, ...data },
+  });
+  const rollouts = store.rollouts;
+  switch (command) {
+    case 'pause':
+      return rollouts.update(
+        id,
+        ['running', 'scheduled'],
+        { state: 'paused' },
+        [event('rollout.paused', 'paused by operator')],
+        ctx,
+      );
+    case 'resume': {
+      // Resuming a halted rollout overrides the gate that halted it: the operator has looked and decided.
+      const override = r.state === 'halted' ? { approvedPhase: r.currentPhase } : {};
+      const state: RolloutState = r.startedAt === null ? 'scheduled' : 'running';
+      return rollouts.update(
+        id,
+        ['paused', 'halted'],
+        { state, reason: null, ...override },
+        [
+          event(
+            'rollout.resumed',
+            r.state === 'halted' ? `halt overridden by operator: ${r.reason ?? ''}` : 'resumed by operator',
+          ),
+        ],
+        ctx,
+      );
+    }
+    case 'cancel':
+      return rollouts.update(
+        id,
+        OPEN,
+        { state: 'cancelled', reason: 'cancelled by operator', finishedAt: ctx.now },
+        [event('rollout.cancelled', 'cancelled by operator')],
+        ctx,
+        { endWaiting: { to: 'cancelled', reason: 'rollout cancelled', alsoStarted: true, actor } },
+      );
+    case 'approve': {
+      if (r.spec.strategy !== 'progressive') {
+        throw new FleetError(
+          'TRANSITION_NOT_ALLOWED',
+          `only progressive rollouts have phases to approve (${id} is ${r.spec.strategy})`,
+        );
+      }
+      const phase = r.spec.phases[r.currentPhase];
+      return rollouts.update(
+        id,
+        ['running', 'paused'],
+        { approvedPhase: r.currentPhase },
+        [
+          event(
+            'rollout.approved',
+            `${phase?.name ?? 'phase'} approved: the next phase may start once its gate passes`,
+            { phase: r.currentPhase },
+          ),
+        ],
+        ctx,
+      );
+    }
+    case 'promote':
+      if (r.spec.strategy !== 'blue_green') {
+        throw new FleetError(
+          'TRANSITION_NOT_ALLOWED',
+          `only blue_green rollouts are promoted (${id} is ${r.spec.strategy})`,
+        );
+      }
+      return rollouts.update(
+        id,
+        ['running', 'paused'],
+        { promoted: true },
+        [event('rollout.promoted', 'promoted: switch every staged device')],
+        ctx,
+      );
+    case 'rollback':
+      return rollouts.update(
+        id,
+        ['running', 'paused', 'halted', 'completed', 'cancelled'],
+        { state: 'rolled_back', reason: 'rolled back by operator', finishedAt: ctx.now },
+        [
+          event(
+            'rollout.rolled_back',
+            'rolled back by operator: every updated device returns to its previous version',
+          ),
+        ],
+        ctx,
+        {
+          endWaiting: { to: 'cancelled', reason: 'rollout rolled back', alsoStarted: true, actor },
+          rollbackBy: actor,
+        },
+      );
+  }
+}

@@ -1,0 +1,188 @@
+/** Rollouts, their progress and plans → the API's JSON (snake_case, ISO-8601 instants), with its schema. */
+import { Type } from 'typebox';
+import type { StateCounts } from '../core/rollout/counts.js';
+import type { Eta } from '../core/rollout/eta.js';
+import { toRolloutDocument } from '../core/rollout/spec-document.js';
+import { formatLocal } from '../core/rollout/zone.js';
+import type { RolloutProgress } from '../engine/progress.js';
+import type { PlannedRollout } from '../engine/rollout-service.js';
+import type { GateRecord, Rollout } from '../store/store.js';
+
+const iso = (ms: number | null | undefined) =>
+  ms === null || ms === undefined ? null : new Date(ms).toISOString();
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
+  Type.Union([schema, Type.Null()]);
+
+const Counts = Type.Record(Type.String(), Type.Integer(), { description: 'Device updates by state' });
+const GateJson = Type.Object({
+  decision: Type.String({ description: 'wait, pass, halt or await_approval' }),
+  reason: Nullable(Type.String()),
+  success_rate: Nullable(Type.Number()),
+  threshold: Nullable(Type.Number()),
+  finished: Type.Integer(),
+  at: Type.String(),
+});
+const EtaJson = Type.Object({
+  finish_at: Type.String(),
+  throughput_per_hour: Type.Number(),
+  unknown_devices: Type.Integer({
+    description: 'Devices with no known connection pattern: not in the estimate',
+  }),
+  phases: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      devices: Type.Integer(),
+      start_at: Type.String(),
+      gate_at: Type.String(),
+      finish_at: Type.String(),
+    }),
+  ),
+});
+
+export const RolloutJson = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  state: Type.String(),
+  strategy: Type.String(),
+  release: Type.String(),
+  filter: Type.String(),
+  spec: Type.Unknown({ description: 'The normalized spec: every default spelled out' }),
+  created_by: Type.String(),
+  created_at: Type.String(),
+  started_at: Nullable(Type.String()),
+  finished_at: Nullable(Type.String()),
+  reason: Nullable(Type.String()),
+  current_phase: Type.Integer(),
+  phases: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      percentage: Type.Number(),
+      devices: Type.Integer(),
+      started_at: Nullable(Type.String()),
+      counts: Counts,
+      success_rate: Nullable(Type.Number()),
+      threshold: Nullable(Type.Number()),
+      gate: Nullable(GateJson),
+    }),
+  ),
+  totals: Type.Object({ targets: Type.Integer(), counts: Counts, success_rate: Nullable(Type.Number()) }),
+  rollback: Nullable(Counts),
+  throughput_per_hour: Type.Number(),
+  eta: Nullable(EtaJson),
+  failing: Type.Array(
+    Type.Object({ device_id: Type.String(), error: Nullable(Type.String()), at: Type.String() }),
+  ),
+});
+
+const countsJson = (c: StateCounts) =>
+  Object.fromEntries(Object.entries(c).filter(([, n]) => (n ?? 0) > 0)) as Record<string, number>;
+
+const gateJson = (g: GateRecord) => ({
+  decision: g.decision,
+  reason: g.reason,
+  success_rate: g.successRate,
+  threshold: g.threshold,
+  finished: g.finished,
+  at: new Date(g.at).toISOString(),
+});
+
+export function etaJson(e: Eta) {
+  return {
+    finish_at: new Date(e.finishAt).toISOString(),
+    throughput_per_hour: Math.round(e.throughputPerHour * 10) / 10,
+    unknown_devices: e.unknownDevices,
+    phases: e.phases.map((p) => ({
+      name: p.name,
+      devices: p.devices,
+      start_at: new Date(p.startAt).toISOString(),
+      gate_at: new Date(p.gateAt).toISOString(),
+      finish_at: new Date(p.finishAt).toISOString(),
+    })),
+  };
+}
+
+export function rolloutJson(r: Rollout, p: RolloutProgress) {
+  return {
+    id: r.id,
+    name: r.name,
+    state: r.state,
+    strategy: r.spec.strategy,
+    release: r.release,
+    filter: r.spec.filter,
+    spec: toRolloutDocument(r.spec),
+    created_by: r.createdBy,
+    created_at: new Date(r.createdAt).toISOString(),
+    started_at: iso(r.startedAt),
+    finished_at: iso(r.finishedAt),
+    reason: r.reason,
+    current_phase: r.currentPhase,
+    phases: p.phases.map((ph) => ({
+      name: ph.name,
+      percentage: ph.percentage,
+      devices: ph.devices,
+      started_at: iso(ph.startedAt),
+      counts: countsJson(ph.counts),
+      success_rate: ph.successRate,
+      threshold: ph.threshold,
+      gate: ph.gate && gateJson(ph.gate),
+    })),
+    totals: {
+      targets: p.totals.targets,
+      counts: countsJson(p.totals.counts),
+      success_rate: p.totals.successRate,
+    },
+    rollback: p.rollback && countsJson(p.rollback),
+    throughput_per_hour: Math.round(p.throughputPerHour * 10) / 10,
+    eta: p.eta && etaJson(p.eta),
+    failing: p.failing.map((f) => ({
+      device_id: f.deviceId,
+      error: f.error,
+      at: new Date(f.at).toISOString(),
+    })),
+  };
+}
+
+/** The dry run: what `create` would do, and when, without doing it. */
+export function planJson({ spec, release, plan }: PlannedRollout, eta: Eta, now: number) {
+  const timeline: Array<{ at: string; what: string }> = [];
+  const add = (at: number, what: string) => timeline.push({ at: new Date(at).toISOString(), what });
+  add(plan.startsAt, plan.startsAt <= now ? 'starts now' : 'starts (scheduled_at)');
+  for (const w of plan.windows.slice(0, 12)) {
+    add(
+      w.opensAt,
+      `window opens in ${w.timezone} (${formatLocal(w.timezone, w.opensAt)} local) for ${w.devices} devices`,
+    );
+  }
+  eta.phases.forEach((p, i) => {
+    if (i > 0) add(p.startAt, `${p.name} starts (${p.devices} devices)`);
+    if (spec.strategy === 'progressive') add(p.gateAt, `${p.name} gate judged`);
+  });
+  add(
+    eta.finishAt,
+    `estimated finish${eta.unknownDevices > 0 ? ` (${eta.unknownDevices} devices never seen: not counted)` : ''}`,
+  );
+  timeline.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  const skipped = plan.targets.filter((t) => t.state === 'skipped');
+  return {
+    dry_run: true,
+    spec: toRolloutDocument(spec),
+    release: `${release.name}@${release.version}`,
+    targets: plan.counts.targets,
+    online: plan.counts.online,
+    offline: plan.counts.offline,
+    by_status: plan.byStatus,
+    skipped: skipped.slice(0, 1000).map((t) => ({ device_id: t.deviceId, reason: t.reason ?? '' })),
+    skipped_total: skipped.length,
+    phases: plan.phases,
+    windows: plan.windows.map((w) => ({
+      timezone: w.timezone,
+      devices: w.devices,
+      opens_at: new Date(w.opensAt).toISOString(),
+      closes_at: new Date(w.closesAt).toISOString(),
+      opens_local: formatLocal(w.timezone, w.opensAt),
+      closes_local: formatLocal(w.timezone, w.closesAt),
+    })),
+    eta: etaJson(eta),
+    timeline,
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * Operator API for rollouts: plan (dry run), create, list, show with live progress, the device updates of a
+ * rollout, and the operator commands. The spec body (JSON, or YAML with a YAML content type) is checked by
+ * the same parser as a spec file, so every error names its field the same way.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { parse as parseYaml } from 'yaml';
+import { FleetError } from '../../core/errors.js';
+import { ROLLOUT_COMMANDS, ROLLOUT_STATES, type RolloutCommand } from '../../core/rollout/rollout-state.js';
+import { parseRolloutSpec, RolloutSpecSchema } from '../../core/rollout/spec.js';
+import { UPDATE_STATES } from '../../core/update-state.js';
+import { planEta, rolloutProgress } from '../../engine/progress.js';
+import { createRollout, planFor, runCommand } from '../../engine/rollout-service.js';
+import { actorOf, operatorOf } from '../auth.js';
+import { type ServerContext, timeContext } from '../context.js';
+import { updateJson } from '../json.js';
+import { planJson, RolloutJson, rolloutJson } from '../rollout-json.js';
+import { withErrors } from '../schemas.js';
+import { validatorCompiler } from '../validation.js';
+import { UpdateJson } from './updates.js';
+
+const IdParams = Type.Object({ id: Type.String({ maxLength: 128 }) }, { additionalProperties: false });
+const CommandParams = Type.Object(
+  { id: Type.String({ maxLength: 128 }), command: Type.Enum([...ROLLOUT_COMMANDS]) },
+  { additionalProperties: false },
+);
+const CreateQuery = Type.Object(
+  { dry_run: Type.Optional(Type.Boolean({ description: 'Answer the plan; create nothing' })) },
+  { additionalProperties: false },
+);
+const ListQuery = Type.Object(
+  {
+    state: Type.Optional(Type.Enum([...ROLLOUT_STATES])),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  },
+  { additionalProperties: false },
+);
+const UpdatesQuery = Type.Object(
+  {
+    state: Type.Optional(Type.Enum([...UPDATE_STATES])),
+    phase: Type.Optional(Type.Integer({ minimum: 0 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+export const rolloutRoutes =
+  (c: ServerContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.addContentTypeParser(['application/yaml', 'text/yaml'], { parseAs: 'string' }, (_req, body, done) => {
+      try {
+        done(null, parseYaml(body as string));
+      } catch (e) {
+        done(
+          new FleetError('VALIDATION', `spec: not valid YAML: ${(e as Error).message}`, { field: 'spec' }),
+          undefined,
+        );
+      }
+    });
+    const checkParts = validatorCompiler([]);
+
+    app.post(
+      '/rollouts',
+      {
+        schema: {
+          summary: 'Create a rollout from a spec (JSON or YAML); with dry_run=true, answer its plan instead',
+          tags: ['rollouts'],
+          body: RolloutSpecSchema,
+          querystring: CreateQuery,
+          response: withErrors({
+            201: RolloutJson,
+            200: Type.Unknown({ description: 'The plan (dry run)' }),
+          }),
+        },
+        // The body is checked by parseRolloutSpec below (field-named errors); the schema documents it.
+        validatorCompiler: (route) => (route.httpPart === 'body' ? () => true : checkParts(route)),
+      },
+      async (request, reply) => {
+        const spec = parseRolloutSpec(request.body);
+        const ctx = timeContext(c);
+        if (request.query.dry_run) {
+          const planned = await planFor(c.store, spec, ctx);
+          const eta = await planEta(c.store, planned, planned.devices, ctx);
+          return reply.status(200).send(planJson(planned, eta, ctx.now));
+        }
+        const { rollout } = await createRollout(c.store, spec, ctx, actorOf(operatorOf(request)));
+        return reply.status(201).send(rolloutJson(rollout, await rolloutProgress(c.store, rollout, ctx)));
+      },
+    );
+
+    app.get(
+      '/rollouts',
+      {
+        schema: {
+          summary: 'Rollouts, newest first, with their progress',
+          tags: ['rollouts'],
+          querystring: ListQuery,
+          response: withErrors({ 200: Type.Object({ rollouts: Type.Array(RolloutJson) }) }),
+        },
+      },
+      async (request) => {
+        const ctx = timeContext(c);
+        const list = await c.store.rollouts.list({
+          limit: request.query.limit ?? 100,
+          ...(request.query.state ? { states: [request.query.state] } : {}),
+        });
+        const rollouts = [];
+        for (const r of list) rollouts.push(rolloutJson(r, await rolloutProgress(c.store, r, ctx)));
+        return { rollouts };
+      },
+    );
+
+    app.get(
+      '/rollouts/:id',
+      {
+        schema: {
+          summary: 'One rollout: phases, counts by state, gates, ETA, failing devices',
+          tags: ['rollouts'],
+          params: IdParams,
+          response: withErrors({ 200: RolloutJson }),
+        },
+      },
+      async (request) => {
+        const r = await c.store.rollouts.get(request.params.id);
+        if (!r) throw new FleetError('NOT_FOUND', `rollout ${request.params.id} does not exist`);
+        return rolloutJson(r, await rolloutProgress(c.store, r, timeContext(c)));
+      },
+    );
+
+    app.get(
+      '/rollouts/:id/updates',
+      {
+        schema: {
+          summary: "The rollout's device updates, by state or phase",
+          tags: ['rollouts'],
+          params: IdParams,
+          querystring: UpdatesQuery,
+          response: withErrors({ 200: Type.Object({ updates: Type.Array(UpdateJson) }) }),
+        },
+      },
+      async (request) => {
+        const q = request.query;
+        if (!(await c.store.rollouts.get(request.params.id))) {
+          throw new FleetError('NOT_FOUND', `rollout ${request.params.id} does not exist`);
+        }
+        const updates = await c.store.updates.list({
+          rolloutId: request.params.id,
+          limit: q.limit ?? 100,
+          ...(q.state !== undefined ? { state: q.state } : {}),
+          ...(q.phase !== undefined ? { phase: q.phase } : {}),
+        });
+        return { updates: updates.map(updateJson) };
+      },
+    );
+
+    app.post(
+      '/rollouts/:id/:command',
+      {
+        schema: {
+          summary: 'pause, resume, cancel, approve (the next phase), promote (blue-green) or rollback',
+          tags: ['rollouts'],
+          params: CommandParams,
+          response: withErrors({ 200: RolloutJson }),
+        },
+      },
+      async (request) => {
+        const ctx = timeContext(c);
+        const r = await runCommand(
+          c.store,
+          request.params.id,
+          request.params.command as RolloutCommand,
+          ctx,
+          actorOf(operatorOf(request)),
+        );
+        return rolloutJson(r, await rolloutProgress(c.store, r, ctx));
+      },
+    );
+  };
