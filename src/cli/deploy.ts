@@ -1,7 +1,18 @@
-/** `fleetd deploy …`: assignments now; rollouts build on the same records. */
+/** `fleetd deploy …`: rollouts (create, watch, control) and plain assignments of a release to devices. */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { Client } from './client.js';
+import { parse as parseYaml } from 'yaml';
+import { parseRolloutSpec } from '../core/rollout/spec.js';
+import { CliError, type Client } from './client.js';
 import { type OutputFormat, printJson, table } from './output.js';
+import {
+  FINAL_ROLLOUT_STATES,
+  type PlanJson,
+  type RolloutJson,
+  renderPlan,
+  renderRollout,
+  rolloutRows,
+} from './rollout-view.js';
 
 interface Ctx {
   client(): Client;
@@ -17,8 +28,128 @@ interface UpdateJson {
   updated_at: string;
 }
 
+/** Reads a spec file (YAML or JSON) and checks it here first, with the same parser as the server. */
+function readSpec(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (error) {
+    throw new CliError(
+      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
+  let data: unknown;
+  try {
+    data = text.trimStart().startsWith('{') ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new CliError(`${file}: not valid YAML or JSON: ${(error as Error).message.split('\n')[0]}`);
+  }
+  try {
+    parseRolloutSpec(data);
+  } catch (error) {
+    throw new CliError(`${file}: ${(error as Error).message}`);
+  }
+  return data;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export function registerDeploy(program: Command, ctx: Ctx): void {
-  const deploy = program.command('deploy').description('deliver releases to devices');
+  const deploy = program.command('deploy').description('roll releases out to devices');
+  const show = (r: RolloutJson) =>
+    ctx.format() === 'json' ? printJson(r) : console.log(renderRollout(r, Date.now()));
+
+  deploy
+    .command('create')
+    .requiredOption('-f, --file <spec>', 'rollout spec, YAML or JSON (- for standard input)')
+    .option('--dry-run', 'print the plan (targets, phases, windows, timeline) and create nothing')
+    .description('create a rollout from a spec file (see docs/rollouts.md)')
+    .action(async (opts: { file: string; dryRun?: boolean }) => {
+      const spec = readSpec(opts.file);
+      const client = ctx.client();
+      if (opts.dryRun) {
+        const plan = await client.request<PlanJson>('POST', '/api/v1/rollouts?dry_run=true', spec);
+        return ctx.format() === 'json' ? printJson(plan) : console.log(renderPlan(plan, Date.now()));
+      }
+      const r = await client.request<RolloutJson>('POST', '/api/v1/rollouts', spec);
+      if (ctx.format() === 'json') return printJson(r);
+      console.log(`created ${r.id}`);
+      show(r);
+    });
+
+  deploy
+    .command('ls')
+    .description('rollouts, newest first')
+    .option('--state <state>', 'only rollouts in this state (running, halted, …)')
+    .action(async (opts: { state?: string }) => {
+      const q = opts.state ? `?state=${encodeURIComponent(opts.state)}` : '';
+      const r = await ctx.client().request<{ rollouts: RolloutJson[] }>('GET', `/api/v1/rollouts${q}`);
+      if (ctx.format() === 'json') return printJson(r);
+      console.log(
+        table(
+          ['ID', 'NAME', 'STRATEGY', 'RELEASE', 'STATE', 'PHASE', 'DONE', 'SUCCESS', 'ETA'],
+          rolloutRows(r.rollouts),
+        ),
+      );
+    });
+
+  deploy
+    .command('show')
+    .argument('<rollout>', 'rollout id')
+    .description('one rollout: phases, gates, ETA, failing devices')
+    .action(async (id: string) =>
+      show(await ctx.client().request<RolloutJson>('GET', `/api/v1/rollouts/${encodeURIComponent(id)}`)),
+    );
+
+  deploy
+    .command('watch')
+    .argument('<rollout>', 'rollout id')
+    .option('--interval <seconds>', 'refresh every N seconds', '2')
+    .description(
+      'live progress per phase; exits when the rollout completes (0), or halts, is cancelled or rolled back (1)',
+    )
+    .action(async (id: string, opts: { interval: string }) => {
+      const every = Number(opts.interval);
+      if (!(every > 0))
+        throw new CliError(`--interval: "${opts.interval}" must be a positive number of seconds`);
+      const client = ctx.client();
+      const tty = process.stdout.isTTY && ctx.format() === 'table';
+      let last = '';
+      for (;;) {
+        const r = await client.request<RolloutJson>('GET', `/api/v1/rollouts/${encodeURIComponent(id)}`);
+        const text = ctx.format() === 'json' ? JSON.stringify(r) : renderRollout(r, Date.now());
+        if (tty) process.stdout.write(`\x1b[H\x1b[2J${text}\n`);
+        else if (text !== last) console.log(ctx.format() === 'json' ? text : `${text}\n`);
+        last = text;
+        if (FINAL_ROLLOUT_STATES.has(r.state) || r.state === 'halted') {
+          if (r.state === 'completed') return;
+          throw new CliError(`rollout ${r.id} ${r.state}${r.reason ? `: ${r.reason}` : ''}`);
+        }
+        await sleep(every * 1000);
+      }
+    });
+
+  const commands: Array<[string, string]> = [
+    ['pause', 'stop offering the update (devices at work finish)'],
+    ['resume', 'carry on after a pause; on a halted rollout, override the gate that halted it'],
+    ['cancel', 'end the rollout: devices not started never will, downloads are called off'],
+    ['approve', 'approve the next phase of a progressive rollout with manual approval'],
+    ['promote', 'blue_green: switch every staged device now'],
+    ['rollback', 'return every device this rollout updated to the version it had before'],
+  ];
+  for (const [command, description] of commands) {
+    deploy
+      .command(command)
+      .argument('<rollout>', 'rollout id')
+      .description(description)
+      .action(async (id: string) => {
+        const r = await ctx
+          .client()
+          .request<RolloutJson>('POST', `/api/v1/rollouts/${encodeURIComponent(id)}/${command}`);
+        if (ctx.format() === 'json') return printJson(r);
+        console.log(`${r.id}: ${r.state}${r.reason ? ` (${r.reason})` : ''}`);
+      });
+  }
 
   deploy
     .command('assign')

@@ -1,0 +1,191 @@
+/** How `fleetd deploy` shows rollouts and plans to people: pure functions from the API's JSON to text. */
+import { table } from './output.js';
+
+export interface GateJson {
+  decision: string;
+  reason: string | null;
+  success_rate: number | null;
+  threshold: number | null;
+}
+
+export interface PhaseJson {
+  name: string;
+  percentage: number;
+  devices: number;
+  started_at: string | null;
+  counts: Record<string, number>;
+  success_rate: number | null;
+  threshold: number | null;
+  gate: GateJson | null;
+}
+
+export interface EtaJson {
+  finish_at: string;
+  throughput_per_hour: number;
+  unknown_devices: number;
+  phases: Array<{ name: string; devices: number; start_at: string; gate_at: string; finish_at: string }>;
+}
+
+export interface RolloutJson {
+  id: string;
+  name: string;
+  state: string;
+  strategy: string;
+  release: string;
+  filter: string;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  reason: string | null;
+  current_phase: number;
+  phases: PhaseJson[];
+  totals: { targets: number; counts: Record<string, number>; success_rate: number | null };
+  rollback: Record<string, number> | null;
+  throughput_per_hour: number;
+  eta: EtaJson | null;
+  failing: Array<{ device_id: string; error: string | null; at: string }>;
+}
+
+export interface PlanJson {
+  release: string;
+  spec: { name: string; strategy: string; filter: string };
+  targets: number;
+  online: number;
+  offline: number;
+  by_status: Record<string, number>;
+  skipped: Array<{ device_id: string; reason: string }>;
+  skipped_total: number;
+  phases: Array<{ name: string; percentage: number; devices: number; online: number; sample: string[] }>;
+  windows: Array<{
+    timezone: string;
+    devices: number;
+    opens_local: string;
+    closes_local: string;
+    opens_at: string;
+  }>;
+  eta: EtaJson;
+  timeline: Array<{ at: string; what: string }>;
+}
+
+export const FINAL_ROLLOUT_STATES = new Set(['completed', 'cancelled', 'rolled_back']);
+
+const n = (c: Record<string, number>, ...states: string[]) => states.reduce((a, s) => a + (c[s] ?? 0), 0);
+const pct = (v: number | null) => (v === null ? '-' : `${Math.round(v * 10) / 10}%`);
+/** `2024-10-21T02:00:00.000Z` → `2024-10-21 02:00Z` */
+const short = (iso: string) => iso.replace('T', ' ').replace(/:\d\d\.\d{3}Z$/, 'Z');
+
+export function duration(ms: number): string {
+  const m = Math.max(0, Math.round(ms / 60_000));
+  if (m < 60) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h${m % 60 ? ` ${m % 60}m` : ''}`;
+  return `${Math.floor(h / 24)}d ${h % 24}h`;
+}
+
+/** `[█████▒▒░░░]`: succeeded █, failed ✗ in the bar as ▓, in progress ▒, waiting ░. */
+export function bar(c: Record<string, number>, width = 24): string {
+  const total = Object.values(c).reduce((a, b) => a + b, 0) - n(c, 'skipped', 'cancelled');
+  if (total <= 0) return `[${' '.repeat(width)}]`;
+  const cells = (k: number) => Math.round((k / total) * width);
+  const ok = cells(n(c, 'succeeded'));
+  const bad = cells(n(c, 'failed', 'rolled_back'));
+  const busy = cells(n(c, 'notified', 'downloading', 'installing', 'verifying'));
+  const filled = Math.min(width, ok + bad + busy);
+  return `[${'█'.repeat(ok)}${'▓'.repeat(bad)}${'▒'.repeat(busy)}${'░'.repeat(width - filled)}]`;
+}
+
+function phaseLine(p: PhaseJson, current: boolean): string {
+  const c = p.counts;
+  const parts = [
+    `${current ? '▶' : ' '} ${p.name.padEnd(12)}`,
+    bar(c),
+    `${n(c, 'succeeded')}/${p.devices - n(c, 'skipped', 'cancelled')}`,
+    `ok ${n(c, 'succeeded')}  failed ${n(c, 'failed', 'rolled_back')}  working ${n(c, 'notified', 'downloading', 'installing', 'verifying')}  waiting ${n(c, 'pending', 'scheduled')}`,
+  ];
+  if (p.threshold !== null) parts.push(`success ${pct(p.success_rate)} (needs ${pct(p.threshold)})`);
+  else if (p.success_rate !== null) parts.push(`success ${pct(p.success_rate)}`);
+  if (p.gate) parts.push(`gate: ${p.gate.decision}${p.gate.reason ? ` — ${p.gate.reason}` : ''}`);
+  return parts.join('  ');
+}
+
+export function renderRollout(r: RolloutJson, now: number): string {
+  const lines = [
+    `${r.name}  (${r.id})`,
+    `${r.strategy} rollout of ${r.release} to ${r.totals.targets} devices — ${r.state.toUpperCase()}${r.reason ? `: ${r.reason}` : ''}`,
+    `filter: ${r.filter || '(whole fleet)'}`,
+    '',
+    ...r.phases.map((p, i) => phaseLine(p, i === r.current_phase && !FINAL_ROLLOUT_STATES.has(r.state))),
+    '',
+    `overall  ${bar(r.totals.counts)}  success ${pct(r.totals.success_rate)}  throughput ${r.throughput_per_hour}/h`,
+  ];
+  if (r.rollback)
+    lines.push(
+      `rollback ${bar(r.rollback)}  ${n(r.rollback, 'succeeded')} returned to their previous version`,
+    );
+  if (r.eta) {
+    const eta = Date.parse(r.eta.finish_at);
+    const unknown = r.eta.unknown_devices > 0 ? ` (+${r.eta.unknown_devices} devices never seen)` : '';
+    lines.push(`ETA      ${short(r.eta.finish_at)} (in ${duration(eta - now)})${unknown}`);
+  }
+  if (r.failing.length > 0) {
+    lines.push('', 'failing devices:');
+    for (const f of r.failing.slice(0, 10)) lines.push(`  ${f.device_id}  ${f.error ?? '(no reason given)'}`);
+  }
+  return lines.join('\n');
+}
+
+export function renderPlan(p: PlanJson, now: number): string {
+  const lines = [
+    `DRY RUN — nothing was created.`,
+    `${p.spec.strategy} rollout "${p.spec.name}" of ${p.release} to ${p.targets} devices: ${p.online} online, ${p.offline} offline`,
+    `by status: ${Object.entries(p.by_status)
+      .map(([s, k]) => `${s} ${k}`)
+      .join(', ')}`,
+  ];
+  if (p.skipped_total > 0) {
+    lines.push('', `left out (${p.skipped_total}):`);
+    for (const s of p.skipped.slice(0, 20)) lines.push(`  ${s.device_id}  ${s.reason}`);
+    if (p.skipped_total > 20) lines.push(`  … and ${p.skipped_total - 20} more`);
+  }
+  lines.push(
+    '',
+    table(
+      ['PHASE', 'UP TO', 'DEVICES', 'ONLINE', 'FIRST DEVICES'],
+      p.phases.map((ph) => [
+        ph.name,
+        `${Math.round(ph.percentage * 10) / 10}%`,
+        ph.devices,
+        ph.online,
+        ph.sample.slice(0, 5).join(' '),
+      ]),
+    ),
+  );
+  if (p.windows.length > 0) {
+    lines.push(
+      '',
+      table(
+        ['TIME ZONE', 'DEVICES', 'WINDOW OPENS (LOCAL)', 'CLOSES (LOCAL)'],
+        p.windows.map((w) => [w.timezone, w.devices, w.opens_local, w.closes_local]),
+      ),
+    );
+  }
+  lines.push('', 'timeline:');
+  for (const t of p.timeline) lines.push(`  ${short(t.at)}  ${t.what}`);
+  const finish = Date.parse(p.eta.finish_at);
+  lines.push('', `estimated finish ${short(p.eta.finish_at)}, in ${duration(finish - now)}`);
+  return lines.join('\n');
+}
+
+export function rolloutRows(rollouts: RolloutJson[]): Array<Array<string | number | null>> {
+  return rollouts.map((r) => [
+    r.id,
+    r.name,
+    r.strategy,
+    r.release,
+    r.state,
+    `${r.phases[r.current_phase]?.name ?? '-'}`,
+    `${n(r.totals.counts, 'succeeded')}/${r.totals.targets}`,
+    pct(r.totals.success_rate),
+    r.eta ? short(r.eta.finish_at) : '-',
+  ]);
+}
