@@ -15,6 +15,7 @@ import type { Database } from './schema.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import { SqlReleases } from './sql-releases.js';
 import { OPEN_UPDATE_STATES, SqlUpdates } from './sql-updates.js';
+import { SqlWebhooks } from './sql-webhooks.js';
 import type {
   ApiToken,
   DevicePage,
@@ -47,6 +48,7 @@ function byteOrder(a: string, b: string): number {
 export class SqlStore implements Store {
   readonly releases: SqlReleases;
   readonly updates: SqlUpdates;
+  readonly webhooks: SqlWebhooks;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -54,6 +56,7 @@ export class SqlStore implements Store {
   ) {
     this.releases = new SqlReleases(db);
     this.updates = new SqlUpdates(db);
+    this.webhooks = new SqlWebhooks(db);
   }
 
   async close(): Promise<void> {
