@@ -107,10 +107,15 @@ export class WebhookDispatcher {
 
   /** Runs a pass every `intervalMs`; deliveries that take longer go on while later passes claim others. */
   start(intervalMs: number): void {
-    this.timer = setInterval(() => {
-      if (this.claiming) return;
-      this.claimAndStart().catch((error: unknown) => this.log.error({ err: error }, 'webhook claim failed'));
-    }, intervalMs);
+    this.timer = setInterval(
+      () => {
+        if (this.claiming) return;
+        this.claimAndStart().catch((error: unknown) =>
+          this.log.error({ err: error }, 'webhook claim failed'),
+        );
+      },
+      Math.max(intervalMs, 50),
+    );
     this.timer.unref();
   }
 

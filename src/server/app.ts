@@ -12,6 +12,7 @@ import { deviceRoutes } from './routes/devices.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { updateRoutes } from './routes/updates.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { DeviceJson, ErrorReply } from './schemas.js';
 import { validatorCompiler } from './validation.js';
 
@@ -71,6 +72,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(artifactRoutes(context));
       await operatorApi.register(updateRoutes(context));
       await operatorApi.register(eventStreamRoutes(context));
+      await operatorApi.register(webhookRoutes(context));
     },
     { prefix: '/api/v1' },
   );

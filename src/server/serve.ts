@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { FsBlobStore } from '../artifacts/blob-store.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { DEFAULT_THRESHOLDS, type StatusThresholds } from '../core/device.js';
+import { WebhookDispatcher } from '../events/webhook-dispatcher.js';
 import { hashSecret, newId, newSecret } from '../registry/credentials.js';
 import { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import { StatusSweeper } from '../registry/status-sweeper.js';
@@ -32,6 +33,10 @@ export interface ServerOptions {
   maxArtifactBytes?: number;
   /** Internal nginx location serving `<data>/blobs` (X-Accel-Redirect); unset: FleetD sends the bytes. */
   artifactOffload?: string | undefined;
+  /** How often due webhooks are looked for (default 1 s). */
+  webhookIntervalMs?: number;
+  /** How long a webhook receiver has to answer (default 10 s). */
+  webhookTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -42,6 +47,7 @@ export interface RunningServer {
   adminToken: string | undefined;
   adminTokenFile: string;
   sweeper: StatusSweeper;
+  webhooks: WebhookDispatcher;
   close(): Promise<void>;
 }
 
@@ -92,6 +98,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const url = await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
   await sweeper.sweep();
   sweeper.start(options.sweepIntervalMs ?? 15_000);
+  const webhooks = new WebhookDispatcher(store, clock, {
+    timeoutMs: options.webhookTimeoutMs ?? 10_000,
+    log: app.log,
+  });
+  webhooks.start(options.webhookIntervalMs ?? 1_000);
 
   return {
     app,
@@ -100,8 +111,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     adminToken,
     adminTokenFile,
     sweeper,
+    webhooks,
     async close() {
       await app.close();
+      await webhooks.stop();
       await sweeper.stop();
       await store.close();
     },
