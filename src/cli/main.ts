@@ -11,6 +11,7 @@ import { registerFleet } from './fleet.js';
 import { registerKeys } from './keys.js';
 import type { OutputFormat } from './output.js';
 import { registerServer } from './server.js';
+import { registerWebhooks } from './webhooks.js';
 
 const program = new Command('fleetd')
   .description('FleetD: keep a fleet of devices on the right software')
@@ -39,6 +40,7 @@ registerFleet(program, ctx);
 registerArtifact(program, ctx);
 registerKeys(program, ctx);
 registerDeploy(program, ctx);
+registerWebhooks(program, ctx);
 registerAgent(program);
 
 try {

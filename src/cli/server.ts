@@ -38,6 +38,8 @@ export function registerServer(program: Command): void {
       '--artifact-offload <prefix>',
       'let nginx in front send artifact bytes (X-Accel-Redirect to this internal location)',
     )
+    .option('--webhook-interval <duration>', 'how often due webhooks are looked for', '1s')
+    .option('--webhook-timeout <duration>', 'how long a webhook receiver has to answer', '10s')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.FLEETD_LOG_LEVEL ?? 'info')
     .action(async (opts: Record<string, string> & { serverSigning: boolean; trustedKey?: string[] }) => {
       if (opts.artifactOffload !== undefined && !/^\/[\w/-]+$/.test(opts.artifactOffload)) {
@@ -70,6 +72,8 @@ export function registerServer(program: Command): void {
         serverSigning: opts.serverSigning,
         trustedKeyFiles: opts.trustedKey ?? [],
         artifactOffload: opts.artifactOffload,
+        webhookIntervalMs: parseDuration(opts.webhookInterval!, '--webhook-interval'),
+        webhookTimeoutMs: parseDuration(opts.webhookTimeout!, '--webhook-timeout'),
       });
       const token = server.adminToken
         ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`

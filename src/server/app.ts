@@ -13,6 +13,7 @@ import { eventStreamRoutes } from './routes/event-stream.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { updateRoutes } from './routes/updates.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { DeviceJson, ErrorReply } from './schemas.js';
 import { validatorCompiler } from './validation.js';
 
@@ -73,6 +74,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(updateRoutes(context));
       await operatorApi.register(rolloutRoutes(context));
       await operatorApi.register(eventStreamRoutes(context));
+      await operatorApi.register(webhookRoutes(context));
     },
     { prefix: '/api/v1' },
   );

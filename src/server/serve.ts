@@ -8,6 +8,7 @@ import { FsBlobStore } from '../artifacts/blob-store.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { DEFAULT_THRESHOLDS, type StatusThresholds } from '../core/device.js';
 import { RolloutEngine } from '../engine/rollout-engine.js';
+import { WebhookDispatcher } from '../events/webhook-dispatcher.js';
 import { hashSecret, newId, newSecret } from '../registry/credentials.js';
 import { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import { StatusSweeper } from '../registry/status-sweeper.js';
@@ -39,6 +40,10 @@ export interface ServerOptions {
   engineIntervalMs?: number;
   /** This replica's name for rollout leases (default host:pid:random). */
   replicaId?: string;
+  /** How often due webhooks are looked for (default 1 s). */
+  webhookIntervalMs?: number;
+  /** How long a webhook receiver has to answer (default 10 s). */
+  webhookTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -50,6 +55,7 @@ export interface RunningServer {
   adminTokenFile: string;
   sweeper: StatusSweeper;
   engine: RolloutEngine;
+  webhooks: WebhookDispatcher;
   close(): Promise<void>;
 }
 
@@ -75,6 +81,7 @@ export interface ServerParts {
   adminTokenFile: string;
   sweeper: StatusSweeper;
   engine: RolloutEngine;
+  webhooks: WebhookDispatcher;
 }
 
 export async function createServer(options: ServerOptions = {}): Promise<ServerParts> {
@@ -113,16 +120,21 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     owner: options.replicaId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
     log: app.log,
   });
-  return { app, store, clock, thresholds, adminToken, adminTokenFile, sweeper, engine };
+  const webhooks = new WebhookDispatcher(store, clock, {
+    timeoutMs: options.webhookTimeoutMs ?? 10_000,
+    log: app.log,
+  });
+  return { app, store, clock, thresholds, adminToken, adminTokenFile, sweeper, engine, webhooks };
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const parts = await createServer(options);
-  const { app, store, sweeper, engine } = parts;
+  const { app, store, sweeper, engine, webhooks } = parts;
   const url = await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
   await sweeper.sweep();
   sweeper.start(options.sweepIntervalMs ?? 15_000);
   engine.start(options.engineIntervalMs ?? 1_000);
+  webhooks.start(options.webhookIntervalMs ?? 1_000);
   return {
     app,
     store,
@@ -131,8 +143,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     adminTokenFile: parts.adminTokenFile,
     sweeper,
     engine,
+    webhooks,
     async close() {
       await app.close();
+      await webhooks.stop();
       await engine.stop();
       await sweeper.stop();
       await store.close();

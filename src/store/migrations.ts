@@ -244,12 +244,38 @@ function rollouts(dialect: Dialect): Migration {
   };
 }
 
+function webhooks(dialect: Dialect): Migration {
+  const t = types(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('webhooks')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('url', 'text', (c) => c.notNull())
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('types', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('rollout_id', 'text')
+        .addColumn('created_at', t.time, (c) => c.notNull())
+        .addColumn('disabled_at', t.time)
+        .addColumn('cursor_event_id', t.time, (c) => c.notNull().defaultTo(0))
+        .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', t.time, (c) => c.notNull().defaultTo(0))
+        .addColumn('last_error', 'text')
+        .addColumn('last_delivered_at', t.time)
+        .addColumn('lease_owner', 'text')
+        .addColumn('lease_until', t.time)
+        .execute();
+    },
+  };
+}
+
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_registry': initial(dialect),
     '0002_releases': releases(dialect),
     '0003_fleet_history': fleetHistory(dialect),
     '0004_rollouts': rollouts(dialect),
+    '0005_webhooks': webhooks(dialect),
   };
 }
 

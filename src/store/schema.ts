@@ -158,7 +158,32 @@ export interface FleetSnapshotsTable {
   decommissioned: number;
 }
 
+/** A webhook: where to POST events, which ones, and how far delivery has got (see store/sql-webhooks.ts). */
+export interface WebhooksTable {
+  id: string;
+  url: string;
+  /** The HMAC key for the signature header: kept as given, since the server must sign with it. */
+  secret: string;
+  /** JSON array of event type prefixes; empty means every event. */
+  types: string;
+  rollout_id: string | null;
+  created_at: number;
+  disabled_at: number | null;
+  /** The id of the last event delivered (or passed over by the filter): delivery resumes after it. */
+  cursor_event_id: number;
+  /** Failed attempts since the last success. */
+  failures: number;
+  /** Not before this instant (ms); 0 when due at once. */
+  next_attempt_at: number;
+  last_error: string | null;
+  last_delivered_at: number | null;
+  /** The replica delivering it now, until lease_until: one replica at a time per webhook. */
+  lease_owner: string | null;
+  lease_until: number | null;
+}
+
 export interface Database {
+  webhooks: WebhooksTable;
   fleet_snapshots: FleetSnapshotsTable;
   releases: ReleasesTable;
   device_updates: DeviceUpdatesTable;

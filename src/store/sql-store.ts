@@ -16,6 +16,7 @@ import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import { SqlReleases } from './sql-releases.js';
 import { SqlRollouts } from './sql-rollouts.js';
 import { OFFERABLE_STATES, SqlUpdates } from './sql-updates.js';
+import { SqlWebhooks } from './sql-webhooks.js';
 import type {
   ApiToken,
   DevicePage,
@@ -49,6 +50,7 @@ export class SqlStore implements Store {
   readonly releases: SqlReleases;
   readonly updates: SqlUpdates;
   readonly rollouts: SqlRollouts;
+  readonly webhooks: SqlWebhooks;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -57,6 +59,7 @@ export class SqlStore implements Store {
     this.releases = new SqlReleases(db);
     this.updates = new SqlUpdates(db, dialect);
     this.rollouts = new SqlRollouts(db, dialect);
+    this.webhooks = new SqlWebhooks(db);
   }
 
   async close(): Promise<void> {

@@ -351,11 +351,78 @@ export interface RolloutStore {
   releaseLeases(owner: string): Promise<void>;
 }
 
+export interface NewWebhook {
+  id: string;
+  url: string;
+  secret: string;
+  /** Event type prefixes ("rollout.", "update.failed"); empty: every event. */
+  types: string[];
+  rolloutId: string | null;
+  createdAt: number;
+}
+
+export interface Webhook extends NewWebhook {
+  disabledAt: number | null;
+  /** The last event id delivered (or passed over by the filter); delivery resumes after it. */
+  cursor: number;
+  /** Failed attempts since the last successful delivery. */
+  failures: number;
+  /** Not before this instant (ms since the epoch); 0: at once. */
+  nextAttemptAt: number;
+  lastError: string | null;
+  lastDeliveredAt: number | null;
+  leaseOwner: string | null;
+  leaseUntil: number | null;
+}
+
+/**
+ * Webhooks and their delivery state. Delivery is leased: `claim` hands a webhook to one replica until its
+ * lease ends, and `advance`, `recordFailure` and `release` only act for the replica holding the lease.
+ */
+export interface WebhookStore {
+  /** Creates the webhook positioned after the newest event (it receives events from now on), with its event. */
+  create(webhook: NewWebhook, actor: string): Promise<Webhook>;
+  list(): Promise<Webhook[]>;
+  get(id: string): Promise<Webhook | undefined>;
+  /** NOT_FOUND when there is no such webhook. */
+  delete(id: string, at: number, actor: string): Promise<void>;
+  /** Appends a `webhook.test` event addressed to this webhook and returns it; NOT_FOUND when there is none. */
+  sendTest(id: string, at: number, actor: string): Promise<StoredEvent>;
+  /** Events in the log after the webhook's cursor (whether or not its filter matches them). */
+  lag(id: string): Promise<number>;
+  /**
+   * Leases up to `limit` enabled webhooks that are due (`next_attempt_at` ≤ now), behind `headEventId`, and
+   * not leased to anyone else (or whose lease ran out) to `owner` until `now + leaseMs`.
+   */
+  claim(
+    owner: string,
+    options: { now: number; leaseMs: number; limit: number; headEventId: number },
+  ): Promise<Webhook[]>;
+  /**
+   * Moves the cursor forward to `cursor` after a delivery (or events the filter passes over), clears the
+   * failures and extends the lease. False when `owner` no longer holds the lease (nothing is changed).
+   */
+  advance(
+    id: string,
+    owner: string,
+    options: { cursor: number; now: number; delivered: boolean; leaseUntil: number },
+  ): Promise<boolean>;
+  /** Counts a failed attempt, schedules the next one and releases the lease. False when not the holder. */
+  recordFailure(
+    id: string,
+    owner: string,
+    options: { error: string; nextAttemptAt: number },
+  ): Promise<boolean>;
+  /** Gives the lease back, when `owner` holds it. */
+  release(id: string, owner: string): Promise<void>;
+}
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   readonly releases: ReleaseStore;
   readonly updates: UpdateStore;
   readonly rollouts: RolloutStore;
+  readonly webhooks: WebhookStore;
   close(): Promise<void>;
 
   // Device registry

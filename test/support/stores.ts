@@ -28,6 +28,8 @@ const PG_SETTING = process.env.FLEETD_TEST_PG?.trim() || DEFAULT_TEST_PG;
 /** A fresh store and how to remove every trace of it. */
 interface Opened {
   store: SqlStore;
+  /** Another handle on the same database (as another replica, or the same one after a restart, would open). */
+  another(): Promise<SqlStore>;
   /** Closes the store (if the test did not) and deletes its data. */
   dispose(): Promise<void>;
 }
@@ -56,9 +58,17 @@ const sqlite: Backend = {
     const dir = tempDir('fleetd-store-');
     const store = await openSqliteStore(join(dir, 'fleetd.db'), { cacheMiB: 16 });
     const close = closeOnce(store);
+    const others: SqlStore[] = [];
     return {
       store,
+      async another() {
+        const other = await openSqliteStore(join(dir, 'fleetd.db'), { cacheMiB: 16 });
+        others.push(other);
+        closeOnce(other);
+        return other;
+      },
       async dispose() {
+        await Promise.all(others.map((o) => o.close()));
         await close();
         rmSync(dir, { recursive: true, force: true });
       },
@@ -110,9 +120,17 @@ const postgres: Backend = {
       throw unreachable(url, error);
     }
     const close = closeOnce(store);
+    const others: SqlStore[] = [];
     return {
       store,
+      async another() {
+        const other = await openPostgresStore(url, { schema, poolSize: 4 });
+        others.push(other);
+        closeOnce(other);
+        return other;
+      },
       async dispose() {
+        await Promise.all(others.map((o) => o.close()));
         await close();
         const client = new pg.Client({ connectionString: url });
         await client.connect();
@@ -135,6 +153,8 @@ export interface TestBackend {
    * test or beforeEach), or when the backend's suite ends (when opened in beforeAll).
    */
   open(): Promise<SqlStore>;
+  /** A store and a second handle on the same database (a second replica, or a restart), disposed alike. */
+  openPair(): Promise<[SqlStore, SqlStore]>;
 }
 
 /** Runs the suite once per backend, inside `describe(<backend name>)`. */
@@ -150,18 +170,25 @@ export function forEachBackend(suite: (backend: TestBackend) => void): void {
           const failed = results.find((r) => r.status === 'rejected');
           if (failed) throw failed.reason;
         });
+        const create = async () => {
+          const o = await backend.create();
+          try {
+            // Opened in a test or a beforeEach: gone when that test ends, so connections do not pile up.
+            onTestFinished(() => o.dispose());
+          } catch {
+            // Opened in beforeAll: gone when the backend's suite ends.
+            opened.push(o);
+          }
+          return o;
+        };
         suite({
           name: backend.name,
           async open() {
-            const o = await backend.create();
-            try {
-              // Opened in a test or a beforeEach: gone when that test ends, so connections do not pile up.
-              onTestFinished(() => o.dispose());
-            } catch {
-              // Opened in beforeAll: gone when the backend's suite ends.
-              opened.push(o);
-            }
-            return o.store;
+            return (await create()).store;
+          },
+          async openPair() {
+            const o = await create();
+            return [o.store, await o.another()];
           },
         });
       },

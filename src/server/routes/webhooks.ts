@@ -1,0 +1,189 @@
+/** Operator API for webhooks: register, list, show with delivery status, delete, send a test event. */
+import { randomBytes } from 'node:crypto';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { FleetError } from '../../core/errors.js';
+import { validateWebhookUrl } from '../../events/webhook-rules.js';
+import { newId } from '../../registry/credentials.js';
+import type { Webhook } from '../../store/store.js';
+import { actorOf, operatorOf } from '../auth.js';
+import type { ServerContext } from '../context.js';
+import { withErrors } from '../schemas.js';
+
+const iso = (ms: number | null) => (ms === null || ms === 0 ? null : new Date(ms).toISOString());
+
+const WebhookJson = Type.Object({
+  id: Type.String(),
+  url: Type.String(),
+  types: Type.Array(Type.String(), { description: 'Event type prefixes; empty: every event' }),
+  rollout: Type.Union([Type.String(), Type.Null()]),
+  created_at: Type.String({ format: 'date-time' }),
+  cursor: Type.Integer({ description: 'The last event id delivered (or passed over by the filter)' }),
+  failures: Type.Integer({ description: 'Failed attempts since the last success' }),
+  last_error: Type.Union([Type.String(), Type.Null()]),
+  next_attempt_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+    description: 'When the next attempt is due after a failure; null when not waiting',
+  }),
+  last_delivered_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+
+const WebhookStatusJson = Type.Object({
+  ...WebhookJson.properties,
+  lag: Type.Integer({ description: 'Events in the log after the cursor (not all may match the filter)' }),
+});
+
+const WebhookCreatedJson = Type.Object({
+  ...WebhookJson.properties,
+  secret: Type.String({ description: 'The HMAC key of x-fleetd-signature; shown only now' }),
+});
+
+const CreateBody = Type.Object(
+  {
+    url: Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      description: 'http:// or https:// URL events are POSTed to',
+    }),
+    types: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' }), {
+        maxItems: 32,
+        description: 'Event type prefixes, e.g. "rollout." or "update.failed"; none: every event',
+      }),
+    ),
+    rollout: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 128, description: "Only this rollout's events" }),
+    ),
+    secret: Type.Optional(
+      Type.String({
+        minLength: 16,
+        maxLength: 256,
+        description: 'HMAC key; generated (and returned once) if absent',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const WebhookParams = Type.Object({ id: Type.String({ maxLength: 128 }) });
+
+function webhookJson(w: Webhook) {
+  return {
+    id: w.id,
+    url: w.url,
+    types: w.types,
+    rollout: w.rolloutId,
+    created_at: new Date(w.createdAt).toISOString(),
+    cursor: w.cursor,
+    failures: w.failures,
+    last_error: w.lastError,
+    next_attempt_at: w.failures === 0 ? null : iso(w.nextAttemptAt),
+    last_delivered_at: iso(w.lastDeliveredAt),
+  };
+}
+
+export const webhookRoutes =
+  (c: ServerContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const find = async (id: string) => {
+      const webhook = await c.store.webhooks.get(id);
+      if (!webhook) throw new FleetError('NOT_FOUND', `webhook ${id} does not exist`);
+      return webhook;
+    };
+
+    app.post(
+      '/webhooks',
+      {
+        schema: {
+          summary: 'Register a webhook: stored events from now on are POSTed to it, signed, at least once',
+          tags: ['webhooks'],
+          body: CreateBody,
+          response: withErrors({ 201: WebhookCreatedJson }),
+        },
+      },
+      async (request, reply) => {
+        const body = request.body;
+        const url = validateWebhookUrl(body.url, 'url');
+        const secret = body.secret ?? `whsec_${randomBytes(32).toString('base64url')}`;
+        const webhook = await c.store.webhooks.create(
+          {
+            id: newId('wh'),
+            url,
+            secret,
+            types: [...new Set(body.types ?? [])],
+            rolloutId: body.rollout ?? null,
+            createdAt: c.clock.now(),
+          },
+          actorOf(operatorOf(request)),
+        );
+        return reply.status(201).send({ ...webhookJson(webhook), secret });
+      },
+    );
+
+    app.get(
+      '/webhooks',
+      {
+        schema: {
+          summary: 'Webhooks and their delivery state (secrets are never shown again)',
+          tags: ['webhooks'],
+          response: withErrors({ 200: Type.Object({ webhooks: Type.Array(WebhookJson) }) }),
+        },
+      },
+      async () => ({ webhooks: (await c.store.webhooks.list()).map(webhookJson) }),
+    );
+
+    app.get(
+      '/webhooks/:id',
+      {
+        schema: {
+          summary: 'One webhook with its delivery status: cursor, lag, failures, last error, next attempt',
+          tags: ['webhooks'],
+          params: WebhookParams,
+          response: withErrors({ 200: WebhookStatusJson }),
+        },
+      },
+      async (request) => {
+        const webhook = await find(request.params.id);
+        return { ...webhookJson(webhook), lag: await c.store.webhooks.lag(webhook.id) };
+      },
+    );
+
+    app.delete(
+      '/webhooks/:id',
+      {
+        schema: {
+          summary: 'Delete a webhook (nothing more is delivered to it)',
+          tags: ['webhooks'],
+          params: WebhookParams,
+          response: withErrors({ 200: Type.Object({ deleted: Type.String() }) }),
+        },
+      },
+      async (request) => {
+        await c.store.webhooks.delete(request.params.id, c.clock.now(), actorOf(operatorOf(request)));
+        return { deleted: request.params.id };
+      },
+    );
+
+    app.post(
+      '/webhooks/:id/test',
+      {
+        schema: {
+          summary: 'Append a webhook.test event delivered to this webhook only (whatever its filter)',
+          tags: ['webhooks'],
+          params: WebhookParams,
+          response: withErrors({
+            202: Type.Object({
+              event_id: Type.Integer({ description: 'Delivered once the webhook cursor reaches it' }),
+            }),
+          }),
+        },
+      },
+      async (request, reply) => {
+        const event = await c.store.webhooks.sendTest(
+          request.params.id,
+          c.clock.now(),
+          actorOf(operatorOf(request)),
+        );
+        return reply.status(202).send({ event_id: event.id });
+      },
+    );
+  };
