@@ -181,6 +181,7 @@ describe('the device-update protocol', () => {
         signature: release.signature,
         download_url: `/api/device/v1/artifacts/${release.sha256}`,
         retry_after: null,
+        soft: false,
       },
     ]);
   });

@@ -399,7 +399,7 @@ describe('progressive', () => {
     expect(fleet.device(updated).firmware).toBe('2.0.0');
     const back = await fleet.connect(fleet.devices.keys());
     expect(back).toEqual([
-      expect.objectContaining({ deviceId: updated, version: '1.0.0', action: 'switch', state: 'succeeded' }),
+      expect.objectContaining({ deviceId: updated, version: '1.0.0', action: 'install', state: 'succeeded' }),
     ]);
     expect(fleet.device(updated).firmware).toBe('1.0.0');
     expect((await show(fleet, r.id)).rollback).toEqual({ succeeded: 1 });
@@ -650,7 +650,7 @@ describe('operator control', () => {
     await command(fleet, r.id, 'rollback');
     const back = await fleet.connect(fleet.devices.keys());
     expect(back.map((b) => `${b.action} ${b.version} ${b.state}`)).toEqual(
-      Array(3).fill('switch 1.0.0 succeeded'),
+      Array(3).fill('install 1.0.0 succeeded'),
     );
     const after = await show(fleet, r.id);
     expect(after.state).toBe('rolled_back');

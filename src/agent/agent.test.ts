@@ -31,6 +31,7 @@ interface ServedUpdate {
   sha256: string;
   artifact: Buffer;
   retry_after: number | null;
+  soft?: boolean;
 }
 
 interface RecordedReport {
@@ -125,6 +126,7 @@ class ProtocolServer {
           signature: u.signature,
           download_url: `${API}/artifacts/${u.sha256}`,
           retry_after: u.retry_after,
+          soft: u.soft ?? false,
         }));
       return json(res, 200, { pending_updates: pending, next_heartbeat: 60 });
     }
@@ -479,23 +481,62 @@ describe('agent', () => {
     const rel = release('upd_1');
     const u = server.offer({ ...rel, action: 'download_only' });
     await agent.runOnce();
-    expect(states(server.reportsFor(u.id))).toEqual(['notified', 'downloading']);
-    expect(server.reportsFor(u.id).at(-1)?.progress).toBe(100);
+    // Staging is the whole job of a download_only update: it ends succeeded, still on the old slot.
+    expect(states(server.reportsFor(u.id))).toEqual(['notified', 'downloading', 'succeeded']);
     expect(await current(stateDir)).toBe('slots/a');
     expect(await exists(join(stateDir, 'slots', 'b', '.download', 'staged.json'))).toBe(true);
-    await agent.runOnce(); // still download_only: nothing more to do or say
-    expect(server.reportsFor(u.id).at(-1)?.progress).toBe(100);
-    const reportsSoFar = server.accepted.length;
+    await agent.runOnce(); // nothing more to do or say
+    expect(server.reportsFor(u.id)).toHaveLength(server.reportsFor(u.id).length);
 
-    u.action = 'switch';
+    const s = server.offer({ ...rel, id: 'upd_2', action: 'switch' });
     await agent.runOnce();
-    expect(states(server.reportsFor(u.id).slice(reportsSoFar))).toEqual([
-      'installing',
-      'verifying',
-      'succeeded',
-    ]);
+    expect(states(server.reportsFor(s.id))).toEqual(['notified', 'installing', 'verifying', 'succeeded']);
     expect(server.artifactBytesSent).toBe(rel.artifact.length);
     expect(await current(stateDir)).toBe('slots/b');
+  });
+
+  it('goes back to the release its other slot still holds without a download, although it is older', async () => {
+    const { server, stateDir, agent } = await setup();
+    const old = release('upd_1', { version: '2.2.0' });
+    server.offer(old);
+    await agent.runOnce();
+    server.offer(release('upd_2', { version: '2.3.0' }));
+    await agent.runOnce();
+    expect(await current(stateDir)).toBe('slots/a');
+    const sent = server.artifactBytesSent;
+    // The rollback: the previous release again, not marked allow_downgrade.
+    const back = server.offer({ ...old, id: 'upd_3' });
+    await agent.runOnce();
+    expect(back.state).toBe('succeeded');
+    expect(server.artifactBytesSent).toBe(sent);
+    expect(await current(stateDir)).toBe('slots/b');
+    await agent.runOnce();
+    expect(server.heartbeats.at(-1)?.firmware_version).toBe('2.2.0');
+  });
+
+  it('still refuses an older release it does not hold in its other slot', async () => {
+    const { server, agent } = await setup({ firmwareVersion: '2.3.0' });
+    const u = server.offer(release('upd_1', { version: '2.2.0' }));
+    await agent.runOnce();
+    expect(server.reportsFor(u.id).at(-1)).toMatchObject({
+      state: 'failed',
+      error: 'downgrade 2.3.0 → 2.2.0 refused',
+    });
+  });
+
+  it('defers a soft update while its consent hook says no, keeping the download', async () => {
+    let consent = false;
+    const { server, stateDir, agent } = await setup({ consent: async () => consent });
+    const rel = release('upd_1');
+    const u = server.offer({ ...rel, soft: true });
+    const wait = await agent.runOnce();
+    expect(states(server.reportsFor(u.id))).toEqual(['notified', 'downloading']);
+    expect(wait).toBeLessThanOrEqual(300_000); // asks the hook again in 5 minutes at the latest
+    expect(await current(stateDir)).toBe('slots/a');
+    consent = true;
+    await agent.runOnce();
+    expect(u.state).toBe('succeeded');
+    expect(server.artifactBytesSent).toBe(rel.artifact.length); // downloaded once
   });
 
   it('fails a switch to a release that is not staged', async () => {
@@ -527,11 +568,12 @@ describe('agent', () => {
     expect(server.accepted.length).toBe(before);
   });
 
-  it('waits while the server holds the download back (retry_after)', async () => {
+  it('waits while the server holds the download back (retry_after), claiming nothing', async () => {
     const { server, agent } = await setup();
     const u = server.offer({ ...release('upd_1'), retry_after: 30 });
     const wait = await agent.runOnce();
     expect(server.artifactBytesSent).toBe(0);
+    expect(server.reportsFor(u.id)).toEqual([]); // no `notified`: the slot is the server's to give
     expect(wait).toBe(30_000);
     u.retry_after = null;
     await agent.runOnce();

@@ -31,6 +31,8 @@ export interface AgentOptions {
   enrollToken?: string;
   /** The pinned Ed25519 release-signing key: PEM text, raw base64, or a KeyObject. */
   publicKey: string | KeyObject;
+  /** Asked before installing a soft update: false defers it (e.g. a till in use, a device in a procedure). */
+  consent?: () => Promise<boolean>;
   /** How to tell a switched-to release works; without one a switch is committed at once. */
   health?: HealthCheck | (() => Promise<Verdict>);
   /** Time a release has to become healthy (default 60 s). */

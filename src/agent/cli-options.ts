@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import type { AgentOptions } from './agent.js';
 import { healthCheckFromFlags } from './health.js';
+import { runShell } from './run-command.js';
 import { loadPublicKey } from './verify.js';
 
 export interface AgentCliFlags {
@@ -20,6 +21,16 @@ export interface AgentCliFlags {
   healthUrl?: string | undefined;
   healthTcp?: string | undefined;
   firmware?: string | undefined;
+  /** Soft updates: a shell command asked before installing; exit 0 lets the install go ahead. */
+  consentCmd?: string | undefined;
+}
+
+/** A consent hook as a shell command: exit 0 means "install now"; anything else (or 60 s) means "not yet". */
+function consentCommand(command: string): () => Promise<boolean> {
+  return async () => {
+    const result = await runShell(['-c', command], { timeoutMs: 60_000 });
+    return result.kind === 'exit' && result.code === 0;
+  };
 }
 
 /** Reads the key file and checks every flag now, so a mistake stops the agent at start, not mid-update. */
@@ -36,5 +47,6 @@ export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<Agent
     ...(flags.enrollToken !== undefined ? { enrollToken: flags.enrollToken } : {}),
     ...(health !== undefined ? { health } : {}),
     ...(flags.firmware !== undefined ? { firmwareVersion: flags.firmware } : {}),
+    ...(flags.consentCmd !== undefined ? { consent: consentCommand(flags.consentCmd) } : {}),
   };
 }

@@ -15,6 +15,8 @@ export interface PendingUpdate {
   signature: string;
   download_url: string;
   retry_after: number | null;
+  /** A soft update: the device may defer installing it (its consent hook). */
+  soft?: boolean;
 }
 
 export interface HeartbeatAnswer {
@@ -154,5 +156,6 @@ export function parsePendingUpdate(raw: unknown): PendingUpdate | undefined {
     signature: u.signature,
     download_url: typeof u.download_url === 'string' ? u.download_url : '',
     retry_after: typeof u.retry_after === 'number' ? u.retry_after : null,
+    soft: u.soft === true,
   };
 }

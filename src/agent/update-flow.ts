@@ -19,8 +19,13 @@ import { decideTrial, type SlotName, type Slots } from './slots.js';
 import type { JobRecord, StateDir } from './state-dir.js';
 import { type Manifest, type Verdict, verifyArtifact, verifyRelease } from './verify.js';
 
+/** How long a device whose consent hook declined waits before asking it again. */
+const CONSENT_RETRY_SEC = 300;
+
 export interface FlowOptions {
   hardwareType: string;
+  /** For soft updates: asked before installing; false defers the install (the download is kept). */
+  consent?: (() => Promise<boolean>) | undefined;
   publicKey: KeyObject;
   health?: HealthCheck | (() => Promise<Verdict>) | undefined;
   healthDeadlineMs?: number | undefined;
@@ -122,6 +127,7 @@ export class UpdateFlow {
       if (job && this.reports.isCancelled(job.id)) return await this.cancelJob(job.id);
       if (job && !entry) return await this.dropJob(job, 'no longer pending on the server');
       if (!entry) return;
+      if (!job && entry.retry_after !== null) return this.hold(entry, 'the server holds it back');
       job ??= await this.startJob(entry);
       if (!job) return;
       if (job.action !== entry.action) {
@@ -141,6 +147,12 @@ export class UpdateFlow {
         wait,
       });
     }
+  }
+
+  /** Not now: the server has no slot for it yet, or the device's consent hook declined. Asks again later. */
+  private hold(u: PendingUpdate, why: string, seconds = u.retry_after ?? 300): void {
+    this.holdMs = seconds * 1000;
+    this.log.info('update held', { update: u.id, why, retry_in_s: seconds });
   }
 
   /** A new update: checked before anything is downloaded or a slot emptied. */
@@ -182,16 +194,13 @@ export class UpdateFlow {
     const verdict = await this.verifyManifest(job.manifest, job.signature);
     if (!verdict.ok) return this.fail(job.id, verdict.reason);
     const m = verdict.value;
-    await this.reports.report(job.id, 'notified');
     const slot = await this.slots.inactive();
     const slotDir = this.slots.dir(slot);
     let holding = await this.slotHolds(slot, m);
+    if (holding === 'nothing' && entry.retry_after !== null)
+      return this.hold(entry, 'the server holds the download back');
+    await this.reports.report(job.id, 'notified');
     if (holding === 'nothing') {
-      if (entry.retry_after !== null) {
-        this.holdMs = entry.retry_after * 1000;
-        this.log.info('server holds the download back', { update: job.id, retry_after: entry.retry_after });
-        return;
-      }
       const file = await this.fetchArtifact(job, m, slotDir);
       const check = verifyArtifact(m, file);
       if (!check.ok) return this.fail(job.id, check.reason);
@@ -199,8 +208,13 @@ export class UpdateFlow {
       holding = 'staged';
     }
     if (job.action === 'download_only') {
+      // Staging was the whole job: it succeeded. A switch to the staged release comes as its own update.
+      await this.reports.report(job.id, 'succeeded');
       this.log.info('release staged; waiting for a switch', { update: job.id, version: m.version, slot });
       return this.state.clearJob();
+    }
+    if (entry.soft && this.options.consent && !(await this.options.consent())) {
+      return this.hold(entry, 'the consent hook declined the install for now', CONSENT_RETRY_SEC);
     }
     await this.reports.report(job.id, 'installing');
     if (holding === 'staged') {
@@ -221,11 +235,18 @@ export class UpdateFlow {
   }
 
   private async verifyManifest(manifest: string, signature: string): Promise<Verdict<Manifest>> {
-    return verifyRelease(manifest, signature, {
+    const ctx = {
       publicKey: this.options.publicKey,
       hardwareType: this.options.hardwareType,
       installedVersion: await this.deps.firmwareVersion(),
-    });
+    };
+    const strict = verifyRelease(manifest, signature, ctx);
+    if (strict.ok) return strict;
+    // Going back to the release the other slot still holds is how a rollback works without a download:
+    // that release was verified and ran on this device before, so anti-rollback does not apply to it.
+    const loose = verifyRelease(manifest, signature, { ...ctx, installedVersion: undefined });
+    if (!loose.ok) return strict;
+    return (await this.slotHolds(await this.slots.inactive(), loose.value)) === 'installed' ? loose : strict;
   }
 
   /** Whether a slot already has this release installed, downloaded and verified, or neither. */

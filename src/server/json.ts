@@ -57,7 +57,7 @@ export function eventJson(e: StoredEvent) {
 }
 
 /** One pending update as the device protocol describes it (docs/device-protocol.md). */
-export function pendingUpdateJson({ update, release, retryAfterSec }: UpdateOffer) {
+export function pendingUpdateJson({ update, release, retryAfterSec, soft }: UpdateOffer) {
   return {
     id: update.id,
     rollout_id: update.rolloutId,
@@ -68,6 +68,7 @@ export function pendingUpdateJson({ update, release, retryAfterSec }: UpdateOffe
     signature: release.signature,
     download_url: `/api/device/v1/artifacts/${release.sha256}`,
     retry_after: retryAfterSec,
+    soft,
   };
 }
 

@@ -165,6 +165,7 @@ export const PendingUpdate = Type.Object({
   signature: Type.String({ description: 'Base64 Ed25519 signature of the manifest' }),
   download_url: Type.String(),
   retry_after: Nullable(Type.Integer({ description: 'Seconds to wait before downloading (held back)' })),
+  soft: Type.Boolean({ description: 'The device may defer installing (its consent hook decides)' }),
 });
 
 export const HeartbeatReply = Type.Object({

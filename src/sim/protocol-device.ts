@@ -99,8 +99,9 @@ export class ProtocolDevice {
   private async carryOut(u: PendingUpdateJson): Promise<StepReport> {
     const version = manifestVersion(u.manifest);
     const base = { updateId: u.id, rolloutId: u.rollout_id, version, action: u.action };
-    if (u.action === 'switch') {
-      // A blue-green switch to the staged slot, or a rollback to the slot it came from: nothing to download.
+    if (u.action === 'switch' || (version === this.previous && u.action === 'install')) {
+      // A blue-green switch to the staged slot, or back to the release the other slot still holds (a
+      // rollback), as the agent does: nothing to download, nothing that can fail to install.
       await this.report(u, 'installing');
       await this.report(u, 'verifying');
       await this.report(u, 'succeeded');

@@ -620,7 +620,8 @@ export class SqlRollouts implements RolloutStore {
       release_id: r.release_id,
       rollout_id: id,
       state: 'pending',
-      action: 'switch',
+      // A rollback installs the previous release: a device whose other slot still holds it just switches back.
+      action: purpose === 'switch' ? 'switch' : 'install',
       last_seq: 0,
       progress: null,
       error: null,

@@ -250,6 +250,7 @@ export class SqlUpdates implements UpdateStore {
       byRollout.set(r.rollout_id, [...(byRollout.get(r.rollout_id) ?? []), r]);
     }
     for (const [rolloutId, waiting] of byRollout) await this.grantSlots(rolloutId, waiting, holds, ctx);
+    const softRollouts = await this.softRollouts(rows);
 
     for (const r of rows) {
       if (!OFFERABLE_STATES.includes(r.state as UpdateState)) continue; // skipped while granting
@@ -270,10 +271,29 @@ export class SqlUpdates implements UpdateStore {
         deleted_at: r.deleted_at,
       });
       const list = offers.get(r.device_id) ?? [];
-      list.push({ update: rowToUpdate(r), release, retryAfterSec: holds.get(r.id) ?? null });
+      list.push({
+        update: rowToUpdate(r),
+        release,
+        retryAfterSec: holds.get(r.id) ?? null,
+        soft: r.rollout_id !== null && softRollouts.has(r.rollout_id),
+      });
       offers.set(r.device_id, list);
     }
     return offers;
+  }
+
+  /** The rollouts among these rows whose action is soft (the device may defer the install). */
+  private async softRollouts(rows: OfferRow[]): Promise<Set<string>> {
+    const ids = [...new Set(rows.flatMap((r) => (r.rollout_id === null ? [] : [r.rollout_id])))];
+    if (ids.length === 0) return new Set();
+    const specs = await this.db
+      .selectFrom('rollouts')
+      .select(['id', 'spec'])
+      .where('id', 'in', ids)
+      .execute();
+    return new Set(
+      specs.filter((s) => (JSON.parse(s.spec) as { action?: string }).action === 'soft').map((s) => s.id),
+    );
   }
 
   /** pending → notified, only by the first writer (another replica or batch may have granted it meanwhile). */

@@ -156,6 +156,8 @@ export interface UpdateOffer {
   release: Release;
   /** Set when the server holds the device back (no free slot, outside its window…): ask again after this. */
   retryAfterSec: number | null;
+  /** The rollout's action is soft: the device may defer installing it (its consent hook). */
+  soft: boolean;
 }
 
 export interface StatusReport {
