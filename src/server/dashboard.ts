@@ -33,6 +33,7 @@ export async function serveDashboard(app: FastifyInstance, root = DEFAULT_WEB_RO
   await app.register(fastifyStatic, {
     root,
     prefix: '/',
+    cacheControl: false,
     // Vite names assets by content hash: they never change. index.html must be revalidated to pick up a build.
     setHeaders(res, path) {
       res.setHeader(

@@ -27,7 +27,13 @@ function page(route: Route) {
     case '':
       return <OverviewPage />;
     case 'devices':
-      return second ? <DevicePage id={second} /> : <DevicesPage query={route.query} />;
+      // Keyed by the link's filter: following a link to another filter starts afresh, while typing (which
+      // rewrites the link in place, without a navigation) keeps the page as it is.
+      return second ? (
+        <DevicePage id={second} />
+      ) : (
+        <DevicesPage key={route.query.get('filter') ?? ''} query={route.query} />
+      );
     case 'events':
       return <EventsPage query={route.query} />;
     case 'artifacts':

@@ -74,7 +74,7 @@ export function OverviewPage() {
         />
       </section>
       <div class="grid">
-        <Card title="Online over time" wide>
+        <Card title="Online over time" span2>
           <div class="toolbar">
             <label for="history-range">Range</label>
             <select id="history-range" value={since} onChange={(e) => setSince(e.currentTarget.value)}>
@@ -163,7 +163,7 @@ function Tile(props: {
       <span class="tile-value" data-testid={props.testid}>
         {props.value}
       </span>
-      <span class="tile-label">
+      <span class={props.color ? 'tile-label status' : 'tile-label'}>
         {props.color && <span class="dot" style={{ background: props.color }} aria-hidden="true" />}
         {props.label}
       </span>
@@ -191,7 +191,8 @@ function HistoryChart({ snapshots }: { snapshots: HistorySnapshot[] }) {
             borderColor: STATUS_COLORS.online,
             backgroundColor: 'rgba(31, 157, 85, 0.15)',
             fill: true,
-            pointRadius: 0,
+            // Points only while there are few (a fresh server has one snapshot): a lone point has no line.
+            pointRadius: snapshots.length < 30 ? 3 : 0,
             tension: 0.2,
           },
         ],
