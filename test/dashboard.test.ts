@@ -217,11 +217,16 @@ describe('dashboard', () => {
     await page.getByRole('region', { name: 'Telemetry' }).getByText('77%').waitFor();
     const history = page.getByTestId('status-history');
     await history.getByRole('row', { name: /device\.status.*unknown → online/ }).waitFor();
+    // Times in the device's own zone are labelled with it (the browser runs in New York).
+    await history
+      .getByRole('row', { name: /device\.status/ })
+      .getByText(/M MST$/)
+      .waitFor();
+    await screenshot(page, '03-device');
 
     await go('devices/pos-nyc-001');
     const updates = page.getByTestId('updates');
     await updates.getByRole('row', { name: /pos-nyc-001.*pending.*install.*2\.1\.0/ }).waitFor();
-    await screenshot(page, '03-device');
   });
 
   it('shows events and adds new ones live', async () => {

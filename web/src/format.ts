@@ -16,9 +16,13 @@ export function formatInZone(iso: string | null | undefined, timeZone: string | 
   if (!iso) return '—';
   if (!timeZone) return formatTime(iso);
   try {
+    // dateStyle/timeStyle cannot be combined with timeZoneName: the fields are spelled out instead.
     return new Intl.DateTimeFormat(undefined, {
-      dateStyle: 'medium',
-      timeStyle: 'short',
+      year: 'numeric',
+      month: 'short',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: '2-digit',
       timeZone,
       timeZoneName: 'short',
     }).format(new Date(iso));

@@ -34,17 +34,10 @@ export function Facts({ rows }: { rows: Array<[string, ComponentChildren]> }) {
   );
 }
 
-export function Card({
-  title,
-  children,
-  wide,
-}: {
-  title: string;
-  children: ComponentChildren;
-  wide?: boolean;
-}) {
+export function Card(props: { title: string; children: ComponentChildren; wide?: boolean; span2?: boolean }) {
+  const { title, children } = props;
   return (
-    <section class={wide ? 'card wide' : 'card'} aria-label={title}>
+    <section class={`card${props.wide ? ' wide' : ''}${props.span2 ? ' span2' : ''}`} aria-label={title}>
       <h2>{title}</h2>
       {children}
     </section>

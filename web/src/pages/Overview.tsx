@@ -187,7 +187,8 @@ function HistoryChart({ snapshots }: { snapshots: HistorySnapshot[] }) {
         datasets: [
           {
             label: 'Online %',
-            data: snapshots.map((p) => onlineShare(p.by_status, p.total) ?? 0),
+            // An empty fleet has no online share: a gap in the line, not a drop to 0%.
+            data: snapshots.map((p) => onlineShare(p.by_status, p.total)),
             borderColor: STATUS_COLORS.online,
             backgroundColor: 'rgba(31, 157, 85, 0.15)',
             fill: true,

@@ -99,7 +99,7 @@ export function NewRolloutPage() {
               <button type="button" class="link" onClick={() => document.getElementById(fieldId(k))?.focus()}>
                 {k}
               </button>
-              : {v}
+              {`: ${v}`}
             </p>
           ))}
         </div>
