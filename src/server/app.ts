@@ -5,12 +5,14 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { authenticateOperator } from './auth.js';
 import type { ServerContext } from './context.js';
+import { serveDashboard } from './dashboard.js';
 import { installErrorHandling } from './errors.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { deviceApi } from './routes/device-api.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { fleetRoutes } from './routes/fleet.js';
+import { recentEventRoutes } from './routes/recent-events.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { updateRoutes } from './routes/updates.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -20,6 +22,8 @@ import { validatorCompiler } from './validation.js';
 export interface AppOptions {
   logLevel?: string;
   version?: string;
+  /** The built dashboard's folder (default `dist/web` of the package). */
+  webRoot?: string;
 }
 
 export async function buildApp(context: ServerContext, options: AppOptions = {}): Promise<FastifyInstance> {
@@ -75,8 +79,10 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(rolloutRoutes(context));
       await operatorApi.register(eventStreamRoutes(context));
       await operatorApi.register(webhookRoutes(context));
+      await operatorApi.register(recentEventRoutes(context));
     },
     { prefix: '/api/v1' },
   );
+  await serveDashboard(app, options.webRoot);
   return app;
 }

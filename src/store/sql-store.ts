@@ -601,6 +601,7 @@ export class SqlStore implements Store {
   async listEvents(query: EventQuery): Promise<StoredEvent[]> {
     let q = this.db.selectFrom('events').selectAll();
     if (query.after !== undefined) q = q.where('id', '>', query.after);
+    if (query.before !== undefined) q = q.where('id', '<', query.before);
     if (query.deviceId !== undefined) q = q.where('device_id', '=', query.deviceId);
     if (query.rolloutId !== undefined) q = q.where('rollout_id', '=', query.rolloutId);
     if (query.typePrefix !== undefined) {
@@ -609,7 +610,10 @@ export class SqlStore implements Store {
       const pattern = `${query.typePrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
       q = q.where((eb) => sql<SqlBool>`${eb.ref('type')} like ${pattern} escape '\\'`);
     }
-    const rows = await q.orderBy('id').limit(query.limit).execute();
+    const rows = await q
+      .orderBy('id', query.newestFirst ? 'desc' : 'asc')
+      .limit(query.limit)
+      .execute();
     return rows.map((r) => ({
       id: Number(r.id),
       at: Number(r.at),

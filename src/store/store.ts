@@ -81,6 +81,10 @@ export type NewEvent = Omit<StoredEvent, 'id'>;
 
 export interface EventQuery {
   after?: number;
+  /** Only events with a smaller id (paging back from the newest). */
+  before?: number;
+  /** Newest first, for "the latest N events" (default: oldest first, as a cursor reads them). */
+  newestFirst?: boolean;
   limit: number;
   deviceId?: string;
   rolloutId?: string;

@@ -1,0 +1,71 @@
+/** Calls to the operator API with the session's token; errors keep the API's code and message. */
+import { getToken, setToken } from './session';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+
+  /** A 404 from the router itself (no such route), as opposed to "no such rollout". */
+  get noRoute(): boolean {
+    return this.status === 404 && this.message.startsWith('no route for');
+  }
+}
+
+export interface CallOptions {
+  method?: string;
+  body?: unknown;
+  signal?: AbortSignal;
+}
+
+export type Query = Record<string, string | number | boolean | undefined | null>;
+
+export function withQuery(path: string, query: Query): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && value !== '') params.set(key, String(value));
+  }
+  const text = params.toString();
+  return text ? `${path}?${text}` : path;
+}
+
+export async function api<T>(path: string, options: CallOptions = {}): Promise<T> {
+  const token = getToken();
+  const response = await fetch(path, {
+    method: options.method ?? 'GET',
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const text = await response.text();
+  let json: unknown = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    // Not JSON (a proxy's error page): reported below with the status alone.
+  }
+  if (!response.ok) {
+    const error = (
+      json as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | null
+    )?.error;
+    // A revoked or mistyped token: back to the sign-in form rather than a page of errors.
+    if (response.status === 401) setToken(null);
+    throw new ApiError(
+      response.status,
+      error?.code ?? `HTTP_${response.status}`,
+      error?.message ?? `${response.status} ${response.statusText}`,
+      error?.details,
+    );
+  }
+  return json as T;
+}
+
+export const isAbort = (error: unknown) => error instanceof DOMException && error.name === 'AbortError';

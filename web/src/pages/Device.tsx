@@ -1,0 +1,220 @@
+/** One device: facts, tags, telemetry, its status history and every update it has had. */
+import { api, withQuery } from '../api';
+import { Badge, Card, ErrorBox, Facts, Loading } from '../components/common';
+import { formatAgo, formatInZone, formatTime } from '../format';
+import { useApi } from '../hooks';
+import { href } from '../router';
+import type { Device, DeviceUpdate, FleetEvent } from '../types';
+
+export function DevicePage({ id }: { id: string }) {
+  const device = useApi(
+    (signal) => api<Device>(`/api/v1/devices/${encodeURIComponent(id)}`, { signal }),
+    [id],
+  );
+  const history = useApi(
+    (signal) =>
+      api<{ events: FleetEvent[] }>(
+        withQuery('/api/v1/events/recent', { device: id, type: 'device.', limit: 200 }),
+        {
+          signal,
+        },
+      ),
+    [id],
+  );
+  const updates = useApi(
+    (signal) =>
+      api<{ updates: DeviceUpdate[] }>(withQuery('/api/v1/updates', { device: id, limit: 1000 }), { signal }),
+    [id],
+  );
+
+  if (device.error)
+    return (
+      <div class="page">
+        <p>
+          <a href={href('devices')}>← Devices</a>
+        </p>
+        <ErrorBox error={device.error} />
+      </div>
+    );
+  if (!device.data) return <Loading />;
+  const d = device.data;
+  const t = d.telemetry;
+  const metrics = Object.entries(t.metrics);
+  return (
+    <div class="page">
+      <p>
+        <a href={href('devices')}>← Devices</a>
+      </p>
+      <h1>
+        {d.name} <Badge value={d.status} />
+      </h1>
+      <p class="mono muted">{d.id}</p>
+      <div class="grid">
+        <Card title="Facts">
+          <Facts
+            rows={[
+              ['Status', d.status],
+              ['Firmware', <span class="mono">{d.firmware_version ?? '—'}</span>],
+              ['Hardware', d.hardware_type],
+              ['Customer', d.customer],
+              ['Location', d.location],
+              ['Time zone', d.timezone],
+              [
+                'Last seen',
+                d.last_seen ? (
+                  <span>
+                    {formatTime(d.last_seen, true)} ({formatAgo(d.last_seen)})
+                  </span>
+                ) : (
+                  'never'
+                ),
+              ],
+              [
+                'Local time at the device now',
+                d.timezone ? formatInZone(new Date().toISOString(), d.timezone) : '—',
+              ],
+              ['Registered', formatTime(d.created_at)],
+              ['Credential', d.enrolled ? 'issued' : 'none'],
+              ...(d.decommissioned_at
+                ? [['Decommissioned', formatTime(d.decommissioned_at)] as [string, string]]
+                : []),
+            ]}
+          />
+        </Card>
+        <Card title="Tags">
+          {Object.keys(d.tags).length === 0 ? (
+            <p class="muted">No tags.</p>
+          ) : (
+            <Facts
+              rows={Object.entries(d.tags).map(([k, v]) => [
+                k,
+                <a href={href('devices', { filter: `tag.${k}=${JSON.stringify(v)}` })}>{v}</a>,
+              ])}
+            />
+          )}
+        </Card>
+        <Card title="Telemetry">
+          <Facts
+            rows={[
+              ['Battery', t.battery === null ? '—' : `${t.battery}%`],
+              ['Signal', t.signal_strength === null ? '—' : `${t.signal_strength} dBm`],
+              [
+                'Position',
+                t.lat === null || t.lon === null ? '—' : `${t.lat.toFixed(4)}, ${t.lon.toFixed(4)}`,
+              ],
+              ["Device's own clock (last heartbeat)", t.device_time ?? '—'],
+              ...metrics.map(([k, v]) => [`metric ${k}`, String(v)] as [string, string]),
+            ]}
+          />
+        </Card>
+        <Card title="Status history" wide>
+          {history.error ? (
+            <ErrorBox error={history.error} />
+          ) : !history.data ? (
+            <Loading />
+          ) : (
+            <EventTable events={history.data.events} zone={d.timezone} />
+          )}
+        </Card>
+        <Card title="Updates" wide>
+          {updates.error ? (
+            <ErrorBox error={updates.error} />
+          ) : !updates.data ? (
+            <Loading />
+          ) : (
+            <UpdateTable updates={updates.data.updates} />
+          )}
+        </Card>
+      </div>
+    </div>
+  );
+}
+
+function EventTable({ events, zone }: { events: FleetEvent[]; zone: string | null }) {
+  if (events.length === 0) return <p class="muted">No device events yet.</p>;
+  return (
+    <div class="table-wrap">
+      <table data-testid="status-history">
+        <thead>
+          <tr>
+            <th scope="col">When (your time)</th>
+            <th scope="col">Device local time</th>
+            <th scope="col">Event</th>
+            <th scope="col">Change</th>
+            <th scope="col">Reason</th>
+          </tr>
+        </thead>
+        <tbody>
+          {events.map((e) => (
+            <tr key={e.id}>
+              <td>{formatTime(e.at, true)}</td>
+              <td>{formatInZone(e.at, zone)}</td>
+              <td class="mono">{e.type}</td>
+              <td>{describeChange(e)}</td>
+              <td>{e.reason ?? '—'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** `{from: 'online', to: 'offline'}` → "online → offline"; other data as key=value. */
+function describeChange(e: FleetEvent): string {
+  const { from, to, ...rest } = e.data as { from?: unknown; to?: unknown };
+  const parts =
+    from !== undefined || to !== undefined ? [`${String(from ?? '—')} → ${String(to ?? '—')}`] : [];
+  for (const [k, v] of Object.entries(rest))
+    parts.push(`${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  return parts.join(', ') || '—';
+}
+
+export function UpdateTable({ updates }: { updates: DeviceUpdate[] }) {
+  if (updates.length === 0) return <p class="muted">No updates.</p>;
+  return (
+    <div class="table-wrap">
+      <table data-testid="updates">
+        <thead>
+          <tr>
+            <th scope="col">Update</th>
+            <th scope="col">Device</th>
+            <th scope="col">State</th>
+            <th scope="col">Action</th>
+            <th scope="col">From</th>
+            <th scope="col">Rollout</th>
+            <th scope="col" class="num">
+              Attempts
+            </th>
+            <th scope="col">Error</th>
+            <th scope="col">Updated</th>
+          </tr>
+        </thead>
+        <tbody>
+          {updates.map((u) => (
+            <tr key={u.id}>
+              <td class="mono small">{u.id}</td>
+              <td>
+                <a class="mono" href={href('devices', u.device_id)}>
+                  {u.device_id}
+                </a>
+              </td>
+              <td>
+                <Badge value={u.state} />
+                {u.progress !== null && u.state === 'downloading' ? ` ${u.progress}%` : ''}
+              </td>
+              <td>{u.action}</td>
+              <td class="mono">{u.from_version ?? '—'}</td>
+              <td>
+                {u.rollout_id ? <a href={href('rollouts', u.rollout_id)}>{u.rollout_id}</a> : 'assigned'}
+              </td>
+              <td class="num">{u.attempts}</td>
+              <td>{u.error ?? '—'}</td>
+              <td>{formatTime(u.updated_at, true)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
