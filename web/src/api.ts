@@ -10,11 +10,6 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
-
-  /** A 404 from the router itself (no such route), as opposed to "no such rollout". */
-  get noRoute(): boolean {
-    return this.status === 404 && this.message.startsWith('no route for');
-  }
 }
 
 export interface CallOptions {

@@ -13,7 +13,6 @@ import { useApi } from '../hooks';
 import { href } from '../router';
 import type { Plan, Release, Rollout } from '../types';
 import { PlanView } from './PlanView';
-import { RolloutError } from './shared';
 import {
   errorField,
   initialForm,
@@ -75,14 +74,6 @@ export function NewRolloutPage() {
       setBusy(undefined);
     }
   };
-
-  if (general instanceof ApiError && (general.noRoute || general.status === 404))
-    return (
-      <div class="page">
-        <h1>New rollout</h1>
-        <RolloutError error={general} listing />
-      </div>
-    );
 
   const s = form.strategy;
   const err = (key: string) => errors[key];

@@ -13,7 +13,7 @@ import { useApi, useThrottled } from '../hooks';
 import { UpdateTable } from '../pages/Device';
 import { href } from '../router';
 import { type DeviceUpdate, type Rollout, type RolloutPhase, UPDATE_STATES } from '../types';
-import { RolloutError, StateBar } from './shared';
+import { StateBar } from './shared';
 
 type Action = 'pause' | 'resume' | 'approve' | 'promote' | 'cancel' | 'rollback';
 
@@ -108,7 +108,7 @@ export function RolloutPage({ id }: { id: string; tab?: string | undefined }) {
         <p>
           <a href={href('rollouts')}>← Rollouts</a>
         </p>
-        <RolloutError error={rollout.error} />
+        <ErrorBox error={rollout.error} />
       </div>
     );
   if (!rollout.data) return <Loading />;

@@ -1,11 +1,11 @@
 /** Every rollout with its state and progress. */
 import { api } from '../api';
-import { Badge, Loading } from '../components/common';
+import { Badge, ErrorBox, Loading } from '../components/common';
 import { formatPercent, formatTime } from '../format';
 import { useApi } from '../hooks';
 import { href } from '../router';
 import type { Rollout } from '../types';
-import { finished, RolloutError } from './shared';
+import { finished } from './shared';
 
 export function RolloutsPage() {
   const list = useApi((signal) => api<{ rollouts: Rollout[] }>('/api/v1/rollouts', { signal }), []);
@@ -20,7 +20,7 @@ export function RolloutsPage() {
         )}
       </div>
       {list.error ? (
-        <RolloutError error={list.error} listing />
+        <ErrorBox error={list.error} />
       ) : !list.data ? (
         <Loading />
       ) : list.data.rollouts.length === 0 ? (

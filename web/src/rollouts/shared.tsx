@@ -1,6 +1,4 @@
-/** Pieces the rollout pages share: the "no rollouts API" notice and the bar of update states. */
-import { ApiError } from '../api';
-import { ErrorBox } from '../components/common';
+/** Pieces the rollout pages share: state colours and the bar of update states. */
 import { formatNumber } from '../format';
 import { type Counts, UPDATE_STATES } from '../types';
 
@@ -17,19 +15,6 @@ export const STATE_COLORS: Record<string, string> = {
   cancelled: '#6b7280',
   skipped: '#e5e7eb',
 };
-
-/** A server without the rollout engine answers 404 on every rollouts route: say so rather than "not found". */
-export function RolloutError({ error, listing = false }: { error: Error; listing?: boolean }) {
-  // On the list any 404 means the route is missing; on one rollout only the router's own 404 does.
-  if (error instanceof ApiError && (error.noRoute || (listing && error.status === 404)))
-    return (
-      <div class="notice" role="status" data-testid="no-rollouts-api">
-        No rollouts API on this server: it answers 404 on <code>/api/v1/rollouts</code>. Rollouts need a
-        FleetD server with the rollout engine.
-      </div>
-    );
-  return <ErrorBox error={error} />;
-}
 
 /** One horizontal bar split by update state, with the numbers spelled out for screen readers and hover. */
 export function StateBar({ counts, total, label }: { counts: Counts; total: number; label: string }) {
