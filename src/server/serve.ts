@@ -10,6 +10,7 @@ import { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import { StatusSweeper } from '../registry/status-sweeper.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
+import { type MqttSettings, type RunningMqtt, startMqtt } from '../transport/service.js';
 import { buildApp } from './app.js';
 import { Keyring } from './keyring.js';
 
@@ -32,6 +33,8 @@ export interface ServerOptions {
   maxArtifactBytes?: number;
   /** Internal nginx location serving `<data>/blobs` (X-Accel-Redirect); unset: FleetD sends the bytes. */
   artifactOffload?: string | undefined;
+  /** Devices over MQTT (docs/mqtt.md): the embedded broker or an external one; off when unset. */
+  mqtt?: MqttSettings | undefined;
 }
 
 export interface RunningServer {
@@ -42,6 +45,8 @@ export interface RunningServer {
   adminToken: string | undefined;
   adminTokenFile: string;
   sweeper: StatusSweeper;
+  /** Undefined when MQTT is off (or its default port was taken). */
+  mqtt: RunningMqtt | undefined;
   close(): Promise<void>;
 }
 
@@ -92,6 +97,24 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const url = await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
   await sweeper.sweep();
   sweeper.start(options.sweepIntervalMs ?? 15_000);
+  const mqtt = options.mqtt
+    ? await startMqtt(
+        { host: options.host ?? '127.0.0.1', ...options.mqtt },
+        {
+          store,
+          heartbeats,
+          clock,
+          thresholds,
+          heartbeatIntervalSec: options.heartbeatIntervalSec ?? 300,
+          log: app.log,
+        },
+      ).catch(async (error: unknown) => {
+        await app.close();
+        await sweeper.stop();
+        await store.close();
+        throw error;
+      })
+    : undefined;
 
   return {
     app,
@@ -100,7 +123,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     adminToken,
     adminTokenFile,
     sweeper,
+    mqtt,
     async close() {
+      await mqtt?.close();
       await app.close();
       await sweeper.stop();
       await store.close();
