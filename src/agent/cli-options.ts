@@ -1,6 +1,7 @@
 /**
  * `fleetd agent --server URL --enroll-token T --device-id ID --hardware TYPE --state-dir DIR
- *  --public-key FILE [--health-cmd CMD | --health-url URL | --health-tcp HOST:PORT] [--firmware VERSION]`
+ *  --public-key FILE [--health-cmd CMD | --health-url URL | --health-tcp HOST:PORT] [--firmware VERSION]
+ *  [--mqtt URL]`
  * as commander hands the flags over (camelCase), mapped onto AgentOptions.
  */
 import { readFile } from 'node:fs/promises';
@@ -20,6 +21,8 @@ export interface AgentCliFlags {
   healthUrl?: string | undefined;
   healthTcp?: string | undefined;
   firmware?: string | undefined;
+  /** mqtt://host:port: heartbeat and report over MQTT, HTTP as the fallback. */
+  mqtt?: string | undefined;
 }
 
 /** Reads the key file and checks every flag now, so a mistake stops the agent at start, not mid-update. */
@@ -27,6 +30,9 @@ export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<Agent
   const publicKey = loadPublicKey(await readFile(flags.publicKey, 'utf8'));
   const health = healthCheckFromFlags(flags);
   new URL(flags.server); // throws on a malformed server URL
+  if (flags.mqtt !== undefined && !/^(mqtts?|wss?|tcp|tls):\/\/[^/]/.test(flags.mqtt)) {
+    throw new Error(`--mqtt: "${flags.mqtt}" is not a broker URL such as mqtt://fleet.example.com:1883`);
+  }
   return {
     server: flags.server,
     deviceId: flags.deviceId,
@@ -36,5 +42,6 @@ export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<Agent
     ...(flags.enrollToken !== undefined ? { enrollToken: flags.enrollToken } : {}),
     ...(health !== undefined ? { health } : {}),
     ...(flags.firmware !== undefined ? { firmwareVersion: flags.firmware } : {}),
+    ...(flags.mqtt !== undefined ? { mqtt: flags.mqtt } : {}),
   };
 }

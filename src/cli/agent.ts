@@ -20,6 +20,10 @@ export function registerAgent(program: Command): void {
     .option('--health-url <url>', 'health check: a URL that answers 2xx when the release works')
     .option('--health-tcp <host:port>', 'health check: a TCP port that accepts connections')
     .option('--health-deadline <duration>', 'how long a new release has to become healthy', '60s')
+    .option(
+      '--mqtt <url>',
+      'heartbeat and report over this MQTT broker, woken by the server; HTTP as fallback',
+    )
     .action(async (flags) => {
       // `--server` is the program's global option (the same flag the operator commands use).
       const server = program.opts<{ server?: string }>().server ?? process.env.FLEETD_SERVER;

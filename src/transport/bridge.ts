@@ -29,7 +29,7 @@ import {
   reportReply,
   type UserProperties,
 } from './messages.js';
-import { bridgeFilters, deviceTopic, parseUpwardTopic } from './topics.js';
+import type { Topics } from './topics.js';
 
 export interface TransportLog {
   info(obj: object, msg: string): void;
@@ -47,6 +47,7 @@ export interface BridgeOptions {
   heartbeatIntervalSec: number;
   /** Subscribe in the `$share/fleetd/…` group so replicas share the traffic (external brokers). */
   shared: boolean;
+  topics: Topics;
   log: TransportLog;
   username?: string;
   password?: string;
@@ -57,6 +58,8 @@ const UNAUTHENTICATED = 'the device credential is unknown, revoked or wrong';
 export class MqttBridge {
   readonly client: MqttClient;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Messages this bridge took off the broker (with shared subscriptions, its share of them). */
+  handled = 0;
 
   constructor(private readonly o: BridgeOptions) {
     this.client = connectMqtt(o.url, {
@@ -66,11 +69,12 @@ export class MqttBridge {
       ...(o.password !== undefined ? { password: o.password } : {}),
     });
     this.client.on('connect', () => {
-      this.client.subscribe(bridgeFilters(o.shared), { qos: 1 }, (error) => {
+      this.client.subscribe(o.topics.bridgeFilters(o.shared), { qos: 1 }, (error) => {
         if (error) o.log.error({ err: error }, 'MQTT bridge could not subscribe');
       });
     });
     this.client.on('message', (topic, payload, packet) => {
+      this.handled++;
       const handling = this.handle(topic, payload, packet).catch((error: unknown) =>
         o.log.error({ err: error, topic }, 'MQTT message failed'),
       );
@@ -102,9 +106,9 @@ export class MqttBridge {
   }
 
   private async handle(topic: string, payload: Buffer, packet: IPublishPacket): Promise<void> {
-    const target = parseUpwardTopic(topic);
+    const target = this.o.topics.parseUpward(topic);
     if (!target) return; // not ours: only possible with a broker that delivers more than was subscribed
-    const inbox = deviceTopic(target.deviceId, 'inbox');
+    const inbox = this.o.topics.device(target.deviceId, 'inbox');
     const correlation = packet.properties?.correlationData;
     const send = (message: object) =>
       this.client

@@ -10,7 +10,7 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { FleetError } from '../core/errors.js';
 import { secretMatches, splitDeviceCredential } from '../registry/credentials.js';
 import type { Store } from '../store/store.js';
-import { deviceMayPublish, deviceMaySubscribe } from './topics.js';
+import type { Topics } from './topics.js';
 
 export interface EmbeddedBroker {
   /** mqtt://host:port devices connect to. */
@@ -42,6 +42,7 @@ const IDENTIFIER_REJECTED = 2;
 
 export async function startEmbeddedBroker(options: {
   store: Store;
+  topics: Topics;
   host: string;
   port: number;
 }): Promise<EmbeddedBroker> {
@@ -86,7 +87,7 @@ export async function startEmbeddedBroker(options: {
     authorizePublish(client, packet, done) {
       const identity = client ? who.get(client) : undefined;
       if (identity?.kind === 'bridge' && !packet.topic.startsWith('$')) return done(null);
-      if (identity?.kind === 'device' && deviceMayPublish(identity.deviceId, packet.topic)) {
+      if (identity?.kind === 'device' && options.topics.deviceMayPublish(identity.deviceId, packet.topic)) {
         packet.retain = false; // a heartbeat is not state to replay to the next subscriber
         return done(null);
       }
@@ -97,7 +98,8 @@ export async function startEmbeddedBroker(options: {
       const identity = who.get(client);
       const allowed =
         identity?.kind === 'bridge' ||
-        (identity?.kind === 'device' && deviceMaySubscribe(identity.deviceId, subscription.topic));
+        (identity?.kind === 'device' &&
+          options.topics.deviceMaySubscribe(identity.deviceId, subscription.topic));
       // A refused filter is answered with the failure code; the connection stays.
       done(null, allowed ? subscription : null);
     },

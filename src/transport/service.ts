@@ -10,7 +10,7 @@ import type { Store } from '../store/store.js';
 import { MqttBridge, redact, type TransportLog } from './bridge.js';
 import { BrokerPortInUse, type EmbeddedBroker, startEmbeddedBroker } from './embedded-broker.js';
 import { WAKE } from './messages.js';
-import { deviceTopic } from './topics.js';
+import { Topics } from './topics.js';
 import { WakePoller } from './wake.js';
 
 export interface MqttSettings {
@@ -21,6 +21,8 @@ export interface MqttSettings {
   host?: string;
   /** The operator chose the port: a taken port is an error, not a warning. */
   portRequired?: boolean;
+  /** Topic root instead of `fleetd/v1/devices`: several installations (or test runs) on one broker. */
+  topicRoot?: string;
   /** How often the event log is read for updates to wake devices for. */
   wakeIntervalMs?: number;
 }
@@ -46,11 +48,17 @@ export const DEFAULT_MQTT_PORT = 1883;
 
 /** Undefined when the default port of the embedded broker is taken: the server then runs without MQTT. */
 export async function startMqtt(settings: MqttSettings, deps: MqttDeps): Promise<RunningMqtt | undefined> {
+  const topics = new Topics(settings.topicRoot);
   let broker: EmbeddedBroker | undefined;
   if (settings.url === undefined) {
     const port = settings.port ?? DEFAULT_MQTT_PORT;
     try {
-      broker = await startEmbeddedBroker({ store: deps.store, host: settings.host ?? '127.0.0.1', port });
+      broker = await startEmbeddedBroker({
+        store: deps.store,
+        topics,
+        host: settings.host ?? '127.0.0.1',
+        port,
+      });
     } catch (error) {
       if (!(error instanceof BrokerPortInUse) || settings.portRequired) throw error;
       deps.log.warn(
@@ -64,6 +72,7 @@ export async function startMqtt(settings: MqttSettings, deps: MqttDeps): Promise
     url: broker?.url ?? settings.url!,
     ...deps,
     shared: broker === undefined,
+    topics,
     ...(broker ? broker.bridgeLogin : {}),
   });
   if (broker) await bridge.ready();
@@ -76,7 +85,7 @@ export async function startMqtt(settings: MqttSettings, deps: MqttDeps): Promise
     (deviceId) => {
       // QoS 0 and never queued: a wake for a device that is not connected has no use later.
       if (bridge.client.connected)
-        bridge.client.publish(deviceTopic(deviceId, 'inbox'), JSON.stringify(WAKE));
+        bridge.client.publish(topics.device(deviceId, 'inbox'), JSON.stringify(WAKE));
     },
     deps.log,
     settings.wakeIntervalMs,

@@ -5,43 +5,59 @@
  *   fleetd/v1/devices/{id}/heartbeat   device → server   the HTTP heartbeat body
  *   fleetd/v1/devices/{id}/reports     device → server   a status report body plus its update_id
  *   fleetd/v1/devices/{id}/inbox       server → device   replies, errors and wake-ups
+ *
+ * The root `fleetd/v1/devices` can be changed, so that several FleetD installations (or test runs) share
+ * one broker without hearing each other. Device ids never contain `/`, `+` or `#` (core/device.ts).
  */
-export const TOPIC_ROOT = 'fleetd/v1/devices';
+export const DEFAULT_TOPIC_ROOT = 'fleetd/v1/devices';
 
 /** Several server replicas on one broker share device traffic: each message goes to one of them. */
 export const SHARE_GROUP = 'fleetd';
 
 export type UpwardKind = 'heartbeat' | 'reports';
 
-export function deviceTopic(deviceId: string, kind: UpwardKind | 'inbox'): string {
-  return `${TOPIC_ROOT}/${deviceId}/${kind}`;
-}
+export class Topics {
+  private readonly depth: number;
 
-/** What the bridge subscribes to; `shared` puts it in the replicas' share group (external brokers). */
-export function bridgeFilters(shared: boolean): string[] {
-  const plain = (['heartbeat', 'reports'] as const).map((kind) => `${TOPIC_ROOT}/+/${kind}`);
-  return shared ? plain.map((f) => `$share/${SHARE_GROUP}/${f}`) : plain;
-}
+  constructor(readonly root = DEFAULT_TOPIC_ROOT) {
+    this.depth = root.split('/').length;
+  }
 
-/** The device and message kind of a device → server topic; undefined for anything else. */
-export function parseUpwardTopic(topic: string): { deviceId: string; kind: UpwardKind } | undefined {
-  const parts = topic.split('/');
-  if (parts.length !== 5 || `${parts[0]}/${parts[1]}/${parts[2]}` !== TOPIC_ROOT) return undefined;
-  const [, , , deviceId, kind] = parts;
-  if (!deviceId || (kind !== 'heartbeat' && kind !== 'reports')) return undefined;
-  return { deviceId, kind };
-}
+  device(deviceId: string, kind: UpwardKind | 'inbox'): string {
+    return `${this.root}/${deviceId}/${kind}`;
+  }
 
-/** A device publishes only its own heartbeats and reports: never another device's, never its own inbox. */
-export function deviceMayPublish(deviceId: string, topic: string): boolean {
-  return topic === deviceTopic(deviceId, 'heartbeat') || topic === deviceTopic(deviceId, 'reports');
-}
+  /** What the bridge subscribes to; `shared` puts it in the replicas' share group (external brokers). */
+  bridgeFilters(shared: boolean): string[] {
+    const plain = (['heartbeat', 'reports'] as const).map((kind) => `${this.root}/+/${kind}`);
+    return shared ? plain.map((f) => `$share/${SHARE_GROUP}/${f}`) : plain;
+  }
 
-/**
- * A device subscribes only under its own prefix. The id level must be the device's id literally, so a
- * wildcard there (`fleetd/v1/devices/+/inbox`) is refused; wildcards below it (`…/{id}/#`) stay its own.
- */
-export function deviceMaySubscribe(deviceId: string, filter: string): boolean {
-  const parts = filter.split('/');
-  return parts.length >= 5 && `${parts[0]}/${parts[1]}/${parts[2]}` === TOPIC_ROOT && parts[3] === deviceId;
+  /** The device and message kind of a device → server topic; undefined for anything else. */
+  parseUpward(topic: string): { deviceId: string; kind: UpwardKind } | undefined {
+    const parts = topic.split('/');
+    if (parts.length !== this.depth + 2 || !this.under(parts)) return undefined;
+    const deviceId = parts[this.depth]!;
+    const kind = parts[this.depth + 1];
+    if (!deviceId || (kind !== 'heartbeat' && kind !== 'reports')) return undefined;
+    return { deviceId, kind };
+  }
+
+  /** A device publishes only its own heartbeats and reports: never another device's, never its own inbox. */
+  deviceMayPublish(deviceId: string, topic: string): boolean {
+    return topic === this.device(deviceId, 'heartbeat') || topic === this.device(deviceId, 'reports');
+  }
+
+  /**
+   * A device subscribes only under its own prefix. The id level must be the device's id literally, so a
+   * wildcard there (`…/devices/+/inbox`) is refused; wildcards below it (`…/{id}/#`) stay its own.
+   */
+  deviceMaySubscribe(deviceId: string, filter: string): boolean {
+    const parts = filter.split('/');
+    return parts.length > this.depth + 1 && this.under(parts) && parts[this.depth] === deviceId;
+  }
+
+  private under(parts: string[]): boolean {
+    return parts.slice(0, this.depth).join('/') === this.root;
+  }
 }
