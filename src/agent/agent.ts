@@ -13,6 +13,7 @@ import { DeviceClient, type HeartbeatBody, type PendingUpdate, ProtocolError } f
 import type { HttpFetch } from './downloader.js';
 import type { HealthCheck } from './health.js';
 import { type Logger, stderrLogger } from './log.js';
+import { MqttChannel } from './mqtt-channel.js';
 import { Outbox } from './outbox.js';
 import { Reporter } from './reporter.js';
 import { Backoff, heartbeatDelayMs, type Random } from './schedule.js';
@@ -24,6 +25,8 @@ import { loadPublicKey, type Verdict } from './verify.js';
 export interface AgentOptions {
   /** Base URL of the FleetD server, e.g. `https://fleet.example.com`. */
   server: string;
+  /** An MQTT broker to heartbeat and report over, woken by the server (docs/mqtt.md); HTTP stays the fallback. */
+  mqtt?: string;
   deviceId: string;
   hardwareType: string;
   stateDir: string;
@@ -78,6 +81,12 @@ export class Agent {
   private readonly callRetry: Backoff;
   private flow!: UpdateFlow;
   private readonly abort = new AbortController();
+  /** Heartbeats and reports: over MQTT when it is configured and up, else over HTTP. */
+  private readonly channel: Pick<DeviceClient, 'heartbeat' | 'report'>;
+  private readonly mqtt: MqttChannel | undefined;
+  /** A wake-up came: the next step starts now instead of after the sleep. */
+  private woken = false;
+  private interruptSleep: (() => void) | undefined;
 
   constructor(private readonly options: AgentOptions) {
     this.state = new StateDir(options.stateDir);
@@ -86,6 +95,16 @@ export class Agent {
     this.random = options.random ?? Math.random;
     this.log = options.log ?? stderrLogger;
     this.client = new DeviceClient(options.server, options.fetch ?? fetch);
+    this.mqtt = options.mqtt
+      ? new MqttChannel({
+          url: options.mqtt,
+          deviceId: options.deviceId,
+          http: this.client,
+          log: this.log,
+          onWake: () => this.wake(),
+        })
+      : undefined;
+    this.channel = this.mqtt ?? this.client;
     // parsed now: a bad key stops the agent at start, not at its first update
     this.publicKey =
       typeof options.publicKey === 'string' ? loadPublicKey(options.publicKey) : options.publicKey;
@@ -103,7 +122,7 @@ export class Agent {
       let next: number;
       let pending: PendingUpdate[] | undefined;
       try {
-        const answer = await this.client.heartbeat(await this.heartbeatBody());
+        const answer = await this.channel.heartbeat(await this.heartbeatBody());
         this.callRetry.succeeded();
         next = heartbeatDelayMs(answer.nextHeartbeatSec, this.random);
         pending = answer.pending;
@@ -136,8 +155,23 @@ export class Agent {
         this.log.warn('agent step failed', { error: (e as Error).message });
         wait = this.callRetry.failed(this.clock.now());
       }
-      await sleep(wait, signal).catch(() => undefined);
+      if (this.woken) {
+        this.woken = false;
+        continue;
+      }
+      const woken = new AbortController();
+      this.interruptSleep = () => woken.abort();
+      await sleep(wait, AbortSignal.any([signal, woken.signal])).catch(() => undefined);
+      this.interruptSleep = undefined;
+      this.woken = false;
     }
+    await this.mqtt?.close();
+  }
+
+  /** The server has something for us (a wake-up over MQTT): heartbeat now rather than at the next interval. */
+  wake(): void {
+    this.woken = true;
+    this.interruptSleep?.();
   }
 
   /** The version the device runs: the active slot's release, else the firmware it started with. */
@@ -169,7 +203,7 @@ export class Agent {
     }
     await this.slots.init();
     const outbox = await Outbox.open(this.state.path('outbox.json'));
-    this.reports = new Reporter(outbox, this.client, this.clock, this.random, this.log);
+    this.reports = new Reporter(outbox, this.channel, this.clock, this.random, this.log);
     this.client.credential = await this.state.readCredential();
     this.flow = new UpdateFlow(
       { ...o, publicKey: this.publicKey },

@@ -1,6 +1,7 @@
 /**
  * `fleetd agent --server URL --enroll-token T --device-id ID --hardware TYPE --state-dir DIR
- *  --public-key FILE [--health-cmd CMD | --health-url URL | --health-tcp HOST:PORT] [--firmware VERSION]`
+ *  --public-key FILE [--health-cmd CMD | --health-url URL | --health-tcp HOST:PORT] [--firmware VERSION]
+ *  [--mqtt URL]`
  * as commander hands the flags over (camelCase), mapped onto AgentOptions.
  */
 import { readFile } from 'node:fs/promises';
@@ -23,6 +24,8 @@ export interface AgentCliFlags {
   firmware?: string | undefined;
   /** Soft updates: a shell command asked before installing; exit 0 lets the install go ahead. */
   consentCmd?: string | undefined;
+  /** mqtt://host:port: heartbeat and report over MQTT, HTTP as the fallback. */
+  mqtt?: string | undefined;
 }
 
 /** A consent hook as a shell command: exit 0 means "install now"; anything else (or 60 s) means "not yet". */
@@ -38,6 +41,9 @@ export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<Agent
   const publicKey = loadPublicKey(await readFile(flags.publicKey, 'utf8'));
   const health = healthCheckFromFlags(flags);
   new URL(flags.server); // throws on a malformed server URL
+  if (flags.mqtt !== undefined && !/^(mqtts?|wss?|tcp|tls):\/\/[^/]/.test(flags.mqtt)) {
+    throw new Error(`--mqtt: "${flags.mqtt}" is not a broker URL such as mqtt://fleet.example.com:1883`);
+  }
   return {
     server: flags.server,
     deviceId: flags.deviceId,
@@ -48,5 +54,6 @@ export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<Agent
     ...(health !== undefined ? { health } : {}),
     ...(flags.firmware !== undefined ? { firmwareVersion: flags.firmware } : {}),
     ...(flags.consentCmd !== undefined ? { consent: consentCommand(flags.consentCmd) } : {}),
+    ...(flags.mqtt !== undefined ? { mqtt: flags.mqtt } : {}),
   };
 }

@@ -6,6 +6,7 @@ export { DownloadError, type DownloadResult, download, type HttpFetch } from './
 export { checkHealth, type HealthCheck, healthCheckFromFlags } from './health.js';
 export { inspectArchive, install } from './installers.js';
 export { type Logger, silentLogger, stderrLogger } from './log.js';
+export { MqttChannel, type MqttChannelOptions } from './mqtt-channel.js';
 export { deliver, Outbox, type Report } from './outbox.js';
 export { backoffMs, heartbeatDelayMs, type Random, seededRandom } from './schedule.js';
 export { type SlotName, Slots, type Trial } from './slots.js';

@@ -33,7 +33,7 @@ export class Reporter {
 
   constructor(
     private readonly outbox: Outbox,
-    private readonly client: DeviceClient,
+    private readonly client: Pick<DeviceClient, 'report'>,
     private readonly clock: Clock,
     random: Random,
     private readonly log: Logger,

@@ -24,6 +24,10 @@ export function registerAgent(program: Command): void {
       '--consent-cmd <cmd>',
       'soft updates: install only when this shell command exits 0 (else ask again later)',
     )
+    .option(
+      '--mqtt <url>',
+      'heartbeat and report over this MQTT broker, woken by the server; HTTP as fallback',
+    )
     .action(async (flags) => {
       // `--server` is the program's global option (the same flag the operator commands use).
       const server = program.opts<{ server?: string }>().server ?? process.env.FLEETD_SERVER;

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { DEFAULT_THRESHOLDS } from '../core/device.js';
 import { parseDuration } from '../core/duration.js';
 import { startServer } from '../server/serve.js';
+import { mqttSettingsFromFlags } from '../transport/cli-flags.js';
 import { CliError } from './client.js';
 
 function port(text: string): number {
@@ -38,52 +39,76 @@ export function registerServer(program: Command): void {
       '--artifact-offload <prefix>',
       'let nginx in front send artifact bytes (X-Accel-Redirect to this internal location)',
     )
+    .option(
+      '--mqtt <url>',
+      'bridge devices over this external MQTT broker instead of the embedded one',
+      process.env.FLEETD_MQTT,
+    )
+    .option(
+      '--mqtt-port <n>',
+      'port of the embedded MQTT broker (default 1883; if taken, MQTT is off with a warning)',
+      process.env.FLEETD_MQTT_PORT,
+    )
+    .option('--no-mqtt', 'no MQTT: devices use HTTP only')
     .option('--webhook-interval <duration>', 'how often due webhooks are looked for', '1s')
     .option('--webhook-timeout <duration>', 'how long a webhook receiver has to answer', '10s')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.FLEETD_LOG_LEVEL ?? 'info')
-    .action(async (opts: Record<string, string> & { serverSigning: boolean; trustedKey?: string[] }) => {
-      if (opts.artifactOffload !== undefined && !/^\/[\w/-]+$/.test(opts.artifactOffload)) {
-        throw new CliError(
-          `--artifact-offload: "${opts.artifactOffload}" must be a path such as /_fleetd_blobs`,
-        );
-      }
-      if (opts.sync !== 'normal' && opts.sync !== 'full') {
-        throw new CliError(`--sync: "${opts.sync}" must be normal or full`);
-      }
-      const thresholds = {
-        offlineAfterMs: parseDuration(opts.offlineAfter ?? '', '--offline-after'),
-        abandonedAfterMs: parseDuration(opts.abandonedAfter ?? '', '--abandoned-after'),
-      };
-      if (thresholds.abandonedAfterMs <= thresholds.offlineAfterMs) {
-        throw new CliError('--abandoned-after must be longer than --offline-after');
-      }
-      const server = await startServer({
-        port: port(opts.port!),
-        host: opts.host!,
-        dataDir: program.opts<{ data?: string }>().data ?? process.env.FLEETD_DATA ?? 'fleetd-data',
-        db: opts.db,
-        sqliteSync: opts.sync,
-        thresholds: thresholds ?? DEFAULT_THRESHOLDS,
-        heartbeatIntervalSec: Math.max(
-          1,
-          Math.round(parseDuration(opts.heartbeatInterval!, '--heartbeat-interval') / 1000),
-        ),
-        logLevel: opts.logLevel!,
-        serverSigning: opts.serverSigning,
-        trustedKeyFiles: opts.trustedKey ?? [],
-        artifactOffload: opts.artifactOffload,
-        webhookIntervalMs: parseDuration(opts.webhookInterval!, '--webhook-interval'),
-        webhookTimeoutMs: parseDuration(opts.webhookTimeout!, '--webhook-timeout'),
-      });
-      const token = server.adminToken
-        ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`
-        : `Admin API token: see ${server.adminTokenFile}`;
-      console.log(`${token}\nFleetD server listening on ${server.url}  (API docs: ${server.url}/docs)`);
-      const stop = async () => {
-        await server.close();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void stop());
-      process.once('SIGTERM', () => void stop());
-    });
+    .action(
+      async (
+        opts: Record<string, string> & {
+          serverSigning: boolean;
+          trustedKey?: string[];
+          mqtt?: string | false;
+        },
+      ) => {
+        if (opts.artifactOffload !== undefined && !/^\/[\w/-]+$/.test(opts.artifactOffload)) {
+          throw new CliError(
+            `--artifact-offload: "${opts.artifactOffload}" must be a path such as /_fleetd_blobs`,
+          );
+        }
+        if (opts.sync !== 'normal' && opts.sync !== 'full') {
+          throw new CliError(`--sync: "${opts.sync}" must be normal or full`);
+        }
+        const thresholds = {
+          offlineAfterMs: parseDuration(opts.offlineAfter ?? '', '--offline-after'),
+          abandonedAfterMs: parseDuration(opts.abandonedAfter ?? '', '--abandoned-after'),
+        };
+        if (thresholds.abandonedAfterMs <= thresholds.offlineAfterMs) {
+          throw new CliError('--abandoned-after must be longer than --offline-after');
+        }
+        const server = await startServer({
+          port: port(opts.port!),
+          host: opts.host!,
+          dataDir: program.opts<{ data?: string }>().data ?? process.env.FLEETD_DATA ?? 'fleetd-data',
+          db: opts.db,
+          sqliteSync: opts.sync,
+          thresholds: thresholds ?? DEFAULT_THRESHOLDS,
+          heartbeatIntervalSec: Math.max(
+            1,
+            Math.round(parseDuration(opts.heartbeatInterval!, '--heartbeat-interval') / 1000),
+          ),
+          logLevel: opts.logLevel!,
+          serverSigning: opts.serverSigning,
+          trustedKeyFiles: opts.trustedKey ?? [],
+          artifactOffload: opts.artifactOffload,
+          mqtt: mqttSettingsFromFlags(opts.mqtt, opts.mqttPort),
+          webhookIntervalMs: parseDuration(opts.webhookInterval!, '--webhook-interval'),
+          webhookTimeoutMs: parseDuration(opts.webhookTimeout!, '--webhook-timeout'),
+        });
+        const token = server.adminToken
+          ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`
+          : `Admin API token: see ${server.adminTokenFile}`;
+        if (server.mqtt) {
+          const kind = server.mqtt.embedded ? 'embedded broker listening on' : 'bridged to the broker at';
+          console.log(`MQTT: ${kind} ${server.mqtt.url}`);
+        }
+        console.log(`${token}\nFleetD server listening on ${server.url}  (API docs: ${server.url}/docs)`);
+        const stop = async () => {
+          await server.close();
+          process.exit(0);
+        };
+        process.once('SIGINT', () => void stop());
+        process.once('SIGTERM', () => void stop());
+      },
+    );
 }

@@ -14,6 +14,7 @@ import { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import { StatusSweeper } from '../registry/status-sweeper.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
+import { type MqttSettings, type RunningMqtt, startMqtt } from '../transport/service.js';
 import { buildApp } from './app.js';
 import { Keyring } from './keyring.js';
 
@@ -44,6 +45,8 @@ export interface ServerOptions {
   webhookIntervalMs?: number;
   /** How long a webhook receiver has to answer (default 10 s). */
   webhookTimeoutMs?: number;
+  /** Devices over MQTT (docs/mqtt.md): the embedded broker or an external one; off when unset. */
+  mqtt?: MqttSettings | undefined;
 }
 
 export interface RunningServer {
@@ -56,6 +59,8 @@ export interface RunningServer {
   sweeper: StatusSweeper;
   engine: RolloutEngine;
   webhooks: WebhookDispatcher;
+  /** Undefined when MQTT is off (or its default port was taken). */
+  mqtt: RunningMqtt | undefined;
   close(): Promise<void>;
 }
 
@@ -82,6 +87,7 @@ export interface ServerParts {
   sweeper: StatusSweeper;
   engine: RolloutEngine;
   webhooks: WebhookDispatcher;
+  heartbeats: HeartbeatBatcher;
 }
 
 export async function createServer(options: ServerOptions = {}): Promise<ServerParts> {
@@ -124,7 +130,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     timeoutMs: options.webhookTimeoutMs ?? 10_000,
     log: app.log,
   });
-  return { app, store, clock, thresholds, adminToken, adminTokenFile, sweeper, engine, webhooks };
+  return { app, store, clock, thresholds, adminToken, adminTokenFile, sweeper, engine, webhooks, heartbeats };
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
@@ -133,6 +139,24 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const url = await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
   await sweeper.sweep();
   sweeper.start(options.sweepIntervalMs ?? 15_000);
+  const mqtt = options.mqtt
+    ? await startMqtt(
+        { host: options.host ?? '127.0.0.1', ...options.mqtt },
+        {
+          store,
+          heartbeats: parts.heartbeats,
+          clock: parts.clock,
+          thresholds: parts.thresholds,
+          heartbeatIntervalSec: options.heartbeatIntervalSec ?? 300,
+          log: app.log,
+        },
+      ).catch(async (error: unknown) => {
+        await app.close();
+        await sweeper.stop();
+        await store.close();
+        throw error;
+      })
+    : undefined;
   engine.start(options.engineIntervalMs ?? 1_000);
   webhooks.start(options.webhookIntervalMs ?? 1_000);
   return {
@@ -144,7 +168,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     sweeper,
     engine,
     webhooks,
+    mqtt,
     async close() {
+      await mqtt?.close();
       await app.close();
       await webhooks.stop();
       await engine.stop();

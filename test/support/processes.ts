@@ -21,16 +21,25 @@ function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
 
 export interface ServerProcess {
   url: string;
+  /** The embedded MQTT broker's URL, when the server runs one. */
+  mqttUrl: string | undefined;
   child: ChildProcess;
   output: () => string;
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `fleetd server --port 0` and resolves once it prints the URL it listens on. */
+/**
+ * Starts `fleetd server --port 0` and resolves once it prints the URL it listens on. Its embedded MQTT
+ * broker takes any free port too (`--mqtt URL` or `--no-mqtt` in extraArgs override that).
+ */
 export function spawnServer(dataDir: string, extraArgs: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [FLEETD, 'server', '--port', '0', '--data', dataDir, ...extraArgs], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [FLEETD, 'server', '--port', '0', '--mqtt-port', '0', '--data', dataDir, ...extraArgs],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   return new Promise((resolve, reject) => {
     const onData = (chunk: Buffer) => {
@@ -39,6 +48,7 @@ export function spawnServer(dataDir: string, extraArgs: string[] = []): Promise<
       if (match) {
         resolve({
           url: match[1]!,
+          mqttUrl: /MQTT: embedded broker listening on (mqtt:\/\/\S+)/.exec(output)?.[1],
           child,
           output: () => output,
           kill: (signal = 'SIGTERM') => stop(child, signal),

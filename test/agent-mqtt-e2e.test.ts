@@ -1,0 +1,177 @@
+/**
+ * The agent over MQTT end to end: a real server process with its embedded broker, real `fleetd agent --mqtt`
+ * processes. The server asks for a heartbeat only once an hour, so an update assigned after the agent
+ * started reaches it only through a wake-up. An HTTP proxy in front of the server records which device
+ * calls went over HTTP: the download must, the status reports must not.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Operator, operator } from './support/fleet.js';
+import {
+  type AgentProcess,
+  freePort,
+  type ServerProcess,
+  spawnAgent,
+  spawnServer,
+  tempDir,
+} from './support/processes.js';
+
+let server: ServerProcess;
+let op: Operator;
+let publicKeyFile: string;
+let enrollToken: string;
+const agents: AgentProcess[] = [];
+
+/** Forwards HTTP to the server and remembers `METHOD path` of each request. */
+async function recordingProxy(target: string): Promise<{ url: string; seen: string[]; close(): void }> {
+  const seen: string[] = [];
+  const upstream = new URL(target);
+  const proxy: Server = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    const forward = request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        path: req.url,
+        method: req.method,
+        headers: req.headers,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const address = proxy.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { url: `http://127.0.0.1:${port}`, seen, close: () => proxy.close() };
+}
+
+beforeAll(async () => {
+  const data = tempDir();
+  server = await spawnServer(data, ['--heartbeat-interval', '1h', '--log-level', 'warn']);
+  expect(server.mqttUrl).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/);
+  op = operator(server.url, data);
+  const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
+  publicKeyFile = join(tempDir(), 'signing.pub');
+  writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
+  enrollToken = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
+});
+
+afterAll(async () => {
+  await Promise.all(agents.map((a) => a.kill('SIGKILL')));
+  await server?.kill();
+});
+
+function startAgent(id: string, serverUrl: string, mqttUrl: string): AgentProcess {
+  const agent = spawnAgent([
+    ...['--server', serverUrl, '--mqtt', mqttUrl, '--device-id', id, '--hardware', 'pos-x200'],
+    ...[
+      '--state-dir',
+      tempDir('fleetd-agent-'),
+      '--public-key',
+      publicKeyFile,
+      '--enroll-token',
+      enrollToken,
+    ],
+    ...['--firmware', '2.1.0'],
+  ]);
+  agents.push(agent);
+  return agent;
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, tries = 300): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function assign(release: string, device: string): Promise<string> {
+  const r = await op.call<{ assigned: Array<{ id: string }>; skipped: unknown[] }>(
+    'POST',
+    '/api/v1/updates/assign',
+    {
+      release,
+      devices: [device],
+    },
+  );
+  expect(r.body.skipped).toEqual([]);
+  return r.body.assigned[0]!.id;
+}
+
+describe('fleetd agent --mqtt', () => {
+  it('is woken for an assigned update, reports over MQTT, downloads over HTTP and ends succeeded', async () => {
+    await op.upload('name=mqtt-fw&version=2.3.0&hardware=pos-x200', randomBytes(128 * 1024));
+    const proxy = await recordingProxy(server.url);
+    try {
+      const agent = startAgent('mqtt-good', proxy.url, server.mqttUrl!);
+      await until(() => agent.output().includes('MQTT connected'), 'the agent to connect over MQTT');
+      const update = await assign('mqtt-fw@2.3.0', 'mqtt-good');
+      const done = await op.waitForUpdate(update, ['succeeded', 'failed', 'rolled_back']);
+      expect(done.state, agent.output()).toBe('succeeded');
+      const device = proxy.seen.filter((r) => r.includes('/api/device/v1/'));
+      expect(device.some((r) => r.startsWith('GET /api/device/v1/artifacts/'))).toBe(true);
+      expect(device.filter((r) => r.includes('/status'))).toEqual([]);
+      // The new firmware arrives with the next heartbeat, which the agent makes right after succeeding.
+      await until(
+        async () =>
+          (await op.call<{ firmware_version: string }>('GET', '/api/v1/devices/mqtt-good')).body
+            .firmware_version === '2.3.0',
+        'the device to report firmware 2.3.0',
+      );
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it('falls back to HTTP when the broker is unreachable', async () => {
+    // A server that asks for heartbeats every second: polling over HTTP is what the device falls back to.
+    const data = tempDir();
+    const polling = await spawnServer(data, [
+      '--heartbeat-interval',
+      '1s',
+      '--no-mqtt',
+      '--log-level',
+      'warn',
+    ]);
+    const pollingOp = operator(polling.url, data);
+    const keys = await pollingOp.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
+    writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
+    enrollToken = (await pollingOp.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body
+      .token;
+    const proxy = await recordingProxy(polling.url);
+    try {
+      await pollingOp.upload('name=mqtt-down&version=2.4.0&hardware=pos-x200', randomBytes(4096));
+      const agent = startAgent('mqtt-fallback', proxy.url, `mqtt://127.0.0.1:${await freePort()}`);
+      await until(
+        async () =>
+          (await pollingOp.call<{ status: string }>('GET', '/api/v1/devices/mqtt-fallback')).body.status ===
+          'online',
+        'the device to heartbeat over HTTP',
+      );
+      const r = await pollingOp.call<{ assigned: Array<{ id: string }> }>('POST', '/api/v1/updates/assign', {
+        release: 'mqtt-down@2.4.0',
+        devices: ['mqtt-fallback'],
+      });
+      const done = await pollingOp.waitForUpdate(r.body.assigned[0]!.id, [
+        'succeeded',
+        'failed',
+        'rolled_back',
+      ]);
+      expect(done.state, agent.output()).toBe('succeeded');
+      expect(proxy.seen.some((q) => q.includes('/status'))).toBe(true);
+      expect(agent.output()).toContain('MQTT unavailable; using HTTP');
+    } finally {
+      proxy.close();
+      await polling.kill();
+    }
+  });
+});
