@@ -5,6 +5,7 @@ import { isFleetError } from '../core/errors.js';
 import { registerAgent } from './agent.js';
 import { registerArtifact } from './artifact.js';
 import { CliError, createClient } from './client.js';
+import { registerDemo } from './demo.js';
 import { registerDeploy } from './deploy.js';
 import { registerDevices } from './devices.js';
 import { registerFleet } from './fleet.js';
@@ -40,6 +41,7 @@ registerFleet(program, ctx);
 registerArtifact(program, ctx);
 registerKeys(program, ctx);
 registerDeploy(program, ctx);
+registerDemo(program, ctx);
 registerWebhooks(program, ctx);
 registerAgent(program);
 
