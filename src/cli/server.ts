@@ -50,6 +50,7 @@ export function registerServer(program: Command): void {
       process.env.FLEETD_MQTT_PORT,
     )
     .option('--no-mqtt', 'no MQTT: devices use HTTP only')
+    .option('--engine-interval <duration>', 'how often the rollout engine reconciles its rollouts', '1s')
     .option('--webhook-interval <duration>', 'how often due webhooks are looked for', '1s')
     .option('--webhook-timeout <duration>', 'how long a webhook receiver has to answer', '10s')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.FLEETD_LOG_LEVEL ?? 'info')
@@ -92,6 +93,7 @@ export function registerServer(program: Command): void {
           trustedKeyFiles: opts.trustedKey ?? [],
           artifactOffload: opts.artifactOffload,
           mqtt: mqttSettingsFromFlags(opts.mqtt, opts.mqttPort),
+          engineIntervalMs: parseDuration(opts.engineInterval!, '--engine-interval'),
           webhookIntervalMs: parseDuration(opts.webhookInterval!, '--webhook-interval'),
           webhookTimeoutMs: parseDuration(opts.webhookTimeout!, '--webhook-timeout'),
         });

@@ -142,6 +142,8 @@ export function rolloutJson(r: Rollout, p: RolloutProgress) {
   };
 }
 
+const devices = (n: number) => `${n} device${n === 1 ? '' : 's'}`;
+
 /** The dry run: what `create` would do, and when, without doing it. */
 export function planJson({ spec, release, plan }: PlannedRollout, eta: Eta, now: number) {
   const timeline: Array<{ at: string; what: string }> = [];
@@ -154,13 +156,14 @@ export function planJson({ spec, release, plan }: PlannedRollout, eta: Eta, now:
     );
   }
   eta.phases.forEach((p, i) => {
-    if (i > 0) add(p.startAt, `${p.name} starts (${p.devices} devices)`);
+    if (i > 0) add(p.startAt, `${p.name} starts (${devices(p.devices)})`);
     if (spec.strategy === 'progressive') add(p.gateAt, `${p.name} gate judged`);
   });
-  add(
-    eta.finishAt,
-    `estimated finish${eta.unknownDevices > 0 ? ` (${eta.unknownDevices} devices never seen: not counted)` : ''}`,
-  );
+  const unknown =
+    eta.unknownDevices > 0
+      ? ` (not counting ${devices(eta.unknownDevices)} with no known connection pattern)`
+      : '';
+  add(eta.finishAt, `estimated finish${unknown}`);
   timeline.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
   const skipped = plan.targets.filter((t) => t.state === 'skipped');
   return {

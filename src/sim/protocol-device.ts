@@ -155,3 +155,17 @@ export function injectTransport(app: {
     },
   };
 }
+
+/** A live server over HTTP (fetch): the same protocol a device on the network speaks. */
+export function httpTransport(baseUrl: string): DeviceTransport {
+  return {
+    async post(path, body, credential) {
+      const r = await fetch(`${baseUrl}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${credential}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: r.status, body: await r.json() };
+    },
+  };
+}

@@ -221,19 +221,28 @@ const fail = (field: string, message: string, extra: Record<string, unknown> = {
 };
 
 /** `/phases/1/percentage` → `phases[1].percentage` */
+/** `phases` + `1` → `phases[1]`, `window` + `start` → `window.start`; an odd key is quoted: `window[" "]`. */
+const child = (at: string, key: string) =>
+  /^\d+$/.test(key)
+    ? `${at}[${key}]`
+    : !/^[A-Za-z_]\w*$/.test(key)
+      ? `${at}[${JSON.stringify(key)}]`
+      : at
+        ? `${at}.${key}`
+        : key;
 const fieldOf = (pointer: string) =>
   pointer
     .split('/')
     .slice(1)
     .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '');
+    .reduce(child, '');
 
 function schemaError(input: unknown): void {
   const errors = Value.Errors(RolloutSpecSchema, input).filter((e) => e.keyword !== 'boolean');
   const e = errors[0];
   if (!e) return;
   const at = fieldOf(e.instancePath);
-  const join = (key: string) => (at ? `${at}.${key}` : key);
+  const join = (key: string) => child(at, key);
   const params = e.params as Record<string, unknown>;
   if (e.keyword === 'required') fail(join(String((params.requiredProperties as string[])[0])), 'is required');
   if (e.keyword === 'additionalProperties') {
