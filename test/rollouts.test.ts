@@ -529,6 +529,122 @@ describe('dispatch: slots, retries, timeouts', () => {
   });
 });
 
+describe('policies', () => {
+  it('rate: at most per_minute devices start each minute, growing by the factor after each N successes', async () => {
+    await onlineFleet(20);
+    await create(fleet, {
+      name: 'rate',
+      release: 'fw@2.0.0',
+      filter: '',
+      strategy: 'immediate',
+      rate: { per_minute: 2, growth_factor: 2, after_successes: 2 },
+    });
+    const holding = new Set<string>();
+    const granted = async () => {
+      holding.clear();
+      for (const d of fleet.devices.values()) {
+        if ((await d.heartbeat()).some((u) => u.state === 'notified')) holding.add(d.id);
+      }
+      return holding.size;
+    };
+    fleet.clock.set(Date.parse('2026-01-05T12:01:00Z')); // the start of a clock minute
+    expect(await granted()).toBe(2);
+    expect(await granted()).toBe(2); // the minute's 2 are spent: nobody else starts
+    fleet.advance(60_000);
+    expect(await granted()).toBe(4); // 2 more in the next minute
+    expect(await fleet.connect([...holding])).toHaveLength(4); // 4 successes: 2 × 2² = 8 a minute
+    fleet.advance(60_000);
+    expect(await granted()).toBe(8);
+  });
+
+  it('scheduled_at: nothing starts before, the rollout is scheduled until then', async () => {
+    await onlineFleet(2);
+    const r = await create(fleet, {
+      name: 'later',
+      release: 'fw@2.0.0',
+      filter: '',
+      strategy: 'immediate',
+      scheduled_at: '2026-01-05T18:00:00Z',
+    });
+    expect(r.state).toBe('scheduled');
+    const [held] = await fleet.device('dev-0000').heartbeat();
+    expect(held).toBeUndefined(); // scheduled updates are not even listed yet
+    fleet.clock.set(Date.parse('2026-01-05T18:00:00Z'));
+    await fleet.tick();
+    expect((await show(fleet, r.id)).state).toBe('running');
+    expect(await fleet.connect(fleet.devices.keys())).toHaveLength(2);
+  });
+
+  it('end_at with stop: devices not started are skipped, the rollout completes', async () => {
+    await onlineFleet(3);
+    const r = await create(fleet, {
+      name: 'until noon',
+      release: 'fw@2.0.0',
+      filter: '',
+      strategy: 'immediate',
+      end_at: '2026-01-05T13:00:00Z',
+    });
+    await fleet.connect(['dev-0000']);
+    fleet.clock.set(Date.parse('2026-01-05T13:00:00Z'));
+    await fleet.tick();
+    expect(await fleet.connect(fleet.devices.keys())).toHaveLength(0);
+    await fleet.tick();
+    const after = await show(fleet, r.id);
+    expect(after.state).toBe('completed');
+    expect(after.totals.counts).toEqual({ succeeded: 1, skipped: 2 });
+  });
+
+  it('end_at with cancel: the rollout is cancelled and a download in progress is called off', async () => {
+    await onlineFleet(2);
+    const r = await create(fleet, {
+      name: 'hard stop',
+      release: 'fw@2.0.0',
+      filter: '',
+      strategy: 'immediate',
+      end_at: '2026-01-05T13:00:00Z',
+      end_action: 'cancel',
+    });
+    expect((await fleet.device('dev-0000').heartbeat())[0]?.state).toBe('notified'); // started, not finished
+    fleet.clock.set(Date.parse('2026-01-05T13:00:00Z'));
+    await fleet.tick();
+    const after = await show(fleet, r.id);
+    expect(after.state).toBe('cancelled');
+    expect(after.totals.counts).toEqual({ cancelled: 2 });
+  });
+
+  it('download_only stages the release and switches nobody', async () => {
+    await onlineFleet(2);
+    const r = await create(fleet, {
+      name: 'stage',
+      release: 'fw@2.0.0',
+      filter: '',
+      strategy: 'immediate',
+      action: 'download_only',
+    });
+    const staged = await fleet.connect(fleet.devices.keys());
+    expect(staged.map((s) => s.action)).toEqual(['download_only', 'download_only']);
+    expect([...fleet.devices.values()].map((d) => [d.staged, d.firmware])).toEqual([
+      ['2.0.0', '1.0.0'],
+      ['2.0.0', '1.0.0'],
+    ]);
+    await fleet.tick();
+    expect((await show(fleet, r.id)).state).toBe('completed');
+  });
+
+  it('a soft rollout tells the device it may defer installing', async () => {
+    await onlineFleet(1);
+    await create(fleet, {
+      name: 'soft',
+      release: 'fw@2.0.0',
+      filter: '',
+      strategy: 'immediate',
+      action: 'soft',
+    });
+    const [offer] = await fleet.device('dev-0000').heartbeat();
+    expect(offer).toMatchObject({ state: 'notified', action: 'install', soft: true });
+  });
+});
+
 describe('rolling, blue-green, on-connect', () => {
   it('rolling: the next batch starts when the previous one has finished', async () => {
     await onlineFleet(7);

@@ -17,6 +17,7 @@ export interface PendingUpdateJson {
   action: string;
   manifest: string;
   retry_after: number | null;
+  soft: boolean;
 }
 
 export type Outcome =
