@@ -9,7 +9,7 @@ import { allocateSlots, NO_TAG_VALUE, type SlotRequest } from '../core/rollout/d
 import { holdFor, type UpdatePurpose } from '../core/rollout/offer.js';
 import type { RolloutState } from '../core/rollout/rollout-state.js';
 import { parseRolloutSpec, type RolloutSpec } from '../core/rollout/spec.js';
-import { compareVersions } from '../core/semver.js';
+import { compareVersions, versionKey } from '../core/semver.js';
 import { ACTIVE_STATES, checkTransition, FINAL_STATES, type UpdateState } from '../core/update-state.js';
 import type { Dialect } from './migrations.js';
 import type { Database, DeviceUpdatesTable } from './schema.js';
@@ -499,8 +499,50 @@ export class SqlUpdates implements UpdateStore {
           ),
         ]);
       }
+      if (report.state === 'succeeded' && row.action !== 'download_only') {
+        await this.recordRunningVersion(trx, deviceId, row.release_id, ctx.now);
+      }
       return { accepted: true, state: report.state };
     });
+  }
+
+  /**
+   * A device that reports an install succeeded runs that release now: the registry says so at once rather
+   * than at its next heartbeat, so a rollout created meanwhile knows what it would roll back to.
+   */
+  private async recordRunningVersion(
+    trx: Db,
+    deviceId: string,
+    releaseId: string,
+    at: number,
+  ): Promise<void> {
+    const release = await trx
+      .selectFrom('releases')
+      .select('version')
+      .where('id', '=', releaseId)
+      .executeTakeFirst();
+    const device = await trx
+      .selectFrom('devices')
+      .select('firmware_version')
+      .where('id', '=', deviceId)
+      .executeTakeFirst();
+    if (!release || !device || device.firmware_version === release.version) return;
+    await trx
+      .updateTable('devices')
+      .set({ firmware_version: release.version, firmware_key: versionKey(release.version), updated_at: at })
+      .where('id', '=', deviceId)
+      .execute();
+    await insertEvents(trx, [
+      {
+        at,
+        type: 'device.firmware_changed',
+        deviceId,
+        rolloutId: null,
+        actor: `device:${deviceId}`,
+        reason: 'update succeeded',
+        data: { from: device.firmware_version, to: release.version },
+      },
+    ]);
   }
 
   async get(id: string): Promise<DeviceUpdate | undefined> {
