@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_THRESHOLDS, type DeviceRecord } from '../src/core/device.js';
+import { mulberry32 } from '../src/core/random.js';
 import type { SqlStore } from '../src/store/sql-store.js';
 
 export const FLEETD = join(import.meta.dirname, '../src/cli/main.js');
@@ -146,17 +147,8 @@ export async function seedDevices(
   }
 }
 
-/** A small deterministic PRNG (mulberry32), so every run seeds the same fleet. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small deterministic PRNG, so every run seeds the same fleet. */
+export const random: (seed: number) => () => number = mulberry32;
 
 /** Picks from `[value, weight]` pairs with a uniform number in [0, 1). */
 export function weighted<T>(choices: ReadonlyArray<readonly [T, number]>, u: number): T {

@@ -1,18 +1,11 @@
 /** When to act next: pure functions of the server's answer, the failure count and a random source. */
 
+import { mulberry32 } from '../core/random.js';
+
 export type Random = () => number;
 
-/** A small seeded generator (mulberry32): tests and simulations get the same jitter on every run. */
-export function seededRandom(seed: number): Random {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator: tests and simulations get the same jitter on every run. */
+export const seededRandom: (seed: number) => Random = mulberry32;
 
 /** `seconds` ±10 %, so a fleet that reboots together does not heartbeat together. */
 export function heartbeatDelayMs(seconds: number, random: Random): number {

@@ -11,6 +11,7 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_THRESHOLDS, type Device, type StatusThresholds } from '../core/device.js';
 import { type FilterNode, matchesFilter, parseFilter } from '../core/filter/index.js';
+import { mulberry32 } from '../core/random.js';
 import { versionKey } from '../core/semver.js';
 import { compileFilter, globToLike } from './filter-sql.js';
 import type { Database } from './schema.js';
@@ -66,16 +67,8 @@ const CUSTOMERS = ['acme', 'Acme', INJECTION, null];
 const TAG_KEYS = ['region', 'channel', 'we:ird.key-1', 'Region'];
 const TAG_VALUES = ['northeast', 'west', 'retail', 'franchise', 'North East', '%', ''];
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failure reproduces. */
-function random(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers, so a failure reproduces. */
+const random = mulberry32;
 
 function fleet(count: number): Device[] {
   const rnd = random(7);

@@ -1,19 +1,7 @@
 /**
- * Seeded randomness: the core never calls Math.random(), so a rollout's random choices are reproduced
- * exactly from the seed it records.
+ * A rollout's random choices, reproduced exactly from the seed it records.
  */
-
-/** mulberry32: a tiny 32-bit PRNG, good enough to spread canaries (not for secrets). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+import { mulberry32 } from '../random.js';
 
 /** Fisher–Yates on a copy. */
 export function shuffle<T>(items: readonly T[], seed: number): T[] {

@@ -134,7 +134,7 @@ describe('parseRolloutSpec', () => {
             parseRolloutSpec({ ...base, [key]: junk });
           } catch (e) {
             expect(isFleetError(e) && e.code === 'VALIDATION').toBe(true);
-            expect((e as Error).message).toMatch(/^(spec|[a-z_]+)(\.\w+|\[\d+\]|\["[^"]*"\])*: \S/);
+            expect((e as Error).message).toMatch(/^(spec|[a-z_]+)(\.\w+|\[\d+\]|\["(?:[^"\\]|\\.)*"\])*: \S/);
           }
         },
       ),
