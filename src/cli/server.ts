@@ -38,6 +38,8 @@ export function registerServer(program: Command): void {
       '--artifact-offload <prefix>',
       'let nginx in front send artifact bytes (X-Accel-Redirect to this internal location)',
     )
+    .option('--lease <duration>', 'how long a replica holds a rollout without renewing it', '30s')
+    .option('--engine-interval <duration>', 'how often the rollout engine reconciles', '1s')
     .option('--webhook-interval <duration>', 'how often due webhooks are looked for', '1s')
     .option('--webhook-timeout <duration>', 'how long a webhook receiver has to answer', '10s')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.FLEETD_LOG_LEVEL ?? 'info')
@@ -57,6 +59,13 @@ export function registerServer(program: Command): void {
       if (thresholds.abandonedAfterMs <= thresholds.offlineAfterMs) {
         throw new CliError('--abandoned-after must be longer than --offline-after');
       }
+      const leaseMs = parseDuration(opts.lease!, '--lease');
+      const engineIntervalMs = parseDuration(opts.engineInterval!, '--engine-interval');
+      if (engineIntervalMs <= 0) throw new CliError('--engine-interval must be longer than 0');
+      // A lease renewed on every tick must outlast a few of them, or a busy replica would lose its rollouts.
+      if (leaseMs < 3 * engineIntervalMs) {
+        throw new CliError('--lease must be at least three times --engine-interval');
+      }
       const server = await startServer({
         port: port(opts.port!),
         host: opts.host!,
@@ -72,6 +81,8 @@ export function registerServer(program: Command): void {
         serverSigning: opts.serverSigning,
         trustedKeyFiles: opts.trustedKey ?? [],
         artifactOffload: opts.artifactOffload,
+        leaseMs,
+        engineIntervalMs,
         webhookIntervalMs: parseDuration(opts.webhookInterval!, '--webhook-interval'),
         webhookTimeoutMs: parseDuration(opts.webhookTimeout!, '--webhook-timeout'),
       });

@@ -354,6 +354,21 @@ export class SqlStore implements Store {
 
   async recordHeartbeats(batch: PresentedHeartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]> {
     return this.db.transaction().execute(async (trx) => {
+      if (this.dialect === 'postgres') {
+        // Each device's row is read and written under its lock, taken in id order so batches never deadlock:
+        // two heartbeats of one device on two replicas, or a heartbeat and a sweep, would otherwise both read
+        // the old status and both record the same transition.
+        const ids = [...new Set(batch.map((b) => b.heartbeat.deviceId))].sort();
+        for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
+          await trx
+            .selectFrom('devices')
+            .select('id')
+            .where('id', 'in', ids.slice(i, i + INSERT_CHUNK))
+            .orderBy('id')
+            .forUpdate()
+            .execute();
+        }
+      }
       const outcomes: HeartbeatOutcome[] = [];
       const events: NewEvent[] = [];
       for (const presented of batch) {
@@ -421,6 +436,10 @@ export class SqlStore implements Store {
             .orderBy('id');
           // Devices silent for longer were handled by the previous sweep: only the newly silent are looked at.
           if (since !== undefined) query = query.where('last_seen', '>=', since - move.silentMs);
+          // Several replicas sweep: on PostgreSQL each takes the rows nobody holds. A row locked by another
+          // sweep is being recorded by it, one locked by a heartbeat is coming online: neither is ours to move,
+          // and waiting for them could deadlock.
+          if (this.dialect === 'postgres') query = query.forUpdate().skipLocked();
           const rows = await query.limit(SWEEP_CHUNK).execute();
           if (rows.length === 0) return { selected: 0, moved: [] };
           // Checked again as the rows are written: under PostgreSQL's READ COMMITTED a heartbeat may have
