@@ -473,10 +473,14 @@ export class SqlStore implements Store {
   }
 
   /** Counts by status (derived at `ctx.now`) and of silent devices, in one pass. */
-  private async statusCounts(where: (eb: DeviceEb) => Expression<SqlBool>, ctx: TimeContext) {
+  private async statusCounts(
+    where: (eb: DeviceEb) => Expression<SqlBool>,
+    ctx: TimeContext,
+    db: Db = this.db,
+  ) {
     const onlineSince = ctx.now - ctx.thresholds.offlineAfterMs;
     const abandonedBefore = ctx.now - ctx.thresholds.abandonedAfterMs;
-    const counts = await this.db
+    const counts = await db
       .selectFrom('devices')
       .where(where)
       .select((eb) => {
@@ -507,14 +511,30 @@ export class SqlStore implements Store {
     return { total, byStatus, silent: { over24h: n(counts.over24h), over30d: n(counts.over30d) } };
   }
 
-  async recordFleetSnapshot(ctx: TimeContext): Promise<FleetSnapshot> {
-    const { total, byStatus } = await this.statusCounts(this.where(undefined, ctx), ctx);
-    await this.db
-      .insertInto('fleet_snapshots')
-      .values({ at: ctx.now, total, ...byStatus })
-      .onConflict((oc) => oc.column('at').doNothing())
-      .execute();
-    return { at: ctx.now, total, byStatus };
+  recordFleetSnapshot(ctx: TimeContext): Promise<FleetSnapshot>;
+  recordFleetSnapshot(ctx: TimeContext, minGapMs: number): Promise<FleetSnapshot | undefined>;
+  async recordFleetSnapshot(ctx: TimeContext, minGapMs?: number): Promise<FleetSnapshot | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      if (minGapMs !== undefined) {
+        // Replicas taking a snapshot at the same moment queue here, so the second one sees the first's.
+        if (this.dialect === 'postgres') {
+          await sql`lock table fleet_snapshots in share row exclusive mode`.execute(trx);
+        }
+        const recent = await trx
+          .selectFrom('fleet_snapshots')
+          .select('at')
+          .where('at', '>', ctx.now - minGapMs)
+          .executeTakeFirst();
+        if (recent) return undefined;
+      }
+      const { total, byStatus } = await this.statusCounts(this.where(undefined, ctx), ctx, trx);
+      await trx
+        .insertInto('fleet_snapshots')
+        .values({ at: ctx.now, total, ...byStatus })
+        .onConflict((oc) => oc.column('at').doNothing())
+        .execute();
+      return { at: ctx.now, total, byStatus };
+    });
   }
 
   async fleetHistory(since: number, until: number): Promise<FleetSnapshot[]> {

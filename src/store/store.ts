@@ -477,8 +477,13 @@ export interface Store {
     tagKeys: string[] | undefined,
     ctx: TimeContext,
   ): Promise<FleetStats>;
-  /** Records the counts by status now (the sweeper does, every few minutes), for the online share over time. */
+  /**
+   * Records the counts by status now (the sweeper does, every few minutes), for the online share over time.
+   * With `minGapMs`, nothing is recorded when a snapshot is less than that old (several replicas sweep; one
+   * series is kept) and undefined is returned.
+   */
   recordFleetSnapshot(ctx: TimeContext): Promise<FleetSnapshot>;
+  recordFleetSnapshot(ctx: TimeContext, minGapMs: number): Promise<FleetSnapshot | undefined>;
   fleetHistory(since: number, until: number): Promise<FleetSnapshot[]>;
 
   // Events (the outbox and the audit log)

@@ -1,11 +1,12 @@
 /**
- * Rollout leases between replicas, on each backend: two store handles on one database claim concurrently, and
- * a replica whose lease was taken over cannot write a decision any more.
+ * What several replicas on one database do at once, on each backend (two store handles on one database):
+ * claim rollout leases, write decisions after losing a lease, sweep statuses, take fleet snapshots.
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_THRESHOLDS } from '../src/core/device.js';
 import { parseRolloutSpec } from '../src/core/rollout/spec.js';
 import { createRollout, runCommand } from '../src/engine/rollout-service.js';
+import { hashSecret } from '../src/registry/credentials.js';
 import type { SqlStore } from '../src/store/sql-store.js';
 import { isLeaseLost, type TimeContext } from '../src/store/store.js';
 import { forEachBackend } from './support/stores.js';
@@ -92,6 +93,76 @@ forEachBackend((backend) => {
       });
       expect(ok.reason).toBe('b decides');
       expect((await runCommand(store, id!, 'pause', at(NOW + TTL + 4), 'operator')).state).toBe('paused');
+    });
+  });
+
+  describe('sweeps and heartbeats on several replicas', () => {
+    const OFFLINE = DEFAULT_THRESHOLDS.offlineAfterMs;
+
+    it('two replicas sweeping at once record each silent device going offline once', async () => {
+      const [a, b] = await backend.openPair();
+      const ids = Array.from({ length: 300 }, (_, i) => `d-${String(i).padStart(3, '0')}`);
+      await a.importDevices(
+        ids.map((id) => ({ id })),
+        at(NOW),
+        'test',
+      );
+      for (const id of ids) await a.setCredential(id, hashSecret(`s-${id}`), at(NOW), 'test');
+      await a.recordHeartbeats(
+        ids.map((id) => ({ heartbeat: { deviceId: id }, credentialHash: hashSecret(`s-${id}`) })),
+        at(NOW),
+      );
+      const later = at(NOW + OFFLINE + 1);
+      // SQLite has one writer: there the sweeps run one after the other.
+      const moved =
+        backend.name === 'postgres'
+          ? await Promise.all([a.sweepStatuses(later), b.sweepStatuses(later), a.sweepStatuses(later)])
+          : [await a.sweepStatuses(later), await b.sweepStatuses(later)];
+      expect(
+        moved
+          .flat()
+          .map((t) => t.deviceId)
+          .sort(),
+      ).toEqual(ids);
+      const events = await a.listEvents({ typePrefix: 'device.status', limit: 10_000 });
+      const offline = events.filter((e) => e.data.to === 'offline').map((e) => e.deviceId);
+      expect(offline.sort()).toEqual(ids);
+    });
+
+    it('the same heartbeat on two replicas at once records the device coming online once', async () => {
+      const [a, b] = await backend.openPair();
+      await a.importDevices([{ id: 'd-1', lastSeen: NOW - 2 * OFFLINE }], at(NOW), 'test');
+      await a.setCredential('d-1', hashSecret('s'), at(NOW), 'test');
+      const hb = [{ heartbeat: { deviceId: 'd-1' }, credentialHash: hashSecret('s') }];
+      for (let round = 1; round <= 5; round++) {
+        const when = at(NOW + round * 3 * OFFLINE);
+        const writes = [() => a.recordHeartbeats(hb, when), () => b.recordHeartbeats(hb, when)];
+        if (backend.name === 'postgres') await Promise.all(writes.map((w) => w()));
+        else for (const w of writes) await w();
+      }
+      const events = await a.listEvents({ deviceId: 'd-1', typePrefix: 'device.status', limit: 100 });
+      // Each round: offline → online once and, from the second on (the first found it offline since its
+      // import), the silence before it once.
+      expect(events.filter((e) => e.data.to === 'online')).toHaveLength(5);
+      expect(events.filter((e) => e.data.to === 'offline')).toHaveLength(4);
+    });
+
+    it('replicas taking a fleet snapshot at once keep one series', async () => {
+      const [a, b] = await backend.openPair();
+      await a.importDevices([{ id: 'd-1' }], at(NOW), 'test');
+      const gap = 4 * 60_000;
+      const first = [
+        () => a.recordFleetSnapshot(at(NOW), gap),
+        () => b.recordFleetSnapshot(at(NOW + 5), gap),
+      ];
+      const recorded =
+        backend.name === 'postgres'
+          ? await Promise.all(first.map((f) => f()))
+          : [await first[0]!(), await first[1]!()];
+      expect(recorded.filter((r) => r !== undefined)).toHaveLength(1);
+      expect(await b.recordFleetSnapshot(at(NOW + 3 * 60_000), gap)).toBeUndefined();
+      expect(await b.recordFleetSnapshot(at(NOW + 5 * 60_000), gap)).toBeDefined();
+      expect(await a.fleetHistory(NOW, NOW + 10 * 60_000)).toHaveLength(2);
     });
   });
 });
