@@ -131,12 +131,12 @@ async function main(): Promise<void> {
       },
     );
     if (up.status !== 201) throw new Error(`upload: ${up.status} ${await up.text()}`);
-    for (const [label, spec] of [
-      ['dry run', { dry_run: true }],
-      ['create', {}],
+    for (const [label, query] of [
+      ['dry run', '?dry_run=true'],
+      ['create', ''],
     ] as const) {
       const started = Date.now();
-      const r = await fetch(`${replicas[0]!.url}/api/v1/rollouts`, {
+      const r = await fetch(`${replicas[0]!.url}/api/v1/rollouts${query}`, {
         method: 'POST',
         headers: { ...auth, 'content-type': 'application/json' },
         body: JSON.stringify({
@@ -148,7 +148,6 @@ async function main(): Promise<void> {
             { name: 'canary', percentage: 1 },
             { name: 'rest', percentage: 100 },
           ],
-          ...spec,
         }),
       });
       if (r.status >= 300) throw new Error(`rollout ${label}: ${r.status} ${await r.text()}`);
