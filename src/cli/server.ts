@@ -50,6 +50,7 @@ export function registerServer(program: Command): void {
       process.env.FLEETD_MQTT_PORT,
     )
     .option('--no-mqtt', 'no MQTT: devices use HTTP only')
+    .option('--lease <duration>', 'how long a replica holds a rollout without renewing it', '30s')
     .option('--engine-interval <duration>', 'how often the rollout engine reconciles its rollouts', '1s')
     .option('--webhook-interval <duration>', 'how often due webhooks are looked for', '1s')
     .option('--webhook-timeout <duration>', 'how long a webhook receiver has to answer', '10s')
@@ -77,6 +78,13 @@ export function registerServer(program: Command): void {
         if (thresholds.abandonedAfterMs <= thresholds.offlineAfterMs) {
           throw new CliError('--abandoned-after must be longer than --offline-after');
         }
+        const leaseMs = parseDuration(opts.lease!, '--lease');
+        const engineIntervalMs = parseDuration(opts.engineInterval!, '--engine-interval');
+        if (engineIntervalMs <= 0) throw new CliError('--engine-interval must be longer than 0');
+        // A lease renewed on every tick must outlast a few of them, or a busy replica would lose its rollouts.
+        if (leaseMs < 3 * engineIntervalMs) {
+          throw new CliError('--lease must be at least three times --engine-interval');
+        }
         const server = await startServer({
           port: port(opts.port!),
           host: opts.host!,
@@ -93,7 +101,8 @@ export function registerServer(program: Command): void {
           trustedKeyFiles: opts.trustedKey ?? [],
           artifactOffload: opts.artifactOffload,
           mqtt: mqttSettingsFromFlags(opts.mqtt, opts.mqttPort),
-          engineIntervalMs: parseDuration(opts.engineInterval!, '--engine-interval'),
+          leaseMs,
+          engineIntervalMs,
           webhookIntervalMs: parseDuration(opts.webhookInterval!, '--webhook-interval'),
           webhookTimeoutMs: parseDuration(opts.webhookTimeout!, '--webhook-timeout'),
         });

@@ -3,6 +3,8 @@
  * takes the next decision the rules allow — start, time out, retry, judge a gate, open the next phase or
  * batch, switch a blue-green fleet, take in new devices, complete. Each decision is one store transaction
  * with its event, taken from what the store says now, so a restarted (or another) replica simply carries on.
+ * Every decision's transaction checks that this replica still holds the rollout's lease (`leaseHolder`), so
+ * one that stalled past its lease while another took the rollout over writes nothing.
  * Devices are handed their slots when they ask (see the offer in store/sql-updates.ts), not here.
  */
 import type { Clock } from '../core/clock.js';
@@ -17,7 +19,15 @@ import {
   gateDecision,
 } from '../core/rollout/phases.js';
 import { planRollout } from '../core/rollout/plan.js';
-import type { GateRecord, NewEvent, PhaseStateCount, Rollout, Store, TimeContext } from '../store/store.js';
+import {
+  type DecisionContext,
+  type GateRecord,
+  isLeaseLost,
+  type NewEvent,
+  type PhaseStateCount,
+  type Rollout,
+  type Store,
+} from '../store/store.js';
 import { OPEN_UPDATE_STATES_OF_ROLLOUT, phaseCounts, purposeCounts } from './counts.js';
 
 export interface EngineOptions {
@@ -27,7 +37,7 @@ export interface EngineOptions {
   leaseMs?: number;
   /** How often an on_connect rollout looks for devices that came to match its filter. */
   joinEveryMs?: number;
-  log?: { error(obj: unknown, msg: string): void };
+  log?: { error(obj: unknown, msg: string): void; warn(obj: unknown, msg: string): void };
 }
 
 export class RolloutEngine {
@@ -46,8 +56,8 @@ export class RolloutEngine {
     this.joinEveryMs = options.joinEveryMs ?? 60_000;
   }
 
-  private ctx(): TimeContext {
-    return { now: this.clock.now(), thresholds: this.thresholds };
+  private ctx(): DecisionContext {
+    return { now: this.clock.now(), thresholds: this.thresholds, leaseHolder: this.options.owner };
   }
 
   /** One pass over every rollout this replica drives. A failure on one rollout does not stop the others. */
@@ -57,8 +67,12 @@ export class RolloutEngine {
       try {
         await this.reconcile(id);
       } catch (error) {
-        if (this.options.log) this.options.log.error({ err: error, rollout: id }, 'rollout reconcile failed');
-        else throw error;
+        if (isLeaseLost(error)) {
+          // Another replica took this rollout over while this tick ran late: it carries on, nothing was written.
+          this.options.log?.warn({ rollout: id, owner: this.options.owner }, 'rollout lease lost mid-tick');
+        } else if (this.options.log) {
+          this.options.log.error({ err: error, rollout: id }, 'rollout reconcile failed');
+        } else throw error;
       }
     }
   }
@@ -124,7 +138,7 @@ export class RolloutEngine {
     await this.completeIfDone(r, ctx);
   }
 
-  private async begin(r: Rollout, ctx: TimeContext): Promise<void> {
+  private async begin(r: Rollout, ctx: DecisionContext): Promise<void> {
     await this.store.rollouts.update(
       r.id,
       ['scheduled'],
@@ -136,7 +150,7 @@ export class RolloutEngine {
   }
 
   /** end_at: no device starts any more; `cancel` also calls off downloads. True when the rollout ended now. */
-  private async end(r: Rollout, ctx: TimeContext): Promise<boolean> {
+  private async end(r: Rollout, ctx: DecisionContext): Promise<boolean> {
     const cancel = r.spec.endAction === 'cancel';
     const reason = 'end_at reached';
     const alreadyEnded = r.gates.some((g) => g.reason === reason);
@@ -157,7 +171,7 @@ export class RolloutEngine {
   private async halt(
     r: Rollout,
     reason: string,
-    ctx: TimeContext,
+    ctx: DecisionContext,
     successRate: number | null = null,
   ): Promise<void> {
     const events = [
@@ -193,7 +207,7 @@ export class RolloutEngine {
     r: Rollout,
     counts: StateCounts,
     overridden: boolean,
-    ctx: TimeContext,
+    ctx: DecisionContext,
   ): Promise<boolean> {
     const p = r.currentPhase;
     const phase = r.spec.phases[p]!;
@@ -271,7 +285,7 @@ export class RolloutEngine {
   }
 
   /** Rolling: the next batch opens once the current one has nobody working or waiting online. */
-  private async nextBatch(r: Rollout, all: PhaseStateCount[], ctx: TimeContext): Promise<boolean> {
+  private async nextBatch(r: Rollout, all: PhaseStateCount[], ctx: DecisionContext): Promise<boolean> {
     const b = r.currentPhase;
     const lastBatch = Math.max(0, ...all.map((c) => c.phase));
     if (b >= lastBatch) return false;
@@ -293,7 +307,7 @@ export class RolloutEngine {
   }
 
   /** Blue-green: stage everywhere, then switch everyone (and every late stager) once promoted or staged enough. */
-  private async blueGreen(r: Rollout, counts: PhaseStateCount[], ctx: TimeContext): Promise<void> {
+  private async blueGreen(r: Rollout, counts: PhaseStateCount[], ctx: DecisionContext): Promise<void> {
     const staging = purposeCounts(counts, 'update');
     const excluded = (staging.skipped ?? 0) + (staging.cancelled ?? 0);
     const total = Object.values(staging).reduce((a, b) => a + (b ?? 0), 0);
@@ -325,7 +339,7 @@ export class RolloutEngine {
   }
 
   /** on_connect: devices that came to match the filter (new, or their firmware changed) join the rollout. */
-  private async joinNewcomers(r: Rollout, ctx: TimeContext): Promise<void> {
+  private async joinNewcomers(r: Rollout, ctx: DecisionContext): Promise<void> {
     const last = this.lastJoin.get(r.id);
     if (last !== undefined && ctx.now - last < this.joinEveryMs) return;
     this.lastJoin.set(r.id, ctx.now);
@@ -339,7 +353,7 @@ export class RolloutEngine {
     await this.store.rollouts.addTargets(r.id, joining, ctx);
   }
 
-  private async completeIfDone(r: Rollout, ctx: TimeContext): Promise<void> {
+  private async completeIfDone(r: Rollout, ctx: DecisionContext): Promise<void> {
     const counts = await this.store.rollouts.counts(r.id);
     if (counts.some((c) => OPEN_UPDATE_STATES_OF_ROLLOUT.has(c.state) && c.count > 0)) return;
     const ended = r.spec.endAt !== null && ctx.now >= r.spec.endAt;
@@ -367,7 +381,7 @@ export class RolloutEngine {
 function event(
   r: Rollout,
   type: string,
-  ctx: TimeContext,
+  ctx: DecisionContext,
   reason: string,
   data: Record<string, unknown>,
 ): NewEvent {

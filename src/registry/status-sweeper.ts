@@ -33,7 +33,8 @@ export class StatusSweeper {
       const moved = await this.store.sweepStatuses(ctx, this.lastSweep);
       this.lastSweep = now;
       if (now - this.lastSnapshot >= this.snapshotIntervalMs) {
-        await this.store.recordFleetSnapshot(ctx);
+        // Every replica sweeps; whichever comes first records the snapshot and the others leave it at that.
+        await this.store.recordFleetSnapshot(ctx, this.snapshotIntervalMs * 0.8);
         this.lastSnapshot = now;
       }
       return moved;

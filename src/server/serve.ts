@@ -39,6 +39,11 @@ export interface ServerOptions {
   artifactOffload?: string | undefined;
   /** How often the rollout engine reconciles (default 1 s). */
   engineIntervalMs?: number;
+  /**
+   * How long a replica's hold on a rollout lasts without renewal (default 30 s): when a replica dies, another
+   * takes its rollouts over this long after its last tick. Renewed on every tick, so much longer than a tick.
+   */
+  leaseMs?: number;
   /** This replica's name for rollout leases (default host:pid:random). */
   replicaId?: string;
   /** How often due webhooks are looked for (default 1 s). */
@@ -124,6 +129,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   const sweeper = new StatusSweeper(store, clock, thresholds, app.log);
   const engine = new RolloutEngine(store, clock, thresholds, {
     owner: options.replicaId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+    ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
     log: app.log,
   });
   const webhooks = new WebhookDispatcher(store, clock, {

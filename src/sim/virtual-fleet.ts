@@ -1,5 +1,5 @@
 /**
- * The real FleetD server — store, routes, engine, sweeper — built in-process on a SQLite file and driven on
+ * The real FleetD server — store, routes, engine, sweeper — built in-process on a SQLite file (or PostgreSQL) and driven on
  * a manual clock, with devices that speak the real device protocol to it. The POS demo, the engine tests and
  * the simulator all run through this: nothing here is a second implementation of the product.
  */
@@ -30,11 +30,14 @@ export class VirtualFleet {
     readonly clock: ManualClock,
     private readonly dataDir: string,
     private readonly ownsDir: boolean,
+    private readonly db: string | undefined,
   ) {}
 
   static async create(options: {
     start: number;
     dataDir?: string;
+    /** postgres://… URL (an empty database or schema); default: a SQLite file in the data folder. */
+    db?: string | undefined;
     heartbeatIntervalSec?: number;
   }): Promise<VirtualFleet> {
     const ownsDir = options.dataDir === undefined;
@@ -42,13 +45,14 @@ export class VirtualFleet {
     const clock = new ManualClock(options.start);
     const parts = await createServer({
       dataDir,
+      db: options.db,
       clock,
       logLevel: 'silent',
       replicaId: 'virtual',
       heartbeatIntervalSec: options.heartbeatIntervalSec ?? 300,
     });
     if (parts.adminToken === undefined) throw new Error(`${dataDir} already holds a FleetD database`);
-    return new VirtualFleet(parts, parts.adminToken, clock, dataDir, ownsDir);
+    return new VirtualFleet(parts, parts.adminToken, clock, dataDir, ownsDir, options.db);
   }
 
   get now(): number {
@@ -140,6 +144,7 @@ export class VirtualFleet {
     await this.parts.store.close();
     this.parts = await createServer({
       dataDir: this.dataDir,
+      db: this.db,
       clock: this.clock,
       logLevel: 'silent',
       replicaId: 'virtual',

@@ -4,7 +4,7 @@
  * Bulk moves write one rollout event with their count; a device's own transition writes its own event.
  */
 import { randomBytes } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
 import { deviceStatus } from '../core/device.js';
 import { FleetError } from '../core/errors.js';
 import type { FilterNode } from '../core/filter/index.js';
@@ -24,6 +24,7 @@ import type { Dialect } from './migrations.js';
 import type { Database, RolloutsTable } from './schema.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import type {
+  DecisionContext,
   NewEvent,
   PhaseStateCount,
   Rollout,
@@ -94,12 +95,23 @@ export class SqlRollouts implements RolloutStore {
     private readonly dialect: Dialect,
   ) {}
 
-  /** Serializes decisions on one rollout across replicas (SQLite serializes every write transaction anyway). */
-  private async lock(trx: Db, id: string): Promise<Selectable<RolloutsTable>> {
+  /**
+   * Serializes decisions on one rollout across replicas (SQLite serializes every write transaction anyway),
+   * and fences the engine: a replica taking the lease over must write `lease_owner` under this same lock, so
+   * a holder that still finds its name here is the only one deciding until the transaction commits.
+   */
+  private async lock(trx: Db, id: string, ctx?: DecisionContext): Promise<Selectable<RolloutsTable>> {
     let q = trx.selectFrom('rollouts').selectAll().where('id', '=', id);
     if (this.dialect === 'postgres') q = q.forUpdate();
     const row = await q.executeTakeFirst();
     if (!row) throw new FleetError('NOT_FOUND', `rollout ${id} does not exist`);
+    if (ctx?.leaseHolder !== undefined && row.lease_owner !== ctx.leaseHolder) {
+      throw new FleetError(
+        'CONFLICT',
+        `rollout ${id} is driven by ${row.lease_owner ?? 'no replica'} now, not ${ctx.leaseHolder}`,
+        { lease: 'lost', owner: row.lease_owner },
+      );
+    }
     return row;
   }
 
@@ -260,11 +272,11 @@ export class SqlRollouts implements RolloutStore {
     from: readonly RolloutState[],
     patch: RolloutPatch,
     events: NewEvent[],
-    ctx: TimeContext,
+    ctx: DecisionContext,
     effects: RolloutEffects = {},
   ): Promise<Rollout> {
     return this.db.transaction().execute(async (trx) => {
-      const row = await this.lock(trx, id);
+      const row = await this.lock(trx, id, ctx);
       const state = row.state as RolloutState;
       if (!from.includes(state)) {
         throw new FleetError('TRANSITION_NOT_ALLOWED', `rollout ${id} is ${state}`, { state });
@@ -317,11 +329,11 @@ export class SqlRollouts implements RolloutStore {
       state: string;
       attempts: number;
     }) => { to: UpdateState; reason: string; set: Record<string, unknown> } | null,
-    ctx: TimeContext,
+    ctx: DecisionContext,
     actor: string | null = null,
   ): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
-      await this.lock(trx, id);
+      await this.lock(trx, id, ctx);
       const rows = await select(trx);
       const events: NewEvent[] = [];
       for (const row of rows) {
@@ -349,7 +361,7 @@ export class SqlRollouts implements RolloutStore {
     });
   }
 
-  async timeOut(id: string, grantedBefore: number, ctx: TimeContext): Promise<number> {
+  async timeOut(id: string, grantedBefore: number, ctx: DecisionContext): Promise<number> {
     return this.moveEach(
       id,
       (trx) =>
@@ -369,7 +381,7 @@ export class SqlRollouts implements RolloutStore {
     );
   }
 
-  async retryFailed(id: string, policy: RetryPolicy, ctx: TimeContext): Promise<number> {
+  async retryFailed(id: string, policy: RetryPolicy, ctx: DecisionContext): Promise<number> {
     return this.moveEach(
       id,
       (trx) =>
@@ -399,11 +411,11 @@ export class SqlRollouts implements RolloutStore {
     to: 'skipped' | 'cancelled',
     reason: string,
     alsoStarted: boolean,
-    ctx: TimeContext,
+    ctx: DecisionContext,
     actor: string,
   ): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
-      await this.lock(trx, id);
+      await this.lock(trx, id, ctx);
       return this.endWaitingIn(trx, id, to, reason, alsoStarted, ctx, actor);
     });
   }
@@ -557,10 +569,10 @@ export class SqlRollouts implements RolloutStore {
     return rows.map((r) => this.toPlanDevice(r, tagKey, ctx));
   }
 
-  async addTargets(id: string, targets: PlannedTarget[], ctx: TimeContext): Promise<number> {
+  async addTargets(id: string, targets: PlannedTarget[], ctx: DecisionContext): Promise<number> {
     if (targets.length === 0) return 0;
     return this.db.transaction().execute(async (trx) => {
-      const row = await this.lock(trx, id);
+      const row = await this.lock(trx, id, ctx);
       const action = updateAction({ spec: parseRolloutSpec(JSON.parse(row.spec)) });
       // A device skipped earlier (offline, busy, on another version) that now qualifies takes its place again.
       const ids = targets.map((t) => t.deviceId);
@@ -656,9 +668,9 @@ export class SqlRollouts implements RolloutStore {
     );
   }
 
-  async addSwitches(id: string, ctx: TimeContext): Promise<number> {
+  async addSwitches(id: string, ctx: DecisionContext): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
-      await this.lock(trx, id);
+      await this.lock(trx, id, ctx);
       const staged = await trx
         .selectFrom('device_updates as u')
         .select(['u.device_id', 'u.release_id', 'u.from_version', 'u.slot_key'])
@@ -693,12 +705,12 @@ export class SqlRollouts implements RolloutStore {
 
   async addRollbacks(
     id: string,
-    ctx: TimeContext,
+    ctx: DecisionContext,
     actor: string,
   ): Promise<{ queued: number; unavailable: number }> {
     return this.db
       .transaction()
-      .execute(async (trx) => this.addRollbacksIn(trx, await this.lock(trx, id), ctx, actor));
+      .execute(async (trx) => this.addRollbacksIn(trx, await this.lock(trx, id, ctx), ctx, actor));
   }
 
   private async addRollbacksIn(
@@ -856,30 +868,76 @@ export class SqlRollouts implements RolloutStore {
   }
 
   async claimLeases(owner: string, now: number, ttlMs: number): Promise<string[]> {
-    await this.db
-      .updateTable('rollouts')
-      .set({ lease_owner: owner, lease_until: now + ttlMs })
-      .where('state', 'in', [...OPEN_ROLLOUT_STATES])
-      .where((eb) =>
+    const free = (eb: ExpressionBuilder<Database, 'rollouts'>) =>
+      eb.and([
+        eb('state', 'in', [...OPEN_ROLLOUT_STATES]),
         eb.or([eb('lease_owner', 'is', null), eb('lease_owner', '=', owner), eb('lease_until', '<', now)]),
-      )
-      .execute();
-    const rows = await this.db
-      .selectFrom('rollouts')
-      .select('id')
-      .where('lease_owner', '=', owner)
-      .where('state', 'in', [...OPEN_ROLLOUT_STATES])
-      .orderBy('created_at')
-      .execute();
+      ]);
+    const rows =
+      this.dialect === 'sqlite'
+        ? // One statement: SQLite runs one writer at a time, so the check and the write are one step.
+          await this.db
+            .updateTable('rollouts')
+            .set({ lease_owner: owner, lease_until: now + ttlMs })
+            .where(free)
+            .returning(['id', 'created_at'])
+            .execute()
+        : await this.db.transaction().execute(async (trx) => {
+            // The rows are locked first, in id order, so two claimers never deadlock. A row another replica
+            // claimed meanwhile is checked again once its lock is released (READ COMMITTED re-reads the newest
+            // version of a row it locks) and no longer qualifies: one replica only comes out holding it.
+            const locked = await trx
+              .selectFrom('rollouts')
+              .select(['id', 'created_at'])
+              .where(free)
+              .orderBy('id')
+              .forUpdate()
+              .execute();
+            for (let i = 0; i < locked.length; i += INSERT_CHUNK) {
+              await trx
+                .updateTable('rollouts')
+                .set({ lease_owner: owner, lease_until: now + ttlMs })
+                .where(
+                  'id',
+                  'in',
+                  locked.slice(i, i + INSERT_CHUNK).map((r) => r.id),
+                )
+                .execute();
+            }
+            return locked;
+          });
+    rows.sort((a, b) => Number(a.created_at) - Number(b.created_at) || (a.id < b.id ? -1 : 1));
     return rows.map((r) => r.id);
   }
 
   async releaseLeases(owner: string): Promise<void> {
-    await this.db
-      .updateTable('rollouts')
-      .set({ lease_owner: null, lease_until: null })
-      .where('lease_owner', '=', owner)
-      .execute();
+    const release = (db: Db, ids?: string[]) => {
+      let q = db
+        .updateTable('rollouts')
+        .set({ lease_owner: null, lease_until: null })
+        .where('lease_owner', '=', owner);
+      if (ids) q = q.where('id', 'in', ids);
+      return q.execute();
+    };
+    if (this.dialect === 'sqlite') {
+      await release(this.db);
+      return;
+    }
+    await this.db.transaction().execute(async (trx) => {
+      // Locked in id order like a claim, so a release and a claim never deadlock.
+      const rows = await trx
+        .selectFrom('rollouts')
+        .select('id')
+        .where('lease_owner', '=', owner)
+        .orderBy('id')
+        .forUpdate()
+        .execute();
+      if (rows.length > 0)
+        await release(
+          trx,
+          rows.map((r) => r.id),
+        );
+    });
   }
 }
 

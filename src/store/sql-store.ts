@@ -9,7 +9,7 @@ import type { FilterNode } from '../core/filter/index.js';
 import { type DeviceRow, newDeviceRow, recordColumns, rowToDevice } from './device-row.js';
 import { decodeCursor, encodeCursor, sortExpression } from './device-sort.js';
 import { compileFilter } from './filter-sql.js';
-import { heartbeatEffects, statusEvent } from './heartbeat-effects.js';
+import { type HeartbeatRow, heartbeatEffects, statusEvent } from './heartbeat-effects.js';
 import type { Dialect } from './migrations.js';
 import type { Database } from './schema.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
@@ -37,6 +37,15 @@ import type {
 } from './store.js';
 
 type DeviceEb = ExpressionBuilder<Database, 'devices'>;
+
+/** What a heartbeat reads of its device (see heartbeat-effects.ts). */
+const HEARTBEAT_COLUMNS = [
+  'credential_hash',
+  'recorded_status',
+  'last_seen',
+  'decommissioned_at',
+  'firmware_version',
+] as const;
 
 /** Devices moved per sweep transaction, so a sweep never holds the write lock for long. */
 const SWEEP_CHUNK = 5_000;
@@ -354,38 +363,67 @@ export class SqlStore implements Store {
 
   async recordHeartbeats(batch: PresentedHeartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]> {
     return this.db.transaction().execute(async (trx) => {
+      const locked = this.dialect === 'postgres' ? await this.lockHeartbeatRows(trx, batch) : undefined;
       const outcomes: HeartbeatOutcome[] = [];
       const events: NewEvent[] = [];
       for (const presented of batch) {
         const id = presented.heartbeat.deviceId;
-        const row = await trx
-          .selectFrom('devices')
-          .select([
-            'credential_hash',
-            'recorded_status',
-            'last_seen',
-            'decommissioned_at',
-            'firmware_version',
-          ])
-          .where('id', '=', id)
-          .executeTakeFirst();
-        const open = await trx
-          .selectFrom('device_updates')
-          .select('id')
-          .where('device_id', '=', id)
-          .where('state', 'in', OFFERABLE_STATES)
-          .limit(1)
-          .executeTakeFirst();
-        const effects = heartbeatEffects(row, presented, open !== undefined, ctx);
+        const row = locked
+          ? locked.rows.get(id)
+          : await trx.selectFrom('devices').select(HEARTBEAT_COLUMNS).where('id', '=', id).executeTakeFirst();
+        const open = locked
+          ? locked.open.has(id)
+          : (await trx
+              .selectFrom('device_updates')
+              .select('id')
+              .where('device_id', '=', id)
+              .where('state', 'in', OFFERABLE_STATES)
+              .limit(1)
+              .executeTakeFirst()) !== undefined;
+        const effects = heartbeatEffects(row, presented, open, ctx);
         if (effects.outcome.ok) {
           await trx.updateTable('devices').set(effects.set).where('id', '=', id).execute();
           events.push(...effects.events);
+          // The same device twice in a batch: the second heartbeat sees the first one's write.
+          if (locked && row) locked.rows.set(id, { ...row, ...effects.set } as HeartbeatRow);
         }
         outcomes.push(effects.outcome);
       }
       await insertEvents(trx, events);
       return outcomes;
     });
+  }
+
+  /**
+   * PostgreSQL: the batch's device rows, read under their locks, taken in id order so batches never deadlock
+   * (two heartbeats of one device on two replicas, or a heartbeat and a sweep, would otherwise both read the
+   * old status and both record the same transition); and which of them have updates open. Two queries a
+   * chunk instead of two a heartbeat: every round trip to a database server counts.
+   */
+  private async lockHeartbeatRows(trx: Db, batch: PresentedHeartbeat[]) {
+    const rows = new Map<string, HeartbeatRow>();
+    const open = new Set<string>();
+    const ids = [...new Set(batch.map((b) => b.heartbeat.deviceId))].sort();
+    for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
+      const chunk = ids.slice(i, i + INSERT_CHUNK);
+      const found = await trx
+        .selectFrom('devices')
+        .select(['id', ...HEARTBEAT_COLUMNS])
+        .where('id', 'in', chunk)
+        .orderBy('id')
+        .forUpdate()
+        .execute();
+      for (const { id, ...row } of found) rows.set(id, row);
+      const busy = await trx
+        .selectFrom('device_updates')
+        .select('device_id')
+        .distinct()
+        .where('device_id', 'in', chunk)
+        .where('state', 'in', OFFERABLE_STATES)
+        .execute();
+      for (const b of busy) open.add(b.device_id);
+    }
+    return { rows, open };
   }
 
   async sweepStatuses(ctx: TimeContext, since?: number): Promise<StatusTransition[]> {
@@ -421,6 +459,10 @@ export class SqlStore implements Store {
             .orderBy('id');
           // Devices silent for longer were handled by the previous sweep: only the newly silent are looked at.
           if (since !== undefined) query = query.where('last_seen', '>=', since - move.silentMs);
+          // Several replicas sweep: on PostgreSQL each takes the rows nobody holds. A row locked by another
+          // sweep is being recorded by it, one locked by a heartbeat is coming online: neither is ours to move,
+          // and waiting for them could deadlock.
+          if (this.dialect === 'postgres') query = query.forUpdate().skipLocked();
           const rows = await query.limit(SWEEP_CHUNK).execute();
           if (rows.length === 0) return { selected: 0, moved: [] };
           // Checked again as the rows are written: under PostgreSQL's READ COMMITTED a heartbeat may have
@@ -454,10 +496,14 @@ export class SqlStore implements Store {
   }
 
   /** Counts by status (derived at `ctx.now`) and of silent devices, in one pass. */
-  private async statusCounts(where: (eb: DeviceEb) => Expression<SqlBool>, ctx: TimeContext) {
+  private async statusCounts(
+    where: (eb: DeviceEb) => Expression<SqlBool>,
+    ctx: TimeContext,
+    db: Db = this.db,
+  ) {
     const onlineSince = ctx.now - ctx.thresholds.offlineAfterMs;
     const abandonedBefore = ctx.now - ctx.thresholds.abandonedAfterMs;
-    const counts = await this.db
+    const counts = await db
       .selectFrom('devices')
       .where(where)
       .select((eb) => {
@@ -488,14 +534,30 @@ export class SqlStore implements Store {
     return { total, byStatus, silent: { over24h: n(counts.over24h), over30d: n(counts.over30d) } };
   }
 
-  async recordFleetSnapshot(ctx: TimeContext): Promise<FleetSnapshot> {
-    const { total, byStatus } = await this.statusCounts(this.where(undefined, ctx), ctx);
-    await this.db
-      .insertInto('fleet_snapshots')
-      .values({ at: ctx.now, total, ...byStatus })
-      .onConflict((oc) => oc.column('at').doNothing())
-      .execute();
-    return { at: ctx.now, total, byStatus };
+  recordFleetSnapshot(ctx: TimeContext): Promise<FleetSnapshot>;
+  recordFleetSnapshot(ctx: TimeContext, minGapMs: number): Promise<FleetSnapshot | undefined>;
+  async recordFleetSnapshot(ctx: TimeContext, minGapMs?: number): Promise<FleetSnapshot | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      if (minGapMs !== undefined) {
+        // Replicas taking a snapshot at the same moment queue here, so the second one sees the first's.
+        if (this.dialect === 'postgres') {
+          await sql`lock table fleet_snapshots in share row exclusive mode`.execute(trx);
+        }
+        const recent = await trx
+          .selectFrom('fleet_snapshots')
+          .select('at')
+          .where('at', '>', ctx.now - minGapMs)
+          .executeTakeFirst();
+        if (recent) return undefined;
+      }
+      const { total, byStatus } = await this.statusCounts(this.where(undefined, ctx), ctx, trx);
+      await trx
+        .insertInto('fleet_snapshots')
+        .values({ at: ctx.now, total, ...byStatus })
+        .onConflict((oc) => oc.column('at').doNothing())
+        .execute();
+      return { at: ctx.now, total, byStatus };
+    });
   }
 
   async fleetHistory(since: number, until: number): Promise<FleetSnapshot[]> {

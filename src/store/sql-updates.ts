@@ -452,12 +452,15 @@ export class SqlUpdates implements UpdateStore {
     ctx: TimeContext,
   ): Promise<ReportOutcome> {
     return this.db.transaction().execute(async (trx) => {
-      const row = await trx
+      // Locked on PostgreSQL: a report checked against a state the engine (a time-out) or another replica (the
+      // same report sent again) has changed meanwhile would overwrite that change.
+      let q = trx
         .selectFrom('device_updates')
         .selectAll()
         .where('id', '=', updateId)
-        .where('device_id', '=', deviceId)
-        .executeTakeFirst();
+        .where('device_id', '=', deviceId);
+      if (this.dialect === 'postgres') q = q.forUpdate();
+      const row = await q.executeTakeFirst();
       if (!row) throw new FleetError('NOT_FOUND', `update ${updateId} is not one of this device's updates`);
       const state = row.state as UpdateState;
       if (report.seq <= Number(row.last_seq)) return { accepted: false, state };
@@ -574,7 +577,9 @@ export class SqlUpdates implements UpdateStore {
 
   async cancel(id: string, ctx: TimeContext, actor: string): Promise<DeviceUpdate> {
     return this.db.transaction().execute(async (trx: Db) => {
-      const row = await trx.selectFrom('device_updates').selectAll().where('id', '=', id).executeTakeFirst();
+      let q = trx.selectFrom('device_updates').selectAll().where('id', '=', id);
+      if (this.dialect === 'postgres') q = q.forUpdate();
+      const row = await q.executeTakeFirst();
       if (!row) throw new FleetError('NOT_FOUND', `update ${id} does not exist`);
       checkTransition(row.state as UpdateState, 'cancelled');
       const next = { ...row, state: 'cancelled', updated_at: ctx.now, finished_at: ctx.now };

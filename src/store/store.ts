@@ -4,6 +4,7 @@
  * write and its event are never separated by a crash.
  */
 import type { Device, DeviceRecord, DeviceStatus, Heartbeat, StatusThresholds } from '../core/device.js';
+import { FleetError } from '../core/errors.js';
 import type { FilterNode } from '../core/filter/index.js';
 import type { ReleaseType } from '../core/manifest.js';
 import type { RetryPolicy } from '../core/rollout/dispatch.js';
@@ -16,6 +17,21 @@ import type { DeviceReportedState, UpdateState } from '../core/update-state.js';
 export interface TimeContext {
   now: number;
   thresholds: StatusThresholds;
+}
+
+/**
+ * The context of a write to a rollout. The engine names itself in `leaseHolder`: the write is then refused
+ * (see `isLeaseLost`) unless this replica still holds the rollout's lease once the write has the rollout's
+ * lock — a replica that paused past its lease never acts on a rollout another replica has taken over.
+ * Operators' commands leave it unset: they may act on any rollout.
+ */
+export interface DecisionContext extends TimeContext {
+  leaseHolder?: string;
+}
+
+/** The error a write made with a `leaseHolder` that no longer holds the lease fails with. */
+export function isLeaseLost(error: unknown): boolean {
+  return error instanceof FleetError && error.code === 'CONFLICT' && error.details?.lease === 'lost';
 }
 
 export const DEVICE_SORT_FIELDS = ['id', 'name', 'last_seen', 'firmware', 'hardware', 'created'] as const;
@@ -308,21 +324,21 @@ export interface RolloutStore {
     from: readonly RolloutState[],
     patch: RolloutPatch,
     events: NewEvent[],
-    ctx: TimeContext,
+    ctx: DecisionContext,
     effects?: RolloutEffects,
   ): Promise<Rollout>;
   counts(id: string): Promise<PhaseStateCount[]>;
   /** Updates in progress that were granted their slot before `grantedBefore` fail as timed out. */
-  timeOut(id: string, grantedBefore: number, ctx: TimeContext): Promise<number>;
+  timeOut(id: string, grantedBefore: number, ctx: DecisionContext): Promise<number>;
   /** Failed updates with attempts left go back to pending, not offered before their backoff has passed. */
-  retryFailed(id: string, policy: RetryPolicy, ctx: TimeContext): Promise<number>;
+  retryFailed(id: string, policy: RetryPolicy, ctx: DecisionContext): Promise<number>;
   /** Updates not started yet end as `to`; with `alsoStarted`, those downloading are cancelled too. */
   endWaiting(
     id: string,
     to: 'skipped' | 'cancelled',
     reason: string,
     alsoStarted: boolean,
-    ctx: TimeContext,
+    ctx: DecisionContext,
     actor: string,
   ): Promise<number>;
   /** Devices of `phase` still waiting to start although online: they hold a rolling batch open. */
@@ -336,14 +352,18 @@ export interface RolloutStore {
     tagKey: string | null,
     ctx: TimeContext,
   ): Promise<PlanDevice[]>;
-  addTargets(id: string, targets: PlannedTarget[], ctx: TimeContext): Promise<number>;
+  addTargets(id: string, targets: PlannedTarget[], ctx: DecisionContext): Promise<number>;
   /** blue_green: a switch for every device that has staged the release and has none yet. */
-  addSwitches(id: string, ctx: TimeContext): Promise<number>;
+  addSwitches(id: string, ctx: DecisionContext): Promise<number>;
   /**
    * A return to its previous version for every device this rollout changed and has not returned yet; devices
    * whose previous release is not in the store are counted as `unavailable`.
    */
-  addRollbacks(id: string, ctx: TimeContext, actor: string): Promise<{ queued: number; unavailable: number }>;
+  addRollbacks(
+    id: string,
+    ctx: DecisionContext,
+    actor: string,
+  ): Promise<{ queued: number; unavailable: number }>;
   /** A sample of the devices still waiting to start, for the ETA. */
   waitingDevices(id: string, limit: number): Promise<{ devices: WaitingDevice[]; total: number }>;
   /** When each of these devices came online, over the period (from status events): connection patterns. */
@@ -352,7 +372,11 @@ export interface RolloutStore {
   failures(id: string, limit: number): Promise<Array<{ deviceId: string; error: string | null; at: number }>>;
   /** Times at which this rollout's updates finished, since `since` (throughput). */
   finishedSince(id: string, since: number): Promise<number[]>;
-  /** Takes or renews the lease of every open rollout free or already ours; returns the ids held. */
+  /**
+   * Takes or renews the lease of every open rollout free, already ours or whose lease ran out (lease_until
+   * < now); returns the ids held, oldest rollout first. Atomic against other claimers: two replicas never both
+   * come out holding one rollout.
+   */
   claimLeases(owner: string, now: number, ttlMs: number): Promise<string[]>;
   releaseLeases(owner: string): Promise<void>;
 }
@@ -459,8 +483,13 @@ export interface Store {
     tagKeys: string[] | undefined,
     ctx: TimeContext,
   ): Promise<FleetStats>;
-  /** Records the counts by status now (the sweeper does, every few minutes), for the online share over time. */
+  /**
+   * Records the counts by status now (the sweeper does, every few minutes), for the online share over time.
+   * With `minGapMs`, nothing is recorded when a snapshot is less than that old (several replicas sweep; one
+   * series is kept) and undefined is returned.
+   */
   recordFleetSnapshot(ctx: TimeContext): Promise<FleetSnapshot>;
+  recordFleetSnapshot(ctx: TimeContext, minGapMs: number): Promise<FleetSnapshot | undefined>;
   fleetHistory(since: number, until: number): Promise<FleetSnapshot[]>;
 
   // Events (the outbox and the audit log)

@@ -195,3 +195,73 @@ export function forEachBackend(suite: (backend: TestBackend) => void): void {
     );
   }
 }
+
+/**
+ * A database for a whole server (in-process or a real `fleetd server` process), given as its `--db` value:
+ * undefined for SQLite (the server's own file in its data folder), or a postgres:// URL whose search_path is a
+ * fresh schema, so servers opened on it (several replicas, or one after a restart) share it and nobody else.
+ */
+export interface TestDatabase {
+  readonly name: Dialect;
+  /**
+   * A fresh, empty database. Dropped when the test that asked for it ends (in a test or beforeEach), or when
+   * the backend's suite ends (in beforeAll). Close every server on it first.
+   */
+  fresh(): Promise<string | undefined>;
+}
+
+/** The URL of a new, empty schema in the PostgreSQL test database and how to drop it. */
+export async function freshPostgresSchema(): Promise<{ url: string; drop(): Promise<void> }> {
+  const base = PG_SETTING;
+  await checkReachable(base);
+  const schema = `fleetd_t_${randomBytes(6).toString('hex')}`;
+  const run = async (statement: string) => {
+    const client = new pg.Client({ connectionString: base });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await run(`create schema "${schema}"`);
+  const url = new URL(base);
+  // Commits need not wait for the WAL flush: these tests kill FleetD processes, never PostgreSQL, and a
+  // commit is visible to every connection either way. Halves the engine suite's time.
+  url.searchParams.set('options', `-c search_path=${schema} -c synchronous_commit=off`);
+  return { url: url.toString(), drop: () => run(`drop schema if exists "${schema}" cascade`) };
+}
+
+/** Whether PostgreSQL tests run (FLEETD_TEST_PG is not `off`). */
+export const postgresSkipped = postgres.skipped;
+
+/** Runs the suite once per backend, inside `describe(<backend name>)`, with fresh databases for servers. */
+export function forEachDatabase(suite: (database: TestDatabase) => void): void {
+  for (const backend of backends) {
+    const run = backend.skipped === undefined ? describe : describe.skip;
+    run(
+      backend.skipped === undefined ? backend.name : `${backend.name} (skipped: ${backend.skipped})`,
+      () => {
+        const drops: Array<() => Promise<void>> = [];
+        afterAll(async () => {
+          const results = await Promise.allSettled(drops.splice(0).map((drop) => drop()));
+          const failed = results.find((r) => r.status === 'rejected');
+          if (failed) throw failed.reason;
+        });
+        suite({
+          name: backend.name,
+          async fresh() {
+            if (backend.name === 'sqlite') return undefined;
+            const { url, drop } = await freshPostgresSchema();
+            try {
+              onTestFinished(() => drop());
+            } catch {
+              drops.push(drop);
+            }
+            return url;
+          },
+        });
+      },
+    );
+  }
+}

@@ -1,9 +1,14 @@
 /**
  * Server-sent events: the event log as it grows, for dashboards and `watch` commands. Every replica reads the
  * same store, so the stream polls it after the client's cursor (Last-Event-ID resumes after a reconnect).
+ * On PostgreSQL an event id can become visible after a higher one (its transaction commits later): the stream
+ * reads the log in order and stops at such a gap until it fills (see settledEvents), so it never moves its
+ * cursor past an event a client would then never see.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { type Gap, settledEvents } from '../../events/webhook-rules.js';
+import type { StoredEvent } from '../../store/store.js';
 import type { ServerContext } from '../context.js';
 import { eventJson } from '../json.js';
 
@@ -27,6 +32,27 @@ const StreamQuery = Type.Object(
 
 const POLL_MS = 500;
 const KEEPALIVE_MS = 15_000;
+const BATCH = 500;
+/**
+ * How long a missing id is waited for before it is taken as a transaction that rolled back. Real time, not the
+ * server's clock: it measures how long a transaction takes to commit.
+ */
+const GAP_GRACE_MS = 30_000;
+
+interface StreamFilter {
+  device?: string | undefined;
+  rollout?: string | undefined;
+  type?: string | undefined;
+}
+
+/** The stream's filter applied in memory: the log is read whole, in order, to see its gaps. */
+function matches(e: StoredEvent, f: StreamFilter): boolean {
+  return (
+    (f.device === undefined || e.deviceId === f.device) &&
+    (f.rollout === undefined || e.rolloutId === f.rollout) &&
+    (f.type === undefined || e.type.startsWith(f.type))
+  );
+}
 
 export const eventStreamRoutes =
   (c: ServerContext): FastifyPluginAsyncTypebox =>
@@ -69,25 +95,27 @@ export const eventStreamRoutes =
         };
         streams.add(stop);
         request.raw.on('close', stop);
+        const gaps = new Map<number, number>();
+        const gapSeen = (g: Gap) => gaps.get(g.from);
         try {
           while (open) {
-            const events = await c.store.listEvents({
-              after: cursor,
-              limit: 500,
-              ...(q.device !== undefined ? { deviceId: q.device } : {}),
-              ...(q.rollout !== undefined ? { rolloutId: q.rollout } : {}),
-              ...(q.type !== undefined ? { typePrefix: q.type } : {}),
-            });
-            for (const e of events) {
-              out.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(eventJson(e))}\n\n`);
+            const events = await c.store.listEvents({ after: cursor, limit: BATCH });
+            const now = Date.now();
+            const { settled, gap } = settledEvents(cursor, events, gapSeen, now, GAP_GRACE_MS);
+            if (gap && !gaps.has(gap.from)) gaps.set(gap.from, now);
+            for (const e of settled) {
+              if (matches(e, q)) {
+                out.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(eventJson(e))}\n\n`);
+                lastWrite = now;
+              }
               cursor = e.id;
-              lastWrite = Date.now();
             }
-            if (Date.now() - lastWrite > KEEPALIVE_MS) {
+            for (const from of gaps.keys()) if (from <= cursor) gaps.delete(from);
+            if (now - lastWrite > KEEPALIVE_MS) {
               out.write(': keep-alive\n\n');
-              lastWrite = Date.now();
+              lastWrite = now;
             }
-            if (events.length < 500) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+            if (events.length < BATCH || gap) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
           }
         } catch (error) {
           request.log.error({ err: error }, 'event stream stopped');
