@@ -5,12 +5,14 @@ import { isFleetError } from '../core/errors.js';
 import { registerAgent } from './agent.js';
 import { registerArtifact } from './artifact.js';
 import { CliError, createClient } from './client.js';
+import { registerVehiclesDemo } from './demo-vehicles.js';
 import { registerDeploy } from './deploy.js';
 import { registerDevices } from './devices.js';
 import { registerFleet } from './fleet.js';
 import { registerKeys } from './keys.js';
 import type { OutputFormat } from './output.js';
 import { registerServer } from './server.js';
+import { registerSim } from './sim.js';
 import { registerWebhooks } from './webhooks.js';
 
 const program = new Command('fleetd')
@@ -42,6 +44,8 @@ registerKeys(program, ctx);
 registerDeploy(program, ctx);
 registerWebhooks(program, ctx);
 registerAgent(program);
+registerSim(program, ctx);
+registerVehiclesDemo(program.command('demo').description('guided demonstrations on a simulated fleet'), ctx);
 
 try {
   await program.parseAsync(process.argv);
