@@ -18,7 +18,7 @@ export function vehiclesScenario(count: number, seed: number) {
       start: '2026-03-02T00:00:00Z',
       duration: '7d',
       seed,
-      simulation: { engine_every: '5m', sync_every: '1h' },
+      simulation: { engine_every: '5m', sync_every: '6h' },
       fleet: [
         {
           name: 'vehicles',
