@@ -3,7 +3,7 @@
  * and that those checks can fail. No timing assertions here: speed is measured in bench/.
  */
 import { describe, expect, it } from 'vitest';
-import { buildResult, checkRollout, type SimResult } from '../src/sim/result.js';
+import { buildResult, checkRollout, type RolloutResult, type SimResult } from '../src/sim/result.js';
 import { parseScenario } from '../src/sim/scenario.js';
 import { Simulator } from '../src/sim/simulator.js';
 
@@ -116,7 +116,7 @@ describe('simulator', () => {
   });
 
   it('its checks fail on a violation', () => {
-    const ok = {
+    const ok: RolloutResult = {
       name: 'x',
       id: 'ro_x',
       release: 'fw@2.0.0',
@@ -138,7 +138,7 @@ describe('simulator', () => {
       eta: [],
     };
     expect(checkRollout(ok).every((c) => c.pass)).toBe(true);
-    const failed = (patch: Partial<typeof ok> & Record<string, unknown>) =>
+    const failed = (patch: Partial<RolloutResult>) =>
       checkRollout({ ...ok, ...patch })
         .filter((c) => !c.pass)
         .map((c) => c.name);
