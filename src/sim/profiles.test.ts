@@ -6,8 +6,8 @@ const WEEK = 7 * 86_400_000;
 const START = Date.parse('2026-03-02T00:00:00Z');
 const HOUR = 3_600_000;
 
-/** Mean online share over `n` devices for a week, sampled every 10 minutes. */
-function share(profile: ProfileSpec, n = 60, zone = 'America/Chicago'): number {
+/** Mean online share over `n` devices for a week, sampled every 20 minutes. */
+function share(profile: ProfileSpec, n = 30, zone = 'America/Chicago'): number {
   let sum = 0;
   for (let i = 0; i < n; i++)
     sum += onlineShare(
