@@ -6,12 +6,14 @@ import { registerAgent } from './agent.js';
 import { registerArtifact } from './artifact.js';
 import { CliError, createClient } from './client.js';
 import { registerDemo } from './demo.js';
+import { registerVehiclesDemo } from './demo-vehicles.js';
 import { registerDeploy } from './deploy.js';
 import { registerDevices } from './devices.js';
 import { registerFleet } from './fleet.js';
 import { registerKeys } from './keys.js';
 import type { OutputFormat } from './output.js';
 import { registerServer } from './server.js';
+import { registerSim } from './sim.js';
 import { registerWebhooks } from './webhooks.js';
 
 const program = new Command('fleetd')
@@ -41,9 +43,10 @@ registerFleet(program, ctx);
 registerArtifact(program, ctx);
 registerKeys(program, ctx);
 registerDeploy(program, ctx);
-registerDemo(program, ctx);
+registerVehiclesDemo(registerDemo(program, ctx), ctx);
 registerWebhooks(program, ctx);
 registerAgent(program);
+registerSim(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

@@ -269,6 +269,19 @@ function webhooks(dialect: Dialect): Migration {
   };
 }
 
+/** The engine counts a rollout's updates by phase, purpose and state on every pass: from the index alone. */
+function rolloutCountsIndex(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createIndex('device_updates_rollout_counts')
+        .on('device_updates')
+        .columns(['rollout_id', 'phase', 'purpose', 'state'])
+        .execute();
+    },
+  };
+}
+
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_registry': initial(dialect),
@@ -276,6 +289,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0003_fleet_history': fleetHistory(dialect),
     '0004_rollouts': rollouts(dialect),
     '0005_webhooks': webhooks(dialect),
+    '0006_rollout_counts_index': rolloutCountsIndex(),
   };
 }
 

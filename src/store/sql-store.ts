@@ -257,6 +257,56 @@ export class SqlStore implements Store {
     });
   }
 
+  async setCredentials(
+    credentials: ReadonlyArray<{ id: string; credentialHash: string }>,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<{ set: number; refused: string[] }> {
+    return this.db.transaction().execute(async (trx) => {
+      const refused: string[] = [];
+      const events: NewEvent[] = [];
+      for (let i = 0; i < credentials.length; i += INSERT_CHUNK) {
+        const chunk = credentials.slice(i, i + INSERT_CHUNK);
+        const active = new Set(
+          (
+            await trx
+              .selectFrom('devices')
+              .select('id')
+              .where(
+                'id',
+                'in',
+                chunk.map((c) => c.id),
+              )
+              .where('decommissioned_at', 'is', null)
+              .execute()
+          ).map((r) => r.id),
+        );
+        for (const c of chunk) {
+          if (!active.has(c.id)) {
+            refused.push(c.id);
+            continue;
+          }
+          await trx
+            .updateTable('devices')
+            .set({ credential_hash: c.credentialHash, updated_at: ctx.now })
+            .where('id', '=', c.id)
+            .execute();
+          events.push({
+            at: ctx.now,
+            type: 'device.credential_issued',
+            deviceId: c.id,
+            rolloutId: null,
+            actor,
+            reason: null,
+            data: {},
+          });
+        }
+      }
+      await insertEvents(trx, events);
+      return { set: credentials.length - refused.length, refused };
+    });
+  }
+
   async credentialHash(id: string): Promise<string | undefined> {
     const row = await this.db
       .selectFrom('devices')

@@ -463,6 +463,15 @@ export interface Store {
   decommissionDevice(id: string, ctx: TimeContext, actor: string): Promise<Device>;
   /** Replaces a device's credential (operator-issued); the plain credential is never stored. */
   setCredential(id: string, credentialHash: string, ctx: TimeContext, actor: string): Promise<void>;
+  /**
+   * The same for many devices in one transaction (a provisioning line, the simulator); unknown and
+   * decommissioned devices are left out and returned.
+   */
+  setCredentials(
+    credentials: ReadonlyArray<{ id: string; credentialHash: string }>,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<{ set: number; refused: string[] }>;
   /** The stored credential hash, for authenticating a device; undefined for unknown or decommissioned devices. */
   credentialHash(id: string): Promise<string | undefined>;
   /** Consumes one use of an enrollment token and registers (or claims) the device, atomically. */

@@ -37,9 +37,35 @@ export async function openSqliteStore(file: string, options: SqliteOptions = {})
   database.pragma('busy_timeout = 5000');
   // LIKE must be case-sensitive, as it is in PostgreSQL, so filters give the same devices on both.
   database.pragma('case_sensitive_like = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   await migrateToLatest(db, 'sqlite');
   return new SqliteStore(db, database, checkpointer);
+}
+
+/** Statements kept prepared at most; queries with IN lists of many lengths would otherwise grow it forever. */
+const STATEMENT_CACHE = 1_000;
+
+/**
+ * Kysely prepares every query it runs; preparing costs more than running a short indexed statement. The
+ * same SQL text always gives the same statement, so it is kept and reused (nothing iterates statements,
+ * which is the one use a shared statement would not allow).
+ */
+function withStatementCache(database: BetterSqlite3.Database) {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return {
+    prepare(sql: string): BetterSqlite3.Statement {
+      let statement = cache.get(sql);
+      if (!statement) {
+        if (cache.size >= STATEMENT_CACHE) cache.delete(cache.keys().next().value!);
+        statement = database.prepare(sql);
+        cache.set(sql, statement);
+      }
+      return statement;
+    },
+    close(): void {
+      database.close();
+    },
+  };
 }
 
 /** The portable store, with the heartbeat write done as native prepared statements. */

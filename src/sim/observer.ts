@@ -1,0 +1,72 @@
+/**
+ * What the simulator measures from the devices' side, per rollout: grants outside the window, concurrent
+ * updates, updates offered twice, each device's phase, outcome and finish time. The server's own view
+ * (timeline counts, gates, ETA) is read from it separately; the checks compare the two.
+ */
+import type { StateCounts } from '../core/rollout/counts.js';
+import type { GateRecord } from '../store/store.js';
+
+export const OUTCOME = { none: 0, succeeded: 1, failed: 2, rolledBack: 3 } as const;
+
+export interface EtaSample {
+  phase: number;
+  at: number;
+  predictedFinish: number | null;
+  unknownDevices: number;
+}
+
+export class RolloutObservation {
+  readonly phase: Int8Array;
+  readonly outcome: Uint8Array;
+  readonly finishedAt: Float64Array;
+  /** Probability the scenario gave each target's update to fail. */
+  readonly failureP: Float32Array;
+  active = 0;
+  peakActive = 0;
+  grants = 0;
+  outsideWindow = 0;
+  outsideWindowExamples: string[] = [];
+  doubleOffers = 0;
+  doubleOfferExamples: string[] = [];
+  readonly timeline: Array<{ at: number; counts: StateCounts }> = [];
+  readonly eta: EtaSample[] = [];
+  gates: GateRecord[] = [];
+  /** Device-side active count, queued devices waiting for a slot. */
+  readonly queue: number[] = [];
+  queueHead = 0;
+
+  constructor(
+    readonly name: string,
+    readonly id: string,
+    size: number,
+  ) {
+    this.phase = new Int8Array(size).fill(-1);
+    this.outcome = new Uint8Array(size);
+    this.finishedAt = new Float64Array(size);
+    this.failureP = new Float32Array(size);
+  }
+
+  started(): void {
+    this.active++;
+    this.grants++;
+    if (this.active > this.peakActive) this.peakActive = this.active;
+  }
+
+  /** Device-side success rate of phase `p`'s devices finished by `at` (percent), with their count. */
+  phaseRate(p: number, at: number): { rate: number | null; finished: number; expected: number | null } {
+    let ok = 0;
+    let done = 0;
+    let expectedOk = 0;
+    for (let i = 0; i < this.phase.length; i++) {
+      if (this.phase[i] !== p || this.outcome[i] === OUTCOME.none || this.finishedAt[i]! > at) continue;
+      done++;
+      if (this.outcome[i] === OUTCOME.succeeded) ok++;
+      expectedOk += 1 - this.failureP[i]!;
+    }
+    return {
+      rate: done === 0 ? null : (100 * ok) / done,
+      finished: done,
+      expected: done === 0 ? null : (100 * expectedOk) / done,
+    };
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Seeded, stateless randomness for the simulator: every draw is a hash of (seed, device, salt…), so a
+ * device's day, failure or install time is the same whatever order the simulation asks in, and nothing is
+ * stored per device to reproduce it.
+ */
+
+/** A 32-bit mix (murmur3's finalizer) of the inputs. */
+export function hash32(...parts: number[]): number {
+  let h = 0x9e3779b9;
+  for (const p of parts) {
+    let k = Math.imul(p | 0, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    h ^= Math.imul(k, 0x1b873593);
+    h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** A uniform number in [0, 1) from the inputs. */
+export const uniform = (...parts: number[]): number => hash32(...parts) / 4_294_967_296;
+
+/** FNV-1a of a text, to turn names (a release, a group) into salts. */
+export function textSalt(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Picks from `[value, share]` pairs with a uniform number u in [0, 1). */
+export function pick<T>(choices: ReadonlyArray<readonly [T, number]>, u: number): T {
+  const sum = choices.reduce((s, [, w]) => s + w, 0);
+  let x = u * sum;
+  for (const [value, w] of choices) {
+    x -= w;
+    if (x < 0) return value;
+  }
+  return choices[choices.length - 1]![0];
+}

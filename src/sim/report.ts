@@ -1,0 +1,65 @@
+/** The readable report of a simulation (the JSON result is the same data). */
+import type { StateCounts } from '../core/rollout/counts.js';
+import type { SimResult } from './result.js';
+
+const ORDER = [
+  'scheduled',
+  'pending',
+  'notified',
+  'downloading',
+  'installing',
+  'verifying',
+  'succeeded',
+  'failed',
+  'rolled_back',
+  'cancelled',
+  'skipped',
+];
+const counts = (c: StateCounts) =>
+  ORDER.filter((s) => (c[s as keyof StateCounts] ?? 0) > 0)
+    .map((s) => `${s} ${(c[s as keyof StateCounts] ?? 0).toLocaleString('en-US')}`)
+    .join(', ') || 'none';
+
+export function formatReport(r: SimResult): string {
+  const lines: string[] = [];
+  lines.push(
+    `Scenario ${r.scenario} (seed ${r.seed}): ${r.devices.toLocaleString('en-US')} devices, ${r.start} → ${r.end}`,
+  );
+  lines.push(
+    `Run: ${r.run.wall_seconds} s (setup ${r.run.setup_seconds} s), ${r.run.device_days_per_second.toLocaleString('en-US')} device-days/s, ` +
+      `peak RSS ${r.run.peak_rss_mb} MB; ${r.run.heartbeats.toLocaleString('en-US')} heartbeats, ${r.run.reports.toLocaleString('en-US')} reports, ` +
+      `${r.run.engine_passes} engine passes, ${r.run.syncs} syncs; devices enter at the ${r.layer} layer`,
+  );
+  for (const ro of r.rollouts) {
+    lines.push(
+      '',
+      `Rollout ${ro.name} (${ro.strategy}, ${ro.release}, ${ro.targets.toLocaleString('en-US')} targets): ${ro.state}${ro.reason ? ` — ${ro.reason}` : ''}`,
+    );
+    lines.push(`  started ${ro.started_at ?? '—'}, finished ${ro.finished_at ?? '—'}`);
+    lines.push(`  final: ${counts(ro.final)}`);
+    lines.push(
+      `  peak concurrent ${ro.peak_concurrent} (limit ${ro.max_concurrent}); outside window ${ro.outside_window}; offered twice ${ro.double_offers}`,
+    );
+    for (const g of ro.gates) {
+      lines.push(
+        `  gate ${g.name}: ${g.decision}${g.reason ? ` (${g.reason})` : ''} at ${g.at}; success ${g.success_rate?.toFixed(1) ?? '—'}% of ${g.finished} ` +
+          `(threshold ${g.threshold ?? '—'}%; devices ${g.device_success_rate?.toFixed(1) ?? '—'}%, injected ${g.expected_success_rate?.toFixed(1) ?? '—'}%)`,
+      );
+    }
+    for (const e of ro.eta) {
+      lines.push(
+        `  ETA at phase ${e.phase + 1} start (${e.at}): ${e.predicted_finish ?? 'unknown'}; actual ${e.actual_finish ?? 'not finished'}` +
+          `${e.error_pct === null ? '' : ` (${e.error_pct > 0 ? '+' : ''}${e.error_pct}% of the time remaining)`}${e.unknown_devices ? `; ${e.unknown_devices} devices with no known pattern` : ''}`,
+      );
+    }
+    lines.push('  timeline (every 6 h):');
+    ro.timeline.forEach((t, n) => {
+      if (n % 6 === 0 || n === ro.timeline.length - 1) lines.push(`    ${t.at}  ${counts(t.counts)}`);
+    });
+  }
+  lines.push('', 'Checks:');
+  for (const c of r.checks)
+    lines.push(`  ${c.pass ? 'pass' : 'FAIL'}  ${c.rollout}: ${c.name} — ${c.detail}`);
+  lines.push('', r.pass ? 'All checks passed.' : 'Some checks FAILED.');
+  return lines.join('\n');
+}

@@ -1,0 +1,244 @@
+/**
+ * The simulation's result: per rollout the timeline, gates, final states and the device-side measures,
+ * and the invariants checked against them. `checks` are pure functions of the result's figures, so a
+ * test can feed them a violation and see them fail.
+ */
+import type { StateCounts } from '../core/rollout/counts.js';
+import type { GateRecord, Rollout } from '../store/store.js';
+import type { RolloutObservation } from './observer.js';
+import type { SimOutcome } from './simulator.js';
+
+const iso = (ms: number | null | undefined) =>
+  ms === null || ms === undefined ? null : new Date(ms).toISOString();
+
+export interface GateResult {
+  phase: number;
+  name: string;
+  decision: GateRecord['decision'];
+  reason: string | null;
+  success_rate: number | null;
+  threshold: number | null;
+  finished: number;
+  at: string;
+  /** Measured on the devices: success rate of the phase's devices finished by then, and what the injected failure rates predict. */
+  device_success_rate: number | null;
+  device_finished: number;
+  expected_success_rate: number | null;
+}
+
+export interface RolloutResult {
+  name: string;
+  id: string;
+  release: string;
+  strategy: string;
+  targets: number;
+  state: string;
+  reason: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  timeline: Array<{ at: string; counts: StateCounts }>;
+  gates: GateResult[];
+  final: StateCounts;
+  outside_window: number;
+  outside_window_examples: string[];
+  peak_concurrent: number;
+  max_concurrent: number;
+  double_offers: number;
+  double_offer_examples: string[];
+  eta: Array<{
+    phase: number;
+    at: string;
+    predicted_finish: string | null;
+    actual_finish: string | null;
+    error_pct: number | null;
+    unknown_devices: number;
+  }>;
+}
+
+export interface Check {
+  name: string;
+  rollout: string;
+  pass: boolean;
+  detail: string;
+}
+
+export interface SimResult {
+  scenario: string;
+  seed: number;
+  start: string;
+  end: string;
+  devices: number;
+  layer: string;
+  run: {
+    wall_seconds: number;
+    setup_seconds: number;
+    peak_rss_mb: number;
+    rss_per_device_bytes: number;
+    heartbeats: number;
+    reports: number;
+    engine_passes: number;
+    syncs: number;
+    device_days_per_second: number;
+  };
+  rollouts: RolloutResult[];
+  checks: Check[];
+  pass: boolean;
+}
+
+function gateResults(r: Rollout, o: RolloutObservation): GateResult[] {
+  return o.gates.map((g) => {
+    const measured = o.phaseRate(g.phase, g.at);
+    return {
+      phase: g.phase,
+      name: r.spec.phases[g.phase]?.name ?? `phase ${g.phase + 1}`,
+      decision: g.decision,
+      reason: g.reason,
+      success_rate: g.successRate,
+      threshold: g.threshold,
+      finished: g.finished,
+      at: iso(g.at)!,
+      device_success_rate: measured.rate,
+      device_finished: measured.finished,
+      expected_success_rate: measured.expected,
+    };
+  });
+}
+
+function lastFinish(o: RolloutObservation): number | null {
+  let last = 0;
+  for (let i = 0; i < o.finishedAt.length; i++)
+    if (o.outcome[i] !== 0 && o.finishedAt[i]! > last) last = o.finishedAt[i]!;
+  return last === 0 ? null : last;
+}
+
+export function buildResult(outcome: SimOutcome): SimResult {
+  const s = outcome.scenario;
+  const rollouts = outcome.observations.map((o, k): RolloutResult => {
+    const r = outcome.rollouts[k]!;
+    const actual = r.finishedAt ?? (r.state === 'completed' ? lastFinish(o) : null);
+    return {
+      name: o.name,
+      id: o.id,
+      release: r.release,
+      strategy: r.spec.strategy,
+      targets: r.targets,
+      state: r.state,
+      reason: r.reason,
+      started_at: iso(r.startedAt),
+      finished_at: iso(r.finishedAt),
+      timeline: o.timeline.map((t) => ({ at: iso(t.at)!, counts: t.counts })),
+      gates: gateResults(r, o),
+      final: o.timeline.at(-1)?.counts ?? {},
+      outside_window: o.outsideWindow,
+      outside_window_examples: o.outsideWindowExamples,
+      peak_concurrent: o.peakActive,
+      max_concurrent: r.spec.maxConcurrent,
+      double_offers: o.doubleOffers,
+      double_offer_examples: o.doubleOfferExamples,
+      eta: o.eta.map((e) => ({
+        phase: e.phase,
+        at: iso(e.at)!,
+        predicted_finish: iso(e.predictedFinish),
+        actual_finish: iso(actual),
+        error_pct:
+          e.predictedFinish === null || actual === null || actual <= e.at
+            ? null
+            : Math.round((1000 * (e.predictedFinish - actual)) / (actual - e.at)) / 10,
+        unknown_devices: e.unknownDevices,
+      })),
+    };
+  });
+  const checks = rollouts.flatMap(checkRollout);
+  const st = outcome.stats;
+  return {
+    scenario: s.name,
+    seed: s.seed,
+    start: iso(s.start)!,
+    end: iso(outcome.end)!,
+    devices: outcome.devices,
+    layer: s.simulation.layer,
+    run: {
+      wall_seconds: round(st.wallMs / 1000, 2),
+      setup_seconds: round(st.setupMs / 1000, 2),
+      peak_rss_mb: round(st.peakRssBytes / 2 ** 20, 1),
+      rss_per_device_bytes: Math.round(st.peakRssBytes / Math.max(1, outcome.devices)),
+      heartbeats: st.heartbeats,
+      reports: st.reports,
+      engine_passes: st.engineTicks,
+      syncs: st.syncs,
+      device_days_per_second: Math.round(st.deviceDaysPerSecond),
+    },
+    rollouts,
+    checks,
+    pass: checks.every((c) => c.pass),
+  };
+}
+
+const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** The invariants of one rollout, from its figures alone. */
+export function checkRollout(r: RolloutResult): Check[] {
+  const checks: Check[] = [];
+  const add = (name: string, pass: boolean, detail: string) =>
+    checks.push({ name, rollout: r.name, pass, detail });
+  add(
+    'window respected',
+    r.outside_window === 0,
+    r.outside_window === 0
+      ? 'no device started outside its maintenance window'
+      : `${r.outside_window} devices started outside their window, e.g. ${r.outside_window_examples.join('; ')}`,
+  );
+  add(
+    'concurrency within the limit',
+    r.peak_concurrent <= r.max_concurrent,
+    `peak ${r.peak_concurrent} devices updating at once (devices' side), max_concurrent ${r.max_concurrent}`,
+  );
+  add(
+    'no double offer',
+    r.double_offers === 0,
+    r.double_offers === 0
+      ? 'no device was offered the same update twice'
+      : `${r.double_offers}: ${r.double_offer_examples.join('; ')}`,
+  );
+  for (const g of r.gates) {
+    if (g.decision !== 'pass' && g.decision !== 'halt') continue;
+    if (g.success_rate === null || g.threshold === null) continue;
+    const problems: string[] = [];
+    if (
+      g.device_success_rate !== null &&
+      Math.abs(g.device_success_rate - g.success_rate) > 100 / Math.max(1, g.finished) + 0.01
+    ) {
+      problems.push(
+        `the engine saw ${g.success_rate.toFixed(1)}%, the devices ${g.device_success_rate.toFixed(1)}%`,
+      );
+    }
+    const overridden = g.reason?.includes('overridden') ?? false;
+    if (!overridden && (g.decision === 'pass') !== g.success_rate >= g.threshold) {
+      problems.push(`${g.decision} at ${g.success_rate.toFixed(1)}% against a threshold of ${g.threshold}%`);
+    }
+    // The injected failure rates predict the decision when the expected rate is clearly on one side.
+    if (g.expected_success_rate !== null && g.device_finished > 0 && !overridden) {
+      const p = g.expected_success_rate / 100;
+      const margin = 300 * Math.sqrt((p * (1 - p)) / g.device_finished) + 100 / g.device_finished;
+      const expected =
+        g.expected_success_rate >= g.threshold + margin
+          ? 'pass'
+          : g.expected_success_rate < g.threshold - margin
+            ? 'halt'
+            : null;
+      if (expected !== null && expected !== g.decision) {
+        problems.push(
+          `the injected failure rates predict ${expected} (expected ${g.expected_success_rate.toFixed(1)}% ± ${margin.toFixed(1)})`,
+        );
+      }
+    }
+    add(
+      `gate of ${g.name} consistent`,
+      problems.length === 0,
+      problems.length === 0
+        ? `${g.decision} at ${g.success_rate.toFixed(1)}% (threshold ${g.threshold}%, ${g.finished} finished; devices ${g.device_success_rate?.toFixed(1) ?? '—'}%, injected rates predict ${g.expected_success_rate?.toFixed(1) ?? '—'}%)`
+        : problems.join('; '),
+    );
+  }
+  return checks;
+}
