@@ -235,15 +235,7 @@ export class RolloutEngine {
         finished,
         ctx.now,
       );
-      if (!sameGate(lastGate(r), g)) {
-        await this.store.rollouts.update(
-          r.id,
-          ['running'],
-          { gates: recordGate(r, g) },
-          [event(r, 'rollout.gate', ctx, `${phase.name}: ${reason}`, gateData(g))],
-          ctx,
-        );
-      }
+      await this.noteGate(r, g, `${phase.name}: ${reason}`, ctx);
       return false;
     }
     // Passed (or an operator overrode a halt). The last phase has nobody to hand over to.
@@ -252,15 +244,7 @@ export class RolloutEngine {
     const g = gate(p, 'pass', reason, rate, phase.successRate, finished, ctx.now);
     const last = p === r.spec.phases.length - 1;
     if (last) {
-      if (!sameGate(lastGate(r), g)) {
-        await this.store.rollouts.update(
-          r.id,
-          ['running'],
-          { gates: recordGate(r, g) },
-          [event(r, 'rollout.gate', ctx, `${phase.name}: ${reason}`, gateData(g))],
-          ctx,
-        );
-      }
+      await this.noteGate(r, g, `${phase.name}: ${reason}`, ctx);
       return false;
     }
     const next = r.spec.phases[p + 1]!;
@@ -282,6 +266,18 @@ export class RolloutEngine {
       { releasePhase: p + 1 },
     );
     return true;
+  }
+
+  /** Records a gate decision that holds the phase where it is, once per new kind of decision or reason. */
+  private async noteGate(r: Rollout, g: GateRecord, reason: string, ctx: DecisionContext): Promise<void> {
+    if (sameGate(lastGate(r), g)) return;
+    await this.store.rollouts.update(
+      r.id,
+      ['running'],
+      { gates: recordGate(r, g) },
+      [event(r, 'rollout.gate', ctx, reason, gateData(g))],
+      ctx,
+    );
   }
 
   /** Rolling: the next batch opens once the current one has nobody working or waiting online. */

@@ -21,7 +21,7 @@ import { toRolloutDocument } from '../core/rollout/spec-document.js';
 import { ACTIVE_STATES, type UpdateState } from '../core/update-state.js';
 import { compileFilter } from './filter-sql.js';
 import type { Dialect } from './migrations.js';
-import type { Database, RolloutsTable } from './schema.js';
+import type { Database, DeviceUpdatesTable, RolloutsTable } from './schema.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import type {
   DecisionContext,
@@ -39,6 +39,20 @@ const ACTIVE = [...ACTIVE_STATES] as UpdateState[];
 const WAITING: UpdateState[] = ['pending', 'scheduled'];
 /** Downloading can still be called off; installing and verifying are left to finish (or roll back). */
 const CANCELLABLE_STARTED: UpdateState[] = ['notified', 'downloading'];
+
+/** `u`'s device has no update of this purpose in the rollout yet: a follow-up is added once per device. */
+function withoutFollowUp(rolloutId: string, purpose: Exclude<UpdatePurpose, 'update'>) {
+  return ({ not, exists, selectFrom }: ExpressionBuilder<Database & { u: DeviceUpdatesTable }, 'u'>) =>
+    not(
+      exists(
+        selectFrom('device_updates as f')
+          .select('f.id')
+          .whereRef('f.device_id', '=', 'u.device_id')
+          .where('f.rollout_id', '=', rolloutId)
+          .where('f.purpose', '=', purpose),
+      ),
+    );
+}
 
 export const newUpdateId = () => `upd_${randomBytes(9).toString('base64url')}`;
 
@@ -430,37 +444,35 @@ export class SqlRollouts implements RolloutStore {
     actor: string | null,
   ): Promise<number> {
     const states = alsoStarted ? [...WAITING, ...CANCELLABLE_STARTED] : WAITING;
-    {
-      const started = alsoStarted
-        ? await trx
-            .selectFrom('device_updates')
-            .select(['id', 'device_id', 'state'])
-            .where('rollout_id', '=', id)
-            .where('state', 'in', CANCELLABLE_STARTED)
-            .execute()
-        : [];
-      const result = await trx
-        .updateTable('device_updates')
-        .set({ state: to, error: reason, updated_at: ctx.now, finished_at: ctx.now })
-        .where('rollout_id', '=', id)
-        .where('state', 'in', states)
-        .executeTakeFirst();
-      const n = Number(result.numUpdatedRows);
-      // Devices at work are told one by one (their next report is answered `cancelled`); the rest in one event.
-      await insertEvents(trx, [
-        ...started.map((s) => ({
-          at: ctx.now,
-          type: 'update.cancelled',
-          deviceId: s.device_id,
-          rolloutId: id,
-          actor,
-          reason,
-          data: { update: s.id, from: s.state, to: 'cancelled' },
-        })),
-        rolloutEvent(id, `rollout.updates_${to}`, ctx.now, reason, { count: n - started.length }, actor),
-      ]);
-      return n;
-    }
+    const started = alsoStarted
+      ? await trx
+          .selectFrom('device_updates')
+          .select(['id', 'device_id', 'state'])
+          .where('rollout_id', '=', id)
+          .where('state', 'in', CANCELLABLE_STARTED)
+          .execute()
+      : [];
+    const result = await trx
+      .updateTable('device_updates')
+      .set({ state: to, error: reason, updated_at: ctx.now, finished_at: ctx.now })
+      .where('rollout_id', '=', id)
+      .where('state', 'in', states)
+      .executeTakeFirst();
+    const n = Number(result.numUpdatedRows);
+    // Devices at work are told one by one (their next report is answered `cancelled`); the rest in one event.
+    await insertEvents(trx, [
+      ...started.map((s) => ({
+        at: ctx.now,
+        type: 'update.cancelled',
+        deviceId: s.device_id,
+        rolloutId: id,
+        actor,
+        reason,
+        data: { update: s.id, from: s.state, to: 'cancelled' },
+      })),
+      rolloutEvent(id, `rollout.updates_${to}`, ctx.now, reason, { count: n - started.length }, actor),
+    ]);
+    return n;
   }
 
   async waitingOnline(id: string, phase: number, ctx: TimeContext): Promise<number> {
@@ -677,17 +689,7 @@ export class SqlRollouts implements RolloutStore {
         .where('u.rollout_id', '=', id)
         .where('u.purpose', '=', 'update')
         .where('u.state', '=', 'succeeded')
-        .where(({ not, exists, selectFrom }) =>
-          not(
-            exists(
-              selectFrom('device_updates as s')
-                .select('s.id')
-                .whereRef('s.device_id', '=', 'u.device_id')
-                .where('s.rollout_id', '=', id)
-                .where('s.purpose', '=', 'switch'),
-            ),
-          ),
-        )
+        .where(withoutFollowUp(id, 'switch'))
         .execute();
       await this.addFollowUps(
         trx,
@@ -720,77 +722,63 @@ export class SqlRollouts implements RolloutStore {
     actor: string,
   ): Promise<{ queued: number; unavailable: number }> {
     const id = rollout.id;
-    {
-      const release = await trx
-        .selectFrom('releases')
-        .select('name')
-        .where('id', '=', rollout.release_id)
-        .executeTakeFirstOrThrow();
-      // Devices now running this rollout's release: an install that succeeded, or a blue-green switch.
-      const changed = await trx
-        .selectFrom('device_updates as u')
-        .leftJoin('releases as prev', (join) =>
-          join
-            .onRef('prev.version', '=', 'u.from_version')
-            .on('prev.name', '=', release.name)
-            .on('prev.deleted_at', 'is', null),
-        )
-        .select(['u.device_id', 'u.from_version', 'u.slot_key', 'prev.id as previous_release'])
-        .where('u.rollout_id', '=', id)
-        .where('u.state', '=', 'succeeded')
-        .where((eb) =>
-          eb.or([
-            eb('u.purpose', '=', 'switch'),
-            eb.and([eb('u.purpose', '=', 'update'), eb('u.action', '!=', 'download_only')]),
-          ]),
-        )
-        .where(({ not, exists, selectFrom }) =>
-          not(
-            exists(
-              selectFrom('device_updates as b')
-                .select('b.id')
-                .whereRef('b.device_id', '=', 'u.device_id')
-                .where('b.rollout_id', '=', id)
-                .where('b.purpose', '=', 'rollback'),
-            ),
-          ),
-        )
-        .execute();
-      const back = changed.filter((c) => c.previous_release !== null);
-      await this.addFollowUps(
-        trx,
-        id,
-        'rollback',
-        back.map((c) => ({
-          device_id: c.device_id,
-          release_id: c.previous_release!,
-          from_version: null,
-          slot_key: c.slot_key,
-        })),
-        0,
-        ctx,
-        actor,
-        'rollback: back to the version it ran before',
-      );
-      const unavailable = changed.filter((c) => c.previous_release === null);
-      if (unavailable.length > 0) {
-        await insertEvents(trx, [
-          rolloutEvent(
-            id,
-            'rollout.rollback_unavailable',
-            ctx.now,
-            `no release ${release.name}@<previous version> in the store for ${unavailable.length} devices`,
-            {
-              devices: unavailable
-                .slice(0, 100)
-                .map((u) => ({ device: u.device_id, version: u.from_version })),
-            },
-            actor,
-          ),
-        ]);
-      }
-      return { queued: back.length, unavailable: unavailable.length };
+    const release = await trx
+      .selectFrom('releases')
+      .select('name')
+      .where('id', '=', rollout.release_id)
+      .executeTakeFirstOrThrow();
+    // Devices now running this rollout's release: an install that succeeded, or a blue-green switch.
+    const changed = await trx
+      .selectFrom('device_updates as u')
+      .leftJoin('releases as prev', (join) =>
+        join
+          .onRef('prev.version', '=', 'u.from_version')
+          .on('prev.name', '=', release.name)
+          .on('prev.deleted_at', 'is', null),
+      )
+      .select(['u.device_id', 'u.from_version', 'u.slot_key', 'prev.id as previous_release'])
+      .where('u.rollout_id', '=', id)
+      .where('u.state', '=', 'succeeded')
+      .where((eb) =>
+        eb.or([
+          eb('u.purpose', '=', 'switch'),
+          eb.and([eb('u.purpose', '=', 'update'), eb('u.action', '!=', 'download_only')]),
+        ]),
+      )
+      .where(withoutFollowUp(id, 'rollback'))
+      .execute();
+    const back = changed.filter((c) => c.previous_release !== null);
+    await this.addFollowUps(
+      trx,
+      id,
+      'rollback',
+      back.map((c) => ({
+        device_id: c.device_id,
+        release_id: c.previous_release!,
+        from_version: null,
+        slot_key: c.slot_key,
+      })),
+      0,
+      ctx,
+      actor,
+      'rollback: back to the version it ran before',
+    );
+    const unavailable = changed.filter((c) => c.previous_release === null);
+    if (unavailable.length > 0) {
+      await insertEvents(trx, [
+        rolloutEvent(
+          id,
+          'rollout.rollback_unavailable',
+          ctx.now,
+          `no release ${release.name}@<previous version> in the store for ${unavailable.length} devices`,
+          {
+            devices: unavailable.slice(0, 100).map((u) => ({ device: u.device_id, version: u.from_version })),
+          },
+          actor,
+        ),
+      ]);
     }
+    return { queued: back.length, unavailable: unavailable.length };
   }
 
   async waitingDevices(id: string, limit: number): Promise<{ devices: WaitingDevice[]; total: number }> {
