@@ -22,14 +22,32 @@ export async function countingProxy(
     sockets.add(client).add(upstream);
     const started = Date.now();
     let sent = 0;
+    // Paused while the client has not taken what it was sent (backpressure) or while ahead of the rate:
+    // what is counted is then what the client could read, not what piled up in this proxy.
+    let throttled = false;
+    let backedUp = false;
+    const resume = () => {
+      if (!throttled && !backedUp) upstream.resume();
+    };
+    client.on('drain', () => {
+      backedUp = false;
+      resume();
+    });
     upstream.on('data', (chunk: Buffer) => {
       counted += chunk.length;
       sent += chunk.length;
-      client.write(chunk);
+      if (!client.write(chunk)) {
+        backedUp = true;
+        upstream.pause();
+      }
       const ahead = sent / bytesPerSecond - (Date.now() - started) / 1000;
       if (ahead > 0) {
+        throttled = true;
         upstream.pause();
-        setTimeout(() => upstream.resume(), ahead * 1000);
+        setTimeout(() => {
+          throttled = false;
+          resume();
+        }, ahead * 1000);
       }
     });
     client.pipe(upstream);

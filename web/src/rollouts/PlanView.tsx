@@ -38,7 +38,11 @@ export function PlanView({ plan }: { plan: Plan }) {
             <p>
               Finishes about <strong>{formatTime(plan.eta.finish_at)}</strong>
               {plan.eta.unknown_devices > 0 && (
-                <> ({formatNumber(plan.eta.unknown_devices)} devices without an estimate)</>
+                <>
+                  {' '}
+                  (not counting {formatNumber(plan.eta.unknown_devices)}{' '}
+                  {plan.eta.unknown_devices === 1 ? 'device' : 'devices'} with no known connection pattern)
+                </>
               )}
             </p>
           )}
