@@ -3,7 +3,7 @@
  * the POS example fleet plus 5,000 generated devices. Every number the pages show is checked against the
  * API. Screenshots go to test-results/dashboard/.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -262,6 +262,52 @@ describe('dashboard', () => {
     expect(text).toContain(`${body.artifacts[0]!.size} B`);
     expect(text).toContain(body.artifacts[0]!.sha256.slice(0, 16));
     await screenshot(page, '05-artifacts');
+  });
+
+  it('loads a fleet file and uploads a release from the browser, without the CLI', async () => {
+    const fleetFile = join(tempDir(), 'kiosks.json');
+    writeFileSync(
+      fleetFile,
+      JSON.stringify({
+        devices: [
+          { id: 'kiosk-001', hardware_type: 'kiosk-v1', firmware_version: '1.0.0', timezone: 'Europe/Paris' },
+          { id: 'kiosk-002', hardware_type: 'kiosk-v1', firmware_version: '1.0.0', timezone: 'Europe/Paris' },
+        ],
+      }),
+    );
+    await go('devices');
+    await page.getByText('Import devices').click();
+    await page.getByLabel('Fleet file').setInputFiles(fleetFile);
+    await page
+      .getByTestId('import-result')
+      .getByText('Imported 2 devices from kiosks.json: 2 new, 0 updated.')
+      .waitFor();
+    expect((await op.call<{ id: string }>('GET', '/api/v1/devices/kiosk-002')).body.id).toBe('kiosk-002');
+
+    const bad = join(tempDir(), 'bad.json');
+    writeFileSync(bad, JSON.stringify({ devices: [{ id: 'kiosk-003', timezone: 'Mars/Base' }] }));
+    await page.getByLabel('Fleet file').setInputFiles(bad);
+    await page.getByText(/devices\[0\]\.timezone: "Mars\/Base" is not an IANA time zone/).waitFor();
+
+    const artifact = join(tempDir(), 'kiosk-fw.bin');
+    writeFileSync(artifact, 'kiosk firmware 1.1.0\n'.repeat(500));
+    await go('artifacts');
+    await page.getByText('Upload a release').click();
+    await page.getByLabel('File', { exact: true }).setInputFiles(artifact);
+    await page.getByLabel('Name', { exact: true }).fill('kiosk-fw');
+    await page.getByLabel('Version', { exact: true }).fill('1.1.0');
+    await page.getByLabel('Hardware types').fill('kiosk-v1');
+    await page.getByRole('button', { name: 'Upload and sign' }).click();
+    await page.getByTestId('upload-result').getByText('Uploaded and signed kiosk-fw@1.1.0.').waitFor();
+    await page
+      .getByTestId('artifacts')
+      .getByRole('row', { name: /kiosk-fw/ })
+      .waitFor();
+    const { body } = await op.call<{ artifacts: Array<{ name: string; size: number }> }>(
+      'GET',
+      '/api/v1/artifacts',
+    );
+    expect(body.artifacts.find((a) => a.name === 'kiosk-fw')?.size).toBe(21 * 500);
   });
 
   it('fits a tablet screen without sideways scrolling', async () => {

@@ -14,7 +14,10 @@ export class ApiError extends Error {
 
 export interface CallOptions {
   method?: string;
+  /** Sent as JSON. */
   body?: unknown;
+  /** Sent as it is (application/octet-stream): an artifact upload. */
+  raw?: Blob;
   signal?: AbortSignal;
 }
 
@@ -36,8 +39,10 @@ export async function api<T>(path: string, options: CallOptions = {}): Promise<T
     headers: {
       ...(token ? { authorization: `Bearer ${token}` } : {}),
       ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(options.raw === undefined ? {} : { 'content-type': 'application/octet-stream' }),
     },
     ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+    ...(options.raw === undefined ? {} : { body: options.raw }),
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const text = await response.text();

@@ -1,6 +1,7 @@
 /** Releases in the artifact store: what can be rolled out. */
 import { api } from '../api';
 import { ErrorBox, Loading } from '../components/common';
+import { UploadRelease } from '../components/UploadRelease';
 import { formatBytes, formatTime } from '../format';
 import { useApi } from '../hooks';
 import type { Release } from '../types';
@@ -10,12 +11,13 @@ export function ArtifactsPage() {
   return (
     <div class="page">
       <h1>Artifacts</h1>
+      <UploadRelease onUploaded={list.reload} />
       {list.error && <ErrorBox error={list.error} />}
       {!list.data ? (
         !list.error && <Loading />
       ) : list.data.artifacts.length === 0 ? (
         <p class="muted">
-          No releases yet. Upload one with{' '}
+          No releases yet. Upload one above, or with{' '}
           <code>fleetd artifact upload FILE --name … --version … --hardware …</code>.
         </p>
       ) : (

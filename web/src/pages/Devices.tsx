@@ -6,6 +6,7 @@ import { useState } from 'preact/hooks';
 import { api, withQuery } from '../api';
 import { Badge, ErrorBox } from '../components/common';
 import { FilterInput } from '../components/FilterInput';
+import { ImportDevices } from '../components/ImportDevices';
 import { formatAgo, formatNumber, formatTime } from '../format';
 import { useApi } from '../hooks';
 import { href, replaceQuery } from '../router';
@@ -54,6 +55,7 @@ export function DevicesPage({ query }: { query: URLSearchParams }) {
   return (
     <div class="page">
       <h1>Devices</h1>
+      <ImportDevices onImported={page.reload} />
       <FilterInput
         id="device-filter"
         value={text}
