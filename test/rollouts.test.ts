@@ -610,6 +610,8 @@ forEachDatabase((database) => {
       const after = await show(fleet, r.id);
       expect(after.state).toBe('completed');
       expect(after.totals.counts).toEqual({ succeeded: 1, skipped: 2 });
+      await fleet.tick();
+      expect(await events(fleet, r.id, 'rollout.ended')).toHaveLength(1); // decided once, not every tick
     });
 
     it('end_at with cancel: the rollout is cancelled and a download in progress is called off', async () => {

@@ -1,15 +1,15 @@
 /** Slicing a rollout's counts (by phase, purpose and state) into the StateCounts the core rules read. */
 import type { StateCounts } from '../core/rollout/counts.js';
 import type { UpdatePurpose } from '../core/rollout/offer.js';
-import { FINAL_STATES, type UpdateState } from '../core/update-state.js';
+import { ACTIVE_STATES, type UpdateState } from '../core/update-state.js';
 import type { PhaseStateCount } from '../store/store.js';
 
 /** Device updates not finished: while any is left, the rollout has work to do. */
-export const OPEN_UPDATE_STATES_OF_ROLLOUT: ReadonlySet<UpdateState> = new Set(
-  (['pending', 'scheduled', 'notified', 'downloading', 'installing', 'verifying'] as UpdateState[]).filter(
-    (s) => !FINAL_STATES.has(s),
-  ),
-);
+export const OPEN_UPDATE_STATES_OF_ROLLOUT: ReadonlySet<UpdateState> = new Set<UpdateState>([
+  'pending',
+  'scheduled',
+  ...ACTIVE_STATES,
+]);
 
 function sum(rows: readonly PhaseStateCount[]): StateCounts {
   const out: StateCounts = {};

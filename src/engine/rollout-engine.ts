@@ -153,14 +153,14 @@ export class RolloutEngine {
   private async end(r: Rollout, ctx: DecisionContext): Promise<boolean> {
     const cancel = r.spec.endAction === 'cancel';
     const reason = 'end_at reached';
-    const alreadyEnded = r.gates.some((g) => g.reason === reason);
-    if (alreadyEnded && !cancel) return false;
+    // With `stop` there is something to end only while devices still wait to start (retries included).
+    const counts = await this.store.rollouts.counts(r.id);
+    const waiting = counts.some((c) => (c.state === 'pending' || c.state === 'scheduled') && c.count > 0);
+    if (!cancel && !waiting) return false;
     await this.store.rollouts.update(
       r.id,
       ['running'],
-      cancel
-        ? { state: 'cancelled', reason, finishedAt: ctx.now }
-        : { gates: [...r.gates, gate(r.currentPhase, 'halt', reason, null, null, 0, ctx.now)] },
+      cancel ? { state: 'cancelled', reason, finishedAt: ctx.now } : {},
       [event(r, cancel ? 'rollout.cancelled' : 'rollout.ended', ctx, reason, {})],
       ctx,
       { endWaiting: { to: cancel ? 'cancelled' : 'skipped', reason, alsoStarted: cancel, actor: null } },
