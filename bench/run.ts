@@ -8,12 +8,14 @@ import { join } from 'node:path';
 import { runDownload } from './download.js';
 import { runFilterQuery } from './filter-query.js';
 import { runHeartbeat } from './heartbeat.js';
+import { runRolloutCreate } from './rollout-create.js';
 import { type BenchResult, type BenchRow, log, machine } from './support.js';
 
 const BENCHMARKS: Record<string, () => Promise<BenchResult>> = {
   heartbeat: runHeartbeat,
   'filter-query': runFilterQuery,
   download: runDownload,
+  'rollout-create': runRolloutCreate,
 };
 
 const FILE = join(import.meta.dirname, '../../BENCHMARKS.md');
