@@ -9,6 +9,8 @@ import { runDownload } from './download.js';
 import { runFilterQuery } from './filter-query.js';
 import { runHeartbeat } from './heartbeat.js';
 import { runRolloutCreate } from './rollout-create.js';
+import { runServerMemory } from './server-memory.js';
+import { runSimulator } from './simulator.js';
 import { type BenchResult, type BenchRow, log, machine } from './support.js';
 
 const BENCHMARKS: Record<string, () => Promise<BenchResult>> = {
@@ -16,6 +18,8 @@ const BENCHMARKS: Record<string, () => Promise<BenchResult>> = {
   'filter-query': runFilterQuery,
   download: runDownload,
   'rollout-create': runRolloutCreate,
+  'server-memory': runServerMemory,
+  simulator: runSimulator,
 };
 
 const FILE = join(import.meta.dirname, '../../BENCHMARKS.md');
