@@ -1,8 +1,9 @@
 /**
  * Rollout creation for SQLite: a rollout over a million devices writes a million device updates, and the
  * portable path pays query building and an await per chunk of 500. Here the rows go through one prepared
- * statement, run synchronously inside the store's own transaction (Kysely holds the connection; these
- * calls use the same better-sqlite3 handle, so they are part of it). Everything else is the portable code.
+ * statement per 10,000 rows, run synchronously inside the store's own transaction (Kysely holds the
+ * connection; these calls use the same better-sqlite3 handle, so they are part of it). Everything else is the
+ * portable code.
  */
 import type { Database as Sqlite, Statement } from 'better-sqlite3';
 import type { Kysely } from 'kysely';
@@ -11,37 +12,23 @@ import type { Database } from '../schema.js';
 import type { Db } from '../sql-events.js';
 import { SqlRollouts, WAITING, type WaitingRow } from '../sql-rollouts.js';
 
-/** The columns of device_updates, in the order insertTargets binds them. */
-const COLUMNS = [
-  'id',
-  'device_id',
-  'release_id',
-  'rollout_id',
-  'state',
-  'action',
-  'last_seq',
-  'progress',
-  'error',
-  'attempts',
-  'from_version',
-  'created_at',
-  'updated_at',
-  'finished_at',
-  'phase',
-  'purpose',
-  'not_before',
-  'granted_at',
-  'slot_key',
-] as const;
+/** Rows per statement: one JSON array each, so a million rows are a hundred statements. */
+const CHUNK = 10_000;
 
 export class SqliteRollouts extends SqlRollouts {
-  private readonly insertUpdate: Statement;
+  private readonly insertUpdates: Statement;
   private readonly selectWaiting: Statement<unknown[], WaitingRow>;
 
   constructor(db: Kysely<Database>, sqlite: Sqlite) {
     super(db, 'sqlite');
-    this.insertUpdate = sqlite.prepare(
-      `INSERT INTO device_updates (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
+    // The per-device columns come as a JSON array of arrays; SQLite unpacks it (json_each) without a
+    // statement execution per row, which measured about a third faster than one prepared INSERT per row.
+    this.insertUpdates = sqlite.prepare(
+      `INSERT INTO device_updates (id, device_id, release_id, rollout_id, state, action, last_seq, progress, error,
+         attempts, from_version, created_at, updated_at, finished_at, phase, purpose, not_before, granted_at, slot_key)
+       SELECT value ->> 0, value ->> 1, @releaseId, @rolloutId, value ->> 2, @action, 0, NULL, value ->> 3,
+         0, value ->> 4, @now, @now, value ->> 5, value ->> 6, 'update', NULL, NULL, value ->> 7
+       FROM json_each(@rows)`,
     );
     // The new rollout's rows are written first: its non-skipped devices are exactly the devices to check.
     this.selectWaiting = sqlite.prepare(
@@ -58,8 +45,27 @@ export class SqliteRollouts extends SqlRollouts {
     targets: PlannedTarget[],
     now: number,
   ): Promise<void> {
-    for (const row of this.targetRows(rollout, targets, now)) {
-      this.insertUpdate.run(COLUMNS.map((c) => row[c] ?? null));
+    const rows = this.targetRows(rollout, targets, now);
+    for (let i = 0; i < rows.length; i += CHUNK) {
+      const values = rows
+        .slice(i, i + CHUNK)
+        .map((r) => [
+          r.id,
+          r.device_id,
+          r.state,
+          r.error,
+          r.from_version,
+          r.finished_at,
+          r.phase,
+          r.slot_key,
+        ]);
+      this.insertUpdates.run({
+        releaseId: rollout.releaseId,
+        rolloutId: rollout.id,
+        action: rollout.action,
+        now,
+        rows: JSON.stringify(values),
+      });
     }
   }
 
