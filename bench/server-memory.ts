@@ -62,7 +62,9 @@ export async function runServerMemory(): Promise<BenchResult> {
     db.pragma('busy_timeout = 5000');
     const setHash = db.prepare('UPDATE devices SET credential_hash = ? WHERE id = ?');
     db.transaction(() => {
-      credentials.forEach((c, i) => setHash.run(hashSecret(splitDeviceCredential(c)!.secret), deviceId(i)));
+      for (const [i, c] of credentials.entries()) {
+        setHash.run(hashSecret(splitDeviceCredential(c)!.secret), deviceId(i));
+      }
     })();
     db.close();
 
