@@ -73,7 +73,8 @@ const LAST_SEEN: ReadonlyArray<readonly [(u: number) => number | null, number]> 
   [() => null, 5],
 ];
 
-function fleet(now: number) {
+/** The seeded fleet (deterministic): also the fleet of the rollout-create benchmark. */
+export function fleet(now: number) {
   const rnd = random(42);
   return (i: number) => {
     const silence = weighted(LAST_SEEN, rnd())(rnd());

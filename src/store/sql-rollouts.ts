@@ -4,7 +4,7 @@
  * Bulk moves write one rollout event with their count; a device's own transition writes its own event.
  */
 import { randomBytes } from 'node:crypto';
-import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
+import type { ExpressionBuilder, Insertable, Kysely, Selectable } from 'kysely';
 import { deviceStatus } from '../core/device.js';
 import { FleetError } from '../core/errors.js';
 import type { FilterNode } from '../core/filter/index.js';
@@ -36,7 +36,14 @@ import type {
 } from './store.js';
 
 const ACTIVE = [...ACTIVE_STATES] as UpdateState[];
-const WAITING: UpdateState[] = ['pending', 'scheduled'];
+export const WAITING: UpdateState[] = ['pending', 'scheduled'];
+
+export interface WaitingRow {
+  id: string;
+  device_id: string;
+  rollout_id: string | null;
+  state: string;
+}
 /** Downloading can still be called off; installing and verifying are left to finish (or roll back). */
 const CANCELLABLE_STARTED: UpdateState[] = ['notified', 'downloading'];
 
@@ -138,55 +145,77 @@ export class SqlRollouts implements RolloutStore {
     return r ? `${r.name}@${r.version}` : releaseId;
   }
 
-  private async insertTargets(
-    db: Db,
+  /** The planned device updates of a new rollout, as rows. */
+  protected targetRows(
+    rollout: { id: string; releaseId: string; action: string },
+    targets: PlannedTarget[],
+    now: number,
+  ): Array<Insertable<DeviceUpdatesTable>> {
+    return targets.map((t) => ({
+      id: newUpdateId(),
+      device_id: t.deviceId,
+      release_id: rollout.releaseId,
+      rollout_id: rollout.id,
+      state: t.state,
+      action: rollout.action,
+      last_seq: 0,
+      progress: null,
+      error: t.reason,
+      attempts: 0,
+      from_version: t.fromVersion,
+      created_at: now,
+      updated_at: now,
+      finished_at: t.state === 'skipped' ? now : null,
+      phase: t.phase,
+      purpose: 'update',
+      not_before: null,
+      granted_at: null,
+      slot_key: t.slotKey,
+    }));
+  }
+
+  /**
+   * Writes the new rollout's device updates inside `trx`. Portable: multi-row INSERTs of INSERT_CHUNK rows;
+   * the SQLite store overrides it with a native prepared statement (sqlite/rollouts.ts).
+   */
+  protected async insertTargets(
+    trx: Db,
     rollout: { id: string; releaseId: string; action: string },
     targets: PlannedTarget[],
     now: number,
   ): Promise<void> {
-    for (let i = 0; i < targets.length; i += INSERT_CHUNK) {
-      await db
+    const rows = this.targetRows(rollout, targets, now);
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      await trx
         .insertInto('device_updates')
-        .values(
-          targets.slice(i, i + INSERT_CHUNK).map((t) => ({
-            id: newUpdateId(),
-            device_id: t.deviceId,
-            release_id: rollout.releaseId,
-            rollout_id: rollout.id,
-            state: t.state,
-            action: rollout.action,
-            last_seq: 0,
-            progress: null,
-            error: t.reason,
-            attempts: 0,
-            from_version: t.fromVersion,
-            created_at: now,
-            updated_at: now,
-            finished_at: t.state === 'skipped' ? now : null,
-            phase: t.phase,
-            purpose: 'update',
-            not_before: null,
-            granted_at: null,
-            slot_key: t.slotKey,
-          })),
-        )
+        .values(rows.slice(i, i + INSERT_CHUNK))
         .execute();
     }
   }
 
-  /** Open updates of these devices from elsewhere that have not started are cancelled: the newest wins. */
-  private async supersede(trx: Db, rolloutId: string, deviceIds: string[], now: number): Promise<void> {
-    const events: NewEvent[] = [];
+  /**
+   * Updates of these devices from elsewhere (another rollout or none) that have not started. The new
+   * rollout's own rows are already written, so the SQLite store finds them with one native query instead.
+   */
+  protected async waitingElsewhere(trx: Db, rolloutId: string, deviceIds: string[]): Promise<WaitingRow[]> {
+    const found: WaitingRow[] = [];
     for (let i = 0; i < deviceIds.length; i += INSERT_CHUNK) {
-      const chunk = deviceIds.slice(i, i + INSERT_CHUNK);
-      const old = await trx
+      const rows = await trx
         .selectFrom('device_updates')
         .select(['id', 'device_id', 'rollout_id', 'state'])
-        .where('device_id', 'in', chunk)
+        .where('device_id', 'in', deviceIds.slice(i, i + INSERT_CHUNK))
         .where('state', 'in', WAITING)
         .where((eb) => eb.or([eb('rollout_id', 'is', null), eb('rollout_id', '!=', rolloutId)]))
         .execute();
-      if (old.length === 0) continue;
+      found.push(...rows);
+    }
+    return found;
+  }
+
+  /** Open updates of these devices from elsewhere that have not started are cancelled: the newest wins. */
+  private async supersede(trx: Db, rolloutId: string, deviceIds: string[], now: number): Promise<void> {
+    const old = await this.waitingElsewhere(trx, rolloutId, deviceIds);
+    for (let i = 0; i < old.length; i += INSERT_CHUNK) {
       await trx
         .updateTable('device_updates')
         .set({
@@ -198,22 +227,22 @@ export class SqlRollouts implements RolloutStore {
         .where(
           'id',
           'in',
-          old.map((o) => o.id),
+          old.slice(i, i + INSERT_CHUNK).map((o) => o.id),
         )
         .execute();
-      for (const o of old) {
-        events.push({
-          at: now,
-          type: 'update.cancelled',
-          deviceId: o.device_id,
-          rolloutId: o.rollout_id,
-          actor: null,
-          reason: `superseded by rollout ${rolloutId}`,
-          data: { update: o.id, from: o.state, to: 'cancelled' },
-        });
-      }
     }
-    await insertEvents(trx, events);
+    await insertEvents(
+      trx,
+      old.map((o) => ({
+        at: now,
+        type: 'update.cancelled',
+        deviceId: o.device_id,
+        rolloutId: o.rollout_id,
+        actor: null,
+        reason: `superseded by rollout ${rolloutId}`,
+        data: { update: o.id, from: o.state, to: 'cancelled' },
+      })),
+    );
   }
 
   async create(rollout: Rollout, targets: PlannedTarget[], ctx: TimeContext): Promise<void> {

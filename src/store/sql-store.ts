@@ -64,10 +64,12 @@ export class SqlStore implements Store {
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
+    /** A dialect's own rollout store (SQLite writes new rollouts natively); the portable one otherwise. */
+    rollouts?: SqlRollouts,
   ) {
     this.releases = new SqlReleases(db);
     this.updates = new SqlUpdates(db, dialect);
-    this.rollouts = new SqlRollouts(db, dialect);
+    this.rollouts = rollouts ?? new SqlRollouts(db, dialect);
     this.webhooks = new SqlWebhooks(db);
   }
 

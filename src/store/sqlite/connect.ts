@@ -9,6 +9,7 @@ import { SqlStore } from '../sql-store.js';
 import type { HeartbeatOutcome, PresentedHeartbeat, TimeContext } from '../store.js';
 import { Checkpointer } from './checkpointer.js';
 import { SqliteHeartbeats } from './heartbeats.js';
+import { SqliteRollouts } from './rollouts.js';
 
 export interface SqliteOptions {
   /**
@@ -68,7 +69,7 @@ function withStatementCache(database: BetterSqlite3.Database) {
   };
 }
 
-/** The portable store, with the heartbeat write done as native prepared statements. */
+/** The portable store, with the heartbeat write and rollout creation done as native prepared statements. */
 export class SqliteStore extends SqlStore {
   private readonly heartbeats: SqliteHeartbeats;
 
@@ -77,7 +78,7 @@ export class SqliteStore extends SqlStore {
     sqlite: BetterSqlite3.Database,
     private readonly checkpointer: Checkpointer | undefined,
   ) {
-    super(db, 'sqlite');
+    super(db, 'sqlite', new SqliteRollouts(db, sqlite));
     this.heartbeats = new SqliteHeartbeats(sqlite);
   }
 
