@@ -83,14 +83,14 @@ describe('fleetd sim agents', () => {
     const run = await runAgents('http-', []);
     expect(run.code, run.output).toBe(0);
     const final = run.output.split('\n').find((l) => l.startsWith('final:'));
-    expect(final, run.output).toMatch(/heartbeats (\d+) sent, \1 acknowledged, 0 failed/);
+    expect(final, run.output).toMatch(/heartbeats (\d+) sent, \1 acknowledged \(\1 over HTTP\), 0 failed/);
   });
 
   it('runs agents over MQTT that all take an assigned update', async () => {
     const run = await runAgents('mqtt-', ['--mqtt', server.mqttUrl!]);
     expect(run.code, run.output).toBe(0);
     const final = run.output.split('\n').find((l) => l.startsWith('final:'));
-    expect(final, run.output).toMatch(/heartbeats (\d+) sent, \1 acknowledged, 0 failed/);
+    expect(final, run.output).toMatch(/heartbeats (\d+) sent, \1 acknowledged \(\d+ over HTTP\), 0 failed/);
     expect(final, run.output).toMatch(/reports \d+ sent/);
   });
 });

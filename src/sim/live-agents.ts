@@ -35,6 +35,8 @@ export interface LiveAgentsCounts {
   heartbeatsSent: number;
   heartbeatsAcknowledged: number;
   heartbeatsFailed: number;
+  /** Of the acknowledged heartbeats, those answered over HTTP (all of them without MQTT; with it, the first and fallbacks). */
+  heartbeatsOverHttp: number;
   reportsSent: number;
   reportsAccepted: number;
   /** Reports the server did not answer (to be retried) or refused for good. */
@@ -53,6 +55,7 @@ export class LiveAgents {
     heartbeatsSent: 0,
     heartbeatsAcknowledged: 0,
     heartbeatsFailed: 0,
+    heartbeatsOverHttp: 0,
     reportsSent: 0,
     reportsAccepted: 0,
     reportsFailed: 0,
@@ -104,6 +107,7 @@ export class LiveAgents {
       publicKey: this.o.publicKey,
       ...(this.o.firmwareVersion !== undefined ? { firmwareVersion: this.o.firmwareVersion } : {}),
       random,
+      fetch: this.countingFetch,
       log: this.logger(),
       observer: this.observer(index),
       // A shorter interval than the server's caps the wait; the agent's own waits (retries, holds) still apply.
@@ -121,6 +125,13 @@ export class LiveAgents {
     }
     this.up[index] = false;
   }
+
+  /** Counts the heartbeats answered over HTTP, so those over MQTT can be told apart (and checked against the broker). */
+  private readonly countingFetch: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init);
+    if (res.status === 200 && String(input).endsWith('/heartbeat')) this.counts.heartbeatsOverHttp++;
+    return res;
+  };
 
   private observer(index: number): AgentObserver {
     return {
@@ -167,7 +178,7 @@ export function formatCounts(c: LiveAgentsCounts, elapsedMs: number): string {
   return [
     `${(elapsedMs / 1000).toFixed(0)}s`,
     `agents ${c.connected}/${c.agents} connected (${c.started} started, ${c.agentsStopped} stopped)`,
-    `heartbeats ${c.heartbeatsSent} sent, ${c.heartbeatsAcknowledged} acknowledged, ${c.heartbeatsFailed} failed`,
+    `heartbeats ${c.heartbeatsSent} sent, ${c.heartbeatsAcknowledged} acknowledged (${c.heartbeatsOverHttp} over HTTP), ${c.heartbeatsFailed} failed`,
     `reports ${c.reportsSent} sent, ${c.reportsAccepted} answered, ${c.reportsFailed} not`,
     `warnings ${c.warnings}`,
     `rss ${Math.round(c.rssBytes / 1048576)} MiB`,
