@@ -85,9 +85,12 @@ export class LiveAgents {
     this.stopping = signal;
     const runs: Promise<void>[] = [];
     const step = this.o.count > 0 ? this.o.rampMs / this.o.count : 0;
+    const t0 = Date.now();
     for (let i = 0; i < this.o.count && !signal.aborted; i++) {
-      runs.push(this.runOne(i, signal));
-      if (step > 0) await delay(step, undefined, { signal }).catch(() => undefined);
+      // Against the clock, not one timer per agent: timers on a busy loop run late, and the ramp would stretch.
+      const wait = t0 + i * step - Date.now();
+      if (wait > 0) await delay(wait, undefined, { signal }).catch(() => undefined);
+      if (!signal.aborted) runs.push(this.runOne(i, signal));
     }
     await Promise.all(runs);
   }
