@@ -172,6 +172,10 @@ try {
   const row = devices.rows[0] as { n: number; seen: number; oldest: string | null };
   const serverWarnings = servers.map((p) => p.output.split('\n').filter((l) => /"level":(40|50|60)/.test(l)));
   say('--- result ---');
+  for (const p of sims) {
+    // The agents' own 30 s counts: when failures happened (ramp, connection storm, steady state).
+    for (const l of p.output.split('\n').filter((x) => /^\d+s \| agents/.test(x))) say(`${p.name}: ${l}`);
+  }
   for (const f of finals) say(f);
   for (const p of sims) {
     const problems = p.output.split('\n').filter((l) => /^\s+\d+× /.test(l));

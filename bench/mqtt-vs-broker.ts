@@ -6,7 +6,8 @@
  * 1. FleetD: a server (SQLite) bridged to the external broker; devices keep 4 heartbeats each in flight, and
  *    a heartbeat counts once its reply (sent after the group commit) is back in the device's inbox.
  * 2. The broker alone: `mosquitto_pub -l` processes each publish `--messages` payloads of the heartbeat's
- *    size at QoS 1 while one `mosquitto_sub` counts them; timed from the first publish to the last received.
+ *    size at QoS 1 while one `mosquitto_sub` counts them: the publish rate (all acknowledged by the broker)
+ *    and the delivery rate (messages received ÷ time to the last one).
  *
  * The ratio is the share of the broker's raw rate FleetD's ingest reaches: a heartbeat is two messages
  * through the broker (question and reply) plus a database write, so it cannot reach 1.
@@ -118,10 +119,15 @@ const lines = `${bodyOf(ids[0]!)}\n`.repeat(messages);
 const sub = spawn(
   'mosquitto_sub',
   ['-h', '127.0.0.1', '-p', port, '-t', `${root}/raw/#`, '-q', '1', '-C', String(total)],
-  {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  },
+  { stdio: ['ignore', 'pipe', 'inherit'] },
 );
+// Counted as the lines arrive, so a subscriber the broker dropped messages for still gives its rate.
+let received = 0;
+let lastReceived = 0;
+sub.stdout.on('data', (chunk: Buffer) => {
+  for (const byte of chunk) if (byte === 10) received++;
+  lastReceived = Date.now();
+});
 const subDone = new Promise<number | null>((resolve) => sub.once('exit', resolve));
 await new Promise((r) => setTimeout(r, 500)); // subscribed before anything is published
 const rawStart = Date.now();
@@ -129,29 +135,29 @@ const pubs = Array.from({ length: publishers }, (_, i) => {
   const pub = spawn(
     'mosquitto_pub',
     ['-h', '127.0.0.1', '-p', port, '-t', `${root}/raw/${i}`, '-q', '1', '-l'],
-    {
-      stdio: ['pipe', 'ignore', 'inherit'],
-    },
+    { stdio: ['pipe', 'ignore', 'inherit'] },
   );
   pub.stdin.end(lines);
   return new Promise<number | null>((resolve) => pub.once('exit', resolve));
 });
-const timeout = setTimeout(() => sub.kill('SIGTERM'), 120_000);
-const [subCode, ...pubCodes] = await Promise.all([subDone, ...pubs]);
-clearTimeout(timeout);
-const rawSeconds = (Date.now() - rawStart) / 1000;
-if (subCode !== 0 || pubCodes.some((c) => c !== 0)) {
-  throw new Error(
-    `mosquitto_sub exited ${subCode}, mosquitto_pub ${pubCodes.join(', ')}: not every message arrived`,
-  );
-}
-const brokerRate = total / rawSeconds;
+const pubCodes = await Promise.all(pubs);
+const publishedSeconds = (Date.now() - rawStart) / 1000;
+if (pubCodes.some((c) => c !== 0)) throw new Error(`mosquitto_pub exited ${pubCodes.join(', ')}`);
+// What the broker still delivers comes within a moment. A QoS 1 subscriber that falls behind loses what
+// overflows its queue (Mosquitto's max_queued_messages), so the count may stay short of the total.
+const late = setTimeout(() => sub.kill('SIGTERM'), 5000);
+await subDone;
+clearTimeout(late);
+const publishRate = total / publishedSeconds;
+const deliverRate = received / Math.max(0.001, (lastReceived - rawStart) / 1000);
 
 console.log(`payload ${payloadBytes} bytes, QoS 1, broker ${values.broker}`);
 console.log(
   `FleetD: ${devices} devices × ${window} in flight, ${seconds} s: ${Math.round(fleetdRate)} heartbeats/s (each answered after commit)`,
 );
 console.log(
-  `broker: ${publishers} × mosquitto_pub of ${messages} → mosquitto_sub, ${rawSeconds.toFixed(1)} s: ${Math.round(brokerRate)} messages/s`,
+  `broker: ${publishers} × mosquitto_pub -q 1 -l of ${messages}: ${Math.round(publishRate)} messages/s published (acknowledged by the broker); ${received} of ${total} delivered to one mosquitto_sub at ${Math.round(deliverRate)} messages/s`,
 );
-console.log(`ratio: ${(fleetdRate / brokerRate).toFixed(3)} (heartbeats/s ÷ raw messages/s)`);
+console.log(
+  `ratio: ${(fleetdRate / publishRate).toFixed(3)} of the publish rate, ${(fleetdRate / deliverRate).toFixed(3)} of the delivery rate (heartbeats/s ÷ raw messages/s)`,
+);
