@@ -13,8 +13,9 @@ import { DeviceClient, type HeartbeatBody, type PendingUpdate, ProtocolError } f
 import type { HttpFetch } from './downloader.js';
 import type { HealthCheck } from './health.js';
 import { type Logger, stderrLogger } from './log.js';
+import { MemorySlots, MemoryStateDir } from './memory-state.js';
 import { MqttChannel } from './mqtt-channel.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type SendOutcome } from './outbox.js';
 import { Reporter } from './reporter.js';
 import { Backoff, heartbeatDelayMs, type Random } from './schedule.js';
 import { Slots } from './slots.js';
@@ -30,6 +31,13 @@ export interface AgentOptions {
   deviceId: string;
   hardwareType: string;
   stateDir: string;
+  /**
+   * Keep the state in memory, not in `stateDir` (then only a label): for simulating many agents in one
+   * process (memory-state.ts). Nothing survives a restart; never for a real device.
+   */
+  memoryState?: boolean;
+  /** Told of every heartbeat and status report the agent makes, and how it went (the simulator counts them). */
+  observer?: AgentObserver;
   /** Needed only until the device holds a credential (first start). */
   enrollToken?: string;
   /** The pinned Ed25519 release-signing key: PEM text, raw base64, or a KeyObject. */
@@ -60,6 +68,11 @@ export interface AgentOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
+export interface AgentObserver {
+  heartbeat(outcome: { ok: true } | { ok: false; error: string }): void;
+  report(outcome: SendOutcome): void;
+}
+
 /** Something only an operator can fix (no credential, device already enrolled, state dir of another device). */
 export class AgentFatalError extends Error {
   override name = 'AgentFatalError';
@@ -82,15 +95,15 @@ export class Agent {
   private flow!: UpdateFlow;
   private readonly abort = new AbortController();
   /** Heartbeats and reports: over MQTT when it is configured and up, else over HTTP. */
-  private readonly channel: Pick<DeviceClient, 'heartbeat' | 'report'>;
+  private readonly channel: Channel;
   private readonly mqtt: MqttChannel | undefined;
   /** A wake-up came: the next step starts now instead of after the sleep. */
   private woken = false;
   private interruptSleep: (() => void) | undefined;
 
   constructor(private readonly options: AgentOptions) {
-    this.state = new StateDir(options.stateDir);
-    this.slots = new Slots(options.stateDir);
+    this.state = options.memoryState ? new MemoryStateDir(options.stateDir) : new StateDir(options.stateDir);
+    this.slots = options.memoryState ? new MemorySlots(options.stateDir) : new Slots(options.stateDir);
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.log = options.log ?? stderrLogger;
@@ -104,7 +117,7 @@ export class Agent {
           onWake: () => this.wake(),
         })
       : undefined;
-    this.channel = this.mqtt ?? this.client;
+    this.channel = observed(this.mqtt ?? this.client, options.observer);
     // parsed now: a bad key stops the agent at start, not at its first update
     this.publicKey =
       typeof options.publicKey === 'string' ? loadPublicKey(options.publicKey) : options.publicKey;
@@ -202,7 +215,7 @@ export class Agent {
       });
     }
     await this.slots.init();
-    const outbox = await Outbox.open(this.state.path('outbox.json'));
+    const outbox = o.memoryState ? Outbox.inMemory() : await Outbox.open(this.state.path('outbox.json'));
     this.reports = new Reporter(outbox, this.channel, this.clock, this.random, this.log);
     this.client.credential = await this.state.readCredential();
     this.flow = new UpdateFlow(
@@ -271,4 +284,27 @@ export class Agent {
       timestamp: new Date(this.clock.now()).toISOString(),
     };
   }
+}
+
+type Channel = Pick<DeviceClient, 'heartbeat' | 'report'>;
+
+function observed(channel: Channel, observer: AgentObserver | undefined): Channel {
+  if (!observer) return channel;
+  return {
+    heartbeat: async (body) => {
+      try {
+        const answer = await channel.heartbeat(body);
+        observer.heartbeat({ ok: true });
+        return answer;
+      } catch (e) {
+        observer.heartbeat({ ok: false, error: (e as Error).message });
+        throw e;
+      }
+    },
+    report: async (r) => {
+      const outcome = await channel.report(r);
+      observer.report(outcome);
+      return outcome;
+    },
+  };
 }

@@ -1,5 +1,5 @@
 /** `fleetd/agent`: the device agent as a library. The CLI's `fleetd agent` is a thin wrapper over this. */
-export { Agent, AgentFatalError, type AgentOptions } from './agent.js';
+export { Agent, AgentFatalError, type AgentObserver, type AgentOptions } from './agent.js';
 export { type AgentCliFlags, agentOptionsFromFlags } from './cli-options.js';
 export { DeviceClient, type HeartbeatBody, type PendingUpdate, ProtocolError } from './client.js';
 export { DownloadError, type DownloadResult, download, type HttpFetch } from './downloader.js';

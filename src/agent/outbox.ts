@@ -39,10 +39,15 @@ const KEEP_FINISHED = 32;
 export class Outbox {
   private queue: Promise<unknown> = Promise.resolve();
 
+  /** `path` undefined: kept in memory only (the simulator's agents), gone with the process. */
   private constructor(
-    private readonly path: string,
+    private readonly path: string | undefined,
     private data: OutboxFile,
   ) {}
+
+  static inMemory(): Outbox {
+    return new Outbox(undefined, { reports: [], updates: {} });
+  }
 
   static async open(path: string): Promise<Outbox> {
     return new Outbox(path, (await readJson<OutboxFile>(path)) ?? { reports: [], updates: {} });
@@ -102,7 +107,7 @@ export class Outbox {
       const next: OutboxFile = structuredClone(this.data);
       const result = apply(next);
       prune(next);
-      await writeJsonAtomic(this.path, next);
+      if (this.path !== undefined) await writeJsonAtomic(this.path, next);
       this.data = next; // only once it is on disk
       return result;
     };

@@ -9,8 +9,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type DownloadOptions, type DownloadResult, download } from './downloader.js';
 import { fsyncDir, isNotFound, readJson, removeDurably, writeJsonAtomic } from './fsutil.js';
+import { type InstallInput, install } from './installers.js';
 import { type ReleaseRecord, readRelease } from './state-dir.js';
+import type { Manifest, Verdict } from './verify.js';
 
 export type SlotName = 'a' | 'b';
 
@@ -70,6 +73,30 @@ export class Slots {
 
   release(slot: SlotName): Promise<ReleaseRecord | undefined> {
     return readRelease(this.dir(slot));
+  }
+
+  /** Downloads a release's artifact into the slot (resuming a part file left by an earlier attempt). */
+  async receive(slot: SlotName, options: Omit<DownloadOptions, 'dest'>): Promise<DownloadResult> {
+    await mkdir(join(this.dir(slot), '.download'), { recursive: true });
+    return download({ ...options, dest: join(this.dir(slot), '.download', 'artifact') });
+  }
+
+  /** The download verified against the manifest: what `staged()` reports until it is installed. */
+  markStaged(slot: SlotName, m: Pick<Manifest, 'sha256' | 'size'>): Promise<void> {
+    return writeJsonAtomic(join(this.dir(slot), '.download', 'staged.json'), {
+      sha256: m.sha256,
+      size: m.size,
+    });
+  }
+
+  staged(slot: SlotName): Promise<{ sha256: string } | undefined> {
+    return readJson<{ sha256: string }>(join(this.dir(slot), '.download', 'staged.json'));
+  }
+
+  /** Installs the staged download into the slot (see installers.ts). */
+  install(slot: SlotName, input: Omit<InstallInput, 'slotDir' | 'artifact'>): Promise<Verdict> {
+    const slotDir = this.dir(slot);
+    return install({ ...input, slotDir, artifact: join(slotDir, '.download', 'artifact') });
   }
 
   trial(): Promise<Trial | undefined> {

@@ -4,14 +4,10 @@
  * agent restarted after a kill walks the same path to where it stopped and carries on from there.
  */
 import type { KeyObject } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import type { DeviceClient, PendingUpdate } from './client.js';
-import { DownloadError, download, type HttpFetch } from './downloader.js';
-import { readJson, writeJsonAtomic } from './fsutil.js';
+import { DownloadError, type HttpFetch } from './downloader.js';
 import { checkHealth, type HealthCheck } from './health.js';
-import { install } from './installers.js';
 import type { Logger } from './log.js';
 import { Cancelled, type Reporter } from './reporter.js';
 import { Backoff, type Random } from './schedule.js';
@@ -195,16 +191,15 @@ export class UpdateFlow {
     if (!verdict.ok) return this.fail(job.id, verdict.reason);
     const m = verdict.value;
     const slot = await this.slots.inactive();
-    const slotDir = this.slots.dir(slot);
     let holding = await this.slotHolds(slot, m);
     if (holding === 'nothing' && entry.retry_after !== null)
       return this.hold(entry, 'the server holds the download back');
     await this.reports.report(job.id, 'notified');
     if (holding === 'nothing') {
-      const file = await this.fetchArtifact(job, m, slotDir);
+      const file = await this.fetchArtifact(job, m, slot);
       const check = verifyArtifact(m, file);
       if (!check.ok) return this.fail(job.id, check.reason);
-      await writeJsonAtomic(join(slotDir, '.download', 'staged.json'), { sha256: m.sha256, size: m.size });
+      await this.slots.markStaged(slot, m);
       holding = 'staged';
     }
     if (job.action === 'download_only') {
@@ -218,9 +213,7 @@ export class UpdateFlow {
     }
     await this.reports.report(job.id, 'installing');
     if (holding === 'staged') {
-      const installed = await install({
-        slotDir,
-        artifact: join(slotDir, '.download', 'artifact'),
+      const installed = await this.slots.install(slot, {
         manifest: m,
         record: { ...m, update_id: job.id, manifest: job.manifest, signature: job.signature },
         installedAt: new Date(this.clock.now()).toISOString(),
@@ -252,16 +245,14 @@ export class UpdateFlow {
   /** Whether a slot already has this release installed, downloaded and verified, or neither. */
   private async slotHolds(slot: SlotName, m: Manifest): Promise<'installed' | 'staged' | 'nothing'> {
     if ((await this.slots.release(slot))?.sha256 === m.sha256) return 'installed';
-    const staged = await readJson<{ sha256: string }>(join(this.slots.dir(slot), '.download', 'staged.json'));
+    const staged = await this.slots.staged(slot);
     return staged?.sha256 === m.sha256 ? 'staged' : 'nothing';
   }
 
-  private async fetchArtifact(job: JobRecord, m: Manifest, slotDir: string) {
-    await mkdir(join(slotDir, '.download'), { recursive: true });
+  private async fetchArtifact(job: JobRecord, m: Manifest, slot: SlotName) {
     let reported = -1;
-    return download({
+    return this.slots.receive(slot, {
       url: this.client.url(job.download_url),
-      dest: join(slotDir, '.download', 'artifact'),
       fetch: this.options.fetch ?? fetch,
       headers: this.client.authHeaders(),
       signal: this.deps.signal,
