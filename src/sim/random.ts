@@ -4,6 +4,8 @@
  * stored per device to reproduce it.
  */
 
+import { seedFromText } from '../core/rollout/random.js';
+
 /** A 32-bit mix (murmur3's finalizer) of the inputs. */
 export function hash32(...parts: number[]): number {
   let h = 0x9e3779b9;
@@ -24,15 +26,8 @@ export function hash32(...parts: number[]): number {
 /** A uniform number in [0, 1) from the inputs. */
 export const uniform = (...parts: number[]): number => hash32(...parts) / 4_294_967_296;
 
-/** FNV-1a of a text, to turn names (a release, a group) into salts. */
-export function textSalt(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
+/** A stable 32-bit salt from a name (a release, a group): FNV-1a, as a rollout's default seed. */
+export const textSalt = seedFromText;
 
 /** Picks from `[value, share]` pairs with a uniform number u in [0, 1). */
 export function pick<T>(choices: ReadonlyArray<readonly [T, number]>, u: number): T {
