@@ -449,20 +449,6 @@ export class SqlRollouts implements RolloutStore {
     );
   }
 
-  async endWaiting(
-    id: string,
-    to: 'skipped' | 'cancelled',
-    reason: string,
-    alsoStarted: boolean,
-    ctx: DecisionContext,
-    actor: string,
-  ): Promise<number> {
-    return this.db.transaction().execute(async (trx) => {
-      await this.lock(trx, id, ctx);
-      return this.endWaitingIn(trx, id, to, reason, alsoStarted, ctx, actor);
-    });
-  }
-
   private async endWaitingIn(
     trx: Db,
     id: string,
@@ -732,16 +718,6 @@ export class SqlRollouts implements RolloutStore {
       );
       return staged.length;
     });
-  }
-
-  async addRollbacks(
-    id: string,
-    ctx: DecisionContext,
-    actor: string,
-  ): Promise<{ queued: number; unavailable: number }> {
-    return this.db
-      .transaction()
-      .execute(async (trx) => this.addRollbacksIn(trx, await this.lock(trx, id, ctx), ctx, actor));
   }
 
   private async addRollbacksIn(

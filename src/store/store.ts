@@ -290,9 +290,12 @@ export type RolloutPatch = Partial<
 export interface RolloutEffects {
   /** Devices of phases up to this one may now be offered the update (scheduled → pending). */
   releasePhase?: number;
-  /** Updates not started end (see `RolloutStore.endWaiting`). */
+  /** Updates not started yet end as `to`; with `alsoStarted`, those downloading are cancelled too. */
   endWaiting?: { to: 'skipped' | 'cancelled'; reason: string; alsoStarted: boolean; actor: string | null };
-  /** Queue a return to the previous version for every device this rollout changed (see `addRollbacks`). */
+  /**
+   * Queue a return to its previous version for every device this rollout changed and has not returned yet;
+   * devices whose previous release is not in the store are reported in a `rollout.rollback_unavailable` event.
+   */
   rollbackBy?: string;
 }
 
@@ -332,15 +335,6 @@ export interface RolloutStore {
   timeOut(id: string, grantedBefore: number, ctx: DecisionContext): Promise<number>;
   /** Failed updates with attempts left go back to pending, not offered before their backoff has passed. */
   retryFailed(id: string, policy: RetryPolicy, ctx: DecisionContext): Promise<number>;
-  /** Updates not started yet end as `to`; with `alsoStarted`, those downloading are cancelled too. */
-  endWaiting(
-    id: string,
-    to: 'skipped' | 'cancelled',
-    reason: string,
-    alsoStarted: boolean,
-    ctx: DecisionContext,
-    actor: string,
-  ): Promise<number>;
   /** Devices of `phase` still waiting to start although online: they hold a rolling batch open. */
   waitingOnline(id: string, phase: number, ctx: TimeContext): Promise<number>;
   /** Devices matching the filter, as the planner needs them (with the value of `tagKey`, if any). */
@@ -355,15 +349,6 @@ export interface RolloutStore {
   addTargets(id: string, targets: PlannedTarget[], ctx: DecisionContext): Promise<number>;
   /** blue_green: a switch for every device that has staged the release and has none yet. */
   addSwitches(id: string, ctx: DecisionContext): Promise<number>;
-  /**
-   * A return to its previous version for every device this rollout changed and has not returned yet; devices
-   * whose previous release is not in the store are counted as `unavailable`.
-   */
-  addRollbacks(
-    id: string,
-    ctx: DecisionContext,
-    actor: string,
-  ): Promise<{ queued: number; unavailable: number }>;
   /** A sample of the devices still waiting to start, for the ETA. */
   waitingDevices(id: string, limit: number): Promise<{ devices: WaitingDevice[]; total: number }>;
   /** When each of these devices came online, over the period (from status events): connection patterns. */
