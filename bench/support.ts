@@ -5,6 +5,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_THRESHOLDS, type DeviceRecord } from '../src/core/device.js';
 import { mulberry32 } from '../src/core/random.js';
+import { pick } from '../src/sim/random.js';
 import type { SqlStore } from '../src/store/sql-store.js';
 
 export const FLEETD = join(import.meta.dirname, '../src/cli/main.js');
@@ -150,16 +151,8 @@ export async function seedDevices(
 /** A small deterministic PRNG, so every run seeds the same fleet. */
 export const random: (seed: number) => () => number = mulberry32;
 
-/** Picks from `[value, weight]` pairs with a uniform number in [0, 1). */
-export function weighted<T>(choices: ReadonlyArray<readonly [T, number]>, u: number): T {
-  const sum = choices.reduce((s, [, w]) => s + w, 0);
-  let x = u * sum;
-  for (const [value, w] of choices) {
-    x -= w;
-    if (x < 0) return value;
-  }
-  return choices[choices.length - 1]![0];
-}
+/** Picks from `[value, weight]` pairs with a uniform number in [0, 1) (the simulator's own picker). */
+export const weighted = pick;
 
 export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);

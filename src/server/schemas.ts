@@ -1,6 +1,6 @@
 /** Request and response schemas: one source for validation, serialisation and the OpenAPI document. */
 import { type Static, Type } from 'typebox';
-import { DEVICE_STATUSES } from '../core/device.js';
+import { DEVICE_STATUSES, type Heartbeat } from '../core/device.js';
 import { DEVICE_SORT_FIELDS } from '../store/store.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
@@ -152,6 +152,19 @@ export const HeartbeatBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** A validated heartbeat body as the core's Heartbeat: one mapping for HTTP and MQTT alike. */
+export function heartbeatFromBody(deviceId: string, body: Static<typeof HeartbeatBody>): Heartbeat {
+  return {
+    deviceId,
+    ...(body.firmware_version !== undefined ? { firmwareVersion: body.firmware_version } : {}),
+    ...(body.timestamp !== undefined ? { timestamp: body.timestamp } : {}),
+    ...(body.location !== undefined ? { location: body.location } : {}),
+    ...(body.battery !== undefined ? { battery: body.battery } : {}),
+    ...(body.signal_strength !== undefined ? { signalStrength: body.signal_strength } : {}),
+    ...(body.metrics !== undefined ? { metrics: body.metrics } : {}),
+  };
+}
 
 export const PendingUpdate = Type.Object({
   id: Type.String(),

@@ -296,11 +296,21 @@ export class SqlUpdates implements UpdateStore {
     );
   }
 
-  /** pending → notified, only by the first writer (another replica or batch may have granted it meanwhile). */
-  private async grantOne(trx: Db, r: OfferRow, ctx: TimeContext, reason: string): Promise<boolean> {
+  /**
+   * pending → `to` with its event, only by the first writer: another replica or batch may have moved it
+   * meanwhile. True when this call moved it.
+   */
+  private async movePending(
+    trx: Db,
+    r: OfferRow,
+    to: 'notified' | 'skipped',
+    set: Partial<DeviceUpdatesTable>,
+    reason: string,
+    ctx: TimeContext,
+  ): Promise<boolean> {
     const moved = await trx
       .updateTable('device_updates')
-      .set({ state: 'notified', updated_at: ctx.now, granted_at: ctx.now })
+      .set({ ...set, state: to, updated_at: ctx.now })
       .where('id', '=', r.id)
       .where('state', '=', 'pending')
       .executeTakeFirst();
@@ -309,13 +319,18 @@ export class SqlUpdates implements UpdateStore {
       updateEvent(
         { id: r.id, deviceId: r.device_id, rolloutId: r.rollout_id },
         'pending',
-        'notified',
+        to,
         ctx.now,
         null,
         reason,
       ),
     ]);
     return true;
+  }
+
+  /** Hands the device its slot: pending → notified, the in-progress timeout counting from now. */
+  private grantOne(trx: Db, r: OfferRow, ctx: TimeContext, reason: string): Promise<boolean> {
+    return this.movePending(trx, r, 'notified', { granted_at: ctx.now }, reason, ctx);
   }
 
   /**
@@ -424,24 +439,7 @@ export class SqlUpdates implements UpdateStore {
   }
 
   private async finishAsSkipped(trx: Db, r: OfferRow, reason: string, ctx: TimeContext): Promise<void> {
-    const moved = await trx
-      .updateTable('device_updates')
-      .set({ state: 'skipped', error: reason, updated_at: ctx.now, finished_at: ctx.now })
-      .where('id', '=', r.id)
-      .where('state', '=', 'pending')
-      .executeTakeFirst();
-    if (Number(moved.numUpdatedRows) === 1) {
-      await insertEvents(trx, [
-        updateEvent(
-          { id: r.id, deviceId: r.device_id, rolloutId: r.rollout_id },
-          'pending',
-          'skipped',
-          ctx.now,
-          null,
-          reason,
-        ),
-      ]);
-    }
+    await this.movePending(trx, r, 'skipped', { error: reason, finished_at: ctx.now }, reason, ctx);
     r.state = 'skipped';
   }
 

@@ -19,6 +19,7 @@ import type { StatusThresholds } from '../core/device.js';
 import { FleetError, isFleetError } from '../core/errors.js';
 import { hashSecret, secretMatches, splitDeviceCredential } from '../registry/credentials.js';
 import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
+import { heartbeatFromBody } from '../server/schemas.js';
 import type { Store } from '../store/store.js';
 import { connected, connectMqtt, isVersionRefusal } from './connect.js';
 import {
@@ -154,15 +155,7 @@ export class MqttBridge {
       }
       const { outcome, offers } = await this.o.heartbeats.submit({
         credentialHash: hashSecret(presented.secret),
-        heartbeat: {
-          deviceId,
-          ...(body.firmware_version !== undefined ? { firmwareVersion: body.firmware_version } : {}),
-          ...(body.timestamp !== undefined ? { timestamp: body.timestamp } : {}),
-          ...(body.location !== undefined ? { location: body.location } : {}),
-          ...(body.battery !== undefined ? { battery: body.battery } : {}),
-          ...(body.signal_strength !== undefined ? { signalStrength: body.signal_strength } : {}),
-          ...(body.metrics !== undefined ? { metrics: body.metrics } : {}),
-        },
+        heartbeat: heartbeatFromBody(deviceId, body),
       });
       if (!outcome.ok) throw new FleetError('UNAUTHENTICATED', UNAUTHENTICATED);
       return heartbeatReply(request.requestId, offers, this.o.heartbeatIntervalSec);

@@ -11,6 +11,7 @@ import {
   EnrollBody,
   HeartbeatBody,
   HeartbeatReply,
+  heartbeatFromBody,
   Sha256Params,
   StatusReportBody,
   StatusReportReply,
@@ -79,15 +80,7 @@ export const deviceApi =
         }
         const { outcome, offers } = await c.heartbeats.submit({
           credentialHash: hashSecret(presented.secret),
-          heartbeat: {
-            deviceId: presented.deviceId,
-            ...(body.firmware_version !== undefined ? { firmwareVersion: body.firmware_version } : {}),
-            ...(body.timestamp !== undefined ? { timestamp: body.timestamp } : {}),
-            ...(body.location !== undefined ? { location: body.location } : {}),
-            ...(body.battery !== undefined ? { battery: body.battery } : {}),
-            ...(body.signal_strength !== undefined ? { signalStrength: body.signal_strength } : {}),
-            ...(body.metrics !== undefined ? { metrics: body.metrics } : {}),
-          },
+          heartbeat: heartbeatFromBody(presented.deviceId, body),
         });
         if (!outcome.ok)
           throw new FleetError('UNAUTHENTICATED', 'the device credential is unknown, revoked or wrong');
