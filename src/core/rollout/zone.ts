@@ -41,26 +41,64 @@ function formatter(zone: string): Intl.DateTimeFormat {
   return f;
 }
 
-export function localDateTime(zone: string, ms: number): LocalDateTime {
-  const out: LocalDateTime = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0 };
+const floorToSecond = (ms: number) => ms - (((ms % 1000) + 1000) % 1000);
+
+/** The zone's offset at `ms` as Intl tells it (slow: a formatToParts call). */
+function intlOffsetAt(zone: string, ms: number): number {
+  const p = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0 };
   for (const part of formatter(zone).formatToParts(ms)) {
-    if (part.type in out) out[part.type as keyof LocalDateTime] = Number(part.value);
+    if (part.type in p) p[part.type as keyof typeof p] = Number(part.value);
   }
-  return out;
+  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - floorToSecond(ms);
 }
 
-const floorToSecond = (ms: number) => ms - (((ms % 1000) + 1000) % 1000);
+/**
+ * Offsets are asked for millions of times (every offer checks a window), and Intl answers in microseconds.
+ * So each zone's offset is kept at the start of every quarter hour it was asked about: where a quarter
+ * hour begins and ends on the same offset, that is the offset throughout (no zone changes its offset twice
+ * within 15 minutes); only a quarter hour holding a change asks Intl about the instant itself.
+ */
+const QUARTER_MS = 15 * 60_000;
+const MAX_QUARTERS_PER_ZONE = 200_000;
+const quarterOffsets = new Map<string, Map<number, number>>();
+
+function quarterOffset(zone: string, quarter: number): number {
+  let known = quarterOffsets.get(zone);
+  if (!known) {
+    known = new Map();
+    quarterOffsets.set(zone, known);
+  }
+  let offset = known.get(quarter);
+  if (offset === undefined) {
+    if (known.size >= MAX_QUARTERS_PER_ZONE) known.clear();
+    offset = intlOffsetAt(zone, quarter * QUARTER_MS);
+    known.set(quarter, offset);
+  }
+  return offset;
+}
 
 /** Local time minus UTC at this instant, in ms (New York in winter: -5h). */
 export function offsetAt(zone: string, ms: number): number {
-  const p = localDateTime(zone, ms);
-  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - floorToSecond(ms);
+  const quarter = Math.floor(ms / QUARTER_MS);
+  const offset = quarterOffset(zone, quarter);
+  return offset === quarterOffset(zone, quarter + 1) ? offset : intlOffsetAt(zone, ms);
+}
+
+export function localDateTime(zone: string, ms: number): LocalDateTime {
+  const d = new Date(floorToSecond(ms) + offsetAt(zone, ms));
+  return {
+    year: d.getUTCFullYear(),
+    month: d.getUTCMonth() + 1,
+    day: d.getUTCDate(),
+    hour: d.getUTCHours(),
+    minute: d.getUTCMinutes(),
+    second: d.getUTCSeconds(),
+  };
 }
 
 /** The local calendar date of an instant, as a day number. */
 export function localDay(zone: string, ms: number): number {
-  const p = localDateTime(zone, ms);
-  return Date.UTC(p.year, p.month - 1, p.day) / DAY_MS;
+  return Math.floor((floorToSecond(ms) + offsetAt(zone, ms)) / DAY_MS);
 }
 
 /** 0 = Sunday … 6 = Saturday (1970-01-01, day 0, was a Thursday). */
