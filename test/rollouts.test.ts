@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { localDateTime } from '../src/core/rollout/zone.js';
 import { VirtualFleet } from '../src/sim/virtual-fleet.js';
+import type { SqlStore } from '../src/store/sql-store.js';
 import {
   command,
   create,
@@ -18,7 +19,7 @@ import {
   show,
   syntheticFleet,
 } from './support/rollouts.js';
-import { forEachDatabase } from './support/stores.js';
+import { expectCountsInStep, forEachDatabase } from './support/stores.js';
 
 const POS = JSON.parse(readFileSync(new URL('../examples/pos-fleet.json', import.meta.url), 'utf8'));
 const POS_NOW = Date.parse('2024-10-20T14:25:00Z');
@@ -34,7 +35,12 @@ const ONLINE = [
 let fleet: VirtualFleet;
 /** The database of the test running now: a fresh schema on PostgreSQL, the fleet's own file on SQLite. */
 let db: string | undefined;
-afterEach(async () => fleet?.close());
+afterEach(async () => {
+  if (!fleet) return;
+  // Whatever the test did, SQLite's trigger-kept counts must equal a count of the rows themselves.
+  await expectCountsInStep(fleet.parts.store as SqlStore);
+  await fleet.close();
+});
 
 async function posFleet() {
   fleet = await VirtualFleet.create({ start: POS_NOW, db });

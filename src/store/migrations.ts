@@ -1,6 +1,6 @@
 /**
  * Versioned schema migrations, applied at start-up by Kysely's Migrator. Written once with the schema
- * builder; the only dialect differences are the column types chosen by `types()`.
+ * builder; the dialect differences are the column types chosen by `types()` and SQLite's counters (0007).
  */
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import type { Database } from './schema.js';
@@ -282,6 +282,53 @@ function rolloutCountsIndex(): Migration {
   };
 }
 
+/**
+ * Counting a rollout's updates by phase, purpose and state read every update of the rollout: on a
+ * 1,000,000-device rollout that is a million index entries on every engine pass and every slot grant.
+ * On SQLite the counts are kept in `rollout_counts`, moved by triggers in the same statement as the rows
+ * (so no write path can forget them). PostgreSQL keeps counting with the index: its replicas would queue on
+ * shared counter rows. Both get the index the in-progress time-out looks its updates up by.
+ */
+function rolloutCounts(dialect: Dialect): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createIndex('device_updates_rollout_state_granted')
+        .on('device_updates')
+        .columns(['rollout_id', 'state', 'granted_at'])
+        .execute();
+      if (dialect !== 'sqlite') return;
+      await sql`CREATE TABLE rollout_counts (
+        rollout_id TEXT NOT NULL, phase INTEGER NOT NULL, purpose TEXT NOT NULL, state TEXT NOT NULL,
+        n INTEGER NOT NULL, PRIMARY KEY (rollout_id, phase, purpose, state)) WITHOUT ROWID`.execute(db);
+      await sql`INSERT INTO rollout_counts (rollout_id, phase, purpose, state, n)
+        SELECT rollout_id, phase, purpose, state, count(*) FROM device_updates
+        WHERE rollout_id IS NOT NULL GROUP BY rollout_id, phase, purpose, state`.execute(db);
+      await sql`CREATE TRIGGER device_updates_counted_insert AFTER INSERT ON device_updates
+        WHEN new.rollout_id IS NOT NULL BEGIN
+          INSERT INTO rollout_counts (rollout_id, phase, purpose, state, n)
+          VALUES (new.rollout_id, new.phase, new.purpose, new.state, 1)
+          ON CONFLICT DO UPDATE SET n = n + 1;
+        END`.execute(db);
+      await sql`CREATE TRIGGER device_updates_counted_delete AFTER DELETE ON device_updates
+        WHEN old.rollout_id IS NOT NULL BEGIN
+          UPDATE rollout_counts SET n = n - 1 WHERE rollout_id = old.rollout_id AND phase = old.phase
+            AND purpose = old.purpose AND state = old.state;
+        END`.execute(db);
+      await sql`CREATE TRIGGER device_updates_counted_update
+        AFTER UPDATE OF rollout_id, phase, purpose, state ON device_updates
+        WHEN old.rollout_id IS NOT new.rollout_id OR old.phase IS NOT new.phase
+          OR old.purpose IS NOT new.purpose OR old.state IS NOT new.state BEGIN
+          UPDATE rollout_counts SET n = n - 1 WHERE rollout_id = old.rollout_id AND phase = old.phase
+            AND purpose = old.purpose AND state = old.state;
+          INSERT INTO rollout_counts (rollout_id, phase, purpose, state, n)
+          SELECT new.rollout_id, new.phase, new.purpose, new.state, 1 WHERE new.rollout_id IS NOT NULL
+          ON CONFLICT DO UPDATE SET n = n + 1;
+        END`.execute(db);
+    },
+  };
+}
+
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_registry': initial(dialect),
@@ -290,6 +337,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0004_rollouts': rollouts(dialect),
     '0005_webhooks': webhooks(dialect),
     '0006_rollout_counts_index': rolloutCountsIndex(),
+    '0007_rollout_counts': rolloutCounts(dialect),
   };
 }
 

@@ -182,7 +182,17 @@ export interface WebhooksTable {
   lease_until: number | null;
 }
 
+/** SQLite only: a rollout's updates counted by phase, purpose and state, kept by triggers (migration 0007). */
+export interface RolloutCountsTable {
+  rollout_id: string;
+  phase: number;
+  purpose: string;
+  state: string;
+  n: number;
+}
+
 export interface Database {
+  rollout_counts: RolloutCountsTable;
   webhooks: WebhooksTable;
   fleet_snapshots: FleetSnapshotsTable;
   releases: ReleasesTable;

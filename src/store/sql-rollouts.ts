@@ -16,11 +16,11 @@ import {
   OPEN_ROLLOUT_STATES,
   type RolloutState,
 } from '../core/rollout/rollout-state.js';
-import { parseRolloutSpec } from '../core/rollout/spec.js';
 import { toRolloutDocument } from '../core/rollout/spec-document.js';
 import { ACTIVE_STATES, type UpdateState } from '../core/update-state.js';
 import { compileFilter } from './filter-sql.js';
 import type { Dialect } from './migrations.js';
+import { rolloutCounts } from './rollout-counts.js';
 import type { Database, DeviceUpdatesTable, RolloutsTable } from './schema.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import type {
@@ -34,6 +34,7 @@ import type {
   TimeContext,
   WaitingDevice,
 } from './store.js';
+import { storedSpec } from './stored-spec.js';
 
 const ACTIVE = [...ACTIVE_STATES] as UpdateState[];
 export const WAITING: UpdateState[] = ['pending', 'scheduled'];
@@ -69,7 +70,7 @@ function rowToRollout(row: Selectable<RolloutsTable>, release: string): Rollout 
     name: row.name,
     releaseId: row.release_id,
     release,
-    spec: parseRolloutSpec(JSON.parse(row.spec)),
+    spec: storedSpec(row.spec),
     state: row.state as RolloutState,
     currentPhase: Number(row.current_phase),
     phaseStarts: JSON.parse(row.phase_starts) as number[],
@@ -339,18 +340,7 @@ export class SqlRollouts implements RolloutStore {
   }
 
   async counts(id: string): Promise<PhaseStateCount[]> {
-    const rows = await this.db
-      .selectFrom('device_updates')
-      .select(['phase', 'purpose', 'state', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('rollout_id', '=', id)
-      .groupBy(['phase', 'purpose', 'state'])
-      .execute();
-    return rows.map((r) => ({
-      phase: Number(r.phase),
-      purpose: r.purpose as UpdatePurpose,
-      state: r.state as UpdateState,
-      count: Number(r.n),
-    }));
+    return rolloutCounts(this.db, this.dialect, id);
   }
 
   private async releasePhaseIn(db: Db, id: string, phase: number, ctx: TimeContext): Promise<number> {
@@ -600,7 +590,7 @@ export class SqlRollouts implements RolloutStore {
     if (targets.length === 0) return 0;
     return this.db.transaction().execute(async (trx) => {
       const row = await this.lock(trx, id, ctx);
-      const action = updateAction({ spec: parseRolloutSpec(JSON.parse(row.spec)) });
+      const action = updateAction({ spec: storedSpec(row.spec) });
       // A device skipped earlier (offline, busy, on another version) that now qualifies takes its place again.
       const ids = targets.map((t) => t.deviceId);
       for (let i = 0; i < ids.length; i += INSERT_CHUNK) {

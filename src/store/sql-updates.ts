@@ -8,10 +8,11 @@ import { FleetError } from '../core/errors.js';
 import { allocateSlots, NO_TAG_VALUE, type SlotRequest } from '../core/rollout/dispatch.js';
 import { holdFor, type UpdatePurpose } from '../core/rollout/offer.js';
 import type { RolloutState } from '../core/rollout/rollout-state.js';
-import { parseRolloutSpec, type RolloutSpec } from '../core/rollout/spec.js';
+import type { RolloutSpec } from '../core/rollout/spec.js';
 import { compareVersions, versionKey } from '../core/semver.js';
 import { ACTIVE_STATES, checkTransition, FINAL_STATES, type UpdateState } from '../core/update-state.js';
 import type { Dialect } from './migrations.js';
+import { updatesInProgress, updatesSucceeded } from './rollout-counts.js';
 import type { Database, DeviceUpdatesTable } from './schema.js';
 import { type Db, insertEvents } from './sql-events.js';
 import { rowToRelease } from './sql-releases.js';
@@ -26,6 +27,7 @@ import type {
   UpdateOffer,
   UpdateStore,
 } from './store.js';
+import { storedSpec } from './stored-spec.js';
 
 /** Updates a device still has to act on (or is acting on). */
 export const OPEN_UPDATE_STATES = ['pending', 'scheduled', ...ACTIVE_STATES] as UpdateState[];
@@ -349,7 +351,7 @@ export class SqlUpdates implements UpdateStore {
       if (this.dialect === 'postgres') q = q.forUpdate();
       const row = await q.executeTakeFirst();
       if (!row) return;
-      const spec = parseRolloutSpec(JSON.parse(row.spec));
+      const spec = storedSpec(row.spec);
       const rollout = {
         state: row.state as RolloutState,
         currentPhase: Number(row.current_phase),
@@ -400,18 +402,16 @@ export class SqlUpdates implements UpdateStore {
 
   /** What the rollout's limits are measured against: updates holding a slot now, and offers this minute. */
   private async slotUsage(trx: Db, rolloutId: string, spec: RolloutSpec, now: number) {
-    const active = trx
-      .selectFrom('device_updates')
-      .where('rollout_id', '=', rolloutId)
-      .where('purpose', '=', 'update')
-      .where('state', 'in', [...ACTIVE_STATES]);
-    const total = await active.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     const usage: Pick<SlotRequest, 'inProgress' | 'inProgressPer' | 'succeeded' | 'offeredThisMinute'> = {
-      inProgress: Number(total.n),
+      inProgress: await updatesInProgress(trx, this.dialect, rolloutId),
     };
     if (spec.maxConcurrentPer) {
-      const per = await active
+      const per = await trx
+        .selectFrom('device_updates')
         .select(['slot_key', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('rollout_id', '=', rolloutId)
+        .where('purpose', '=', 'update')
+        .where('state', 'in', [...ACTIVE_STATES])
         .groupBy('slot_key')
         .execute();
       usage.inProgressPer = Object.fromEntries(per.map((p) => [p.slot_key ?? NO_TAG_VALUE, Number(p.n)]));
@@ -426,13 +426,7 @@ export class SqlUpdates implements UpdateStore {
         .executeTakeFirstOrThrow();
       usage.offeredThisMinute = Number(offered.n);
       if (spec.rate.afterSuccesses !== null) {
-        const ok = await trx
-          .selectFrom('device_updates')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .where('rollout_id', '=', rolloutId)
-          .where('state', '=', 'succeeded')
-          .executeTakeFirstOrThrow();
-        usage.succeeded = Number(ok.n);
+        usage.succeeded = await updatesSucceeded(trx, this.dialect, rolloutId);
       }
     }
     return usage;

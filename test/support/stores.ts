@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, describe, onTestFinished } from 'vitest';
+import { afterAll, describe, expect, onTestFinished } from 'vitest';
 import type { Dialect } from '../../src/store/migrations.js';
 import { openPostgresStore } from '../../src/store/postgres/connect.js';
 import type { SqlStore } from '../../src/store/sql-store.js';
@@ -264,4 +264,23 @@ export function forEachDatabase(suite: (database: TestDatabase) => void): void {
       },
     );
   }
+}
+
+/** SQLite keeps rollout counts in a table moved by triggers: it must always equal a count of the rows. */
+export async function expectCountsInStep(store: SqlStore): Promise<void> {
+  if (store.dialect !== 'sqlite') return;
+  const kept = await store.db
+    .selectFrom('rollout_counts')
+    .select(['rollout_id', 'phase', 'purpose', 'state', 'n'])
+    .where('n', '!=', 0)
+    .orderBy(['rollout_id', 'phase', 'purpose', 'state'])
+    .execute();
+  const counted = await store.db
+    .selectFrom('device_updates')
+    .select(['rollout_id', 'phase', 'purpose', 'state', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('rollout_id', 'is not', null)
+    .groupBy(['rollout_id', 'phase', 'purpose', 'state'])
+    .orderBy(['rollout_id', 'phase', 'purpose', 'state'])
+    .execute();
+  expect(kept).toEqual(counted);
 }

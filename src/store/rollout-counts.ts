@@ -1,0 +1,76 @@
+/**
+ * How many of a rollout's device updates are in each phase, purpose and state. The engine asks on every pass
+ * and the offer on every slot grant, so on SQLite the answer is read from `rollout_counts`, which triggers keep
+ * in step with every write (migration 0007); PostgreSQL counts the rows through its indexes, since shared
+ * counter rows would make its replicas queue behind each other.
+ */
+import type { UpdatePurpose } from '../core/rollout/offer.js';
+import { ACTIVE_STATES, type UpdateState } from '../core/update-state.js';
+import type { Dialect } from './migrations.js';
+import type { Db } from './sql-events.js';
+import type { PhaseStateCount } from './store.js';
+
+const ACTIVE = [...ACTIVE_STATES] as UpdateState[];
+
+export async function rolloutCounts(db: Db, dialect: Dialect, rolloutId: string): Promise<PhaseStateCount[]> {
+  const rows =
+    dialect === 'sqlite'
+      ? await db
+          .selectFrom('rollout_counts')
+          .select(['phase', 'purpose', 'state', 'n'])
+          .where('rollout_id', '=', rolloutId)
+          .where('n', '>', 0)
+          .execute()
+      : await db
+          .selectFrom('device_updates')
+          .select(['phase', 'purpose', 'state', (eb) => eb.fn.countAll<number>().as('n')])
+          .where('rollout_id', '=', rolloutId)
+          .groupBy(['phase', 'purpose', 'state'])
+          .execute();
+  return rows.map((r) => ({
+    phase: Number(r.phase),
+    purpose: r.purpose as UpdatePurpose,
+    state: r.state as UpdateState,
+    count: Number(r.n),
+  }));
+}
+
+/** Updates of the rollout (purpose `update`) holding a download slot now. */
+export async function updatesInProgress(db: Db, dialect: Dialect, rolloutId: string): Promise<number> {
+  const row =
+    dialect === 'sqlite'
+      ? await db
+          .selectFrom('rollout_counts')
+          .select((eb) => eb.fn.sum<number>('n').as('n'))
+          .where('rollout_id', '=', rolloutId)
+          .where('purpose', '=', 'update')
+          .where('state', 'in', ACTIVE)
+          .executeTakeFirst()
+      : await db
+          .selectFrom('device_updates')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('rollout_id', '=', rolloutId)
+          .where('purpose', '=', 'update')
+          .where('state', 'in', ACTIVE)
+          .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+/** Updates of the rollout, of any purpose, that succeeded (a growing `rate` counts them). */
+export async function updatesSucceeded(db: Db, dialect: Dialect, rolloutId: string): Promise<number> {
+  const row =
+    dialect === 'sqlite'
+      ? await db
+          .selectFrom('rollout_counts')
+          .select((eb) => eb.fn.sum<number>('n').as('n'))
+          .where('rollout_id', '=', rolloutId)
+          .where('state', '=', 'succeeded')
+          .executeTakeFirst()
+      : await db
+          .selectFrom('device_updates')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('rollout_id', '=', rolloutId)
+          .where('state', '=', 'succeeded')
+          .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
