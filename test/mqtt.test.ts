@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_THRESHOLDS } from '../src/core/device.js';
 import { HeartbeatBatcher } from '../src/registry/heartbeat-batcher.js';
+import { ReportBatcher } from '../src/registry/report-batcher.js';
 import { type RunningServer, startServer } from '../src/server/serve.js';
 import { MqttBridge } from '../src/transport/bridge.js';
 import { connected, connectMqtt } from '../src/transport/connect.js';
@@ -342,8 +343,7 @@ describe.skipIf(MQTT_SETTING === 'off')(`MQTT with an external broker (${MQTT_SE
         url: MQTT_SETTING,
         store: f.server.store,
         heartbeats: new HeartbeatBatcher(f.server.store, { now: () => Date.now() }, DEFAULT_THRESHOLDS),
-        clock: { now: () => Date.now() },
-        thresholds: DEFAULT_THRESHOLDS,
+        reports: new ReportBatcher(f.server.store, { now: () => Date.now() }, DEFAULT_THRESHOLDS),
         heartbeatIntervalSec: 300,
         shared: true,
         topics: new Topics(f.root),

@@ -3,6 +3,7 @@ import type { FsBlobStore } from '../artifacts/blob-store.js';
 import type { Clock } from '../core/clock.js';
 import type { StatusThresholds } from '../core/device.js';
 import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
+import type { ReportBatcher } from '../registry/report-batcher.js';
 import type { Store, TimeContext } from '../store/store.js';
 import type { Keyring } from './keyring.js';
 
@@ -11,6 +12,7 @@ export interface ServerContext {
   clock: Clock;
   thresholds: StatusThresholds;
   heartbeats: HeartbeatBatcher;
+  reports: ReportBatcher;
   /** Seconds a device should wait before its next heartbeat. */
   heartbeatIntervalSec: number;
   blobs: FsBlobStore;

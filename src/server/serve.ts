@@ -11,6 +11,7 @@ import { RolloutEngine } from '../engine/rollout-engine.js';
 import { WebhookDispatcher } from '../events/webhook-dispatcher.js';
 import { hashSecret, newId, newSecret } from '../registry/credentials.js';
 import { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
+import { ReportBatcher } from '../registry/report-batcher.js';
 import { StatusSweeper } from '../registry/status-sweeper.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
@@ -93,6 +94,7 @@ export interface ServerParts {
   engine: RolloutEngine;
   webhooks: WebhookDispatcher;
   heartbeats: HeartbeatBatcher;
+  reports: ReportBatcher;
 }
 
 export async function createServer(options: ServerOptions = {}): Promise<ServerParts> {
@@ -105,6 +107,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   const adminToken = await ensureAdminToken(store, adminTokenFile, clock.now());
 
   const heartbeats = new HeartbeatBatcher(store, clock, thresholds);
+  const reports = new ReportBatcher(store, clock, thresholds);
   const blobs = new FsBlobStore(dataDir, clock);
   await blobs.sweepTemp();
   const keyring = await Keyring.open({
@@ -118,6 +121,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       clock,
       thresholds,
       heartbeats,
+      reports,
       heartbeatIntervalSec: options.heartbeatIntervalSec ?? 300,
       blobs,
       keyring,
@@ -136,7 +140,19 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     timeoutMs: options.webhookTimeoutMs ?? 10_000,
     log: app.log,
   });
-  return { app, store, clock, thresholds, adminToken, adminTokenFile, sweeper, engine, webhooks, heartbeats };
+  return {
+    app,
+    store,
+    clock,
+    thresholds,
+    adminToken,
+    adminTokenFile,
+    sweeper,
+    engine,
+    webhooks,
+    heartbeats,
+    reports,
+  };
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
@@ -151,8 +167,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         {
           store,
           heartbeats: parts.heartbeats,
-          clock: parts.clock,
-          thresholds: parts.thresholds,
+          reports: parts.reports,
           heartbeatIntervalSec: options.heartbeatIntervalSec ?? 300,
           log: app.log,
         },

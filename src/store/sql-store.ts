@@ -64,11 +64,12 @@ export class SqlStore implements Store {
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
-    /** A dialect's own rollout store (SQLite writes new rollouts natively); the portable one otherwise. */
-    rollouts?: SqlRollouts,
+    /** A dialect's own rollout and update stores (SQLite's write natively); the portable ones otherwise. */
+    own: { rollouts?: SqlRollouts; updates?: SqlUpdates } = {},
   ) {
+    const rollouts = own.rollouts;
     this.releases = new SqlReleases(db);
-    this.updates = new SqlUpdates(db, dialect);
+    this.updates = own.updates ?? new SqlUpdates(db, dialect);
     this.rollouts = rollouts ?? new SqlRollouts(db, dialect);
     this.webhooks = new SqlWebhooks(db);
   }

@@ -4,13 +4,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
-import { FleetError } from '../core/errors.js';
-import { allocateSlots, NO_TAG_VALUE, type SlotRequest } from '../core/rollout/dispatch.js';
-import { holdFor, type UpdatePurpose } from '../core/rollout/offer.js';
+import { FleetError, isFleetError } from '../core/errors.js';
+import { NO_TAG_VALUE, type SlotRequest } from '../core/rollout/dispatch.js';
+import type { UpdatePurpose } from '../core/rollout/offer.js';
 import type { RolloutState } from '../core/rollout/rollout-state.js';
 import type { RolloutSpec } from '../core/rollout/spec.js';
 import { compareVersions, versionKey } from '../core/semver.js';
-import { ACTIVE_STATES, checkTransition, FINAL_STATES, type UpdateState } from '../core/update-state.js';
+import { ACTIVE_STATES, checkTransition, type UpdateState } from '../core/update-state.js';
 import type { Dialect } from './migrations.js';
 import { updatesInProgress, updatesSucceeded } from './rollout-counts.js';
 import type { Database, DeviceUpdatesTable } from './schema.js';
@@ -20,6 +20,8 @@ import type {
   AssignResult,
   DeviceUpdate,
   NewEvent,
+  Release,
+  ReportItem,
   ReportOutcome,
   StatusReport,
   TimeContext,
@@ -28,13 +30,22 @@ import type {
   UpdateStore,
 } from './store.js';
 import { storedSpec } from './stored-spec.js';
+import {
+  allocateGrants,
+  firmwareChangedEvent,
+  planGrants,
+  type ReportRow,
+  reportEffects,
+  updateEvent,
+  type WaitingUpdate,
+} from './update-effects.js';
 
 /** Updates a device still has to act on (or is acting on). */
 export const OPEN_UPDATE_STATES = ['pending', 'scheduled', ...ACTIVE_STATES] as UpdateState[];
 /** What a heartbeat answers with: `scheduled` ones wait for their phase or start and are not mentioned yet. */
 export const OFFERABLE_STATES = ['pending', ...ACTIVE_STATES] as UpdateState[];
 
-type OfferRow = Selectable<DeviceUpdatesTable> & {
+export type OfferRow = Selectable<DeviceUpdatesTable> & {
   name: string;
   version: string;
   version_key: string;
@@ -73,29 +84,9 @@ function rowToUpdate(row: Selectable<DeviceUpdatesTable>): DeviceUpdate {
   };
 }
 
-function updateEvent(
-  u: { id: string; deviceId: string; rolloutId: string | null },
-  from: UpdateState | null,
-  to: UpdateState,
-  at: number,
-  actor: string | null,
-  reason: string | null,
-  extra: Record<string, unknown> = {},
-): NewEvent {
-  return {
-    at,
-    type: `update.${to}`,
-    deviceId: u.deviceId,
-    rolloutId: u.rolloutId,
-    actor,
-    reason,
-    data: { update: u.id, from, to, ...extra },
-  };
-}
-
 export class SqlUpdates implements UpdateStore {
   constructor(
-    private readonly db: Kysely<Database>,
+    protected readonly db: Kysely<Database>,
     private readonly dialect: Dialect,
   ) {}
 
@@ -209,7 +200,48 @@ export class SqlUpdates implements UpdateStore {
   async offer(deviceIds: string[], ctx: TimeContext): Promise<Map<string, UpdateOffer[]>> {
     const offers = new Map<string, UpdateOffer[]>();
     if (deviceIds.length === 0) return offers;
-    const rows = await this.db
+    const rows = await this.offerRows(deviceIds);
+    if (rows.length === 0) return offers;
+
+    const holds = new Map<string, number>();
+    const direct = rows.filter((r) => r.state === 'pending' && r.rollout_id === null);
+    if (direct.length > 0) {
+      await this.db.transaction().execute(async (trx) => {
+        for (const r of direct) {
+          if (await this.movePending(trx, r, 'notified', ctx, 'offered on heartbeat')) r.state = 'notified';
+        }
+      });
+    }
+    const byRollout = new Map<string, OfferRow[]>();
+    for (const r of rows) {
+      if (r.state !== 'pending' || r.rollout_id === null) continue;
+      const list = byRollout.get(r.rollout_id);
+      if (list) list.push(r);
+      else byRollout.set(r.rollout_id, [r]);
+    }
+    const soft = new Set<string>();
+    for (const [rolloutId, waiting] of byRollout) {
+      if (await this.grantSlots(rolloutId, waiting, holds, ctx)) soft.add(rolloutId);
+    }
+    for (const id of await this.softRollouts(rows, byRollout)) soft.add(id);
+
+    for (const r of rows) {
+      if (!OFFERABLE_STATES.includes(r.state as UpdateState)) continue; // skipped while granting
+      const list = offers.get(r.device_id) ?? [];
+      list.push({
+        update: rowToUpdate(r),
+        release: this.releaseOf(r),
+        retryAfterSec: holds.get(r.id) ?? null,
+        soft: r.rollout_id !== null && soft.has(r.rollout_id),
+      });
+      offers.set(r.device_id, list);
+    }
+    return offers;
+  }
+
+  /** The devices' updates a heartbeat answers with, with their release and what the offer reads of the device. */
+  protected offerRows(deviceIds: string[]): Promise<OfferRow[]> {
+    return this.db
       .selectFrom('device_updates as u')
       .innerJoin('releases as r', 'r.id', 'u.release_id')
       .innerJoin('devices as d', 'd.id', 'u.device_id')
@@ -235,81 +267,56 @@ export class SqlUpdates implements UpdateStore {
       .where('u.state', 'in', OFFERABLE_STATES)
       .orderBy('u.created_at')
       .execute();
-    if (rows.length === 0) return offers;
-
-    const holds = new Map<string, number>();
-    const direct = rows.filter((r) => r.state === 'pending' && r.rollout_id === null);
-    if (direct.length > 0) {
-      await this.db.transaction().execute(async (trx) => {
-        for (const r of direct) {
-          if (await this.grantOne(trx, r, ctx, 'offered on heartbeat')) r.state = 'notified';
-        }
-      });
-    }
-    const byRollout = new Map<string, OfferRow[]>();
-    for (const r of rows) {
-      if (r.state !== 'pending' || r.rollout_id === null) continue;
-      byRollout.set(r.rollout_id, [...(byRollout.get(r.rollout_id) ?? []), r]);
-    }
-    for (const [rolloutId, waiting] of byRollout) await this.grantSlots(rolloutId, waiting, holds, ctx);
-    const softRollouts = await this.softRollouts(rows);
-
-    for (const r of rows) {
-      if (!OFFERABLE_STATES.includes(r.state as UpdateState)) continue; // skipped while granting
-      const release = rowToRelease({
-        id: r.release_id,
-        name: r.name,
-        version: r.version,
-        version_key: r.version_key,
-        type: r.type,
-        hardware: r.hardware,
-        size: r.size,
-        sha256: r.sha256,
-        manifest: r.manifest,
-        signature: r.signature,
-        key_id: r.key_id,
-        allow_downgrade: r.allow_downgrade,
-        created_at: r.release_created_at,
-        deleted_at: r.deleted_at,
-      });
-      const list = offers.get(r.device_id) ?? [];
-      list.push({
-        update: rowToUpdate(r),
-        release,
-        retryAfterSec: holds.get(r.id) ?? null,
-        soft: r.rollout_id !== null && softRollouts.has(r.rollout_id),
-      });
-      offers.set(r.device_id, list);
-    }
-    return offers;
   }
 
-  /** The rollouts among these rows whose action is soft (the device may defer the install). */
-  private async softRollouts(rows: OfferRow[]): Promise<Set<string>> {
-    const ids = [...new Set(rows.flatMap((r) => (r.rollout_id === null ? [] : [r.rollout_id])))];
+  protected releaseOf(r: OfferRow): Release {
+    return rowToRelease({
+      id: r.release_id,
+      name: r.name,
+      version: r.version,
+      version_key: r.version_key,
+      type: r.type,
+      hardware: r.hardware,
+      size: r.size,
+      sha256: r.sha256,
+      manifest: r.manifest,
+      signature: r.signature,
+      key_id: r.key_id,
+      allow_downgrade: r.allow_downgrade,
+      created_at: r.release_created_at,
+      deleted_at: r.deleted_at,
+    });
+  }
+
+  /** The rollouts among these rows, not granted to just now, whose action is soft (the device may defer). */
+  private async softRollouts(rows: OfferRow[], granted: Map<string, OfferRow[]>): Promise<Set<string>> {
+    const ids = [
+      ...new Set(
+        rows.flatMap((r) => (r.rollout_id === null || granted.has(r.rollout_id) ? [] : [r.rollout_id])),
+      ),
+    ];
     if (ids.length === 0) return new Set();
     const specs = await this.db
       .selectFrom('rollouts')
       .select(['id', 'spec'])
       .where('id', 'in', ids)
       .execute();
-    return new Set(
-      specs.filter((s) => (JSON.parse(s.spec) as { action?: string }).action === 'soft').map((s) => s.id),
-    );
+    return new Set(specs.filter((s) => storedSpec(s.spec).action === 'soft').map((s) => s.id));
   }
 
   /**
    * pending → `to` with its event, only by the first writer: another replica or batch may have moved it
-   * meanwhile. True when this call moved it.
+   * meanwhile. True when this call moved it. Notified starts the in-progress timeout; skipped is final.
    */
-  private async movePending(
+  protected async movePending(
     trx: Db,
-    r: OfferRow,
+    r: { id: string; device_id: string; rollout_id: string | null },
     to: 'notified' | 'skipped',
-    set: Partial<DeviceUpdatesTable>,
-    reason: string,
     ctx: TimeContext,
+    reason: string,
   ): Promise<boolean> {
+    const set: Partial<DeviceUpdatesTable> =
+      to === 'notified' ? { granted_at: ctx.now } : { error: reason, finished_at: ctx.now };
     const moved = await trx
       .updateTable('device_updates')
       .set({ ...set, state: to, updated_at: ctx.now })
@@ -317,7 +324,7 @@ export class SqlUpdates implements UpdateStore {
       .where('state', '=', 'pending')
       .executeTakeFirst();
     if (Number(moved.numUpdatedRows) !== 1) return false;
-    await insertEvents(trx, [
+    await this.writeEvents(trx, [
       updateEvent(
         { id: r.id, deviceId: r.device_id, rolloutId: r.rollout_id },
         'pending',
@@ -330,81 +337,61 @@ export class SqlUpdates implements UpdateStore {
     return true;
   }
 
-  /** Hands the device its slot: pending → notified, the in-progress timeout counting from now. */
-  private grantOne(trx: Db, r: OfferRow, ctx: TimeContext, reason: string): Promise<boolean> {
-    return this.movePending(trx, r, 'notified', { granted_at: ctx.now }, reason, ctx);
+  protected writeEvents(trx: Db, events: NewEvent[]): Promise<void> {
+    return insertEvents(trx, events);
+  }
+
+  /** The rollout a grant is decided for, locked on PostgreSQL (SQLite serializes every write transaction). */
+  protected async lockedRollout(trx: Db, rolloutId: string): Promise<OfferedRollout | undefined> {
+    let q = trx
+      .selectFrom('rollouts')
+      .select(['state', 'current_phase', 'started_at', 'spec'])
+      .where('id', '=', rolloutId);
+    if (this.dialect === 'postgres') q = q.forUpdate();
+    const row = await q.executeTakeFirst();
+    return row && offeredRollout(row);
   }
 
   /**
-   * Devices of one rollout asking to start: each is held (not its phase, outside its window, backing off…)
-   * or competes for a download slot. Decided under the rollout's lock, so the limits hold across batches
-   * and replicas.
+   * Grants the slots one rollout's limits allow to its devices asking now, under the rollout's lock, so the
+   * limits hold across batches and replicas. True when the rollout's action is soft.
    */
   private async grantSlots(
     rolloutId: string,
     waiting: OfferRow[],
     holds: Map<string, number>,
     ctx: TimeContext,
-  ): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      let q = trx.selectFrom('rollouts').selectAll().where('id', '=', rolloutId);
-      if (this.dialect === 'postgres') q = q.forUpdate();
-      const row = await q.executeTakeFirst();
-      if (!row) return;
-      const spec = storedSpec(row.spec);
-      const rollout = {
-        state: row.state as RolloutState,
-        currentPhase: Number(row.current_phase),
-        startedAt: row.started_at === null ? null : Number(row.started_at),
-        spec,
-      };
-      const candidates: OfferRow[] = [];
-      for (const r of waiting) {
-        const hold = holdFor({
-          rollout,
-          update: {
-            phase: Number(r.phase),
-            notBefore: r.not_before === null ? null : Number(r.not_before),
-            purpose: r.purpose as UpdatePurpose,
-          },
-          deviceZone: r.device_timezone,
-          now: ctx.now,
-        });
-        if (hold) holds.set(r.id, hold.retryAfterSec);
-        else if (r.purpose !== 'update') {
-          if (await this.grantOne(trx, r, ctx, r.purpose === 'switch' ? 'switch now' : 'roll back now')) {
-            r.state = 'notified';
-          }
-        } else if (r.action === 'install' && r.device_firmware === r.version) {
-          await this.finishAsSkipped(trx, r, `already runs ${r.version}`, ctx);
-        } else candidates.push(r);
+  ): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const rollout = await this.lockedRollout(trx, rolloutId);
+      if (!rollout) return false;
+      const plan = planGrants(rollout, waiting.map(waitingUpdate), ctx.now);
+      if (plan.candidates.length > 0) {
+        allocateGrants(rollout, plan, await this.slotUsage(trx, rolloutId, rollout.spec, ctx.now), ctx.now);
       }
-      if (candidates.length === 0) return;
-      candidates.sort(
-        (a, b) => Number(a.phase) - Number(b.phase) || Number(a.created_at) - Number(b.created_at),
-      );
-      const decision = allocateSlots({
-        candidates: candidates.map((c) => ({ id: c.id, tagValue: c.slot_key })),
-        ...(await this.slotUsage(trx, rolloutId, spec, ctx.now)),
-        maxConcurrent: spec.maxConcurrent,
-        maxConcurrentPer: spec.maxConcurrentPer,
-        rate: spec.rate,
-        now: ctx.now,
-      });
-      const byId = new Map(candidates.map((c) => [c.id, c]));
-      for (const id of decision.granted) {
-        const r = byId.get(id)!;
-        if (await this.grantOne(trx, r, ctx, 'download slot granted')) r.state = 'notified';
+      const byId = new Map(waiting.map((r) => [r.id, r]));
+      for (const g of plan.grants) {
+        const r = byId.get(g.id)!;
+        if (await this.movePending(trx, r, 'notified', ctx, g.reason)) r.state = 'notified';
       }
-      for (const d of decision.deferred) holds.set(d.id, d.retryAfterSec);
+      for (const k of plan.skips) {
+        const r = byId.get(k.id)!;
+        await this.movePending(trx, r, 'skipped', ctx, k.reason);
+        r.state = 'skipped';
+      }
+      for (const [id, sec] of plan.holds) holds.set(id, sec);
+      return rollout.spec.action === 'soft';
     });
   }
 
+  /** Updates of the rollout holding a download slot now. */
+  protected inProgress(trx: Db, rolloutId: string): Promise<number> {
+    return updatesInProgress(trx, this.dialect, rolloutId);
+  }
+
   /** What the rollout's limits are measured against: updates holding a slot now, and offers this minute. */
-  private async slotUsage(trx: Db, rolloutId: string, spec: RolloutSpec, now: number) {
-    const usage: Pick<SlotRequest, 'inProgress' | 'inProgressPer' | 'succeeded' | 'offeredThisMinute'> = {
-      inProgress: await updatesInProgress(trx, this.dialect, rolloutId),
-    };
+  private async slotUsage(trx: Db, rolloutId: string, spec: RolloutSpec, now: number): Promise<SlotUsage> {
+    const usage: SlotUsage = { inProgress: await this.inProgress(trx, rolloutId) };
     if (spec.maxConcurrentPer) {
       const per = await trx
         .selectFrom('device_updates')
@@ -432,80 +419,73 @@ export class SqlUpdates implements UpdateStore {
     return usage;
   }
 
-  private async finishAsSkipped(trx: Db, r: OfferRow, reason: string, ctx: TimeContext): Promise<void> {
-    await this.movePending(trx, r, 'skipped', { error: reason, finished_at: ctx.now }, reason, ctx);
-    r.state = 'skipped';
-  }
-
   async report(
     deviceId: string,
     updateId: string,
     report: StatusReport,
     ctx: TimeContext,
   ): Promise<ReportOutcome> {
+    const [result] = await this.reportBatch([{ deviceId, updateId, report }], ctx);
+    if (result instanceof Error) throw result;
+    return result!;
+  }
+
+  /**
+   * Several devices' reports, each taken or refused on its own (a refusal is its FleetError). On SQLite they
+   * share one transaction (group commit); on PostgreSQL each is its own, its update locked while it is
+   * checked, so a time-out or the same report sent to another replica is never overwritten.
+   */
+  async reportBatch(
+    items: readonly ReportItem[],
+    ctx: TimeContext,
+  ): Promise<Array<ReportOutcome | FleetError>> {
+    if (this.dialect === 'postgres') {
+      return Promise.all(
+        items.map((item) =>
+          this.db
+            .transaction()
+            .execute((trx) => this.reportOne(trx, item, ctx))
+            .catch(refusal),
+        ),
+      );
+    }
     return this.db.transaction().execute(async (trx) => {
-      // Locked on PostgreSQL: a report checked against a state the engine (a time-out) or another replica (the
-      // same report sent again) has changed meanwhile would overwrite that change.
-      let q = trx
-        .selectFrom('device_updates')
-        .selectAll()
-        .where('id', '=', updateId)
-        .where('device_id', '=', deviceId);
-      if (this.dialect === 'postgres') q = q.forUpdate();
-      const row = await q.executeTakeFirst();
-      if (!row) throw new FleetError('NOT_FOUND', `update ${updateId} is not one of this device's updates`);
-      const state = row.state as UpdateState;
-      if (report.seq <= Number(row.last_seq)) return { accepted: false, state };
-      if (state === 'cancelled') return { accepted: false, state };
-      if ((state === 'pending' || state === 'scheduled') && report.state !== 'failed') {
-        // The slot is the server's to give: work reported before it was granted would break the limits.
-        throw new FleetError(
-          'TRANSITION_NOT_ALLOWED',
-          `update ${updateId} has not been granted a download slot yet (it is ${state}); wait for the offer`,
-          { from: state, to: report.state },
-        );
-      }
-      checkTransition(state, report.state);
-      const final = FINAL_STATES.has(report.state);
-      await trx
-        .updateTable('device_updates')
-        .set({
-          state: report.state,
-          last_seq: report.seq,
-          progress: report.progress ?? (report.state === 'succeeded' ? 100 : row.progress),
-          error: report.error ?? null,
-          updated_at: ctx.now,
-          ...(final ? { finished_at: ctx.now } : {}),
-          ...(report.state === 'failed' ? { attempts: Number(row.attempts) + 1 } : {}),
-        })
-        .where('id', '=', updateId)
-        .execute();
-      // Progress reports are frequent and say nothing new about the state: they update the row only.
-      if (report.state !== state) {
-        await insertEvents(trx, [
-          updateEvent(
-            { id: row.id, deviceId, rolloutId: row.rollout_id },
-            state,
-            report.state,
-            ctx.now,
-            `device:${deviceId}`,
-            report.error ?? 'reported by device',
-            { seq: report.seq },
-          ),
-        ]);
-      }
-      if (report.state === 'succeeded' && row.action !== 'download_only') {
-        await this.recordRunningVersion(trx, deviceId, row.release_id, ctx.now);
-      }
-      return { accepted: true, state: report.state };
+      const out: Array<ReportOutcome | FleetError> = [];
+      for (const item of items) out.push(await this.reportOne(trx, item, ctx).catch(refusal));
+      return out;
     });
+  }
+
+  /** One report inside `trx`: checked before anything is written, so a refused one writes nothing. */
+  private async reportOne(trx: Db, item: ReportItem, ctx: TimeContext): Promise<ReportOutcome> {
+    const row = await this.reportRow(trx, item.deviceId, item.updateId);
+    const effects = reportEffects(item.deviceId, item.updateId, row, item.report, ctx);
+    if (!effects.write) return effects.outcome;
+    await this.writeReport(trx, item.updateId, effects.set);
+    await this.writeEvents(trx, effects.events);
+    if (effects.runsRelease) await this.recordRunningVersion(trx, item.deviceId, row!.release_id, ctx.now);
+    return effects.outcome;
+  }
+
+  protected reportRow(trx: Db, deviceId: string, updateId: string): Promise<ReportRow | undefined> {
+    let q = trx
+      .selectFrom('device_updates')
+      .select(['id', 'rollout_id', 'release_id', 'state', 'action', 'last_seq', 'progress', 'attempts'])
+      .where('id', '=', updateId)
+      .where('device_id', '=', deviceId);
+    if (this.dialect === 'postgres') q = q.forUpdate();
+    return q.executeTakeFirst();
+  }
+
+  protected async writeReport(trx: Db, updateId: string, set: Partial<DeviceUpdatesTable>): Promise<void> {
+    await trx.updateTable('device_updates').set(set).where('id', '=', updateId).execute();
   }
 
   /**
    * A device that reports an install succeeded runs that release now: the registry says so at once rather
    * than at its next heartbeat, so a rollout created meanwhile knows what it would roll back to.
    */
-  private async recordRunningVersion(
+  protected async recordRunningVersion(
     trx: Db,
     deviceId: string,
     releaseId: string,
@@ -527,16 +507,8 @@ export class SqlUpdates implements UpdateStore {
       .set({ firmware_version: release.version, firmware_key: versionKey(release.version), updated_at: at })
       .where('id', '=', deviceId)
       .execute();
-    await insertEvents(trx, [
-      {
-        at,
-        type: 'device.firmware_changed',
-        deviceId,
-        rolloutId: null,
-        actor: `device:${deviceId}`,
-        reason: 'update succeeded',
-        data: { from: device.firmware_version, to: release.version },
-      },
+    await this.writeEvents(trx, [
+      firmwareChangedEvent(deviceId, device.firmware_version, release.version, at),
     ]);
   }
 
@@ -609,4 +581,43 @@ function compareVersionsSafe(a: string, b: string): number {
   } catch {
     return 0;
   }
+}
+
+type SlotUsage = Pick<SlotRequest, 'inProgress' | 'inProgressPer' | 'succeeded' | 'offeredThisMinute'>;
+
+/** A refused report is an answer, not a failure of the batch; anything else is. */
+function refusal(error: unknown): FleetError {
+  if (isFleetError(error)) return error;
+  throw error;
+}
+
+type OfferedRollout = Parameters<typeof planGrants>[0] & { spec: RolloutSpec };
+
+export function offeredRollout(row: {
+  state: string;
+  current_phase: number;
+  started_at: number | null;
+  spec: string;
+}): OfferedRollout {
+  return {
+    state: row.state as RolloutState,
+    currentPhase: Number(row.current_phase),
+    startedAt: row.started_at === null ? null : Number(row.started_at),
+    spec: storedSpec(row.spec),
+  };
+}
+
+export function waitingUpdate(r: OfferRow): WaitingUpdate {
+  return {
+    id: r.id,
+    phase: Number(r.phase),
+    purpose: r.purpose as UpdatePurpose,
+    action: r.action,
+    notBefore: r.not_before === null ? null : Number(r.not_before),
+    createdAt: Number(r.created_at),
+    slotKey: r.slot_key,
+    deviceZone: r.device_timezone,
+    deviceFirmware: r.device_firmware,
+    version: r.version,
+  };
 }

@@ -187,6 +187,12 @@ export interface StatusReport {
   error?: string | undefined;
 }
 
+export interface ReportItem {
+  deviceId: string;
+  updateId: string;
+  report: StatusReport;
+}
+
 export interface ReportOutcome {
   accepted: boolean;
   state: UpdateState;
@@ -222,6 +228,11 @@ export interface UpdateStore {
   offer(deviceIds: string[], ctx: TimeContext): Promise<Map<string, UpdateOffer[]>>;
   /** A device's status report: idempotent and ordered by its sequence number. */
   report(deviceId: string, updateId: string, report: StatusReport, ctx: TimeContext): Promise<ReportOutcome>;
+  /**
+   * Several devices' reports at once (written together where the database allows: group commit), each taken
+   * or refused on its own; a refusal is returned as the FleetError `report` would throw.
+   */
+  reportBatch(items: readonly ReportItem[], ctx: TimeContext): Promise<Array<ReportOutcome | FleetError>>;
   get(id: string): Promise<DeviceUpdate | undefined>;
   list(query: {
     deviceId?: string;

@@ -14,11 +14,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IPublishPacket, MqttClient } from 'mqtt';
-import type { Clock } from '../core/clock.js';
-import type { StatusThresholds } from '../core/device.js';
 import { FleetError, isFleetError } from '../core/errors.js';
 import { hashSecret, secretMatches, splitDeviceCredential } from '../registry/credentials.js';
 import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
+import type { ReportBatcher } from '../registry/report-batcher.js';
 import { heartbeatFromBody } from '../server/schemas.js';
 import type { Store } from '../store/store.js';
 import { connected, connectMqtt, isVersionRefusal } from './connect.js';
@@ -43,8 +42,7 @@ export interface BridgeOptions {
   url: string;
   store: Store;
   heartbeats: HeartbeatBatcher;
-  clock: Clock;
-  thresholds: StatusThresholds;
+  reports: ReportBatcher;
   heartbeatIntervalSec: number;
   /** Subscribe in the `$share/fleetd/…` group so replicas share the traffic (external brokers). */
   shared: boolean;
@@ -144,7 +142,6 @@ export class MqttBridge {
         `this credential belongs to ${presented.deviceId}; a device may only report for itself`,
       );
     }
-    const ctx = { now: this.o.clock.now(), thresholds: this.o.thresholds };
     if (request.kind === 'heartbeat') {
       const body = request.body;
       if (body.device_id !== deviceId) {
@@ -164,12 +161,11 @@ export class MqttBridge {
     if (!stored || !secretMatches(presented.secret, stored))
       throw new FleetError('UNAUTHENTICATED', UNAUTHENTICATED);
     const b = request.body;
-    const outcome = await this.o.store.updates.report(
+    const outcome = await this.o.reports.submit({
       deviceId,
-      b.update_id,
-      { seq: b.seq, state: b.state, progress: b.progress ?? undefined, error: b.error ?? undefined },
-      ctx,
-    );
+      updateId: b.update_id,
+      report: { seq: b.seq, state: b.state, progress: b.progress ?? undefined, error: b.error ?? undefined },
+    });
     return reportReply(request.requestId, b, outcome);
   }
 }

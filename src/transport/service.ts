@@ -3,9 +3,8 @@
  * With an external broker every replica subscribes in the shared group; the embedded broker (aedes) has no
  * shared subscriptions and serves one replica's devices, so its bridge subscribes plainly.
  */
-import type { Clock } from '../core/clock.js';
-import type { StatusThresholds } from '../core/device.js';
 import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
+import type { ReportBatcher } from '../registry/report-batcher.js';
 import type { Store } from '../store/store.js';
 import { MqttBridge, redact, type TransportLog } from './bridge.js';
 import { BrokerPortInUse, type EmbeddedBroker, startEmbeddedBroker } from './embedded-broker.js';
@@ -30,8 +29,7 @@ export interface MqttSettings {
 export interface MqttDeps {
   store: Store;
   heartbeats: HeartbeatBatcher;
-  clock: Clock;
-  thresholds: StatusThresholds;
+  reports: ReportBatcher;
   heartbeatIntervalSec: number;
   log: TransportLog;
 }

@@ -6,6 +6,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import { DEFAULT_THRESHOLDS } from '../../src/core/device.js';
 import { hashSecret, newSecret } from '../../src/registry/credentials.js';
 import { HeartbeatBatcher } from '../../src/registry/heartbeat-batcher.js';
+import { ReportBatcher } from '../../src/registry/report-batcher.js';
 import { StatusSweeper } from '../../src/registry/status-sweeper.js';
 import { buildApp } from '../../src/server/app.js';
 import { Keyring } from '../../src/server/keyring.js';
@@ -46,6 +47,7 @@ export async function testApp(
       clock,
       thresholds: DEFAULT_THRESHOLDS,
       heartbeats,
+      reports: new ReportBatcher(store, clock, DEFAULT_THRESHOLDS),
       heartbeatIntervalSec: 300,
       blobs: new FsBlobStore(dataDir, clock),
       keyring,

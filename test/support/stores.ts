@@ -273,14 +273,20 @@ export async function expectCountsInStep(store: SqlStore): Promise<void> {
     .selectFrom('rollout_counts')
     .select(['rollout_id', 'phase', 'purpose', 'state', 'n'])
     .where('n', '!=', 0)
-    .orderBy(['rollout_id', 'phase', 'purpose', 'state'])
+    .orderBy('rollout_id')
+    .orderBy('phase')
+    .orderBy('purpose')
+    .orderBy('state')
     .execute();
   const counted = await store.db
     .selectFrom('device_updates')
     .select(['rollout_id', 'phase', 'purpose', 'state', (eb) => eb.fn.countAll<number>().as('n')])
     .where('rollout_id', 'is not', null)
     .groupBy(['rollout_id', 'phase', 'purpose', 'state'])
-    .orderBy(['rollout_id', 'phase', 'purpose', 'state'])
+    .orderBy('rollout_id')
+    .orderBy('phase')
+    .orderBy('purpose')
+    .orderBy('state')
     .execute();
   expect(kept).toEqual(counted);
 }

@@ -103,12 +103,16 @@ export const deviceApi =
       async (request) => {
         const deviceId = await authenticateDevice(c.store, request);
         const b = request.body;
-        return c.store.updates.report(
+        return c.reports.submit({
           deviceId,
-          request.params.id,
-          { seq: b.seq, state: b.state, progress: b.progress ?? undefined, error: b.error ?? undefined },
-          timeContext(c),
-        );
+          updateId: request.params.id,
+          report: {
+            seq: b.seq,
+            state: b.state,
+            progress: b.progress ?? undefined,
+            error: b.error ?? undefined,
+          },
+        });
       },
     );
 

@@ -8,8 +8,10 @@ import type { Database } from '../schema.js';
 import { SqlStore } from '../sql-store.js';
 import type { HeartbeatOutcome, PresentedHeartbeat, TimeContext } from '../store.js';
 import { Checkpointer } from './checkpointer.js';
+import { SqliteEvents } from './events.js';
 import { SqliteHeartbeats } from './heartbeats.js';
 import { SqliteRollouts } from './rollouts.js';
+import { SqliteUpdates } from './updates.js';
 
 export interface SqliteOptions {
   /**
@@ -69,7 +71,7 @@ function withStatementCache(database: BetterSqlite3.Database) {
   };
 }
 
-/** The portable store, with the heartbeat write and rollout creation done as native prepared statements. */
+/** The portable store, with heartbeats, offers, reports and rollout creation done as native prepared statements. */
 export class SqliteStore extends SqlStore {
   private readonly heartbeats: SqliteHeartbeats;
 
@@ -78,8 +80,12 @@ export class SqliteStore extends SqlStore {
     sqlite: BetterSqlite3.Database,
     private readonly checkpointer: Checkpointer | undefined,
   ) {
-    super(db, 'sqlite', new SqliteRollouts(db, sqlite));
-    this.heartbeats = new SqliteHeartbeats(sqlite);
+    const events = new SqliteEvents(sqlite);
+    super(db, 'sqlite', {
+      rollouts: new SqliteRollouts(db, sqlite),
+      updates: new SqliteUpdates(db, sqlite, events),
+    });
+    this.heartbeats = new SqliteHeartbeats(sqlite, events);
   }
 
   override async close(): Promise<void> {

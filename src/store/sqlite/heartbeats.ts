@@ -6,25 +6,25 @@
 import type { Database as Sqlite, Statement } from 'better-sqlite3';
 import { type HeartbeatRow, heartbeatEffects } from '../heartbeat-effects.js';
 import { OFFERABLE_STATES } from '../sql-updates.js';
-import type { HeartbeatOutcome, NewEvent, PresentedHeartbeat, TimeContext } from '../store.js';
+import type { HeartbeatOutcome, PresentedHeartbeat, TimeContext } from '../store.js';
+import type { SqliteEvents } from './events.js';
 
 export class SqliteHeartbeats {
   private readonly selectRow: Statement<[string], HeartbeatRow>;
   private readonly hasOpen: Statement<string[], { one: number }>;
-  private readonly insertEvent: Statement;
   /** UPDATE statements by the set of columns they write: a handful of shapes in practice. */
   private readonly updates = new Map<string, Statement>();
 
-  constructor(private readonly sqlite: Sqlite) {
+  constructor(
+    private readonly sqlite: Sqlite,
+    private readonly events: SqliteEvents,
+  ) {
     this.selectRow = sqlite.prepare(
       'SELECT credential_hash, recorded_status, last_seen, decommissioned_at, firmware_version FROM devices WHERE id = ?',
     );
     const states = OFFERABLE_STATES.map(() => '?').join(', ');
     this.hasOpen = sqlite.prepare(
       `SELECT 1 AS one FROM device_updates WHERE device_id = ? AND state IN (${states}) LIMIT 1`,
-    );
-    this.insertEvent = sqlite.prepare(
-      'INSERT INTO events (at, type, device_id, rollout_id, actor, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
   }
 
@@ -40,10 +40,6 @@ export class SqliteHeartbeats {
     return statement;
   }
 
-  private writeEvent(e: NewEvent): void {
-    this.insertEvent.run(e.at, e.type, e.deviceId, e.rolloutId, e.actor, e.reason, JSON.stringify(e.data));
-  }
-
   record(batch: PresentedHeartbeat[], ctx: TimeContext): HeartbeatOutcome[] {
     return this.sqlite
       .transaction(
@@ -56,7 +52,7 @@ export class SqliteHeartbeats {
             if (effects.outcome.ok) {
               const columns = Object.keys(effects.set);
               this.update(columns).run(...Object.values(effects.set), id);
-              for (const event of effects.events) this.writeEvent(event);
+              this.events.write(effects.events);
             }
             return effects.outcome;
           }),

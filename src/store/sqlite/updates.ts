@@ -1,0 +1,146 @@
+/**
+ * Device updates on SQLite: the offer made on heartbeats and the reports devices send are FleetD's busiest
+ * writes after heartbeats, so their reads and writes are prepared statements run synchronously inside the
+ * store's own transaction (Kysely holds the connection; these calls use the same better-sqlite3 handle).
+ * The decisions and the transactions are the portable code's (sql-updates.ts, update-effects.ts).
+ */
+import type { Database as Sqlite, Statement } from 'better-sqlite3';
+import type { Kysely } from 'kysely';
+import { versionKey } from '../../core/semver.js';
+import { ACTIVE_STATES } from '../../core/update-state.js';
+import type { Database, DeviceUpdatesTable } from '../schema.js';
+import type { Db } from '../sql-events.js';
+import { OFFERABLE_STATES, type OfferRow, offeredRollout, SqlUpdates } from '../sql-updates.js';
+import type { NewEvent, TimeContext } from '../store.js';
+import { firmwareChangedEvent, type ReportRow, updateEvent } from '../update-effects.js';
+import type { SqliteEvents } from './events.js';
+
+const list = (values: readonly string[]) => values.map((v) => `'${v}'`).join(', ');
+
+export class SqliteUpdates extends SqlUpdates {
+  private readonly selectOffers: Statement<[string], OfferRow>;
+  private readonly grant: Statement;
+  private readonly skip: Statement;
+  private readonly selectRollout: Statement<
+    [string],
+    { state: string; current_phase: number; started_at: number | null; spec: string }
+  >;
+  private readonly countInProgress: Statement<[string], { n: number | null }>;
+  private readonly selectReported: Statement<[string, string], ReportRow>;
+  private readonly selectFirmware: Statement<[string], { firmware_version: string | null }>;
+  private readonly selectVersion: Statement<[string], { version: string }>;
+  private readonly setFirmware: Statement;
+  /** UPDATE statements by the set of columns they write: a few shapes in practice. */
+  private readonly reportWrites = new Map<string, Statement>();
+
+  constructor(
+    db: Kysely<Database>,
+    private readonly sqlite: Sqlite,
+    private readonly events: SqliteEvents,
+  ) {
+    super(db, 'sqlite');
+    // The devices come as one JSON array: one statement whatever the batch size (an IN list would be
+    // prepared again for every length).
+    this.selectOffers = sqlite.prepare(
+      `SELECT u.*, r.name, r.version, r.version_key, r.type, r.hardware, r.size, r.sha256, r.manifest,
+         r.signature, r.key_id, r.allow_downgrade, r.created_at AS release_created_at, r.deleted_at,
+         d.timezone AS device_timezone, d.firmware_version AS device_firmware
+       FROM device_updates u JOIN releases r ON r.id = u.release_id JOIN devices d ON d.id = u.device_id
+       WHERE u.device_id IN (SELECT value FROM json_each(?)) AND u.state IN (${list(OFFERABLE_STATES)})
+       ORDER BY u.created_at`,
+    );
+    this.grant = sqlite.prepare(
+      `UPDATE device_updates SET state = 'notified', granted_at = @now, updated_at = @now
+       WHERE id = @id AND state = 'pending'`,
+    );
+    this.skip = sqlite.prepare(
+      `UPDATE device_updates SET state = 'skipped', error = @reason, finished_at = @now, updated_at = @now
+       WHERE id = @id AND state = 'pending'`,
+    );
+    this.selectRollout = sqlite.prepare(
+      'SELECT state, current_phase, started_at, spec FROM rollouts WHERE id = ?',
+    );
+    this.countInProgress = sqlite.prepare(
+      `SELECT sum(n) AS n FROM rollout_counts
+       WHERE rollout_id = ? AND purpose = 'update' AND state IN (${list([...ACTIVE_STATES])})`,
+    );
+    this.selectReported = sqlite.prepare(
+      `SELECT id, rollout_id, release_id, state, action, last_seq, progress, attempts
+       FROM device_updates WHERE id = ? AND device_id = ?`,
+    );
+    this.selectFirmware = sqlite.prepare('SELECT firmware_version FROM devices WHERE id = ?');
+    this.selectVersion = sqlite.prepare('SELECT version FROM releases WHERE id = ?');
+    this.setFirmware = sqlite.prepare(
+      'UPDATE devices SET firmware_version = ?, firmware_key = ?, updated_at = ? WHERE id = ?',
+    );
+  }
+
+  protected override offerRows(deviceIds: string[]): Promise<OfferRow[]> {
+    // Outside a transaction: holding the connection keeps another transaction's uncommitted rows out of sight.
+    return this.db.connection().execute(async () => this.selectOffers.all(JSON.stringify(deviceIds)));
+  }
+
+  protected override async movePending(
+    _trx: Db,
+    r: { id: string; device_id: string; rollout_id: string | null },
+    to: 'notified' | 'skipped',
+    ctx: TimeContext,
+    reason: string,
+  ): Promise<boolean> {
+    const moved =
+      to === 'notified'
+        ? this.grant.run({ id: r.id, now: ctx.now })
+        : this.skip.run({ id: r.id, now: ctx.now, reason });
+    if (moved.changes !== 1) return false;
+    const update = { id: r.id, deviceId: r.device_id, rolloutId: r.rollout_id };
+    this.events.write([updateEvent(update, 'pending', to, ctx.now, null, reason)]);
+    return true;
+  }
+
+  protected override async writeEvents(_trx: Db, events: NewEvent[]): Promise<void> {
+    this.events.write(events);
+  }
+
+  protected override async lockedRollout(_trx: Db, rolloutId: string) {
+    const row = this.selectRollout.get(rolloutId);
+    return row && offeredRollout(row);
+  }
+
+  protected override async inProgress(_trx: Db, rolloutId: string): Promise<number> {
+    return this.countInProgress.get(rolloutId)?.n ?? 0;
+  }
+
+  protected override async reportRow(_trx: Db, deviceId: string, updateId: string) {
+    return this.selectReported.get(updateId, deviceId);
+  }
+
+  protected override async writeReport(
+    _trx: Db,
+    updateId: string,
+    set: Partial<DeviceUpdatesTable>,
+  ): Promise<void> {
+    const columns = Object.keys(set);
+    const key = columns.join(',');
+    let statement = this.reportWrites.get(key);
+    if (!statement) {
+      statement = this.sqlite.prepare(
+        `UPDATE device_updates SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`,
+      );
+      this.reportWrites.set(key, statement);
+    }
+    statement.run(...Object.values(set), updateId);
+  }
+
+  protected override async recordRunningVersion(
+    _trx: Db,
+    deviceId: string,
+    releaseId: string,
+    at: number,
+  ): Promise<void> {
+    const version = this.selectVersion.get(releaseId)?.version;
+    const device = this.selectFirmware.get(deviceId);
+    if (version === undefined || !device || device.firmware_version === version) return;
+    this.setFirmware.run(version, versionKey(version), at, deviceId);
+    this.events.write([firmwareChangedEvent(deviceId, device.firmware_version, version, at)]);
+  }
+}
