@@ -26,6 +26,8 @@ export interface ServerOptions {
   /** postgres:// URL or SQLite file; default `<dataDir>/fleetd.db`. */
   db?: string | undefined;
   sqliteSync?: 'normal' | 'full';
+  /** With `db: ':memory:'`, the database image to start from (an in-memory server restarted in-process). */
+  sqliteImage?: Buffer | undefined;
   clock?: Clock;
   thresholds?: StatusThresholds;
   heartbeatIntervalSec?: number;
@@ -102,7 +104,12 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const clock = options.clock ?? systemClock;
   const thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
-  const store = await openStore({ db: options.db, dataDir, synchronous: options.sqliteSync ?? 'normal' });
+  const store = await openStore({
+    db: options.db,
+    dataDir,
+    synchronous: options.sqliteSync ?? 'normal',
+    image: options.sqliteImage,
+  });
   const adminTokenFile = join(dataDir, 'admin-token');
   const adminToken = await ensureAdminToken(store, adminTokenFile, clock.now());
 

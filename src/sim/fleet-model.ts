@@ -1,6 +1,6 @@
 /**
- * The simulated fleet on the device side: who each device is (group, zone, firmware, tags) and its
- * connectivity, in typed arrays indexed by device number — a few dozen bytes per device, so a million fit.
+ * The simulated fleet on the device side: who each device is (group, zone, firmware, tags), in typed arrays
+ * indexed by device number — a few bytes per device, so a million fit; ids and tags are derived on demand.
  */
 import type { DeviceRecord } from '../core/device.js';
 import { Connectivity, heartbeatMs } from './profiles.js';
@@ -16,17 +16,12 @@ export class FleetModel {
   readonly zones: string[] = [];
   readonly versions: string[] = [];
   private readonly starts: number[] = [];
-  /** When the server last heard from the device (its last_seen as far as the simulation made it). */
-  readonly lastBeat: Float64Array;
-  /** A network drop fault: offline until then, whatever its profile says. */
-  readonly droppedUntil = new Map<number, number>();
 
   constructor(readonly scenario: Scenario) {
     this.size = scenario.fleet.reduce((a, g) => a + g.count, 0);
     this.group = new Uint16Array(this.size);
     this.zone = new Uint16Array(this.size);
     this.firmware = new Uint16Array(this.size);
-    this.lastBeat = new Float64Array(this.size).fill(Number.NEGATIVE_INFINITY);
     let i = 0;
     scenario.fleet.forEach((g, gi) => {
       this.starts.push(i);
@@ -61,6 +56,20 @@ export class FleetModel {
     return `${this.scenario.fleet[g]!.idPrefix}${String(k).padStart(Math.max(4, width), '0')}`;
   }
 
+  /** The index of a device id of this fleet; -1 for any other id. */
+  indexOf(id: string): number {
+    for (let g = 0; g < this.scenario.fleet.length; g++) {
+      const prefix = this.scenario.fleet[g]!.idPrefix;
+      if (!id.startsWith(prefix)) continue;
+      const k = Number(id.slice(prefix.length));
+      if (!Number.isInteger(k) || k < 0 || k >= this.scenario.fleet[g]!.count) continue;
+      // One prefix may start another's ("veh-" and "veh-1"): the id must be exactly this group's spelling.
+      const i = this.starts[g]! + k;
+      if (this.id(i) === id) return i;
+    }
+    return -1;
+  }
+
   zoneOf(i: number): string {
     return this.zones[this.zone[i]!]!;
   }
@@ -75,25 +84,6 @@ export class FleetModel {
       index: i,
       zone: this.zoneOf(i),
     });
-  }
-
-  isOnline(i: number, at: number): boolean {
-    const until = this.droppedUntil.get(i);
-    if (until !== undefined && at < until) return false;
-    return this.connectivity(i).isOnline(at);
-  }
-
-  /** When the device is next online at or after `at`. */
-  nextOnline(i: number, at: number): number {
-    const until = this.droppedUntil.get(i);
-    const from = until !== undefined && at < until ? until : at;
-    return this.connectivity(i).isOnline(from) ? from : this.connectivity(i).nextOnline(from);
-  }
-
-  /** When the device's current session ends (`at` when it is offline). */
-  sessionEnd(i: number, at: number): number {
-    if (!this.isOnline(i, at)) return at;
-    return this.connectivity(i).sessionAt(at)?.[1] ?? at;
   }
 
   heartbeatMs(i: number): number {

@@ -1,14 +1,13 @@
 /**
  * Where simulated devices enter the real server. Two layers, the same production code below them:
  * - `store`: the functions the device routes call — heartbeats through the HeartbeatBatcher (group commit,
- *   authentication by credential hash, then `store.updates.offer`), reports through `store.updates.report`
- *   — without the JSON framing, routing and schema validation of Fastify (reports skip the route's
- *   credential lookup). The default: several times faster.
+ *   authentication by credential hash, then `store.updates.offer`), reports through the ReportBatcher (group
+ *   commit of `store.updates.reportBatch`) — without the JSON framing, routing and schema validation of
+ *   Fastify (reports skip the route's credential lookup). The default: several times faster.
  * - `http`: every heartbeat and report as an HTTP request through Fastify's inject (no socket).
  */
 import { createHash } from 'node:crypto';
 import { isFleetError } from '../core/errors.js';
-import { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import { pendingUpdateJson } from '../server/json.js';
 import type { ServerParts } from '../server/serve.js';
 import type { PendingUpdateJson } from './protocol-device.js';
@@ -25,30 +24,29 @@ export interface Gateway {
   heartbeats(
     devices: ReadonlyArray<{ id: string; firmware: string | null }>,
   ): Promise<Array<PendingUpdateJson[] | null>>;
-  /** false when the server refuses the report (the update was timed out or cancelled meanwhile). */
-  report(deviceId: string, updateId: string, body: ReportBody): Promise<boolean>;
+  /** Reports of many devices at one instant: false where the server refuses one (timed out, cancelled meanwhile). */
+  reports(items: ReadonlyArray<{ deviceId: string; updateId: string; body: ReportBody }>): Promise<boolean[]>;
 }
 
-/** Each simulated device's secret is derived from the scenario's seed and its id: nothing kept per device. */
+/**
+ * Each simulated device's secret is spelled from the scenario's seed and its id: nothing kept per device. It
+ * guards a throw-away database; the server still hashes and compares it as any credential.
+ */
 export function deviceSecret(seed: number, id: string): string {
-  return `fld_device_${createHash('sha256').update(`${seed}\n${id}`).digest('base64url').slice(0, 32)}`;
+  return `fld_device_sim${seed}_${id}`;
 }
 
 export const secretHash = (secret: string) => createHash('sha256').update(secret).digest('hex');
 
 export function storeGateway(parts: () => ServerParts, seed: number): Gateway {
-  let batcher: HeartbeatBatcher | undefined;
-  let batcherOf: ServerParts | undefined;
+  // The server's own batchers, as its routes use them (a restarted server has new ones).
+  const current = parts;
   return {
     async heartbeats(devices) {
-      const p = parts();
-      if (batcherOf !== p) {
-        batcher = new HeartbeatBatcher(p.store, p.clock, p.thresholds);
-        batcherOf = p;
-      }
+      const { heartbeats } = current();
       const answers = await Promise.all(
         devices.map((d) =>
-          batcher!.submit({
+          heartbeats.submit({
             credentialHash: secretHash(deviceSecret(seed, d.id)),
             heartbeat: { deviceId: d.id, ...(d.firmware !== null ? { firmwareVersion: d.firmware } : {}) },
           }),
@@ -56,20 +54,25 @@ export function storeGateway(parts: () => ServerParts, seed: number): Gateway {
       );
       return answers.map((a) => (a.outcome.ok ? a.offers.map(pendingUpdateJson) : null));
     },
-    async report(deviceId, updateId, body) {
-      const p = parts();
-      try {
-        const r = await p.store.updates.report(
-          deviceId,
-          updateId,
-          { seq: body.seq, state: body.state, progress: body.progress, error: body.error },
-          { now: p.clock.now(), thresholds: p.thresholds },
-        );
-        return r.accepted;
-      } catch (error) {
-        if (isFleetError(error)) return false;
-        throw error;
-      }
+    async reports(items) {
+      const { reports } = current();
+      return Promise.all(
+        items.map(({ deviceId, updateId, body }) =>
+          reports
+            .submit({
+              deviceId,
+              updateId,
+              report: { seq: body.seq, state: body.state, progress: body.progress, error: body.error },
+            })
+            .then(
+              (r) => r.accepted,
+              (error: unknown) => {
+                if (isFleetError(error)) return false;
+                throw error;
+              },
+            ),
+        ),
+      );
     },
   };
 }
@@ -97,9 +100,13 @@ export function httpGateway(parts: () => ServerParts, seed: number): Gateway {
         }),
       );
     },
-    async report(deviceId, updateId, body) {
-      const r = await post(`/api/device/v1/updates/${updateId}/status`, body, deviceId);
-      return r.status === 200 && r.body.accepted === true;
+    async reports(items) {
+      return Promise.all(
+        items.map(async ({ deviceId, updateId, body }) => {
+          const r = await post(`/api/device/v1/updates/${updateId}/status`, body, deviceId);
+          return r.status === 200 && r.body.accepted === true;
+        }),
+      );
     },
   };
 }

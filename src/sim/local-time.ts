@@ -1,22 +1,39 @@
 /**
  * Device-local days for the connectivity profiles: a device's day d (days since 1970-01-01 in its own zone)
- * and the UTC instant of a local time on it. Offsets are cached per zone and hour, so a million devices
- * in four zones cost a few hundred Intl calls, not millions.
+ * and the UTC instant of a local time on it. The profiles ask millions of times for a handful of zones, so
+ * each zone's offsets are kept by hour and by day (numbers as keys: no strings built per call).
  */
 import { offsetAt, weekdayOfDay } from '../core/rollout/zone.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
-const offsets = new Map<string, number>();
 
-/** The zone's offset from UTC (ms, east positive) during the hour that contains `at`, cached per zone and hour. */
+interface ZoneOffsets {
+  /** Offset during the hour, by hour since the epoch. */
+  hour: Map<number, number>;
+  /** Offset at local noon, by local day. */
+  noon: Map<number, number>;
+}
+
+const zones = new Map<string, ZoneOffsets>();
+
+function offsetsOf(zone: string): ZoneOffsets {
+  let z = zones.get(zone);
+  if (!z) {
+    z = { hour: new Map(), noon: new Map() };
+    zones.set(zone, z);
+  }
+  return z;
+}
+
+/** The zone's offset from UTC (ms, east positive) during the hour that contains `at`. */
 export function utcOffsetMs(zone: string, at: number): number {
   const hour = Math.floor(at / HOUR);
-  const key = `${zone}\n${hour}`;
-  let offset = offsets.get(key);
+  const z = offsetsOf(zone);
+  let offset = z.hour.get(hour);
   if (offset === undefined) {
     offset = offsetAt(zone, hour * HOUR);
-    offsets.set(key, offset);
+    z.hour.set(hour, offset);
   }
   return offset;
 }
@@ -26,8 +43,13 @@ export const localDay = (zone: string, at: number): number => Math.floor((at + u
 
 /** The UTC instant of `minutes` after local midnight of local day `day` (the offset of that day's noon). */
 export function localToUtc(zone: string, day: number, minutes: number): number {
-  const noonGuess = day * DAY + 12 * HOUR;
-  const offset = utcOffsetMs(zone, noonGuess - utcOffsetMs(zone, noonGuess));
+  const z = offsetsOf(zone);
+  let offset = z.noon.get(day);
+  if (offset === undefined) {
+    const noonGuess = day * DAY + 12 * HOUR;
+    offset = utcOffsetMs(zone, noonGuess - utcOffsetMs(zone, noonGuess));
+    z.noon.set(day, offset);
+  }
   return day * DAY + minutes * 60_000 - offset;
 }
 

@@ -16,7 +16,7 @@
  */
 import { FleetError } from '../core/errors.js';
 import { localDay, localToUtc, weekday } from './local-time.js';
-import { uniform } from './random.js';
+import { uniform, uniform4 } from './random.js';
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;
@@ -47,7 +47,7 @@ export const PROFILE_NAMES = ['vehicle', 'pos', 'signage', 'iot', 'medical', 'al
 /** A session: online from `start` to `end` (UTC ms). */
 export type Session = readonly [number, number];
 
-const u = (k: DeviceKey, day: number, salt: number) => uniform(k.seed, k.index, day, salt);
+const u = (k: DeviceKey, day: number, salt: number) => uniform4(k.seed, k.index, day, salt);
 
 /** How often the device heartbeats while online. */
 export function heartbeatMs(p: ProfileSpec, k: DeviceKey): number {
@@ -97,12 +97,11 @@ export function sessionsOfDay(p: ProfileSpec, k: DeviceKey, day: number): Sessio
     }
     case 'iot': {
       // Wakes on its own period, whatever the local time: the period's grid is fixed per device.
-      const period = heartbeatMs(p, k);
-      const phase = Math.floor(uniform(k.seed, k.index, 0x108) * period);
+      const { period, phase } = iotGrid(p, k);
       const from = day * DAY;
       const out: Session[] = [];
       for (let t = from + ((((phase - from) % period) + period) % period); t < from + DAY; t += period) {
-        out.push([t, t + 2 * MINUTE]);
+        out.push([t, t + IOT_AWAKE_MS]);
       }
       return out;
     }
@@ -118,6 +117,23 @@ export function sessionsOfDay(p: ProfileSpec, k: DeviceKey, day: number): Sessio
       return out.sort((a, b) => a[0] - b[0]);
     }
   }
+}
+
+const IOT_AWAKE_MS = 2 * MINUTE;
+
+/** An iot device is awake for 2 minutes at phase + n × period, for every whole n. */
+function iotGrid(p: ProfileSpec, k: DeviceKey): { period: number; phase: number } {
+  const period = heartbeatMs(p, k);
+  return { period, phase: Math.floor(uniform(k.seed, k.index, 0x108) * period) };
+}
+
+/** sessionFrom for iot, straight from its grid (it wakes up to 96 times a day: listing days would not do). */
+function iotSessionFrom(p: ProfileSpec, k: DeviceKey, at: number): Session {
+  const { period, phase } = iotGrid(p, k);
+  const start = phase + Math.floor((at - phase) / period) * period;
+  return at < start + IOT_AWAKE_MS
+    ? [start, start + IOT_AWAKE_MS]
+    : [start + period, start + period + IOT_AWAKE_MS];
 }
 
 function splitDay(at: (m: number) => number, start: number, length: number): Session[] {
@@ -137,21 +153,20 @@ function withGaps(
   k: DeviceKey,
   day: number,
 ): Session[] {
-  let out: Session[] = [session];
+  let out: Array<readonly [number, number]> = [session];
+  const [s, e] = session;
   for (let g = 0; g < gaps; g++) {
-    const [s, e] = session;
     const start = s + (e - s) * u(k, day, 20 + g);
     const end = start + (minGap + (maxGap - minGap) * u(k, day, 40 + g)) * MINUTE;
-    out = out.flatMap(([a, b]): Session[] =>
-      end <= a || start >= b
-        ? [[a, b]]
-        : (
-            [
-              [a, start],
-              [end, b],
-            ] as Session[]
-          ).filter(([x, y]) => y > x),
-    );
+    const cut: Array<readonly [number, number]> = [];
+    for (const [a, b] of out) {
+      if (end <= a || start >= b) cut.push([a, b]);
+      else {
+        if (start > a) cut.push([a, start]);
+        if (b > end) cut.push([end, b]);
+      }
+    }
+    out = cut;
   }
   return out;
 }
@@ -180,6 +195,28 @@ export class Connectivity {
       else merged.push([s, e]);
     }
     return merged;
+  }
+
+  /**
+   * The session that contains `at`, or else the next one (null: none within three weeks). Sessions are made
+   * day by day from the day before `at` and merged as they come; a merged session is final once the next
+   * one starts after its end.
+   */
+  sessionFrom(at: number): Session | null {
+    if (this.profile.kind === 'iot') return iotSessionFrom(this.profile, this.key, at);
+    const first = localDay(this.key.zone, at) - 1;
+    let cur: [number, number] | null = null;
+    for (let day = first; day <= first + HORIZON_DAYS; day++) {
+      for (const [s, e] of sessionsOfDay(this.profile, this.key, day)) {
+        if (cur && s <= cur[1]) {
+          if (e > cur[1]) cur[1] = e;
+          continue;
+        }
+        if (cur && cur[1] > at) return cur;
+        cur = [s, e];
+      }
+    }
+    return cur && cur[1] > at ? cur : null;
   }
 
   /** The session that contains `at`, or null when the device is offline then. */

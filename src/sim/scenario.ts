@@ -71,8 +71,10 @@ export interface Scenario {
   simulation: {
     /** Longest the engine goes without a pass while something happens (virtual time). */
     engineEveryMs: number;
-    /** How often every online device's heartbeat is brought up to date (null: only when read). */
-    syncEveryMs: number | null;
+    /** How often every online device's heartbeat is brought up to date (null: only when read; auto: by size). */
+    syncEveryMs: number | null | 'auto';
+    /** Device events within one step reach the server together (0: each at its own instant). */
+    stepMs: number;
     /** Where the simulated devices enter the server: the store functions the routes call, or HTTP (inject). */
     layer: 'store' | 'http';
   };
@@ -381,7 +383,7 @@ export function parseScenario(input: unknown, name = 'scenario'): Scenario {
   });
 
   const sim = o.simulation === undefined ? {} : obj(o.simulation, 'simulation');
-  known(sim, 'simulation', ['engine_every', 'sync_every', 'layer']);
+  known(sim, 'simulation', ['engine_every', 'sync_every', 'step', 'layer']);
   const layer = sim.layer ?? 'store';
   if (layer !== 'store' && layer !== 'http') fail('simulation.layer', 'must be store or http');
   return {
@@ -394,16 +396,24 @@ export function parseScenario(input: unknown, name = 'scenario'): Scenario {
     actions: actions.sort((a, b) => a.at - b.at),
     faults: faults.sort((a, b) => a.at - b.at),
     simulation: {
-      engineEveryMs: durationMs(sim.engine_every ?? '5m', 'simulation.engine_every'),
+      engineEveryMs: positive(
+        durationMs(sim.engine_every ?? '5m', 'simulation.engine_every'),
+        'simulation.engine_every',
+      ),
       syncEveryMs:
-        sim.sync_every === undefined || sim.sync_every === 'never'
-          ? sim.sync_every === 'never'
+        sim.sync_every === undefined || sim.sync_every === 'auto'
+          ? 'auto'
+          : sim.sync_every === 'never'
             ? null
-            : 3_600_000
-          : durationMs(sim.sync_every, 'simulation.sync_every'),
+            : positive(durationMs(sim.sync_every, 'simulation.sync_every'), 'simulation.sync_every'),
+      stepMs: sim.step === undefined ? 30_000 : durationMs(sim.step, 'simulation.step'),
       layer: layer as 'store' | 'http',
     },
   };
+}
+
+function positive(ms: number, field: string): number {
+  return ms > 0 ? ms : fail(field, 'must be longer than 0');
 }
 
 function list(v: unknown, field: string): unknown[] {

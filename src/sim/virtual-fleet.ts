@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../core/clock.js';
 import { createServer, type ServerParts } from '../server/serve.js';
+import type { SqliteStore } from '../store/sqlite/connect.js';
 import { injectTransport, type Outcome, ProtocolDevice, type StepReport } from './protocol-device.js';
 
 export interface FleetDeviceJson {
@@ -36,7 +37,10 @@ export class VirtualFleet {
   static async create(options: {
     start: number;
     dataDir?: string;
-    /** postgres://… URL (an empty database or schema); default: a SQLite file in the data folder. */
+    /**
+     * postgres://… URL (an empty database or schema), `:memory:` (SQLite in memory: nothing to write to disk,
+     * for a rehearsal nobody reads afterwards); default: a SQLite file in the data folder.
+     */
     db?: string | undefined;
     heartbeatIntervalSec?: number;
   }): Promise<VirtualFleet> {
@@ -141,10 +145,13 @@ export class VirtualFleet {
   /** Stops the server and starts a new one on the same database, as after a crash: only the store survives. */
   async restart(): Promise<void> {
     await this.parts.app.close();
+    // In memory, what survives is what was committed: the database image, handed to the new server.
+    const image = this.db === ':memory:' ? await (this.parts.store as SqliteStore).image() : undefined;
     await this.parts.store.close();
     this.parts = await createServer({
       dataDir: this.dataDir,
       db: this.db,
+      sqliteImage: image,
       clock: this.clock,
       logLevel: 'silent',
       replicaId: 'virtual',

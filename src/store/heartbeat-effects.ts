@@ -2,7 +2,6 @@
  * What one heartbeat does to its device row, decided once for every adapter: which columns change,
  * which events are recorded, what the caller is told. The adapters only read the row and write the result.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { type DeviceStatus, deviceStatus } from '../core/device.js';
 import { versionKey } from '../core/semver.js';
 import type { DevicesTable } from './schema.js';
@@ -25,10 +24,12 @@ export interface HeartbeatEffects {
 
 const REFUSED: HeartbeatEffects = { outcome: { ok: false, reason: 'unauthenticated' }, set: {}, events: [] };
 
+/** Compares two hex digests in time that does not depend on where they differ (no buffers per heartbeat). */
 function sameHash(stored: string, given: string): boolean {
-  const a = Buffer.from(stored, 'hex');
-  const b = Buffer.from(given, 'hex');
-  return a.length === b.length && timingSafeEqual(a, b);
+  if (stored.length !== given.length) return false;
+  let diff = 0;
+  for (let i = 0; i < stored.length; i++) diff |= stored.charCodeAt(i) ^ given.charCodeAt(i);
+  return diff === 0;
 }
 
 export function statusEvent(

@@ -21,11 +21,14 @@ export interface SqliteOptions {
   synchronous?: 'normal' | 'full';
   /** Page cache size (default 256 MiB: enough for about a million devices' hot pages). */
   cacheMiB?: number;
+  /** With `:memory:`: start from this database image (`SqliteStore.image()`) instead of an empty database. */
+  image?: Buffer | undefined;
 }
 
 export async function openSqliteStore(file: string, options: SqliteOptions = {}): Promise<SqliteStore> {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const database = new BetterSqlite3(file);
+  const database =
+    options.image && file === ':memory:' ? new BetterSqlite3(options.image) : new BetterSqlite3(file);
   database.pragma('journal_mode = WAL');
   database.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
   database.pragma('foreign_keys = ON');
@@ -77,7 +80,7 @@ export class SqliteStore extends SqlStore {
 
   constructor(
     db: Kysely<Database>,
-    sqlite: BetterSqlite3.Database,
+    private readonly sqlite: BetterSqlite3.Database,
     private readonly checkpointer: Checkpointer | undefined,
   ) {
     const events = new SqliteEvents(sqlite);
@@ -86,6 +89,11 @@ export class SqliteStore extends SqlStore {
       updates: new SqliteUpdates(db, sqlite, events),
     });
     this.heartbeats = new SqliteHeartbeats(sqlite, events);
+  }
+
+  /** The database as it is committed now, to reopen in memory (a restart of an in-memory server). */
+  image(): Promise<Buffer> {
+    return this.db.connection().execute(async () => this.sqlite.serialize());
   }
 
   override async close(): Promise<void> {

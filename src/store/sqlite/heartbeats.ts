@@ -10,8 +10,7 @@ import type { HeartbeatOutcome, PresentedHeartbeat, TimeContext } from '../store
 import type { SqliteEvents } from './events.js';
 
 export class SqliteHeartbeats {
-  private readonly selectRow: Statement<[string], HeartbeatRow>;
-  private readonly hasOpen: Statement<string[], { one: number }>;
+  private readonly selectRow: Statement<[string], HeartbeatRow & { has_open: number }>;
   /** UPDATE statements by the set of columns they write: a handful of shapes in practice. */
   private readonly updates = new Map<string, Statement>();
 
@@ -19,12 +18,12 @@ export class SqliteHeartbeats {
     private readonly sqlite: Sqlite,
     private readonly events: SqliteEvents,
   ) {
+    // The device row and whether it has an update to be offered, in one statement.
+    const states = OFFERABLE_STATES.map((s) => `'${s}'`).join(', ');
     this.selectRow = sqlite.prepare(
-      'SELECT credential_hash, recorded_status, last_seen, decommissioned_at, firmware_version FROM devices WHERE id = ?',
-    );
-    const states = OFFERABLE_STATES.map(() => '?').join(', ');
-    this.hasOpen = sqlite.prepare(
-      `SELECT 1 AS one FROM device_updates WHERE device_id = ? AND state IN (${states}) LIMIT 1`,
+      `SELECT credential_hash, recorded_status, last_seen, decommissioned_at, firmware_version,
+         EXISTS (SELECT 1 FROM device_updates u WHERE u.device_id = d.id AND u.state IN (${states})) AS has_open
+       FROM devices d WHERE d.id = ?`,
     );
   }
 
@@ -47,8 +46,7 @@ export class SqliteHeartbeats {
           batch.map((presented) => {
             const id = presented.heartbeat.deviceId;
             const row = this.selectRow.get(id);
-            const open = row !== undefined && this.hasOpen.get(id, ...OFFERABLE_STATES) !== undefined;
-            const effects = heartbeatEffects(row, presented, open, ctx);
+            const effects = heartbeatEffects(row, presented, row?.has_open === 1, ctx);
             if (effects.outcome.ok) {
               const columns = Object.keys(effects.set);
               this.update(columns).run(...Object.values(effects.set), id);
