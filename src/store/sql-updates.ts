@@ -46,19 +46,8 @@ export const OPEN_UPDATE_STATES = ['pending', 'scheduled', ...ACTIVE_STATES] as 
 export const OFFERABLE_STATES = ['pending', ...ACTIVE_STATES] as UpdateState[];
 
 export type OfferRow = Selectable<DeviceUpdatesTable> & {
-  name: string;
+  /** The version of the update's release. */
   version: string;
-  version_key: string;
-  type: string;
-  hardware: string;
-  size: number;
-  sha256: string;
-  manifest: string;
-  signature: string;
-  key_id: string;
-  allow_downgrade: number;
-  release_created_at: number;
-  deleted_at: number | null;
   device_timezone: string | null;
   device_firmware: string | null;
 };
@@ -225,12 +214,13 @@ export class SqlUpdates implements UpdateStore {
     }
     for (const id of await this.softRollouts(rows, byRollout)) soft.add(id);
 
+    const releases = await this.releasesOf(rows);
     for (const r of rows) {
       if (!OFFERABLE_STATES.includes(r.state as UpdateState)) continue; // skipped while granting
       const list = offers.get(r.device_id) ?? [];
       list.push({
         update: rowToUpdate(r),
-        release: this.releaseOf(r),
+        release: releases.get(r.release_id)!,
         retryAfterSec: holds.get(r.id) ?? null,
         soft: r.rollout_id !== null && soft.has(r.rollout_id),
       });
@@ -239,53 +229,34 @@ export class SqlUpdates implements UpdateStore {
     return offers;
   }
 
-  /** The devices' updates a heartbeat answers with, with their release and what the offer reads of the device. */
+  /** The devices' updates a heartbeat answers with, with what the offer reads of the device and release. */
   protected offerRows(deviceIds: string[]): Promise<OfferRow[]> {
     return this.db
       .selectFrom('device_updates as u')
       .innerJoin('releases as r', 'r.id', 'u.release_id')
       .innerJoin('devices as d', 'd.id', 'u.device_id')
       .selectAll('u')
-      .select([
-        'r.name',
-        'r.version',
-        'r.version_key',
-        'r.type',
-        'r.hardware',
-        'r.size',
-        'r.sha256',
-        'r.manifest',
-        'r.signature',
-        'r.key_id',
-        'r.allow_downgrade',
-        'r.created_at as release_created_at',
-        'r.deleted_at',
-        'd.timezone as device_timezone',
-        'd.firmware_version as device_firmware',
-      ])
+      .select(['r.version', 'd.timezone as device_timezone', 'd.firmware_version as device_firmware'])
       .where('u.device_id', 'in', deviceIds)
       .where('u.state', 'in', OFFERABLE_STATES)
       .orderBy('u.created_at')
       .execute();
   }
 
-  protected releaseOf(r: OfferRow): Release {
-    return rowToRelease({
-      id: r.release_id,
-      name: r.name,
-      version: r.version,
-      version_key: r.version_key,
-      type: r.type,
-      hardware: r.hardware,
-      size: r.size,
-      sha256: r.sha256,
-      manifest: r.manifest,
-      signature: r.signature,
-      key_id: r.key_id,
-      allow_downgrade: r.allow_downgrade,
-      created_at: r.release_created_at,
-      deleted_at: r.deleted_at,
-    });
+  /**
+   * Releases by id, kept once read: every offer hands the device its release's manifest and signature, and a
+   * release never changes (one in use by an update that is not final cannot be deleted).
+   */
+  private readonly releases = new Map<string, Release>();
+
+  private async releasesOf(rows: readonly OfferRow[]): Promise<Map<string, Release>> {
+    const missing = [...new Set(rows.map((r) => r.release_id))].filter((id) => !this.releases.has(id));
+    if (missing.length > 0) {
+      if (this.releases.size > 1_000) this.releases.clear();
+      const found = await this.db.selectFrom('releases').selectAll().where('id', 'in', missing).execute();
+      for (const row of found) this.releases.set(row.id, rowToRelease(row));
+    }
+    return this.releases;
   }
 
   /** The rollouts among these rows, not granted to just now, whose action is soft (the device may defer). */

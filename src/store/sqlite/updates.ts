@@ -42,9 +42,7 @@ export class SqliteUpdates extends SqlUpdates {
     // The devices come as one JSON array: one statement whatever the batch size (an IN list would be
     // prepared again for every length).
     this.selectOffers = sqlite.prepare(
-      `SELECT u.*, r.name, r.version, r.version_key, r.type, r.hardware, r.size, r.sha256, r.manifest,
-         r.signature, r.key_id, r.allow_downgrade, r.created_at AS release_created_at, r.deleted_at,
-         d.timezone AS device_timezone, d.firmware_version AS device_firmware
+      `SELECT u.*, r.version, d.timezone AS device_timezone, d.firmware_version AS device_firmware
        FROM device_updates u JOIN releases r ON r.id = u.release_id JOIN devices d ON d.id = u.device_id
        WHERE u.device_id IN (SELECT value FROM json_each(?)) AND u.state IN (${list(OFFERABLE_STATES)})
        ORDER BY u.created_at`,
