@@ -66,6 +66,28 @@ describe('simulator', () => {
     expect(gateCheck.detail).toMatch(/^halt/);
   });
 
+  it('a gate trips exactly when the injected failure rate crosses its threshold', async () => {
+    // 200 canaries judged at a 95 % gate: 4.5 % failures leave 95.5 %, 5.5 % leave 94.5 %.
+    const scenario = (failure: number) => {
+      const doc = progressive(failure);
+      doc.fleet = [fleet(failure, { count: 800 })];
+      doc.rollouts[0]!.spec.phases[0]!.success_rate = 95;
+      return doc;
+    };
+    const rates: Array<[number, 'pass' | 'halt']> = [
+      [0.045, 'pass'],
+      [0.055, 'halt'],
+    ];
+    for (const [failure, decision] of rates) {
+      const result = await run(scenario(failure));
+      const r = result.rollouts[0]!;
+      expect(r.gates[0]).toMatchObject({ name: 'canary', decision, device_finished: 200 });
+      expect(r.gates[0]!.success_rate).toBeCloseTo(100 - failure * 100, 6);
+      expect(r.state).toBe(decision === 'pass' ? 'completed' : 'halted');
+      expect(result.checks.find((c) => c.name === 'gate of canary consistent')?.pass).toBe(true);
+    }
+  });
+
   it('respects maintenance windows in each device’s zone and says so', async () => {
     const result = await run({
       start: '2026-03-02T00:00:00Z',
@@ -158,6 +180,7 @@ describe('simulator', () => {
       at: '2026-03-02T00:00:00Z',
       device_success_rate: 96,
       device_finished: 100,
+      phase_devices: 100,
       expected_success_rate: 97,
     };
     expect(failed({ gates: [gate] })).toEqual([]);

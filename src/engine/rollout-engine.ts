@@ -120,7 +120,8 @@ export class RolloutEngine {
     const counts = await this.store.rollouts.counts(r.id);
     const overridden = r.approvedPhase >= r.currentPhase && lastGate(r)?.decision === 'halt';
     const abort = overridden ? null : abortDecision(r.spec.abort, purposeCounts(counts, 'update'));
-    if (abort) return this.halt(r, abort.reason, ctx);
+    if (abort)
+      return this.halt(r, abort.reason, ctx, abort.successRate, finishedOf(purposeCounts(counts, 'update')));
 
     switch (r.spec.strategy) {
       case 'progressive':
@@ -172,12 +173,14 @@ export class RolloutEngine {
     r: Rollout,
     reason: string,
     ctx: DecisionContext,
-    successRate: number | null = null,
+    successRate: number | null,
+    finished: number,
   ): Promise<void> {
     const events = [
       event(r, 'rollout.halted', ctx, reason, { phase: r.currentPhase, success_rate: successRate }),
     ];
-    const gates = recordGate(r, gate(r.currentPhase, 'halt', reason, successRate, threshold(r), 0, ctx.now));
+    const halt = gate(r.currentPhase, 'halt', reason, successRate, threshold(r), finished, ctx.now);
+    const gates = recordGate(r, halt);
     if (!r.spec.rollbackOnHalt) {
       await this.store.rollouts.update(r.id, ['running'], { state: 'halted', reason, gates }, events, ctx);
       return;
@@ -219,11 +222,11 @@ export class RolloutEngine {
       approved: r.approvedPhase >= p,
       abort: null, // judged above for the whole rollout
     });
+    const finished = finishedOf(counts);
     if (decision.kind === 'halt' && !overridden) {
-      await this.halt(r, `${phase.name}: ${decision.reason}`, ctx, decision.successRate);
+      await this.halt(r, `${phase.name}: ${decision.reason}`, ctx, decision.successRate, finished);
       return true;
     }
-    const finished = (counts.succeeded ?? 0) + (counts.failed ?? 0) + (counts.rolled_back ?? 0);
     if (decision.kind === 'wait' || decision.kind === 'await_approval') {
       const reason = decision.kind === 'wait' ? decision.reason : 'waiting for an operator to approve';
       const g = gate(
@@ -396,6 +399,7 @@ function gate(
   return { phase, decision, reason, successRate, threshold, finished, at };
 }
 
+const finishedOf = (c: StateCounts) => (c.succeeded ?? 0) + (c.failed ?? 0) + (c.rolled_back ?? 0);
 const threshold = (r: Rollout) => r.spec.phases[r.currentPhase]?.successRate ?? null;
 const lastGate = (r: Rollout) => r.gates.find((g) => g.phase === r.currentPhase);
 /** One record per phase: its latest decision. */

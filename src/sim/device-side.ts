@@ -380,8 +380,10 @@ export class DeviceSide {
       uniform(scenario.seed, i, attempt, 0x51),
       uniform(scenario.seed, i, attempt, 0x52),
     );
-    const release = r?.release ?? '';
     const isSwitch = u.action === 'switch';
+    // A device returning to its previous version (a rollback) installs another release than the rollout's.
+    const ownRelease = r !== undefined && r.release.endsWith(`@${version}`);
+    const other = `${r?.release.split('@')[0] ?? ''}@${version}`;
     const w: Work = {
       updateId: u.id,
       rollout: k,
@@ -393,7 +395,9 @@ export class DeviceSide {
       installMs: isSwitch ? SWITCH_MS : seconds * 1000 * (1 - DOWNLOAD_SHARE),
       fails:
         !isSwitch &&
-        uniform(scenario.seed, i, textSalt(release), 0xfa) < model.failureProbability(i, release),
+        (o && ownRelease
+          ? o.fails(i)
+          : uniform(scenario.seed, i, textSalt(other), 0xfa) < model.failureProbability(i, other)),
       stepEnds: 0,
       counted: true,
     };

@@ -21,6 +21,10 @@ export class RolloutObservation {
   readonly finishedAt: Float64Array;
   /** Probability the scenario gave each target's update to fail. */
   readonly failureP: Float32Array;
+  /** Whether each target's update fails: 0 not decided yet, 1 it succeeds, 2 it fails (every attempt). */
+  private readonly fate: Uint8Array;
+  /** Failures owed, per phase and failure rate: see `fails`. */
+  private readonly owed = new Map<string, number>();
   active = 0;
   peakActive = 0;
   grants = 0;
@@ -44,6 +48,25 @@ export class RolloutObservation {
     this.outcome = new Uint8Array(size);
     this.finishedAt = new Float64Array(size);
     this.failureP = new Float32Array(size);
+    this.fate = new Uint8Array(size);
+  }
+
+  /**
+   * Whether device i's update fails, decided when it first starts and kept for its retries (a bad pairing
+   * of device and release fails every time). Failures are spread evenly over the order in which a phase's
+   * devices start, not drawn at random: among the first n devices of a phase with failure rate p, round(n·p)
+   * fail. So a phase's success rate is the injected one from its first devices on, and a gate trips exactly
+   * when the injected rate crosses its threshold, however few devices it has judged.
+   */
+  fails(i: number): boolean {
+    if (this.fate[i] === 0) {
+      const p = this.failureP[i]!;
+      const key = `${this.phase[i]}:${p}`;
+      const before = this.owed.get(key) ?? 0.5;
+      this.owed.set(key, before + p);
+      this.fate[i] = Math.floor(before + p) > Math.floor(before) ? 2 : 1;
+    }
+    return this.fate[i] === 2;
   }
 
   started(): void {
@@ -53,12 +76,18 @@ export class RolloutObservation {
   }
 
   /** Device-side success rate of phase `p`'s devices finished by `at` (percent), with their count. */
-  phaseRate(p: number, at: number): { rate: number | null; finished: number; expected: number | null } {
+  phaseRate(
+    p: number,
+    at: number,
+  ): { rate: number | null; finished: number; expected: number | null; devices: number } {
     let ok = 0;
     let done = 0;
     let expectedOk = 0;
+    let devices = 0;
     for (let i = 0; i < this.phase.length; i++) {
-      if (this.phase[i] !== p || this.outcome[i] === OUTCOME.none || this.finishedAt[i]! > at) continue;
+      if (this.phase[i] !== p) continue;
+      devices++;
+      if (this.outcome[i] === OUTCOME.none || this.finishedAt[i]! > at) continue;
       done++;
       if (this.outcome[i] === OUTCOME.succeeded) ok++;
       expectedOk += 1 - this.failureP[i]!;
@@ -67,6 +96,7 @@ export class RolloutObservation {
       rate: done === 0 ? null : (100 * ok) / done,
       finished: done,
       expected: done === 0 ? null : (100 * expectedOk) / done,
+      devices,
     };
   }
 }
