@@ -88,6 +88,38 @@ describe('simulator', () => {
     }
   });
 
+  it('keeps each tag value within max_concurrent_per, on the devices’ side', async () => {
+    const result = await run({
+      start: '2026-03-02T00:00:00Z',
+      duration: '12h',
+      fleet: [
+        fleet(0, {
+          count: 300,
+          tags: { region: { east: 0.5, west: 0.3, north: 0.2 } },
+          install_seconds: 600,
+        }),
+      ],
+      rollouts: [
+        {
+          at: '10m',
+          spec: {
+            name: 'per-region',
+            release: 'fw@2.0.0',
+            filter: '',
+            strategy: 'immediate',
+            max_concurrent: 30,
+            max_concurrent_per: { tag: 'region', limit: 5 },
+          },
+        },
+      ],
+    });
+    const r = result.rollouts[0]!;
+    expect(r.final.succeeded).toBe(300);
+    expect(r.peak_concurrent_per).toMatchObject({ tag: 'region', limit: 5, peak: 5 });
+    expect(r.peak_concurrent).toBeLessThanOrEqual(15);
+    expect(result.checks.find((c) => c.name === 'concurrency within the limit per region')?.pass).toBe(true);
+  });
+
   it('respects maintenance windows in each device’s zone and says so', async () => {
     const result = await run({
       start: '2026-03-02T00:00:00Z',
@@ -155,6 +187,7 @@ describe('simulator', () => {
       outside_window_examples: [],
       peak_concurrent: 10,
       max_concurrent: 10,
+      peak_concurrent_per: null,
       double_offers: 0,
       double_offer_examples: [],
       eta: [],
@@ -168,6 +201,9 @@ describe('simulator', () => {
       'window respected',
     ]);
     expect(failed({ peak_concurrent: 11 })).toEqual(['concurrency within the limit']);
+    expect(failed({ peak_concurrent_per: { tag: 'region', limit: 5, peak: 6, value: 'east' } })).toEqual([
+      'concurrency within the limit per region',
+    ]);
     expect(failed({ double_offers: 2 })).toEqual(['no double offer']);
     const gate = {
       phase: 0,

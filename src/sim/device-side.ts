@@ -56,6 +56,8 @@ interface Work {
   stepEnds: number;
   /** Counted among the rollout's devices updating now (not while its download waits for a connection). */
   counted: boolean;
+  /** The device's value of the rollout's max_concurrent_per tag ('' without one); null: no such limit. */
+  tagValue: string | null;
 }
 
 /** What the devices need of the simulation around them. */
@@ -399,9 +401,11 @@ export class DeviceSide {
           ? o.fails(i)
           : uniform(scenario.seed, i, textSalt(other), 0xfa) < model.failureProbability(i, other)),
       stepEnds: 0,
-      counted: true,
+      counted: false,
+      tagValue: r?.spec.maxConcurrentPer ? (model.tagOf(i, r.spec.maxConcurrentPer.tag) ?? '') : null,
     };
     this.work.set(i, w);
+    this.count(w, true);
     this.interest[i] = 1;
     this.host.markBusy();
     if (w.step === DOWNLOADING) {
@@ -432,8 +436,7 @@ export class DeviceSide {
     const o = this.host.observation(w.rollout);
     if (!o || w.counted === on) return;
     w.counted = on;
-    o.active += on ? 1 : -1;
-    if (o.active > o.peakActive) o.peakActive = o.active;
+    o.updating(on ? 1 : -1, w.tagValue);
   }
 
   private step(i: number): void {

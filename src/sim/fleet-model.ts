@@ -90,6 +90,15 @@ export class FleetModel {
     return heartbeatMs(this.groupOf(i).profile, { seed: this.scenario.seed, index: i, zone: this.zoneOf(i) });
   }
 
+  /** Device i's value of tag `key`, or null when its group has no such tag. */
+  tagOf(i: number, key: string): string | null {
+    const g = this.groupOf(i);
+    const t = g.tags.findIndex(([k]) => k === key);
+    if (t < 0) return null;
+    const k = i - this.starts[this.group[i]!]!;
+    return pick(g.tags[t]![1], uniform(this.scenario.seed, textSalt(g.idPrefix), k, 10 + t));
+  }
+
   /** The registry record of device i (no last_seen: it has not been heard from yet). */
   record(i: number): DeviceRecord {
     const g = this.groupOf(i);

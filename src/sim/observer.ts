@@ -27,6 +27,10 @@ export class RolloutObservation {
   private readonly owed = new Map<string, number>();
   active = 0;
   peakActive = 0;
+  /** With max_concurrent_per: devices updating now per tag value, and the highest count any value reached. */
+  readonly activePer = new Map<string, number>();
+  peakPer = 0;
+  peakPerValue: string | null = null;
   grants = 0;
   outsideWindow = 0;
   outsideWindowExamples: string[] = [];
@@ -70,9 +74,20 @@ export class RolloutObservation {
   }
 
   started(): void {
-    this.active++;
     this.grants++;
+  }
+
+  /** A device starts (+1) or stops (−1) updating; `tagValue` when the rollout limits each tag value. */
+  updating(delta: 1 | -1, tagValue: string | null): void {
+    this.active += delta;
     if (this.active > this.peakActive) this.peakActive = this.active;
+    if (tagValue === null) return;
+    const n = (this.activePer.get(tagValue) ?? 0) + delta;
+    this.activePer.set(tagValue, n);
+    if (n > this.peakPer) {
+      this.peakPer = n;
+      this.peakPerValue = tagValue;
+    }
   }
 
   /** Device-side success rate of phase `p`'s devices finished by `at` (percent), with their count. */

@@ -28,7 +28,8 @@ export function formatReport(r: SimResult): string {
   lines.push(
     `Run: ${r.run.wall_seconds} s (setup ${r.run.setup_seconds} s), ${r.run.device_days_per_second.toLocaleString('en-US')} device-days/s, ` +
       `peak RSS ${r.run.peak_rss_mb} MB; ${r.run.heartbeats.toLocaleString('en-US')} heartbeats, ${r.run.reports.toLocaleString('en-US')} reports, ` +
-      `${r.run.engine_passes} engine passes, ${r.run.syncs} syncs; devices enter at the ${r.layer} layer`,
+      `${r.run.engine_passes} engine passes, ${r.run.syncs} syncs (every ${r.run.sync_every_seconds === null ? '—' : `${r.run.sync_every_seconds / 3600} h`}), ` +
+      `steps of ${r.run.step_seconds} s; devices enter at the ${r.layer} layer`,
   );
   for (const ro of r.rollouts) {
     lines.push(
@@ -38,7 +39,11 @@ export function formatReport(r: SimResult): string {
     lines.push(`  started ${ro.started_at ?? '—'}, finished ${ro.finished_at ?? '—'}`);
     lines.push(`  final: ${counts(ro.final)}`);
     lines.push(
-      `  peak concurrent ${ro.peak_concurrent} (limit ${ro.max_concurrent}); outside window ${ro.outside_window}; offered twice ${ro.double_offers}`,
+      `  peak concurrent ${ro.peak_concurrent} (limit ${ro.max_concurrent})` +
+        (ro.peak_concurrent_per
+          ? `, per ${ro.peak_concurrent_per.tag} ${ro.peak_concurrent_per.peak} (limit ${ro.peak_concurrent_per.limit})`
+          : '') +
+        `; outside window ${ro.outside_window}; offered twice ${ro.double_offers}`,
     );
     for (const g of ro.gates) {
       lines.push(

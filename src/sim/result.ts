@@ -45,6 +45,8 @@ export interface RolloutResult {
   outside_window_examples: string[];
   peak_concurrent: number;
   max_concurrent: number;
+  /** With max_concurrent_per: the most devices of one tag value updating at once, and the limit. */
+  peak_concurrent_per: { tag: string; limit: number; peak: number; value: string | null } | null;
   double_offers: number;
   double_offer_examples: string[];
   eta: Array<{
@@ -80,6 +82,10 @@ export interface SimResult {
     reports: number;
     engine_passes: number;
     syncs: number;
+    /** Seconds between syncs (the scenario's or the automatic choice); null: only when the server reads. */
+    sync_every_seconds: number | null;
+    /** Device events within a step reach the server together. */
+    step_seconds: number;
     device_days_per_second: number;
   };
   rollouts: RolloutResult[];
@@ -136,6 +142,9 @@ export function buildResult(outcome: SimOutcome): SimResult {
       outside_window_examples: o.outsideWindowExamples,
       peak_concurrent: o.peakActive,
       max_concurrent: r.spec.maxConcurrent,
+      peak_concurrent_per: r.spec.maxConcurrentPer
+        ? { ...r.spec.maxConcurrentPer, peak: o.peakPer, value: o.peakPerValue }
+        : null,
       double_offers: o.doubleOffers,
       double_offer_examples: o.doubleOfferExamples,
       eta: o.eta.map((e) => ({
@@ -169,6 +178,8 @@ export function buildResult(outcome: SimOutcome): SimResult {
       reports: st.reports,
       engine_passes: st.engineTicks,
       syncs: st.syncs,
+      sync_every_seconds: st.syncEveryMs === null ? null : st.syncEveryMs / 1000,
+      step_seconds: s.simulation.stepMs / 1000,
       device_days_per_second: Math.round(st.deviceDaysPerSecond),
     },
     rollouts,
@@ -196,6 +207,14 @@ export function checkRollout(r: RolloutResult): Check[] {
     r.peak_concurrent <= r.max_concurrent,
     `peak ${r.peak_concurrent} devices updating at once (devices' side), max_concurrent ${r.max_concurrent}`,
   );
+  const per = r.peak_concurrent_per;
+  if (per) {
+    add(
+      `concurrency within the limit per ${per.tag}`,
+      per.peak <= per.limit,
+      `peak ${per.peak} devices of one ${per.tag} updating at once${per.value === null ? '' : ` (${per.tag}=${per.value || 'none'})`}, max_concurrent_per ${per.limit}`,
+    );
+  }
   add(
     'no double offer',
     r.double_offers === 0,
