@@ -80,6 +80,7 @@ export interface SimResult {
     rss_per_device_bytes: number;
     heartbeats: number;
     reports: number;
+    events: number;
     engine_passes: number;
     syncs: number;
     /** Seconds between syncs (the scenario's or the automatic choice); null: only when the server reads. */
@@ -176,6 +177,7 @@ export function buildResult(outcome: SimOutcome): SimResult {
       rss_per_device_bytes: Math.round(st.peakRssBytes / Math.max(1, outcome.devices)),
       heartbeats: st.heartbeats,
       reports: st.reports,
+      events: st.events,
       engine_passes: st.engineTicks,
       syncs: st.syncs,
       sync_every_seconds: st.syncEveryMs === null ? null : st.syncEveryMs / 1000,

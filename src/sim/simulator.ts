@@ -30,6 +30,8 @@ const OPEN_STATES = new Set(['scheduled', 'running', 'paused', 'halted']);
 export interface SimStats {
   heartbeats: number;
   reports: number;
+  /** Events the server recorded (its outbox and audit log). */
+  events: number;
   engineTicks: number;
   syncs: number;
   /** How often every online device heartbeats (ms; null: only before the server reads last_seen). */
@@ -94,6 +96,7 @@ export class Simulator {
     this.stats = {
       heartbeats: 0,
       reports: 0,
+      events: 0,
       engineTicks: 0,
       syncs: 0,
       syncEveryMs: this.syncEveryMs,
@@ -253,6 +256,7 @@ export class Simulator {
       this.rollouts[k] = r;
       if (r) this.obs[k]!.gates = r.gates;
     }
+    this.stats.events = await this.fleet.parts.store.lastEventId();
   }
 
   private nextTickAt(): number {
