@@ -62,6 +62,7 @@ class ProtocolServer {
   cutArtifactAfter: number | undefined;
   /** The operator cancels when this report arrives. */
   cancelWhen: ((r: RecordedReport) => boolean) | undefined;
+  private cancelled = false;
   private server: Server | undefined;
   url = '';
 
@@ -158,7 +159,10 @@ class ProtocolServer {
         u.state = report.state as UpdateState;
         u.last_seq = report.seq;
         this.accepted.push(report);
-        if (this.cancelWhen?.(report)) u.state = 'cancelled';
+        if (this.cancelWhen?.(report)) {
+          u.state = 'cancelled';
+          this.cancelled = true;
+        }
         answer = { accepted: true, state: u.state };
       }
       if (this.loseNextAnswer) {
@@ -204,7 +208,9 @@ class ProtocolServer {
       const chunk = body.subarray(at, Math.min(end, at + 16_384));
       at += chunk.length;
       this.artifactBytesSent += chunk.length;
-      res.write(chunk, () => setTimeout(pump, 1));
+      // Once the operator has cancelled, the rest comes slowly: the test then sees the device walk away from
+      // the transfer, however busy the machine, instead of a race with the socket's buffers.
+      res.write(chunk, () => setTimeout(pump, this.cancelled ? 50 : 1));
     };
     pump();
   }
