@@ -3,7 +3,6 @@
  * follow-up switches and rollbacks) and the leases that give each open rollout one driving replica.
  * Bulk moves write one rollout event with their count; a device's own transition writes its own event.
  */
-import { randomBytes } from 'node:crypto';
 import type { ExpressionBuilder, Insertable, Kysely, Selectable } from 'kysely';
 import { deviceStatus } from '../core/device.js';
 import { FleetError } from '../core/errors.js';
@@ -35,6 +34,7 @@ import type {
   WaitingDevice,
 } from './store.js';
 import { storedSpec } from './stored-spec.js';
+import { newUpdateId } from './update-ids.js';
 
 const ACTIVE = [...ACTIVE_STATES] as UpdateState[];
 export const WAITING: UpdateState[] = ['pending', 'scheduled'];
@@ -61,8 +61,6 @@ function withoutFollowUp(rolloutId: string, purpose: Exclude<UpdatePurpose, 'upd
       ),
     );
 }
-
-export const newUpdateId = () => `upd_${randomBytes(9).toString('base64url')}`;
 
 function rowToRollout(row: Selectable<RolloutsTable>, release: string): Rollout {
   return {
