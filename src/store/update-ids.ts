@@ -6,13 +6,22 @@
  */
 import { randomBytes } from 'node:crypto';
 
-/** 40 random bits as 8 base-32 digits. */
-const ORIGIN = randomBytes(5).readUIntBE(0, 5).toString(32).padStart(8, '0');
+/** 40 random bits as 10 hex digits. */
+const ORIGIN = randomBytes(5).toString('hex');
 /** Milliseconds × 1024 plus a sequence: up to 1,024 ids a millisecond before borrowing from the next one. */
 let last = 0;
 
-/** `upd_` + 11 base-32 digits that never go back in this process (even if the clock does) + ORIGIN. */
+/**
+ * `count` consecutive sequence numbers, after any given before in this process (even if the clock went back).
+ * The id of sequence number n is `upd_` + n as 14 hex digits + `origin`: what `newUpdateId` makes, and what
+ * SQLite's `printf('upd_%014x%s', n, origin)` makes when a statement writes many.
+ */
+export function reserveUpdateIds(count: number): { first: number; origin: string } {
+  const first = Math.max(last + 1, Date.now() * 1024);
+  last = first + count - 1;
+  return { first, origin: ORIGIN };
+}
+
 export function newUpdateId(): string {
-  last = Math.max(last + 1, Date.now() * 1024);
-  return `upd_${last.toString(32).padStart(11, '0')}${ORIGIN}`;
+  return `upd_${reserveUpdateIds(1).first.toString(16).padStart(14, '0')}${ORIGIN}`;
 }
