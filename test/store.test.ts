@@ -11,7 +11,9 @@ import {
   deviceStatus,
 } from '../src/core/device.js';
 import { type FilterNode, matchesFilter, parseFilter } from '../src/core/filter/index.js';
+import { parseRolloutSpec } from '../src/core/rollout/spec.js';
 import { versionKey } from '../src/core/semver.js';
+import { createRollout, planFor } from '../src/engine/rollout-service.js';
 import { hashSecret } from '../src/registry/credentials.js';
 import type { SqlStore } from '../src/store/sql-store.js';
 import {
@@ -138,6 +140,101 @@ forEachBackend((backend) => {
       expect(await store.importDevices(records, ctx, 'test')).toEqual({ created: 0, updated: 1_234 });
       expect(await store.countDevices(undefined, ctx)).toBe(1_234);
       expect(await store.countDevices(filter('tag.n = 1'), ctx)).toBe(411);
+    });
+
+    it('writes what one record at a time would, past one native statement (10,000 rows)', async () => {
+      const first = Array.from({ length: 12_345 }, (_, i) => ({
+        id: `d-${String(i).padStart(5, '0')}`,
+        firmwareVersion: i % 2 ? '1.0.0' : '2.0.0',
+        lastSeen: i % 3 ? NOW - i : null,
+        tags: { n: String(i % 3), all: 'yes' },
+      }));
+      expect(await store.importDevices(first, ctx, 'alice')).toEqual({ created: 12_345, updated: 0 });
+      // Again: some known devices renamed (tags not mentioned: kept) or retagged, and new devices among them.
+      const later = at(NOW + DAY);
+      const second: DeviceRecord[] = [
+        ...Array.from({ length: 11_000 }, (_, i) => ({
+          id: `d-${String(i).padStart(5, '0')}`,
+          name: `n${i}`,
+        })),
+        { id: 'd-00007', tags: { n: 'x' } },
+        ...Array.from({ length: 1_500 }, (_, i) => ({ id: `e-${i}`, tags: { n: '1' } })),
+      ];
+      expect(await store.importDevices(second, later, 'bob')).toEqual({ created: 1_500, updated: 11_001 });
+
+      expect(await store.countDevices(undefined, later)).toBe(13_845);
+      expect(await store.countDevices(filter('tag.all = yes'), later)).toBe(12_344);
+      expect(await store.countDevices(filter('tag.n = 1'), later)).toBe(4_115 - 1 + 1_500); // d-00007 was one
+      expect(await store.countDevices(filter('tag.n = x'), later)).toBe(1);
+      expect(await store.getDevice('d-00007', later)).toMatchObject({
+        name: 'n7',
+        tags: { n: 'x' },
+        firmwareVersion: '1.0.0',
+        lastSeen: NOW - 7,
+        createdAt: NOW,
+      });
+      expect(await store.getDevice('d-12344', later)).toMatchObject({
+        name: 'd-12344',
+        tags: { n: '2', all: 'yes' },
+      });
+      expect(await store.getDevice('e-3', later)).toMatchObject({ createdAt: NOW + DAY, tags: { n: '1' } });
+      const page = await store.listDevices({
+        ...later,
+        filter: filter('firmware = 2.0.0'),
+        sort: 'firmware',
+        limit: 1,
+      });
+      expect(page.devices.map((d) => d.id)).toEqual(['d-00000']);
+
+      const events = await allEvents(store);
+      expect(events.map((e) => e.type)).toEqual([
+        ...Array(12_345).fill('device.registered'),
+        'fleet.imported',
+        ...Array(1_500).fill('device.registered'),
+        'fleet.imported',
+      ]);
+      expect(events.filter((e) => e.type === 'device.registered').map((e) => e.deviceId)).toEqual([
+        ...first.map((r) => r.id),
+        ...second.slice(-1_500).map((r) => r.id),
+      ]);
+      expect(events.at(-1)).toMatchObject({
+        at: NOW + DAY,
+        actor: 'bob',
+        data: { created: 1_500, updated: 11_001 },
+      });
+      expect(events[0]).toMatchObject({ at: NOW, actor: 'alice', reason: 'import', data: {} });
+    });
+  });
+
+  describe('setCredentials', () => {
+    it('sets many in one go; unknown and decommissioned devices are refused; the last of a device wins', async () => {
+      const ids = Array.from({ length: 10_500 }, (_, i) => `c-${i}`);
+      await store.importDevices(
+        ids.map((id) => ({ id })),
+        ctx,
+        'test',
+      );
+      await store.decommissionDevice('c-3', ctx, 'test');
+      const credentials = [
+        ...ids.map((id) => ({ id, credentialHash: hashSecret(`first-${id}`) })),
+        { id: 'ghost', credentialHash: hashSecret('ghost') },
+        { id: 'c-5', credentialHash: hashSecret('second-c-5') },
+      ];
+      const later = at(NOW + MINUTE);
+      expect(await store.setCredentials(credentials, later, 'alice')).toEqual({
+        set: 10_500,
+        refused: ['c-3', 'ghost'],
+      });
+      expect(await store.credentialHash('c-0')).toBe(hashSecret('first-c-0'));
+      expect(await store.credentialHash('c-10499')).toBe(hashSecret('first-c-10499'));
+      expect(await store.credentialHash('c-5')).toBe(hashSecret('second-c-5'));
+      expect(await store.credentialHash('c-3')).toBeUndefined();
+      expect(await store.getDevice('c-1', later)).toMatchObject({ hasCredential: true });
+      const issued = await allEvents(store, { typePrefix: 'device.credential_issued' });
+      expect(issued.map((e) => e.deviceId)).toEqual(
+        credentials.map((c) => c.id).filter((id) => id !== 'c-3' && id !== 'ghost'),
+      );
+      expect(issued[0]).toMatchObject({ at: NOW + MINUTE, actor: 'alice', reason: null, data: {} });
     });
   });
 

@@ -3,11 +3,13 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
+import type { DeviceRecord } from '../../core/device.js';
 import { migrateToLatest } from '../migrations.js';
 import type { Database } from '../schema.js';
 import { SqlStore } from '../sql-store.js';
-import type { HeartbeatOutcome, PresentedHeartbeat, TimeContext } from '../store.js';
+import type { HeartbeatOutcome, ImportResult, PresentedHeartbeat, TimeContext } from '../store.js';
 import { Checkpointer } from './checkpointer.js';
+import { SqliteDevices } from './devices.js';
 import { SqliteHeartbeats } from './heartbeats.js';
 import { SqliteRollouts } from './rollouts.js';
 
@@ -69,9 +71,13 @@ function withStatementCache(database: BetterSqlite3.Database) {
   };
 }
 
-/** The portable store, with the heartbeat write and rollout creation done as native prepared statements. */
+/**
+ * The portable store, with the heartbeat write, rollout creation and bulk registration done as native
+ * prepared statements.
+ */
 export class SqliteStore extends SqlStore {
   private readonly heartbeats: SqliteHeartbeats;
+  private readonly devices: SqliteDevices;
 
   constructor(
     db: Kysely<Database>,
@@ -80,6 +86,7 @@ export class SqliteStore extends SqlStore {
   ) {
     super(db, 'sqlite', new SqliteRollouts(db, sqlite));
     this.heartbeats = new SqliteHeartbeats(sqlite);
+    this.devices = new SqliteDevices(sqlite);
   }
 
   override async close(): Promise<void> {
@@ -90,5 +97,17 @@ export class SqliteStore extends SqlStore {
   override recordHeartbeats(batch: PresentedHeartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]> {
     // Holding Kysely's connection keeps any other query (and its transaction) off it while this runs.
     return this.db.connection().execute(async () => this.heartbeats.record(batch, ctx));
+  }
+
+  override importDevices(records: DeviceRecord[], ctx: TimeContext, actor: string): Promise<ImportResult> {
+    return this.db.connection().execute(async () => this.devices.import(records, ctx, actor));
+  }
+
+  override setCredentials(
+    credentials: ReadonlyArray<{ id: string; credentialHash: string }>,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<{ set: number; refused: string[] }> {
+    return this.db.connection().execute(async () => this.devices.setCredentials(credentials, ctx, actor));
   }
 }
