@@ -23,6 +23,7 @@ import {
   type StoredEvent,
   type TimeContext,
 } from '../src/store/store.js';
+import { newUpdateId } from '../src/store/update-ids.js';
 import { forEachBackend } from './support/stores.js';
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
@@ -802,6 +803,132 @@ forEachBackend((backend) => {
       for (const r of results) {
         if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'DEVICE_EXISTS' });
       }
+    });
+  });
+
+  describe('rollout creation', () => {
+    const spec = (name: string, extra: Record<string, unknown> = {}) =>
+      parseRolloutSpec({ name, release: 'fw@2.0.0', filter: '', strategy: 'immediate', ...extra });
+
+    beforeEach(async () => {
+      await store.importDevices(
+        Array.from({ length: 40 }, (_, i) => ({
+          id: `r-${String(i).padStart(2, '0')}`,
+          hardwareType: 'hw-a',
+          firmwareVersion: i === 39 ? '2.0.0' : '1.0.0',
+          lastSeen: i % 4 ? NOW - MINUTE : null,
+        })),
+        ctx,
+        'test',
+      );
+      for (const version of ['1.5.0', '2.0.0']) {
+        await store.releases.create(
+          {
+            id: `rel-${version}`,
+            name: 'fw',
+            version,
+            type: 'firmware',
+            hardware: ['hw-a'],
+            size: 1,
+            sha256: '0'.repeat(64),
+            manifest: '{}',
+            signature: 'x',
+            keyId: 'k',
+            allowDowngrade: false,
+            createdAt: NOW,
+          },
+          'test',
+        );
+      }
+    });
+
+    it('cancels exactly the updates waiting elsewhere; a device at work is left out, its update untouched', async () => {
+      // r-00: assigned directly, waiting; r-01: assigned and downloading; r-02, r-03: scheduled in another rollout.
+      const assigned = await store.updates.assign(
+        ['r-00', 'r-01'],
+        'rel-1.5.0',
+        { action: 'install' },
+        ctx,
+        'test',
+      );
+      const [waiting, working] = assigned.assigned;
+      await store.updates.offer(['r-01'], ctx);
+      await store.updates.report('r-01', working!.id, { seq: 1, state: 'downloading' }, ctx);
+      const later = { filter: 'id in (r-02, r-03)', scheduled_at: new Date(NOW + DAY).toISOString() };
+      const { rollout: other } = await createRollout(store, spec('other', later), ctx, 'test');
+
+      const { rollout, plan } = await createRollout(store, spec('all'), at(NOW + 1), 'alice');
+      expect(plan.targets.find((t) => t.deviceId === 'r-01')).toMatchObject({
+        state: 'skipped',
+        reason: `busy with update ${working!.id}`,
+      });
+      const cancelled = await store.listEvents({ typePrefix: 'update.cancelled', limit: 100 });
+      const superseded = await store.updates.list({ state: 'cancelled', limit: 100 });
+      expect(superseded.map((u) => u.deviceId).sort()).toEqual(['r-00', 'r-02', 'r-03']);
+      expect(cancelled.map((e) => [e.deviceId, e.rolloutId, e.reason, e.data]).sort()).toEqual(
+        superseded
+          .map((u) => [
+            u.deviceId,
+            u.rolloutId,
+            `superseded by rollout ${rollout.id}`,
+            { update: u.id, from: u.deviceId === 'r-00' ? 'pending' : 'scheduled', to: 'cancelled' },
+          ])
+          .sort(),
+      );
+      expect(superseded.find((u) => u.id === waiting!.id)).toMatchObject({
+        rolloutId: null,
+        finishedAt: NOW + 1,
+      });
+      expect(superseded.filter((u) => u.rolloutId === other.id)).toHaveLength(2);
+      expect(await store.updates.get(working!.id)).toMatchObject({ state: 'downloading' });
+      // The new rollout's own updates are all still there to start.
+      expect(await store.updates.list({ rolloutId: rollout.id, state: 'pending', limit: 100 })).toHaveLength(
+        38,
+      );
+    });
+
+    it('writes the plan its dry run shows, one update per device, ids unique and in the order written', async () => {
+      const progressive = spec('p', {
+        strategy: 'progressive',
+        seed: 3,
+        phases: [
+          { name: 'canary', percentage: 10, wait: '1h' },
+          { name: 'all', percentage: 100, wait: '1h' },
+        ],
+      });
+      const dry = await planFor(store, progressive, ctx);
+      const { rollout, plan } = await createRollout(store, progressive, ctx, 'alice');
+      expect(plan).toEqual(dry.plan);
+      const updates = await store.updates.list({ rolloutId: rollout.id, limit: 100 });
+      expect(updates).toHaveLength(40);
+      const byDevice = new Map(updates.map((u) => [u.deviceId, u]));
+      for (const t of plan.targets) {
+        expect(byDevice.get(t.deviceId)).toMatchObject({
+          phase: t.phase,
+          state: t.state,
+          error: t.reason,
+          fromVersion: t.fromVersion,
+          finishedAt: t.state === 'skipped' ? NOW : null,
+        });
+      }
+      const ids = updates.map((u) => u.id);
+      expect(new Set(ids).size).toBe(40);
+      for (const id of ids) expect(id).toMatch(/^upd_[0-9a-f]{24}$/);
+      // Made before any id made after them, in this process or the database.
+      const next = newUpdateId();
+      expect(ids.every((id) => id < next)).toBe(true);
+      expect(await store.listEvents({ rolloutId: rollout.id, limit: 10 })).toEqual([
+        expect.objectContaining({
+          type: 'rollout.created',
+          actor: 'alice',
+          data: {
+            state: 'running',
+            targets: 39,
+            skipped: { 'already runs 2.0.0': 1 },
+            seed: 3,
+          },
+        }),
+      ]);
     });
   });
 
