@@ -48,7 +48,7 @@ import { newUpdateId } from './update-ids.js';
 const ACTIVE = [...ACTIVE_STATES] as UpdateState[];
 export const WAITING: UpdateState[] = ['pending', 'scheduled'];
 
-interface WaitingRow {
+export interface WaitingRow {
   id: string;
   device_id: string;
   rollout_id: string | null;
@@ -244,7 +244,7 @@ export class SqlRollouts implements RolloutStore {
   }
 
   /** Open updates of these devices from elsewhere that have not started are cancelled: the newest wins. */
-  private async supersede(trx: Db, rolloutId: string, deviceIds: string[], now: number): Promise<void> {
+  protected async supersede(trx: Db, rolloutId: string, deviceIds: string[], now: number): Promise<void> {
     const old = await this.waitingElsewhere(trx, rolloutId, deviceIds);
     for (let i = 0; i < old.length; i += INSERT_CHUNK) {
       await trx

@@ -8,6 +8,7 @@ import type { Database as Sqlite, Statement } from 'better-sqlite3';
 import type { DeviceRecord } from '../../core/device.js';
 import { type DeviceRow, newDeviceRow, recordColumns } from '../device-row.js';
 import type { ImportResult, TimeContext } from '../store.js';
+import { SqliteEvents } from './events.js';
 
 /** Every column newDeviceRow fills (the compiler checks none is missing). */
 const COLUMNS = Object.keys({
@@ -48,14 +49,7 @@ export class SqliteDevices {
   private readonly deleteTags: Statement<[string]>;
   private readonly insertTags: Statement<[string]>;
   private readonly setCredentialHashes: Statement<[number, string], { id: string }>;
-  private readonly insertDeviceEvents: Statement<{
-    at: number;
-    type: string;
-    actor: string;
-    reason: string | null;
-    ids: string;
-  }>;
-  private readonly insertEvent: Statement;
+  private readonly events: SqliteEvents;
   /** UPDATE statements by the set of columns a record mentions: a handful of shapes in practice. */
   private readonly updates = new Map<string, Statement>();
 
@@ -75,14 +69,7 @@ export class SqliteDevices {
        FROM jsonb_each(jsonb(?)) AS c WHERE devices.id = c.value ->> 0 AND devices.decommissioned_at IS NULL
        RETURNING devices.id`,
     );
-    // One event per device, in the order given (the ids' order in the array is the events' order in the log).
-    this.insertDeviceEvents = sqlite.prepare(
-      `INSERT INTO events (at, type, device_id, rollout_id, actor, reason, data)
-       SELECT @at, @type, value, NULL, @actor, @reason, '{}' FROM json_each(@ids) ORDER BY key`,
-    );
-    this.insertEvent = sqlite.prepare(
-      'INSERT INTO events (at, type, device_id, rollout_id, actor, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    );
+    this.events = new SqliteEvents(sqlite);
   }
 
   private update(columns: string[]): Statement {
@@ -97,10 +84,11 @@ export class SqliteDevices {
     return statement;
   }
 
+  /** A device event of each of these devices, in this order. */
   private deviceEvents(type: string, ids: string[], ctx: TimeContext, actor: string, reason: string | null) {
-    for (const chunk of chunks(ids)) {
-      this.insertDeviceEvents.run({ at: ctx.now, type, actor, reason, ids: JSON.stringify(chunk) });
-    }
+    this.events.write(
+      ids.map((deviceId) => ({ at: ctx.now, type, deviceId, rolloutId: null, actor, reason, data: {} })),
+    );
   }
 
   /** Registers new devices and updates known ones with what each record mentions (Store.importDevices). */
@@ -135,7 +123,17 @@ export class SqliteDevices {
           'import',
         );
         const counts = { created: created.length, updated: records.length - created.length };
-        this.insertEvent.run(ctx.now, 'fleet.imported', null, null, actor, null, JSON.stringify(counts));
+        this.events.write([
+          {
+            at: ctx.now,
+            type: 'fleet.imported',
+            deviceId: null,
+            rolloutId: null,
+            actor,
+            reason: null,
+            data: counts,
+          },
+        ]);
         return counts;
       })
       .immediate();

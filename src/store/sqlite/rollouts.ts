@@ -11,9 +11,10 @@ import { type Expression, type Kysely, sql } from 'kysely';
 import type { PlanDevice, PlannedTarget } from '../../core/rollout/plan.js';
 import type { Database } from '../schema.js';
 import type { Db } from '../sql-events.js';
-import { inWriteOrder, SqlRollouts, WAITING } from '../sql-rollouts.js';
+import { inWriteOrder, SqlRollouts, WAITING, type WaitingRow } from '../sql-rollouts.js';
 import type { PlanSelection, TimeContext } from '../store.js';
 import { reserveUpdateIds } from '../update-ids.js';
+import { SqliteEvents } from './events.js';
 
 /** Rows per statement: one JSON array each, so a million rows are a hundred statements. */
 const CHUNK = 10_000;
@@ -33,6 +34,9 @@ type PlanRow = [
 
 export class SqliteRollouts extends SqlRollouts {
   private readonly insertUpdates: Statement;
+  private readonly selectWaiting: Statement<{ rolloutId: string; devices: string }, WaitingRow>;
+  private readonly cancelUpdates: Statement<{ ids: string; reason: string; now: number }>;
+  private readonly events: SqliteEvents;
 
   constructor(
     db: Kysely<Database>,
@@ -49,6 +53,16 @@ export class SqliteRollouts extends SqlRollouts {
          0, NULL, value ->> 2, 0, value ->> 3, @now, @now, value ->> 4, value ->> 5, 'update', NULL, NULL, value ->> 6
        FROM jsonb_each(jsonb(@rows))`,
     );
+    this.selectWaiting = sqlite.prepare(
+      `SELECT o.id, o.device_id, o.rollout_id, o.state
+       FROM jsonb_each(jsonb(@devices)) AS d JOIN device_updates AS o ON o.device_id = d.value
+       WHERE o.state IN (${WAITING.map((s) => `'${s}'`).join(', ')}) AND (o.rollout_id IS NULL OR o.rollout_id != @rolloutId)`,
+    );
+    this.cancelUpdates = sqlite.prepare(
+      `UPDATE device_updates SET state = 'cancelled', error = @reason, updated_at = @now, finished_at = @now
+       WHERE id IN (SELECT value FROM json_each(@ids))`,
+    );
+    this.events = new SqliteEvents(sqlite);
   }
 
   /**
@@ -144,6 +158,32 @@ export class SqliteRollouts extends SqlRollouts {
         });
         next += chunk.length;
       }
+    }
+  }
+
+  /** The portable supersede, 10,000 devices to a statement: a rollout over a whole fleet may supersede another's. */
+  protected override async supersede(
+    _trx: Db,
+    rolloutId: string,
+    deviceIds: string[],
+    now: number,
+  ): Promise<void> {
+    const reason = `superseded by rollout ${rolloutId}`;
+    for (let i = 0; i < deviceIds.length; i += CHUNK) {
+      const devices = JSON.stringify(deviceIds.slice(i, i + CHUNK));
+      const old = this.selectWaiting.all({ rolloutId, devices });
+      this.cancelUpdates.run({ ids: JSON.stringify(old.map((o) => o.id)), reason, now });
+      this.events.write(
+        old.map((o) => ({
+          at: now,
+          type: 'update.cancelled',
+          deviceId: o.device_id,
+          rolloutId: o.rollout_id,
+          actor: null,
+          reason,
+          data: { update: o.id, from: o.state, to: 'cancelled' },
+        })),
+      );
     }
   }
 }
