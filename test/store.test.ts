@@ -11,7 +11,9 @@ import {
   deviceStatus,
 } from '../src/core/device.js';
 import { type FilterNode, matchesFilter, parseFilter } from '../src/core/filter/index.js';
+import { parseRolloutSpec } from '../src/core/rollout/spec.js';
 import { versionKey } from '../src/core/semver.js';
+import { createRollout, planFor } from '../src/engine/rollout-service.js';
 import { hashSecret } from '../src/registry/credentials.js';
 import type { SqlStore } from '../src/store/sql-store.js';
 import {
@@ -21,6 +23,7 @@ import {
   type StoredEvent,
   type TimeContext,
 } from '../src/store/store.js';
+import { newUpdateId } from '../src/store/update-ids.js';
 import { forEachBackend } from './support/stores.js';
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
@@ -138,6 +141,101 @@ forEachBackend((backend) => {
       expect(await store.importDevices(records, ctx, 'test')).toEqual({ created: 0, updated: 1_234 });
       expect(await store.countDevices(undefined, ctx)).toBe(1_234);
       expect(await store.countDevices(filter('tag.n = 1'), ctx)).toBe(411);
+    });
+
+    it('writes what one record at a time would, past one native statement (10,000 rows)', async () => {
+      const first = Array.from({ length: 12_345 }, (_, i) => ({
+        id: `d-${String(i).padStart(5, '0')}`,
+        firmwareVersion: i % 2 ? '1.0.0' : '2.0.0',
+        lastSeen: i % 3 ? NOW - i : null,
+        tags: { n: String(i % 3), all: 'yes' },
+      }));
+      expect(await store.importDevices(first, ctx, 'alice')).toEqual({ created: 12_345, updated: 0 });
+      // Again: some known devices renamed (tags not mentioned: kept) or retagged, and new devices among them.
+      const later = at(NOW + DAY);
+      const second: DeviceRecord[] = [
+        ...Array.from({ length: 11_000 }, (_, i) => ({
+          id: `d-${String(i).padStart(5, '0')}`,
+          name: `n${i}`,
+        })),
+        { id: 'd-00007', tags: { n: 'x' } },
+        ...Array.from({ length: 1_500 }, (_, i) => ({ id: `e-${i}`, tags: { n: '1' } })),
+      ];
+      expect(await store.importDevices(second, later, 'bob')).toEqual({ created: 1_500, updated: 11_001 });
+
+      expect(await store.countDevices(undefined, later)).toBe(13_845);
+      expect(await store.countDevices(filter('tag.all = yes'), later)).toBe(12_344);
+      expect(await store.countDevices(filter('tag.n = 1'), later)).toBe(4_115 - 1 + 1_500); // d-00007 was one
+      expect(await store.countDevices(filter('tag.n = x'), later)).toBe(1);
+      expect(await store.getDevice('d-00007', later)).toMatchObject({
+        name: 'n7',
+        tags: { n: 'x' },
+        firmwareVersion: '1.0.0',
+        lastSeen: NOW - 7,
+        createdAt: NOW,
+      });
+      expect(await store.getDevice('d-12344', later)).toMatchObject({
+        name: 'd-12344',
+        tags: { n: '2', all: 'yes' },
+      });
+      expect(await store.getDevice('e-3', later)).toMatchObject({ createdAt: NOW + DAY, tags: { n: '1' } });
+      const page = await store.listDevices({
+        ...later,
+        filter: filter('firmware = 2.0.0'),
+        sort: 'firmware',
+        limit: 1,
+      });
+      expect(page.devices.map((d) => d.id)).toEqual(['d-00000']);
+
+      const events = await allEvents(store);
+      expect(events.map((e) => e.type)).toEqual([
+        ...Array(12_345).fill('device.registered'),
+        'fleet.imported',
+        ...Array(1_500).fill('device.registered'),
+        'fleet.imported',
+      ]);
+      expect(events.filter((e) => e.type === 'device.registered').map((e) => e.deviceId)).toEqual([
+        ...first.map((r) => r.id),
+        ...second.slice(-1_500).map((r) => r.id),
+      ]);
+      expect(events.at(-1)).toMatchObject({
+        at: NOW + DAY,
+        actor: 'bob',
+        data: { created: 1_500, updated: 11_001 },
+      });
+      expect(events[0]).toMatchObject({ at: NOW, actor: 'alice', reason: 'import', data: {} });
+    });
+  });
+
+  describe('setCredentials', () => {
+    it('sets many in one go; unknown and decommissioned devices are refused; the last of a device wins', async () => {
+      const ids = Array.from({ length: 10_500 }, (_, i) => `c-${i}`);
+      await store.importDevices(
+        ids.map((id) => ({ id })),
+        ctx,
+        'test',
+      );
+      await store.decommissionDevice('c-3', ctx, 'test');
+      const credentials = [
+        ...ids.map((id) => ({ id, credentialHash: hashSecret(`first-${id}`) })),
+        { id: 'ghost', credentialHash: hashSecret('ghost') },
+        { id: 'c-5', credentialHash: hashSecret('second-c-5') },
+      ];
+      const later = at(NOW + MINUTE);
+      expect(await store.setCredentials(credentials, later, 'alice')).toEqual({
+        set: 10_500,
+        refused: ['c-3', 'ghost'],
+      });
+      expect(await store.credentialHash('c-0')).toBe(hashSecret('first-c-0'));
+      expect(await store.credentialHash('c-10499')).toBe(hashSecret('first-c-10499'));
+      expect(await store.credentialHash('c-5')).toBe(hashSecret('second-c-5'));
+      expect(await store.credentialHash('c-3')).toBeUndefined();
+      expect(await store.getDevice('c-1', later)).toMatchObject({ hasCredential: true });
+      const issued = await allEvents(store, { typePrefix: 'device.credential_issued' });
+      expect(issued.map((e) => e.deviceId)).toEqual(
+        credentials.map((c) => c.id).filter((id) => id !== 'c-3' && id !== 'ghost'),
+      );
+      expect(issued[0]).toMatchObject({ at: NOW + MINUTE, actor: 'alice', reason: null, data: {} });
     });
   });
 
@@ -705,6 +803,132 @@ forEachBackend((backend) => {
       for (const r of results) {
         if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'DEVICE_EXISTS' });
       }
+    });
+  });
+
+  describe('rollout creation', () => {
+    const spec = (name: string, extra: Record<string, unknown> = {}) =>
+      parseRolloutSpec({ name, release: 'fw@2.0.0', filter: '', strategy: 'immediate', ...extra });
+
+    beforeEach(async () => {
+      await store.importDevices(
+        Array.from({ length: 40 }, (_, i) => ({
+          id: `r-${String(i).padStart(2, '0')}`,
+          hardwareType: 'hw-a',
+          firmwareVersion: i === 39 ? '2.0.0' : '1.0.0',
+          lastSeen: i % 4 ? NOW - MINUTE : null,
+        })),
+        ctx,
+        'test',
+      );
+      for (const version of ['1.5.0', '2.0.0']) {
+        await store.releases.create(
+          {
+            id: `rel-${version}`,
+            name: 'fw',
+            version,
+            type: 'firmware',
+            hardware: ['hw-a'],
+            size: 1,
+            sha256: '0'.repeat(64),
+            manifest: '{}',
+            signature: 'x',
+            keyId: 'k',
+            allowDowngrade: false,
+            createdAt: NOW,
+          },
+          'test',
+        );
+      }
+    });
+
+    it('cancels exactly the updates waiting elsewhere; a device at work is left out, its update untouched', async () => {
+      // r-00: assigned directly, waiting; r-01: assigned and downloading; r-02, r-03: scheduled in another rollout.
+      const assigned = await store.updates.assign(
+        ['r-00', 'r-01'],
+        'rel-1.5.0',
+        { action: 'install' },
+        ctx,
+        'test',
+      );
+      const [waiting, working] = assigned.assigned;
+      await store.updates.offer(['r-01'], ctx);
+      await store.updates.report('r-01', working!.id, { seq: 1, state: 'downloading' }, ctx);
+      const later = { filter: 'id in (r-02, r-03)', scheduled_at: new Date(NOW + DAY).toISOString() };
+      const { rollout: other } = await createRollout(store, spec('other', later), ctx, 'test');
+
+      const { rollout, plan } = await createRollout(store, spec('all'), at(NOW + 1), 'alice');
+      expect(plan.targets.find((t) => t.deviceId === 'r-01')).toMatchObject({
+        state: 'skipped',
+        reason: `busy with update ${working!.id}`,
+      });
+      const cancelled = await store.listEvents({ typePrefix: 'update.cancelled', limit: 100 });
+      const superseded = await store.updates.list({ state: 'cancelled', limit: 100 });
+      expect(superseded.map((u) => u.deviceId).sort()).toEqual(['r-00', 'r-02', 'r-03']);
+      expect(cancelled.map((e) => [e.deviceId, e.rolloutId, e.reason, e.data]).sort()).toEqual(
+        superseded
+          .map((u) => [
+            u.deviceId,
+            u.rolloutId,
+            `superseded by rollout ${rollout.id}`,
+            { update: u.id, from: u.deviceId === 'r-00' ? 'pending' : 'scheduled', to: 'cancelled' },
+          ])
+          .sort(),
+      );
+      expect(superseded.find((u) => u.id === waiting!.id)).toMatchObject({
+        rolloutId: null,
+        finishedAt: NOW + 1,
+      });
+      expect(superseded.filter((u) => u.rolloutId === other.id)).toHaveLength(2);
+      expect(await store.updates.get(working!.id)).toMatchObject({ state: 'downloading' });
+      // The new rollout's own updates are all still there to start.
+      expect(await store.updates.list({ rolloutId: rollout.id, state: 'pending', limit: 100 })).toHaveLength(
+        38,
+      );
+    });
+
+    it('writes the plan its dry run shows, one update per device, ids unique and in the order written', async () => {
+      const progressive = spec('p', {
+        strategy: 'progressive',
+        seed: 3,
+        phases: [
+          { name: 'canary', percentage: 10, wait: '1h' },
+          { name: 'all', percentage: 100, wait: '1h' },
+        ],
+      });
+      const dry = await planFor(store, progressive, ctx);
+      const { rollout, plan } = await createRollout(store, progressive, ctx, 'alice');
+      expect(plan).toEqual(dry.plan);
+      const updates = await store.updates.list({ rolloutId: rollout.id, limit: 100 });
+      expect(updates).toHaveLength(40);
+      const byDevice = new Map(updates.map((u) => [u.deviceId, u]));
+      for (const t of plan.targets) {
+        expect(byDevice.get(t.deviceId)).toMatchObject({
+          phase: t.phase,
+          state: t.state,
+          error: t.reason,
+          fromVersion: t.fromVersion,
+          finishedAt: t.state === 'skipped' ? NOW : null,
+        });
+      }
+      const ids = updates.map((u) => u.id);
+      expect(new Set(ids).size).toBe(40);
+      for (const id of ids) expect(id).toMatch(/^upd_[0-9a-f]{24}$/);
+      // Made before any id made after them, in this process or the database.
+      const next = newUpdateId();
+      expect(ids.every((id) => id < next)).toBe(true);
+      expect(await store.listEvents({ rolloutId: rollout.id, limit: 10 })).toEqual([
+        expect.objectContaining({
+          type: 'rollout.created',
+          actor: 'alice',
+          data: {
+            state: 'running',
+            targets: 39,
+            skipped: { 'already runs 2.0.0': 1 },
+            seed: 3,
+          },
+        }),
+      ]);
     });
   });
 

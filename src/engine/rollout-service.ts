@@ -9,7 +9,7 @@ import { parseFilter } from '../core/filter/index.js';
 import { type PlanDevice, planRollout, type RolloutPlan } from '../core/rollout/plan.js';
 import type { RolloutCommand, RolloutState } from '../core/rollout/rollout-state.js';
 import type { RolloutSpec } from '../core/rollout/spec.js';
-import type { NewEvent, Release, Rollout, Store, TimeContext } from '../store/store.js';
+import type { NewEvent, PlanSelection, Release, Rollout, Store, TimeContext } from '../store/store.js';
 
 export interface PlannedRollout {
   spec: RolloutSpec;
@@ -18,7 +18,7 @@ export interface PlannedRollout {
   devices: PlanDevice[];
 }
 
-export async function planFor(store: Store, spec: RolloutSpec, ctx: TimeContext): Promise<PlannedRollout> {
+async function releaseOf(store: Store, spec: RolloutSpec): Promise<Release> {
   const release = await store.releases.get(spec.releaseName, spec.releaseVersion);
   if (!release) {
     throw new FleetError(
@@ -29,23 +29,50 @@ export async function planFor(store: Store, spec: RolloutSpec, ctx: TimeContext)
       },
     );
   }
-  const devices = await store.rollouts.planDevices(
-    parseFilter(spec.filter),
-    spec.maxConcurrentPer?.tag ?? null,
-    ctx,
-  );
+  return release;
+}
+
+const selectionOf = (spec: RolloutSpec): PlanSelection => ({
+  filter: parseFilter(spec.filter),
+  tagKey: spec.maxConcurrentPer?.tag ?? null,
+});
+
+/** The dry run: the plan `createRollout` would make now (the same devices read alike, the same planner). */
+export async function planFor(store: Store, spec: RolloutSpec, ctx: TimeContext): Promise<PlannedRollout> {
+  const release = await releaseOf(store, spec);
+  const devices = await store.rollouts.planDevices(selectionOf(spec), ctx);
   return { spec, release, plan: planRollout(spec, release, devices, ctx.now), devices };
 }
 
+/** Plans and writes the rollout in one store transaction: the devices are read once, for both. */
 export async function createRollout(
   store: Store,
   spec: RolloutSpec,
   ctx: TimeContext,
   actor: string,
 ): Promise<{ rollout: Rollout; plan: RolloutPlan }> {
-  const { release, plan } = await planFor(store, spec, ctx);
+  const release = await releaseOf(store, spec);
+  return store.rollouts.create(
+    selectionOf(spec),
+    (devices) => {
+      const plan = planRollout(spec, release, devices, ctx.now);
+      const rollout = newRollout(spec, release, plan, ctx, actor);
+      // Written by device id: the store's indexes then take the rows in order.
+      return { rollout, plan, targets: plan.targetsByDevice };
+    },
+    ctx,
+  );
+}
+
+function newRollout(
+  spec: RolloutSpec,
+  release: Release,
+  plan: RolloutPlan,
+  ctx: TimeContext,
+  actor: string,
+): Rollout {
   const startsNow = plan.startsAt <= ctx.now;
-  const rollout: Rollout = {
+  return {
     id: `ro_${randomBytes(9).toString('base64url')}`,
     name: spec.name,
     releaseId: release.id,
@@ -65,8 +92,6 @@ export async function createRollout(
     startedAt: startsNow ? ctx.now : null,
     finishedAt: null,
   };
-  await store.rollouts.create(rollout, plan.targets, ctx);
-  return { rollout, plan };
 }
 
 const OPEN: RolloutState[] = ['scheduled', 'running', 'paused', 'halted'];

@@ -384,7 +384,7 @@ export class DeviceSide {
     );
     const isSwitch = u.action === 'switch';
     // A device returning to its previous version (a rollback) installs another release than the rollout's.
-    const ownRelease = r !== undefined && r.release.endsWith(`@${version}`);
+    const ownRelease = r?.release.endsWith(`@${version}`) === true;
     const other = `${r?.release.split('@')[0] ?? ''}@${version}`;
     const w: Work = {
       updateId: u.id,

@@ -1,6 +1,6 @@
 /**
  * Versioned schema migrations, applied at start-up by Kysely's Migrator. Written once with the schema
- * builder; the dialect differences are the column types chosen by `types()` and SQLite's counters (0007).
+ * builder; the dialect differences are the column types chosen by `types()` and SQLite's counters (0007, 0008).
  */
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import type { Database } from './schema.js';
@@ -329,6 +329,29 @@ function rolloutCounts(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Every index on device_updates costs every write of an update, and a rollout over a million devices writes a
+ * million. (rollout_id, state) is the start of (rollout_id, state, granted_at), which serves the same queries;
+ * SQLite reads its counts from rollout_counts, so (rollout_id, phase, purpose, state) serves no query there.
+ * (rollout_id, granted_at) only counts the updates granted since an instant: updates never granted (all those
+ * of a new rollout) are left out of it.
+ */
+function fewerUpdateIndexes(dialect: Dialect): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.dropIndex('device_updates_rollout').execute();
+      if (dialect === 'sqlite') await db.schema.dropIndex('device_updates_rollout_counts').execute();
+      await db.schema.dropIndex('device_updates_rollout_granted').execute();
+      await db.schema
+        .createIndex('device_updates_rollout_granted')
+        .on('device_updates')
+        .columns(['rollout_id', 'granted_at'])
+        .where(sql.ref('granted_at'), 'is not', null)
+        .execute();
+    },
+  };
+}
+
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_registry': initial(dialect),
@@ -338,6 +361,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0005_webhooks': webhooks(dialect),
     '0006_rollout_counts_index': rolloutCountsIndex(),
     '0007_rollout_counts': rolloutCounts(dialect),
+    '0008_fewer_update_indexes': fewerUpdateIndexes(dialect),
   };
 }
 

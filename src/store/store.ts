@@ -324,9 +324,30 @@ export interface WaitingDevice {
   timezone: string | null;
 }
 
+/** The devices a rollout plans over: those matching its filter, with the value of its `max_concurrent_per` tag. */
+export interface PlanSelection {
+  filter: FilterNode | undefined;
+  tagKey: string | null;
+}
+
+/** A new rollout and its device updates (one per target, skipped ones included). */
+export interface NewRollout {
+  rollout: Rollout;
+  targets: PlannedTarget[];
+}
+
 export interface RolloutStore {
-  /** The rollout, its device updates and its event in one transaction; open updates it supersedes are cancelled. */
-  create(rollout: Rollout, targets: PlannedTarget[], ctx: TimeContext): Promise<void>;
+  /**
+   * Plans and writes a rollout in one transaction: `plan` gets the selected devices, read in that transaction
+   * exactly as `planDevices` reads them, and returns the rollout and its targets (written in the order given;
+   * by device id is the fastest). Updates of the targets that have not started are cancelled: the newest wins.
+   * Writes the rollout's event; returns what `plan` returned.
+   */
+  create<T extends NewRollout>(
+    selection: PlanSelection,
+    plan: (devices: PlanDevice[]) => T,
+    ctx: TimeContext,
+  ): Promise<T>;
   get(id: string): Promise<Rollout | undefined>;
   list(query: { states?: readonly RolloutState[]; limit: number }): Promise<Rollout[]>;
   /**
@@ -348,8 +369,8 @@ export interface RolloutStore {
   retryFailed(id: string, policy: RetryPolicy, ctx: DecisionContext): Promise<number>;
   /** Devices of `phase` still waiting to start although online: they hold a rolling batch open. */
   waitingOnline(id: string, phase: number, ctx: TimeContext): Promise<number>;
-  /** Devices matching the filter, as the planner needs them (with the value of `tagKey`, if any). */
-  planDevices(filter: FilterNode | undefined, tagKey: string | null, ctx: TimeContext): Promise<PlanDevice[]>;
+  /** Devices matching the filter, as the planner needs them (with the value of `tagKey`, if any), by id. */
+  planDevices(selection: PlanSelection, ctx: TimeContext): Promise<PlanDevice[]>;
   /** Matching devices this rollout has no update for yet (on_connect takes them in as they appear). */
   newcomers(
     id: string,

@@ -3,11 +3,13 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
+import type { DeviceRecord } from '../../core/device.js';
 import { migrateToLatest } from '../migrations.js';
 import type { Database } from '../schema.js';
 import { SqlStore } from '../sql-store.js';
-import type { HeartbeatOutcome, PresentedHeartbeat, TimeContext } from '../store.js';
+import type { HeartbeatOutcome, ImportResult, PresentedHeartbeat, TimeContext } from '../store.js';
 import { Checkpointer } from './checkpointer.js';
+import { SqliteDevices } from './devices.js';
 import { SqliteEvents } from './events.js';
 import { SqliteHeartbeats } from './heartbeats.js';
 import { SqliteRollouts } from './rollouts.js';
@@ -74,9 +76,13 @@ function withStatementCache(database: BetterSqlite3.Database) {
   };
 }
 
-/** The portable store, with heartbeats, offers, reports and rollout creation done as native prepared statements. */
+/**
+ * The portable store, with heartbeats, offers, reports, rollout creation and bulk registration done as native
+ * prepared statements.
+ */
 export class SqliteStore extends SqlStore {
   private readonly heartbeats: SqliteHeartbeats;
+  private readonly devices: SqliteDevices;
 
   constructor(
     db: Kysely<Database>,
@@ -85,10 +91,11 @@ export class SqliteStore extends SqlStore {
   ) {
     const events = new SqliteEvents(sqlite);
     super(db, 'sqlite', {
-      rollouts: new SqliteRollouts(db, sqlite),
+      rollouts: new SqliteRollouts(db, sqlite, events),
       updates: new SqliteUpdates(db, sqlite, events),
     });
     this.heartbeats = new SqliteHeartbeats(sqlite, events);
+    this.devices = new SqliteDevices(sqlite, events);
   }
 
   /** The database as it is committed now, to reopen in memory (a restart of an in-memory server). */
@@ -104,5 +111,17 @@ export class SqliteStore extends SqlStore {
   override recordHeartbeats(batch: PresentedHeartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]> {
     // Holding Kysely's connection keeps any other query (and its transaction) off it while this runs.
     return this.db.connection().execute(async () => this.heartbeats.record(batch, ctx));
+  }
+
+  override importDevices(records: DeviceRecord[], ctx: TimeContext, actor: string): Promise<ImportResult> {
+    return this.db.connection().execute(async () => this.devices.import(records, ctx, actor));
+  }
+
+  override setCredentials(
+    credentials: ReadonlyArray<{ id: string; credentialHash: string }>,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<{ set: number; refused: string[] }> {
+    return this.db.connection().execute(async () => this.devices.setCredentials(credentials, ctx, actor));
   }
 }

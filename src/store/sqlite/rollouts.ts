@@ -1,42 +1,128 @@
 /**
- * Rollout creation for SQLite: a rollout over a million devices writes a million device updates, and the
- * portable path pays query building and an await per chunk of 500. Here the rows go through one prepared
- * statement per 10,000 rows, run synchronously inside the store's own transaction (Kysely holds the
- * connection; these calls use the same better-sqlite3 handle, so they are part of it). Everything else is the
- * portable code.
+ * Rollout creation for SQLite: a rollout over a million devices reads a million devices and writes a million
+ * device updates in one transaction, and may supersede as many. The plan's query is the portable one, compiled
+ * by Kysely and run here as a native statement that returns plain arrays; rows go in, and superseded updates
+ * are cancelled, 10,000 to a statement. These run synchronously on the same better-sqlite3 handle while Kysely
+ * holds the connection (inside the store's transaction, or `connection()` for a dry run), so they are part of
+ * it and nothing interleaves. Everything else is the portable code.
  */
 import type { Database as Sqlite, Statement } from 'better-sqlite3';
-import type { Kysely } from 'kysely';
-import type { PlannedTarget } from '../../core/rollout/plan.js';
+import { type Expression, type Kysely, sql } from 'kysely';
+import type { PlanDevice, PlannedTarget } from '../../core/rollout/plan.js';
 import type { Database } from '../schema.js';
 import type { Db } from '../sql-events.js';
-import { SqlRollouts, WAITING, type WaitingRow } from '../sql-rollouts.js';
+import { inWriteOrder, SqlRollouts, WAITING, type WaitingRow } from '../sql-rollouts.js';
+import type { PlanSelection, TimeContext } from '../store.js';
+import { reserveUpdateIds } from '../update-ids.js';
+import type { SqliteEvents } from './events.js';
 
 /** Rows per statement: one JSON array each, so a million rows are a hundred statements. */
 const CHUNK = 10_000;
 
+/** A row of the plan's query, in its column order, and whether the device has an update waiting. */
+type PlanRow = [
+  id: string,
+  last_seen: number | null,
+  decommissioned_at: number | null,
+  timezone: string | null,
+  hardware_type: string | null,
+  firmware_version: string | null,
+  tag_value: string | null,
+  busy_with: string | null,
+  waiting: 0 | 1,
+];
+
 export class SqliteRollouts extends SqlRollouts {
   private readonly insertUpdates: Statement;
-  private readonly selectWaiting: Statement<unknown[], WaitingRow>;
+  private readonly selectWaiting: Statement<{ rolloutId: string; devices: string }, WaitingRow>;
+  private readonly cancelUpdates: Statement<{ ids: string; reason: string; now: number }>;
 
-  constructor(db: Kysely<Database>, sqlite: Sqlite) {
+  constructor(
+    db: Kysely<Database>,
+    private readonly sqlite: Sqlite,
+    private readonly events: SqliteEvents,
+  ) {
     super(db, 'sqlite');
-    // The per-device columns come as a JSON array of arrays; SQLite unpacks it (json_each) without a
-    // statement execution per row, which measured about a third faster than one prepared INSERT per row.
+    // The per-device columns come as a JSON array of arrays, unpacked by SQLite without a statement execution per
+    // row (measured faster than a prepared INSERT per row); as JSONB, a row's values are read without parsing
+    // its text again.
     this.insertUpdates = sqlite.prepare(
       `INSERT INTO device_updates (id, device_id, release_id, rollout_id, state, action, last_seq, progress, error,
          attempts, from_version, created_at, updated_at, finished_at, phase, purpose, not_before, granted_at, slot_key)
-       SELECT value ->> 0, value ->> 1, @releaseId, @rolloutId, value ->> 2, @action, 0, NULL, value ->> 3,
-         0, value ->> 4, @now, @now, value ->> 5, value ->> 6, 'update', NULL, NULL, value ->> 7
-       FROM json_each(@rows)`,
+       SELECT printf('upd_%014x%s', @first + key, @origin), value ->> 0, @releaseId, @rolloutId, value ->> 1, @action,
+         0, NULL, value ->> 2, 0, value ->> 3, @now, @now, value ->> 4, value ->> 5, 'update', NULL, NULL, value ->> 6
+       FROM jsonb_each(jsonb(@rows))`,
     );
-    // The new rollout's rows are written first: its non-skipped devices are exactly the devices to check.
     this.selectWaiting = sqlite.prepare(
-      `SELECT o.id, o.device_id, o.rollout_id, o.state FROM device_updates o
-       WHERE o.device_id IN (SELECT n.device_id FROM device_updates n WHERE n.rollout_id = ? AND n.state != 'skipped')
-         AND o.state IN (${WAITING.map(() => '?').join(', ')})
-         AND (o.rollout_id IS NULL OR o.rollout_id != ?)`,
+      `SELECT o.id, o.device_id, o.rollout_id, o.state
+       FROM jsonb_each(jsonb(@devices)) AS d JOIN device_updates AS o ON o.device_id = d.value
+       WHERE o.state IN (${WAITING.map((s) => `'${s}'`).join(', ')}) AND (o.rollout_id IS NULL OR o.rollout_id != @rolloutId)`,
     );
+    this.cancelUpdates = sqlite.prepare(
+      `UPDATE device_updates SET state = 'cancelled', error = @reason, updated_at = @now, finished_at = @now
+       WHERE id IN (SELECT value FROM json_each(@ids))`,
+    );
+  }
+
+  /**
+   * `+state`: SQLite then seeks the device in (device_id, state) once and checks the state of its few updates
+   * there, instead of seeking once per state asked for (about 30 % of the plan's read on a million devices with
+   * an update each).
+   */
+  protected override updateState(u: string): Expression<string> {
+    return sql<string>`+${sql.ref(`${u}.state`)}`;
+  }
+
+  /** The plan's query with one more column: whether the device has an update waiting to start. */
+  private readNative({ filter, tagKey }: PlanSelection, ctx: TimeContext) {
+    const query = this.planQuery(this.db, filter, tagKey, ctx)
+      .select(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('device_updates as w')
+            .select('w.id')
+            .whereRef('w.device_id', '=', 'devices.id')
+            .where(this.updateState('w'), 'in', WAITING),
+        ).as('waiting'),
+      )
+      .compile();
+    const devices: PlanDevice[] = [];
+    const waiting = new Set<string>();
+    const statement = this.sqlite.prepare<unknown[], PlanRow>(query.sql).raw(true);
+    for (const row of statement.iterate(...query.parameters)) {
+      const [
+        id,
+        last_seen,
+        decommissioned_at,
+        timezone,
+        hardware_type,
+        firmware_version,
+        tag_value,
+        busy_with,
+      ] = row;
+      const r = {
+        id,
+        last_seen,
+        decommissioned_at,
+        timezone,
+        hardware_type,
+        firmware_version,
+        tag_value,
+        busy_with,
+      };
+      devices.push(this.toPlanDevice(r, tagKey, ctx));
+      if (row[8] === 1) waiting.add(id);
+    }
+    return { devices, waiting };
+  }
+
+  /** Inside the create transaction: the same read tells which targets have an update to supersede. */
+  protected override async readPlanDevices(_db: Db, selection: PlanSelection, ctx: TimeContext) {
+    return this.readNative(selection, ctx);
+  }
+
+  override async planDevices(selection: PlanSelection, ctx: TimeContext): Promise<PlanDevice[]> {
+    // A dry run holds the connection too: run between another transaction's statements, it would read them.
+    return this.db.connection().execute(async () => this.readNative(selection, ctx).devices);
   }
 
   protected override async insertTargets(
@@ -45,36 +131,58 @@ export class SqliteRollouts extends SqlRollouts {
     targets: PlannedTarget[],
     now: number,
   ): Promise<void> {
-    const rows = this.targetRows(rollout, targets, now);
-    for (let i = 0; i < rows.length; i += CHUNK) {
-      const values = rows
-        .slice(i, i + CHUNK)
-        .map((r) => [
-          r.id,
-          r.device_id,
-          r.state,
-          r.error,
-          r.from_version,
-          r.finished_at,
-          r.phase,
-          r.slot_key,
+    // Ids as newUpdateId makes them, written by SQLite from a range reserved for the whole rollout.
+    const { first, origin } = reserveUpdateIds(targets.length);
+    let next = first;
+    for (const group of inWriteOrder(targets)) {
+      for (let i = 0; i < group.length; i += CHUNK) {
+        const chunk = group.slice(i, i + CHUNK);
+        const values = chunk.map((t) => [
+          t.deviceId,
+          t.state,
+          t.reason,
+          t.fromVersion,
+          t.state === 'skipped' ? now : null,
+          t.phase,
+          t.slotKey,
         ]);
-      this.insertUpdates.run({
-        releaseId: rollout.releaseId,
-        rolloutId: rollout.id,
-        action: rollout.action,
-        now,
-        rows: JSON.stringify(values),
-      });
+        this.insertUpdates.run({
+          first: next,
+          origin,
+          releaseId: rollout.releaseId,
+          rolloutId: rollout.id,
+          action: rollout.action,
+          now,
+          rows: JSON.stringify(values),
+        });
+        next += chunk.length;
+      }
     }
   }
 
-  protected override async waitingElsewhere(
+  /** The portable supersede, 10,000 devices to a statement: a rollout over a whole fleet may supersede another's. */
+  protected override async supersede(
     _trx: Db,
     rolloutId: string,
     deviceIds: string[],
-  ): Promise<WaitingRow[]> {
-    if (deviceIds.length === 0) return [];
-    return this.selectWaiting.all(rolloutId, ...WAITING, rolloutId);
+    now: number,
+  ): Promise<void> {
+    const reason = `superseded by rollout ${rolloutId}`;
+    for (let i = 0; i < deviceIds.length; i += CHUNK) {
+      const devices = JSON.stringify(deviceIds.slice(i, i + CHUNK));
+      const old = this.selectWaiting.all({ rolloutId, devices });
+      this.cancelUpdates.run({ ids: JSON.stringify(old.map((o) => o.id)), reason, now });
+      this.events.write(
+        old.map((o) => ({
+          at: now,
+          type: 'update.cancelled',
+          deviceId: o.device_id,
+          rolloutId: o.rollout_id,
+          actor: null,
+          reason,
+          data: { update: o.id, from: o.state, to: 'cancelled' },
+        })),
+      );
+    }
   }
 }
