@@ -221,9 +221,9 @@ function missAll(mask: number, hourly: readonly number[]): number {
   return miss;
 }
 
-/** Hours never observed take their nearest observed ones (around the clock); none observed: ½. */
-function fillHours(values: ReadonlyArray<number | null>): number[] {
-  if (values.every((v) => v === null)) return values.map(() => 0.5);
+/** Hours never observed take their nearest observed ones (around the clock); none observed: `none`. */
+function fillHours(values: ReadonlyArray<number | null>, none: number): number[] {
+  if (values.every((v) => v === null)) return values.map(() => none);
   const n = values.length;
   return values.map((v, h) => {
     if (v !== null) return v;
@@ -326,7 +326,10 @@ export function learnFleet(
     for (const online of ownOnline) {
       for (let h = 0; h < HOURS; h++) fleet[h]!.online += online[h]!;
     }
-    const hourly = fillHours(fleet.map((t) => (t.observed >= 1 ? Math.min(1, t.online / t.observed) : null)));
+    const hourly = fillHours(
+      fleet.map((t) => (t.observed >= 1 ? Math.min(1, t.online / t.observed) : null)),
+      0.5,
+    );
     const pooled = (i: number, h: number, drop: DeviceDay | null) => {
       const k = ownOnline[i]![h]! - (drop && drop.online & (1 << h) ? 1 : 0);
       const o = observed[i]![h]! - (drop && drop.observed & (1 << h) ? weight(drop) : 0);
@@ -457,8 +460,12 @@ function hourMoves(
       }
     }
   });
+  // Nothing seen yet: a device online stays so, one just gone is back soon (no history says otherwise).
   const pool = (own: Array<Array<{ n: number; k: number }>>, fleet: Array<{ n: number; k: number }>) => {
-    const rate = fillHours(fleet.map((c) => (c.n >= 1 ? c.k / c.n : null)));
+    const rate = fillHours(
+      fleet.map((c) => (c.n >= 1 ? c.k / c.n : null)),
+      0,
+    );
     return own.map((o) =>
       rate.map((r, h) => (o[h]!.k + OWN_HOURS_WEIGHT * r) / (o[h]!.n + OWN_HOURS_WEIGHT)),
     );
