@@ -153,6 +153,8 @@ interface Tracked {
   state: Float64Array;
   /** Share of each hour cell it may start in, once its phase is open. */
   shares: Float64Array | null;
+  /** The part of it that came back online in this hour. */
+  back: number;
 }
 
 export function estimateEta(input: EtaInput): Eta {
@@ -175,6 +177,7 @@ export function estimateEta(input: EtaInput): Eta {
     phase: Math.min(Math.max(0, d.phase ?? 0), last),
     state: stateNow(d.presence, clock.hourOf(d.presence.zone, Math.floor(now / HOUR_MS))),
     shares: null,
+    back: 0,
   }));
   const waiting = phases.map((_, i) =>
     devices.filter((d) => d.phase === i).reduce((a, d) => a + d.weight, 0),
@@ -214,6 +217,14 @@ export function estimateEta(input: EtaInput): Eta {
   const busyOf = (i: number, s: number) => activeLeft(i, s) + startedBy(i, s - 1) - startedBy(i, s - lag);
 
   let cell = 0;
+  /**
+   * The part of a device there to take a slot this hour: online in it, but only half the hour (on average)
+   * if it came back in it or leaves after it.
+   */
+  const present = (d: Tracked) => {
+    const leaving = d.state[0]! * d.presence.leaves[local.get(d.presence.zone)!.hour[cell + 1]!]!;
+    return Math.max(0, d.state[0]! - (d.back + leaving) / 2);
+  };
   /** The devices of each open phase online and allowed to start in the current hour (expected number). */
   const measure = (only?: number) => {
     for (let i = 0; i <= last; i++) {
@@ -224,7 +235,7 @@ export function estimateEta(input: EtaInput): Eta {
     }
     for (const d of devices) {
       if (d.shares && (only === undefined || d.phase === only)) {
-        servable[d.phase]! += d.weight * d.state[0]! * d.shares[cell]!;
+        servable[d.phase]! += d.weight * present(d) * d.shares[cell]!;
       }
     }
   };
@@ -246,9 +257,9 @@ export function estimateEta(input: EtaInput): Eta {
   const settle = () => {
     const share = servable.map((v, i) => (v > 0 ? Math.min(1, takenThisHour[i]! / v) : 0));
     for (const d of devices) {
-      if (d.shares && share[d.phase]! > 0) d.state[0]! -= d.state[0]! * d.shares[cell]! * share[d.phase]!;
+      if (d.shares && share[d.phase]! > 0) d.state[0]! -= present(d) * d.shares[cell]! * share[d.phase]!;
       const l = local.get(d.presence.zone)!;
-      nextHour(d.presence, d.state, l.hour[cell + 1]!, l.newDay[cell + 1]!);
+      d.back = nextHour(d.presence, d.state, l.hour[cell + 1]!, l.newDay[cell + 1]!);
     }
     cell++;
     measure();

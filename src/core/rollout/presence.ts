@@ -27,6 +27,8 @@ const HOURS = 24;
 export const MERGE_GAP_MS = 5 * 60_000;
 /** A device's own hours weigh against the fleet's as this many observations of each. */
 const OWN_HOURS_WEIGHT = 2;
+/** How rare leaving is taken to be at an hour until seen, in observations of staying. */
+const FLEET_WEIGHT = 10;
 const EM_ROUNDS = 30;
 /** A kind of device is learnt on its own from this many devices up. */
 const MIN_KIND = 50;
@@ -384,7 +386,7 @@ export function learnFleet(
     cellsOf,
     cellsOf.map((c, i) => ({ table: tables.get(zones[i]!)!, at: c.first - base })),
     perDevice,
-    deviceHourly,
+    hourly,
   );
   const devices = histories.map((h, i): DevicePresence => {
     const todays = perDevice[i]!.find((d) => d.day === clock.dayOf(zones[i]!, nowHour));
@@ -411,21 +413,32 @@ export function learnFleet(
 }
 
 /**
- * Hour to hour, on the days a device was seen: how often it went offline after an online hour, per local hour
- * (its own pooled with the fleet's); and for the fleet, how the hours already offline change the chance of
- * being back against the hour's usual rate (an outage of a few hours is likelier over the longer it lasted).
+ * Hour to hour, on the days a device was seen, per local hour (its own pooled with the fleet's): how often it
+ * went offline after an online hour, and stayed away for the hour after being found offline as it began. And
+ * for the fleet, how the hours already offline change the chance of coming back against the hour's usual
+ * presence (an outage of a few hours is likelier to end the longer it has lasted).
  */
 function hourMoves(
   cellsOf: readonly Cells[],
   local: ReadonlyArray<{ table: { hour: Uint8Array; day: Int32Array }; at: number }>,
   perDevice: ReadonlyArray<readonly DeviceDay[]>,
-  hourly: ReadonlyArray<readonly number[]>,
+  hourly: readonly number[],
 ): { leaves: number[][]; lingers: number[][]; duration: number[] } {
   const count = () => Array.from({ length: HOURS }, () => ({ n: 0, k: 0 }));
-  const gone = cellsOf.map(count);
-  const fleetGone = count();
-  const stays = cellsOf.map(count);
-  const fleetStays = count();
+  const tally = (own: Array<Array<{ n: number; k: number }>>, fleet: Array<{ n: number; k: number }>) => ({
+    own,
+    fleet,
+    add(i: number, h: number, hit: boolean) {
+      own[i]![h]!.n++;
+      fleet[h]!.n++;
+      if (hit) {
+        own[i]![h]!.k++;
+        fleet[h]!.k++;
+      }
+    },
+  });
+  const gone = tally(cellsOf.map(count), count());
+  const stays = tally(cellsOf.map(count), count());
   const back = new Float64Array(MAX_OFF + 1);
   const expected = new Float64Array(MAX_OFF + 1);
   cellsOf.forEach((cells, i) => {
@@ -439,44 +452,29 @@ function hourMoves(
       if (!seen.has(table.day[at + c]!)) continue;
       const h = table.hour[at + c]!;
       if (wasOn) {
-        gone[i]![h]!.n++;
-        fleetGone[h]!.n++;
-        if (!isOn) {
-          gone[i]![h]!.k++;
-          fleetGone[h]!.k++;
-        }
-        if (cells.atStart[c] === 0) {
-          stays[i]![h]!.n++;
-          fleetStays[h]!.n++;
-          if (!isOn) {
-            stays[i]![h]!.k++;
-            fleetStays[h]!.k++;
-          }
-        }
+        gone.add(i, h, !isOn);
+        if (cells.atStart[c] === 0) stays.add(i, h, !isOn);
       } else {
         const d = Math.min(MAX_OFF, off);
-        expected[d]! += hourly[i]![h]!;
+        expected[d]! += hourly[h]!;
         if (isOn) back[d]!++;
       }
     }
   });
-  // Nothing seen yet: a device online stays so, one just gone is back soon (no history says otherwise).
-  const pool = (own: Array<Array<{ n: number; k: number }>>, fleet: Array<{ n: number; k: number }>) => {
-    const rate = fillHours(
-      fleet.map((c) => (c.n >= 1 ? c.k / c.n : null)),
-      0,
+  // Leaving is taken as rare until seen: the fleet's rate at an hour weighs against none as FLEET_WEIGHT
+  // observations (a device online stays so, one just gone is back soon: no history says otherwise).
+  const pool = (t: ReturnType<typeof tally>) =>
+    t.own.map((o) =>
+      t.fleet.map((f, h) => {
+        const rate = f.k / (f.n + FLEET_WEIGHT);
+        return (o[h]!.k + OWN_HOURS_WEIGHT * rate) / (o[h]!.n + OWN_HOURS_WEIGHT);
+      }),
     );
-    return own.map((o) =>
-      rate.map((r, h) => (o[h]!.k + OWN_HOURS_WEIGHT * r) / (o[h]!.n + OWN_HOURS_WEIGHT)),
-    );
-  };
-  const leaves = pool(gone, fleetGone);
-  const lingers = pool(stays, fleetStays);
-  // Pooled toward "no effect" by a few returns' worth.
+  // Returns after d offline hours against the hour's usual presence, pooled toward "no effect".
   const duration = Array.from({ length: MAX_OFF + 1 }, (_, d) =>
     d === 0 ? 1 : (back[d]! + DURATION_WEIGHT) / (expected[d]! + DURATION_WEIGHT),
   );
-  return { leaves, lingers, duration };
+  return { leaves: pool(gone), lingers: pool(stays), duration };
 }
 
 function hourTotals(
@@ -628,9 +626,10 @@ export function stateNow(d: DevicePresence, hour: number): Float64Array {
 
 /**
  * Moves the state into the next hour, local hour `hour`; `newDay`: the weekday of the local day that begins
- * with it (then whoever is offline is away for the whole day with 1 − a), or −1.
+ * with it (then whoever is offline is away for the whole day with 1 − a), or −1. Returns the part that came
+ * back online in it.
  */
-export function nextHour(d: DevicePresence, s: Float64Array, hour: number, newDay: number): void {
+export function nextHour(d: DevicePresence, s: Float64Array, hour: number, newDay: number): number {
   if (newDay >= 0) {
     // Yesterday's day away is over; who is offline at midnight may be away all of today.
     s[1 + MAX_OFF]! += s[1]!;
@@ -660,4 +659,5 @@ export function nextHour(d: DevicePresence, s: Float64Array, hour: number, newDa
   s[1 + MAX_OFF] = longest;
   s[2] = on * leave;
   s[0] = on * (1 - leave) + returned;
+  return returned;
 }
