@@ -4,7 +4,7 @@
  * Bulk moves write one rollout event with their count; a device's own transition writes its own event.
  */
 import { randomBytes } from 'node:crypto';
-import type { ExpressionBuilder, Insertable, Kysely, Selectable } from 'kysely';
+import { type ExpressionBuilder, type Insertable, type Kysely, type Selectable, sql } from 'kysely';
 import { deviceStatus } from '../core/device.js';
 import { FleetError } from '../core/errors.js';
 import type { FilterNode } from '../core/filter/index.js';
@@ -794,15 +794,20 @@ export class SqlRollouts implements RolloutStore {
       .where('rollout_id', '=', id)
       .where('state', 'in', WAITING)
       .executeTakeFirstOrThrow();
-    const rows = await this.db
+    // Update ids are random: the first ones are a fair sample of the fleet (every phase, every group). The
+    // states are written out so that the partial index device_updates_waiting answers.
+    const sample = this.db
       .selectFrom('device_updates as u')
-      .innerJoin('devices as d', 'd.id', 'u.device_id')
-      .select(['u.device_id', 'u.phase', 'd.last_seen', 'd.timezone', 'd.hardware_type'])
+      .select(['u.id', 'u.device_id', 'u.phase'])
       .where('u.rollout_id', '=', id)
-      .where('u.state', 'in', WAITING)
-      // Update ids are random: their order is a fair sample of the fleet (every phase, every group).
+      .where(sql<boolean>`u.state in ('pending', 'scheduled')`)
       .orderBy('u.id')
-      .limit(limit)
+      .limit(limit);
+    const rows = await this.db
+      .selectFrom(sample.as('s'))
+      .innerJoin('devices as d', 'd.id', 's.device_id')
+      .select(['s.device_id', 's.phase', 'd.last_seen', 'd.timezone', 'd.hardware_type'])
+      .orderBy('s.id')
       .execute();
     return {
       total: Number(total.n),

@@ -7,8 +7,9 @@
  * start — their phase open, not before scheduled_at nor after end_at, inside their window in their own zone
  * (any time once their first window has gone by, with missed_window: on_connect) — at most max_concurrent
  * at once, each held for the update time observed (granted → finished; 15 minutes before any has finished),
- * no more per minute than `rate` allows (with its growth), earlier phases first. A fluid simulation: devices
- * are probabilities, slots are counted in 5-minute steps.
+ * no more per minute than `rate` allows (with its growth), earlier phases first. A device coming back or
+ * leaving during an hour is there for half of it: the queue's tail is the devices in an outage when their turn
+ * came. A fluid simulation: devices are probabilities, hours are steps, slots are counted in 5-minute steps.
  * - A phase is done when the expected number of its devices not updated falls below one half: the tail of a
  *   large fleet, not its typical device. Devices not expected within four weeks are left out of that and
  *   counted (`unknownDevices`).
@@ -104,7 +105,7 @@ export function meanUpdateMs(durations: readonly number[]): number | null {
   return valid.length > 0 ? valid.reduce((a, b) => a + b, 0) / valid.length : null;
 }
 
-/** The hour cells the curves are on: the one holding `now` (from now), then whole hours. */
+/** The hours the simulation steps through: the one holding `now` (from now), then whole hours. */
 const cellStart = (now: number, j: number) => (j === 0 ? now : (Math.floor(now / HOUR_MS) + j) * HOUR_MS);
 
 /**

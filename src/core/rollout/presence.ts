@@ -5,15 +5,17 @@
  * - A device's history becomes hour cells: for each hour it has been known (two weeks at most), whether it was
  *   online at some moment of it. Offline gaps of a few minutes are online time: a server that samples its
  *   devices (the simulator's syncs) records an offline/online pair at one instant for a device that stayed on.
- * - The model: each local day a device is either away the whole day (probability 1 − a, per weekday: a van
- *   parked on Sunday, a shop closed) or keeps its daily pattern, online in local hour h with probability q(h).
- *   Hours within a day are otherwise taken as independent.
- * - The fleet's a and q are learnt at once from every device-day (EM): a day without a sighting is either a day
- *   away or bad luck in the hours observed. Absence is believed only when there are clearly more unseen days
- *   than bad luck explains, since a few percent of "away" decides the tail of a large fleet.
- * - Each device: its own hours (on the days it was seen) pooled with the fleet's, and its own share of days
- *   seen pooled with the fleet's as far as devices in this fleet actually differ (beta-binomial). A device
- *   with little history is thus the fleet, not an unknown.
+ * - Days: each local day a device is either away the whole day (probability 1 − a, per weekday: a van parked
+ *   on Sunday, a shop closed) or keeps its daily pattern, online in local hour h with probability q(h). The
+ *   fleet's a and q are learnt at once from every device-day (EM): a day without a sighting is either a day
+ *   away or bad luck in the hours observed. Days away are believed only when clearly more days go unseen than
+ *   bad luck explains, since a few percent of "away" decides the tail of a large fleet.
+ * - Hours: an online device goes offline as often as it did at that hour; an offline one comes back as often
+ *   as it is online at that hour, times how much likelier a return is after so many hours offline (outages
+ *   end, nights do not end before the morning).
+ * - Each device: its own hours pooled with the fleet's, its own share of days seen with the fleet's as far as
+ *   devices in this fleet differ beyond chance; devices of a kind (hardware type) are learnt together. A
+ *   device with little history is thus its fleet, not an unknown.
  * - Gaps in what anyone was observed in: an hour takes its nearest observed hours, a weekday the observed
  *   ones of its kind (working day or weekend).
  * - A device not seen yet today: the hours gone by without it make a day away more likely (Bayes).
@@ -87,7 +89,7 @@ export interface DevicePresence {
   /**
    * Offline the hour before, it is back in local hour h with probability hourly[h] × duration[d], d the hours
    * it has been offline (1…MAX_OFF): an outage of a few hours ends, a van parked for the night is not back
-   * before the hours it is usually out (the fleet's, by how often devices came back).
+   * before the hours it is usually out (the fleet's: how often devices came back against their hours).
    */
   duration: readonly number[];
 }
