@@ -7,9 +7,10 @@
  * start — their phase open, not before scheduled_at nor after end_at, inside their window in their own zone
  * (any time once their first window has gone by, with missed_window: on_connect) — at most max_concurrent
  * at once, each held for the update time observed (granted → finished; 15 minutes before any has finished),
- * no more per minute than `rate` allows (with its growth), earlier phases first. A device coming back or
- * leaving during an hour is there for half of it: the queue's tail is the devices in an outage when their turn
- * came. A fluid simulation: devices are probabilities, hours are steps, slots are counted in 5-minute steps.
+ * no more per minute than `rate` allows (with its growth), earlier phases first. Devices coming back during
+ * an hour arrive evenly over it and those leaving go evenly: when slots are short, some are gone before their
+ * turn (the queue's tail is the devices in an outage when their turn came). A fluid simulation: devices are
+ * probabilities, hours are steps, slots are counted in 5-minute steps.
  * - A phase is done when the expected number of its devices not updated falls below one half: the tail of a
  *   large fleet, not its typical device. Devices not expected within four weeks are left out of that and
  *   counted (`unknownDevices`).
@@ -209,8 +210,13 @@ export function estimateEta(input: EtaInput): Eta {
   // Per phase: updates started (cumulative, from now) at each step, and how many it may start in this hour.
   const started = phases.map(() => new Float64Array(steps + 1));
   const startedBy = (i: number, s: number) => (s < 0 ? 0 : started[i]![s]!);
-  const servable = phases.map(() => 0);
-  const takenThisHour = phases.map(() => 0);
+  // This hour, per phase (expected numbers): devices online all of it, coming back in it (evenly over the
+  // hour), leaving in it (evenly); of those, the ones here now and not started; and those started.
+  const hour = () => phases.map(() => 0);
+  const tiers = { all: hour(), back: hour(), leaving: hour() };
+  const here = { all: hour(), back: hour(), leaving: hour() };
+  const taken = { all: hour(), back: hour(), leaving: hour() };
+  const takenThisHour = hour();
   // Updates in progress now end evenly over the next update time; one started at step x ends at x + lag.
   const activeLeft = (i: number, s: number) => (active[i]! * Math.max(0, lag - s)) / lag;
   const done = (i: number, s: number) =>
@@ -219,25 +225,37 @@ export function estimateEta(input: EtaInput): Eta {
 
   let cell = 0;
   /**
-   * The part of a device there to take a slot this hour: online in it, but only half the hour (on average)
-   * if it came back in it or leaves after it.
+   * A device online this hour is there all of it, or only from when it comes back, or until it leaves: when
+   * slots are short some of those are gone before their turn (the queue's tail is the devices in an outage
+   * when their turn came).
    */
-  const present = (d: Tracked) => {
-    const leaving = d.state[0]! * d.presence.leaves[local.get(d.presence.zone)!.hour[cell + 1]!]!;
-    return Math.max(0, d.state[0]! - (d.back + leaving) / 2);
+  const split = (d: Tracked) => {
+    const on = d.state[0]!;
+    const back = Math.min(on, d.back);
+    const leaving = Math.min(on - back, on * d.presence.leaves[local.get(d.presence.zone)!.hour[cell + 1]!]!);
+    return { all: on - back - leaving, back, leaving };
   };
-  /** The devices of each open phase online and allowed to start in the current hour (expected number). */
+  /** The devices of each open phase online and allowed to start in the current hour. */
   const measure = (only?: number) => {
     for (let i = 0; i <= last; i++) {
-      if (only === undefined || only === i) {
-        servable[i] = 0;
-        takenThisHour[i] = 0;
+      if (only !== undefined && only !== i) continue;
+      for (const k of ['all', 'back', 'leaving'] as const) {
+        tiers[k][i] = 0;
+        taken[k][i] = 0;
       }
+      takenThisHour[i] = 0;
     }
     for (const d of devices) {
-      if (d.shares && (only === undefined || d.phase === only)) {
-        servable[d.phase]! += d.weight * present(d) * d.shares[cell]!;
-      }
+      if (!d.shares || (only !== undefined && d.phase !== only)) continue;
+      const p = split(d);
+      for (const k of ['all', 'back', 'leaving'] as const)
+        tiers[k][d.phase]! += d.weight * p[k] * d.shares[cell]!;
+    }
+    for (let i = 0; i <= last; i++) {
+      if (only !== undefined && only !== i) continue;
+      here.all[i] = tiers.all[i]!;
+      here.back[i] = 0;
+      here.leaving[i] = tiers.leaving[i]!;
     }
   };
   const open = (i: number, at: number) => {
@@ -254,11 +272,17 @@ export function estimateEta(input: EtaInput): Eta {
   phases.forEach((_, i) => {
     if (opens[i] !== null) open(i, opens[i]!);
   });
-  /** Hands the hour's starts to the devices that were servable, then moves everyone into the next hour. */
+  /** Hands the hour's starts to the devices that were online, then moves everyone into the next hour. */
   const settle = () => {
-    const share = servable.map((v, i) => (v > 0 ? Math.min(1, takenThisHour[i]! / v) : 0));
+    const share = (k: 'all' | 'back' | 'leaving', i: number) =>
+      tiers[k][i]! > 0 ? Math.min(1, taken[k][i]! / tiers[k][i]!) : 0;
     for (const d of devices) {
-      if (d.shares && share[d.phase]! > 0) d.state[0]! -= present(d) * d.shares[cell]! * share[d.phase]!;
+      if (d.shares) {
+        const p = split(d);
+        const i = d.phase;
+        const started = p.all * share('all', i) + p.back * share('back', i) + p.leaving * share('leaving', i);
+        d.state[0]! -= started * d.shares[cell]!;
+      }
       const l = local.get(d.presence.zone)!;
       d.back = nextHour(d.presence, d.state, l.hour[cell + 1]!, l.newDay[cell + 1]!);
     }
@@ -269,7 +293,7 @@ export function estimateEta(input: EtaInput): Eta {
     const p = phases[i]!;
     if (input.strategy === 'rolling') {
       // The batch has nobody updating nor waiting while connected.
-      return servable[i]! - takenThisHour[i]! < 0.5 && busyOf(i, s) < 0.5;
+      return here.all[i]! + here.back[i]! + here.leaving[i]! < 0.5 && busyOf(i, s) < 0.5;
     }
     if (t < opens[i]! + p.waitMs) return false;
     const judged = finished0[i]! + active[i]! + waiting[i]!;
@@ -302,15 +326,27 @@ export function estimateEta(input: EtaInput): Eta {
       for (let i = 0; i <= last; i++) succeeded += done(i, s) - finished0[i]! - active[i]!;
       free = Math.min(free, (currentRate(input.rate, Math.max(0, succeeded)) * STEP_MS) / 60_000);
     }
+    // Within the hour, those coming back arrive and those leaving go evenly; slots go to whoever is here.
+    const stepsLeft = Math.max(1, Math.round((cellStart(now, cell + 1) - t) / STEP_MS));
+    const take = phases.map(() => 0);
     for (let i = 0; i <= last; i++) {
-      let take = 0;
-      if (!ended && opens[i] !== null && opens[i]! <= t) {
-        take = Math.min(free, Math.max(0, servable[i]! - takenThisHour[i]!));
-        free -= take;
-        takenThisHour[i]! += take;
+      if (opens[i] === null || opens[i]! > t) continue;
+      here.back[i]! += (tiers.back[i]! - taken.back[i]! - here.back[i]!) / stepsLeft;
+      here.leaving[i]! -= here.leaving[i]! / (stepsLeft + 1);
+      if (ended) continue;
+      const present = here.all[i]! + here.back[i]! + here.leaving[i]!;
+      const n = Math.min(free, present);
+      if (n <= 0) continue;
+      for (const k of ['all', 'back', 'leaving'] as const) {
+        const part = (n * here[k][i]!) / present;
+        here[k][i]! -= part;
+        taken[k][i]! += part;
       }
-      started[i]![s] = startedBy(i, s - 1) + take;
+      free -= n;
+      takenThisHour[i]! += n;
+      take[i] = n;
     }
+    for (let i = 0; i <= last; i++) started[i]![s] = startedBy(i, s - 1) + take[i]!;
   }
 
   // A phase is done once what is left of it is less than half a device, not counting those the horizon never
