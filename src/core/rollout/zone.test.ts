@@ -57,11 +57,7 @@ describe('zone offsets (cached per quarter hour)', () => {
 
   it('gives the local day of an instant', () => {
     // 2024-03-10T03:59Z is still 9 March in New York (22:59 EST).
-    expect(localDay('America/New_York', Date.UTC(2024, 2, 10, 3, 59))).toBe(
-      Date.UTC(2024, 2, 9) / 86_400_000,
-    );
-    expect(localDay('America/New_York', Date.UTC(2024, 2, 10, 5, 0))).toBe(
-      Date.UTC(2024, 2, 10) / 86_400_000,
-    );
+    expect(localDay('America/New_York', Date.UTC(2024, 2, 10, 3, 59))).toBe(Date.UTC(2024, 2, 9) / 86_400_000);
+    expect(localDay('America/New_York', Date.UTC(2024, 2, 10, 5, 0))).toBe(Date.UTC(2024, 2, 10) / 86_400_000);
   });
 });
