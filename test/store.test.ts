@@ -978,6 +978,106 @@ forEachBackend((backend) => {
     });
   });
 
+  describe('what the ETA reads', () => {
+    it("statusHistory: each device's registration and status changes since an instant, oldest first", async () => {
+      await store.importDevices([{ id: 'a' }, { id: 'b' }, { id: 'quiet' }], ctx, 'test');
+      await withCredentials(store, ['a', 'b']);
+      await store.recordHeartbeats([heartbeat('a'), heartbeat('b')], ctx);
+      const t1 = NOW + OFFLINE + 1;
+      await store.sweepStatuses(at(t1));
+      // A sampled server's pair: offline and online again at one instant.
+      await store.recordHeartbeats([heartbeat('a')], at(t1));
+      const history = await store.rollouts.statusHistory(['a', 'b', 'quiet', 'missing'], NOW);
+      expect(history.get('a')).toEqual({
+        registeredAt: NOW,
+        changes: [
+          { at: NOW, online: true },
+          { at: t1, online: false },
+          { at: t1, online: true },
+        ],
+      });
+      expect(history.get('b')).toEqual({
+        registeredAt: NOW,
+        changes: [
+          { at: NOW, online: true },
+          { at: t1, online: false },
+        ],
+      });
+      expect(history.get('quiet')).toEqual({ registeredAt: NOW, changes: [] });
+      expect(history.has('missing')).toBe(false);
+      expect((await store.rollouts.statusHistory(['a'], NOW + 1)).get('a')!.changes).toHaveLength(2);
+    });
+
+    it('waitingDevices: the same sample on every call, with zone and hardware; updateDurations: granted → finished', async () => {
+      await store.releases.create(
+        {
+          id: 'rel_eta',
+          name: 'fw',
+          version: '2.0.0',
+          type: 'firmware',
+          hardware: ['hw-a', 'hw-b'],
+          size: 1,
+          sha256: '0'.repeat(64),
+          manifest: '{}',
+          signature: 'x',
+          keyId: 'k',
+          allowDowngrade: false,
+          createdAt: NOW,
+        },
+        'test',
+      );
+      const ids = ['d1', 'd2', 'd3', 'd4', 'd5'];
+      await store.importDevices(
+        ids.map((id, i) => ({
+          id,
+          firmwareVersion: '1.0.0',
+          hardwareType: i < 2 ? 'hw-a' : 'hw-b',
+          timezone: 'Europe/Paris',
+        })),
+        ctx,
+        'test',
+      );
+      await withCredentials(store, ids);
+      await store.recordHeartbeats(
+        ids.map((id) => heartbeat(id)),
+        ctx,
+      );
+      const spec = parseRolloutSpec({ name: 'eta', release: 'fw@2.0.0', filter: '', strategy: 'immediate' });
+      const { rollout } = await createRollout(store, spec, ctx, 'test');
+
+      const sample = await store.rollouts.waitingDevices(rollout.id, 3);
+      expect(sample.total).toBe(5);
+      expect(sample.devices).toHaveLength(3);
+      expect(await store.rollouts.waitingDevices(rollout.id, 3)).toEqual(sample);
+      const all = await store.rollouts.waitingDevices(rollout.id, 10);
+      expect(all.devices.map((d) => d.deviceId).sort()).toEqual(ids);
+      expect(all.devices.find((d) => d.deviceId === 'd1')).toEqual({
+        deviceId: 'd1',
+        phase: 0,
+        lastSeen: NOW,
+        timezone: 'Europe/Paris',
+        hardwareType: 'hw-a',
+      });
+
+      // d1 and d2 are handed their slot a minute later; d1 succeeds after 10 minutes, d2 fails after 20.
+      const granted = await store.updates.offer(['d1', 'd2'], at(NOW + MINUTE));
+      const updateOf = (id: string) => granted.get(id)![0]!.update.id;
+      await store.updates.report('d1', updateOf('d1'), { seq: 1, state: 'succeeded' }, at(NOW + 11 * MINUTE));
+      await store.updates.report(
+        'd2',
+        updateOf('d2'),
+        { seq: 1, state: 'failed', error: 'x' },
+        at(NOW + 21 * MINUTE),
+      );
+      expect((await store.rollouts.updateDurations(rollout.id, 10)).sort((x, y) => x - y)).toEqual([
+        10 * MINUTE,
+        20 * MINUTE,
+      ]);
+      expect(await store.rollouts.updateDurations(rollout.id, 1)).toHaveLength(1);
+      expect((await store.rollouts.waitingDevices(rollout.id, 10)).total).toBe(3);
+    });
+  });
+
   describe('events', () => {
     const TYPES = ['a_b.x', 'axb.x', 'a%c', 'abc', 'a\\b', 'A_B.x', 'update.done', 'update_done'];
 

@@ -125,7 +125,7 @@ export function renderRollout(r: RolloutJson, now: number): string {
   if (r.eta) {
     const eta = Date.parse(r.eta.finish_at);
     const unknown =
-      r.eta.unknown_devices > 0 ? ` (+${r.eta.unknown_devices} with no known connection pattern)` : '';
+      r.eta.unknown_devices > 0 ? ` (+${r.eta.unknown_devices} not expected within four weeks)` : '';
     lines.push(`ETA      ${short(r.eta.finish_at)} (in ${duration(eta - now)})${unknown}`);
   }
   if (r.failing.length > 0) {

@@ -1,29 +1,42 @@
 /**
  * A rollout's progress as operators read it: per phase and overall, counts by state, success rate against
- * the threshold, the gate's latest decision, throughput, and an ETA that takes the waiting devices' past
- * connection patterns into account (a sample of them, scaled up, for large fleets).
+ * the threshold, the gate's latest decision, throughput, and an ETA (core/rollout/eta.ts) fed with what the
+ * store knows: the waiting devices' status history (a sample of them, each standing for its share of its
+ * phase), the update times observed, the spec.
  */
 import { deviceStatus } from '../core/device.js';
 import { type StateCounts, tally } from '../core/rollout/counts.js';
 import {
-  type ConnectionPattern,
   type Eta,
   type EtaDevice,
+  type EtaInput,
+  type EtaPhase,
   estimateEta,
-  meanGapFromHistory,
+  meanUpdateMs,
   observedThroughput,
 } from '../core/rollout/eta.js';
 import type { PlanDevice } from '../core/rollout/plan.js';
-import type { GateRecord, PhaseStateCount, Rollout, Store, TimeContext } from '../store/store.js';
+import { type DeviceHistory, LocalHours, learnPresence } from '../core/rollout/presence.js';
+import type { RolloutSpec } from '../core/rollout/spec.js';
+import type {
+  GateRecord,
+  PhaseStateCount,
+  Rollout,
+  Store,
+  TimeContext,
+  WaitingDevice,
+} from '../store/store.js';
 import { phaseCounts, purposeCounts } from './counts.js';
 import type { PlannedRollout } from './rollout-service.js';
 
 const HOUR = 3_600_000;
-/** Waiting devices looked at one by one for the ETA; beyond this the sample stands for the rest. */
+/** Waiting devices whose history the ETA reads; beyond this the sample stands for the rest. */
 const ETA_SAMPLE = 2_000;
 const HISTORY_MS = 14 * 24 * HOUR;
-/** Devices handed to the ETA model at most. */
-const ETA_ENTRIES = 50_000;
+/** Finished updates whose time (granted → finished) makes the update time. */
+const DURATIONS = 500;
+/** Earlier rollouts looked at for an update time while this one has none finished. */
+const EARLIER_ROLLOUTS = 5;
 
 export interface PhaseProgress {
   name: string;
@@ -102,13 +115,13 @@ export async function rolloutProgress(store: Store, r: Rollout, ctx: TimeContext
     throughputPerHour,
     eta:
       open > 0 && (r.state === 'running' || r.state === 'scheduled')
-        ? await eta(store, r, all, throughputPerHour, ctx)
+        ? await eta(store, r, counts, ctx)
         : null,
     failing: await store.rollouts.failures(r.id, 20),
   };
 }
 
-/** The ETA of a rollout not created yet: its plan's devices, with their connection patterns. */
+/** The ETA of a rollout not created yet: its plan's devices, with their status history. */
 export async function planEta(
   store: Store,
   planned: PlannedRollout,
@@ -118,88 +131,135 @@ export async function planEta(
   const { spec, plan } = planned;
   const byId = new Map(devices.map((d) => [d.id, d]));
   const targets = plan.targets.filter((t) => t.state !== 'skipped');
-  const sample = targets.slice(0, ETA_SAMPLE);
-  const history = await store.rollouts.connectionTimes(
-    sample.filter((t) => byId.get(t.deviceId)?.status !== 'online').map((t) => t.deviceId),
-    ctx.now - HISTORY_MS,
-  );
-  const scale = Math.max(1, targets.length / Math.max(1, sample.length));
-  const etaDevices = sample.map((t): EtaDevice => {
+  // Every k-th target: the plan lists online devices first.
+  const stride = Math.max(1, targets.length / ETA_SAMPLE);
+  const sample = Array.from({ length: Math.min(targets.length, ETA_SAMPLE) }, (_, i) => {
+    const t = targets[Math.floor(i * stride)]!;
     const d = byId.get(t.deviceId);
-    const gap = meanGapFromHistory(history.get(t.deviceId) ?? []);
-    const pattern: ConnectionPattern =
-      d?.status === 'online'
-        ? { kind: 'online' }
-        : gap !== null && d?.lastSeen != null
-          ? { kind: 'periodic', lastSeen: d.lastSeen, meanGapMs: gap }
-          : { kind: 'unknown' };
-    return { phase: t.phase, pattern, timezone: d?.timezone ?? null };
+    return {
+      deviceId: t.deviceId,
+      phase: t.phase,
+      lastSeen: d?.lastSeen ?? null,
+      timezone: d?.timezone ?? null,
+      hardwareType: d?.hardwareType ?? null,
+    };
   });
+  const waiting = new Map<number, number>();
+  for (const t of targets) waiting.set(t.phase, (waiting.get(t.phase) ?? 0) + 1);
+  const batches = Math.max(1, ...targets.map((t) => t.phase + 1));
   return estimateEta({
-    devices: etaDevices,
-    ...(spec.strategy === 'progressive'
-      ? { phases: spec.phases.map((p) => ({ name: p.name, waitMs: p.waitMs, quorum: p.quorum })) }
-      : {}),
-    maxConcurrent: spec.maxConcurrent / scale,
-    ratePerMinute: spec.rate ? spec.rate.perMinute / scale : null,
-    window: spec.window,
+    ...(await etaDevices(store, sample, waiting, ctx)),
+    ...specInput(spec),
+    phases: etaPhases(spec, batches, () => ({})),
+    updateMs: await earlierUpdateMs(store, null),
+    startedAt: plan.startsAt,
     notBefore: plan.startsAt,
-    now: ctx.now,
   });
 }
 
 async function eta(
   store: Store,
   r: Rollout,
-  all: StateCounts,
-  throughputPerHour: number,
+  counts: readonly PhaseStateCount[],
   ctx: TimeContext,
 ): Promise<Eta> {
-  const { devices: sample, total: waiting } = await store.rollouts.waitingDevices(r.id, ETA_SAMPLE);
-  const history = await store.rollouts.connectionTimes(
-    sample
-      .filter((d) => deviceStatus(d.lastSeen, null, ctx.now, ctx.thresholds) !== 'online')
-      .map((d) => d.deviceId),
-    ctx.now - HISTORY_MS,
-  );
-  const patternOf = (d: (typeof sample)[number]): ConnectionPattern => {
-    if (deviceStatus(d.lastSeen, null, ctx.now, ctx.thresholds) === 'online') return { kind: 'online' };
-    const gap = meanGapFromHistory(history.get(d.deviceId) ?? []);
-    return gap !== null && d.lastSeen !== null
-      ? { kind: 'periodic', lastSeen: d.lastSeen, meanGapMs: gap }
-      : { kind: 'unknown' };
-  };
-  // Each sampled device stands for `weight` waiting ones. Past ETA_ENTRIES entries, one entry stands for
-  // `scale` devices and the throughput is divided alike, which leaves the times unchanged.
-  const weight = sample.length > 0 ? Math.max(1, Math.round(waiting / sample.length)) : 1;
-  const active = tally(all).active;
-  const scale = Math.max(1, (sample.length * weight + active) / ETA_ENTRIES);
-  const copies = Math.max(1, Math.round(weight / scale));
-  const devices: EtaDevice[] = [];
-  for (const d of sample) {
-    const one: EtaDevice = { phase: d.phase, pattern: patternOf(d), timezone: d.timezone };
-    for (let i = 0; i < copies; i++) devices.push(one);
-  }
-  // Updates in progress are about to finish.
-  for (let i = 0; i < Math.round(active / scale); i++)
-    devices.push({ phase: r.currentPhase, pattern: { kind: 'online' } });
-  const phases =
-    r.spec.strategy === 'progressive'
-      ? r.spec.phases.map((p, i) => ({
-          name: p.name,
-          waitMs: p.waitMs,
-          quorum: p.quorum,
-          startedAt: r.phaseStarts[i] ?? null,
-        }))
-      : undefined;
-  return estimateEta({
-    devices,
-    ...(phases ? { phases } : {}),
-    throughputPerHour: throughputPerHour > 0 ? throughputPerHour / scale : null,
-    maxConcurrent: r.spec.maxConcurrent / scale,
-    ratePerMinute: r.spec.rate ? r.spec.rate.perMinute / scale : null,
-    window: r.spec.window,
-    notBefore: r.spec.scheduledAt,
-    now: ctx.now,
+  const { devices: sample } = await store.rollouts.waitingDevices(r.id, ETA_SAMPLE);
+  const staging = r.spec.strategy === 'blue_green';
+  const phaseOf = (phase: number) =>
+    staging ? purposeCounts(counts, 'update') : phaseCounts(counts, phase, 'update');
+  const batches = Math.max(1, ...counts.filter((c) => c.purpose === 'update').map((c) => c.phase + 1));
+  const phases = etaPhases(r.spec, staging ? 1 : batches, (i) => {
+    const t = tally(phaseOf(i));
+    return { startedAt: r.phaseStarts[i] ?? null, finished: t.finished, active: t.active };
   });
+  const waiting = new Map(phases.map((_, i) => [i, tally(phaseOf(i)).waiting]));
+  const all = tally(purposeCounts(counts, 'update'));
+  const observed = meanUpdateMs(await store.rollouts.updateDurations(r.id, DURATIONS));
+  return estimateEta({
+    ...(await etaDevices(store, staging ? sample.map((d) => ({ ...d, phase: 0 })) : sample, waiting, ctx)),
+    ...specInput(r.spec),
+    phases,
+    updateMs: observed ?? (await earlierUpdateMs(store, r.id)),
+    succeeded: all.succeeded,
+    startedAt: r.startedAt,
+  });
+}
+
+type Sampled = Pick<WaitingDevice, 'deviceId' | 'phase' | 'lastSeen' | 'timezone' | 'hardwareType'>;
+
+/**
+ * The sampled devices with what their history says, each standing for its share of its phase's waiting
+ * devices (a phase with none sampled borrows the whole sample).
+ */
+async function etaDevices(
+  store: Store,
+  sample: readonly Sampled[],
+  waiting: ReadonlyMap<number, number>,
+  ctx: TimeContext,
+): Promise<{ devices: EtaDevice[]; clock: LocalHours; now: number }> {
+  const since = ctx.now - HISTORY_MS;
+  const stored = await store.rollouts.statusHistory(
+    sample.map((d) => d.deviceId),
+    since,
+  );
+  const histories = sample.map((d): DeviceHistory => {
+    const h = stored.get(d.deviceId);
+    return {
+      from: Math.max(since, h?.registeredAt ?? since),
+      changes: h?.changes ?? [],
+      online: deviceStatus(d.lastSeen, null, ctx.now, ctx.thresholds) === 'online',
+      lastSeen: d.lastSeen,
+      timezone: d.timezone,
+      kind: d.hardwareType,
+    };
+  });
+  const clock = new LocalHours();
+  const learnt = learnPresence(histories, ctx.now, clock);
+  const sampled = new Map<number, number>();
+  for (const d of sample) sampled.set(d.phase, (sampled.get(d.phase) ?? 0) + 1);
+  const devices: EtaDevice[] = [];
+  for (const [phase, count] of waiting) {
+    if (count <= 0) continue;
+    const own = sampled.get(phase) ?? 0;
+    sample.forEach((d, i) => {
+      if (own === 0 || d.phase === phase) {
+        devices.push({ phase, presence: learnt[i]!, weight: count / (own || sample.length) });
+      }
+    });
+  }
+  return { devices, clock, now: ctx.now };
+}
+
+/** Progressive phases, rolling batches, or one phase for the rest. */
+function etaPhases(spec: RolloutSpec, batches: number, known: (i: number) => Partial<EtaPhase>): EtaPhase[] {
+  if (spec.strategy === 'progressive') {
+    return spec.phases.map((p, i) => ({ name: p.name, waitMs: p.waitMs, quorum: p.quorum, ...known(i) }));
+  }
+  if (spec.strategy === 'rolling') {
+    return Array.from({ length: batches }, (_, i) => ({ name: `batch ${i + 1}`, waitMs: 0, ...known(i) }));
+  }
+  return [{ name: 'all', waitMs: 0, ...known(0) }];
+}
+
+function specInput(spec: RolloutSpec): Omit<EtaInput, 'devices' | 'now'> {
+  return {
+    strategy: spec.strategy,
+    maxConcurrent: spec.maxConcurrent,
+    rate: spec.rate,
+    window: spec.window,
+    missedWindow: spec.missedWindow,
+    notBefore: spec.scheduledAt,
+    endAt: spec.endAt,
+    continuous: spec.strategy === 'on_connect',
+  };
+}
+
+/** The update time of the latest earlier rollouts that have one (null: none, the ETA assumes its default). */
+async function earlierUpdateMs(store: Store, except: string | null): Promise<number | null> {
+  for (const r of await store.rollouts.list({ limit: EARLIER_ROLLOUTS + 1 })) {
+    if (r.id === except) continue;
+    const observed = meanUpdateMs(await store.rollouts.updateDurations(r.id, DURATIONS));
+    if (observed !== null) return observed;
+  }
+  return null;
 }

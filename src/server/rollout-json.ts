@@ -26,7 +26,8 @@ const EtaJson = Type.Object({
   finish_at: Type.String(),
   throughput_per_hour: Type.Number(),
   unknown_devices: Type.Integer({
-    description: 'Devices with no known connection pattern: not in the estimate',
+    description:
+      'Devices not expected to connect (while allowed to start) within four weeks: not in the estimate',
   }),
   phases: Type.Array(
     Type.Object({
@@ -161,7 +162,7 @@ export function planJson({ spec, release, plan }: PlannedRollout, eta: Eta, now:
   });
   const unknown =
     eta.unknownDevices > 0
-      ? ` (not counting ${devices(eta.unknownDevices)} with no known connection pattern)`
+      ? ` (not counting ${devices(eta.unknownDevices)} not expected within four weeks)`
       : '';
   add(eta.finishAt, `estimated finish${unknown}`);
   timeline.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));

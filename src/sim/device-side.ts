@@ -113,9 +113,10 @@ export class DeviceSide {
     return this.agenda.peekTime();
   }
 
+  /** Device i acts at `at`, rounded up to a whole millisecond (the server's clock never holds a fraction). */
   private schedule(i: number, at: number, kind: number): void {
     this.gen[i] = (this.gen[i]! + 1) & 0x7fffffff;
-    this.agenda.push(at, i, (this.gen[i]! << 1) | kind);
+    this.agenda.push(Math.ceil(at), i, (this.gen[i]! << 1) | kind);
   }
 
   /** An interested device that is offline acts when it next connects. */

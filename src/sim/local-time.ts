@@ -50,7 +50,8 @@ export function localToUtc(zone: string, day: number, minutes: number): number {
     offset = utcOffsetMs(zone, noonGuess - utcOffsetMs(zone, noonGuess));
     z.noon.set(day, offset);
   }
-  return day * DAY + minutes * 60_000 - offset;
+  // Whole milliseconds: the server's clock (and the instants it stores) never holds a fraction.
+  return day * DAY + Math.round(minutes * 60_000) - offset;
 }
 
 /** 0 = Sunday … 6 = Saturday, for a local day number. */

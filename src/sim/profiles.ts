@@ -156,8 +156,8 @@ function withGaps(
   let out: Array<readonly [number, number]> = [session];
   const [s, e] = session;
   for (let g = 0; g < gaps; g++) {
-    const start = s + (e - s) * u(k, day, 20 + g);
-    const end = start + (minGap + (maxGap - minGap) * u(k, day, 40 + g)) * MINUTE;
+    const start = Math.round(s + (e - s) * u(k, day, 20 + g));
+    const end = start + Math.round((minGap + (maxGap - minGap) * u(k, day, 40 + g)) * MINUTE);
     const cut: Array<readonly [number, number]> = [];
     for (const [a, b] of out) {
       if (end <= a || start >= b) cut.push([a, b]);

@@ -39,6 +39,7 @@ import type {
   RolloutEffects,
   RolloutPatch,
   RolloutStore,
+  StatusHistory,
   TimeContext,
   WaitingDevice,
 } from './store.js';
@@ -836,20 +837,36 @@ export class SqlRollouts implements RolloutStore {
   }
 
   async waitingDevices(id: string, limit: number): Promise<{ devices: WaitingDevice[]; total: number }> {
+    // The states are written out so that the partial index device_updates_waiting answers, and only its
+    // entries are read until the sample is chosen.
+    const waiting = sql<boolean>`u.state in ('pending', 'scheduled')`;
     const total = await this.db
-      .selectFrom('device_updates')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('rollout_id', '=', id)
-      .where('state', 'in', WAITING)
-      .executeTakeFirstOrThrow();
-    const rows = await this.db
       .selectFrom('device_updates as u')
-      .innerJoin('devices as d', 'd.id', 'u.device_id')
-      .select(['u.device_id', 'u.phase', 'd.last_seen', 'd.timezone'])
+      .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('u.rollout_id', '=', id)
-      .where('u.state', 'in', WAITING)
-      .orderBy('u.device_id')
-      .limit(limit)
+      .where(waiting)
+      .executeTakeFirstOrThrow();
+    // Evenly spaced in update-id order, which is the order the rollout wrote them in (by phase, then device):
+    // every phase and every stretch of the fleet is in the sample in its own share, and it is the same
+    // sample on every call while nothing moves.
+    const step = Math.max(1, Math.floor(Number(total.n) / Math.max(1, limit)));
+    const numbered = this.db
+      .selectFrom('device_updates as u')
+      .select(['u.id', sql<number>`row_number() over (order by u.id)`.as('n')])
+      .where('u.rollout_id', '=', id)
+      .where(waiting);
+    const picked = this.db
+      .selectFrom(numbered.as('w'))
+      .select('w.id')
+      .where(sql<boolean>`(w.n - 1) % ${step} = 0`)
+      .orderBy('w.id')
+      .limit(limit);
+    const rows = await this.db
+      .selectFrom(picked.as('s'))
+      .innerJoin('device_updates as u', 'u.id', 's.id')
+      .innerJoin('devices as d', 'd.id', 'u.device_id')
+      .select(['u.device_id', 'u.phase', 'd.last_seen', 'd.timezone', 'd.hardware_type'])
+      .orderBy('u.id')
       .execute();
     return {
       total: Number(total.n),
@@ -858,28 +875,50 @@ export class SqlRollouts implements RolloutStore {
         phase: Number(r.phase),
         lastSeen: r.last_seen === null ? null : Number(r.last_seen),
         timezone: r.timezone,
+        hardwareType: r.hardware_type,
       })),
     };
   }
 
-  async connectionTimes(deviceIds: string[], since: number): Promise<Map<string, number[]>> {
-    const out = new Map<string, number[]>();
+  async statusHistory(deviceIds: string[], since: number): Promise<Map<string, StatusHistory>> {
+    const out = new Map<string, StatusHistory>();
     for (let i = 0; i < deviceIds.length; i += INSERT_CHUNK) {
+      const chunk = deviceIds.slice(i, i + INSERT_CHUNK);
+      const devices = await this.db
+        .selectFrom('devices')
+        .select(['id', 'created_at'])
+        .where('id', 'in', chunk)
+        .execute();
+      for (const d of devices) out.set(d.id, { registeredAt: Number(d.created_at), changes: [] });
       const rows = await this.db
         .selectFrom('events')
         .select(['device_id', 'at', 'data'])
         .where('type', '=', 'device.status')
-        .where('device_id', 'in', deviceIds.slice(i, i + INSERT_CHUNK))
+        .where('device_id', 'in', chunk)
         .where('at', '>=', since)
+        .orderBy('id')
         .execute();
       for (const r of rows) {
-        if ((JSON.parse(r.data) as { to?: string }).to !== 'online' || r.device_id === null) continue;
-        const list = out.get(r.device_id) ?? [];
-        list.push(Number(r.at));
-        out.set(r.device_id, list);
+        // `{"from":…,"to":…}`: read without parsing, there can be many.
+        const online = r.data.includes('"to":"online"');
+        out.get(r.device_id!)?.changes.push({ at: Number(r.at), online });
       }
     }
     return out;
+  }
+
+  async updateDurations(id: string, limit: number): Promise<number[]> {
+    const rows = await this.db
+      .selectFrom('device_updates')
+      .select(['granted_at', 'finished_at'])
+      .where('rollout_id', '=', id)
+      .where('granted_at', 'is not', null)
+      .where('purpose', '=', 'update')
+      .where('state', 'in', ['succeeded', 'failed'])
+      .orderBy('granted_at', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => Number(r.finished_at) - Number(r.granted_at));
   }
 
   async failures(

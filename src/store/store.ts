@@ -322,6 +322,14 @@ export interface WaitingDevice {
   phase: number;
   lastSeen: number | null;
   timezone: string | null;
+  hardwareType: string | null;
+}
+
+export interface StatusHistory {
+  /** When the device was registered: nothing is known of it before. */
+  registeredAt: number;
+  /** Oldest first; `online` true when it came online, false when it went offline (or abandoned). */
+  changes: Array<{ at: number; online: boolean }>;
 }
 
 /** The devices a rollout plans over: those matching its filter, with the value of its `max_concurrent_per` tag. */
@@ -381,10 +389,15 @@ export interface RolloutStore {
   addTargets(id: string, targets: PlannedTarget[], ctx: DecisionContext): Promise<number>;
   /** blue_green: a switch for every device that has staged the release and has none yet. */
   addSwitches(id: string, ctx: DecisionContext): Promise<number>;
-  /** A sample of the devices still waiting to start, for the ETA. */
+  /**
+   * Up to `limit` of the devices still waiting to start, evenly spaced over the rollout (every phase in its
+   * share; all of them when `limit` is at least their number), for the ETA.
+   */
   waitingDevices(id: string, limit: number): Promise<{ devices: WaitingDevice[]; total: number }>;
-  /** When each of these devices came online, over the period (from status events): connection patterns. */
-  connectionTimes(deviceIds: string[], since: number): Promise<Map<string, number[]>>;
+  /** Each device's registration and status changes since `since` (its status events), for the ETA. */
+  statusHistory(deviceIds: string[], since: number): Promise<Map<string, StatusHistory>>;
+  /** How long this rollout's latest granted updates that have finished held their slot (granted → finished). */
+  updateDurations(id: string, limit: number): Promise<number[]>;
   /** The latest failures, newest first. */
   failures(id: string, limit: number): Promise<Array<{ deviceId: string; error: string | null; at: number }>>;
   /** Times at which this rollout's updates finished, since `since` (throughput). */

@@ -1,85 +1,39 @@
 /**
- * ETA of a rollout, per phase and overall.
+ * ETA of a rollout, per phase and overall. Pure: what the store knows comes in (engine/progress.ts reads it).
  *
- * The model, kept simple on purpose:
- * 1. Each remaining device becomes *ready* at its expected next connection (`expectedConnection`):
- *    now if online; for a periodic device the next point of its cadence (lastSeen + k × mean gap, the
- *    first one not in the past); for an hour-of-week profile the first hour by which it has connected
- *    with probability ½ (the median). Devices with no known pattern are left out and counted.
- * 2. It cannot start before its phase starts, nor outside the maintenance window in its own zone.
- * 3. The fleet is a single queue served at a steady throughput r: the observed rate of finished
- *    updates, or before any finished, max_concurrent updates per typical update time, capped by `rate`.
- *    Devices finish one every 1/r, in the order they become ready: finish = max(previous, ready) + 1/r.
- *    So a fleet that is all online finishes in remaining / r, and a device that reconnects late pushes
- *    the ETA to its reconnection (plus 1/r).
- * 4. A phase's gate opens at the later of its soak end and the moment its quorum of devices has
- *    finished; the next phase starts then (approvals are assumed immediate). Devices still offline keep
- *    updating in the background and count for the phase's own finish.
- * Not modelled: the window closing mid-update, devices going offline again, retries, and phases that
- * overlap (a phase's late devices and the next phase's are each given the whole throughput).
+ * Each waiting device is followed hour by hour with what `presence.ts` learnt of it: online during the hour,
+ * offline for so many hours (an outage ends, a van parked for the night comes back in the morning), away for
+ * the whole day. Within each hour the slots are shared among the devices online, waiting and allowed to
+ * start — their phase open, not before scheduled_at nor after end_at, inside their window in their own zone
+ * (any time once their first window has gone by, with missed_window: on_connect) — at most max_concurrent
+ * at once, each held for the update time observed (granted → finished; 15 minutes before any has finished),
+ * no more per minute than `rate` allows (with its growth), earlier phases first. Devices coming back during
+ * an hour arrive evenly over it and those leaving go evenly: when slots are short, some are gone before their
+ * turn (the queue's tail is the devices in an outage when their turn came). A fluid simulation: devices are
+ * probabilities, hours are steps, slots are counted in 5-minute steps.
+ * - A phase is done when the expected number of its devices not updated falls below one half: the tail of a
+ *   large fleet, not its typical device. Devices not expected within four weeks are left out of that and
+ *   counted (`unknownDevices`).
+ * - Progressive phases open at their gate (soak over and quorum finished; approvals taken as immediate),
+ *   rolling batches once the previous batch has nobody updating or waiting online.
+ * Not modelled: retries of failed updates, max_concurrent_per, halts, an operator's approval time.
  */
+import { currentRate, type RatePolicy } from './dispatch.js';
 import { DEFAULT_QUORUM } from './phases.js';
-import { type MaintenanceWindow, windowSchedule, windowZone } from './window.js';
+import { type DevicePresence, HOUR_MS, LocalHours, nextHour, stateNow } from './presence.js';
+import { currentOrNextWindow, type MaintenanceWindow, nextWindow, windowAt, windowZone } from './window.js';
+import { weekdayOfDay } from './zone.js';
 
-export type ConnectionPattern =
-  | { kind: 'online' }
-  /** Learnt from the last_seen history: see `meanGapFromHistory`. */
-  | { kind: 'periodic'; lastSeen: number; meanGapMs: number }
-  /** Probability of being online in each hour of the week (168 values, UTC, 0 = Sunday 00:00–01:00). */
-  | { kind: 'hourly'; probabilities: readonly number[] }
-  | { kind: 'unknown' };
-
-const HOUR_MS = 3_600_000;
-const WEEK_HOURS = 168;
-/** Beyond this an hourly profile is treated as "no idea when". */
-const HOURLY_HORIZON_HOURS = 8 * WEEK_HOURS;
-
-/** When the device is expected to connect next (≥ now), or null when there is no way to tell. */
-export function expectedConnection(pattern: ConnectionPattern, now: number): number | null {
-  switch (pattern.kind) {
-    case 'online':
-      return now;
-    case 'periodic': {
-      if (!(pattern.meanGapMs > 0)) return null;
-      const k = Math.max(1, Math.ceil((now - pattern.lastSeen) / pattern.meanGapMs));
-      return pattern.lastSeen + k * pattern.meanGapMs;
-    }
-    case 'hourly': {
-      if (pattern.probabilities.length !== WEEK_HOURS) return null;
-      const hourStart = Math.floor(now / HOUR_MS) * HOUR_MS;
-      // Hour 0 of 1970 was Thursday 00:00 UTC, hour 96 of a week that starts on Sunday.
-      const hourOfWeek = ((Math.floor(now / HOUR_MS) % WEEK_HOURS) + WEEK_HOURS + 96) % WEEK_HOURS;
-      let stillAway = 1;
-      for (let h = 0; h < HOURLY_HORIZON_HOURS; h++) {
-        const p = pattern.probabilities[(hourOfWeek + h) % WEEK_HOURS]!;
-        stillAway *= 1 - Math.min(1, Math.max(0, p));
-        if (stillAway <= 0.5) return Math.max(now, hourStart + h * HOUR_MS);
-      }
-      return null;
-    }
-    case 'unknown':
-      return null;
-  }
-}
-
-/** Mean gap between successive connections; null with fewer than two. */
-export function meanGapFromHistory(connections: readonly number[]): number | null {
-  if (connections.length < 2) return null;
-  const sorted = [...connections].sort((a, b) => a - b);
-  return (sorted[sorted.length - 1]! - sorted[0]!) / (sorted.length - 1);
-}
-
-/** Updates finished per hour over the last `lookbackMs` (default one hour). */
-export function observedThroughput(finishedAt: readonly number[], now: number, lookbackMs = HOUR_MS): number {
-  const recent = finishedAt.filter((t) => t <= now && t > now - lookbackMs).length;
-  return (recent * HOUR_MS) / lookbackMs;
-}
+export const DEFAULT_UPDATE_MS = 15 * 60_000;
+const STEP_MS = 5 * 60_000;
+const HORIZON_HOURS = 28 * 24;
 
 export interface EtaDevice {
   /** Index into `phases` (default 0). */
   phase?: number;
-  pattern: ConnectionPattern;
-  timezone?: string | null;
+  presence: DevicePresence;
+  /** Waiting devices it stands for (a sample of a large fleet); default 1. */
+  weight?: number;
 }
 
 export interface EtaPhase {
@@ -89,34 +43,47 @@ export interface EtaPhase {
   quorum?: number;
   /** When the phase started, if it has. */
   startedAt?: number | null;
+  /** Its devices already finished (succeeded or failed) and updating now. */
+  finished?: number;
+  active?: number;
 }
 
 export interface EtaInput {
-  /** Devices not finished yet. */
+  /** Devices waiting to start. */
   devices: readonly EtaDevice[];
   /** Default: one phase without soak. */
   phases?: readonly EtaPhase[];
-  /** Observed updates finished per hour; null or 0 before anything finished. */
-  throughputPerHour?: number | null;
+  /** progressive: phases open at their gate; rolling: once the previous batch is through. */
+  strategy?: string;
   maxConcurrent: number;
-  /** How long one update takes on a device (default 15 minutes, seed 000's vehicles). */
-  typicalUpdateMs?: number;
-  ratePerMinute?: number | null;
+  /** Mean time an update holds its slot (granted → finished), as observed; default 15 minutes. */
+  updateMs?: number | null;
+  rate?: RatePolicy | null;
+  /** Updates succeeded so far (the rate grows with them). */
+  succeeded?: number;
   window?: MaintenanceWindow | null;
+  missedWindow?: 'next_window' | 'on_connect';
+  /** When the rollout started running (its first window counts from here). */
+  startedAt?: number | null;
   /** scheduled_at: nothing starts before. */
   notBefore?: number | null;
+  /** end_at: nothing starts after; waiting devices are left out then. */
+  endAt?: number | null;
+  /** on_connect: the rollout takes devices in until end_at and ends then, not before. */
+  continuous?: boolean;
   now: number;
+  clock?: LocalHours;
 }
 
 export interface PhaseEta {
   name: string;
   devices: number;
-  /** Devices without a known connection pattern: not in the estimate. */
+  /** Devices not likely to connect (in their window) within four weeks: not in the estimate. */
   unknownDevices: number;
   startAt: number;
   /** When the next phase may start. */
   gateAt: number;
-  /** When its last device (with a known pattern) has finished. */
+  /** When its last device (of those expected) has finished. */
   finishAt: number;
 }
 
@@ -127,69 +94,295 @@ export interface Eta {
   phases: PhaseEta[];
 }
 
-export const DEFAULT_UPDATE_MS = 15 * 60_000;
+/** Updates finished per hour over the last `lookbackMs` (default one hour). */
+export function observedThroughput(finishedAt: readonly number[], now: number, lookbackMs = HOUR_MS): number {
+  const recent = finishedAt.filter((t) => t <= now && t > now - lookbackMs).length;
+  return (recent * HOUR_MS) / lookbackMs;
+}
 
-function effectiveThroughput(input: EtaInput): number {
-  if (input.throughputPerHour && input.throughputPerHour > 0) return input.throughputPerHour;
-  const byConcurrency = (input.maxConcurrent * HOUR_MS) / (input.typicalUpdateMs ?? DEFAULT_UPDATE_MS);
-  return input.ratePerMinute ? Math.min(byConcurrency, input.ratePerMinute * 60) : byConcurrency;
+/** Mean of the observed update times (granted → finished); null without any. */
+export function meanUpdateMs(durations: readonly number[]): number | null {
+  const valid = durations.filter((d) => d >= 0);
+  return valid.length > 0 ? valid.reduce((a, b) => a + b, 0) / valid.length : null;
+}
+
+/** The hours the simulation steps through: the one holding `now` (from now), then whole hours. */
+const cellStart = (now: number, j: number) => (j === 0 ? now : (Math.floor(now / HOUR_MS) + j) * HOUR_MS);
+
+/**
+ * The share of each hour cell in which a device of this zone may start, for a phase open from `opensAt`:
+ * spans of time cut into the cells.
+ */
+function startShares(input: EtaInput, zone: string | null, opensAt: number): Float64Array {
+  const { now, window } = input;
+  const shares = new Float64Array(HORIZON_HOURS);
+  const horizon = cellStart(now, HORIZON_HOURS);
+  const from = Math.max(now, opensAt, input.notBefore ?? now);
+  const until = Math.min(horizon, input.endAt ?? horizon);
+  const spans: Array<[number, number]> = [];
+  if (!window) spans.push([from, until]);
+  else {
+    const z = windowZone(window, zone);
+    // missed_window: on_connect: once the device's first window since the start has gone by, any time will do.
+    const anyTimeFrom =
+      input.missedWindow === 'on_connect'
+        ? currentOrNextWindow(window, z, input.startedAt ?? Math.max(now, input.notBefore ?? now)).end
+        : Number.POSITIVE_INFINITY;
+    let w = windowAt(window, z, from) ?? nextWindow(window, z, from);
+    while (w.start < Math.min(until, anyTimeFrom)) {
+      spans.push([Math.max(from, w.start), Math.min(until, w.end, anyTimeFrom)]);
+      w = nextWindow(window, z, w.end);
+    }
+    if (anyTimeFrom < until) spans.push([Math.max(from, anyTimeFrom), until]);
+  }
+  for (const [a, b] of spans) {
+    if (b <= a) continue;
+    const first = a < cellStart(now, 1) ? 0 : Math.floor((a - cellStart(now, 1)) / HOUR_MS) + 1;
+    for (let j = first; j < HORIZON_HOURS && cellStart(now, j) < b; j++) {
+      const s = cellStart(now, j);
+      const e = cellStart(now, j + 1);
+      shares[j]! += (Math.min(b, e) - Math.max(a, s)) / (e - s);
+    }
+  }
+  return shares;
+}
+
+interface Tracked {
+  presence: DevicePresence;
+  weight: number;
+  phase: number;
+  /** Its part not yet updated, where it stands (see presence.ts). */
+  state: Float64Array;
+  /** Share of each hour cell it may start in, once its phase is open. */
+  shares: Float64Array | null;
+  /** The part of it that came back online in this hour. */
+  back: number;
 }
 
 export function estimateEta(input: EtaInput): Eta {
   const { now } = input;
-  const phases = input.phases?.length ? input.phases : [{ name: 'all', waitMs: 0 }];
-  const r = effectiveThroughput(input);
-  const interval = HOUR_MS / r;
-  const schedules = new Map<string, (at: number) => number>();
-  const earliest = Math.max(now, input.notBefore ?? now);
-  const startInWindow = (at: number, zone: string | null | undefined) => {
-    if (!input.window) return at;
-    const z = windowZone(input.window, zone);
-    let s = schedules.get(z);
-    if (!s) {
-      s = windowSchedule(input.window, z, earliest);
-      schedules.set(z, s);
-    }
-    return s(at);
-  };
+  const clock = input.clock ?? new LocalHours();
+  const phases: EtaPhase[] = input.phases?.length ? [...input.phases] : [{ name: 'all', waitMs: 0 }];
+  const last = phases.length - 1;
+  const updateMs = Math.max(STEP_MS, input.updateMs ?? DEFAULT_UPDATE_MS);
+  const lag = Math.round(updateMs / STEP_MS);
+  const slotsPerHour = (input.maxConcurrent * HOUR_MS) / updateMs;
+  const throughputPerHour = input.rate ? Math.min(slotsPerHour, input.rate.perMinute * 60) : slotsPerHour;
+  const steps = Math.floor((cellStart(now, HORIZON_HOURS) - now) / STEP_MS);
+  const start = Math.max(now, input.notBefore ?? now);
+  const cellOf = (t: number) =>
+    t < cellStart(now, 1) ? 0 : 1 + Math.floor((t - cellStart(now, 1)) / HOUR_MS);
 
-  const expected = phases.map(() => [] as Array<{ connect: number; timezone?: string | null }>);
-  const unknown = phases.map(() => 0);
-  for (const d of input.devices) {
-    const i = Math.min(Math.max(0, d.phase ?? 0), phases.length - 1);
-    const connect = expectedConnection(d.pattern, now);
-    if (connect === null) unknown[i]!++;
-    else expected[i]!.push({ connect, timezone: d.timezone });
+  const devices: Tracked[] = input.devices.map((d) => ({
+    presence: d.presence,
+    weight: d.weight ?? 1,
+    phase: Math.min(Math.max(0, d.phase ?? 0), last),
+    state: stateNow(d.presence, clock.hourOf(d.presence.zone, Math.floor(now / HOUR_MS))),
+    shares: null,
+    back: 0,
+  }));
+  const waiting = phases.map((_, i) =>
+    devices.filter((d) => d.phase === i).reduce((a, d) => a + d.weight, 0),
+  );
+  const active = phases.map((p) => p.active ?? 0);
+  const finished0 = phases.map((p) => p.finished ?? 0);
+
+  // Local hour and new local days of each cell, per zone.
+  const local = new Map<string, { hour: Int8Array; newDay: Int8Array }>();
+  for (const d of devices) {
+    const zone = d.presence.zone;
+    if (local.has(zone)) continue;
+    const first = Math.floor(now / HOUR_MS);
+    const hour = new Int8Array(HORIZON_HOURS + 1);
+    const newDay = new Int8Array(HORIZON_HOURS + 1);
+    for (let j = 0; j <= HORIZON_HOURS; j++) {
+      hour[j] = clock.hourOf(zone, first + j);
+      const day = clock.dayOf(zone, first + j);
+      newDay[j] = j > 0 && day !== clock.dayOf(zone, first + j - 1) ? weekdayOfDay(day) : -1;
+    }
+    local.set(zone, { hour, newDay });
   }
 
-  const out: PhaseEta[] = [];
-  let previousGate = earliest;
-  phases.forEach((phase, i) => {
-    const startAt = phase.startedAt ?? Math.max(previousGate, earliest);
-    const ready = expected[i]!.map((d) =>
-      startInWindow(Math.max(d.connect, startAt, earliest), d.timezone),
-    ).sort((a, b) => a - b);
-    let finish = startAt;
-    const finishes = ready.map((t) => (finish = Math.max(finish, t) + interval));
-    const quorum = Math.max(1, Math.ceil((finishes.length * (phase.quorum ?? DEFAULT_QUORUM)) / 100 - 1e-9));
-    const soakEnd = startAt + phase.waitMs;
-    const gateAt =
-      phases[i + 1]?.startedAt ??
-      Math.max(soakEnd, finishes.length > 0 ? finishes[quorum - 1]! : soakEnd, now);
-    previousGate = gateAt;
-    out.push({
-      name: phase.name,
-      devices: ready.length + unknown[i]!,
-      unknownDevices: unknown[i]!,
+  const opens: Array<number | null> = phases.map((p, i) =>
+    i === 0 ? (p.startedAt ?? start) : (p.startedAt ?? null),
+  );
+  const gates: Array<number | null> = phases.map((_, i) => phases[i + 1]?.startedAt ?? null);
+  // Per phase: updates started (cumulative, from now) at each step, and how many it may start in this hour.
+  const started = phases.map(() => new Float64Array(steps + 1));
+  const startedBy = (i: number, s: number) => (s < 0 ? 0 : started[i]![s]!);
+  // This hour, per phase (expected numbers): devices online all of it, coming back in it (evenly over the
+  // hour), leaving in it (evenly); of those, the ones here now and not started; and those started.
+  const hour = () => phases.map(() => 0);
+  const tiers = { all: hour(), back: hour(), leaving: hour() };
+  const here = { all: hour(), back: hour(), leaving: hour() };
+  const taken = { all: hour(), back: hour(), leaving: hour() };
+  const takenThisHour = hour();
+  // Updates in progress now end evenly over the next update time; one started at step x ends at x + lag.
+  const activeLeft = (i: number, s: number) => (active[i]! * Math.max(0, lag - s)) / lag;
+  const done = (i: number, s: number) =>
+    finished0[i]! + active[i]! - activeLeft(i, s) + startedBy(i, s - lag);
+  const busyOf = (i: number, s: number) => activeLeft(i, s) + startedBy(i, s - 1) - startedBy(i, s - lag);
+
+  let cell = 0;
+  /**
+   * A device online this hour is there all of it, or only from when it comes back, or until it leaves: when
+   * slots are short some of those are gone before their turn (the queue's tail is the devices in an outage
+   * when their turn came).
+   */
+  const split = (d: Tracked) => {
+    const on = d.state[0]!;
+    const back = Math.min(on, d.back);
+    const leaving = Math.min(on - back, on * d.presence.leaves[local.get(d.presence.zone)!.hour[cell + 1]!]!);
+    return { all: on - back - leaving, back, leaving };
+  };
+  /** The devices of each open phase online and allowed to start in the current hour. */
+  const measure = (only?: number) => {
+    for (let i = 0; i <= last; i++) {
+      if (only !== undefined && only !== i) continue;
+      for (const k of ['all', 'back', 'leaving'] as const) {
+        tiers[k][i] = 0;
+        taken[k][i] = 0;
+      }
+      takenThisHour[i] = 0;
+    }
+    for (const d of devices) {
+      if (!d.shares || (only !== undefined && d.phase !== only)) continue;
+      const p = split(d);
+      for (const k of ['all', 'back', 'leaving'] as const)
+        tiers[k][d.phase]! += d.weight * p[k] * d.shares[cell]!;
+    }
+    for (let i = 0; i <= last; i++) {
+      if (only !== undefined && only !== i) continue;
+      here.all[i] = tiers.all[i]!;
+      here.back[i] = 0;
+      here.leaving[i] = tiers.leaving[i]!;
+    }
+  };
+  const open = (i: number, at: number) => {
+    opens[i] = at;
+    const shares = new Map<string, Float64Array>();
+    for (const d of devices) {
+      if (d.phase !== i) continue;
+      const zone = d.presence.zone;
+      if (!shares.has(zone)) shares.set(zone, startShares(input, zone, at));
+      d.shares = shares.get(zone)!;
+    }
+    measure(i);
+  };
+  phases.forEach((_, i) => {
+    if (opens[i] !== null) open(i, opens[i]!);
+  });
+  /** Hands the hour's starts to the devices that were online, then moves everyone into the next hour. */
+  const settle = () => {
+    const share = (k: 'all' | 'back' | 'leaving', i: number) =>
+      tiers[k][i]! > 0 ? Math.min(1, taken[k][i]! / tiers[k][i]!) : 0;
+    for (const d of devices) {
+      if (d.shares) {
+        const p = split(d);
+        const i = d.phase;
+        const started = p.all * share('all', i) + p.back * share('back', i) + p.leaving * share('leaving', i);
+        d.state[0]! -= started * d.shares[cell]!;
+      }
+      const l = local.get(d.presence.zone)!;
+      d.back = nextHour(d.presence, d.state, l.hour[cell + 1]!, l.newDay[cell + 1]!);
+    }
+    cell++;
+    measure();
+  };
+  const gateOpen = (i: number, s: number, t: number): boolean => {
+    const p = phases[i]!;
+    if (input.strategy === 'rolling') {
+      // The batch has nobody updating nor waiting while connected.
+      return here.all[i]! + here.back[i]! + here.leaving[i]! < 0.5 && busyOf(i, s) < 0.5;
+    }
+    if (t < opens[i]! + p.waitMs) return false;
+    const judged = finished0[i]! + active[i]! + waiting[i]!;
+    const needed = Math.max(1, Math.ceil((judged * (p.quorum ?? DEFAULT_QUORUM)) / 100 - 1e-9));
+    return judged < 0.5 || done(i, s) >= needed - 0.5;
+  };
+
+  let stop = steps;
+  for (let s = 0; s <= steps; s++) {
+    const t = now + s * STEP_MS;
+    while (cellOf(t) > cell && cell < HORIZON_HOURS - 1) settle();
+    for (let i = 0; i <= last; i++) {
+      if (opens[i] === null || t < opens[i]! || gates[i] !== null || !gateOpen(i, s, t)) continue;
+      gates[i] = t;
+      if (i < last && opens[i + 1] === null) open(i + 1, t);
+    }
+    // Starts: earlier phases first, within the free slots and the minute's rate; none after end_at.
+    let busy = 0;
+    for (let i = 0; i <= last; i++) busy += busyOf(i, s);
+    const ended = input.endAt != null && t >= input.endAt;
+    const left = phases.reduce((a, _, i) => a + waiting[i]! - startedBy(i, s - 1), 0);
+    if (phases.every((_, i) => opens[i] !== null) && (left < 1e-3 || ended) && busy < 1e-3) {
+      for (let i = 0; i <= last; i++) started[i]![s] = startedBy(i, s - 1);
+      stop = s;
+      break;
+    }
+    let free = Math.max(0, input.maxConcurrent - busy);
+    if (input.rate) {
+      let succeeded = input.succeeded ?? 0;
+      for (let i = 0; i <= last; i++) succeeded += done(i, s) - finished0[i]! - active[i]!;
+      free = Math.min(free, (currentRate(input.rate, Math.max(0, succeeded)) * STEP_MS) / 60_000);
+    }
+    // Within the hour, those coming back arrive and those leaving go evenly; slots go to whoever is here.
+    const stepsLeft = Math.max(1, Math.round((cellStart(now, cell + 1) - t) / STEP_MS));
+    const take = phases.map(() => 0);
+    for (let i = 0; i <= last; i++) {
+      if (opens[i] === null || opens[i]! > t) continue;
+      here.back[i]! += (tiers.back[i]! - taken.back[i]! - here.back[i]!) / stepsLeft;
+      here.leaving[i]! -= here.leaving[i]! / (stepsLeft + 1);
+      if (ended) continue;
+      const present = here.all[i]! + here.back[i]! + here.leaving[i]!;
+      const n = Math.min(free, present);
+      if (n <= 0) continue;
+      for (const k of ['all', 'back', 'leaving'] as const) {
+        const part = (n * here[k][i]!) / present;
+        here[k][i]! -= part;
+        taken[k][i]! += part;
+      }
+      free -= n;
+      takenThisHour[i]! += n;
+      take[i] = n;
+    }
+    for (let i = 0; i <= last; i++) started[i]![s] = startedBy(i, s - 1) + take[i]!;
+  }
+
+  // A phase is done once what is left of it is less than half a device, not counting those the horizon never
+  // reached; after end_at, once its updates in progress are through.
+  const finishes = phases.map((_, i) => {
+    if (opens[i] === null) return null;
+    const never = waiting[i]! - startedBy(i, stop);
+    const expected = finished0[i]! + active[i]! + waiting[i]! - never;
+    for (let s = 0; s <= stop; s++) {
+      const t = now + s * STEP_MS;
+      if (done(i, s) >= expected - 0.5) return t;
+      if (input.endAt != null && t >= input.endAt && busyOf(i, s) < 0.5) return t;
+    }
+    return now + stop * STEP_MS;
+  });
+  const horizon = cellStart(now, HORIZON_HOURS);
+  let finishAt = finishes.some((f) => f === null) ? horizon : Math.max(now, ...(finishes as number[]));
+  // on_connect takes devices in until end_at and ends then, not before.
+  if (input.continuous && input.endAt != null) finishAt = Math.max(finishAt, input.endAt);
+
+  const out: PhaseEta[] = phases.map((p, i) => {
+    const startAt = opens[i] ?? horizon;
+    const finish = finishes[i] ?? horizon;
+    return {
+      name: p.name,
+      devices: Math.round(finished0[i]! + active[i]! + waiting[i]!),
+      unknownDevices: Math.round(opens[i] === null ? waiting[i]! : waiting[i]! - startedBy(i, stop)),
       startAt,
-      gateAt,
-      finishAt: finishes.at(-1) ?? startAt,
-    });
+      gateAt: gates[i] ?? Math.max(startAt + p.waitMs, finish),
+      finishAt: finish,
+    };
   });
   return {
-    finishAt: Math.max(...out.map((p) => p.finishAt)),
-    throughputPerHour: r,
-    unknownDevices: unknown.reduce((a, b) => a + b, 0),
+    finishAt,
+    throughputPerHour,
+    unknownDevices: out.reduce((a, p) => a + p.unknownDevices, 0),
     phases: out,
   };
 }

@@ -41,7 +41,7 @@ export function PlanView({ plan }: { plan: Plan }) {
                 <>
                   {' '}
                   (not counting {formatNumber(plan.eta.unknown_devices)}{' '}
-                  {plan.eta.unknown_devices === 1 ? 'device' : 'devices'} with no known connection pattern)
+                  {plan.eta.unknown_devices === 1 ? 'device' : 'devices'} not expected within four weeks)
                 </>
               )}
             </p>

@@ -195,7 +195,7 @@ export function RolloutPage({ id }: { id: string; tab?: string | undefined }) {
                 ? [
                     [
                       'Devices without an estimate',
-                      `${formatNumber(eta.unknown_devices)} (offline or outside their window)`,
+                      `${formatNumber(eta.unknown_devices)} (not expected within four weeks)`,
                     ] as [string, string],
                   ]
                 : []),
