@@ -48,6 +48,11 @@ import { newUpdateId } from './update-ids.js';
 
 const ACTIVE = [...ACTIVE_STATES] as UpdateState[];
 export const WAITING: UpdateState[] = ['pending', 'scheduled'];
+/**
+ * The waiting states written out in the SQL text, as the partial index device_updates_waiting is defined:
+ * only a query that says so in the same words may use it (a bound parameter could be anything).
+ */
+const WAITING_SQL = sql<boolean>`state in ('pending', 'scheduled')`;
 
 export interface WaitingRow {
   id: string;
@@ -386,6 +391,7 @@ export class SqlRollouts implements RolloutStore {
       .updateTable('device_updates')
       .set({ state: 'pending', updated_at: ctx.now })
       .where('rollout_id', '=', id)
+      .where(WAITING_SQL)
       .where('state', '=', 'scheduled')
       .where('phase', '<=', phase)
       .executeTakeFirst();
@@ -525,7 +531,7 @@ export class SqlRollouts implements RolloutStore {
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('u.rollout_id', '=', id)
       .where('u.phase', '=', phase)
-      .where('u.state', 'in', WAITING)
+      .where(WAITING_SQL)
       .where('d.last_seen', '>=', ctx.now - ctx.thresholds.offlineAfterMs)
       .executeTakeFirstOrThrow();
     return Number(row.n);
@@ -846,19 +852,20 @@ export class SqlRollouts implements RolloutStore {
       .where('u.rollout_id', '=', id)
       .where(waiting)
       .executeTakeFirstOrThrow();
-    // Evenly spaced in update-id order, which is the order the rollout wrote them in (by phase, then device):
-    // every phase and every stretch of the fleet is in the sample in its own share, and it is the same
-    // sample on every call while nothing moves.
+    // Evenly spaced in the index's order, by phase and then update id (the order the rollout wrote them in,
+    // device by device): every phase and every stretch of the fleet is in the sample in its own share, and it
+    // is the same sample on every call while nothing moves.
     const step = Math.max(1, Math.floor(Number(total.n) / Math.max(1, limit)));
     const numbered = this.db
       .selectFrom('device_updates as u')
-      .select(['u.id', sql<number>`row_number() over (order by u.id)`.as('n')])
+      .select(['u.id', 'u.phase', sql<number>`row_number() over (order by u.phase, u.id)`.as('n')])
       .where('u.rollout_id', '=', id)
       .where(waiting);
     const picked = this.db
       .selectFrom(numbered.as('w'))
-      .select('w.id')
+      .select(['w.id', 'w.phase'])
       .where(sql<boolean>`(w.n - 1) % ${step} = 0`)
+      .orderBy('w.phase')
       .orderBy('w.id')
       .limit(limit);
     const rows = await this.db
@@ -866,6 +873,7 @@ export class SqlRollouts implements RolloutStore {
       .innerJoin('device_updates as u', 'u.id', 's.id')
       .innerJoin('devices as d', 'd.id', 'u.device_id')
       .select(['u.device_id', 'u.phase', 'd.last_seen', 'd.timezone', 'd.hardware_type'])
+      .orderBy('u.phase')
       .orderBy('u.id')
       .execute();
     return {
