@@ -29,7 +29,7 @@ export function formatReport(r: SimResult): string {
     `Run: ${r.run.wall_seconds} s (setup ${r.run.setup_seconds} s), ${r.run.device_days_per_second.toLocaleString('en-US')} device-days/s, ` +
       `peak RSS ${r.run.peak_rss_mb} MB; ${r.run.heartbeats.toLocaleString('en-US')} heartbeats, ${r.run.reports.toLocaleString('en-US')} reports, ` +
       `${r.run.engine_passes} engine passes, ${r.run.syncs} syncs (every ${r.run.sync_every_seconds === null ? '—' : `${r.run.sync_every_seconds / 3600} h`}), ` +
-      `steps of ${r.run.step_seconds} s; devices enter at the ${r.layer} layer`,
+      `steps of ${r.run.step_seconds} s; devices enter at the ${r.layer} layer; database in ${r.run.database === 'memory' ? 'memory' : 'a file'}`,
   );
   for (const ro of r.rollouts) {
     lines.push(

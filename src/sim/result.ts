@@ -87,6 +87,8 @@ export interface SimResult {
     sync_every_seconds: number | null;
     /** Device events within a step reach the server together. */
     step_seconds: number;
+    /** Where the server's database was: memory, or a temporary file for runs too large for memory. */
+    database: 'memory' | 'file';
     device_days_per_second: number;
   };
   rollouts: RolloutResult[];
@@ -182,6 +184,7 @@ export function buildResult(outcome: SimOutcome): SimResult {
       syncs: st.syncs,
       sync_every_seconds: st.syncEveryMs === null ? null : st.syncEveryMs / 1000,
       step_seconds: s.simulation.stepMs / 1000,
+      database: st.database,
       device_days_per_second: Math.round(st.deviceDaysPerSecond),
     },
     rollouts,

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../core/clock.js';
 import { createServer, type ServerParts } from '../server/serve.js';
-import type { SqliteStore } from '../store/sqlite/connect.js';
+import { memoryImage } from '../store/open.js';
 import { injectTransport, type Outcome, ProtocolDevice, type StepReport } from './protocol-device.js';
 
 export interface FleetDeviceJson {
@@ -146,7 +146,7 @@ export class VirtualFleet {
   async restart(): Promise<void> {
     await this.parts.app.close();
     // In memory, what survives is what was committed: the database image, handed to the new server.
-    const image = this.db === ':memory:' ? await (this.parts.store as SqliteStore).image() : undefined;
+    const image = this.db === ':memory:' ? await memoryImage(this.parts.store) : undefined;
     await this.parts.store.close();
     this.parts = await createServer({
       dataDir: this.dataDir,

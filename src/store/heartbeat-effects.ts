@@ -2,7 +2,7 @@
  * What one heartbeat does to its device row, decided once for every adapter: which columns change,
  * which events are recorded, what the caller is told. The adapters only read the row and write the result.
  */
-import { type DeviceStatus, deviceStatus } from '../core/device.js';
+import { type DeviceStatus, deviceStatus, type StatusThresholds } from '../core/device.js';
 import { versionKey } from '../core/semver.js';
 import type { DevicesTable } from './schema.js';
 import type { HeartbeatOutcome, NewEvent, PresentedHeartbeat, TimeContext } from './store.js';
@@ -40,6 +40,31 @@ export function statusEvent(
   reason: string,
 ): NewEvent {
   return { at, type: 'device.status', deviceId, rolloutId: null, actor: null, reason, data: { from, to } };
+}
+
+/** A status sweep's moves, in order: devices silent for `silentMs` in one of `from` are recorded as `to`. */
+export interface StatusSweep {
+  from: DeviceStatus[];
+  to: DeviceStatus;
+  silentMs: number;
+  reason: string;
+}
+
+export function statusSweeps(thresholds: StatusThresholds): StatusSweep[] {
+  return [
+    {
+      from: ['online', 'offline'],
+      to: 'abandoned',
+      silentMs: thresholds.abandonedAfterMs,
+      reason: 'no heartbeat within the abandoned threshold',
+    },
+    {
+      from: ['online'],
+      to: 'offline',
+      silentMs: thresholds.offlineAfterMs,
+      reason: 'no heartbeat within the offline threshold',
+    },
+  ];
 }
 
 export function heartbeatEffects(

@@ -1,7 +1,7 @@
 /** Chooses the adapter from a database location: a file path (SQLite) or a postgres:// URL. */
 import { join } from 'node:path';
 import { FleetError } from '../core/errors.js';
-import { openSqliteStore, type SqliteOptions } from './sqlite/connect.js';
+import { IN_MEMORY_LIMIT_BYTES, openSqliteStore, type SqliteOptions, SqliteStore } from './sqlite/connect.js';
 import type { Store } from './store.js';
 
 export interface OpenStoreOptions extends SqliteOptions {
@@ -20,4 +20,13 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     throw new FleetError('VALIDATION', `--db: "${location}" is neither a postgres:// URL nor a file path`);
   }
   return openSqliteStore(location, options);
+}
+
+/** `db: ':memory:'` keeps a SQLite database in memory, up to this size. */
+export { IN_MEMORY_LIMIT_BYTES };
+
+/** The committed database of an in-memory store, to start another store from (`image` of SqliteOptions). */
+export function memoryImage(store: Store): Promise<Buffer> {
+  if (!(store instanceof SqliteStore)) throw new Error('only a SQLite store has a database image');
+  return store.image();
 }

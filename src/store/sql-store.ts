@@ -9,7 +9,7 @@ import type { FilterNode } from '../core/filter/index.js';
 import { type DeviceRow, newDeviceRow, recordColumns, rowToDevice } from './device-row.js';
 import { decodeCursor, encodeCursor, sortExpression } from './device-sort.js';
 import { compileFilter } from './filter-sql.js';
-import { type HeartbeatRow, heartbeatEffects, statusEvent } from './heartbeat-effects.js';
+import { type HeartbeatRow, heartbeatEffects, statusEvent, statusSweeps } from './heartbeat-effects.js';
 import type { Dialect } from './migrations.js';
 import type { Database } from './schema.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
@@ -48,7 +48,7 @@ const HEARTBEAT_COLUMNS = [
 ] as const;
 
 /** Devices moved per sweep transaction, so a sweep never holds the write lock for long. */
-const SWEEP_CHUNK = 5_000;
+export const SWEEP_CHUNK = 5_000;
 
 /** Byte-wise order (UTF-8), as `collate "C"` and SQLite's BINARY compare text. */
 function byteOrder(a: string, b: string): number {
@@ -481,21 +481,7 @@ export class SqlStore implements Store {
 
   async sweepStatuses(ctx: TimeContext, since?: number): Promise<StatusTransition[]> {
     const transitions: StatusTransition[] = [];
-    const moves: Array<{ from: DeviceStatus[]; to: DeviceStatus; silentMs: number; reason: string }> = [
-      {
-        from: ['online', 'offline'],
-        to: 'abandoned',
-        silentMs: ctx.thresholds.abandonedAfterMs,
-        reason: 'no heartbeat within the abandoned threshold',
-      },
-      {
-        from: ['online'],
-        to: 'offline',
-        silentMs: ctx.thresholds.offlineAfterMs,
-        reason: 'no heartbeat within the offline threshold',
-      },
-    ];
-    for (const move of moves) {
+    for (const move of statusSweeps(ctx.thresholds)) {
       for (;;) {
         const { selected, moved } = await this.db.transaction().execute(async (trx) => {
           const silent = (eb: DeviceEb) =>

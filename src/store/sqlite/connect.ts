@@ -7,12 +7,19 @@ import type { DeviceRecord } from '../../core/device.js';
 import { migrateToLatest } from '../migrations.js';
 import type { Database } from '../schema.js';
 import { SqlStore } from '../sql-store.js';
-import type { HeartbeatOutcome, ImportResult, PresentedHeartbeat, TimeContext } from '../store.js';
+import type {
+  HeartbeatOutcome,
+  ImportResult,
+  PresentedHeartbeat,
+  StatusTransition,
+  TimeContext,
+} from '../store.js';
 import { Checkpointer } from './checkpointer.js';
 import { SqliteDevices } from './devices.js';
 import { SqliteEvents } from './events.js';
 import { SqliteHeartbeats } from './heartbeats.js';
 import { SqliteRollouts } from './rollouts.js';
+import { SqliteSweep } from './sweep.js';
 import { SqliteUpdates } from './updates.js';
 
 export interface SqliteOptions {
@@ -98,6 +105,7 @@ function withStatementCache(database: BetterSqlite3.Database) {
 export class SqliteStore extends SqlStore {
   private readonly heartbeats: SqliteHeartbeats;
   private readonly devices: SqliteDevices;
+  private readonly sweeps: SqliteSweep;
 
   constructor(
     db: Kysely<Database>,
@@ -111,6 +119,7 @@ export class SqliteStore extends SqlStore {
     });
     this.heartbeats = new SqliteHeartbeats(sqlite, events);
     this.devices = new SqliteDevices(sqlite, events);
+    this.sweeps = new SqliteSweep(sqlite, events);
   }
 
   /** The database as it is committed now, to reopen in memory (a restart of an in-memory server). */
@@ -121,6 +130,10 @@ export class SqliteStore extends SqlStore {
   override async close(): Promise<void> {
     await super.close();
     await this.checkpointer?.stop();
+  }
+
+  override sweepStatuses(ctx: TimeContext, since?: number): Promise<StatusTransition[]> {
+    return this.db.connection().execute(async () => this.sweeps.sweep(ctx, since));
   }
 
   override recordHeartbeats(batch: PresentedHeartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]> {
