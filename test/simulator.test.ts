@@ -120,6 +120,18 @@ describe('simulator', () => {
     expect(result.checks.find((c) => c.name === 'concurrency within the limit per region')?.pass).toBe(true);
   });
 
+  it('a database that outgrows memory moves to a file mid-run, and the run ends as it would have', async () => {
+    const doc = progressive(0.04);
+    const inMemory = await run(doc);
+    const moved = buildResult(await new Simulator(parseScenario(doc), { memoryLimitBytes: 2 ** 20 }).run());
+    expect(inMemory.run.database).toBe('memory');
+    expect(moved.run.database).toBe('file');
+    const outcome = (r: SimResult) =>
+      r.rollouts.map((x) => ({ state: x.state, final: x.final, gates: x.gates }));
+    expect(outcome(moved)).toEqual(outcome(inMemory));
+    expect(moved.run.reports).toBe(inMemory.run.reports);
+  });
+
   it('respects maintenance windows in each device’s zone and says so', async () => {
     const result = await run({
       start: '2026-03-02T00:00:00Z',

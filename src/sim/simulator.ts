@@ -59,6 +59,8 @@ export interface SimOptions {
   progress?: (line: string) => void;
   /** Keep the server's data (a SQLite file) here; default: the database lives in memory for the run. */
   dataDir?: string;
+  /** An in-memory database larger than this moves to a file (default: three quarters of SQLite's limit). */
+  memoryLimitBytes?: number;
 }
 
 /**
@@ -384,6 +386,7 @@ export class Simulator {
    */
   private async sync(): Promise<void> {
     this.stats.syncs++;
+    await this.keepDatabaseInBounds();
     const planning =
       this.obs.length < this.scenario.rollouts.length ||
       this.rollouts.some((r) => r?.spec.strategy === 'on_connect' && OPEN_STATES.has(r.state));
@@ -404,9 +407,23 @@ export class Simulator {
     });
   }
 
+  /**
+   * SQLite holds at most IN_MEMORY_LIMIT_BYTES in memory: a run that grows its database past three quarters of
+   * that (its estimate was short) carries on with the database in a file, the server started again on it, as
+   * after a restart (nothing the engine decides depends on the process it runs in).
+   */
+  private async keepDatabaseInBounds(): Promise<void> {
+    if (this.fleet.memoryBytes() < (this.options.memoryLimitBytes ?? IN_MEMORY_LIMIT_BYTES * 0.75)) return;
+    const mb = Math.round(this.fleet.memoryBytes() / 2 ** 20);
+    await this.fleet.moveToFile();
+    this.stats.database = 'file';
+    this.stamp(`database moved from memory to a file at ${mb} MB`);
+  }
+
   /** The hourly timeline: counts by state of each rollout, as the server has them. */
   private async sample(): Promise<void> {
     this.sampleRss();
+    await this.keepDatabaseInBounds();
     for (const o of this.obs) {
       const counts: StateCounts = purposeCounts(await this.fleet.parts.store.rollouts.counts(o.id), 'update');
       o.timeline.push({ at: this.now, counts });

@@ -3,12 +3,12 @@
  * a manual clock, with devices that speak the real device protocol to it. The POS demo, the engine tests and
  * the simulator all run through this: nothing here is a second implementation of the product.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../core/clock.js';
 import { createServer, type ServerParts } from '../server/serve.js';
-import { memoryImage } from '../store/open.js';
+import { databaseBytes, memoryImage } from '../store/open.js';
 import { injectTransport, type Outcome, ProtocolDevice, type StepReport } from './protocol-device.js';
 
 export interface FleetDeviceJson {
@@ -31,7 +31,7 @@ export class VirtualFleet {
     readonly clock: ManualClock,
     private readonly dataDir: string,
     private readonly ownsDir: boolean,
-    private readonly db: string | undefined,
+    private db: string | undefined,
   ) {}
 
   static async create(options: {
@@ -144,10 +144,18 @@ export class VirtualFleet {
 
   /** Stops the server and starts a new one on the same database, as after a crash: only the store survives. */
   async restart(): Promise<void> {
+    await this.start(await this.stop());
+  }
+
+  /** Stops the server; in memory, what survives is what was committed: the database image, returned. */
+  private async stop(): Promise<Buffer | undefined> {
     await this.parts.app.close();
-    // In memory, what survives is what was committed: the database image, handed to the new server.
     const image = this.db === ':memory:' ? await memoryImage(this.parts.store) : undefined;
     await this.parts.store.close();
+    return image;
+  }
+
+  private async start(image: Buffer | undefined): Promise<void> {
     this.parts = await createServer({
       dataDir: this.dataDir,
       db: this.db,
@@ -158,6 +166,23 @@ export class VirtualFleet {
     });
     const transport = injectTransport(this.parts.app);
     for (const d of this.devices.values()) d.transport = transport;
+  }
+
+  /** How big the database is, when it is in memory (0 otherwise). */
+  memoryBytes(): number {
+    return this.db === ':memory:' ? databaseBytes(this.parts.store) : 0;
+  }
+
+  /**
+   * Moves an in-memory database to a file in the data folder (it outgrew SQLite's in-memory limit): the same
+   * committed database, the server started again on it, as after a restart.
+   */
+  async moveToFile(): Promise<void> {
+    if (this.db !== ':memory:') return;
+    const image = await this.stop();
+    this.db = join(this.dataDir, 'fleetd.db');
+    writeFileSync(this.db, image!);
+    await this.start(undefined);
   }
 
   async close(): Promise<void> {

@@ -25,6 +25,11 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
 /** `db: ':memory:'` keeps a SQLite database in memory, up to this size. */
 export { IN_MEMORY_LIMIT_BYTES };
 
+/** The size of a SQLite store's database (0 for PostgreSQL). */
+export function databaseBytes(store: Store): number {
+  return store instanceof SqliteStore ? store.sizeBytes() : 0;
+}
+
 /** The committed database of an in-memory store, to start another store from (`image` of SqliteOptions). */
 export function memoryImage(store: Store): Promise<Buffer> {
   if (!(store instanceof SqliteStore)) throw new Error('only a SQLite store has a database image');

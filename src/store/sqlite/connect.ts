@@ -122,6 +122,12 @@ export class SqliteStore extends SqlStore {
     this.sweeps = new SqliteSweep(sqlite, events);
   }
 
+  /** The database's size: its pages. */
+  sizeBytes(): number {
+    const pages = this.sqlite.pragma('page_count', { simple: true }) as number;
+    return pages * (this.sqlite.pragma('page_size', { simple: true }) as number);
+  }
+
   /** The database as it is committed now, to reopen in memory (a restart of an in-memory server). */
   image(): Promise<Buffer> {
     return this.db.connection().execute(async () => this.sqlite.serialize());
