@@ -30,6 +30,8 @@ const FRESH_MS = 5 * MINUTE;
 /** Devices per heartbeat batch when every online device heartbeats at once (a sync). */
 const SYNC_CHUNK = 5_000;
 const SWITCH_MS = 10_000;
+/** Queued devices a freed slot looks through for one online before it waits for the first to connect. */
+const WAKE_SCAN = 64;
 const ACTIVE = new Set(['notified', 'downloading', 'installing', 'verifying']);
 
 /** What an agenda entry asks of a device. */
@@ -66,6 +68,8 @@ export interface DeviceHost {
   readonly model: FleetModel;
   readonly presence: Presence;
   now(): number;
+  /** The simulator's turn: orders what happens at one instant (see Simulator.moment). */
+  moment(): number;
   gateway(): Gateway;
   /** The rollout the simulator created k-th, as the server last told it, and what is observed of it. */
   rollout(k: number): Rollout | undefined;
@@ -188,19 +192,33 @@ export class DeviceSide {
     }
   }
 
-  /** Wakes up to `n` devices queued for a slot in rollout k (the online ones ask now). */
+  /**
+   * Offers up to `n` freed slots of rollout k to the devices queued for one. A slot goes to the first queued
+   * device online now, which asks at once; the offline ones it passes stay queued (they could not take it:
+   * any device online asks first). Only when WAKE_SCAN queued devices in a row are offline does the first of
+   * them get the slot's turn at its next connection, so a slot freed at night still finds a taker.
+   */
   wake(k: number, n: number): void {
     const o = this.host.observation(k);
     if (!o) return;
-    let woken = 0;
-    while (woken < n && o.queueHead < o.queue.length) {
-      const i = o.queue[o.queueHead++]!;
-      this.inQueue[i] = 0;
-      if (this.work.has(i)) continue;
-      if (this.host.presence.isOnline(i, this.now)) {
-        this.schedule(i, this.now, POLL);
-        woken++;
-      } else this.scheduleConnect(i);
+    for (let woken = 0; woken < n && o.queueHead < o.queue.length; woken++) {
+      const passed: number[] = [];
+      let taker = -1;
+      while (taker === -1 && passed.length < WAKE_SCAN && o.queueHead < o.queue.length) {
+        const i = o.queue[o.queueHead++]!;
+        if (this.work.has(i)) this.inQueue[i] = 0;
+        else if (this.host.presence.isOnline(i, this.now)) taker = i;
+        else passed.push(i);
+      }
+      if (taker !== -1) {
+        this.inQueue[taker] = 0;
+        this.schedule(taker, this.now, POLL);
+      } else if (passed.length > 0) {
+        const first = passed.shift()!;
+        this.inQueue[first] = 0;
+        this.scheduleConnect(first);
+      }
+      for (const i of passed) o.queue.push(i);
     }
     if (o.queueHead > 4096 && o.queueHead * 2 > o.queue.length) {
       o.queue.splice(0, o.queueHead);
@@ -253,8 +271,12 @@ export class DeviceSide {
       .gateway()
       .reports(batch.map(({ i, w, body }) => ({ deviceId: model.id(i), updateId: w.updateId, body })));
     this.host.count('reports', batch.length);
-    batch.forEach(({ i, w }, n) => {
-      if (!accepted[n] && this.work.get(i) === w) this.endWork(i, w, null);
+    batch.forEach(({ i, w, body }, n) => {
+      if (accepted[n]) return;
+      if (this.work.get(i) === w) this.endWork(i, w, null);
+      // The server had given up on the update (timed out) before the device's last word reached it.
+      else if (body.state === 'succeeded' || body.state === 'failed')
+        this.host.observation(w.rollout)?.refused(i, this.host.moment());
     });
   }
 
@@ -500,7 +522,9 @@ export class DeviceSide {
       if (state !== null && w.action !== 'switch') {
         o.outcome[i] = state === 'succeeded' ? OUTCOME.succeeded : OUTCOME.failed;
         o.finishedAt[i] = this.now;
+        o.finishedMoment[i] = this.host.moment();
       }
+      if (state !== 'succeeded' && w.action !== 'switch') o.failedOnce(i, this.host.moment(), state === null);
       this.wake(w.rollout, 1);
     }
     // A failure, or the server giving up on it (timed out, cancelled): a later grant of it is a retry.

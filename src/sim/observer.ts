@@ -15,10 +15,35 @@ export interface EtaSample {
   unknownDevices: number;
 }
 
+export interface PhaseMeasure {
+  succeeded: number;
+  /** Failed for good: no attempt left. */
+  failed: number;
+  /** Failed with attempts left, or timed out by the server: the engine may count them failed or waiting. */
+  unsettled: number;
+  /** succeeded / (succeeded + failed), percent. */
+  rate: number | null;
+  /** What the injected failure rates predict for the same devices. */
+  expected: number | null;
+  /** The phase's devices, finished or not. */
+  devices: number;
+}
+
 export class RolloutObservation {
   readonly phase: Int8Array;
   readonly outcome: Uint8Array;
   readonly finishedAt: Float64Array;
+  /** The simulator's turn (Simulator.moment) each device finished in. */
+  readonly finishedMoment: Uint32Array;
+  /**
+   * Devices the server gave up on (timed out, final report refused), with the last turn the device learnt it
+   * in: how many attempts the server counted for them is its own reckoning, so their failures stay unsettled,
+   * and a success counts only when it came after (its report accepted).
+   */
+  private readonly gaveUp = new Map<number, number>();
+  /** Each device's failed attempts, and the turn it first failed in (0: never). */
+  readonly failures: Uint8Array;
+  readonly firstFailedMoment: Uint32Array;
   /** Probability the scenario gave each target's update to fail. */
   readonly failureP: Float32Array;
   /** Whether each target's update fails: 0 not decided yet, 1 it succeeds, 2 it fails (every attempt). */
@@ -38,7 +63,13 @@ export class RolloutObservation {
   doubleOfferExamples: string[] = [];
   readonly timeline: Array<{ at: number; counts: StateCounts }> = [];
   readonly eta: EtaSample[] = [];
-  gates: GateRecord[] = [];
+  /** The server's gate decisions, each with the simulator's turn it was made in. */
+  gates: Array<GateRecord & { moment: number }> = [];
+  /**
+   * Devices whose update the server failed on its own (timed out in progress) and when: the engine counts them
+   * failed at once, the device learns it only when it next connects.
+   */
+  readonly timedOut = new Map<number, number>();
   /** Device-side active count, queued devices waiting for a slot. */
   readonly queue: number[] = [];
   queueHead = 0;
@@ -51,6 +82,9 @@ export class RolloutObservation {
     this.phase = new Int8Array(size).fill(-1);
     this.outcome = new Uint8Array(size);
     this.finishedAt = new Float64Array(size);
+    this.finishedMoment = new Uint32Array(size);
+    this.failures = new Uint8Array(size);
+    this.firstFailedMoment = new Uint32Array(size);
     this.failureP = new Float32Array(size);
     this.fate = new Uint8Array(size);
   }
@@ -90,28 +124,62 @@ export class RolloutObservation {
     }
   }
 
-  /** Device-side success rate of phase `p`'s devices finished by `at` (percent), with their count. */
-  phaseRate(
-    p: number,
-    at: number,
-  ): { rate: number | null; finished: number; expected: number | null; devices: number } {
-    let ok = 0;
-    let done = 0;
+  /**
+   * Phase `p`'s devices as the devices saw them before the simulator's turn `moment`, when a gate decided at
+   * `at`:
+   * - settled: succeeded, or failed with no attempt left under the rollout's `attempts`;
+   * - unsettled: failed with attempts left, or timed out by the server (`timedOut`, or its final report
+   *   refused): the engine counts such a device failed until its next pass retries it, then waiting, so
+   *   either count is right at a gate;
+   * and what the injected failure rates predict for the settled devices.
+   */
+  phaseRate(p: number, moment: number, at: number, attempts: number): PhaseMeasure {
+    let succeeded = 0;
+    let failed = 0;
+    let unsettled = 0;
     let expectedOk = 0;
     let devices = 0;
     for (let i = 0; i < this.phase.length; i++) {
       if (this.phase[i] !== p) continue;
       devices++;
-      if (this.outcome[i] === OUTCOME.none || this.finishedAt[i]! > at) continue;
-      done++;
-      if (this.outcome[i] === OUTCOME.succeeded) ok++;
+      const finished = this.outcome[i] !== OUTCOME.none && this.finishedMoment[i]! < moment;
+      const gaveUp = this.gaveUp.get(i);
+      if (finished && this.outcome[i] === OUTCOME.succeeded && !(gaveUp! >= this.finishedMoment[i]!))
+        succeeded++;
+      else if (
+        finished &&
+        this.outcome[i] === OUTCOME.failed &&
+        this.failures[i]! >= attempts &&
+        gaveUp === undefined
+      )
+        failed++;
+      else {
+        const failedBefore = this.firstFailedMoment[i] !== 0 && this.firstFailedMoment[i]! < moment;
+        if (failedBefore || (this.timedOut.get(i) ?? Number.POSITIVE_INFINITY) <= at) unsettled++;
+        continue;
+      }
       expectedOk += 1 - this.failureP[i]!;
     }
+    const settled = succeeded + failed;
     return {
-      rate: done === 0 ? null : (100 * ok) / done,
-      finished: done,
-      expected: done === 0 ? null : (100 * expectedOk) / done,
+      succeeded,
+      failed,
+      unsettled,
+      rate: settled === 0 ? null : (100 * succeeded) / settled,
+      expected: settled === 0 ? null : (100 * expectedOk) / settled,
       devices,
     };
+  }
+
+  /** The server refused device i's final report: it had given up on the update. */
+  refused(i: number, moment: number): void {
+    this.gaveUp.set(i, moment);
+  }
+
+  /** Device i's update failed on its side, or the server gave up on it (the device just learnt it). */
+  failedOnce(i: number, moment: number, byServer: boolean): void {
+    if (byServer) this.gaveUp.set(i, moment);
+    if (this.failures[i]! < 255) this.failures[i]!++;
+    if (this.firstFailedMoment[i] === 0) this.firstFailedMoment[i] = moment;
   }
 }

@@ -20,9 +20,14 @@ export interface GateResult {
   threshold: number | null;
   finished: number;
   at: string;
-  /** Measured on the devices: success rate of the phase's devices finished by then, and what the injected failure rates predict. */
+  /**
+   * Measured on the devices just before the decision: success rate of the phase's settled devices (succeeded,
+   * or failed with no attempt left), and what the injected failure rates predict for them.
+   */
   device_success_rate: number | null;
   device_finished: number;
+  /** Failed with attempts left, or timed out by the server: the engine counts them failed or waiting. */
+  device_unsettled: number;
   /** The phase's devices, finished or not. */
   phase_devices: number;
   expected_success_rate: number | null;
@@ -98,7 +103,7 @@ export interface SimResult {
 
 function gateResults(r: Rollout, o: RolloutObservation): GateResult[] {
   return o.gates.map((g) => {
-    const measured = o.phaseRate(g.phase, g.at);
+    const measured = o.phaseRate(g.phase, g.moment, g.at, r.spec.retry.attempts);
     return {
       phase: g.phase,
       name: r.spec.phases[g.phase]?.name ?? `phase ${g.phase + 1}`,
@@ -109,7 +114,8 @@ function gateResults(r: Rollout, o: RolloutObservation): GateResult[] {
       finished: g.finished,
       at: iso(g.at)!,
       device_success_rate: measured.rate,
-      device_finished: measured.finished,
+      device_finished: measured.succeeded + measured.failed,
+      device_unsettled: measured.unsettled,
       phase_devices: measured.devices,
       expected_success_rate: measured.expected,
     };
@@ -231,13 +237,22 @@ export function checkRollout(r: RolloutResult): Check[] {
     if (g.decision !== 'pass' && g.decision !== 'halt') continue;
     if (g.success_rate === null || g.threshold === null) continue;
     const problems: string[] = [];
-    if (
-      g.device_success_rate !== null &&
-      Math.abs(g.device_success_rate - g.success_rate) > 100 / Math.max(1, g.finished) + 0.01
-    ) {
-      problems.push(
-        `the engine saw ${g.success_rate.toFixed(1)}%, the devices ${g.device_success_rate.toFixed(1)}%`,
-      );
+    if (g.device_success_rate !== null) {
+      // Successes are final, so the engine has the devices' own; its failures are theirs plus some unsettled.
+      const engineOk = Math.round((g.success_rate * g.finished) / 100);
+      const deviceOk = Math.round((g.device_success_rate * g.device_finished) / 100);
+      const deviceFailed = g.device_finished - deviceOk;
+      const engineFailed = g.finished - engineOk;
+      if (
+        engineOk !== deviceOk ||
+        engineFailed < deviceFailed ||
+        engineFailed > deviceFailed + g.device_unsettled
+      ) {
+        problems.push(
+          `the engine saw ${engineOk} succeeded and ${engineFailed} failed, the devices ${deviceOk} succeeded, ` +
+            `${deviceFailed} failed and ${g.device_unsettled} unsettled`,
+        );
+      }
     }
     const overridden = g.reason?.includes('overridden') ?? false;
     if (!overridden && (g.decision === 'pass') !== g.success_rate >= g.threshold) {
@@ -246,9 +261,9 @@ export function checkRollout(r: RolloutResult): Check[] {
     // The injected failure rates predict the decision unless the expected rate is within reach of the
     // threshold: failures are spread evenly over the order devices start in (observer.ts), so that reach is
     // two devices' worth once the whole phase has finished, plus sampling noise for its unfinished share.
-    if (g.expected_success_rate !== null && g.device_finished > 0 && !overridden) {
+    const n = g.device_finished;
+    if (g.expected_success_rate !== null && n > 0 && !overridden) {
       const p = g.expected_success_rate / 100;
-      const n = g.device_finished;
       const unfinished = Math.max(0, 1 - n / Math.max(n, g.phase_devices));
       const margin = (100 * (2 + 3 * Math.sqrt(p * (1 - p) * n * unfinished))) / n;
       const expected =
@@ -267,7 +282,7 @@ export function checkRollout(r: RolloutResult): Check[] {
       `gate of ${g.name} consistent`,
       problems.length === 0,
       problems.length === 0
-        ? `${g.decision} at ${g.success_rate.toFixed(1)}% (threshold ${g.threshold}%, ${g.finished} finished; devices ${g.device_success_rate?.toFixed(1) ?? '—'}%, injected rates predict ${g.expected_success_rate?.toFixed(1) ?? '—'}%)`
+        ? `${g.decision} at ${g.success_rate.toFixed(1)}% (threshold ${g.threshold}%, ${g.finished} finished; devices ${g.device_success_rate?.toFixed(1) ?? '—'}%${g.device_unsettled > 0 ? ` and ${g.device_unsettled} unsettled` : ''}, injected rates predict ${g.expected_success_rate?.toFixed(1) ?? '—'}%)`
         : problems.join('; '),
     );
   }

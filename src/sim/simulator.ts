@@ -11,7 +11,8 @@
  * otherwise.
  */
 
-import type { StateCounts } from '../core/rollout/counts.js';
+import { type StateCounts, tally } from '../core/rollout/counts.js';
+import { TIMED_OUT_REASON } from '../core/rollout/dispatch.js';
 import { purposeCounts } from '../engine/counts.js';
 import { rolloutProgress } from '../engine/progress.js';
 import { IN_MEMORY_LIMIT_BYTES } from '../store/open.js';
@@ -127,6 +128,7 @@ export class Simulator {
       model: this.model,
       presence: this.presence,
       now: () => this.now,
+      moment: () => this.moment,
       gateway: () => this.gateway,
       rollout: (k) => this.rollouts[k],
       observation: (k) => this.obs[k],
@@ -140,6 +142,14 @@ export class Simulator {
       },
     });
   }
+
+  /**
+   * Counts the loop's turns: what devices do and what the server decides at one virtual instant are ordered
+   * by it (a gate's pass may come before or after the devices' step at the same instant).
+   */
+  private moment = 0;
+  /** The turn of the server's last decision at each instant (engine pass, operator action). */
+  private readonly decisionMoments = new Map<number, number>();
 
   private get now(): number {
     return this.fleet.now;
@@ -234,6 +244,7 @@ export class Simulator {
     const step = s.simulation.stepMs;
     let lastLog = performance.now();
     for (;;) {
+      this.moment++;
       const globalAt = Math.min(
         s.rollouts[next.rollout]?.at ?? Number.POSITIVE_INFINITY,
         s.actions[next.action]?.at ?? Number.POSITIVE_INFINITY,
@@ -269,14 +280,39 @@ export class Simulator {
       }
     }
     if (end > this.now) this.fleet.advance(end - this.now);
+    this.moment++;
     await this.tick();
     await this.sample();
     for (let k = 0; k < this.obs.length; k++) {
       const r = await this.fleet.parts.store.rollouts.get(this.obs[k]!.id);
       this.rollouts[k] = r;
-      if (r) this.obs[k]!.gates = r.gates;
+      if (r)
+        this.obs[k]!.gates = r.gates.map((g) => ({
+          ...g,
+          moment: this.decisionMoments.get(g.at) ?? this.moment,
+        }));
+      await this.readTimeouts(this.obs[k]!);
     }
     this.stats.events = await this.fleet.parts.store.lastEventId();
+  }
+
+  /** The updates of a rollout the server failed on its own, from its event log. */
+  private async readTimeouts(o: RolloutObservation): Promise<void> {
+    const { store } = this.fleet.parts;
+    for (let after = 0; ; ) {
+      const page = await store.listEvents({
+        rolloutId: o.id,
+        typePrefix: 'update.failed',
+        after,
+        limit: 10_000,
+      });
+      for (const e of page) {
+        const i = e.deviceId === null ? -1 : this.model.indexOf(e.deviceId);
+        if (e.reason === TIMED_OUT_REASON && i >= 0 && !o.timedOut.has(i)) o.timedOut.set(i, e.at);
+      }
+      if (page.length < 10_000) return;
+      after = page[page.length - 1]!.id;
+    }
   }
 
   private nextTickAt(): number {
@@ -318,6 +354,7 @@ export class Simulator {
   }
 
   private async action(n: number): Promise<void> {
+    this.decisionMoments.set(this.now, this.moment);
     const a = this.scenario.actions[n]!;
     const k = this.obs.findIndex((o) => o.name === a.rollout);
     if (k < 0) {
@@ -346,6 +383,7 @@ export class Simulator {
 
   /** One engine pass; then what changed in each rollout (a phase, a state) reaches the devices. */
   private async tick(): Promise<void> {
+    this.decisionMoments.set(this.now, this.moment);
     this.lastTick = this.now;
     this.busy = false;
     this.stats.engineTicks++;
@@ -373,7 +411,9 @@ export class Simulator {
         const p = r.spec.phases[r.currentPhase];
         const soakEnd = (r.phaseStarts[r.currentPhase] ?? this.now) + (p?.waitMs ?? 0);
         if (soakEnd > this.now) this.soakEnds.push(soakEnd + 1);
-        this.devices.wake(k, Math.max(0, r.spec.maxConcurrent - this.obs[k]!.active));
+        // The slots the server has free: its count holds downloads waiting offline for their device too.
+        const counts = purposeCounts(await this.fleet.parts.store.rollouts.counts(r.id), 'update');
+        this.devices.wake(k, Math.max(0, r.spec.maxConcurrent - tally(counts).active));
       }
     }
   }

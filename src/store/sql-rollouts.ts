@@ -14,7 +14,7 @@ import {
 import { deviceStatus } from '../core/device.js';
 import { FleetError } from '../core/errors.js';
 import type { FilterNode } from '../core/filter/index.js';
-import { afterFailure, type RetryPolicy } from '../core/rollout/dispatch.js';
+import { afterFailure, type RetryPolicy, TIMED_OUT_REASON } from '../core/rollout/dispatch.js';
 import type { UpdatePurpose } from '../core/rollout/offer.js';
 import type { PlanDevice, PlannedTarget } from '../core/rollout/plan.js';
 import {
@@ -451,8 +451,8 @@ export class SqlRollouts implements RolloutStore {
           .execute(),
       (row) => ({
         to: 'failed',
-        reason: 'timed out in progress',
-        set: { error: 'timed out in progress', finished_at: ctx.now, attempts: Number(row.attempts) + 1 },
+        reason: TIMED_OUT_REASON,
+        set: { error: TIMED_OUT_REASON, finished_at: ctx.now, attempts: Number(row.attempts) + 1 },
       }),
       ctx,
     );

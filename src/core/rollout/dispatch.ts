@@ -125,6 +125,9 @@ export function afterFailure(
   return { kind: 'retry', at: failedAt + retryDelay(failedAttempts, policy) };
 }
 
+/** The reason an update the engine timed out carries (its error and its event's reason). */
+export const TIMED_OUT_REASON = 'timed out in progress';
+
 /** An in-progress update that has run `timeoutMs` without a final report is timed out (its slot is freed). */
 export function isTimedOut(startedAt: number, now: number, timeoutMs: number): boolean {
   return now - startedAt >= timeoutMs;
