@@ -57,6 +57,13 @@ export function formatReport(r: SimResult): string {
           `${e.error_pct === null ? '' : ` (${e.error_pct > 0 ? '+' : ''}${e.error_pct}% of the time remaining)`}${e.unknown_devices ? `; ${e.unknown_devices} devices with no known pattern` : ''}`,
       );
     }
+    const syncs = r.run.sync_every_seconds;
+    if (ro.eta.length > 0 && (syncs === null || syncs > 3600)) {
+      // The ETA learns connection patterns from the status history, which sparse syncs leave thin.
+      lines.push(
+        `  (the server saw idle devices ${syncs === null ? 'only when it read them' : `every ${syncs / 3600} h`}: set simulation.sync_every: 1h for an ETA to trust; docs/simulator.md)`,
+      );
+    }
     lines.push('  timeline (every 6 h):');
     ro.timeline.forEach((t, n) => {
       if (n % 6 === 0 || n === ro.timeline.length - 1) lines.push(`    ${t.at}  ${counts(t.counts)}`);

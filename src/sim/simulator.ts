@@ -101,6 +101,13 @@ export class Simulator {
   private lastTick = Number.NEGATIVE_INFINITY;
   private busy = false;
   private soakEnds: number[] = [];
+  /**
+   * Counts the loop's turns: what devices do and what the server decides at one virtual instant are ordered
+   * by it (a gate's pass may come before or after the devices' step at the same instant).
+   */
+  private moment = 0;
+  /** The turn of the server's last decision at each instant (engine pass, operator action). */
+  private readonly decisionMoments = new Map<number, number>();
 
   constructor(
     readonly scenario: Scenario,
@@ -142,14 +149,6 @@ export class Simulator {
       },
     });
   }
-
-  /**
-   * Counts the loop's turns: what devices do and what the server decides at one virtual instant are ordered
-   * by it (a gate's pass may come before or after the devices' step at the same instant).
-   */
-  private moment = 0;
-  /** The turn of the server's last decision at each instant (engine pass, operator action). */
-  private readonly decisionMoments = new Map<number, number>();
 
   private get now(): number {
     return this.fleet.now;
