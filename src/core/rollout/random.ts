@@ -9,7 +9,9 @@ export function shuffle<T>(items: readonly T[], seed: number): T[] {
   const next = mulberry32(seed);
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
+    const swapped = out[i]!;
+    out[i] = out[j]!;
+    out[j] = swapped;
   }
   return out;
 }
