@@ -180,6 +180,8 @@ async function eta(
     ...specInput(r.spec),
     phases,
     updateMs: observed ?? (await earlierUpdateMs(store, r.id)),
+    retry: r.spec.retry,
+    failureRate: all.finished > 0 ? all.failed / all.finished : null,
     succeeded: all.succeeded,
     startedAt: r.startedAt,
   });

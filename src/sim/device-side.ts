@@ -84,6 +84,8 @@ export interface DeviceHost {
 
 export class DeviceSide {
   private readonly agenda = new EventQueue();
+  /** Heartbeats a periodic sync owes devices offline at its instant, due when they connect (see `sync`). */
+  private readonly syncAgenda = new EventQueue();
   private readonly gen: Uint32Array;
   /** Has (or may have) an open update: it acts when it connects. */
   private readonly interest: Uint8Array;
@@ -114,7 +116,7 @@ export class DeviceSide {
 
   /** When the next device event is due (Infinity: none). */
   nextAt(): number {
-    return this.agenda.peekTime();
+    return Math.min(this.agenda.peekTime(), this.syncAgenda.peekTime());
   }
 
   /** Device i acts at `at`, rounded up to a whole millisecond (the server's clock never holds a fraction). */
@@ -149,19 +151,35 @@ export class DeviceSide {
       if (this.host.presence.isOnline(i, this.now)) online.push(i);
       else this.scheduleConnect(i);
     }
+    const polled = new Set(online);
+    while (this.syncAgenda.peekTime() <= this.now) {
+      this.syncAgenda.pop(out);
+      const i = out[1];
+      if (polled.has(i) || this.now - this.lastBeat[i]! < FRESH_MS) continue;
+      if (this.host.presence.isOnline(i, this.now)) online.push(i);
+      polled.add(i);
+    }
     await this.heartbeat(online);
   }
 
   /**
    * Online devices the server has not heard from lately heartbeat (see the simulator's syncs): every one, or
-   * with `onlyInvolved`, those with an update to take or at work (the only ones the server then reads).
+   * with `onlyInvolved`, those with an update to take or at work (the only ones the server then reads). With
+   * `lookAheadMs`, a device offline now heartbeats when it next connects within that time: the server then sees
+   * every device in each hour it is online at some moment, as its status history (and the ETA learnt from it)
+   * would have it from a real fleet, even devices that wake for two minutes at a time.
    */
-  async sync(onlyInvolved: boolean): Promise<void> {
+  async sync(onlyInvolved: boolean, lookAheadMs = 0): Promise<void> {
     const due: number[] = [];
     const { presence, model } = this.host;
     for (let i = 0; i < model.size; i++) {
       if (onlyInvolved && !this.interest[i] && !this.work.has(i)) continue;
-      if (this.now - this.lastBeat[i]! >= FRESH_MS && presence.isOnline(i, this.now)) due.push(i);
+      if (this.now - this.lastBeat[i]! < FRESH_MS) continue;
+      if (presence.isOnline(i, this.now)) due.push(i);
+      else if (lookAheadMs > 0) {
+        const next = presence.nextOnline(i, this.now);
+        if (next < this.now + lookAheadMs) this.syncAgenda.push(Math.ceil(next), i, 0);
+      }
     }
     for (let from = 0; from < due.length; from += SYNC_CHUNK) {
       await this.heartbeat(due.slice(from, from + SYNC_CHUNK));

@@ -264,7 +264,9 @@ export class Simulator {
       else if (s.rollouts[next.rollout]?.at === at) await this.createRollout(next.rollout++);
       else if (s.actions[next.action]?.at === at) await this.action(next.action++);
       else if (nextSync === at) {
-        await this.sync();
+        // Hourly syncs make an hour-faithful status history if devices offline at the instant heartbeat when
+        // they connect within the hour; sparser ones (large fleets, for speed) only sample it anyway.
+        await this.sync(this.syncEveryMs! <= HOUR ? HOUR : 0);
         nextSync += this.syncEveryMs!;
       } else if (nextHour === at) {
         await this.sample();
@@ -423,13 +425,13 @@ export class Simulator {
    * rollout of the scenario exists and none takes newcomers, only the devices involved in one, since the
    * server reads no other device's last_seen any more (its ETA and batches read the waiting devices').
    */
-  private async sync(): Promise<void> {
+  private async sync(lookAheadMs = 0): Promise<void> {
     this.stats.syncs++;
     await this.keepDatabaseInBounds();
     const planning =
       this.obs.length < this.scenario.rollouts.length ||
       this.rollouts.some((r) => r?.spec.strategy === 'on_connect' && OPEN_STATES.has(r.state));
-    await this.devices.sync(!planning);
+    await this.devices.sync(!planning, lookAheadMs);
     await this.fleet.parts.sweeper.sweep();
   }
 

@@ -82,6 +82,18 @@ describe('estimateEta', () => {
     expect(hoursAfter(now, capped.finishAt)).toBeCloseTo(1000 / 300, 0);
   });
 
+  it('with failures seen, the last failing device uses its retries: backoffs and update times added', () => {
+    const devices = fleet(now, always(1000));
+    const retry = { attempts: 3, backoffMs: MINUTE, factor: 2, maxBackoffMs: HOUR };
+    const plain = eta(now, devices, { retry }).finishAt;
+    // No failure so far (or too rare to reach one of these devices): no tail.
+    expect(eta(now, devices, { retry, failureRate: null }).finishAt).toBe(plain);
+    expect(eta(now, devices, { retry, failureRate: 0.0001 }).finishAt).toBe(plain);
+    // 1 %: two more attempts, after 1 and 2 minutes, of 15 minutes each.
+    expect(eta(now, devices, { retry, failureRate: 0.01 }).finishAt - plain).toBe(33 * MINUTE);
+    expect(eta(now, devices, { retry: { ...retry, attempts: 1 }, failureRate: 0.01 }).finishAt).toBe(plain);
+  });
+
   it('a fleet of vehicles parked overnight finishes the next morning, not in an hour', () => {
     const evening = MONDAY + 14 * DAY + 22 * HOUR;
     const e = eta(evening, fleet(evening, { count: 300, on: 6.5, off: 21 }));

@@ -16,9 +16,11 @@
  *   counted (`unknownDevices`).
  * - Progressive phases open at their gate (soak over and quorum finished; approvals taken as immediate),
  *   rolling batches once the previous batch has nobody updating or waiting online.
- * Not modelled: retries of failed updates, max_concurrent_per, halts, an operator's approval time.
+ * - Retries: with failures seen so far, a phase expected to have a failing device ends when the last one has
+ *   used its attempts (its backoffs and as many more update times).
+ * Not modelled: max_concurrent_per, halts, an operator's approval time.
  */
-import { currentRate, type RatePolicy } from './dispatch.js';
+import { currentRate, type RatePolicy, type RetryPolicy, retryDelay } from './dispatch.js';
 import { DEFAULT_QUORUM } from './phases.js';
 import { type DevicePresence, HOUR_MS, LocalHours, nextHour, stateNow } from './presence.js';
 import { currentOrNextWindow, type MaintenanceWindow, nextWindow, windowAt, windowZone } from './window.js';
@@ -58,6 +60,9 @@ export interface EtaInput {
   maxConcurrent: number;
   /** Mean time an update holds its slot (granted → finished), as observed; default 15 minutes. */
   updateMs?: number | null;
+  /** The rollout's retries, and the share of its finished updates that failed so far (null: none finished). */
+  retry?: RetryPolicy | null;
+  failureRate?: number | null;
   rate?: RatePolicy | null;
   /** Updates succeeded so far (the rate grows with them). */
   succeeded?: number;
@@ -362,6 +367,14 @@ export function estimateEta(input: EtaInput): Eta {
     }
     return now + stop * STEP_MS;
   });
+  // Retries: a phase expected to have a failing device ends when the last one has used its attempts, each after
+  // its backoff and another update's time.
+  const failureRate = input.failureRate ?? 0;
+  const retryTail = input.retry ? retryTailMs(input.retry, updateMs) : 0;
+  phases.forEach((_, i) => {
+    if (finishes[i] != null && failureRate * (active[i]! + waiting[i]!) >= 0.5)
+      finishes[i] = finishes[i]! + retryTail;
+  });
   const horizon = cellStart(now, HORIZON_HOURS);
   let finishAt = finishes.some((f) => f === null) ? horizon : Math.max(now, ...(finishes as number[]));
   // on_connect takes devices in until end_at and ends then, not before.
@@ -385,4 +398,11 @@ export function estimateEta(input: EtaInput): Eta {
     unknownDevices: out.reduce((a, p) => a + p.unknownDevices, 0),
     phases: out,
   };
+}
+
+/** From a last failure to the end of the last attempt: each retry waits its backoff, then takes an update's time. */
+function retryTailMs(policy: RetryPolicy, updateMs: number): number {
+  let tail = 0;
+  for (let attempt = 1; attempt < policy.attempts; attempt++) tail += retryDelay(attempt, policy) + updateMs;
+  return tail;
 }
