@@ -144,8 +144,9 @@ export class RolloutObservation {
       devices++;
       const finished = this.outcome[i] !== OUTCOME.none && this.finishedMoment[i]! < moment;
       const gaveUp = this.gaveUp.get(i);
-      if (finished && this.outcome[i] === OUTCOME.succeeded && !(gaveUp! >= this.finishedMoment[i]!))
-        succeeded++;
+      // A success the server refused: it had given up on the update at or after the device finished it.
+      const refused = gaveUp !== undefined && gaveUp >= this.finishedMoment[i]!;
+      if (finished && this.outcome[i] === OUTCOME.succeeded && !refused) succeeded++;
       else if (
         finished &&
         this.outcome[i] === OUTCOME.failed &&
