@@ -9,6 +9,7 @@ import type { DeviceRecord } from '../../core/device.js';
 import { type DeviceRow, newDeviceRow, recordColumns } from '../device-row.js';
 import type { ImportResult, TimeContext } from '../store.js';
 import type { SqliteEvents } from './events.js';
+import { RowUpdates } from './row-updates.js';
 
 /** Every column newDeviceRow fills (the compiler checks none is missing). */
 const COLUMNS = Object.keys({
@@ -49,8 +50,8 @@ export class SqliteDevices {
   private readonly deleteTags: Statement<[string]>;
   private readonly insertTags: Statement<[string]>;
   private readonly setCredentialHashes: Statement<[number, string], { id: string }>;
-  /** UPDATE statements by the set of columns a record mentions: a handful of shapes in practice. */
-  private readonly updates = new Map<string, Statement>();
+  /** The columns a record mentions, written to a known device. */
+  private readonly writes: RowUpdates;
 
   constructor(
     private readonly sqlite: Sqlite,
@@ -66,23 +67,12 @@ export class SqliteDevices {
       `INSERT INTO device_tags (device_id, key, value)
        SELECT value ->> 0, value ->> 1, value ->> 2 FROM jsonb_each(jsonb(?))`,
     );
+    this.writes = new RowUpdates(sqlite, 'devices');
     this.setCredentialHashes = sqlite.prepare(
       `UPDATE devices SET credential_hash = c.value ->> 1, updated_at = ?
        FROM jsonb_each(jsonb(?)) AS c WHERE devices.id = c.value ->> 0 AND devices.decommissioned_at IS NULL
        RETURNING devices.id`,
     );
-  }
-
-  private update(columns: string[]): Statement {
-    const key = columns.join(',');
-    let statement = this.updates.get(key);
-    if (!statement) {
-      statement = this.sqlite.prepare(
-        `UPDATE devices SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`,
-      );
-      this.updates.set(key, statement);
-    }
-    return statement;
   }
 
   /** A device event of each of these devices, in this order. */
@@ -103,8 +93,7 @@ export class SqliteDevices {
             created.push(record);
             continue;
           }
-          const set = { ...recordColumns(record), updated_at: ctx.now };
-          this.update(Object.keys(set)).run(...Object.values(set), record.id);
+          this.writes.run(record.id, { ...recordColumns(record), updated_at: ctx.now });
           // Tags a record mentions replace the device's (a new device has none yet).
           if (record.tags !== undefined) this.deleteTags.run(record.id);
         }

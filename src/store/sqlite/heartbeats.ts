@@ -8,11 +8,11 @@ import { type HeartbeatRow, heartbeatEffects } from '../heartbeat-effects.js';
 import { OFFERABLE_STATES } from '../sql-updates.js';
 import type { HeartbeatOutcome, PresentedHeartbeat, TimeContext } from '../store.js';
 import type { SqliteEvents } from './events.js';
+import { RowUpdates } from './row-updates.js';
 
 export class SqliteHeartbeats {
   private readonly selectRow: Statement<[string], HeartbeatRow & { has_open: number }>;
-  /** UPDATE statements by the set of columns they write: a handful of shapes in practice. */
-  private readonly updates = new Map<string, Statement>();
+  private readonly writes: RowUpdates;
 
   constructor(
     private readonly sqlite: Sqlite,
@@ -25,18 +25,7 @@ export class SqliteHeartbeats {
          EXISTS (SELECT 1 FROM device_updates u WHERE u.device_id = d.id AND u.state IN (${states})) AS has_open
        FROM devices d WHERE d.id = ?`,
     );
-  }
-
-  private update(columns: string[]): Statement {
-    const key = columns.join(',');
-    let statement = this.updates.get(key);
-    if (!statement) {
-      statement = this.sqlite.prepare(
-        `UPDATE devices SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`,
-      );
-      this.updates.set(key, statement);
-    }
-    return statement;
+    this.writes = new RowUpdates(sqlite, 'devices');
   }
 
   record(batch: PresentedHeartbeat[], ctx: TimeContext): HeartbeatOutcome[] {
@@ -48,8 +37,7 @@ export class SqliteHeartbeats {
             const row = this.selectRow.get(id);
             const effects = heartbeatEffects(row, presented, row?.has_open === 1, ctx);
             if (effects.outcome.ok) {
-              const columns = Object.keys(effects.set);
-              this.update(columns).run(...Object.values(effects.set), id);
+              this.writes.run(id, effects.set);
               this.events.write(effects.events);
             }
             return effects.outcome;

@@ -14,6 +14,7 @@ import { OFFERABLE_STATES, type OfferRow, offeredRollout, SqlUpdates } from '../
 import type { NewEvent, TimeContext } from '../store.js';
 import { firmwareChangedEvent, type ReportRow, updateEvent } from '../update-effects.js';
 import type { SqliteEvents } from './events.js';
+import { RowUpdates } from './row-updates.js';
 
 const list = (values: readonly string[]) => values.map((v) => `'${v}'`).join(', ');
 
@@ -30,12 +31,11 @@ export class SqliteUpdates extends SqlUpdates {
   private readonly selectFirmware: Statement<[string], { firmware_version: string | null }>;
   private readonly selectVersion: Statement<[string], { version: string }>;
   private readonly setFirmware: Statement;
-  /** UPDATE statements by the set of columns they write: a few shapes in practice. */
-  private readonly reportWrites = new Map<string, Statement>();
+  private readonly reportWrites: RowUpdates;
 
   constructor(
     db: Kysely<Database>,
-    private readonly sqlite: Sqlite,
+    sqlite: Sqlite,
     private readonly events: SqliteEvents,
   ) {
     super(db, 'sqlite');
@@ -68,6 +68,7 @@ export class SqliteUpdates extends SqlUpdates {
     );
     this.selectFirmware = sqlite.prepare('SELECT firmware_version FROM devices WHERE id = ?');
     this.selectVersion = sqlite.prepare('SELECT version FROM releases WHERE id = ?');
+    this.reportWrites = new RowUpdates(sqlite, 'device_updates');
     this.setFirmware = sqlite.prepare(
       'UPDATE devices SET firmware_version = ?, firmware_key = ?, updated_at = ? WHERE id = ?',
     );
@@ -117,16 +118,7 @@ export class SqliteUpdates extends SqlUpdates {
     updateId: string,
     set: Partial<DeviceUpdatesTable>,
   ): Promise<void> {
-    const columns = Object.keys(set);
-    const key = columns.join(',');
-    let statement = this.reportWrites.get(key);
-    if (!statement) {
-      statement = this.sqlite.prepare(
-        `UPDATE device_updates SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`,
-      );
-      this.reportWrites.set(key, statement);
-    }
-    statement.run(...Object.values(set), updateId);
+    this.reportWrites.run(updateId, set);
   }
 
   protected override async recordRunningVersion(
