@@ -44,6 +44,7 @@ import type {
   WaitingDevice,
 } from './store.js';
 import { storedSpec } from './stored-spec.js';
+import { updateEvent } from './update-effects.js';
 import { newUpdateId } from './update-ids.js';
 
 const ACTIVE = [...ACTIVE_STATES] as UpdateState[];
@@ -60,6 +61,22 @@ export interface WaitingRow {
   rollout_id: string | null;
   state: string;
 }
+
+/** The events of updates waiting elsewhere that a new rollout's assignment supersedes (cancels). */
+export function supersededEvents(old: readonly WaitingRow[], rolloutId: string, now: number): NewEvent[] {
+  const reason = `superseded by rollout ${rolloutId}`;
+  return old.map((o) =>
+    updateEvent(
+      { id: o.id, deviceId: o.device_id, rolloutId: o.rollout_id },
+      o.state as UpdateState,
+      'cancelled',
+      now,
+      null,
+      reason,
+    ),
+  );
+}
+
 /** Downloading can still be called off; installing and verifying are left to finish (or roll back). */
 const CANCELLABLE_STARTED: UpdateState[] = ['notified', 'downloading'];
 
@@ -268,18 +285,7 @@ export class SqlRollouts implements RolloutStore {
         )
         .execute();
     }
-    await insertEvents(
-      trx,
-      old.map((o) => ({
-        at: now,
-        type: 'update.cancelled',
-        deviceId: o.device_id,
-        rolloutId: o.rollout_id,
-        actor: null,
-        reason: `superseded by rollout ${rolloutId}`,
-        data: { update: o.id, from: o.state, to: 'cancelled' },
-      })),
-    );
+    await insertEvents(trx, supersededEvents(old, rolloutId, now));
   }
 
   async create<T extends NewRollout>(
@@ -423,15 +429,8 @@ export class SqlRollouts implements RolloutStore {
           .where('state', '=', row.state)
           .executeTakeFirst();
         if (Number(moved.numUpdatedRows) !== 1) continue;
-        events.push({
-          at: ctx.now,
-          type: `update.${d.to}`,
-          deviceId: row.device_id,
-          rolloutId: id,
-          actor,
-          reason: d.reason,
-          data: { update: row.id, from: row.state, to: d.to },
-        });
+        const update = { id: row.id, deviceId: row.device_id, rolloutId: id };
+        events.push(updateEvent(update, row.state as UpdateState, d.to, ctx.now, actor, d.reason));
       }
       await insertEvents(trx, events);
       return events.length;

@@ -11,7 +11,7 @@ import { type Expression, type Kysely, sql } from 'kysely';
 import type { PlanDevice, PlannedTarget } from '../../core/rollout/plan.js';
 import type { Database } from '../schema.js';
 import type { Db } from '../sql-events.js';
-import { inWriteOrder, SqlRollouts, WAITING, type WaitingRow } from '../sql-rollouts.js';
+import { inWriteOrder, SqlRollouts, supersededEvents, WAITING, type WaitingRow } from '../sql-rollouts.js';
 import type { PlanSelection, TimeContext } from '../store.js';
 import { reserveUpdateIds } from '../update-ids.js';
 import type { SqliteEvents } from './events.js';
@@ -172,17 +172,7 @@ export class SqliteRollouts extends SqlRollouts {
       const devices = JSON.stringify(deviceIds.slice(i, i + CHUNK));
       const old = this.selectWaiting.all({ rolloutId, devices });
       this.cancelUpdates.run({ ids: JSON.stringify(old.map((o) => o.id)), reason, now });
-      this.events.write(
-        old.map((o) => ({
-          at: now,
-          type: 'update.cancelled',
-          deviceId: o.device_id,
-          rolloutId: o.rollout_id,
-          actor: null,
-          reason,
-          data: { update: o.id, from: o.state, to: 'cancelled' },
-        })),
-      );
+      this.events.write(supersededEvents(old, rolloutId, now));
     }
   }
 }
