@@ -3,7 +3,7 @@ import type { Selectable } from 'kysely';
 import { type Device, type DeviceRecord, deviceStatus } from '../core/device.js';
 import { versionKey } from '../core/semver.js';
 import type { DevicesTable } from './schema.js';
-import type { TimeContext } from './store.js';
+import type { ImportResult, NewEvent, TimeContext } from './store.js';
 
 export type DeviceRow = Selectable<DevicesTable>;
 
@@ -81,5 +81,18 @@ export function newDeviceRow(record: DeviceRecord, ctx: TimeContext): DeviceRow 
     device_time: null,
     metrics: null,
     ...recordColumns(record),
+  };
+}
+
+/** The event that closes an import (Store.importDevices), with its counts. */
+export function fleetImportedEvent(counts: ImportResult, at: number, actor: string): NewEvent {
+  return {
+    at,
+    type: 'fleet.imported',
+    deviceId: null,
+    rolloutId: null,
+    actor,
+    reason: null,
+    data: { ...counts },
   };
 }

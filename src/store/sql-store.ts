@@ -6,7 +6,13 @@ import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql
 import type { Device, DeviceRecord, DeviceStatus } from '../core/device.js';
 import { FleetError } from '../core/errors.js';
 import type { FilterNode } from '../core/filter/index.js';
-import { type DeviceRow, newDeviceRow, recordColumns, rowToDevice } from './device-row.js';
+import {
+  type DeviceRow,
+  fleetImportedEvent,
+  newDeviceRow,
+  recordColumns,
+  rowToDevice,
+} from './device-row.js';
 import { decodeCursor, encodeCursor, sortExpression } from './device-sort.js';
 import { compileFilter } from './filter-sql.js';
 import { type HeartbeatRow, heartbeatEffects, statusEvent, statusSweeps } from './heartbeat-effects.js';
@@ -150,17 +156,7 @@ export class SqlStore implements Store {
         created += fresh.length;
         updated += chunk.length - fresh.length;
       }
-      await insertEvents(trx, [
-        {
-          at: ctx.now,
-          type: 'fleet.imported',
-          deviceId: null,
-          rolloutId: null,
-          actor,
-          reason: null,
-          data: { created, updated },
-        },
-      ]);
+      await insertEvents(trx, [fleetImportedEvent({ created, updated }, ctx.now, actor)]);
       return { created, updated };
     });
   }

@@ -6,7 +6,7 @@
  */
 import type { Database as Sqlite, Statement } from 'better-sqlite3';
 import type { DeviceRecord } from '../../core/device.js';
-import { type DeviceRow, newDeviceRow, recordColumns } from '../device-row.js';
+import { type DeviceRow, fleetImportedEvent, newDeviceRow, recordColumns } from '../device-row.js';
 import type { ImportResult, TimeContext } from '../store.js';
 import type { SqliteEvents } from './events.js';
 import { RowUpdates } from './row-updates.js';
@@ -113,17 +113,7 @@ export class SqliteDevices {
           'import',
         );
         const counts = { created: created.length, updated: records.length - created.length };
-        this.events.write([
-          {
-            at: ctx.now,
-            type: 'fleet.imported',
-            deviceId: null,
-            rolloutId: null,
-            actor,
-            reason: null,
-            data: counts,
-          },
-        ]);
+        this.events.write([fleetImportedEvent(counts, ctx.now, actor)]);
         return counts;
       })
       .immediate();
