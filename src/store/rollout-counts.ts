@@ -36,41 +36,38 @@ export async function rolloutCounts(db: Db, dialect: Dialect, rolloutId: string)
 }
 
 /** Updates of the rollout (purpose `update`) holding a download slot now. */
-export async function updatesInProgress(db: Db, dialect: Dialect, rolloutId: string): Promise<number> {
-  const row =
-    dialect === 'sqlite'
-      ? await db
-          .selectFrom('rollout_counts')
-          .select((eb) => eb.fn.sum<number>('n').as('n'))
-          .where('rollout_id', '=', rolloutId)
-          .where('purpose', '=', 'update')
-          .where('state', 'in', ACTIVE)
-          .executeTakeFirst()
-      : await db
-          .selectFrom('device_updates')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .where('rollout_id', '=', rolloutId)
-          .where('purpose', '=', 'update')
-          .where('state', 'in', ACTIVE)
-          .executeTakeFirst();
-  return Number(row?.n ?? 0);
+export function updatesInProgress(db: Db, dialect: Dialect, rolloutId: string): Promise<number> {
+  return countUpdates(db, dialect, rolloutId, ACTIVE, 'update');
 }
 
 /** Updates of the rollout, of any purpose, that succeeded (a growing `rate` counts them). */
-export async function updatesSucceeded(db: Db, dialect: Dialect, rolloutId: string): Promise<number> {
+export function updatesSucceeded(db: Db, dialect: Dialect, rolloutId: string): Promise<number> {
+  return countUpdates(db, dialect, rolloutId, ['succeeded'], null);
+}
+
+/** Updates of the rollout in these states (of one purpose, or any): summed counts on SQLite, counted rows else. */
+async function countUpdates(
+  db: Db,
+  dialect: Dialect,
+  rolloutId: string,
+  states: UpdateState[],
+  purpose: UpdatePurpose | null,
+): Promise<number> {
   const row =
     dialect === 'sqlite'
       ? await db
           .selectFrom('rollout_counts')
           .select((eb) => eb.fn.sum<number>('n').as('n'))
           .where('rollout_id', '=', rolloutId)
-          .where('state', '=', 'succeeded')
+          .where('state', 'in', states)
+          .$if(purpose !== null, (q) => q.where('purpose', '=', purpose!))
           .executeTakeFirst()
       : await db
           .selectFrom('device_updates')
           .select((eb) => eb.fn.countAll<number>().as('n'))
           .where('rollout_id', '=', rolloutId)
-          .where('state', '=', 'succeeded')
+          .where('state', 'in', states)
+          .$if(purpose !== null, (q) => q.where('purpose', '=', purpose!))
           .executeTakeFirst();
   return Number(row?.n ?? 0);
 }
