@@ -89,28 +89,18 @@ export class SqliteRollouts extends SqlRollouts {
     const waiting = new Set<string>();
     const statement = this.sqlite.prepare<unknown[], PlanRow>(query.sql).raw(true);
     for (const row of statement.iterate(...query.parameters)) {
-      const [
-        id,
-        last_seen,
-        decommissioned_at,
-        timezone,
-        hardware_type,
-        firmware_version,
-        tag_value,
-        busy_with,
-      ] = row;
       const r = {
-        id,
-        last_seen,
-        decommissioned_at,
-        timezone,
-        hardware_type,
-        firmware_version,
-        tag_value,
-        busy_with,
+        id: row[0],
+        last_seen: row[1],
+        decommissioned_at: row[2],
+        timezone: row[3],
+        hardware_type: row[4],
+        firmware_version: row[5],
+        tag_value: row[6],
+        busy_with: row[7],
       };
       devices.push(this.toPlanDevice(r, tagKey, ctx));
-      if (row[8] === 1) waiting.add(id);
+      if (row[8] === 1) waiting.add(r.id);
     }
     return { devices, waiting };
   }
