@@ -151,13 +151,16 @@ export class DeviceSide {
       if (this.host.presence.isOnline(i, this.now)) online.push(i);
       else this.scheduleConnect(i);
     }
-    const polled = new Set(online);
-    while (this.syncAgenda.peekTime() <= this.now) {
-      this.syncAgenda.pop(out);
-      const i = out[1];
-      if (polled.has(i) || this.now - this.lastBeat[i]! < FRESH_MS) continue;
-      if (this.host.presence.isOnline(i, this.now)) online.push(i);
-      polled.add(i);
+    // Heartbeats a sync owes (see `sync`), once per device and not beside a poll of its own.
+    if (this.syncAgenda.peekTime() <= this.now) {
+      const polled = new Set(online);
+      while (this.syncAgenda.peekTime() <= this.now) {
+        this.syncAgenda.pop(out);
+        const i = out[1];
+        if (polled.has(i) || this.now - this.lastBeat[i]! < FRESH_MS) continue;
+        if (this.host.presence.isOnline(i, this.now)) online.push(i);
+        polled.add(i);
+      }
     }
     await this.heartbeat(online);
   }
