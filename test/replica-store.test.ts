@@ -9,30 +9,14 @@ import { createRollout, runCommand } from '../src/engine/rollout-service.js';
 import { hashSecret } from '../src/registry/credentials.js';
 import type { SqlStore } from '../src/store/sql-store.js';
 import { isLeaseLost, type TimeContext } from '../src/store/store.js';
-import { forEachBackend } from './support/stores.js';
+import { forEachBackend, testRelease } from './support/stores.js';
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const TTL = 30_000;
 const at = (now: number): TimeContext => ({ now, thresholds: DEFAULT_THRESHOLDS });
 
 async function rollouts(store: SqlStore, count: number): Promise<string[]> {
-  await store.releases.create(
-    {
-      id: 'rel_1',
-      name: 'fw',
-      version: '2.0.0',
-      type: 'firmware',
-      hardware: ['hw-a'],
-      size: 1,
-      sha256: '0'.repeat(64),
-      manifest: '{}',
-      signature: 'x',
-      keyId: 'k',
-      allowDowngrade: false,
-      createdAt: NOW,
-    },
-    'test',
-  );
+  await store.releases.create(testRelease('rel_1', '2.0.0', NOW), 'test');
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
     const spec = parseRolloutSpec({ name: `r${i}`, release: 'fw@2.0.0', filter: '', strategy: 'immediate' });

@@ -7,7 +7,7 @@ import { DEFAULT_THRESHOLDS } from '../src/core/device.js';
 import { FleetError } from '../src/core/errors.js';
 import type { SqlStore } from '../src/store/sql-store.js';
 import type { TimeContext } from '../src/store/store.js';
-import { forEachBackend } from './support/stores.js';
+import { forEachBackend, testRelease } from './support/stores.js';
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const at = (now: number): TimeContext => ({ now, thresholds: DEFAULT_THRESHOLDS });
@@ -19,23 +19,7 @@ async function granted(store: SqlStore): Promise<Map<string, string>> {
     at(NOW),
     'test',
   );
-  await store.releases.create(
-    {
-      id: 'rel_2',
-      name: 'fw',
-      version: '2.0.0',
-      type: 'firmware',
-      hardware: ['hw-a'],
-      size: 1,
-      sha256: '0'.repeat(64),
-      manifest: '{}',
-      signature: 'x',
-      keyId: 'k',
-      allowDowngrade: false,
-      createdAt: NOW,
-    },
-    'test',
-  );
+  await store.releases.create(testRelease('rel_2', '2.0.0', NOW), 'test');
   const { assigned } = await store.updates.assign(
     ['d1', 'd2', 'd3'],
     'rel_2',

@@ -24,7 +24,7 @@ import {
   type TimeContext,
 } from '../src/store/store.js';
 import { newUpdateId } from '../src/store/update-ids.js';
-import { forEachBackend } from './support/stores.js';
+import { forEachBackend, testRelease } from './support/stores.js';
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const MINUTE = 60_000;
@@ -822,23 +822,7 @@ forEachBackend((backend) => {
         'test',
       );
       for (const version of ['1.5.0', '2.0.0']) {
-        await store.releases.create(
-          {
-            id: `rel-${version}`,
-            name: 'fw',
-            version,
-            type: 'firmware',
-            hardware: ['hw-a'],
-            size: 1,
-            sha256: '0'.repeat(64),
-            manifest: '{}',
-            signature: 'x',
-            keyId: 'k',
-            allowDowngrade: false,
-            createdAt: NOW,
-          },
-          'test',
-        );
+        await store.releases.create(testRelease(`rel-${version}`, version, NOW), 'test');
       }
     });
 
@@ -1009,23 +993,7 @@ forEachBackend((backend) => {
     });
 
     it('waitingDevices: the same sample on every call, with zone and hardware; updateDurations: granted → finished', async () => {
-      await store.releases.create(
-        {
-          id: 'rel_eta',
-          name: 'fw',
-          version: '2.0.0',
-          type: 'firmware',
-          hardware: ['hw-a', 'hw-b'],
-          size: 1,
-          sha256: '0'.repeat(64),
-          manifest: '{}',
-          signature: 'x',
-          keyId: 'k',
-          allowDowngrade: false,
-          createdAt: NOW,
-        },
-        'test',
-      );
+      await store.releases.create(testRelease('rel_eta', '2.0.0', NOW, ['hw-a', 'hw-b']), 'test');
       const ids = ['d1', 'd2', 'd3', 'd4', 'd5'];
       await store.importDevices(
         ids.map((id, i) => ({

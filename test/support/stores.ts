@@ -20,6 +20,7 @@ import type { Dialect } from '../../src/store/migrations.js';
 import { openPostgresStore } from '../../src/store/postgres/connect.js';
 import type { SqlStore } from '../../src/store/sql-store.js';
 import { openSqliteStore } from '../../src/store/sqlite/connect.js';
+import type { Release } from '../../src/store/store.js';
 import { tempDir } from './processes.js';
 
 export const DEFAULT_TEST_PG = 'postgres://postgres@127.0.0.1:5432/test';
@@ -289,4 +290,22 @@ export async function expectCountsInStep(store: SqlStore): Promise<void> {
     .orderBy('state')
     .execute();
   expect(kept).toEqual(counted);
+}
+
+/** A firmware release of `fw` written straight to a store (no artifact behind it), for store-level tests. */
+export function testRelease(id: string, version: string, createdAt: number, hardware = ['hw-a']): Release {
+  return {
+    id,
+    name: 'fw',
+    version,
+    type: 'firmware',
+    hardware,
+    size: 1,
+    sha256: '0'.repeat(64),
+    manifest: '{}',
+    signature: 'x',
+    keyId: 'k',
+    allowDowngrade: false,
+    createdAt,
+  };
 }
