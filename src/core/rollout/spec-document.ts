@@ -3,7 +3,7 @@
  * what the API returns and the store keeps, and what `parseRolloutSpec` reads back to the same spec.
  */
 import { FleetError } from '../errors.js';
-import { parseRolloutSpec, type RolloutSpec, type RolloutSpecInput } from './spec.js';
+import { parseRolloutSpec, type RolloutSpec, type RolloutSpecInput, STORED_LIMITS } from './spec.js';
 
 const UNITS: Array<[string, number]> = [
   ['w', 604_800_000],
@@ -89,7 +89,7 @@ export function toRolloutDocument(spec: RolloutSpec): RolloutSpecInput {
  */
 export function storedSpecText(spec: RolloutSpec): string {
   const text = JSON.stringify(toRolloutDocument(spec));
-  const again = JSON.stringify(toRolloutDocument(parseRolloutSpec(JSON.parse(text))));
+  const again = JSON.stringify(toRolloutDocument(parseRolloutSpec(JSON.parse(text), STORED_LIMITS)));
   if (again !== text) {
     throw new FleetError('INTERNAL', `spec: the stored document would not read back the same (${again})`);
   }

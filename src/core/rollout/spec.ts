@@ -278,16 +278,37 @@ function schemaError(input: unknown): void {
 
 /** The schema has checked the form; this enforces the bound the schema states, naming the field. */
 const durationMs = (text: string, field: string, maxMs: number) => parseDuration(text, field, maxMs);
+
+/** The longest timeout, backoff and phase wait a spec may give, and whether NUL characters are refused. */
+export interface SpecDurationLimits {
+  timeout: number;
+  backoff: number;
+  wait: number;
+  refuseUnstorable: boolean;
+}
+/** What the API, the CLI and spec files accept. */
+export const INPUT_LIMITS: SpecDurationLimits = { ...DURATION_LIMITS, refuseUnstorable: true };
+/**
+ * What a stored spec is read back with: a rollout accepted before these bounds existed (a 45d timeout, or a
+ * NUL in its name on SQLite) must still read, or every list of rollouts would fail. Only a safe integer of
+ * milliseconds is required.
+ */
+export const STORED_LIMITS: SpecDurationLimits = {
+  timeout: Number.MAX_SAFE_INTEGER,
+  backoff: Number.MAX_SAFE_INTEGER,
+  wait: Number.MAX_SAFE_INTEGER,
+  refuseUnstorable: false,
+};
 const instant = (text: string, field: string) => {
   const ms = Date.parse(text);
   return Number.isNaN(ms) ? fail(field, `"${text}" is not a valid date and time`) : ms;
 };
 const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3));
 
-export function parseRolloutSpec(input: unknown): RolloutSpec {
+export function parseRolloutSpec(input: unknown, limits: SpecDurationLimits = INPUT_LIMITS): RolloutSpec {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) fail('spec', 'must be an object');
   schemaError(input);
-  const unstorable = findUnstorable(input);
+  const unstorable = limits.refuseUnstorable ? findUnstorable(input) : undefined;
   if (unstorable) fail(fieldOf(unstorable.path) || 'spec', unstorable.problem);
   const s = input as RolloutSpecInput;
   const { releaseName, releaseVersion } = checkRelease(s.release);
@@ -301,13 +322,13 @@ export function parseRolloutSpec(input: unknown): RolloutSpec {
   if (s.end_action !== undefined && endAt === null) fail('end_action', 'needs end_at');
   const retry = {
     attempts: s.retry?.attempts ?? 3,
-    backoffMs: durationMs(s.retry?.backoff ?? '1m', 'retry.backoff', DURATION_LIMITS.backoff),
+    backoffMs: durationMs(s.retry?.backoff ?? '1m', 'retry.backoff', limits.backoff),
     factor: s.retry?.factor ?? 2,
-    maxBackoffMs: durationMs(s.retry?.max_backoff ?? '1h', 'retry.max_backoff', DURATION_LIMITS.backoff),
+    maxBackoffMs: durationMs(s.retry?.max_backoff ?? '1h', 'retry.max_backoff', limits.backoff),
   };
   if (retry.maxBackoffMs < retry.backoffMs)
     fail('retry.max_backoff', `must not be shorter than retry.backoff (${s.retry?.backoff ?? '1m'})`);
-  const timeoutMs = durationMs(s.timeout ?? '2h', 'timeout', DURATION_LIMITS.timeout);
+  const timeoutMs = durationMs(s.timeout ?? '2h', 'timeout', limits.timeout);
   if (timeoutMs <= 0) fail('timeout', 'must be longer than 0');
   return {
     name: s.name,
@@ -316,7 +337,7 @@ export function parseRolloutSpec(input: unknown): RolloutSpec {
     releaseVersion,
     filter: s.filter,
     strategy: s.strategy as Strategy,
-    phases: s.strategy === 'progressive' ? normalizePhases(s.phases!) : [],
+    phases: s.strategy === 'progressive' ? normalizePhases(s.phases!, limits) : [],
     window: s.window ? normalizeWindow(s.window) : null,
     scheduledAt,
     maxConcurrent: s.max_concurrent ?? 100,
@@ -389,7 +410,10 @@ function checkStrategyFields(s: RolloutSpecInput): void {
   }
 }
 
-function normalizePhases(phases: NonNullable<RolloutSpecInput['phases']>): Phase[] {
+function normalizePhases(
+  phases: NonNullable<RolloutSpecInput['phases']>,
+  limits: SpecDurationLimits,
+): Phase[] {
   const names = new Set<string>();
   return phases.map((p, i) => {
     const field = `phases[${i}]`;
@@ -408,7 +432,7 @@ function normalizePhases(phases: NonNullable<RolloutSpecInput['phases']>): Phase
     return {
       name,
       percentage: p.percentage,
-      waitMs: durationMs(p.wait ?? '0s', `${field}.wait`, DURATION_LIMITS.wait),
+      waitMs: durationMs(p.wait ?? '0s', `${field}.wait`, limits.wait),
       successRate: p.success_rate ?? 95,
       approval: (p.approval ?? 'auto') as Phase['approval'],
       quorum: p.quorum ?? DEFAULT_QUORUM,
