@@ -65,6 +65,7 @@ const Count = (description: string) => Type.Integer({ minimum: 1, maximum: MAX_C
 const Percent = (description: string) => Type.Number({ exclusiveMinimum: 0, maximum: 100, description });
 const strict = { additionalProperties: false } as const;
 const MAX_COUNT = 1_000_000;
+const MAX_PHASES = 20;
 /** A window of one day: a cron's duration is checked to be under 24h by normalizeWindow. */
 const WINDOW_MAX_MS = 86_400_000;
 
@@ -132,7 +133,7 @@ export const RolloutSpecSchema = Type.Object(
     }),
     strategy: Type.Enum([...STRATEGIES]),
     phases: Type.Optional(
-      Type.Array(PhaseSchema, { minItems: 1, maxItems: 20, description: 'progressive only' }),
+      Type.Array(PhaseSchema, { minItems: 1, maxItems: MAX_PHASES, description: 'progressive only' }),
     ),
     window: Type.Optional(WindowSchema),
     scheduled_at: Type.Optional(Instant('Nothing starts before this')),
@@ -259,6 +260,21 @@ const fieldOf = (pointer: string) =>
     .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
     .reduce(child, '');
 
+/**
+ * The arrays' lengths before the schema: Value.Errors reports every bad item of an array however long it is
+ * (145,000 items fit a 1 MB body), so a list far too long is refused without looking at its items.
+ */
+function checkLengths(input: Record<string, unknown>): void {
+  const days = (input.window as { days?: unknown } | undefined)?.days;
+  if (Array.isArray(days) && days.length > WEEKDAYS.length) {
+    fail('window.days', `must have at most ${WEEKDAYS.length} items (found ${days.length})`);
+  }
+  const phases = input.phases;
+  if (Array.isArray(phases) && phases.length > MAX_PHASES) {
+    fail('phases', `must have at most ${MAX_PHASES} items (found ${phases.length})`);
+  }
+}
+
 function schemaError(input: unknown): void {
   const errors = Value.Errors(RolloutSpecSchema, input).filter((e) => e.keyword !== 'boolean');
   const e = errors[0];
@@ -307,6 +323,7 @@ const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.
 
 export function parseRolloutSpec(input: unknown, limits: SpecDurationLimits = INPUT_LIMITS): RolloutSpec {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) fail('spec', 'must be an object');
+  checkLengths(input as Record<string, unknown>);
   schemaError(input);
   const unstorable = limits.refuseUnstorable ? findUnstorable(input) : undefined;
   if (unstorable) fail(fieldOf(unstorable.path) || 'spec', unstorable.problem);
