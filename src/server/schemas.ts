@@ -36,11 +36,13 @@ export const INT4_MAX = 2_147_483_647;
 export const EVENT_ID_MAX = Number.MAX_SAFE_INTEGER;
 export const EventCursor = (description: string, minimum = 0) =>
   Type.Integer({ minimum, maximum: EVENT_ID_MAX, description });
-/** A duration in a query or body (e.g. 7d), with the bound the route enforces stated for the reader. */
+/**
+ * A duration in a query or body (e.g. 7d), with the bound the route enforces stated for the reader. Its form
+ * is checked by parseDuration in the route, whose message says what a duration looks like.
+ */
 export const DurationText = (description: string, maxMs: number) =>
   Type.String({
     maxLength: MAX_DURATION_TEXT,
-    pattern: '^\\d+(\\.\\d+)?(ms|s|m|h|d|w)$',
     description: `${description}; at most ${maxMs / 86_400_000}d`,
   });
 
