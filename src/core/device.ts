@@ -1,4 +1,5 @@
 /** The device model and the rule that derives a device's status. Pure: no I/O, time is passed in. */
+import { FleetError } from './errors.js';
 
 export const DEVICE_STATUSES = ['unknown', 'online', 'offline', 'abandoned', 'decommissioned'] as const;
 export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
@@ -110,4 +111,13 @@ export function isValidTimeZone(zone: string): boolean {
     zoneValidity.set(zone, valid);
   }
   return valid;
+}
+
+/** Refuses a zone that is not IANA ("Mars/Base", ""): one check and one message for import and enrollment. */
+export function checkTimeZone(zone: string, field: string): void {
+  if (!isValidTimeZone(zone)) {
+    throw new FleetError('VALIDATION', `${field}: "${zone}" is not an IANA time zone (e.g. Europe/Berlin)`, {
+      field,
+    });
+  }
 }

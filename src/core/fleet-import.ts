@@ -3,7 +3,7 @@
  * instant its timestamps were taken at (`now`), every timestamp is shifted so that instant maps to the
  * server's current time: a fixture stays "6 online, 3 offline, 1 unknown" whenever it is loaded.
  */
-import { type DeviceRecord, isValidDeviceId, isValidTimeZone } from './device.js';
+import { checkTimeZone, type DeviceRecord, isValidDeviceId } from './device.js';
 import { FleetError } from './errors.js';
 
 export interface ImportDevice {
@@ -45,9 +45,7 @@ export function importRecords(file: ImportFile, serverNow: number): DeviceRecord
     }
     if (seen.has(d.id)) throw new FleetError('VALIDATION', `${at}.id: "${d.id}" appears twice in the file`);
     seen.add(d.id);
-    if (d.timezone != null && !isValidTimeZone(d.timezone)) {
-      throw new FleetError('VALIDATION', `${at}.timezone: "${d.timezone}" is not an IANA time zone`);
-    }
+    if (d.timezone != null) checkTimeZone(d.timezone, `${at}.timezone`);
     let lastSeen: number | null | undefined = d.last_seen === null ? null : undefined;
     if (typeof d.last_seen === 'string') {
       lastSeen = instant(d.last_seen, `${at}.last_seen`) + shift;

@@ -9,6 +9,7 @@ import { parseFilter } from '../core/filter/index.js';
 import { type PlanDevice, planRollout, type RolloutPlan } from '../core/rollout/plan.js';
 import type { RolloutCommand, RolloutState } from '../core/rollout/rollout-state.js';
 import type { RolloutSpec } from '../core/rollout/spec.js';
+import { storedSpecText } from '../core/rollout/spec-document.js';
 import type { NewEvent, PlanSelection, Release, Rollout, Store, TimeContext } from '../store/store.js';
 
 export interface PlannedRollout {
@@ -39,6 +40,7 @@ const selectionOf = (spec: RolloutSpec): PlanSelection => ({
 
 /** The dry run: the plan `createRollout` would make now (the same devices read alike, the same planner). */
 export async function planFor(store: Store, spec: RolloutSpec, ctx: TimeContext): Promise<PlannedRollout> {
+  storedSpecText(spec);
   const release = await releaseOf(store, spec);
   const devices = await store.rollouts.planDevices(selectionOf(spec), ctx);
   return { spec, release, plan: planRollout(spec, release, devices, ctx.now), devices };
@@ -51,6 +53,8 @@ export async function createRollout(
   ctx: TimeContext,
   actor: string,
 ): Promise<{ rollout: Rollout; plan: RolloutPlan }> {
+  // Everything that can refuse the spec runs before the store transaction: nothing is committed for a 400.
+  storedSpecText(spec);
   const release = await releaseOf(store, spec);
   return store.rollouts.create(
     selectionOf(spec),

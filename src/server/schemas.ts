@@ -1,6 +1,7 @@
 /** Request and response schemas: one source for validation, serialisation and the OpenAPI document. */
 import { type Static, Type } from 'typebox';
 import { DEVICE_STATUSES, type Heartbeat } from '../core/device.js';
+import { DURATION_LIMITS, MAX_DURATION_TEXT } from '../core/duration.js';
 import { DEVICE_SORT_FIELDS } from '../store/store.js';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
@@ -27,11 +28,34 @@ const errors = {
 };
 export const withErrors = <T extends object>(ok: T) => ({ ...ok, ...errors });
 
+/**
+ * Integer bounds that fit their columns: an int4 column (PostgreSQL `integer`) holds up to 2^31-1; an event id
+ * is a bigint, but JSON numbers are exact only up to 2^53-1, so cursors stop there.
+ */
+export const INT4_MAX = 2_147_483_647;
+export const EVENT_ID_MAX = Number.MAX_SAFE_INTEGER;
+export const EventCursor = (description: string, minimum = 0) =>
+  Type.Integer({ minimum, maximum: EVENT_ID_MAX, description });
+/**
+ * A duration in a query or body (e.g. 7d), with the bound the route enforces stated for the reader. Its form
+ * is checked by parseDuration in the route, whose message says what a duration looks like.
+ */
+export const DurationText = (description: string, maxMs: number) =>
+  Type.String({
+    maxLength: MAX_DURATION_TEXT,
+    description: `${description}; at most ${maxMs / 86_400_000}d`,
+  });
+
+// A record's key schema becomes a patternProperties key: without additionalProperties false, a key that does
+// not match the pattern would not be checked at all.
 export const Tags = Type.Record(
   Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' }),
   Type.String({ maxLength: 256 }),
   {
-    description: 'Tag key → value',
+    additionalProperties: false,
+    maxProperties: 64,
+    description:
+      'Tag key (letters, digits, _ . : -, at most 64) → value (at most 256 characters); at most 64 tags',
   },
 );
 export const DeviceId = Type.String({
@@ -91,13 +115,14 @@ export const FilterQuery = Type.Object(
   { additionalProperties: false },
 );
 
-export const DeviceParams = Type.Object({ id: Type.String({ maxLength: 128 }) });
+export const DeviceParams = Type.Object({ id: DeviceId });
 
 export const ImportBody = Type.Object(
   {
-    description: Type.Optional(Type.String()),
+    description: Type.Optional(Type.String({ maxLength: 4096 })),
     now: Type.Optional(
       Type.String({
+        maxLength: 64,
         description: 'The instant the file was written at; timestamps are shifted so it maps to now',
       }),
     ),
@@ -142,10 +167,12 @@ export const HeartbeatBody = Type.Object(
     signal_strength: Type.Optional(Type.Number({ minimum: -200, maximum: 50 })),
     metrics: Type.Optional(
       Type.Record(
-        Type.String({ maxLength: 64 }),
+        Type.String({ pattern: '^.{1,64}$' }),
         Type.Union([Type.Number(), Type.String({ maxLength: 256 }), Type.Boolean()]),
         {
+          additionalProperties: false,
           maxProperties: 64,
+          description: 'At most 64 metrics; names of 1 to 64 characters on one line',
         },
       ),
     ),
@@ -207,9 +234,15 @@ export const CredentialReply = Type.Object({
 export const EnrollmentCreateBody = Type.Object(
   {
     uses: Type.Optional(
-      Type.Integer({ minimum: 1, description: 'How many devices may enroll with it (default unlimited)' }),
+      Type.Integer({
+        minimum: 1,
+        maximum: INT4_MAX,
+        description: 'How many devices may enroll with it (default unlimited)',
+      }),
     ),
-    expires_in: Type.Optional(Type.String({ description: 'Duration such as 7d or 12h (default: never)' })),
+    expires_in: Type.Optional(
+      DurationText('Duration such as 7d or 12h (default: never)', DURATION_LIMITS.tokenExpiry),
+    ),
     tags: Type.Optional(Tags),
   },
   { additionalProperties: false },
@@ -227,7 +260,7 @@ export const StatsQuery = Type.Object(
   {
     filter: Type.Optional(Type.String({ maxLength: 4096 })),
     tag: Type.Optional(
-      Type.Array(Type.String({ maxLength: 64 }), { description: 'Tag keys to break down by' }),
+      Type.Array(Type.String({ maxLength: 64 }), { maxItems: 16, description: 'Tag keys to break down by' }),
     ),
   },
   { additionalProperties: false },
@@ -246,9 +279,7 @@ export const StatsReply = Type.Object({
 
 export const EventsQuery = Type.Object(
   {
-    after: Type.Optional(
-      Type.Integer({ minimum: 0, description: 'Return events with a larger id (the cursor)' }),
-    ),
+    after: Type.Optional(EventCursor('Return events with a larger id (the cursor)')),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
     device: Type.Optional(Type.String({ maxLength: 128 })),
     rollout: Type.Optional(Type.String({ maxLength: 128 })),
@@ -270,7 +301,11 @@ export const EventJson = Type.Object({
 
 export const StatusReportBody = Type.Object(
   {
-    seq: Type.Integer({ minimum: 1, description: 'Per-update sequence number, incremented by the device' }),
+    seq: Type.Integer({
+      minimum: 1,
+      maximum: INT4_MAX,
+      description: 'Per-update sequence number, incremented by the device (at most 2^31-1)',
+    }),
     state: Type.Union([
       Type.Literal('notified'),
       Type.Literal('downloading'),
@@ -292,9 +327,7 @@ export const Sha256Params = Type.Object({ sha256: Type.String({ pattern: '^[0-9a
 
 export const HistoryQuery = Type.Object(
   {
-    since: Type.Optional(
-      Type.String({ maxLength: 16, description: 'How far back, e.g. 24h or 7d (default 24h)' }),
-    ),
+    since: Type.Optional(DurationText('How far back, e.g. 24h or 7d (default 24h)', DURATION_LIMITS.history)),
   },
   { additionalProperties: false },
 );

@@ -22,7 +22,7 @@ import {
   OPEN_ROLLOUT_STATES,
   type RolloutState,
 } from '../core/rollout/rollout-state.js';
-import { toRolloutDocument } from '../core/rollout/spec-document.js';
+import { storedSpecText } from '../core/rollout/spec-document.js';
 import { ACTIVE_STATES, type UpdateState } from '../core/update-state.js';
 import { compileFilter } from './filter-sql.js';
 import type { Dialect } from './migrations.js';
@@ -303,7 +303,7 @@ export class SqlRollouts implements RolloutStore {
           id: rollout.id,
           name: rollout.name,
           release_id: rollout.releaseId,
-          spec: JSON.stringify(toRolloutDocument(rollout.spec)),
+          spec: storedSpecText(rollout.spec),
           strategy: rollout.spec.strategy,
           state: rollout.state,
           current_phase: rollout.currentPhase,

@@ -56,4 +56,17 @@ describe('MQTT payloads', () => {
       error: { code: 'MALFORMED_JSON' },
     });
   });
+
+  it('refuses a NUL in any string and a seq beyond an int4, as HTTP does', () => {
+    const nul = parseRequest('heartbeat', json({ device_id: 'a', firmware_version: '1\u0000' }), undefined);
+    expect(!nul.ok && nul.error.message).toBe(
+      'payload.firmware_version must not contain a NUL character (\\u0000)',
+    );
+    const seq = parseRequest(
+      'reports',
+      json({ update_id: 'u', seq: 3_000_000_000, state: 'downloading' }),
+      undefined,
+    );
+    expect(!seq.ok && seq.error.code).toBe('VALIDATION');
+  });
 });

@@ -10,6 +10,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { type Static, Type } from 'typebox';
 import { FleetError } from '../core/errors.js';
+import { findUnstorable } from '../core/unstorable.js';
 import { pendingUpdateJson } from '../server/json.js';
 import { HeartbeatBody, StatusReportBody } from '../server/schemas.js';
 import type { ReportOutcome, UpdateOffer } from '../store/store.js';
@@ -98,6 +99,12 @@ export function parseRequest(kind: UpwardKind, payload: Buffer, props: UserPrope
   const validate = validators[kind];
   if (!validate(body)) {
     return { ok: false, error: new FleetError('VALIDATION', validationMessage(validate.errors)), ...withId };
+  }
+  // What no column can hold (a NUL) is refused here as over HTTP, before it reaches a batch.
+  const unstorable = findUnstorable(body);
+  if (unstorable) {
+    const at = `payload${unstorable.path.replace(/\//g, '.')}`;
+    return { ok: false, error: new FleetError('VALIDATION', `${at} ${unstorable.problem}`), ...withId };
   }
   const presented = typeof credential === 'string' ? credential : bearerProperty(props);
   const request =

@@ -29,11 +29,12 @@ export interface TestApp {
 
 export async function testApp(
   start = Date.parse('2026-11-22T12:00:00Z'),
-  options: { artifactOffload?: string } = {},
+  options: { artifactOffload?: string; store?: Store } = {},
 ): Promise<TestApp> {
   const clock = new ManualClock(start);
   const dataDir = tempDir();
-  const store = await openSqliteStore(join(dataDir, 'fleetd.db'));
+  // A given store (e.g. one of forEachBackend's) runs the same app on PostgreSQL too.
+  const store = options.store ?? (await openSqliteStore(join(dataDir, 'fleetd.db')));
   const keyring = await Keyring.open({ dataDir, serverSigning: true, trustedKeyFiles: [] });
   const adminToken = newSecret('admin');
   await store.createApiToken(

@@ -2,7 +2,8 @@
  * The normalized spec written back as a document (YAML/JSON/API form) with every default spelled out:
  * what the API returns and the store keeps, and what `parseRolloutSpec` reads back to the same spec.
  */
-import type { RolloutSpec, RolloutSpecInput } from './spec.js';
+import { FleetError } from '../errors.js';
+import { parseRolloutSpec, type RolloutSpec, type RolloutSpecInput, STORED_LIMITS } from './spec.js';
 
 const UNITS: Array<[string, number]> = [
   ['w', 604_800_000],
@@ -79,4 +80,18 @@ export function toRolloutDocument(spec: RolloutSpec): RolloutSpecInput {
   if (spec.switchAt !== null) doc.switch_at = spec.switchAt;
   doc.seed = spec.seed;
   return doc;
+}
+
+/**
+ * The text a rollout's spec is stored as, checked to read back to the same document. Called before anything
+ * is written: a spec whose document the parser would refuse (once "6.048e+28ms") must never be committed,
+ * or every later read of the rollout fails.
+ */
+export function storedSpecText(spec: RolloutSpec): string {
+  const text = JSON.stringify(toRolloutDocument(spec));
+  const again = JSON.stringify(toRolloutDocument(parseRolloutSpec(JSON.parse(text), STORED_LIMITS)));
+  if (again !== text) {
+    throw new FleetError('INTERNAL', `spec: the stored document would not read back the same (${again})`);
+  }
+  return text;
 }

@@ -142,3 +142,43 @@ describe('parseRolloutSpec', () => {
     );
   });
 });
+
+describe('parseRolloutSpec bounds', () => {
+  const scheduled = (days: unknown[]) => ({
+    ...base,
+    strategy: 'scheduled',
+    window: { start: '02:00', end: '04:00', days },
+  });
+
+  it('refuses a window.days list longer than 7 in linear time, whatever its items', () => {
+    // ~145,000 items fit the 1 MB body limit; uniqueItems used to compare every pair (11 s for 20,000).
+    for (const item of ['mon', 7, { day: 'mon' }]) {
+      const started = performance.now();
+      expect(error(scheduled(Array.from({ length: 145_000 }, () => item)))).toMatch(
+        /^window\.days(\[0\])?: /,
+      );
+      expect(performance.now() - started).toBeLessThan(1_000);
+    }
+  });
+
+  it.each([
+    [{ timeout: '30d' }, 'accepted'],
+    [{ timeout: '30.1d' }, 'timeout: "30.1d" is longer than the maximum of 30d'],
+    [
+      { timeout: '99999999999999999999w' },
+      'timeout: "99999999999999999999w" is longer than the maximum of 30d',
+    ],
+    [{ retry: { backoff: '7d', max_backoff: '1w' } }, 'accepted'],
+    [{ retry: { max_backoff: '169h' } }, 'retry.max_backoff: "169h" is longer than the maximum of 7d'],
+    [{ batch_size: 1_000_001, strategy: 'rolling' }, 'batch_size: must be <= 1000000'],
+    [{ name: 'a\u0000b' }, 'name: must not contain a NUL character (\\u0000)'],
+  ])('%j → %s', (extra, expected) => {
+    expect(error({ ...base, ...extra })).toBe(expected);
+  });
+
+  it('refuses a filter longer than 4096 characters', () => {
+    expect(error({ ...base, filter: `name=${'x'.repeat(5000)}` })).toMatch(
+      /^filter: must not have more than 4096/,
+    );
+  });
+});

@@ -21,9 +21,11 @@ import { type Static, Type } from 'typebox';
 import Value from 'typebox/value';
 import { parse as parseYaml } from 'yaml';
 import { isValidTimeZone } from '../device.js';
+import { DURATION_LIMITS, durationBound, MAX_DURATION_TEXT, parseDuration } from '../duration.js';
 import { FleetError, isFleetError } from '../errors.js';
 import { parseFilter } from '../filter/index.js';
 import { formatVersion, parseVersion } from '../semver.js';
+import { findUnstorable } from '../unstorable.js';
 import { cronEverMatches, parseCron } from './cron.js';
 import type { RatePolicy, RetryPolicy } from './dispatch.js';
 import { type AbortPolicy, DEFAULT_QUORUM, type Phase } from './phases.js';
@@ -48,20 +50,32 @@ const PATTERN_HINTS: Record<string, string> = {
   [LOCAL_TIME]: 'must be a local time HH:MM such as 02:00',
   [INSTANT]: 'must be an ISO-8601 instant with a zone, e.g. 2024-10-21T02:00:00Z',
 };
-const Duration = (description: string) =>
-  Type.String({ pattern: DURATION, description: `${description}, e.g. 90s, 10m, 24h, 7d` });
+const Duration = (description: string, maxMs: number) =>
+  Type.String({
+    pattern: DURATION,
+    maxLength: MAX_DURATION_TEXT,
+    description: `${description}, e.g. 90s, 10m, 24h, 7d; at most ${durationBound(maxMs)}`,
+  });
 const LocalTime = (description: string) =>
-  Type.String({ pattern: LOCAL_TIME, description: `${description} (local HH:MM)` });
+  Type.String({ pattern: LOCAL_TIME, maxLength: 5, description: `${description} (local HH:MM)` });
 const Instant = (description: string) =>
-  Type.String({ pattern: INSTANT, description: `${description} (ISO-8601 with a zone)` });
+  Type.String({ pattern: INSTANT, maxLength: 40, description: `${description} (ISO-8601 with a zone)` });
+/** Counts of devices and rates: far above any fleet, far below any integer column. */
+const Count = (description: string) => Type.Integer({ minimum: 1, maximum: MAX_COUNT, description });
 const Percent = (description: string) => Type.Number({ exclusiveMinimum: 0, maximum: 100, description });
 const strict = { additionalProperties: false } as const;
+const MAX_COUNT = 1_000_000;
+const MAX_PHASES = 20;
+/** A window of one day: a cron's duration is checked to be under 24h by normalizeWindow. */
+const WINDOW_MAX_MS = 86_400_000;
 
 const PhaseSchema = Type.Object(
   {
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Default "phase N"' })),
     percentage: Percent('Cumulative share of the targets reached by the end of this phase'),
-    wait: Type.Optional(Duration('Soak time from the phase start before its gate is judged (default 0s)')),
+    wait: Type.Optional(
+      Duration('Soak time from the phase start before its gate is judged (default 0s)', DURATION_LIMITS.wait),
+    ),
     success_rate: Type.Optional(
       Type.Number({
         minimum: 0,
@@ -88,16 +102,20 @@ const WindowSchema = Type.Object(
     start: Type.Optional(LocalTime('Opening time')),
     end: Type.Optional(LocalTime('Closing time; before start means the next day')),
     days: Type.Optional(
+      // Distinct days are checked by normalizeWindow in one pass: TypeBox's uniqueItems compares every pair
+      // (a 20,000-item list took 11 s) even when maxItems has already failed.
       Type.Array(Type.Enum([...WEEKDAYS]), {
         minItems: 1,
-        uniqueItems: true,
-        description: 'Opening days (default all)',
+        maxItems: WEEKDAYS.length,
+        description: 'Opening days, each at most once (default all)',
       }),
     ),
     cron: Type.Optional(
       Type.String({ maxLength: 100, description: 'Instead of start and days: "minute hour dom month dow"' }),
     ),
-    duration: Type.Optional(Duration('With cron: how long the window stays open (under 24h)')),
+    duration: Type.Optional(
+      Duration('With cron: how long the window stays open (whole minutes, under 24h)', WINDOW_MAX_MS),
+    ),
     timezone: Type.Optional(
       Type.String({ minLength: 1, maxLength: 64, description: '"device" (default) or an IANA zone' }),
     ),
@@ -115,7 +133,7 @@ export const RolloutSpecSchema = Type.Object(
     }),
     strategy: Type.Enum([...STRATEGIES]),
     phases: Type.Optional(
-      Type.Array(PhaseSchema, { minItems: 1, maxItems: 20, description: 'progressive only' }),
+      Type.Array(PhaseSchema, { minItems: 1, maxItems: MAX_PHASES, description: 'progressive only' }),
     ),
     window: Type.Optional(WindowSchema),
     scheduled_at: Type.Optional(Instant('Nothing starts before this')),
@@ -124,18 +142,21 @@ export const RolloutSpecSchema = Type.Object(
     ),
     max_concurrent_per: Type.Optional(
       Type.Object(
-        { tag: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' }), limit: Type.Integer({ minimum: 1 }) },
+        {
+          tag: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$', maxLength: 64 }),
+          limit: Count('Devices at once per tag value'),
+        },
         { ...strict, description: 'At most `limit` devices per value of tag `tag`, e.g. 50 per region' },
       ),
     ),
-    batch_size: Type.Optional(Type.Integer({ minimum: 1, description: 'rolling only' })),
+    batch_size: Type.Optional(Count('rolling only')),
     rate: Type.Optional(
       Type.Object(
         {
-          per_minute: Type.Integer({ minimum: 1 }),
+          per_minute: Count('Devices offered per minute at first'),
           growth_factor: Type.Optional(Type.Number({ minimum: 1, maximum: 100, description: 'Default 1' })),
-          after_successes: Type.Optional(Type.Integer({ minimum: 1 })),
-          max_per_minute: Type.Optional(Type.Integer({ minimum: 1 })),
+          after_successes: Type.Optional(Count('Successes between two growth steps')),
+          max_per_minute: Type.Optional(Count('The rate never grows past this')),
         },
         {
           ...strict,
@@ -149,19 +170,21 @@ export const RolloutSpecSchema = Type.Object(
           attempts: Type.Optional(
             Type.Integer({ minimum: 1, maximum: 100, description: 'Tries in total (default 3)' }),
           ),
-          backoff: Type.Optional(Duration('First backoff (default 1m)')),
+          backoff: Type.Optional(Duration('First backoff (default 1m)', DURATION_LIMITS.backoff)),
           factor: Type.Optional(Type.Number({ minimum: 1, maximum: 10, description: 'Default 2' })),
-          max_backoff: Type.Optional(Duration('Default 1h')),
+          max_backoff: Type.Optional(Duration('Default 1h', DURATION_LIMITS.backoff)),
         },
         strict,
       ),
     ),
-    timeout: Type.Optional(Duration('An update in progress this long fails (default 2h)')),
+    timeout: Type.Optional(
+      Duration('An update in progress this long fails (default 2h)', DURATION_LIMITS.timeout),
+    ),
     abort: Type.Optional(
       Type.Object(
         {
           failure_rate: Percent('Halt once this percent of finished updates failed'),
-          min_finished: Type.Optional(Type.Integer({ minimum: 1, description: 'Default 10' })),
+          min_finished: Type.Optional(Count('Default 10')),
         },
         strict,
       ),
@@ -237,6 +260,21 @@ const fieldOf = (pointer: string) =>
     .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
     .reduce(child, '');
 
+/**
+ * The arrays' lengths before the schema: Value.Errors reports every bad item of an array however long it is
+ * (145,000 items fit a 1 MB body), so a list far too long is refused without looking at its items.
+ */
+function checkLengths(input: Record<string, unknown>): void {
+  const days = (input.window as { days?: unknown } | undefined)?.days;
+  if (Array.isArray(days) && days.length > WEEKDAYS.length) {
+    fail('window.days', `must have at most ${WEEKDAYS.length} items (found ${days.length})`);
+  }
+  const phases = input.phases;
+  if (Array.isArray(phases) && phases.length > MAX_PHASES) {
+    fail('phases', `must have at most ${MAX_PHASES} items (found ${phases.length})`);
+  }
+}
+
 function schemaError(input: unknown): void {
   const errors = Value.Errors(RolloutSpecSchema, input).filter((e) => e.keyword !== 'boolean');
   const e = errors[0];
@@ -254,10 +292,28 @@ function schemaError(input: unknown): void {
   fail(at || 'spec', e.message);
 }
 
-const durationMs = (text: string) => {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(text)!;
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2] as 'ms'];
-  return Math.round(Number(m[1]) * unit);
+/** The schema has checked the form; this enforces the bound the schema states, naming the field. */
+const durationMs = (text: string, field: string, maxMs: number) => parseDuration(text, field, maxMs);
+
+/** The longest timeout, backoff and phase wait a spec may give, and whether NUL characters are refused. */
+export interface SpecDurationLimits {
+  timeout: number;
+  backoff: number;
+  wait: number;
+  refuseUnstorable: boolean;
+}
+/** What the API, the CLI and spec files accept. */
+export const INPUT_LIMITS: SpecDurationLimits = { ...DURATION_LIMITS, refuseUnstorable: true };
+/**
+ * What a stored spec is read back with: a rollout accepted before these bounds existed (a 45d timeout, or a
+ * NUL in its name on SQLite) must still read, or every list of rollouts would fail. Only a safe integer of
+ * milliseconds is required.
+ */
+export const STORED_LIMITS: SpecDurationLimits = {
+  timeout: Number.MAX_SAFE_INTEGER,
+  backoff: Number.MAX_SAFE_INTEGER,
+  wait: Number.MAX_SAFE_INTEGER,
+  refuseUnstorable: false,
 };
 const instant = (text: string, field: string) => {
   const ms = Date.parse(text);
@@ -265,9 +321,12 @@ const instant = (text: string, field: string) => {
 };
 const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3));
 
-export function parseRolloutSpec(input: unknown): RolloutSpec {
+export function parseRolloutSpec(input: unknown, limits: SpecDurationLimits = INPUT_LIMITS): RolloutSpec {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) fail('spec', 'must be an object');
+  checkLengths(input as Record<string, unknown>);
   schemaError(input);
+  const unstorable = limits.refuseUnstorable ? findUnstorable(input) : undefined;
+  if (unstorable) fail(fieldOf(unstorable.path) || 'spec', unstorable.problem);
   const s = input as RolloutSpecInput;
   const { releaseName, releaseVersion } = checkRelease(s.release);
   checkFilter(s.filter);
@@ -280,13 +339,13 @@ export function parseRolloutSpec(input: unknown): RolloutSpec {
   if (s.end_action !== undefined && endAt === null) fail('end_action', 'needs end_at');
   const retry = {
     attempts: s.retry?.attempts ?? 3,
-    backoffMs: durationMs(s.retry?.backoff ?? '1m'),
+    backoffMs: durationMs(s.retry?.backoff ?? '1m', 'retry.backoff', limits.backoff),
     factor: s.retry?.factor ?? 2,
-    maxBackoffMs: durationMs(s.retry?.max_backoff ?? '1h'),
+    maxBackoffMs: durationMs(s.retry?.max_backoff ?? '1h', 'retry.max_backoff', limits.backoff),
   };
   if (retry.maxBackoffMs < retry.backoffMs)
     fail('retry.max_backoff', `must not be shorter than retry.backoff (${s.retry?.backoff ?? '1m'})`);
-  const timeoutMs = durationMs(s.timeout ?? '2h');
+  const timeoutMs = durationMs(s.timeout ?? '2h', 'timeout', limits.timeout);
   if (timeoutMs <= 0) fail('timeout', 'must be longer than 0');
   return {
     name: s.name,
@@ -295,7 +354,7 @@ export function parseRolloutSpec(input: unknown): RolloutSpec {
     releaseVersion,
     filter: s.filter,
     strategy: s.strategy as Strategy,
-    phases: s.strategy === 'progressive' ? normalizePhases(s.phases!) : [],
+    phases: s.strategy === 'progressive' ? normalizePhases(s.phases!, limits) : [],
     window: s.window ? normalizeWindow(s.window) : null,
     scheduledAt,
     maxConcurrent: s.max_concurrent ?? 100,
@@ -368,7 +427,10 @@ function checkStrategyFields(s: RolloutSpecInput): void {
   }
 }
 
-function normalizePhases(phases: NonNullable<RolloutSpecInput['phases']>): Phase[] {
+function normalizePhases(
+  phases: NonNullable<RolloutSpecInput['phases']>,
+  limits: SpecDurationLimits,
+): Phase[] {
   const names = new Set<string>();
   return phases.map((p, i) => {
     const field = `phases[${i}]`;
@@ -387,7 +449,7 @@ function normalizePhases(phases: NonNullable<RolloutSpecInput['phases']>): Phase
     return {
       name,
       percentage: p.percentage,
-      waitMs: durationMs(p.wait ?? '0s'),
+      waitMs: durationMs(p.wait ?? '0s', `${field}.wait`, limits.wait),
       successRate: p.success_rate ?? 95,
       approval: (p.approval ?? 'auto') as Phase['approval'],
       quorum: p.quorum ?? DEFAULT_QUORUM,
@@ -412,7 +474,7 @@ function normalizeWindow(w: NonNullable<RolloutSpecInput['window']>): Maintenanc
     } catch (e) {
       return fail('window.cron', (e as Error).message);
     }
-    const minutes = durationMs(w.duration!) / 60_000;
+    const minutes = durationMs(w.duration!, 'window.duration', WINDOW_MAX_MS) / 60_000;
     if (!Number.isInteger(minutes) || minutes <= 0 || minutes >= 1440) {
       fail('window.duration', 'must be whole minutes, longer than 0 and shorter than 24h');
     }
@@ -425,6 +487,7 @@ function normalizeWindow(w: NonNullable<RolloutSpecInput['window']>): Maintenanc
   if (w.start === undefined) fail('window.start', 'is required');
   if (w.end === undefined) fail('window.end', 'is required');
   if (w.start === w.end) fail('window.end', `must differ from window.start (${w.start})`);
+  if (w.days && new Set(w.days).size !== w.days.length) fail('window.days', 'must not repeat a day');
   const days = w.days ? WEEKDAYS.filter((d) => w.days!.includes(d)) : WEEKDAYS;
   return { start: minutesOf(w.start!), end: minutesOf(w.end!), timezone, days, cron: null };
 }

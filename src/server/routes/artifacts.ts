@@ -18,7 +18,11 @@ const UploadQuery = Type.Object(
     name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' })),
     version: Type.Optional(Type.String({ maxLength: 64 })),
     type: Type.Optional(Type.Union(RELEASE_TYPES.map((t) => Type.Literal(t)))),
-    hardware: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' }))),
+    hardware: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$', maxLength: 128 }), {
+        maxItems: 64,
+      }),
+    ),
     allow_downgrade: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },

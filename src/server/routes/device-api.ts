@@ -1,5 +1,6 @@
 /** The API devices call: enrollment and heartbeats. The heartbeat is FleetD's hottest path. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { checkTimeZone } from '../../core/device.js';
 import { FleetError } from '../../core/errors.js';
 import { deviceCredential, hashSecret, splitDeviceCredential } from '../../registry/credentials.js';
 import { authenticateDevice, bearer } from '../auth.js';
@@ -34,6 +35,7 @@ export const deviceApi =
       },
       async (request, reply) => {
         const body = request.body;
+        if (body.timezone !== undefined) checkTimeZone(body.timezone, 'timezone');
         const credential = deviceCredential(body.device_id);
         await c.store.enroll(
           {

@@ -11,12 +11,11 @@ import { type Gap, settledEvents } from '../../events/webhook-rules.js';
 import type { StoredEvent } from '../../store/store.js';
 import type { ServerContext } from '../context.js';
 import { eventJson } from '../json.js';
+import { EVENT_ID_MAX, EventCursor } from '../schemas.js';
 
 const StreamQuery = Type.Object(
   {
-    after: Type.Optional(
-      Type.Integer({ minimum: 0, description: 'Start after this event id (default: from now on)' }),
-    ),
+    after: Type.Optional(EventCursor('Start after this event id (default: from now on)')),
     device: Type.Optional(Type.String({ maxLength: 128 })),
     rollout: Type.Optional(Type.String({ maxLength: 128 })),
     type: Type.Optional(Type.String({ maxLength: 64, description: 'Event type prefix, e.g. update.' })),
@@ -76,7 +75,7 @@ export const eventStreamRoutes =
         const q = request.query;
         const lastEventId = Number(request.headers['last-event-id']);
         let cursor =
-          Number.isInteger(lastEventId) && lastEventId >= 0
+          Number.isInteger(lastEventId) && lastEventId >= 0 && lastEventId <= EVENT_ID_MAX
             ? lastEventId
             : (q.after ?? (await c.store.lastEventId()));
         reply.hijack();

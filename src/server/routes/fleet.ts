@@ -1,7 +1,7 @@
 /** Operator API: fleet statistics, events and enrollment tokens. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { parseDuration } from '../../core/duration.js';
+import { DURATION_LIMITS, parseDuration } from '../../core/duration.js';
 import { parseFilter } from '../../core/filter/index.js';
 import { hashSecret, newId, newSecret } from '../../registry/credentials.js';
 import { actorOf, operatorOf } from '../auth.js';
@@ -55,7 +55,7 @@ export const fleetRoutes =
       },
       async (request) => {
         const now = c.clock.now();
-        const since = now - parseDuration(request.query.since ?? '24h', 'since');
+        const since = now - parseDuration(request.query.since ?? '24h', 'since', DURATION_LIMITS.history);
         const snapshots = await c.store.fleetHistory(since, now);
         return {
           snapshots: snapshots.map((s) => ({
@@ -106,12 +106,16 @@ export const fleetRoutes =
         const operator = operatorOf(request);
         const now = c.clock.now();
         const body = request.body;
+        // Parsed (and bounded) before anything is written.
+        const expiresInMs =
+          body.expires_in === undefined
+            ? null
+            : parseDuration(body.expires_in, 'expires_in', DURATION_LIMITS.tokenExpiry);
         const token = newSecret('enroll');
         const record = {
           id: newId('enr'),
           usesLeft: body.uses ?? null,
-          expiresAt:
-            body.expires_in === undefined ? null : now + parseDuration(body.expires_in, 'expires_in'),
+          expiresAt: expiresInMs === null ? null : now + expiresInMs,
           tags: body.tags ?? {},
           createdAt: now,
         };

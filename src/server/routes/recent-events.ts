@@ -6,13 +6,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { ServerContext } from '../context.js';
 import { eventJson } from '../json.js';
-import { EventJson, withErrors } from '../schemas.js';
+import { EventCursor, EventJson, withErrors } from '../schemas.js';
 
 const RecentQuery = Type.Object(
   {
-    before: Type.Optional(
-      Type.Integer({ minimum: 1, description: 'Return events with a smaller id (the cursor going back)' }),
-    ),
+    before: Type.Optional(EventCursor('Return events with a smaller id (the cursor going back)', 1)),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
     device: Type.Optional(Type.String({ maxLength: 128 })),
     rollout: Type.Optional(Type.String({ maxLength: 128 })),

@@ -16,7 +16,7 @@ import { actorOf, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
 import { updateJson } from '../json.js';
 import { planJson, RolloutJson, rolloutJson } from '../rollout-json.js';
-import { withErrors } from '../schemas.js';
+import { INT4_MAX, withErrors } from '../schemas.js';
 import { validatorCompiler } from '../validation.js';
 import { UpdateJson } from './updates.js';
 
@@ -39,7 +39,7 @@ const ListQuery = Type.Object(
 const UpdatesQuery = Type.Object(
   {
     state: Type.Optional(Type.Enum([...UPDATE_STATES])),
-    phase: Type.Optional(Type.Integer({ minimum: 0 })),
+    phase: Type.Optional(Type.Integer({ minimum: 0, maximum: INT4_MAX })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
   },
   { additionalProperties: false },
