@@ -11,6 +11,7 @@ import type { RolloutState } from '../core/rollout/rollout-state.js';
 import type { RolloutSpec } from '../core/rollout/spec.js';
 import { compareVersions, versionKey } from '../core/semver.js';
 import { ACTIVE_STATES, checkTransition, type UpdateState } from '../core/update-state.js';
+import { asCallerError } from './db-errors.js';
 import type { Dialect } from './migrations.js';
 import { updatesInProgress, updatesSucceeded } from './rollout-counts.js';
 import type { Database, DeviceUpdatesTable } from './schema.js';
@@ -30,6 +31,7 @@ import type {
   UpdateStore,
 } from './store.js';
 import { storedSpec } from './stored-spec.js';
+import { transact } from './transact.js';
 import {
   allocateGrants,
   firmwareChangedEvent,
@@ -403,28 +405,33 @@ export class SqlUpdates implements UpdateStore {
 
   /**
    * Several devices' reports, each taken or refused on its own (a refusal is its FleetError). On SQLite they
-   * share one transaction (group commit); on PostgreSQL each is its own, its update locked while it is
-   * checked, so a time-out or the same report sent to another replica is never overwritten.
+   * share one transaction (group commit): a failure of the database aborts it whole, and the caller writes
+   * each report again alone (see registry/group-commit.ts). On PostgreSQL each is its own transaction, its
+   * update locked while it is checked, so a time-out or the same report sent to another replica is never
+   * overwritten, and a report the database fails on fails alone: its error is its answer.
    */
-  async reportBatch(
-    items: readonly ReportItem[],
-    ctx: TimeContext,
-  ): Promise<Array<ReportOutcome | FleetError>> {
+  async reportBatch(items: readonly ReportItem[], ctx: TimeContext): Promise<Array<ReportOutcome | Error>> {
     if (this.dialect === 'postgres') {
       return Promise.all(
         items.map((item) =>
-          this.db
-            .transaction()
-            .execute((trx) => this.reportOne(trx, item, ctx))
-            .catch(refusal),
+          transact(this.db, (trx) => this.reportOne(trx, item, ctx)).catch((error: unknown) =>
+            itsOwnFailure(error, item),
+          ),
         ),
       );
     }
-    return this.db.transaction().execute(async (trx) => {
-      const out: Array<ReportOutcome | FleetError> = [];
-      for (const item of items) out.push(await this.reportOne(trx, item, ctx).catch(refusal));
-      return out;
-    });
+    return this.db
+      .transaction()
+      .execute(async (trx) => {
+        const out: Array<ReportOutcome | FleetError> = [];
+        for (const item of items) out.push(await this.reportOne(trx, item, ctx).catch(refusal));
+        return out;
+      })
+      .catch((error: unknown) => {
+        // Alone, the report's failure is its answer; in a batch, the batch is written again item by item.
+        if (items.length === 1) return [itsOwnFailure(error, items[0]!)];
+        throw error;
+      });
   }
 
   /** One report inside `trx`: checked before anything is written, so a refused one writes nothing. */
@@ -560,6 +567,12 @@ type SlotUsage = Pick<SlotRequest, 'inProgress' | 'inProgressPer' | 'succeeded' 
 function refusal(error: unknown): FleetError {
   if (isFleetError(error)) return error;
   throw error;
+}
+
+/** A report's own failure as its answer: a value the database refused is the device's mistake. */
+function itsOwnFailure(error: unknown, item: ReportItem): Error {
+  const seen = asCallerError(error, `the report of ${item.deviceId} on update ${item.updateId}`);
+  return seen instanceof Error ? seen : new Error(String(seen));
 }
 
 type OfferedRollout = Parameters<typeof planGrants>[0] & { spec: RolloutSpec };
