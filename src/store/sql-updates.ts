@@ -11,11 +11,12 @@ import type { RolloutState } from '../core/rollout/rollout-state.js';
 import type { RolloutSpec } from '../core/rollout/spec.js';
 import { compareVersions, versionKey } from '../core/semver.js';
 import { ACTIVE_STATES, checkTransition, type UpdateState } from '../core/update-state.js';
+import { byteOrder } from './byte-order.js';
 import { asCallerError } from './db-errors.js';
 import type { Dialect } from './migrations.js';
 import { updatesInProgress, updatesSucceeded } from './rollout-counts.js';
 import type { Database, DeviceUpdatesTable } from './schema.js';
-import { type Db, insertEvents } from './sql-events.js';
+import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import { rowToRelease } from './sql-releases.js';
 import type {
   AssignResult,
@@ -88,7 +89,11 @@ export class SqlUpdates implements UpdateStore {
     ctx: TimeContext,
     actor: string,
   ): Promise<AssignResult> {
-    return this.db.transaction().execute(async (trx) => {
+    const devices = [...new Set(deviceIds)];
+    return transact(this.db, async (trx) => {
+      // Locked in one order whatever the caller's: two assigns over the same devices then queue rather than
+      // each wait for a lock the other holds (a deadlock on PostgreSQL).
+      if (this.dialect === 'postgres') await this.lockDevices(trx, [...devices].sort(byteOrder));
       const releaseRow = await trx
         .selectFrom('releases')
         .selectAll()
@@ -99,7 +104,7 @@ export class SqlUpdates implements UpdateStore {
       const release = rowToRelease(releaseRow);
       const result: AssignResult = { assigned: [], skipped: [] };
       const events: NewEvent[] = [];
-      for (const deviceId of [...new Set(deviceIds)]) {
+      for (const deviceId of devices) {
         const device = await trx
           .selectFrom('devices')
           .select(['hardware_type', 'firmware_version', 'decommissioned_at'])
@@ -186,6 +191,22 @@ export class SqlUpdates implements UpdateStore {
       await insertEvents(trx, events);
       return result;
     });
+  }
+
+  /**
+   * PostgreSQL: the devices' rows locked in id order before their updates are read, so a concurrent assign
+   * to one of them waits and then sees this one's update (rather than both superseding the same old one).
+   */
+  private async lockDevices(trx: Db, deviceIds: readonly string[]): Promise<void> {
+    for (let i = 0; i < deviceIds.length; i += INSERT_CHUNK) {
+      await trx
+        .selectFrom('devices')
+        .select('id')
+        .where('id', 'in', deviceIds.slice(i, i + INSERT_CHUNK))
+        .orderBy('id')
+        .forUpdate()
+        .execute();
+    }
   }
 
   async offer(deviceIds: string[], ctx: TimeContext): Promise<Map<string, UpdateOffer[]>> {
