@@ -29,7 +29,7 @@ export interface TestApp {
 
 export async function testApp(
   start = Date.parse('2026-11-22T12:00:00Z'),
-  options: { artifactOffload?: string } = {},
+  options: { artifactOffload?: string; webhookAllowPrivate?: boolean } = {},
 ): Promise<TestApp> {
   const clock = new ManualClock(start);
   const dataDir = tempDir();
@@ -53,6 +53,7 @@ export async function testApp(
       keyring,
       maxArtifactBytes: 64 * 1024 * 1024,
       artifactOffload: options.artifactOffload,
+      webhookAllowPrivate: options.webhookAllowPrivate,
     },
     { logLevel: 'silent' },
   );
