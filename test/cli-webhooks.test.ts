@@ -28,7 +28,13 @@ function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr:
 beforeAll(async () => {
   data = tempDir();
   receiver = await startReceiver();
-  server = await spawnServer(data, ['--webhook-interval', '100ms', '--webhook-timeout', '2s']);
+  server = await spawnServer(data, [
+    '--webhook-interval',
+    '100ms',
+    '--webhook-timeout',
+    '2s',
+    '--webhook-allow-private',
+  ]);
 });
 afterAll(async () => {
   await server.kill();

@@ -9,9 +9,10 @@ let t: TestApp;
 let r: Receiver;
 let dispatcher: WebhookDispatcher;
 beforeEach(async () => {
-  t = await testApp();
+  // The receiver listens on loopback, which only a server started with --webhook-allow-private may reach.
+  t = await testApp(undefined, { webhookAllowPrivate: true });
   r = await startReceiver();
-  dispatcher = new WebhookDispatcher(t.store, t.clock, { random: () => 0 });
+  dispatcher = new WebhookDispatcher(t.store, t.clock, { random: () => 0, allowPrivate: true });
 });
 afterEach(async () => {
   await dispatcher.stop();

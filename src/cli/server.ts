@@ -54,6 +54,10 @@ export function registerServer(program: Command): void {
     .option('--engine-interval <duration>', 'how often the rollout engine reconciles its rollouts', '1s')
     .option('--webhook-interval <duration>', 'how often due webhooks are looked for', '1s')
     .option('--webhook-timeout <duration>', 'how long a webhook receiver has to answer', '10s')
+    .option(
+      '--webhook-allow-private',
+      'let webhooks target loopback, private, link-local and metadata addresses (default: public only)',
+    )
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.FLEETD_LOG_LEVEL ?? 'info')
     .action(
       async (
@@ -61,6 +65,7 @@ export function registerServer(program: Command): void {
           serverSigning: boolean;
           trustedKey?: string[];
           mqtt?: string | false;
+          webhookAllowPrivate?: boolean;
         },
       ) => {
         if (opts.artifactOffload !== undefined && !/^\/[\w/-]+$/.test(opts.artifactOffload)) {
@@ -105,6 +110,7 @@ export function registerServer(program: Command): void {
           engineIntervalMs,
           webhookIntervalMs: parseDuration(opts.webhookInterval!, '--webhook-interval'),
           webhookTimeoutMs: parseDuration(opts.webhookTimeout!, '--webhook-timeout'),
+          webhookAllowPrivate: opts.webhookAllowPrivate === true,
         });
         const token = server.adminToken
           ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`

@@ -5,13 +5,15 @@
  * cursor where it was and schedules a retry with exponential backoff, so no event is lost or skipped; a crash
  * between the answer and the cursor update only repeats a batch. Webhooks are delivered concurrently, each
  * request has a timeout, and a failing webhook waits out its backoff, so a dead receiver delays no other.
- * With several replicas on one database the lease gives each webhook to one of them at a time.
+ * With several replicas on one database the lease gives each webhook to one of them at a time. Where a
+ * request may go is webhook-egress.ts's to say.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Clock } from '../core/clock.js';
 import { eventJson } from '../server/json.js';
 import type { Store, StoredEvent, Webhook } from '../store/store.js';
+import { EgressRefused, postWebhook } from './webhook-egress.js';
 import {
   type BackoffPolicy,
   DEFAULT_BACKOFF,
@@ -42,6 +44,8 @@ export interface WebhookDispatcherOptions {
   /** How long a missing event id is waited for before it is taken as rolled back (see settledEvents). */
   gapGraceMs?: number;
   backoff?: BackoffPolicy;
+  /** Deliver to loopback, private and link-local addresses too (`--webhook-allow-private`); default false. */
+  allowPrivate?: boolean;
   /** A number in [0, 1) for the backoff's jitter. */
   random?: () => number;
   log?: DispatcherLog;
@@ -72,6 +76,7 @@ export class WebhookDispatcher {
   private readonly maxConcurrent: number;
   private readonly gapGraceMs: number;
   private readonly backoff: BackoffPolicy;
+  private readonly allowPrivate: boolean;
   private readonly random: () => number;
   private readonly log: DispatcherLog;
   /** Webhooks this replica is delivering now. */
@@ -96,6 +101,7 @@ export class WebhookDispatcher {
     this.maxConcurrent = options.maxConcurrent ?? 16;
     this.gapGraceMs = options.gapGraceMs ?? 60_000;
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.allowPrivate = options.allowPrivate ?? false;
     this.random = options.random ?? Math.random;
     this.log = options.log ?? silentLog;
   }
@@ -218,35 +224,36 @@ export class WebhookDispatcher {
 
   private async post(webhook: Webhook, events: StoredEvent[]): Promise<PostResult> {
     const body = JSON.stringify({ events: events.map(eventJson) });
+    const timeout = AbortSignal.timeout(this.timeoutMs);
     try {
-      const response = await fetch(webhook.url, {
-        method: 'POST',
-        headers: {
+      const response = await postWebhook(
+        webhook.url,
+        {
           'content-type': 'application/json',
           'user-agent': 'fleetd-webhooks',
           'x-fleetd-signature': signature(webhook.secret, body),
           'x-fleetd-delivery': randomUUID(),
         },
         body,
-        redirect: 'manual',
-        signal: AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.stopping.signal]),
-      });
-      await response.body?.cancel().catch(() => undefined);
+        { signal: AbortSignal.any([timeout, this.stopping.signal]), allowPrivate: this.allowPrivate },
+      );
       if (response.status >= 200 && response.status < 300) return { ok: true };
+      const redirect = response.status >= 300 && response.status < 400 ? ' (redirects are not followed)' : '';
       return {
         ok: false,
-        error: `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`,
+        error: `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}${redirect}`,
       };
     } catch (error) {
-      return { ok: false, error: this.describe(error) };
+      return { ok: false, error: this.describe(error, timeout) };
     }
   }
 
-  private describe(error: unknown): string {
-    const e = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-    if (e.name === 'TimeoutError') return `no answer within ${this.timeoutMs} ms`;
-    if (e.name === 'AbortError') return 'aborted: the server is stopping';
-    return e.cause?.code ?? e.cause?.message ?? e.message ?? String(error);
+  private describe(error: unknown, timeout: AbortSignal): string {
+    if (error instanceof EgressRefused) return error.message;
+    if (this.stopping.signal.aborted) return 'aborted: the server is stopping';
+    if (timeout.aborted) return `no answer within ${this.timeoutMs} ms`;
+    const e = error as { code?: unknown; message?: string };
+    return typeof e.code === 'string' ? e.code : (e.message ?? String(error));
   }
 
   /** A gap forgotten is only waited for again, never skipped sooner. */

@@ -17,6 +17,14 @@ export function validateWebhookUrl(text: string, field = 'url'): string {
   } catch {
     throw new FleetError('VALIDATION', `${field}: "${text}" is not a URL`, { field });
   }
+  // Checked before any other message quotes the URL: its password must not be echoed or logged.
+  if (url.username || url.password) {
+    throw new FleetError(
+      'VALIDATION',
+      `${field}: the URL must not carry credentials (user:password@); receivers authenticate FleetD by the x-fleetd-signature header`,
+      { field },
+    );
+  }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new FleetError('VALIDATION', `${field}: "${text}" must be an http:// or https:// URL`, { field });
   }

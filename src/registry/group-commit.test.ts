@@ -36,4 +36,20 @@ describe('group commit', () => {
     fail = false;
     expect(await group.submit(3)).toBe(3);
   });
+
+  it('writes a failed batch again item by item, in order, so only the item the write refuses fails', async () => {
+    const batches: number[][] = [];
+    const group = new GroupCommit(async (items: number[]) => {
+      batches.push(items);
+      if (items.includes(2)) throw new Error(`cannot store ${items.join(',')}`);
+      return items.map((n) => n * 10);
+    });
+    const answers = await Promise.allSettled([1, 2, 3].map((n) => group.submit(n)));
+    expect(answers).toEqual([
+      { status: 'fulfilled', value: 10 },
+      { status: 'rejected', reason: new Error('cannot store 2') },
+      { status: 'fulfilled', value: 30 },
+    ]);
+    expect(batches).toEqual([[1, 2, 3], [1], [2], [3]]);
+  });
 });

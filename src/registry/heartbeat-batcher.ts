@@ -1,7 +1,8 @@
 /**
  * Heartbeats in group commit: those arriving in the same turn of the event loop are authenticated and written
  * in one transaction, then the devices with something pending are offered it; each heartbeat is answered only
- * after its batch committed.
+ * after its batch committed. Should the offers fail after the heartbeats committed, group commit writes each
+ * heartbeat again alone: harmless, as a heartbeat written twice at the same instant changes nothing more.
  */
 import type { Clock } from '../core/clock.js';
 import type { StatusThresholds } from '../core/device.js';

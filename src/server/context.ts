@@ -21,6 +21,8 @@ export interface ServerContext {
   maxArtifactBytes: number;
   /** Leave sending artifact bytes to a web server in front (X-Accel-Redirect to this internal prefix). */
   artifactOffload?: string | undefined;
+  /** Webhooks may target loopback, private and link-local addresses (`--webhook-allow-private`). */
+  webhookAllowPrivate?: boolean | undefined;
 }
 
 export const timeContext = (c: ServerContext): TimeContext => ({

@@ -53,6 +53,8 @@ export interface ServerOptions {
   webhookIntervalMs?: number;
   /** How long a webhook receiver has to answer (default 10 s). */
   webhookTimeoutMs?: number;
+  /** Webhooks may target loopback, private and link-local addresses (default false: public ones only). */
+  webhookAllowPrivate?: boolean;
   /** Devices over MQTT (docs/mqtt.md): the embedded broker or an external one; off when unset. */
   mqtt?: MqttSettings | undefined;
 }
@@ -134,6 +136,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       keyring,
       maxArtifactBytes: options.maxArtifactBytes ?? 8 * 1024 ** 3,
       artifactOffload: options.artifactOffload,
+      webhookAllowPrivate: options.webhookAllowPrivate ?? false,
     },
     { logLevel: options.logLevel ?? 'info' },
   );
@@ -145,6 +148,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   });
   const webhooks = new WebhookDispatcher(store, clock, {
     timeoutMs: options.webhookTimeoutMs ?? 10_000,
+    allowPrivate: options.webhookAllowPrivate ?? false,
     log: app.log,
   });
   return {

@@ -6,6 +6,8 @@ import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql
 import type { Device, DeviceRecord, DeviceStatus } from '../core/device.js';
 import { FleetError } from '../core/errors.js';
 import type { FilterNode } from '../core/filter/index.js';
+import { byteOrder } from './byte-order.js';
+import { asCallerError } from './db-errors.js';
 import {
   type DeviceRow,
   fleetImportedEvent,
@@ -41,6 +43,7 @@ import type {
   StoredEvent,
   TimeContext,
 } from './store.js';
+import { transact } from './transact.js';
 
 type DeviceEb = ExpressionBuilder<Database, 'devices'>;
 
@@ -56,9 +59,9 @@ const HEARTBEAT_COLUMNS = [
 /** Devices moved per sweep transaction, so a sweep never holds the write lock for long. */
 export const SWEEP_CHUNK = 5_000;
 
-/** Byte-wise order (UTF-8), as `collate "C"` and SQLite's BINARY compare text. */
-function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+/** Names the heartbeats of a failed write: the device when it is one (group commit writes it alone). */
+export function heartbeatsNamed(batch: readonly PresentedHeartbeat[]): string {
+  return batch.length === 1 ? `the heartbeat of ${batch[0]!.heartbeat.deviceId}` : 'a heartbeat of the batch';
 }
 
 export class SqlStore implements Store {
@@ -411,7 +414,7 @@ export class SqlStore implements Store {
   }
 
   async recordHeartbeats(batch: PresentedHeartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]> {
-    return this.db.transaction().execute(async (trx) => {
+    return transact(this.db, async (trx) => {
       const locked = this.dialect === 'postgres' ? await this.lockHeartbeatRows(trx, batch) : undefined;
       const outcomes: HeartbeatOutcome[] = [];
       const events: NewEvent[] = [];
@@ -440,6 +443,8 @@ export class SqlStore implements Store {
       }
       await insertEvents(trx, events);
       return outcomes;
+    }).catch((error: unknown) => {
+      throw asCallerError(error, heartbeatsNamed(batch));
     });
   }
 

@@ -11,10 +11,12 @@ import type { RolloutState } from '../core/rollout/rollout-state.js';
 import type { RolloutSpec } from '../core/rollout/spec.js';
 import { compareVersions, versionKey } from '../core/semver.js';
 import { ACTIVE_STATES, checkTransition, type UpdateState } from '../core/update-state.js';
+import { byteOrder } from './byte-order.js';
+import { asCallerError } from './db-errors.js';
 import type { Dialect } from './migrations.js';
 import { updatesInProgress, updatesSucceeded } from './rollout-counts.js';
 import type { Database, DeviceUpdatesTable } from './schema.js';
-import { type Db, insertEvents } from './sql-events.js';
+import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import { rowToRelease } from './sql-releases.js';
 import type {
   AssignResult,
@@ -30,6 +32,7 @@ import type {
   UpdateStore,
 } from './store.js';
 import { storedSpec } from './stored-spec.js';
+import { transact } from './transact.js';
 import {
   allocateGrants,
   firmwareChangedEvent,
@@ -86,7 +89,11 @@ export class SqlUpdates implements UpdateStore {
     ctx: TimeContext,
     actor: string,
   ): Promise<AssignResult> {
-    return this.db.transaction().execute(async (trx) => {
+    const devices = [...new Set(deviceIds)];
+    return transact(this.db, async (trx) => {
+      // Locked in one order whatever the caller's: two assigns over the same devices then queue rather than
+      // each wait for a lock the other holds (a deadlock on PostgreSQL).
+      if (this.dialect === 'postgres') await this.lockDevices(trx, [...devices].sort(byteOrder));
       const releaseRow = await trx
         .selectFrom('releases')
         .selectAll()
@@ -97,7 +104,7 @@ export class SqlUpdates implements UpdateStore {
       const release = rowToRelease(releaseRow);
       const result: AssignResult = { assigned: [], skipped: [] };
       const events: NewEvent[] = [];
-      for (const deviceId of [...new Set(deviceIds)]) {
+      for (const deviceId of devices) {
         const device = await trx
           .selectFrom('devices')
           .select(['hardware_type', 'firmware_version', 'decommissioned_at'])
@@ -184,6 +191,22 @@ export class SqlUpdates implements UpdateStore {
       await insertEvents(trx, events);
       return result;
     });
+  }
+
+  /**
+   * PostgreSQL: the devices' rows locked in id order before their updates are read, so a concurrent assign
+   * to one of them waits and then sees this one's update (rather than both superseding the same old one).
+   */
+  private async lockDevices(trx: Db, deviceIds: readonly string[]): Promise<void> {
+    for (let i = 0; i < deviceIds.length; i += INSERT_CHUNK) {
+      await trx
+        .selectFrom('devices')
+        .select('id')
+        .where('id', 'in', deviceIds.slice(i, i + INSERT_CHUNK))
+        .orderBy('id')
+        .forUpdate()
+        .execute();
+    }
   }
 
   async offer(deviceIds: string[], ctx: TimeContext): Promise<Map<string, UpdateOffer[]>> {
@@ -403,28 +426,33 @@ export class SqlUpdates implements UpdateStore {
 
   /**
    * Several devices' reports, each taken or refused on its own (a refusal is its FleetError). On SQLite they
-   * share one transaction (group commit); on PostgreSQL each is its own, its update locked while it is
-   * checked, so a time-out or the same report sent to another replica is never overwritten.
+   * share one transaction (group commit): a failure of the database aborts it whole, and the caller writes
+   * each report again alone (see registry/group-commit.ts). On PostgreSQL each is its own transaction, its
+   * update locked while it is checked, so a time-out or the same report sent to another replica is never
+   * overwritten, and a report the database fails on fails alone: its error is its answer.
    */
-  async reportBatch(
-    items: readonly ReportItem[],
-    ctx: TimeContext,
-  ): Promise<Array<ReportOutcome | FleetError>> {
+  async reportBatch(items: readonly ReportItem[], ctx: TimeContext): Promise<Array<ReportOutcome | Error>> {
     if (this.dialect === 'postgres') {
       return Promise.all(
         items.map((item) =>
-          this.db
-            .transaction()
-            .execute((trx) => this.reportOne(trx, item, ctx))
-            .catch(refusal),
+          transact(this.db, (trx) => this.reportOne(trx, item, ctx)).catch((error: unknown) =>
+            itsOwnFailure(error, item),
+          ),
         ),
       );
     }
-    return this.db.transaction().execute(async (trx) => {
-      const out: Array<ReportOutcome | FleetError> = [];
-      for (const item of items) out.push(await this.reportOne(trx, item, ctx).catch(refusal));
-      return out;
-    });
+    return this.db
+      .transaction()
+      .execute(async (trx) => {
+        const out: Array<ReportOutcome | FleetError> = [];
+        for (const item of items) out.push(await this.reportOne(trx, item, ctx).catch(refusal));
+        return out;
+      })
+      .catch((error: unknown) => {
+        // Alone, the report's failure is its answer; in a batch, the batch is written again item by item.
+        if (items.length === 1) return [itsOwnFailure(error, items[0]!)];
+        throw error;
+      });
   }
 
   /** One report inside `trx`: checked before anything is written, so a refused one writes nothing. */
@@ -560,6 +588,12 @@ type SlotUsage = Pick<SlotRequest, 'inProgress' | 'inProgressPer' | 'succeeded' 
 function refusal(error: unknown): FleetError {
   if (isFleetError(error)) return error;
   throw error;
+}
+
+/** A report's own failure as its answer: a value the database refused is the device's mistake. */
+function itsOwnFailure(error: unknown, item: ReportItem): Error {
+  const seen = asCallerError(error, `the report of ${item.deviceId} on update ${item.updateId}`);
+  return seen instanceof Error ? seen : new Error(String(seen));
 }
 
 type OfferedRollout = Parameters<typeof planGrants>[0] & { spec: RolloutSpec };

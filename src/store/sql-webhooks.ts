@@ -5,6 +5,7 @@
  */
 import type { Kysely, Selectable } from 'kysely';
 import { FleetError } from '../core/errors.js';
+import { shownUrl } from '../core/shown-url.js';
 import type { Database, WebhooksTable } from './schema.js';
 import { insertEvents } from './sql-events.js';
 import type { NewWebhook, StoredEvent, Webhook, WebhookStore } from './store.js';
@@ -45,7 +46,12 @@ export class SqlWebhooks implements WebhookStore {
           rolloutId: null,
           actor,
           reason: null,
-          data: { id: webhook.id, url: webhook.url, types: webhook.types, rollout: webhook.rolloutId },
+          data: {
+            id: webhook.id,
+            url: shownUrl(webhook.url),
+            types: webhook.types,
+            rollout: webhook.rolloutId,
+          },
         },
       ]);
       // From now on: after the newest event, its own creation included.
@@ -108,7 +114,7 @@ export class SqlWebhooks implements WebhookStore {
           rolloutId: null,
           actor,
           reason: null,
-          data: { id, url: row.url, cursor: Number(row.cursor_event_id) },
+          data: { id, url: shownUrl(row.url), cursor: Number(row.cursor_event_id) },
         },
       ]);
     });

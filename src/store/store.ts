@@ -230,9 +230,11 @@ export interface UpdateStore {
   report(deviceId: string, updateId: string, report: StatusReport, ctx: TimeContext): Promise<ReportOutcome>;
   /**
    * Several devices' reports at once (written together where the database allows: group commit), each taken
-   * or refused on its own; a refusal is returned as the FleetError `report` would throw.
+   * or refused on its own; a refusal is returned as the FleetError `report` would throw. Where each report
+   * is its own transaction, one the database fails on is answered with its error and the others stand; where
+   * they share one, such a failure rejects the whole call (nothing written) and each can be sent again alone.
    */
-  reportBatch(items: readonly ReportItem[], ctx: TimeContext): Promise<Array<ReportOutcome | FleetError>>;
+  reportBatch(items: readonly ReportItem[], ctx: TimeContext): Promise<Array<ReportOutcome | Error>>;
   get(id: string): Promise<DeviceUpdate | undefined>;
   list(query: {
     deviceId?: string;

@@ -29,7 +29,7 @@ export interface TestApp {
 
 export async function testApp(
   start = Date.parse('2026-11-22T12:00:00Z'),
-  options: { artifactOffload?: string; store?: Store } = {},
+  options: { artifactOffload?: string; store?: Store; webhookAllowPrivate?: boolean } = {},
 ): Promise<TestApp> {
   const clock = new ManualClock(start);
   const dataDir = tempDir();
@@ -54,6 +54,7 @@ export async function testApp(
       keyring,
       maxArtifactBytes: 64 * 1024 * 1024,
       artifactOffload: options.artifactOffload,
+      webhookAllowPrivate: options.webhookAllowPrivate,
     },
     { logLevel: 'silent' },
   );

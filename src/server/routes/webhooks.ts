@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { FleetError } from '../../core/errors.js';
+import { shownUrl } from '../../core/shown-url.js';
+import { checkWebhookTarget } from '../../events/webhook-egress.js';
 import { validateWebhookUrl } from '../../events/webhook-rules.js';
 import { newId } from '../../registry/credentials.js';
 import type { Webhook } from '../../store/store.js';
@@ -14,7 +16,9 @@ const iso = (ms: number | null) => (ms === null || ms === 0 ? null : new Date(ms
 
 const WebhookJson = Type.Object({
   id: Type.String(),
-  url: Type.String(),
+  url: Type.String({
+    description: 'Where events are POSTed, without credentials and with query values shown as "redacted"',
+  }),
   types: Type.Array(Type.String(), { description: 'Event type prefixes; empty: every event' }),
   rollout: Type.Union([Type.String(), Type.Null()]),
   created_at: Type.String({ format: 'date-time' }),
@@ -42,7 +46,8 @@ const CreateBody = Type.Object(
     url: Type.String({
       minLength: 1,
       maxLength: 2048,
-      description: 'http:// or https:// URL events are POSTed to',
+      description:
+        'http:// or https:// URL events are POSTed to, without user:password@; a public address unless the server runs with --webhook-allow-private',
     }),
     types: Type.Optional(
       Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' }), {
@@ -69,7 +74,7 @@ const WebhookParams = Type.Object({ id: Type.String({ maxLength: 128 }) });
 function webhookJson(w: Webhook) {
   return {
     id: w.id,
-    url: w.url,
+    url: shownUrl(w.url),
     types: w.types,
     rollout: w.rolloutId,
     created_at: new Date(w.createdAt).toISOString(),
@@ -103,6 +108,7 @@ export const webhookRoutes =
       async (request, reply) => {
         const body = request.body;
         const url = validateWebhookUrl(body.url, 'url');
+        if (!c.webhookAllowPrivate) checkWebhookTarget(new URL(url), 'url');
         const secret = body.secret ?? `whsec_${randomBytes(32).toString('base64url')}`;
         const webhook = await c.store.webhooks.create(
           {

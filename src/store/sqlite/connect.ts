@@ -4,9 +4,10 @@ import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import type { DeviceRecord } from '../../core/device.js';
+import { asCallerError } from '../db-errors.js';
 import { migrateToLatest } from '../migrations.js';
 import type { Database } from '../schema.js';
-import { SqlStore } from '../sql-store.js';
+import { heartbeatsNamed, SqlStore } from '../sql-store.js';
 import type {
   HeartbeatOutcome,
   ImportResult,
@@ -144,7 +145,12 @@ export class SqliteStore extends SqlStore {
 
   override recordHeartbeats(batch: PresentedHeartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]> {
     // Holding Kysely's connection keeps any other query (and its transaction) off it while this runs.
-    return this.db.connection().execute(async () => this.heartbeats.record(batch, ctx));
+    return this.db
+      .connection()
+      .execute(async () => this.heartbeats.record(batch, ctx))
+      .catch((error: unknown) => {
+        throw asCallerError(error, heartbeatsNamed(batch));
+      });
   }
 
   override importDevices(records: DeviceRecord[], ctx: TimeContext, actor: string): Promise<ImportResult> {

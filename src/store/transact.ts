@@ -1,0 +1,29 @@
+/**
+ * A transaction run again when the database asks for it. PostgreSQL aborts one of two transactions that wait
+ * for each other's row locks (40P01) or cannot be serialized (40001): the other one went through, and running
+ * the aborted one again is what the error means. SQLite serializes writers and never asks. Bounded: a
+ * transaction that keeps losing fails with its last error.
+ */
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kysely, Transaction } from 'kysely';
+import { asksForRetry } from './db-errors.js';
+import type { Database } from './schema.js';
+
+/** Runs of one transaction at most (the first included). */
+export const MAX_TRANSACTION_RUNS = 5;
+
+export async function transact<T>(
+  db: Kysely<Database>,
+  work: (trx: Transaction<Database>) => Promise<T>,
+): Promise<T> {
+  for (let run = 1; ; run++) {
+    try {
+      return await db.transaction().execute(work);
+    } catch (error) {
+      if (run >= MAX_TRANSACTION_RUNS || !asksForRetry(error)) throw error;
+      // A few milliseconds at random, growing, so the two losers of a deadlock do not meet again at once.
+      await sleep(Math.random() * 5 * run);
+    }
+  }
+}
