@@ -27,6 +27,8 @@ export interface PutOptions {
   maxSize?: number;
   /** The upload must hash to this (e.g. the manifest's sha256); otherwise nothing is kept. */
   expectedSha256?: string;
+  /** VALIDATION when the upload ends without a byte; nothing is kept. */
+  refuseEmpty?: boolean;
 }
 
 /** Inclusive byte offsets, as in an HTTP Range and fs.createReadStream. */
@@ -104,6 +106,9 @@ export class FsBlobStore implements BlobStore {
       }
       if (expectedSize !== undefined && size !== expectedSize) {
         throw new FleetError('VALIDATION', `upload ended after ${size} bytes, expected ${expectedSize}`);
+      }
+      if (opts.refuseEmpty && size === 0) {
+        throw emptyUpload();
       }
       sha256 = hash.digest('hex');
       if (expectedSha !== undefined && sha256 !== expectedSha) {
@@ -193,6 +198,10 @@ export class FsBlobStore implements BlobStore {
 
 const tooLarge = (max: number) =>
   new FleetError('PAYLOAD_TOO_LARGE', `upload exceeds the limit of ${max} bytes`);
+
+/** An empty artifact can never be installed, and every download of it would be an empty range. */
+export const emptyUpload = () =>
+  new FleetError('VALIDATION', 'the artifact is empty: send its bytes (at least one) as the request body');
 
 const isOffset = (n: number) => Number.isSafeInteger(n) && n >= 0;
 

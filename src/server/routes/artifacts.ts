@@ -2,6 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { emptyUpload } from '../../artifacts/blob-store.js';
 import { FleetError } from '../../core/errors.js';
 import { canonicalManifest, type Manifest, parseManifest, RELEASE_TYPES } from '../../core/manifest.js';
 import { formatVersion, parseVersion } from '../../core/semver.js';
@@ -64,11 +65,17 @@ function decodeHeader(value: string | string[] | undefined, name: string): strin
   return Buffer.from(value, 'base64').toString('utf8');
 }
 
-export const artifactRoutes =
+/**
+ * The upload, in a scope of its own: its body is the artifact's bytes whatever the Content-Type says (none,
+ * text/plain and application/json included), streamed to the blob store so memory stays flat at any size.
+ * Fastify's own parsers would decode text as UTF-8 or parse JSON first, and the bytes signed would not be
+ * the bytes sent.
+ */
+const uploadRoute =
   (c: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    // Artifacts arrive as a raw stream and go straight to the blob store: memory stays flat at any size.
-    app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
 
     app.post(
       '/artifacts',
@@ -114,10 +121,13 @@ export const artifactRoutes =
         if (await c.store.releases.get(name, version)) {
           throw new FleetError('CONFLICT', `release ${name}@${version} exists already`);
         }
-        const body = request.body as IncomingMessage;
         const declared = Number(request.headers['content-length']);
+        if (declared === 0 || signed?.manifest.size === 0) throw emptyUpload();
+        // Fastify leaves the body unset when a request has neither a length nor chunks: read it as empty.
+        const body = (request.body as IncomingMessage | undefined) ?? request.raw;
         const blob = await c.blobs.put(body, {
           maxSize: c.maxArtifactBytes,
+          refuseEmpty: true,
           ...(signed ? { expectedSize: signed.manifest.size, expectedSha256: signed.manifest.sha256 } : {}),
           ...(!signed && Number.isFinite(declared) ? { expectedSize: declared } : {}),
         });
@@ -159,6 +169,12 @@ export const artifactRoutes =
         return reply.status(201).send(releaseJson(release));
       },
     );
+  };
+
+export const artifactRoutes =
+  (c: ServerContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    await app.register(uploadRoute(c));
 
     app.get(
       '/artifacts',
