@@ -9,7 +9,7 @@
  * and only then renamed to its hash: a reader sees a whole blob or none, even after a crash.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Clock, systemClock } from '../core/clock.js';
@@ -66,6 +66,8 @@ export class FsBlobStore implements BlobStore {
   constructor(
     dataDir: string,
     private readonly clock: Clock = systemClock,
+    /** Creates an upload's temp file (a test points it at /dev/full to meet a full disk for real). */
+    private readonly openTemp: (path: string) => Promise<FileHandle> = (path) => open(path, 'wx', 0o644),
   ) {
     this.blobDir = resolve(dataDir, 'blobs', 'sha256');
     this.tempDir = resolve(dataDir, 'blobs', 'tmp');
@@ -85,7 +87,7 @@ export class FsBlobStore implements BlobStore {
     }
     await mkdirDurable(this.tempDir);
     const temp = join(this.tempDir, `${randomBytes(8).toString('hex')}.part`);
-    const handle = await open(temp, 'wx', 0o644);
+    const handle = await this.openTemp(temp);
     let size = 0;
     let sha256: string;
     try {
