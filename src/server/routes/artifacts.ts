@@ -2,7 +2,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { emptyUpload } from '../../artifacts/blob-store.js';
+import { type BlobCheck, emptyUpload } from '../../artifacts/blob-store.js';
+import { blobsOf, type DamagedBlob, damageEvent, damageJson, damageOf } from '../../artifacts/blob-verify.js';
 import { FleetError } from '../../core/errors.js';
 import { canonicalManifest, type Manifest, parseManifest, RELEASE_TYPES } from '../../core/manifest.js';
 import { formatVersion, parseVersion } from '../../core/semver.js';
@@ -24,6 +25,28 @@ const UploadQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+const VerifyQuery = Type.Object(
+  {
+    release: Type.Optional(
+      Type.String({ maxLength: 256, description: 'Only this release (id or name@version)' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+const VerifyReport = Type.Object({
+  checked: Type.Integer({ description: 'Blobs re-hashed' }),
+  bytes: Type.Integer({ description: 'Bytes read' }),
+  damaged: Type.Array(
+    Type.Object({
+      sha256: Type.String(),
+      size: Type.Integer(),
+      releases: Type.Array(Type.String(), { description: 'name@version of each release using it' }),
+      problem: Type.Union([Type.Literal('missing'), Type.Literal('altered')]),
+      found_size: Type.Integer(),
+      found_sha256: Type.Optional(Type.String()),
+    }),
+  ),
+});
 const RefParams = Type.Object({
   ref: Type.String({ maxLength: 256, description: 'Release id or name@version' }),
 });
@@ -63,6 +86,19 @@ function decodeHeader(value: string | string[] | undefined, name: string): strin
   if (value === undefined) return undefined;
   if (Array.isArray(value)) throw new FleetError('VALIDATION', `${name}: give it once`);
   return Buffer.from(value, 'base64').toString('utf8');
+}
+
+/** An upload found its blob stored but damaged, and replaced it: the event says which releases had it. */
+async function reportRepair(
+  c: ServerContext,
+  sha256: string,
+  size: number,
+  found: BlobCheck,
+  actor: string,
+): Promise<void> {
+  const users = (await c.store.releases.list()).filter((r) => r.sha256 === sha256);
+  const damage = damageOf({ sha256, size, releases: blobsOf(users)[0]?.releases ?? [] }, found);
+  if (damage) await c.store.appendEvents([damageEvent('artifact.repaired', damage, c.clock.now(), actor)]);
 }
 
 /**
@@ -132,6 +168,7 @@ const uploadRoute =
           ...(!signed && Number.isFinite(declared) ? { expectedSize: declared } : {}),
         });
         const now = c.clock.now();
+        if (blob.repaired) await reportRepair(c, blob.sha256, blob.size, blob.repaired, actor);
         const manifestText = signed
           ? (signedText as string)
           : canonicalManifest({
@@ -186,6 +223,39 @@ export const artifactRoutes =
         },
       },
       async () => ({ artifacts: (await c.store.releases.list()).map(releaseJson) }),
+    );
+
+    app.post(
+      '/artifacts/verify',
+      {
+        schema: {
+          summary: 'Re-hash stored artifacts and report the damaged or missing ones',
+          description:
+            'Reads every stored blob (or only that of `release`) and checks it still hashes to its sha256. ' +
+            'Each damaged blob is also recorded as an `artifact.corrupted` event. Reads all the bytes: slow for large stores.',
+          tags: ['artifacts'],
+          querystring: VerifyQuery,
+          response: withErrors({ 200: VerifyReport }),
+        },
+      },
+      async (request) => {
+        const actor = actorOf(operatorOf(request));
+        const ref = request.query.release;
+        const releases = ref === undefined ? await c.store.releases.list() : [await findRelease(c, ref)];
+        let bytes = 0;
+        const damaged: DamagedBlob[] = [];
+        const blobs = blobsOf(releases);
+        for (const blob of blobs) {
+          const check = await c.blobs.check(blob.sha256);
+          bytes += check.size;
+          const damage = damageOf(blob, check);
+          if (damage) damaged.push(damage);
+        }
+        const now = c.clock.now();
+        if (damaged.length)
+          await c.store.appendEvents(damaged.map((d) => damageEvent('artifact.corrupted', d, now, actor)));
+        return { checked: blobs.length, bytes, damaged: damaged.map(damageJson) };
+      },
     );
 
     app.get(
