@@ -1,6 +1,7 @@
 /** Operator API for releases: upload (streamed, content-addressed, signed), list, show, download, delete. */
 import type { IncomingMessage } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { type BlobCheck, emptyUpload } from '../../artifacts/blob-store.js';
 import { blobsOf, type DamagedBlob, damageEvent, damageJson, damageOf } from '../../artifacts/blob-verify.js';
@@ -88,6 +89,15 @@ function decodeHeader(value: string | string[] | undefined, name: string): strin
   return Buffer.from(value, 'base64').toString('utf8');
 }
 
+/**
+ * The client went away mid-upload: nothing is kept and nobody is left to answer, so this is no server error.
+ * Logged quietly; the error answered goes to a closed socket.
+ */
+function aborted(request: FastifyRequest, name: string, version: string): FleetError {
+  request.log.info({ release: `${name}@${version}` }, 'upload aborted by the client; nothing kept');
+  return new FleetError('VALIDATION', 'the upload was cut off before its end');
+}
+
 /** An upload found its blob stored but damaged, and replaced it: the event says which releases had it. */
 async function reportRepair(
   c: ServerContext,
@@ -161,12 +171,16 @@ const uploadRoute =
         if (declared === 0 || signed?.manifest.size === 0) throw emptyUpload();
         // Fastify leaves the body unset when a request has neither a length nor chunks: read it as empty.
         const body = (request.body as IncomingMessage | undefined) ?? request.raw;
-        const blob = await c.blobs.put(body, {
-          maxSize: c.maxArtifactBytes,
-          refuseEmpty: true,
-          ...(signed ? { expectedSize: signed.manifest.size, expectedSha256: signed.manifest.sha256 } : {}),
-          ...(!signed && Number.isFinite(declared) ? { expectedSize: declared } : {}),
-        });
+        const blob = await c.blobs
+          .put(body, {
+            maxSize: c.maxArtifactBytes,
+            refuseEmpty: true,
+            ...(signed ? { expectedSize: signed.manifest.size, expectedSha256: signed.manifest.sha256 } : {}),
+            ...(!signed && Number.isFinite(declared) ? { expectedSize: declared } : {}),
+          })
+          .catch((error: unknown) => {
+            throw request.raw.readableAborted ? aborted(request, name, version) : error;
+          });
         const now = c.clock.now();
         if (blob.repaired) await reportRepair(c, blob.sha256, blob.size, blob.repaired, actor);
         const manifestText = signed
