@@ -152,6 +152,44 @@ describe('a damaged stored blob', () => {
   });
 });
 
+describe('POST /artifacts/:ref/repair', () => {
+  it("replaces a missing or altered blob with the release's very bytes, and refuses other bytes", async () => {
+    const bytes = randomBytes(40_000);
+    const { sha256 } = await upload('1.0.0', bytes);
+    const repair = (body: Buffer, headers: Record<string, string> = {}) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/api/v1/artifacts/fw@1.0.0/repair',
+        headers: { ...t.admin, ...headers },
+        payload: body,
+      });
+
+    expect((await repair(bytes)).json()).toEqual({ sha256, found: 'intact' });
+    expect(await artifactEvents()).toEqual([]);
+
+    await rm(blobs.path(sha256));
+    const wrong = await repair(randomBytes(40_000));
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.json().error.message).toMatch(/sha256 mismatch/);
+    expect(await blobs.has(sha256)).toBe(false);
+    const missing = await repair(bytes, { 'content-type': 'text/plain' });
+    expect(missing.json()).toEqual({ sha256, found: 'missing' });
+    expect((await readFile(blobs.path(sha256))).equals(bytes)).toBe(true);
+
+    await flipByte(sha256);
+    expect((await repair(bytes)).json()).toEqual({ sha256, found: 'altered' });
+    expect((await readFile(blobs.path(sha256))).equals(bytes)).toBe(true);
+    const events = await artifactEvents();
+    expect(events.map((e) => [e.type, e.data.problem])).toEqual([
+      ['artifact.repaired', 'missing'],
+      ['artifact.repaired', 'altered'],
+    ]);
+    expect(
+      (await t.app.inject({ method: 'POST', url: '/api/v1/artifacts/verify', headers: t.admin })).json(),
+    ).toMatchObject({ damaged: [] });
+  });
+});
+
 describe('orphaned upload temp files', () => {
   it('are swept periodically once old, never an upload in progress however long it has been silent', async () => {
     const scrubber = new BlobScrubber(t.store, blobs, t.clock, t.app.log, { bytesPerSec: 0 });

@@ -31,8 +31,8 @@ async function until(check: () => boolean, what: string): Promise<void> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-describe('fleetd artifact verify', () => {
-  it('says all is intact, then names the damaged artifact and exits 1', () => {
+describe('fleetd artifact verify and repair', () => {
+  it('says all is intact, then names the damaged artifact and exits 1; repair puts it right', () => {
     const file = join(data, 'fw.bin');
     writeFileSync(file, randomBytes(40_000));
     const up = cli(
@@ -64,6 +64,11 @@ describe('fleetd artifact verify', () => {
     expect(damaged.stdout).toContain(`DAMAGED ${sha256} (fw@1.0.0): altered: 40000 bytes hashing to`);
     const json = JSON.parse(cli('artifact', 'verify', '-o', 'json').stdout);
     expect(json.damaged).toMatchObject([{ sha256, problem: 'altered' }]);
+
+    const repaired = cli('artifact', 'repair', 'fw@1.0.0', file);
+    expect(repaired.code, repaired.stderr).toBe(0);
+    expect(repaired.stdout).toMatch(/fw@1\.0\.0: the stored artifact was altered; replaced with/);
+    expect(cli('artifact', 'verify').stdout).toMatch(/all intact/);
   });
 });
 

@@ -1,4 +1,4 @@
-/** `fleetd artifact upload | sign | ls | show | download | verify | delete` */
+/** `fleetd artifact upload | sign | ls | show | download | verify | repair | delete` */
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -203,7 +203,24 @@ export function registerArtifact(program: Command, ctx: Ctx): void {
         `checked ${r.checked} stored artifact${r.checked === 1 ? '' : 's'} (${humanSize(r.bytes)}): ` +
           (r.damaged.length === 0
             ? 'all intact'
-            : `${r.damaged.length} damaged; upload the same file again (as any new version) to repair it`),
+            : `${r.damaged.length} damaged; repair with: fleetd artifact repair <release> <file>`),
+      );
+    });
+
+  artifact
+    .command('repair')
+    .argument('<release>', 'name@version or id')
+    .argument('<file>', "the release's artifact, byte for byte")
+    .description('replace the damaged or missing stored bytes of a release with the file (same sha256)')
+    .action(async (release: string, file: string) => {
+      const r = await ctx
+        .client()
+        .upload<{ sha256: string; found: string }>(`/api/v1/artifacts/${ref(release)}/repair`, file);
+      if (ctx.format() === 'json') return printJson(r);
+      console.log(
+        r.found === 'intact'
+          ? `${release}: the stored artifact was intact; nothing to repair`
+          : `${release}: the stored artifact was ${r.found}; replaced with ${file}`,
       );
     });
 

@@ -48,6 +48,12 @@ const VerifyReport = Type.Object({
     }),
   ),
 });
+const RepairReply = Type.Object({
+  sha256: Type.String(),
+  found: Type.Union([Type.Literal('intact'), Type.Literal('missing'), Type.Literal('altered')], {
+    description: 'What the stored bytes were before: anything but intact is now replaced',
+  }),
+});
 const RefParams = Type.Object({
   ref: Type.String({ maxLength: 256, description: 'Release id or name@version' }),
 });
@@ -105,10 +111,11 @@ async function reportRepair(
   size: number,
   found: BlobCheck,
   actor: string,
-): Promise<void> {
+): Promise<DamagedBlob | undefined> {
   const users = (await c.store.releases.list()).filter((r) => r.sha256 === sha256);
   const damage = damageOf({ sha256, size, releases: blobsOf(users)[0]?.releases ?? [] }, found);
   if (damage) await c.store.appendEvents([damageEvent('artifact.repaired', damage, c.clock.now(), actor)]);
+  return damage;
 }
 
 /**
@@ -218,6 +225,37 @@ const uploadRoute =
           throw error;
         }
         return reply.status(201).send(releaseJson(release));
+      },
+    );
+
+    app.post(
+      '/artifacts/:ref/repair',
+      {
+        schema: {
+          summary: "Send a release's artifact again to replace its damaged or missing stored bytes",
+          description:
+            'The body must be the very bytes of the release (its size and sha256). An intact blob is left as it was.',
+          tags: ['artifacts'],
+          params: RefParams,
+          response: withErrors({ 200: RepairReply }),
+        },
+      },
+      async (request) => {
+        const actor = actorOf(operatorOf(request));
+        const release = await findRelease(c, request.params.ref);
+        const before = await c.blobs.check(release.sha256);
+        const body = (request.body as IncomingMessage | undefined) ?? request.raw;
+        await c.blobs
+          .put(body, {
+            expectedSize: release.size,
+            expectedSha256: release.sha256,
+            maxSize: c.maxArtifactBytes,
+          })
+          .catch((error: unknown) => {
+            throw request.raw.readableAborted ? aborted(request, release.name, release.version) : error;
+          });
+        const damage = await reportRepair(c, release.sha256, release.size, before, actor);
+        return { sha256: release.sha256, found: damage ? damage.problem : 'intact' };
       },
     );
   };
