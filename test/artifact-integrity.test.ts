@@ -6,11 +6,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BlobScrubber } from '../src/artifacts/blob-scrubber.js';
 import { FsBlobStore } from '../src/artifacts/blob-store.js';
+import { ManualClock } from '../src/core/clock.js';
 import { type TestApp, testApp } from './support/app.js';
+import { tempDir } from './support/processes.js';
+import { forEachBackend, testRelease } from './support/stores.js';
 
 let t: TestApp;
 let blobs: FsBlobStore;
@@ -146,9 +149,18 @@ describe('a damaged stored blob', () => {
       data: { sha256: damaged, problem: 'altered', releases: ['fw@1.0.1'] },
     });
 
-    // A long pause does not become a burst: at most a minute's worth of reads at once.
+    // An hour's pause does not become an hour's worth of reads at once: at most a minute's (6,000,000 bytes).
     t.clock.advance(3_600_000);
-    expect((await scrubber.tick()).bytes).toBeLessThanOrEqual(300_000);
+    let read = 0;
+    let ticks = 0;
+    for (let pass = await scrubber.tick(); pass.checked > 0 && ticks < 200; pass = await scrubber.tick()) {
+      read += pass.bytes;
+      ticks++;
+    }
+    expect(ticks).toBeLessThan(200);
+    expect(read).toBeGreaterThanOrEqual(6_000_000);
+    expect(read).toBeLessThanOrEqual(6_100_000);
+    expect(await artifactEvents()).toHaveLength(1);
   });
 });
 
@@ -218,5 +230,35 @@ describe('orphaned upload temp files', () => {
     t.clock.advance(2 * 3_600_000);
     expect((await scrubber.tick()).sweptTemp).toBe(1);
     expect(await readdir(tmp)).toEqual([]);
+  });
+});
+
+forEachBackend((backend) => {
+  it('the scrub reads releases from the store and records artifact.corrupted in it', async () => {
+    const store = await backend.open();
+    const clock = new ManualClock(Date.parse('2026-11-22T12:00:00Z'));
+    const dir = tempDir('fleetd-scrub-');
+    const stored = new FsBlobStore(dir, clock);
+    const bytes = randomBytes(10_000);
+    const { sha256, size } = await stored.put(Readable.from([bytes]));
+    for (const [id, version] of [
+      ['rel_a', '1.0.0'],
+      ['rel_b', '1.1.0'],
+    ] as const) {
+      await store.releases.create({ ...testRelease(id, version, clock.now()), sha256, size }, 'test');
+    }
+    const scrubber = new BlobScrubber(store, stored, clock, t.app.log, { bytesPerSec: 1_000_000 });
+    await scrubber.tick();
+    const path = stored.path(sha256);
+    const damaged = await readFile(path);
+    damaged[0] = damaged[0]! ^ 1;
+    await writeFile(path, damaged);
+    clock.advance(1_000);
+    expect((await scrubber.tick()).damaged).toHaveLength(1);
+    const events = await store.listEvents({ typePrefix: 'artifact.', limit: 10 });
+    expect(events).toMatchObject([
+      { type: 'artifact.corrupted', actor: 'scrub', data: { sha256, releases: ['fw@1.1.0', 'fw@1.0.0'] } },
+    ]);
+    await rm(dir, { recursive: true, force: true });
   });
 });
