@@ -1,4 +1,7 @@
-/** Operator API for releases: upload (streamed, content-addressed, signed), list, show, download, delete. */
+/**
+ * Operator API for releases: upload (streamed, content-addressed, signed), list, show, download, delete; and
+ * verify and repair of their stored bytes.
+ */
 import type { IncomingMessage } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
