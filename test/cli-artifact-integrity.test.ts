@@ -32,6 +32,7 @@ async function until(check: () => boolean, what: string): Promise<void> {
 }
 
 describe('fleetd artifact verify and repair', () => {
+  // Six CLI processes, each a Node start: slow on a busy machine.
   it('says all is intact, then names the damaged artifact and exits 1; repair puts it right', () => {
     const file = join(data, 'fw.bin');
     writeFileSync(file, randomBytes(40_000));
@@ -69,6 +70,14 @@ describe('fleetd artifact verify and repair', () => {
     expect(repaired.code, repaired.stderr).toBe(0);
     expect(repaired.stdout).toMatch(/fw@1\.0\.0: the stored artifact was altered; replaced with/);
     expect(cli('artifact', 'verify').stdout).toMatch(/all intact/);
+  }, 120_000);
+});
+
+describe('fleetd server --scrub-rate', () => {
+  it('refuses what is not a rate', () => {
+    const r = runCli(['server', '--data', tempDir(), '--scrub-rate', 'fast']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--scrub-rate: "fast" is not a number of MiB per second/);
   });
 });
 
