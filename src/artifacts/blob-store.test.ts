@@ -120,6 +120,40 @@ describe('FsBlobStore', () => {
     await expect(store.createReadStream(sha256)).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
+  it('checks a stored blob by re-hashing it, and a put of the same bytes replaces a damaged one', async () => {
+    const data = Buffer.from('stored bytes '.repeat(1000));
+    const { sha256 } = await store.put(Readable.from([data]));
+    expect(await store.check(sha256)).toEqual({ state: 'intact', size: data.length });
+    const damaged = Buffer.from(data);
+    damaged[5] = 0;
+    await writeFile(store.path(sha256), damaged);
+    expect(await store.check(sha256)).toEqual({
+      state: 'corrupt',
+      size: data.length,
+      foundSha256: sha(damaged),
+    });
+    const again = await store.put(Readable.from([data]));
+    expect(again).toEqual({
+      sha256,
+      size: data.length,
+      repaired: { state: 'corrupt', size: data.length, foundSha256: sha(damaged) },
+    });
+    expect(await readFile(store.path(sha256))).toEqual(data);
+    expect(await store.put(Readable.from([data]))).toEqual({ sha256, size: data.length });
+    await rm(store.path(sha256));
+    expect(await store.check(sha256)).toEqual({ state: 'missing', size: 0 });
+    expect(await store.put(Readable.from([data]))).toEqual({ sha256, size: data.length });
+    expect(await store.check(sha256)).toEqual({ state: 'intact', size: data.length });
+  });
+
+  it('refuses an empty upload when asked to, keeping nothing', async () => {
+    await expect(store.put(Readable.from([]), { refuseEmpty: true })).rejects.toThrow(
+      /the artifact is empty/,
+    );
+    expect(await tempFiles()).toEqual([]);
+    expect(await store.has(sha(''))).toBe(false);
+  });
+
   it('sweeps only temp files older than the cut-off', async () => {
     const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
     const swept = new FsBlobStore(dir, clock);

@@ -9,7 +9,8 @@
  * and only then renamed to its hash: a reader sees a whole blob or none, even after a crash.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Clock, systemClock } from '../core/clock.js';
@@ -20,6 +21,18 @@ export interface BlobInfo {
   size: number;
 }
 
+/** What re-hashing a stored blob found. `size` is the stored file's (0 when it is missing). */
+export type BlobCheck =
+  | { state: 'intact'; size: number }
+  | { state: 'missing'; size: 0 }
+  /** The file no longer hashes to its name: `foundSha256` is what it hashes to now. */
+  | { state: 'corrupt'; size: number; foundSha256: string };
+
+export interface PutResult extends BlobInfo {
+  /** Set when a stored blob of these bytes was damaged and the upload replaced it: what was found. */
+  repaired?: BlobCheck & { state: 'corrupt' };
+}
+
 export interface PutOptions {
   /** The upload must be exactly this long; a longer one is cut off as soon as it overshoots. */
   expectedSize?: number;
@@ -27,6 +40,8 @@ export interface PutOptions {
   maxSize?: number;
   /** The upload must hash to this (e.g. the manifest's sha256); otherwise nothing is kept. */
   expectedSha256?: string;
+  /** VALIDATION when the upload ends without a byte; nothing is kept. */
+  refuseEmpty?: boolean;
 }
 
 /** Inclusive byte offsets, as in an HTTP Range and fs.createReadStream. */
@@ -37,7 +52,9 @@ export interface ByteRange {
 
 /** What the server needs from artifact storage; an object-store or CDN backend may replace the filesystem. */
 export interface BlobStore {
-  put(stream: Readable, opts?: PutOptions): Promise<BlobInfo>;
+  put(stream: Readable, opts?: PutOptions): Promise<PutResult>;
+  /** Re-hashes the stored bytes: whether they still hash to their name. */
+  check(sha256: string): Promise<BlobCheck>;
   has(sha256: string): Promise<boolean>;
   stat(sha256: string): Promise<BlobInfo | undefined>;
   /** Opens before resolving, so a missing blob is NOT_FOUND here, not an error in mid-stream. */
@@ -60,10 +77,14 @@ export function checkSha256(sha256: string): string {
 export class FsBlobStore implements BlobStore {
   private readonly blobDir: string;
   private readonly tempDir: string;
+  /** Temp files of uploads in progress here: never swept, however old their last write. */
+  private readonly writing = new Set<string>();
 
   constructor(
     dataDir: string,
     private readonly clock: Clock = systemClock,
+    /** Creates an upload's temp file (a test points it at /dev/full to meet a full disk for real). */
+    private readonly openTemp: (path: string) => Promise<FileHandle> = (path) => open(path, 'wx', 0o644),
   ) {
     this.blobDir = resolve(dataDir, 'blobs', 'sha256');
     this.tempDir = resolve(dataDir, 'blobs', 'tmp');
@@ -74,7 +95,7 @@ export class FsBlobStore implements BlobStore {
     return join(this.blobDir, hex.slice(0, 2), hex);
   }
 
-  async put(stream: Readable, opts: PutOptions = {}): Promise<BlobInfo> {
+  async put(stream: Readable, opts: PutOptions = {}): Promise<PutResult> {
     const expectedSha = opts.expectedSha256 === undefined ? undefined : checkSha256(opts.expectedSha256);
     const { maxSize, expectedSize } = opts;
     if (maxSize !== undefined && expectedSize !== undefined && expectedSize > maxSize) {
@@ -83,7 +104,22 @@ export class FsBlobStore implements BlobStore {
     }
     await mkdirDurable(this.tempDir);
     const temp = join(this.tempDir, `${randomBytes(8).toString('hex')}.part`);
-    const handle = await open(temp, 'wx', 0o644);
+    this.writing.add(temp);
+    try {
+      return await this.write(stream, temp, opts, expectedSha);
+    } finally {
+      this.writing.delete(temp);
+    }
+  }
+
+  private async write(
+    stream: Readable,
+    temp: string,
+    opts: PutOptions,
+    expectedSha: string | undefined,
+  ): Promise<PutResult> {
+    const { maxSize, expectedSize } = opts;
+    const handle = await this.openTemp(temp);
     let size = 0;
     let sha256: string;
     try {
@@ -105,6 +141,9 @@ export class FsBlobStore implements BlobStore {
       if (expectedSize !== undefined && size !== expectedSize) {
         throw new FleetError('VALIDATION', `upload ended after ${size} bytes, expected ${expectedSize}`);
       }
+      if (opts.refuseEmpty && size === 0) {
+        throw emptyUpload();
+      }
       sha256 = hash.digest('hex');
       if (expectedSha !== undefined && sha256 !== expectedSha) {
         throw new FleetError('VALIDATION', `sha256 mismatch: expected ${expectedSha}, got ${sha256}`);
@@ -118,8 +157,10 @@ export class FsBlobStore implements BlobStore {
     await handle.close();
 
     const dest = this.path(sha256);
-    if ((await this.stat(sha256))?.size === size) {
-      await rm(temp, { force: true }); // already stored: identical bytes by construction
+    // Stored already? Only if its bytes still hash to their name: a damaged blob is replaced by these.
+    const stored = await this.check(sha256);
+    if (stored.state === 'intact') {
+      await rm(temp, { force: true });
     } else {
       await mkdirDurable(dirname(dest));
       // Two concurrent puts of the same bytes may both get here: the second rename swaps in identical
@@ -127,7 +168,26 @@ export class FsBlobStore implements BlobStore {
       await rename(temp, dest);
       await fsyncDir(dirname(dest));
     }
-    return { sha256, size };
+    return { sha256, size, ...(stored.state === 'corrupt' ? { repaired: stored } : {}) };
+  }
+
+  async check(sha256: string): Promise<BlobCheck> {
+    const path = this.path(sha256);
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+        size += (chunk as Buffer).length;
+        hash.update(chunk as Buffer);
+      }
+    } catch (e) {
+      if (isNotFound(e)) return { state: 'missing', size: 0 };
+      throw e;
+    }
+    const found = hash.digest('hex');
+    return found === sha256.toLowerCase()
+      ? { state: 'intact', size }
+      : { state: 'corrupt', size, foundSha256: found };
   }
 
   async has(sha256: string): Promise<boolean> {
@@ -169,8 +229,11 @@ export class FsBlobStore implements BlobStore {
     return existed;
   }
 
-  /** Removes temp files a crash left behind; call at startup. Younger ones may be uploads in progress. */
-  async sweepTemp(olderThanMs = 24 * 3_600_000): Promise<number> {
+  /**
+   * Removes temp files a crash (or an upload cut off mid-write) left behind: at startup and periodically.
+   * Uploads in progress here are never touched; a younger file may be one in another process sharing the folder.
+   */
+  async sweepTemp(olderThanMs = TEMP_MAX_AGE_MS): Promise<number> {
     let names: string[];
     try {
       names = await readdir(this.tempDir);
@@ -181,6 +244,7 @@ export class FsBlobStore implements BlobStore {
     let removed = 0;
     for (const name of names) {
       const path = join(this.tempDir, name);
+      if (this.writing.has(path)) continue;
       const s = await stat(path).catch(() => undefined);
       if (s && s.mtimeMs < this.clock.now() - olderThanMs) {
         await rm(path, { force: true });
@@ -191,8 +255,15 @@ export class FsBlobStore implements BlobStore {
   }
 }
 
+/** A temp file not written for this long is no upload's any more. */
+export const TEMP_MAX_AGE_MS = 3_600_000;
+
 const tooLarge = (max: number) =>
   new FleetError('PAYLOAD_TOO_LARGE', `upload exceeds the limit of ${max} bytes`);
+
+/** An empty artifact can never be installed, and every download of it would be an empty range. */
+export const emptyUpload = () =>
+  new FleetError('VALIDATION', 'the artifact is empty: send its bytes (at least one) as the request body');
 
 const isOffset = (n: number) => Number.isSafeInteger(n) && n >= 0;
 

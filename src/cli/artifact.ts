@@ -1,4 +1,4 @@
-/** `fleetd artifact upload | sign | ls | show | download | delete` */
+/** `fleetd artifact upload | sign | ls | show | download | verify | repair | delete` */
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,6 +24,18 @@ interface ReleaseJson {
   sha256: string;
   key_id: string;
   created_at: string;
+}
+
+interface VerifyReport {
+  checked: number;
+  bytes: number;
+  damaged: Array<{
+    sha256: string;
+    releases: string[];
+    problem: 'missing' | 'altered';
+    found_size: number;
+    found_sha256?: string;
+  }>;
 }
 
 function releaseType(text: string): ReleaseType {
@@ -171,6 +183,45 @@ export function registerArtifact(program: Command, ctx: Ctx): void {
       const bytes = await ctx.client().download(`/api/v1/artifacts/${ref(release)}/download`, opts.out);
       if (ctx.format() === 'json') return printJson({ out: opts.out, bytes });
       console.log(`wrote ${opts.out} (${humanSize(bytes)})`);
+    });
+
+  artifact
+    .command('verify')
+    .argument('[release]', 'name@version or id (default: every release)')
+    .description('re-hash stored artifacts on the server; exits 1 when one is damaged or missing')
+    .action(async (release: string | undefined) => {
+      const query = release === undefined ? '' : `?release=${encodeURIComponent(release)}`;
+      const r = await ctx.client().request<VerifyReport>('POST', `/api/v1/artifacts/verify${query}`);
+      if (r.damaged.length > 0) process.exitCode = 1;
+      if (ctx.format() === 'json') return printJson(r);
+      for (const d of r.damaged) {
+        const found =
+          d.problem === 'missing' ? 'missing' : `altered: ${d.found_size} bytes hashing to ${d.found_sha256}`;
+        console.log(`DAMAGED ${d.sha256} (${d.releases.join(', ')}): ${found}`);
+      }
+      console.log(
+        `checked ${r.checked} stored artifact${r.checked === 1 ? '' : 's'} (${humanSize(r.bytes)}): ` +
+          (r.damaged.length === 0
+            ? 'all intact'
+            : `${r.damaged.length} damaged; repair with: fleetd artifact repair <release> <file>`),
+      );
+    });
+
+  artifact
+    .command('repair')
+    .argument('<release>', 'name@version or id')
+    .argument('<file>', "the release's artifact, byte for byte")
+    .description('replace the damaged or missing stored bytes of a release with the file (same sha256)')
+    .action(async (release: string, file: string) => {
+      const r = await ctx
+        .client()
+        .upload<{ sha256: string; found: string }>(`/api/v1/artifacts/${ref(release)}/repair`, file);
+      if (ctx.format() === 'json') return printJson(r);
+      console.log(
+        r.found === 'intact'
+          ? `${release}: the stored artifact was intact; nothing to repair`
+          : `${release}: the stored artifact was ${r.found}; replaced with ${file}`,
+      );
     });
 
   artifact

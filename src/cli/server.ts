@@ -58,6 +58,11 @@ export function registerServer(program: Command): void {
       '--webhook-allow-private',
       'let webhooks target loopback, private, link-local and metadata addresses (default: public only)',
     )
+    .option(
+      '--scrub-rate <MiB/s>',
+      'average rate at which stored artifacts are re-hashed in the background (0: no scrub)',
+      '4',
+    )
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.FLEETD_LOG_LEVEL ?? 'info')
     .action(
       async (
@@ -82,6 +87,10 @@ export function registerServer(program: Command): void {
         };
         if (thresholds.abandonedAfterMs <= thresholds.offlineAfterMs) {
           throw new CliError('--abandoned-after must be longer than --offline-after');
+        }
+        const scrubRate = Number(opts.scrubRate);
+        if (!Number.isFinite(scrubRate) || scrubRate < 0) {
+          throw new CliError(`--scrub-rate: "${opts.scrubRate}" is not a number of MiB per second`);
         }
         const leaseMs = parseDuration(opts.lease!, '--lease');
         const engineIntervalMs = parseDuration(opts.engineInterval!, '--engine-interval');
@@ -111,6 +120,7 @@ export function registerServer(program: Command): void {
           webhookIntervalMs: parseDuration(opts.webhookInterval!, '--webhook-interval'),
           webhookTimeoutMs: parseDuration(opts.webhookTimeout!, '--webhook-timeout'),
           webhookAllowPrivate: opts.webhookAllowPrivate === true,
+          scrubBytesPerSec: Math.round(scrubRate * 1024 * 1024),
         });
         const token = server.adminToken
           ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`

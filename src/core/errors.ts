@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
+  | 'STORAGE_FULL'
   | 'TRANSITION_NOT_ALLOWED';
 
 export class FleetError extends Error {

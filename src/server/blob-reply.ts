@@ -48,7 +48,8 @@ export async function sendBlob(
   const end = partial ? range.end : info.size - 1;
   if (partial) reply.status(206).header('content-range', `bytes ${start}-${end}/${info.size}`);
   reply.header('content-length', end - start + 1);
-  if (request.method === 'HEAD') return reply.send();
+  // An empty blob (stored before empty uploads were refused) has no byte range to read: an empty body.
+  if (request.method === 'HEAD' || info.size === 0) return reply.send();
   const body = await blobs.createReadStream(sha256, { start, end });
   // The bytes go straight from the file to the socket, past Fastify's reply pipeline: downloads are the
   // largest thing FleetD serves, and every layer a chunk passes through costs throughput.

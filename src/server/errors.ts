@@ -1,6 +1,7 @@
 /** The one place where error codes become HTTP statuses, and every failure becomes `{error:{code,message}}`. */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { type ErrorCode, FleetError } from '../core/errors.js';
+import { storageFull } from './storage-full.js';
 
 const STATUS: Record<ErrorCode, number> = {
   VALIDATION: 400,
@@ -18,6 +19,7 @@ const STATUS: Record<ErrorCode, number> = {
   TRANSITION_NOT_ALLOWED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  STORAGE_FULL: 507,
   INTERNAL: 500,
 };
 
@@ -57,7 +59,8 @@ function fromFastify(error: FastifyError): FleetError | undefined {
 
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const known = error instanceof FleetError ? error : fromFastify(error);
+    const known = error instanceof FleetError ? error : (fromFastify(error) ?? storageFull(error));
+    if (known?.code === 'STORAGE_FULL') request.log.error({ err: error }, known.message);
     if (!known) {
       request.log.error({ err: error }, 'unhandled error');
       return reply

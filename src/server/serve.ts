@@ -4,6 +4,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { BlobScrubber } from '../artifacts/blob-scrubber.js';
 import { FsBlobStore } from '../artifacts/blob-store.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { DEFAULT_THRESHOLDS, type StatusThresholds } from '../core/device.js';
@@ -57,6 +58,10 @@ export interface ServerOptions {
   webhookAllowPrivate?: boolean;
   /** Devices over MQTT (docs/mqtt.md): the embedded broker or an external one; off when unset. */
   mqtt?: MqttSettings | undefined;
+  /** Average bytes per second the background scrub re-hashes stored artifacts at (default 4 MiB/s; 0: off). */
+  scrubBytesPerSec?: number;
+  /** How often the scrub (and the sweep of orphaned upload temp files) runs (default 10 s). */
+  scrubIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -69,6 +74,7 @@ export interface RunningServer {
   sweeper: StatusSweeper;
   engine: RolloutEngine;
   webhooks: WebhookDispatcher;
+  scrubber: BlobScrubber;
   /** Undefined when MQTT is off (or its default port was taken). */
   mqtt: RunningMqtt | undefined;
   close(): Promise<void>;
@@ -97,6 +103,7 @@ export interface ServerParts {
   sweeper: StatusSweeper;
   engine: RolloutEngine;
   webhooks: WebhookDispatcher;
+  scrubber: BlobScrubber;
   heartbeats: HeartbeatBatcher;
   reports: ReportBatcher;
 }
@@ -151,6 +158,9 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     allowPrivate: options.webhookAllowPrivate ?? false,
     log: app.log,
   });
+  const scrubber = new BlobScrubber(store, blobs, clock, app.log, {
+    bytesPerSec: options.scrubBytesPerSec ?? 4 * 1024 * 1024,
+  });
   return {
     app,
     store,
@@ -161,6 +171,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     sweeper,
     engine,
     webhooks,
+    scrubber,
     heartbeats,
     reports,
   };
@@ -168,7 +179,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
 
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const parts = await createServer(options);
-  const { app, store, sweeper, engine, webhooks } = parts;
+  const { app, store, sweeper, engine, webhooks, scrubber } = parts;
   const url = await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
   await sweeper.sweep();
   sweeper.start(options.sweepIntervalMs ?? 15_000);
@@ -191,6 +202,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     : undefined;
   engine.start(options.engineIntervalMs ?? 1_000);
   webhooks.start(options.webhookIntervalMs ?? 1_000);
+  scrubber.start(options.scrubIntervalMs ?? 10_000);
   return {
     app,
     store,
@@ -200,10 +212,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     sweeper,
     engine,
     webhooks,
+    scrubber,
     mqtt,
     async close() {
       await mqtt?.close();
       await app.close();
+      await scrubber.stop();
       await webhooks.stop();
       await engine.stop();
       await sweeper.stop();

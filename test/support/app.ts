@@ -29,7 +29,13 @@ export interface TestApp {
 
 export async function testApp(
   start = Date.parse('2026-11-22T12:00:00Z'),
-  options: { artifactOffload?: string; store?: Store; webhookAllowPrivate?: boolean } = {},
+  options: {
+    artifactOffload?: string;
+    store?: Store;
+    webhookAllowPrivate?: boolean;
+    /** The app's blob store, in place of a plain one in its data folder. */
+    blobs?: (dataDir: string, clock: ManualClock) => FsBlobStore;
+  } = {},
 ): Promise<TestApp> {
   const clock = new ManualClock(start);
   const dataDir = tempDir();
@@ -50,7 +56,7 @@ export async function testApp(
       heartbeats,
       reports: new ReportBatcher(store, clock, DEFAULT_THRESHOLDS),
       heartbeatIntervalSec: 300,
-      blobs: new FsBlobStore(dataDir, clock),
+      blobs: options.blobs?.(dataDir, clock) ?? new FsBlobStore(dataDir, clock),
       keyring,
       maxArtifactBytes: 64 * 1024 * 1024,
       artifactOffload: options.artifactOffload,

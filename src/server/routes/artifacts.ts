@@ -1,7 +1,13 @@
-/** Operator API for releases: upload (streamed, content-addressed, signed), list, show, download, delete. */
+/**
+ * Operator API for releases: upload (streamed, content-addressed, signed), list, show, download, delete; and
+ * verify and repair of their stored bytes.
+ */
 import type { IncomingMessage } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { type BlobCheck, emptyUpload } from '../../artifacts/blob-store.js';
+import { blobsOf, type DamagedBlob, damageEvent, damageJson, damageOf } from '../../artifacts/blob-verify.js';
 import { FleetError } from '../../core/errors.js';
 import { canonicalManifest, type Manifest, parseManifest, RELEASE_TYPES } from '../../core/manifest.js';
 import { formatVersion, parseVersion } from '../../core/semver.js';
@@ -27,6 +33,34 @@ const UploadQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+const VerifyQuery = Type.Object(
+  {
+    release: Type.Optional(
+      Type.String({ maxLength: 256, description: 'Only this release (id or name@version)' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+const VerifyReport = Type.Object({
+  checked: Type.Integer({ description: 'Blobs re-hashed' }),
+  bytes: Type.Integer({ description: 'Bytes read' }),
+  damaged: Type.Array(
+    Type.Object({
+      sha256: Type.String(),
+      size: Type.Integer(),
+      releases: Type.Array(Type.String(), { description: 'name@version of each release using it' }),
+      problem: Type.Union([Type.Literal('missing'), Type.Literal('altered')]),
+      found_size: Type.Integer(),
+      found_sha256: Type.Optional(Type.String()),
+    }),
+  ),
+});
+const RepairReply = Type.Object({
+  sha256: Type.String(),
+  found: Type.Union([Type.Literal('intact'), Type.Literal('missing'), Type.Literal('altered')], {
+    description: 'What the stored bytes were before: anything but intact is now replaced',
+  }),
+});
 const RefParams = Type.Object({
   ref: Type.String({ maxLength: 256, description: 'Release id or name@version' }),
 });
@@ -68,11 +102,40 @@ function decodeHeader(value: string | string[] | undefined, name: string): strin
   return Buffer.from(value, 'base64').toString('utf8');
 }
 
-export const artifactRoutes =
+/**
+ * The client went away mid-upload: nothing is kept and nobody is left to answer, so this is no server error.
+ * Logged quietly; the error answered goes to a closed socket.
+ */
+function aborted(request: FastifyRequest, name: string, version: string): FleetError {
+  request.log.info({ release: `${name}@${version}` }, 'upload aborted by the client; nothing kept');
+  return new FleetError('VALIDATION', 'the upload was cut off before its end');
+}
+
+/** An upload found its blob stored but damaged, and replaced it: the event says which releases had it. */
+async function reportRepair(
+  c: ServerContext,
+  sha256: string,
+  size: number,
+  found: BlobCheck,
+  actor: string,
+): Promise<DamagedBlob | undefined> {
+  const users = (await c.store.releases.list()).filter((r) => r.sha256 === sha256);
+  const damage = damageOf({ sha256, size, releases: blobsOf(users)[0]?.releases ?? [] }, found);
+  if (damage) await c.store.appendEvents([damageEvent('artifact.repaired', damage, c.clock.now(), actor)]);
+  return damage;
+}
+
+/**
+ * The upload, in a scope of its own: its body is the artifact's bytes whatever the Content-Type says (none,
+ * text/plain and application/json included), streamed to the blob store so memory stays flat at any size.
+ * Fastify's own parsers would decode text as UTF-8 or parse JSON first, and the bytes signed would not be
+ * the bytes sent.
+ */
+const uploadRoute =
   (c: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
-    // Artifacts arrive as a raw stream and go straight to the blob store: memory stays flat at any size.
-    app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
 
     app.post(
       '/artifacts',
@@ -118,14 +181,22 @@ export const artifactRoutes =
         if (await c.store.releases.get(name, version)) {
           throw new FleetError('CONFLICT', `release ${name}@${version} exists already`);
         }
-        const body = request.body as IncomingMessage;
         const declared = Number(request.headers['content-length']);
-        const blob = await c.blobs.put(body, {
-          maxSize: c.maxArtifactBytes,
-          ...(signed ? { expectedSize: signed.manifest.size, expectedSha256: signed.manifest.sha256 } : {}),
-          ...(!signed && Number.isFinite(declared) ? { expectedSize: declared } : {}),
-        });
+        if (declared === 0 || signed?.manifest.size === 0) throw emptyUpload();
+        // Fastify leaves the body unset when a request has neither a length nor chunks: read it as empty.
+        const body = (request.body as IncomingMessage | undefined) ?? request.raw;
+        const blob = await c.blobs
+          .put(body, {
+            maxSize: c.maxArtifactBytes,
+            refuseEmpty: true,
+            ...(signed ? { expectedSize: signed.manifest.size, expectedSha256: signed.manifest.sha256 } : {}),
+            ...(!signed && Number.isFinite(declared) ? { expectedSize: declared } : {}),
+          })
+          .catch((error: unknown) => {
+            throw request.raw.readableAborted ? aborted(request, name, version) : error;
+          });
         const now = c.clock.now();
+        if (blob.repaired) await reportRepair(c, blob.sha256, blob.size, blob.repaired, actor);
         const manifestText = signed
           ? (signedText as string)
           : canonicalManifest({
@@ -164,6 +235,43 @@ export const artifactRoutes =
       },
     );
 
+    app.post(
+      '/artifacts/:ref/repair',
+      {
+        schema: {
+          summary: "Send a release's artifact again to replace its damaged or missing stored bytes",
+          description:
+            'The body must be the very bytes of the release (its size and sha256). An intact blob is left as it was.',
+          tags: ['artifacts'],
+          params: RefParams,
+          response: withErrors({ 200: RepairReply }),
+        },
+      },
+      async (request) => {
+        const actor = actorOf(operatorOf(request));
+        const release = await findRelease(c, request.params.ref);
+        const before = await c.blobs.check(release.sha256);
+        const body = (request.body as IncomingMessage | undefined) ?? request.raw;
+        await c.blobs
+          .put(body, {
+            expectedSize: release.size,
+            expectedSha256: release.sha256,
+            maxSize: c.maxArtifactBytes,
+          })
+          .catch((error: unknown) => {
+            throw request.raw.readableAborted ? aborted(request, release.name, release.version) : error;
+          });
+        const damage = await reportRepair(c, release.sha256, release.size, before, actor);
+        return { sha256: release.sha256, found: damage ? damage.problem : 'intact' };
+      },
+    );
+  };
+
+export const artifactRoutes =
+  (c: ServerContext): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    await app.register(uploadRoute(c));
+
     app.get(
       '/artifacts',
       {
@@ -174,6 +282,39 @@ export const artifactRoutes =
         },
       },
       async () => ({ artifacts: (await c.store.releases.list()).map(releaseJson) }),
+    );
+
+    app.post(
+      '/artifacts/verify',
+      {
+        schema: {
+          summary: 'Re-hash stored artifacts and report the damaged or missing ones',
+          description:
+            'Reads every stored blob (or only that of `release`) and checks it still hashes to its sha256. ' +
+            'Each damaged blob is also recorded as an `artifact.corrupted` event. Reads all the bytes: slow for large stores.',
+          tags: ['artifacts'],
+          querystring: VerifyQuery,
+          response: withErrors({ 200: VerifyReport }),
+        },
+      },
+      async (request) => {
+        const actor = actorOf(operatorOf(request));
+        const ref = request.query.release;
+        const releases = ref === undefined ? await c.store.releases.list() : [await findRelease(c, ref)];
+        let bytes = 0;
+        const damaged: DamagedBlob[] = [];
+        const blobs = blobsOf(releases);
+        for (const blob of blobs) {
+          const check = await c.blobs.check(blob.sha256);
+          bytes += check.size;
+          const damage = damageOf(blob, check);
+          if (damage) damaged.push(damage);
+        }
+        const now = c.clock.now();
+        if (damaged.length)
+          await c.store.appendEvents(damaged.map((d) => damageEvent('artifact.corrupted', d, now, actor)));
+        return { checked: blobs.length, bytes, damaged: damaged.map(damageJson) };
+      },
     );
 
     app.get(
