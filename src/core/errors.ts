@@ -18,7 +18,15 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
-  | 'TRANSITION_NOT_ALLOWED';
+  | 'TRANSITION_NOT_ALLOWED'
+  // What the HTTP layer refuses before a route runs (src/server/protocol-errors.ts).
+  | 'MALFORMED_REQUEST'
+  | 'REQUEST_TIMEOUT'
+  | 'URI_TOO_LONG'
+  | 'RANGE_NOT_SATISFIABLE'
+  | 'EXPECTATION_FAILED'
+  | 'HEADERS_TOO_LARGE'
+  | 'SHUTTING_DOWN';
 
 export class FleetError extends Error {
   constructor(

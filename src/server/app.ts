@@ -7,6 +7,7 @@ import { authenticateOperator } from './auth.js';
 import type { ServerContext } from './context.js';
 import { serveDashboard } from './dashboard.js';
 import { installErrorHandling } from './errors.js';
+import { installProtocolErrors, protocolOptions } from './protocol-errors.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { deviceApi } from './routes/device-api.js';
 import { deviceRoutes } from './routes/devices.js';
@@ -37,12 +38,14 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
     onProtoPoisoning: 'ignore',
     onConstructorPoisoning: 'ignore',
     ajv: { customOptions: { coerceTypes: false } },
+    ...protocolOptions,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const shared = [ErrorReply, DeviceJson];
   for (const schema of shared) app.addSchema(schema);
   app.setValidatorCompiler(validatorCompiler(shared));
   installErrorHandling(app);
+  installProtocolErrors(app);
 
   await app.register(swagger, {
     openapi: {
