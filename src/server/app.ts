@@ -18,6 +18,7 @@ import { rolloutRoutes } from './routes/rollouts.js';
 import { updateRoutes } from './routes/updates.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { DeviceJson, ErrorReply } from './schemas.js';
+import { installSecurityHeaders } from './security-headers.js';
 import { validatorCompiler } from './validation.js';
 
 export interface AppOptions {
@@ -45,6 +46,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   for (const schema of shared) app.addSchema(schema);
   app.setValidatorCompiler(validatorCompiler(shared));
   installErrorHandling(app);
+  installSecurityHeaders(app);
   installProtocolErrors(app);
 
   await app.register(swagger, {

@@ -29,7 +29,7 @@ export interface TestApp {
 
 export async function testApp(
   start = Date.parse('2026-11-22T12:00:00Z'),
-  options: { artifactOffload?: string } = {},
+  options: { artifactOffload?: string; webRoot?: string } = {},
 ): Promise<TestApp> {
   const clock = new ManualClock(start);
   const dataDir = tempDir();
@@ -54,7 +54,7 @@ export async function testApp(
       maxArtifactBytes: 64 * 1024 * 1024,
       artifactOffload: options.artifactOffload,
     },
-    { logLevel: 'silent' },
+    { logLevel: 'silent', ...(options.webRoot === undefined ? {} : { webRoot: options.webRoot }) },
   );
   const sweeper = new StatusSweeper(store, clock, DEFAULT_THRESHOLDS, app.log);
   return {
