@@ -19,10 +19,13 @@ import { updateRoutes } from './routes/updates.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { DeviceJson, ErrorReply } from './schemas.js';
 import { installSecurityHeaders } from './security-headers.js';
+import { StreamTickets } from './stream-tickets.js';
 import { validatorCompiler } from './validation.js';
 
 export interface AppOptions {
   logLevel?: string;
+  /** Where log lines go (default stdout); tests read them to check what is logged. */
+  logStream?: { write(line: string): void };
   version?: string;
   /** The built dashboard's folder (default `dist/web` of the package). */
   webRoot?: string;
@@ -30,7 +33,10 @@ export interface AppOptions {
 
 export async function buildApp(context: ServerContext, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: { level: options.logLevel ?? 'info' },
+    logger: {
+      level: options.logLevel ?? 'info',
+      ...(options.logStream === undefined ? {} : { stream: options.logStream }),
+    },
     // Per-request log lines would cost more than the heartbeat itself; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
@@ -71,18 +77,19 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
 
   await app.register(deviceApi(context), { prefix: '/api/device/v1' });
+  const tickets = new StreamTickets(context.clock);
   await app.register(
     async (operatorApi) => {
       operatorApi.decorateRequest('operator', null);
       operatorApi.addHook('onRequest', async (request) => {
-        request.operator = await authenticateOperator(context.store, request);
+        request.operator = await authenticateOperator(context.store, request, tickets);
       });
       await operatorApi.register(deviceRoutes(context));
       await operatorApi.register(fleetRoutes(context));
       await operatorApi.register(artifactRoutes(context));
       await operatorApi.register(updateRoutes(context));
       await operatorApi.register(rolloutRoutes(context));
-      await operatorApi.register(eventStreamRoutes(context));
+      await operatorApi.register(eventStreamRoutes(context, tickets));
       await operatorApi.register(webhookRoutes(context));
       await operatorApi.register(recentEventRoutes(context));
     },

@@ -29,7 +29,12 @@ export interface TestApp {
 
 export async function testApp(
   start = Date.parse('2026-11-22T12:00:00Z'),
-  options: { artifactOffload?: string; webRoot?: string } = {},
+  options: {
+    artifactOffload?: string;
+    webRoot?: string;
+    /** Log lines at this level go to `write` (default: none logged). */
+    log?: { level: string; write(line: string): void };
+  } = {},
 ): Promise<TestApp> {
   const clock = new ManualClock(start);
   const dataDir = tempDir();
@@ -54,7 +59,11 @@ export async function testApp(
       maxArtifactBytes: 64 * 1024 * 1024,
       artifactOffload: options.artifactOffload,
     },
-    { logLevel: 'silent', ...(options.webRoot === undefined ? {} : { webRoot: options.webRoot }) },
+    {
+      logLevel: options.log?.level ?? 'silent',
+      ...(options.log === undefined ? {} : { logStream: options.log }),
+      ...(options.webRoot === undefined ? {} : { webRoot: options.webRoot }),
+    },
   );
   const sweeper = new StatusSweeper(store, clock, DEFAULT_THRESHOLDS, app.log);
   return {
