@@ -6,11 +6,13 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestApp, testApp } from './support/app.js';
+import { tempDir } from './support/processes.js';
 
 let t: TestApp;
 let port: number;
 beforeAll(async () => {
-  t = await testApp();
+  // No dashboard: its wildcard route would answer an unmatched long path segment 404 before the router's 414.
+  t = await testApp(undefined, { webRoot: tempDir('fleetd-noweb-') });
   port = Number(new URL(await t.app.listen({ port: 0, host: '127.0.0.1' })).port);
 });
 afterAll(() => t.close());
@@ -177,5 +179,18 @@ describe('answers of a download', () => {
       expect(answer.headers['content-type']).toMatch(/^application\/json/);
       expect(answer.headers['content-disposition']).toBeUndefined();
     }
+  });
+
+  it("a static file's refusals keep their status under a code that names it, not 400 VALIDATION", async () => {
+    const range = await t.app.inject({
+      url: '/docs/static/swagger-ui.css',
+      headers: { range: 'bytes=99999999999999999999999-' },
+    });
+    expectShape({ status: range.statusCode, body: range.json() }, 416, 'RANGE_NOT_SATISFIABLE');
+    const precondition = await t.app.inject({
+      url: '/docs/static/swagger-ui.css',
+      headers: { 'if-match': '"x"' },
+    });
+    expectShape({ status: precondition.statusCode, body: precondition.json() }, 412, 'PRECONDITION_FAILED');
   });
 });

@@ -22,6 +22,7 @@ export type ErrorCode =
   // What the HTTP layer refuses before a route runs (src/server/protocol-errors.ts).
   | 'MALFORMED_REQUEST'
   | 'REQUEST_TIMEOUT'
+  | 'PRECONDITION_FAILED'
   | 'URI_TOO_LONG'
   | 'RANGE_NOT_SATISFIABLE'
   | 'EXPECTATION_FAILED'

@@ -22,6 +22,7 @@ const STATUS: Record<ErrorCode, number> = {
   // What the HTTP layer refuses before a route runs (protocol-errors.ts).
   MALFORMED_REQUEST: 400,
   REQUEST_TIMEOUT: 408,
+  PRECONDITION_FAILED: 412,
   URI_TOO_LONG: 414,
   RANGE_NOT_SATISFIABLE: 416,
   EXPECTATION_FAILED: 417,
@@ -70,6 +71,7 @@ const CODE_OF_STATUS: Partial<Record<number, ErrorCode>> = {
   404: 'NOT_FOUND',
   408: 'REQUEST_TIMEOUT',
   409: 'CONFLICT',
+  412: 'PRECONDITION_FAILED',
   413: 'PAYLOAD_TOO_LARGE',
   414: 'URI_TOO_LONG',
   415: 'UNSUPPORTED_MEDIA_TYPE',
