@@ -194,3 +194,36 @@ describe('answers of a download', () => {
     expectShape({ status: precondition.statusCode, body: precondition.json() }, 412, 'PRECONDITION_FAILED');
   });
 });
+
+describe('a server shutting down', () => {
+  it('answers a request that reaches it while it closes 503 SHUTTING_DOWN in the error shape', async () => {
+    const own = await testApp(undefined, { webRoot: tempDir('fleetd-noweb-') });
+    const ownPort = Number(new URL(await own.app.listen({ port: 0, host: '127.0.0.1' })).port);
+    // A connection busy with an event stream stays open while the server drains; a request pipelined behind
+    // it arrives after closing began.
+    const socket = connect(ownPort, '127.0.0.1');
+    let text = '';
+    const streaming = new Promise<void>((resolve) =>
+      socket.on('data', (chunk) => {
+        text += chunk.toString();
+        if (text.includes('fleetd event stream')) resolve();
+      }),
+    );
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    socket.write(
+      `GET /api/v1/events/stream HTTP/1.1\r\nHost: fleetd\r\nAuthorization: ${own.admin.authorization}\r\n\r\n`,
+    );
+    await streaming;
+    const closing = own.app.close();
+    await expect.poll(() => own.app.server.listening).toBe(false);
+    socket.write('GET /healthz HTTP/1.1\r\nHost: fleetd\r\nConnection: close\r\n\r\n');
+    await closed;
+    await closing;
+    await own.store.close();
+    const second = text.slice(text.lastIndexOf('HTTP/1.1 '));
+    expect(second).toMatch(/^HTTP\/1\.1 503 /);
+    expect(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4))).toEqual({
+      error: { code: 'SHUTTING_DOWN', message: expect.any(String) },
+    });
+  });
+});
