@@ -85,3 +85,69 @@ describe('GET /api/v1/events/recent', () => {
     expect((await t.app.inject({ url: '/api/v1/events/recent' })).statusCode).toBe(401);
   });
 });
+
+describe('security headers', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    const webRoot = tempDir('fleetd-web-');
+    mkdirSync(join(webRoot, 'assets'));
+    writeFileSync(join(webRoot, 'index.html'), '<div id="app"></div>');
+    writeFileSync(join(webRoot, 'assets', 'index-abc123.js'), 'console.log(1)');
+    t = await testApp(undefined, { webRoot });
+  });
+  afterAll(() => t.close());
+
+  const headersOf = async (url: string, headers: Record<string, string> = {}) => {
+    const r = await t.app.inject({ url, headers });
+    return { status: r.statusCode, type: String(r.headers['content-type']), ...r.headers };
+  };
+  const expectLocked = (h: Record<string, unknown>) => {
+    expect(h['x-content-type-options']).toBe('nosniff');
+    expect(h['x-frame-options']).toBe('DENY');
+    expect(h['referrer-policy']).toBe('no-referrer');
+    expect(h['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(h['content-security-policy']).toContain("object-src 'none'");
+  };
+
+  it('the dashboard may run only its own scripts: no inline script, no framing, no referrer', async () => {
+    for (const url of ['/', '/assets/index-abc123.js']) {
+      const h = await headersOf(url);
+      expect(h.status).toBe(200);
+      expectLocked(h);
+      expect(h['content-security-policy']).toContain("script-src 'self';");
+      expect(h['content-security-policy']).not.toContain('unsafe');
+    }
+  });
+
+  it('the API docs (/docs) carry the same protections', async () => {
+    for (const url of ['/docs/', '/docs/json', '/docs/static/swagger-ui-bundle.js']) {
+      const h = await headersOf(url);
+      expect(h.status).toBe(200);
+      expectLocked(h);
+      expect(h['content-security-policy']).toContain("script-src 'self';");
+      expect(h['content-security-policy']).not.toContain('unsafe-eval');
+    }
+  });
+
+  it('API answers, errors and downloads load nothing and cannot be framed', async () => {
+    const upload = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/artifacts?name=fw&version=1.0.0&hardware=hw',
+      headers: { ...t.admin, 'content-type': 'application/octet-stream' },
+      payload: Buffer.from('firmware'),
+    });
+    expect(upload.statusCode).toBe(201);
+    for (const [url, headers, status] of [
+      ['/api/v1/devices', t.admin, 200],
+      ['/api/v1/devices', {}, 401],
+      ['/api/v1/nothing', t.admin, 404],
+      ['/api/v1/artifacts/fw@1.0.0/download', t.admin, 200],
+      ['/healthz', {}, 200],
+    ] as const) {
+      const h = await headersOf(url, headers);
+      expect(h.status, url).toBe(status);
+      expectLocked(h);
+      expect(h['content-security-policy']).toMatch(/^default-src 'none'/);
+    }
+  });
+});

@@ -48,6 +48,8 @@ let op: Operator;
 let browser: BrowserContext;
 let page: Page;
 let data: string;
+/** What the browser refused under the server's Content-Security-Policy: must stay empty. */
+const cspViolations: string[] = [];
 
 const go = async (hash: string) => {
   await page.goto(`${server.url}/#/${hash}`);
@@ -85,6 +87,9 @@ beforeAll(async () => {
   browser = await launchBrowser();
   page = browser.pages()[0] ?? (await browser.newPage());
   page.setDefaultTimeout(15_000);
+  page.on('console', (message) => {
+    if (/Content.Security.Policy/i.test(message.text())) cspViolations.push(message.text());
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -432,4 +437,13 @@ describe('dashboard rollouts', () => {
     expect(rollout.state).toBe('paused');
     await screenshot(page, '12-rollout-paused');
   }, 180_000);
+});
+
+describe('under the Content-Security-Policy', () => {
+  it('the API docs render, and no page of the dashboard or the docs broke the policy', async () => {
+    await page.goto(`${server.url}/docs/`);
+    await page.getByText('FleetD API').first().waitFor();
+    await page.locator('.opblock').first().waitFor();
+    expect(cspViolations).toEqual([]);
+  });
 });

@@ -32,12 +32,15 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
 }
 
 /** Reads a server-sent event stream in the background, keeping the ids of the events received. */
-function readStream(url: string): { ids: Set<number>; stop(): void } {
+function readStream(url: string, token: string): { ids: Set<number>; stop(): void } {
   const ids = new Set<number>();
   const abort = new AbortController();
   void (async () => {
     try {
-      const response = await fetch(url, { signal: abort.signal });
+      const response = await fetch(url, {
+        signal: abort.signal,
+        headers: { authorization: `Bearer ${token}` },
+      });
       const decoder = new TextDecoder();
       let buffer = '';
       for await (const chunk of response.body!) {
@@ -135,7 +138,7 @@ describe.skipIf(postgresSkipped !== undefined)('replicas on one PostgreSQL', () 
     expect(created.status).toBe(201);
     const rolloutId = created.body.id;
     const streams = urls.map((url) =>
-      readStream(`${url}/api/v1/events/stream?after=0&rollout=${rolloutId}&access_token=${ops[0]!.token}`),
+      readStream(`${url}/api/v1/events/stream?after=0&rollout=${rolloutId}`, ops[0]!.token),
     );
 
     // Devices check in again and again, each over any replica, until the rollout is over.

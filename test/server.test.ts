@@ -132,7 +132,7 @@ describe('the POS fixture', () => {
 });
 
 describe('the event stream', () => {
-  it('streams events as they are stored, resumes after Last-Event-ID, and takes the token as a query parameter', async () => {
+  it('streams events as they are stored, resumes after Last-Event-ID, and opens with a stream ticket instead of a header', async () => {
     const base = await t.app.listen({ port: 0, host: '127.0.0.1' });
     const read = async (headers: Record<string, string>, query: string, until: (text: string) => boolean) => {
       const abort = new AbortController();
@@ -152,7 +152,10 @@ describe('the event stream', () => {
       return text;
     };
     // From the first event on (nothing is registered yet), so the import is seen whenever the stream opens.
-    const streamed = read({}, `access_token=${t.adminToken}&after=0&type=device.registered`, (text) =>
+    const { ticket } = (
+      await t.app.inject({ method: 'POST', url: '/api/v1/events/stream-ticket', headers: t.admin })
+    ).json();
+    const streamed = read({}, `ticket=${ticket}&after=0&type=device.registered`, (text) =>
       /"device_id":"pos-la-001"[^\n]*\n\n/.test(text),
     );
     await importFixture();
@@ -167,7 +170,7 @@ describe('the event stream', () => {
       (x) => x.includes('pos-la-001'),
     );
     expect(resumed.split('\n\n').filter((f) => f.startsWith('id: '))).toHaveLength(7);
-    const refused = await fetch(`${base}/api/v1/events/stream?access_token=wrong`);
+    const refused = await fetch(`${base}/api/v1/events/stream?ticket=wrong`);
     expect(refused.status).toBe(401);
   });
 });

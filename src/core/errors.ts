@@ -19,7 +19,16 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
   | 'STORAGE_FULL'
-  | 'TRANSITION_NOT_ALLOWED';
+  | 'TRANSITION_NOT_ALLOWED'
+  // What the HTTP layer refuses before a route runs (src/server/protocol-errors.ts).
+  | 'MALFORMED_REQUEST'
+  | 'REQUEST_TIMEOUT'
+  | 'PRECONDITION_FAILED'
+  | 'URI_TOO_LONG'
+  | 'RANGE_NOT_SATISFIABLE'
+  | 'EXPECTATION_FAILED'
+  | 'HEADERS_TOO_LARGE'
+  | 'SHUTTING_DOWN';
 
 export class FleetError extends Error {
   constructor(

@@ -7,6 +7,7 @@ import { authenticateOperator } from './auth.js';
 import type { ServerContext } from './context.js';
 import { serveDashboard } from './dashboard.js';
 import { installErrorHandling } from './errors.js';
+import { installProtocolErrors, protocolOptions } from './protocol-errors.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { deviceApi } from './routes/device-api.js';
 import { deviceRoutes } from './routes/devices.js';
@@ -17,10 +18,14 @@ import { rolloutRoutes } from './routes/rollouts.js';
 import { updateRoutes } from './routes/updates.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { DeviceJson, ErrorReply } from './schemas.js';
+import { installSecurityHeaders } from './security-headers.js';
+import { StreamTickets } from './stream-tickets.js';
 import { validatorCompiler } from './validation.js';
 
 export interface AppOptions {
   logLevel?: string;
+  /** Where log lines go (default stdout); tests read them to check what is logged. */
+  logStream?: { write(line: string): void };
   version?: string;
   /** The built dashboard's folder (default `dist/web` of the package). */
   webRoot?: string;
@@ -28,7 +33,10 @@ export interface AppOptions {
 
 export async function buildApp(context: ServerContext, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: { level: options.logLevel ?? 'info' },
+    logger: {
+      level: options.logLevel ?? 'info',
+      ...(options.logStream === undefined ? {} : { stream: options.logStream }),
+    },
     // Per-request log lines would cost more than the heartbeat itself; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
@@ -37,12 +45,15 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
     onProtoPoisoning: 'ignore',
     onConstructorPoisoning: 'ignore',
     ajv: { customOptions: { coerceTypes: false } },
+    ...protocolOptions,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const shared = [ErrorReply, DeviceJson];
   for (const schema of shared) app.addSchema(schema);
   app.setValidatorCompiler(validatorCompiler(shared));
   installErrorHandling(app);
+  installSecurityHeaders(app);
+  installProtocolErrors(app);
 
   await app.register(swagger, {
     openapi: {
@@ -66,18 +77,19 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
 
   await app.register(deviceApi(context), { prefix: '/api/device/v1' });
+  const tickets = new StreamTickets(context.clock);
   await app.register(
     async (operatorApi) => {
       operatorApi.decorateRequest('operator', null);
       operatorApi.addHook('onRequest', async (request) => {
-        request.operator = await authenticateOperator(context.store, request);
+        request.operator = await authenticateOperator(context.store, request, tickets);
       });
       await operatorApi.register(deviceRoutes(context));
       await operatorApi.register(fleetRoutes(context));
       await operatorApi.register(artifactRoutes(context));
       await operatorApi.register(updateRoutes(context));
       await operatorApi.register(rolloutRoutes(context));
-      await operatorApi.register(eventStreamRoutes(context));
+      await operatorApi.register(eventStreamRoutes(context, tickets));
       await operatorApi.register(webhookRoutes(context));
       await operatorApi.register(recentEventRoutes(context));
     },

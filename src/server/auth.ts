@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { FleetError } from '../core/errors.js';
 import { hashSecret, secretMatches, splitDeviceCredential } from '../registry/credentials.js';
 import type { ApiToken, Store } from '../store/store.js';
+import type { StreamTickets } from './stream-tickets.js';
 
 export function bearer(request: FastifyRequest): string {
   const header = request.headers.authorization;
@@ -11,17 +12,35 @@ export function bearer(request: FastifyRequest): string {
   return match[1]!;
 }
 
-/** EventSource cannot send headers: the event stream alone also takes the token as `?access_token=`. */
-function operatorToken(request: FastifyRequest): string {
+const STREAM_PATH = '/api/v1/events/stream';
+
+/**
+ * The hash of the API token the caller presented: in the Authorization header or, on the event stream alone
+ * (EventSource cannot set headers), as a stream ticket (stream-tickets.ts). Never the token itself in a URL:
+ * URLs are kept by proxies, browsers and access logs.
+ */
+function presentedTokenHash(request: FastifyRequest, tickets: StreamTickets): string {
   const query = request.query as Record<string, unknown> | undefined;
-  if (!request.headers.authorization && request.url.startsWith('/api/v1/events/stream')) {
-    if (typeof query?.access_token === 'string') return query.access_token;
+  if (query && Object.hasOwn(query, 'access_token')) {
+    throw new FleetError(
+      'VALIDATION',
+      'querystring.access_token: an API token in a URL is not accepted (URLs end up in logs); send ' +
+        '"Authorization: Bearer <token>", or for the event stream a ticket from POST /api/v1/events/stream-ticket',
+    );
   }
-  return bearer(request);
+  const path = request.url.split('?', 1)[0];
+  if (path === STREAM_PATH && !request.headers.authorization && typeof query?.ticket === 'string') {
+    return tickets.redeem(query.ticket);
+  }
+  return hashSecret(bearer(request));
 }
 
-export async function authenticateOperator(store: Store, request: FastifyRequest): Promise<ApiToken> {
-  const token = await store.findApiToken(hashSecret(operatorToken(request)));
+export async function authenticateOperator(
+  store: Store,
+  request: FastifyRequest,
+  tickets: StreamTickets,
+): Promise<ApiToken> {
+  const token = await store.findApiToken(presentedTokenHash(request, tickets));
   if (!token) throw new FleetError('UNAUTHENTICATED', 'the API token is unknown or revoked');
   return token;
 }

@@ -8,6 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BlobStore } from '../artifacts/blob-store.js';
 import { FleetError } from '../core/errors.js';
 import { parseByteRange } from './byte-range.js';
+import { errorBody, httpStatus } from './errors.js';
 
 export interface BlobSource {
   blobs: BlobStore;
@@ -41,7 +42,16 @@ export async function sendBlob(
       .send();
   }
   if (range?.kind === 'unsatisfiable') {
-    return reply.status(416).header('content-range', `bytes */${info.size}`).send();
+    const error = new FleetError(
+      'RANGE_NOT_SATISFIABLE',
+      `the range asked for starts at or beyond the end of the file (${info.size} bytes)`,
+    );
+    reply.removeHeader('content-disposition');
+    return reply
+      .status(httpStatus(error.code))
+      .header('content-range', `bytes */${info.size}`)
+      .type('application/json; charset=utf-8')
+      .send(errorBody(error));
   }
   const partial = range?.kind === 'partial';
   const start = partial ? range.start : 0;

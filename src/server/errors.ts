@@ -21,6 +21,15 @@ const STATUS: Record<ErrorCode, number> = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   STORAGE_FULL: 507,
   INTERNAL: 500,
+  // What the HTTP layer refuses before a route runs (protocol-errors.ts).
+  MALFORMED_REQUEST: 400,
+  REQUEST_TIMEOUT: 408,
+  PRECONDITION_FAILED: 412,
+  URI_TOO_LONG: 414,
+  RANGE_NOT_SATISFIABLE: 416,
+  EXPECTATION_FAILED: 417,
+  HEADERS_TOO_LARGE: 431,
+  SHUTTING_DOWN: 503,
 };
 
 export function httpStatus(code: ErrorCode): number {
@@ -51,10 +60,36 @@ function fromFastify(error: FastifyError): FleetError | undefined {
       return new FleetError('UNSUPPORTED_MEDIA_TYPE', 'send the request body as application/json');
     default:
       if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
-        return new FleetError('VALIDATION', error.message);
+        return new FleetError(codeForStatus(error.statusCode), error.message);
       }
       return undefined;
   }
+}
+
+/** A plugin's own 4xx (a static file's 404 or 416, say) keeps its status under the code that names it. */
+const CODE_OF_STATUS: Partial<Record<number, ErrorCode>> = {
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  408: 'REQUEST_TIMEOUT',
+  409: 'CONFLICT',
+  412: 'PRECONDITION_FAILED',
+  413: 'PAYLOAD_TOO_LARGE',
+  414: 'URI_TOO_LONG',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  416: 'RANGE_NOT_SATISFIABLE',
+  417: 'EXPECTATION_FAILED',
+  431: 'HEADERS_TOO_LARGE',
+};
+const codeForStatus = (status: number): ErrorCode => CODE_OF_STATUS[status] ?? 'VALIDATION';
+
+/** The one body every error answer has, whoever writes it (error handler, HTTP layer, downloads). */
+export function errorBody(error: FleetError): {
+  error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
+} {
+  return {
+    error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) },
+  };
 }
 
 export function installErrorHandling(app: FastifyInstance): void {
@@ -67,13 +102,7 @@ export function installErrorHandling(app: FastifyInstance): void {
         .status(500)
         .send({ error: { code: 'INTERNAL', message: 'internal error; see the server log' } });
     }
-    return reply.status(httpStatus(known.code)).send({
-      error: {
-        code: known.code,
-        message: known.message,
-        ...(known.details ? { details: known.details } : {}),
-      },
-    });
+    return reply.status(httpStatus(known.code)).send(errorBody(known));
   });
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send({

@@ -35,6 +35,9 @@ export async function testApp(
     webhookAllowPrivate?: boolean;
     /** The app's blob store, in place of a plain one in its data folder. */
     blobs?: (dataDir: string, clock: ManualClock) => FsBlobStore;
+    webRoot?: string;
+    /** Log lines at this level go to `write` (default: none logged). */
+    log?: { level: string; write(line: string): void };
   } = {},
 ): Promise<TestApp> {
   const clock = new ManualClock(start);
@@ -62,7 +65,11 @@ export async function testApp(
       artifactOffload: options.artifactOffload,
       webhookAllowPrivate: options.webhookAllowPrivate,
     },
-    { logLevel: 'silent' },
+    {
+      logLevel: options.log?.level ?? 'silent',
+      ...(options.log === undefined ? {} : { logStream: options.log }),
+      ...(options.webRoot === undefined ? {} : { webRoot: options.webRoot }),
+    },
   );
   const sweeper = new StatusSweeper(store, clock, DEFAULT_THRESHOLDS, app.log);
   return {

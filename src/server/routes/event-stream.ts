@@ -8,10 +8,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { type Gap, settledEvents } from '../../events/webhook-rules.js';
+import { hashSecret } from '../../registry/credentials.js';
 import type { StoredEvent } from '../../store/store.js';
+import { bearer, operatorOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { eventJson } from '../json.js';
-import { EVENT_ID_MAX, EventCursor } from '../schemas.js';
+import { EVENT_ID_MAX, EventCursor, withErrors } from '../schemas.js';
+import type { StreamTickets } from '../stream-tickets.js';
 
 const StreamQuery = Type.Object(
   {
@@ -19,10 +22,12 @@ const StreamQuery = Type.Object(
     device: Type.Optional(Type.String({ maxLength: 128 })),
     rollout: Type.Optional(Type.String({ maxLength: 128 })),
     type: Type.Optional(Type.String({ maxLength: 64, description: 'Event type prefix, e.g. update.' })),
-    access_token: Type.Optional(
+    ticket: Type.Optional(
       Type.String({
-        maxLength: 256,
-        description: 'The API token, for clients that cannot set headers (EventSource)',
+        maxLength: 128,
+        description:
+          'A stream ticket (POST /events/stream-ticket) for clients that cannot set headers (EventSource): ' +
+          'it opens one stream within a minute of being issued',
       }),
     ),
   },
@@ -53,9 +58,32 @@ function matches(e: StoredEvent, f: StreamFilter): boolean {
   );
 }
 
+const StreamTicketJson = Type.Object({
+  ticket: Type.String({ description: 'Goes in the stream URL as ?ticket=; opens one stream' }),
+  expires_at: Type.String({ format: 'date-time' }),
+});
+
 export const eventStreamRoutes =
-  (c: ServerContext): FastifyPluginAsyncTypebox =>
+  (c: ServerContext, tickets: StreamTickets): FastifyPluginAsyncTypebox =>
   async (app) => {
+    app.post(
+      '/events/stream-ticket',
+      {
+        schema: {
+          summary:
+            'A ticket that opens the event stream once within 60 s, for clients that cannot set headers (EventSource)',
+          tags: ['events'],
+          response: withErrors({ 201: StreamTicketJson }),
+        },
+      },
+      async (request, reply) => {
+        operatorOf(request);
+        // Issued for the header's token only: a ticket cannot be traded for another ticket.
+        const { ticket, expiresAt } = tickets.issue(hashSecret(bearer(request)));
+        return reply.status(201).send({ ticket, expires_at: new Date(expiresAt).toISOString() });
+      },
+    );
+
     // Streams never end on their own: close them when the server closes, or it would wait for clients.
     const streams = new Set<() => void>();
     app.addHook('preClose', async () => {
