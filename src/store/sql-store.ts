@@ -6,6 +6,7 @@ import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql
 import type { Device, DeviceRecord, DeviceStatus } from '../core/device.js';
 import { FleetError } from '../core/errors.js';
 import type { FilterNode } from '../core/filter/index.js';
+import type { UpdateState } from '../core/update-state.js';
 import {
   type DeviceRow,
   fleetImportedEvent,
@@ -21,7 +22,7 @@ import type { Database } from './schema.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import { SqlReleases } from './sql-releases.js';
 import { SqlRollouts } from './sql-rollouts.js';
-import { OFFERABLE_STATES, SqlUpdates } from './sql-updates.js';
+import { OFFERABLE_STATES, OPEN_UPDATE_STATES, SqlUpdates } from './sql-updates.js';
 import { SqlWebhooks } from './sql-webhooks.js';
 import type {
   ApiToken,
@@ -41,6 +42,7 @@ import type {
   StoredEvent,
   TimeContext,
 } from './store.js';
+import { updateEvent } from './update-effects.js';
 
 type DeviceEb = ExpressionBuilder<Database, 'devices'>;
 
@@ -219,8 +221,44 @@ export class SqlStore implements Store {
         })
         .where('id', '=', id)
         .execute();
+      // A retired device never reports again: its open updates end here, or they would stay open forever
+      // (holding a download slot, keeping their release from being deleted). That includes installs under
+      // way, which an operator cannot cancel on a live device.
+      let open = trx
+        .selectFrom('device_updates')
+        .select(['id', 'state', 'rollout_id'])
+        .where('device_id', '=', id)
+        .where('state', 'in', OPEN_UPDATE_STATES);
+      if (this.dialect === 'postgres') open = open.orderBy('id').forUpdate();
+      const updates = await open.execute();
+      if (updates.length > 0) {
+        await trx
+          .updateTable('device_updates')
+          .set({
+            state: 'cancelled',
+            error: 'device decommissioned',
+            updated_at: ctx.now,
+            finished_at: ctx.now,
+          })
+          .where(
+            'id',
+            'in',
+            updates.map((u) => u.id),
+          )
+          .execute();
+      }
       await insertEvents(trx, [
         { ...statusEvent(id, from, 'decommissioned', ctx.now, 'decommissioned by operator'), actor },
+        ...updates.map((u) =>
+          updateEvent(
+            { id: u.id, deviceId: id, rolloutId: u.rollout_id },
+            u.state as UpdateState,
+            'cancelled',
+            ctx.now,
+            actor,
+            'device decommissioned',
+          ),
+        ),
       ]);
       return rowToDevice({ ...row, decommissioned_at: ctx.now, credential_hash: null }, ctx);
     });
