@@ -9,6 +9,7 @@ import { registerDemo } from './demo.js';
 import { registerVehiclesDemo } from './demo-vehicles.js';
 import { registerDeploy } from './deploy.js';
 import { registerDevices } from './devices.js';
+import { registerEnrollment } from './enrollment.js';
 import { registerFleet } from './fleet.js';
 import { registerKeys } from './keys.js';
 import type { OutputFormat } from './output.js';
@@ -40,6 +41,7 @@ const ctx = {
 registerServer(program);
 registerDevices(program, ctx);
 registerFleet(program, ctx);
+registerEnrollment(program, ctx);
 registerArtifact(program, ctx);
 registerKeys(program, ctx);
 registerDeploy(program, ctx);

@@ -5,7 +5,7 @@
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Device, DeviceRecord, DeviceStatus } from '../core/device.js';
 import { FleetError } from '../core/errors.js';
-import type { FilterNode } from '../core/filter/index.js';
+import { type FilterNode, matchesFilter, parseFilter } from '../core/filter/index.js';
 import type { UpdateState } from '../core/update-state.js';
 import {
   type DeviceRow,
@@ -22,6 +22,7 @@ import type { Database } from './schema.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import { SqlReleases } from './sql-releases.js';
 import { SqlRollouts } from './sql-rollouts.js';
+import { listEnrollmentTokens, replaceApiToken, revokeEnrollmentToken } from './sql-tokens.js';
 import { OFFERABLE_STATES, OPEN_UPDATE_STATES, SqlUpdates } from './sql-updates.js';
 import { SqlWebhooks } from './sql-webhooks.js';
 import type {
@@ -30,6 +31,7 @@ import type {
   DeviceQuery,
   Enrollment,
   EnrollmentToken,
+  EnrollmentTokenInfo,
   EventQuery,
   FleetSnapshot,
   FleetStats,
@@ -388,6 +390,15 @@ export class SqlStore implements Store {
           throw new FleetError(
             'DEVICE_EXISTS',
             `device ${record.id} is already enrolled; an operator can issue it a new credential`,
+          );
+        }
+        // Whoever holds a token must not take over any pre-registered device: only those its filter names.
+        const claim = token.claim_filter === null ? null : parseFilter(token.claim_filter);
+        if (claim === null || !matchesFilter(claim, rowToDevice(existing, ctx), ctx)) {
+          throw new FleetError(
+            'DEVICE_EXISTS',
+            `device ${record.id} is pre-registered and this enrollment token may not claim it; ` +
+              'an operator can issue it a credential (`fleetd devices credential`) or create a token with --claim',
           );
         }
         // A pre-registered (imported) device claims its registry entry; registry facts win over the device's.
@@ -812,6 +823,7 @@ export class SqlStore implements Store {
           tags: JSON.stringify(token.tags),
           created_at: token.createdAt,
           revoked_at: null,
+          claim_filter: token.claim ?? null,
         })
         .execute();
       await insertEvents(trx, [
@@ -822,10 +834,27 @@ export class SqlStore implements Store {
           rolloutId: null,
           actor,
           reason: null,
-          data: { id: token.id, usesLeft: token.usesLeft, expiresAt: token.expiresAt },
+          data: {
+            id: token.id,
+            usesLeft: token.usesLeft,
+            expiresAt: token.expiresAt,
+            ...(token.claim ? { claim: token.claim } : {}),
+          },
         },
       ]);
     });
+  }
+
+  listEnrollmentTokens(): Promise<EnrollmentTokenInfo[]> {
+    return listEnrollmentTokens(this.db);
+  }
+
+  revokeEnrollmentToken(id: string, at: number, actor: string): Promise<void> {
+    return revokeEnrollmentToken(this.db, id, at, actor);
+  }
+
+  replaceApiToken(token: ApiToken, tokenHash: string, actor: string): Promise<number> {
+    return replaceApiToken(this.db, token, tokenHash, actor);
   }
 }
 
