@@ -1180,6 +1180,21 @@ forEachBackend((backend) => {
   });
 
   describe('tokens', () => {
+    it('replacing the admin token revokes the old one and records who did it', async () => {
+      const admin = { id: 'tok-a', name: 'admin', role: 'admin' as const, createdAt: NOW };
+      await store.createApiToken(admin, hashSecret('old-admin'));
+      await store.createApiToken({ ...admin, id: 'tok-ci', name: 'ci' }, hashSecret('ci'));
+      const fresh = { ...admin, id: 'tok-b', createdAt: NOW + 1 };
+      expect(await store.replaceApiToken(fresh, hashSecret('new-admin'), 'local:admin-token reset')).toBe(1);
+      expect(await store.findApiToken(hashSecret('old-admin'))).toBeUndefined();
+      expect(await store.findApiToken(hashSecret('new-admin'))).toEqual(fresh);
+      expect(await store.findApiToken(hashSecret('ci'))).toMatchObject({ id: 'tok-ci' });
+      const events = await store.listEvents({ typePrefix: 'api_token.', limit: 10 });
+      expect(events.map((e) => [e.type, e.actor, e.data])).toEqual([
+        ['api_token.replaced', 'local:admin-token reset', { id: 'tok-b', name: 'admin', role: 'admin' }],
+      ]);
+    });
+
     it('finds API tokens by hash and counts them', async () => {
       expect(await store.countApiTokens()).toBe(0);
       const token = { id: 'tok-1', name: 'ci', role: 'operator' as const, createdAt: NOW };

@@ -2,6 +2,7 @@
 /** The `fleetd` command: server, operator CLI (one file per noun). Errors print one line and exit non-zero. */
 import { Command, CommanderError } from 'commander';
 import { isFleetError } from '../core/errors.js';
+import { registerAdminToken } from './admin-token.js';
 import { registerAgent } from './agent.js';
 import { registerArtifact } from './artifact.js';
 import { CliError, createClient } from './client.js';
@@ -39,6 +40,7 @@ const ctx = {
 };
 
 registerServer(program);
+registerAdminToken(program);
 registerDevices(program, ctx);
 registerFleet(program, ctx);
 registerEnrollment(program, ctx);
