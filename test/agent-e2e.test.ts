@@ -42,7 +42,10 @@ beforeAll(async () => {
   const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
   publicKeyFile = join(tempDir(), 'signing.pub');
   writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
-  enrollToken = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
+  // e2e-hw is imported first, then enrolled by its agent: the token may claim it.
+  enrollToken = (
+    await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', { claim: 'id = e2e-hw' })
+  ).body.token;
 });
 
 afterAll(async () => {

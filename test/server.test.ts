@@ -37,12 +37,16 @@ async function ids(filter: string): Promise<string[]> {
   return r.json().devices.map((d: { id: string }) => d.id);
 }
 
-async function enrolledDevice(id: string, extra: Record<string, unknown> = {}) {
+async function enrolledDevice(
+  id: string,
+  extra: Record<string, unknown> = {},
+  tokenBody: Record<string, unknown> = { uses: 1 },
+) {
   const token = await t.app.inject({
     method: 'POST',
     url: '/api/v1/enrollment-tokens',
     headers: t.admin,
-    payload: { uses: 1 },
+    payload: tokenBody,
   });
   expect(token.statusCode).toBe(201);
   const r = await t.app.inject({
@@ -277,7 +281,11 @@ describe('enrollment and heartbeats', () => {
 
   it('an imported device claims its registry entry by enrolling, keeping its facts', async () => {
     await importFixture();
-    const device = await enrolledDevice('pos-denver-001', { hardware_type: 'something-else' });
+    const device = await enrolledDevice(
+      'pos-denver-001',
+      { hardware_type: 'something-else' },
+      { uses: 1, claim: 'tag.region = mountain' },
+    );
     expect((await heartbeat(device, { device_id: 'pos-denver-001' })).statusCode).toBe(200);
     const d = (
       await t.app.inject({ method: 'GET', url: '/api/v1/devices/pos-denver-001', headers: t.admin })

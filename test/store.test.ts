@@ -694,12 +694,18 @@ forEachBackend((backend) => {
       device: { id, ...extra },
       credentialHash: hashSecret(secretOf(id)),
     });
-    const token = (id: string, usesLeft: number | null, expiresAt: number | null = null) => ({
+    const token = (
+      id: string,
+      usesLeft: number | null,
+      expiresAt: number | null = null,
+      claim: string | null = null,
+    ) => ({
       id,
       usesLeft,
       expiresAt,
       tags: { ring: 'canary', site: 'lab' },
       createdAt: NOW - DAY,
+      claim,
     });
 
     it('consumes uses and refuses an exhausted, expired or unknown token', async () => {
@@ -744,10 +750,33 @@ forEachBackend((backend) => {
       ]);
     });
 
-    it('lets an imported device claim its entry once', async () => {
-      await store.importDevices([{ id: 'imp', name: 'Imported', hardwareType: 'gw-1' }], ctx, 'test');
+    it('lets an imported device claim its entry once, with a token whose claim filter matches it', async () => {
+      await store.importDevices(
+        [
+          { id: 'imp', name: 'Imported', hardwareType: 'gw-1' },
+          { id: 'elsewhere', hardwareType: 'gw-2' },
+        ],
+        ctx,
+        'test',
+      );
       await store.createEnrollmentToken(token('one', 1), hashSecret('tok-one'), 'alice');
-      await store.createEnrollmentToken(token('more', 5), hashSecret('tok-more'), 'alice');
+      await store.createEnrollmentToken(
+        token('more', 5, null, 'hardware = gw-1'),
+        hashSecret('tok-more'),
+        'alice',
+      );
+
+      // A token without a claim filter, or whose filter does not match, cannot take an imported device over.
+      for (const [tok, id] of [
+        ['tok-one', 'imp'],
+        ['tok-more', 'elsewhere'],
+      ] as const) {
+        await expect(store.enroll(enrollment(tok, id), ctx)).rejects.toMatchObject({
+          code: 'DEVICE_EXISTS',
+          message: expect.stringMatching(/may not claim it/),
+        });
+        expect(await store.credentialHash(id)).toBeUndefined();
+      }
 
       const claimed = await store.enroll(
         enrollment('tok-more', 'imp', { hardwareType: 'other', firmwareVersion: '1.2.3', tags: { a: 'b' } }),
@@ -803,6 +832,37 @@ forEachBackend((backend) => {
       for (const r of results) {
         if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'DEVICE_EXISTS' });
       }
+    });
+
+    it('lists tokens without their secrets and revokes one for good', async () => {
+      await store.createEnrollmentToken(
+        token('a', 2, NOW + DAY, 'tag.site = x'),
+        hashSecret('tok-a'),
+        'alice',
+      );
+      await store.createEnrollmentToken(
+        { ...token('b', null), createdAt: NOW },
+        hashSecret('tok-b'),
+        'alice',
+      );
+      const listed = await store.listEnrollmentTokens();
+      expect(listed).toEqual([
+        { ...token('b', null), createdAt: NOW, revokedAt: null },
+        { ...token('a', 2, NOW + DAY, 'tag.site = x'), revokedAt: null },
+      ]);
+      expect(JSON.stringify(listed)).not.toMatch(/tok-|[0-9a-f]{64}/);
+
+      await store.revokeEnrollmentToken('b', NOW + 1, 'bob');
+      expect((await store.listEnrollmentTokens())[0]).toMatchObject({ id: 'b', revokedAt: NOW + 1 });
+      await expect(store.enroll(enrollment('tok-b', 'r-1'), ctx)).rejects.toMatchObject({
+        code: 'ENROLLMENT_INVALID',
+      });
+      await expect(store.revokeEnrollmentToken('b', NOW, 'bob')).rejects.toMatchObject({ code: 'CONFLICT' });
+      await expect(store.revokeEnrollmentToken('nope', NOW, 'bob')).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+      });
+      const revoked = await store.listEvents({ typePrefix: 'enrollment.revoked', limit: 10 });
+      expect(revoked.map((e) => [e.actor, e.data])).toEqual([['bob', { id: 'b' }]]);
     });
   });
 
@@ -1120,6 +1180,21 @@ forEachBackend((backend) => {
   });
 
   describe('tokens', () => {
+    it('replacing the admin token revokes the old one and records who did it', async () => {
+      const admin = { id: 'tok-a', name: 'admin', role: 'admin' as const, createdAt: NOW };
+      await store.createApiToken(admin, hashSecret('old-admin'));
+      await store.createApiToken({ ...admin, id: 'tok-ci', name: 'ci' }, hashSecret('ci'));
+      const fresh = { ...admin, id: 'tok-b', createdAt: NOW + 1 };
+      expect(await store.replaceApiToken(fresh, hashSecret('new-admin'), 'local:admin-token reset')).toBe(1);
+      expect(await store.findApiToken(hashSecret('old-admin'))).toBeUndefined();
+      expect(await store.findApiToken(hashSecret('new-admin'))).toEqual(fresh);
+      expect(await store.findApiToken(hashSecret('ci'))).toMatchObject({ id: 'tok-ci' });
+      const events = await store.listEvents({ typePrefix: 'api_token.', limit: 10 });
+      expect(events.map((e) => [e.type, e.actor, e.data])).toEqual([
+        ['api_token.replaced', 'local:admin-token reset', { id: 'tok-b', name: 'admin', role: 'admin' }],
+      ]);
+    });
+
     it('finds API tokens by hash and counts them', async () => {
       expect(await store.countApiTokens()).toBe(0);
       const token = { id: 'tok-1', name: 'ci', role: 'operator' as const, createdAt: NOW };

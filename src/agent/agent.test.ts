@@ -4,7 +4,7 @@
  * same transition rules and seq deduplication as the real server.
  */
 import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
-import { mkdtemp, readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -629,6 +629,49 @@ describe('agent', () => {
       expect(w).toBeGreaterThanOrEqual(54_000);
       expect(w).toBeLessThanOrEqual(66_000);
     }
+  });
+
+  it('once its credential is refused (decommissioned) says so once and backs off to an hour, sending nothing else', async () => {
+    const clock = new ManualClock(Date.parse('2026-01-01T00:00:00Z'));
+    const lines: string[] = [];
+    const log = {
+      info: (m: string) => lines.push(`info ${m}`),
+      warn: (m: string) => lines.push(`warn ${m}`),
+    };
+    const { server, stateDir, agent } = await setup({ clock, log });
+    // Reports waiting in the outbox, as a device in the middle of an update has.
+    server.reportsDown = true;
+    server.offer(release('upd_1'));
+    await agent.runOnce();
+    const reportsBefore = server.accepted.length;
+    server.reportsDown = false;
+    server.credentials.delete('pos-nyc-001'); // decommissioned: the server answers 401 from now on
+
+    const waits: number[] = [];
+    for (let i = 0; i < 16; i++) {
+      const wait = await agent.runOnce();
+      waits.push(wait);
+      clock.advance(wait);
+    }
+    expect(waits.slice(1).every((w, i) => w >= waits[i]! * 0.8)).toBe(true);
+    expect(waits.at(-1)).toBeGreaterThanOrEqual(0.9 * 3_600_000);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(1.1 * 3_600_000);
+    // 16 steps spread over more than 4 hours, none of them sending a report.
+    expect(waits.reduce((a, b) => a + b, 0)).toBeGreaterThan(4 * 3_600_000);
+    expect(server.accepted.length).toBe(reportsBefore);
+    const said = lines.filter((l) => /decommissioned/.test(l));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(
+      /^warn the server refuses this device's credential \(HTTP 401 UNAUTHENTICATED\): this device was decommissioned or its credential was revoked\..*at most once an hour.*fleetd devices credential pos-nyc-001/,
+    );
+
+    // An operator issues a new credential and it is written to the state dir: the agent carries on.
+    const fresh = 'pos-nyc-001.fld_device_fresh';
+    server.credentials.set('pos-nyc-001', fresh);
+    await writeFile(join(stateDir, 'credential'), `${fresh}\n`);
+    const wait = await agent.runOnce();
+    expect(wait).toBeLessThanOrEqual(66_000);
+    expect(lines.at(-1)).toBe('info the server accepts this device again');
   });
 
   it('stops running at an error only an operator can fix', async () => {

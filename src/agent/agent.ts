@@ -92,6 +92,9 @@ export class Agent {
   private busy = false;
   private initialFirmware: string | undefined;
   private readonly callRetry: Backoff;
+  /** The server refuses the credential (decommissioned, revoked): heartbeats back off up to LOCKOUT_CAP_MS. */
+  private lockedOut = false;
+  private readonly lockout: Backoff;
   private flow!: UpdateFlow;
   private readonly abort = new AbortController();
   /** Heartbeats and reports: over MQTT when it is configured and up, else over HTTP. */
@@ -122,6 +125,7 @@ export class Agent {
     this.publicKey =
       typeof options.publicKey === 'string' ? loadPublicKey(options.publicKey) : options.publicKey;
     this.callRetry = new Backoff(this.random);
+    this.lockout = new Backoff(this.random, LOCKOUT_CAP_MS);
   }
 
   /** One step: deliver reports, heartbeat, work on the pending update. Returns ms until the next step. */
@@ -131,15 +135,27 @@ export class Agent {
     try {
       if (!this.started) await this.start();
       if (!this.client.credential && !(await this.enroll())) return this.callRetry.waitMs(this.clock.now());
-      await this.reports.flush();
+      if (this.lockedOut) {
+        // An operator may have written a new credential meanwhile (fleetd devices credential).
+        this.client.credential = (await this.state.readCredential()) ?? this.client.credential;
+      } else {
+        await this.reports.flush();
+      }
       let next: number;
       let pending: PendingUpdate[] | undefined;
       try {
         const answer = await this.channel.heartbeat(await this.heartbeatBody());
         this.callRetry.succeeded();
+        if (this.lockedOut) {
+          this.lockedOut = false;
+          this.lockout.succeeded();
+          this.log.info('the server accepts this device again');
+        }
         next = heartbeatDelayMs(answer.nextHeartbeatSec, this.random);
         pending = answer.pending;
       } catch (e) {
+        // Refused credential: nothing else can succeed either, so ask again rarely and do nothing else.
+        if (credentialRefused(e)) return this.lockedOutFor(e);
         this.log.warn('heartbeat failed', { error: (e as Error).message });
         next = this.callRetry.failed(this.clock.now());
       }
@@ -275,6 +291,24 @@ export class Agent {
     }
   }
 
+  /** Says once, plainly, that the server no longer accepts this device; returns the wait before asking again. */
+  private lockedOutFor(e: ProtocolError): number {
+    if (!this.lockedOut) {
+      this.lockedOut = true;
+      const why =
+        e.code === 'DEVICE_DECOMMISSIONED'
+          ? 'this device was decommissioned'
+          : 'this device was decommissioned or its credential was revoked';
+      this.log.warn(
+        `the server refuses this device's credential (HTTP ${e.status}${e.code ? ` ${e.code}` : ''}): ${why}. ` +
+          `Nothing more will be sent; the agent asks again at most once an hour. To bring it back, have an ` +
+          `operator issue a new credential (fleetd devices credential ${this.options.deviceId}) and write it ` +
+          `to ${this.state.path('credential')}`,
+      );
+    }
+    return this.lockout.failed(this.clock.now());
+  }
+
   private async heartbeatBody(): Promise<HeartbeatBody> {
     const version = await this.firmwareVersion();
     return {
@@ -284,6 +318,14 @@ export class Agent {
       timestamp: new Date(this.clock.now()).toISOString(),
     };
   }
+}
+
+/** The longest wait between heartbeats of a device whose credential the server refuses. */
+export const LOCKOUT_CAP_MS = 3_600_000;
+
+/** 401 (credential unknown or revoked) and 403 (decommissioned, or not this device) never pass on retry. */
+function credentialRefused(e: unknown): e is ProtocolError {
+  return e instanceof ProtocolError && (e.status === 401 || e.status === 403);
 }
 
 type Channel = Pick<DeviceClient, 'heartbeat' | 'report'>;

@@ -3,17 +3,15 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { DeviceJson } from '../server/schemas.js';
 import { CliError, type Client } from './client.js';
+import { checkImportFile } from './import-file.js';
 import { ago, type OutputFormat, printJson, table } from './output.js';
-
-/** Devices per import request: large fleets are sent in parts, each carrying the file's `now`. */
-const IMPORT_PART = 5_000;
 
 interface Ctx {
   client(): Client;
   format(): OutputFormat;
 }
 
-function readImportFile(file: string): { now?: string; devices: unknown[] } {
+function readImportFile(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -28,11 +26,10 @@ function readImportFile(file: string): { now?: string; devices: unknown[] } {
   } catch (error) {
     throw new CliError(`${file} is not valid JSON: ${(error as Error).message}`);
   }
-  const devices = Array.isArray(parsed) ? parsed : (parsed as { devices?: unknown })?.devices;
-  if (!Array.isArray(devices))
+  const body = Array.isArray(parsed) ? { devices: parsed } : parsed;
+  if (!Array.isArray((body as { devices?: unknown })?.devices))
     throw new CliError(`${file}: expected {"devices": [...]} or an array of devices`);
-  const now = Array.isArray(parsed) ? undefined : (parsed as { now?: string }).now;
-  return { ...(now !== undefined ? { now } : {}), devices };
+  return body;
 }
 
 export function deviceTable(devices: DeviceJson[]): string {
@@ -58,29 +55,16 @@ export function registerDevices(program: Command, ctx: Ctx): void {
     .argument('<file>', 'JSON file: {"now"?: instant, "devices": [...]} (the shape of the POS fixture)')
     .description('register or update devices in bulk')
     .action(async (file: string) => {
-      const { now, devices: list } = readImportFile(file);
-      let created = 0;
-      let updated = 0;
-      for (let i = 0; i < list.length; i += IMPORT_PART) {
-        const part = list.slice(i, i + IMPORT_PART);
-        const result = await ctx
-          .client()
-          .request<{ created: number; updated: number }>('POST', '/api/v1/devices/import', {
-            ...(now !== undefined ? { now } : {}),
-            devices: part,
-          })
-          .catch((error: Error) => {
-            throw new CliError(
-              i === 0
-                ? error.message
-                : `${error.message} (devices before #${i} were imported; fix and import again)`,
-            );
-          });
-        created += result.created;
-        updated += result.updated;
-      }
+      const checked = checkImportFile(file, readImportFile(file), Date.now());
+      // One request, one transaction on the server: the whole file is imported or none of it.
+      const { created, updated } = await ctx
+        .client()
+        .request<{ created: number; updated: number }>('POST', '/api/v1/devices/import', checked)
+        .catch((error: Error) => {
+          throw new CliError(`${error.message}; nothing was imported`);
+        });
       if (ctx.format() === 'json') printJson({ created, updated });
-      else console.log(`imported ${list.length} devices: ${created} new, ${updated} updated`);
+      else console.log(`imported ${checked.devices.length} devices: ${created} new, ${updated} updated`);
     });
 
   devices

@@ -1,6 +1,6 @@
-/** `fleetd fleet stats`, `fleetd enrollment create`, `fleetd events ls`. */
+/** `fleetd fleet stats`, `fleetd events ls`. */
 import type { Command } from 'commander';
-import { CliError, type Client } from './client.js';
+import type { Client } from './client.js';
 import { type OutputFormat, printJson, table } from './output.js';
 
 interface Ctx {
@@ -81,34 +81,6 @@ export function registerFleet(program: Command, ctx: Ctx): void {
       console.log(
         `\nsilent for more than 24 h: ${s.silent.over_24h}, more than 30 days: ${s.silent.over_30d}`,
       );
-    });
-
-  program
-    .command('enrollment')
-    .description('tokens devices use to register themselves')
-    .command('create')
-    .description('create an enrollment token (printed once)')
-    .option('--uses <n>', 'how many devices may enroll with it (default: unlimited)')
-    .option('--expires <duration>', 'e.g. 7d or 12h (default: never)')
-    .option('--tag <key=value...>', 'tags given to every device that enrolls with it')
-    .action(async (opts: { uses?: string; expires?: string; tag?: string[] }) => {
-      const uses = opts.uses === undefined ? undefined : Number(opts.uses);
-      if (uses !== undefined && (!Number.isInteger(uses) || uses < 1)) {
-        throw new CliError(`--uses: "${opts.uses}" is not a positive integer`);
-      }
-      const tags: Record<string, string> = {};
-      for (const pair of opts.tag ?? []) {
-        const at = pair.indexOf('=');
-        if (at <= 0) throw new CliError(`--tag: "${pair}" is not key=value`);
-        tags[pair.slice(0, at)] = pair.slice(at + 1);
-      }
-      const r = await ctx.client().request<{ token: string }>('POST', '/api/v1/enrollment-tokens', {
-        ...(uses !== undefined ? { uses } : {}),
-        ...(opts.expires !== undefined ? { expires_in: opts.expires } : {}),
-        ...(opts.tag ? { tags } : {}),
-      });
-      if (ctx.format() === 'json') printJson(r);
-      else console.log(r.token);
     });
 
   const events = program.command('events').description('the event log');

@@ -2,6 +2,7 @@
 /** The `fleetd` command: server, operator CLI (one file per noun). Errors print one line and exit non-zero. */
 import { Command, CommanderError } from 'commander';
 import { isFleetError } from '../core/errors.js';
+import { registerAdminToken } from './admin-token.js';
 import { registerAgent } from './agent.js';
 import { registerArtifact } from './artifact.js';
 import { CliError, createClient } from './client.js';
@@ -9,6 +10,7 @@ import { registerDemo } from './demo.js';
 import { registerVehiclesDemo } from './demo-vehicles.js';
 import { registerDeploy } from './deploy.js';
 import { registerDevices } from './devices.js';
+import { registerEnrollment } from './enrollment.js';
 import { registerFleet } from './fleet.js';
 import { registerKeys } from './keys.js';
 import type { OutputFormat } from './output.js';
@@ -38,8 +40,10 @@ const ctx = {
 };
 
 registerServer(program);
+registerAdminToken(program);
 registerDevices(program, ctx);
 registerFleet(program, ctx);
+registerEnrollment(program, ctx);
 registerArtifact(program, ctx);
 registerKeys(program, ctx);
 registerDeploy(program, ctx);

@@ -1,4 +1,5 @@
 /** `fleetd server` */
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { DEFAULT_THRESHOLDS } from '../core/device.js';
 import { parseDuration } from '../core/duration.js';
@@ -124,7 +125,10 @@ export function registerServer(program: Command): void {
         });
         const token = server.adminToken
           ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`
-          : `Admin API token: see ${server.adminTokenFile}`;
+          : existsSync(server.adminTokenFile)
+            ? `Admin API token: see ${server.adminTokenFile}`
+            : `Admin API token: ${server.adminTokenFile} is missing; make a new one with ` +
+              '`fleetd admin-token reset --data DIR` (and --db URL if the server uses one); the old one stops working';
         if (server.mqtt) {
           const kind = server.mqtt.embedded ? 'embedded broker listening on' : 'bridged to the broker at';
           console.log(`MQTT: ${kind} ${server.mqtt.url}`);

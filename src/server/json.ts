@@ -1,6 +1,13 @@
 /** Core objects → the API's JSON (snake_case, ISO-8601 UTC instants). */
 import type { Device } from '../core/device.js';
-import type { DeviceUpdate, FleetStats, Release, StoredEvent, UpdateOffer } from '../store/store.js';
+import type {
+  DeviceUpdate,
+  EnrollmentTokenInfo,
+  FleetStats,
+  Release,
+  StoredEvent,
+  UpdateOffer,
+} from '../store/store.js';
 import type { DeviceJson } from './schemas.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -106,5 +113,27 @@ export function updateJson(u: DeviceUpdate) {
     created_at: new Date(u.createdAt).toISOString(),
     updated_at: new Date(u.updatedAt).toISOString(),
     finished_at: iso(u.finishedAt),
+  };
+}
+
+/** An enrollment token as listings show it: its id, never its secret. */
+export function enrollmentTokenJson(t: EnrollmentTokenInfo, now: number) {
+  const state =
+    t.revokedAt !== null
+      ? ('revoked' as const)
+      : t.expiresAt !== null && t.expiresAt <= now
+        ? ('expired' as const)
+        : t.usesLeft === 0
+          ? ('used_up' as const)
+          : ('usable' as const);
+  return {
+    id: t.id,
+    uses_left: t.usesLeft,
+    expires_at: iso(t.expiresAt),
+    tags: t.tags,
+    claim: t.claim,
+    created_at: new Date(t.createdAt).toISOString(),
+    revoked_at: iso(t.revokedAt),
+    state,
   };
 }

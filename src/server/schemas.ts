@@ -241,9 +241,17 @@ export const EnrollmentCreateBody = Type.Object(
       }),
     ),
     expires_in: Type.Optional(
-      DurationText('Duration such as 7d or 12h (default: never)', DURATION_LIMITS.tokenExpiry),
+      DurationText('Duration such as 7d or 12h (default 7d, at most 365d)', DURATION_LIMITS.tokenExpiry),
     ),
     tags: Type.Optional(Tags),
+    claim: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 4096,
+        description:
+          'Filter naming the pre-registered (imported) devices this token may claim; without it the token only registers new device ids',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -254,7 +262,30 @@ export const EnrollmentTokenReply = Type.Object({
   uses_left: Nullable(Type.Integer()),
   expires_at: Nullable(Type.String({ format: 'date-time' })),
   tags: Type.Record(Type.String(), Type.String()),
+  claim: Nullable(Type.String()),
 });
+
+/** An enrollment token in a listing: never its secret. */
+export const EnrollmentTokenJson = Type.Object({
+  id: Type.String(),
+  uses_left: Nullable(Type.Integer()),
+  expires_at: Nullable(Type.String({ format: 'date-time' })),
+  tags: Type.Record(Type.String(), Type.String()),
+  claim: Nullable(Type.String()),
+  created_at: Type.String({ format: 'date-time' }),
+  revoked_at: Nullable(Type.String({ format: 'date-time' })),
+  state: Type.Union([
+    Type.Literal('usable'),
+    Type.Literal('expired'),
+    Type.Literal('used_up'),
+    Type.Literal('revoked'),
+  ]),
+});
+
+export const EnrollmentTokenParams = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }) },
+  { additionalProperties: false },
+);
 
 export const StatsQuery = Type.Object(
   {

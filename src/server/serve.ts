@@ -1,6 +1,6 @@
 /** Starts `fleetd server`: opens the store, makes sure an admin token exists, listens, sweeps statuses. */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -10,14 +10,15 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { DEFAULT_THRESHOLDS, type StatusThresholds } from '../core/device.js';
 import { RolloutEngine } from '../engine/rollout-engine.js';
 import { WebhookDispatcher } from '../events/webhook-dispatcher.js';
-import { hashSecret, newId, newSecret } from '../registry/credentials.js';
 import { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import { ReportBatcher } from '../registry/report-batcher.js';
 import { StatusSweeper } from '../registry/status-sweeper.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { type MqttSettings, type RunningMqtt, startMqtt } from '../transport/service.js';
+import { ADMIN_TOKEN_FILE, ensureAdminToken } from './admin-token.js';
 import { buildApp } from './app.js';
+import { dataFolderWarning } from './data-folder.js';
 import { Keyring } from './keyring.js';
 
 export interface ServerOptions {
@@ -80,18 +81,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-async function ensureAdminToken(store: Store, file: string, now: number): Promise<string | undefined> {
-  if ((await store.countApiTokens()) > 0) return undefined;
-  const token = newSecret('admin');
-  await store.createApiToken(
-    { id: newId('tok'), name: 'admin', role: 'admin', createdAt: now },
-    hashSecret(token),
-  );
-  writeFileSync(file, `${token}\n`, { mode: 0o600 });
-  chmodSync(file, 0o600);
-  return token;
-}
-
 /** Everything a server is made of, built but idle: no socket, no timers (the simulator drives it itself). */
 export interface ServerParts {
   app: FastifyInstance;
@@ -119,7 +108,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     synchronous: options.sqliteSync ?? 'normal',
     image: options.sqliteImage,
   });
-  const adminTokenFile = join(dataDir, 'admin-token');
+  const adminTokenFile = join(dataDir, ADMIN_TOKEN_FILE);
   const adminToken = await ensureAdminToken(store, adminTokenFile, clock.now());
 
   const heartbeats = new HeartbeatBatcher(store, clock, thresholds);
@@ -147,6 +136,8 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     },
     { logLevel: options.logLevel ?? 'info' },
   );
+  const exposed = dataFolderWarning(dataDir);
+  if (exposed) app.log.warn(exposed);
   const sweeper = new StatusSweeper(store, clock, thresholds, app.log);
   const engine = new RolloutEngine(store, clock, thresholds, {
     owner: options.replicaId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,

@@ -419,6 +419,15 @@ function partialEventIndexes(): Migration {
   };
 }
 
+/** An enrollment token claims imported devices only where its filter says so (null: none). */
+function enrollmentClaims(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema.alterTable('enrollment_tokens').addColumn('claim_filter', 'text').execute();
+    },
+  };
+}
+
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_registry': initial(dialect),
@@ -432,6 +441,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0009_waiting_sample_index': waitingSampleIndex(),
     '0010_lighter_update_writes': lighterUpdateWrites(),
     '0011_partial_event_indexes': partialEventIndexes(),
+    '0012_enrollment_claims': enrollmentClaims(),
   };
 }
 

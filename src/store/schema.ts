@@ -66,6 +66,8 @@ export interface EnrollmentTokensTable {
   tags: string;
   created_at: number;
   revoked_at: number | null;
+  /** Filter text naming the pre-registered devices the token may claim; null: new device ids only. */
+  claim_filter: string | null;
 }
 
 export interface ReleasesTable {

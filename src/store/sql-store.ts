@@ -5,7 +5,8 @@
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Device, DeviceRecord, DeviceStatus } from '../core/device.js';
 import { FleetError } from '../core/errors.js';
-import type { FilterNode } from '../core/filter/index.js';
+import { type FilterNode, matchesFilter, parseFilter } from '../core/filter/index.js';
+import type { UpdateState } from '../core/update-state.js';
 import { byteOrder } from './byte-order.js';
 import { asCallerError } from './db-errors.js';
 import {
@@ -23,7 +24,8 @@ import type { Database } from './schema.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import { SqlReleases } from './sql-releases.js';
 import { SqlRollouts } from './sql-rollouts.js';
-import { OFFERABLE_STATES, SqlUpdates } from './sql-updates.js';
+import { listEnrollmentTokens, replaceApiToken, revokeEnrollmentToken } from './sql-tokens.js';
+import { OFFERABLE_STATES, OPEN_UPDATE_STATES, SqlUpdates } from './sql-updates.js';
 import { SqlWebhooks } from './sql-webhooks.js';
 import type {
   ApiToken,
@@ -31,6 +33,7 @@ import type {
   DeviceQuery,
   Enrollment,
   EnrollmentToken,
+  EnrollmentTokenInfo,
   EventQuery,
   FleetSnapshot,
   FleetStats,
@@ -44,6 +47,7 @@ import type {
   TimeContext,
 } from './store.js';
 import { transact } from './transact.js';
+import { updateEvent } from './update-effects.js';
 
 type DeviceEb = ExpressionBuilder<Database, 'devices'>;
 
@@ -222,8 +226,44 @@ export class SqlStore implements Store {
         })
         .where('id', '=', id)
         .execute();
+      // A retired device never reports again: its open updates end here, or they would stay open forever
+      // (holding a download slot, keeping their release from being deleted). That includes installs under
+      // way, which an operator cannot cancel on a live device.
+      let open = trx
+        .selectFrom('device_updates')
+        .select(['id', 'state', 'rollout_id'])
+        .where('device_id', '=', id)
+        .where('state', 'in', OPEN_UPDATE_STATES);
+      if (this.dialect === 'postgres') open = open.orderBy('id').forUpdate();
+      const updates = await open.execute();
+      if (updates.length > 0) {
+        await trx
+          .updateTable('device_updates')
+          .set({
+            state: 'cancelled',
+            error: 'device decommissioned',
+            updated_at: ctx.now,
+            finished_at: ctx.now,
+          })
+          .where(
+            'id',
+            'in',
+            updates.map((u) => u.id),
+          )
+          .execute();
+      }
       await insertEvents(trx, [
         { ...statusEvent(id, from, 'decommissioned', ctx.now, 'decommissioned by operator'), actor },
+        ...updates.map((u) =>
+          updateEvent(
+            { id: u.id, deviceId: id, rolloutId: u.rollout_id },
+            u.state as UpdateState,
+            'cancelled',
+            ctx.now,
+            actor,
+            'device decommissioned',
+          ),
+        ),
       ]);
       return rowToDevice({ ...row, decommissioned_at: ctx.now, credential_hash: null }, ctx);
     });
@@ -353,6 +393,15 @@ export class SqlStore implements Store {
           throw new FleetError(
             'DEVICE_EXISTS',
             `device ${record.id} is already enrolled; an operator can issue it a new credential`,
+          );
+        }
+        // Whoever holds a token must not take over any pre-registered device: only those its filter names.
+        const claim = token.claim_filter === null ? null : parseFilter(token.claim_filter);
+        if (claim === null || !matchesFilter(claim, rowToDevice(existing, ctx), ctx)) {
+          throw new FleetError(
+            'DEVICE_EXISTS',
+            `device ${record.id} is pre-registered and this enrollment token may not claim it; ` +
+              'an operator can issue it a credential (`fleetd devices credential`) or create a token with --claim',
           );
         }
         // A pre-registered (imported) device claims its registry entry; registry facts win over the device's.
@@ -779,6 +828,7 @@ export class SqlStore implements Store {
           tags: JSON.stringify(token.tags),
           created_at: token.createdAt,
           revoked_at: null,
+          claim_filter: token.claim ?? null,
         })
         .execute();
       await insertEvents(trx, [
@@ -789,10 +839,27 @@ export class SqlStore implements Store {
           rolloutId: null,
           actor,
           reason: null,
-          data: { id: token.id, usesLeft: token.usesLeft, expiresAt: token.expiresAt },
+          data: {
+            id: token.id,
+            usesLeft: token.usesLeft,
+            expiresAt: token.expiresAt,
+            ...(token.claim ? { claim: token.claim } : {}),
+          },
         },
       ]);
     });
+  }
+
+  listEnrollmentTokens(): Promise<EnrollmentTokenInfo[]> {
+    return listEnrollmentTokens(this.db);
+  }
+
+  revokeEnrollmentToken(id: string, at: number, actor: string): Promise<void> {
+    return revokeEnrollmentToken(this.db, id, at, actor);
+  }
+
+  replaceApiToken(token: ApiToken, tokenHash: string, actor: string): Promise<number> {
+    return replaceApiToken(this.db, token, tokenHash, actor);
   }
 }
 

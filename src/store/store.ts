@@ -120,6 +120,17 @@ export interface EnrollmentToken {
   expiresAt: number | null;
   tags: Record<string, string>;
   createdAt: number;
+  /**
+   * A filter (the filter language) naming the pre-registered devices this token may claim; without one it
+   * only registers new device ids and never takes over an imported device.
+   */
+  claim?: string | null;
+}
+
+/** An enrollment token as listings show it: never its secret. */
+export interface EnrollmentTokenInfo extends EnrollmentToken {
+  claim: string | null;
+  revokedAt: number | null;
 }
 
 export interface Enrollment {
@@ -544,4 +555,13 @@ export interface Store {
   findApiToken(tokenHash: string): Promise<ApiToken | undefined>;
   countApiTokens(): Promise<number>;
   createEnrollmentToken(token: EnrollmentToken, tokenHash: string, actor: string): Promise<void>;
+  /** Every enrollment token, newest first, revoked and expired ones included. */
+  listEnrollmentTokens(): Promise<EnrollmentTokenInfo[]>;
+  /** Revokes a token (NOT_FOUND when unknown, CONFLICT when already revoked). */
+  revokeEnrollmentToken(id: string, at: number, actor: string): Promise<void>;
+  /**
+   * Makes `token` the API token of its name, revoking that name's live ones, in one transaction (local
+   * recovery of the admin token); returns how many were revoked.
+   */
+  replaceApiToken(token: ApiToken, tokenHash: string, actor: string): Promise<number>;
 }

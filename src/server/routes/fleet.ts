@@ -2,13 +2,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { DURATION_LIMITS, parseDuration } from '../../core/duration.js';
+import { FleetError } from '../../core/errors.js';
 import { parseFilter } from '../../core/filter/index.js';
 import { hashSecret, newId, newSecret } from '../../registry/credentials.js';
 import { actorOf, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
-import { eventJson, statsJson } from '../json.js';
+import { enrollmentTokenJson, eventJson, statsJson } from '../json.js';
 import {
   EnrollmentCreateBody,
+  EnrollmentTokenJson,
+  EnrollmentTokenParams,
   EnrollmentTokenReply,
   EventJson,
   EventsQuery,
@@ -18,6 +21,9 @@ import {
   StatsReply,
   withErrors,
 } from '../schemas.js';
+
+/** How long an enrollment token lasts when its creator does not say. */
+export const DEFAULT_ENROLLMENT_EXPIRY = '7d';
 
 export const fleetRoutes =
   (c: ServerContext): FastifyPluginAsyncTypebox =>
@@ -106,27 +112,65 @@ export const fleetRoutes =
         const operator = operatorOf(request);
         const now = c.clock.now();
         const body = request.body;
-        // Parsed (and bounded) before anything is written.
-        const expiresInMs =
-          body.expires_in === undefined
-            ? null
-            : parseDuration(body.expires_in, 'expires_in', DURATION_LIMITS.tokenExpiry);
+        // Parsed (and bounded) before anything is written; a token nobody remembers must not stay valid for ever.
+        const expiresInMs = parseDuration(
+          body.expires_in ?? DEFAULT_ENROLLMENT_EXPIRY,
+          'expires_in',
+          DURATION_LIMITS.tokenExpiry,
+        );
+        if (body.claim !== undefined && parseFilter(body.claim) === undefined) {
+          throw new FleetError('VALIDATION', 'claim: give a filter naming the devices the token may claim');
+        }
         const token = newSecret('enroll');
         const record = {
           id: newId('enr'),
           usesLeft: body.uses ?? null,
-          expiresAt: expiresInMs === null ? null : now + expiresInMs,
+          expiresAt: now + expiresInMs,
           tags: body.tags ?? {},
           createdAt: now,
+          claim: body.claim ?? null,
         };
         await c.store.createEnrollmentToken(record, hashSecret(token), actorOf(operator));
         return reply.status(201).send({
           id: record.id,
           token,
           uses_left: record.usesLeft,
-          expires_at: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString(),
+          expires_at: new Date(record.expiresAt).toISOString(),
           tags: record.tags,
+          claim: record.claim,
         });
+      },
+    );
+
+    app.get(
+      '/enrollment-tokens',
+      {
+        schema: {
+          summary: 'Every enrollment token, newest first (never the token itself)',
+          tags: ['devices'],
+          response: withErrors({ 200: Type.Object({ tokens: Type.Array(EnrollmentTokenJson) }) }),
+        },
+      },
+      async () => {
+        const now = c.clock.now();
+        const tokens = await c.store.listEnrollmentTokens();
+        return { tokens: tokens.map((t) => enrollmentTokenJson(t, now)) };
+      },
+    );
+
+    app.delete(
+      '/enrollment-tokens/:id',
+      {
+        schema: {
+          summary: 'Revoke an enrollment token: no device enrolls with it any more',
+          tags: ['devices'],
+          params: EnrollmentTokenParams,
+          response: withErrors({ 200: Type.Object({ revoked: Type.String() }) }),
+        },
+      },
+      async (request) => {
+        await c.store.revokeEnrollmentToken(request.params.id, c.clock.now(), actorOf(operatorOf(request)));
+        return { revoked: request.params.id };
       },
     );
   };

@@ -1,5 +1,5 @@
 /** Opens the embedded SQLite database: one file, WAL journal, no service to run. */
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
@@ -36,7 +36,10 @@ export interface SqliteOptions {
 }
 
 export async function openSqliteStore(file: string, options: SqliteOptions = {}): Promise<SqliteStore> {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  if (file !== ':memory:') {
+    mkdirSync(dirname(file), { recursive: true });
+    createPrivately(file);
+  }
   const database = file === ':memory:' ? inMemory(options.image) : new BetterSqlite3(file);
   database.pragma('journal_mode = WAL');
   database.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
@@ -58,6 +61,18 @@ export async function openSqliteStore(file: string, options: SqliteOptions = {})
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   await migrateToLatest(db, 'sqlite');
   return new SqliteStore(db, database, checkpointer);
+}
+
+/**
+ * The database holds webhook secrets and credential hashes: a new file is made 0600 (whatever the umask), and
+ * SQLite gives its -wal and -shm files the database file's mode. An existing file keeps the mode it has.
+ */
+function createPrivately(file: string): void {
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
 }
 
 /** Largest database SQLite holds in memory (its compile-time limit for a deserialized image). */
