@@ -33,6 +33,7 @@ import type {
   DecisionContext,
   NewEvent,
   NewRollout,
+  PendingUpdate,
   PhaseStateCount,
   PlanSelection,
   Rollout,
@@ -839,6 +840,37 @@ export class SqlRollouts implements RolloutStore {
       ]);
     }
     return { queued: back.length, unavailable: unavailable.length };
+  }
+
+  async pendingUpdates(id: string, after: string | null, limit: number): Promise<PendingUpdate[]> {
+    let q = this.db
+      .selectFrom('device_updates as u')
+      .innerJoin('devices as d', 'd.id', 'u.device_id')
+      .select(['u.id', 'u.device_id', 'u.phase', 'u.purpose', 'u.not_before', 'd.timezone'])
+      .where('u.rollout_id', '=', id)
+      .where('u.state', '=', 'pending');
+    if (after !== null) q = q.where('u.id', '>', after);
+    const rows = await q.orderBy('u.id').limit(limit).execute();
+    return rows.map((r) => ({
+      id: r.id,
+      deviceId: r.device_id,
+      phase: Number(r.phase),
+      purpose: r.purpose as UpdatePurpose,
+      notBefore: r.not_before === null ? null : Number(r.not_before),
+      deviceZone: r.timezone,
+    }));
+  }
+
+  async pendingZones(id: string): Promise<Array<string | null>> {
+    const rows = await this.db
+      .selectFrom('device_updates as u')
+      .innerJoin('devices as d', 'd.id', 'u.device_id')
+      .select('d.timezone')
+      .distinct()
+      .where('u.rollout_id', '=', id)
+      .where('u.state', '=', 'pending')
+      .execute();
+    return rows.map((r) => r.timezone);
   }
 
   async waitingDevices(id: string, limit: number): Promise<{ devices: WaitingDevice[]; total: number }> {
