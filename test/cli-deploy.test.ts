@@ -1,5 +1,5 @@
 /** `fleetd deploy …`: the real binary against a real server process, devices reporting over HTTP. */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpTransport, ProtocolDevice } from '../src/sim/protocol-device.js';
@@ -76,6 +76,14 @@ describe('fleetd deploy', () => {
     expect(dry.stdout).toMatch(/^DRY RUN — nothing was created\./);
     expect(dry.stdout).toMatch(
       /progressive rollout "northeast canary" of pos-fw@2\.4\.0 to 3 devices: 2 online, 1 offline/,
+    );
+    // Seeds 000 and 001: a failed gate halts and rolls back, unless the spec says otherwise.
+    expect(dry.stdout).toContain(
+      'on a failed gate: halt and roll back every updated device to its previous version (rollback_on_halt: true)',
+    );
+    const keep = spec('keep.yaml', `${readFileSync(file, 'utf8')}\nrollback_on_halt: false\n`);
+    expect(cli('deploy', 'create', '-f', keep, '--dry-run').stdout).toContain(
+      'on a failed gate: halt, no rollback (rollback_on_halt: false)',
     );
     expect(dry.stdout).toMatch(/canary\s+34%\s+2\s+2\s+pos-nyc-00\d pos-nyc-00\d/);
     expect(dry.stdout).toMatch(/estimated finish/);

@@ -303,7 +303,7 @@ forEachDatabase((database) => {
       expect([...(await grants(fleet, r.id)).values()].every((n) => n === 1)).toBe(true);
     });
 
-    it('a failing canary halts the rollout: nothing spreads further (seed 001, scenario 3)', async () => {
+    it('a failing canary halts and rolls back the rollout: nothing spreads further (seed 001, scenario 3)', async () => {
       await onlineFleet(20);
       fleet.setOutcome(() => ({ kind: 'fail', error: 'boot loop' }));
       const r = await create(fleet, {
@@ -317,7 +317,7 @@ forEachDatabase((database) => {
       await fleet.connect(fleet.devices.keys());
       await fleet.tick();
       const halted = await show(fleet, r.id);
-      expect(halted.state).toBe('halted');
+      expect(halted.state).toBe('rolled_back'); // the default for progressive rollouts
       expect(halted.reason).toMatch(/^canary: success rate/);
       fleet.advance(48 * HOUR);
       await fleet.tick();
@@ -344,6 +344,7 @@ forEachDatabase((database) => {
             { name: 'rest', percentage: 100 },
           ],
           retry: { attempts: 1 },
+          rollback_on_halt: false,
         });
         const firstHalf = (
           await fleet.api<{ updates: Array<{ device_id: string }> }>(

@@ -48,7 +48,7 @@ export interface RolloutJson {
 
 export interface PlanJson {
   release: string;
-  spec: { name: string; strategy: string; filter: string };
+  spec: { name: string; strategy: string; filter: string; rollback_on_halt?: boolean; abort?: unknown };
   targets: number;
   online: number;
   offline: number;
@@ -135,6 +135,15 @@ export function renderRollout(r: RolloutJson, now: number): string {
   return lines.join('\n');
 }
 
+/** What a halt (a failed gate, the abort criteria) will do, for rollouts that can halt. */
+export function onHalt(spec: PlanJson['spec']): string | null {
+  if (spec.strategy !== 'progressive' && (spec.abort === undefined || spec.abort === null)) return null;
+  const what = spec.strategy === 'progressive' ? 'a failed gate' : 'the abort criteria';
+  return spec.rollback_on_halt
+    ? `on ${what}: halt and roll back every updated device to its previous version (rollback_on_halt: true)`
+    : `on ${what}: halt, no rollback (rollback_on_halt: false)`;
+}
+
 export function renderPlan(p: PlanJson, now: number): string {
   const lines = [
     `DRY RUN — nothing was created.`,
@@ -143,6 +152,8 @@ export function renderPlan(p: PlanJson, now: number): string {
       .map(([s, k]) => `${s} ${k}`)
       .join(', ')}`,
   ];
+  const halt = onHalt(p.spec);
+  if (halt) lines.push(halt);
   if (p.skipped_total > 0) {
     lines.push('', `left out (${p.skipped_total}):`);
     for (const s of p.skipped.slice(0, 20)) lines.push(`  ${s.device_id}  ${s.reason}`);
