@@ -129,6 +129,12 @@ describe('fleetd deploy', () => {
     expect(cli('deploy', 'pause', id).stdout.trim()).toBe(`${id}: paused`);
     expect(cli('deploy', 'resume', id).stdout.trim()).toBe(`${id}: running`);
     expect(cli('deploy', 'cancel', id).stdout.trim()).toBe(`${id}: cancelled (cancelled by operator)`);
+    // The header keeps the devices the rollout was to, and says they were cancelled.
+    const shown = cli('deploy', 'show', id).stdout;
+    expect(shown).toMatch(
+      /immediate rollout of pos-fw@2\.4\.0 to ([1-9]\d*) devices \(\1 cancelled\) — CANCELLED/,
+    );
+    expect(shown).toMatch(/all\s+\[\s+\]\s+0\/([1-9]\d*)\s+ok 0 .*cancelled \1/);
     const again = cli('deploy', 'resume', id);
     expect(again.code).toBe(1);
     expect(again.stderr.trim().split('\n')).toHaveLength(1);
@@ -136,7 +142,7 @@ describe('fleetd deploy', () => {
     const watch = cli('deploy', 'watch', id);
     expect(watch.code).toBe(1);
     expect(watch.stderr.trim()).toBe(`fleetd: rollout ${id} cancelled: cancelled by operator`);
-  });
+  }, 120_000); // a dozen runs of the CLI, each a process of its own
 
   it('a bad spec file is refused before anything is sent, naming the file and the field', () => {
     const file = spec(

@@ -240,6 +240,28 @@ forEachDatabase((database) => {
       expect(new Date(next.get('dev-0000')!).toISOString()).toBe('2024-11-04T06:00:00.000Z'); // 01:00 EST
     });
 
+    it('is scheduled until the first target’s window opens, then running from that instant (seed 000)', async () => {
+      await zonedFleet('2026-06-01T10:00:00Z', ['Europe/Berlin', 'America/New_York']);
+      const r = await create(fleet, {
+        name: 'first-window',
+        release: 'fw@2.0.0',
+        filter: '',
+        strategy: 'scheduled',
+        window: { start: '02:00', end: '04:00' },
+      });
+      expect(r.state).toBe('scheduled');
+      const held = (await fleet.device('dev-0000').heartbeat())[0]!;
+      expect(held.retry_after).toBe(3600); // its window is 14 h away: the longest hint there is
+      fleet.clock.set(Date.parse('2026-06-01T23:59:00Z'));
+      await fleet.tick();
+      expect((await show(fleet, r.id)).state).toBe('scheduled');
+      fleet.clock.set(Date.parse('2026-06-02T00:00:30Z')); // 02:00:30 in Berlin
+      await fleet.tick();
+      const started = await show(fleet, r.id);
+      expect(started.state).toBe('running');
+      expect(started.started_at).toBe('2026-06-02T00:00:00.000Z');
+    });
+
     it('missed_window: on_connect lets a device that missed its window update when it connects', async () => {
       await zonedFleet('2026-06-01T10:00:00Z', ['Europe/Berlin', 'Europe/Berlin']);
       const r = await create(fleet, {
@@ -790,6 +812,9 @@ forEachDatabase((database) => {
       const cancelled = await command(fleet, r.id, 'cancel');
       expect(cancelled.state).toBe('cancelled');
       expect(cancelled.totals.counts).toEqual({ cancelled: 4 });
+      // The rollout was to 4 devices, and still says so: they show as cancelled, not as gone.
+      expect(cancelled.totals.targets).toBe(4);
+      expect(cancelled.phases[0]).toMatchObject({ devices: 4, counts: { cancelled: 4 } });
       expect(await fleet.connect(fleet.devices.keys())).toHaveLength(0);
       await expect(command(fleet, r.id, 'resume')).rejects.toThrow(/409/);
     });

@@ -94,13 +94,16 @@ export function bar(c: Record<string, number>, width = 24): string {
   return `[${'█'.repeat(ok)}${'▓'.repeat(bad)}${'▒'.repeat(busy)}${'░'.repeat(width - filled)}]`;
 }
 
+const cancelled = (c: Record<string, number>) =>
+  n(c, 'cancelled') > 0 ? ` (${n(c, 'cancelled')} cancelled)` : '';
+
 function phaseLine(p: PhaseJson, current: boolean): string {
   const c = p.counts;
   const parts = [
     `${current ? '▶' : ' '} ${p.name.padEnd(12)}`,
     bar(c),
-    `${n(c, 'succeeded')}/${p.devices - n(c, 'skipped', 'cancelled')}`,
-    `ok ${n(c, 'succeeded')}  failed ${n(c, 'failed', 'rolled_back')}  working ${n(c, 'notified', 'downloading', 'installing', 'verifying')}  waiting ${n(c, 'pending', 'scheduled')}`,
+    `${n(c, 'succeeded')}/${p.devices - n(c, 'skipped')}`,
+    `ok ${n(c, 'succeeded')}  failed ${n(c, 'failed', 'rolled_back')}  working ${n(c, 'notified', 'downloading', 'installing', 'verifying')}  waiting ${n(c, 'pending', 'scheduled')}${n(c, 'cancelled') > 0 ? `  cancelled ${n(c, 'cancelled')}` : ''}`,
   ];
   if (p.threshold !== null) parts.push(`success ${pct(p.success_rate)} (needs ${pct(p.threshold)})`);
   else if (p.success_rate !== null) parts.push(`success ${pct(p.success_rate)}`);
@@ -111,7 +114,7 @@ function phaseLine(p: PhaseJson, current: boolean): string {
 export function renderRollout(r: RolloutJson, now: number): string {
   const lines = [
     `${r.name}  (${r.id})`,
-    `${r.strategy} rollout of ${r.release} to ${r.totals.targets} devices — ${r.state.toUpperCase()}${r.reason ? `: ${r.reason}` : ''}`,
+    `${r.strategy} rollout of ${r.release} to ${r.totals.targets} devices${cancelled(r.totals.counts)} — ${r.state.toUpperCase()}${r.reason ? `: ${r.reason}` : ''}`,
     `filter: ${r.filter || '(whole fleet)'}`,
     '',
     ...r.phases.map((p, i) => phaseLine(p, i === r.current_phase && !FINAL_ROLLOUT_STATES.has(r.state))),

@@ -110,7 +110,13 @@ export async function rolloutProgress(store: Store, r: Rollout, ctx: TimeContext
   const open = t.waiting + t.active;
   return {
     phases,
-    totals: { targets: t.total - t.excluded, counts: all, successRate: t.successRate },
+    // The targets the rollout took on (at creation, and joined since), whatever happened to them since: a
+    // cancel shows as cancelled updates of the same targets, not as a rollout to fewer devices.
+    totals: {
+      targets: Math.max(r.targets, t.total - (all.skipped ?? 0)),
+      counts: all,
+      successRate: t.successRate,
+    },
     rollback: total(rollback) > 0 ? rollback : null,
     throughputPerHour,
     eta:

@@ -71,7 +71,8 @@ function newRollout(
   ctx: TimeContext,
   actor: string,
 ): Rollout {
-  const startsNow = plan.startsAt <= ctx.now;
+  // Seed 000: a rollout waiting for its first maintenance window is scheduled until that window opens.
+  const startsNow = Math.max(plan.startsAt, plan.firstWindowAt ?? 0) <= ctx.now;
   return {
     id: `ro_${randomBytes(9).toString('base64url')}`,
     name: spec.name,

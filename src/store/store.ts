@@ -344,6 +344,13 @@ export interface NewRollout {
   targets: PlannedTarget[];
 }
 
+/** Devices a rollback could not return: the release's name, and the version each ran before (null: unknown). */
+export interface RollbackUnavailable {
+  release: string;
+  total: number;
+  devices: Array<{ deviceId: string; version: string | null }>;
+}
+
 /** An update waiting to start, as a wake-up reads it. */
 export interface PendingUpdate {
   id: string;
@@ -409,8 +416,13 @@ export interface RolloutStore {
    * what decides whether the device may start: for waking the devices that may.
    */
   pendingUpdates(id: string, after: string | null, limit: number): Promise<PendingUpdate[]>;
-  /** The time zones of the devices with an update of this rollout waiting to start (null: none set). */
-  pendingZones(id: string): Promise<Array<string | null>>;
+  /**
+   * Devices the rollout changed that have no way back queued: no release of the version they ran before is in
+   * the store (the first `limit` of them, by id, and how many in all).
+   */
+  rollbackUnavailable(id: string, limit: number): Promise<RollbackUnavailable>;
+  /** The time zones of the rollout's target devices (null: none set). */
+  targetZones(id: string): Promise<Array<string | null>>;
   /** Each device's registration and status changes since `since` (its status events), for the ETA. */
   statusHistory(deviceIds: string[], since: number): Promise<Map<string, StatusHistory>>;
   /** How long this rollout's latest granted updates that have finished held their slot (granted → finished). */

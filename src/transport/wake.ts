@@ -111,7 +111,7 @@ export class WakePoller {
       }
       if (now - w.zonesAt >= ZONES_TTL_MS) {
         w.zones = [
-          ...new Set((await this.store.rollouts.pendingZones(r.id)).map((z) => windowZone(window, z))),
+          ...new Set((await this.store.rollouts.targetZones(r.id)).map((z) => windowZone(window, z))),
         ];
         w.zonesAt = now;
       }
