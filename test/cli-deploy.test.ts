@@ -118,7 +118,17 @@ describe('fleetd deploy', () => {
         `${id}\\s+northeast now\\s+immediate\\s+pos-fw@2\\.4\\.0\\s+completed\\s+all\\s+3/3\\s+100%`,
       ),
     );
-  });
+    // No release of the versions they ran before is stored: the rollback says so and fails.
+    const rollback = cli('deploy', 'rollback', id);
+    expect(rollback.code).toBe(1);
+    expect(rollback.stdout).toMatch(/0 devices returning to their previous version \(0 returned so far\)/);
+    expect(rollback.stdout).toMatch(
+      /3 devices cannot return to their previous version:\n {2}pos-\S+ {2}no release pos-fw@\S+ in the store/,
+    );
+    expect(rollback.stderr.trim()).toBe(
+      `fleetd: rollback of ${id} incomplete: 3 devices cannot return to their previous version`,
+    );
+  }, 120_000);
 
   it('pause, resume and cancel answer with the new state; a refused command is one line and exit 1', () => {
     const file = spec(

@@ -835,6 +835,48 @@ forEachDatabase((database) => {
       expect(after.rollback).toEqual({ succeeded: 3 });
     });
 
+    it('a rollback that cannot return every device says how many and why; uploading the old firmware completes it', async () => {
+      // Blue-green to 5 devices, 4 of them on a factory version that is no stored release.
+      fleet = await VirtualFleet.create({ start: Date.parse('2026-01-05T12:00:00Z'), db });
+      await fleet.importFleet(syntheticFleet(1));
+      await fleet.importFleet(syntheticFleet(4, { prefix: 'fac', firmware: '0.9.0' }));
+      await fleet.release('fw', '1.0.0', ['hw-a']);
+      await fleet.release('fw', '2.0.0', ['hw-a']);
+      for (const d of fleet.devices.values()) await d.heartbeat();
+      const r = await create(fleet, { name: 'bg', release: 'fw@2.0.0', filter: '', strategy: 'blue_green' });
+      await fleet.connect(fleet.devices.keys());
+      await command(fleet, r.id, 'promote');
+      await fleet.tick();
+      expect(await fleet.connect(fleet.devices.keys())).toHaveLength(5);
+      await fleet.tick();
+      expect((await show(fleet, r.id)).state).toBe('completed');
+
+      const rb = await command(fleet, r.id, 'rollback');
+      expect(rb.state).toBe('rolled_back');
+      expect(rb.reason).toBe(
+        'rolled back by operator: 1 devices returning, 4 cannot (no release of the version they ran before is stored)',
+      );
+      expect(rb.rollback).toEqual({ pending: 1 });
+      expect(rb.rollback_unavailable).toEqual({
+        count: 4,
+        devices: ids(4, 'fac').map((id) => ({
+          device_id: id,
+          version: '0.9.0',
+          reason: 'no release fw@0.9.0 in the store',
+        })),
+      });
+      // The operator registers the factory firmware as a release and rolls back again: the rest return too.
+      await fleet.release('fw', '0.9.0', ['hw-a']);
+      const again = await command(fleet, r.id, 'rollback');
+      expect(again.rollback_unavailable).toBeNull();
+      const back = await fleet.connect(fleet.devices.keys());
+      expect(back.map((b) => `${b.version} ${b.state}`).sort()).toEqual([
+        ...Array(4).fill('0.9.0 succeeded'),
+        '1.0.0 succeeded',
+      ]);
+      expect((await show(fleet, r.id)).rollback).toEqual({ succeeded: 5 });
+    });
+
     it('refuses a spec with a clear, field-named error and an unknown release', async () => {
       await onlineFleet(1);
       const bad = await fleet.parts.app.inject({

@@ -41,6 +41,10 @@ export interface RolloutJson {
   phases: PhaseJson[];
   totals: { targets: number; counts: Record<string, number>; success_rate: number | null };
   rollback: Record<string, number> | null;
+  rollback_unavailable: {
+    count: number;
+    devices: Array<{ device_id: string; version: string | null; reason: string }>;
+  } | null;
   throughput_per_hour: number;
   eta: EtaJson | null;
   failing: Array<{ device_id: string; error: string | null; at: string }>;
@@ -125,6 +129,7 @@ export function renderRollout(r: RolloutJson, now: number): string {
     lines.push(
       `rollback ${bar(r.rollback)}  ${n(r.rollback, 'succeeded')} returned to their previous version`,
     );
+  if (r.rollback_unavailable) lines.push(...rollbackUnavailableLines(r));
   if (r.eta) {
     const eta = Date.parse(r.eta.finish_at);
     const unknown =
@@ -145,6 +150,30 @@ export function onHalt(spec: PlanJson['spec']): string | null {
   return spec.rollback_on_halt
     ? `on ${what}: halt and roll back every updated device to its previous version (rollback_on_halt: true)`
     : `on ${what}: halt, no rollback (rollback_on_halt: false)`;
+}
+
+/** Devices a rollback cannot return, why, and what the operator can do about it. */
+export function rollbackUnavailableLines(r: RolloutJson): string[] {
+  const u = r.rollback_unavailable;
+  if (!u) return [];
+  const lines = [`${u.count} devices cannot return to their previous version:`];
+  for (const d of u.devices) lines.push(`  ${d.device_id}  ${d.reason}`);
+  if (u.count > u.devices.length) lines.push(`  … and ${u.count - u.devices.length} more`);
+  const name = r.release.split('@')[0];
+  lines.push(
+    `upload the firmware they ran as a release (fleetd artifact upload FILE --name ${name} --version VERSION), then run fleetd deploy rollback ${r.id} again`,
+  );
+  return lines;
+}
+
+/** What `deploy rollback` answers: how many devices return, how many cannot. */
+export function rollbackSummary(r: RolloutJson): string[] {
+  const returning = r.rollback ? Object.values(r.rollback).reduce((a, b) => a + b, 0) : 0;
+  const returned = r.rollback ? n(r.rollback, 'succeeded') : 0;
+  return [
+    `${returning} devices returning to their previous version (${returned} returned so far)`,
+    ...rollbackUnavailableLines(r),
+  ];
 }
 
 export function renderPlan(p: PlanJson, now: number): string {

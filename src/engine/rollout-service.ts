@@ -187,22 +187,35 @@ export async function runCommand(
         [event('rollout.promoted', 'promoted: switch every staged device')],
         ctx,
       );
-    case 'rollback':
+    case 'rollback': {
+      // Again on a rolled-back rollout: the devices that could not return get their way back, if the release
+      // of the version they ran before has been uploaded since.
+      const again = r.state === 'rolled_back';
       return rollouts.update(
         id,
-        ['running', 'paused', 'halted', 'completed', 'cancelled'],
-        { state: 'rolled_back', reason: 'rolled back by operator', finishedAt: ctx.now },
+        ['running', 'paused', 'halted', 'completed', 'cancelled', 'rolled_back'],
+        {
+          state: 'rolled_back',
+          reason: again ? 'rollback retried by operator' : 'rolled back by operator',
+          finishedAt: ctx.now,
+        },
         [
           event(
             'rollout.rolled_back',
-            'rolled back by operator: every updated device returns to its previous version',
+            again
+              ? 'rollback retried by operator: devices that could not return are offered their previous version'
+              : 'rolled back by operator: every updated device returns to its previous version',
           ),
         ],
         ctx,
         {
-          endWaiting: { to: 'cancelled', reason: 'rollout rolled back', alsoStarted: true, actor },
+          // Once rolled back, what still waits is the way back of devices queued earlier: left to go on.
+          ...(again
+            ? {}
+            : { endWaiting: { to: 'cancelled', reason: 'rollout rolled back', alsoStarted: true, actor } }),
           rollbackBy: actor,
         },
       );
+    }
   }
 }

@@ -385,7 +385,14 @@ export class SqlRollouts implements RolloutStore {
         const e = effects.endWaiting;
         await this.endWaitingIn(trx, id, e.to, e.reason, e.alsoStarted, ctx, e.actor);
       }
-      if (effects.rollbackBy !== undefined) await this.addRollbacksIn(trx, row, ctx, effects.rollbackBy);
+      if (effects.rollbackBy !== undefined) {
+        const { queued, unavailable } = await this.addRollbacksIn(trx, row, ctx, effects.rollbackBy);
+        // The rollout itself says when the rollback is not whole, not only an event.
+        if (unavailable > 0) {
+          set.reason = `${set.reason ?? row.reason ?? 'rolled back'}: ${queued} devices returning, ${unavailable} cannot (no release of the version they ran before is stored)`;
+          await trx.updateTable('rollouts').set({ reason: set.reason }).where('id', '=', id).execute();
+        }
+      }
       return rowToRollout({ ...row, ...set }, await this.releaseName(trx, row.release_id));
     });
   }
