@@ -364,6 +364,7 @@ describe('dashboard rollouts', () => {
       .getByTestId('plan-phases')
       .getByRole('row', { name: /canary/ })
       .waitFor();
+    await page.getByTestId('plan-on-halt').getByText('halt and roll back every updated device').waitFor();
     await screenshot(page, '10-rollout-plan');
     expect(await create.isDisabled()).toBe(false);
     await create.click();
