@@ -1,5 +1,5 @@
 /** `fleetd deploy …`: the real binary against a real server process, devices reporting over HTTP. */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpTransport, ProtocolDevice } from '../src/sim/protocol-device.js';
@@ -77,6 +77,14 @@ describe('fleetd deploy', () => {
     expect(dry.stdout).toMatch(
       /progressive rollout "northeast canary" of pos-fw@2\.4\.0 to 3 devices: 2 online, 1 offline/,
     );
+    // Seeds 000 and 001: a failed gate halts and rolls back, unless the spec says otherwise.
+    expect(dry.stdout).toContain(
+      'on a failed gate: halt and roll back every updated device to its previous version (rollback_on_halt: true)',
+    );
+    const keep = spec('keep.yaml', `${readFileSync(file, 'utf8')}\nrollback_on_halt: false\n`);
+    expect(cli('deploy', 'create', '-f', keep, '--dry-run').stdout).toContain(
+      'on a failed gate: halt, no rollback (rollback_on_halt: false)',
+    );
     expect(dry.stdout).toMatch(/canary\s+34%\s+2\s+2\s+pos-nyc-00\d pos-nyc-00\d/);
     expect(dry.stdout).toMatch(/estimated finish/);
     expect(JSON.parse(cli('deploy', 'ls', '-o', 'json').stdout).rollouts).toEqual([]);
@@ -110,7 +118,17 @@ describe('fleetd deploy', () => {
         `${id}\\s+northeast now\\s+immediate\\s+pos-fw@2\\.4\\.0\\s+completed\\s+all\\s+3/3\\s+100%`,
       ),
     );
-  });
+    // No release of the versions they ran before is stored: the rollback says so and fails.
+    const rollback = cli('deploy', 'rollback', id);
+    expect(rollback.code).toBe(1);
+    expect(rollback.stdout).toMatch(/0 devices returning to their previous version \(0 returned so far\)/);
+    expect(rollback.stdout).toMatch(
+      /3 devices cannot return to their previous version:\n {2}pos-\S+ {2}no release pos-fw@\S+ in the store/,
+    );
+    expect(rollback.stderr.trim()).toBe(
+      `fleetd: rollback of ${id} incomplete: 3 devices cannot return to their previous version`,
+    );
+  }, 120_000);
 
   it('pause, resume and cancel answer with the new state; a refused command is one line and exit 1', () => {
     const file = spec(
@@ -121,6 +139,12 @@ describe('fleetd deploy', () => {
     expect(cli('deploy', 'pause', id).stdout.trim()).toBe(`${id}: paused`);
     expect(cli('deploy', 'resume', id).stdout.trim()).toBe(`${id}: running`);
     expect(cli('deploy', 'cancel', id).stdout.trim()).toBe(`${id}: cancelled (cancelled by operator)`);
+    // The header keeps the devices the rollout was to, and says they were cancelled.
+    const shown = cli('deploy', 'show', id).stdout;
+    expect(shown).toMatch(
+      /immediate rollout of pos-fw@2\.4\.0 to ([1-9]\d*) devices \(\1 cancelled\) — CANCELLED/,
+    );
+    expect(shown).toMatch(/all\s+\[\s+\]\s+0\/([1-9]\d*)\s+ok 0 .*cancelled \1/);
     const again = cli('deploy', 'resume', id);
     expect(again.code).toBe(1);
     expect(again.stderr.trim().split('\n')).toHaveLength(1);
@@ -128,7 +152,7 @@ describe('fleetd deploy', () => {
     const watch = cli('deploy', 'watch', id);
     expect(watch.code).toBe(1);
     expect(watch.stderr.trim()).toBe(`fleetd: rollout ${id} cancelled: cancelled by operator`);
-  });
+  }, 120_000); // a dozen runs of the CLI, each a process of its own
 
   it('a bad spec file is refused before anything is sent, naming the file and the field', () => {
     const file = spec(

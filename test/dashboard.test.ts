@@ -346,6 +346,13 @@ describe('dashboard rollouts', () => {
     await page.getByLabel(/Target devices/).fill(filter);
     await page.getByText(`${targets.devices.length} devices match`).waitFor();
     await page.getByRole('radio', { name: /progressive/ }).check();
+    // Pre-filled with the seeds' plan: 10 %/24 h/95 %, 50 %/12 h/90 %, 100 %/85 %, halt and roll back.
+    const phaseValues = async (label: string) =>
+      Promise.all((await page.getByLabel(label).all()).map((f) => f.inputValue()));
+    expect(await phaseValues('Up to %')).toEqual(['10', '50', '100']);
+    expect(await phaseValues('Soak (wait)')).toEqual(['24h', '12h', '']);
+    expect(await phaseValues('Success rate ≥ %')).toEqual(['95', '90', '85']);
+    expect(await page.getByLabel(/Roll back the updated devices/).isChecked()).toBe(true);
     // Two phases: a canary of a third (no soak, automatic), then everyone.
     await page.getByRole('button', { name: 'Remove phase 1' }).click();
     await page.getByLabel('Phase 1 name').fill('canary');
@@ -362,6 +369,7 @@ describe('dashboard rollouts', () => {
       .getByTestId('plan-phases')
       .getByRole('row', { name: /canary/ })
       .waitFor();
+    await page.getByTestId('plan-on-halt').getByText('halt and roll back every updated device').waitFor();
     await screenshot(page, '10-rollout-plan');
     expect(await create.isDisabled()).toBe(false);
     await create.click();

@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Clock, ManualClock } from '../src/core/clock.js';
 import { DEFAULT_THRESHOLDS } from '../src/core/device.js';
 import { HeartbeatBatcher } from '../src/registry/heartbeat-batcher.js';
 import { ReportBatcher } from '../src/registry/report-batcher.js';
@@ -33,7 +34,7 @@ interface Fleet {
   close(): Promise<void>;
 }
 
-async function fleet(mode: 'embedded' | 'external'): Promise<Fleet> {
+async function fleet(mode: 'embedded' | 'external', clock?: Clock): Promise<Fleet> {
   const dataDir = tempDir();
   // Its own topic root on the shared broker, so concurrent test runs never hear each other.
   const root =
@@ -42,6 +43,7 @@ async function fleet(mode: 'embedded' | 'external'): Promise<Fleet> {
     port: 0,
     dataDir,
     logLevel: 'silent',
+    ...(clock ? { clock, engineIntervalMs: 100 } : {}),
     mqtt:
       mode === 'embedded'
         ? { port: 0, portRequired: true, wakeIntervalMs: 100 }
@@ -106,6 +108,31 @@ async function assignNewRelease(op: Operator, device: string): Promise<string> {
     devices: [device],
   });
   return r.body.assigned[0]!.id;
+}
+
+/** Uploads a fresh release and creates a rollout of it (the spec's other fields given); returns its id. */
+async function createRollout(op: Operator, spec: Record<string, unknown>): Promise<string> {
+  const name = `fw-${randomBytes(4).toString('hex')}`;
+  await op.upload(`name=${name}&version=2.0.0&hardware=pos-x200`, randomBytes(1024));
+  const r = await op.call<{ id: string }>('POST', '/api/v1/rollouts', {
+    name,
+    release: `${name}@2.0.0`,
+    ...spec,
+  });
+  if (r.status !== 201) throw new Error(`rollout refused: ${JSON.stringify(r.body)}`);
+  return r.body.id;
+}
+
+const wakes = (d: MqttDevice) => d.inbox.filter((m) => m.type === 'wake').length;
+
+/** Polls until one of the devices has been woken; returns it. */
+async function firstWoken(devices: MqttDevice[]): Promise<MqttDevice> {
+  for (let i = 0; i < 200; i++) {
+    const woken = devices.find((d) => wakes(d) > 0);
+    if (woken) return woken;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('no device was woken');
 }
 
 /** What both brokers must do alike: the device protocol, errors in the inbox, wake-ups. */
@@ -369,5 +396,87 @@ describe.skipIf(MQTT_SETTING === 'off')(`MQTT with an external broker (${MQTT_SE
         await second.close();
       }
     });
+  });
+});
+
+describe.skipIf(MQTT_SETTING === 'off')(`wake-ups for rollouts (${MQTT_SETTING})`, () => {
+  // Monday 5 January 2026, 01:00 UTC: an hour before the windows below open.
+  const clock = new ManualClock(Date.UTC(2026, 0, 5, 1, 0));
+  let f: Fleet;
+  beforeAll(async () => {
+    f = await fleet('external', clock);
+  });
+  afterAll(async () => f?.close());
+
+  /** A registered device connected over MQTT that has heartbeated once (online). */
+  const online = async (id: string) => {
+    const device = await f.connect(id, await f.register(id));
+    await device.ask('heartbeat', { device_id: id });
+    return device;
+  };
+  /** The device takes its offered update and reports it done. */
+  const finish = async (device: MqttDevice, id: string) => {
+    const offer = await device.ask('heartbeat', { device_id: id });
+    const [update] = offer.pending_updates as Array<{ id: string; state: string }>;
+    expect(update?.state).toBe('notified');
+    const done = await device.ask('reports', { update_id: update!.id, seq: 1, state: 'succeeded' });
+    expect(done).toMatchObject({ accepted: true, state: 'succeeded' });
+  };
+
+  it('wakes the devices a new immediate rollout makes ready', async () => {
+    const device = await online('rw-create');
+    await createRollout(f.op, { filter: 'id = rw-create', strategy: 'immediate' });
+    await device.waitFor((m) => m.type === 'wake', 'wake-up');
+  });
+
+  it('wakes the next phase when its gate passes, not before', async () => {
+    const devices = [await online('rw-phase-1'), await online('rw-phase-2')];
+    await createRollout(f.op, {
+      filter: 'id in (rw-phase-1, rw-phase-2)',
+      strategy: 'progressive',
+      phases: [{ percentage: 50, wait: '1h', success_rate: 50 }, { percentage: 100 }],
+    });
+    const canary = await firstWoken(devices);
+    const other = devices.find((d) => d !== canary)!;
+    const canaryId = canary === devices[0] ? 'rw-phase-1' : 'rw-phase-2';
+    await finish(canary, canaryId);
+    expect(wakes(other)).toBe(0);
+    clock.advance(60 * 60_000 + 1_000); // the soak is over: the engine opens the next phase
+    await other.waitFor((m) => m.type === 'wake', 'wake-up for the second phase');
+  });
+
+  it('wakes a scheduled rollout’s devices when their window opens', async () => {
+    const day = new Date(clock.now());
+    const at = (hour: number) =>
+      Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate() + 1, hour, 0, 1);
+    clock.set(at(1)); // the next day, an hour before the window
+    const device = await online('rw-window');
+    await createRollout(f.op, {
+      filter: 'id = rw-window',
+      strategy: 'scheduled',
+      window: { start: '02:00', end: '04:00', timezone: 'UTC' },
+    });
+    // A rollout created after it is looked at after it: once its device is woken, the window's was passed over.
+    const marker = await online('rw-window-marker');
+    await createRollout(f.op, { filter: 'id = rw-window-marker', strategy: 'immediate' });
+    await marker.waitFor((m) => m.type === 'wake', 'wake-up of the marker');
+    expect(wakes(device)).toBe(0);
+    clock.set(at(2));
+    await device.waitFor((m) => m.type === 'wake', 'wake-up when the window opens');
+  });
+
+  it('wakes the next device in line when a download slot is freed', async () => {
+    const devices = [await online('rw-slot-1'), await online('rw-slot-2')];
+    await createRollout(f.op, {
+      filter: 'id in (rw-slot-1, rw-slot-2)',
+      strategy: 'immediate',
+      max_concurrent: 1,
+    });
+    const first = await firstWoken(devices);
+    const second = devices.find((d) => d !== first)!;
+    // One slot: only one device is woken while it is taken (the other's wake would come with the first's).
+    expect(wakes(second)).toBe(0);
+    await finish(first, first === devices[0] ? 'rw-slot-1' : 'rw-slot-2');
+    await second.waitFor((m) => m.type === 'wake', 'wake-up for the freed slot');
   });
 });

@@ -76,9 +76,10 @@ describe('fleetd demo pos', () => {
     expect(ids(a, 'updated')).toHaveLength(9);
   }, 60_000);
 
-  it('3. progressive with a failing canary: halted, nothing else touched', async () => {
+  it('3. progressive with a failing canary: halted and rolled back, nothing else touched', async () => {
     const a = await run(3);
-    expect(a.rolloutState).toBe('halted');
+    // Seeds 000 and 001: a failed gate means halt and roll back (the default for progressive rollouts).
+    expect(a.rolloutState).toBe('rolled_back');
     expect(a.reason).toBe('canary: success rate can no longer reach 95% (1 of 1 failed)');
     expect(ids(a, 'failed')).toHaveLength(1);
     expect(ids(a, 'updated')).toEqual([]);

@@ -240,6 +240,28 @@ forEachDatabase((database) => {
       expect(new Date(next.get('dev-0000')!).toISOString()).toBe('2024-11-04T06:00:00.000Z'); // 01:00 EST
     });
 
+    it('is scheduled until the first target’s window opens, then running from that instant (seed 000)', async () => {
+      await zonedFleet('2026-06-01T10:00:00Z', ['Europe/Berlin', 'America/New_York']);
+      const r = await create(fleet, {
+        name: 'first-window',
+        release: 'fw@2.0.0',
+        filter: '',
+        strategy: 'scheduled',
+        window: { start: '02:00', end: '04:00' },
+      });
+      expect(r.state).toBe('scheduled');
+      const held = (await fleet.device('dev-0000').heartbeat())[0]!;
+      expect(held.retry_after).toBe(3600); // its window is 14 h away: the longest hint there is
+      fleet.clock.set(Date.parse('2026-06-01T23:59:00Z'));
+      await fleet.tick();
+      expect((await show(fleet, r.id)).state).toBe('scheduled');
+      fleet.clock.set(Date.parse('2026-06-02T00:00:30Z')); // 02:00:30 in Berlin
+      await fleet.tick();
+      const started = await show(fleet, r.id);
+      expect(started.state).toBe('running');
+      expect(started.started_at).toBe('2026-06-02T00:00:00.000Z');
+    });
+
     it('missed_window: on_connect lets a device that missed its window update when it connects', async () => {
       await zonedFleet('2026-06-01T10:00:00Z', ['Europe/Berlin', 'Europe/Berlin']);
       const r = await create(fleet, {
@@ -303,7 +325,7 @@ forEachDatabase((database) => {
       expect([...(await grants(fleet, r.id)).values()].every((n) => n === 1)).toBe(true);
     });
 
-    it('a failing canary halts the rollout: nothing spreads further (seed 001, scenario 3)', async () => {
+    it('a failing canary halts and rolls back the rollout: nothing spreads further (seed 001, scenario 3)', async () => {
       await onlineFleet(20);
       fleet.setOutcome(() => ({ kind: 'fail', error: 'boot loop' }));
       const r = await create(fleet, {
@@ -317,7 +339,7 @@ forEachDatabase((database) => {
       await fleet.connect(fleet.devices.keys());
       await fleet.tick();
       const halted = await show(fleet, r.id);
-      expect(halted.state).toBe('halted');
+      expect(halted.state).toBe('rolled_back'); // the default for progressive rollouts
       expect(halted.reason).toMatch(/^canary: success rate/);
       fleet.advance(48 * HOUR);
       await fleet.tick();
@@ -344,6 +366,7 @@ forEachDatabase((database) => {
             { name: 'rest', percentage: 100 },
           ],
           retry: { attempts: 1 },
+          rollback_on_halt: false,
         });
         const firstHalf = (
           await fleet.api<{ updates: Array<{ device_id: string }> }>(
@@ -789,6 +812,9 @@ forEachDatabase((database) => {
       const cancelled = await command(fleet, r.id, 'cancel');
       expect(cancelled.state).toBe('cancelled');
       expect(cancelled.totals.counts).toEqual({ cancelled: 4 });
+      // The rollout was to 4 devices, and still says so: they show as cancelled, not as gone.
+      expect(cancelled.totals.targets).toBe(4);
+      expect(cancelled.phases[0]).toMatchObject({ devices: 4, counts: { cancelled: 4 } });
       expect(await fleet.connect(fleet.devices.keys())).toHaveLength(0);
       await expect(command(fleet, r.id, 'resume')).rejects.toThrow(/409/);
     });
@@ -807,6 +833,48 @@ forEachDatabase((database) => {
       const after = await show(fleet, r.id);
       expect(after.state).toBe('rolled_back');
       expect(after.rollback).toEqual({ succeeded: 3 });
+    });
+
+    it('a rollback that cannot return every device says how many and why; uploading the old firmware completes it', async () => {
+      // Blue-green to 5 devices, 4 of them on a factory version that is no stored release.
+      fleet = await VirtualFleet.create({ start: Date.parse('2026-01-05T12:00:00Z'), db });
+      await fleet.importFleet(syntheticFleet(1));
+      await fleet.importFleet(syntheticFleet(4, { prefix: 'fac', firmware: '0.9.0' }));
+      await fleet.release('fw', '1.0.0', ['hw-a']);
+      await fleet.release('fw', '2.0.0', ['hw-a']);
+      for (const d of fleet.devices.values()) await d.heartbeat();
+      const r = await create(fleet, { name: 'bg', release: 'fw@2.0.0', filter: '', strategy: 'blue_green' });
+      await fleet.connect(fleet.devices.keys());
+      await command(fleet, r.id, 'promote');
+      await fleet.tick();
+      expect(await fleet.connect(fleet.devices.keys())).toHaveLength(5);
+      await fleet.tick();
+      expect((await show(fleet, r.id)).state).toBe('completed');
+
+      const rb = await command(fleet, r.id, 'rollback');
+      expect(rb.state).toBe('rolled_back');
+      expect(rb.reason).toBe(
+        'rolled back by operator: 1 devices returning, 4 cannot (no release of the version they ran before is stored)',
+      );
+      expect(rb.rollback).toEqual({ pending: 1 });
+      expect(rb.rollback_unavailable).toEqual({
+        count: 4,
+        devices: ids(4, 'fac').map((id) => ({
+          device_id: id,
+          version: '0.9.0',
+          reason: 'no release fw@0.9.0 in the store',
+        })),
+      });
+      // The operator registers the factory firmware as a release and rolls back again: the rest return too.
+      await fleet.release('fw', '0.9.0', ['hw-a']);
+      const again = await command(fleet, r.id, 'rollback');
+      expect(again.rollback_unavailable).toBeNull();
+      const back = await fleet.connect(fleet.devices.keys());
+      expect(back.map((b) => `${b.version} ${b.state}`).sort()).toEqual([
+        ...Array(4).fill('0.9.0 succeeded'),
+        '1.0.0 succeeded',
+      ]);
+      expect((await show(fleet, r.id)).rollback).toEqual({ succeeded: 5 });
     });
 
     it('refuses a spec with a clear, field-named error and an unknown release', async () => {

@@ -38,6 +38,7 @@ const progressive = (failure: number) => ({
         strategy: 'progressive',
         max_concurrent: 100,
         retry: { attempts: 1 },
+        rollback_on_halt: false, // the gate's decision, not the rollback, is under test
         phases: [
           { name: 'canary', percentage: 25, wait: '1h', success_rate: 90, quorum: 100 },
           { name: 'full', percentage: 100, success_rate: 80 },

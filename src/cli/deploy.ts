@@ -11,6 +11,7 @@ import {
   type RolloutJson,
   renderPlan,
   renderRollout,
+  rollbackSummary,
   rolloutRows,
 } from './rollout-view.js';
 
@@ -146,8 +147,18 @@ export function registerDeploy(program: Command, ctx: Ctx): void {
         const r = await ctx
           .client()
           .request<RolloutJson>('POST', `/api/v1/rollouts/${encodeURIComponent(id)}/${command}`);
+        if (ctx.format() !== 'json') console.log(`${r.id}: ${r.state}${r.reason ? ` (${r.reason})` : ''}`);
+        if (command === 'rollback') {
+          if (ctx.format() !== 'json') for (const line of rollbackSummary(r)) console.log(line);
+          // A rollback that leaves devices on the new version has not worked: say so in the exit code.
+          if (r.rollback_unavailable) {
+            if (ctx.format() === 'json') printJson(r);
+            throw new CliError(
+              `rollback of ${r.id} incomplete: ${r.rollback_unavailable.count} devices cannot return to their previous version`,
+            );
+          }
+        }
         if (ctx.format() === 'json') return printJson(r);
-        console.log(`${r.id}: ${r.state}${r.reason ? ` (${r.reason})` : ''}`);
       });
   }
 

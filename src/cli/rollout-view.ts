@@ -41,6 +41,10 @@ export interface RolloutJson {
   phases: PhaseJson[];
   totals: { targets: number; counts: Record<string, number>; success_rate: number | null };
   rollback: Record<string, number> | null;
+  rollback_unavailable: {
+    count: number;
+    devices: Array<{ device_id: string; version: string | null; reason: string }>;
+  } | null;
   throughput_per_hour: number;
   eta: EtaJson | null;
   failing: Array<{ device_id: string; error: string | null; at: string }>;
@@ -48,7 +52,7 @@ export interface RolloutJson {
 
 export interface PlanJson {
   release: string;
-  spec: { name: string; strategy: string; filter: string };
+  spec: { name: string; strategy: string; filter: string; rollback_on_halt?: boolean; abort?: unknown };
   targets: number;
   online: number;
   offline: number;
@@ -94,13 +98,16 @@ export function bar(c: Record<string, number>, width = 24): string {
   return `[${'█'.repeat(ok)}${'▓'.repeat(bad)}${'▒'.repeat(busy)}${'░'.repeat(width - filled)}]`;
 }
 
+const cancelled = (c: Record<string, number>) =>
+  n(c, 'cancelled') > 0 ? ` (${n(c, 'cancelled')} cancelled)` : '';
+
 function phaseLine(p: PhaseJson, current: boolean): string {
   const c = p.counts;
   const parts = [
     `${current ? '▶' : ' '} ${p.name.padEnd(12)}`,
     bar(c),
-    `${n(c, 'succeeded')}/${p.devices - n(c, 'skipped', 'cancelled')}`,
-    `ok ${n(c, 'succeeded')}  failed ${n(c, 'failed', 'rolled_back')}  working ${n(c, 'notified', 'downloading', 'installing', 'verifying')}  waiting ${n(c, 'pending', 'scheduled')}`,
+    `${n(c, 'succeeded')}/${p.devices - n(c, 'skipped')}`,
+    `ok ${n(c, 'succeeded')}  failed ${n(c, 'failed', 'rolled_back')}  working ${n(c, 'notified', 'downloading', 'installing', 'verifying')}  waiting ${n(c, 'pending', 'scheduled')}${n(c, 'cancelled') > 0 ? `  cancelled ${n(c, 'cancelled')}` : ''}`,
   ];
   if (p.threshold !== null) parts.push(`success ${pct(p.success_rate)} (needs ${pct(p.threshold)})`);
   else if (p.success_rate !== null) parts.push(`success ${pct(p.success_rate)}`);
@@ -111,7 +118,7 @@ function phaseLine(p: PhaseJson, current: boolean): string {
 export function renderRollout(r: RolloutJson, now: number): string {
   const lines = [
     `${r.name}  (${r.id})`,
-    `${r.strategy} rollout of ${r.release} to ${r.totals.targets} devices — ${r.state.toUpperCase()}${r.reason ? `: ${r.reason}` : ''}`,
+    `${r.strategy} rollout of ${r.release} to ${r.totals.targets} devices${cancelled(r.totals.counts)} — ${r.state.toUpperCase()}${r.reason ? `: ${r.reason}` : ''}`,
     `filter: ${r.filter || '(whole fleet)'}`,
     '',
     ...r.phases.map((p, i) => phaseLine(p, i === r.current_phase && !FINAL_ROLLOUT_STATES.has(r.state))),
@@ -122,6 +129,7 @@ export function renderRollout(r: RolloutJson, now: number): string {
     lines.push(
       `rollback ${bar(r.rollback)}  ${n(r.rollback, 'succeeded')} returned to their previous version`,
     );
+  if (r.rollback_unavailable) lines.push(...rollbackUnavailableLines(r));
   if (r.eta) {
     const eta = Date.parse(r.eta.finish_at);
     const unknown =
@@ -135,6 +143,39 @@ export function renderRollout(r: RolloutJson, now: number): string {
   return lines.join('\n');
 }
 
+/** What a halt (a failed gate, the abort criteria) will do, for rollouts that can halt. */
+export function onHalt(spec: PlanJson['spec']): string | null {
+  if (spec.strategy !== 'progressive' && (spec.abort === undefined || spec.abort === null)) return null;
+  const what = spec.strategy === 'progressive' ? 'a failed gate' : 'the abort criteria';
+  return spec.rollback_on_halt
+    ? `on ${what}: halt and roll back every updated device to its previous version (rollback_on_halt: true)`
+    : `on ${what}: halt, no rollback (rollback_on_halt: false)`;
+}
+
+/** Devices a rollback cannot return, why, and what the operator can do about it. */
+export function rollbackUnavailableLines(r: RolloutJson): string[] {
+  const u = r.rollback_unavailable;
+  if (!u) return [];
+  const lines = [`${u.count} devices cannot return to their previous version:`];
+  for (const d of u.devices) lines.push(`  ${d.device_id}  ${d.reason}`);
+  if (u.count > u.devices.length) lines.push(`  … and ${u.count - u.devices.length} more`);
+  const name = r.release.split('@')[0];
+  lines.push(
+    `upload the firmware they ran as a release (fleetd artifact upload FILE --name ${name} --version VERSION), then run fleetd deploy rollback ${r.id} again`,
+  );
+  return lines;
+}
+
+/** What `deploy rollback` answers: how many devices return, how many cannot. */
+export function rollbackSummary(r: RolloutJson): string[] {
+  const returning = r.rollback ? Object.values(r.rollback).reduce((a, b) => a + b, 0) : 0;
+  const returned = r.rollback ? n(r.rollback, 'succeeded') : 0;
+  return [
+    `${returning} devices returning to their previous version (${returned} returned so far)`,
+    ...rollbackUnavailableLines(r),
+  ];
+}
+
 export function renderPlan(p: PlanJson, now: number): string {
   const lines = [
     `DRY RUN — nothing was created.`,
@@ -143,6 +184,8 @@ export function renderPlan(p: PlanJson, now: number): string {
       .map(([s, k]) => `${s} ${k}`)
       .join(', ')}`,
   ];
+  const halt = onHalt(p.spec);
+  if (halt) lines.push(halt);
   if (p.skipped_total > 0) {
     lines.push('', `left out (${p.skipped_total}):`);
     for (const s of p.skipped.slice(0, 20)) lines.push(`  ${s.device_id}  ${s.reason}`);

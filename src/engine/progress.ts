@@ -53,6 +53,11 @@ export interface RolloutProgress {
   phases: PhaseProgress[];
   totals: { targets: number; counts: StateCounts; successRate: number | null };
   rollback: StateCounts | null;
+  /** Rolled back: the devices that cannot return, and why (the first 20; `total` counts them all). */
+  rollbackUnavailable: {
+    total: number;
+    devices: Array<{ deviceId: string; version: string | null; reason: string }>;
+  } | null;
   throughputPerHour: number;
   eta: Eta | null;
   failing: Array<{ deviceId: string; error: string | null; at: number }>;
@@ -110,14 +115,39 @@ export async function rolloutProgress(store: Store, r: Rollout, ctx: TimeContext
   const open = t.waiting + t.active;
   return {
     phases,
-    totals: { targets: t.total - t.excluded, counts: all, successRate: t.successRate },
+    // The targets the rollout took on (at creation, and joined since), whatever happened to them since: a
+    // cancel shows as cancelled updates of the same targets, not as a rollout to fewer devices.
+    totals: {
+      targets: Math.max(r.targets, t.total - (all.skipped ?? 0)),
+      counts: all,
+      successRate: t.successRate,
+    },
     rollback: total(rollback) > 0 ? rollback : null,
+    rollbackUnavailable: r.state === 'rolled_back' ? await rollbackUnavailable(store, r) : null,
     throughputPerHour,
     eta:
       open > 0 && (r.state === 'running' || r.state === 'scheduled')
         ? await eta(store, r, counts, ctx)
         : null,
     failing: await store.rollouts.failures(r.id, 20),
+  };
+}
+
+async function rollbackUnavailable(
+  store: Store,
+  r: Rollout,
+): Promise<RolloutProgress['rollbackUnavailable']> {
+  const u = await store.rollouts.rollbackUnavailable(r.id, 20);
+  if (u.total === 0) return null;
+  return {
+    total: u.total,
+    devices: u.devices.map((d) => ({
+      ...d,
+      reason:
+        d.version === null
+          ? 'the version it ran before is unknown (it reported none)'
+          : `no release ${u.release}@${d.version} in the store`,
+    })),
   };
 }
 

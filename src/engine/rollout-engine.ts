@@ -19,6 +19,7 @@ import {
   gateDecision,
 } from '../core/rollout/phases.js';
 import { planRollout } from '../core/rollout/plan.js';
+import { currentOrNextWindow, windowZone } from '../core/rollout/window.js';
 import {
   type DecisionContext,
   type GateRecord,
@@ -102,7 +103,9 @@ export class RolloutEngine {
     if (!r) return;
     const ctx = this.ctx();
     if (r.state === 'scheduled') {
-      if (ctx.now >= (r.spec.scheduledAt ?? 0)) await this.begin(r, ctx);
+      const at = await this.startAt(r);
+      // Started when the window opened, however late this tick is: missed windows are counted from there.
+      if (at !== null && ctx.now >= at) await this.begin(r, ctx, r.spec.window === null ? ctx.now : at);
       return;
     }
     if (r.state !== 'running' && r.state !== 'paused' && r.state !== 'halted') return;
@@ -139,12 +142,31 @@ export class RolloutEngine {
     await this.completeIfDone(r, ctx);
   }
 
-  private async begin(r: Rollout, ctx: DecisionContext): Promise<void> {
+  /**
+   * When a scheduled rollout starts: at `scheduled_at`, and with a window once the first target's window has
+   * opened (seed 000: scheduled until then). Null: never (a window that never opens).
+   */
+  private async startAt(r: Rollout): Promise<number | null> {
+    const from = r.spec.scheduledAt ?? 0;
+    const window = r.spec.window;
+    if (window === null) return from;
+    const after = Math.max(from, r.createdAt);
+    const zones = new Set((await this.store.rollouts.targetZones(r.id)).map((z) => windowZone(window, z)));
+    if (zones.size === 0) return from;
+    try {
+      return Math.max(after, Math.min(...[...zones].map((z) => currentOrNextWindow(window, z, after).start)));
+    } catch {
+      return null; // the window never opens (its cron matches no date)
+    }
+  }
+
+  private async begin(r: Rollout, ctx: DecisionContext, at = ctx.now): Promise<void> {
+    const why = r.spec.window === null ? 'scheduled start reached' : 'first maintenance window opened';
     await this.store.rollouts.update(
       r.id,
       ['scheduled'],
-      { state: 'running', startedAt: ctx.now, phaseStarts: [ctx.now] },
-      [event(r, 'rollout.started', ctx, 'scheduled start reached', { phase: 0 })],
+      { state: 'running', startedAt: at, phaseStarts: [at] },
+      [event(r, 'rollout.started', ctx, why, { phase: 0 })],
       ctx,
       { releasePhase: 0 },
     );

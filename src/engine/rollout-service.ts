@@ -75,7 +75,8 @@ function newRollout(
   ctx: TimeContext,
   actor: string,
 ): Rollout {
-  const startsNow = plan.startsAt <= ctx.now;
+  // Seed 000: a rollout waiting for its first maintenance window is scheduled until that window opens.
+  const startsNow = Math.max(plan.startsAt, plan.firstWindowAt ?? 0) <= ctx.now;
   return {
     id: `ro_${randomBytes(9).toString('base64url')}`,
     name: spec.name,
@@ -190,22 +191,35 @@ export async function runCommand(
         [event('rollout.promoted', 'promoted: switch every staged device')],
         ctx,
       );
-    case 'rollback':
+    case 'rollback': {
+      // Again on a rolled-back rollout: the devices that could not return get their way back, if the release
+      // of the version they ran before has been uploaded since.
+      const again = r.state === 'rolled_back';
       return rollouts.update(
         id,
-        ['running', 'paused', 'halted', 'completed', 'cancelled'],
-        { state: 'rolled_back', reason: 'rolled back by operator', finishedAt: ctx.now },
+        ['running', 'paused', 'halted', 'completed', 'cancelled', 'rolled_back'],
+        {
+          state: 'rolled_back',
+          reason: again ? 'rollback retried by operator' : 'rolled back by operator',
+          finishedAt: ctx.now,
+        },
         [
           event(
             'rollout.rolled_back',
-            'rolled back by operator: every updated device returns to its previous version',
+            again
+              ? 'rollback retried by operator: devices that could not return are offered their previous version'
+              : 'rolled back by operator: every updated device returns to its previous version',
           ),
         ],
         ctx,
         {
-          endWaiting: { to: 'cancelled', reason: 'rollout rolled back', alsoStarted: true, actor },
+          // Once rolled back, what still waits is the way back of devices queued earlier: left to go on.
+          ...(again
+            ? {}
+            : { endWaiting: { to: 'cancelled', reason: 'rollout rolled back', alsoStarted: true, actor } }),
           rollbackBy: actor,
         },
       );
+    }
   }
 }

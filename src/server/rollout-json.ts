@@ -68,6 +68,19 @@ export const RolloutJson = Type.Object({
   ),
   totals: Type.Object({ targets: Type.Integer(), counts: Counts, success_rate: Nullable(Type.Number()) }),
   rollback: Nullable(Counts),
+  rollback_unavailable: Nullable(
+    Type.Object(
+      {
+        count: Type.Integer(),
+        devices: Type.Array(
+          Type.Object({ device_id: Type.String(), version: Nullable(Type.String()), reason: Type.String() }),
+        ),
+      },
+      {
+        description: 'Rolled back: devices that cannot return to their previous version, and why (first 20)',
+      },
+    ),
+  ),
   throughput_per_hour: Type.Number(),
   eta: Nullable(EtaJson),
   failing: Type.Array(
@@ -133,6 +146,14 @@ export function rolloutJson(r: Rollout, p: RolloutProgress) {
       success_rate: p.totals.successRate,
     },
     rollback: p.rollback && countsJson(p.rollback),
+    rollback_unavailable: p.rollbackUnavailable && {
+      count: p.rollbackUnavailable.total,
+      devices: p.rollbackUnavailable.devices.map((d) => ({
+        device_id: d.deviceId,
+        version: d.version,
+        reason: d.reason,
+      })),
+    },
     throughput_per_hour: Math.round(p.throughputPerHour * 10) / 10,
     eta: p.eta && etaJson(p.eta),
     failing: p.failing.map((f) => ({

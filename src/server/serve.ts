@@ -183,6 +183,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
           reports: parts.reports,
           heartbeatIntervalSec: options.heartbeatIntervalSec ?? 300,
           log: app.log,
+          clock: parts.clock,
         },
       ).catch(async (error: unknown) => {
         await app.close();

@@ -106,7 +106,8 @@ export const POS_SCENARIOS: Scenario[] = [
   {
     number: 3,
     title: 'Progressive rollout, with a canary that fails',
-    useCase: 'The same rollout when the build is bad on the canary: the rollout halts, nothing spreads.',
+    useCase:
+      'The same rollout when the build is bad on the canary: the rollout halts and rolls back, nothing spreads.',
     release: '2.4.0',
     spec: {
       name: 'progressive 2.4.0 (bad build)',
@@ -285,7 +286,7 @@ async function account(
 }
 
 function waitingWhy(deviceId: string, state: string): string {
-  if (state === 'halted') return 'the rollout halted before its turn';
+  if (state === 'halted' || state === 'rolled_back') return 'the rollout halted before its turn';
   if (!(deviceId in RECONNECTS)) return 'never connected during the demo (queued for when it does)';
   return 'queued for its next window or connection';
 }

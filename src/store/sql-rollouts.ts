@@ -33,8 +33,10 @@ import type {
   DecisionContext,
   NewEvent,
   NewRollout,
+  PendingUpdate,
   PhaseStateCount,
   PlanSelection,
+  RollbackUnavailable,
   Rollout,
   RolloutEffects,
   RolloutPatch,
@@ -383,7 +385,14 @@ export class SqlRollouts implements RolloutStore {
         const e = effects.endWaiting;
         await this.endWaitingIn(trx, id, e.to, e.reason, e.alsoStarted, ctx, e.actor);
       }
-      if (effects.rollbackBy !== undefined) await this.addRollbacksIn(trx, row, ctx, effects.rollbackBy);
+      if (effects.rollbackBy !== undefined) {
+        const { queued, unavailable } = await this.addRollbacksIn(trx, row, ctx, effects.rollbackBy);
+        // The rollout itself says when the rollback is not whole, not only an event.
+        if (unavailable > 0) {
+          set.reason = `${set.reason ?? row.reason ?? 'rolled back'}: ${queued} devices returning, ${unavailable} cannot (no release of the version they ran before is stored)`;
+          await trx.updateTable('rollouts').set({ reason: set.reason }).where('id', '=', id).execute();
+        }
+      }
       return rowToRollout({ ...row, ...set }, await this.releaseName(trx, row.release_id));
     });
   }
@@ -775,25 +784,17 @@ export class SqlRollouts implements RolloutStore {
     });
   }
 
-  private async addRollbacksIn(
-    trx: Db,
-    rollout: Selectable<RolloutsTable>,
-    ctx: TimeContext,
-    actor: string,
-  ): Promise<{ queued: number; unavailable: number }> {
-    const id = rollout.id;
-    const release = await trx
-      .selectFrom('releases')
-      .select('name')
-      .where('id', '=', rollout.release_id)
-      .executeTakeFirstOrThrow();
-    // Devices now running this rollout's release: an install that succeeded, or a blue-green switch.
-    const changed = await trx
+  /**
+   * Devices this rollout changed (an install that succeeded, or a blue-green switch) that have no rollback yet,
+   * with the stored release of the version each ran before (null: none is in the store).
+   */
+  private changedWithoutRollback(db: Db, id: string, releaseName: string) {
+    return db
       .selectFrom('device_updates as u')
       .leftJoin('releases as prev', (join) =>
         join
           .onRef('prev.version', '=', 'u.from_version')
-          .on('prev.name', '=', release.name)
+          .on('prev.name', '=', releaseName)
           .on('prev.deleted_at', 'is', null),
       )
       .select(['u.device_id', 'u.from_version', 'u.slot_key', 'prev.id as previous_release'])
@@ -806,7 +807,27 @@ export class SqlRollouts implements RolloutStore {
         ]),
       )
       .where(withoutFollowUp(id, 'rollback'))
-      .execute();
+      .orderBy('u.device_id');
+  }
+
+  private async releaseNameOf(db: Db, releaseId: string): Promise<string> {
+    const release = await db
+      .selectFrom('releases')
+      .select('name')
+      .where('id', '=', releaseId)
+      .executeTakeFirstOrThrow();
+    return release.name;
+  }
+
+  private async addRollbacksIn(
+    trx: Db,
+    rollout: Selectable<RolloutsTable>,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<{ queued: number; unavailable: number }> {
+    const id = rollout.id;
+    const name = await this.releaseNameOf(trx, rollout.release_id);
+    const changed = await this.changedWithoutRollback(trx, id, name).execute();
     const back = changed.filter((c) => c.previous_release !== null);
     await this.addFollowUps(
       trx,
@@ -830,7 +851,7 @@ export class SqlRollouts implements RolloutStore {
           id,
           'rollout.rollback_unavailable',
           ctx.now,
-          `no release ${release.name}@<previous version> in the store for ${unavailable.length} devices`,
+          `no release ${name}@<previous version> in the store for ${unavailable.length} devices`,
           {
             devices: unavailable.slice(0, 100).map((u) => ({ device: u.device_id, version: u.from_version })),
           },
@@ -839,6 +860,56 @@ export class SqlRollouts implements RolloutStore {
       ]);
     }
     return { queued: back.length, unavailable: unavailable.length };
+  }
+
+  async rollbackUnavailable(id: string, limit: number): Promise<RollbackUnavailable> {
+    const row = await this.db
+      .selectFrom('rollouts')
+      .select('release_id')
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row) return { release: '', total: 0, devices: [] };
+    const name = await this.releaseNameOf(this.db, row.release_id);
+    const rows = (await this.changedWithoutRollback(this.db, id, name).execute()).filter(
+      (r) => r.previous_release === null,
+    );
+    return {
+      release: name,
+      total: rows.length,
+      devices: rows.slice(0, limit).map((r) => ({ deviceId: r.device_id, version: r.from_version })),
+    };
+  }
+
+  async pendingUpdates(id: string, after: string | null, limit: number): Promise<PendingUpdate[]> {
+    let q = this.db
+      .selectFrom('device_updates as u')
+      .innerJoin('devices as d', 'd.id', 'u.device_id')
+      .select(['u.id', 'u.device_id', 'u.phase', 'u.purpose', 'u.not_before', 'd.timezone'])
+      .where('u.rollout_id', '=', id)
+      .where('u.state', '=', 'pending');
+    if (after !== null) q = q.where('u.id', '>', after);
+    const rows = await q.orderBy('u.id').limit(limit).execute();
+    return rows.map((r) => ({
+      id: r.id,
+      deviceId: r.device_id,
+      phase: Number(r.phase),
+      purpose: r.purpose as UpdatePurpose,
+      notBefore: r.not_before === null ? null : Number(r.not_before),
+      deviceZone: r.timezone,
+    }));
+  }
+
+  async targetZones(id: string): Promise<Array<string | null>> {
+    const rows = await this.db
+      .selectFrom('device_updates as u')
+      .innerJoin('devices as d', 'd.id', 'u.device_id')
+      .select('d.timezone')
+      .distinct()
+      .where('u.rollout_id', '=', id)
+      .where('u.purpose', '=', 'update')
+      .where('u.state', '!=', 'skipped')
+      .execute();
+    return rows.map((r) => r.timezone);
   }
 
   async waitingDevices(id: string, limit: number): Promise<{ devices: WaitingDevice[]; total: number }> {

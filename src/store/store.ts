@@ -357,6 +357,23 @@ export interface NewRollout {
   targets: PlannedTarget[];
 }
 
+/** Devices a rollback could not return: the release's name, and the version each ran before (null: unknown). */
+export interface RollbackUnavailable {
+  release: string;
+  total: number;
+  devices: Array<{ deviceId: string; version: string | null }>;
+}
+
+/** An update waiting to start, as a wake-up reads it. */
+export interface PendingUpdate {
+  id: string;
+  deviceId: string;
+  phase: number;
+  purpose: UpdatePurpose;
+  notBefore: number | null;
+  deviceZone: string | null;
+}
+
 export interface RolloutStore {
   /**
    * Plans and writes a rollout in one transaction: `plan` gets the selected devices, read in that transaction
@@ -407,6 +424,18 @@ export interface RolloutStore {
    * share; all of them when `limit` is at least their number), for the ETA.
    */
   waitingDevices(id: string, limit: number): Promise<{ devices: WaitingDevice[]; total: number }>;
+  /**
+   * The rollout's updates waiting to start now (`pending`), `limit` at a time by update id after `after`, with
+   * what decides whether the device may start: for waking the devices that may.
+   */
+  pendingUpdates(id: string, after: string | null, limit: number): Promise<PendingUpdate[]>;
+  /**
+   * Devices the rollout changed that have no way back queued: no release of the version they ran before is in
+   * the store (the first `limit` of them, by id, and how many in all).
+   */
+  rollbackUnavailable(id: string, limit: number): Promise<RollbackUnavailable>;
+  /** The time zones of the rollout's target devices (null: none set). */
+  targetZones(id: string): Promise<Array<string | null>>;
   /** Each device's registration and status changes since `since` (its status events), for the ETA. */
   statusHistory(deviceIds: string[], since: number): Promise<Map<string, StatusHistory>>;
   /** How long this rollout's latest granted updates that have finished held their slot (granted → finished). */

@@ -3,6 +3,7 @@
  * With an external broker every replica subscribes in the shared group; the embedded broker (aedes) has no
  * shared subscriptions and serves one replica's devices, so its bridge subscribes plainly.
  */
+import { type Clock, systemClock } from '../core/clock.js';
 import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import type { ReportBatcher } from '../registry/report-batcher.js';
 import type { Store } from '../store/store.js';
@@ -32,6 +33,8 @@ export interface MqttDeps {
   reports: ReportBatcher;
   heartbeatIntervalSec: number;
   log: TransportLog;
+  /** What "now" is for wake-ups (maintenance windows); the system clock by default. */
+  clock?: Clock;
 }
 
 export interface RunningMqtt {
@@ -80,6 +83,7 @@ export async function startMqtt(settings: MqttSettings, deps: MqttDeps): Promise
     );
   const wakes = new WakePoller(
     deps.store,
+    deps.clock ?? systemClock,
     (deviceId) => {
       // QoS 0 and never queued: a wake for a device that is not connected has no use later.
       if (bridge.client.connected)

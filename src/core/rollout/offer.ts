@@ -41,7 +41,11 @@ export function holdFor(q: OfferQuestion): Hold | null {
   const { rollout, update, now } = q;
   // A switch or a rollback downloads nothing and undoes or completes what is already there: no gate holds it.
   if (update.purpose !== 'update') return null;
-  if (rollout.state !== 'running') {
+  // A rollout waits in `scheduled` for its first window (seed 000); a device whose own window is open may
+  // start without waiting for the engine to notice (the window check below holds the others).
+  const firstWindow =
+    rollout.state === 'scheduled' && rollout.spec.window !== null && now >= (rollout.spec.scheduledAt ?? 0);
+  if (rollout.state !== 'running' && !firstWindow) {
     const until = rollout.state === 'scheduled' ? rollout.spec.scheduledAt : null;
     return {
       reason: `rollout ${rollout.state}`,

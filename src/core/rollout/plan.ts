@@ -54,6 +54,8 @@ export interface PlannedWindow {
 
 export interface RolloutPlan {
   startsAt: number;
+  /** With a window: when the first target's window opens (at or after the start); null without one. */
+  firstWindowAt: number | null;
   /** Skipped devices first, then the rest in rollout order (online first, shuffled by the seed). */
   targets: PlannedTarget[];
   /** The same targets in the order the devices were given (the store's: by id), the order they are written in. */
@@ -136,18 +138,20 @@ export function planRollout(
   ];
 
   const online = eligible.filter((c) => c.online).length;
+  const windows = spec.window
+    ? windowsByZone(
+        spec,
+        eligible.map((c) => devices[c.index]!),
+        startsAt,
+      )
+    : [];
   return {
     startsAt,
+    firstWindowAt: windows.length > 0 ? Math.max(startsAt, Math.min(...windows.map((w) => w.opensAt))) : null,
     targets,
     targetsByDevice,
     phases,
-    windows: spec.window
-      ? windowsByZone(
-          spec,
-          eligible.map((c) => devices[c.index]!),
-          startsAt,
-        )
-      : [],
+    windows,
     counts: {
       targets: eligible.length,
       online,

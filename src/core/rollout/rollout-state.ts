@@ -8,7 +8,8 @@
  *        │               ▼  │
  *        │             paused
  *   any open state ─cancel─▶ cancelled;  running ─all done─▶ completed
- *   anything but rolled_back ─rollback─▶ rolled_back (devices return to the version they had)
+ *   anything but rolled_back ─rollback─▶ rolled_back (devices return to the version they had); rollback
+ *   again on rolled_back retries the devices that had no release to return to
  */
 import { FleetError } from '../errors.js';
 

@@ -34,6 +34,13 @@ describe('parseRolloutSpec', () => {
     expect(Number.isInteger(s.seed)).toBe(true);
   });
 
+  it('a progressive rollout halts and rolls back by default (seeds 000 and 001); the spec may say otherwise', () => {
+    const progressive = { ...base, strategy: 'progressive', phases: [{ percentage: 100 }] };
+    expect(parseRolloutSpec(progressive).rollbackOnHalt).toBe(true);
+    expect(parseRolloutSpec({ ...progressive, rollback_on_halt: false }).rollbackOnHalt).toBe(false);
+    expect(parseRolloutSpec({ ...base, strategy: 'rolling', batch_size: 5 }).rollbackOnHalt).toBe(false);
+  });
+
   it.each([
     [
       { ...base, strategy: 'yolo' },

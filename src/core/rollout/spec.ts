@@ -9,8 +9,8 @@
  *   phases[i].name "phase <i+1>", wait "0s", success_rate 95, approval auto, quorum 50
  *   window.timezone device (UTC for devices without a zone), window.days every day
  *   max_concurrent 100 (seed 000), retry 3 attempts, backoff 1m × 2 per attempt up to 1h,
- *   timeout 2h, offline queue, missed_window next_window, rollback_on_halt false (a rollback is a
- *   fleet-wide change itself; halting already stops the spread), action forced, end_action stop,
+ *   timeout 2h, offline queue, missed_window next_window, rollback_on_halt true for progressive (seeds
+ *   000 and 001: a failed gate means halt and roll back), false otherwise, action forced, end_action stop,
  *   abort.min_finished 10, rate.growth_factor 1, seed derived from name and release (so a dry run picks
  *   the canaries the real run will). No defaults for scheduled_at (start now), abort, rate, end_at,
  *   max_concurrent_per.
@@ -201,7 +201,11 @@ export const RolloutSpecSchema = Type.Object(
     missed_window: Type.Optional(
       Type.Enum(['next_window', 'on_connect'], { description: 'Default next_window' }),
     ),
-    rollback_on_halt: Type.Optional(Type.Boolean({ description: 'Default false' })),
+    rollback_on_halt: Type.Optional(
+      Type.Boolean({
+        description: 'Default true for progressive (a failed gate halts and rolls back), else false',
+      }),
+    ),
     action: Type.Optional(Type.Enum(['forced', 'soft', 'download_only'], { description: 'Default forced' })),
     switch_at: Type.Optional(Percent('blue_green: switch by itself once this share has staged')),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4_294_967_295, description: 'Canary choice' })),
@@ -368,7 +372,7 @@ export function parseRolloutSpec(input: unknown, limits: SpecDurationLimits = IN
     endAction: (s.end_action ?? 'stop') as RolloutSpec['endAction'],
     offline: (s.offline ?? 'queue') as RolloutSpec['offline'],
     missedWindow: (s.missed_window ?? 'next_window') as RolloutSpec['missedWindow'],
-    rollbackOnHalt: s.rollback_on_halt ?? false,
+    rollbackOnHalt: s.rollback_on_halt ?? s.strategy === 'progressive',
     action: (s.action ?? 'forced') as RolloutSpec['action'],
     switchAt: s.switch_at ?? null,
     seed: s.seed ?? seedFromText(`${s.name}\n${releaseName}@${releaseVersion}`),

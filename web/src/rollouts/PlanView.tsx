@@ -1,4 +1,5 @@
 /** The dry-run plan of a rollout spec: who is targeted, the phases, windows per time zone, the timeline. */
+import type { ComponentChildren } from 'preact';
 import { Card, Facts } from '../components/common';
 import { formatNumber, formatTime } from '../format';
 import type { Plan } from '../types';
@@ -17,6 +18,18 @@ export function PlanView({ plan }: { plan: Plan }) {
                 ([k, v]) => [`status ${k}`, formatNumber(v)] as [string, string],
               ),
               ['Skipped', formatNumber(plan.skipped.length)],
+              ...(plan.spec.strategy === 'progressive' || plan.spec.abort
+                ? [
+                    [
+                      'If it halts',
+                      <span data-testid="plan-on-halt">
+                        {plan.spec.rollback_on_halt
+                          ? 'halt and roll back every updated device'
+                          : 'halt, no rollback'}
+                      </span>,
+                    ] as [string, ComponentChildren],
+                  ]
+                : []),
             ]}
           />
           {plan.skipped.length > 0 && (

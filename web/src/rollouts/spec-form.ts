@@ -62,10 +62,11 @@ export const initialForm = (): SpecForm => ({
   release: '',
   filter: '',
   strategy: 'progressive',
+  // The plan of seeds 000 and 001; a failed gate halts and rolls back (rollback_on_halt below).
   phases: [
-    { name: 'canary', percentage: '1', wait: '24h', success_rate: '98', approval: 'manual' },
-    { name: 'early', percentage: '10', wait: '24h', success_rate: '95', approval: 'auto' },
-    { name: 'everyone', percentage: '100', wait: '', success_rate: '95', approval: 'auto' },
+    { name: 'canary', percentage: '10', wait: '24h', success_rate: '95', approval: 'auto' },
+    { name: 'half', percentage: '50', wait: '12h', success_rate: '90', approval: 'auto' },
+    { name: 'everyone', percentage: '100', wait: '', success_rate: '85', approval: 'auto' },
   ],
   window: 'none',
   window_start: '02:00',
@@ -91,7 +92,7 @@ export const initialForm = (): SpecForm => ({
   end_action: '',
   offline: '',
   missed_window: '',
-  rollback_on_halt: false,
+  rollback_on_halt: true,
   action: '',
   switch_at: '',
 });
@@ -167,7 +168,8 @@ export function toSpec(f: SpecForm): Record<string, unknown> {
     end_action: f.end_at ? f.end_action || undefined : undefined,
     offline: f.offline || undefined,
     missed_window: f.missed_window || undefined,
-    rollback_on_halt: f.rollback_on_halt || undefined,
+    // Always said: the server's default depends on the strategy, the box shows one answer.
+    rollback_on_halt: f.rollback_on_halt,
     action: f.action || undefined,
     switch_at: s === 'blue_green' ? num(f.switch_at) : undefined,
   };
