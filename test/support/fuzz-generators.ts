@@ -601,21 +601,21 @@ function mutate(value: unknown, m: Mutation): { value: unknown; what: string } {
         return { value: root, what: `${where}.${JSON.stringify(m.key).slice(0, 40)} added` };
       }
       return { value: set([target, m.value]), what: `${where} made an array` };
-    case 'huge':
+    case 'huge': {
+      // At most about 4 MB of JSON: past the body limit already, and far from the largest string V8 can make.
+      const item = Array.isArray(target) ? (target[0] ?? m.value) : target;
+      const n = Math.max(1, Math.min(m.size, Math.floor(4_000_000 / Math.max(1, toJsonText(item).length))));
       if (Array.isArray(target)) {
-        const item = target[0] ?? m.value;
-        return { value: set(Array.from({ length: m.size }, () => item)), what: `${where} × ${m.size} items` };
+        return { value: set(Array.from({ length: n }, () => item)), what: `${where} × ${n} items` };
       }
       if (typeof target === 'string') {
         return {
-          value: set(target.repeat(Math.ceil(m.size / Math.max(1, target.length)))),
+          value: set(target.repeat(Math.min(n, Math.ceil(m.size / Math.max(1, target.length))))),
           what: `${where} long`,
         };
       }
-      return {
-        value: set(Array.from({ length: m.size }, () => target)),
-        what: `${where} → ${m.size} copies`,
-      };
+      return { value: set(Array.from({ length: n }, () => target)), what: `${where} → ${n} copies` };
+    }
     case 'wrap':
       return { value: set({ value: target }), what: `${where} wrapped in an object` };
   }
