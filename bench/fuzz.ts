@@ -64,6 +64,7 @@ interface Tally {
   over1s: number;
   healthzOver100ms: number;
   resets: number;
+  setupErrors: string[];
 }
 
 const tally: Tally = {
@@ -75,6 +76,7 @@ const tally: Tally = {
   over1s: 0,
   healthzOver100ms: 0,
   resets: 0,
+  setupErrors: [],
 };
 
 function record(database: string, failure: CaseFailure): void {
@@ -100,7 +102,14 @@ async function main(): Promise<number> {
   const started = performance.now();
   for (const database of DATABASES) {
     for (const [i, op] of operations.entries()) {
-      const target = await FuzzTarget.open(() => freshDatabase(database));
+      // A server that cannot start (the shared database went away) costs its share, not the whole run.
+      const target = await FuzzTarget.open(() => freshDatabase(database)).catch((error: unknown) => {
+        tally.setupErrors.push(
+          `${database} ${op.key}: ${error instanceof Error ? error.message : String(error)}`,
+        );
+        return undefined;
+      });
+      if (!target) continue;
       try {
         await fc.assert(
           fc.asyncProperty(fuzzRequests(op, target.hints, { raw: true }), async (request) => {
@@ -156,6 +165,7 @@ function print(elapsedMs: number): number {
     `failures: ${total} (${unknown.reduce((n, f) => n + f.n, 0)} not covered by KNOWN_FAILURES); servers reset after a poisoned state: ${tally.resets}`,
     `slowest case: ${tally.slowest.ms.toFixed(0)} ms, ${tally.slowest.what}; cases over 1 s: ${tally.over1s}`,
     `longest /healthz wait: ${tally.healthz.ms.toFixed(0)} ms, ${tally.healthz.what}; cases with a wait over 100 ms: ${tally.healthzOver100ms}`,
+    ...tally.setupErrors.map((e) => `server did not start, share skipped: ${e}`),
     '',
     '## Failures by database, route, property and status',
     '',
