@@ -47,8 +47,12 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
   },
   {
     defect: 16,
-    why: 'numeric extremes (limit=1e400, after=Infinity, since=999999999999999w) reach SQL: 500',
-    matches: (f) => f.property === 'status' && (ABSURD_NUMBER.test(f.url) || /since=\d{9,}/.test(f.url)),
+    why: 'numeric extremes (limit=1e400, after=Infinity, since=999999999999999w, uses=2^53) reach SQL: 500',
+    matches: (f) =>
+      f.property === 'status' &&
+      (ABSURD_NUMBER.test(f.url) ||
+        /since=\d{9,}/.test(f.url) ||
+        /\\"uses\\":\s*(\d{10,}|[\d.]+e\+?\d+)/i.test(f.body)),
   },
   {
     defect: 17,
