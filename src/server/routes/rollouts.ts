@@ -5,7 +5,6 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { parse as parseYaml } from 'yaml';
 import { FleetError } from '../../core/errors.js';
 import { ROLLOUT_COMMANDS, ROLLOUT_STATES, type RolloutCommand } from '../../core/rollout/rollout-state.js';
 import { parseRolloutSpec, RolloutSpecSchema } from '../../core/rollout/spec.js';
@@ -18,6 +17,7 @@ import { updateJson } from '../json.js';
 import { planJson, RolloutJson, rolloutJson } from '../rollout-json.js';
 import { INT4_MAX, withErrors } from '../schemas.js';
 import { validatorCompiler } from '../validation.js';
+import { parseYamlBody } from '../yaml-body.js';
 import { UpdateJson } from './updates.js';
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 128 }) }, { additionalProperties: false });
@@ -50,12 +50,9 @@ export const rolloutRoutes =
   async (app) => {
     app.addContentTypeParser(['application/yaml', 'text/yaml'], { parseAs: 'string' }, (_req, body, done) => {
       try {
-        done(null, parseYaml(body as string));
+        done(null, parseYamlBody(body as string));
       } catch (e) {
-        done(
-          new FleetError('VALIDATION', `spec: not valid YAML: ${(e as Error).message}`, { field: 'spec' }),
-          undefined,
-        );
+        done(e as Error, undefined);
       }
     });
     const checkParts = validatorCompiler([]);
