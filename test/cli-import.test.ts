@@ -42,7 +42,7 @@ forEachDatabase((database) => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(
-      /^fleetd: .*bad\.json: devices\[11000\]\.timezone: "Mars\/Base" is not an IANA time zone; nothing was imported\n$/,
+      /^fleetd: .*bad\.json: devices\[11000\]\.timezone: "Mars\/Base" is not an IANA time zone \(e.g. Europe\/Berlin\); nothing was imported\n$/,
     );
     expect(total()).toBe(0);
   }, 120_000);

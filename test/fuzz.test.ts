@@ -9,7 +9,6 @@
 import fc from 'fast-check';
 import { afterAll, expect, it } from 'vitest';
 import { fuzzRequests } from './support/fuzz-generators.js';
-import { KNOWN_FAILURES, knownFailure } from './support/fuzz-known-failures.js';
 import { documentedOperations } from './support/fuzz-operations.js';
 import { type CaseFailure, runCase } from './support/fuzz-run.js';
 import { FuzzTarget } from './support/fuzz-target.js';
@@ -21,8 +20,6 @@ const SEED = process.env.FUZZ_SEED === undefined ? Date.now() % 2 ** 31 : Number
 const ONLY = process.env.FUZZ_ONLY;
 const operations = (await documentedOperations()).filter((o) => !ONLY || o.key.includes(ONLY));
 
-/** Failures an entry of KNOWN_FAILURES covers, by defect, for the summary. */
-const tolerated = new Map<number, number>();
 const slowest = { ms: 0, what: '' };
 const healthz = { ms: 0, what: '' };
 
@@ -30,7 +27,6 @@ afterAll(() => {
   const lines = [
     `fuzz: seed ${SEED}, ${RUNS} cases per operation`,
     `slowest case ${slowest.ms.toFixed(0)} ms (${slowest.what}); longest /healthz wait ${healthz.ms.toFixed(0)} ms (${healthz.what})`,
-    ...[...tolerated].map(([defect, n]) => `known failures of defect ${defect}: ${n}`),
   ];
   console.log(lines.join('\n'));
 });
@@ -53,13 +49,12 @@ function summarize(failures: CaseFailure[]): string[] {
 forEachDatabase((database) => {
   it('the document lists every route (the fuzz walks it)', () => {
     expect(operations.length).toBeGreaterThanOrEqual(ONLY ? 1 : 36);
-    expect(KNOWN_FAILURES.every((k) => k.defect >= 1 && k.defect <= 26)).toBe(true);
   });
 
   for (const op of operations) {
     it(`${op.key}: ${RUNS} fuzz cases answer below 500, in FleetD's error shape, and poison nothing`, async () => {
       const target = await FuzzTarget.open(() => database.fresh());
-      const unknown: CaseFailure[] = [];
+      const failures: CaseFailure[] = [];
       try {
         await fc.assert(
           fc.asyncProperty(fuzzRequests(op, target.hints, { raw: true }), async (request) => {
@@ -68,18 +63,14 @@ forEachDatabase((database) => {
               Object.assign(slowest, { ms: result.ms, what: `${op.key} ${request.label}` });
             if (result.healthzMs > healthz.ms)
               Object.assign(healthz, { ms: result.healthzMs, what: `${op.key} ${request.label}` });
-            for (const f of result.failures) {
-              const known = knownFailure(f);
-              if (known) tolerated.set(known.defect, (tolerated.get(known.defect) ?? 0) + 1);
-              else unknown.push(f);
-            }
+            failures.push(...result.failures);
           }),
           { numRuns: RUNS, seed: SEED + operations.indexOf(op) },
         );
       } finally {
         await target.close();
       }
-      expect(summarize(unknown)).toEqual([]);
+      expect(summarize(failures)).toEqual([]);
     }, 180_000);
   }
 });
