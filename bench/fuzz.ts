@@ -99,6 +99,13 @@ async function main(): Promise<number> {
     `seed ${SEED}: ${share} cases for each of ${operations.length} operations on ${DATABASES.join(' and ')}`,
   );
   const started = performance.now();
+  // A run stopped before its end still reports what it did.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`stopped by ${signal} after ${tally.cases} of about ${CASES} cases`);
+      process.exit(print(performance.now() - started));
+    });
+  }
   for (const database of DATABASES) {
     for (const [i, op] of operations.entries()) {
       // A server that cannot start (the shared database went away) costs its share, not the whole run.
@@ -141,8 +148,9 @@ async function main(): Promise<number> {
         tally.resets += target.resets;
         await target.close();
       }
+      const failed = [...tally.failures.values()].reduce((n, f) => n + f.n, 0);
       log(
-        `${database} ${op.key}: done (${tally.cases} cases, ${((performance.now() - started) / 1000).toFixed(0)} s)`,
+        `${database} ${op.key}: done (${tally.cases} cases, ${failed} failures, ${((performance.now() - started) / 1000).toFixed(0)} s)`,
       );
     }
   }
