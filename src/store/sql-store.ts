@@ -24,7 +24,12 @@ import type { Database } from './schema.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import { SqlReleases } from './sql-releases.js';
 import { SqlRollouts } from './sql-rollouts.js';
-import { listEnrollmentTokens, replaceApiToken, revokeEnrollmentToken } from './sql-tokens.js';
+import {
+  insertApiToken,
+  listEnrollmentTokens,
+  replaceApiToken,
+  revokeEnrollmentToken,
+} from './sql-tokens.js';
 import { OFFERABLE_STATES, OPEN_UPDATE_STATES, SqlUpdates } from './sql-updates.js';
 import { SqlWebhooks } from './sql-webhooks.js';
 import type {
@@ -778,17 +783,7 @@ export class SqlStore implements Store {
   }
 
   async createApiToken(token: ApiToken, tokenHash: string): Promise<void> {
-    await this.db
-      .insertInto('api_tokens')
-      .values({
-        id: token.id,
-        name: token.name,
-        role: token.role,
-        token_hash: tokenHash,
-        created_at: token.createdAt,
-        revoked_at: null,
-      })
-      .execute();
+    await insertApiToken(this.db, token, tokenHash);
   }
 
   async findApiToken(tokenHash: string): Promise<ApiToken | undefined> {

@@ -46,6 +46,21 @@ export async function revokeEnrollmentToken(db: Db, id: string, at: number, acto
   });
 }
 
+/** Stores a new API token; it works from this write on. */
+export async function insertApiToken(db: Db, token: ApiToken, tokenHash: string): Promise<void> {
+  await db
+    .insertInto('api_tokens')
+    .values({
+      id: token.id,
+      name: token.name,
+      role: token.role,
+      token_hash: tokenHash,
+      created_at: token.createdAt,
+      revoked_at: null,
+    })
+    .execute();
+}
+
 export async function replaceApiToken(
   db: Db,
   token: ApiToken,
@@ -59,17 +74,7 @@ export async function replaceApiToken(
       .where('name', '=', token.name)
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
-    await trx
-      .insertInto('api_tokens')
-      .values({
-        id: token.id,
-        name: token.name,
-        role: token.role,
-        token_hash: tokenHash,
-        created_at: token.createdAt,
-        revoked_at: null,
-      })
-      .execute();
+    await insertApiToken(trx, token, tokenHash);
     const count = Number(revoked.numUpdatedRows);
     await insertEvents(trx, [
       {

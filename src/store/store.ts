@@ -12,6 +12,7 @@ import type { UpdatePurpose } from '../core/rollout/offer.js';
 import type { PlanDevice, PlannedTarget } from '../core/rollout/plan.js';
 import type { RolloutState } from '../core/rollout/rollout-state.js';
 import type { RolloutSpec } from '../core/rollout/spec.js';
+import type { WakeCandidate } from '../core/rollout/wake.js';
 import type { DeviceReportedState, UpdateState } from '../core/update-state.js';
 
 export interface TimeContext {
@@ -364,15 +365,8 @@ export interface RollbackUnavailable {
   devices: Array<{ deviceId: string; version: string | null }>;
 }
 
-/** An update waiting to start, as a wake-up reads it. */
-export interface PendingUpdate {
-  id: string;
-  deviceId: string;
-  phase: number;
-  purpose: UpdatePurpose;
-  notBefore: number | null;
-  deviceZone: string | null;
-}
+/** An update waiting to start, as a wake-up reads it: what the core's wake rule decides on. */
+export type PendingUpdate = WakeCandidate;
 
 export interface RolloutStore {
   /**
