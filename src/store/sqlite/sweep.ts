@@ -1,13 +1,13 @@
 /**
  * The status sweep on SQLite as prepared statements: devices gone silent are recorded offline (or abandoned)
- * a chunk at a time, each chunk one transaction with its events. The moves and the chunking are the portable
- * code's (heartbeat-effects.ts, sql-store.ts); SQLite runs one writer at a time, so a device selected here is
+ * a chunk at a time, each chunk one transaction with its events. The moves and the chunking are the shared
+ * code's (heartbeat-effects.ts, shared/sweep.ts); SQLite runs one writer at a time, so a device selected here is
  * still silent when it is written.
  */
 import type { Database as Sqlite, Statement } from 'better-sqlite3';
 import type { DeviceStatus } from '../../core/device.js';
 import { type StatusSweep, statusEvent, statusSweeps } from '../heartbeat-effects.js';
-import { SWEEP_CHUNK } from '../sql-store.js';
+import { SWEEP_CHUNK } from '../shared/sweep.js';
 import type { StatusTransition, TimeContext } from '../store.js';
 import type { SqliteEvents } from './events.js';
 
