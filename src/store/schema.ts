@@ -165,7 +165,7 @@ export interface FleetSnapshotsTable {
   decommissioned: number;
 }
 
-/** A webhook: where to POST events, which ones, and how far delivery has got (see store/sql-webhooks.ts). */
+/** A webhook: where to POST events, which ones, and how far delivery has got (see store/shared/webhooks.ts). */
 export interface WebhooksTable {
   id: string;
   url: string;

@@ -10,7 +10,7 @@ import type { DialectAdapter } from '../adapter.js';
 import type { PhaseStateCount } from '../store.js';
 import type { Db } from './events.js';
 
-const ACTIVE = [...ACTIVE_STATES] as UpdateState[];
+const ACTIVE: UpdateState[] = [...ACTIVE_STATES];
 
 export async function rolloutCounts(
   db: Db,

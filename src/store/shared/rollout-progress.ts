@@ -3,7 +3,6 @@
  * the ETA's inputs (status history, update durations, finished times) and failures. Reads only.
  */
 import { sql } from 'kysely';
-import type { UpdatePurpose } from '../../core/rollout/offer.js';
 import type { SqlContext } from '../adapter.js';
 import type { PendingUpdate, PhaseStateCount, StatusHistory, TimeContext, WaitingDevice } from '../store.js';
 import { INSERT_CHUNK } from './events.js';
@@ -50,7 +49,7 @@ export async function pendingUpdates(
     id: r.id,
     deviceId: r.device_id,
     phase: Number(r.phase),
-    purpose: r.purpose as UpdatePurpose,
+    purpose: r.purpose,
     notBefore: r.not_before === null ? null : Number(r.not_before),
     deviceZone: r.timezone,
   }));

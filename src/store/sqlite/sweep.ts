@@ -12,7 +12,10 @@ import type { StatusTransition, TimeContext } from '../store.js';
 import type { SqliteEvents } from './events.js';
 
 export class SqliteSweep {
-  private readonly selects = new Map<string, Statement<unknown[], { id: string; recorded_status: string }>>();
+  private readonly selects = new Map<
+    string,
+    Statement<unknown[], { id: string; recorded_status: DeviceStatus }>
+  >();
   private readonly record: Statement<[string, string]>;
 
   constructor(
@@ -49,15 +52,12 @@ export class SqliteSweep {
             const silent = this.select(move, since !== undefined).all(...args);
             for (const r of silent) this.record.run(move.to, r.id);
             this.events.write(
-              silent.map((r) =>
-                statusEvent(r.id, r.recorded_status as DeviceStatus, move.to, ctx.now, move.reason),
-              ),
+              silent.map((r) => statusEvent(r.id, r.recorded_status, move.to, ctx.now, move.reason)),
             );
             return silent;
           })
           .immediate();
-        for (const r of rows)
-          transitions.push({ deviceId: r.id, from: r.recorded_status as DeviceStatus, to: move.to });
+        for (const r of rows) transitions.push({ deviceId: r.id, from: r.recorded_status, to: move.to });
         if (rows.length < SWEEP_CHUNK) break;
       }
     }
