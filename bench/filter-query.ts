@@ -11,6 +11,7 @@ import { parseFilter } from '../src/core/filter/index.js';
 import { versionKey } from '../src/core/semver.js';
 import type { Database } from '../src/store/schema.js';
 import { SqlStore } from '../src/store/sql-store.js';
+import { sqliteAdapter } from '../src/store/sqlite/adapter.js';
 import { openSqliteStore } from '../src/store/sqlite/connect.js';
 import {
   type BenchResult,
@@ -118,11 +119,12 @@ async function storeQueries(
   now: number,
 ): Promise<Array<{ sql: string; parameters: unknown[] }>> {
   const queries: Array<{ sql: string; parameters: unknown[] }> = [];
+  const database = new BetterSqlite3(file, { readonly: true });
   const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: new BetterSqlite3(file, { readonly: true }) }),
+    dialect: new SqliteDialect({ database }),
     log: (event) => void queries.push({ sql: event.query.sql, parameters: [...event.query.parameters] }),
   });
-  const store = new SqlStore(db, 'sqlite');
+  const store = new SqlStore(db, sqliteAdapter(db, database, undefined, { native: false }));
   const ctx = { now, thresholds: DEFAULT_THRESHOLDS };
   await store.listDevices({ ...ctx, filter: parseFilter(FILTER), sort: 'id', limit: 100 });
   await store.countDevices(parseFilter(FILTER), ctx);

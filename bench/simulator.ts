@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { SimResult } from '../src/sim/result.js';
+import { memoryImage } from '../src/store/open.js';
 import { openSqliteStore } from '../src/store/sqlite/connect.js';
 import { type BenchResult, FLEETD, fmtInt, log, tempDir } from './support.js';
 
@@ -106,7 +107,7 @@ function simulate(dir: string, name: string, scenario: string, layer: 'store' | 
 async function rawFloor(r: SimResult, batch = 1_000): Promise<number> {
   // FleetD's schema, migrated, as a fresh in-memory database of its own.
   const empty = await openSqliteStore(':memory:');
-  const sqlite = new BetterSqlite3(await empty.image());
+  const sqlite = new BetterSqlite3(await memoryImage(empty));
   await empty.close();
   const started = performance.now();
   const n = r.devices;

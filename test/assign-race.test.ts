@@ -5,10 +5,10 @@
  */
 import { expect, it } from 'vitest';
 import { DEFAULT_THRESHOLDS } from '../src/core/device.js';
+import { MAX_TRANSACTION_RUNS, transact } from '../src/store/shared/transact.js';
+import { OPEN_UPDATE_STATES } from '../src/store/shared/updates.js';
 import type { SqlStore } from '../src/store/sql-store.js';
-import { OPEN_UPDATE_STATES } from '../src/store/sql-updates.js';
 import type { TimeContext } from '../src/store/store.js';
-import { MAX_TRANSACTION_RUNS, transact } from '../src/store/transact.js';
 import { forEachBackend, testRelease } from './support/stores.js';
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);

@@ -94,7 +94,7 @@ forEachBackend((backend) => {
       ),
     );
     expect(answers.map((a) => a.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
-    expectRefusal(backend.name, (answers[2] as PromiseRejectedResult).reason, 'hb-2');
+    expectRefusal(backend.dialect, (answers[2] as PromiseRejectedResult).reason, 'hb-2');
     for (const id of ['hb-0', 'hb-1', 'hb-3']) {
       const device = await store.getDevice(id, at(clock.now()));
       expect(device).toMatchObject({ firmwareVersion: `2.0.${id.at(-1)}`, lastSeen: clock.now() });
@@ -113,12 +113,12 @@ forEachBackend((backend) => {
         reports.submit({
           deviceId: id,
           updateId: updates.get(id)!,
-          report: report(id === 'rp-1' ? badSeq(backend.name) : 1),
+          report: report(id === 'rp-1' ? badSeq(backend.dialect) : 1),
         }),
       ),
     );
     expect(answers.map((a) => a.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    expectRefusal(backend.name, (answers[1] as PromiseRejectedResult).reason, 'rp-1');
+    expectRefusal(backend.dialect, (answers[1] as PromiseRejectedResult).reason, 'rp-1');
     expect(await store.updates.get(updates.get('rp-0')!)).toMatchObject({ state: 'downloading', lastSeq: 1 });
     expect(await store.updates.get(updates.get('rp-2')!)).toMatchObject({ state: 'downloading', lastSeq: 1 });
     expect(await store.updates.get(updates.get('rp-1')!)).toMatchObject({ state: 'notified', lastSeq: 0 });
@@ -170,7 +170,7 @@ forEachBackend((backend) => {
                 reports.submit({
                   deviceId: id,
                   updateId: updates.get(id)!,
-                  report: { seq: i === bad ? badSeq(backend.name) : good[i]! + 1, state: 'downloading' },
+                  report: { seq: i === bad ? badSeq(backend.dialect) : good[i]! + 1, state: 'downloading' },
                 }),
               ),
             );

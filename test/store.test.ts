@@ -76,7 +76,7 @@ forEachBackend((backend) => {
   });
 
   it('opens the dialect it says', () => {
-    expect(store.dialect).toBe(backend.name);
+    expect(store.dialect).toBe(backend.dialect);
   });
 
   describe('importDevices', () => {

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { WebhookDispatcher, type WebhookDispatcherOptions } from '../src/events/webhook-dispatcher.js';
 import { signatureMatches } from '../src/events/webhook-rules.js';
-import { insertEvents } from '../src/store/sql-events.js';
+import { insertEvents } from '../src/store/shared/events.js';
 import type { SqlStore } from '../src/store/sql-store.js';
 import type { NewEvent } from '../src/store/store.js';
 import { freePort } from './support/processes.js';

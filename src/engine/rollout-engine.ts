@@ -5,7 +5,7 @@
  * with its event, taken from what the store says now, so a restarted (or another) replica simply carries on.
  * Every decision's transaction checks that this replica still holds the rollout's lease (`leaseHolder`), so
  * one that stalled past its lease while another took the rollout over writes nothing.
- * Devices are handed their slots when they ask (see the offer in store/sql-updates.ts), not here.
+ * Devices are handed their slots when they ask (see the offer in store/shared/update-offer.ts), not here.
  */
 import type { Clock } from '../core/clock.js';
 import type { StatusThresholds } from '../core/device.js';

@@ -10,7 +10,7 @@ import type { HeartbeatOutcome, NewEvent, PresentedHeartbeat, TimeContext } from
 /** The columns of a device a heartbeat needs to read. */
 export interface HeartbeatRow {
   credential_hash: string | null;
-  recorded_status: string;
+  recorded_status: DeviceStatus;
   last_seen: number | null;
   decommissioned_at: number | null;
   firmware_version: string | null;

@@ -1,7 +1,8 @@
 /** Chooses the adapter from a database location: a file path (SQLite) or a postgres:// URL. */
 import { join } from 'node:path';
 import { FleetError } from '../core/errors.js';
-import { IN_MEMORY_LIMIT_BYTES, openSqliteStore, type SqliteOptions, SqliteStore } from './sqlite/connect.js';
+import { SqlStore } from './sql-store.js';
+import { IN_MEMORY_LIMIT_BYTES, openSqliteStore, type SqliteOptions } from './sqlite/connect.js';
 import type { Store } from './store.js';
 
 export interface OpenStoreOptions extends SqliteOptions {
@@ -27,11 +28,12 @@ export { IN_MEMORY_LIMIT_BYTES };
 
 /** The size of a SQLite store's database (0 for PostgreSQL). */
 export function databaseBytes(store: Store): number {
-  return store instanceof SqliteStore ? store.sizeBytes() : 0;
+  return store instanceof SqlStore ? (store.adapter.sizeBytes?.() ?? 0) : 0;
 }
 
 /** The committed database of an in-memory store, to start another store from (`image` of SqliteOptions). */
 export function memoryImage(store: Store): Promise<Buffer> {
-  if (!(store instanceof SqliteStore)) throw new Error('only a SQLite store has a database image');
-  return store.image();
+  const image = store instanceof SqlStore ? store.adapter.image : undefined;
+  if (!image) throw new Error('only a SQLite store has a database image');
+  return image();
 }

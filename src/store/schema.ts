@@ -3,6 +3,11 @@
  * so both adapters read and write the same values.
  */
 import type { ColumnType, Generated } from 'kysely';
+import type { DeviceStatus } from '../core/device.js';
+import type { UpdatePurpose } from '../core/rollout/offer.js';
+import type { RolloutState } from '../core/rollout/rollout-state.js';
+import type { UpdateState } from '../core/update-state.js';
+import type { ApiToken, UpdateAction } from './store.js';
 
 export interface DevicesTable {
   id: string;
@@ -18,7 +23,7 @@ export interface DevicesTable {
   tags: string;
   last_seen: number | null;
   /** The status last recorded by an event; the live status is always derived from last_seen. */
-  recorded_status: string;
+  recorded_status: DeviceStatus;
   created_at: number;
   updated_at: number;
   decommissioned_at: number | null;
@@ -52,7 +57,7 @@ export interface ApiTokensTable {
   id: string;
   name: string;
   token_hash: string;
-  role: string;
+  role: ApiToken['role'];
   created_at: number;
   revoked_at: number | null;
 }
@@ -95,8 +100,8 @@ export interface DeviceUpdatesTable {
   device_id: string;
   release_id: string;
   rollout_id: string | null;
-  state: string;
-  action: string;
+  state: UpdateState;
+  action: UpdateAction;
   /** The highest report sequence number accepted from the device: older or repeated reports change nothing. */
   last_seq: number;
   progress: number | null;
@@ -110,7 +115,7 @@ export interface DeviceUpdatesTable {
   /** The rollout's phase (or rolling batch) this device belongs to; 0 outside rollouts. */
   phase: number;
   /** update: the release itself; switch: a blue-green switch to the staged slot; rollback: back to from_version. */
-  purpose: string;
+  purpose: UpdatePurpose;
   /** Not offered before this instant (retry backoff). */
   not_before: number | null;
   /** When the device was handed its download slot: the in-progress timeout counts from here. */
@@ -126,7 +131,7 @@ export interface RolloutsTable {
   /** The normalized spec document (JSON): every default spelled out. */
   spec: string;
   strategy: string;
-  state: string;
+  state: RolloutState;
   current_phase: number;
   /** JSON array: when each phase started (ms), by index. */
   phase_starts: string;
@@ -160,7 +165,7 @@ export interface FleetSnapshotsTable {
   decommissioned: number;
 }
 
-/** A webhook: where to POST events, which ones, and how far delivery has got (see store/sql-webhooks.ts). */
+/** A webhook: where to POST events, which ones, and how far delivery has got (see store/shared/webhooks.ts). */
 export interface WebhooksTable {
   id: string;
   url: string;
@@ -188,8 +193,8 @@ export interface WebhooksTable {
 export interface RolloutCountsTable {
   rollout_id: string;
   phase: number;
-  purpose: string;
-  state: string;
+  purpose: UpdatePurpose;
+  state: UpdateState;
   n: number;
 }
 

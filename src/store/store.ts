@@ -1,7 +1,9 @@
 /**
- * The storage port. Every adapter (sqlite/, postgres/) provides exactly this; nothing outside store/ sees SQL.
- * Each mutating method is one transaction that writes its events with it (outbox), so an acknowledged
- * write and its event are never separated by a crash.
+ * The storage port. SqlStore (sql-store.ts) provides exactly this on either database's adapter; nothing outside
+ * store/ sees SQL. Each mutating method is one transaction that writes its events with it (outbox), so an
+ * acknowledged write and its event are never separated by a crash. Over 500 lines because it is the one
+ * contract of every store concern (types and interfaces only, no logic), which every caller imports from
+ * one place.
  */
 import type { Device, DeviceRecord, DeviceStatus, Heartbeat, StatusThresholds } from '../core/device.js';
 import { FleetError } from '../core/errors.js';

@@ -8,7 +8,7 @@ import { allocateSlots, type SlotRequest } from '../core/rollout/dispatch.js';
 import { holdFor, type OfferQuestion, type UpdatePurpose } from '../core/rollout/offer.js';
 import { checkTransition, FINAL_STATES, type UpdateState } from '../core/update-state.js';
 import type { DeviceUpdatesTable } from './schema.js';
-import type { NewEvent, ReportOutcome, StatusReport, TimeContext } from './store.js';
+import type { NewEvent, ReportOutcome, StatusReport, TimeContext, UpdateAction } from './store.js';
 
 export function updateEvent(
   u: { id: string; deviceId: string; rolloutId: string | null },
@@ -35,8 +35,8 @@ export interface ReportRow {
   id: string;
   rollout_id: string | null;
   release_id: string;
-  state: string;
-  action: string;
+  state: UpdateState;
+  action: UpdateAction;
   last_seq: number;
   progress: number | null;
   attempts: number;
@@ -63,7 +63,7 @@ export function reportEffects(
   ctx: TimeContext,
 ): ReportEffects {
   if (!row) throw new FleetError('NOT_FOUND', `update ${updateId} is not one of this device's updates`);
-  const state = row.state as UpdateState;
+  const state = row.state;
   if (report.seq <= Number(row.last_seq)) return { write: false, outcome: { accepted: false, state } };
   if (state === 'cancelled') return { write: false, outcome: { accepted: false, state } };
   if ((state === 'pending' || state === 'scheduled') && report.state !== 'failed') {

@@ -7,7 +7,9 @@
  *     it('…', async () => { … });
  *   });
  *
- * `sqlite`: a fresh database file in a temp dir. `postgres`: a fresh schema in the database named by
+ * `sqlite`: a fresh database file in a temp dir, with SQLite's native paths. `sqlite-shared`: the same without
+ * them, the shared SQL alone (so every suite checks both, and test/native-equivalence.test.ts compares them on
+ * random inputs). `postgres`: a fresh schema in the database named by
  * FLEETD_TEST_PG (default postgres://postgres@127.0.0.1:5432/test), dropped after the suite, so concurrent
  * runs never see each other. An unreachable PostgreSQL fails the suite; FLEETD_TEST_PG=off skips it.
  */
@@ -35,8 +37,12 @@ interface Opened {
   dispose(): Promise<void>;
 }
 
+/** A backend a store suite runs on: a database, and for SQLite whether its native paths are on. */
+export type BackendName = 'sqlite' | 'sqlite-shared' | 'postgres';
+
 export interface Backend {
-  readonly name: Dialect;
+  readonly name: BackendName;
+  readonly dialect: Dialect;
   /** Why this backend does not run, when it does not. */
   readonly skipped?: string;
   create(): Promise<Opened>;
@@ -53,29 +59,35 @@ function closeOnce(store: SqlStore): () => Promise<void> {
   return () => store.close();
 }
 
-const sqlite: Backend = {
-  name: 'sqlite',
-  async create() {
-    const dir = tempDir('fleetd-store-');
-    const store = await openSqliteStore(join(dir, 'fleetd.db'), { cacheMiB: 16 });
-    const close = closeOnce(store);
-    const others: SqlStore[] = [];
-    return {
-      store,
-      async another() {
-        const other = await openSqliteStore(join(dir, 'fleetd.db'), { cacheMiB: 16 });
-        others.push(other);
-        closeOnce(other);
-        return other;
-      },
-      async dispose() {
-        await Promise.all(others.map((o) => o.close()));
-        await close();
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  },
-};
+function sqliteBackend(name: BackendName, native: boolean): Backend {
+  return {
+    name,
+    dialect: 'sqlite',
+    async create() {
+      const dir = tempDir('fleetd-store-');
+      const store = await openSqliteStore(join(dir, 'fleetd.db'), { cacheMiB: 16, native });
+      const close = closeOnce(store);
+      const others: SqlStore[] = [];
+      return {
+        store,
+        async another() {
+          const other = await openSqliteStore(join(dir, 'fleetd.db'), { cacheMiB: 16, native });
+          others.push(other);
+          closeOnce(other);
+          return other;
+        },
+        async dispose() {
+          await Promise.all(others.map((o) => o.close()));
+          await close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+const sqlite = sqliteBackend('sqlite', true);
+const sqliteShared = sqliteBackend('sqlite-shared', false);
 
 function describeUrl(url: string): string {
   return url.replace(/\/\/([^:@/]*)(:[^@/]*)?@/, '//$1@');
@@ -109,6 +121,7 @@ function checkReachable(url: string): Promise<void> {
 
 const postgres: Backend = {
   name: 'postgres',
+  dialect: 'postgres',
   ...(PG_SETTING === 'off' ? { skipped: 'FLEETD_TEST_PG=off' } : {}),
   async create() {
     const url = PG_SETTING;
@@ -145,10 +158,13 @@ const postgres: Backend = {
   },
 };
 
-export const backends: readonly Backend[] = [sqlite, postgres];
+/** The store suites' backends (forEachBackend); whole servers run on the two databases (forEachDatabase). */
+export const backends: readonly Backend[] = [sqlite, sqliteShared, postgres];
+const databases: readonly Backend[] = [sqlite, postgres];
 
 export interface TestBackend {
-  readonly name: Dialect;
+  readonly name: BackendName;
+  readonly dialect: Dialect;
   /**
    * A fresh, empty, migrated store. Closed and deleted when the test that opened it ends (when opened in a
    * test or beforeEach), or when the backend's suite ends (when opened in beforeAll).
@@ -184,6 +200,7 @@ export function forEachBackend(suite: (backend: TestBackend) => void): void {
         };
         suite({
           name: backend.name,
+          dialect: backend.dialect,
           async open() {
             return (await create()).store;
           },
@@ -238,7 +255,7 @@ export const postgresSkipped = postgres.skipped;
 
 /** Runs the suite once per backend, inside `describe(<backend name>)`, with fresh databases for servers. */
 export function forEachDatabase(suite: (database: TestDatabase) => void): void {
-  for (const backend of backends) {
+  for (const backend of databases) {
     const run = backend.skipped === undefined ? describe : describe.skip;
     run(
       backend.skipped === undefined ? backend.name : `${backend.name} (skipped: ${backend.skipped})`,
@@ -250,7 +267,7 @@ export function forEachDatabase(suite: (database: TestDatabase) => void): void {
           if (failed) throw failed.reason;
         });
         suite({
-          name: backend.name,
+          name: backend.dialect,
           async fresh() {
             if (backend.name === 'sqlite') return undefined;
             const { url, drop } = await freshPostgresSchema();
@@ -267,9 +284,9 @@ export function forEachDatabase(suite: (database: TestDatabase) => void): void {
   }
 }
 
-/** SQLite keeps rollout counts in a table moved by triggers: it must always equal a count of the rows. */
+/** Where rollout counts are kept in a table moved by triggers (SQLite), it must always equal a count of the rows. */
 export async function expectCountsInStep(store: SqlStore): Promise<void> {
-  if (store.dialect !== 'sqlite') return;
+  if (!store.adapter.keepsRolloutCounts) return;
   const kept = await store.db
     .selectFrom('rollout_counts')
     .select(['rollout_id', 'phase', 'purpose', 'state', 'n'])

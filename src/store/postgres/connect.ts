@@ -5,6 +5,7 @@ import { FleetError } from '../../core/errors.js';
 import { migrateToLatest } from '../migrations.js';
 import type { Database } from '../schema.js';
 import { SqlStore } from '../sql-store.js';
+import { postgresAdapter } from './adapter.js';
 
 export interface PostgresOptions {
   /**
@@ -51,7 +52,7 @@ export async function openPostgresStore(url: string, options: PostgresOptions = 
     await db.destroy();
     throw error;
   }
-  return new SqlStore(db, 'postgres');
+  return new SqlStore(db, postgresAdapter);
 }
 
 function redact(url: string): string {

@@ -3,25 +3,11 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
-import type { DeviceRecord } from '../../core/device.js';
-import { asCallerError } from '../db-errors.js';
 import { migrateToLatest } from '../migrations.js';
 import type { Database } from '../schema.js';
-import { heartbeatsNamed, SqlStore } from '../sql-store.js';
-import type {
-  HeartbeatOutcome,
-  ImportResult,
-  PresentedHeartbeat,
-  StatusTransition,
-  TimeContext,
-} from '../store.js';
+import { SqlStore } from '../sql-store.js';
+import { sqliteAdapter } from './adapter.js';
 import { Checkpointer } from './checkpointer.js';
-import { SqliteDevices } from './devices.js';
-import { SqliteEvents } from './events.js';
-import { SqliteHeartbeats } from './heartbeats.js';
-import { SqliteRollouts } from './rollouts.js';
-import { SqliteSweep } from './sweep.js';
-import { SqliteUpdates } from './updates.js';
 
 export interface SqliteOptions {
   /**
@@ -31,8 +17,13 @@ export interface SqliteOptions {
   synchronous?: 'normal' | 'full';
   /** Page cache size (default 256 MiB: enough for about a million devices' hot pages). */
   cacheMiB?: number;
-  /** With `:memory:`: start from this database image (`SqliteStore.image()`) instead of an empty database. */
+  /** With `:memory:`: start from this database image (`memoryImage()` of open.ts) instead of an empty database. */
   image?: Buffer | undefined;
+  /**
+   * Native fast paths (default true): heartbeats, the sweep, bulk registration, offers, reports and rollout
+   * creation as prepared statements. `false` runs the shared SQL alone (the tests compare the two).
+   */
+  native?: boolean;
 }
 
 export async function openSqliteStore(file: string, options: SqliteOptions = {}): Promise<SqliteStore> {
@@ -60,7 +51,7 @@ export async function openSqliteStore(file: string, options: SqliteOptions = {})
   database.pragma('case_sensitive_like = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   await migrateToLatest(db, 'sqlite');
-  return new SqliteStore(db, database, checkpointer);
+  return new SqlStore(db, sqliteAdapter(db, database, checkpointer, { native: options.native ?? true }));
 }
 
 /**
@@ -114,69 +105,5 @@ function withStatementCache(database: BetterSqlite3.Database) {
   };
 }
 
-/**
- * The portable store, with heartbeats, offers, reports, rollout creation and bulk registration done as native
- * prepared statements.
- */
-export class SqliteStore extends SqlStore {
-  private readonly heartbeats: SqliteHeartbeats;
-  private readonly devices: SqliteDevices;
-  private readonly sweeps: SqliteSweep;
-
-  constructor(
-    db: Kysely<Database>,
-    private readonly sqlite: BetterSqlite3.Database,
-    private readonly checkpointer: Checkpointer | undefined,
-  ) {
-    const events = new SqliteEvents(sqlite);
-    super(db, 'sqlite', {
-      rollouts: new SqliteRollouts(db, sqlite, events),
-      updates: new SqliteUpdates(db, sqlite, events),
-    });
-    this.heartbeats = new SqliteHeartbeats(sqlite, events);
-    this.devices = new SqliteDevices(sqlite, events);
-    this.sweeps = new SqliteSweep(sqlite, events);
-  }
-
-  /** The database's size: its pages. */
-  sizeBytes(): number {
-    const pages = this.sqlite.pragma('page_count', { simple: true }) as number;
-    return pages * (this.sqlite.pragma('page_size', { simple: true }) as number);
-  }
-
-  /** The database as it is committed now, to reopen in memory (a restart of an in-memory server). */
-  image(): Promise<Buffer> {
-    return this.db.connection().execute(async () => this.sqlite.serialize());
-  }
-
-  override async close(): Promise<void> {
-    await super.close();
-    await this.checkpointer?.stop();
-  }
-
-  override sweepStatuses(ctx: TimeContext, since?: number): Promise<StatusTransition[]> {
-    return this.db.connection().execute(async () => this.sweeps.sweep(ctx, since));
-  }
-
-  override recordHeartbeats(batch: PresentedHeartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]> {
-    // Holding Kysely's connection keeps any other query (and its transaction) off it while this runs.
-    return this.db
-      .connection()
-      .execute(async () => this.heartbeats.record(batch, ctx))
-      .catch((error: unknown) => {
-        throw asCallerError(error, heartbeatsNamed(batch));
-      });
-  }
-
-  override importDevices(records: DeviceRecord[], ctx: TimeContext, actor: string): Promise<ImportResult> {
-    return this.db.connection().execute(async () => this.devices.import(records, ctx, actor));
-  }
-
-  override setCredentials(
-    credentials: ReadonlyArray<{ id: string; credentialHash: string }>,
-    ctx: TimeContext,
-    actor: string,
-  ): Promise<{ set: number; refused: string[] }> {
-    return this.db.connection().execute(async () => this.devices.setCredentials(credentials, ctx, actor));
-  }
-}
+/** A SQLite store: the shared store on SQLite's adapter (its size and image are the adapter's). */
+export type SqliteStore = SqlStore;

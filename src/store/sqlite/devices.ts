@@ -2,7 +2,7 @@
  * Bulk registration for SQLite: importing devices and issuing their credentials in one transaction as native
  * statements (the simulator registers a million devices this way). Device rows go in one statement each (they
  * are wide: as JSON they cost more to build than to insert); tags, events and credentials, narrow, go in
- * 10,000 to a statement as JSON. The rows are the portable code's (device-row.ts), and so are the events.
+ * 10,000 to a statement as JSON. The rows are the shared code's (device-row.ts), and so are the events.
  */
 import type { Database as Sqlite, Statement } from 'better-sqlite3';
 import type { DeviceRecord } from '../../core/device.js';

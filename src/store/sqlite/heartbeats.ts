@@ -1,11 +1,11 @@
 /**
  * The heartbeat write for SQLite, as synchronous prepared statements run in one transaction while the
  * connection is held exclusively: the hottest path in FleetD pays no query building and no awaits per row.
- * Decisions come from heartbeat-effects.ts, exactly as in the portable implementation.
+ * Decisions come from heartbeat-effects.ts, exactly as in the shared implementation (shared/heartbeats.ts).
  */
 import type { Database as Sqlite, Statement } from 'better-sqlite3';
 import { type HeartbeatRow, heartbeatEffects } from '../heartbeat-effects.js';
-import { OFFERABLE_STATES } from '../sql-updates.js';
+import { OFFERABLE_STATES } from '../shared/updates.js';
 import type { HeartbeatOutcome, PresentedHeartbeat, TimeContext } from '../store.js';
 import type { SqliteEvents } from './events.js';
 import { RowUpdates } from './row-updates.js';

@@ -1,18 +1,18 @@
 /**
  * Rollout creation for SQLite: a rollout over a million devices reads a million devices and writes a million
- * device updates in one transaction, and may supersede as many. The plan's query is the portable one, compiled
+ * device updates in one transaction, and may supersede as many. The plan's query is the shared one, compiled
  * by Kysely and run here as a native statement that returns plain arrays; rows go in, and superseded updates
  * are cancelled, 10,000 to a statement. These run synchronously on the same better-sqlite3 handle while Kysely
  * holds the connection (inside the store's transaction, or `connection()` for a dry run), so they are part of
- * it and nothing interleaves. Everything else is the portable code.
+ * it and nothing interleaves. These are the RolloutRows of adapter.ts; the shared ones are shared/rollout-targets.ts.
  */
 import type { Database as Sqlite, Statement } from 'better-sqlite3';
-import { type Expression, type Kysely, sql } from 'kysely';
 import type { PlanDevice, PlannedTarget } from '../../core/rollout/plan.js';
-import type { Database } from '../schema.js';
-import type { Db } from '../sql-events.js';
-import { inWriteOrder, SqlRollouts, supersededEvents, WAITING, type WaitingRow } from '../sql-rollouts.js';
-import type { PlanSelection, TimeContext } from '../store.js';
+import type { RolloutRows, SqlContext } from '../adapter.js';
+import type { Db } from '../shared/events.js';
+import { planQuery, toPlanDevice } from '../shared/plan-query.js';
+import { inWriteOrder, supersededEvents, WAITING, type WaitingRow } from '../shared/rollout-targets.js';
+import type { PlanSelection, TimeContext, UpdateAction } from '../store.js';
 import { reserveUpdateIds } from '../update-ids.js';
 import type { SqliteEvents } from './events.js';
 
@@ -32,17 +32,16 @@ type PlanRow = [
   waiting: 0 | 1,
 ];
 
-export class SqliteRollouts extends SqlRollouts {
+export class SqliteRollouts implements RolloutRows {
   private readonly insertUpdates: Statement;
   private readonly selectWaiting: Statement<{ rolloutId: string; devices: string }, WaitingRow>;
   private readonly cancelUpdates: Statement<{ ids: string; reason: string; now: number }>;
 
   constructor(
-    db: Kysely<Database>,
+    private readonly s: SqlContext,
     private readonly sqlite: Sqlite,
     private readonly events: SqliteEvents,
   ) {
-    super(db, 'sqlite');
     // The per-device columns come as a JSON array of arrays, unpacked by SQLite without a statement execution per
     // row (measured faster than a prepared INSERT per row); as JSONB, a row's values are read without parsing
     // its text again.
@@ -64,24 +63,15 @@ export class SqliteRollouts extends SqlRollouts {
     );
   }
 
-  /**
-   * `+state`: SQLite then seeks the device in (device_id, state) once and checks the state of its few updates
-   * there, instead of seeking once per state asked for (about 30 % of the plan's read on a million devices with
-   * an update each).
-   */
-  protected override updateState(u: string): Expression<string> {
-    return sql<string>`+${sql.ref(`${u}.state`)}`;
-  }
-
   /** The plan's query with one more column: whether the device has an update waiting to start. */
   private readNative({ filter, tagKey }: PlanSelection, ctx: TimeContext) {
-    const query = this.planQuery(this.db, filter, tagKey, ctx)
+    const query = planQuery(this.s, this.s.db, filter, tagKey, ctx)
       .select(({ exists, selectFrom }) =>
         exists(
           selectFrom('device_updates as w')
             .select('w.id')
             .whereRef('w.device_id', '=', 'devices.id')
-            .where(this.updateState('w'), 'in', WAITING),
+            .where(this.s.adapter.stateInDeviceLookup('w'), 'in', WAITING),
         ).as('waiting'),
       )
       .compile();
@@ -99,25 +89,25 @@ export class SqliteRollouts extends SqlRollouts {
         tag_value: row[6],
         busy_with: row[7],
       };
-      devices.push(this.toPlanDevice(r, tagKey, ctx));
+      devices.push(toPlanDevice(r, tagKey, ctx));
       if (row[8] === 1) waiting.add(r.id);
     }
     return { devices, waiting };
   }
 
   /** Inside the create transaction: the same read tells which targets have an update to supersede. */
-  protected override async readPlanDevices(_db: Db, selection: PlanSelection, ctx: TimeContext) {
+  async readPlanDevices(_db: Db, selection: PlanSelection, ctx: TimeContext) {
     return this.readNative(selection, ctx);
   }
 
-  override async planDevices(selection: PlanSelection, ctx: TimeContext): Promise<PlanDevice[]> {
+  async planDevices(selection: PlanSelection, ctx: TimeContext): Promise<PlanDevice[]> {
     // A dry run holds the connection too: run between another transaction's statements, it would read them.
-    return this.db.connection().execute(async () => this.readNative(selection, ctx).devices);
+    return this.s.db.connection().execute(async () => this.readNative(selection, ctx).devices);
   }
 
-  protected override async insertTargets(
+  async insertTargets(
     _trx: Db,
-    rollout: { id: string; releaseId: string; action: string },
+    rollout: { id: string; releaseId: string; action: UpdateAction },
     targets: PlannedTarget[],
     now: number,
   ): Promise<void> {
@@ -150,13 +140,8 @@ export class SqliteRollouts extends SqlRollouts {
     }
   }
 
-  /** The portable supersede, 10,000 devices to a statement: a rollout over a whole fleet may supersede another's. */
-  protected override async supersede(
-    _trx: Db,
-    rolloutId: string,
-    deviceIds: string[],
-    now: number,
-  ): Promise<void> {
+  /** The shared supersede, 10,000 devices to a statement: a rollout over a whole fleet may supersede another's. */
+  async supersede(_trx: Db, rolloutId: string, deviceIds: string[], now: number): Promise<void> {
     const reason = `superseded by rollout ${rolloutId}`;
     for (let i = 0; i < deviceIds.length; i += CHUNK) {
       const devices = JSON.stringify(deviceIds.slice(i, i + CHUNK));

@@ -1,18 +1,21 @@
 /**
  * The status sweep on SQLite as prepared statements: devices gone silent are recorded offline (or abandoned)
- * a chunk at a time, each chunk one transaction with its events. The moves and the chunking are the portable
- * code's (heartbeat-effects.ts, sql-store.ts); SQLite runs one writer at a time, so a device selected here is
+ * a chunk at a time, each chunk one transaction with its events. The moves and the chunking are the shared
+ * code's (heartbeat-effects.ts, shared/sweep.ts); SQLite runs one writer at a time, so a device selected here is
  * still silent when it is written.
  */
 import type { Database as Sqlite, Statement } from 'better-sqlite3';
 import type { DeviceStatus } from '../../core/device.js';
 import { type StatusSweep, statusEvent, statusSweeps } from '../heartbeat-effects.js';
-import { SWEEP_CHUNK } from '../sql-store.js';
+import { SWEEP_CHUNK } from '../shared/sweep.js';
 import type { StatusTransition, TimeContext } from '../store.js';
 import type { SqliteEvents } from './events.js';
 
 export class SqliteSweep {
-  private readonly selects = new Map<string, Statement<unknown[], { id: string; recorded_status: string }>>();
+  private readonly selects = new Map<
+    string,
+    Statement<unknown[], { id: string; recorded_status: DeviceStatus }>
+  >();
   private readonly record: Statement<[string, string]>;
 
   constructor(
@@ -49,15 +52,12 @@ export class SqliteSweep {
             const silent = this.select(move, since !== undefined).all(...args);
             for (const r of silent) this.record.run(move.to, r.id);
             this.events.write(
-              silent.map((r) =>
-                statusEvent(r.id, r.recorded_status as DeviceStatus, move.to, ctx.now, move.reason),
-              ),
+              silent.map((r) => statusEvent(r.id, r.recorded_status, move.to, ctx.now, move.reason)),
             );
             return silent;
           })
           .immediate();
-        for (const r of rows)
-          transitions.push({ deviceId: r.id, from: r.recorded_status as DeviceStatus, to: move.to });
+        for (const r of rows) transitions.push({ deviceId: r.id, from: r.recorded_status, to: move.to });
         if (rows.length < SWEEP_CHUNK) break;
       }
     }

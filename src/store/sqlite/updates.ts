@@ -2,15 +2,18 @@
  * Device updates on SQLite: the offer made on heartbeats and the reports devices send are FleetD's busiest
  * writes after heartbeats, so their reads and writes are prepared statements run synchronously inside the
  * store's own transaction (Kysely holds the connection; these calls use the same better-sqlite3 handle).
- * The decisions and the transactions are the portable code's (sql-updates.ts, update-effects.ts).
+ * The decisions and the transactions are the shared code's (shared/update-offer.ts, shared/update-reports.ts,
+ * update-effects.ts); these are the UpdateRows of adapter.ts, step for step those of shared/update-rows.ts.
  */
 import type { Database as Sqlite, Statement } from 'better-sqlite3';
 import type { Kysely } from 'kysely';
+import type { RolloutState } from '../../core/rollout/rollout-state.js';
 import { versionKey } from '../../core/semver.js';
 import { ACTIVE_STATES } from '../../core/update-state.js';
+import type { UpdateRows } from '../adapter.js';
 import type { Database, DeviceUpdatesTable } from '../schema.js';
-import type { Db } from '../sql-events.js';
-import { OFFERABLE_STATES, type OfferRow, offeredRollout, SqlUpdates } from '../sql-updates.js';
+import type { Db } from '../shared/events.js';
+import { OFFERABLE_STATES, type OfferRow, offeredRollout } from '../shared/updates.js';
 import type { NewEvent, TimeContext } from '../store.js';
 import { firmwareChangedEvent, type ReportRow, updateEvent } from '../update-effects.js';
 import type { SqliteEvents } from './events.js';
@@ -18,13 +21,13 @@ import { RowUpdates } from './row-updates.js';
 
 const list = (values: readonly string[]) => values.map((v) => `'${v}'`).join(', ');
 
-export class SqliteUpdates extends SqlUpdates {
+export class SqliteUpdates implements UpdateRows {
   private readonly selectOffers: Statement<[string], OfferRow>;
   private readonly grant: Statement;
   private readonly skip: Statement;
   private readonly selectRollout: Statement<
     [string],
-    { state: string; current_phase: number; started_at: number | null; spec: string }
+    { state: RolloutState; current_phase: number; started_at: number | null; spec: string }
   >;
   private readonly countInProgress: Statement<[string], { n: number | null }>;
   private readonly selectReported: Statement<[string, string], ReportRow>;
@@ -34,11 +37,10 @@ export class SqliteUpdates extends SqlUpdates {
   private readonly reportWrites: RowUpdates;
 
   constructor(
-    db: Kysely<Database>,
+    private readonly db: Kysely<Database>,
     sqlite: Sqlite,
     private readonly events: SqliteEvents,
   ) {
-    super(db, 'sqlite');
     // The devices come as one JSON array: one statement whatever the batch size (an IN list would be
     // prepared again for every length).
     this.selectOffers = sqlite.prepare(
@@ -74,12 +76,12 @@ export class SqliteUpdates extends SqlUpdates {
     );
   }
 
-  protected override offerRows(deviceIds: string[]): Promise<OfferRow[]> {
+  offerRows(deviceIds: string[]): Promise<OfferRow[]> {
     // Outside a transaction: holding the connection keeps another transaction's uncommitted rows out of sight.
     return this.db.connection().execute(async () => this.selectOffers.all(JSON.stringify(deviceIds)));
   }
 
-  protected override async movePending(
+  async movePending(
     _trx: Db,
     r: { id: string; device_id: string; rollout_id: string | null },
     to: 'notified' | 'skipped',
@@ -96,37 +98,28 @@ export class SqliteUpdates extends SqlUpdates {
     return true;
   }
 
-  protected override async writeEvents(_trx: Db, events: NewEvent[]): Promise<void> {
+  async writeEvents(_trx: Db, events: NewEvent[]): Promise<void> {
     this.events.write(events);
   }
 
-  protected override async lockedRollout(_trx: Db, rolloutId: string) {
+  async lockedRollout(_trx: Db, rolloutId: string) {
     const row = this.selectRollout.get(rolloutId);
     return row && offeredRollout(row);
   }
 
-  protected override async inProgress(_trx: Db, rolloutId: string): Promise<number> {
+  async inProgress(_trx: Db, rolloutId: string): Promise<number> {
     return this.countInProgress.get(rolloutId)?.n ?? 0;
   }
 
-  protected override async reportRow(_trx: Db, deviceId: string, updateId: string) {
+  async reportRow(_trx: Db, deviceId: string, updateId: string) {
     return this.selectReported.get(updateId, deviceId);
   }
 
-  protected override async writeReport(
-    _trx: Db,
-    updateId: string,
-    set: Partial<DeviceUpdatesTable>,
-  ): Promise<void> {
+  async writeReport(_trx: Db, updateId: string, set: Partial<DeviceUpdatesTable>): Promise<void> {
     this.reportWrites.run(updateId, set);
   }
 
-  protected override async recordRunningVersion(
-    _trx: Db,
-    deviceId: string,
-    releaseId: string,
-    at: number,
-  ): Promise<void> {
+  async recordRunningVersion(_trx: Db, deviceId: string, releaseId: string, at: number): Promise<void> {
     const version = this.selectVersion.get(releaseId)?.version;
     const device = this.selectFirmware.get(deviceId);
     if (version === undefined || !device || device.firmware_version === version) return;

@@ -1,9 +1,9 @@
 /** Keyset pagination over devices: the sort expressions and the opaque cursors that resume them. */
 import type { ExpressionBuilder, ExpressionWrapper } from 'kysely';
-import { FleetError } from '../core/errors.js';
-import type { DeviceRow } from './device-row.js';
-import type { Database } from './schema.js';
-import type { DeviceSortField } from './store.js';
+import { FleetError } from '../../core/errors.js';
+import type { DeviceRow } from '../device-row.js';
+import type { Database } from '../schema.js';
+import type { DeviceSortField } from '../store.js';
 
 type Eb = ExpressionBuilder<Database, 'devices'>;
 type SortValue = string | number;

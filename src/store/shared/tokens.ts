@@ -1,8 +1,8 @@
-/** API and enrollment tokens beyond creating and finding them: listing, revoking, replacing (Store). */
-import { FleetError } from '../core/errors.js';
-import type { Db } from './sql-events.js';
-import { insertEvents } from './sql-events.js';
-import type { ApiToken, EnrollmentTokenInfo } from './store.js';
+/** API and enrollment tokens: creating, finding, listing, revoking, replacing (Store). */
+import { FleetError } from '../../core/errors.js';
+import type { ApiToken, EnrollmentToken, EnrollmentTokenInfo } from '../store.js';
+import type { Db } from './events.js';
+import { insertEvents } from './events.js';
 
 export async function listEnrollmentTokens(db: Db): Promise<EnrollmentTokenInfo[]> {
   const rows = await db
@@ -88,5 +88,62 @@ export async function replaceApiToken(
       },
     ]);
     return count;
+  });
+}
+
+export async function findApiToken(db: Db, tokenHash: string): Promise<ApiToken | undefined> {
+  const row = await db
+    .selectFrom('api_tokens')
+    .selectAll()
+    .where('token_hash', '=', tokenHash)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return row && { id: row.id, name: row.name, role: row.role, createdAt: Number(row.created_at) };
+}
+
+export async function countApiTokens(db: Db): Promise<number> {
+  const row = await db
+    .selectFrom('api_tokens')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function createEnrollmentToken(
+  db: Db,
+  token: EnrollmentToken,
+  tokenHash: string,
+  actor: string,
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('enrollment_tokens')
+      .values({
+        id: token.id,
+        token_hash: tokenHash,
+        uses_left: token.usesLeft,
+        expires_at: token.expiresAt,
+        tags: JSON.stringify(token.tags),
+        created_at: token.createdAt,
+        revoked_at: null,
+        claim_filter: token.claim ?? null,
+      })
+      .execute();
+    await insertEvents(trx, [
+      {
+        at: token.createdAt,
+        type: 'enrollment.created',
+        deviceId: null,
+        rolloutId: null,
+        actor,
+        reason: null,
+        data: {
+          id: token.id,
+          usesLeft: token.usesLeft,
+          expiresAt: token.expiresAt,
+          ...(token.claim ? { claim: token.claim } : {}),
+        },
+      },
+    ]);
   });
 }

@@ -4,11 +4,11 @@
  * UPDATE waits for the winner's row lock, re-checks the condition and changes nothing.
  */
 import type { Kysely, Selectable } from 'kysely';
-import { FleetError } from '../core/errors.js';
-import { shownUrl } from '../core/shown-url.js';
-import type { Database, WebhooksTable } from './schema.js';
-import { insertEvents } from './sql-events.js';
-import type { NewWebhook, StoredEvent, Webhook, WebhookStore } from './store.js';
+import { FleetError } from '../../core/errors.js';
+import { shownUrl } from '../../core/shown-url.js';
+import type { Database, WebhooksTable } from '../schema.js';
+import type { NewWebhook, StoredEvent, Webhook, WebhookStore } from '../store.js';
+import { insertEvents } from './events.js';
 
 function rowToWebhook(row: Selectable<WebhooksTable>): Webhook {
   const num = (v: number | null) => (v === null ? null : Number(v));

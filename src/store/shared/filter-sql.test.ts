@@ -9,12 +9,12 @@ import BetterSqlite3 from 'better-sqlite3';
 import fc from 'fast-check';
 import { Kysely, SqliteDialect } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_THRESHOLDS, type Device, type StatusThresholds } from '../core/device.js';
-import { type FilterNode, matchesFilter, parseFilter } from '../core/filter/index.js';
-import { mulberry32 } from '../core/random.js';
-import { versionKey } from '../core/semver.js';
+import { DEFAULT_THRESHOLDS, type Device, type StatusThresholds } from '../../core/device.js';
+import { type FilterNode, matchesFilter, parseFilter } from '../../core/filter/index.js';
+import { mulberry32 } from '../../core/random.js';
+import { versionKey } from '../../core/semver.js';
+import type { Database } from '../schema.js';
 import { compileFilter, globToLike } from './filter-sql.js';
-import type { Database } from './schema.js';
 
 const NOW = Date.UTC(2024, 9, 20, 12);
 const MINUTE = 60_000;

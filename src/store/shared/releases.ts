@@ -1,12 +1,12 @@
 /** Releases (a signed artifact: manifest, signature, blob hash) over Kysely, for both dialects. */
 import type { Kysely, Selectable } from 'kysely';
-import { FleetError } from '../core/errors.js';
-import type { ReleaseType } from '../core/manifest.js';
-import { versionKey } from '../core/semver.js';
-import { FINAL_STATES } from '../core/update-state.js';
-import type { Database, ReleasesTable } from './schema.js';
-import { insertEvents } from './sql-events.js';
-import type { Release, ReleaseStore } from './store.js';
+import { FleetError } from '../../core/errors.js';
+import type { ReleaseType } from '../../core/manifest.js';
+import { versionKey } from '../../core/semver.js';
+import { FINAL_STATES } from '../../core/update-state.js';
+import type { Database, ReleasesTable } from '../schema.js';
+import type { Release, ReleaseStore } from '../store.js';
+import { insertEvents } from './events.js';
 
 export function rowToRelease(row: Selectable<ReleasesTable>): Release {
   return {

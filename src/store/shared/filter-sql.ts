@@ -8,7 +8,7 @@
  * plain NOT would drop the devices without a value that `!=` must match.
  */
 import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
-import { DEVICE_STATUSES, type DeviceStatus, type StatusThresholds } from '../core/device.js';
+import { DEVICE_STATUSES, type DeviceStatus, type StatusThresholds } from '../../core/device.js';
 import {
   type FilterNode,
   hasWildcard,
@@ -16,8 +16,8 @@ import {
   type OrderOp,
   resolveTime,
   type TextField,
-} from '../core/filter/index.js';
-import type { Database } from './schema.js';
+} from '../../core/filter/index.js';
+import type { Database } from '../schema.js';
 
 type Eb = ExpressionBuilder<Database, 'devices'>;
 type Condition = Expression<SqlBool>;

@@ -7,8 +7,8 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely, Transaction } from 'kysely';
-import { asksForRetry } from './db-errors.js';
-import type { Database } from './schema.js';
+import { asksForRetry } from '../db-errors.js';
+import type { Database } from '../schema.js';
 
 /** Runs of one transaction at most (the first included). */
 export const MAX_TRANSACTION_RUNS = 5;
