@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isFleetError } from '../core/errors.js';
-import { pendingUpdateJson } from '../server/json.js';
+import { pendingUpdateJson } from '../protocol/device-api.js';
 import type { ServerParts } from '../server/serve.js';
 import type { PendingUpdateJson } from './protocol-device.js';
 

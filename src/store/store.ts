@@ -3,7 +3,14 @@
  * Each mutating method is one transaction that writes its events with it (outbox), so an acknowledged
  * write and its event are never separated by a crash.
  */
-import type { Device, DeviceRecord, DeviceStatus, Heartbeat, StatusThresholds } from '../core/device.js';
+import type {
+  Device,
+  DeviceRecord,
+  DeviceSortField,
+  DeviceStatus,
+  Heartbeat,
+  StatusThresholds,
+} from '../core/device.js';
 import { FleetError } from '../core/errors.js';
 import type { FilterNode } from '../core/filter/index.js';
 import type { ReleaseType } from '../core/manifest.js';
@@ -35,8 +42,7 @@ export function isLeaseLost(error: unknown): boolean {
   return error instanceof FleetError && error.code === 'CONFLICT' && error.details?.lease === 'lost';
 }
 
-export const DEVICE_SORT_FIELDS = ['id', 'name', 'last_seen', 'firmware', 'hardware', 'created'] as const;
-export type DeviceSortField = (typeof DEVICE_SORT_FIELDS)[number];
+export { DEVICE_SORT_FIELDS, type DeviceSortField } from '../core/device.js';
 
 export interface DeviceQuery extends TimeContext {
   filter?: FilterNode | undefined;

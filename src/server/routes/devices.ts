@@ -4,18 +4,18 @@ import { Type } from 'typebox';
 import { FleetError } from '../../core/errors.js';
 import { parseFilter } from '../../core/filter/index.js';
 import { importRecords } from '../../core/fleet-import.js';
+import { withErrors } from '../../protocol/common.js';
+import { CredentialReply } from '../../protocol/device-api.js';
+import {
+  DeviceListQuery,
+  DeviceParams,
+  deviceJson,
+  FilterQuery,
+  ImportBody,
+} from '../../protocol/operator-api.js';
 import { deviceCredential, hashSecret, splitDeviceCredential } from '../../registry/credentials.js';
 import { actorOf, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
-import { deviceJson } from '../json.js';
-import {
-  CredentialReply,
-  DeviceListQuery,
-  DeviceParams,
-  FilterQuery,
-  ImportBody,
-  withErrors,
-} from '../schemas.js';
 
 /** An import of 50,000 devices is about 20 MB of JSON; the CLI sends larger files in parts. */
 const IMPORT_BODY_LIMIT = 64 * 1024 * 1024;

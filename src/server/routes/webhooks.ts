@@ -6,11 +6,11 @@ import { FleetError } from '../../core/errors.js';
 import { shownUrl } from '../../core/shown-url.js';
 import { checkWebhookTarget } from '../../events/webhook-egress.js';
 import { validateWebhookUrl } from '../../events/webhook-rules.js';
+import { withErrors } from '../../protocol/common.js';
 import { newId } from '../../registry/credentials.js';
 import type { Webhook } from '../../store/store.js';
 import { actorOf, operatorOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
-import { withErrors } from '../schemas.js';
 
 const iso = (ms: number | null) => (ms === null || ms === 0 ? null : new Date(ms).toISOString());
 
