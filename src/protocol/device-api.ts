@@ -5,6 +5,7 @@
  */
 import { type Static, Type } from 'typebox';
 import type { Heartbeat } from '../core/device.js';
+import type { DeviceReportedState } from '../core/update-state.js';
 import { DeviceId, INT4_MAX, Nullable, Tags } from './common.js';
 
 export const HeartbeatBody = Type.Object(
@@ -144,6 +145,10 @@ export const ReportedState = Type.Union([
   Type.Literal('failed'),
   Type.Literal('rolled_back'),
 ]);
+/** The core's list (DEVICE_REPORTED_STATES) spelled out for the schema: this fails to compile if they differ. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const reportedStatesAgree: Same<Static<typeof ReportedState>, DeviceReportedState> = true;
+void reportedStatesAgree;
 
 export const StatusReportBody = Type.Object(
   {

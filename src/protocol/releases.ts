@@ -35,3 +35,20 @@ export const UpdateJson = Type.Object({
   finished_at: Type.Union([Type.String(), Type.Null()]),
 });
 export type UpdateJson = Static<typeof UpdateJson>;
+
+/** What a scrub of the stored artifacts found (`POST /artifacts/verify`). */
+export const VerifyReport = Type.Object({
+  checked: Type.Integer({ description: 'Blobs re-hashed' }),
+  bytes: Type.Integer({ description: 'Bytes read' }),
+  damaged: Type.Array(
+    Type.Object({
+      sha256: Type.String(),
+      size: Type.Integer(),
+      releases: Type.Array(Type.String(), { description: 'name@version of each release using it' }),
+      problem: Type.Union([Type.Literal('missing'), Type.Literal('altered')]),
+      found_size: Type.Integer(),
+      found_sha256: Type.Optional(Type.String()),
+    }),
+  ),
+});
+export type VerifyReportJson = Static<typeof VerifyReport>;

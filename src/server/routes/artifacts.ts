@@ -12,7 +12,7 @@ import { FleetError } from '../../core/errors.js';
 import { canonicalManifest, type Manifest, parseManifest, RELEASE_TYPES } from '../../core/manifest.js';
 import { formatVersion, parseVersion } from '../../core/semver.js';
 import { withErrors } from '../../protocol/common.js';
-import { ReleaseJson } from '../../protocol/releases.js';
+import { ReleaseJson, VerifyReport } from '../../protocol/releases.js';
 import { newId } from '../../registry/credentials.js';
 import type { Release } from '../../store/store.js';
 import { actorOf, operatorOf } from '../auth.js';
@@ -42,20 +42,6 @@ const VerifyQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-const VerifyReport = Type.Object({
-  checked: Type.Integer({ description: 'Blobs re-hashed' }),
-  bytes: Type.Integer({ description: 'Bytes read' }),
-  damaged: Type.Array(
-    Type.Object({
-      sha256: Type.String(),
-      size: Type.Integer(),
-      releases: Type.Array(Type.String(), { description: 'name@version of each release using it' }),
-      problem: Type.Union([Type.Literal('missing'), Type.Literal('altered')]),
-      found_size: Type.Integer(),
-      found_sha256: Type.Optional(Type.String()),
-    }),
-  ),
-});
 const RepairReply = Type.Object({
   sha256: Type.String(),
   found: Type.Union([Type.Literal('intact'), Type.Literal('missing'), Type.Literal('altered')], {
