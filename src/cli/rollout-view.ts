@@ -1,5 +1,5 @@
 /** How `fleetd deploy` shows rollouts and plans to people: pure functions from the API's JSON to text. */
-import type { EtaJson, GateJson, PhaseJson, PlanJson, RolloutJson } from '../protocol/rollouts.js';
+import type { PhaseJson, PlanJson, RolloutJson } from '../protocol/rollouts.js';
 import { table } from './output.js';
 
 export const FINAL_ROLLOUT_STATES = new Set(['completed', 'cancelled', 'rolled_back']);
