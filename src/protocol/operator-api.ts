@@ -42,6 +42,13 @@ export const DeviceJson = Type.Object(
 );
 export type DeviceJson = Static<typeof DeviceJson>;
 
+/** A page of a device listing; its devices refer to the shared `Device` schema (added to the app by id). */
+export const DevicePage = Type.Object({
+  devices: Type.Array(Type.Ref('Device')),
+  next_cursor: Nullable(Type.String()),
+});
+export type DevicePageJson = { devices: DeviceJson[]; next_cursor: Static<typeof DevicePage>['next_cursor'] };
+
 export const DeviceListQuery = Type.Object(
   {
     filter: Type.Optional(

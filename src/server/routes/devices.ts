@@ -8,6 +8,7 @@ import { withErrors } from '../../protocol/common.js';
 import { CredentialReply } from '../../protocol/device-api.js';
 import {
   DeviceListQuery,
+  DevicePage,
   DeviceParams,
   deviceJson,
   FilterQuery,
@@ -31,10 +32,7 @@ export const deviceRoutes =
           tags: ['devices'],
           querystring: DeviceListQuery,
           response: withErrors({
-            200: Type.Object({
-              devices: Type.Array(Type.Ref('Device')),
-              next_cursor: Type.Union([Type.String(), Type.Null()]),
-            }),
+            200: DevicePage,
           }),
         },
       },
