@@ -45,7 +45,8 @@ describe('import boundaries', () => {
   it('fail when core imports the server', () => {
     const result = check({
       ...allowed,
-      'src/core/clock.ts': "import type { app } from '../server/app.js';\nexport const now = (): typeof app => 0;\n",
+      'src/core/clock.ts':
+        "import type { app } from '../server/app.js';\nexport const now = (): typeof app => 0;\n",
     });
     expect(result.status).not.toBe(0);
     expect(result.output).toContain('core-imports-only-itself');
@@ -64,7 +65,8 @@ describe('import boundaries', () => {
     const result = check({
       ...allowed,
       'src/store/store.ts': 'export interface Row { id: string }\n',
-      'src/protocol/messages.ts': "import type { Row } from '../store/store.js';\nexport const at: Row['id'] = '';\n",
+      'src/protocol/messages.ts':
+        "import type { Row } from '../store/store.js';\nexport const at: Row['id'] = '';\n",
     });
     expect(result.status).not.toBe(0);
     expect(result.output).toContain('protocol-imports-only-core');
