@@ -4,7 +4,7 @@
  * framework itself costs, so the heartbeat's own work can be told apart from it.
  */
 import Fastify from 'fastify';
-import { HeartbeatBody } from '../src/server/schemas.js';
+import { HeartbeatBody } from '../src/protocol/device-api.js';
 
 const app = Fastify({ logger: false });
 app.post('/api/device/v1/heartbeat', { schema: { body: HeartbeatBody } }, async () => ({

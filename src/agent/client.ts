@@ -1,48 +1,20 @@
 /** The device protocol's HTTP calls (docs/device-protocol.md), and nothing else: no decisions here. */
+import type { EnrollJson, HeartbeatJson, PendingUpdateJson } from '../protocol/device-api.js';
 import type { HttpFetch } from './downloader.js';
 import type { Report, SendOutcome } from './outbox.js';
-import type { UpdateAction } from './state-dir.js';
 
 const API = '/api/device/v1';
 
-export interface PendingUpdate {
-  id: string;
-  rollout_id?: string;
-  state: string;
-  last_seq: number;
-  action: UpdateAction;
-  manifest: string;
-  signature: string;
-  download_url: string;
-  retry_after: number | null;
-  /** A soft update: the device may defer installing it (its consent hook). */
-  soft?: boolean;
-}
+/** An update the server offers (the protocol's schema); `soft`: the device may defer installing it. */
+export type PendingUpdate = PendingUpdateJson;
 
 export interface HeartbeatAnswer {
   pending: PendingUpdate[];
   nextHeartbeatSec: number;
 }
 
-export interface EnrollBody {
-  enrollment_token: string;
-  device_id: string;
-  hardware_type?: string;
-  firmware_version?: string;
-  name?: string;
-  timezone?: string;
-  tags?: Record<string, string>;
-}
-
-export interface HeartbeatBody {
-  device_id: string;
-  firmware_version?: string;
-  timestamp?: string;
-  location?: { lat: number; lon: number };
-  battery?: number;
-  signal_strength?: number;
-  metrics?: Record<string, number | string | boolean>;
-}
+export type EnrollBody = EnrollJson;
+export type HeartbeatBody = HeartbeatJson;
 
 /** An HTTP answer other than the expected one, with the server's `{error: {code, message}}` when present. */
 export class ProtocolError extends Error {
@@ -148,7 +120,7 @@ export function parsePendingUpdate(raw: unknown): PendingUpdate | undefined {
   const action = u.action === 'download_only' || u.action === 'switch' ? u.action : 'install';
   return {
     id: u.id,
-    ...(typeof u.rollout_id === 'string' ? { rollout_id: u.rollout_id } : {}),
+    rollout_id: typeof u.rollout_id === 'string' ? u.rollout_id : null,
     state: typeof u.state === 'string' ? u.state : 'pending',
     last_seq: typeof u.last_seq === 'number' ? u.last_seq : 0,
     action,

@@ -11,15 +11,11 @@
  * a seq and the server would discard the new report as already delivered.
  */
 import type { DeviceReportedState } from '../core/update-state.js';
+import type { ReportJson } from '../protocol/mqtt.js';
 import { readJson, writeJsonAtomic } from './fsutil.js';
 
-export interface Report {
-  update_id: string;
-  seq: number;
-  state: DeviceReportedState;
-  progress: number | null;
-  error: string | null;
-}
+/** A status report as the protocol carries it over MQTT (over HTTP, `update_id` goes in the path). */
+export type Report = Required<ReportJson>;
 
 /** The last report made for an update; `cancelled` marks one the server told us to stop working on. */
 export interface UpdateMark {

@@ -12,6 +12,7 @@
  */
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { PendingUpdateJson } from '../protocol/device-api.js';
 import { isNotFound, readJson, removeDurably, writeFileAtomic, writeJsonAtomic } from './fsutil.js';
 
 export interface Identity {
@@ -22,7 +23,7 @@ export interface Identity {
   initial_firmware?: string;
 }
 
-export type UpdateAction = 'install' | 'download_only' | 'switch';
+export type UpdateAction = PendingUpdateJson['action'];
 
 /** The update in progress, kept so that work resumes after a restart without asking the server. */
 export interface JobRecord {

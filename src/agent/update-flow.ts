@@ -169,7 +169,7 @@ export class UpdateFlow {
     if (holding === 'nothing') await this.slots.prepare(slot);
     const job: JobRecord = {
       id: u.id,
-      ...(u.rollout_id !== undefined ? { rollout_id: u.rollout_id } : {}),
+      ...(u.rollout_id !== null ? { rollout_id: u.rollout_id } : {}),
       action: u.action,
       manifest: u.manifest,
       signature: u.signature,

@@ -6,36 +6,13 @@ import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { readPrivateKeyFile, signManifest } from '../artifacts/signing.js';
 import { canonicalManifest, RELEASE_TYPES, type ReleaseType } from '../core/manifest.js';
+import type { ReleaseJson, VerifyReportJson as VerifyReport } from '../protocol/releases.js';
 import { CliError, type Client } from './client.js';
 import { type OutputFormat, printJson, table } from './output.js';
 
 interface Ctx {
   client(): Client;
   format(): OutputFormat;
-}
-
-interface ReleaseJson {
-  id: string;
-  name: string;
-  version: string;
-  type: string;
-  hardware: string[];
-  size: number;
-  sha256: string;
-  key_id: string;
-  created_at: string;
-}
-
-interface VerifyReport {
-  checked: number;
-  bytes: number;
-  damaged: Array<{
-    sha256: string;
-    releases: string[];
-    problem: 'missing' | 'altered';
-    found_size: number;
-    found_sha256?: string;
-  }>;
 }
 
 function releaseType(text: string): ReleaseType {
@@ -163,12 +140,7 @@ export function registerArtifact(program: Command, ctx: Ctx): void {
     .argument('<release>', 'name@version or id')
     .description('one release, with its signed manifest')
     .action(async (release: string) => {
-      const r = await ctx
-        .client()
-        .request<ReleaseJson & { manifest: string; signature: string }>(
-          'GET',
-          `/api/v1/artifacts/${ref(release)}`,
-        );
+      const r = await ctx.client().request<ReleaseJson>('GET', `/api/v1/artifacts/${ref(release)}`);
       if (ctx.format() === 'json') return printJson(r);
       for (const [k, v] of Object.entries(r))
         console.log(`${k.padEnd(15)}${Array.isArray(v) ? v.join(', ') : v}`);

@@ -3,12 +3,12 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { parseRolloutSpec } from '../core/rollout/spec.js';
+import type { UpdateJson } from '../protocol/releases.js';
+import type { PlanJson, RolloutJson } from '../protocol/rollouts.js';
 import { CliError, type Client } from './client.js';
 import { type OutputFormat, printJson, table } from './output.js';
 import {
   FINAL_ROLLOUT_STATES,
-  type PlanJson,
-  type RolloutJson,
   renderPlan,
   renderRollout,
   rollbackSummary,
@@ -18,15 +18,6 @@ import {
 interface Ctx {
   client(): Client;
   format(): OutputFormat;
-}
-
-interface UpdateJson {
-  id: string;
-  device_id: string;
-  state: string;
-  progress: number | null;
-  error: string | null;
-  updated_at: string;
 }
 
 /** Reads a spec file (YAML or JSON) and checks it here first, with the same parser as the server. */

@@ -1,7 +1,7 @@
 /** `fleetd devices …` */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { DeviceJson } from '../server/schemas.js';
+import type { DeviceJson } from '../protocol/operator-api.js';
 import { CliError, type Client } from './client.js';
 import { checkImportFile } from './import-file.js';
 import { ago, type OutputFormat, printJson, table } from './output.js';

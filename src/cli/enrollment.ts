@@ -1,22 +1,12 @@
 /** `fleetd enrollment create|ls|revoke`: the tokens devices register themselves with. */
 import type { Command } from 'commander';
+import type { EnrollmentTokenJson as TokenJson } from '../protocol/operator-api.js';
 import { CliError, type Client } from './client.js';
 import { type OutputFormat, printJson, table } from './output.js';
 
 interface Ctx {
   client(): Client;
   format(): OutputFormat;
-}
-
-interface TokenJson {
-  id: string;
-  uses_left: number | null;
-  expires_at: string | null;
-  tags: Record<string, string>;
-  claim: string | null;
-  created_at: string;
-  revoked_at: string | null;
-  state: string;
 }
 
 export function registerEnrollment(program: Command, ctx: Ctx): void {

@@ -1,20 +1,12 @@
 /** `fleetd fleet stats`, `fleetd events ls`. */
 import type { Command } from 'commander';
+import type { StatsJson as Stats } from '../protocol/operator-api.js';
 import type { Client } from './client.js';
 import { type OutputFormat, printJson, table } from './output.js';
 
 interface Ctx {
   client(): Client;
   format(): OutputFormat;
-}
-
-interface Stats {
-  total: number;
-  by_status: Record<string, number>;
-  firmware: Array<{ version: string | null; count: number }>;
-  hardware: Array<{ hardware_type: string | null; count: number }>;
-  tags: Record<string, Record<string, number>>;
-  silent: { over_24h: number; over_30d: number };
 }
 
 const pct = (n: number, total: number) => (total === 0 ? '0%' : `${Math.round((100 * n) / total)}%`);

@@ -5,7 +5,7 @@
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import { type ImportFile, importRecords } from '../core/fleet-import.js';
-import { ImportBody } from '../server/schemas.js';
+import { ImportBody } from '../protocol/operator-api.js';
 import { CliError } from './client.js';
 
 const validate = (() => {

@@ -1,6 +1,11 @@
 /** `fleetd webhooks add | ls | show | rm | test` */
 import type { Command } from 'commander';
 import { parseDuration } from '../core/duration.js';
+import type {
+  WebhookCreatedJson,
+  WebhookJson as WebhookListed,
+  WebhookStatusJson,
+} from '../protocol/webhooks.js';
 import { CliError, type Client } from './client.js';
 import { type OutputFormat, printJson, table } from './output.js';
 
@@ -9,20 +14,9 @@ interface Ctx {
   format(): OutputFormat;
 }
 
-interface WebhookJson {
-  id: string;
-  url: string;
-  types: string[];
-  rollout: string | null;
-  created_at: string;
-  cursor: number;
-  failures: number;
-  last_error: string | null;
-  next_attempt_at: string | null;
-  last_delivered_at: string | null;
-  lag?: number;
-  secret?: string;
-}
+/** A webhook as listed, shown with its lag, or created with its secret. */
+type WebhookJson = WebhookListed &
+  Partial<Pick<WebhookStatusJson, 'lag'> & Pick<WebhookCreatedJson, 'secret'>>;
 
 const path = (id: string) => `/api/v1/webhooks/${encodeURIComponent(id)}`;
 const types = (w: WebhookJson) => (w.types.length === 0 ? 'all' : w.types.join(','));

@@ -4,6 +4,10 @@ import { FleetError } from './errors.js';
 export const DEVICE_STATUSES = ['unknown', 'online', 'offline', 'abandoned', 'decommissioned'] as const;
 export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
 
+/** The orders a device listing can be sorted in (the API's `sort`, the store's query). */
+export const DEVICE_SORT_FIELDS = ['id', 'name', 'last_seen', 'firmware', 'hardware', 'created'] as const;
+export type DeviceSortField = (typeof DEVICE_SORT_FIELDS)[number];
+
 export interface StatusThresholds {
   /** A device is offline once its last heartbeat is older than this. */
   offlineAfterMs: number;

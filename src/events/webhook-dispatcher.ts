@@ -11,7 +11,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Clock } from '../core/clock.js';
-import { eventJson } from '../server/json.js';
+import { eventJson } from '../protocol/operator-api.js';
 import type { Store, StoredEvent, Webhook } from '../store/store.js';
 import { EgressRefused, postWebhook } from './webhook-egress.js';
 import {

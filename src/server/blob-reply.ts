@@ -7,8 +7,9 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BlobStore } from '../artifacts/blob-store.js';
 import { FleetError } from '../core/errors.js';
+import { errorJson } from '../protocol/common.js';
 import { parseByteRange } from './byte-range.js';
-import { errorBody, httpStatus } from './errors.js';
+import { httpStatus } from './errors.js';
 
 export interface BlobSource {
   blobs: BlobStore;
@@ -51,7 +52,7 @@ export async function sendBlob(
       .status(httpStatus(error.code))
       .header('content-range', `bytes */${info.size}`)
       .type('application/json; charset=utf-8')
-      .send(errorBody(error));
+      .send(errorJson(error));
   }
   const partial = range?.kind === 'partial';
   const start = partial ? range.start : 0;

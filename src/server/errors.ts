@@ -1,6 +1,7 @@
 /** The one place where error codes become HTTP statuses, and every failure becomes `{error:{code,message}}`. */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { type ErrorCode, FleetError } from '../core/errors.js';
+import { errorJson } from '../protocol/common.js';
 import { storageFull } from './storage-full.js';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -83,15 +84,6 @@ const CODE_OF_STATUS: Partial<Record<number, ErrorCode>> = {
 };
 const codeForStatus = (status: number): ErrorCode => CODE_OF_STATUS[status] ?? 'VALIDATION';
 
-/** The one body every error answer has, whoever writes it (error handler, HTTP layer, downloads). */
-export function errorBody(error: FleetError): {
-  error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
-} {
-  return {
-    error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) },
-  };
-}
-
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const known = error instanceof FleetError ? error : (fromFastify(error) ?? storageFull(error));
@@ -102,7 +94,7 @@ export function installErrorHandling(app: FastifyInstance): void {
         .status(500)
         .send({ error: { code: 'INTERNAL', message: 'internal error; see the server log' } });
     }
-    return reply.status(httpStatus(known.code)).send(errorBody(known));
+    return reply.status(httpStatus(known.code)).send(errorJson(known));
   });
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send({

@@ -1,44 +1,14 @@
-/** Core objects → the API's JSON (snake_case, ISO-8601 UTC instants). */
-import type { Device } from '../core/device.js';
-import type {
-  DeviceUpdate,
-  EnrollmentTokenInfo,
-  FleetStats,
-  Release,
-  StoredEvent,
-  UpdateOffer,
-} from '../store/store.js';
-import type { DeviceJson } from './schemas.js';
+/**
+ * Stored records that only the operator API shows → its JSON (snake_case, ISO-8601 UTC instants), typed by
+ * the protocol's schemas. The mappings the device protocol, the transport and webhooks share (devices,
+ * events, offers) live in `protocol/`.
+ */
+import { iso } from '../protocol/common.js';
+import type { EnrollmentTokenJson, StatsJson } from '../protocol/operator-api.js';
+import type { ReleaseJson, UpdateJson } from '../protocol/releases.js';
+import type { DeviceUpdate, EnrollmentTokenInfo, FleetStats, Release } from '../store/store.js';
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
-export function deviceJson(d: Device): DeviceJson {
-  return {
-    id: d.id,
-    name: d.name,
-    status: d.status,
-    firmware_version: d.firmwareVersion,
-    hardware_type: d.hardwareType,
-    location: d.location,
-    timezone: d.timezone,
-    customer: d.customer,
-    tags: d.tags,
-    last_seen: iso(d.lastSeen),
-    created_at: new Date(d.createdAt).toISOString(),
-    decommissioned_at: iso(d.decommissionedAt),
-    enrolled: d.hasCredential,
-    telemetry: {
-      lat: d.telemetry.geo?.lat ?? null,
-      lon: d.telemetry.geo?.lon ?? null,
-      battery: d.telemetry.battery,
-      signal_strength: d.telemetry.signalStrength,
-      device_time: d.telemetry.deviceTime,
-      metrics: d.telemetry.metrics,
-    },
-  };
-}
-
-export function statsJson(s: FleetStats, at: number) {
+export function statsJson(s: FleetStats, at: number): StatsJson {
   return {
     total: s.total,
     by_status: s.byStatus,
@@ -50,36 +20,7 @@ export function statsJson(s: FleetStats, at: number) {
   };
 }
 
-export function eventJson(e: StoredEvent) {
-  return {
-    id: e.id,
-    at: new Date(e.at).toISOString(),
-    type: e.type,
-    device_id: e.deviceId,
-    rollout_id: e.rolloutId,
-    actor: e.actor,
-    reason: e.reason,
-    data: e.data,
-  };
-}
-
-/** One pending update as the device protocol describes it (docs/device-protocol.md). */
-export function pendingUpdateJson({ update, release, retryAfterSec, soft }: UpdateOffer) {
-  return {
-    id: update.id,
-    rollout_id: update.rolloutId,
-    state: update.state,
-    last_seq: update.lastSeq,
-    action: update.action,
-    manifest: release.manifest,
-    signature: release.signature,
-    download_url: `/api/device/v1/artifacts/${release.sha256}`,
-    retry_after: retryAfterSec,
-    soft,
-  };
-}
-
-export function releaseJson(r: Release) {
+export function releaseJson(r: Release): ReleaseJson {
   return {
     id: r.id,
     name: r.name,
@@ -96,7 +37,7 @@ export function releaseJson(r: Release) {
   };
 }
 
-export function updateJson(u: DeviceUpdate) {
+export function updateJson(u: DeviceUpdate): UpdateJson {
   return {
     id: u.id,
     device_id: u.deviceId,
@@ -117,7 +58,7 @@ export function updateJson(u: DeviceUpdate) {
 }
 
 /** An enrollment token as listings show it: its id, never its secret. */
-export function enrollmentTokenJson(t: EnrollmentTokenInfo, now: number) {
+export function enrollmentTokenJson(t: EnrollmentTokenInfo, now: number): EnrollmentTokenJson {
   const state =
     t.revokedAt !== null
       ? ('revoked' as const)

@@ -9,7 +9,8 @@ import { type Server, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyHttpOptions, FastifyInstance, FastifyReply } from 'fastify';
 import { FleetError } from '../core/errors.js';
-import { errorBody, httpStatus } from './errors.js';
+import { errorJson } from '../protocol/common.js';
+import { httpStatus } from './errors.js';
 
 /**
  * Longest path segment the router matches. Fastify's default (100) is shorter than a device id may be (128,
@@ -39,7 +40,7 @@ export function fromClientError(error: Error & { code?: string; reason?: string 
 
 function rawAnswer(error: FleetError): string {
   const status = httpStatus(error.code);
-  const body = JSON.stringify(errorBody(error));
+  const body = JSON.stringify(errorJson(error));
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
     'Content-Type: application/json; charset=utf-8\r\n' +
@@ -64,7 +65,7 @@ function onFrameworkError(error: FastifyError, reply: FastifyReply): void {
         ? new FleetError('MALFORMED_REQUEST', 'the URL path has invalid percent-encoding or is not UTF-8')
         : new FleetError('INTERNAL', 'internal error; see the server log');
   if (known.code === 'INTERNAL') reply.log.error({ err: error }, 'unhandled framework error');
-  void reply.status(httpStatus(known.code)).send(errorBody(known));
+  void reply.status(httpStatus(known.code)).send(errorJson(known));
 }
 
 /** The Fastify construction options through which these answers go. */
@@ -83,7 +84,7 @@ export function installProtocolErrors(app: FastifyInstance): void {
   app.server.on('checkExpectation', (_request, response) => {
     const error = new FleetError('EXPECTATION_FAILED', 'only "Expect: 100-continue" is supported');
     response.writeHead(httpStatus(error.code), { 'content-type': 'application/json; charset=utf-8' });
-    response.end(JSON.stringify(errorBody(error)));
+    response.end(JSON.stringify(errorJson(error)));
   });
   let closing = false;
   app.addHook('preClose', async () => {

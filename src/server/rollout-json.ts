@@ -1,97 +1,18 @@
-/** Rollouts, their progress and plans → the API's JSON (snake_case, ISO-8601 instants), with its schema. */
-import { Type } from 'typebox';
+/** Rollouts, their progress and plans → the API's JSON (snake_case, ISO-8601 instants), as protocol/rollouts.ts describes it. */
 import type { StateCounts } from '../core/rollout/counts.js';
 import type { Eta } from '../core/rollout/eta.js';
 import { toRolloutDocument } from '../core/rollout/spec-document.js';
 import { formatLocal } from '../core/rollout/zone.js';
 import type { RolloutProgress } from '../engine/progress.js';
 import type { PlannedRollout } from '../engine/rollout-service.js';
+import { iso } from '../protocol/common.js';
+import type { EtaJson, GateJson, PlanJson, RolloutJson } from '../protocol/rollouts.js';
 import type { GateRecord, Rollout } from '../store/store.js';
-
-const iso = (ms: number | null | undefined) =>
-  ms === null || ms === undefined ? null : new Date(ms).toISOString();
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
-  Type.Union([schema, Type.Null()]);
-
-const Counts = Type.Record(Type.String(), Type.Integer(), { description: 'Device updates by state' });
-const GateJson = Type.Object({
-  decision: Type.String({ description: 'wait, pass, halt or await_approval' }),
-  reason: Nullable(Type.String()),
-  success_rate: Nullable(Type.Number()),
-  threshold: Nullable(Type.Number()),
-  finished: Type.Integer(),
-  at: Type.String(),
-});
-const EtaJson = Type.Object({
-  finish_at: Type.String(),
-  throughput_per_hour: Type.Number(),
-  unknown_devices: Type.Integer({
-    description:
-      'Devices not expected to connect (while allowed to start) within four weeks: not in the estimate',
-  }),
-  phases: Type.Array(
-    Type.Object({
-      name: Type.String(),
-      devices: Type.Integer(),
-      start_at: Type.String(),
-      gate_at: Type.String(),
-      finish_at: Type.String(),
-    }),
-  ),
-});
-
-export const RolloutJson = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  state: Type.String(),
-  strategy: Type.String(),
-  release: Type.String(),
-  filter: Type.String(),
-  spec: Type.Unknown({ description: 'The normalized spec: every default spelled out' }),
-  created_by: Type.String(),
-  created_at: Type.String(),
-  started_at: Nullable(Type.String()),
-  finished_at: Nullable(Type.String()),
-  reason: Nullable(Type.String()),
-  current_phase: Type.Integer(),
-  phases: Type.Array(
-    Type.Object({
-      name: Type.String(),
-      percentage: Type.Number(),
-      devices: Type.Integer(),
-      started_at: Nullable(Type.String()),
-      counts: Counts,
-      success_rate: Nullable(Type.Number()),
-      threshold: Nullable(Type.Number()),
-      gate: Nullable(GateJson),
-    }),
-  ),
-  totals: Type.Object({ targets: Type.Integer(), counts: Counts, success_rate: Nullable(Type.Number()) }),
-  rollback: Nullable(Counts),
-  rollback_unavailable: Nullable(
-    Type.Object(
-      {
-        count: Type.Integer(),
-        devices: Type.Array(
-          Type.Object({ device_id: Type.String(), version: Nullable(Type.String()), reason: Type.String() }),
-        ),
-      },
-      {
-        description: 'Rolled back: devices that cannot return to their previous version, and why (first 20)',
-      },
-    ),
-  ),
-  throughput_per_hour: Type.Number(),
-  eta: Nullable(EtaJson),
-  failing: Type.Array(
-    Type.Object({ device_id: Type.String(), error: Nullable(Type.String()), at: Type.String() }),
-  ),
-});
 
 const countsJson = (c: StateCounts) =>
   Object.fromEntries(Object.entries(c).filter(([, n]) => (n ?? 0) > 0)) as Record<string, number>;
 
-const gateJson = (g: GateRecord) => ({
+const gateJson = (g: GateRecord): GateJson => ({
   decision: g.decision,
   reason: g.reason,
   success_rate: g.successRate,
@@ -100,7 +21,7 @@ const gateJson = (g: GateRecord) => ({
   at: new Date(g.at).toISOString(),
 });
 
-export function etaJson(e: Eta) {
+export function etaJson(e: Eta): EtaJson {
   return {
     finish_at: new Date(e.finishAt).toISOString(),
     throughput_per_hour: Math.round(e.throughputPerHour * 10) / 10,
@@ -115,7 +36,7 @@ export function etaJson(e: Eta) {
   };
 }
 
-export function rolloutJson(r: Rollout, p: RolloutProgress) {
+export function rolloutJson(r: Rollout, p: RolloutProgress): RolloutJson {
   return {
     id: r.id,
     name: r.name,
@@ -167,7 +88,7 @@ export function rolloutJson(r: Rollout, p: RolloutProgress) {
 const devices = (n: number) => `${n} device${n === 1 ? '' : 's'}`;
 
 /** The dry run: what `create` would do, and when, without doing it. */
-export function planJson({ spec, release, plan }: PlannedRollout, eta: Eta, now: number) {
+export function planJson({ spec, release, plan }: PlannedRollout, eta: Eta, now: number): PlanJson {
   const timeline: Array<{ at: string; what: string }> = [];
   const add = (at: number, what: string) => timeline.push({ at: new Date(at).toISOString(), what });
   add(plan.startsAt, plan.startsAt <= now ? 'starts now' : 'starts (scheduled_at)');

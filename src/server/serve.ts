@@ -1,4 +1,9 @@
-/** Starts `fleetd server`: opens the store, makes sure an admin token exists, listens, sweeps statuses. */
+/**
+ * The composition root: the one place that wires the store, clock, batchers, sweeper, keyring, blobs, engine,
+ * webhooks, MQTT and the Fastify app into a server. `fleetd server` starts it (startServer), the simulator
+ * drives it idle (createServer), and the tests build their in-process app through it too (test/support/app.ts),
+ * so what is tested is what runs.
+ */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -63,6 +68,14 @@ export interface ServerOptions {
   scrubBytesPerSec?: number;
   /** How often the scrub (and the sweep of orphaned upload temp files) runs (default 10 s). */
   scrubIntervalMs?: number;
+  /** An opened store to run on instead of opening `db` (tests: a store of each backend); closed with the server. */
+  store?: Store | undefined;
+  /** The blob store, in place of a plain one in the data folder (tests inject failures with it). */
+  blobs?: ((dataDir: string, clock: Clock) => FsBlobStore) | undefined;
+  /** Where log lines go (default stdout). */
+  logStream?: { write(line: string): void } | undefined;
+  /** The built dashboard's folder (default `dist/web` of the package). */
+  webRoot?: string | undefined;
 }
 
 export interface RunningServer {
@@ -95,6 +108,7 @@ export interface ServerParts {
   scrubber: BlobScrubber;
   heartbeats: HeartbeatBatcher;
   reports: ReportBatcher;
+  keyring: Keyring;
 }
 
 export async function createServer(options: ServerOptions = {}): Promise<ServerParts> {
@@ -102,18 +116,20 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const clock = options.clock ?? systemClock;
   const thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
-  const store = await openStore({
-    db: options.db,
-    dataDir,
-    synchronous: options.sqliteSync ?? 'normal',
-    image: options.sqliteImage,
-  });
+  const store =
+    options.store ??
+    (await openStore({
+      db: options.db,
+      dataDir,
+      synchronous: options.sqliteSync ?? 'normal',
+      image: options.sqliteImage,
+    }));
   const adminTokenFile = join(dataDir, ADMIN_TOKEN_FILE);
   const adminToken = await ensureAdminToken(store, adminTokenFile, clock.now());
 
   const heartbeats = new HeartbeatBatcher(store, clock, thresholds);
   const reports = new ReportBatcher(store, clock, thresholds);
-  const blobs = new FsBlobStore(dataDir, clock);
+  const blobs = options.blobs?.(dataDir, clock) ?? new FsBlobStore(dataDir, clock);
   await blobs.sweepTemp();
   const keyring = await Keyring.open({
     dataDir,
@@ -134,7 +150,11 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       artifactOffload: options.artifactOffload,
       webhookAllowPrivate: options.webhookAllowPrivate ?? false,
     },
-    { logLevel: options.logLevel ?? 'info' },
+    {
+      logLevel: options.logLevel ?? 'info',
+      ...(options.logStream === undefined ? {} : { logStream: options.logStream }),
+      ...(options.webRoot === undefined ? {} : { webRoot: options.webRoot }),
+    },
   );
   const exposed = dataFolderWarning(dataDir);
   if (exposed) app.log.warn(exposed);
@@ -165,6 +185,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     scrubber,
     heartbeats,
     reports,
+    keyring,
   };
 }
 

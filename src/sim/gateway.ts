@@ -8,16 +8,11 @@
  */
 import { createHash } from 'node:crypto';
 import { isFleetError } from '../core/errors.js';
-import { pendingUpdateJson } from '../server/json.js';
+import { type PendingUpdateJson, pendingUpdateJson, type StatusReportJson } from '../protocol/device-api.js';
 import type { ServerParts } from '../server/serve.js';
-import type { PendingUpdateJson } from './protocol-device.js';
 
-export interface ReportBody {
-  seq: number;
-  state: 'downloading' | 'installing' | 'verifying' | 'succeeded' | 'failed' | 'rolled_back';
-  progress?: number;
-  error?: string;
-}
+/** A status report's body, as the device protocol has it. */
+export type ReportBody = StatusReportJson;
 
 export interface Gateway {
   /** Heartbeats of many devices at one instant; the pending updates each is told about (null: refused). */
@@ -62,7 +57,12 @@ export function storeGateway(parts: () => ServerParts, seed: number): Gateway {
             .submit({
               deviceId,
               updateId,
-              report: { seq: body.seq, state: body.state, progress: body.progress, error: body.error },
+              report: {
+                seq: body.seq,
+                state: body.state,
+                progress: body.progress ?? undefined,
+                error: body.error ?? undefined,
+              },
             })
             .then(
               (r) => r.accepted,

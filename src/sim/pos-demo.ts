@@ -4,6 +4,9 @@
  * what happened to every terminal, when (UTC and its own local time), and why.
  */
 import { formatLocal } from '../core/rollout/zone.js';
+import type { EventJson } from '../protocol/operator-api.js';
+import type { UpdateJson } from '../protocol/releases.js';
+import type { RolloutJson } from '../protocol/rollouts.js';
 import type { FleetDeviceJson } from './virtual-fleet.js';
 import { VirtualFleet } from './virtual-fleet.js';
 
@@ -158,25 +161,6 @@ export const POS_SCENARIOS: Scenario[] = [
     reconnect: true,
   },
 ];
-
-interface RolloutJson {
-  id: string;
-  state: string;
-  reason: string | null;
-}
-
-interface UpdateJson {
-  device_id: string;
-  state: string;
-  error: string | null;
-  purpose: string;
-}
-
-interface EventJson {
-  at: string;
-  type: string;
-  device_id: string | null;
-}
 
 export async function runPosScenario(file: PosFleetFile, scenario: Scenario): Promise<ScenarioAccount> {
   const start = Date.parse(file.now);

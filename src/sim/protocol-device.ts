@@ -4,21 +4,18 @@
  * ends on it (success, failure, health-check rollback) is decided by a function the scenario gives. It
  * works over any transport: the Fastify app in-process (virtual time) or HTTP to a live server.
  */
+import type {
+  HeartbeatJson,
+  HeartbeatReplyJson,
+  PendingUpdateJson,
+  StatusReportJson,
+} from '../protocol/device-api.js';
 
 export interface DeviceTransport {
   post(path: string, body: unknown, credential: string): Promise<{ status: number; body: unknown }>;
 }
 
-export interface PendingUpdateJson {
-  id: string;
-  rollout_id: string | null;
-  state: string;
-  last_seq: number;
-  action: string;
-  manifest: string;
-  retry_after: number | null;
-  soft: boolean;
-}
+export type { PendingUpdateJson };
 
 export type Outcome =
   | { kind: 'succeed' }
@@ -58,14 +55,14 @@ export class ProtocolDevice {
 
   /** One heartbeat; answers the updates the server lists for this device. */
   async heartbeat(): Promise<PendingUpdateJson[]> {
-    const r = await this.transport.post(
-      '/api/device/v1/heartbeat',
-      { device_id: this.id, ...(this.firmware !== null ? { firmware_version: this.firmware } : {}) },
-      this.credential,
-    );
+    const body: HeartbeatJson = {
+      device_id: this.id,
+      ...(this.firmware !== null ? { firmware_version: this.firmware } : {}),
+    };
+    const r = await this.transport.post('/api/device/v1/heartbeat', body, this.credential);
     if (r.status !== 200)
       throw new Error(`${this.id}: heartbeat answered ${r.status} ${JSON.stringify(r.body)}`);
-    return (r.body as { pending_updates: PendingUpdateJson[] }).pending_updates;
+    return (r.body as HeartbeatReplyJson).pending_updates;
   }
 
   /**
@@ -83,16 +80,13 @@ export class ProtocolDevice {
 
   private async report(
     u: PendingUpdateJson,
-    state: string,
-    extra: Record<string, unknown> = {},
+    state: StatusReportJson['state'],
+    extra: Pick<StatusReportJson, 'progress' | 'error'> = {},
   ): Promise<void> {
     const seq = Math.max(this.seqs.get(u.id) ?? 0, u.last_seq) + 1;
     this.seqs.set(u.id, seq);
-    const r = await this.transport.post(
-      `/api/device/v1/updates/${u.id}/status`,
-      { seq, state, ...extra },
-      this.credential,
-    );
+    const body: StatusReportJson = { seq, state, ...extra };
+    const r = await this.transport.post(`/api/device/v1/updates/${u.id}/status`, body, this.credential);
     if (r.status !== 200)
       throw new Error(`${this.id}: report ${state} answered ${r.status} ${JSON.stringify(r.body)}`);
   }

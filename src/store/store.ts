@@ -5,7 +5,14 @@
  * contract of every store concern (types and interfaces only, no logic), which every caller imports from
  * one place.
  */
-import type { Device, DeviceRecord, DeviceStatus, Heartbeat, StatusThresholds } from '../core/device.js';
+import type {
+  Device,
+  DeviceRecord,
+  DeviceSortField,
+  DeviceStatus,
+  Heartbeat,
+  StatusThresholds,
+} from '../core/device.js';
 import { FleetError } from '../core/errors.js';
 import type { FilterNode } from '../core/filter/index.js';
 import type { ReleaseType } from '../core/manifest.js';
@@ -37,8 +44,7 @@ export function isLeaseLost(error: unknown): boolean {
   return error instanceof FleetError && error.code === 'CONFLICT' && error.details?.lease === 'lost';
 }
 
-export const DEVICE_SORT_FIELDS = ['id', 'name', 'last_seen', 'firmware', 'hardware', 'created'] as const;
-export type DeviceSortField = (typeof DEVICE_SORT_FIELDS)[number];
+export { DEVICE_SORT_FIELDS, type DeviceSortField } from '../core/device.js';
 
 export interface DeviceQuery extends TimeContext {
   filter?: FilterNode | undefined;

@@ -15,20 +15,14 @@
 import { randomBytes } from 'node:crypto';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import { FleetError, isFleetError } from '../core/errors.js';
+import { heartbeatFromBody } from '../protocol/device-api.js';
+import { errorReply, heartbeatReply, reportReply } from '../protocol/mqtt.js';
 import { hashSecret, secretMatches, splitDeviceCredential } from '../registry/credentials.js';
 import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import type { ReportBatcher } from '../registry/report-batcher.js';
-import { heartbeatFromBody } from '../server/schemas.js';
 import type { Store } from '../store/store.js';
 import { connected, connectMqtt, isVersionRefusal } from './connect.js';
-import {
-  type DeviceRequest,
-  errorReply,
-  heartbeatReply,
-  parseRequest,
-  reportReply,
-  type UserProperties,
-} from './messages.js';
+import { type DeviceRequest, parseRequest, type UserProperties } from './messages.js';
 import type { Topics } from './topics.js';
 
 export interface TransportLog {

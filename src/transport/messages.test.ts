@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { errorReply, MAX_PAYLOAD_BYTES, parseRequest } from './messages.js';
+import { errorReply } from '../protocol/mqtt.js';
+import { MAX_PAYLOAD_BYTES, parseRequest } from './messages.js';
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 

@@ -1,33 +1,18 @@
 /**
- * MQTT payloads ⇄ the device protocol. Pure: parsing, validation and the inbox messages, no broker.
- *
- * A request's payload is the HTTP body (reports add the `update_id` HTTP carries in its path), plus two
- * fields HTTP keeps in headers: `credential` (the device credential, for MQTT 3.1.1, which has no
- * properties; MQTT 5 clients may send it as the user property `authorization: Bearer …` instead) and
- * `request_id`, echoed in the reply so a device can match answers to questions.
+ * MQTT payloads → the device protocol's requests (protocol/mqtt.ts). Pure: parsing and validation, no broker.
+ * The credential comes from the payload's `credential` or, for MQTT 5 clients, the user property
+ * `authorization: Bearer …`.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import { type Static, Type } from 'typebox';
 import { FleetError } from '../core/errors.js';
 import { findUnstorable } from '../core/unstorable.js';
-import { pendingUpdateJson } from '../server/json.js';
-import { HeartbeatBody, StatusReportBody } from '../server/schemas.js';
-import type { ReportOutcome, UpdateOffer } from '../store/store.js';
+import { HeartbeatBody, type HeartbeatJson } from '../protocol/device-api.js';
+import { type ReportJson, ReportMessage, type RequestId } from '../protocol/mqtt.js';
 import type { UpwardKind } from './topics.js';
 
 /** Heartbeats and reports are small; anything near this is not one. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024;
-
-const ReportMessage = Type.Object(
-  { ...StatusReportBody.properties, update_id: Type.String({ minLength: 1, maxLength: 64 }) },
-  { additionalProperties: false },
-);
-
-export type HeartbeatJson = Static<typeof HeartbeatBody>;
-export type ReportJson = Static<typeof ReportMessage>;
-
-type RequestId = string | number;
 
 export type DeviceRequest =
   | { kind: 'heartbeat'; credential: string | undefined; requestId?: RequestId; body: HeartbeatJson }
@@ -113,43 +98,3 @@ export function parseRequest(kind: UpwardKind, payload: Buffer, props: UserPrope
       : { kind, credential: presented, body: body as ReportJson, ...withId };
   return { ok: true, request };
 }
-
-// --- what the server publishes to a device's inbox ---
-
-const withRequest = (requestId: RequestId | undefined) =>
-  requestId !== undefined ? { request_id: requestId } : {};
-
-export function heartbeatReply(
-  requestId: RequestId | undefined,
-  offers: UpdateOffer[],
-  nextHeartbeatSec: number,
-) {
-  return {
-    type: 'heartbeat' as const,
-    ...withRequest(requestId),
-    pending_updates: offers.map(pendingUpdateJson),
-    next_heartbeat: nextHeartbeatSec,
-  };
-}
-
-export function reportReply(requestId: RequestId | undefined, report: ReportJson, outcome: ReportOutcome) {
-  return {
-    type: 'report' as const,
-    ...withRequest(requestId),
-    update_id: report.update_id,
-    seq: report.seq,
-    accepted: outcome.accepted,
-    state: outcome.state,
-  };
-}
-
-/** The HTTP error shape, `{error: {code, message}}`, tagged so a device can tell it from a reply. */
-export function errorReply(requestId: RequestId | undefined, error: FleetError) {
-  return {
-    type: 'error' as const,
-    ...withRequest(requestId),
-    error: { code: error.code, message: error.message },
-  };
-}
-
-export const WAKE = { type: 'wake' as const };

@@ -4,12 +4,12 @@
  * shared subscriptions and serves one replica's devices, so its bridge subscribes plainly.
  */
 import { type Clock, systemClock } from '../core/clock.js';
+import { WAKE } from '../protocol/mqtt.js';
 import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import type { ReportBatcher } from '../registry/report-batcher.js';
 import type { Store } from '../store/store.js';
 import { MqttBridge, redact, type TransportLog } from './bridge.js';
 import { BrokerPortInUse, type EmbeddedBroker, startEmbeddedBroker } from './embedded-broker.js';
-import { WAKE } from './messages.js';
 import { Topics } from './topics.js';
 import { WakePoller } from './wake.js';
 

@@ -1,15 +1,15 @@
-/** An in-process FleetD app on a real SQLite file with an injected clock, for app.inject() tests. */
+/**
+ * An in-process FleetD app on a real SQLite file (or a given store) with an injected clock, for app.inject()
+ * tests. Built by the server's own composition root (createServer), idle: no socket, no timers.
+ */
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { FsBlobStore } from '../../src/artifacts/blob-store.js';
+import type { FsBlobStore } from '../../src/artifacts/blob-store.js';
 import { ManualClock } from '../../src/core/clock.js';
-import { DEFAULT_THRESHOLDS } from '../../src/core/device.js';
 import { hashSecret, newSecret } from '../../src/registry/credentials.js';
-import { HeartbeatBatcher } from '../../src/registry/heartbeat-batcher.js';
-import { ReportBatcher } from '../../src/registry/report-batcher.js';
-import { StatusSweeper } from '../../src/registry/status-sweeper.js';
-import { buildApp } from '../../src/server/app.js';
-import { Keyring } from '../../src/server/keyring.js';
+import type { StatusSweeper } from '../../src/registry/status-sweeper.js';
+import type { Keyring } from '../../src/server/keyring.js';
+import { createServer } from '../../src/server/serve.js';
 import { openSqliteStore } from '../../src/store/sqlite/connect.js';
 import type { Store } from '../../src/store/store.js';
 import { tempDir } from './processes.js';
@@ -44,34 +44,26 @@ export async function testApp(
   const dataDir = tempDir();
   // A given store (e.g. one of forEachBackend's) runs the same app on PostgreSQL too.
   const store = options.store ?? (await openSqliteStore(join(dataDir, 'fleetd.db')));
-  const keyring = await Keyring.open({ dataDir, serverSigning: true, trustedKeyFiles: [] });
+  // Known before the server starts, so the composition root finds a token and makes none of its own.
   const adminToken = newSecret('admin');
   await store.createApiToken(
     { id: 'tok_admin', name: 'admin', role: 'admin', createdAt: start },
     hashSecret(adminToken),
   );
-  const heartbeats = new HeartbeatBatcher(store, clock, DEFAULT_THRESHOLDS);
-  const app = await buildApp(
-    {
-      store,
-      clock,
-      thresholds: DEFAULT_THRESHOLDS,
-      heartbeats,
-      reports: new ReportBatcher(store, clock, DEFAULT_THRESHOLDS),
-      heartbeatIntervalSec: 300,
-      blobs: options.blobs?.(dataDir, clock) ?? new FsBlobStore(dataDir, clock),
-      keyring,
-      maxArtifactBytes: 64 * 1024 * 1024,
-      artifactOffload: options.artifactOffload,
-      webhookAllowPrivate: options.webhookAllowPrivate,
-    },
-    {
-      logLevel: options.log?.level ?? 'silent',
-      ...(options.log === undefined ? {} : { logStream: options.log }),
-      ...(options.webRoot === undefined ? {} : { webRoot: options.webRoot }),
-    },
-  );
-  const sweeper = new StatusSweeper(store, clock, DEFAULT_THRESHOLDS, app.log);
+  const makeBlobs = options.blobs;
+  const { app, keyring, sweeper } = await createServer({
+    dataDir,
+    store,
+    clock,
+    heartbeatIntervalSec: 300,
+    maxArtifactBytes: 64 * 1024 * 1024,
+    artifactOffload: options.artifactOffload,
+    webhookAllowPrivate: options.webhookAllowPrivate ?? false,
+    blobs: makeBlobs && ((folder) => makeBlobs(folder, clock)),
+    logLevel: options.log?.level ?? 'silent',
+    logStream: options.log,
+    webRoot: options.webRoot,
+  });
   return {
     dataDir,
     keyring,

@@ -1,5 +1,5 @@
 /** Helpers for rollout tests on a VirtualFleet: create through the API, read progress and events. */
-import type { RolloutJson } from '../../src/cli/rollout-view.js';
+import type { RolloutJson } from '../../src/protocol/rollouts.js';
 import type { VirtualFleet } from '../../src/sim/virtual-fleet.js';
 
 export const HOUR = 3_600_000;

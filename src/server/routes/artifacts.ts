@@ -11,13 +11,14 @@ import { blobsOf, type DamagedBlob, damageEvent, damageJson, damageOf } from '..
 import { FleetError } from '../../core/errors.js';
 import { canonicalManifest, type Manifest, parseManifest, RELEASE_TYPES } from '../../core/manifest.js';
 import { formatVersion, parseVersion } from '../../core/semver.js';
+import { withErrors } from '../../protocol/common.js';
+import { ReleaseJson, VerifyReport } from '../../protocol/releases.js';
 import { newId } from '../../registry/credentials.js';
 import type { Release } from '../../store/store.js';
 import { actorOf, operatorOf } from '../auth.js';
 import { sendBlob } from '../blob-reply.js';
 import type { ServerContext } from '../context.js';
 import { releaseJson } from '../json.js';
-import { withErrors } from '../schemas.js';
 
 const UploadQuery = Type.Object(
   {
@@ -41,20 +42,6 @@ const VerifyQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-const VerifyReport = Type.Object({
-  checked: Type.Integer({ description: 'Blobs re-hashed' }),
-  bytes: Type.Integer({ description: 'Bytes read' }),
-  damaged: Type.Array(
-    Type.Object({
-      sha256: Type.String(),
-      size: Type.Integer(),
-      releases: Type.Array(Type.String(), { description: 'name@version of each release using it' }),
-      problem: Type.Union([Type.Literal('missing'), Type.Literal('altered')]),
-      found_size: Type.Integer(),
-      found_sha256: Type.Optional(Type.String()),
-    }),
-  ),
-});
 const RepairReply = Type.Object({
   sha256: Type.String(),
   found: Type.Union([Type.Literal('intact'), Type.Literal('missing'), Type.Literal('altered')], {
@@ -64,21 +51,6 @@ const RepairReply = Type.Object({
 const RefParams = Type.Object({
   ref: Type.String({ maxLength: 256, description: 'Release id or name@version' }),
 });
-const ReleaseJson = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  version: Type.String(),
-  type: Type.String(),
-  hardware: Type.Array(Type.String()),
-  size: Type.Integer(),
-  sha256: Type.String(),
-  key_id: Type.String(),
-  allow_downgrade: Type.Boolean(),
-  created_at: Type.String(),
-  manifest: Type.String(),
-  signature: Type.String(),
-});
-
 /** Resolves `rel_…` or `name@version` to a release. */
 export async function findRelease(c: ServerContext, ref: string): Promise<Release> {
   const at = ref.lastIndexOf('@');

@@ -2,23 +2,23 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { checkTimeZone } from '../../core/device.js';
 import { FleetError } from '../../core/errors.js';
-import { deviceCredential, hashSecret, splitDeviceCredential } from '../../registry/credentials.js';
-import { authenticateDevice, bearer } from '../auth.js';
-import { sendBlob } from '../blob-reply.js';
-import { type ServerContext, timeContext } from '../context.js';
-import { pendingUpdateJson } from '../json.js';
+import { withErrors } from '../../protocol/common.js';
 import {
   CredentialReply,
   EnrollBody,
   HeartbeatBody,
   HeartbeatReply,
   heartbeatFromBody,
+  pendingUpdateJson,
   Sha256Params,
   StatusReportBody,
   StatusReportReply,
   UpdateParams,
-  withErrors,
-} from '../schemas.js';
+} from '../../protocol/device-api.js';
+import { deviceCredential, hashSecret, splitDeviceCredential } from '../../registry/credentials.js';
+import { authenticateDevice, bearer } from '../auth.js';
+import { sendBlob } from '../blob-reply.js';
+import { type ServerContext, timeContext } from '../context.js';
 
 export const deviceApi =
   (c: ServerContext): FastifyPluginAsyncTypebox =>

@@ -4,18 +4,19 @@ import { Type } from 'typebox';
 import { FleetError } from '../../core/errors.js';
 import { parseFilter } from '../../core/filter/index.js';
 import { importRecords } from '../../core/fleet-import.js';
+import { withErrors } from '../../protocol/common.js';
+import { CredentialReply } from '../../protocol/device-api.js';
+import {
+  DeviceListQuery,
+  DevicePage,
+  DeviceParams,
+  deviceJson,
+  FilterQuery,
+  ImportBody,
+} from '../../protocol/operator-api.js';
 import { deviceCredential, hashSecret, splitDeviceCredential } from '../../registry/credentials.js';
 import { actorOf, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
-import { deviceJson } from '../json.js';
-import {
-  CredentialReply,
-  DeviceListQuery,
-  DeviceParams,
-  FilterQuery,
-  ImportBody,
-  withErrors,
-} from '../schemas.js';
 
 /** An import of 50,000 devices is about 20 MB of JSON; the CLI sends larger files in parts. */
 const IMPORT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -31,10 +32,7 @@ export const deviceRoutes =
           tags: ['devices'],
           querystring: DeviceListQuery,
           response: withErrors({
-            200: Type.Object({
-              devices: Type.Array(Type.Ref('Device')),
-              next_cursor: Type.Union([Type.String(), Type.Null()]),
-            }),
+            200: DevicePage,
           }),
         },
       },

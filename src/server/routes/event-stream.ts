@@ -8,12 +8,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { type Gap, settledEvents } from '../../events/webhook-rules.js';
+import { EVENT_ID_MAX, EventCursor, withErrors } from '../../protocol/common.js';
+import { eventJson } from '../../protocol/operator-api.js';
 import { hashSecret } from '../../registry/credentials.js';
 import type { StoredEvent } from '../../store/store.js';
 import { bearer, operatorOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
-import { eventJson } from '../json.js';
-import { EVENT_ID_MAX, EventCursor, withErrors } from '../schemas.js';
 import type { StreamTickets } from '../stream-tickets.js';
 
 const StreamQuery = Type.Object(

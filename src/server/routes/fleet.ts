@@ -4,10 +4,7 @@ import { Type } from 'typebox';
 import { DURATION_LIMITS, parseDuration } from '../../core/duration.js';
 import { FleetError } from '../../core/errors.js';
 import { parseFilter } from '../../core/filter/index.js';
-import { hashSecret, newId, newSecret } from '../../registry/credentials.js';
-import { actorOf, operatorOf } from '../auth.js';
-import { type ServerContext, timeContext } from '../context.js';
-import { enrollmentTokenJson, eventJson, statsJson } from '../json.js';
+import { withErrors } from '../../protocol/common.js';
 import {
   EnrollmentCreateBody,
   EnrollmentTokenJson,
@@ -15,12 +12,16 @@ import {
   EnrollmentTokenReply,
   EventJson,
   EventsQuery,
+  eventJson,
   HistoryQuery,
   HistoryReply,
   StatsQuery,
   StatsReply,
-  withErrors,
-} from '../schemas.js';
+} from '../../protocol/operator-api.js';
+import { hashSecret, newId, newSecret } from '../../registry/credentials.js';
+import { actorOf, operatorOf } from '../auth.js';
+import { type ServerContext, timeContext } from '../context.js';
+import { enrollmentTokenJson, statsJson } from '../json.js';
 
 /** How long an enrollment token lasts when its creator does not say. */
 export const DEFAULT_ENROLLMENT_EXPIRY = '7d';

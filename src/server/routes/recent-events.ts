@@ -4,9 +4,9 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { EventCursor, withErrors } from '../../protocol/common.js';
+import { EventJson, eventJson } from '../../protocol/operator-api.js';
 import type { ServerContext } from '../context.js';
-import { eventJson } from '../json.js';
-import { EventCursor, EventJson, withErrors } from '../schemas.js';
 
 const RecentQuery = Type.Object(
   {

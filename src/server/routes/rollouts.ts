@@ -11,14 +11,15 @@ import { parseRolloutSpec, RolloutSpecSchema } from '../../core/rollout/spec.js'
 import { UPDATE_STATES } from '../../core/update-state.js';
 import { planEta, rolloutProgress } from '../../engine/progress.js';
 import { createRollout, planFor, runCommand } from '../../engine/rollout-service.js';
+import { INT4_MAX, withErrors } from '../../protocol/common.js';
+import { UpdateJson } from '../../protocol/releases.js';
+import { RolloutJson } from '../../protocol/rollouts.js';
 import { actorOf, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
 import { updateJson } from '../json.js';
-import { planJson, RolloutJson, rolloutJson } from '../rollout-json.js';
-import { INT4_MAX, withErrors } from '../schemas.js';
+import { planJson, rolloutJson } from '../rollout-json.js';
 import { validatorCompiler } from '../validation.js';
 import { parseYamlBody } from '../yaml-body.js';
-import { UpdateJson } from './updates.js';
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 128 }) }, { additionalProperties: false });
 const CommandParams = Type.Object(

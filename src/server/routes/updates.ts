@@ -2,29 +2,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { FleetError } from '../../core/errors.js';
+import { DeviceId, withErrors } from '../../protocol/common.js';
+import { UpdateParams } from '../../protocol/device-api.js';
+import { UpdateJson } from '../../protocol/releases.js';
 import { actorOf, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
 import { updateJson } from '../json.js';
-import { DeviceId, UpdateParams, withErrors } from '../schemas.js';
 import { findRelease } from './artifacts.js';
-
-export const UpdateJson = Type.Object({
-  id: Type.String(),
-  device_id: Type.String(),
-  release_id: Type.String(),
-  rollout_id: Type.Union([Type.String(), Type.Null()]),
-  phase: Type.Integer({ description: 'The rollout phase (or rolling batch) of this device' }),
-  purpose: Type.String({ description: 'update, switch (blue-green) or rollback' }),
-  state: Type.String(),
-  action: Type.String(),
-  progress: Type.Union([Type.Integer(), Type.Null()]),
-  error: Type.Union([Type.String(), Type.Null()]),
-  attempts: Type.Integer(),
-  from_version: Type.Union([Type.String(), Type.Null()]),
-  created_at: Type.String(),
-  updated_at: Type.String(),
-  finished_at: Type.Union([Type.String(), Type.Null()]),
-});
 
 const AssignBody = Type.Object(
   {

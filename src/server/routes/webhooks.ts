@@ -6,40 +6,14 @@ import { FleetError } from '../../core/errors.js';
 import { shownUrl } from '../../core/shown-url.js';
 import { checkWebhookTarget } from '../../events/webhook-egress.js';
 import { validateWebhookUrl } from '../../events/webhook-rules.js';
+import { withErrors } from '../../protocol/common.js';
+import { WebhookCreatedJson, WebhookJson, WebhookStatusJson } from '../../protocol/webhooks.js';
 import { newId } from '../../registry/credentials.js';
 import type { Webhook } from '../../store/store.js';
 import { actorOf, operatorOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
-import { withErrors } from '../schemas.js';
 
 const iso = (ms: number | null) => (ms === null || ms === 0 ? null : new Date(ms).toISOString());
-
-const WebhookJson = Type.Object({
-  id: Type.String(),
-  url: Type.String({
-    description: 'Where events are POSTed, without credentials and with query values shown as "redacted"',
-  }),
-  types: Type.Array(Type.String(), { description: 'Event type prefixes; empty: every event' }),
-  rollout: Type.Union([Type.String(), Type.Null()]),
-  created_at: Type.String({ format: 'date-time' }),
-  cursor: Type.Integer({ description: 'The last event id delivered (or passed over by the filter)' }),
-  failures: Type.Integer({ description: 'Failed attempts since the last success' }),
-  last_error: Type.Union([Type.String(), Type.Null()]),
-  next_attempt_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
-    description: 'When the next attempt is due after a failure; null when not waiting',
-  }),
-  last_delivered_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-});
-
-const WebhookStatusJson = Type.Object({
-  ...WebhookJson.properties,
-  lag: Type.Integer({ description: 'Events in the log after the cursor (not all may match the filter)' }),
-});
-
-const WebhookCreatedJson = Type.Object({
-  ...WebhookJson.properties,
-  secret: Type.String({ description: 'The HMAC key of x-fleetd-signature; shown only now' }),
-});
 
 const CreateBody = Type.Object(
   {

@@ -1,67 +1,12 @@
-/** Request and response schemas: one source for validation, serialisation and the OpenAPI document. */
+/**
+ * The operator API's messages about devices, the fleet, enrollment and events: request and response schemas
+ * (one source for validation, serialisation, the OpenAPI document, the CLI and the dashboard) and the
+ * mapping of core objects to their JSON (snake_case, ISO-8601 UTC instants).
+ */
 import { type Static, Type } from 'typebox';
-import { DEVICE_STATUSES, type Heartbeat } from '../core/device.js';
-import { DURATION_LIMITS, MAX_DURATION_TEXT } from '../core/duration.js';
-import { DEVICE_SORT_FIELDS } from '../store/store.js';
-
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
-  Type.Union([schema, Type.Null()]);
-
-export const ErrorReply = Type.Object(
-  {
-    error: Type.Object({
-      code: Type.String({ description: 'Stable machine-readable code, e.g. FILTER_SYNTAX' }),
-      message: Type.String(),
-      details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    }),
-  },
-  { $id: 'ErrorReply' },
-);
-
-const errors = {
-  400: Type.Ref('ErrorReply'),
-  401: Type.Ref('ErrorReply'),
-  403: Type.Ref('ErrorReply'),
-  404: Type.Ref('ErrorReply'),
-  409: Type.Ref('ErrorReply'),
-  413: Type.Ref('ErrorReply'),
-};
-export const withErrors = <T extends object>(ok: T) => ({ ...ok, ...errors });
-
-/**
- * Integer bounds that fit their columns: an int4 column (PostgreSQL `integer`) holds up to 2^31-1; an event id
- * is a bigint, but JSON numbers are exact only up to 2^53-1, so cursors stop there.
- */
-export const INT4_MAX = 2_147_483_647;
-export const EVENT_ID_MAX = Number.MAX_SAFE_INTEGER;
-export const EventCursor = (description: string, minimum = 0) =>
-  Type.Integer({ minimum, maximum: EVENT_ID_MAX, description });
-/**
- * A duration in a query or body (e.g. 7d), with the bound the route enforces stated for the reader. Its form
- * is checked by parseDuration in the route, whose message says what a duration looks like.
- */
-export const DurationText = (description: string, maxMs: number) =>
-  Type.String({
-    maxLength: MAX_DURATION_TEXT,
-    description: `${description}; at most ${maxMs / 86_400_000}d`,
-  });
-
-// A record's key schema becomes a patternProperties key: without additionalProperties false, a key that does
-// not match the pattern would not be checked at all.
-export const Tags = Type.Record(
-  Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' }),
-  Type.String({ maxLength: 256 }),
-  {
-    additionalProperties: false,
-    maxProperties: 64,
-    description:
-      'Tag key (letters, digits, _ . : -, at most 64) → value (at most 256 characters); at most 64 tags',
-  },
-);
-export const DeviceId = Type.String({
-  pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$',
-  description: 'Device id',
-});
+import { DEVICE_SORT_FIELDS, DEVICE_STATUSES, type Device } from '../core/device.js';
+import { DURATION_LIMITS } from '../core/duration.js';
+import { DeviceId, DurationText, EventCursor, INT4_MAX, iso, Nullable, Tags } from './common.js';
 
 export const DeviceJson = Type.Object(
   {
@@ -96,6 +41,13 @@ export const DeviceJson = Type.Object(
   { $id: 'Device' },
 );
 export type DeviceJson = Static<typeof DeviceJson>;
+
+/** A page of a device listing; its devices refer to the shared `Device` schema (added to the app by id). */
+export const DevicePage = Type.Object({
+  devices: Type.Array(Type.Ref('Device')),
+  next_cursor: Nullable(Type.String()),
+});
+export type DevicePageJson = { devices: DeviceJson[]; next_cursor: Static<typeof DevicePage>['next_cursor'] };
 
 export const DeviceListQuery = Type.Object(
   {
@@ -146,90 +98,6 @@ export const ImportBody = Type.Object(
   },
   { additionalProperties: false },
 );
-
-export const HeartbeatBody = Type.Object(
-  {
-    device_id: DeviceId,
-    firmware_version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    timestamp: Type.Optional(
-      Type.String({ maxLength: 64, description: "The device's own clock; never trusted" }),
-    ),
-    location: Type.Optional(
-      Type.Object(
-        {
-          lat: Type.Number({ minimum: -90, maximum: 90 }),
-          lon: Type.Number({ minimum: -180, maximum: 180 }),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    battery: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
-    signal_strength: Type.Optional(Type.Number({ minimum: -200, maximum: 50 })),
-    metrics: Type.Optional(
-      Type.Record(
-        Type.String({ pattern: '^.{1,64}$' }),
-        Type.Union([Type.Number(), Type.String({ maxLength: 256 }), Type.Boolean()]),
-        {
-          additionalProperties: false,
-          maxProperties: 64,
-          description: 'At most 64 metrics; names of 1 to 64 characters on one line',
-        },
-      ),
-    ),
-  },
-  { additionalProperties: false },
-);
-
-/** A validated heartbeat body as the core's Heartbeat: one mapping for HTTP and MQTT alike. */
-export function heartbeatFromBody(deviceId: string, body: Static<typeof HeartbeatBody>): Heartbeat {
-  return {
-    deviceId,
-    ...(body.firmware_version !== undefined ? { firmwareVersion: body.firmware_version } : {}),
-    ...(body.timestamp !== undefined ? { timestamp: body.timestamp } : {}),
-    ...(body.location !== undefined ? { location: body.location } : {}),
-    ...(body.battery !== undefined ? { battery: body.battery } : {}),
-    ...(body.signal_strength !== undefined ? { signalStrength: body.signal_strength } : {}),
-    ...(body.metrics !== undefined ? { metrics: body.metrics } : {}),
-  };
-}
-
-export const PendingUpdate = Type.Object({
-  id: Type.String(),
-  rollout_id: Nullable(Type.String()),
-  state: Type.String(),
-  last_seq: Type.Integer({ description: 'The last report sequence number the server accepted' }),
-  action: Type.Union([Type.Literal('install'), Type.Literal('download_only'), Type.Literal('switch')]),
-  manifest: Type.String({
-    description: 'The signed manifest: verify the signature over these exact bytes, then parse',
-  }),
-  signature: Type.String({ description: 'Base64 Ed25519 signature of the manifest' }),
-  download_url: Type.String(),
-  retry_after: Nullable(Type.Integer({ description: 'Seconds to wait before downloading (held back)' })),
-  soft: Type.Boolean({ description: 'The device may defer installing (its consent hook decides)' }),
-});
-
-export const HeartbeatReply = Type.Object({
-  pending_updates: Type.Array(PendingUpdate),
-  next_heartbeat: Type.Integer({ description: 'Seconds until the device should send its next heartbeat' }),
-});
-
-export const EnrollBody = Type.Object(
-  {
-    enrollment_token: Type.String({ minLength: 1, maxLength: 256 }),
-    device_id: DeviceId,
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-    hardware_type: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-    firmware_version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    timezone: Type.Optional(Type.String({ maxLength: 64 })),
-    tags: Type.Optional(Tags),
-  },
-  { additionalProperties: false },
-);
-
-export const CredentialReply = Type.Object({
-  device_id: Type.String(),
-  credential: Type.String({ description: 'Shown once; the server keeps only its hash' }),
-});
 
 export const EnrollmentCreateBody = Type.Object(
   {
@@ -330,32 +198,6 @@ export const EventJson = Type.Object({
   data: Type.Record(Type.String(), Type.Unknown()),
 });
 
-export const StatusReportBody = Type.Object(
-  {
-    seq: Type.Integer({
-      minimum: 1,
-      maximum: INT4_MAX,
-      description: 'Per-update sequence number, incremented by the device (at most 2^31-1)',
-    }),
-    state: Type.Union([
-      Type.Literal('notified'),
-      Type.Literal('downloading'),
-      Type.Literal('installing'),
-      Type.Literal('verifying'),
-      Type.Literal('succeeded'),
-      Type.Literal('failed'),
-      Type.Literal('rolled_back'),
-    ]),
-    progress: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: 100 }))),
-    error: Type.Optional(Nullable(Type.String({ maxLength: 1024 }))),
-  },
-  { additionalProperties: false },
-);
-
-export const StatusReportReply = Type.Object({ accepted: Type.Boolean(), state: Type.String() });
-export const UpdateParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
-export const Sha256Params = Type.Object({ sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }) });
-
 export const HistoryQuery = Type.Object(
   {
     since: Type.Optional(DurationText('How far back, e.g. 24h or 7d (default 24h)', DURATION_LIMITS.history)),
@@ -372,3 +214,64 @@ export const HistoryReply = Type.Object({
     }),
   ),
 });
+export type HistoryReplyJson = Static<typeof HistoryReply>;
+export type ImportJson = Static<typeof ImportBody>;
+export type StatsJson = Static<typeof StatsReply>;
+export type EventJson = Static<typeof EventJson>;
+export type EnrollmentTokenJson = Static<typeof EnrollmentTokenJson>;
+export type EnrollmentTokenReplyJson = Static<typeof EnrollmentTokenReply>;
+
+export function deviceJson(d: Device): DeviceJson {
+  return {
+    id: d.id,
+    name: d.name,
+    status: d.status,
+    firmware_version: d.firmwareVersion,
+    hardware_type: d.hardwareType,
+    location: d.location,
+    timezone: d.timezone,
+    customer: d.customer,
+    tags: d.tags,
+    last_seen: iso(d.lastSeen),
+    created_at: new Date(d.createdAt).toISOString(),
+    decommissioned_at: iso(d.decommissionedAt),
+    enrolled: d.hasCredential,
+    telemetry: {
+      lat: d.telemetry.geo?.lat ?? null,
+      lon: d.telemetry.geo?.lon ?? null,
+      battery: d.telemetry.battery,
+      signal_strength: d.telemetry.signalStrength,
+      device_time: d.telemetry.deviceTime,
+      metrics: d.telemetry.metrics,
+    },
+  };
+}
+
+/**
+ * What an event's JSON is made from: the stored event's fields. The store's StoredEvent is one; the protocol
+ * names them so that it does not depend on the store.
+ */
+export interface EventSource {
+  id: number;
+  at: number;
+  type: string;
+  deviceId: string | null;
+  rolloutId: string | null;
+  actor: string | null;
+  reason: string | null;
+  data: Record<string, unknown>;
+}
+
+/** An event as the API, the event stream and webhooks all send it. */
+export function eventJson(e: EventSource): EventJson {
+  return {
+    id: e.id,
+    at: new Date(e.at).toISOString(),
+    type: e.type,
+    device_id: e.deviceId,
+    rollout_id: e.rolloutId,
+    actor: e.actor,
+    reason: e.reason,
+    data: e.data,
+  };
+}

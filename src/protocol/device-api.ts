@@ -1,0 +1,171 @@
+/**
+ * The device protocol (docs/device-protocol.md): enrollment, heartbeat with its update offers, and status
+ * reports, as HTTP bodies. MQTT carries the same bodies (mqtt.ts adds only what a broker needs); the agent
+ * and the simulator speak them, the server validates and answers with them.
+ */
+import { type Static, Type } from 'typebox';
+import type { Heartbeat } from '../core/device.js';
+import type { DeviceReportedState } from '../core/update-state.js';
+import { DeviceId, INT4_MAX, Nullable, Tags } from './common.js';
+
+export const HeartbeatBody = Type.Object(
+  {
+    device_id: DeviceId,
+    firmware_version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    timestamp: Type.Optional(
+      Type.String({ maxLength: 64, description: "The device's own clock; never trusted" }),
+    ),
+    location: Type.Optional(
+      Type.Object(
+        {
+          lat: Type.Number({ minimum: -90, maximum: 90 }),
+          lon: Type.Number({ minimum: -180, maximum: 180 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    battery: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
+    signal_strength: Type.Optional(Type.Number({ minimum: -200, maximum: 50 })),
+    metrics: Type.Optional(
+      Type.Record(
+        Type.String({ pattern: '^.{1,64}$' }),
+        Type.Union([Type.Number(), Type.String({ maxLength: 256 }), Type.Boolean()]),
+        {
+          additionalProperties: false,
+          maxProperties: 64,
+          description: 'At most 64 metrics; names of 1 to 64 characters on one line',
+        },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type HeartbeatJson = Static<typeof HeartbeatBody>;
+
+/** A validated heartbeat body as the core's Heartbeat: one mapping for HTTP and MQTT alike. */
+export function heartbeatFromBody(deviceId: string, body: HeartbeatJson): Heartbeat {
+  return {
+    deviceId,
+    ...(body.firmware_version !== undefined ? { firmwareVersion: body.firmware_version } : {}),
+    ...(body.timestamp !== undefined ? { timestamp: body.timestamp } : {}),
+    ...(body.location !== undefined ? { location: body.location } : {}),
+    ...(body.battery !== undefined ? { battery: body.battery } : {}),
+    ...(body.signal_strength !== undefined ? { signalStrength: body.signal_strength } : {}),
+    ...(body.metrics !== undefined ? { metrics: body.metrics } : {}),
+  };
+}
+
+export const UpdateAction = Type.Union([
+  Type.Literal('install'),
+  Type.Literal('download_only'),
+  Type.Literal('switch'),
+]);
+
+export const PendingUpdate = Type.Object({
+  id: Type.String(),
+  rollout_id: Nullable(Type.String()),
+  state: Type.String(),
+  last_seq: Type.Integer({ description: 'The last report sequence number the server accepted' }),
+  action: UpdateAction,
+  manifest: Type.String({
+    description: 'The signed manifest: verify the signature over these exact bytes, then parse',
+  }),
+  signature: Type.String({ description: 'Base64 Ed25519 signature of the manifest' }),
+  download_url: Type.String(),
+  retry_after: Nullable(Type.Integer({ description: 'Seconds to wait before downloading (held back)' })),
+  soft: Type.Boolean({ description: 'The device may defer installing (its consent hook decides)' }),
+});
+export type PendingUpdateJson = Static<typeof PendingUpdate>;
+
+/**
+ * What an offer's JSON is made from: the fields of the stored update and release it reads. The store's
+ * UpdateOffer is one; the protocol names only what it needs so that it does not depend on the store.
+ */
+export interface OfferSource {
+  update: {
+    id: string;
+    rolloutId: string | null;
+    state: string;
+    lastSeq: number;
+    action: PendingUpdateJson['action'];
+  };
+  release: { manifest: string; signature: string; sha256: string };
+  retryAfterSec: number | null;
+  soft: boolean;
+}
+
+/** One pending update as the device protocol describes it (docs/device-protocol.md). */
+export function pendingUpdateJson({ update, release, retryAfterSec, soft }: OfferSource): PendingUpdateJson {
+  return {
+    id: update.id,
+    rollout_id: update.rolloutId,
+    state: update.state,
+    last_seq: update.lastSeq,
+    action: update.action,
+    manifest: release.manifest,
+    signature: release.signature,
+    download_url: `/api/device/v1/artifacts/${release.sha256}`,
+    retry_after: retryAfterSec,
+    soft,
+  };
+}
+
+export const HeartbeatReply = Type.Object({
+  pending_updates: Type.Array(PendingUpdate),
+  next_heartbeat: Type.Integer({ description: 'Seconds until the device should send its next heartbeat' }),
+});
+export type HeartbeatReplyJson = Static<typeof HeartbeatReply>;
+
+export const EnrollBody = Type.Object(
+  {
+    enrollment_token: Type.String({ minLength: 1, maxLength: 256 }),
+    device_id: DeviceId,
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    hardware_type: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    firmware_version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    timezone: Type.Optional(Type.String({ maxLength: 64 })),
+    tags: Type.Optional(Tags),
+  },
+  { additionalProperties: false },
+);
+export type EnrollJson = Static<typeof EnrollBody>;
+
+export const CredentialReply = Type.Object({
+  device_id: Type.String(),
+  credential: Type.String({ description: 'Shown once; the server keeps only its hash' }),
+});
+export type CredentialJson = Static<typeof CredentialReply>;
+
+export const ReportedState = Type.Union([
+  Type.Literal('notified'),
+  Type.Literal('downloading'),
+  Type.Literal('installing'),
+  Type.Literal('verifying'),
+  Type.Literal('succeeded'),
+  Type.Literal('failed'),
+  Type.Literal('rolled_back'),
+]);
+/** The core's list (DEVICE_REPORTED_STATES) spelled out for the schema: this fails to compile if they differ. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const reportedStatesAgree: Same<Static<typeof ReportedState>, DeviceReportedState> = true;
+void reportedStatesAgree;
+
+export const StatusReportBody = Type.Object(
+  {
+    seq: Type.Integer({
+      minimum: 1,
+      maximum: INT4_MAX,
+      description: 'Per-update sequence number, incremented by the device (at most 2^31-1)',
+    }),
+    state: ReportedState,
+    progress: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: 100 }))),
+    error: Type.Optional(Nullable(Type.String({ maxLength: 1024 }))),
+  },
+  { additionalProperties: false },
+);
+export type StatusReportJson = Static<typeof StatusReportBody>;
+
+export const StatusReportReply = Type.Object({ accepted: Type.Boolean(), state: Type.String() });
+export type StatusReportReplyJson = Static<typeof StatusReportReply>;
+export const UpdateParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+export const Sha256Params = Type.Object({ sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }) });

@@ -1,0 +1,88 @@
+/**
+ * The device protocol over MQTT (docs/mqtt.md): a request's payload is the HTTP body (reports add the
+ * `update_id` HTTP carries in its path), plus two fields HTTP keeps in headers: `credential` (the device
+ * credential, for MQTT 3.1.1, which has no properties; MQTT 5 clients may send it as the user property
+ * `authorization: Bearer …` instead) and `request_id`, echoed in the reply so a device can match answers to
+ * questions. What the server publishes to a device's inbox is tagged by `type`.
+ */
+import { type Static, Type } from 'typebox';
+import type { FleetError } from '../core/errors.js';
+import { errorJson } from './common.js';
+import {
+  type OfferSource,
+  type PendingUpdateJson,
+  pendingUpdateJson,
+  StatusReportBody,
+} from './device-api.js';
+
+export const ReportMessage = Type.Object(
+  { ...StatusReportBody.properties, update_id: Type.String({ minLength: 1, maxLength: 64 }) },
+  { additionalProperties: false },
+);
+export type ReportJson = Static<typeof ReportMessage>;
+
+export type RequestId = string | number;
+
+const withRequest = (requestId: RequestId | undefined) =>
+  requestId !== undefined ? { request_id: requestId } : {};
+
+export interface HeartbeatInbox {
+  type: 'heartbeat';
+  request_id?: RequestId;
+  pending_updates: PendingUpdateJson[];
+  next_heartbeat: number;
+}
+
+export function heartbeatReply(
+  requestId: RequestId | undefined,
+  offers: OfferSource[],
+  nextHeartbeatSec: number,
+): HeartbeatInbox {
+  return {
+    type: 'heartbeat' as const,
+    ...withRequest(requestId),
+    pending_updates: offers.map(pendingUpdateJson),
+    next_heartbeat: nextHeartbeatSec,
+  };
+}
+
+export interface ReportInbox {
+  type: 'report';
+  request_id?: RequestId;
+  update_id: string;
+  seq: number;
+  accepted: boolean;
+  state: string;
+}
+
+export function reportReply(
+  requestId: RequestId | undefined,
+  report: ReportJson,
+  outcome: { accepted: boolean; state: string },
+): ReportInbox {
+  return {
+    type: 'report' as const,
+    ...withRequest(requestId),
+    update_id: report.update_id,
+    seq: report.seq,
+    accepted: outcome.accepted,
+    state: outcome.state,
+  };
+}
+
+export interface ErrorInbox {
+  type: 'error';
+  request_id?: RequestId;
+  error: { code: string; message: string };
+}
+
+/** The HTTP error shape, `{error: {code, message}}`, tagged so a device can tell it from a reply. */
+export function errorReply(requestId: RequestId | undefined, error: FleetError): ErrorInbox {
+  const { code, message } = errorJson(error).error;
+  return { type: 'error' as const, ...withRequest(requestId), error: { code, message } };
+}
+
+/** Sent to a device's inbox when it has something new: it should heartbeat now. */
+export const WAKE = { type: 'wake' as const };
+
+export type InboxMessage = HeartbeatInbox | ReportInbox | ErrorInbox | typeof WAKE;

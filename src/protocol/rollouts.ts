@@ -1,0 +1,130 @@
+/**
+ * The operator API's rollouts and plans: their JSON schemas, from which the API's serialisation, the
+ * OpenAPI document, the CLI's views and the dashboard's types come. The mapping from the engine's progress
+ * is the server's (`server/rollout-json.ts`), typed by these.
+ */
+import { type Static, Type } from 'typebox';
+import type { RolloutSpecInput } from '../core/rollout/spec.js';
+import { Nullable } from './common.js';
+
+/** The normalized spec, as a document (JSON schema: any value, so serialisation writes it unchanged). */
+const SpecDocument = Type.Unsafe<RolloutSpecInput>(
+  Type.Unknown({ description: 'The normalized spec: every default spelled out' }),
+);
+
+const Counts = Type.Record(Type.String(), Type.Integer(), { description: 'Device updates by state' });
+export const GateJson = Type.Object({
+  decision: Type.String({ description: 'wait, pass, halt or await_approval' }),
+  reason: Nullable(Type.String()),
+  success_rate: Nullable(Type.Number()),
+  threshold: Nullable(Type.Number()),
+  finished: Type.Integer(),
+  at: Type.String(),
+});
+export const EtaJson = Type.Object({
+  finish_at: Type.String(),
+  throughput_per_hour: Type.Number(),
+  unknown_devices: Type.Integer({
+    description:
+      'Devices not expected to connect (while allowed to start) within four weeks: not in the estimate',
+  }),
+  phases: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      devices: Type.Integer(),
+      start_at: Type.String(),
+      gate_at: Type.String(),
+      finish_at: Type.String(),
+    }),
+  ),
+});
+
+export const RolloutJson = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  state: Type.String(),
+  strategy: Type.String(),
+  release: Type.String(),
+  filter: Type.String(),
+  spec: SpecDocument,
+  created_by: Type.String(),
+  created_at: Type.String(),
+  started_at: Nullable(Type.String()),
+  finished_at: Nullable(Type.String()),
+  reason: Nullable(Type.String()),
+  current_phase: Type.Integer(),
+  phases: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      percentage: Type.Number(),
+      devices: Type.Integer(),
+      started_at: Nullable(Type.String()),
+      counts: Counts,
+      success_rate: Nullable(Type.Number()),
+      threshold: Nullable(Type.Number()),
+      gate: Nullable(GateJson),
+    }),
+  ),
+  totals: Type.Object({ targets: Type.Integer(), counts: Counts, success_rate: Nullable(Type.Number()) }),
+  rollback: Nullable(Counts),
+  rollback_unavailable: Nullable(
+    Type.Object(
+      {
+        count: Type.Integer(),
+        devices: Type.Array(
+          Type.Object({ device_id: Type.String(), version: Nullable(Type.String()), reason: Type.String() }),
+        ),
+      },
+      {
+        description: 'Rolled back: devices that cannot return to their previous version, and why (first 20)',
+      },
+    ),
+  ),
+  throughput_per_hour: Type.Number(),
+  eta: Nullable(EtaJson),
+  failing: Type.Array(
+    Type.Object({ device_id: Type.String(), error: Nullable(Type.String()), at: Type.String() }),
+  ),
+});
+
+export type RolloutJson = Static<typeof RolloutJson>;
+export type GateJson = Static<typeof GateJson>;
+export type EtaJson = Static<typeof EtaJson>;
+export type PhaseJson = RolloutJson['phases'][number];
+
+/** The dry run's answer: what `create` would do, and when, without doing it. */
+export const PlanJson = Type.Object({
+  dry_run: Type.Literal(true),
+  spec: SpecDocument,
+  release: Type.String({ description: 'name@version' }),
+  targets: Type.Integer(),
+  online: Type.Integer(),
+  offline: Type.Integer(),
+  by_status: Type.Record(Type.String(), Type.Integer()),
+  skipped: Type.Array(Type.Object({ device_id: Type.String(), reason: Type.String() }), {
+    description: 'The first 1,000 devices the filter matches that will not be updated, and why',
+  }),
+  skipped_total: Type.Integer(),
+  phases: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      percentage: Type.Number(),
+      devices: Type.Integer(),
+      online: Type.Integer(),
+      sample: Type.Array(Type.String(), { description: 'The first devices of the phase' }),
+    }),
+  ),
+  windows: Type.Array(
+    Type.Object({
+      timezone: Type.String(),
+      devices: Type.Integer(),
+      opens_at: Type.String(),
+      closes_at: Type.String(),
+      opens_local: Type.String(),
+      closes_local: Type.String(),
+    }),
+  ),
+  eta: EtaJson,
+  timeline: Type.Array(Type.Object({ at: Type.String(), what: Type.String() })),
+});
+export type PlanJson = Static<typeof PlanJson>;
