@@ -1,10 +1,57 @@
+/**
+ * Three tiers, each a vitest project; `npm test` runs them all.
+ * - unit: pure tests beside their modules: no database, no process, no socket; seconds, no build needed.
+ * - integration: the app and the store in-process on SQLite, PostgreSQL and Mosquitto, loopback servers.
+ * - e2e: spawned `fleetd` servers, agents and CLIs (from dist/, so build first) and Chromium.
+ */
 import { defineConfig } from 'vitest/config';
+
+/** Tests beside their module that still need more than the module: a loopback server, a command, SQLite. */
+const INTEGRATION_BESIDE_MODULES = [
+  'src/agent/agent.test.ts', // a protocol server on loopback
+  'src/agent/downloader.test.ts', // an artifact server on loopback
+  'src/agent/health.test.ts', // health commands and probes of loopback servers
+  'src/artifacts/signing.test.ts', // checks signatures with the openssl command
+  'src/store/filter-sql.test.ts', // compiled filters run on SQLite
+];
+
+/** Tests that spawn FleetD processes or drive a browser. */
+const END_TO_END = [
+  'test/agent-e2e.test.ts',
+  'test/agent-mqtt-e2e.test.ts',
+  'test/agent-rollout-e2e.test.ts',
+  'test/cli-artifact-integrity.test.ts',
+  'test/cli-deploy.test.ts',
+  'test/cli-import.test.ts',
+  'test/cli-signing.test.ts',
+  'test/cli-webhooks.test.ts',
+  'test/cli.test.ts',
+  'test/dashboard.test.ts',
+  'test/durability.test.ts',
+  'test/operator-files.test.ts',
+  'test/replicas.test.ts',
+  'test/sim-agents.test.ts',
+];
 
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['src/**/*.test.ts'], exclude: INTEGRATION_BESIDE_MODULES },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts', ...INTEGRATION_BESIDE_MODULES],
+          exclude: END_TO_END,
+        },
+      },
+      { extends: true, test: { name: 'e2e', include: END_TO_END } },
+    ],
   },
 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../src/artifacts/signing.js';
 import { countingProxy } from './support/counting-proxy.js';
+import { eventually } from './support/eventually.js';
 import { type Operator, operator } from './support/fleet.js';
 import {
   type AgentProcess,
@@ -86,13 +87,16 @@ function startAgent(
   return { id, stateDir, process };
 }
 
-async function waitForDevice(id: string) {
-  for (let i = 0; i < 100; i++) {
-    const d = await op.call<{ status?: string }>('GET', `/api/v1/devices/${id}`);
-    if (d.body.status === 'online') return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`device ${id} never came online`);
+const waitForDevice = (id: string) =>
+  eventually(
+    `device ${id} to come online`,
+    async () => (await op.call<{ status?: string }>('GET', `/api/v1/devices/${id}`)).body.status === 'online',
+  );
+
+/** The reports an agent keeps until the server has answered for them (src/agent/outbox.ts). */
+function outboxReports(stateDir: string): Array<{ update_id: string; state: string }> {
+  const file = join(stateDir, 'outbox.json');
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')).reports : [];
 }
 
 async function assign(release: string, device: string): Promise<string> {
@@ -165,12 +169,12 @@ describe('fleetd agent', () => {
     expect(activeVersion(agent.stateDir)).toBe('2.3.0');
     expect((await updateEvents('e2e-good')).map((e) => e.type)).toEqual(SUCCESS_EVENTS);
     // The next heartbeat reports the new firmware.
-    for (let i = 0; i < 50; i++) {
-      const d = await op.call<{ firmware_version: string }>('GET', '/api/v1/devices/e2e-good');
-      if (d.body.firmware_version === '2.3.0') return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error('the device never reported firmware 2.3.0');
+    await eventually(
+      'the device to report firmware 2.3.0',
+      async () =>
+        (await op.call<{ firmware_version: string }>('GET', '/api/v1/devices/e2e-good')).body
+          .firmware_version === '2.3.0',
+    );
   });
 
   it('refuses a tampered artifact, a bad signature, a wrong hardware type and a downgrade, staying on its version', async () => {
@@ -240,7 +244,9 @@ describe('fleetd agent', () => {
       let agent = startAgent('e2e-resume', [], { stateDir, serverUrl: proxy.url });
       await waitForDevice('e2e-resume');
       const update = await assign('big@3.0.0', 'e2e-resume');
-      while (proxy.bytesFromServer() < size * 0.4) await new Promise((r) => setTimeout(r, 50));
+      await eventually('40 % of the artifact to be downloaded', () => proxy.bytesFromServer() >= size * 0.4, {
+        timeoutMs: 60_000,
+      });
       await agent.process.kill('SIGKILL');
       const beforeRestart = proxy.bytesFromServer();
       expect(beforeRestart).toBeLessThan(size);
@@ -267,7 +273,11 @@ describe('fleetd agent', () => {
     await op.waitForUpdate(update, ['verifying']);
     await server.kill('SIGKILL');
     // The health check passes while the server is down: `succeeded` waits in the agent's outbox.
-    await new Promise((r) => setTimeout(r, 6_000));
+    await eventually(
+      '`succeeded` in the outbox',
+      () => outboxReports(agent.stateDir).some((r) => r.update_id === update && r.state === 'succeeded'),
+      { timeoutMs: 30_000 },
+    );
     server = await spawnServer(data, [
       '--port',
       String(port),

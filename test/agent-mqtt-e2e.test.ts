@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from './support/eventually.js';
 import { type Operator, operator } from './support/fleet.js';
 import {
   type AgentProcess,
@@ -86,14 +87,6 @@ function startAgent(id: string, serverUrl: string, mqttUrl: string): AgentProces
   return agent;
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, tries = 300): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 async function assign(release: string, device: string): Promise<string> {
   const r = await op.call<{ assigned: Array<{ id: string }>; skipped: unknown[] }>(
     'POST',
@@ -113,7 +106,9 @@ describe('fleetd agent --mqtt', () => {
     const proxy = await recordingProxy(server.url);
     try {
       const agent = startAgent('mqtt-good', proxy.url, server.mqttUrl!);
-      await until(() => agent.output().includes('MQTT connected'), 'the agent to connect over MQTT');
+      await eventually('the agent to connect over MQTT', () => agent.output().includes('MQTT connected'), {
+        timeoutMs: 30_000,
+      });
       const update = await assign('mqtt-fw@2.3.0', 'mqtt-good');
       const done = await op.waitForUpdate(update, ['succeeded', 'failed', 'rolled_back']);
       expect(done.state, agent.output()).toBe('succeeded');
@@ -121,11 +116,12 @@ describe('fleetd agent --mqtt', () => {
       expect(device.some((r) => r.startsWith('GET /api/device/v1/artifacts/'))).toBe(true);
       expect(device.filter((r) => r.includes('/status'))).toEqual([]);
       // The new firmware arrives with the next heartbeat, which the agent makes right after succeeding.
-      await until(
+      await eventually(
+        'the device to report firmware 2.3.0',
         async () =>
           (await op.call<{ firmware_version: string }>('GET', '/api/v1/devices/mqtt-good')).body
             .firmware_version === '2.3.0',
-        'the device to report firmware 2.3.0',
+        { timeoutMs: 30_000 },
       );
     } finally {
       proxy.close();
@@ -151,11 +147,12 @@ describe('fleetd agent --mqtt', () => {
     try {
       await pollingOp.upload('name=mqtt-down&version=2.4.0&hardware=pos-x200', randomBytes(4096));
       const agent = startAgent('mqtt-fallback', proxy.url, `mqtt://127.0.0.1:${await freePort()}`);
-      await until(
+      await eventually(
+        'the device to heartbeat over HTTP',
         async () =>
           (await pollingOp.call<{ status: string }>('GET', '/api/v1/devices/mqtt-fallback')).body.status ===
           'online',
-        'the device to heartbeat over HTTP',
+        { timeoutMs: 30_000 },
       );
       const r = await pollingOp.call<{ assigned: Array<{ id: string }> }>('POST', '/api/v1/updates/assign', {
         release: 'mqtt-down@2.4.0',

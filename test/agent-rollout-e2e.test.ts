@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from './support/eventually.js';
 import { type Operator, operator } from './support/fleet.js';
 import {
   type AgentProcess,
@@ -28,20 +29,17 @@ interface EventJson {
   data: { update?: string };
 }
 
-async function until<T>(
-  what: string,
-  read: () => Promise<T>,
-  done: (v: T) => boolean,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: T = await read();
-  while (!done(last)) {
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(last).slice(-1500)}`);
-    await new Promise((r) => setTimeout(r, 200));
-    last = await read();
-  }
-  return last;
+/** `eventually` over a read: waits until `done` holds of what `read` gives; a timeout shows the last value. */
+function readUntil<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
+  return eventually(
+    what,
+    async () => {
+      const value = await read();
+      if (done(value)) return value;
+      throw new Error(`still ${JSON.stringify(value).slice(-1500)}`);
+    },
+    { timeoutMs: 60_000, intervalMs: 200 },
+  );
 }
 
 const rollout = (id: string) =>
@@ -105,7 +103,7 @@ beforeAll(async () => {
       ]),
     );
   }
-  await until(
+  await readUntil(
     'tills online',
     async () =>
       (await op.call<{ devices: Array<{ status: string }> }>('GET', '/api/v1/devices?filter=id%3Dtill-*'))
@@ -132,7 +130,7 @@ describe('rollouts with real agents', () => {
       max_concurrent: 1,
     });
     expect(created.status).toBe(201);
-    await until(
+    await readUntil(
       'rollout completed',
       () => rollout(created.body.id),
       (r) => r.state === 'completed',
@@ -156,7 +154,7 @@ describe('rollouts with real agents', () => {
       strategy: 'immediate',
     });
     second = created.body.id;
-    await until(
+    await readUntil(
       'second rollout completed',
       () => rollout(second),
       (r) => r.state === 'completed',
@@ -164,7 +162,7 @@ describe('rollouts with real agents', () => {
     for (const id of IDS) expect(activeVersion(stateDirs.get(id)!)).toBe('2.3.0');
 
     expect((await op.call('POST', `/api/v1/rollouts/${second}/rollback`)).status).toBe(200);
-    await until(
+    await readUntil(
       'every till back',
       () => rollout(second),
       (r) => (r.rollback?.succeeded ?? 0) === 3,

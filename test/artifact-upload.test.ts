@@ -33,7 +33,7 @@ interface Answer {
 function post(
   path: string,
   body: Buffer,
-  opts: { contentType?: string; chunked: boolean; headers?: Record<string, string> },
+  opts: { contentType?: string | undefined; chunked: boolean; headers?: Record<string, string> },
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...t.admin, ...opts.headers };

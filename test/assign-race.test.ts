@@ -5,6 +5,7 @@
  */
 import { expect, it } from 'vitest';
 import { DEFAULT_THRESHOLDS } from '../src/core/device.js';
+import { mulberry32 } from '../src/core/random.js';
 import { MAX_TRANSACTION_RUNS, transact } from '../src/store/shared/transact.js';
 import { OPEN_UPDATE_STATES } from '../src/store/shared/updates.js';
 import type { SqlStore } from '../src/store/sql-store.js';
@@ -74,23 +75,28 @@ forEachBackend((backend) => {
         bothHoldOne = resolve;
       });
       // Each takes one row's lock, waits until the other holds the other row, then asks for it: a deadlock.
+      const random = mulberry32(14);
       const rename = (first: string, second: string) =>
-        transact(store.db, async (trx) => {
-          runs += 1;
-          await trx
-            .updateTable('devices')
-            .set({ name: `by-${first}` })
-            .where('id', '=', first)
-            .execute();
-          if (++arrived === 2) bothHoldOne();
-          await barrier;
-          await trx
-            .updateTable('devices')
-            .set({ name: `by-${first}` })
-            .where('id', '=', second)
-            .execute();
-          return first;
-        });
+        transact(
+          store.db,
+          async (trx) => {
+            runs += 1;
+            await trx
+              .updateTable('devices')
+              .set({ name: `by-${first}` })
+              .where('id', '=', first)
+              .execute();
+            if (++arrived === 2) bothHoldOne();
+            await barrier;
+            await trx
+              .updateTable('devices')
+              .set({ name: `by-${first}` })
+              .where('id', '=', second)
+              .execute();
+            return first;
+          },
+          random,
+        );
       expect(await Promise.all([rename('a', 'b'), rename('b', 'a')])).toEqual(['a', 'b']);
       expect(runs).toBe(3);
       expect(MAX_TRANSACTION_RUNS).toBeGreaterThan(1);

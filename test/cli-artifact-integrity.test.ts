@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../src/artifacts/blob-store.js';
+import { eventually } from './support/eventually.js';
 import { runCli, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
 
 let server: ServerProcess;
@@ -22,14 +23,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.kill();
 });
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('fleetd artifact verify and repair', () => {
   // Six CLI processes, each a Node start: slow on a busy machine.
@@ -103,15 +96,15 @@ describe('an upload cut off by the client', () => {
       }
     };
     try {
-      await until(() => temps() > 0, 'the upload to start');
+      await eventually('the upload to start', () => temps() > 0);
     } finally {
       socket.destroy();
     }
-    await until(() => /upload aborted/.test(server.output().slice(before)), 'the abort to be logged');
+    await eventually('the abort to be logged', () => /upload aborted/.test(server.output().slice(before)));
     const log = server.output().slice(before);
     expect(log).not.toMatch(/unhandled error/);
     const line = JSON.parse(log.split('\n').find((l) => l.includes('upload aborted'))!);
     expect(line.level).toBeLessThan(40); // info or debug, not warn or error
-    await until(() => temps() === 0, 'the temp file to go');
+    await eventually('the temp file to go', () => temps() === 0);
   });
 });

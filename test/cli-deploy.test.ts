@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpTransport, ProtocolDevice } from '../src/sim/protocol-device.js';
+import { eventually } from './support/eventually.js';
 import { type Operator, operator } from './support/fleet.js';
 import { runCli, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
 
@@ -101,13 +102,11 @@ describe('fleetd deploy', () => {
     expect(created.stdout).toMatch(/immediate rollout of pos-fw@2\.4\.0 to 3 devices — RUNNING/);
     for (const d of devices.values()) await d.connect();
     // The engine completes it on its next tick; watch then prints the final state and exits 0.
-    for (
-      let i = 0;
-      i < 100 && JSON.parse(cli('deploy', 'show', id, '-o', 'json').stdout).state !== 'completed';
-      i++
-    ) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await eventually(
+      'the rollout to complete',
+      () => JSON.parse(cli('deploy', 'show', id, '-o', 'json').stdout).state === 'completed',
+      { timeoutMs: 30_000 },
+    );
     const watch = cli('deploy', 'watch', id, '--interval', '0.2');
     expect(watch.code).toBe(0);
     expect(watch.stdout).toMatch(/COMPLETED/);

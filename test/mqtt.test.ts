@@ -15,6 +15,7 @@ import { type RunningServer, startServer } from '../src/server/serve.js';
 import { MqttBridge } from '../src/transport/bridge.js';
 import { connected, connectMqtt } from '../src/transport/connect.js';
 import { DEFAULT_TOPIC_ROOT, Topics } from '../src/transport/topics.js';
+import { eventually } from './support/eventually.js';
 import { type Operator, operator } from './support/fleet.js';
 import { type MqttDevice, mqttDevice } from './support/mqtt-device.js';
 import { freePort, tempDir } from './support/processes.js';
@@ -92,13 +93,8 @@ async function deviceStatus(op: Operator, id: string): Promise<string> {
   return (await op.call<{ status: string }>('GET', `/api/v1/devices/${id}`)).body.status;
 }
 
-async function waitForOnline(op: Operator, id: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if ((await deviceStatus(op, id)) === 'online') return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${id} never came online`);
-}
+const waitForOnline = (op: Operator, id: string): Promise<boolean> =>
+  eventually(`${id} to come online`, async () => (await deviceStatus(op, id)) === 'online');
 
 async function assignNewRelease(op: Operator, device: string): Promise<string> {
   const name = `fw-${randomBytes(4).toString('hex')}`;
@@ -126,14 +122,8 @@ async function createRollout(op: Operator, spec: Record<string, unknown>): Promi
 const wakes = (d: MqttDevice) => d.inbox.filter((m) => m.type === 'wake').length;
 
 /** Polls until one of the devices has been woken; returns it. */
-async function firstWoken(devices: MqttDevice[]): Promise<MqttDevice> {
-  for (let i = 0; i < 200; i++) {
-    const woken = devices.find((d) => wakes(d) > 0);
-    if (woken) return woken;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('no device was woken');
-}
+const firstWoken = (devices: MqttDevice[]): Promise<MqttDevice> =>
+  eventually('a device to be woken', () => devices.find((d) => wakes(d) > 0));
 
 /** What both brokers must do alike: the device protocol, errors in the inbox, wake-ups. */
 function protocolSuite(mode: 'embedded' | 'external') {

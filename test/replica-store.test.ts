@@ -8,7 +8,7 @@ import { parseRolloutSpec } from '../src/core/rollout/spec.js';
 import { createRollout, runCommand } from '../src/engine/rollout-service.js';
 import { hashSecret } from '../src/registry/credentials.js';
 import type { SqlStore } from '../src/store/sql-store.js';
-import { isLeaseLost, type TimeContext } from '../src/store/store.js';
+import type { TimeContext } from '../src/store/store.js';
 import { forEachBackend, testRelease } from './support/stores.js';
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
@@ -68,8 +68,10 @@ forEachBackend((backend) => {
       const refused = await store.rollouts
         .update(id!, ['running'], { reason: 'stale decision' }, [], late)
         .catch((error: unknown) => error);
-      expect(isLeaseLost(refused)).toBe(true);
-      expect(isLeaseLost(await store.rollouts.timeOut(id!, NOW, late).catch((e: unknown) => e))).toBe(true);
+      expect(refused).toMatchObject({ code: 'LEASE_LOST' });
+      expect(await store.rollouts.timeOut(id!, NOW, late).catch((e: unknown) => e)).toMatchObject({
+        code: 'LEASE_LOST',
+      });
       expect((await store.rollouts.get(id!))!.reason).toBeNull();
       const ok = await store.rollouts.update(id!, ['running'], { reason: 'b decides' }, [], {
         ...at(NOW + TTL + 3),

@@ -8,8 +8,10 @@
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mulberry32 } from '../src/core/random.js';
 import { HttpTransport } from '../src/sim/http-transport.js';
 import { type DeviceTransport, ProtocolDevice } from '../src/sim/protocol-device.js';
+import { eventually } from './support/eventually.js';
 import { operator } from './support/fleet.js';
 import { type ServerProcess, spawnServer, tempDir } from './support/processes.js';
 import { freshPostgresSchema, postgresSkipped } from './support/stores.js';
@@ -20,16 +22,8 @@ const ACTIVE = new Set(['notified', 'downloading', 'installing', 'verifying']);
 const FINAL = new Set(['succeeded', 'failed', 'rolled_back', 'cancelled', 'skipped']);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(100);
-  }
-}
+/** The devices' working and pacing times vary, from a seed so a run can be replayed. */
+const jitter = mulberry32(14);
 
 /** Reads a server-sent event stream in the background, keeping the ids of the events received. */
 function readStream(url: string, token: string): { ids: Set<number>; stop(): void } {
@@ -97,7 +91,7 @@ describe.skipIf(postgresSkipped !== undefined)('replicas on one PostgreSQL', () 
     const acknowledged = new Map<string, number>();
     const http = new HttpTransport(urls, {
       // Device work takes a little while, so slots are held and contended for.
-      beforeRequest: (_url, path) => (path.endsWith('/status') ? sleep(20 + Math.random() * 40) : undefined),
+      beforeRequest: (_url, path) => (path.endsWith('/status') ? sleep(20 + jitter() * 40) : undefined),
     });
     const transport: DeviceTransport = {
       async post(path, body, credential) {
@@ -151,7 +145,7 @@ describe.skipIf(postgresSkipped !== undefined)('replicas on one PostgreSQL', () 
         } catch (error) {
           errors.push(String(error));
         }
-        await sleep(100 + Math.random() * 150);
+        await sleep(100 + jitter() * 150);
       }
     });
 
@@ -166,22 +160,26 @@ describe.skipIf(postgresSkipped !== undefined)('replicas on one PostgreSQL', () 
       servers.findIndex((s) => owner?.startsWith(`${hostname()}:${s.child.pid}:`));
 
     // Mid-rollout: the second phase has begun. Kill the replica driving it.
-    const holder = await until('the second phase starts', async () => {
-      const r = await rollout();
-      return Number(r.current_phase) >= 1 && r.state === 'running' ? replicaOf(r.lease_owner) : undefined;
-    });
+    const holder = await eventually(
+      'the second phase to start',
+      async () => {
+        const r = await rollout();
+        return Number(r.current_phase) >= 1 && r.state === 'running' ? replicaOf(r.lease_owner) : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(holder).toBeGreaterThanOrEqual(0);
     const killedAt = (await db.query<{ id: string }>('select max(id) as id from events')).rows[0]!.id;
     await servers[holder]!.kill('SIGKILL');
     streams[holder]!.stop();
 
-    const final = await until(
-      'the rollout completes',
+    const final = await eventually(
+      'the rollout to finish',
       async () => {
         const r = await rollout();
         return r.state === 'running' ? undefined : r;
       },
-      90_000,
+      { timeoutMs: 90_000 },
     );
     over = true;
     await Promise.all(running);
@@ -250,8 +248,12 @@ describe.skipIf(postgresSkipped !== undefined)('replicas on one PostgreSQL', () 
     const all = events.map((e) => Number(e.id));
     for (const [i, stream] of streams.entries()) {
       if (i === holder) continue;
-      await until(`replica ${i}'s stream has every event`, async () =>
-        all.every((id) => stream.ids.has(id)) ? true : undefined,
+      await eventually(
+        `replica ${i}'s stream to have every event`,
+        () => all.every((id) => stream.ids.has(id)),
+        {
+          timeoutMs: 60_000,
+        },
       );
       stream.stop();
     }

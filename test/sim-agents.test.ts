@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from './support/eventually.js';
 import { type Operator, operator } from './support/fleet.js';
 import { FLEETD, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
 
@@ -24,14 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.kill();
 });
-
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Runs `fleetd sim agents` until every agent has taken the update, then stops it the way an operator would. */
 async function runAgents(prefix: string, extra: string[]): Promise<{ code: number | null; output: string }> {
@@ -54,12 +47,13 @@ async function runAgents(prefix: string, extra: string[]): Promise<{ code: numbe
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
     const ids = Array.from({ length: COUNT }, (_, i) => `${prefix}${i}`);
-    await until(
+    await eventually(
+      'every agent to enrol',
       async () =>
         (await Promise.all(ids.map((id) => op.call('GET', `/api/v1/devices/${id}`)))).every(
           (r) => r.status === 200,
         ),
-      'every agent to enrol',
+      { timeoutMs: 60_000, intervalMs: 200 },
     );
     const assigned = await op.call<{ assigned: Array<{ id: string }>; skipped: unknown[] }>(
       'POST',

@@ -9,8 +9,9 @@ import { signatureMatches } from '../src/events/webhook-rules.js';
 import { insertEvents } from '../src/store/shared/events.js';
 import type { SqlStore } from '../src/store/sql-store.js';
 import type { NewEvent } from '../src/store/store.js';
+import { eventually } from './support/eventually.js';
 import { freePort } from './support/processes.js';
-import { type Receiver, startReceiver, until } from './support/receiver.js';
+import { type Receiver, startReceiver } from './support/receiver.js';
 import { forEachBackend } from './support/stores.js';
 
 const START = Date.UTC(2026, 0, 15, 12, 0, 0);
@@ -195,7 +196,9 @@ forEachBackend((backend) => {
     const ids = await append(['device.a']);
     const pass = dispatcher({ timeoutMs: 300 }).deliverDue();
     // The live receiver gets its events while the dead one still has the request open.
-    await until(() => live.requests.length === 1);
+    await eventually('the live receiver to get one request', () => live.requests.length === 1, {
+      intervalMs: 5,
+    });
     expect(dead.open).toBe(1);
     const outcomes = await pass;
     expect(outcomes.find((o) => o.webhookId === 'wh_dead')).toMatchObject({
@@ -250,7 +253,7 @@ forEachBackend((backend) => {
     const first = await append(['device.a']);
     r.answers = ['hold'];
     const pass = a.deliverDue();
-    await until(() => r.open === 1);
+    await eventually('one connection to be open', () => r.open === 1);
     expect(await b.deliverDue()).toEqual([]);
     r.release();
     expect(await pass).toMatchObject([{ delivered: 1 }]);

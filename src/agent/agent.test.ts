@@ -259,24 +259,28 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.stop();
 });
 
-async function setup(options: Partial<AgentOptions> = {}) {
+/** Options over the test agent's; `enrollToken: undefined` makes an agent that has no enrollment token. */
+type AgentOverrides = Omit<Partial<AgentOptions>, 'enrollToken'> & { enrollToken?: string | undefined };
+
+async function setup(options: AgentOverrides = {}) {
   const server = await new ProtocolServer().start();
   servers.push(server);
   const stateDir = await mkdtemp(join(tmpdir(), 'fleetd-agent-'));
-  const make = (more: Partial<AgentOptions> = {}) =>
-    new Agent({
+  const make = (more: AgentOverrides = {}) => {
+    const { enrollToken, ...rest } = { enrollToken: server.enrollToken, ...options, ...more };
+    return new Agent({
       server: server.url,
       deviceId: 'pos-nyc-001',
       hardwareType: 'pos-x200',
       stateDir,
-      enrollToken: server.enrollToken,
       publicKey: keys.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
       firmwareVersion: '2.1.0',
       random: seededRandom(7),
       log: silentLogger,
-      ...options,
-      ...more,
+      ...(enrollToken === undefined ? {} : { enrollToken }),
+      ...rest,
     });
+  };
   return { server, stateDir, agent: make(), restart: make };
 }
 

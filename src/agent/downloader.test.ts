@@ -15,7 +15,7 @@ async function artifactServer(body: Buffer) {
   const state = {
     etag: '"v1"',
     bytesSent: 0,
-    requests: [] as { range?: string; ifRange?: string; status: number }[],
+    requests: [] as { range: string | undefined; ifRange: string | undefined; status: number }[],
     /** Cut the connection after this many body bytes of the next response. */
     cutAfter: undefined as number | undefined,
     ignoreRange: false,

@@ -213,7 +213,8 @@ export class FsBlobStore implements BlobStore {
     try {
       handle = await open(this.path(sha256), 'r');
     } catch (e) {
-      if (isNotFound(e)) throw new FleetError('NOT_FOUND', `blob ${sha256} not found`);
+      if (isNotFound(e))
+        throw new FleetError('NOT_FOUND', `blob ${sha256} not found`, undefined, { cause: e });
       throw e;
     }
     // The open handle keeps the bytes readable even if the blob is deleted meanwhile.

@@ -100,7 +100,7 @@ function toPrivateKey(input: string | KeyObject, what = 'the signing key'): KeyO
         code === 'ERR_MISSING_PASSPHRASE'
           ? 'is encrypted; FleetD needs an unencrypted key'
           : 'is not a PEM private key';
-      throw new FleetError('VALIDATION', `${what} ${why}`);
+      throw new FleetError('VALIDATION', `${what} ${why}`, undefined, { cause: e });
     }
   }
   if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519') {
@@ -135,7 +135,14 @@ async function readKeyFile(path: string): Promise<string> {
     return await readFile(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new FleetError('VALIDATION', `key file ${path} cannot be read (${code ?? (e as Error).message})`);
+    throw new FleetError(
+      'VALIDATION',
+      `key file ${path} cannot be read (${code ?? (e as Error).message})`,
+      undefined,
+      {
+        cause: e,
+      },
+    );
   }
 }
 
@@ -145,7 +152,14 @@ async function writeNew(path: string, text: string, mode: number): Promise<void>
     handle = await open(path, 'wx', mode);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new FleetError('CONFLICT', `${path} exists already; move it away to generate a new key pair`);
+      throw new FleetError(
+        'CONFLICT',
+        `${path} exists already; move it away to generate a new key pair`,
+        undefined,
+        {
+          cause: e,
+        },
+      );
     }
     throw e;
   }

@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'STORAGE_FULL'
   | 'TRANSITION_NOT_ALLOWED'
+  // A replica's rollout decision refused because another replica holds the rollout's lease now.
+  | 'LEASE_LOST'
   // What the HTTP layer refuses before a route runs (src/server/protocol-errors.ts).
   | 'MALFORMED_REQUEST'
   | 'REQUEST_TIMEOUT'
@@ -30,13 +32,18 @@ export type ErrorCode =
   | 'HEADERS_TOO_LARGE'
   | 'SHUTTING_DOWN';
 
+/**
+ * `options.cause` keeps the error this one stands for (a database's, a file system's, a parser's), as
+ * Fastify's errors do: the caller sees the code and message, the server log the whole chain.
+ */
 export class FleetError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly details?: Record<string, unknown>,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'FleetError';
   }
 }

@@ -98,6 +98,18 @@ describe('parseManifest', () => {
     expect(() => parseManifest('[]')).toThrow('manifest must be a JSON object');
   });
 
+  it("keeps the JSON parser's error as the cause of a refusal", () => {
+    const refusal = (() => {
+      try {
+        parseManifest('{"name":');
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(refusal).toMatchObject({ code: 'VALIDATION' });
+    expect((refusal as Error).cause).toBeInstanceOf(SyntaxError);
+  });
+
   it('can insist on the canonical bytes', () => {
     expect(() => parseManifest(`${CANONICAL}\n`, { requireCanonical: true })).toThrow(
       /not in canonical form/,

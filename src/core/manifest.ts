@@ -61,7 +61,9 @@ export function parseManifest(text: string, opts: { requireCanonical?: boolean }
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    throw new FleetError('VALIDATION', `manifest is not JSON: ${(e as Error).message}`);
+    throw new FleetError('VALIDATION', `manifest is not JSON: ${(e as Error).message}`, undefined, {
+      cause: e,
+    });
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new FleetError('VALIDATION', 'manifest must be a JSON object');

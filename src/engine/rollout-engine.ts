@@ -4,11 +4,13 @@
  * batch, switch a blue-green fleet, take in new devices, complete. Each decision is one store transaction
  * with its event, taken from what the store says now, so a restarted (or another) replica simply carries on.
  * Every decision's transaction checks that this replica still holds the rollout's lease (`leaseHolder`), so
- * one that stalled past its lease while another took the rollout over writes nothing.
+ * one that stalled past its lease while another took the rollout over writes nothing (its write fails with
+ * `LEASE_LOST`).
  * Devices are handed their slots when they ask (see the offer in store/shared/update-offer.ts), not here.
  */
 import type { Clock } from '../core/clock.js';
 import type { StatusThresholds } from '../core/device.js';
+import { isFleetError } from '../core/errors.js';
 import { parseFilter } from '../core/filter/index.js';
 import type { StateCounts } from '../core/rollout/counts.js';
 import {
@@ -20,14 +22,13 @@ import {
 } from '../core/rollout/phases.js';
 import { planRollout } from '../core/rollout/plan.js';
 import { currentOrNextWindow, windowZone } from '../core/rollout/window.js';
-import {
-  type DecisionContext,
-  type GateRecord,
-  isLeaseLost,
-  type NewEvent,
-  type PhaseStateCount,
-  type Rollout,
-  type Store,
+import type {
+  DecisionContext,
+  GateRecord,
+  NewEvent,
+  PhaseStateCount,
+  Rollout,
+  Store,
 } from '../store/store.js';
 import { OPEN_UPDATE_STATES_OF_ROLLOUT, phaseCounts, purposeCounts } from './counts.js';
 
@@ -68,7 +69,7 @@ export class RolloutEngine {
       try {
         await this.reconcile(id);
       } catch (error) {
-        if (isLeaseLost(error)) {
+        if (isFleetError(error) && error.code === 'LEASE_LOST') {
           // Another replica took this rollout over while this tick ran late: it carries on, nothing was written.
           this.options.log?.warn({ rollout: id, owner: this.options.owner }, 'rollout lease lost mid-tick');
         } else if (this.options.log) {

@@ -7,7 +7,7 @@
  * changes what it resolves to cannot slip past). Redirects are not followed, so there is no second hop to
  * check. `fleetd server --webhook-allow-private` lifts the policy for receivers on a private network.
  */
-import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
+import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions, type LookupOptions } from 'node:dns';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
@@ -96,12 +96,8 @@ const notAllowed = (host: string, why: string) =>
  * A `lookup` for http.request that keeps only public addresses, so the socket can only connect to one. A
  * literal address in the URL is never looked up: check it with `checkWebhookTarget` before the request.
  */
-export function publicLookup(
-  hostname: string,
-  options: { family?: number | string; all?: boolean },
-  callback: LookupCallback,
-): void {
-  const all: LookupAllOptions = { all: true, ...(options.family ? { family: Number(options.family) } : {}) };
+export function publicLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
+  const all: LookupAllOptions = { all: true, ...(options.family ? { family: options.family } : {}) };
   dnsLookup(hostname, all, (error, addresses) => {
     if (error) return callback(error, []);
     const allowed = addresses.filter((a) => !isPrivateAddress(a.address));

@@ -63,6 +63,11 @@ export function parseYamlBody(text: string): unknown {
   try {
     return parseYaml(text);
   } catch (e) {
-    throw new FleetError('VALIDATION', `spec: not valid YAML: ${(e as Error).message}`, { field: 'spec' });
+    throw new FleetError(
+      'VALIDATION',
+      `spec: not valid YAML: ${(e as Error).message}`,
+      { field: 'spec' },
+      { cause: e },
+    );
   }
 }

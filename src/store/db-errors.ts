@@ -34,5 +34,12 @@ function refusesValue(error: unknown): boolean {
 export function asCallerError(error: unknown, what: string): unknown {
   if (!refusesValue(error)) return error;
   const reason = error instanceof Error ? error.message : String(error);
-  return new FleetError('VALIDATION', `${what} holds a value the database cannot store (${reason})`);
+  return new FleetError(
+    'VALIDATION',
+    `${what} holds a value the database cannot store (${reason})`,
+    undefined,
+    {
+      cause: error,
+    },
+  );
 }

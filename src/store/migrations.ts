@@ -471,6 +471,6 @@ export async function migrateToLatest(
       (error as { code?: unknown } | undefined)?.code === '3F000' &&
       !String(error).includes(`"${options.schema ?? ''}"`);
     if (run < 3 && otherSchemaGone) continue;
-    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
+    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String(error)}`, { cause: error });
   }
 }

@@ -13,7 +13,6 @@ import type {
   Heartbeat,
   StatusThresholds,
 } from '../core/device.js';
-import { FleetError } from '../core/errors.js';
 import type { FilterNode } from '../core/filter/index.js';
 import type { ReleaseType } from '../core/manifest.js';
 import type { RetryPolicy } from '../core/rollout/dispatch.js';
@@ -31,17 +30,12 @@ export interface TimeContext {
 
 /**
  * The context of a write to a rollout. The engine names itself in `leaseHolder`: the write is then refused
- * (see `isLeaseLost`) unless this replica still holds the rollout's lease once the write has the rollout's
+ * (with `LEASE_LOST`) unless this replica still holds the rollout's lease once the write has the rollout's
  * lock — a replica that paused past its lease never acts on a rollout another replica has taken over.
  * Operators' commands leave it unset: they may act on any rollout.
  */
 export interface DecisionContext extends TimeContext {
   leaseHolder?: string;
-}
-
-/** The error a write made with a `leaseHolder` that no longer holds the lease fails with. */
-export function isLeaseLost(error: unknown): boolean {
-  return error instanceof FleetError && error.code === 'CONFLICT' && error.details?.lease === 'lost';
 }
 
 export { DEVICE_SORT_FIELDS, type DeviceSortField } from '../core/device.js';

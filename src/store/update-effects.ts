@@ -153,7 +153,8 @@ export interface GrantPlan {
 }
 
 type OfferedRollout = OfferQuestion['rollout'] & {
-  spec: OfferQuestion['rollout']['spec'] & Pick<SlotRequest, 'maxConcurrent' | 'maxConcurrentPer' | 'rate'>;
+  spec: OfferQuestion['rollout']['spec'] &
+    Required<Pick<SlotRequest, 'maxConcurrent' | 'maxConcurrentPer' | 'rate'>>;
 };
 
 /**

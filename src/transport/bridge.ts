@@ -121,7 +121,7 @@ export class MqttBridge {
       if (!isFleetError(error)) this.o.log.error({ err: error, topic }, 'MQTT message failed');
       const failure = isFleetError(error)
         ? error
-        : new FleetError('INTERNAL', 'the server could not handle this');
+        : new FleetError('INTERNAL', 'the server could not handle this', undefined, { cause: error });
       await send(errorReply(request.requestId, failure));
     }
   }

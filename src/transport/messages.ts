@@ -69,7 +69,14 @@ export function parseRequest(kind: UpwardKind, payload: Buffer, props: UserPrope
   } catch (e) {
     return {
       ok: false,
-      error: new FleetError('MALFORMED_JSON', `payload is not valid JSON: ${(e as Error).message}`),
+      error: new FleetError(
+        'MALFORMED_JSON',
+        `payload is not valid JSON: ${(e as Error).message}`,
+        undefined,
+        {
+          cause: e,
+        },
+      ),
     };
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {

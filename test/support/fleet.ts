@@ -1,6 +1,7 @@
 /** Operator-side helpers for end-to-end tests against a real server process. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { eventually } from './eventually.js';
 
 export interface Operator {
   url: string;
@@ -42,15 +43,15 @@ export function operator(url: string, dataDir: string): Operator {
       if (r.status !== 201) throw new Error(`upload failed: ${JSON.stringify(body)}`);
       return body;
     },
-    async waitForUpdate(id, states, timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs;
-      let last: Record<string, unknown> = {};
-      while (Date.now() < deadline) {
-        last = (await call<Record<string, unknown>>('GET', `/api/v1/updates/${id}`)).body;
-        if (states.includes(last.state as string)) return last;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      throw new Error(`update ${id} never reached ${states.join('/')}; last seen ${JSON.stringify(last)}`);
-    },
+    waitForUpdate: (id, states, timeoutMs = 60_000) =>
+      eventually(
+        `update ${id} to reach ${states.join('/')}`,
+        async () => {
+          const last = (await call<Record<string, unknown>>('GET', `/api/v1/updates/${id}`)).body;
+          if (states.includes(last.state as string)) return last;
+          throw new Error(`last seen ${JSON.stringify(last)}`);
+        },
+        { timeoutMs, intervalMs: 200 },
+      ),
   };
 }

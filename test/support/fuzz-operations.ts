@@ -85,7 +85,7 @@ function resolve(schema: JsonSchema | undefined, doc: OpenApiDocument, depth = 0
       Object.entries(schema.properties).map(([k, v]) => [k, resolve(v, doc, depth + 1) ?? {}]),
     );
   }
-  if (schema.items) out.items = resolve(schema.items, doc, depth + 1);
+  if (schema.items) out.items = resolve(schema.items, doc, depth + 1) ?? {};
   for (const key of ['anyOf', 'oneOf', 'allOf'] as const) {
     const list = schema[key];
     if (list) out[key] = list.map((s) => resolve(s, doc, depth + 1) ?? {});

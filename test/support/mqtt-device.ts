@@ -1,6 +1,7 @@
 /** A device speaking the MQTT device protocol by hand (mqtt.js), for bridge tests: ask, and read the inbox. */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { connected, connectMqtt } from '../../src/transport/connect.js';
+import { eventually } from './eventually.js';
 
 export type InboxMessage = Record<string, unknown>;
 
@@ -39,14 +40,12 @@ export async function mqttDevice(
   const granted = await client.subscribeAsync(`${root}/${deviceId}/inbox`, { qos: 1 });
   if (granted.some((g) => g.qos >= 128)) throw new Error('inbox subscription refused');
 
-  const waitFor = async (match: (m: InboxMessage) => boolean, what: string) => {
-    for (let i = 0; i < 200; i++) {
+  const waitFor = (match: (m: InboxMessage) => boolean, what: string) =>
+    eventually(`${what} in the inbox of ${deviceId}`, () => {
       const found = inbox.find(match);
-      if (found) return found;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`no ${what} in the inbox of ${deviceId}: ${JSON.stringify(inbox)}`);
-  };
+      if (!found) throw new Error(`inbox ${JSON.stringify(inbox)}`);
+      return found;
+    });
   const publish = async (topic: string, payload: string) => {
     await client.publishAsync(topic, payload, { qos: 1 });
   };

@@ -90,12 +90,3 @@ export async function startReceiver(port = 0): Promise<Receiver> {
   receiver.url = `http://127.0.0.1:${receiver.port}/hook`;
   return receiver;
 }
-
-/** Polls a condition (no fixed sleeps): resolves as soon as it holds, fails after `timeoutMs`. */
-export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

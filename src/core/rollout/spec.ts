@@ -512,9 +512,12 @@ export function parseRolloutSpecText(text: string, format: 'yaml' | 'json' | 'au
   try {
     data = json ? JSON.parse(text) : parseYaml(text);
   } catch (e) {
-    throw new FleetError('VALIDATION', `spec: not valid ${json ? 'JSON' : 'YAML'}: ${(e as Error).message}`, {
-      field: 'spec',
-    });
+    throw new FleetError(
+      'VALIDATION',
+      `spec: not valid ${json ? 'JSON' : 'YAML'}: ${(e as Error).message}`,
+      { field: 'spec' },
+      { cause: e },
+    );
   }
   return parseRolloutSpec(data);
 }

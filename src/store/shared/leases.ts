@@ -27,9 +27,9 @@ export async function lockRollout(
   if (!row) throw new FleetError('NOT_FOUND', `rollout ${id} does not exist`);
   if (ctx?.leaseHolder !== undefined && row.lease_owner !== ctx.leaseHolder) {
     throw new FleetError(
-      'CONFLICT',
+      'LEASE_LOST',
       `rollout ${id} is driven by ${row.lease_owner ?? 'no replica'} now, not ${ctx.leaseHolder}`,
-      { lease: 'lost', owner: row.lease_owner },
+      { owner: row.lease_owner },
     );
   }
   return row;

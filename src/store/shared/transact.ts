@@ -13,9 +13,11 @@ import type { Database } from '../schema.js';
 /** Runs of one transaction at most (the first included). */
 export const MAX_TRANSACTION_RUNS = 5;
 
+/** `random` (uniform in [0, 1)) spreads the waits between runs; tests pass a seeded one (core/random.ts). */
 export async function transact<T>(
   db: Kysely<Database>,
   work: (trx: Transaction<Database>) => Promise<T>,
+  random: () => number = Math.random,
 ): Promise<T> {
   for (let run = 1; ; run++) {
     try {
@@ -23,7 +25,7 @@ export async function transact<T>(
     } catch (error) {
       if (run >= MAX_TRANSACTION_RUNS || !asksForRetry(error)) throw error;
       // A few milliseconds at random, growing, so the two losers of a deadlock do not meet again at once.
-      await sleep(Math.random() * 5 * run);
+      await sleep(random() * 5 * run);
     }
   }
 }
