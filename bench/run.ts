@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { runDownload } from './download.js';
 import { runFilterQuery } from './filter-query.js';
 import { runHeartbeat } from './heartbeat.js';
+import { runMqttVsBroker } from './mqtt-vs-broker.js';
 import { runReplicas } from './replicas.js';
 import { runRolloutCreate } from './rollout-create.js';
 import { runServerMemory } from './server-memory.js';
@@ -17,6 +18,7 @@ import { type BenchResult, type BenchRow, log, machine, SCALE } from './support.
 const BENCHMARKS: Record<string, () => Promise<BenchResult>> = {
   heartbeat: runHeartbeat,
   replicas: runReplicas,
+  mqtt: runMqttVsBroker,
   'filter-query': runFilterQuery,
   download: runDownload,
   'rollout-create': runRolloutCreate,
