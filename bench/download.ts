@@ -15,10 +15,10 @@ import { canonicalManifest } from '../src/core/manifest.js';
 import { deviceCredential, hashSecret, splitDeviceCredential } from '../src/registry/credentials.js';
 import { Keyring } from '../src/server/keyring.js';
 import { openSqliteStore } from '../src/store/sqlite/connect.js';
-import { type BenchResult, fmtInt, log, machine, spawnFleetd, tempDir } from './support.js';
+import { type BenchResult, fmtInt, log, machine, scaled, spawnFleetd, tempDir } from './support.js';
 
-const SIZE_MB = Number(process.env.BENCH_DOWNLOAD_MB ?? 500);
-const CLIENTS = Number(process.env.BENCH_DOWNLOAD_CLIENTS ?? 100);
+const SIZE_MB = scaled(Number(process.env.BENCH_DOWNLOAD_MB ?? 500), 8);
+const CLIENTS = scaled(Number(process.env.BENCH_DOWNLOAD_CLIENTS ?? 100), 4);
 
 function rssBytes(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

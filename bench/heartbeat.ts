@@ -17,6 +17,7 @@ import {
   fmtMs,
   log,
   random,
+  scaled,
   seedDevices,
   spawnFleetd,
   spawnListening,
@@ -24,11 +25,11 @@ import {
   weighted,
 } from './support.js';
 
-const DEVICES = 100_000;
+const DEVICES = scaled(100_000, 1_000);
 const CONNECTIONS = 50;
-const REQUESTS_PER_CONNECTION = 500;
-const WARMUP_SEC = 3;
-const DURATION_SEC = 15;
+const REQUESTS_PER_CONNECTION = Math.min(500, Math.floor(DEVICES / CONNECTIONS));
+const WARMUP_SEC = scaled(3, 1);
+const DURATION_SEC = scaled(15, 2);
 const TARGET_RATIO = 0.6;
 const TARGET_P99_MS = 20;
 

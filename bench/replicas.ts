@@ -1,22 +1,37 @@
 /**
  * FleetD on PostgreSQL, scaled out: heartbeat ingest with 1, 2 and 3 `fleetd server` replicas sharing one
  * database (autocannon against 127.0.0.1, the connections spread over the replicas), the time to create a
- * rollout to every device, and the database's size per device and per event. Prints its figures; run with
- * `npm run build && node dist/bench/replicas.js` (FLEETD_BENCH_PG names the database, default
- * postgres://postgres@127.0.0.1:5432/test; it works in a schema of its own and drops it afterwards).
+ * rollout to every device, and the database's size per device and per event. `npm run bench -- replicas`
+ * writes its rows to BENCHMARKS.md; `node dist/bench/replicas.js` prints them alone (FLEETD_BENCH_PG names the
+ * database, default postgres://postgres@127.0.0.1:5432/test; it works in a schema of its own and drops it
+ * afterwards). BENCH_DEVICES sets the fleet (default 100,000, scaled by BENCH_SCALE).
  */
 import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { deviceCredential, hashSecret, splitDeviceCredential } from '../src/registry/credentials.js';
 import { openPostgresStore } from '../src/store/postgres/connect.js';
-import { type Child, fmtInt, fmtMs, log, random, seedDevices, spawnFleetd, tempDir } from './support.js';
+import {
+  type BenchResult,
+  type Child,
+  fmtInt,
+  fmtMs,
+  log,
+  random,
+  scaled,
+  seedDevices,
+  spawnFleetd,
+  tempDir,
+} from './support.js';
 
-const DEVICES = Number(process.env.BENCH_DEVICES ?? 100_000);
+const DEVICES = scaled(Number(process.env.BENCH_DEVICES ?? 100_000), 1_000);
 const CONNECTIONS = 48;
 const PER_CONNECTION = 500;
-const DURATION_SEC = 15;
+const DURATION_SEC = scaled(15, 2);
+const TARGET_RPS = 8_000;
+const TARGET_ROLLOUT_S = 30;
 const BASE = process.env.FLEETD_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 const deviceId = (i: number) => `hb-${String(i).padStart(6, '0')}`;
@@ -69,7 +84,7 @@ async function ingest(replicas: Child[], credentials: string[], seconds: number,
   };
 }
 
-async function main(): Promise<void> {
+export async function runReplicas(): Promise<BenchResult> {
   const schema = `fleetd_bench_${randomBytes(4).toString('hex')}`;
   const url = new URL(BASE);
   url.searchParams.set('options', `-c search_path=${schema}`);
@@ -78,6 +93,9 @@ async function main(): Promise<void> {
   await admin.query(`create schema ${schema}`);
   const dir = tempDir('fleetd-bench-replicas-');
   const replicas: Child[] = [];
+  const ingests: Array<Awaited<ReturnType<typeof ingest>>> = [];
+  const rolloutSeconds: Record<string, number> = {};
+  const tables: string[] = [];
   try {
     const store = await openPostgresStore(url.toString());
     const now = Date.now();
@@ -113,6 +131,7 @@ async function main(): Promise<void> {
       replicas.push(await spawnFleetd(dir.path, ['--db', url.toString()]));
       await ingest(replicas, credentials, 3, n); // warm-up
       const r = await ingest(replicas, credentials, DURATION_SEC, 10 + n);
+      ingests.push(r);
       log(
         `heartbeat ingest, ${n} replica(s) on PostgreSQL: ${fmtInt(r.rps)} req/s, p50 ${fmtMs(r.p50)}, ` +
           `p99 ${fmtMs(r.p99)}, ${r.errors} errors; replica CPU ${r.cpu.map((c) => `${Math.round(c * 100)} %`).join(', ')}`,
@@ -151,7 +170,8 @@ async function main(): Promise<void> {
         }),
       });
       if (r.status >= 300) throw new Error(`rollout ${label}: ${r.status} ${await r.text()}`);
-      log(`rollout ${label} for ${fmtInt(DEVICES)} devices: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      rolloutSeconds[label] = (Date.now() - started) / 1000;
+      log(`rollout ${label} for ${fmtInt(DEVICES)} devices: ${rolloutSeconds[label].toFixed(1)} s`);
     }
 
     const sizes = await admin.query<{ name: string; bytes: string; rows: string }>(
@@ -164,10 +184,11 @@ async function main(): Promise<void> {
     for (const s of sizes.rows) {
       const count = await admin.query<{ n: string }>(`select count(*) as n from ${schema}.${s.name}`);
       const rows = Number(count.rows[0]!.n);
-      log(
+      const line =
         `table ${s.name}: ${fmtInt(rows)} rows, ${(Number(s.bytes) / 1e6).toFixed(1)} MB with indexes` +
-          (rows > 0 ? ` (${fmtInt(Number(s.bytes) / rows)} bytes a row)` : ''),
-      );
+        (rows > 0 ? ` (${fmtInt(Number(s.bytes) / rows)} bytes a row)` : '');
+      log(line);
+      if (rows > 0) tables.push(line);
     }
   } finally {
     await Promise.all(replicas.map((r) => r.stop()));
@@ -175,6 +196,63 @@ async function main(): Promise<void> {
     await admin.end();
     dir.remove();
   }
+  return result(ingests, rolloutSeconds, tables);
 }
 
-await main();
+function result(
+  ingests: Array<Awaited<ReturnType<typeof ingest>>>,
+  rolloutSeconds: Record<string, number>,
+  tables: string[],
+): BenchResult {
+  const scale = DEVICES === 100_000 ? '' : ` (${fmtInt(DEVICES)} devices, not 100,000)`;
+  const figure = (r: (typeof ingests)[number]) =>
+    `${fmtInt(r.rps)} req/s, p50 ${fmtMs(r.p50)}, p99 ${fmtMs(r.p99)}, ${r.errors} errors`;
+  const [one, two] = ingests as [(typeof ingests)[number], (typeof ingests)[number]];
+  const create = rolloutSeconds.create!;
+  return {
+    rows: [
+      {
+        name: 'replicas (heartbeat, PostgreSQL, 1 replica)',
+        figure: `${figure(one)}${scale}`,
+        baseline: `target ${fmtInt(TARGET_RPS)} req/s (absolute)`,
+        ratio: (one.rps / TARGET_RPS).toFixed(2),
+        target: `≥ ${fmtInt(TARGET_RPS)} req/s with 100,000 devices, 0 errors`,
+        pass: one.rps >= TARGET_RPS && one.errors === 0,
+      },
+      {
+        name: 'replicas (heartbeat, PostgreSQL, 2 replicas)',
+        figure: `${figure(two)}${scale}`,
+        baseline: `1 replica in the same run: ${fmtInt(one.rps)} req/s`,
+        ratio: (two.rps / one.rps).toFixed(2),
+        target: `≥ ${fmtInt(TARGET_RPS)} req/s with 100,000 devices, 0 errors`,
+        pass: two.rps >= TARGET_RPS && two.errors === 0,
+      },
+      {
+        name: 'replicas (rollout-create, PostgreSQL)',
+        figure: `${create.toFixed(1)} s for ${fmtInt(DEVICES)} devices; dry run ${rolloutSeconds['dry run']!.toFixed(1)} s`,
+        baseline: 'the dry run (plan, no write) in the same run',
+        ratio: (create / rolloutSeconds['dry run']!).toFixed(2),
+        target: `information at this fleet size; the target (< ${TARGET_ROLLOUT_S} s) is for 1,000,000 devices, not measured here yet`,
+        pass: true,
+      },
+    ],
+    details: [
+      `${fmtInt(DEVICES)} devices on PostgreSQL (a schema of its own), each with its own credential; 1, 2 then 3 ` +
+        `\`fleetd server\` replicas, autocannon with ${CONNECTIONS} connections split over them, 3 s warm-up then ` +
+        `${DURATION_SEC} s measured; then a progressive rollout to every device through one replica's API.`,
+      ...ingests.map(
+        (r, i) =>
+          `- ${i + 1} replica(s): ${figure(r)}; replica CPU ${r.cpu.map((c) => `${Math.round(c * 100)} %`).join(', ')}`,
+      ),
+      `- Rollout to every device: dry run ${rolloutSeconds['dry run']!.toFixed(1)} s, create ${create.toFixed(1)} s`,
+      ...tables.map((t) => `- ${t}`),
+    ],
+  };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { rows, details } = await runReplicas();
+  for (const row of rows)
+    console.log(`${row.pass ? 'pass' : 'FAIL'}  ${row.name}: ${row.figure} | ${row.target}`);
+  for (const line of details) console.log(line);
+}

@@ -12,10 +12,10 @@ import { parseRolloutSpec } from '../src/core/rollout/spec.js';
 import { createRollout, planFor } from '../src/engine/rollout-service.js';
 import { openSqliteStore } from '../src/store/sqlite/connect.js';
 import { fleet } from './filter-query.js';
-import { type BenchResult, fmtInt, log, seedDevices, tempDir } from './support.js';
+import { type BenchResult, fmtInt, log, scaled, seedDevices, tempDir } from './support.js';
 
-const DEVICES = Number(process.env.BENCH_DEVICES ?? 1_000_000);
-const TARGET_S = 10;
+const DEVICES = scaled(Number(process.env.BENCH_DEVICES ?? 1_000_000), 1_000);
+const TARGET_S = 7;
 /** Every device: the release fits all three hardware types and is newer than any firmware in the fleet. */
 const SPEC = { name: 'bench', release: 'bench-fw@9.0.0', filter: '', strategy: 'immediate' } as const;
 const RAW_INSERT = `

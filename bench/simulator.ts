@@ -13,7 +13,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import type { SimResult } from '../src/sim/result.js';
 import { memoryImage } from '../src/store/open.js';
 import { openSqliteStore } from '../src/store/sqlite/connect.js';
-import { type BenchResult, FLEETD, fmtInt, log, tempDir } from './support.js';
+import { type BenchResult, FLEETD, fmtInt, log, scaled, tempDir } from './support.js';
 
 const TIMEOUT_MS = 30 * 60_000;
 const GOAL_S = 60;
@@ -168,13 +168,17 @@ export async function runSimulator(): Promise<BenchResult> {
   const dir = tempDir('fleetd-bench-sim-');
   try {
     log('fleetd sim run: 100,000 vehicles over 7 days');
-    const goal = await simulate(dir.path, 'goal', vehicles(100_000, '7d', 5_000));
+    const goal = await simulate(dir.path, 'goal', vehicles(scaled(100_000, 1_000), '7d', scaled(5_000, 50)));
     log(describe(goal));
     log('raw SQL floor: the same writes as bare statements');
     const floor = await rawFloor(goal);
     log(`${floor.toFixed(2)} s`);
     log('fleetd sim run: 1,000,000 vehicles over 1 day');
-    const million = await simulate(dir.path, 'million', vehicles(1_000_000, '1d', 20_000));
+    const million = await simulate(
+      dir.path,
+      'million',
+      vehicles(scaled(1_000_000, 1_000), '1d', scaled(20_000, 50)),
+    );
     log(describe(million));
     log('10,000 POS terminals over a day, store layer then http layer');
     const store = await simulate(dir.path, 'pos', POS, 'store');

@@ -30,6 +30,21 @@ export interface BenchResult {
 
 export const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 
+/**
+ * `BENCH_SCALE=<fraction>` (default 1) scales every benchmark's device counts, sizes and durations down, for a
+ * quick check that the harness runs: `BENCH_SCALE=0.05 npm run bench`. A scaled run's figures are not the
+ * targets' figures, so run.ts prints them and leaves BENCHMARKS.md alone.
+ */
+export const SCALE = (() => {
+  const value = Number(process.env.BENCH_SCALE ?? 1);
+  if (!(value > 0 && value <= 1))
+    throw new Error(`BENCH_SCALE=${process.env.BENCH_SCALE}: a number in (0, 1]`);
+  return value;
+})();
+
+/** `n` scaled by BENCH_SCALE, at least `min`. */
+export const scaled = (n: number, min = 1) => Math.max(min, Math.round(n * SCALE));
+
 export function tempDir(prefix: string): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };

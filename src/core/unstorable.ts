@@ -14,21 +14,49 @@ const NUL = '\u0000';
 const NUL_PROBLEM = 'must not contain a NUL character (\\u0000)';
 const escapeKey = (key: string) => key.replace(/~/g, '~0').replace(/\//g, '~1');
 
+/** Where a container sits: the path is spelled out only for a value found wanting (no strings per value). */
+interface Place {
+  parent: Place | undefined;
+  key: string | number;
+}
+
+function pathOf(place: Place | undefined, key?: string | number): string {
+  const keys: Array<string | number> = key === undefined ? [] : [key];
+  for (let p = place; p; p = p.parent) keys.push(p.key);
+  return keys.reduceRight<string>((path, k) => `${path}/${typeof k === 'string' ? escapeKey(k) : k}`, '');
+}
+
+/** What is wrong with a leaf value, if anything; containers are walked by the caller. */
+function leafProblem(v: unknown): string | undefined {
+  if (typeof v === 'string') return v.includes(NUL) ? NUL_PROBLEM : undefined;
+  if (typeof v === 'number') return Number.isFinite(v) ? undefined : 'must be a finite number';
+  return undefined;
+}
+
+const isContainer = (v: unknown): v is object => typeof v === 'object' && v !== null;
+
 export function findUnstorable(value: unknown): Unstorable | undefined {
-  const stack: Array<[unknown, string]> = [[value, '']];
+  const problem = leafProblem(value);
+  if (problem) return { path: '', problem };
+  if (!isContainer(value)) return undefined;
+  // Containers only: leaves are checked where they are met, so ordinary input allocates nothing per value.
+  const stack: Array<[object, Place | undefined]> = [[value, undefined]];
   while (stack.length > 0) {
-    const [v, path] = stack.pop()!;
-    if (typeof v === 'string') {
-      if (v.includes(NUL)) return { path, problem: NUL_PROBLEM };
-    } else if (typeof v === 'number') {
-      if (!Number.isFinite(v)) return { path, problem: 'must be a finite number' };
-    } else if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) stack.push([v[i], `${path}/${i}`]);
-    } else if (typeof v === 'object' && v !== null) {
+    const [v, place] = stack.pop()!;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const item: unknown = v[i];
+        const wrong = leafProblem(item);
+        if (wrong) return { path: pathOf(place, i), problem: wrong };
+        if (isContainer(item)) stack.push([item, { parent: place, key: i }]);
+      }
+    } else {
       for (const key of Object.keys(v)) {
-        const at = `${path}/${escapeKey(key)}`;
-        if (key.includes(NUL)) return { path: at, problem: `${NUL_PROBLEM} in its name` };
-        stack.push([(v as Record<string, unknown>)[key], at]);
+        if (key.includes(NUL)) return { path: pathOf(place, key), problem: `${NUL_PROBLEM} in its name` };
+        const item: unknown = (v as Record<string, unknown>)[key];
+        const wrong = leafProblem(item);
+        if (wrong) return { path: pathOf(place, key), problem: wrong };
+        if (isContainer(item)) stack.push([item, { parent: place, key }]);
       }
     }
   }

@@ -90,16 +90,20 @@ export function installProtocolErrors(app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook, not an async one: no promise per request on the heartbeat's path.
+  app.addHook('onRequest', (request, reply, done) => {
     if (closing) {
       reply.header('connection', 'close');
-      throw new FleetError(
-        'SHUTTING_DOWN',
-        'the server is shutting down; retry in a moment (or on another replica)',
+      done(
+        new FleetError(
+          'SHUTTING_DOWN',
+          'the server is shutting down; retry in a moment (or on another replica)',
+        ),
       );
-    }
-    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
-      throw new FleetError('MALFORMED_REQUEST', 'an HTTP/1.1 request must carry a Host header');
+    } else if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      done(new FleetError('MALFORMED_REQUEST', 'an HTTP/1.1 request must carry a Host header'));
+    } else {
+      done();
     }
   });
 }
