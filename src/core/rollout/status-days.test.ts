@@ -71,13 +71,13 @@ describe('status days', () => {
           // Read from any hour on, as the ETA reads from a look-back's start.
           const from = D0 * DAY + fromHour * HOUR;
           const to = (D0 + days) * DAY;
-          const after = (cs: readonly StatusChange[]) => cs.filter((c) => c.at >= from);
+          const fromOn = (cs: readonly StatusChange[]) => cs.filter((c) => c.at >= from);
           const onAt = (cs: readonly StatusChange[]) => {
             const last = cs.filter((c) => c.at < from).pop();
             return last ? last.online : startOnline;
           };
-          const expected = cellsOf(after(changes), onAt(changes), from, to);
-          const got = cellsOf(after(made), onAt(made), from, to);
+          const expected = cellsOf(fromOn(changes), onAt(changes), from, to);
+          const got = cellsOf(fromOn(made), onAt(made), from, to);
           expect(got).toEqual(expected);
         },
       ),
