@@ -27,6 +27,7 @@ import { ACTIVE_STATES, type UpdateState } from '../core/update-state.js';
 import { compileFilter } from './filter-sql.js';
 import type { Dialect } from './migrations.js';
 import { rolloutCounts } from './rollout-counts.js';
+import { readStatusHistory } from './sql-event-retention.js';
 import type { Database, DeviceUpdatesTable, RolloutsTable } from './schema.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import type {
@@ -958,31 +959,8 @@ export class SqlRollouts implements RolloutStore {
     };
   }
 
-  async statusHistory(deviceIds: string[], since: number): Promise<Map<string, StatusHistory>> {
-    const out = new Map<string, StatusHistory>();
-    for (let i = 0; i < deviceIds.length; i += INSERT_CHUNK) {
-      const chunk = deviceIds.slice(i, i + INSERT_CHUNK);
-      const devices = await this.db
-        .selectFrom('devices')
-        .select(['id', 'created_at'])
-        .where('id', 'in', chunk)
-        .execute();
-      for (const d of devices) out.set(d.id, { registeredAt: Number(d.created_at), changes: [] });
-      const rows = await this.db
-        .selectFrom('events')
-        .select(['device_id', 'at', 'data'])
-        .where('type', '=', 'device.status')
-        .where('device_id', 'in', chunk)
-        .where('at', '>=', since)
-        .orderBy('id')
-        .execute();
-      for (const r of rows) {
-        // `{"from":…,"to":…}`: read without parsing, there can be many.
-        const online = r.data.includes('"to":"online"');
-        out.get(r.device_id!)?.changes.push({ at: Number(r.at), online });
-      }
-    }
-    return out;
+  statusHistory(deviceIds: string[], since: number): Promise<Map<string, StatusHistory>> {
+    return readStatusHistory(this.db, deviceIds, since);
   }
 
   async updateDurations(id: string, limit: number): Promise<number[]> {

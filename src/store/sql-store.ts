@@ -22,6 +22,7 @@ import { type HeartbeatRow, heartbeatEffects, statusEvent, statusSweeps } from '
 import type { Dialect } from './migrations.js';
 import type { Database } from './schema.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
+import { SqlEventRetention } from './sql-event-retention.js';
 import { SqlReleases } from './sql-releases.js';
 import { SqlRollouts } from './sql-rollouts.js';
 import {
@@ -78,6 +79,7 @@ export class SqlStore implements Store {
   readonly updates: SqlUpdates;
   readonly rollouts: SqlRollouts;
   readonly webhooks: SqlWebhooks;
+  readonly retention: SqlEventRetention;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -90,6 +92,7 @@ export class SqlStore implements Store {
     this.updates = own.updates ?? new SqlUpdates(db, dialect);
     this.rollouts = rollouts ?? new SqlRollouts(db, dialect);
     this.webhooks = new SqlWebhooks(db);
+    this.retention = new SqlEventRetention(db);
   }
 
   async close(): Promise<void> {
