@@ -447,7 +447,11 @@ function eventRetention(dialect: Dialect): Migration {
         .addColumn('changes', 'integer', (c) => c.notNull())
         .addPrimaryKeyConstraint('device_status_days_pk', ['device_id', 'day'])
         .execute();
-      await db.schema.createIndex('device_status_days_day').on('device_status_days').columns(['day']).execute();
+      await db.schema
+        .createIndex('device_status_days_day')
+        .on('device_status_days')
+        .columns(['day'])
+        .execute();
       await db.schema
         .createTable('event_retention')
         .addColumn('id', 'integer', (c) => c.primaryKey())

@@ -11,14 +11,9 @@
  * days. Events of a rollout still open stay: its timeline and failures are read from them.
  */
 import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely';
-import { OPEN_ROLLOUT_STATES } from '../core/rollout/rollout-state.js';
-import {
-  changesFromDays,
-  dayOf,
-  type StatusDay,
-  summarizeDay,
-} from '../core/rollout/status-days.js';
 import type { StatusChange } from '../core/rollout/presence.js';
+import { OPEN_ROLLOUT_STATES } from '../core/rollout/rollout-state.js';
+import { changesFromDays, dayOf, type StatusDay, summarizeDay } from '../core/rollout/status-days.js';
 import { DAY_MS } from '../core/rollout/zone.js';
 import type { Database } from './schema.js';
 import { type Db, INSERT_CHUNK } from './sql-events.js';
@@ -90,20 +85,25 @@ export class SqlEventRetention implements EventRetentionStore {
       .selectFrom('events')
       .select((eb) => [eb.fn.min('id').as('lo'), eb.fn.max('id').as('hi')])
       .executeTakeFirst();
-    if (ends?.lo === null || ends?.lo === undefined) return { fromId: 1, beforeId: 1, beforeAt: now };
+    if (ends?.lo === null || ends?.lo === undefined)
+      return { fromId: 1, fromAt: now, beforeId: 1, beforeAt: now };
     const fromId = Number(ends.lo);
     let beforeId = fromId;
-    if (policy.maxAgeMs !== null) beforeId = Math.max(beforeId, await firstIdAt(this.db, now - policy.maxAgeMs));
+    if (policy.maxAgeMs !== null)
+      beforeId = Math.max(beforeId, await firstIdAt(this.db, now - policy.maxAgeMs));
     // Ids below the newest N: the gaps retention left are all older, so at most N events are above.
     if (policy.maxCount !== null) beforeId = Math.max(beforeId, Number(ends.hi) - policy.maxCount + 1);
-    const at = await this.db
-      .selectFrom('events')
-      .select('at')
-      .where('id', '>=', beforeId)
-      .orderBy('id')
-      .limit(1)
-      .executeTakeFirst();
-    return { fromId, beforeId, beforeAt: at === undefined ? now : Number(at.at) };
+    const atId = async (id: number) => {
+      const row = await this.db
+        .selectFrom('events')
+        .select('at')
+        .where('id', '>=', id)
+        .orderBy('id')
+        .limit(1)
+        .executeTakeFirst();
+      return row === undefined ? now : Number(row.at);
+    };
+    return { fromId, fromAt: await atId(fromId), beforeId, beforeAt: await atId(beforeId) };
   }
 
   async daysUntil(): Promise<number> {
@@ -137,7 +137,11 @@ export class SqlEventRetention implements EventRetentionStore {
     return ids;
   }
 
-  async summarizeDay(day: number, afterDeviceId: string | undefined, limit: number): Promise<string | undefined> {
+  async summarizeDay(
+    day: number,
+    afterDeviceId: string | undefined,
+    limit: number,
+  ): Promise<string | undefined> {
     const from = day * DAY_MS;
     const to = from + DAY_MS;
     let q = this.db
@@ -200,7 +204,11 @@ export class SqlEventRetention implements EventRetentionStore {
       }
     }
     const rows = devices.map((d) => {
-      const s = summarizeDay(day, before.get(d.id) ?? d.recorded_status === 'online', changes.get(d.id) ?? []);
+      const s = summarizeDay(
+        day,
+        before.get(d.id) ?? d.recorded_status === 'online',
+        changes.get(d.id) ?? [],
+      );
       return {
         device_id: d.id,
         day,
@@ -226,7 +234,10 @@ export class SqlEventRetention implements EventRetentionStore {
     statusBefore: number,
     limit: number,
   ): Promise<{ deleted: number; nextId: number }> {
-    const open = this.db.selectFrom('rollouts').select('id').where('state', 'in', [...OPEN_ROLLOUT_STATES]);
+    const open = this.db
+      .selectFrom('rollouts')
+      .select('id')
+      .where('state', 'in', [...OPEN_ROLLOUT_STATES]);
     const deletable =
       (upTo: number) =>
       (eb: ExpressionBuilder<Database, 'events'>): Expression<SqlBool> =>
@@ -237,7 +248,12 @@ export class SqlEventRetention implements EventRetentionStore {
           eb.or([eb('type', '!=', 'device.status'), eb('at', '<', statusBefore)]),
         ]);
     // The batch's last id first, then a delete bounded by it: at most `limit` rows, on either database.
-    const batch = this.db.selectFrom('events').select('id').where(deletable(beforeId)).orderBy('id').limit(limit);
+    const batch = this.db
+      .selectFrom('events')
+      .select('id')
+      .where(deletable(beforeId))
+      .orderBy('id')
+      .limit(limit);
     const last = await this.db
       .selectFrom(batch.as('b'))
       .select((eb) => eb.fn.max('b.id').as('id'))
@@ -288,7 +304,11 @@ export async function readStatusHistory(
   const daysUntil = Number(mark?.days_until ?? 0);
   for (let i = 0; i < deviceIds.length; i += INSERT_CHUNK) {
     const chunk = deviceIds.slice(i, i + INSERT_CHUNK);
-    const devices = await db.selectFrom('devices').select(['id', 'created_at']).where('id', 'in', chunk).execute();
+    const devices = await db
+      .selectFrom('devices')
+      .select(['id', 'created_at'])
+      .where('id', 'in', chunk)
+      .execute();
     for (const d of devices) out.set(d.id, { registeredAt: Number(d.created_at), changes: [] });
     if (since < daysUntil) {
       const days = new Map<string, StatusDay[]>();
@@ -324,7 +344,8 @@ export async function readStatusHistory(
       .where('at', '>=', Math.max(since, daysUntil))
       .orderBy('id')
       .execute();
-    for (const r of rows) out.get(r.device_id!)?.changes.push({ at: Number(r.at), online: cameOnline(r.data) });
+    for (const r of rows)
+      out.get(r.device_id!)?.changes.push({ at: Number(r.at), online: cameOnline(r.data) });
   }
   return out;
 }

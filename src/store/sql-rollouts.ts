@@ -27,8 +27,8 @@ import { ACTIVE_STATES, type UpdateState } from '../core/update-state.js';
 import { compileFilter } from './filter-sql.js';
 import type { Dialect } from './migrations.js';
 import { rolloutCounts } from './rollout-counts.js';
-import { readStatusHistory } from './sql-event-retention.js';
 import type { Database, DeviceUpdatesTable, RolloutsTable } from './schema.js';
+import { readStatusHistory } from './sql-event-retention.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import type {
   DecisionContext,

@@ -21,8 +21,8 @@ import { compileFilter } from './filter-sql.js';
 import { type HeartbeatRow, heartbeatEffects, statusEvent, statusSweeps } from './heartbeat-effects.js';
 import type { Dialect } from './migrations.js';
 import type { Database } from './schema.js';
-import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import { SqlEventRetention } from './sql-event-retention.js';
+import { type Db, INSERT_CHUNK, insertEvents } from './sql-events.js';
 import { SqlReleases } from './sql-releases.js';
 import { SqlRollouts } from './sql-rollouts.js';
 import {

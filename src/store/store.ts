@@ -519,9 +519,13 @@ export interface RetentionPolicy {
   maxCount: number | null;
 }
 
-/** What a pruning run may remove: the events with ids in [fromId, beforeId), `beforeAt` the time at beforeId. */
+/**
+ * What a pruning run may remove: the events with ids in [fromId, beforeId); `fromAt` is the time of the
+ * oldest event, `beforeAt` the time at beforeId.
+ */
 export interface PrunePlan {
   fromId: number;
+  fromAt: number;
   beforeId: number;
   beforeAt: number;
 }
