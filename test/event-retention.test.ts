@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { DEFAULT_THRESHOLDS, type DeviceStatus } from '../src/core/device.js';
-import { type DeviceHistory, learnPresence } from '../src/core/rollout/presence.js';
+import { type DeviceHistory, hourCells, learnPresence, onlineIntervals } from '../src/core/rollout/presence.js';
 import { parseRolloutSpec } from '../src/core/rollout/spec.js';
 import { STATUS_LOOKBACK_MS } from '../src/core/rollout/status-days.js';
 import { createRollout } from '../src/engine/rollout-service.js';
@@ -73,7 +73,9 @@ async function presenceAt(store: SqlStore, ids: string[], now: number) {
       timezone: 'Europe/Paris',
     };
   });
-  return learnPresence(histories, now);
+  // The hour cells the ETA reads a history through, and what it learns from them.
+  const cells = histories.map((h) => hourCells(onlineIntervals(h, now), h.from, now));
+  return { cells, learnt: learnPresence(histories, now) };
 }
 
 const prunerFor = (

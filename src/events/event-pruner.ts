@@ -98,10 +98,11 @@ export class EventPruner {
       const first = Math.max(dayOf(await r.daysUntil()), useful - 1, dayOf(plan.fromAt));
       for (let day = first; day < cutDay; day++) {
         if (!(await r.claim(this.options.owner, this.clock.now(), this.leaseMs))) return report;
-        let after: string | undefined;
-        while ((after = await r.summarizeDay(day, after, SUMMARY_BATCH)) !== undefined) {
+        let after = await r.summarizeDay(day, undefined, SUMMARY_BATCH);
+        while (after !== undefined) {
           report.statements++;
           await turn();
+          after = await r.summarizeDay(day, after, SUMMARY_BATCH);
         }
         await r.advanceDaysUntil((day + 1) * DAY_MS);
         report.summarizedDays++;

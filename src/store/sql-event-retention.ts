@@ -180,8 +180,8 @@ export class SqlEventRetention implements EventRetentionStore {
       .execute()) {
       const id = r.device_id!;
       if (!before.has(id)) before.set(id, wasOnline(r.data));
-      let list = changes.get(id);
-      if (!list) changes.set(id, (list = []));
+      const list = changes.get(id) ?? [];
+      changes.set(id, list);
       list.push({ at: Number(r.at), online: cameOnline(r.data) });
     }
     // Neither a summed-up day before nor a change that day: the next change says what it was, or, with none
@@ -321,8 +321,8 @@ export async function readStatusHistory(
         .orderBy('device_id')
         .orderBy('day')
         .execute()) {
-        let list = days.get(r.device_id);
-        if (!list) days.set(r.device_id, (list = []));
+        const list = days.get(r.device_id) ?? [];
+        days.set(r.device_id, list);
         list.push({
           day: Number(r.day),
           onlineHours: Number(r.online_hours),
