@@ -1,7 +1,12 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { DEFAULT_THRESHOLDS, type DeviceStatus } from '../src/core/device.js';
-import { type DeviceHistory, hourCells, learnPresence, onlineIntervals } from '../src/core/rollout/presence.js';
+import {
+  type DeviceHistory,
+  hourCells,
+  learnPresence,
+  onlineIntervals,
+} from '../src/core/rollout/presence.js';
 import { parseRolloutSpec } from '../src/core/rollout/spec.js';
 import { STATUS_LOOKBACK_MS } from '../src/core/rollout/status-days.js';
 import { createRollout } from '../src/engine/rollout-service.js';
