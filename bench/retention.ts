@@ -13,6 +13,19 @@ const devices = Number(process.argv[2] ?? 100_000);
 const days = Number(process.argv[3] ?? 90);
 const KEEP_DAYS = 30;
 
+// A release every 10 days to the whole fleet, so events keep coming all along (each update writes about five).
+const rollouts = Array.from(
+  { length: Math.ceil(days / 10) },
+  (_, k) => `  - at: ${k * 10 * 24 + 1}h
+    spec:
+      name: pos-2.${k + 4}.0
+      release: pos-fw@2.${k + 4}.0
+      filter: ""
+      strategy: immediate
+      max_concurrent: 2000
+`,
+).join('');
+
 const scenario = parseScenarioText(`name: retention-${devices}
 start: 2026-03-02T00:00:00Z
 duration: ${days}d
@@ -25,14 +38,7 @@ fleet:
     firmware: { "2.3.0": 1 }
     timezones: { America/New_York: 0.5, America/Los_Angeles: 0.5 }
 rollouts:
-  - at: 1h
-    spec:
-      name: pos-2.4.0
-      release: pos-fw@2.4.0
-      filter: ""
-      strategy: immediate
-      max_concurrent: 500
-`);
+${rollouts}`);
 
 const started = performance.now();
 const outcome = await new Simulator(scenario, {
@@ -42,7 +48,8 @@ const outcome = await new Simulator(scenario, {
 const sizes = outcome.stats.databaseBytes ?? [];
 const mb = (b: number) => (b / 2 ** 20).toFixed(1);
 for (const s of sizes)
-  if (process.env.ALL_DAYS || s.day % 10 === 0 || s.day === sizes.length) console.log(`day ${s.day}: ${mb(s.bytes)} MB`);
+  if (process.env.ALL_DAYS || s.day % 10 === 0 || s.day === sizes.length)
+    console.log(`day ${s.day}: ${mb(s.bytes)} MB`);
 const atKeep = sizes.find((s) => s.day === KEEP_DAYS)?.bytes;
 const last = sizes[sizes.length - 1]?.bytes;
 if (atKeep !== undefined && last !== undefined) {
@@ -50,6 +57,6 @@ if (atKeep !== undefined && last !== undefined) {
   console.log(
     `${devices} devices × ${days} days, events kept ${KEEP_DAYS} days: ${mb(atKeep)} MB after day ${KEEP_DAYS}, ` +
       `${mb(last)} MB at the end (×${ratio.toFixed(3)}, goal 0.9–1.1: ${Math.abs(ratio - 1) <= 0.1 ? 'met' : 'missed'}); ` +
-      `${outcome.stats.events} events written; ${((performance.now() - started) / 1000).toFixed(0)} s`,
+      `${((performance.now() - started) / 1000).toFixed(0)} s`,
   );
 }

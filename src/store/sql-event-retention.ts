@@ -88,11 +88,6 @@ export class SqlEventRetention implements EventRetentionStore {
     if (ends?.lo === null || ends?.lo === undefined)
       return { fromId: 1, fromAt: now, beforeId: 1, beforeAt: now };
     const fromId = Number(ends.lo);
-    let beforeId = fromId;
-    if (policy.maxAgeMs !== null)
-      beforeId = Math.max(beforeId, await firstIdAt(this.db, now - policy.maxAgeMs));
-    // Ids below the newest N: the gaps retention left are all older, so at most N events are above.
-    if (policy.maxCount !== null) beforeId = Math.max(beforeId, Number(ends.hi) - policy.maxCount + 1);
     const atId = async (id: number) => {
       const row = await this.db
         .selectFrom('events')
@@ -103,7 +98,21 @@ export class SqlEventRetention implements EventRetentionStore {
         .executeTakeFirst();
       return row === undefined ? now : Number(row.at);
     };
-    return { fromId, fromAt: await atId(fromId), beforeId, beforeAt: await atId(beforeId) };
+    const fromAt = await atId(fromId);
+    // The cut as an instant: what the age bound says, or the time of the event where the count bound cuts.
+    let beforeId = fromId;
+    let beforeAt = fromAt;
+    if (policy.maxAgeMs !== null) {
+      beforeId = Math.max(beforeId, await firstIdAt(this.db, now - policy.maxAgeMs));
+      beforeAt = Math.max(beforeAt, now - policy.maxAgeMs);
+    }
+    // Ids below the newest N: the gaps retention left are all older, so at most N events are above.
+    const countCut = policy.maxCount === null ? fromId : Number(ends.hi) - policy.maxCount + 1;
+    if (countCut > beforeId) {
+      beforeId = countCut;
+      beforeAt = Math.max(beforeAt, await atId(countCut));
+    }
+    return { fromId, fromAt, beforeId, beforeAt };
   }
 
   async daysUntil(): Promise<number> {

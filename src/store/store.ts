@@ -521,7 +521,7 @@ export interface RetentionPolicy {
 
 /**
  * What a pruning run may remove: the events with ids in [fromId, beforeId); `fromAt` is the time of the
- * oldest event, `beforeAt` the time at beforeId.
+ * oldest event, `beforeAt` the instant of the cut (status history before it is summed up first).
  */
 export interface PrunePlan {
   fromId: number;
