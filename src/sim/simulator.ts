@@ -477,7 +477,8 @@ export class Simulator {
     this.lastPruneDay = day;
     const { store, clock } = this.fleet.parts;
     await new EventPruner(store, clock, { policy, owner: 'virtual' }).prune();
-    (this.stats.databaseBytes ??= []).push({ day, bytes: databaseBytes(store) });
+    this.stats.databaseBytes ??= [];
+    this.stats.databaseBytes.push({ day, bytes: databaseBytes(store) });
   }
 
   /** The hourly timeline: counts by state of each rollout, as the server has them. */
