@@ -64,6 +64,12 @@ export function registerServer(program: Command): void {
       'average rate at which stored artifacts are re-hashed in the background (0: no scrub)',
       '4',
     )
+    .option(
+      '--retain-events <age>',
+      'keep events this long (off: no age bound); see docs/operations.md',
+      '90d',
+    )
+    .option('--retain-events-max <count>', 'keep at most this many events (besides those of open rollouts)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.FLEETD_LOG_LEVEL ?? 'info')
     .action(
       async (
@@ -100,6 +106,16 @@ export function registerServer(program: Command): void {
         if (leaseMs < 3 * engineIntervalMs) {
           throw new CliError('--lease must be at least three times --engine-interval');
         }
+        const maxCount = opts.retainEventsMax === undefined ? null : Number(opts.retainEventsMax);
+        if (maxCount !== null && (!Number.isInteger(maxCount) || maxCount < 1)) {
+          throw new CliError(
+            `--retain-events-max: "${opts.retainEventsMax}" is not a whole number of events, 1 or more`,
+          );
+        }
+        const retention = {
+          maxAgeMs: opts.retainEvents === 'off' ? null : parseDuration(opts.retainEvents!, '--retain-events'),
+          maxCount,
+        };
         const server = await startServer({
           port: port(opts.port!),
           host: opts.host!,
@@ -122,6 +138,7 @@ export function registerServer(program: Command): void {
           webhookTimeoutMs: parseDuration(opts.webhookTimeout!, '--webhook-timeout'),
           webhookAllowPrivate: opts.webhookAllowPrivate === true,
           scrubBytesPerSec: Math.round(scrubRate * 1024 * 1024),
+          retention,
         });
         const token = server.adminToken
           ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`

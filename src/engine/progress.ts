@@ -18,6 +18,7 @@ import {
 import type { PlanDevice } from '../core/rollout/plan.js';
 import { type DeviceHistory, LocalHours, learnPresence } from '../core/rollout/presence.js';
 import type { RolloutSpec } from '../core/rollout/spec.js';
+import { STATUS_LOOKBACK_MS } from '../core/rollout/status-days.js';
 import type {
   GateRecord,
   PhaseStateCount,
@@ -32,7 +33,6 @@ import type { PlannedRollout } from './rollout-service.js';
 const HOUR = 3_600_000;
 /** Waiting devices whose history the ETA reads; beyond this the sample stands for the rest. */
 const ETA_SAMPLE = 2_000;
-const HISTORY_MS = 14 * 24 * HOUR;
 /** Finished updates whose time (granted → finished) makes the update time. */
 const DURATIONS = 500;
 /** Earlier rollouts looked at for an update time while this one has none finished. */
@@ -229,7 +229,7 @@ async function etaDevices(
   waiting: ReadonlyMap<number, number>,
   ctx: TimeContext,
 ): Promise<{ devices: EtaDevice[]; clock: LocalHours; now: number }> {
-  const since = ctx.now - HISTORY_MS;
+  const since = ctx.now - STATUS_LOOKBACK_MS;
   const stored = await store.rollouts.statusHistory(
     sample.map((d) => d.deviceId),
     since,

@@ -14,12 +14,13 @@ import { FsBlobStore } from '../artifacts/blob-store.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { DEFAULT_THRESHOLDS, type StatusThresholds } from '../core/device.js';
 import { RolloutEngine } from '../engine/rollout-engine.js';
+import { DEFAULT_RETENTION, EventPruner } from '../events/event-pruner.js';
 import { WebhookDispatcher } from '../events/webhook-dispatcher.js';
 import { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import { ReportBatcher } from '../registry/report-batcher.js';
 import { StatusSweeper } from '../registry/status-sweeper.js';
 import { openStore } from '../store/open.js';
-import type { Store } from '../store/store.js';
+import type { RetentionPolicy, Store } from '../store/store.js';
 import { type MqttSettings, type RunningMqtt, startMqtt } from '../transport/service.js';
 import { ADMIN_TOKEN_FILE, ensureAdminToken } from './admin-token.js';
 import { buildApp } from './app.js';
@@ -76,6 +77,10 @@ export interface ServerOptions {
   logStream?: { write(line: string): void } | undefined;
   /** The built dashboard's folder (default `dist/web` of the package). */
   webRoot?: string | undefined;
+  /** How long and how many events are kept (default 90 days, no count bound; docs/operations.md). */
+  retention?: RetentionPolicy;
+  /** How often old events are pruned (default 10 min). */
+  pruneIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -89,6 +94,7 @@ export interface RunningServer {
   engine: RolloutEngine;
   webhooks: WebhookDispatcher;
   scrubber: BlobScrubber;
+  pruner: EventPruner;
   /** Undefined when MQTT is off (or its default port was taken). */
   mqtt: RunningMqtt | undefined;
   close(): Promise<void>;
@@ -106,6 +112,7 @@ export interface ServerParts {
   engine: RolloutEngine;
   webhooks: WebhookDispatcher;
   scrubber: BlobScrubber;
+  pruner: EventPruner;
   heartbeats: HeartbeatBatcher;
   reports: ReportBatcher;
   keyring: Keyring;
@@ -159,8 +166,9 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   const exposed = dataFolderWarning(dataDir);
   if (exposed) app.log.warn(exposed);
   const sweeper = new StatusSweeper(store, clock, thresholds, app.log);
+  const owner = options.replicaId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const engine = new RolloutEngine(store, clock, thresholds, {
-    owner: options.replicaId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+    owner,
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
     log: app.log,
   });
@@ -171,6 +179,11 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   });
   const scrubber = new BlobScrubber(store, blobs, clock, app.log, {
     bytesPerSec: options.scrubBytesPerSec ?? 4 * 1024 * 1024,
+  });
+  const pruner = new EventPruner(store, clock, {
+    policy: options.retention ?? DEFAULT_RETENTION,
+    owner,
+    log: app.log,
   });
   return {
     app,
@@ -183,6 +196,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     engine,
     webhooks,
     scrubber,
+    pruner,
     heartbeats,
     reports,
     keyring,
@@ -216,6 +230,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   engine.start(options.engineIntervalMs ?? 1_000);
   webhooks.start(options.webhookIntervalMs ?? 1_000);
   scrubber.start(options.scrubIntervalMs ?? 10_000);
+  parts.pruner.start(options.pruneIntervalMs ?? 10 * 60_000);
   return {
     app,
     store,
@@ -226,10 +241,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     engine,
     webhooks,
     scrubber,
+    pruner: parts.pruner,
     mqtt,
     async close() {
       await mqtt?.close();
       await app.close();
+      await parts.pruner.stop();
       await scrubber.stop();
       await webhooks.stop();
       await engine.stop();

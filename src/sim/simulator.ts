@@ -15,8 +15,9 @@ import { type StateCounts, tally } from '../core/rollout/counts.js';
 import { TIMED_OUT_REASON } from '../core/rollout/dispatch.js';
 import { purposeCounts } from '../engine/counts.js';
 import { rolloutProgress } from '../engine/progress.js';
-import { IN_MEMORY_LIMIT_BYTES } from '../store/open.js';
-import type { Rollout, TimeContext } from '../store/store.js';
+import { EventPruner } from '../events/event-pruner.js';
+import { databaseBytes, IN_MEMORY_LIMIT_BYTES } from '../store/open.js';
+import type { RetentionPolicy, Rollout, TimeContext } from '../store/store.js';
 import { DeviceSide } from './device-side.js';
 import { FleetModel } from './fleet-model.js';
 import { deviceSecret, type Gateway, httpGateway, secretHash, storeGateway } from './gateway.js';
@@ -44,6 +45,8 @@ export interface SimStats {
   setupMs: number;
   peakRssBytes: number;
   deviceDaysPerSecond: number;
+  /** With `retention`: the SQLite database's size after each day's pruning (pages in use and free). */
+  databaseBytes?: Array<{ day: number; bytes: number }>;
 }
 
 export interface SimOutcome {
@@ -62,6 +65,11 @@ export interface SimOptions {
   dataDir?: string;
   /** An in-memory database larger than this moves to a file (default: three quarters of SQLite's limit). */
   memoryLimitBytes?: number;
+  /**
+   * Prune events once a simulated day with this policy (the server's pruner) and record the database's size
+   * after each run in `stats.databaseBytes` (bench/retention.ts).
+   */
+  retention?: RetentionPolicy;
 }
 
 /**
@@ -99,6 +107,7 @@ export class Simulator {
   private readonly syncEveryMs: number | null;
   private readonly stats: SimStats;
   private lastTick = Number.NEGATIVE_INFINITY;
+  private lastPruneDay = 0;
   private busy = false;
   private soakEnds: number[] = [];
   /**
@@ -461,10 +470,22 @@ export class Simulator {
     this.stamp(`database moved from memory to a file at ${mb} MB`);
   }
 
+  private async pruneDaily(): Promise<void> {
+    const policy = this.options.retention;
+    const day = Math.floor((this.now - this.scenario.start) / (24 * HOUR));
+    if (!policy || day <= this.lastPruneDay) return;
+    this.lastPruneDay = day;
+    const { store, clock } = this.fleet.parts;
+    await new EventPruner(store, clock, { policy, owner: 'virtual' }).prune();
+    this.stats.databaseBytes ??= [];
+    this.stats.databaseBytes.push({ day, bytes: databaseBytes(store) });
+  }
+
   /** The hourly timeline: counts by state of each rollout, as the server has them. */
   private async sample(): Promise<void> {
     this.sampleRss();
     await this.keepDatabaseInBounds();
+    await this.pruneDaily();
     for (const o of this.obs) {
       const counts: StateCounts = purposeCounts(await this.fleet.parts.store.rollouts.counts(o.id), 'update');
       o.timeline.push({ at: this.now, counts });

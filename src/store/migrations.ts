@@ -428,6 +428,42 @@ function enrollmentClaims(): Migration {
   };
 }
 
+/**
+ * Event retention (store/shared/event-retention.ts): a device's status history per UTC day for the days whose raw
+ * events are gone, and one row saying how far the days reach and which replica prunes (a lease).
+ */
+function eventRetention(dialect: Dialect): Migration {
+  const t = types(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('device_status_days')
+        .addColumn('device_id', t.binaryText, (c) => c.notNull())
+        .addColumn('day', 'integer', (c) => c.notNull())
+        .addColumn('online_hours', 'integer', (c) => c.notNull())
+        .addColumn('start_hours', 'integer', (c) => c.notNull())
+        .addColumn('end_online', 'integer', (c) => c.notNull())
+        .addColumn('online_ms', 'integer', (c) => c.notNull())
+        .addColumn('changes', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('device_status_days_pk', ['device_id', 'day'])
+        .execute();
+      await db.schema
+        .createIndex('device_status_days_day')
+        .on('device_status_days')
+        .columns(['day'])
+        .execute();
+      await db.schema
+        .createTable('event_retention')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('days_until', t.time, (c) => c.notNull())
+        .addColumn('lease_owner', 'text')
+        .addColumn('lease_until', t.time)
+        .execute();
+      await db.insertInto('event_retention').values({ id: 1, days_until: 0 }).execute();
+    },
+  };
+}
+
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_registry': initial(dialect),
@@ -442,6 +478,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0010_lighter_update_writes': lighterUpdateWrites(),
     '0011_partial_event_indexes': partialEventIndexes(),
     '0012_enrollment_claims': enrollmentClaims(),
+    '0013_event_retention': eventRetention(dialect),
   };
 }
 

@@ -198,7 +198,31 @@ export interface RolloutCountsTable {
   n: number;
 }
 
+/** A device's status history for one UTC day whose raw events retention removed (core/rollout/status-days.ts). */
+export interface DeviceStatusDaysTable {
+  device_id: string;
+  /** Days since 1970-01-01, UTC. */
+  day: number;
+  /** Bit h: online at some moment of UTC hour h. */
+  online_hours: number;
+  /** Bit h: online at the instant UTC hour h began. */
+  start_hours: number;
+  end_online: number;
+  online_ms: number;
+  changes: number;
+}
+
+/** One row (id 1): status history before `days_until` is read from device_status_days; the pruning lease. */
+export interface EventRetentionTable {
+  id: number;
+  days_until: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+}
+
 export interface Database {
+  device_status_days: DeviceStatusDaysTable;
+  event_retention: EventRetentionTable;
   rollout_counts: RolloutCountsTable;
   webhooks: WebhooksTable;
   fleet_snapshots: FleetSnapshotsTable;

@@ -11,6 +11,7 @@ import type { Dialect } from './migrations.js';
 import type { Database } from './schema.js';
 import * as devices from './shared/devices.js';
 import { enroll } from './shared/enroll.js';
+import { SqlEventRetention } from './shared/event-retention.js';
 import * as events from './shared/events.js';
 import * as fleet from './shared/fleet-stats.js';
 import { recordHeartbeats } from './shared/heartbeats.js';
@@ -45,6 +46,7 @@ export class SqlStore implements Store, SqlContext {
   readonly updates: SqlUpdates;
   readonly rollouts: SqlRollouts;
   readonly webhooks: SqlWebhooks;
+  readonly retention: SqlEventRetention;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -54,6 +56,7 @@ export class SqlStore implements Store, SqlContext {
     this.updates = new SqlUpdates(this);
     this.rollouts = new SqlRollouts(this);
     this.webhooks = new SqlWebhooks(db);
+    this.retention = new SqlEventRetention(db);
   }
 
   get dialect(): Dialect {

@@ -515,12 +515,63 @@ export interface WebhookStore {
   release(id: string, owner: string): Promise<void>;
 }
 
+/** How long events are kept: by age, by count, or both (null: no bound of that kind). */
+export interface RetentionPolicy {
+  maxAgeMs: number | null;
+  maxCount: number | null;
+}
+
+/**
+ * What a pruning run may remove: the events with ids in [fromId, beforeId); `fromAt` is the time of the
+ * oldest event, `beforeAt` the instant of the cut (status history before it is summed up first).
+ */
+export interface PrunePlan {
+  fromId: number;
+  fromAt: number;
+  beforeId: number;
+  beforeAt: number;
+}
+
+/**
+ * Event retention (store/shared/event-retention.ts): raw events pruned in bounded batches, a device's status
+ * history summed up per UTC day before its `device.status` events go. One replica prunes at a time (a lease);
+ * each step is also harmless when run twice or by two replicas.
+ */
+export interface EventRetentionStore {
+  /** Takes or renews the pruning lease until `now + leaseMs`; false when another replica holds it. */
+  claim(owner: string, now: number, leaseMs: number): Promise<boolean>;
+  release(owner: string): Promise<void>;
+  plan(policy: RetentionPolicy, now: number): Promise<PrunePlan>;
+  /** Status history before this instant (a UTC midnight; 0: none) is read from the days, not the events. */
+  daysUntil(): Promise<number>;
+  /** Moves `daysUntil` forward to `until` (never back). */
+  advanceDaysUntil(until: number): Promise<void>;
+  /**
+   * Sums up UTC day `day` for up to `limit` devices known that day, in id order after `afterDeviceId`; returns
+   * the last device done, or undefined when none was left.
+   */
+  summarizeDay(day: number, afterDeviceId: string | undefined, limit: number): Promise<string | undefined>;
+  /**
+   * Deletes up to `limit` events of the plan's range from `fromId` on, keeping those of open rollouts and the
+   * `device.status` events from `statusBefore` on; returns how many went and where the next batch starts.
+   */
+  deleteEvents(
+    fromId: number,
+    beforeId: number,
+    statusBefore: number,
+    limit: number,
+  ): Promise<{ deleted: number; nextId: number }>;
+  /** Deletes up to `limit` status days before day `beforeDay`; returns how many went. */
+  deleteDays(beforeDay: number, limit: number): Promise<number>;
+}
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   readonly releases: ReleaseStore;
   readonly updates: UpdateStore;
   readonly rollouts: RolloutStore;
   readonly webhooks: WebhookStore;
+  readonly retention: EventRetentionStore;
   close(): Promise<void>;
 
   // Device registry

@@ -5,7 +5,7 @@
 import { sql } from 'kysely';
 import type { SqlContext } from '../adapter.js';
 import type { PendingUpdate, PhaseStateCount, StatusHistory, TimeContext, WaitingDevice } from '../store.js';
-import { INSERT_CHUNK } from './events.js';
+import { readStatusHistory } from './event-retention.js';
 import { rolloutCounts } from './rollout-counts.js';
 import { WAITING_SQL } from './rollout-transitions.js';
 
@@ -118,35 +118,12 @@ export async function waitingDevices(
   };
 }
 
-export async function statusHistory(
+export function statusHistory(
   s: SqlContext,
   deviceIds: string[],
   since: number,
 ): Promise<Map<string, StatusHistory>> {
-  const out = new Map<string, StatusHistory>();
-  for (let i = 0; i < deviceIds.length; i += INSERT_CHUNK) {
-    const chunk = deviceIds.slice(i, i + INSERT_CHUNK);
-    const devices = await s.db
-      .selectFrom('devices')
-      .select(['id', 'created_at'])
-      .where('id', 'in', chunk)
-      .execute();
-    for (const d of devices) out.set(d.id, { registeredAt: Number(d.created_at), changes: [] });
-    const rows = await s.db
-      .selectFrom('events')
-      .select(['device_id', 'at', 'data'])
-      .where('type', '=', 'device.status')
-      .where('device_id', 'in', chunk)
-      .where('at', '>=', since)
-      .orderBy('id')
-      .execute();
-    for (const r of rows) {
-      // `{"from":…,"to":…}`: read without parsing, there can be many.
-      const online = r.data.includes('"to":"online"');
-      out.get(r.device_id!)?.changes.push({ at: Number(r.at), online });
-    }
-  }
-  return out;
+  return readStatusHistory(s.db, deviceIds, since);
 }
 
 export async function updateDurations(s: SqlContext, id: string, limit: number): Promise<number[]> {
