@@ -61,10 +61,10 @@ module.exports = {
     {
       name: 'sim-imports-its-layers-and-the-composition-root',
       comment:
-        "src/sim/ may import core, protocol, store, engine, agent, and the server only through its composition root (serve.ts)",
+        "src/sim/ may import core, protocol, store, engine, events (the event pruner), agent, and the server only through its composition root (serve.ts)",
       severity: 'error',
       from: { path: '^src/sim/', pathNot: '\\.test\\.ts$' },
-      to: { path: '^src/', pathNot: ['^src/(sim|core|protocol|store|engine|agent)/', '^src/server/serve\\.ts$'] },
+      to: { path: '^src/', pathNot: ['^src/(sim|core|protocol|store|engine|events|agent)/', '^src/server/serve\\.ts$'] },
     },
     {
       name: 'nothing-imports-the-cli',
