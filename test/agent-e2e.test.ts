@@ -222,7 +222,8 @@ describe('fleetd agent', () => {
       // Nothing was switched to: the device still runs what it ran.
       expect(activeVersion(c.agent.stateDir), c.id).toBe('2.1.0');
     }
-  });
+    // Four agent processes, one after another: on a loaded CI machine that outlasts the default 30 s.
+  }, 120_000);
 
   it('rolls back automatically when the health check fails, and reports rolled_back', async () => {
     await op.upload('name=unhealthy&version=2.5.0&hardware=pos-x200', randomBytes(4096));

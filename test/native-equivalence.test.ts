@@ -203,7 +203,11 @@ async function snapshot(store: SqlStore): Promise<unknown> {
     tags: await read('device_tags', 'device_id, key'),
     updates: await read('device_updates', 'rowid'),
     rollouts: await read('rollouts', 'rowid'),
-    counts: await read('rollout_counts', 'rollout_id, phase, purpose, state'),
+    // By the rollout's write order, not its random id, so both stores list the same rollout first.
+    counts: await read(
+      'rollout_counts',
+      '(select r.rowid from rollouts r where r.id = rollout_id), phase, purpose, state',
+    ),
     events: await read('events', 'id'),
   };
 }
