@@ -8,6 +8,8 @@
  *
  * Everything a device does within one step of simulated time reaches the server together: heartbeats through
  * the server's heartbeat group commit, reports through its report group commit, as a busy server takes them.
+ * Over 500 lines because it is one state machine (connection, download, install, report queue) whose steps
+ * schedule each other on one event queue.
  */
 import { holdFor } from '../core/rollout/offer.js';
 import { isInWindow, nextWindowStart, windowZone } from '../core/rollout/window.js';

@@ -19,6 +19,9 @@
  * - Gaps in what anyone was observed in: an hour takes its nearest observed hours, a weekday the observed
  *   ones of its kind (working day or weekend).
  * - A device not seen yet today: the hours gone by without it make a day away more likely (Bayes).
+ *
+ * Over 500 lines because the model is one estimation (the EM over days and hours and the per-device pooling
+ * share their cells and weights); split, each half would only make sense beside the other.
  */
 import { isValidTimeZone } from '../device.js';
 import { DAY_MS, offsetAt, weekdayOfDay } from './zone.js';

@@ -16,6 +16,7 @@
  *   max_concurrent_per.
  * Strategy-specific: progressive needs phases (last at 100%); scheduled needs a window; rolling needs
  * batch_size; switch_at is blue_green's; immediate takes no window; fields of another strategy are refused.
+ * Over 500 lines because the schema and its cross-field rules are one contract, read together.
  */
 import { type Static, Type } from 'typebox';
 import Value from 'typebox/value';

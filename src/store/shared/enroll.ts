@@ -74,7 +74,9 @@ export async function enroll(s: SqlContext, enrollment: Enrollment, ctx: TimeCon
         .catch((error: unknown) => {
           // Another enrollment of the same new id committed first.
           if (isUniqueViolation(error)) {
-            throw new FleetError('DEVICE_EXISTS', `device ${record.id} is already enrolled`);
+            throw new FleetError('DEVICE_EXISTS', `device ${record.id} is already enrolled`, undefined, {
+              cause: error,
+            });
           }
           throw error;
         });
