@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { DEFAULT_THRESHOLDS } from '../src/core/device.js';
+import { OPEN_ROLLOUT_STATES } from '../src/core/rollout/rollout-state.js';
 import { parseRolloutSpec } from '../src/core/rollout/spec.js';
 import { RolloutEngine } from '../src/engine/rollout-engine.js';
 import { createRollout } from '../src/engine/rollout-service.js';
@@ -94,7 +95,7 @@ async function holders(store: SqlStore, now: number): Promise<Map<string, string
   const rows = await store.db
     .selectFrom('rollouts')
     .select(['id', 'lease_owner', 'lease_until'])
-    .where('state', 'in', ['scheduled', 'running', 'paused', 'halted'])
+    .where('state', 'in', [...OPEN_ROLLOUT_STATES])
     .execute();
   return new Map(
     rows.map((r) => [r.id, r.lease_until !== null && Number(r.lease_until) >= now ? r.lease_owner : null]),

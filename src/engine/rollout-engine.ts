@@ -36,7 +36,10 @@ import { OPEN_UPDATE_STATES_OF_ROLLOUT, phaseCounts, purposeCounts } from './cou
 export interface EngineOptions {
   /** Who this replica is: the lease owner's name. */
   owner: string;
-  /** A replica that stops renewing loses its rollouts after this long. */
+  /**
+   * A replica that stops renewing loses its rollouts after this long, and stops counting as live for the
+   * others' shares of the leases.
+   */
   leaseMs?: number;
   /** How often an on_connect rollout looks for devices that came to match its filter. */
   joinEveryMs?: number;
