@@ -51,7 +51,11 @@ export function registerServer(program: Command): void {
       process.env.FLEETD_MQTT_PORT,
     )
     .option('--no-mqtt', 'no MQTT: devices use HTTP only')
-    .option('--lease <duration>', 'how long a replica holds a rollout without renewing it', '30s')
+    .option(
+      '--lease <duration>',
+      'how long a replica holds its rollouts (and counts as live) without renewing them',
+      '30s',
+    )
     .option('--engine-interval <duration>', 'how often the rollout engine reconciles its rollouts', '1s')
     .option('--webhook-interval <duration>', 'how often due webhooks are looked for', '1s')
     .option('--webhook-timeout <duration>', 'how long a webhook receiver has to answer', '10s')

@@ -1,5 +1,6 @@
 /**
- * The rollout reconciler: on every tick it looks at each open rollout this replica holds the lease of and
+ * The rollout reconciler: on every tick it announces this replica, claims its share of the rollout leases
+ * (ceil(open rollouts / live replicas), see core/rollout/lease-share.ts), looks at each open rollout it holds and
  * takes the next decision the rules allow — start, time out, retry, judge a gate, open the next phase or
  * batch, switch a blue-green fleet, take in new devices, complete. Each decision is one store transaction
  * with its event, taken from what the store says now, so a restarted (or another) replica simply carries on.
@@ -35,7 +36,10 @@ import { OPEN_UPDATE_STATES_OF_ROLLOUT, phaseCounts, purposeCounts } from './cou
 export interface EngineOptions {
   /** Who this replica is: the lease owner's name. */
   owner: string;
-  /** A replica that stops renewing loses its rollouts after this long. */
+  /**
+   * A replica that stops renewing loses its rollouts after this long, and stops counting as live for the
+   * others' shares of the leases.
+   */
   leaseMs?: number;
   /** How often an on_connect rollout looks for devices that came to match its filter. */
   joinEveryMs?: number;
@@ -62,9 +66,15 @@ export class RolloutEngine {
     return { now: this.clock.now(), thresholds: this.thresholds, leaseHolder: this.options.owner };
   }
 
-  /** One pass over every rollout this replica drives. A failure on one rollout does not stop the others. */
+  /**
+   * One pass over every rollout this replica drives: its fair share of the open ones among the live replicas
+   * (store claimLeases). A failure on one rollout does not stop the others.
+   */
   async tick(): Promise<void> {
-    const ids = await this.store.rollouts.claimLeases(this.options.owner, this.clock.now(), this.leaseMs);
+    const now = this.clock.now();
+    // Announced with the lease's time: a replica that dies leaves the count when its leases run out.
+    await this.store.replicas.announce(this.options.owner, now, this.leaseMs);
+    const ids = await this.store.rollouts.claimLeases(this.options.owner, now, this.leaseMs);
     for (const id of ids) {
       try {
         await this.reconcile(id);
@@ -96,6 +106,8 @@ export class RolloutEngine {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.running;
+    // Out of the count first, so the replicas that take the rollouts over size their shares without this one.
+    await this.store.replicas.leave(this.options.owner);
     await this.store.rollouts.releaseLeases(this.options.owner);
   }
 

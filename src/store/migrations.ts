@@ -464,6 +464,24 @@ function eventRetention(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Replicas driving rollouts (store/shared/replicas.ts): each refreshes its row on every engine tick; a row whose
+ * time ran out is a replica gone. The count of live ones sets each replica's share of the rollout leases.
+ */
+function replicas(dialect: Dialect): Migration {
+  const t = types(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('replicas')
+        .addColumn('name', t.binaryText, (c) => c.primaryKey())
+        .addColumn('started_at', t.time, (c) => c.notNull())
+        .addColumn('expires_at', t.time, (c) => c.notNull())
+        .execute();
+    },
+  };
+}
+
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_registry': initial(dialect),
@@ -479,6 +497,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0011_partial_event_indexes': partialEventIndexes(),
     '0012_enrollment_claims': enrollmentClaims(),
     '0013_event_retention': eventRetention(dialect),
+    '0015_replicas': replicas(dialect),
   };
 }
 

@@ -220,7 +220,15 @@ export interface EventRetentionTable {
   lease_until: number | null;
 }
 
+/** A replica driving rollouts, alive until `expires_at` unless it refreshes its row (shared/replicas.ts). */
+export interface ReplicasTable {
+  name: string;
+  started_at: number;
+  expires_at: number;
+}
+
 export interface Database {
+  replicas: ReplicasTable;
   device_status_days: DeviceStatusDaysTable;
   event_retention: EventRetentionTable;
   rollout_counts: RolloutCountsTable;

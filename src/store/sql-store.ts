@@ -16,6 +16,7 @@ import * as events from './shared/events.js';
 import * as fleet from './shared/fleet-stats.js';
 import { recordHeartbeats } from './shared/heartbeats.js';
 import { SqlReleases } from './shared/releases.js';
+import { SqlReplicas } from './shared/replicas.js';
 import { SqlRollouts } from './shared/rollout-rows.js';
 import { sweepStatuses } from './shared/sweep.js';
 import * as tokens from './shared/tokens.js';
@@ -47,6 +48,7 @@ export class SqlStore implements Store, SqlContext {
   readonly rollouts: SqlRollouts;
   readonly webhooks: SqlWebhooks;
   readonly retention: SqlEventRetention;
+  readonly replicas: SqlReplicas;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -57,6 +59,7 @@ export class SqlStore implements Store, SqlContext {
     this.rollouts = new SqlRollouts(this);
     this.webhooks = new SqlWebhooks(db);
     this.retention = new SqlEventRetention(db);
+    this.replicas = new SqlReplicas(db);
   }
 
   get dialect(): Dialect {

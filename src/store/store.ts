@@ -441,12 +441,32 @@ export interface RolloutStore {
   /** Times at which this rollout's updates finished, since `since` (throughput). */
   finishedSince(id: string, since: number): Promise<number[]>;
   /**
-   * Takes or renews the lease of every open rollout free, already ours or whose lease ran out (lease_until
-   * < now); returns the ids held, oldest rollout first. Atomic against other claimers: two replicas never both
-   * come out holding one rollout.
+   * Takes, renews and gives back rollout leases so that `owner` holds its fair share: ceil(open rollouts / live
+   * replicas), the live replicas being those announced (`ReplicaStore.announce`) and `owner` itself. It keeps
+   * its oldest rollouts up to the share, takes free ones or those whose lease ran out (lease_until < now) up to
+   * it, and hands back the rest (core/rollout/lease-share.ts); returns the ids held, oldest rollout first.
+   * Atomic against other claimers: two replicas never both come out holding one rollout.
    */
   claimLeases(owner: string, now: number, ttlMs: number): Promise<string[]>;
   releaseLeases(owner: string): Promise<void>;
+}
+
+/** A replica that announced itself and whose row has not run out. */
+export interface LiveReplica {
+  name: string;
+  startedAt: number;
+  expiresAt: number;
+}
+
+/**
+ * The replicas driving rollouts. Each announces itself on every engine tick; one that stops doing so (it died)
+ * is no longer counted once `now + ttlMs` of its last announcement has passed.
+ */
+export interface ReplicaStore {
+  announce(name: string, now: number, ttlMs: number): Promise<void>;
+  /** Drops the replica at once (a clean stop), so the others count without it on their next claim. */
+  leave(name: string): Promise<void>;
+  live(now: number): Promise<LiveReplica[]>;
 }
 
 export interface NewWebhook {
@@ -572,6 +592,7 @@ export interface Store {
   readonly rollouts: RolloutStore;
   readonly webhooks: WebhookStore;
   readonly retention: EventRetentionStore;
+  readonly replicas: ReplicaStore;
   close(): Promise<void>;
 
   // Device registry

@@ -172,6 +172,8 @@ export interface TestBackend {
   open(): Promise<SqlStore>;
   /** A store and a second handle on the same database (a second replica, or a restart), disposed alike. */
   openPair(): Promise<[SqlStore, SqlStore]>;
+  /** A store and `count - 1` more handles on the same database (replicas), disposed alike. */
+  openMany(count: number): Promise<SqlStore[]>;
 }
 
 /** Runs the suite once per backend, inside `describe(<backend name>)`. */
@@ -207,6 +209,12 @@ export function forEachBackend(suite: (backend: TestBackend) => void): void {
           async openPair() {
             const o = await create();
             return [o.store, await o.another()];
+          },
+          async openMany(count: number) {
+            const o = await create();
+            const stores = [o.store];
+            while (stores.length < count) stores.push(await o.another());
+            return stores;
           },
         });
       },
