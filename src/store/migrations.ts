@@ -1,6 +1,7 @@
 /**
  * Versioned schema migrations, applied at start-up by Kysely's Migrator. Written once with the schema
  * builder; the dialect differences are the column types chosen by `types()` and SQLite's counters (0007, 0008).
+ * Over 500 lines because it is the schema's history, read in order: a released migration is never edited.
  */
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import type { Database } from './schema.js';
