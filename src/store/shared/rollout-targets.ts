@@ -4,7 +4,7 @@
  */
 import type { Insertable } from 'kysely';
 import type { PlannedTarget } from '../../core/rollout/plan.js';
-import type { UpdateState } from '../../core/update-state.js';
+import { FINAL_STATES, UPDATE_STATES, type UpdateState } from '../../core/update-state.js';
 import type { RolloutRows, SqlContext } from '../adapter.js';
 import type { DeviceUpdatesTable } from '../schema.js';
 import type { NewEvent, UpdateAction } from '../store.js';
@@ -14,6 +14,7 @@ import { type Db, INSERT_CHUNK, insertEvents } from './events.js';
 import { readPlanDevices } from './plan-query.js';
 
 export const WAITING: UpdateState[] = ['pending', 'scheduled'];
+const OPEN_STATES: UpdateState[] = UPDATE_STATES.filter((state) => !FINAL_STATES.has(state));
 export interface WaitingRow {
   id: string;
   device_id: string;
@@ -117,6 +118,21 @@ async function waitingElsewhere(trx: Db, rolloutId: string, deviceIds: string[])
       .where('device_id', 'in', deviceIds.slice(i, i + INSERT_CHUNK))
       .where('state', 'in', WAITING)
       .where((eb) => eb.or([eb('rollout_id', 'is', null), eb('rollout_id', '!=', rolloutId)]))
+      .execute();
+    found.push(...rows);
+  }
+  return found;
+}
+
+/** The open updates of these devices, in this rollout, another or none. */
+export async function openUpdatesOf(trx: Db, deviceIds: readonly string[]): Promise<WaitingRow[]> {
+  const found: WaitingRow[] = [];
+  for (let i = 0; i < deviceIds.length; i += INSERT_CHUNK) {
+    const rows = await trx
+      .selectFrom('device_updates')
+      .select(['id', 'device_id', 'rollout_id', 'state'])
+      .where('device_id', 'in', deviceIds.slice(i, i + INSERT_CHUNK))
+      .where('state', 'in', OPEN_STATES)
       .execute();
     found.push(...rows);
   }

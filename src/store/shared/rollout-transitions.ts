@@ -15,9 +15,11 @@ import { updateEvent } from '../update-effects.js';
 import { newUpdateId } from '../update-ids.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './events.js';
 import { lockRollout } from './leases.js';
-import { WAITING } from './rollout-targets.js';
+import { openUpdatesOf, WAITING } from './rollout-targets.js';
+import { transact } from './transact.js';
 
 const ACTIVE = [...ACTIVE_STATES];
+const OPEN_STATES: UpdateState[] = [...WAITING, ...ACTIVE];
 
 /** A rollout's own event (not one device's). */
 export const rolloutEvent = (
@@ -78,7 +80,7 @@ async function moveEach(
   ctx: DecisionContext,
   actor: string | null = null,
 ): Promise<number> {
-  return s.db.transaction().execute(async (trx) => {
+  return transact(s.db, async (trx) => {
     await lockRollout(trx, s.adapter, id, ctx);
     const rows = await select(trx);
     const events: NewEvent[] = [];
@@ -143,6 +145,18 @@ export async function retryFailed(
         .where('state', '=', 'failed')
         .where('purpose', '=', 'update')
         .where('attempts', '<', policy.attempts)
+        // A device holds one open update: one given another since it failed (newer than this retry's
+        // reason) keeps it, and the retry waits until that one ends.
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('device_updates as other')
+                .select('other.id')
+                .whereRef('other.device_id', '=', 'device_updates.device_id')
+                .where('other.state', 'in', OPEN_STATES),
+            ),
+          ),
+        )
         .execute(),
     (row) => {
       const next = afterFailure(Number(row.attempts), ctx.now, policy);
@@ -198,6 +212,64 @@ export async function endWaitingIn(
   return n;
 }
 
+/**
+ * A device holds one open update: before a follow-up is written, what its device waits for (here or
+ * elsewhere) is superseded; a device at work on another update is left out of `values` (a switch is added at a
+ * later tick, a rollback is reported in a rollout event).
+ */
+async function supersedeForFollowUps(
+  trx: Db,
+  id: string,
+  purpose: Exclude<UpdatePurpose, 'update'>,
+  values: Array<{ device_id: string }>,
+  ctx: TimeContext,
+  actor: string | null,
+): Promise<void> {
+  const open = await openUpdatesOf(
+    trx,
+    values.map((v) => v.device_id),
+  );
+  const busy = new Set(open.filter((o) => !WAITING.includes(o.state)).map((o) => o.device_id));
+  const old = open.filter((o) => !busy.has(o.device_id));
+  const reason = `superseded by a ${purpose} of rollout ${id}`;
+  for (let i = 0; i < old.length; i += INSERT_CHUNK) {
+    await trx
+      .updateTable('device_updates')
+      .set({ state: 'cancelled', error: reason, updated_at: ctx.now, finished_at: ctx.now })
+      .where(
+        'id',
+        'in',
+        old.slice(i, i + INSERT_CHUNK).map((o) => o.id),
+      )
+      .where('state', 'in', WAITING)
+      .execute();
+  }
+  const events = old.map((o) =>
+    updateEvent(
+      { id: o.id, deviceId: o.device_id, rolloutId: o.rollout_id },
+      o.state,
+      'cancelled',
+      ctx.now,
+      actor,
+      reason,
+    ),
+  );
+  if (busy.size > 0 && purpose === 'rollback') {
+    events.push(
+      rolloutEvent(
+        id,
+        'rollout.rollback_busy',
+        ctx.now,
+        `${busy.size} devices are at work on another update and are not rolled back`,
+        { devices: [...busy].slice(0, 100) },
+        actor,
+      ),
+    );
+  }
+  await insertEvents(trx, events);
+  for (let i = values.length - 1; i >= 0; i--) if (busy.has(values[i]!.device_id)) values.splice(i, 1);
+}
+
 async function addFollowUps(
   trx: Db,
   id: string,
@@ -212,7 +284,7 @@ async function addFollowUps(
   ctx: TimeContext,
   actor: string | null,
   reason: string,
-): Promise<void> {
+): Promise<number> {
   const values = rows.map((r) => ({
     id: newUpdateId(),
     device_id: r.device_id,
@@ -235,6 +307,7 @@ async function addFollowUps(
     granted_at: null,
     slot_key: r.slot_key,
   }));
+  await supersedeForFollowUps(trx, id, purpose, values, ctx, actor);
   for (let i = 0; i < values.length; i += INSERT_CHUNK) {
     await trx
       .insertInto('device_updates')
@@ -253,10 +326,11 @@ async function addFollowUps(
       data: { update: v.id, to: 'pending', purpose },
     })),
   );
+  return values.length;
 }
 
 export async function addSwitches(s: SqlContext, id: string, ctx: DecisionContext): Promise<number> {
-  return s.db.transaction().execute(async (trx) => {
+  return transact(s.db, async (trx) => {
     await lockRollout(trx, s.adapter, id, ctx);
     const staged = await trx
       .selectFrom('device_updates as u')
@@ -266,8 +340,7 @@ export async function addSwitches(s: SqlContext, id: string, ctx: DecisionContex
       .where('u.state', '=', 'succeeded')
       .where(withoutFollowUp(id, 'switch'))
       .execute();
-    await addFollowUps(trx, id, 'switch', staged, 1, ctx, null, 'blue-green switch to the staged slot');
-    return staged.length;
+    return addFollowUps(trx, id, 'switch', staged, 1, ctx, null, 'blue-green switch to the staged slot');
   });
 }
 
@@ -316,7 +389,7 @@ export async function addRollbacksIn(
   const name = await releaseNameOf(trx, rollout.release_id);
   const changed = await changedWithoutRollback(trx, id, name).execute();
   const back = changed.filter((c) => c.previous_release !== null);
-  await addFollowUps(
+  const queued = await addFollowUps(
     trx,
     id,
     'rollback',
@@ -346,7 +419,7 @@ export async function addRollbacksIn(
       ),
     ]);
   }
-  return { queued: back.length, unavailable: unavailable.length };
+  return { queued, unavailable: unavailable.length };
 }
 
 export async function rollbackUnavailable(
