@@ -11,12 +11,12 @@ import { ACTIVE_STATES, type UpdateState } from '../../core/update-state.js';
 import type { SqlContext } from '../adapter.js';
 import type { Database, DeviceUpdatesTable, RolloutsTable } from '../schema.js';
 import type { DecisionContext, NewEvent, RollbackUnavailable, TimeContext } from '../store.js';
-import { updateEvent } from '../update-effects.js';
 import { newUpdateId } from '../update-ids.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './events.js';
 import { lockRollout } from './leases.js';
 import { openUpdatesOf, WAITING } from './rollout-targets.js';
 import { transact } from './transact.js';
+import { type MoveColumns, moveAll, moveUpdate, moveUpdates } from './update-state-writer.js';
 
 const ACTIVE = [...ACTIVE_STATES];
 const OPEN_STATES: UpdateState[] = [...WAITING, ...ACTIVE];
@@ -55,15 +55,14 @@ export const WAITING_SQL = sql<boolean>`state in ('pending', 'scheduled')`;
 
 /** Scheduled updates of phases up to `phase` become pending (offered from now on). */
 export async function releasePhaseIn(db: Db, id: string, phase: number, ctx: TimeContext): Promise<number> {
-  const result = await db
-    .updateTable('device_updates')
-    .set({ state: 'pending', updated_at: ctx.now })
-    .where('rollout_id', '=', id)
-    .where(WAITING_SQL)
-    .where('state', '=', 'scheduled')
-    .where('phase', '<=', phase)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows);
+  return moveAll(
+    db,
+    (q) => q.where('rollout_id', '=', id).where(WAITING_SQL).where('phase', '<=', phase),
+    ['scheduled'],
+    'pending',
+    {},
+    ctx.now,
+  );
 }
 
 /** Moves each selected row and writes one event per device, in one transaction. */
@@ -76,29 +75,21 @@ async function moveEach(
   decide: (row: {
     state: UpdateState;
     attempts: number;
-  }) => { to: UpdateState; reason: string; set: Record<string, unknown> } | null,
+  }) => { to: UpdateState; reason: string; set: MoveColumns } | null,
   ctx: DecisionContext,
   actor: string | null = null,
 ): Promise<number> {
   return transact(s.db, async (trx) => {
     await lockRollout(trx, s.adapter, id, ctx);
     const rows = await select(trx);
-    const events: NewEvent[] = [];
+    let moved = 0;
     for (const row of rows) {
       const d = decide(row);
       if (!d) continue;
-      const moved = await trx
-        .updateTable('device_updates')
-        .set({ state: d.to, updated_at: ctx.now, ...d.set })
-        .where('id', '=', row.id)
-        .where('state', '=', row.state)
-        .executeTakeFirst();
-      if (Number(moved.numUpdatedRows) !== 1) continue;
-      const update = { id: row.id, deviceId: row.device_id, rolloutId: id };
-      events.push(updateEvent(update, row.state, d.to, ctx.now, actor, d.reason));
+      const u = { id: row.id, device_id: row.device_id, rollout_id: id, state: row.state };
+      if (await moveUpdate(trx, u, d.to, d.set, { at: ctx.now, actor, reason: d.reason })) moved++;
     }
-    await insertEvents(trx, events);
-    return events.length;
+    return moved;
   });
 }
 
@@ -189,13 +180,14 @@ export async function endWaitingIn(
         .where('state', 'in', CANCELLABLE_STARTED)
         .execute()
     : [];
-  const result = await trx
-    .updateTable('device_updates')
-    .set({ state: to, error: reason, updated_at: ctx.now, finished_at: ctx.now })
-    .where('rollout_id', '=', id)
-    .where('state', 'in', states)
-    .executeTakeFirst();
-  const n = Number(result.numUpdatedRows);
+  const n = await moveAll(
+    trx,
+    (q) => q.where('rollout_id', '=', id),
+    states,
+    to,
+    { error: reason, finished_at: ctx.now },
+    ctx.now,
+  );
   // Devices at work are told one by one (their next report is answered `cancelled`); the rest in one event.
   await insertEvents(trx, [
     ...started.map((s) => ({
@@ -232,28 +224,9 @@ async function supersedeForFollowUps(
   const busy = new Set(open.filter((o) => !WAITING.includes(o.state)).map((o) => o.device_id));
   const old = open.filter((o) => !busy.has(o.device_id));
   const reason = `superseded by a ${purpose} of rollout ${id}`;
-  for (let i = 0; i < old.length; i += INSERT_CHUNK) {
-    await trx
-      .updateTable('device_updates')
-      .set({ state: 'cancelled', error: reason, updated_at: ctx.now, finished_at: ctx.now })
-      .where(
-        'id',
-        'in',
-        old.slice(i, i + INSERT_CHUNK).map((o) => o.id),
-      )
-      .where('state', 'in', WAITING)
-      .execute();
-  }
-  const events = old.map((o) =>
-    updateEvent(
-      { id: o.id, deviceId: o.device_id, rolloutId: o.rollout_id },
-      o.state,
-      'cancelled',
-      ctx.now,
-      actor,
-      reason,
-    ),
-  );
+  const events: NewEvent[] = [];
+  const cause = { at: ctx.now, actor, reason };
+  await moveUpdates(trx, old, 'cancelled', { error: reason, finished_at: ctx.now }, cause, events);
   if (busy.size > 0 && purpose === 'rollback') {
     events.push(
       rolloutEvent(

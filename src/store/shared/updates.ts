@@ -1,8 +1,9 @@
 /**
  * Device updates (UpdateStore) in shared SQL: the façade over assignment and cancelling (update-assign.ts), the
  * offer made on each heartbeat (update-offer.ts) and device reports (update-reports.ts), plus the reads. Every
- * state change is checked by core/update-state.ts and written with its event in one transaction. The rows the
- * offer and reports touch go through `rows`: the adapter's native ones where it has them, else update-rows.ts.
+ * state change goes through update-state-writer.ts (checked by core/update-state.ts, written with its event).
+ * The rows the offer and reports touch go through `rows`: the adapter's native ones where they exist, else
+ * update-rows.ts.
  */
 import type { Selectable } from 'kysely';
 import type { RolloutState } from '../../core/rollout/rollout-state.js';
