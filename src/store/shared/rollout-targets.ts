@@ -4,7 +4,7 @@
  */
 import type { Insertable } from 'kysely';
 import type { PlannedTarget } from '../../core/rollout/plan.js';
-import { FINAL_STATES, UPDATE_STATES, type UpdateState } from '../../core/update-state.js';
+import { OPEN_STATES, type UpdateState } from '../../core/update-state.js';
 import type { RolloutRows, SqlContext } from '../adapter.js';
 import type { DeviceUpdatesTable } from '../schema.js';
 import type { NewEvent, UpdateAction } from '../store.js';
@@ -14,7 +14,6 @@ import { readPlanDevices } from './plan-query.js';
 import { moveEvent, moveUpdates } from './update-state-writer.js';
 
 export const WAITING: UpdateState[] = ['pending', 'scheduled'];
-const OPEN_STATES: UpdateState[] = UPDATE_STATES.filter((state) => !FINAL_STATES.has(state));
 export interface WaitingRow {
   id: string;
   device_id: string;
@@ -123,7 +122,7 @@ export async function openUpdatesOf(trx: Db, deviceIds: readonly string[]): Prom
       .selectFrom('device_updates')
       .select(['id', 'device_id', 'rollout_id', 'state'])
       .where('device_id', 'in', deviceIds.slice(i, i + INSERT_CHUNK))
-      .where('state', 'in', OPEN_STATES)
+      .where('state', 'in', [...OPEN_STATES])
       .execute();
     found.push(...rows);
   }

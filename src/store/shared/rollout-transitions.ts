@@ -7,7 +7,7 @@
 import { type ExpressionBuilder, type Selectable, sql } from 'kysely';
 import { afterFailure, type RetryPolicy, TIMED_OUT_REASON } from '../../core/rollout/dispatch.js';
 import type { UpdatePurpose } from '../../core/rollout/offer.js';
-import { ACTIVE_STATES, type UpdateState } from '../../core/update-state.js';
+import { ACTIVE_STATES, OPEN_STATES, type UpdateState } from '../../core/update-state.js';
 import type { SqlContext } from '../adapter.js';
 import type { Database, DeviceUpdatesTable, RolloutsTable } from '../schema.js';
 import type { DecisionContext, NewEvent, RollbackUnavailable, TimeContext } from '../store.js';
@@ -19,7 +19,6 @@ import { transact } from './transact.js';
 import { type MoveColumns, moveAll, moveUpdate, moveUpdates } from './update-state-writer.js';
 
 const ACTIVE = [...ACTIVE_STATES];
-const OPEN_STATES: UpdateState[] = [...WAITING, ...ACTIVE];
 
 /** A rollout's own event (not one device's). */
 export const rolloutEvent = (
@@ -144,7 +143,7 @@ export async function retryFailed(
               selectFrom('device_updates as other')
                 .select('other.id')
                 .whereRef('other.device_id', '=', 'device_updates.device_id')
-                .where('other.state', 'in', OPEN_STATES),
+                .where('other.state', 'in', [...OPEN_STATES]),
             ),
           ),
         )

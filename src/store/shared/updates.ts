@@ -8,7 +8,7 @@
 import type { Selectable } from 'kysely';
 import type { RolloutState } from '../../core/rollout/rollout-state.js';
 import type { RolloutSpec } from '../../core/rollout/spec.js';
-import { ACTIVE_STATES, type UpdateState } from '../../core/update-state.js';
+import { ACTIVE_STATES, OPEN_STATES, type UpdateState } from '../../core/update-state.js';
 import type { SqlContext, UpdateRows } from '../adapter.js';
 import type { DeviceUpdatesTable } from '../schema.js';
 import type {
@@ -31,7 +31,7 @@ import { report, reportBatch } from './update-reports.js';
 import { sharedUpdateRows } from './update-rows.js';
 
 /** Updates a device still has to act on (or is acting on). */
-export const OPEN_UPDATE_STATES: UpdateState[] = ['pending', 'scheduled', ...ACTIVE_STATES];
+export const OPEN_UPDATE_STATES: UpdateState[] = [...OPEN_STATES];
 /** What a heartbeat answers with: `scheduled` ones wait for their phase or start and are not mentioned yet. */
 export const OFFERABLE_STATES: UpdateState[] = ['pending', ...ACTIVE_STATES];
 
