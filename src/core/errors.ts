@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'TRANSITION_NOT_ALLOWED'
   // A replica's rollout decision refused because another replica holds the rollout's lease now.
   | 'LEASE_LOST'
+  // A device holds one open update; another was written at the same time and could not be superseded.
+  | 'OPEN_UPDATE_EXISTS'
   // What the HTTP layer refuses before a route runs (src/server/protocol-errors.ts).
   | 'MALFORMED_REQUEST'
   | 'REQUEST_TIMEOUT'

@@ -1,6 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkTransition, FINAL_STATES, isAllowed, UPDATE_STATES, type UpdateState } from './update-state.js';
+import {
+  allowedFrom,
+  checkTransition,
+  FINAL_STATES,
+  isAllowed,
+  movableFrom,
+  OPEN_STATES,
+  UPDATE_STATES,
+  type UpdateState,
+} from './update-state.js';
 
 describe('device update transitions', () => {
   it('follows the happy path', () => {
@@ -53,5 +62,19 @@ describe('device update transitions', () => {
         }
       }),
     );
+  });
+  it('bulk moves take their from-states from the table', () => {
+    for (const to of UPDATE_STATES) {
+      for (const from of UPDATE_STATES) expect(allowedFrom(to).includes(from)).toBe(isAllowed(from, to));
+    }
+    expect(allowedFrom('cancelled')).toEqual(['pending', 'scheduled', 'notified', 'downloading']);
+    expect(movableFrom('pending', ['scheduled'])).toEqual(['scheduled']);
+    expect(() => movableFrom('cancelled', ['pending', 'installing'])).toThrow(/installing to cancelled/);
+  });
+  it('a decommissioned device ends every open update as cancelled, installs included', () => {
+    expect(allowedFrom('cancelled', 'decommission')).toEqual([...OPEN_STATES]);
+    for (const to of UPDATE_STATES) {
+      if (to !== 'cancelled') expect(allowedFrom(to, 'decommission')).toEqual([]);
+    }
   });
 });

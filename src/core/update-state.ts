@@ -1,6 +1,8 @@
 /**
- * The life of one device update (one device in one rollout or assignment). Every transition goes through
- * `checkTransition`, so the store never writes a state change the rules do not allow.
+ * The life of one device update (one device in one rollout or assignment): the legal moves, as a table
+ * (`isAllowed`). The store writes every state change through one module (store/shared/update-state-writer.ts):
+ * a single move is checked with `checkTransition`, a bulk move's `WHERE state IN (…)` is `movableFrom(to, …)`,
+ * so no write can make a move the table does not allow. A device holds at most one open update.
  */
 import { FleetError } from './errors.js';
 
@@ -59,7 +61,14 @@ export const ACTIVE_STATES: ReadonlySet<UpdateState> = new Set([
   'verifying',
 ]);
 
-export function isAllowed(from: UpdateState, to: UpdateState): boolean {
+/**
+ * Where the table depends on why an update moves: a decommissioned device never reports again, so every open
+ * update of it ends as cancelled, installs under way included (which an operator cannot cancel on a live device).
+ */
+export type MoveRule = 'normal' | 'decommission';
+
+export function isAllowed(from: UpdateState, to: UpdateState, rule: MoveRule = 'normal'): boolean {
+  if (rule === 'decommission') return to === 'cancelled' && !FINAL_STATES.has(from);
   if (from === to) return from === 'downloading'; // progress reports
   switch (to) {
     case 'failed':
@@ -79,8 +88,29 @@ export function isAllowed(from: UpdateState, to: UpdateState): boolean {
   }
 }
 
-export function checkTransition(from: UpdateState, to: UpdateState): void {
-  if (!isAllowed(from, to)) {
+/** The states from which an update may move to `to`, in UPDATE_STATES order. */
+export function allowedFrom(to: UpdateState, rule: MoveRule = 'normal'): UpdateState[] {
+  return UPDATE_STATES.filter((from) => isAllowed(from, to, rule));
+}
+
+/**
+ * The states among `from` that may move to `to`: the `WHERE state IN (…)` of a bulk move. Throws when one of
+ * `from` may not (a caller asking for an illegal move is a bug, found at its first run).
+ */
+export function movableFrom(
+  to: UpdateState,
+  from: readonly UpdateState[],
+  rule: MoveRule = 'normal',
+): UpdateState[] {
+  for (const state of from) checkTransition(state, to, rule);
+  return [...from];
+}
+
+/** Updates still to be acted on or at work: a device holds at most one (store migration 0014). */
+export const OPEN_STATES: readonly UpdateState[] = UPDATE_STATES.filter((s) => !FINAL_STATES.has(s));
+
+export function checkTransition(from: UpdateState, to: UpdateState, rule: MoveRule = 'normal'): void {
+  if (!isAllowed(from, to, rule)) {
     throw new FleetError('TRANSITION_NOT_ALLOWED', `an update cannot go from ${from} to ${to}`, { from, to });
   }
 }

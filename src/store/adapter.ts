@@ -82,7 +82,8 @@ export interface UpdateRows {
   /** Updates of the rollout holding a download slot now. */
   inProgress(trx: Db, rolloutId: string): Promise<number>;
   reportRow(trx: Db, deviceId: string, updateId: string): Promise<ReportRow | undefined>;
-  writeReport(trx: Db, updateId: string, set: Partial<DeviceUpdatesTable>): Promise<void>;
+  /** The report's columns, only while the update is in the state `row` was read in (the one state writer's rule). */
+  writeReport(trx: Db, row: ReportRow, set: Partial<DeviceUpdatesTable>): Promise<void>;
   /** A device that reports an install succeeded runs that release now. */
   recordRunningVersion(trx: Db, deviceId: string, releaseId: string, at: number): Promise<void>;
 }

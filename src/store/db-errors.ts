@@ -22,6 +22,33 @@ export function asksForRetry(error: unknown): boolean {
 }
 
 /**
+ * The unique index device_updates_one_open refused a second open update of one device (migration 0014).
+ * PostgreSQL names the index; SQLite names the column, and device_id is unique nowhere else.
+ */
+export function secondOpenUpdate(error: unknown): boolean {
+  const code = codeOf(error);
+  if (code === '23505') {
+    return (error as { constraint?: unknown }).constraint === 'device_updates_one_open';
+  }
+  return (
+    code === 'SQLITE_CONSTRAINT_UNIQUE' &&
+    error instanceof Error &&
+    error.message.includes('device_updates.device_id')
+  );
+}
+
+/** A second open update the writer could not resolve by superseding, as the caller should see it. */
+export function asOpenUpdateConflict(error: unknown): unknown {
+  if (!secondOpenUpdate(error)) return error;
+  return new FleetError(
+    'OPEN_UPDATE_EXISTS',
+    'another update of the device was written at the same time and is still open; try again',
+    undefined,
+    { cause: error },
+  );
+}
+
+/**
  * PostgreSQL's class 22 "data exception" (a NUL byte in text, a number beyond its column, text that is not
  * UTF-8) and SQLite's SQLITE_TOOBIG are a value the database cannot hold: the caller's data, not a fault.
  */

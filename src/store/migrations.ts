@@ -465,6 +465,40 @@ function eventRetention(dialect: Dialect): Migration {
   };
 }
 
+/** The states of an update still open (core/update-state.ts: not final), written out as the index says them. */
+const OPEN_SQL = sql<boolean>`state in ('pending', 'scheduled', 'notified', 'downloading', 'installing', 'verifying')`;
+
+/**
+ * At most one open update per device, held by the database itself: two replicas assigning the same device at
+ * once could each supersede what they saw and insert their own. Devices that already hold several keep the
+ * newest (by created_at, then id) and the others are cancelled, each with its event, before the index is made.
+ */
+function oneOpenUpdate(): Migration {
+  const reason = 'superseded: a device holds one open update (migration 0014)';
+  return {
+    async up(db: AnyDb) {
+      const older = sql`select o.id from device_updates o where ${OPEN_SQL} and exists (
+          select 1 from device_updates n where n.device_id = o.device_id
+            and n.state in ('pending', 'scheduled', 'notified', 'downloading', 'installing', 'verifying')
+            and (n.created_at > o.created_at or (n.created_at = o.created_at and n.id > o.id)))`;
+      const now = Date.now();
+      await sql`insert into events (at, type, device_id, rollout_id, actor, reason, data)
+        select ${now}, 'update.cancelled', device_id, rollout_id, null, ${reason},
+          '{"update":"' || id || '","from":"' || state || '","to":"cancelled"}'
+        from device_updates where id in (${older})`.execute(db);
+      await sql`update device_updates set state = 'cancelled', error = ${reason}, updated_at = ${now},
+        finished_at = ${now} where id in (${older})`.execute(db);
+      await db.schema
+        .createIndex('device_updates_one_open')
+        .on('device_updates')
+        .column('device_id')
+        .unique()
+        .where(OPEN_SQL)
+        .execute();
+    },
+  };
+}
+
 /**
  * Replicas driving rollouts (store/shared/replicas.ts): each refreshes its row on every engine tick; a row whose
  * time ran out is a replica gone. The count of live ones sets each replica's share of the rollout leases.
@@ -498,6 +532,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0011_partial_event_indexes': partialEventIndexes(),
     '0012_enrollment_claims': enrollmentClaims(),
     '0013_event_retention': eventRetention(dialect),
+    '0014_one_open_update': oneOpenUpdate(),
     '0015_replicas': replicas(dialect),
   };
 }

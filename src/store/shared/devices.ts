@@ -11,10 +11,10 @@ import { fleetImportedEvent, newDeviceRow, recordColumns, rowToDevice } from '..
 import { statusEvent } from '../heartbeat-effects.js';
 import type { Database } from '../schema.js';
 import type { DevicePage, DeviceQuery, ImportResult, NewEvent, TimeContext } from '../store.js';
-import { updateEvent } from '../update-effects.js';
 import { decodeCursor, encodeCursor, sortExpression } from './device-sort.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './events.js';
 import { compileFilter } from './filter-sql.js';
+import { moveUpdates } from './update-state-writer.js';
 import { OPEN_UPDATE_STATES } from './updates.js';
 
 export type DeviceEb = ExpressionBuilder<Database, 'devices'>;
@@ -184,34 +184,18 @@ export async function decommissionDevice(
       .where('state', 'in', OPEN_UPDATE_STATES);
     open = s.adapter.lockRowsForUpdate(open.orderBy('id'));
     const updates = await open.execute();
-    if (updates.length > 0) {
-      await trx
-        .updateTable('device_updates')
-        .set({
-          state: 'cancelled',
-          error: 'device decommissioned',
-          updated_at: ctx.now,
-          finished_at: ctx.now,
-        })
-        .where(
-          'id',
-          'in',
-          updates.map((u) => u.id),
-        )
-        .execute();
-    }
+    const moved: NewEvent[] = [];
+    await moveUpdates(
+      trx,
+      updates.map((u) => ({ ...u, device_id: id })),
+      'cancelled',
+      { error: 'device decommissioned', finished_at: ctx.now },
+      { at: ctx.now, actor, reason: 'device decommissioned', rule: 'decommission' },
+      moved,
+    );
     await insertEvents(trx, [
       { ...statusEvent(id, from, 'decommissioned', ctx.now, 'decommissioned by operator'), actor },
-      ...updates.map((u) =>
-        updateEvent(
-          { id: u.id, deviceId: id, rolloutId: u.rollout_id },
-          u.state,
-          'cancelled',
-          ctx.now,
-          actor,
-          'device decommissioned',
-        ),
-      ),
+      ...moved,
     ]);
     return rowToDevice({ ...row, decommissioned_at: ctx.now, credential_hash: null }, ctx);
   });

@@ -36,9 +36,10 @@ import * as leases from './leases.js';
 import { lockRollout } from './leases.js';
 import { newcomers } from './plan-query.js';
 import * as progress from './rollout-progress.js';
-import { sharedRolloutRows } from './rollout-targets.js';
+import { openUpdatesOf, sharedRolloutRows, WAITING } from './rollout-targets.js';
 import * as transitions from './rollout-transitions.js';
 import { rolloutEvent } from './rollout-transitions.js';
+import { transact } from './transact.js';
 
 function rowToRollout(row: Selectable<RolloutsTable>, release: string): Rollout {
   return {
@@ -106,7 +107,9 @@ export class SqlRollouts implements RolloutStore {
     plan: (devices: PlanDevice[]) => T,
     ctx: TimeContext,
   ): Promise<T> {
-    return this.db.transaction().execute(async (trx) => {
+    // Run again when another replica wrote an open update of a target meanwhile (see transact.ts): the plan is
+    // made again from what is committed then.
+    return transact(this.db, async (trx) => {
       const { devices, waiting } = await this.rows.readPlanDevices(trx, selection, ctx);
       const planned = plan(devices);
       const { rollout, targets } = planned;
@@ -135,12 +138,13 @@ export class SqlRollouts implements RolloutStore {
           lease_until: null,
         })
         .execute();
-      await this.rows.insertTargets(trx, { ...rollout, action: updateAction(rollout) }, targets, ctx.now);
-      // When the read tells which devices have an update waiting, the others have nothing to supersede.
+      // A device holds one open update (migration 0014): what it waited for is superseded before the new
+      // one is written. When the read tells which devices have an update waiting, the others have none.
       const superseding = targets
         .filter((t) => t.state !== 'skipped' && (waiting === undefined || waiting.has(t.deviceId)))
         .map((t) => t.deviceId);
       await this.rows.supersede(trx, rollout.id, superseding, ctx.now);
+      await this.rows.insertTargets(trx, { ...rollout, action: updateAction(rollout) }, targets, ctx.now);
       const skipped: Record<string, number> = {};
       for (const t of targets) if (t.reason !== null) skipped[t.reason] = (skipped[t.reason] ?? 0) + 1;
       await insertEvents(trx, [
@@ -181,7 +185,7 @@ export class SqlRollouts implements RolloutStore {
     ctx: DecisionContext,
     effects: RolloutEffects = {},
   ): Promise<Rollout> {
-    return this.db.transaction().execute(async (trx) => {
+    return transact(this.db, async (trx) => {
       const row = await lockRollout(trx, this.adapter, id, ctx);
       const state = row.state;
       if (!from.includes(state)) {
@@ -211,7 +215,7 @@ export class SqlRollouts implements RolloutStore {
 
   async addTargets(id: string, targets: PlannedTarget[], ctx: DecisionContext): Promise<number> {
     if (targets.length === 0) return 0;
-    return this.db.transaction().execute(async (trx) => {
+    return transact(this.db, async (trx) => {
       const row = await lockRollout(trx, this.adapter, id, ctx);
       const action = updateAction({ spec: storedSpec(row.spec) });
       // A device skipped earlier (offline, busy, on another version) that now qualifies takes its place again.
@@ -224,9 +228,22 @@ export class SqlRollouts implements RolloutStore {
           .where('device_id', 'in', ids.slice(i, i + INSERT_CHUNK))
           .execute();
       }
-      await this.rows.insertTargets(trx, { id, releaseId: row.release_id, action }, targets, ctx.now);
-      await this.rows.supersede(trx, id, ids, ctx.now);
-      const joined = targets.filter((t) => t.state !== 'skipped').length;
+      // A device holds one open update: one that started work elsewhere (or joined this rollout) since the
+      // newcomers were read stays out until it is free; what the others waited for is superseded first.
+      const taken = new Set(
+        (await openUpdatesOf(trx, ids))
+          .filter((o) => o.rollout_id === id || !WAITING.includes(o.state))
+          .map((o) => o.device_id),
+      );
+      const joining = targets.filter((t) => t.state === 'skipped' || !taken.has(t.deviceId));
+      await this.rows.supersede(
+        trx,
+        id,
+        ids.filter((d) => !taken.has(d)),
+        ctx.now,
+      );
+      await this.rows.insertTargets(trx, { id, releaseId: row.release_id, action }, joining, ctx.now);
+      const joined = joining.filter((t) => t.state !== 'skipped').length;
       await trx
         .updateTable('rollouts')
         .set({ targets: Number(row.targets) + joined, updated_at: ctx.now })
@@ -234,7 +251,7 @@ export class SqlRollouts implements RolloutStore {
         .execute();
       await insertEvents(
         trx,
-        targets
+        joining
           .filter((t) => t.state !== 'skipped')
           .map((t) => ({
             at: ctx.now,

@@ -4,14 +4,14 @@
  */
 import type { Insertable } from 'kysely';
 import type { PlannedTarget } from '../../core/rollout/plan.js';
-import type { UpdateState } from '../../core/update-state.js';
+import { OPEN_STATES, type UpdateState } from '../../core/update-state.js';
 import type { RolloutRows, SqlContext } from '../adapter.js';
 import type { DeviceUpdatesTable } from '../schema.js';
 import type { NewEvent, UpdateAction } from '../store.js';
-import { updateEvent } from '../update-effects.js';
 import { newUpdateId } from '../update-ids.js';
-import { type Db, INSERT_CHUNK, insertEvents } from './events.js';
+import { type Db, INSERT_CHUNK } from './events.js';
 import { readPlanDevices } from './plan-query.js';
+import { moveEvent, moveUpdates } from './update-state-writer.js';
 
 export const WAITING: UpdateState[] = ['pending', 'scheduled'];
 export interface WaitingRow {
@@ -24,16 +24,7 @@ export interface WaitingRow {
 /** The events of updates waiting elsewhere that a new rollout's assignment supersedes (cancels). */
 export function supersededEvents(old: readonly WaitingRow[], rolloutId: string, now: number): NewEvent[] {
   const reason = `superseded by rollout ${rolloutId}`;
-  return old.map((o) =>
-    updateEvent(
-      { id: o.id, deviceId: o.device_id, rolloutId: o.rollout_id },
-      o.state,
-      'cancelled',
-      now,
-      null,
-      reason,
-    ),
-  );
+  return old.map((o) => moveEvent(o, 'cancelled', { at: now, actor: null, reason }));
 }
 
 /**
@@ -123,26 +114,32 @@ async function waitingElsewhere(trx: Db, rolloutId: string, deviceIds: string[])
   return found;
 }
 
+/** The open updates of these devices, in this rollout, another or none. */
+export async function openUpdatesOf(trx: Db, deviceIds: readonly string[]): Promise<WaitingRow[]> {
+  const found: WaitingRow[] = [];
+  for (let i = 0; i < deviceIds.length; i += INSERT_CHUNK) {
+    const rows = await trx
+      .selectFrom('device_updates')
+      .select(['id', 'device_id', 'rollout_id', 'state'])
+      .where('device_id', 'in', deviceIds.slice(i, i + INSERT_CHUNK))
+      .where('state', 'in', [...OPEN_STATES])
+      .execute();
+    found.push(...rows);
+  }
+  return found;
+}
+
 /** Open updates of these devices from elsewhere that have not started are cancelled: the newest wins. */
 async function supersede(trx: Db, rolloutId: string, deviceIds: string[], now: number): Promise<void> {
   const old = await waitingElsewhere(trx, rolloutId, deviceIds);
-  for (let i = 0; i < old.length; i += INSERT_CHUNK) {
-    await trx
-      .updateTable('device_updates')
-      .set({
-        state: 'cancelled',
-        error: `superseded by rollout ${rolloutId}`,
-        updated_at: now,
-        finished_at: now,
-      })
-      .where(
-        'id',
-        'in',
-        old.slice(i, i + INSERT_CHUNK).map((o) => o.id),
-      )
-      .execute();
-  }
-  await insertEvents(trx, supersededEvents(old, rolloutId, now));
+  const reason = `superseded by rollout ${rolloutId}`;
+  await moveUpdates(
+    trx,
+    old,
+    'cancelled',
+    { error: reason, finished_at: now },
+    { at: now, actor: null, reason },
+  );
 }
 
 /** The shared RolloutRows: the plan read and the bulk writes above, over Kysely. */

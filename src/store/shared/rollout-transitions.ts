@@ -7,15 +7,16 @@
 import { type ExpressionBuilder, type Selectable, sql } from 'kysely';
 import { afterFailure, type RetryPolicy, TIMED_OUT_REASON } from '../../core/rollout/dispatch.js';
 import type { UpdatePurpose } from '../../core/rollout/offer.js';
-import { ACTIVE_STATES, type UpdateState } from '../../core/update-state.js';
+import { ACTIVE_STATES, OPEN_STATES, type UpdateState } from '../../core/update-state.js';
 import type { SqlContext } from '../adapter.js';
 import type { Database, DeviceUpdatesTable, RolloutsTable } from '../schema.js';
 import type { DecisionContext, NewEvent, RollbackUnavailable, TimeContext } from '../store.js';
-import { updateEvent } from '../update-effects.js';
 import { newUpdateId } from '../update-ids.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './events.js';
 import { lockRollout } from './leases.js';
-import { WAITING } from './rollout-targets.js';
+import { openUpdatesOf, WAITING } from './rollout-targets.js';
+import { transact } from './transact.js';
+import { type MoveColumns, moveAll, moveUpdate, moveUpdates } from './update-state-writer.js';
 
 const ACTIVE = [...ACTIVE_STATES];
 
@@ -53,15 +54,14 @@ export const WAITING_SQL = sql<boolean>`state in ('pending', 'scheduled')`;
 
 /** Scheduled updates of phases up to `phase` become pending (offered from now on). */
 export async function releasePhaseIn(db: Db, id: string, phase: number, ctx: TimeContext): Promise<number> {
-  const result = await db
-    .updateTable('device_updates')
-    .set({ state: 'pending', updated_at: ctx.now })
-    .where('rollout_id', '=', id)
-    .where(WAITING_SQL)
-    .where('state', '=', 'scheduled')
-    .where('phase', '<=', phase)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows);
+  return moveAll(
+    db,
+    (q) => q.where('rollout_id', '=', id).where(WAITING_SQL).where('phase', '<=', phase),
+    ['scheduled'],
+    'pending',
+    {},
+    ctx.now,
+  );
 }
 
 /** Moves each selected row and writes one event per device, in one transaction. */
@@ -74,29 +74,21 @@ async function moveEach(
   decide: (row: {
     state: UpdateState;
     attempts: number;
-  }) => { to: UpdateState; reason: string; set: Record<string, unknown> } | null,
+  }) => { to: UpdateState; reason: string; set: MoveColumns } | null,
   ctx: DecisionContext,
   actor: string | null = null,
 ): Promise<number> {
-  return s.db.transaction().execute(async (trx) => {
+  return transact(s.db, async (trx) => {
     await lockRollout(trx, s.adapter, id, ctx);
     const rows = await select(trx);
-    const events: NewEvent[] = [];
+    let moved = 0;
     for (const row of rows) {
       const d = decide(row);
       if (!d) continue;
-      const moved = await trx
-        .updateTable('device_updates')
-        .set({ state: d.to, updated_at: ctx.now, ...d.set })
-        .where('id', '=', row.id)
-        .where('state', '=', row.state)
-        .executeTakeFirst();
-      if (Number(moved.numUpdatedRows) !== 1) continue;
-      const update = { id: row.id, deviceId: row.device_id, rolloutId: id };
-      events.push(updateEvent(update, row.state, d.to, ctx.now, actor, d.reason));
+      const u = { id: row.id, device_id: row.device_id, rollout_id: id, state: row.state };
+      if (await moveUpdate(trx, u, d.to, d.set, { at: ctx.now, actor, reason: d.reason })) moved++;
     }
-    await insertEvents(trx, events);
-    return events.length;
+    return moved;
   });
 }
 
@@ -143,6 +135,18 @@ export async function retryFailed(
         .where('state', '=', 'failed')
         .where('purpose', '=', 'update')
         .where('attempts', '<', policy.attempts)
+        // A device holds one open update: one given another since it failed (newer than this retry's
+        // reason) keeps it, and the retry waits until that one ends.
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('device_updates as other')
+                .select('other.id')
+                .whereRef('other.device_id', '=', 'device_updates.device_id')
+                .where('other.state', 'in', [...OPEN_STATES]),
+            ),
+          ),
+        )
         .execute(),
     (row) => {
       const next = afterFailure(Number(row.attempts), ctx.now, policy);
@@ -175,13 +179,14 @@ export async function endWaitingIn(
         .where('state', 'in', CANCELLABLE_STARTED)
         .execute()
     : [];
-  const result = await trx
-    .updateTable('device_updates')
-    .set({ state: to, error: reason, updated_at: ctx.now, finished_at: ctx.now })
-    .where('rollout_id', '=', id)
-    .where('state', 'in', states)
-    .executeTakeFirst();
-  const n = Number(result.numUpdatedRows);
+  const n = await moveAll(
+    trx,
+    (q) => q.where('rollout_id', '=', id),
+    states,
+    to,
+    { error: reason, finished_at: ctx.now },
+    ctx.now,
+  );
   // Devices at work are told one by one (their next report is answered `cancelled`); the rest in one event.
   await insertEvents(trx, [
     ...started.map((s) => ({
@@ -198,6 +203,45 @@ export async function endWaitingIn(
   return n;
 }
 
+/**
+ * A device holds one open update: before a follow-up is written, what its device waits for (here or
+ * elsewhere) is superseded; a device at work on another update is left out of `values` (a switch is added at a
+ * later tick, a rollback is reported in a rollout event).
+ */
+async function supersedeForFollowUps(
+  trx: Db,
+  id: string,
+  purpose: Exclude<UpdatePurpose, 'update'>,
+  values: Array<{ device_id: string }>,
+  ctx: TimeContext,
+  actor: string | null,
+): Promise<void> {
+  const open = await openUpdatesOf(
+    trx,
+    values.map((v) => v.device_id),
+  );
+  const busy = new Set(open.filter((o) => !WAITING.includes(o.state)).map((o) => o.device_id));
+  const old = open.filter((o) => !busy.has(o.device_id));
+  const reason = `superseded by a ${purpose} of rollout ${id}`;
+  const events: NewEvent[] = [];
+  const cause = { at: ctx.now, actor, reason };
+  await moveUpdates(trx, old, 'cancelled', { error: reason, finished_at: ctx.now }, cause, events);
+  if (busy.size > 0 && purpose === 'rollback') {
+    events.push(
+      rolloutEvent(
+        id,
+        'rollout.rollback_busy',
+        ctx.now,
+        `${busy.size} devices are at work on another update and are not rolled back`,
+        { devices: [...busy].slice(0, 100) },
+        actor,
+      ),
+    );
+  }
+  await insertEvents(trx, events);
+  for (let i = values.length - 1; i >= 0; i--) if (busy.has(values[i]!.device_id)) values.splice(i, 1);
+}
+
 async function addFollowUps(
   trx: Db,
   id: string,
@@ -212,7 +256,7 @@ async function addFollowUps(
   ctx: TimeContext,
   actor: string | null,
   reason: string,
-): Promise<void> {
+): Promise<number> {
   const values = rows.map((r) => ({
     id: newUpdateId(),
     device_id: r.device_id,
@@ -235,6 +279,7 @@ async function addFollowUps(
     granted_at: null,
     slot_key: r.slot_key,
   }));
+  await supersedeForFollowUps(trx, id, purpose, values, ctx, actor);
   for (let i = 0; i < values.length; i += INSERT_CHUNK) {
     await trx
       .insertInto('device_updates')
@@ -253,10 +298,11 @@ async function addFollowUps(
       data: { update: v.id, to: 'pending', purpose },
     })),
   );
+  return values.length;
 }
 
 export async function addSwitches(s: SqlContext, id: string, ctx: DecisionContext): Promise<number> {
-  return s.db.transaction().execute(async (trx) => {
+  return transact(s.db, async (trx) => {
     await lockRollout(trx, s.adapter, id, ctx);
     const staged = await trx
       .selectFrom('device_updates as u')
@@ -266,8 +312,7 @@ export async function addSwitches(s: SqlContext, id: string, ctx: DecisionContex
       .where('u.state', '=', 'succeeded')
       .where(withoutFollowUp(id, 'switch'))
       .execute();
-    await addFollowUps(trx, id, 'switch', staged, 1, ctx, null, 'blue-green switch to the staged slot');
-    return staged.length;
+    return addFollowUps(trx, id, 'switch', staged, 1, ctx, null, 'blue-green switch to the staged slot');
   });
 }
 
@@ -316,7 +361,7 @@ export async function addRollbacksIn(
   const name = await releaseNameOf(trx, rollout.release_id);
   const changed = await changedWithoutRollback(trx, id, name).execute();
   const back = changed.filter((c) => c.previous_release !== null);
-  await addFollowUps(
+  const queued = await addFollowUps(
     trx,
     id,
     'rollback',
@@ -346,7 +391,7 @@ export async function addRollbacksIn(
       ),
     ]);
   }
-  return { queued: back.length, unavailable: unavailable.length };
+  return { queued, unavailable: unavailable.length };
 }
 
 export async function rollbackUnavailable(

@@ -14,6 +14,7 @@ import { updateEvent } from '../update-effects.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './events.js';
 import { rowToRelease } from './releases.js';
 import { transact } from './transact.js';
+import { moveUpdate, moveUpdates } from './update-state-writer.js';
 import { OPEN_UPDATE_STATES, rowToUpdate } from './updates.js';
 
 export async function assign(
@@ -73,23 +74,15 @@ export async function assign(
         skip(`busy with update ${busy.id} (${busy.state})`);
         continue;
       }
-      for (const old of open) {
-        await trx
-          .updateTable('device_updates')
-          .set({ state: 'cancelled', updated_at: ctx.now, finished_at: ctx.now, error: 'superseded' })
-          .where('id', '=', old.id)
-          .execute();
-        events.push(
-          updateEvent(
-            { id: old.id, deviceId, rolloutId: old.rollout_id },
-            old.state,
-            'cancelled',
-            ctx.now,
-            actor,
-            'superseded by a newer assignment',
-          ),
-        );
-      }
+      // A device holds one open update: what it waited for is superseded before the new one goes in.
+      await moveUpdates(
+        trx,
+        open,
+        'cancelled',
+        { finished_at: ctx.now, error: 'superseded' },
+        { at: ctx.now, actor, reason: 'superseded by a newer assignment' },
+        events,
+      );
       const row: DeviceUpdatesTable = {
         id: `upd_${randomBytes(9).toString('base64url')}`,
         device_id: deviceId,
@@ -138,20 +131,16 @@ export async function cancel(
     const q = trx.selectFrom('device_updates').selectAll().where('id', '=', id);
     const row = await s.adapter.lockRowsForUpdate(q).executeTakeFirst();
     if (!row) throw new FleetError('NOT_FOUND', `update ${id} does not exist`);
+    // Checked here too: a refused cancel is the caller's answer (409), not a write that found nothing.
     checkTransition(row.state, 'cancelled');
-    const next = { ...row, state: 'cancelled' as const, updated_at: ctx.now, finished_at: ctx.now };
-    await trx.updateTable('device_updates').set(next).where('id', '=', id).execute();
-    await insertEvents(trx, [
-      updateEvent(
-        { id, deviceId: row.device_id, rolloutId: row.rollout_id },
-        row.state,
-        'cancelled',
-        ctx.now,
-        actor,
-        'cancelled by operator',
-      ),
-    ]);
-    return rowToUpdate(next);
+    await moveUpdate(
+      trx,
+      row,
+      'cancelled',
+      { finished_at: ctx.now },
+      { at: ctx.now, actor, reason: 'cancelled by operator' },
+    );
+    return rowToUpdate({ ...row, state: 'cancelled', updated_at: ctx.now, finished_at: ctx.now });
   });
 }
 

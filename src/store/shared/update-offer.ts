@@ -12,6 +12,7 @@ import { allocateGrants, planGrants } from '../update-effects.js';
 import type { Db } from './events.js';
 import { rowToRelease } from './releases.js';
 import { updatesSucceeded } from './rollout-counts.js';
+import { transact } from './transact.js';
 import {
   OFFERABLE_STATES,
   type OfferRow,
@@ -35,11 +36,16 @@ export async function offer(
   const holds = new Map<string, number>();
   const direct = rows.filter((r) => r.state === 'pending' && r.rollout_id === null);
   if (direct.length > 0) {
-    await s.db.transaction().execute(async (trx) => {
+    // Run again when PostgreSQL aborts it (a deadlock with a rollout superseding these rows): the rows learn
+    // their new state only from the run that committed.
+    const granted = await transact(s.db, async (trx) => {
+      const moved: OfferRow[] = [];
       for (const r of direct) {
-        if (await s.rows.movePending(trx, r, 'notified', ctx, 'offered on heartbeat')) r.state = 'notified';
+        if (await s.rows.movePending(trx, r, 'notified', ctx, 'offered on heartbeat')) moved.push(r);
       }
+      return moved;
     });
+    for (const r of granted) r.state = 'notified';
   }
   const byRollout = new Map<string, OfferRow[]>();
   for (const r of rows) {
@@ -106,26 +112,31 @@ async function grantSlots(
   holds: Map<string, number>,
   ctx: TimeContext,
 ): Promise<boolean> {
-  return s.db.transaction().execute(async (trx) => {
+  // Run again when PostgreSQL aborts it (see above); what it decided is applied once it committed.
+  const decided = await transact(s.db, async (trx) => {
     const rollout = await s.rows.lockedRollout(trx, rolloutId);
-    if (!rollout) return false;
+    if (!rollout) return undefined;
     const plan = planGrants(rollout, waiting.map(waitingUpdate), ctx.now);
     if (plan.candidates.length > 0) {
       allocateGrants(rollout, plan, await slotUsage(s, trx, rolloutId, rollout.spec, ctx.now), ctx.now);
     }
     const byId = new Map(waiting.map((r) => [r.id, r]));
+    const moved = new Map<OfferRow, 'notified' | 'skipped'>();
     for (const g of plan.grants) {
       const r = byId.get(g.id)!;
-      if (await s.rows.movePending(trx, r, 'notified', ctx, g.reason)) r.state = 'notified';
+      if (await s.rows.movePending(trx, r, 'notified', ctx, g.reason)) moved.set(r, 'notified');
     }
     for (const k of plan.skips) {
       const r = byId.get(k.id)!;
       await s.rows.movePending(trx, r, 'skipped', ctx, k.reason);
-      r.state = 'skipped';
+      moved.set(r, 'skipped');
     }
-    for (const [id, sec] of plan.holds) holds.set(id, sec);
-    return rollout.spec.action === 'soft';
+    return { moved, holds: plan.holds, soft: rollout.spec.action === 'soft' };
   });
+  if (!decided) return false;
+  for (const [r, state] of decided.moved) r.state = state;
+  for (const [id, sec] of decided.holds) holds.set(id, sec);
+  return decided.soft;
 }
 
 /** What the rollout's limits are measured against: updates holding a slot now, and offers this minute. */

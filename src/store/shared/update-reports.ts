@@ -67,7 +67,7 @@ async function reportOne(
   const row = await s.rows.reportRow(trx, item.deviceId, item.updateId);
   const effects = reportEffects(item.deviceId, item.updateId, row, item.report, ctx);
   if (!effects.write) return effects.outcome;
-  await s.rows.writeReport(trx, item.updateId, effects.set);
+  await s.rows.writeReport(trx, row!, effects.set);
   await s.rows.writeEvents(trx, effects.events);
   if (effects.runsRelease) await s.rows.recordRunningVersion(trx, item.deviceId, row!.release_id, ctx.now);
   return effects.outcome;

@@ -6,9 +6,10 @@ import { versionKey } from '../../core/semver.js';
 import type { SqlContext, UpdateRows } from '../adapter.js';
 import type { DeviceUpdatesTable } from '../schema.js';
 import type { NewEvent, TimeContext } from '../store.js';
-import { firmwareChangedEvent, type ReportRow, updateEvent } from '../update-effects.js';
+import { firmwareChangedEvent, type ReportRow } from '../update-effects.js';
 import { type Db, insertEvents } from './events.js';
 import { updatesInProgress } from './rollout-counts.js';
+import { type MoveColumns, moveUpdate, writeReported } from './update-state-writer.js';
 import { OFFERABLE_STATES, type OfferedRollout, type OfferRow, offeredRollout } from './updates.js';
 
 export function sharedUpdateRows(s: SqlContext): UpdateRows {
@@ -38,26 +39,9 @@ export function sharedUpdateRows(s: SqlContext): UpdateRows {
       ctx: TimeContext,
       reason: string,
     ): Promise<boolean> {
-      const set: Partial<DeviceUpdatesTable> =
+      const set: MoveColumns =
         to === 'notified' ? { granted_at: ctx.now } : { error: reason, finished_at: ctx.now };
-      const moved = await trx
-        .updateTable('device_updates')
-        .set({ ...set, state: to, updated_at: ctx.now })
-        .where('id', '=', r.id)
-        .where('state', '=', 'pending')
-        .executeTakeFirst();
-      if (Number(moved.numUpdatedRows) !== 1) return false;
-      await writeEvents(trx, [
-        updateEvent(
-          { id: r.id, deviceId: r.device_id, rolloutId: r.rollout_id },
-          'pending',
-          to,
-          ctx.now,
-          null,
-          reason,
-        ),
-      ]);
-      return true;
+      return moveUpdate(trx, { ...r, state: 'pending' }, to, set, { at: ctx.now, actor: null, reason });
     },
 
     writeEvents,
@@ -85,8 +69,8 @@ export function sharedUpdateRows(s: SqlContext): UpdateRows {
       return s.adapter.lockRowsForUpdate(q).executeTakeFirst();
     },
 
-    async writeReport(trx: Db, updateId: string, set: Partial<DeviceUpdatesTable>): Promise<void> {
-      await trx.updateTable('device_updates').set(set).where('id', '=', updateId).execute();
+    writeReport(trx: Db, row: ReportRow, set: Partial<DeviceUpdatesTable>): Promise<void> {
+      return writeReported(trx, row, set);
     },
 
     /**

@@ -1,13 +1,14 @@
 /**
  * Device updates (UpdateStore) in shared SQL: the façade over assignment and cancelling (update-assign.ts), the
  * offer made on each heartbeat (update-offer.ts) and device reports (update-reports.ts), plus the reads. Every
- * state change is checked by core/update-state.ts and written with its event in one transaction. The rows the
- * offer and reports touch go through `rows`: the adapter's native ones where it has them, else update-rows.ts.
+ * state change goes through update-state-writer.ts (checked by core/update-state.ts, written with its event).
+ * The rows the offer and reports touch go through `rows`: the adapter's native ones where they exist, else
+ * update-rows.ts.
  */
 import type { Selectable } from 'kysely';
 import type { RolloutState } from '../../core/rollout/rollout-state.js';
 import type { RolloutSpec } from '../../core/rollout/spec.js';
-import { ACTIVE_STATES, type UpdateState } from '../../core/update-state.js';
+import { ACTIVE_STATES, OPEN_STATES, type UpdateState } from '../../core/update-state.js';
 import type { SqlContext, UpdateRows } from '../adapter.js';
 import type { DeviceUpdatesTable } from '../schema.js';
 import type {
@@ -30,7 +31,7 @@ import { report, reportBatch } from './update-reports.js';
 import { sharedUpdateRows } from './update-rows.js';
 
 /** Updates a device still has to act on (or is acting on). */
-export const OPEN_UPDATE_STATES: UpdateState[] = ['pending', 'scheduled', ...ACTIVE_STATES];
+export const OPEN_UPDATE_STATES: UpdateState[] = [...OPEN_STATES];
 /** What a heartbeat answers with: `scheduled` ones wait for their phase or start and are not mentioned yet. */
 export const OFFERABLE_STATES: UpdateState[] = ['pending', ...ACTIVE_STATES];
 

@@ -8,6 +8,7 @@
  */
 import type { Database as Sqlite, Statement } from 'better-sqlite3';
 import type { PlanDevice, PlannedTarget } from '../../core/rollout/plan.js';
+import { movableFrom } from '../../core/update-state.js';
 import type { RolloutRows, SqlContext } from '../adapter.js';
 import type { Db } from '../shared/events.js';
 import { planQuery, toPlanDevice } from '../shared/plan-query.js';
@@ -57,9 +58,13 @@ export class SqliteRollouts implements RolloutRows {
        FROM jsonb_each(jsonb(@devices)) AS d JOIN device_updates AS o ON o.device_id = d.value
        WHERE o.state IN (${WAITING.map((s) => `'${s}'`).join(', ')}) AND (o.rollout_id IS NULL OR o.rollout_id != @rolloutId)`,
     );
+    // The move of shared/update-state-writer.ts's moveUpdates, its from-states from the same table.
     this.cancelUpdates = sqlite.prepare(
       `UPDATE device_updates SET state = 'cancelled', error = @reason, updated_at = @now, finished_at = @now
-       WHERE id IN (SELECT value FROM json_each(@ids))`,
+       WHERE id IN (SELECT value FROM json_each(@ids))
+         AND state IN (${movableFrom('cancelled', WAITING)
+           .map((s) => `'${s}'`)
+           .join(', ')})`,
     );
   }
 

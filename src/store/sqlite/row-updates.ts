@@ -12,17 +12,21 @@ export class RowUpdates {
     private readonly table: 'devices' | 'device_updates',
   ) {}
 
-  /** Writes `set` to the row `id`, in whatever transaction the caller holds. */
-  run(id: string, set: Record<string, unknown>): void {
+  /**
+   * Writes `set` to the row `id`, in whatever transaction the caller holds; with `state`, only while the row
+   * is in that state (a device update's move: see shared/update-state-writer.ts).
+   */
+  run(id: string, set: Record<string, unknown>, state?: string): void {
     const columns = Object.keys(set);
-    const key = columns.join(',');
+    const key = `${columns.join(',')}${state === undefined ? '' : '|state'}`;
     let statement = this.statements.get(key);
     if (!statement) {
       statement = this.sqlite.prepare(
-        `UPDATE ${this.table} SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`,
+        `UPDATE ${this.table} SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?${state === undefined ? '' : ' AND state = ?'}`,
       );
       this.statements.set(key, statement);
     }
-    statement.run(...Object.values(set), id);
+    if (state === undefined) statement.run(...Object.values(set), id);
+    else statement.run(...Object.values(set), id, state);
   }
 }

@@ -9,7 +9,7 @@ import type { Database as Sqlite, Statement } from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import type { RolloutState } from '../../core/rollout/rollout-state.js';
 import { versionKey } from '../../core/semver.js';
-import { ACTIVE_STATES } from '../../core/update-state.js';
+import { ACTIVE_STATES, checkTransition, movableFrom } from '../../core/update-state.js';
 import type { UpdateRows } from '../adapter.js';
 import type { Database, DeviceUpdatesTable } from '../schema.js';
 import type { Db } from '../shared/events.js';
@@ -49,13 +49,14 @@ export class SqliteUpdates implements UpdateRows {
        WHERE u.device_id IN (SELECT value FROM json_each(?)) AND u.state IN (${list(OFFERABLE_STATES)})
        ORDER BY u.created_at`,
     );
+    // The moves of shared/update-state-writer.ts, their from-states from the same table.
     this.grant = sqlite.prepare(
       `UPDATE device_updates SET state = 'notified', granted_at = @now, updated_at = @now
-       WHERE id = @id AND state = 'pending'`,
+       WHERE id = @id AND state IN (${list(movableFrom('notified', ['pending']))})`,
     );
     this.skip = sqlite.prepare(
       `UPDATE device_updates SET state = 'skipped', error = @reason, finished_at = @now, updated_at = @now
-       WHERE id = @id AND state = 'pending'`,
+       WHERE id = @id AND state IN (${list(movableFrom('skipped', ['pending']))})`,
     );
     this.selectRollout = sqlite.prepare(
       'SELECT state, current_phase, started_at, spec FROM rollouts WHERE id = ?',
@@ -115,8 +116,9 @@ export class SqliteUpdates implements UpdateRows {
     return this.selectReported.get(updateId, deviceId);
   }
 
-  async writeReport(_trx: Db, updateId: string, set: Partial<DeviceUpdatesTable>): Promise<void> {
-    this.reportWrites.run(updateId, set);
+  async writeReport(_trx: Db, row: ReportRow, set: Partial<DeviceUpdatesTable>): Promise<void> {
+    if (set.state !== undefined) checkTransition(row.state, set.state);
+    this.reportWrites.run(row.id, set, row.state);
   }
 
   async recordRunningVersion(_trx: Db, deviceId: string, releaseId: string, at: number): Promise<void> {
