@@ -3,13 +3,15 @@
  * PostgreSQL: the same random commands, at the same instants, on two stores (one with `native: true`, one with
  * `native: false`) must give the same answers, the same device rows and the same events. The batches mix
  * unknown devices, wrong credentials, decommissioned devices, a device twice, status and firmware changes, and
- * values the database refuses. Events are compared in log order (their serial ids, which two schemas need not
+ * values the database refuses; rollouts created among them compare the native rows of a new rollout too. Events are compared in log order (their serial ids, which two schemas need not
  * share), with update ids named by their first appearance in the log.
  */
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_THRESHOLDS } from '../src/core/device.js';
+import { parseRolloutSpec } from '../src/core/rollout/spec.js';
+import { createRollout } from '../src/engine/rollout-service.js';
 import type { SqlStore } from '../src/store/sql-store.js';
 import type { PresentedHeartbeat, TimeContext } from '../src/store/store.js';
 import { postgresBackends, testRelease } from './support/stores.js';
@@ -37,6 +39,7 @@ type Command =
   | { kind: 'decommission'; i: number }
   | { kind: 'assign'; devices: number[] }
   | { kind: 'offer'; devices: number[] }
+  | { kind: 'rollout' }
   | { kind: 'heartbeat'; beats: Beat[] }
   | { kind: 'advance'; ms: number }
   | { kind: 'sweep' };
@@ -85,6 +88,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('decommission' as const), i: device }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('assign' as const), devices }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('offer' as const), devices }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('rollout' as const) }) },
   {
     weight: 6,
     arbitrary: fc.record({
@@ -167,6 +171,17 @@ async function run(store: SqlStore, c: Command, now: number): Promise<unknown> {
         id,
         offers.length,
       ]);
+    case 'rollout': {
+      // PostgreSQL's native rows of a new rollout (postgres/rollouts.ts) against the shared ones, superseding too.
+      const spec = parseRolloutSpec({
+        name: 'r',
+        release: 'fw@2.0.0',
+        filter: '',
+        strategy: 'immediate',
+        seed: 7,
+      });
+      return (await createRollout(store, spec, ctx, 'op')).plan.counts;
+    }
     case 'heartbeat':
       return store.recordHeartbeats(c.beats.map(presented), ctx);
     case 'advance':
@@ -186,17 +201,27 @@ async function snapshot(store: SqlStore): Promise<unknown> {
     await sql<Record<string, unknown>>`select at, type, device_id, rollout_id, actor, reason, data
       from events order by id`.execute(store.db)
   ).rows;
-  // Update ids are random: each is named by its first appearance in the log, the same on both sides.
+  // Update and rollout ids are random: their rows are ordered by what is not, and each id is named by its first
+  // appearance in the log, the same on both sides.
+  const updates = (
+    await sql<Record<string, unknown>>`select * from device_updates
+      order by created_at, device_id, state, updated_at`.execute(store.db)
+  ).rows;
   const names = new Map<string, string>();
-  const text = JSON.stringify(events).replace(/\bupd_[A-Za-z0-9_-]+/g, (id) => {
-    if (!names.has(id)) names.set(id, `U${names.size}`);
-    return names.get(id)!;
-  });
-  return { devices: devicesRows, events: JSON.parse(text) };
+  const name = (value: unknown) =>
+    JSON.parse(
+      JSON.stringify(value).replace(/\b(upd|ro)_[A-Za-z0-9_-]+/g, (id) => {
+        if (!names.has(id)) names.set(id, `#${names.size}`);
+        return names.get(id)!;
+      }),
+    ) as unknown;
+  return { devices: devicesRows, events: name(events), updates: name(updates) };
 }
 
 async function reset(store: SqlStore): Promise<void> {
-  await sql`truncate devices, device_tags, device_updates, events restart identity cascade`.execute(store.db);
+  await sql`truncate devices, device_tags, device_updates, rollouts, events restart identity cascade`.execute(
+    store.db,
+  );
 }
 
 const backend = postgresBackends.native;
