@@ -4,7 +4,8 @@
  * rollout to every device, and the database's size per device and per event. `npm run bench -- replicas`
  * writes its rows to BENCHMARKS.md; `node dist/bench/replicas.js` prints them alone (FLEETD_BENCH_PG names the
  * database, default postgres://postgres@127.0.0.1:5432/test; it works in a schema of its own and drops it
- * afterwards). BENCH_DEVICES sets the fleet (default 100,000, scaled by BENCH_SCALE).
+ * afterwards). BENCH_DEVICES sets the heartbeat fleet (default 100,000); after the heartbeats the fleet grows to
+ * BENCH_ROLLOUT_DEVICES (default 1,000,000) for the rollout; both scaled by BENCH_SCALE.
  */
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -27,6 +28,10 @@ import {
 } from './support.js';
 
 const DEVICES = scaled(Number(process.env.BENCH_DEVICES ?? 100_000), 1_000);
+const ROLLOUT_DEVICES = Math.max(
+  DEVICES,
+  scaled(Number(process.env.BENCH_ROLLOUT_DEVICES ?? 1_000_000), 1_000),
+);
 const CONNECTIONS = 48;
 const PER_CONNECTION = 500;
 const DURATION_SEC = scaled(15, 2);
@@ -100,18 +105,14 @@ export async function runReplicas(): Promise<BenchResult> {
     const store = await openPostgresStore(url.toString());
     const now = Date.now();
     const t0 = Date.now();
-    await seedDevices(
-      store,
-      DEVICES,
-      (i) => ({
-        id: deviceId(i),
-        hardwareType: 'pos-x200',
-        firmwareVersion: '2.3.0',
-        tags: { region: ['east', 'west', 'north'][i % 3]! },
-        lastSeen: now - (i % 240) * 1000,
-      }),
-      now,
-    );
+    const device = (i: number) => ({
+      id: deviceId(i),
+      hardwareType: 'pos-x200',
+      firmwareVersion: '2.3.0',
+      tags: { region: ['east', 'west', 'north'][i % 3]! },
+      lastSeen: now - (i % 240) * 1000,
+    });
+    await seedDevices(store, DEVICES, device, now);
     log(`seeded ${fmtInt(DEVICES)} devices in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const ids = Array.from({ length: DEVICES }, (_, i) => deviceId(i));
     const credentials = ids.map(deviceCredential);
@@ -137,6 +138,18 @@ export async function runReplicas(): Promise<BenchResult> {
           `p99 ${fmtMs(r.p99)}, ${r.errors} errors; replica CPU ${r.cpu.map((c) => `${Math.round(c * 100)} %`).join(', ')}`,
       );
     }
+
+    // The fleet grows to the rollout's size (the devices beyond the heartbeat fleet have no credential).
+    if (ROLLOUT_DEVICES > DEVICES) {
+      const more = await openPostgresStore(url.toString());
+      const t1 = Date.now();
+      await seedDevices(more, ROLLOUT_DEVICES - DEVICES, (i) => device(DEVICES + i), now, 50_000);
+      await more.close();
+      log(
+        `seeded ${fmtInt(ROLLOUT_DEVICES - DEVICES)} more devices in ${((Date.now() - t1) / 1000).toFixed(1)} s`,
+      );
+    }
+    await admin.query(`analyze ${schema}.devices`);
 
     // A release, then a rollout to every device through the API of one replica.
     const token = (await import('node:fs')).readFileSync(`${dir.path}/admin-token`, 'utf8').trim();
@@ -171,7 +184,7 @@ export async function runReplicas(): Promise<BenchResult> {
       });
       if (r.status >= 300) throw new Error(`rollout ${label}: ${r.status} ${await r.text()}`);
       rolloutSeconds[label] = (Date.now() - started) / 1000;
-      log(`rollout ${label} for ${fmtInt(DEVICES)} devices: ${rolloutSeconds[label].toFixed(1)} s`);
+      log(`rollout ${label} for ${fmtInt(ROLLOUT_DEVICES)} devices: ${rolloutSeconds[label].toFixed(1)} s`);
     }
 
     const sizes = await admin.query<{ name: string; bytes: string; rows: string }>(
@@ -205,6 +218,7 @@ function result(
   tables: string[],
 ): BenchResult {
   const scale = DEVICES === 100_000 ? '' : ` (${fmtInt(DEVICES)} devices, not 100,000)`;
+  const rolloutScale = ROLLOUT_DEVICES === 1_000_000 ? '' : ` (not 1,000,000)`;
   const figure = (r: (typeof ingests)[number]) =>
     `${fmtInt(r.rps)} req/s, p50 ${fmtMs(r.p50)}, p99 ${fmtMs(r.p99)}, ${r.errors} errors`;
   const [one, two] = ingests as [(typeof ingests)[number], (typeof ingests)[number]];
@@ -229,22 +243,24 @@ function result(
       },
       {
         name: 'replicas (rollout-create, PostgreSQL)',
-        figure: `${create.toFixed(1)} s for ${fmtInt(DEVICES)} devices; dry run ${rolloutSeconds['dry run']!.toFixed(1)} s`,
+        figure: `${create.toFixed(1)} s for ${fmtInt(ROLLOUT_DEVICES)} devices${rolloutScale}; dry run ${rolloutSeconds['dry run']!.toFixed(1)} s`,
         baseline: 'the dry run (plan, no write) in the same run',
         ratio: (create / rolloutSeconds['dry run']!).toFixed(2),
-        target: `information at this fleet size; the target (< ${TARGET_ROLLOUT_S} s) is for 1,000,000 devices, not measured here yet`,
-        pass: true,
+        target: `< ${TARGET_ROLLOUT_S} s for 1,000,000 devices`,
+        pass: create < TARGET_ROLLOUT_S,
       },
     ],
     details: [
       `${fmtInt(DEVICES)} devices on PostgreSQL (a schema of its own), each with its own credential; 1, 2 then 3 ` +
         `\`fleetd server\` replicas, autocannon with ${CONNECTIONS} connections split over them, 3 s warm-up then ` +
-        `${DURATION_SEC} s measured; then a progressive rollout to every device through one replica's API.`,
+        `${DURATION_SEC} s measured; then the fleet grows to ${fmtInt(ROLLOUT_DEVICES)} devices (Store.importDevices) ` +
+        "and a progressive rollout to every device is created through one replica's API.",
       ...ingests.map(
         (r, i) =>
           `- ${i + 1} replica(s): ${figure(r)}; replica CPU ${r.cpu.map((c) => `${Math.round(c * 100)} %`).join(', ')}`,
       ),
-      `- Rollout to every device: dry run ${rolloutSeconds['dry run']!.toFixed(1)} s, create ${create.toFixed(1)} s`,
+      `- Rollout to every one of ${fmtInt(ROLLOUT_DEVICES)} devices: dry run ${rolloutSeconds['dry run']!.toFixed(1)} s, ` +
+        `create ${create.toFixed(1)} s`,
       ...tables.map((t) => `- ${t}`),
     ],
   };

@@ -176,7 +176,9 @@ export async function planEta(
   });
   const waiting = new Map<number, number>();
   for (const t of targets) waiting.set(t.phase, (waiting.get(t.phase) ?? 0) + 1);
-  const batches = Math.max(1, ...targets.map((t) => t.phase + 1));
+  // A loop, not Math.max(...targets): spreading a million arguments overflows the stack.
+  let batches = 1;
+  for (const t of targets) batches = Math.max(batches, t.phase + 1);
   return estimateEta({
     ...(await etaDevices(store, sample, waiting, ctx)),
     ...specInput(spec),

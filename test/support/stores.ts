@@ -9,7 +9,7 @@
  *
  * `sqlite`: a fresh database file in a temp dir, with SQLite's native paths. `sqlite-shared`: the same without
  * them, the shared SQL alone (so every suite checks both, and test/native-equivalence.test.ts compares them on
- * random inputs). `postgres`: a fresh schema in the database named by
+ * random inputs). `postgres`: with PostgreSQL's native paths, in a fresh schema in the database named by
  * FLEETD_TEST_PG (default postgres://postgres@127.0.0.1:5432/test), dropped after the suite, so concurrent
  * runs never see each other. An unreachable PostgreSQL fails the suite; FLEETD_TEST_PG=off skips it.
  */
@@ -38,7 +38,7 @@ interface Opened {
 }
 
 /** A backend a store suite runs on: a database, and for SQLite whether its native paths are on. */
-export type BackendName = 'sqlite' | 'sqlite-shared' | 'postgres';
+export type BackendName = 'sqlite' | 'sqlite-shared' | 'postgres' | 'postgres-shared';
 
 export interface Backend {
   readonly name: BackendName;
@@ -119,44 +119,53 @@ function checkReachable(url: string): Promise<void> {
   return reachable;
 }
 
-const postgres: Backend = {
-  name: 'postgres',
-  dialect: 'postgres',
-  ...(PG_SETTING === 'off' ? { skipped: 'FLEETD_TEST_PG=off' } : {}),
-  async create() {
-    const url = PG_SETTING;
-    await checkReachable(url);
-    const schema = `fleetd_t_${randomBytes(6).toString('hex')}`;
-    let store: SqlStore;
-    try {
-      store = await openPostgresStore(url, { schema, poolSize: 4 });
-    } catch (error) {
-      throw unreachable(url, error);
-    }
-    const close = closeOnce(store);
-    const others: SqlStore[] = [];
-    return {
-      store,
-      async another() {
-        const other = await openPostgresStore(url, { schema, poolSize: 4 });
-        others.push(other);
-        closeOnce(other);
-        return other;
-      },
-      async dispose() {
-        await Promise.all(others.map((o) => o.close()));
-        await close();
-        const client = new pg.Client({ connectionString: url });
-        await client.connect();
-        try {
-          await client.query(`drop schema if exists "${schema}" cascade`);
-        } finally {
-          await client.end();
-        }
-      },
-    };
-  },
-};
+function postgresBackend(name: BackendName, native: boolean): Backend {
+  return {
+    name,
+    dialect: 'postgres',
+    ...(PG_SETTING === 'off' ? { skipped: 'FLEETD_TEST_PG=off' } : {}),
+    async create() {
+      const url = PG_SETTING;
+      await checkReachable(url);
+      const schema = `fleetd_t_${randomBytes(6).toString('hex')}`;
+      let store: SqlStore;
+      try {
+        store = await openPostgresStore(url, { schema, poolSize: 4, native });
+      } catch (error) {
+        throw unreachable(url, error);
+      }
+      const close = closeOnce(store);
+      const others: SqlStore[] = [];
+      return {
+        store,
+        async another() {
+          const other = await openPostgresStore(url, { schema, poolSize: 4, native });
+          others.push(other);
+          closeOnce(other);
+          return other;
+        },
+        async dispose() {
+          await Promise.all(others.map((o) => o.close()));
+          await close();
+          const client = new pg.Client({ connectionString: url });
+          await client.connect();
+          try {
+            await client.query(`drop schema if exists "${schema}" cascade`);
+          } finally {
+            await client.end();
+          }
+        },
+      };
+    },
+  };
+}
+
+const postgres = postgresBackend('postgres', true);
+/**
+ * PostgreSQL with the shared SQL alone: not one of the suites' backends (every suite would take twice as long on
+ * the slowest backend); test/postgres-native-equivalence.test.ts compares it with the native one.
+ */
+export const postgresBackends = { native: postgres, shared: postgresBackend('postgres-shared', false) };
 
 /** The store suites' backends (forEachBackend); whole servers run on the two databases (forEachDatabase). */
 export const backends: readonly Backend[] = [sqlite, sqliteShared, postgres];

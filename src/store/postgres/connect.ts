@@ -15,6 +15,11 @@ export interface PostgresOptions {
   schema?: string;
   /** Connections in the pool (default 10). */
   poolSize?: number;
+  /**
+   * Native fast paths (default true): heartbeats written in a fixed number of round trips a batch. `false` runs
+   * the shared SQL alone (the tests compare the two).
+   */
+  native?: boolean;
 }
 
 const INT8_OID = 20;
@@ -52,7 +57,7 @@ export async function openPostgresStore(url: string, options: PostgresOptions = 
     await db.destroy();
     throw error;
   }
-  return new SqlStore(db, postgresAdapter);
+  return new SqlStore(db, postgresAdapter(db, { native: options.native ?? true }));
 }
 
 function redact(url: string): string {

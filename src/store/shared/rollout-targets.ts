@@ -54,7 +54,7 @@ export function inWriteOrder(targets: PlannedTarget[]): PlannedTarget[][] {
 }
 
 /** The planned device updates of a new rollout, as rows. */
-function targetRows(
+export function targetRows(
   rollout: { id: string; releaseId: string; action: UpdateAction },
   targets: PlannedTarget[],
   now: number,
