@@ -22,10 +22,13 @@ const devices = Number(process.argv[2] ?? 100_000);
 const days = Number(process.argv[3] ?? 90);
 const KEEP_DAYS = 30;
 
-// A release every 10 days to the whole fleet, so events keep coming all along (each update writes about five).
+// A release every 10 days to the whole fleet, so events keep coming all along (each update writes about five),
+// and one more at the very end: once every rollout of a scenario exists and has ended, the simulator only
+// keeps the devices of open rollouts in touch (simulator.ts, sync), so the fleet would fall quiet after the
+// last release and the last days would write almost no status events.
 const rollouts = Array.from(
-  { length: Math.ceil(days / 10) },
-  (_, k) => `  - at: ${k * 10 * 24 + 1}h
+  { length: Math.ceil(days / 10) + 1 },
+  (_, k) => `  - at: ${Math.min(k * 10 * 24 + 1, days * 24)}h
     spec:
       name: pos-2.${k + 4}.0
       release: pos-fw@2.${k + 4}.0
