@@ -17,7 +17,7 @@ import { purposeCounts } from '../engine/counts.js';
 import { rolloutProgress } from '../engine/progress.js';
 import { EventPruner } from '../events/event-pruner.js';
 import { databaseBytes, IN_MEMORY_LIMIT_BYTES } from '../store/open.js';
-import type { RetentionPolicy, Rollout, TimeContext } from '../store/store.js';
+import type { RetentionPolicy, Rollout, Store, TimeContext } from '../store/store.js';
 import { DeviceSide } from './device-side.js';
 import { FleetModel } from './fleet-model.js';
 import { deviceSecret, type Gateway, httpGateway, secretHash, storeGateway } from './gateway.js';
@@ -70,6 +70,8 @@ export interface SimOptions {
    * after each run in `stats.databaseBytes` (bench/retention.ts).
    */
   retention?: RetentionPolicy;
+  /** With `retention`: called after each day's pruning with the store, to look into the database (bench/retention.ts). */
+  afterPrune?: (day: number, store: Store) => void | Promise<void>;
 }
 
 /**
@@ -479,6 +481,7 @@ export class Simulator {
     await new EventPruner(store, clock, { policy, owner: 'virtual' }).prune();
     this.stats.databaseBytes ??= [];
     this.stats.databaseBytes.push({ day, bytes: databaseBytes(store) });
+    await this.options.afterPrune?.(day, store);
   }
 
   /** The hourly timeline: counts by state of each rollout, as the server has them. */
