@@ -155,7 +155,8 @@ async function serverCertificateFits(
   try {
     const has = new Set(certificateNames(pem).map((n) => n.toLowerCase()));
     if (has.size !== names.length || names.some((n) => !has.has(n))) return false;
-    if (describeCertificate(pem).notAfter.getTime() - now.getTime() < RENEW_BEFORE_MS) return false;
+    const { notBefore, notAfter } = describeCertificate(pem);
+    if (notBefore > now || notAfter.getTime() - now.getTime() < RENEW_BEFORE_MS) return false;
   } catch {
     return false; // unreadable: make a new one
   }
