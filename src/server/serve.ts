@@ -30,6 +30,8 @@ import { dataFolderWarning } from './data-folder.js';
 import { Keyring } from './keyring.js';
 import { assertListenerAllowed, type ListenerTls, PKI_DIR, prepareTls, type TlsSource } from './tls.js';
 
+const TLS_RENEWAL_CHECK_MS = 24 * 3600_000;
+
 export interface ServerOptions {
   port?: number;
   host?: string;
@@ -247,6 +249,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         throw error;
       })
     : undefined;
+  // The auto-made certificate is checked daily; what is due is decided by the injected clock.
+  const renewal = parts.tls?.auto
+    ? setInterval(() => void renewCertificate(parts), TLS_RENEWAL_CHECK_MS).unref()
+    : undefined;
   engine.start(options.engineIntervalMs ?? 1_000);
   webhooks.start(options.webhookIntervalMs ?? 1_000);
   scrubber.start(options.scrubIntervalMs ?? 10_000);
@@ -265,6 +271,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     mqtt,
     tls: parts.tls,
     async close() {
+      clearInterval(renewal);
       await mqtt?.close();
       await app.close();
       await parts.pruner.stop();
@@ -275,4 +282,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await store.close();
     },
   };
+}
+
+async function renewCertificate({ tls, clock, app }: ServerParts): Promise<void> {
+  try {
+    if (await tls?.renewIfDue(new Date(clock.now())))
+      app.log.info('TLS: the server certificate was made again before it expires');
+  } catch (error) {
+    app.log.error({ err: error }, 'TLS: could not renew the server certificate');
+  }
 }

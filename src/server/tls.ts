@@ -43,6 +43,11 @@ export interface ListenerTls {
   authority: Authority;
   /** Client certificates from these CAs are accepted too (factory CAs), besides the FleetD CA; at once, no restart. */
   setClientCas(pems: string[]): void;
+  /**
+   * With `--tls auto`: makes the certificate again when it nears expiry (or its files were changed) and serves
+   * the new one from the next handshake on; true when it did. A server that runs for a year needs no restart.
+   */
+  renewIfDue(now: Date): Promise<boolean>;
 }
 
 /** The https options for Fastify and, once the server exists, the control over its certificates. */
@@ -101,11 +106,8 @@ export async function prepareTls(
     source.kind === 'files'
       ? { certificateFile: source.certFile, keyFile: source.keyFile }
       : await ensureServerCertificate(authority, pkiDir, names, now);
-  const cert = readTlsFile(
-    certificateFile,
-    source.kind === 'files' ? '--tls-cert' : 'the server certificate',
-  );
-  const key = readTlsFile(keyFile, source.kind === 'files' ? '--tls-key' : 'the server key');
+  let cert = readTlsFile(certificateFile, source.kind === 'files' ? '--tls-cert' : 'the server certificate');
+  let key = readTlsFile(keyFile, source.kind === 'files' ? '--tls-key' : 'the server key');
   if (source.kind === 'files') checkPair(cert, key, source);
   let clientCas = [authority.certificatePem];
   const context = () => ({ key, cert, ca: clientCas, minVersion: 'TLSv1.2' as const });
@@ -120,6 +122,15 @@ export async function prepareTls(
         setClientCas(pems) {
           clientCas = [authority.certificatePem, ...pems];
           server.setSecureContext(context());
+        },
+        async renewIfDue(at) {
+          if (source.kind !== 'auto') return false;
+          if (await serverCertificateFits(authority, certificateFile, keyFile, names, at)) return false;
+          await ensureServerCertificate(authority, pkiDir, names, at);
+          cert = readFileSync(certificateFile, 'utf8');
+          key = readFileSync(keyFile, 'utf8');
+          server.setSecureContext(context());
+          return true;
         },
       };
     },
