@@ -255,6 +255,45 @@ async function deviceFiles(ca: Authority, dir: string, deviceId: string) {
   return { certFile, keyFile };
 }
 
+describe('the operator’s certificate files', () => {
+  it('are served again once renewed in place, without a restart; a half-written pair is not taken', async () => {
+    const dir = tempDir();
+    const makePair = async (name: string) => {
+      const tls = await prepareTls({ kind: 'auto' }, join(dir, name), '127.0.0.1', new Date());
+      return { cert: String(tls.https.cert), key: String(tls.https.key) };
+    };
+    const first = await makePair('first');
+    const certFile = join(dir, 'server.crt');
+    const keyFile = join(dir, 'server.key');
+    writeFileSync(certFile, first.cert);
+    writeFileSync(keyFile, first.key);
+    const server = await startServer({
+      port: 0,
+      dataDir: join(dir, 'data'),
+      logLevel: 'silent',
+      tls: { kind: 'files', certFile, keyFile },
+    });
+    running.push(server);
+    const address = server.url.replace('https://', '');
+    const presented = async () =>
+      describeCertificate(
+        /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(
+          (await sClient(['-connect', address])).output,
+        )?.[0] ?? 'none',
+      ).fingerprint;
+    expect(await presented()).toBe(describeCertificate(first.cert).fingerprint);
+    expect(await server.tls!.renewIfDue(new Date())).toBe(false);
+
+    const second = await makePair('second');
+    writeFileSync(certFile, second.cert); // the key not yet: refused, the old pair still served
+    await expect(server.tls!.renewIfDue(new Date())).rejects.toMatchObject({ code: 'VALIDATION' });
+    expect(await presented()).toBe(describeCertificate(first.cert).fingerprint);
+    writeFileSync(keyFile, second.key);
+    expect(await server.tls!.renewIfDue(new Date())).toBe(true);
+    expect(await presented()).toBe(describeCertificate(second.cert).fingerprint);
+  });
+});
+
 describe('client certificates on the TLS listener', () => {
   it('reach the request’s TLS socket: verified against the FleetD CA and the client CAs set at run time', async () => {
     const data = tempDir();

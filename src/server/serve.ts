@@ -249,8 +249,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         throw error;
       })
     : undefined;
-  // The auto-made certificate is checked daily; what is due is decided by the injected clock.
-  const renewal = parts.tls?.auto
+  // The certificate is checked daily (what is due is decided by the injected clock), so renewals need no restart.
+  const renewal = parts.tls
     ? setInterval(() => void renewCertificate(parts), TLS_RENEWAL_CHECK_MS).unref()
     : undefined;
   engine.start(options.engineIntervalMs ?? 1_000);
@@ -287,7 +287,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 async function renewCertificate({ tls, clock, app }: ServerParts): Promise<void> {
   try {
     if (await tls?.renewIfDue(new Date(clock.now())))
-      app.log.info('TLS: the server certificate was made again before it expires');
+      app.log.info('TLS: serving a renewed server certificate');
   } catch (error) {
     app.log.error({ err: error }, 'TLS: could not renew the server certificate');
   }

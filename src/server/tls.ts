@@ -44,8 +44,8 @@ export interface ListenerTls {
   /** Client certificates from these CAs are accepted too (factory CAs), besides the FleetD CA; at once, no restart. */
   setClientCas(pems: string[]): void;
   /**
-   * With `--tls auto`: makes the certificate again when it nears expiry (or its files were changed) and serves
-   * the new one from the next handshake on; true when it did. A server that runs for a year needs no restart.
+   * Serves a new certificate from the next handshake on, true when it did: with `--tls auto` one made again as
+   * it nears expiry, with `--tls-cert`/`--tls-key` the files once they changed. No restart for a renewal.
    */
   renewIfDue(now: Date): Promise<boolean>;
 }
@@ -124,11 +124,17 @@ export async function prepareTls(
           server.setSecureContext(context());
         },
         async renewIfDue(at) {
-          if (source.kind !== 'auto') return false;
-          if (await serverCertificateFits(authority, certificateFile, keyFile, names, at)) return false;
-          await ensureServerCertificate(authority, pkiDir, names, at);
-          cert = readFileSync(certificateFile, 'utf8');
-          key = readFileSync(keyFile, 'utf8');
+          if (source.kind === 'auto') {
+            if (await serverCertificateFits(authority, certificateFile, keyFile, names, at)) return false;
+            await ensureServerCertificate(authority, pkiDir, names, at);
+          }
+          // The operator's files: whatever renewed them (certbot, say) is picked up here, once they make a pair.
+          const newCert = readTlsFile(certificateFile, 'the server certificate');
+          const newKey = readTlsFile(keyFile, 'the server key');
+          if (newCert === cert && newKey === key) return false;
+          if (source.kind === 'files') checkPair(newCert, newKey, source);
+          cert = newCert;
+          key = newKey;
           server.setSecureContext(context());
           return true;
         },
