@@ -187,7 +187,7 @@ describe('the TLS listener', () => {
     expect(existsSync(data)).toBe(false);
   });
 
-  it('refuses a --tls-key that is not the key of --tls-cert, naming both files', async () => {
+  it('refuses a --tls-key that is not the key of --tls-cert, or a --tls-cert that is no certificate, naming the files', async () => {
     const dir = tempDir();
     const one = await prepareTls({ kind: 'auto' }, join(dir, 'one'), '127.0.0.1', new Date());
     const two = await prepareTls({ kind: 'auto' }, join(dir, 'two'), '127.0.0.1', new Date());
@@ -204,6 +204,18 @@ describe('the TLS listener', () => {
       code: 'VALIDATION',
       message: expect.stringMatching(/two\.key is not the key of .*one\.crt/),
     });
+    await expect(
+      prepareTls(
+        { kind: 'files', certFile: join(dir, 'two.key'), keyFile: join(dir, 'two.key') },
+        join(dir, 'three'),
+        '127.0.0.1',
+        new Date(),
+      ),
+    ).rejects.toMatchObject({
+      code: 'VALIDATION',
+      message: expect.stringMatching(/--tls-cert .*two\.key: expected a PEM certificate/),
+    });
+    expect(existsSync(join(dir, 'three'))).toBe(false); // refused before anything was made
   });
 
   it('serves a renewed certificate from the next handshake on, without a restart', async () => {

@@ -136,6 +136,10 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const clock = options.clock ?? systemClock;
   const thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
+  // First: a certificate file that cannot be used stops the start before the store is opened.
+  const tls = options.tls
+    ? await prepareTls(options.tls, dataDir, options.host ?? '127.0.0.1', new Date(clock.now()))
+    : undefined;
   const store =
     options.store ??
     (await openStore({
@@ -156,9 +160,6 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     serverSigning: options.serverSigning ?? true,
     trustedKeyFiles: options.trustedKeyFiles ?? [],
   });
-  const tls = options.tls
-    ? await prepareTls(options.tls, dataDir, options.host ?? '127.0.0.1', new Date(clock.now()))
-    : undefined;
   const app = await buildApp(
     {
       store,

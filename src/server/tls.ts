@@ -100,15 +100,18 @@ export async function prepareTls(
   now: Date,
 ): Promise<PreparedTls> {
   const pkiDir = join(dataDir, PKI_DIR);
+  // The operator's files are checked before anything is made.
+  const given = source.kind === 'files' ? readPair(source) : undefined;
   const authority = await loadOrCreateAuthority(pkiDir, now);
   const names = source.kind === 'auto' ? listenNames(host, source.extraNames) : [];
   const { certificateFile, keyFile } =
     source.kind === 'files'
       ? { certificateFile: source.certFile, keyFile: source.keyFile }
       : await ensureServerCertificate(authority, pkiDir, names, now);
-  let cert = readTlsFile(certificateFile, source.kind === 'files' ? '--tls-cert' : 'the server certificate');
-  let key = readTlsFile(keyFile, source.kind === 'files' ? '--tls-key' : 'the server key');
-  if (source.kind === 'files') checkPair(cert, key, source);
+  let { cert, key } = given ?? {
+    cert: readTlsFile(certificateFile, 'the server certificate'),
+    key: readTlsFile(keyFile, 'the server key'),
+  };
   let clientCas = [authority.certificatePem];
   const context = () => ({ key, cert, ca: clientCas, minVersion: 'TLSv1.2' as const });
   return {
@@ -180,9 +183,27 @@ async function serverCertificateFits(
   return isIssuedBy(authority, pem);
 }
 
+function readPair(files: { certFile: string; keyFile: string }): { cert: string; key: string } {
+  const cert = readTlsFile(files.certFile, '--tls-cert');
+  const key = readTlsFile(files.keyFile, '--tls-key');
+  checkPair(cert, key, files);
+  return { cert, key };
+}
+
 /** The operator's files: a certificate, and the key that goes with it, or a one-line reason naming the file. */
 function checkPair(cert: string, key: string, files: { certFile: string; keyFile: string }): void {
-  describeCertificate(cert);
+  try {
+    describeCertificate(cert);
+  } catch (error) {
+    throw new FleetError(
+      'VALIDATION',
+      `--tls-cert ${files.certFile}: ${(error as Error).message}`,
+      undefined,
+      {
+        cause: error,
+      },
+    );
+  }
   try {
     createSecureContext({ cert, key });
   } catch (error) {
