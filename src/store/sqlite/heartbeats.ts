@@ -28,8 +28,8 @@ export class SqliteHeartbeats {
       `SELECT credential_hash, recorded_status, last_seen, decommissioned_at, firmware_version,
          EXISTS (SELECT 1 FROM device_updates u WHERE u.device_id = d.id AND u.state IN (${states})) AS has_open,
          EXISTS (SELECT 1 FROM device_certificates c
-                 WHERE c.fingerprint = ?1 AND c.device_id = d.id AND c.revoked_at IS NULL) AS certificate_live
-       FROM devices d WHERE d.id = ?2`,
+                 WHERE c.fingerprint = ? AND c.device_id = d.id AND c.revoked_at IS NULL) AS certificate_live
+       FROM devices d WHERE d.id = ?`,
     );
     this.writes = new RowUpdates(sqlite, 'devices');
   }
