@@ -75,6 +75,8 @@ export function registerServer(program: Command): void {
     )
     .option('--retain-events-max <count>', 'keep at most this many events (besides those of open rollouts)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.FLEETD_LOG_LEVEL ?? 'info')
+    .option('--device-auth <mode>', 'any: devices by client certificate or credential; mtls: certificates only', 'any')
+    .option('--device-cert-validity <duration>', 'how long a device certificate FleetD issues is valid', '90d')
     .action(
       async (
         opts: Record<string, string> & {
@@ -143,6 +145,8 @@ export function registerServer(program: Command): void {
           webhookAllowPrivate: opts.webhookAllowPrivate === true,
           scrubBytesPerSec: Math.round(scrubRate * 1024 * 1024),
           retention,
+          deviceAuth: deviceAuthMode(opts.deviceAuth!),
+          deviceCertValidityMs: parseDuration(opts.deviceCertValidity!, '--device-cert-validity'),
         });
         const token = server.adminToken
           ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`
@@ -163,4 +167,9 @@ export function registerServer(program: Command): void {
         process.once('SIGTERM', () => void stop());
       },
     );
+}
+
+function deviceAuthMode(value: string): 'any' | 'mtls' {
+  if (value !== 'any' && value !== 'mtls') throw new CliError(`--device-auth: "${value}" must be any or mtls`);
+  return value;
 }

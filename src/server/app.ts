@@ -15,6 +15,7 @@ import { deviceApi } from './routes/device-api.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { fleetRoutes } from './routes/fleet.js';
+import { pkiRoutes } from './routes/pki.js';
 import { recentEventRoutes } from './routes/recent-events.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { updateRoutes } from './routes/updates.js';
@@ -78,6 +79,8 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
 
   await app.register(deviceApi(context), { prefix: '/api/device/v1' });
+  // Public, beside the operator API and outside its authentication hook.
+  await app.register(pkiRoutes(context), { prefix: '/api/v1' });
   const tickets = new StreamTickets(context.clock);
   await app.register(
     async (operatorApi) => {
