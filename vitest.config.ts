@@ -12,6 +12,9 @@ const INTEGRATION_BESIDE_MODULES = [
   'src/agent/downloader.test.ts', // an artifact server on loopback
   'src/agent/health.test.ts', // health commands and probes of loopback servers
   'src/artifacts/signing.test.ts', // checks signatures with the openssl command
+  'src/pki/authority.test.ts', // checks certificates with the openssl command
+  'src/pki/crl.test.ts',
+  'src/pki/device-certificate.test.ts',
   'src/store/filter-sql.test.ts', // compiled filters run on SQLite
 ];
 
