@@ -43,7 +43,10 @@ forEachBackend((backend) => {
     expect(await store.certificates.deviceOf(fingerprintOf('01'))).toBe('dev-a');
     expect(await store.certificates.deviceOf(fingerprintOf('02'))).toBeNull();
     const [issued] = await store.listEvents({ after: 0, limit: 10, typePrefix: 'device.certificate_issued' });
-    expect(issued).toMatchObject({ deviceId: 'dev-a', data: { serial: '01', fingerprint: fingerprintOf('01') } });
+    expect(issued).toMatchObject({
+      deviceId: 'dev-a',
+      data: { serial: '01', fingerprint: fingerprintOf('01') },
+    });
   });
 
   it('records certificates only for registered devices still in service', async () => {
@@ -73,7 +76,10 @@ forEachBackend((backend) => {
   it('keeps the old certificate working after a renewal, until revoked', async () => {
     await store.certificates.record(certificate('01', 'dev-a'), 'test');
     await store.certificates.record({ ...certificate('02', 'dev-a'), issuedAt: NOW + DAY }, 'test');
-    const outcomes = await store.recordHeartbeats([byCertificate('dev-a', '01'), byCertificate('dev-a', '02')], ctx);
+    const outcomes = await store.recordHeartbeats(
+      [byCertificate('dev-a', '01'), byCertificate('dev-a', '02')],
+      ctx,
+    );
     expect(outcomes.map((o) => o.ok)).toEqual([true, true]);
     expect((await store.certificates.ofDevice('dev-a')).map((c) => c.serial)).toEqual(['02', '01']);
   });
@@ -89,7 +95,11 @@ forEachBackend((backend) => {
     expect((await replica2.recordHeartbeats([byCertificate('dev-a', '01')], ctx))[0]?.ok).toBe(false);
     expect(await replica2.certificates.deviceOf(fingerprintOf('02'))).toBeNull();
     expect(await replica1.certificates.revokeDevice('dev-a', NOW + 2, 'api:admin')).toBe(0);
-    const events = await replica2.listEvents({ after: 0, limit: 10, typePrefix: 'device.certificates_revoked' });
+    const events = await replica2.listEvents({
+      after: 0,
+      limit: 10,
+      typePrefix: 'device.certificates_revoked',
+    });
     expect(events).toMatchObject([{ deviceId: 'dev-a', actor: 'api:admin', data: { count: 2 } }]);
   });
 

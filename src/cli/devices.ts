@@ -151,7 +151,10 @@ export function registerDevices(program: Command, ctx: Ctx): void {
     .action(async (id: string) => {
       const r = await ctx
         .client()
-        .request<RevokedCertificatesJson>('POST', `/api/v1/devices/${encodeURIComponent(id)}/revoke-certificates`);
+        .request<RevokedCertificatesJson>(
+          'POST',
+          `/api/v1/devices/${encodeURIComponent(id)}/revoke-certificates`,
+        );
       if (ctx.format() === 'json') printJson(r);
       else console.log(`${r.device_id}: ${r.revoked} certificate${r.revoked === 1 ? '' : 's'} revoked`);
     });

@@ -75,8 +75,16 @@ export function registerServer(program: Command): void {
     )
     .option('--retain-events-max <count>', 'keep at most this many events (besides those of open rollouts)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.FLEETD_LOG_LEVEL ?? 'info')
-    .option('--device-auth <mode>', 'any: devices by client certificate or credential; mtls: certificates only', 'any')
-    .option('--device-cert-validity <duration>', 'how long a device certificate FleetD issues is valid', '90d')
+    .option(
+      '--device-auth <mode>',
+      'any: devices by client certificate or credential; mtls: certificates only',
+      'any',
+    )
+    .option(
+      '--device-cert-validity <duration>',
+      'how long a device certificate FleetD issues is valid',
+      '90d',
+    )
     .action(
       async (
         opts: Record<string, string> & {
@@ -170,6 +178,7 @@ export function registerServer(program: Command): void {
 }
 
 function deviceAuthMode(value: string): 'any' | 'mtls' {
-  if (value !== 'any' && value !== 'mtls') throw new CliError(`--device-auth: "${value}" must be any or mtls`);
+  if (value !== 'any' && value !== 'mtls')
+    throw new CliError(`--device-auth: "${value}" must be any or mtls`);
   return value;
 }

@@ -120,7 +120,11 @@ export type HeartbeatReplyJson = Static<typeof HeartbeatReply>;
  * A PKCS#10 certificate request in PEM, its subject CN the device id, its key ECDSA P-256 or Ed25519: the private
  * key never leaves the device.
  */
-const CsrPem = Type.String({ minLength: 1, maxLength: 16_384, description: 'PEM certificate request (CN = device id)' });
+const CsrPem = Type.String({
+  minLength: 1,
+  maxLength: 16_384,
+  description: 'PEM certificate request (CN = device id)',
+});
 
 export const EnrollBody = Type.Object(
   {
@@ -147,7 +151,10 @@ export type CredentialJson = Static<typeof CredentialReply>;
 const IssuedCertificateFields = {
   certificate: Type.String({ description: 'PEM; the device authenticates with it over mutual TLS' }),
   ca_certificate: Type.String({ description: 'PEM of the FleetD CA that issued it' }),
-  expires_at: Type.String({ format: 'date-time', description: 'Renew before this (the agent at two thirds)' }),
+  expires_at: Type.String({
+    format: 'date-time',
+    description: 'Renew before this (the agent at two thirds)',
+  }),
 };
 
 /** Enrollment with a CSR: a certificate instead of a bearer credential. */

@@ -57,7 +57,11 @@ export async function authenticateOperator(
  * bearer credential naming its device.
  */
 export type DeviceProof =
-  | { method: 'certificate'; fingerprint: string; /** The subject CN: the device the certificate names. */ names: string | null }
+  | {
+      method: 'certificate';
+      fingerprint: string /** The subject CN: the device the certificate names. */;
+      names: string | null;
+    }
   | { method: 'credential'; deviceId: string; secret: string };
 
 const CREDENTIAL_REFUSED = 'the device credential is unknown, revoked or wrong';
@@ -80,7 +84,13 @@ const TLS_REASONS: Record<string, string> = {
 async function refuse(
   c: ServerContext,
   request: FastifyRequest,
-  refusal: { code: ErrorCode; reason: string; message: string; method: DeviceProof['method']; deviceId?: string },
+  refusal: {
+    code: ErrorCode;
+    reason: string;
+    message: string;
+    method: DeviceProof['method'];
+    deviceId?: string;
+  },
 ): Promise<never> {
   await c.store
     .appendEvents([
@@ -95,7 +105,9 @@ async function refuse(
       },
     ])
     // The refusal stands whether or not its event could be written.
-    .catch((error: unknown) => request.log.error({ err: error }, 'could not record a refused device request'));
+    .catch((error: unknown) =>
+      request.log.error({ err: error }, 'could not record a refused device request'),
+    );
   throw new FleetError(refusal.code, refusal.message);
 }
 
@@ -179,7 +191,8 @@ export async function authenticateDevice(c: ServerContext, request: FastifyReque
     return (await c.store.certificates.deviceOf(proof.fingerprint)) ?? refuseCertificate(c, request);
   }
   const stored = await c.store.credentialHash(proof.deviceId);
-  if (!stored || !secretMatches(proof.secret, stored)) throw new FleetError('UNAUTHENTICATED', CREDENTIAL_REFUSED);
+  if (!stored || !secretMatches(proof.secret, stored))
+    throw new FleetError('UNAUTHENTICATED', CREDENTIAL_REFUSED);
   return proof.deviceId;
 }
 

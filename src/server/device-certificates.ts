@@ -34,10 +34,12 @@ export class DeviceCertificates {
 
   /** The FleetD CA, loaded (or made) once; a failure is not kept, so the next request tries again. */
   ca(): Promise<Authority> {
-    this.authority ??= loadOrCreateAuthority(this.pkiDir, new Date(this.clock.now())).catch((error: unknown) => {
-      this.authority = undefined;
-      throw error;
-    });
+    this.authority ??= loadOrCreateAuthority(this.pkiDir, new Date(this.clock.now())).catch(
+      (error: unknown) => {
+        this.authority = undefined;
+        throw error;
+      },
+    );
     return this.authority;
   }
 

@@ -57,12 +57,14 @@ export const deviceApi =
           );
         }
         // The CSR is checked (and signed) before anything is written; the certificate is recorded with the device.
-        const issued = body.csr === undefined ? undefined : await c.certificates.issue(body.csr, body.device_id);
+        const issued =
+          body.csr === undefined ? undefined : await c.certificates.issue(body.csr, body.device_id);
         const credential = issued ? undefined : deviceCredential(body.device_id);
         await c.store.enroll(
           {
             tokenHash: hashSecret(body.enrollment_token),
-            credentialHash: credential === undefined ? null : hashSecret(splitDeviceCredential(credential)!.secret),
+            credentialHash:
+              credential === undefined ? null : hashSecret(splitDeviceCredential(credential)!.secret),
             certificate: issued?.record,
             device: {
               id: body.device_id,

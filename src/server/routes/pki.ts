@@ -8,7 +8,8 @@ import { withErrors } from '../../protocol/common.js';
 import type { ServerContext } from '../context.js';
 
 /** The DER inside a PEM block (its base64 body). */
-const pemToDer = (pem: string) => Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+const pemToDer = (pem: string) =>
+  Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
 
 export const pkiRoutes =
   (c: ServerContext): FastifyPluginAsyncTypebox =>
@@ -17,7 +18,8 @@ export const pkiRoutes =
       '/pki/crl',
       {
         schema: {
-          summary: 'The CRL of the FleetD CA: every revoked device certificate it issued (PEM, or DER with ?format=der)',
+          summary:
+            'The CRL of the FleetD CA: every revoked device certificate it issued (PEM, or DER with ?format=der)',
           tags: ['pki'],
           security: [],
           querystring: Type.Object(

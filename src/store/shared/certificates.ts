@@ -118,7 +118,11 @@ export class SqlCertificates implements CertificateStore {
 
   revokeDevice(deviceId: string, at: number, actor: string): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
-      const device = await trx.selectFrom('devices').select('id').where('id', '=', deviceId).executeTakeFirst();
+      const device = await trx
+        .selectFrom('devices')
+        .select('id')
+        .where('id', '=', deviceId)
+        .executeTakeFirst();
       if (!device) throw new FleetError('DEVICE_NOT_FOUND', `device ${deviceId} is not registered`);
       return revokeCertificates(trx, deviceId, at, actor, 'revoked by operator');
     });

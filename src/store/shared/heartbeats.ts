@@ -71,7 +71,9 @@ export async function recordHeartbeats(
 async function liveCertificates(trx: Db, batch: PresentedHeartbeat[]): Promise<Map<string, string>> {
   const live = new Map<string, string>();
   const presented = [
-    ...new Set(batch.flatMap((b) => (b.certificateFingerprint === undefined ? [] : [b.certificateFingerprint]))),
+    ...new Set(
+      batch.flatMap((b) => (b.certificateFingerprint === undefined ? [] : [b.certificateFingerprint])),
+    ),
   ];
   for (let i = 0; i < presented.length; i += INSERT_CHUNK) {
     const found = await trx
