@@ -74,6 +74,16 @@ forEachBackend((backend) => {
       const beat = await heartbeat(server, 'dev-1', 'dev-1');
       expect(beat.status, JSON.stringify(beat.body)).toBe(200);
       expect(beat.body).toMatchObject({ pending_updates: [] });
+      // Other calls know the device by its certificate too: this report is judged as dev-1's (no such update).
+      const report = await curl(server, 'POST', '/api/device/v1/updates/upd_none/status', {
+        cert: 'dev-1.crt',
+        key: 'dev-1.key',
+        json: { seq: 1, state: 'notified' },
+      });
+      expect(report.body.error).toEqual({
+        code: 'NOT_FOUND',
+        message: "update upd_none is not one of this device's updates",
+      });
 
       // A minute later (less than the skew certificates start in the past with, so curl's real clock accepts it).
       server.clock.advance(60_000);
