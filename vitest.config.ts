@@ -34,6 +34,7 @@ const END_TO_END = [
   'test/operator-files.test.ts',
   'test/replicas.test.ts',
   'test/sim-agents.test.ts',
+  'test/tls-cli.test.ts',
 ];
 
 export default defineConfig({

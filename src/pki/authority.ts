@@ -168,3 +168,15 @@ export async function issueServerCertificate(
     privateKeyPem: toPem(pkcs8, 'PRIVATE KEY'),
   };
 }
+
+/** Whether the CA signed this certificate (signature only: validity dates are the caller's business). */
+export async function isIssuedBy(ca: Authority, certificatePem: string): Promise<boolean> {
+  try {
+    return await parseCertificate(certificatePem).verify({
+      publicKey: ca.certificate.publicKey,
+      signatureOnly: true,
+    });
+  } catch {
+    return false;
+  }
+}

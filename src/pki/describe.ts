@@ -56,3 +56,9 @@ export function normaliseSerial(hex: string): string {
   const trimmed = clean.replace(/^(00)+/, '');
   return trimmed === '' ? '00' : trimmed;
 }
+
+/** The DNS names and IP addresses a certificate is for (its subjectAltName), in its order. */
+export function certificateNames(pem: string): string[] {
+  const san = parseCertificate(pem).getExtension(x509.SubjectAlternativeNameExtension);
+  return (san?.names.items ?? []).filter((n) => n.type === 'dns' || n.type === 'ip').map((n) => n.value);
+}

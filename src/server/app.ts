@@ -1,4 +1,5 @@
 /** The Fastify application: device API, operator API, OpenAPI document. No listening here: see serve.ts. */
+import type { ServerOptions as HttpsOptions } from 'node:https';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -11,6 +12,7 @@ import { serveDashboard } from './dashboard.js';
 import { installErrorHandling } from './errors.js';
 import { installProtocolErrors, protocolOptions } from './protocol-errors.js';
 import { artifactRoutes } from './routes/artifacts.js';
+import { crlRoutes } from './routes/crl.js';
 import { deviceApi } from './routes/device-api.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
@@ -31,6 +33,10 @@ export interface AppOptions {
   version?: string;
   /** The built dashboard's folder (default `dist/web` of the package). */
   webRoot?: string;
+  /** Serve HTTPS with these options (server/tls.ts); plain HTTP when unset. */
+  https?: HttpsOptions;
+  /** The FleetD CA certificate, published at /api/v1/pki/ca once it exists. */
+  caCertificateFile?: string;
 }
 
 export async function buildApp(context: ServerContext, options: AppOptions = {}): Promise<FastifyInstance> {
@@ -48,6 +54,8 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
     onConstructorPoisoning: 'ignore',
     ajv: { customOptions: { coerceTypes: false } },
     ...protocolOptions,
+    // The https server is an http server to every route; only serve.ts and tls.ts reach for its TLS side.
+    ...((options.https ? { https: options.https } : {}) as object),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const shared = [ErrorReply, DeviceJson];
@@ -80,7 +88,8 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
 
   await app.register(deviceApi(context), { prefix: '/api/device/v1' });
   // Public, beside the operator API and outside its authentication hook.
-  await app.register(pkiRoutes(context), { prefix: '/api/v1' });
+  await app.register(pkiRoutes(options.caCertificateFile), { prefix: '/api/v1/pki' });
+  await app.register(crlRoutes(context), { prefix: '/api/v1/pki' });
   const tickets = new StreamTickets(context.clock);
   await app.register(
     async (operatorApi) => {
