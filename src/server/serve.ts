@@ -32,6 +32,8 @@ import { DeviceCertificates } from './device-certificates.js';
 import { Keyring } from './keyring.js';
 import { assertListenerAllowed, type ListenerTls, PKI_DIR, prepareTls, type TlsSource } from './tls.js';
 
+const TLS_RENEWAL_CHECK_MS = 24 * 3600_000;
+
 export interface ServerOptions {
   port?: number;
   host?: string;
@@ -140,6 +142,10 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const clock = options.clock ?? systemClock;
   const thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
+  // First: a certificate file that cannot be used stops the start before the store is opened.
+  const tls = options.tls
+    ? await prepareTls(options.tls, dataDir, options.host ?? '127.0.0.1', new Date(clock.now()))
+    : undefined;
   const store =
     options.store ??
     (await openStore({
@@ -160,9 +166,6 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     serverSigning: options.serverSigning ?? true,
     trustedKeyFiles: options.trustedKeyFiles ?? [],
   });
-  const tls = options.tls
-    ? await prepareTls(options.tls, dataDir, options.host ?? '127.0.0.1', new Date(clock.now()))
-    : undefined;
   const app = await buildApp(
     {
       store,
@@ -260,6 +263,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         throw error;
       })
     : undefined;
+  // The certificate is checked daily (what is due is decided by the injected clock), so renewals need no restart.
+  const renewal = parts.tls
+    ? setInterval(() => void renewCertificate(parts), TLS_RENEWAL_CHECK_MS).unref()
+    : undefined;
   engine.start(options.engineIntervalMs ?? 1_000);
   webhooks.start(options.webhookIntervalMs ?? 1_000);
   scrubber.start(options.scrubIntervalMs ?? 10_000);
@@ -278,6 +285,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     mqtt,
     tls: parts.tls,
     async close() {
+      clearInterval(renewal);
       await mqtt?.close();
       await app.close();
       await parts.pruner.stop();
@@ -288,4 +296,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await store.close();
     },
   };
+}
+
+async function renewCertificate({ tls, clock, app }: ServerParts): Promise<void> {
+  try {
+    if (await tls?.renewIfDue(new Date(clock.now())))
+      app.log.info('TLS: serving a renewed server certificate');
+  } catch (error) {
+    app.log.error({ err: error }, 'TLS: could not renew the server certificate');
+  }
 }
