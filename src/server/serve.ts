@@ -26,7 +26,9 @@ import type { RetentionPolicy, Store } from '../store/store.js';
 import { type MqttSettings, type RunningMqtt, startMqtt } from '../transport/service.js';
 import { ADMIN_TOKEN_FILE, ensureAdminToken } from './admin-token.js';
 import { buildApp } from './app.js';
+import type { DeviceAuthMode } from './context.js';
 import { dataFolderWarning } from './data-folder.js';
+import { DeviceCertificates } from './device-certificates.js';
 import { Keyring } from './keyring.js';
 import { assertListenerAllowed, type ListenerTls, PKI_DIR, prepareTls, type TlsSource } from './tls.js';
 
@@ -86,6 +88,10 @@ export interface ServerOptions {
   retention?: RetentionPolicy;
   /** How often old events are pruned (default 10 min). */
   pruneIntervalMs?: number;
+  /** `mtls`: devices by client certificate only (`--device-auth`; default `any`: certificate or credential). */
+  deviceAuth?: DeviceAuthMode;
+  /** How long a device certificate is valid (`--device-cert-validity`; default 90 days). */
+  deviceCertValidityMs?: number;
   /** TLS for the HTTP listener (docs/tls.md): certificate files, or `auto` (issued by the FleetD CA); plain HTTP when unset. */
   tls?: TlsSource | undefined;
   /** Plain HTTP on an address other than loopback, which is refused without it. */
@@ -173,6 +179,13 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       maxArtifactBytes: options.maxArtifactBytes ?? 8 * 1024 ** 3,
       artifactOffload: options.artifactOffload,
       webhookAllowPrivate: options.webhookAllowPrivate ?? false,
+      certificates: new DeviceCertificates(
+        store,
+        clock,
+        join(dataDir, PKI_DIR),
+        options.deviceCertValidityMs,
+      ),
+      deviceAuth: options.deviceAuth ?? 'any',
     },
     {
       logLevel: options.logLevel ?? 'info',

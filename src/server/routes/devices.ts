@@ -4,15 +4,17 @@ import { Type } from 'typebox';
 import { FleetError } from '../../core/errors.js';
 import { parseFilter } from '../../core/filter/index.js';
 import { importRecords } from '../../core/fleet-import.js';
-import { withErrors } from '../../protocol/common.js';
+import { iso, withErrors } from '../../protocol/common.js';
 import { CredentialReply } from '../../protocol/device-api.js';
 import {
+  DeviceCertificateList,
   DeviceListQuery,
   DevicePage,
   DeviceParams,
   deviceJson,
   FilterQuery,
   ImportBody,
+  RevokedCertificates,
 } from '../../protocol/operator-api.js';
 import { deviceCredential, hashSecret, splitDeviceCredential } from '../../registry/credentials.js';
 import { actorOf, operatorOf } from '../auth.js';
@@ -105,7 +107,7 @@ export const deviceRoutes =
       '/devices/:id/decommission',
       {
         schema: {
-          summary: 'Retire a device: its credential is revoked, its history kept',
+          summary: 'Retire a device: its credential and certificates are revoked, its history kept',
           tags: ['devices'],
           params: DeviceParams,
           response: withErrors({ 200: Type.Ref('Device') }),
@@ -116,6 +118,55 @@ export const deviceRoutes =
         return deviceJson(
           await c.store.decommissionDevice(request.params.id, timeContext(c), actorOf(operator)),
         );
+      },
+    );
+
+    app.get(
+      '/devices/:id/certificates',
+      {
+        schema: {
+          summary: "A device's certificates, newest first, revoked ones included",
+          tags: ['devices'],
+          params: DeviceParams,
+          response: withErrors({ 200: DeviceCertificateList }),
+        },
+      },
+      async (request) => {
+        const id = request.params.id;
+        if (!(await c.store.getDevice(id, timeContext(c)))) {
+          throw new FleetError('DEVICE_NOT_FOUND', `device ${id} is not registered`);
+        }
+        const certificates = await c.store.certificates.ofDevice(id);
+        return {
+          certificates: certificates.map((k) => ({
+            serial: k.serial,
+            fingerprint: k.fingerprint,
+            issuer: k.issuer,
+            not_before: iso(k.notBefore)!,
+            not_after: iso(k.notAfter)!,
+            issued_at: iso(k.issuedAt)!,
+            revoked_at: iso(k.revokedAt),
+          })),
+        };
+      },
+    );
+
+    app.post(
+      '/devices/:id/revoke-certificates',
+      {
+        schema: {
+          summary:
+            'Revoke every certificate of a device: refused at once on every listener and replica, listed in the CRL',
+          tags: ['devices'],
+          params: DeviceParams,
+          response: withErrors({ 200: RevokedCertificates }),
+        },
+      },
+      async (request) => {
+        const operator = operatorOf(request);
+        const id = request.params.id;
+        const revoked = await c.store.certificates.revokeDevice(id, c.clock.now(), actorOf(operator));
+        return { device_id: id, revoked };
       },
     );
 
