@@ -33,7 +33,10 @@ export interface DeviceIdentity {
   notAfter: number;
 }
 
-const ALGORITHMS: Record<KeyAlgorithm, { key: EcKeyGenParams | Algorithm; sign: EcdsaParams | Algorithm }> = {
+const ALGORITHMS: Record<
+  KeyAlgorithm,
+  { key: webcrypto.EcKeyGenParams | webcrypto.Algorithm; sign: webcrypto.EcdsaParams | webcrypto.Algorithm }
+> = {
   'ecdsa-p256': { key: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } },
   ed25519: { key: { name: 'Ed25519' }, sign: { name: 'Ed25519' } },
 };
@@ -44,11 +47,11 @@ export async function makeKeyAndCsr(
   algorithm: KeyAlgorithm = 'ecdsa-p256',
 ): Promise<KeyAndCsr> {
   const { key, sign } = ALGORITHMS[algorithm];
-  const keys = (await webcrypto.subtle.generateKey(key, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(key, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const csr = await x509.Pkcs10CertificateRequestGenerator.create(
     // The JSON form, not "CN=…": a device id is never parsed as a distinguished name.
     { name: [{ CN: [deviceId] }], keys, signingAlgorithm: sign },
-    webcrypto as Crypto,
+    webcrypto as unknown as Parameters<typeof x509.Pkcs10CertificateRequestGenerator.create>[1],
   );
   const keyPem = KeyObject.from(keys.privateKey).export({ type: 'pkcs8', format: 'pem' }).toString();
   return { keyPem, csrPem: csr.toString('pem') };
