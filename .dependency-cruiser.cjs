@@ -8,10 +8,11 @@
  *   registry    core, store                 credentials, heartbeat and report batching, status sweep
  *   engine      core, store                 the rollout reconciler and its services
  *   artifacts   core, store                 blobs, signing, verification
+ *   pki         core                        the FleetD CA: X.509 certificates, CSRs, the revocation list
  *   events      core, protocol, store       webhook delivery
- *   transport   core, protocol, store, registry
+ *   transport   core, protocol, store, registry, pki
  *   server      everything above but transport; its composition root (serve.ts) also wires transport/service
- *   agent       core, protocol              the device side never sees the server's code
+ *   agent       core, protocol, pki         the device side never sees the server's code
  *   sim         core, protocol, store, engine, agent, and the server's composition root (serve.ts)
  *   cli         anything: the entry point
  *
@@ -35,14 +36,15 @@ module.exports = {
     layer('engine', ['core', 'store']),
     layer('artifacts', ['core', 'store']),
     layer('events', ['core', 'protocol', 'store']),
-    layer('transport', ['core', 'protocol', 'store', 'registry']),
+    layer('pki', ['core']),
+    layer('transport', ['core', 'protocol', 'store', 'registry', 'pki']),
     {
       name: 'server-imports-no-edge',
       comment:
-        'src/server/ may import core, protocol, store, registry, engine, artifacts and events; only its composition root (serve.ts) wires transport',
+        'src/server/ may import core, protocol, store, registry, engine, artifacts, events and pki; only its composition root (serve.ts) wires transport',
       severity: 'error',
       from: { path: '^src/server/', pathNot: ['\\.test\\.ts$', '^src/server/serve\\.ts$'] },
-      to: { path: '^src/', pathNot: '^src/(server|core|protocol|store|registry|engine|artifacts|events)/' },
+      to: { path: '^src/', pathNot: '^src/(server|core|protocol|store|registry|engine|artifacts|events|pki)/' },
     },
     {
       name: 'composition-root-takes-transport-service-only',
@@ -52,12 +54,12 @@ module.exports = {
       to: {
         path: '^src/',
         pathNot: [
-          '^src/(server|core|protocol|store|registry|engine|artifacts|events)/',
+          '^src/(server|core|protocol|store|registry|engine|artifacts|events|pki)/',
           '^src/transport/service\\.ts$',
         ],
       },
     },
-    layer('agent', ['core', 'protocol']),
+    layer('agent', ['core', 'protocol', 'pki']),
     {
       name: 'sim-imports-its-layers-and-the-composition-root',
       comment:

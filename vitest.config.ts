@@ -12,6 +12,9 @@ const INTEGRATION_BESIDE_MODULES = [
   'src/agent/downloader.test.ts', // an artifact server on loopback
   'src/agent/health.test.ts', // health commands and probes of loopback servers
   'src/artifacts/signing.test.ts', // checks signatures with the openssl command
+  'src/pki/authority.test.ts', // checks certificates with the openssl command
+  'src/pki/crl.test.ts',
+  'src/pki/device-certificate.test.ts',
   'src/store/filter-sql.test.ts', // compiled filters run on SQLite
 ];
 
@@ -33,6 +36,7 @@ const END_TO_END = [
   'test/operator-files.test.ts',
   'test/replicas.test.ts',
   'test/sim-agents.test.ts',
+  'test/tls-cli.test.ts',
 ];
 
 export default defineConfig({

@@ -1,9 +1,11 @@
 /** The CLI is a thin client of the operator API: this is its one HTTP helper. */
-import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream } from 'node:stream/web';
+import { rootCertificates } from 'node:tls';
+import { Agent, fetch, type RequestInit, type Response } from 'undici';
 
 export class CliError extends Error {}
 
@@ -11,6 +13,8 @@ export interface ClientOptions {
   server?: string;
   token?: string;
   data?: string;
+  /** The CA to trust besides the system's (default: FLEETD_CA, else `<data>/pki/ca.crt` when it exists). */
+  ca?: string;
 }
 
 export interface Client {
@@ -35,9 +39,31 @@ function resolveToken(options: ClientOptions): string {
   }
 }
 
+/**
+ * What an https connection trusts: the system's CAs and the FleetD CA, so one CLI reaches a server behind a public
+ * certificate and one with a FleetD-issued one. Certificates are always checked; there is no way to turn that off.
+ */
+export function trustedCas(options: ClientOptions): string[] | undefined {
+  const explicit = options.ca ?? (process.env.FLEETD_CA || undefined);
+  const file = explicit ?? join(options.data ?? process.env.FLEETD_DATA ?? 'fleetd-data', 'pki', 'ca.crt');
+  if (explicit === undefined && !existsSync(file)) return undefined;
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new CliError(
+      `--ca: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+    throw new CliError(`--ca: ${file} holds no PEM certificate`);
+  return [...rootCertificates, pem];
+}
+
 export function createClient(options: ClientOptions): Client {
   const server = (options.server ?? process.env.FLEETD_SERVER ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
   let token: string | undefined;
+  let dispatcher: Agent | undefined;
   return {
     server,
     async request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
@@ -101,14 +127,24 @@ export function createClient(options: ClientOptions): Client {
     init: RequestInit & { headers: Record<string, string> },
   ): Promise<Response> {
     token ??= resolveToken(options);
+    if (dispatcher === undefined && server.startsWith('https:')) {
+      const ca = trustedCas(options);
+      dispatcher = new Agent(ca ? { connect: { ca } } : {});
+    }
     try {
       return await fetch(`${server}${path}`, {
         ...init,
         headers: { authorization: `Bearer ${token}`, ...init.headers },
+        ...(dispatcher ? { dispatcher } : {}),
       });
     } catch (error) {
       const { cause } = error as { cause?: { code?: string; message?: string } };
       const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+      if (cause?.code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(cause.code))
+        throw new CliError(
+          `cannot reach the FleetD server at ${server}: its certificate is not trusted (${reason}); ` +
+            'give the FleetD CA with --ca FILE (its data folder holds pki/ca.crt; also GET /api/v1/pki/ca)',
+        );
       throw new CliError(`cannot reach the FleetD server at ${server} (${reason})`);
     }
   }

@@ -24,13 +24,17 @@ const program = new Command('fleetd')
   .option('--server <url>', 'FleetD server (env FLEETD_SERVER; default http://127.0.0.1:8080)')
   .option('--token <token>', 'API token (env FLEETD_TOKEN; default: <data>/admin-token)')
   .option('--data <dir>', 'local data folder holding admin-token (env FLEETD_DATA; default fleetd-data)')
+  .option(
+    '--ca <file>',
+    'CA certificate to trust for https servers (env FLEETD_CA; default <data>/pki/ca.crt)',
+  )
   .option('-o, --output <format>', 'table or json', 'table')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(text.split('\n')[0]!.trim() + '\n') });
 
 const ctx = {
   client: () => {
-    const o = program.opts<{ server?: string; token?: string; data?: string }>();
+    const o = program.opts<{ server?: string; token?: string; data?: string; ca?: string }>();
     return createClient(o);
   },
   format: (): OutputFormat => {

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { DEFAULT_THRESHOLDS } from '../core/device.js';
 import { parseDuration } from '../core/duration.js';
 import { startServer } from '../server/serve.js';
+import { listenerBanner, type TlsSource } from '../server/tls.js';
 import { mqttSettingsFromFlags } from '../transport/cli-flags.js';
 import { CliError } from './client.js';
 
@@ -12,6 +13,24 @@ function port(text: string): number {
   if (!Number.isInteger(n) || n < 0 || n > 65_535)
     throw new CliError(`--port: "${text}" is not a port number`);
   return n;
+}
+
+/** `--tls auto` or `--tls-cert` with `--tls-key`; nothing: plain HTTP (loopback only, unless --insecure-http). */
+function tlsFromFlags(opts: {
+  tls?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsName: string[];
+}): TlsSource | undefined {
+  if (opts.tls !== undefined && opts.tls !== 'auto') throw new CliError(`--tls: "${opts.tls}" must be auto`);
+  if (opts.tls === 'auto' && (opts.tlsCert || opts.tlsKey))
+    throw new CliError('--tls auto makes its own certificate: give it or --tls-cert and --tls-key, not both');
+  if (opts.tlsName.length > 0 && opts.tls !== 'auto') throw new CliError('--tls-name goes with --tls auto');
+  if (opts.tls === 'auto') return { kind: 'auto', extraNames: opts.tlsName };
+  if (!opts.tlsCert !== !opts.tlsKey) throw new CliError('--tls-cert and --tls-key go together');
+  return opts.tlsCert && opts.tlsKey
+    ? { kind: 'files', certFile: opts.tlsCert, keyFile: opts.tlsKey }
+    : undefined;
 }
 
 /** `--data` is the program's global option: the same folder the CLI reads the admin token from. */
@@ -74,6 +93,16 @@ export function registerServer(program: Command): void {
       '90d',
     )
     .option('--retain-events-max <count>', 'keep at most this many events (besides those of open rollouts)')
+    .option('--tls <mode>', 'auto: the FleetD CA in <data>/pki issues the certificate for the listen names')
+    .option('--tls-cert <file>', 'TLS certificate (PEM, may hold its chain) for the HTTP listener')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option(
+      '--tls-name <name>',
+      'with --tls auto: another DNS name or address the server is reached by (repeatable)',
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .option('--insecure-http', 'serve plain HTTP on an address other than loopback (refused without it)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.FLEETD_LOG_LEVEL ?? 'info')
     .action(
       async (
@@ -82,8 +111,11 @@ export function registerServer(program: Command): void {
           trustedKey?: string[];
           mqtt?: string | false;
           webhookAllowPrivate?: boolean;
+          tlsName: string[];
+          insecureHttp?: boolean;
         },
       ) => {
+        const tls = tlsFromFlags(opts);
         if (opts.artifactOffload !== undefined && !/^\/[\w/-]+$/.test(opts.artifactOffload)) {
           throw new CliError(
             `--artifact-offload: "${opts.artifactOffload}" must be a path such as /_fleetd_blobs`,
@@ -143,6 +175,8 @@ export function registerServer(program: Command): void {
           webhookAllowPrivate: opts.webhookAllowPrivate === true,
           scrubBytesPerSec: Math.round(scrubRate * 1024 * 1024),
           retention,
+          tls,
+          insecureHttp: opts.insecureHttp === true,
         });
         const token = server.adminToken
           ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`
@@ -154,6 +188,7 @@ export function registerServer(program: Command): void {
           const kind = server.mqtt.embedded ? 'embedded broker listening on' : 'bridged to the broker at';
           console.log(`MQTT: ${kind} ${server.mqtt.url}`);
         }
+        console.log(listenerBanner(opts.host!, server.tls));
         console.log(`${token}\nFleetD server listening on ${server.url}  (API docs: ${server.url}/docs)`);
         const stop = async () => {
           await server.close();

@@ -32,7 +32,12 @@ export type ErrorCode =
   | 'RANGE_NOT_SATISFIABLE'
   | 'EXPECTATION_FAILED'
   | 'HEADERS_TOO_LARGE'
-  | 'SHUTTING_DOWN';
+  | 'SHUTTING_DOWN'
+  // X.509 (src/pki/): a certificate, key or certificate request that cannot be used.
+  | 'CERTIFICATE_INVALID'
+  | 'CSR_INVALID'
+  // A certificate request whose subject names another device than the one enrolling.
+  | 'CSR_DEVICE_MISMATCH';
 
 /**
  * `options.cause` keeps the error this one stands for (a database's, a file system's, a parser's), as

@@ -1,4 +1,5 @@
 /** The Fastify application: device API, operator API, OpenAPI document. No listening here: see serve.ts. */
+import type { ServerOptions as HttpsOptions } from 'node:https';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -15,6 +16,7 @@ import { deviceApi } from './routes/device-api.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { fleetRoutes } from './routes/fleet.js';
+import { pkiRoutes } from './routes/pki.js';
 import { recentEventRoutes } from './routes/recent-events.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { updateRoutes } from './routes/updates.js';
@@ -30,6 +32,10 @@ export interface AppOptions {
   version?: string;
   /** The built dashboard's folder (default `dist/web` of the package). */
   webRoot?: string;
+  /** Serve HTTPS with these options (server/tls.ts); plain HTTP when unset. */
+  https?: HttpsOptions;
+  /** The FleetD CA certificate, published at /api/v1/pki/ca once it exists. */
+  caCertificateFile?: string;
 }
 
 export async function buildApp(context: ServerContext, options: AppOptions = {}): Promise<FastifyInstance> {
@@ -47,6 +53,8 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
     onConstructorPoisoning: 'ignore',
     ajv: { customOptions: { coerceTypes: false } },
     ...protocolOptions,
+    // The https server is an http server to every route; only serve.ts and tls.ts reach for its TLS side.
+    ...((options.https ? { https: options.https } : {}) as object),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const shared = [ErrorReply, DeviceJson];
@@ -78,6 +86,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
 
   await app.register(deviceApi(context), { prefix: '/api/device/v1' });
+  await app.register(pkiRoutes(options.caCertificateFile), { prefix: '/api/v1/pki' });
   const tickets = new StreamTickets(context.clock);
   await app.register(
     async (operatorApi) => {

@@ -33,6 +33,9 @@ const STATUS: Record<ErrorCode, number> = {
   EXPECTATION_FAILED: 417,
   HEADERS_TOO_LARGE: 431,
   SHUTTING_DOWN: 503,
+  CERTIFICATE_INVALID: 400,
+  CSR_INVALID: 400,
+  CSR_DEVICE_MISMATCH: 400,
 };
 
 export function httpStatus(code: ErrorCode): number {

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { BlobScrubber } from '../artifacts/blob-scrubber.js';
 import { FsBlobStore } from '../artifacts/blob-store.js';
@@ -16,6 +17,7 @@ import { DEFAULT_THRESHOLDS, type StatusThresholds } from '../core/device.js';
 import { RolloutEngine } from '../engine/rollout-engine.js';
 import { DEFAULT_RETENTION, EventPruner } from '../events/event-pruner.js';
 import { WebhookDispatcher } from '../events/webhook-dispatcher.js';
+import { CA_CERTIFICATE_FILE } from '../pki/authority.js';
 import { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import { ReportBatcher } from '../registry/report-batcher.js';
 import { StatusSweeper } from '../registry/status-sweeper.js';
@@ -26,6 +28,7 @@ import { ADMIN_TOKEN_FILE, ensureAdminToken } from './admin-token.js';
 import { buildApp } from './app.js';
 import { dataFolderWarning } from './data-folder.js';
 import { Keyring } from './keyring.js';
+import { assertListenerAllowed, type ListenerTls, PKI_DIR, prepareTls, type TlsSource } from './tls.js';
 
 export interface ServerOptions {
   port?: number;
@@ -81,6 +84,10 @@ export interface ServerOptions {
   retention?: RetentionPolicy;
   /** How often old events are pruned (default 10 min). */
   pruneIntervalMs?: number;
+  /** TLS for the HTTP listener (docs/tls.md): certificate files, or `auto` (issued by the FleetD CA); plain HTTP when unset. */
+  tls?: TlsSource | undefined;
+  /** Plain HTTP on an address other than loopback, which is refused without it. */
+  insecureHttp?: boolean;
 }
 
 export interface RunningServer {
@@ -97,6 +104,8 @@ export interface RunningServer {
   pruner: EventPruner;
   /** Undefined when MQTT is off (or its default port was taken). */
   mqtt: RunningMqtt | undefined;
+  /** Undefined when the listener speaks plain HTTP. */
+  tls: ListenerTls | undefined;
   close(): Promise<void>;
 }
 
@@ -116,6 +125,8 @@ export interface ServerParts {
   heartbeats: HeartbeatBatcher;
   reports: ReportBatcher;
   keyring: Keyring;
+  /** Undefined when the listener speaks plain HTTP. */
+  tls: ListenerTls | undefined;
 }
 
 export async function createServer(options: ServerOptions = {}): Promise<ServerParts> {
@@ -143,6 +154,9 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     serverSigning: options.serverSigning ?? true,
     trustedKeyFiles: options.trustedKeyFiles ?? [],
   });
+  const tls = options.tls
+    ? await prepareTls(options.tls, dataDir, options.host ?? '127.0.0.1', new Date(clock.now()))
+    : undefined;
   const app = await buildApp(
     {
       store,
@@ -161,8 +175,12 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       logLevel: options.logLevel ?? 'info',
       ...(options.logStream === undefined ? {} : { logStream: options.logStream }),
       ...(options.webRoot === undefined ? {} : { webRoot: options.webRoot }),
+      ...(tls ? { https: tls.https } : {}),
+      caCertificateFile: join(dataDir, PKI_DIR, CA_CERTIFICATE_FILE),
     },
   );
+  // With `https` set, Fastify's server is a tls.Server.
+  const listenerTls = tls?.attach(app.server as unknown as TlsServer);
   const exposed = dataFolderWarning(dataDir);
   if (exposed) app.log.warn(exposed);
   const sweeper = new StatusSweeper(store, clock, thresholds, app.log);
@@ -200,10 +218,12 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     heartbeats,
     reports,
     keyring,
+    tls: listenerTls,
   };
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  assertListenerAllowed(options.host ?? '127.0.0.1', options.tls, options.insecureHttp ?? false);
   const parts = await createServer(options);
   const { app, store, sweeper, engine, webhooks, scrubber } = parts;
   const url = await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
@@ -243,6 +263,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     scrubber,
     pruner: parts.pruner,
     mqtt,
+    tls: parts.tls,
     async close() {
       await mqtt?.close();
       await app.close();

@@ -44,7 +44,7 @@ export function spawnServer(dataDir: string, extraArgs: string[] = []): Promise<
   return new Promise((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /listening on (http:\/\/[^\s]+)/.exec(output);
+      const match = /listening on (https?:\/\/[^\s]+)/.exec(output);
       if (match) {
         resolve({
           url: match[1]!,
