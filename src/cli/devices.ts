@@ -1,7 +1,7 @@
 /** `fleetd devices …` */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { DeviceJson } from '../protocol/operator-api.js';
+import type { DeviceJson, RevokedCertificatesJson } from '../protocol/operator-api.js';
 import { CliError, type Client } from './client.js';
 import { checkImportFile } from './import-file.js';
 import { ago, type OutputFormat, printJson, table } from './output.js';
@@ -135,13 +135,28 @@ export function registerDevices(program: Command, ctx: Ctx): void {
   devices
     .command('decommission')
     .argument('<id>')
-    .description('retire a device: its credential is revoked, its history kept')
+    .description('retire a device: its credential and certificates are revoked, its history kept')
     .action(async (id: string) => {
       const d = await ctx
         .client()
         .request<DeviceJson>('POST', `/api/v1/devices/${encodeURIComponent(id)}/decommission`);
       if (ctx.format() === 'json') printJson(d);
       else console.log(`${d.id} decommissioned`);
+    });
+
+  devices
+    .command('revoke')
+    .argument('<id>')
+    .description("revoke the device's certificates: refused at once on every replica, listed in the CRL")
+    .action(async (id: string) => {
+      const r = await ctx
+        .client()
+        .request<RevokedCertificatesJson>(
+          'POST',
+          `/api/v1/devices/${encodeURIComponent(id)}/revoke-certificates`,
+        );
+      if (ctx.format() === 'json') printJson(r);
+      else console.log(`${r.device_id}: ${r.revoked} certificate${r.revoked === 1 ? '' : 's'} revoked`);
     });
 
   devices

@@ -104,6 +104,16 @@ export function registerServer(program: Command): void {
     )
     .option('--insecure-http', 'serve plain HTTP on an address other than loopback (refused without it)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.FLEETD_LOG_LEVEL ?? 'info')
+    .option(
+      '--device-auth <mode>',
+      'any: devices by client certificate or credential; mtls: certificates only',
+      'any',
+    )
+    .option(
+      '--device-cert-validity <duration>',
+      'how long a device certificate FleetD issues is valid',
+      '90d',
+    )
     .action(
       async (
         opts: Record<string, string> & {
@@ -177,6 +187,8 @@ export function registerServer(program: Command): void {
           retention,
           tls,
           insecureHttp: opts.insecureHttp === true,
+          deviceAuth: deviceAuthMode(opts.deviceAuth!),
+          deviceCertValidityMs: parseDuration(opts.deviceCertValidity!, '--device-cert-validity'),
         });
         const token = server.adminToken
           ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`
@@ -198,4 +210,10 @@ export function registerServer(program: Command): void {
         process.once('SIGTERM', () => void stop());
       },
     );
+}
+
+function deviceAuthMode(value: string): 'any' | 'mtls' {
+  if (value !== 'any' && value !== 'mtls')
+    throw new CliError(`--device-auth: "${value}" must be any or mtls`);
+  return value;
 }

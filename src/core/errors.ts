@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'LEASE_LOST'
   // A device holds one open update; another was written at the same time and could not be superseded.
   | 'OPEN_UPDATE_EXISTS'
+  // A device without a client certificate on a server that accepts certificates only (`--device-auth mtls`).
+  | 'CERTIFICATE_REQUIRED'
   // What the HTTP layer refuses before a route runs (src/server/protocol-errors.ts).
   | 'MALFORMED_REQUEST'
   | 'REQUEST_TIMEOUT'

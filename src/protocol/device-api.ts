@@ -116,6 +116,16 @@ export const HeartbeatReply = Type.Object({
 });
 export type HeartbeatReplyJson = Static<typeof HeartbeatReply>;
 
+/**
+ * A PKCS#10 certificate request in PEM, its subject CN the device id, its key ECDSA P-256 or Ed25519: the private
+ * key never leaves the device.
+ */
+const CsrPem = Type.String({
+  minLength: 1,
+  maxLength: 16_384,
+  description: 'PEM certificate request (CN = device id)',
+});
+
 export const EnrollBody = Type.Object(
   {
     enrollment_token: Type.String({ minLength: 1, maxLength: 256 }),
@@ -125,6 +135,7 @@ export const EnrollBody = Type.Object(
     firmware_version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     timezone: Type.Optional(Type.String({ maxLength: 64 })),
     tags: Type.Optional(Tags),
+    csr: Type.Optional(CsrPem),
   },
   { additionalProperties: false },
 );
@@ -135,6 +146,28 @@ export const CredentialReply = Type.Object({
   credential: Type.String({ description: 'Shown once; the server keeps only its hash' }),
 });
 export type CredentialJson = Static<typeof CredentialReply>;
+
+/** A certificate FleetD issued for a device's CSR, with the CA that signed it (the device trusts that CA). */
+const IssuedCertificateFields = {
+  certificate: Type.String({ description: 'PEM; the device authenticates with it over mutual TLS' }),
+  ca_certificate: Type.String({ description: 'PEM of the FleetD CA that issued it' }),
+  expires_at: Type.String({
+    format: 'date-time',
+    description: 'Renew before this (the agent at two thirds)',
+  }),
+};
+
+/** Enrollment with a CSR: a certificate instead of a bearer credential. */
+export const CertificateEnrollReply = Type.Object({ device_id: Type.String(), ...IssuedCertificateFields });
+export type CertificateEnrollJson = Static<typeof CertificateEnrollReply>;
+
+export const EnrollReply = Type.Union([CredentialReply, CertificateEnrollReply]);
+
+export const RenewBody = Type.Object({ csr: CsrPem }, { additionalProperties: false });
+export type RenewJson = Static<typeof RenewBody>;
+
+export const CertificateReply = Type.Object(IssuedCertificateFields);
+export type CertificateJson = Static<typeof CertificateReply>;
 
 export const ReportedState = Type.Union([
   Type.Literal('notified'),

@@ -69,6 +69,10 @@ export const FilterQuery = Type.Object(
 
 export const DeviceParams = Type.Object({ id: DeviceId });
 
+/** POST /devices/:id/revoke-certificates: how many live certificates of the device were revoked. */
+export const RevokedCertificates = Type.Object({ device_id: Type.String(), revoked: Type.Integer() });
+export type RevokedCertificatesJson = Static<typeof RevokedCertificates>;
+
 export const ImportBody = Type.Object(
   {
     description: Type.Optional(Type.String({ maxLength: 4096 })),

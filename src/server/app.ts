@@ -16,7 +16,7 @@ import { deviceApi } from './routes/device-api.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { fleetRoutes } from './routes/fleet.js';
-import { pkiRoutes } from './routes/pki.js';
+import { crlRoutes, pkiRoutes } from './routes/pki.js';
 import { recentEventRoutes } from './routes/recent-events.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { updateRoutes } from './routes/updates.js';
@@ -87,6 +87,8 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
 
   await app.register(deviceApi(context), { prefix: '/api/device/v1' });
   await app.register(pkiRoutes(options.caCertificateFile), { prefix: '/api/v1/pki' });
+  // Public, beside the operator API and outside its authentication hook.
+  await app.register(crlRoutes(context), { prefix: '/api/v1' });
   const tickets = new StreamTickets(context.clock);
   await app.register(
     async (operatorApi) => {

@@ -1,8 +1,14 @@
-/** Who is calling: an operator with an API token, or a device with its own credential. */
+/**
+ * Who is calling: an operator with an API token, or a device with its client certificate (mutual TLS) or its
+ * own credential. Every refusal of a device is an event (`device.auth_refused`) and a 4xx, never a crash.
+ */
+import { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
-import { FleetError } from '../core/errors.js';
+import { type ErrorCode, FleetError } from '../core/errors.js';
+import { certificateFingerprint } from '../pki/describe.js';
 import { hashSecret, secretMatches, splitDeviceCredential } from '../registry/credentials.js';
 import type { ApiToken, Store } from '../store/store.js';
+import type { ServerContext } from './context.js';
 import type { StreamTickets } from './stream-tickets.js';
 
 export function bearer(request: FastifyRequest): string {
@@ -45,14 +51,149 @@ export async function authenticateOperator(
   return token;
 }
 
-/** Returns the id of the device whose credential was presented. */
-export async function authenticateDevice(store: Store, request: FastifyRequest): Promise<string> {
-  const parts = splitDeviceCredential(bearer(request));
-  const stored = parts && (await store.credentialHash(parts.deviceId));
-  if (!parts || !stored || !secretMatches(parts.secret, stored)) {
-    throw new FleetError('UNAUTHENTICATED', 'the device credential is unknown, revoked or wrong');
+/**
+ * How a device request says who it is: the client certificate its TLS connection presented (verified by TLS
+ * against the CAs the listener trusts; which device it is, and whether it is revoked, the store says), or a
+ * bearer credential naming its device.
+ */
+export type DeviceProof =
+  | {
+      method: 'certificate';
+      fingerprint: string /** The subject CN: the device the certificate names. */;
+      names: string | null;
+    }
+  | { method: 'credential'; deviceId: string; secret: string };
+
+const CREDENTIAL_REFUSED = 'the device credential is unknown, revoked or wrong';
+const CERTIFICATE_REFUSED = 'the client certificate is unknown to this server or revoked';
+
+/** TLS's reasons for not verifying a client certificate, in words a device's operator can act on. */
+const TLS_REASONS: Record<string, string> = {
+  CERT_HAS_EXPIRED: 'the client certificate has expired',
+  CERT_NOT_YET_VALID: 'the client certificate is not yet valid',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'the client certificate is self-signed',
+  SELF_SIGNED_CERT_IN_CHAIN: 'the client certificate chains to a self-signed CA this server does not trust',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the client certificate was issued by a CA this server does not trust',
+  UNABLE_TO_GET_ISSUER_CERT: 'the client certificate was issued by a CA this server does not trust',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the client certificate was issued by a CA this server does not trust',
+  CERT_SIGNATURE_FAILURE: 'the client certificate signature does not verify',
+  CERT_REVOKED: 'the client certificate is revoked',
+};
+
+/** Records a refused device request as an event (never a secret in it) and throws the refusal. */
+async function refuse(
+  c: ServerContext,
+  request: FastifyRequest,
+  refusal: {
+    code: ErrorCode;
+    reason: string;
+    message: string;
+    method: DeviceProof['method'];
+    deviceId?: string;
+  },
+): Promise<never> {
+  await c.store
+    .appendEvents([
+      {
+        at: c.clock.now(),
+        type: 'device.auth_refused',
+        deviceId: refusal.deviceId ?? null,
+        rolloutId: null,
+        actor: null,
+        reason: refusal.message,
+        data: { reason: refusal.reason, method: refusal.method, path: request.url.split('?', 1)[0] },
+      },
+    ])
+    // The refusal stands whether or not its event could be written.
+    .catch((error: unknown) =>
+      request.log.error({ err: error }, 'could not record a refused device request'),
+    );
+  throw new FleetError(refusal.code, refusal.message);
+}
+
+/** The verified client certificate of a request over TLS, or a refusal when TLS could not verify it. */
+async function certificateProof(c: ServerContext, request: FastifyRequest): Promise<DeviceProof | undefined> {
+  const socket = request.raw.socket;
+  if (!(socket instanceof TLSSocket)) return undefined;
+  const certificate = socket.getPeerCertificate();
+  if (!certificate?.raw) return undefined;
+  if (!socket.authorized) {
+    const error = socket.authorizationError as unknown;
+    const code = typeof error === 'string' ? error : ((error as { code?: string } | null)?.code ?? 'UNKNOWN');
+    const words = TLS_REASONS[code] ?? 'the client certificate could not be verified';
+    return refuse(c, request, {
+      code: 'UNAUTHENTICATED',
+      reason: code,
+      message: `${words} (${code})`,
+      method: 'certificate',
+    });
   }
-  return parts.deviceId;
+  const cn = certificate.subject?.CN;
+  return {
+    method: 'certificate',
+    fingerprint: certificateFingerprint(certificate.raw),
+    names: typeof cn === 'string' ? cn : null,
+  };
+}
+
+/** What a device request presents to prove who it is (UNAUTHENTICATED, CERTIFICATE_REQUIRED). */
+export async function deviceProof(c: ServerContext, request: FastifyRequest): Promise<DeviceProof> {
+  const certified = await certificateProof(c, request);
+  if (certified) return certified;
+  if (c.deviceAuth === 'mtls') {
+    return refuse(c, request, {
+      code: 'CERTIFICATE_REQUIRED',
+      reason: 'certificate_required',
+      message:
+        'this server accepts devices by client certificate only (--device-auth mtls): connect over TLS with the ' +
+        'certificate FleetD issued at enrollment',
+      method: 'credential',
+    });
+  }
+  const parts = splitDeviceCredential(bearer(request));
+  if (!parts) throw new FleetError('UNAUTHENTICATED', CREDENTIAL_REFUSED);
+  return { method: 'credential', ...parts };
+}
+
+/** Refuses, as an event and a 401, a certificate the store does not (or no longer) know as a live one. */
+export function refuseCertificate(c: ServerContext, request: FastifyRequest): Promise<never> {
+  return refuse(c, request, {
+    code: 'UNAUTHENTICATED',
+    reason: 'certificate_unknown_or_revoked',
+    message: CERTIFICATE_REFUSED,
+    method: 'certificate',
+  });
+}
+
+/** A device may only act as itself: a request naming another device than its proof is refused (403, event). */
+export async function mustActAsItself(
+  c: ServerContext,
+  request: FastifyRequest,
+  proof: DeviceProof,
+  named: string,
+): Promise<void> {
+  const own = proof.method === 'certificate' ? proof.names : proof.deviceId;
+  if (own === named) return;
+  const holder = proof.method === 'certificate' ? 'client certificate' : 'credential';
+  await refuse(c, request, {
+    code: 'FORBIDDEN',
+    reason: 'other_device',
+    message: `this ${holder} belongs to ${own ?? 'no device'}, not ${named}; a device may only act as itself`,
+    method: proof.method,
+    ...(own === null ? {} : { deviceId: own }),
+  });
+}
+
+/** Returns the id of the device whose certificate or credential the request presented. */
+export async function authenticateDevice(c: ServerContext, request: FastifyRequest): Promise<string> {
+  const proof = await deviceProof(c, request);
+  if (proof.method === 'certificate') {
+    return (await c.store.certificates.deviceOf(proof.fingerprint)) ?? refuseCertificate(c, request);
+  }
+  const stored = await c.store.credentialHash(proof.deviceId);
+  if (!stored || !secretMatches(proof.secret, stored))
+    throw new FleetError('UNAUTHENTICATED', CREDENTIAL_REFUSED);
+  return proof.deviceId;
 }
 
 export const actorOf = (token: ApiToken) => `api:${token.name}`;

@@ -5,7 +5,11 @@ import type { StatusThresholds } from '../core/device.js';
 import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import type { ReportBatcher } from '../registry/report-batcher.js';
 import type { Store, TimeContext } from '../store/store.js';
+import type { DeviceCertificates } from './device-certificates.js';
 import type { Keyring } from './keyring.js';
+
+/** How devices may authenticate: a client certificate or a bearer credential (`any`), or certificates only. */
+export type DeviceAuthMode = 'any' | 'mtls';
 
 export interface ServerContext {
   store: Store;
@@ -23,6 +27,10 @@ export interface ServerContext {
   artifactOffload?: string | undefined;
   /** Webhooks may target loopback, private and link-local addresses (`--webhook-allow-private`). */
   webhookAllowPrivate?: boolean | undefined;
+  /** Device certificates: issued from the FleetD CA, and its CRL. */
+  certificates: DeviceCertificates;
+  /** `mtls`: bearer device credentials and enrollment without a CSR are refused (`--device-auth mtls`). */
+  deviceAuth: DeviceAuthMode;
 }
 
 export const timeContext = (c: ServerContext): TimeContext => ({

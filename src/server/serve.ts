@@ -26,7 +26,9 @@ import type { RetentionPolicy, Store } from '../store/store.js';
 import { type MqttSettings, type RunningMqtt, startMqtt } from '../transport/service.js';
 import { ADMIN_TOKEN_FILE, ensureAdminToken } from './admin-token.js';
 import { buildApp } from './app.js';
+import type { DeviceAuthMode } from './context.js';
 import { dataFolderWarning } from './data-folder.js';
+import { DeviceCertificates } from './device-certificates.js';
 import { Keyring } from './keyring.js';
 import { assertListenerAllowed, type ListenerTls, PKI_DIR, prepareTls, type TlsSource } from './tls.js';
 
@@ -88,6 +90,10 @@ export interface ServerOptions {
   tls?: TlsSource | undefined;
   /** Plain HTTP on an address other than loopback, which is refused without it. */
   insecureHttp?: boolean;
+  /** `mtls`: devices by client certificate only (`--device-auth`; default `any`: certificate or credential). */
+  deviceAuth?: DeviceAuthMode;
+  /** How long a device certificate is valid (`--device-cert-validity`; default 90 days). */
+  deviceCertValidityMs?: number;
 }
 
 export interface RunningServer {
@@ -170,6 +176,8 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       maxArtifactBytes: options.maxArtifactBytes ?? 8 * 1024 ** 3,
       artifactOffload: options.artifactOffload,
       webhookAllowPrivate: options.webhookAllowPrivate ?? false,
+      certificates: new DeviceCertificates(store, clock, join(dataDir, 'pki'), options.deviceCertValidityMs),
+      deviceAuth: options.deviceAuth ?? 'any',
     },
     {
       logLevel: options.logLevel ?? 'info',

@@ -67,20 +67,25 @@ export function statusSweeps(thresholds: StatusThresholds): StatusSweep[] {
   ];
 }
 
+/**
+ * Whether the heartbeat proves it comes from its device: the credential's hash matches the stored one, or the
+ * client certificate it came over is one of the device's live ones (`certificateLive`, which the adapter read in
+ * the same visit: a revocation on any replica counts from the next batch on).
+ */
+function proven(row: HeartbeatRow, presented: PresentedHeartbeat, certificateLive: boolean): boolean {
+  if (presented.certificateFingerprint !== undefined) return certificateLive;
+  return row.credential_hash !== null && sameHash(row.credential_hash, presented.credentialHash);
+}
+
 export function heartbeatEffects(
   row: HeartbeatRow | undefined,
-  { heartbeat: hb, credentialHash }: PresentedHeartbeat,
+  presented: PresentedHeartbeat,
   hasOpenUpdates: boolean,
   ctx: TimeContext,
+  certificateLive = false,
 ): HeartbeatEffects {
-  if (
-    !row ||
-    row.decommissioned_at !== null ||
-    !row.credential_hash ||
-    !sameHash(row.credential_hash, credentialHash)
-  ) {
-    return REFUSED;
-  }
+  if (!row || row.decommissioned_at !== null || !proven(row, presented, certificateLive)) return REFUSED;
+  const hb = presented.heartbeat;
   const lastSeen = row.last_seen === null ? null : Number(row.last_seen);
   const previous = deviceStatus(lastSeen, null, ctx.now, ctx.thresholds);
   const events: NewEvent[] = [];

@@ -517,6 +517,34 @@ function replicas(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Device certificates FleetD issued (or, later, a trusted factory CA's): a device authenticated by a client
+ * certificate is the device of its fingerprint here, and a revoked row stops it at once on every replica.
+ */
+function deviceCertificates(dialect: Dialect): Migration {
+  const t = types(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('device_certificates')
+        .addColumn('serial', t.binaryText, (c) => c.primaryKey())
+        .addColumn('device_id', t.binaryText, (c) => c.notNull())
+        .addColumn('fingerprint', t.binaryText, (c) => c.notNull().unique())
+        .addColumn('issuer', 'text', (c) => c.notNull())
+        .addColumn('not_before', t.time, (c) => c.notNull())
+        .addColumn('not_after', t.time, (c) => c.notNull())
+        .addColumn('issued_at', t.time, (c) => c.notNull())
+        .addColumn('revoked_at', t.time)
+        .execute();
+      await db.schema
+        .createIndex('device_certificates_device')
+        .on('device_certificates')
+        .column('device_id')
+        .execute();
+    },
+  };
+}
+
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_registry': initial(dialect),
@@ -534,6 +562,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0013_event_retention': eventRetention(dialect),
     '0014_one_open_update': oneOpenUpdate(),
     '0015_replicas': replicas(dialect),
+    '0016_device_certificates': deviceCertificates(dialect),
   };
 }
 

@@ -227,7 +227,21 @@ export interface ReplicasTable {
   expires_at: number;
 }
 
+/** A device certificate: issued by FleetD's CA (`issuer` 'fleetd') or a trusted factory CA (its name). */
+export interface DeviceCertificatesTable {
+  serial: string;
+  device_id: string;
+  /** SHA-256 of the certificate's DER, lowercase hex. */
+  fingerprint: string;
+  issuer: string;
+  not_before: number;
+  not_after: number;
+  issued_at: number;
+  revoked_at: number | null;
+}
+
 export interface Database {
+  device_certificates: DeviceCertificatesTable;
   replicas: ReplicasTable;
   device_status_days: DeviceStatusDaysTable;
   event_retention: EventRetentionTable;

@@ -9,6 +9,7 @@ import type { FilterNode } from '../core/filter/index.js';
 import type { DialectAdapter, SqlContext } from './adapter.js';
 import type { Dialect } from './migrations.js';
 import type { Database } from './schema.js';
+import { SqlCertificates } from './shared/certificates.js';
 import * as devices from './shared/devices.js';
 import { enroll } from './shared/enroll.js';
 import { SqlEventRetention } from './shared/event-retention.js';
@@ -49,6 +50,7 @@ export class SqlStore implements Store, SqlContext {
   readonly webhooks: SqlWebhooks;
   readonly retention: SqlEventRetention;
   readonly replicas: SqlReplicas;
+  readonly certificates: SqlCertificates;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -60,6 +62,7 @@ export class SqlStore implements Store, SqlContext {
     this.webhooks = new SqlWebhooks(db);
     this.retention = new SqlEventRetention(db);
     this.replicas = new SqlReplicas(db);
+    this.certificates = new SqlCertificates(db);
   }
 
   get dialect(): Dialect {

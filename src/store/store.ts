@@ -59,11 +59,13 @@ export interface ImportResult {
   updated: number;
 }
 
-/** A heartbeat with the hash of the credential it came with: the store authenticates it as it writes it. */
-export interface PresentedHeartbeat {
-  heartbeat: Heartbeat;
-  credentialHash: string;
-}
+/**
+ * A heartbeat with its proof, which the store checks as it writes it: the hash of the bearer credential it came
+ * with, or the fingerprint of the client certificate (already verified by TLS) it came over.
+ */
+export type PresentedHeartbeat =
+  | { heartbeat: Heartbeat; credentialHash: string; certificateFingerprint?: undefined }
+  | { heartbeat: Heartbeat; certificateFingerprint: string; credentialHash?: undefined };
 
 export type HeartbeatOutcome =
   | { ok: true; previousStatus: DeviceStatus; hasOpenUpdates: boolean }
@@ -139,7 +141,45 @@ export interface EnrollmentTokenInfo extends EnrollmentToken {
 export interface Enrollment {
   tokenHash: string;
   device: DeviceRecord;
-  credentialHash: string;
+  /** The bearer credential's hash; null when the device enrolls with a certificate instead. */
+  credentialHash: string | null;
+  /** The certificate issued for the device's CSR, recorded in the enrollment's transaction. */
+  certificate?: NewDeviceCertificate | undefined;
+}
+
+/** The issuer name of certificates made by FleetD's own CA (a trusted factory CA goes by its own name). */
+export const FLEETD_ISSUER = 'fleetd';
+
+/** A device certificate as the store keeps it: never the private key, which stays on the device. */
+export interface DeviceCertificate {
+  serial: string;
+  deviceId: string;
+  /** SHA-256 of the DER, lowercase hex: how a TLS connection's client certificate is found. */
+  fingerprint: string;
+  issuer: string;
+  notBefore: number;
+  notAfter: number;
+  issuedAt: number;
+  revokedAt: number | null;
+}
+
+export type NewDeviceCertificate = Omit<DeviceCertificate, 'revokedAt'>;
+
+/** Device certificates: which device a client certificate authenticates, and their revocation. */
+export interface CertificateStore {
+  /**
+   * Records a certificate issued to a registered device, with its event (DEVICE_NOT_FOUND, and
+   * DEVICE_DECOMMISSIONED for a retired one). The device's other certificates keep working (renewal, no gap).
+   */
+  record(certificate: NewDeviceCertificate, actor: string): Promise<void>;
+  /** The device a certificate authenticates: null when it is unknown, revoked, or its device decommissioned. */
+  deviceOf(fingerprint: string): Promise<string | null>;
+  /** Revokes every live certificate of a device, with an event; returns how many (DEVICE_NOT_FOUND if unknown). */
+  revokeDevice(deviceId: string, at: number, actor: string): Promise<number>;
+  /** The revoked certificates of one issuer, oldest revocation first: what its CRL lists. */
+  revoked(issuer: string): Promise<Array<{ serial: string; revokedAt: number }>>;
+  /** A device's certificates, newest first. */
+  ofDevice(deviceId: string): Promise<DeviceCertificate[]>;
 }
 
 export interface StatusTransition {
@@ -593,6 +633,7 @@ export interface Store {
   readonly webhooks: WebhookStore;
   readonly retention: EventRetentionStore;
   readonly replicas: ReplicaStore;
+  readonly certificates: CertificateStore;
   close(): Promise<void>;
 
   // Device registry
@@ -600,6 +641,7 @@ export interface Store {
   getDevice(id: string, ctx: TimeContext): Promise<Device | undefined>;
   listDevices(query: DeviceQuery): Promise<DevicePage>;
   countDevices(filter: FilterNode | undefined, ctx: TimeContext): Promise<number>;
+  /** Retires a device: its credential goes and its certificates are revoked, in one transaction. */
   decommissionDevice(id: string, ctx: TimeContext, actor: string): Promise<Device>;
   /** Replaces a device's credential (operator-issued); the plain credential is never stored. */
   setCredential(id: string, credentialHash: string, ctx: TimeContext, actor: string): Promise<void>;
@@ -619,7 +661,8 @@ export interface Store {
 
   /**
    * Authenticates and writes a batch of heartbeats in one transaction (group commit), with a status event
-   * for each change. Unknown devices, decommissioned ones and wrong credentials are all `unauthenticated`.
+   * for each change. Unknown devices, decommissioned ones, wrong credentials and certificates that are not the
+   * device's live ones are all `unauthenticated`.
    */
   recordHeartbeats(batch: PresentedHeartbeat[], ctx: TimeContext): Promise<HeartbeatOutcome[]>;
   /**

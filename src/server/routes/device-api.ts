@@ -1,24 +1,36 @@
-/** The API devices call: enrollment and heartbeats. The heartbeat is FleetD's hottest path. */
+/**
+ * The API devices call: enrollment (with a CSR: a certificate), certificate renewal, heartbeats, reports and
+ * downloads. The heartbeat is FleetD's hottest path.
+ */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { checkTimeZone } from '../../core/device.js';
 import { FleetError } from '../../core/errors.js';
 import { withErrors } from '../../protocol/common.js';
 import {
-  CredentialReply,
+  CertificateReply,
   EnrollBody,
+  EnrollReply,
   HeartbeatBody,
   HeartbeatReply,
   heartbeatFromBody,
   pendingUpdateJson,
+  RenewBody,
   Sha256Params,
   StatusReportBody,
   StatusReportReply,
   UpdateParams,
 } from '../../protocol/device-api.js';
 import { deviceCredential, hashSecret, splitDeviceCredential } from '../../registry/credentials.js';
-import { authenticateDevice, bearer } from '../auth.js';
+import { authenticateDevice, deviceProof, mustActAsItself, refuseCertificate } from '../auth.js';
 import { sendBlob } from '../blob-reply.js';
 import { type ServerContext, timeContext } from '../context.js';
+import type { DeviceCertificate } from '../device-certificates.js';
+
+const certificateJson = (issued: DeviceCertificate) => ({
+  certificate: issued.certificatePem,
+  ca_certificate: issued.caCertificatePem,
+  expires_at: new Date(issued.record.notAfter).toISOString(),
+});
 
 export const deviceApi =
   (c: ServerContext): FastifyPluginAsyncTypebox =>
@@ -27,20 +39,33 @@ export const deviceApi =
       '/enroll',
       {
         schema: {
-          summary: 'Self-register a device with an enrollment token; returns its own credential (shown once)',
+          summary:
+            'Self-register a device with an enrollment token; with a CSR returns its certificate, without one its ' +
+            'own credential (shown once)',
           tags: ['device'],
           body: EnrollBody,
-          response: withErrors({ 201: CredentialReply }),
+          response: withErrors({ 201: EnrollReply }),
         },
       },
       async (request, reply) => {
         const body = request.body;
         if (body.timezone !== undefined) checkTimeZone(body.timezone, 'timezone');
-        const credential = deviceCredential(body.device_id);
+        if (body.csr === undefined && c.deviceAuth === 'mtls') {
+          throw new FleetError(
+            'CERTIFICATE_REQUIRED',
+            'this server enrolls devices by certificate only (--device-auth mtls): send a "csr" (PEM, CN = device id)',
+          );
+        }
+        // The CSR is checked (and signed) before anything is written; the certificate is recorded with the device.
+        const issued =
+          body.csr === undefined ? undefined : await c.certificates.issue(body.csr, body.device_id);
+        const credential = issued ? undefined : deviceCredential(body.device_id);
         await c.store.enroll(
           {
             tokenHash: hashSecret(body.enrollment_token),
-            credentialHash: hashSecret(splitDeviceCredential(credential)!.secret),
+            credentialHash:
+              credential === undefined ? null : hashSecret(splitDeviceCredential(credential)!.secret),
+            certificate: issued?.record,
             device: {
               id: body.device_id,
               ...(body.name !== undefined ? { name: body.name } : {}),
@@ -52,7 +77,33 @@ export const deviceApi =
           },
           timeContext(c),
         );
-        return reply.status(201).send({ device_id: body.device_id, credential });
+        return reply
+          .status(201)
+          .send(
+            issued
+              ? { device_id: body.device_id, ...certificateJson(issued) }
+              : { device_id: body.device_id, credential: credential! },
+          );
+      },
+    );
+
+    app.post(
+      '/certificate',
+      {
+        schema: {
+          summary:
+            'Renew the device certificate from a new CSR; the current certificate keeps working until it expires',
+          tags: ['device'],
+          security: [{ deviceCredential: [] }],
+          body: RenewBody,
+          response: withErrors({ 200: CertificateReply }),
+        },
+      },
+      async (request) => {
+        const deviceId = await authenticateDevice(c, request);
+        const issued = await c.certificates.issue(request.body.csr, deviceId);
+        await c.store.certificates.record(issued.record, `device:${deviceId}`);
+        return certificateJson(issued);
       },
     );
 
@@ -69,23 +120,21 @@ export const deviceApi =
         },
       },
       async (request) => {
-        // Authentication happens in the batch write itself: one database visit per batch, not two per heartbeat.
-        const presented = splitDeviceCredential(bearer(request));
-        if (!presented)
-          throw new FleetError('UNAUTHENTICATED', 'the device credential is unknown, revoked or wrong');
+        // Authentication happens in the batch write itself: one database visit per batch, not two per heartbeat,
+        // and a revoked certificate or credential is refused from the next batch on, on every replica.
+        const proof = await deviceProof(c, request);
         const body = request.body;
-        if (body.device_id !== presented.deviceId) {
-          throw new FleetError(
-            'FORBIDDEN',
-            `this credential belongs to ${presented.deviceId}; a device may only report for itself`,
-          );
-        }
-        const { outcome, offers } = await c.heartbeats.submit({
-          credentialHash: hashSecret(presented.secret),
-          heartbeat: heartbeatFromBody(presented.deviceId, body),
-        });
-        if (!outcome.ok)
+        await mustActAsItself(c, request, proof, body.device_id);
+        const heartbeat = heartbeatFromBody(body.device_id, body);
+        const { outcome, offers } = await c.heartbeats.submit(
+          proof.method === 'certificate'
+            ? { certificateFingerprint: proof.fingerprint, heartbeat }
+            : { credentialHash: hashSecret(proof.secret), heartbeat },
+        );
+        if (!outcome.ok) {
+          if (proof.method === 'certificate') return refuseCertificate(c, request);
           throw new FleetError('UNAUTHENTICATED', 'the device credential is unknown, revoked or wrong');
+        }
         return { pending_updates: offers.map(pendingUpdateJson), next_heartbeat: c.heartbeatIntervalSec };
       },
     );
@@ -103,7 +152,7 @@ export const deviceApi =
         },
       },
       async (request) => {
-        const deviceId = await authenticateDevice(c.store, request);
+        const deviceId = await authenticateDevice(c, request);
         const b = request.body;
         return c.reports.submit({
           deviceId,
@@ -129,7 +178,7 @@ export const deviceApi =
         },
       },
       async (request, reply) => {
-        const deviceId = await authenticateDevice(c.store, request);
+        const deviceId = await authenticateDevice(c, request);
         if (!(await c.store.updates.mayDownload(deviceId, request.params.sha256))) {
           throw new FleetError('FORBIDDEN', `no update in progress gives ${deviceId} this artifact`);
         }

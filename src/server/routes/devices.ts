@@ -13,6 +13,7 @@ import {
   deviceJson,
   FilterQuery,
   ImportBody,
+  RevokedCertificates,
 } from '../../protocol/operator-api.js';
 import { deviceCredential, hashSecret, splitDeviceCredential } from '../../registry/credentials.js';
 import { actorOf, operatorOf } from '../auth.js';
@@ -105,7 +106,7 @@ export const deviceRoutes =
       '/devices/:id/decommission',
       {
         schema: {
-          summary: 'Retire a device: its credential is revoked, its history kept',
+          summary: 'Retire a device: its credential and certificates are revoked, its history kept',
           tags: ['devices'],
           params: DeviceParams,
           response: withErrors({ 200: Type.Ref('Device') }),
@@ -116,6 +117,25 @@ export const deviceRoutes =
         return deviceJson(
           await c.store.decommissionDevice(request.params.id, timeContext(c), actorOf(operator)),
         );
+      },
+    );
+
+    app.post(
+      '/devices/:id/revoke-certificates',
+      {
+        schema: {
+          summary:
+            'Revoke every certificate of a device: refused at once on every listener and replica, listed in the CRL',
+          tags: ['devices'],
+          params: DeviceParams,
+          response: withErrors({ 200: RevokedCertificates }),
+        },
+      },
+      async (request) => {
+        const operator = operatorOf(request);
+        const id = request.params.id;
+        const revoked = await c.store.certificates.revokeDevice(id, c.clock.now(), actorOf(operator));
+        return { device_id: id, revoked };
       },
     );
 

@@ -51,7 +51,7 @@ const WRITE = `WITH written AS (
     $${WRITABLE.length + 9}::text[]) WITH ORDINALITY AS e(at, type, device_id, rollout_id, actor, reason, data, n)
   ORDER BY n`;
 
-type LockedRow = HeartbeatRow & { id: string; has_open: boolean };
+type LockedRow = HeartbeatRow & { id: string; has_open: boolean; live_fingerprints: string[] };
 
 export class PostgresHeartbeats {
   constructor(private readonly db: Kysely<Database>) {}
@@ -60,10 +60,21 @@ export class PostgresHeartbeats {
     return transact(this.db, async (trx) => {
       // Rows locked in id order, so two batches (two replicas) holding the same devices queue, never deadlock.
       const ids = [...new Set(batch.map((b) => b.heartbeat.deviceId))];
+      // Of the client certificates presented, each device's live ones, read in the same statement; a batch of
+      // bearer heartbeats alone (no certificate) skips the look-up.
+      const fingerprints = batch.flatMap((b) =>
+        b.certificateFingerprint === undefined ? [] : [b.certificateFingerprint],
+      );
+      const live =
+        fingerprints.length === 0
+          ? sql`'{}'::text[]`
+          : sql`ARRAY(SELECT c.fingerprint FROM device_certificates c WHERE c.device_id = d.id
+                  AND c.revoked_at IS NULL AND c.fingerprint = ANY(${fingerprints}::text[]))`;
       const read = await sql<LockedRow>`
         SELECT d.id, d.credential_hash, d.recorded_status, d.last_seen, d.decommissioned_at, d.firmware_version,
           EXISTS (SELECT 1 FROM device_updates u
-                  WHERE u.device_id = d.id AND u.state = ANY(${OFFERABLE_STATES}::text[])) AS has_open
+                  WHERE u.device_id = d.id AND u.state = ANY(${OFFERABLE_STATES}::text[])) AS has_open,
+          ${live} AS live_fingerprints
         FROM devices d WHERE d.id = ANY(${ids}::text[]) ORDER BY d.id FOR UPDATE OF d`.execute(trx);
       const rows = new Map<string, LockedRow>(read.rows.map((r) => [r.id, r]));
       // writes[k]: each device's (k+1)-th write of the batch. A device heartbeats twice in one batch rarely; when
@@ -75,7 +86,9 @@ export class PostgresHeartbeats {
       const outcomes = batch.map((presented) => {
         const id = presented.heartbeat.deviceId;
         const row = rows.get(id);
-        const effects = heartbeatEffects(row, presented, row?.has_open === true, ctx);
+        const fingerprint = presented.certificateFingerprint;
+        const certified = fingerprint !== undefined && row?.live_fingerprints.includes(fingerprint) === true;
+        const effects = heartbeatEffects(row, presented, row?.has_open === true, ctx, certified);
         if (effects.outcome.ok && row) {
           // The same device again in this batch sees this heartbeat's write.
           rows.set(id, { ...row, ...effects.set } as LockedRow);

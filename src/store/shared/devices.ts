@@ -11,6 +11,7 @@ import { fleetImportedEvent, newDeviceRow, recordColumns, rowToDevice } from '..
 import { statusEvent } from '../heartbeat-effects.js';
 import type { Database } from '../schema.js';
 import type { DevicePage, DeviceQuery, ImportResult, NewEvent, TimeContext } from '../store.js';
+import { revokeCertificates } from './certificates.js';
 import { decodeCursor, encodeCursor, sortExpression } from './device-sort.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './events.js';
 import { compileFilter } from './filter-sql.js';
@@ -174,6 +175,8 @@ export async function decommissionDevice(
       })
       .where('id', '=', id)
       .execute();
+    // Its certificates stop working in the same transaction: no window where a retired device still gets in.
+    await revokeCertificates(trx, id, ctx.now, actor, 'device decommissioned');
     // A retired device never reports again: its open updates end here, or they would stay open forever
     // (holding a download slot, keeping their release from being deleted). That includes installs under
     // way, which an operator cannot cancel on a live device.

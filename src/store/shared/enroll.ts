@@ -5,6 +5,7 @@ import { matchesFilter, parseFilter } from '../../core/filter/index.js';
 import type { SqlContext } from '../adapter.js';
 import { type DeviceRow, newDeviceRow, recordColumns, rowToDevice } from '../device-row.js';
 import type { Enrollment, TimeContext } from '../store.js';
+import { hasLiveCertificate, insertCertificate } from './certificates.js';
 import { replaceTags } from './devices.js';
 import { insertEvents } from './events.js';
 
@@ -38,7 +39,7 @@ export async function enroll(s: SqlContext, enrollment: Enrollment, ctx: TimeCon
       if (existing.decommissioned_at !== null) {
         throw new FleetError('DEVICE_DECOMMISSIONED', `device ${record.id} is decommissioned`);
       }
-      if (existing.credential_hash !== null) {
+      if (existing.credential_hash !== null || (await hasLiveCertificate(trx, record.id))) {
         throw new FleetError(
           'DEVICE_EXISTS',
           `device ${record.id} is already enrolled; an operator can issue it a new credential`,
@@ -98,13 +99,15 @@ export async function enroll(s: SqlContext, enrollment: Enrollment, ctx: TimeCon
         );
       }
     }
+    const actor = `enrollment:${token.id}`;
+    if (enrollment.certificate) await insertCertificate(trx, enrollment.certificate, actor);
     await insertEvents(trx, [
       {
         at: ctx.now,
         type: 'device.enrolled',
         deviceId: record.id,
         rolloutId: null,
-        actor: `enrollment:${token.id}`,
+        actor,
         reason: existing ? 'claimed a registered device' : 'self-registration',
         data: {},
       },

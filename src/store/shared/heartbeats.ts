@@ -32,6 +32,7 @@ export async function recordHeartbeats(
   return transact(s.db, async (trx) => {
     // Where transactions run side by side, the batch's rows are read under their locks first.
     const locked = s.adapter.locksRows ? await lockHeartbeatRows(trx, batch) : undefined;
+    const certified = await liveCertificates(trx, batch);
     const outcomes: HeartbeatOutcome[] = [];
     const events: NewEvent[] = [];
     for (const presented of batch) {
@@ -48,7 +49,9 @@ export async function recordHeartbeats(
             .where('state', 'in', OFFERABLE_STATES)
             .limit(1)
             .executeTakeFirst()) !== undefined;
-      const effects = heartbeatEffects(row, presented, open, ctx);
+      const fingerprint = presented.certificateFingerprint;
+      const live = fingerprint !== undefined && certified.get(fingerprint) === id;
+      const effects = heartbeatEffects(row, presented, open, ctx, live);
       if (effects.outcome.ok) {
         await trx.updateTable('devices').set(effects.set).where('id', '=', id).execute();
         events.push(...effects.events);
@@ -62,6 +65,26 @@ export async function recordHeartbeats(
   }).catch((error: unknown) => {
     throw asCallerError(error, heartbeatsNamed(batch));
   });
+}
+
+/** The live (unrevoked) certificates among those the batch presented: fingerprint → device. */
+async function liveCertificates(trx: Db, batch: PresentedHeartbeat[]): Promise<Map<string, string>> {
+  const live = new Map<string, string>();
+  const presented = [
+    ...new Set(
+      batch.flatMap((b) => (b.certificateFingerprint === undefined ? [] : [b.certificateFingerprint])),
+    ),
+  ];
+  for (let i = 0; i < presented.length; i += INSERT_CHUNK) {
+    const found = await trx
+      .selectFrom('device_certificates')
+      .select(['fingerprint', 'device_id'])
+      .where('fingerprint', 'in', presented.slice(i, i + INSERT_CHUNK))
+      .where('revoked_at', 'is', null)
+      .execute();
+    for (const f of found) live.set(f.fingerprint, f.device_id);
+  }
+  return live;
 }
 
 /**

@@ -11,18 +11,24 @@ import type { SqliteEvents } from './events.js';
 import { RowUpdates } from './row-updates.js';
 
 export class SqliteHeartbeats {
-  private readonly selectRow: Statement<[string], HeartbeatRow & { has_open: number }>;
+  private readonly selectRow: Statement<
+    [string | null, string],
+    HeartbeatRow & { has_open: number; certificate_live: number }
+  >;
   private readonly writes: RowUpdates;
 
   constructor(
     private readonly sqlite: Sqlite,
     private readonly events: SqliteEvents,
   ) {
-    // The device row and whether it has an update to be offered, in one statement.
+    // The device row, whether it has an update to be offered and whether the client certificate presented (if
+    // any) is one of its live ones, in one statement.
     const states = OFFERABLE_STATES.map((s) => `'${s}'`).join(', ');
     this.selectRow = sqlite.prepare(
       `SELECT credential_hash, recorded_status, last_seen, decommissioned_at, firmware_version,
-         EXISTS (SELECT 1 FROM device_updates u WHERE u.device_id = d.id AND u.state IN (${states})) AS has_open
+         EXISTS (SELECT 1 FROM device_updates u WHERE u.device_id = d.id AND u.state IN (${states})) AS has_open,
+         EXISTS (SELECT 1 FROM device_certificates c
+                 WHERE c.fingerprint = ? AND c.device_id = d.id AND c.revoked_at IS NULL) AS certificate_live
        FROM devices d WHERE d.id = ?`,
     );
     this.writes = new RowUpdates(sqlite, 'devices');
@@ -34,8 +40,9 @@ export class SqliteHeartbeats {
         () =>
           batch.map((presented) => {
             const id = presented.heartbeat.deviceId;
-            const row = this.selectRow.get(id);
-            const effects = heartbeatEffects(row, presented, row?.has_open === 1, ctx);
+            const row = this.selectRow.get(presented.certificateFingerprint ?? null, id);
+            const live = row?.certificate_live === 1;
+            const effects = heartbeatEffects(row, presented, row?.has_open === 1, ctx, live);
             if (effects.outcome.ok) {
               this.writes.run(id, effects.set);
               this.events.write(effects.events);
