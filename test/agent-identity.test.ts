@@ -53,7 +53,7 @@ describe('IdentityFiles', () => {
     expect(await files.read()).toBeUndefined();
     const { keyPem, csrPem } = await makeKeyAndCsr('dev-1');
     const certificatePem = opensslCa().issue(csrPem, { days: 90 });
-    await files.write(certificatePem, keyPem);
+    await files.write(certificatePem, keyPem, Date.now());
     expect((await stat(files.certificatePath)).mode & 0o777).toBe(0o600);
     const read = await files.read();
     expect(read?.keyPem.trim()).toBe(keyPem.trim());
@@ -68,10 +68,10 @@ describe('IdentityFiles', () => {
     const dir = await tempDir();
     const files = new IdentityFiles(dir);
     const { keyPem, csrPem } = await makeKeyAndCsr('dev-1');
-    await files.write(opensslCa().issue(csrPem), keyPem);
+    await files.write(opensslCa().issue(csrPem), keyPem, Date.now());
     const before = await readFile(files.certificatePath, 'utf8');
     await expect(
-      files.write('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', keyPem),
+      files.write('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', keyPem, 0),
     ).rejects.toThrow();
     await expect(files.writeCa('not a certificate')).rejects.toThrow();
     expect(await readFile(files.certificatePath, 'utf8')).toBe(before);

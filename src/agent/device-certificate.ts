@@ -134,7 +134,7 @@ export class DeviceCertificate {
       await this.files.writeCa(issued.ca_certificate);
       ca = issued.ca_certificate;
     }
-    const identity = await this.files.write(issued.certificate, keyPem);
+    const identity = await this.files.write(issued.certificate, keyPem, this.o.clock.now());
     if (ca !== undefined)
       this.tls?.use({ ca, certificatePem: identity.certificatePem, keyPem: identity.keyPem });
     this.adopt(identity);

@@ -10,7 +10,7 @@
 // @peculiar/x509 resolves its parts through tsyringe, which needs the Reflect metadata polyfill loaded first.
 import 'reflect-metadata';
 import { KeyObject, webcrypto } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { isNotFound, writeFileAtomic } from './fsutil.js';
@@ -31,6 +31,8 @@ export interface DeviceIdentity {
   keyPem: string;
   notBefore: number;
   notAfter: number;
+  /** When the device saved it (the file's time): the renewal schedule counts from here (renewal.ts). */
+  receivedAt: number;
 }
 
 const ALGORITHMS: Record<
@@ -81,15 +83,16 @@ export class IdentityFiles {
     const certificatePem = pemBlocks(text, 'CERTIFICATE').join('');
     const keyPem = pemBlocks(text, 'PRIVATE KEY')[0];
     if (!certificatePem || !keyPem) throw new Error(`${this.certificatePath} holds no certificate and key`);
-    return { certificatePem, keyPem, ...certificateValidity(certificatePem) };
+    const receivedAt = (await stat(this.certificatePath)).mtimeMs;
+    return { certificatePem, keyPem, ...certificateValidity(certificatePem), receivedAt };
   }
 
   /** Checks the certificate, then replaces the old pair in one rename: readers see the old or the new pair. */
-  async write(certificatePem: string, keyPem: string): Promise<DeviceIdentity> {
+  async write(certificatePem: string, keyPem: string, receivedAt: number): Promise<DeviceIdentity> {
     const validity = certificateValidity(certificatePem);
     const body = `${certificatePem.trim()}\n${keyPem.trim()}\n`;
     await writeFileAtomic(this.certificatePath, body, 0o600);
-    return { certificatePem, keyPem, ...validity };
+    return { certificatePem, keyPem, ...validity, receivedAt };
   }
 
   readCa(): Promise<string | undefined> {

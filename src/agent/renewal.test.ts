@@ -12,6 +12,19 @@ describe('renewal schedule', () => {
     expect(renewalDueAt(validity, 0.5)).toBe(1_045 * DAY);
   });
 
+  it('counts from receipt when a back-dated certificate arrives after its notBefore', () => {
+    const minute = 60_000;
+    // Issued at t = 1000 min, back-dated 5 min, valid 30 s: due 20 s after receipt, not at once.
+    const backDated = {
+      notBefore: 995 * minute,
+      notAfter: 1000 * minute + 30_000,
+      receivedAt: 1000 * minute,
+    };
+    expect(renewalDueAt(backDated)).toBe(1000 * minute + 20_000);
+    // Received before notBefore (a device clock that lags): notBefore counts.
+    expect(renewalDueAt({ ...validity, receivedAt: 999 * DAY })).toBe(1_060 * DAY);
+  });
+
   it('is not due before two thirds, is due after, and says how long to wait', () => {
     const clock = new ManualClock(1_000 * DAY);
     const schedule = new RenewalSchedule(validity, 2 / 3, seededRandom(1));
