@@ -22,7 +22,6 @@ export function registerAgent(program: Command): void {
       'the release-signing public key to trust, signing.pub (required without --bundle)',
     )
     .option('--enroll-token <token>', 'enrollment token, needed only on the first start')
-    .option('--ca <file>', 'the FleetD CA to trust the https server with (kept in the state folder)')
     .option(
       '--enroll-cert',
       'enroll with a CSR and use mutual TLS (the default for an https server once a CA is known)',
@@ -46,7 +45,13 @@ export function registerAgent(program: Command): void {
       // A bundle names its server; the environment is for operators and does not override it.
       const server =
         program.opts<{ server?: string }>().server ?? (flags.bundle ? undefined : process.env.FLEETD_SERVER);
-      const options = await agentOptionsFromFlags({ ...flags, server }).catch((error: Error) => {
+      // `--ca FILE` is the program's option (the CA to trust https servers with), as for every command.
+      const ca = program.opts<{ ca?: string }>().ca;
+      const options = await agentOptionsFromFlags({
+        ...flags,
+        server,
+        ...(ca !== undefined ? { ca } : {}),
+      }).catch((error: Error) => {
         throw new CliError(error.message);
       });
       options.healthDeadlineMs = parseDuration(flags.healthDeadline, '--health-deadline');

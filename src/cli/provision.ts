@@ -1,6 +1,6 @@
 /**
  * `fleetd devices provision ID --out FILE.tar.gz` (or `--csv FILE --out-dir DIR` for many): a provisioning
- * bundle per device (the format: src/agent/bundle.ts; the walk-through: docs/provisioning.md). Everything
+ * bundle per device, its CA the `--ca` file the CLI trusts the server with, else the server's (/api/v1/pki/ca) (the format: src/agent/bundle.ts; the walk-through: docs/provisioning.md). Everything
  * is checked and fetched before the first token is made or file written.
  */
 import { X509Certificate } from 'node:crypto';
@@ -28,7 +28,6 @@ interface ProvisionFlags {
   outDir?: string;
   hardware?: string;
   deviceServer?: string;
-  ca?: string;
   publicKey?: string;
   keyId?: string;
   stateDir: string;
@@ -65,7 +64,6 @@ export function registerProvision(program: Command, ctx: Ctx): void {
       "the device's hardware type (default: the registry's, for a registered device)",
     )
     .option('--device-server <url>', 'the https URL devices reach the server at (default: --server)')
-    .option('--ca <file>', 'the FleetD CA (default: the server gives it at /api/v1/pki/ca)')
     .option(
       '--public-key <file>',
       'the release-signing public key to pin (default: the one the server trusts)',
@@ -85,7 +83,8 @@ export function registerProvision(program: Command, ctx: Ctx): void {
       const client = ctx.client();
       // Fetched once for every device, before anything is created.
       const server = deviceServer(flags.deviceServer ?? client.server);
-      const caPem = await fleetdCa(client, flags.ca);
+      // `--ca` is the program's option (the CA the CLI trusts the server with): the same FleetD CA.
+      const caPem = await fleetdCa(client, program.opts<{ ca?: string }>().ca);
       const publicKeyPem = await signingKey(client, flags);
       if (flags.keyType !== undefined && !KEY_ALGORITHMS.includes(flags.keyType as KeyAlgorithm)) {
         throw new CliError(`--key-type: "${flags.keyType}" is not one of ${KEY_ALGORITHMS.join(', ')}`);
