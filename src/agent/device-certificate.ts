@@ -39,6 +39,8 @@ export class DeviceCertificate {
     private readonly o: CertificateOptions,
     private readonly files: IdentityFiles,
     private readonly tls: TlsFetch | undefined,
+    /** The FleetD CA the server is trusted with. */
+    private ca: string | undefined,
     /** Whether this device authenticates with a certificate (else with a bearer credential). */
     readonly inUse: boolean,
   ) {}
@@ -69,7 +71,7 @@ export class DeviceCertificate {
             ...(identity ? { certificatePem: identity.certificatePem, keyPem: identity.keyPem } : {}),
           })
         : undefined;
-    const cert = new DeviceCertificate(o, files, tls, inUse);
+    const cert = new DeviceCertificate(o, files, tls, ca, inUse);
     if (identity) cert.adopt(identity);
     return cert;
   }
@@ -97,10 +99,13 @@ export class DeviceCertificate {
     });
   }
 
-  /** Renews when due; a failure is logged and retried with backoff, the current certificate still in use. */
-  async renewIfDue(client: DeviceClient): Promise<void> {
+  /**
+   * Renews when due; a failure is logged and retried with backoff, the current certificate still in use.
+   * True when a new certificate is in use (long-lived connections such as MQTT should reconnect).
+   */
+  async renewIfDue(client: DeviceClient): Promise<boolean> {
     const now = this.o.clock.now();
-    if (!this.renewal?.due(now)) return;
+    if (!this.renewal?.due(now)) return false;
     try {
       const { keyPem, csrPem } = await makeKeyAndCsr(this.o.deviceId, this.o.keyAlgorithm);
       const issued = await client.renewCertificate(csrPem);
@@ -108,13 +113,22 @@ export class DeviceCertificate {
       this.o.log.info('device certificate renewed', {
         expires_at: new Date(this.identity!.notAfter).toISOString(),
       });
+      return true;
     } catch (e) {
       const wait = this.renewal.failed(now);
       this.o.log.warn('certificate renewal failed; the current certificate stays in use', {
         error: (e as Error).message,
         retry_in_s: Math.round(wait / 1000),
       });
+      return false;
     }
+  }
+
+  /** The CA and the current certificate and key, for the device's other TLS connections (MQTT over TLS). */
+  tlsMaterial(): { caPem: string | undefined; certificatePem?: string; keyPem?: string } {
+    return this.identity
+      ? { caPem: this.ca, certificatePem: this.identity.certificatePem, keyPem: this.identity.keyPem }
+      : { caPem: this.ca };
   }
 
   /** Milliseconds until a renewal is due, when there is a certificate. */
@@ -129,14 +143,13 @@ export class DeviceCertificate {
   private async save(issued: IssuedCertificate, keyPem: string): Promise<void> {
     // The CA the server is trusted with stays the one the device was given; the answer's CA is kept only
     // when there was none on disk (it came over a connection that CA already vouched for).
-    let ca = await this.files.readCa();
-    if (ca === undefined && issued.ca_certificate !== undefined) {
+    if (this.ca === undefined && issued.ca_certificate !== undefined) {
       await this.files.writeCa(issued.ca_certificate);
-      ca = issued.ca_certificate;
+      this.ca = issued.ca_certificate;
     }
     const identity = await this.files.write(issued.certificate, keyPem, this.o.clock.now());
-    if (ca !== undefined)
-      this.tls?.use({ ca, certificatePem: identity.certificatePem, keyPem: identity.keyPem });
+    if (this.ca !== undefined)
+      this.tls?.use({ ca: this.ca, certificatePem: identity.certificatePem, keyPem: identity.keyPem });
     this.adopt(identity);
   }
 
