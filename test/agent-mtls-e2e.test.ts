@@ -5,7 +5,7 @@
  * and once `fleetd devices revoke` has run the server refuses it, and curl with its certificate too.
  */
 import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent as Dispatcher, fetch } from 'undici';
@@ -56,19 +56,35 @@ afterAll(async () => {
 const cli = (...args: string[]) => runCli(['--server', server.url, '--data', data, ...args]);
 
 /** The operator API over the server's TLS, trusting the FleetD CA. */
-async function device(): Promise<{ status?: string; last_seen?: string | null } | undefined> {
+async function api<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  type = 'application/json',
+): Promise<{ status: number; body: T }> {
   const token = readFileSync(join(data, 'admin-token'), 'utf8').trim();
-  const r = await fetch(`${server.url}/api/v1/devices/${ID}`, {
-    headers: { authorization: `Bearer ${token}` },
+  const r = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': type }) },
+    ...(body === undefined
+      ? {}
+      : { body: type === 'application/json' ? JSON.stringify(body) : (body as Buffer) }),
     dispatcher,
   });
-  return r.status === 200 ? ((await r.json()) as { status?: string; last_seen?: string | null }) : undefined;
+  return { status: r.status, body: (await r.json()) as T };
+}
+
+async function device(): Promise<
+  { status?: string; last_seen?: string | null; firmware_version?: string | null } | undefined
+> {
+  const r = await api<{ status?: string; last_seen?: string | null }>('GET', `/api/v1/devices/${ID}`);
+  return r.status === 200 ? r.body : undefined;
 }
 
 const certificate = () => new X509Certificate(readFileSync(join(stateDir, 'device.pem')));
 
 describe('a provisioned device over mutual TLS', () => {
-  it('enrolls from the bundle alone, heartbeats with its certificate, renews it, and is refused once revoked', async () => {
+  it('enrolls from the bundle alone, heartbeats and installs an update over mTLS, renews its certificate, and is refused once revoked', async () => {
     expect(server.url).toMatch(/^https:\/\//);
     const bundle = join(tempDir(), `${ID}.tar.gz`);
     const made = cli(
@@ -95,6 +111,29 @@ describe('a provisioned device over mutual TLS', () => {
     const first = certificate();
     expect(first.subject).toContain(`CN=${ID}`);
     expect(first.checkIssued(new X509Certificate(readFileSync(caFile)))).toBe(true);
+
+    // An update: the download, like every other call, goes over mutual TLS.
+    const upload = await api(
+      'POST',
+      '/api/v1/artifacts?name=pos-fw&version=2.3.0&hardware=pos-x200',
+      randomBytes(64 * 1024),
+      'application/octet-stream',
+    );
+    expect(upload.status).toBe(201);
+    const assigned = await api<{ assigned: Array<{ id: string }> }>('POST', '/api/v1/updates/assign', {
+      release: 'pos-fw@2.3.0',
+      devices: [ID],
+    });
+    const updateId = assigned.body.assigned[0]!.id;
+    await eventually(
+      'the update to succeed',
+      async () => {
+        const state = (await api<{ state?: string }>('GET', `/api/v1/updates/${updateId}`)).body.state;
+        if (state === 'failed' || state === 'rolled_back') throw new Error(`update ${state}`);
+        return state === 'succeeded';
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
 
     // Renewal: a new certificate (new key) replaces it, and heartbeats keep landing after it.
     await eventually(

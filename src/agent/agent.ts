@@ -274,11 +274,7 @@ export class Agent {
       });
     }
     this.flow = new UpdateFlow(
-      {
-        ...o,
-        fetch: (input, init) => (this.certificate?.fetch ?? o.fetch ?? fetch)(input, init),
-        publicKey: this.publicKey,
-      },
+      { ...o, publicKey: this.publicKey },
       {
         state: this.state,
         slots: this.slots,

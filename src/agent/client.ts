@@ -42,7 +42,8 @@ export class DeviceClient {
 
   constructor(
     private readonly server: string,
-    private readonly fetchFn: HttpFetch,
+    /** How the server is reached (mutual TLS once the device has a certificate): downloads use it too. */
+    readonly fetchFn: HttpFetch,
     private readonly timeoutMs = 30_000,
   ) {}
 
