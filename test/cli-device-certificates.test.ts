@@ -75,6 +75,19 @@ it('issues certificates for the configured validity, revokes them and lists them
     device_id: 'dev-1',
     revoked: 0,
   });
+  const listed = JSON.parse(cli('devices', 'certificates', 'dev-1', '-o', 'json').stdout);
+  expect(listed.certificates).toEqual([
+    expect.objectContaining({
+      serial: serial.toLowerCase(),
+      issuer: 'fleetd',
+      revoked_at: expect.any(String),
+    }),
+  ]);
+  expect(cli('devices', 'certificates', 'dev-1').stdout).toMatch(
+    new RegExp(
+      `^SERIAL\\s+ISSUER\\s+NOT AFTER\\s+REVOKED\\s+FINGERPRINT\\n${serial.toLowerCase()}\\s+fleetd\\s`,
+    ),
+  );
   const unknown = cli('devices', 'revoke', 'nobody');
   expect(unknown.code).not.toBe(0);
   expect(unknown.stderr.trim().split('\n')).toEqual([

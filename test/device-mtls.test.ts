@@ -299,6 +299,48 @@ forEachBackend((backend) => {
       expect(await server.store.certificates.ofDevice('dev-1')).toHaveLength(1);
     });
 
+    it('a device with a bearer credential gets its first certificate; a refused certificate is not rescued by it', async () => {
+      await server.store.importDevices(
+        [{ id: 'dev-1' }],
+        { now: server.clock.now(), thresholds: DEFAULT_THRESHOLDS },
+        'test',
+      );
+      const issued = await server.app.inject({
+        method: 'POST',
+        url: '/api/v1/devices/dev-1/credential',
+        headers: server.admin,
+      });
+      const credential = issued.json().credential as string;
+      const first = await curl(server, 'POST', '/api/device/v1/certificate', {
+        bearer: credential,
+        json: { csr: await makeCsr(server, 'dev-1', 'dev-1') },
+      });
+      expect(first.status, JSON.stringify(first.body)).toBe(200);
+      writeFile(server, 'dev-1.crt', first.body.certificate);
+      expect((await heartbeat(server, 'dev-1', 'dev-1')).status).toBe(200);
+
+      await openssl(server, [
+        'req',
+        '-x509',
+        '-key',
+        'dev-1.key',
+        '-out',
+        'self.crt',
+        '-subj',
+        '/CN=dev-1',
+        '-days',
+        '30',
+      ]);
+      const both = await curl(server, 'POST', '/api/device/v1/heartbeat', {
+        cert: 'self.crt',
+        key: 'dev-1.key',
+        bearer: credential,
+        json: { device_id: 'dev-1' },
+      });
+      expect(both.status).toBe(401);
+      expect(both.body.error.message).toContain('self-signed');
+    });
+
     it('decommissioning stops the certificate', async () => {
       await enroll(server, 'dev-1');
       const retire = await server.app.inject({

@@ -26,7 +26,12 @@ type Command =
       devices: Array<{ i: number; firmware: string | null; hw: 'hw-a' | 'hw-b'; tag?: string }>;
     }
   | { kind: 'credentials'; devices: number[] }
-  | { kind: 'heartbeat'; beats: Array<{ i: number; good: boolean; firmware?: string; battery?: number }> }
+  | {
+      kind: 'heartbeat';
+      beats: Array<{ i: number; good: boolean; firmware?: string; battery?: number; cert?: 'own' | 'other' }>;
+    }
+  | { kind: 'certificates'; devices: number[] }
+  | { kind: 'revoke'; i: number }
   | { kind: 'advance'; ms: number }
   | { kind: 'sweep'; bounded: boolean }
   | { kind: 'assign'; devices: number[]; version: '1.0.0' | '2.0.0' }
@@ -58,6 +63,8 @@ const command: fc.Arbitrary<Command> = fc.oneof(
     ),
   }),
   fc.record({ kind: fc.constant('credentials' as const), devices }),
+  fc.record({ kind: fc.constant('certificates' as const), devices }),
+  fc.record({ kind: fc.constant('revoke' as const), i: device }),
   fc.record({
     kind: fc.constant('heartbeat' as const),
     beats: fc.array(
@@ -67,6 +74,8 @@ const command: fc.Arbitrary<Command> = fc.oneof(
           good: fc.boolean(),
           firmware: fc.constantFrom('1.0.0', '2.0.0'),
           battery: fc.integer({ min: 0, max: 100 }),
+          // Over a client certificate: the device's own (when it has one) or another device's.
+          cert: fc.constantFrom('own' as const, 'own' as const, 'other' as const),
         },
         { requiredKeys: ['i', 'good'] },
       ),
@@ -97,6 +106,51 @@ const command: fc.Arbitrary<Command> = fc.oneof(
     ),
   }),
 );
+
+/**
+ * Random commands, half the time after a start where some devices are registered with a certificate, so that
+ * heartbeats over certificates, revocations and their order meet often enough to be compared.
+ */
+const commands: fc.Arbitrary<Command[]> = fc
+  .tuple(
+    fc.option(
+      fc.subarray(
+        Array.from({ length: DEVICES }, (_, i) => i),
+        { minLength: 1 },
+      ),
+    ),
+    fc.boolean(),
+    fc.array(command, { minLength: 1, maxLength: 25 }),
+  )
+  .map(([certified, revoke, rest]): Command[] =>
+    certified === null
+      ? rest
+      : [
+          { kind: 'import', devices: certified.map((i) => ({ i, firmware: null, hw: 'hw-a' as const })) },
+          { kind: 'certificates', devices: certified },
+          ...(revoke ? [{ kind: 'revoke' as const, i: certified[0]! }] : []),
+          ...rest,
+        ],
+  );
+
+/** A certificate (fingerprint `f<i>`) for each device that has none yet; the errors of the others, by code. */
+async function recordCertificates(store: SqlStore, devices: number[], now: number): Promise<unknown[]> {
+  const answers: unknown[] = [];
+  for (const i of devices) {
+    if ((await store.certificates.ofDevice(dev(i))).length > 0) continue;
+    const certificate = {
+      serial: `s${i}`,
+      deviceId: dev(i),
+      fingerprint: `f${i}`,
+      issuer: 'fleetd',
+      notBefore: now,
+      notAfter: now + 86_400_000,
+      issuedAt: now,
+    };
+    answers.push(await store.certificates.record(certificate, 'op').catch((e: { code?: string }) => e.code));
+  }
+  return answers;
+}
 
 /** One store and the clock it runs on. */
 interface Side {
@@ -142,10 +196,16 @@ async function run(side: Side, c: Command, now: number): Promise<unknown> {
             ...(b.firmware === undefined ? {} : { firmwareVersion: b.firmware }),
             ...(b.battery === undefined ? {} : { battery: b.battery }),
           },
-          credentialHash: b.good ? `h${b.i}` : 'wrong',
+          ...(b.cert === undefined
+            ? { credentialHash: b.good ? `h${b.i}` : 'wrong' }
+            : { certificateFingerprint: `f${b.cert === 'own' ? b.i : (b.i + 1) % DEVICES}` }),
         })),
         ctx,
       );
+    case 'certificates':
+      return recordCertificates(store, c.devices, now);
+    case 'revoke':
+      return store.certificates.revokeDevice(dev(c.i), now, 'op');
     case 'advance':
       return null;
     case 'sweep':
@@ -201,6 +261,7 @@ async function snapshot(store: SqlStore): Promise<unknown> {
   return {
     devices: await read('devices', 'id'),
     tags: await read('device_tags', 'device_id, key'),
+    certificates: await read('device_certificates', 'serial'),
     updates: await read('device_updates', 'rowid'),
     rollouts: await read('rollouts', 'rowid'),
     // By the rollout's write order, not its random id, so both stores list the same rollout first.
@@ -221,7 +282,7 @@ function named(value: unknown, names: Map<string, string>): unknown {
 describe('native SQLite paths against the shared SQL', () => {
   it('give the same answers, rows and events for random heartbeats, sweeps, imports, offers and reports', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 25 }), async (commands) => {
+      fc.asyncProperty(commands, async (commands) => {
         const native: Side = { store: await openSqliteStore(':memory:', { native: true }), rollouts: 0 };
         const shared: Side = { store: await openSqliteStore(':memory:', { native: false }), rollouts: 0 };
         try {

@@ -25,6 +25,8 @@ const ctxAt = (now: number): TimeContext => ({ now, thresholds: DEFAULT_THRESHOL
 interface Beat {
   i: number;
   good: boolean;
+  /** Over a client certificate (fingerprint `f<cert>`): the device's own, or another device's. */
+  cert?: 'own' | 'other';
   firmware?: string;
   battery?: number;
   signal?: number;
@@ -36,6 +38,8 @@ interface Beat {
 type Command =
   | { kind: 'import'; devices: Array<{ i: number; firmware: string | null; seen: number | null }> }
   | { kind: 'credentials'; devices: number[] }
+  | { kind: 'certificates'; devices: number[] }
+  | { kind: 'revoke'; i: number }
   | { kind: 'decommission'; i: number }
   | { kind: 'assign'; devices: number[] }
   | { kind: 'offer'; devices: number[] }
@@ -51,6 +55,7 @@ const beat: fc.Arbitrary<Beat> = fc.record(
   {
     i: fc.integer({ min: 0, max: DEVICES + 1 }),
     good: fc.boolean(),
+    cert: fc.constantFrom('own' as const, 'other' as const),
     firmware: fc.constantFrom('1.0.0', '2.0.0', '2.1.0-rc.1'),
     // Halves: a column written with the wrong numeric type would round them.
     battery: fc.integer({ min: 0, max: 200 }).map((n) => n / 2),
@@ -85,6 +90,8 @@ const command: fc.Arbitrary<Command> = fc.oneof(
     }),
   },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('credentials' as const), devices }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('certificates' as const), devices }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('revoke' as const), i: device }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('decommission' as const), i: device }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('assign' as const), devices }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('offer' as const), devices }) },
@@ -107,7 +114,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
 );
 
 /**
- * Every device registered first, most with a credential and some with an update to offer, so that most heartbeats
+ * Every device registered first, most with a credential, half with a certificate, and some with an update to offer, so that most heartbeats
  * get past authentication and some answer that an update is open.
  */
 const setup: fc.Arbitrary<Command[]> = fc
@@ -116,6 +123,7 @@ const setup: fc.Arbitrary<Command[]> = fc
       firmware: fc.constantFrom(null, '1.0.0', '2.0.0'),
       seen: fc.constantFrom(null, 60_000, 20 * 60_000),
       credential: fc.integer({ min: 0, max: 4 }).map((n) => n > 0),
+      certificate: fc.boolean(),
       update: fc.boolean(),
     }),
     { minLength: DEVICES, maxLength: DEVICES },
@@ -123,6 +131,7 @@ const setup: fc.Arbitrary<Command[]> = fc
   .map((list) => [
     { kind: 'import', devices: list.map((d, i) => ({ i, firmware: d.firmware, seen: d.seen })) },
     { kind: 'credentials', devices: list.flatMap((d, i) => (d.credential ? [i] : [])) },
+    { kind: 'certificates', devices: list.flatMap((d, i) => (d.certificate ? [i] : [])) },
     { kind: 'assign', devices: list.flatMap((d, i) => (d.update ? [i] : [])) },
   ]);
 
@@ -137,8 +146,29 @@ function presented(b: Beat): PresentedHeartbeat {
       ...(b.timestamp === undefined ? {} : { timestamp: b.timestamp }),
       ...(b.metrics === undefined ? {} : { metrics: b.metrics }),
     },
-    credentialHash: b.good ? `h${b.i}` : 'wrong',
-  };
+    ...(b.cert === undefined
+      ? { credentialHash: b.good ? `h${b.i}` : 'wrong' }
+      : { certificateFingerprint: `f${b.cert === 'own' ? b.i : b.i + 1}` }),
+  } as PresentedHeartbeat;
+}
+
+/** A certificate (fingerprint `f<i>`) for each device that has none yet; the errors of the others, by code. */
+async function recordCertificates(store: SqlStore, devices: number[], now: number): Promise<unknown[]> {
+  const answers: unknown[] = [];
+  for (const i of devices) {
+    if ((await store.certificates.ofDevice(dev(i))).length > 0) continue;
+    const certificate = {
+      serial: `s${i}`,
+      deviceId: dev(i),
+      fingerprint: `f${i}`,
+      issuer: 'fleetd',
+      notBefore: now,
+      notAfter: now + 86_400_000,
+      issuedAt: now,
+    };
+    answers.push(await store.certificates.record(certificate, 'op').catch((e: { code?: string }) => e.code));
+  }
+  return answers;
 }
 
 async function run(store: SqlStore, c: Command, now: number): Promise<unknown> {
@@ -163,6 +193,10 @@ async function run(store: SqlStore, c: Command, now: number): Promise<unknown> {
       );
     case 'decommission':
       return (await store.decommissionDevice(dev(c.i), ctx, 'op')).status;
+    case 'certificates':
+      return recordCertificates(store, c.devices, now);
+    case 'revoke':
+      return store.certificates.revokeDevice(dev(c.i), now, 'op');
     case 'assign':
       return (await store.updates.assign(c.devices.map(dev), 'rel-2', { action: 'install' }, ctx, 'op'))
         .assigned.length;
@@ -215,13 +249,13 @@ async function snapshot(store: SqlStore): Promise<unknown> {
         return names.get(id)!;
       }),
     ) as unknown;
-  return { devices: devicesRows, events: name(events), updates: name(updates) };
+  const certificates = (await sql`select * from device_certificates order by serial`.execute(store.db)).rows;
+  return { devices: devicesRows, certificates, events: name(events), updates: name(updates) };
 }
 
 async function reset(store: SqlStore): Promise<void> {
-  await sql`truncate devices, device_tags, device_updates, rollouts, events restart identity cascade`.execute(
-    store.db,
-  );
+  await sql`truncate devices, device_tags, device_certificates, device_updates, rollouts, events
+    restart identity cascade`.execute(store.db);
 }
 
 const backend = postgresBackends.native;

@@ -6,23 +6,31 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadOrCreateAuthority } from '../src/pki/authority.js';
+import { type Authority, loadOrCreateAuthority } from '../src/pki/authority.js';
+import { createDeviceCsr } from '../src/pki/csr.js';
 import { certificateNames, describeCertificate } from '../src/pki/describe.js';
-import { type RunningServer, startServer } from '../src/server/serve.js';
+import { issueDeviceCertificate } from '../src/pki/device-certificate.js';
+import { createServer, type RunningServer, type ServerParts, startServer } from '../src/server/serve.js';
 import { prepareTls } from '../src/server/tls.js';
 import { tempDir } from './support/processes.js';
 
 const DAY = 86_400_000;
 const running: RunningServer[] = [];
+const idle: ServerParts[] = [];
 afterEach(async () => {
   for (const server of running.splice(0)) await server.close();
+  for (const parts of idle.splice(0)) {
+    await parts.app.close();
+    await parts.store.close();
+  }
 });
 
-/** openssl s_client against a server in this process: spawned, not run synchronously, so the server can answer. */
-function sClient(args: string[]): Promise<{ code: number | null; output: string }> {
+/** A command against a server in this process: spawned, not run synchronously, so the server can answer. */
+function command(name: string, args: string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('openssl', ['s_client', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(name, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (c: Buffer) => {
       output += c.toString();
@@ -30,12 +38,12 @@ function sClient(args: string[]): Promise<{ code: number | null; output: string 
     child.stderr.on('data', (c: Buffer) => {
       output += c.toString();
     });
-    child.once('error', (e) =>
-      reject(new Error(`these tests need the openssl command line on PATH (${e.message})`)),
-    );
+    child.once('error', (e) => reject(new Error(`these tests need ${name} on PATH (${e.message})`)));
     child.once('exit', (code) => resolve({ code, output }));
   });
 }
+
+const sClient = (args: string[]) => command('openssl', ['s_client', ...args]);
 
 /** The CA names a TLS server asks client certificates from, as openssl s_client prints them. */
 function acceptedClientCas(output: string): string[] {
@@ -179,7 +187,7 @@ describe('the TLS listener', () => {
     expect(existsSync(data)).toBe(false);
   });
 
-  it('refuses a --tls-key that is not the key of --tls-cert, naming both files', async () => {
+  it('refuses a --tls-key that is not the key of --tls-cert, or a --tls-cert that is no certificate, naming the files', async () => {
     const dir = tempDir();
     const one = await prepareTls({ kind: 'auto' }, join(dir, 'one'), '127.0.0.1', new Date());
     const two = await prepareTls({ kind: 'auto' }, join(dir, 'two'), '127.0.0.1', new Date());
@@ -196,5 +204,132 @@ describe('the TLS listener', () => {
       code: 'VALIDATION',
       message: expect.stringMatching(/two\.key is not the key of .*one\.crt/),
     });
+    await expect(
+      prepareTls(
+        { kind: 'files', certFile: join(dir, 'two.key'), keyFile: join(dir, 'two.key') },
+        join(dir, 'three'),
+        '127.0.0.1',
+        new Date(),
+      ),
+    ).rejects.toMatchObject({
+      code: 'VALIDATION',
+      message: expect.stringMatching(/--tls-cert .*two\.key: expected a PEM certificate/),
+    });
+    expect(existsSync(join(dir, 'three'))).toBe(false); // refused before anything was made
+  });
+
+  it('serves a renewed certificate from the next handshake on, without a restart', async () => {
+    const data = tempDir();
+    const server = await startServer({ port: 0, dataDir: data, logLevel: 'silent', tls: { kind: 'auto' } });
+    running.push(server);
+    const address = server.url.replace('https://', '');
+    const certFile = join(data, 'pki', 'server.crt');
+    const first = readFileSync(certFile, 'utf8');
+    const presented = async () => {
+      const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(
+        (await sClient(['-connect', address])).output,
+      )?.[0];
+      return describeCertificate(pem ?? 'none').fingerprint;
+    };
+    expect(await presented()).toBe(describeCertificate(first).fingerprint);
+
+    expect(await server.tls!.renewIfDue(new Date(Date.now() + DAY))).toBe(false);
+    const late = new Date(describeCertificate(first).notAfter.getTime() - 20 * DAY);
+    expect(await server.tls!.renewIfDue(late)).toBe(true);
+    const second = readFileSync(certFile, 'utf8');
+    expect(second).not.toBe(first);
+    expect(await presented()).toBe(describeCertificate(second).fingerprint);
+  });
+});
+
+/** curl with a client certificate (`--cert`, `--key`) against a route that says what the TLS socket saw. */
+async function whoami(url: string, ca: string, cert?: { certFile: string; keyFile: string }) {
+  const args = [
+    '-sS',
+    '--fail',
+    '--cacert',
+    ca,
+    ...(cert ? ['--cert', cert.certFile, '--key', cert.keyFile] : []),
+  ];
+  const result = await command('curl', [...args, `${url}/test/whoami`]);
+  expect(result.code, result.output).toBe(0);
+  return JSON.parse(result.output) as { authorized: boolean; cn: string | null };
+}
+
+/** A device key and its certificate from `ca`, written to files for curl. */
+async function deviceFiles(ca: Authority, dir: string, deviceId: string) {
+  const { csrPem, privateKeyPem } = await createDeviceCsr(deviceId);
+  const issued = await issueDeviceCertificate(ca, csrPem, deviceId, { now: new Date(), validityMs: DAY });
+  const certFile = join(dir, `${deviceId}.crt`);
+  const keyFile = join(dir, `${deviceId}.key`);
+  writeFileSync(certFile, issued.certificatePem);
+  writeFileSync(keyFile, privateKeyPem, { mode: 0o600 });
+  return { certFile, keyFile };
+}
+
+describe('the operator’s certificate files', () => {
+  it('are served again once renewed in place, without a restart; a half-written pair is not taken', async () => {
+    const dir = tempDir();
+    const makePair = async (name: string) => {
+      const tls = await prepareTls({ kind: 'auto' }, join(dir, name), '127.0.0.1', new Date());
+      return { cert: String(tls.https.cert), key: String(tls.https.key) };
+    };
+    const first = await makePair('first');
+    const certFile = join(dir, 'server.crt');
+    const keyFile = join(dir, 'server.key');
+    writeFileSync(certFile, first.cert);
+    writeFileSync(keyFile, first.key);
+    const server = await startServer({
+      port: 0,
+      dataDir: join(dir, 'data'),
+      logLevel: 'silent',
+      tls: { kind: 'files', certFile, keyFile },
+    });
+    running.push(server);
+    const address = server.url.replace('https://', '');
+    const presented = async () =>
+      describeCertificate(
+        /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(
+          (await sClient(['-connect', address])).output,
+        )?.[0] ?? 'none',
+      ).fingerprint;
+    expect(await presented()).toBe(describeCertificate(first.cert).fingerprint);
+    expect(await server.tls!.renewIfDue(new Date())).toBe(false);
+
+    const second = await makePair('second');
+    writeFileSync(certFile, second.cert); // the key not yet: refused, the old pair still served
+    await expect(server.tls!.renewIfDue(new Date())).rejects.toMatchObject({ code: 'VALIDATION' });
+    expect(await presented()).toBe(describeCertificate(first.cert).fingerprint);
+    writeFileSync(keyFile, second.key);
+    expect(await server.tls!.renewIfDue(new Date())).toBe(true);
+    expect(await presented()).toBe(describeCertificate(second.cert).fingerprint);
+  });
+});
+
+describe('client certificates on the TLS listener', () => {
+  it('reach the request’s TLS socket: verified against the FleetD CA and the client CAs set at run time', async () => {
+    const data = tempDir();
+    const parts = await createServer({ dataDir: data, logLevel: 'silent', tls: { kind: 'auto' } });
+    idle.push(parts);
+    // What device authentication reads: the socket of the request, as Node gives it.
+    parts.app.get('/test/whoami', async (request) => {
+      const socket = request.raw.socket as TLSSocket;
+      return { authorized: socket.authorized, cn: socket.getPeerCertificate().subject?.CN ?? null };
+    });
+    const url = await parts.app.listen({ port: 0, host: '127.0.0.1' });
+    const caFile = join(data, 'pki', 'ca.crt');
+
+    expect(await whoami(url, caFile)).toEqual({ authorized: false, cn: null });
+    const ours = await deviceFiles(parts.tls!.authority, data, 'pos-0042');
+    expect(await whoami(url, caFile, ours)).toEqual({ authorized: true, cn: 'pos-0042' });
+
+    // A manufacturer's CA: the handshake completes (the app decides), but the certificate is not verified ...
+    const factory = await loadOrCreateAuthority(join(tempDir(), 'factory'), new Date());
+    const theirs = await deviceFiles(factory, data, 'sensor-7');
+    expect(await whoami(url, caFile, theirs)).toEqual({ authorized: false, cn: 'sensor-7' });
+    // ... until that CA is trusted, from the next connection on.
+    parts.tls!.setClientCas([factory.certificatePem]);
+    expect(await whoami(url, caFile, theirs)).toEqual({ authorized: true, cn: 'sensor-7' });
+    expect(await whoami(url, caFile, ours)).toEqual({ authorized: true, cn: 'pos-0042' });
   });
 });

@@ -1,7 +1,11 @@
 /** `fleetd devices …` */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { DeviceJson, RevokedCertificatesJson } from '../protocol/operator-api.js';
+import type {
+  DeviceCertificateListJson,
+  DeviceJson,
+  RevokedCertificatesJson,
+} from '../protocol/operator-api.js';
 import { CliError, type Client } from './client.js';
 import { checkImportFile } from './import-file.js';
 import { ago, type OutputFormat, printJson, table } from './output.js';
@@ -142,6 +146,23 @@ export function registerDevices(program: Command, ctx: Ctx): void {
         .request<DeviceJson>('POST', `/api/v1/devices/${encodeURIComponent(id)}/decommission`);
       if (ctx.format() === 'json') printJson(d);
       else console.log(`${d.id} decommissioned`);
+    });
+
+  devices
+    .command('certificates')
+    .argument('<id>')
+    .description("the device's certificates, newest first, revoked ones included")
+    .action(async (id: string) => {
+      const r = await ctx
+        .client()
+        .request<DeviceCertificateListJson>('GET', `/api/v1/devices/${encodeURIComponent(id)}/certificates`);
+      if (ctx.format() === 'json') return printJson(r);
+      console.log(
+        table(
+          ['SERIAL', 'ISSUER', 'NOT AFTER', 'REVOKED', 'FINGERPRINT'],
+          r.certificates.map((k) => [k.serial, k.issuer, k.not_after, k.revoked_at, k.fingerprint]),
+        ),
+      );
     });
 
   devices

@@ -185,10 +185,10 @@ export function registerServer(program: Command): void {
           webhookAllowPrivate: opts.webhookAllowPrivate === true,
           scrubBytesPerSec: Math.round(scrubRate * 1024 * 1024),
           retention,
-          tls,
-          insecureHttp: opts.insecureHttp === true,
           deviceAuth: deviceAuthMode(opts.deviceAuth!),
           deviceCertValidityMs: parseDuration(opts.deviceCertValidity!, '--device-cert-validity'),
+          tls,
+          insecureHttp: opts.insecureHttp === true,
         });
         const token = server.adminToken
           ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`

@@ -107,4 +107,14 @@ describe('the FleetD CA', () => {
     const fromCert = openssl(['x509', '-in', certFile, '-noout', '-pubkey']).output;
     expect(fromKey).toBe(fromCert);
   });
+
+  it('is made once when several parts of a server ask for it at the same time', async () => {
+    const all = await Promise.all([1, 2, 3].map(() => loadOrCreateAuthority(join(dir, 'pki'), NOW)));
+    expect(new Set(all.map((ca) => ca.fingerprint)).size).toBe(1);
+    const onDisk = await authorityFromPem(
+      await readFile(join(dir, 'pki', 'ca.crt'), 'utf8'),
+      await readFile(join(dir, 'pki', 'ca.key'), 'utf8'),
+    );
+    expect(onDisk.fingerprint).toBe(all[0]?.fingerprint);
+  });
 });

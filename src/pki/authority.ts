@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { FleetError } from '../core/errors.js';
 import { certificateFingerprint, parseCertificate } from './describe.js';
 import { writeKeyFile, writePublicFile } from './key-file.js';
@@ -37,8 +37,20 @@ const SERVER_VALIDITY_MS = 397 * 24 * 3600_000; // the longest browsers accept f
 /** Certificates start a little in the past so a device whose clock lags a few minutes still accepts them. */
 export const CLOCK_SKEW_MS = 5 * 60_000;
 
+/** Loads under way, by folder: two parts of one server asking at once must not make two CAs. */
+const loading = new Map<string, Promise<Authority>>();
+
 /** The CA in `dir` (ca.crt + ca.key), made there when neither file exists. */
-export async function loadOrCreateAuthority(dir: string, now: Date): Promise<Authority> {
+export function loadOrCreateAuthority(dir: string, now: Date): Promise<Authority> {
+  const key = resolve(dir);
+  const pending = loading.get(key);
+  if (pending) return pending;
+  const load = loadOrCreate(dir, now).finally(() => loading.delete(key));
+  loading.set(key, load);
+  return load;
+}
+
+async function loadOrCreate(dir: string, now: Date): Promise<Authority> {
   const certFile = join(dir, CA_CERTIFICATE_FILE);
   const keyFile = join(dir, CA_KEY_FILE);
   const hasCert = existsSync(certFile);

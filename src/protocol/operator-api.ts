@@ -73,6 +73,20 @@ export const DeviceParams = Type.Object({ id: DeviceId });
 export const RevokedCertificates = Type.Object({ device_id: Type.String(), revoked: Type.Integer() });
 export type RevokedCertificatesJson = Static<typeof RevokedCertificates>;
 
+/** GET /devices/:id/certificates: a device's certificates, newest first (never a key: devices keep theirs). */
+export const DeviceCertificateJson = Type.Object({
+  serial: Type.String({ description: 'Lowercase hex' }),
+  fingerprint: Type.String({ description: 'SHA-256 of the DER, lowercase hex' }),
+  issuer: Type.String({ description: '`fleetd` (the FleetD CA) or a trusted factory CA' }),
+  not_before: Type.String({ format: 'date-time' }),
+  not_after: Type.String({ format: 'date-time' }),
+  issued_at: Type.String({ format: 'date-time' }),
+  revoked_at: Nullable(Type.String({ format: 'date-time' })),
+});
+export type DeviceCertificateJson = Static<typeof DeviceCertificateJson>;
+export const DeviceCertificateList = Type.Object({ certificates: Type.Array(DeviceCertificateJson) });
+export type DeviceCertificateListJson = Static<typeof DeviceCertificateList>;
+
 export const ImportBody = Type.Object(
   {
     description: Type.Optional(Type.String({ maxLength: 4096 })),

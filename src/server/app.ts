@@ -12,11 +12,12 @@ import { serveDashboard } from './dashboard.js';
 import { installErrorHandling } from './errors.js';
 import { installProtocolErrors, protocolOptions } from './protocol-errors.js';
 import { artifactRoutes } from './routes/artifacts.js';
+import { crlRoutes } from './routes/crl.js';
 import { deviceApi } from './routes/device-api.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { fleetRoutes } from './routes/fleet.js';
-import { crlRoutes, pkiRoutes } from './routes/pki.js';
+import { pkiRoutes } from './routes/pki.js';
 import { recentEventRoutes } from './routes/recent-events.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { updateRoutes } from './routes/updates.js';
@@ -86,9 +87,9 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
 
   await app.register(deviceApi(context), { prefix: '/api/device/v1' });
-  await app.register(pkiRoutes(options.caCertificateFile), { prefix: '/api/v1/pki' });
   // Public, beside the operator API and outside its authentication hook.
-  await app.register(crlRoutes(context), { prefix: '/api/v1' });
+  await app.register(pkiRoutes(options.caCertificateFile), { prefix: '/api/v1/pki' });
+  await app.register(crlRoutes(context), { prefix: '/api/v1/pki' });
   const tickets = new StreamTickets(context.clock);
   await app.register(
     async (operatorApi) => {

@@ -59,7 +59,8 @@ export async function authenticateOperator(
 export type DeviceProof =
   | {
       method: 'certificate';
-      fingerprint: string /** The subject CN: the device the certificate names. */;
+      fingerprint: string;
+      /** The subject CN: the device the certificate names. */
       names: string | null;
     }
   | { method: 'credential'; deviceId: string; secret: string };

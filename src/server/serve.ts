@@ -32,6 +32,8 @@ import { DeviceCertificates } from './device-certificates.js';
 import { Keyring } from './keyring.js';
 import { assertListenerAllowed, type ListenerTls, PKI_DIR, prepareTls, type TlsSource } from './tls.js';
 
+const TLS_RENEWAL_CHECK_MS = 24 * 3600_000;
+
 export interface ServerOptions {
   port?: number;
   host?: string;
@@ -86,14 +88,14 @@ export interface ServerOptions {
   retention?: RetentionPolicy;
   /** How often old events are pruned (default 10 min). */
   pruneIntervalMs?: number;
-  /** TLS for the HTTP listener (docs/tls.md): certificate files, or `auto` (issued by the FleetD CA); plain HTTP when unset. */
-  tls?: TlsSource | undefined;
-  /** Plain HTTP on an address other than loopback, which is refused without it. */
-  insecureHttp?: boolean;
   /** `mtls`: devices by client certificate only (`--device-auth`; default `any`: certificate or credential). */
   deviceAuth?: DeviceAuthMode;
   /** How long a device certificate is valid (`--device-cert-validity`; default 90 days). */
   deviceCertValidityMs?: number;
+  /** TLS for the HTTP listener (docs/tls.md): certificate files, or `auto` (issued by the FleetD CA); plain HTTP when unset. */
+  tls?: TlsSource | undefined;
+  /** Plain HTTP on an address other than loopback, which is refused without it. */
+  insecureHttp?: boolean;
 }
 
 export interface RunningServer {
@@ -140,6 +142,10 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const clock = options.clock ?? systemClock;
   const thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
+  // First: a certificate file that cannot be used stops the start before the store is opened.
+  const tls = options.tls
+    ? await prepareTls(options.tls, dataDir, options.host ?? '127.0.0.1', new Date(clock.now()))
+    : undefined;
   const store =
     options.store ??
     (await openStore({
@@ -160,9 +166,6 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     serverSigning: options.serverSigning ?? true,
     trustedKeyFiles: options.trustedKeyFiles ?? [],
   });
-  const tls = options.tls
-    ? await prepareTls(options.tls, dataDir, options.host ?? '127.0.0.1', new Date(clock.now()))
-    : undefined;
   const app = await buildApp(
     {
       store,
@@ -176,7 +179,12 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       maxArtifactBytes: options.maxArtifactBytes ?? 8 * 1024 ** 3,
       artifactOffload: options.artifactOffload,
       webhookAllowPrivate: options.webhookAllowPrivate ?? false,
-      certificates: new DeviceCertificates(store, clock, join(dataDir, 'pki'), options.deviceCertValidityMs),
+      certificates: new DeviceCertificates(
+        store,
+        clock,
+        join(dataDir, PKI_DIR),
+        options.deviceCertValidityMs,
+      ),
       deviceAuth: options.deviceAuth ?? 'any',
     },
     {
@@ -255,6 +263,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         throw error;
       })
     : undefined;
+  // The certificate is checked daily (what is due is decided by the injected clock), so renewals need no restart.
+  const renewal = parts.tls
+    ? setInterval(() => void renewCertificate(parts), TLS_RENEWAL_CHECK_MS).unref()
+    : undefined;
   engine.start(options.engineIntervalMs ?? 1_000);
   webhooks.start(options.webhookIntervalMs ?? 1_000);
   scrubber.start(options.scrubIntervalMs ?? 10_000);
@@ -273,6 +285,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     mqtt,
     tls: parts.tls,
     async close() {
+      clearInterval(renewal);
       await mqtt?.close();
       await app.close();
       await parts.pruner.stop();
@@ -283,4 +296,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await store.close();
     },
   };
+}
+
+async function renewCertificate({ tls, clock, app }: ServerParts): Promise<void> {
+  try {
+    if (await tls?.renewIfDue(new Date(clock.now())))
+      app.log.info('TLS: serving a renewed server certificate');
+  } catch (error) {
+    app.log.error({ err: error }, 'TLS: could not renew the server certificate');
+  }
 }

@@ -43,6 +43,11 @@ export interface ListenerTls {
   authority: Authority;
   /** Client certificates from these CAs are accepted too (factory CAs), besides the FleetD CA; at once, no restart. */
   setClientCas(pems: string[]): void;
+  /**
+   * Serves a new certificate from the next handshake on, true when it did: with `--tls auto` one made again as
+   * it nears expiry, with `--tls-cert`/`--tls-key` the files once they changed. No restart for a renewal.
+   */
+  renewIfDue(now: Date): Promise<boolean>;
 }
 
 /** The https options for Fastify and, once the server exists, the control over its certificates. */
@@ -95,18 +100,18 @@ export async function prepareTls(
   now: Date,
 ): Promise<PreparedTls> {
   const pkiDir = join(dataDir, PKI_DIR);
+  // The operator's files are checked before anything is made.
+  const given = source.kind === 'files' ? readPair(source) : undefined;
   const authority = await loadOrCreateAuthority(pkiDir, now);
   const names = source.kind === 'auto' ? listenNames(host, source.extraNames) : [];
   const { certificateFile, keyFile } =
     source.kind === 'files'
       ? { certificateFile: source.certFile, keyFile: source.keyFile }
       : await ensureServerCertificate(authority, pkiDir, names, now);
-  const cert = readTlsFile(
-    certificateFile,
-    source.kind === 'files' ? '--tls-cert' : 'the server certificate',
-  );
-  const key = readTlsFile(keyFile, source.kind === 'files' ? '--tls-key' : 'the server key');
-  if (source.kind === 'files') checkPair(cert, key, source);
+  let { cert, key } = given ?? {
+    cert: readTlsFile(certificateFile, 'the server certificate'),
+    key: readTlsFile(keyFile, 'the server key'),
+  };
   let clientCas = [authority.certificatePem];
   const context = () => ({ key, cert, ca: clientCas, minVersion: 'TLSv1.2' as const });
   return {
@@ -120,6 +125,21 @@ export async function prepareTls(
         setClientCas(pems) {
           clientCas = [authority.certificatePem, ...pems];
           server.setSecureContext(context());
+        },
+        async renewIfDue(at) {
+          if (source.kind === 'auto') {
+            if (await serverCertificateFits(authority, certificateFile, keyFile, names, at)) return false;
+            await ensureServerCertificate(authority, pkiDir, names, at);
+          }
+          // The operator's files: whatever renewed them (certbot, say) is picked up here, once they make a pair.
+          const newCert = readTlsFile(certificateFile, 'the server certificate');
+          const newKey = readTlsFile(keyFile, 'the server key');
+          if (newCert === cert && newKey === key) return false;
+          if (source.kind === 'files') checkPair(newCert, newKey, source);
+          cert = newCert;
+          key = newKey;
+          server.setSecureContext(context());
+          return true;
         },
       };
     },
@@ -163,9 +183,27 @@ async function serverCertificateFits(
   return isIssuedBy(authority, pem);
 }
 
+function readPair(files: { certFile: string; keyFile: string }): { cert: string; key: string } {
+  const cert = readTlsFile(files.certFile, '--tls-cert');
+  const key = readTlsFile(files.keyFile, '--tls-key');
+  checkPair(cert, key, files);
+  return { cert, key };
+}
+
 /** The operator's files: a certificate, and the key that goes with it, or a one-line reason naming the file. */
 function checkPair(cert: string, key: string, files: { certFile: string; keyFile: string }): void {
-  describeCertificate(cert);
+  try {
+    describeCertificate(cert);
+  } catch (error) {
+    throw new FleetError(
+      'VALIDATION',
+      `--tls-cert ${files.certFile}: ${(error as Error).message}`,
+      undefined,
+      {
+        cause: error,
+      },
+    );
+  }
   try {
     createSecureContext({ cert, key });
   } catch (error) {

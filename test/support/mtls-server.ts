@@ -1,17 +1,15 @@
 /**
- * A FleetD app (built by the composition root, createServer) behind a real HTTPS listener that asks for client
- * certificates and trusts the FleetD CA, and `curl` as the device: mutual TLS as a device speaks it. The server
- * certificate is issued by the same CA, so curl verifies the server too (never -k).
+ * A FleetD server built by the composition root (createServer) listening with `--tls auto` (the FleetD CA issues
+ * the server certificate and is the CA client certificates are verified against), and `curl` as the device:
+ * mutual TLS as a device speaks it. curl verifies the server by the FleetD CA (never -k).
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpsServer, type Server } from 'node:https';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { ManualClock } from '../../src/core/clock.js';
-import { issueServerCertificate, loadOrCreateAuthority } from '../../src/pki/authority.js';
 import { hashSecret, newSecret } from '../../src/registry/credentials.js';
 import type { DeviceAuthMode } from '../../src/server/context.js';
 import { createServer } from '../../src/server/serve.js';
@@ -44,27 +42,20 @@ export async function startMtlsServer(
     { id: 'tok_admin', name: 'admin', role: 'admin', createdAt: clock.now() },
     hashSecret(adminToken),
   );
-  const { app } = await createServer({ dataDir, store, clock, logLevel: 'silent', ...options });
-  await app.ready();
-  // The CA the server issues device certificates from (<data>/pki), made now: the listener trusts it.
-  const ca = await loadOrCreateAuthority(join(dataDir, 'pki'), new Date());
-  const serverCertificate = await issueServerCertificate(ca, ['127.0.0.1', 'localhost'], new Date());
+  // The real listener (--tls auto): the FleetD CA in <data>/pki issues its certificate and is the client CA.
+  const { app } = await createServer({
+    dataDir,
+    store,
+    clock,
+    logLevel: 'silent',
+    host: '127.0.0.1',
+    tls: { kind: 'auto' },
+    ...options,
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as AddressInfo;
   const caFile = join(dir, 'ca.crt');
-  writeFileSync(caFile, ca.certificatePem);
-  const https: Server = createHttpsServer(
-    {
-      key: serverCertificate.privateKeyPem,
-      cert: serverCertificate.certificatePem,
-      ca: [ca.certificatePem],
-      requestCert: true,
-      // The handshake completes for any certificate so FleetD can answer why it refuses one (and record it).
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.2',
-    },
-    (req, res) => app.routing(req, res),
-  );
-  await new Promise<void>((ready) => https.listen(0, '127.0.0.1', ready));
-  const { port } = https.address() as AddressInfo;
+  copyFileSync(join(dataDir, 'pki', 'ca.crt'), caFile);
   return {
     url: `https://127.0.0.1:${port}`,
     app,
@@ -73,11 +64,7 @@ export async function startMtlsServer(
     dir,
     caFile,
     admin: { authorization: `Bearer ${adminToken}` },
-    async close() {
-      https.closeAllConnections();
-      await new Promise((done) => https.close(done));
-      await app.close();
-    },
+    close: () => app.close(),
   };
 }
 

@@ -4,9 +4,10 @@ import { Type } from 'typebox';
 import { FleetError } from '../../core/errors.js';
 import { parseFilter } from '../../core/filter/index.js';
 import { importRecords } from '../../core/fleet-import.js';
-import { withErrors } from '../../protocol/common.js';
+import { iso, withErrors } from '../../protocol/common.js';
 import { CredentialReply } from '../../protocol/device-api.js';
 import {
+  DeviceCertificateList,
   DeviceListQuery,
   DevicePage,
   DeviceParams,
@@ -117,6 +118,36 @@ export const deviceRoutes =
         return deviceJson(
           await c.store.decommissionDevice(request.params.id, timeContext(c), actorOf(operator)),
         );
+      },
+    );
+
+    app.get(
+      '/devices/:id/certificates',
+      {
+        schema: {
+          summary: "A device's certificates, newest first, revoked ones included",
+          tags: ['devices'],
+          params: DeviceParams,
+          response: withErrors({ 200: DeviceCertificateList }),
+        },
+      },
+      async (request) => {
+        const id = request.params.id;
+        if (!(await c.store.getDevice(id, timeContext(c)))) {
+          throw new FleetError('DEVICE_NOT_FOUND', `device ${id} is not registered`);
+        }
+        const certificates = await c.store.certificates.ofDevice(id);
+        return {
+          certificates: certificates.map((k) => ({
+            serial: k.serial,
+            fingerprint: k.fingerprint,
+            issuer: k.issuer,
+            not_before: iso(k.notBefore)!,
+            not_after: iso(k.notAfter)!,
+            issued_at: iso(k.issuedAt)!,
+            revoked_at: iso(k.revokedAt),
+          })),
+        };
       },
     );
 
