@@ -2,7 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FleetError } from '../core/errors.js';
 import { type Authority, loadOrCreateAuthority } from './authority.js';
 import { createDeviceCsr } from './csr.js';
 import { describeCertificate } from './describe.js';
@@ -171,4 +173,38 @@ describe('a CSR made by createDeviceCsr', () => {
       );
     });
   }
+});
+
+describe('any input as a CSR', () => {
+  it('is refused with CSR_INVALID or CSR_DEVICE_MISMATCH, never another error; what is issued names the device', async () => {
+    const { csrPem } = await createDeviceCsr('pos-0042');
+    const der = Buffer.from(csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    const armour = (bytes: Uint8Array) =>
+      `-----BEGIN CERTIFICATE REQUEST-----\n${Buffer.from(bytes).toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+    const input = fc.oneof(
+      fc.string({ maxLength: 300 }),
+      fc.uint8Array({ maxLength: 400 }).map(armour),
+      // A real CSR with one byte changed: the damage a transfer or an attacker could do.
+      fc.tuple(fc.nat({ max: der.length - 1 }), fc.integer({ min: 1, max: 255 })).map(([at, xor]) => {
+        const changed = Buffer.from(der);
+        changed[at] = (changed[at] ?? 0) ^ xor;
+        return armour(changed);
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(input, async (pem) => {
+        try {
+          const issued = await issueDeviceCertificate(ca, pem, 'pos-0042', {
+            now: new Date(),
+            validityMs: DAY,
+          });
+          expect(describeCertificate(issued.certificatePem).subjectCommonName).toBe('pos-0042');
+        } catch (error) {
+          expect(error).toBeInstanceOf(FleetError);
+          expect(['CSR_INVALID', 'CSR_DEVICE_MISMATCH']).toContain((error as FleetError).code);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
 });

@@ -1,8 +1,8 @@
 /**
  * The composition root: the one place that wires the store, clock, batchers, sweeper, keyring, blobs, engine,
- * webhooks, MQTT and the Fastify app into a server. `fleetd server` starts it (startServer), the simulator
- * drives it idle (createServer), and the tests build their in-process app through it too (test/support/app.ts),
- * so what is tested is what runs.
+ * webhooks, MQTT, TLS (tls.ts) and the Fastify app into a server. `fleetd server` starts it (startServer), the
+ * simulator drives it idle (createServer), and the tests build their in-process app through it too
+ * (test/support/app.ts), so what is tested is what runs.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
