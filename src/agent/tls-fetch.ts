@@ -4,8 +4,8 @@
  * dispatcher for new connections while the old one finishes what it carries, then closes.
  *
  * undici's own fetch, not the global one: Node 20 bundles an older undici whose fetch cannot be relied on
- * to accept a dispatcher from this package. Its connector caches TLS sessions (100 per origin by default),
- * so the heartbeats after the first resume the session instead of a full handshake.
+ * to accept a dispatcher from this package. Heartbeats reuse the kept-alive connection; undici also offers
+ * TLS sessions for resumption on new connections, though against a Node server that was not seen to resume.
  */
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { HttpFetch } from './downloader.js';
