@@ -21,11 +21,13 @@ const INTEGRATION_BESIDE_MODULES = [
 /** Tests that spawn FleetD processes or drive a browser. */
 const END_TO_END = [
   'test/agent-e2e.test.ts',
+  'test/agent-mtls-e2e.test.ts',
   'test/agent-mqtt-e2e.test.ts',
   'test/agent-rollout-e2e.test.ts',
   'test/cli-artifact-integrity.test.ts',
   'test/cli-deploy.test.ts',
   'test/cli-import.test.ts',
+  'test/cli-provision.test.ts',
   'test/cli-signing.test.ts',
   'test/cli-webhooks.test.ts',
   'test/cli.test.ts',

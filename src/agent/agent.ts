@@ -10,8 +10,10 @@ import type { KeyObject } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type Clock, systemClock } from '../core/clock.js';
 import { DeviceClient, type HeartbeatBody, type PendingUpdate, ProtocolError } from './client.js';
+import { DeviceCertificate } from './device-certificate.js';
 import type { HttpFetch } from './downloader.js';
 import type { HealthCheck } from './health.js';
+import type { KeyAlgorithm } from './identity.js';
 import { type Logger, stderrLogger } from './log.js';
 import { MemorySlots, MemoryStateDir } from './memory-state.js';
 import { MqttChannel } from './mqtt-channel.js';
@@ -38,8 +40,19 @@ export interface AgentOptions {
   memoryState?: boolean;
   /** Told of every heartbeat and status report the agent makes, and how it went (the simulator counts them). */
   observer?: AgentObserver;
-  /** Needed only until the device holds a credential (first start). */
+  /** Needed only until the device holds a credential or certificate (first start). */
   enrollToken?: string;
+  /** PEM of the FleetD CA the server's certificate must chain to (kept in the state folder as ca.pem). */
+  ca?: string;
+  /**
+   * Enroll with a CSR and authenticate by certificate (mutual TLS). Default: when the server is https and a
+   * CA is known (`ca` or the state folder's ca.pem) and no bearer credential is on disk.
+   */
+  enrollCertificate?: boolean;
+  /** The device key's algorithm (default ecdsa-p256). */
+  keyAlgorithm?: KeyAlgorithm;
+  /** Renew the certificate after this fraction of its validity (default 2/3). */
+  renewAt?: number;
   /** The pinned Ed25519 release-signing key: PEM text, raw base64, or a KeyObject. */
   publicKey: string | KeyObject;
   /** Asked before installing a soft update: false defers it (e.g. a till in use, a device in a procedure). */
@@ -82,6 +95,8 @@ export class Agent {
   private readonly state: StateDir;
   private readonly slots: Slots;
   private readonly client: DeviceClient;
+  /** Set up by start(): the device certificate and the TLS every call goes through. */
+  private certificate: DeviceCertificate | undefined;
   private readonly clock: Clock;
   private readonly random: Random;
   private readonly log: Logger;
@@ -110,7 +125,10 @@ export class Agent {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.log = options.log ?? stderrLogger;
-    this.client = new DeviceClient(options.server, options.fetch ?? fetch);
+    // Every call, downloads included, goes through the certificate's TLS once start() has set it up.
+    const httpFetch: HttpFetch = (input, init) =>
+      (this.certificate?.fetch ?? options.fetch ?? fetch)(input, init);
+    this.client = new DeviceClient(options.server, httpFetch);
     this.mqtt = options.mqtt
       ? new MqttChannel({
           url: options.mqtt,
@@ -134,7 +152,8 @@ export class Agent {
     this.busy = true;
     try {
       if (!this.started) await this.start();
-      if (!this.client.credential && !(await this.enroll())) return this.callRetry.waitMs(this.clock.now());
+      if (!this.enrolled() && !(await this.enroll())) return this.callRetry.waitMs(this.clock.now());
+      if (!this.lockedOut) await this.certificate?.renewIfDue(this.client);
       if (this.lockedOut) {
         // An operator may have written a new credential meanwhile (fleetd devices credential).
         this.client.credential = (await this.state.readCredential()) ?? this.client.credential;
@@ -164,7 +183,7 @@ export class Agent {
         await this.flow.work(pending);
       }
       await this.reports.flush();
-      const waits = [next, this.flow.waitMs(), this.reports.retryInMs()];
+      const waits = [next, this.flow.waitMs(), this.reports.retryInMs(), this.certificate?.waitMs()];
       return Math.min(...waits.filter((w): w is number => w !== undefined));
     } finally {
       this.busy = false;
@@ -195,6 +214,7 @@ export class Agent {
       this.woken = false;
     }
     await this.mqtt?.close();
+    await this.certificate?.close();
   }
 
   /** The server has something for us (a wake-up over MQTT): heartbeat now rather than at the next interval. */
@@ -234,6 +254,25 @@ export class Agent {
     const outbox = o.memoryState ? Outbox.inMemory() : await Outbox.open(this.state.path('outbox.json'));
     this.reports = new Reporter(outbox, this.channel, this.clock, this.random, this.log);
     this.client.credential = await this.state.readCredential();
+    if (!o.memoryState) {
+      this.certificate = await DeviceCertificate.open(
+        {
+          stateDir: o.stateDir,
+          server: o.server,
+          deviceId: o.deviceId,
+          ca: o.ca,
+          enroll: o.enrollCertificate,
+          keyAlgorithm: o.keyAlgorithm,
+          renewAt: o.renewAt,
+          clock: this.clock,
+          random: this.random,
+          log: this.log,
+        },
+        this.client.credential !== undefined,
+      ).catch((e: Error) => {
+        throw new AgentFatalError(e.message);
+      });
+    }
     this.flow = new UpdateFlow(
       { ...o, publicKey: this.publicKey },
       {
@@ -254,16 +293,21 @@ export class Agent {
 
   // --- talking to the server ---
 
+  /** A bearer credential, or a device certificate, is in hand. */
+  private enrolled(): boolean {
+    return this.client.credential !== undefined || this.certificate?.enrolled === true;
+  }
+
   private async enroll(): Promise<boolean> {
     const o = this.options;
+    const byCertificate = this.certificate?.inUse === true;
     if (!o.enrollToken) {
-      throw new AgentFatalError(
-        `no credential in ${this.state.path('credential')} and no enrollment token to get one with`,
-      );
+      const what = byCertificate ? this.certificate!.path : this.state.path('credential');
+      throw new AgentFatalError(`no credential in ${what} and no enrollment token to get one with`);
     }
     try {
       const version = await this.firmwareVersion();
-      const credential = await this.client.enroll({
+      const body = {
         enrollment_token: o.enrollToken,
         device_id: o.deviceId,
         hardware_type: o.hardwareType,
@@ -271,9 +315,14 @@ export class Agent {
         ...(o.name !== undefined ? { name: o.name } : {}),
         ...(o.timezone !== undefined ? { timezone: o.timezone } : {}),
         ...(o.tags !== undefined ? { tags: o.tags } : {}),
-      });
-      await this.state.writeCredential(credential); // shown once by the server: on disk before anything else
-      this.client.credential = credential;
+      };
+      if (byCertificate) {
+        await this.certificate!.enroll(this.client, body);
+      } else {
+        const credential = await this.client.enroll(body);
+        await this.state.writeCredential(credential); // shown once by the server: on disk before anything else
+        this.client.credential = credential;
+      }
       this.callRetry.succeeded();
       this.log.info('enrolled', { device_id: o.deviceId });
       return true;
@@ -299,11 +348,13 @@ export class Agent {
         e.code === 'DEVICE_DECOMMISSIONED'
           ? 'this device was decommissioned'
           : 'this device was decommissioned or its credential was revoked';
+      const id = this.options.deviceId;
+      const remedy = this.certificate?.inUse
+        ? `re-provision it (fleetd devices provision ${id}), remove ${this.certificate.path} and start the agent with the new bundle`
+        : `have an operator issue a new credential (fleetd devices credential ${id}) and write it to ${this.state.path('credential')}`;
       this.log.warn(
         `the server refuses this device's credential (HTTP ${e.status}${e.code ? ` ${e.code}` : ''}): ${why}. ` +
-          `Nothing more will be sent; the agent asks again at most once an hour. To bring it back, have an ` +
-          `operator issue a new credential (fleetd devices credential ${this.options.deviceId}) and write it ` +
-          `to ${this.state.path('credential')}`,
+          `Nothing more will be sent; the agent asks again at most once an hour. To bring it back, ${remedy}`,
       );
     }
     return this.lockout.failed(this.clock.now());

@@ -2,6 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tar from 'tar';
 import { describe, expect, it } from 'vitest';
 import { Agent } from './agent.js';
 import { agentOptionsFromFlags } from './cli-options.js';
@@ -43,5 +44,47 @@ describe('agent CLI flags', () => {
       publicKey: '/nonexistent',
     };
     await expect(agentOptionsFromFlags(base)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('--bundle gives every flag; flags given as well win; without a bundle the missing flag is named', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fleetd-cli-'));
+    const { publicKey } = generateKeyPairSync('ed25519');
+    const files: Record<string, string> = {
+      'agent.json': JSON.stringify({
+        server: 'https://fleet.example.com',
+        device_id: 'pos-7',
+        hardware_type: 'pos-x200',
+        state_dir: join(dir, 'state'),
+        key_algorithm: 'ed25519',
+      }),
+      'ca.pem': 'the CA',
+      'signing.pub': publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      'enroll-token': 'fld_enroll_b\n',
+    };
+    for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
+    const bundle = join(dir, 'b.tar.gz');
+    await tar.c({ gzip: true, file: bundle, cwd: dir }, Object.keys(files));
+
+    const options = await agentOptionsFromFlags({ bundle });
+    expect(options).toMatchObject({
+      server: 'https://fleet.example.com',
+      deviceId: 'pos-7',
+      hardwareType: 'pos-x200',
+      stateDir: join(dir, 'state'),
+      enrollToken: 'fld_enroll_b',
+      ca: 'the CA',
+      enrollCertificate: true,
+      keyAlgorithm: 'ed25519',
+    });
+    const overridden = await agentOptionsFromFlags({
+      bundle,
+      stateDir: join(dir, 'other'),
+      keyType: 'ecdsa-p256',
+    });
+    expect(overridden).toMatchObject({ stateDir: join(dir, 'other'), keyAlgorithm: 'ecdsa-p256' });
+    await expect(agentOptionsFromFlags({ bundle, keyType: 'rsa' })).rejects.toThrow(/--key-type: "rsa"/);
+    await expect(
+      agentOptionsFromFlags({ server: 'https://x', publicKey: join(dir, 'signing.pub') }),
+    ).rejects.toThrow('--device-id <id> is required (or --bundle FILE)');
   });
 });

@@ -1,23 +1,33 @@
 /**
  * `fleetd agent --server URL --enroll-token T --device-id ID --hardware TYPE --state-dir DIR
- *  --public-key FILE [--health-cmd CMD | --health-url URL | --health-tcp HOST:PORT] [--firmware VERSION]
- *  [--mqtt URL]`
+ *  --public-key FILE [--ca FILE] [--enroll-cert] [--key-type ecdsa-p256|ed25519]
+ *  [--health-cmd CMD | --health-url URL | --health-tcp HOST:PORT] [--firmware VERSION] [--mqtt URL]`,
+ * or `fleetd agent --bundle FILE.tar.gz` (the bundle gives the rest; flags given as well win),
  * as commander hands the flags over (camelCase), mapped onto AgentOptions.
  */
 import { readFile } from 'node:fs/promises';
 import type { AgentOptions } from './agent.js';
+import { type Bundle, readBundle } from './bundle.js';
 import { healthCheckFromFlags } from './health.js';
+import { KEY_ALGORITHMS, type KeyAlgorithm } from './identity.js';
 import { runShell } from './run-command.js';
 import { loadPublicKey } from './verify.js';
 
 export interface AgentCliFlags {
-  server: string;
+  server?: string | undefined;
   enrollToken?: string | undefined;
-  deviceId: string;
-  hardware: string;
-  stateDir: string;
+  deviceId?: string | undefined;
+  hardware?: string | undefined;
+  stateDir?: string | undefined;
   /** A file holding the release-signing public key (PEM or raw base64). */
-  publicKey: string;
+  publicKey?: string | undefined;
+  /** A provisioning bundle (.tar.gz) that gives everything else. */
+  bundle?: string | undefined;
+  /** A file holding the FleetD CA (PEM) to trust the server's certificate with. */
+  ca?: string | undefined;
+  /** Enroll with a CSR even when the default would not (see AgentOptions.enrollCertificate). */
+  enrollCert?: boolean | undefined;
+  keyType?: string | undefined;
   healthCmd?: string | undefined;
   healthUrl?: string | undefined;
   healthTcp?: string | undefined;
@@ -38,22 +48,43 @@ function consentCommand(command: string): () => Promise<boolean> {
 
 /** Reads the key file and checks every flag now, so a mistake stops the agent at start, not mid-update. */
 export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<AgentOptions> {
-  const publicKey = loadPublicKey(await readFile(flags.publicKey, 'utf8'));
-  const health = healthCheckFromFlags(flags);
-  new URL(flags.server); // throws on a malformed server URL
-  if (flags.mqtt !== undefined && !/^(mqtts?|wss?|tcp|tls):\/\/[^/]/.test(flags.mqtt)) {
-    throw new Error(`--mqtt: "${flags.mqtt}" is not a broker URL such as mqtt://fleet.example.com:1883`);
+  const bundle: Bundle | undefined = flags.bundle !== undefined ? await readBundle(flags.bundle) : undefined;
+  const required = (value: string | undefined, flag: string): string => {
+    if (value === undefined || value === '') throw new Error(`${flag} is required (or --bundle FILE)`);
+    return value;
+  };
+  const server = required(flags.server ?? bundle?.config.server, '--server <url>');
+  const publicKey = loadPublicKey(
+    flags.publicKey !== undefined
+      ? await readFile(flags.publicKey, 'utf8')
+      : required(bundle?.publicKeyPem, '--public-key <file>'),
+  );
+  const ca = flags.ca !== undefined ? await readFile(flags.ca, 'utf8') : bundle?.caPem;
+  const keyType = flags.keyType ?? bundle?.config.key_algorithm;
+  if (keyType !== undefined && !KEY_ALGORITHMS.includes(keyType as KeyAlgorithm)) {
+    throw new Error(`--key-type: "${keyType}" is not one of ${KEY_ALGORITHMS.join(', ')}`);
   }
+  const health = healthCheckFromFlags(flags);
+  new URL(server); // throws on a malformed server URL
+  const mqtt = flags.mqtt ?? bundle?.config.mqtt;
+  if (mqtt !== undefined && !/^(mqtts?|wss?|tcp|tls):\/\/[^/]/.test(mqtt)) {
+    throw new Error(`--mqtt: "${mqtt}" is not a broker URL such as mqtt://fleet.example.com:1883`);
+  }
+  const enrollToken = flags.enrollToken ?? bundle?.enrollToken;
   return {
-    server: flags.server,
-    deviceId: flags.deviceId,
-    hardwareType: flags.hardware,
-    stateDir: flags.stateDir,
+    server,
+    deviceId: required(flags.deviceId ?? bundle?.config.device_id, '--device-id <id>'),
+    hardwareType: required(flags.hardware ?? bundle?.config.hardware_type, '--hardware <type>'),
+    stateDir: required(flags.stateDir ?? bundle?.config.state_dir, '--state-dir <dir>'),
     publicKey,
-    ...(flags.enrollToken !== undefined ? { enrollToken: flags.enrollToken } : {}),
+    ...(enrollToken !== undefined ? { enrollToken } : {}),
+    ...(ca !== undefined ? { ca } : {}),
+    // A bundle is for certificate enrollment: its CA and https URL say so, this makes it explicit.
+    ...(flags.enrollCert || bundle ? { enrollCertificate: true } : {}),
+    ...(keyType !== undefined ? { keyAlgorithm: keyType as KeyAlgorithm } : {}),
     ...(health !== undefined ? { health } : {}),
     ...(flags.firmware !== undefined ? { firmwareVersion: flags.firmware } : {}),
     ...(flags.consentCmd !== undefined ? { consent: consentCommand(flags.consentCmd) } : {}),
-    ...(flags.mqtt !== undefined ? { mqtt: flags.mqtt } : {}),
+    ...(mqtt !== undefined ? { mqtt } : {}),
   };
 }

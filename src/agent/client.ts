@@ -2,6 +2,7 @@
 import type { EnrollJson, HeartbeatJson, PendingUpdateJson } from '../protocol/device-api.js';
 import type { HttpFetch } from './downloader.js';
 import type { Report, SendOutcome } from './outbox.js';
+import { certificateRefused } from './tls-fetch.js';
 
 const API = '/api/device/v1';
 
@@ -14,6 +15,13 @@ export interface HeartbeatAnswer {
 }
 
 export type EnrollBody = EnrollJson;
+
+/** A certificate the server issued for the device's CSR, with the CA that signed it. */
+export interface IssuedCertificate {
+  certificate: string;
+  ca_certificate: string | undefined;
+  expires_at: string | undefined;
+}
 export type HeartbeatBody = HeartbeatJson;
 
 /** An HTTP answer other than the expected one, with the server's `{error: {code, message}}` when present. */
@@ -29,11 +37,13 @@ export class ProtocolError extends Error {
 }
 
 export class DeviceClient {
+  /** The bearer credential; undefined for a device that authenticates with its TLS client certificate. */
   credential: string | undefined;
 
   constructor(
     private readonly server: string,
-    private readonly fetchFn: HttpFetch,
+    /** How the server is reached (mutual TLS once the device has a certificate): downloads use it too. */
+    readonly fetchFn: HttpFetch,
     private readonly timeoutMs = 30_000,
   ) {}
 
@@ -53,6 +63,20 @@ export class DeviceClient {
     if (typeof answer.credential !== 'string')
       throw new ProtocolError(res.status, undefined, 'enroll: no credential');
     return answer.credential;
+  }
+
+  /** Enrollment with a CSR (subject CN = the device id): the answer is a certificate, not a credential. */
+  async enrollWithCsr(body: EnrollBody, csr: string): Promise<IssuedCertificate> {
+    const res = await this.post('/enroll', { ...body, csr }, false);
+    if (res.status !== 201) throw await protocolError(res, 'enroll');
+    return issuedCertificate(res, 'enroll');
+  }
+
+  /** A new certificate for a new key, asked for over mutual TLS with the current certificate. */
+  async renewCertificate(csr: string): Promise<IssuedCertificate> {
+    const res = await this.post('/certificate', { csr });
+    if (res.status !== 200) throw await protocolError(res, 'certificate renewal');
+    return issuedCertificate(res, 'certificate renewal');
   }
 
   async heartbeat(body: HeartbeatBody): Promise<HeartbeatAnswer> {
@@ -88,14 +112,37 @@ export class DeviceClient {
     return { kind: 'retry', reason: error.message };
   }
 
-  private post(path: string, body: unknown, auth = true): Promise<Response> {
-    return this.fetchFn(this.url(`${API}${path}`), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(auth ? this.authHeaders() : {}) },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
+  private async post(path: string, body: unknown, auth = true): Promise<Response> {
+    try {
+      return await this.fetchFn(this.url(`${API}${path}`), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(auth ? this.authHeaders() : {}) },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (e) {
+      // The TLS handshake refused our certificate: as final as an HTTP 401.
+      const alert = certificateRefused(e);
+      if (alert)
+        throw new ProtocolError(
+          401,
+          'CERTIFICATE_REFUSED',
+          `the server refused this device's certificate (${alert})`,
+        );
+      throw e;
+    }
   }
+}
+
+async function issuedCertificate(res: Response, what: string): Promise<IssuedCertificate> {
+  const answer = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+  if (typeof answer.certificate !== 'string')
+    throw new ProtocolError(res.status, undefined, `${what}: no certificate in the answer`);
+  return {
+    certificate: answer.certificate,
+    ca_certificate: typeof answer.ca_certificate === 'string' ? answer.ca_certificate : undefined,
+    expires_at: typeof answer.expires_at === 'string' ? answer.expires_at : undefined,
+  };
 }
 
 async function protocolError(res: Response, what: string): Promise<ProtocolError> {

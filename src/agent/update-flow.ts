@@ -253,7 +253,7 @@ export class UpdateFlow {
     let reported = -1;
     return this.slots.receive(slot, {
       url: this.client.url(job.download_url),
-      fetch: this.options.fetch ?? fetch,
+      fetch: this.client.fetchFn,
       headers: this.client.authHeaders(),
       signal: this.deps.signal,
       onProgress: async (done, total) => {

@@ -10,11 +10,23 @@ export function registerAgent(program: Command): void {
     .description(
       'run the device agent: heartbeat, download, verify, install into the inactive slot, health-check',
     )
-    .requiredOption('--device-id <id>', "this device's id")
-    .requiredOption('--hardware <type>', "this device's hardware type")
-    .requiredOption('--state-dir <dir>', 'where the agent keeps its credential, slots and outbox')
-    .requiredOption('--public-key <file>', 'the release-signing public key to trust (signing.pub)')
+    .option('--bundle <file>', 'a provisioning bundle (fleetd devices provision): gives every flag below')
+    .option('--device-id <id>', "this device's id (required without --bundle)")
+    .option('--hardware <type>', "this device's hardware type (required without --bundle)")
+    .option(
+      '--state-dir <dir>',
+      'where the agent keeps its identity, slots and outbox (required without --bundle)',
+    )
+    .option(
+      '--public-key <file>',
+      'the release-signing public key to trust, signing.pub (required without --bundle)',
+    )
     .option('--enroll-token <token>', 'enrollment token, needed only on the first start')
+    .option(
+      '--enroll-cert',
+      'enroll with a CSR and use mutual TLS (the default for an https server once a CA is known)',
+    )
+    .option('--key-type <type>', 'the device key for --enroll-cert: ecdsa-p256 (default) or ed25519')
     .option('--firmware <version>', 'the version running before any FleetD release')
     .option('--health-cmd <cmd>', 'health check: a shell command that exits 0 when the release works')
     .option('--health-url <url>', 'health check: a URL that answers 2xx when the release works')
@@ -30,9 +42,16 @@ export function registerAgent(program: Command): void {
     )
     .action(async (flags) => {
       // `--server` is the program's global option (the same flag the operator commands use).
-      const server = program.opts<{ server?: string }>().server ?? process.env.FLEETD_SERVER;
-      if (!server) throw new CliError('--server <url> is required: the FleetD server this device talks to');
-      const options = await agentOptionsFromFlags({ ...flags, server }).catch((error: Error) => {
+      // A bundle names its server; the environment is for operators and does not override it.
+      const server =
+        program.opts<{ server?: string }>().server ?? (flags.bundle ? undefined : process.env.FLEETD_SERVER);
+      // `--ca FILE` is the program's option (the CA to trust https servers with), as for every command.
+      const ca = program.opts<{ ca?: string }>().ca;
+      const options = await agentOptionsFromFlags({
+        ...flags,
+        server,
+        ...(ca !== undefined ? { ca } : {}),
+      }).catch((error: Error) => {
         throw new CliError(error.message);
       });
       options.healthDeadlineMs = parseDuration(flags.healthDeadline, '--health-deadline');

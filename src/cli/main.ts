@@ -14,6 +14,7 @@ import { registerEnrollment } from './enrollment.js';
 import { registerFleet } from './fleet.js';
 import { registerKeys } from './keys.js';
 import type { OutputFormat } from './output.js';
+import { registerProvision } from './provision.js';
 import { registerServer } from './server.js';
 import { registerSim } from './sim.js';
 import { registerWebhooks } from './webhooks.js';
@@ -46,6 +47,7 @@ const ctx = {
 registerServer(program);
 registerAdminToken(program);
 registerDevices(program, ctx);
+registerProvision(program, ctx);
 registerFleet(program, ctx);
 registerEnrollment(program, ctx);
 registerArtifact(program, ctx);
