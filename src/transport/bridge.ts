@@ -83,7 +83,7 @@ export class MqttBridge {
       ...(o.password !== undefined ? { password: o.password } : {}),
       ...(o.tls
         ? {
-            ca: o.tls.caPems,
+            ...(o.tls.caPems.length > 0 ? { ca: o.tls.caPems } : {}),
             ...(o.tls.certificatePem ? { cert: o.tls.certificatePem } : {}),
             ...(o.tls.privateKeyPem ? { key: o.tls.privateKeyPem } : {}),
           }
