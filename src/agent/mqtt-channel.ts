@@ -7,8 +7,9 @@
  * report asked over MQTT and then again over HTTP is harmless, the server keeps the first by its `seq`.
  *
  * Over mqtts:// the broker's certificate is checked against the CA given (or the system's CAs), always.
- * A device with a client certificate logs in with it and sends no credential: the broker knows it by its
- * certificate. Without one it logs in with its credential, as over plain MQTT.
+ * A device with a client certificate logs in with it: FleetD's embedded broker knows the device by it, so
+ * a device with a certificate and no credential is served too. A credential, when the device has one, is
+ * still sent with each message, as an external broker's word on who sent it is not taken (docs/mqtt.md).
  *
  * Self-contained (it knows the protocol, not the server's code), so a simulator can run many of these.
  */
@@ -133,10 +134,8 @@ export class MqttChannel {
     body: Record<string, unknown>,
   ): Promise<InboxMessage | undefined> {
     const tls = this.o.tls?.();
-    const byCertificate = tls?.certificatePem !== undefined;
-    // A certificate device's proof is its TLS connection: its credential, if any, stays at home.
-    const credential = byCertificate ? undefined : this.o.http.credential;
-    if (!byCertificate && !credential) return undefined;
+    const credential = this.o.http.credential;
+    if (tls?.certificatePem === undefined && !credential) return undefined;
     const client = this.start(credential, tls);
     if (!this.ready) return undefined;
     const requestId = `${this.prefix}-${++this.counter}`;
