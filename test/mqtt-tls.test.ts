@@ -310,6 +310,29 @@ describe('the embedded broker over TLS (device auth: any)', () => {
     ).rejects.toThrow(/bad user ?name or password/i);
   });
 
+  it('takes the certificates of a CA added at run time, from the next connection on', async () => {
+    const factory = opensslCa(pki.dir, 'factory');
+    const cert = factory.client('tls-factory');
+    await f.register('tls-factory', cert);
+    const send = () =>
+      f.pub(
+        `${ROOT}/tls-factory/heartbeat`,
+        { device_id: 'tls-factory' },
+        {
+          certificate: cert,
+          clientId: 'tls-factory/pub',
+        },
+      );
+    expect((await send()).status).not.toBe(0);
+    f.server.mqtt!.setTls({
+      certificatePem: pki.server.certPem,
+      privateKeyPem: pki.server.keyPem,
+      caPems: [pki.ca.certPem, factory.certPem],
+    });
+    expect(await send()).toMatchObject({ status: 0, output: '' });
+    await eventually('tls-factory online', async () => (await f.status('tls-factory')).status === 'online');
+  });
+
   it('speaks TLS 1.2 and 1.3 only: openssl s_client -tls1_1 is refused', async () => {
     const args = ['s_client', '-connect', `127.0.0.1:${f.tlsPort}`, '-CAfile', pki.ca.cert, '-brief'];
     const old = await run('openssl', [...args, '-tls1_1', '-cipher', 'DEFAULT:@SECLEVEL=0']);

@@ -7,7 +7,7 @@
  */
 import { createServer as createTcpServer, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
 import { Aedes } from 'aedes';
 import type { Clock } from '../core/clock.js';
 import { FleetError } from '../core/errors.js';
@@ -31,6 +31,11 @@ export interface EmbeddedBroker {
   tlsUrl: string | undefined;
   /** A fresh connection for the bridge, inside the process. */
   connectBridge(): Duplex;
+  /**
+   * New TLS material (a renewed server certificate, client CAs added or removed) for the next handshakes;
+   * connections already open keep theirs.
+   */
+  setTls(tls: BrokerTls): void;
   close(): Promise<void>;
 }
 
@@ -83,6 +88,7 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
     await new Promise<void>((resolve) => broker.close(() => resolve()));
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   };
+  let secure: TlsServer | undefined;
   const host = o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host;
   const at = (scheme: string, port: number) =>
     `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -95,11 +101,9 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
       url = at('mqtt', await listen(plain, o.host, o.port, '--mqtt-port'));
     }
     if (o.tls) {
-      const secure = createTlsServer(
+      secure = createTlsServer(
         {
-          cert: o.tls.certificatePem,
-          key: o.tls.privateKeyPem,
-          ca: o.tls.caPems,
+          ...secureContext(o.tls),
           minVersion: 'TLSv1.2',
           requestCert: true,
           // With bearer credentials allowed a device may come without a certificate; one that shows a
@@ -126,12 +130,19 @@ export async function startEmbeddedBroker(o: EmbeddedBrokerOptions): Promise<Emb
         broker.handle(brokerEnd);
         return bridgeEnd;
       },
+      setTls(tls) {
+        secure?.setSecureContext({ ...secureContext(tls), minVersion: 'TLSv1.2' });
+      },
       close: closeAll,
     };
   } catch (error) {
     await closeAll();
     throw error;
   }
+}
+
+function secureContext(tls: BrokerTls) {
+  return { cert: tls.certificatePem, key: tls.privateKeyPem, ca: tls.caPems };
 }
 
 function listen(server: Server, host: string, port: number, flag: string): Promise<number> {

@@ -68,6 +68,8 @@ export interface RunningMqtt {
   tlsUrl: string | undefined;
   embedded: boolean;
   bridge: MqttBridge;
+  /** The embedded broker's new TLS material (renewed certificate, client CAs changed) for new connections. */
+  setTls(tls: BrokerTls): void;
   close(): Promise<void>;
 }
 
@@ -143,6 +145,7 @@ export async function startMqtt(settings: MqttSettings, deps: MqttDeps): Promise
     tlsUrl: broker?.tlsUrl,
     embedded: broker !== undefined,
     bridge,
+    setTls: (tls) => broker?.setTls(tls),
     async close() {
       await wakes.stop();
       await bridge.close();
