@@ -208,6 +208,17 @@ describe('FleetD bridged to Mosquitto over TLS', () => {
     expect(device.body.status).toBe('unknown');
   });
 
+  it('refuses to start with devices by certificate only (mtls), which an external broker cannot vouch for', async () => {
+    await expect(
+      startServer({
+        port: 0,
+        dataDir: tempDir(),
+        logLevel: 'silent',
+        mqtt: { url: `mqtts://127.0.0.1:${mosquitto.port}`, deviceAuth: 'mtls', topicRoot: ROOT },
+      }),
+    ).rejects.toThrow(/works with the embedded broker, not an external --mqtt broker/);
+  });
+
   it('refuses a broker whose certificate its CA did not sign', async () => {
     const foreign = opensslCa(dir, 'foreign');
     const other = await startServer({
