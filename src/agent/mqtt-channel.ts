@@ -6,6 +6,11 @@
  * A report counts as delivered only once the server's reply is in the inbox, exactly as over HTTP; a
  * report asked over MQTT and then again over HTTP is harmless, the server keeps the first by its `seq`.
  *
+ * Over mqtts:// the broker's certificate is checked against the CA given (or the system's CAs), always.
+ * A device with a client certificate logs in with it: FleetD's embedded broker knows the device by it, so
+ * a device with a certificate and no credential is served too. A credential, when the device has one, is
+ * still sent with each message, as an external broker's word on who sent it is not taken (docs/mqtt.md).
+ *
  * Self-contained (it knows the protocol, not the server's code), so a simulator can run many of these.
  */
 import { randomBytes } from 'node:crypto';
@@ -21,9 +26,22 @@ import {
 import type { Logger } from './log.js';
 import type { Report, SendOutcome } from './outbox.js';
 
+/** TLS for mqtts:// (PEM text): the CAs the broker's certificate must chain to, and the device's own. */
+export interface MqttChannelTls {
+  caPems: string[];
+  /** The device's client certificate and its key: the device logs in as the device the certificate names. */
+  certificatePem?: string | undefined;
+  privateKeyPem?: string | undefined;
+}
+
 export interface MqttChannelOptions {
-  /** mqtt://host:1883 (mqtts:// for TLS). */
+  /** mqtt://host:1883 (mqtts://host:8883 for TLS). */
   url: string;
+  /**
+   * For mqtts://, read at each new connection (so a renewed certificate is used once `reconnect()` is
+   * called). Without it mqtts:// trusts the system's CAs and the device logs in with its credential.
+   */
+  tls?: (() => MqttChannelTls) | undefined;
   deviceId: string;
   /** Carries the credential, and every call MQTT cannot answer. */
   http: DeviceClient;
@@ -101,19 +119,33 @@ export class MqttChannel {
     await this.client?.endAsync(true);
   }
 
+  /** Drops the connection; the next question connects again with the current TLS identity (after renewal). */
+  async reconnect(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.ready = false;
+    this.settleAll();
+    await client?.endAsync(true);
+  }
+
   /** Publishes one question and waits for its reply; undefined when MQTT cannot answer now. */
   private async ask(
     kind: 'heartbeat' | 'reports',
     body: Record<string, unknown>,
   ): Promise<InboxMessage | undefined> {
+    const tls = this.o.tls?.();
     const credential = this.o.http.credential;
-    if (!credential) return undefined;
-    const client = this.start(credential);
+    if (tls?.certificatePem === undefined && !credential) return undefined;
+    const client = this.start(credential, tls);
     if (!this.ready) return undefined;
     const requestId = `${this.prefix}-${++this.counter}`;
-    const v5 = client.options.protocolVersion === 5;
+    const v5 = client.options.protocolVersion === 5 && credential !== undefined;
     // MQTT 5 carries the credential as HTTP does, in a header of sorts; 3.1.1 has only the payload.
-    const payload = JSON.stringify({ ...body, request_id: requestId, ...(v5 ? {} : { credential }) });
+    const payload = JSON.stringify({
+      ...body,
+      request_id: requestId,
+      ...(v5 || !credential ? {} : { credential }),
+    });
     const reply = new Promise<InboxMessage | undefined>((resolve) => {
       const timer = setTimeout(() => settle(undefined), this.o.replyTimeoutMs ?? 10_000);
       const settle = (message: InboxMessage | undefined) => {
@@ -143,14 +175,21 @@ export class MqttChannel {
     return `${this.o.topicRoot ?? 'fleetd/v1/devices'}/${this.o.deviceId}`;
   }
 
-  /** Connects once a credential exists; mqtt.js then keeps reconnecting on its own. */
-  private start(credential: string): MqttClient {
+  /** Connects once a credential or certificate exists; mqtt.js then keeps reconnecting on its own. */
+  private start(credential: string | undefined, tls: MqttChannelTls | undefined): MqttClient {
     if (this.client) return this.client;
     const client = mqtt.connect(this.o.url, {
       protocolVersion: 5,
       clientId: this.o.deviceId,
       username: this.o.deviceId,
-      password: credential,
+      ...(credential !== undefined ? { password: credential } : {}),
+      ...(tls
+        ? {
+            ...(tls.caPems.length > 0 ? { ca: tls.caPems } : {}),
+            ...(tls.certificatePem ? { cert: tls.certificatePem } : {}),
+            ...(tls.privateKeyPem ? { key: tls.privateKeyPem } : {}),
+          }
+        : {}),
       clean: true,
       resubscribe: false,
       reconnectPeriod: 5_000,
@@ -173,6 +212,7 @@ export class MqttChannel {
     });
     client.on('message', (_topic, payload) => this.receive(payload));
     client.on('close', () => {
+      if (this.client !== client) return; // replaced by reconnect()
       if (this.ready) this.o.log.warn('MQTT connection lost; heartbeating over HTTP until it is back');
       this.ready = false;
       this.settleAll();

@@ -69,6 +69,10 @@ export function registerServer(program: Command): void {
       'port of the embedded MQTT broker (default 1883; if taken, MQTT is off with a warning)',
       process.env.FLEETD_MQTT_PORT,
     )
+    .option('--mqtt-tls-port <n>', "the embedded broker's TLS port, with the server's TLS (default 8883)")
+    .option('--mqtt-ca <file>', "the external broker's CA (--mqtt mqtts://…)")
+    .option('--mqtt-cert <file>', "the server's client certificate for the external broker, with --mqtt-key")
+    .option('--mqtt-key <file>', 'the private key of --mqtt-cert')
     .option('--no-mqtt', 'no MQTT: devices use HTTP only')
     .option(
       '--lease <duration>',
@@ -177,7 +181,14 @@ export function registerServer(program: Command): void {
           serverSigning: opts.serverSigning,
           trustedKeyFiles: opts.trustedKey ?? [],
           artifactOffload: opts.artifactOffload,
-          mqtt: mqttSettingsFromFlags(opts.mqtt, opts.mqttPort),
+          mqtt: mqttSettingsFromFlags({
+            mqtt: opts.mqtt,
+            port: opts.mqttPort,
+            tlsPort: opts.mqttTlsPort,
+            ca: opts.mqttCa,
+            cert: opts.mqttCert,
+            key: opts.mqttKey,
+          }),
           leaseMs,
           engineIntervalMs,
           webhookIntervalMs: parseDuration(opts.webhookInterval!, '--webhook-interval'),
@@ -199,6 +210,8 @@ export function registerServer(program: Command): void {
         if (server.mqtt) {
           const kind = server.mqtt.embedded ? 'embedded broker listening on' : 'bridged to the broker at';
           console.log(`MQTT: ${kind} ${server.mqtt.url}`);
+          if (server.mqtt.tlsUrl && server.mqtt.tlsUrl !== server.mqtt.url)
+            console.log(`MQTT: embedded broker listening with TLS on ${server.mqtt.tlsUrl}`);
         }
         console.log(listenerBanner(opts.host!, server.tls));
         console.log(`${token}\nFleetD server listening on ${server.url}  (API docs: ${server.url}/docs)`);

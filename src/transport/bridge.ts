@@ -3,17 +3,20 @@
  * and reports off their topics, handles them exactly as the HTTP device API does, and answers in the
  * device's inbox.
  *
- * The bridge never trusts the broker: every message carries the device credential and is authenticated
- * like an HTTP request (heartbeats in the batcher's group commit, reports against the stored hash), and a
- * credential only speaks for the device named in the topic. So a broker with no ACLs at all still cannot
- * make FleetD accept one device's message as another's; the broker's own authentication and ACLs (which the
- * embedded broker enforces) keep devices out of each other's inboxes.
+ * The bridge never trusts the broker's ACLs: every message is authenticated like an HTTP request
+ * (heartbeats in the batcher's group commit, reports against the registry), and its proof only speaks for
+ * the device named in the topic. The proof is the device credential in the message, or, for a device that
+ * logged in to the embedded broker with a client certificate, that certificate's fingerprint, which the
+ * broker (in this process, reached over an in-process link) puts in the topic (topics.ts). So a broker
+ * with no ACLs at all still cannot make FleetD accept one device's message as another's; the broker's own
+ * authentication and ACLs (which the embedded broker enforces) keep devices out of each other's inboxes.
  *
  * The broker's PUBACK is not the acknowledgement a device waits for: the reply in its inbox is, and it is
  * sent only after the store has committed. A message lost between the two is simply asked again.
  */
 import { randomBytes } from 'node:crypto';
-import type { IPublishPacket, MqttClient } from 'mqtt';
+import type { Duplex } from 'node:stream';
+import { type IClientOptions, type IPublishPacket, MqttClient } from 'mqtt';
 import { FleetError, isFleetError } from '../core/errors.js';
 import { heartbeatFromBody } from '../protocol/device-api.js';
 import { errorReply, heartbeatReply, reportReply } from '../protocol/mqtt.js';
@@ -21,6 +24,7 @@ import { hashSecret, secretMatches, splitDeviceCredential } from '../registry/cr
 import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import type { ReportBatcher } from '../registry/report-batcher.js';
 import type { Store } from '../store/store.js';
+import type { DeviceAuthMode } from './broker-access.js';
 import { connected, connectMqtt, isVersionRefusal } from './connect.js';
 import { type DeviceRequest, parseRequest, type UserProperties } from './messages.js';
 import type { Topics } from './topics.js';
@@ -31,9 +35,25 @@ export interface TransportLog {
   error(obj: object, msg: string): void;
 }
 
+/** What the bridge trusts an external broker by over mqtts://, and its own client certificate (PEM text). */
+export interface BrokerClientTls {
+  caPems: string[];
+  certificatePem?: string | undefined;
+  privateKeyPem?: string | undefined;
+}
+
 export interface BridgeOptions {
   /** mqtt:// or mqtts:// URL of the broker; user and password in it are the bridge's own login. */
   url: string;
+  /** For mqtts://: the broker's CA, and the bridge's client certificate if the broker asks for one. */
+  tls?: BrokerClientTls | undefined;
+  /**
+   * The embedded broker's in-process link, instead of the URL: only over it does the bridge take the
+   * certified topics, where the broker names the client certificate a message came with.
+   */
+  link?: (() => Duplex) | undefined;
+  /** 'mtls': a message proven by a bearer credential is refused (the default 'any' takes both). */
+  deviceAuth?: DeviceAuthMode | undefined;
   store: Store;
   heartbeats: HeartbeatBatcher;
   reports: ReportBatcher;
@@ -47,6 +67,7 @@ export interface BridgeOptions {
 }
 
 const UNAUTHENTICATED = 'the device credential is unknown, revoked or wrong';
+const CERTIFICATE_REFUSED = 'the client certificate is unknown or revoked, or its device decommissioned';
 
 export class MqttBridge {
   readonly client: MqttClient;
@@ -55,14 +76,26 @@ export class MqttBridge {
   handled = 0;
 
   constructor(private readonly o: BridgeOptions) {
-    this.client = connectMqtt(o.url, {
+    const options: IClientOptions = {
       clientId: `fleetd-server-${randomBytes(6).toString('hex')}`,
       clean: true,
       ...(o.username !== undefined ? { username: o.username } : {}),
       ...(o.password !== undefined ? { password: o.password } : {}),
-    });
+      ...(o.tls
+        ? {
+            ...(o.tls.caPems.length > 0 ? { ca: o.tls.caPems } : {}),
+            ...(o.tls.certificatePem ? { cert: o.tls.certificatePem } : {}),
+            ...(o.tls.privateKeyPem ? { key: o.tls.privateKeyPem } : {}),
+          }
+        : {}),
+    };
+    // The embedded broker (aedes) speaks MQTT 3.1.1 only.
+    this.client = o.link
+      ? new MqttClient(o.link, { protocolVersion: 4, reconnectPeriod: 2_000, ...options })
+      : connectMqtt(o.url, options);
+    const filters = o.topics.bridgeFilters(o.link ? 'embedded' : o.shared ? 'shared' : 'plain');
     this.client.on('connect', () => {
-      this.client.subscribe(o.topics.bridgeFilters(o.shared), { qos: 1 }, (error) => {
+      this.client.subscribe(filters, { qos: 1 }, (error) => {
         if (error) o.log.error({ err: error }, 'MQTT bridge could not subscribe');
       });
     });
@@ -101,6 +134,7 @@ export class MqttBridge {
   private async handle(topic: string, payload: Buffer, packet: IPublishPacket): Promise<void> {
     const target = this.o.topics.parseUpward(topic);
     if (!target) return; // not ours: only possible with a broker that delivers more than was subscribed
+    if (target.certificate !== undefined && !this.o.link) return; // only the embedded broker may say so
     const inbox = this.o.topics.device(target.deviceId, 'inbox');
     const correlation = packet.properties?.correlationData;
     const send = (message: object) =>
@@ -116,7 +150,11 @@ export class MqttBridge {
     if (!parsed.ok) return void (await send(errorReply(parsed.requestId, parsed.error)));
     const request = parsed.request;
     try {
-      await send(await this.answer(target.deviceId, request));
+      await send(
+        target.certificate !== undefined
+          ? await this.answerCertified(target.deviceId, target.certificate, request)
+          : await this.answer(target.deviceId, request),
+      );
     } catch (error) {
       if (!isFleetError(error)) this.o.log.error({ err: error, topic }, 'MQTT message failed');
       const failure = isFleetError(error)
@@ -126,7 +164,33 @@ export class MqttBridge {
     }
   }
 
+  /** A message proven by the client certificate the device logged in with (its SHA-256 fingerprint). */
+  private async answerCertified(
+    deviceId: string,
+    fingerprint: string,
+    request: DeviceRequest,
+  ): Promise<object> {
+    if (request.kind === 'heartbeat') {
+      assertOwnHeartbeat(deviceId, request.body.device_id);
+      const { outcome, offers } = await this.o.heartbeats.submit({
+        certificateFingerprint: fingerprint,
+        heartbeat: heartbeatFromBody(deviceId, request.body),
+      });
+      if (!outcome.ok) throw new FleetError('UNAUTHENTICATED', CERTIFICATE_REFUSED);
+      return heartbeatReply(request.requestId, offers, this.o.heartbeatIntervalSec);
+    }
+    if ((await this.o.store.certificates.deviceOf(fingerprint)) !== deviceId)
+      throw new FleetError('UNAUTHENTICATED', CERTIFICATE_REFUSED);
+    return this.report(deviceId, request);
+  }
+
   private async answer(deviceId: string, request: DeviceRequest): Promise<object> {
+    if (this.o.deviceAuth === 'mtls') {
+      throw new FleetError(
+        'UNAUTHENTICATED',
+        'this server takes devices by client certificate only: bearer credentials are off',
+      );
+    }
     const presented = request.credential ? splitDeviceCredential(request.credential) : undefined;
     if (!presented)
       throw new FleetError('UNAUTHENTICATED', `the device credential is missing; ${UNAUTHENTICATED}`);
@@ -137,16 +201,10 @@ export class MqttBridge {
       );
     }
     if (request.kind === 'heartbeat') {
-      const body = request.body;
-      if (body.device_id !== deviceId) {
-        throw new FleetError(
-          'FORBIDDEN',
-          `device_id ${body.device_id} is not the topic's device ${deviceId}`,
-        );
-      }
+      assertOwnHeartbeat(deviceId, request.body.device_id);
       const { outcome, offers } = await this.o.heartbeats.submit({
         credentialHash: hashSecret(presented.secret),
-        heartbeat: heartbeatFromBody(deviceId, body),
+        heartbeat: heartbeatFromBody(deviceId, request.body),
       });
       if (!outcome.ok) throw new FleetError('UNAUTHENTICATED', UNAUTHENTICATED);
       return heartbeatReply(request.requestId, offers, this.o.heartbeatIntervalSec);
@@ -154,6 +212,10 @@ export class MqttBridge {
     const stored = await this.o.store.credentialHash(deviceId);
     if (!stored || !secretMatches(presented.secret, stored))
       throw new FleetError('UNAUTHENTICATED', UNAUTHENTICATED);
+    return this.report(deviceId, request);
+  }
+
+  private async report(deviceId: string, request: DeviceRequest & { kind: 'reports' }): Promise<object> {
     const b = request.body;
     const outcome = await this.o.reports.submit({
       deviceId,
@@ -162,6 +224,11 @@ export class MqttBridge {
     });
     return reportReply(request.requestId, b, outcome);
   }
+}
+
+function assertOwnHeartbeat(topicDevice: string, bodyDevice: string): void {
+  if (bodyDevice !== topicDevice)
+    throw new FleetError('FORBIDDEN', `device_id ${bodyDevice} is not the topic's device ${topicDevice}`);
 }
 
 /** A broker URL for the log, without its password. */

@@ -8,8 +8,22 @@ describe('MQTT topics', () => {
     expect(t.parseUpward('fleetd/v1/devices/pos-1/heartbeat')).toEqual({
       deviceId: 'pos-1',
       kind: 'heartbeat',
+      certificate: undefined,
     });
-    expect(t.parseUpward('fleetd/v1/devices/pos-1/reports')).toEqual({ deviceId: 'pos-1', kind: 'reports' });
+    expect(t.parseUpward('fleetd/v1/devices/pos-1/reports')).toEqual({
+      deviceId: 'pos-1',
+      kind: 'reports',
+      certificate: undefined,
+    });
+    const fingerprint = 'ab'.repeat(32);
+    expect(t.parseUpward(t.certified('fleetd/v1/devices/pos-1/reports', fingerprint))).toEqual({
+      deviceId: 'pos-1',
+      kind: 'reports',
+      certificate: fingerprint,
+    });
+    expect(
+      t.parseUpward(t.certified('fleetd/v1/devices/pos-1/reports', 'not-a-fingerprint')),
+    ).toBeUndefined();
     expect(t.parseUpward('fleetd/v1/devices/pos-1/inbox')).toBeUndefined();
     expect(t.parseUpward('fleetd/v1/devices/pos-1/heartbeat/x')).toBeUndefined();
     expect(t.parseUpward('other/v1/devices/pos-1/heartbeat')).toBeUndefined();
@@ -32,13 +46,22 @@ describe('MQTT topics', () => {
   });
 
   it('puts replicas in one share group on an external broker', () => {
-    expect(t.bridgeFilters(true)).toEqual([
+    expect(t.bridgeFilters('shared')).toEqual([
       '$share/fleetd/fleetd/v1/devices/+/heartbeat',
       '$share/fleetd/fleetd/v1/devices/+/reports',
     ]);
-    expect(new Topics('acme/fleet').bridgeFilters(false)).toEqual([
+    expect(new Topics('acme/fleet').bridgeFilters('plain')).toEqual([
       'acme/fleet/+/heartbeat',
       'acme/fleet/+/reports',
+    ]);
+  });
+
+  it('takes certified topics only from the embedded broker', () => {
+    expect(new Topics('acme/fleet').bridgeFilters('embedded')).toEqual([
+      'acme/fleet/+/heartbeat',
+      'acme/fleet/+/reports',
+      '$fleetd/certified/+/acme/fleet/+/heartbeat',
+      '$fleetd/certified/+/acme/fleet/+/reports',
     ]);
   });
 });

@@ -8,8 +8,19 @@
  *
  * The root `fleetd/v1/devices` can be changed, so that several FleetD installations (or test runs) share
  * one broker without hearing each other. Device ids never contain `/`, `+` or `#` (core/device.ts).
+ *
+ * `$fleetd/certified/{fingerprint}/…` carries what the embedded broker saw of a sender: the broker moves a
+ * message of a device that logged in with a client certificate there (the same topic under that prefix,
+ * with the certificate's SHA-256 fingerprint), as an HTTP request carries its TLS client certificate. No
+ * client can publish under `$` on the embedded broker, so only the broker itself puts messages there.
  */
 export const DEFAULT_TOPIC_ROOT = 'fleetd/v1/devices';
+
+/** The embedded broker's prefix for messages of devices that logged in with a client certificate. */
+export const CERTIFIED_PREFIX = '$fleetd/certified';
+
+/** SHA-256 of a certificate's DER in lowercase hex: one topic level. */
+const FINGERPRINT = /^[0-9a-f]{64}$/;
 
 /** Several server replicas on one broker share device traffic: each message goes to one of them. */
 export const SHARE_GROUP = 'fleetd';
@@ -27,20 +38,40 @@ export class Topics {
     return `${this.root}/${deviceId}/${kind}`;
   }
 
-  /** What the bridge subscribes to; `shared` puts it in the replicas' share group (external brokers). */
-  bridgeFilters(shared: boolean): string[] {
-    const plain = (['heartbeat', 'reports'] as const).map((kind) => `${this.root}/+/${kind}`);
-    return shared ? plain.map((f) => `$share/${SHARE_GROUP}/${f}`) : plain;
+  /**
+   * What the bridge subscribes to: in the replicas' share group on an external broker (`shared`); on the
+   * embedded broker also the certified topics, which only the embedded broker itself can publish to.
+   */
+  bridgeFilters(kind: 'embedded' | 'shared' | 'plain'): string[] {
+    const plain = (['heartbeat', 'reports'] as const).map((k) => `${this.root}/+/${k}`);
+    if (kind === 'shared') return plain.map((f) => `$share/${SHARE_GROUP}/${f}`);
+    return kind === 'embedded' ? [...plain, ...plain.map((f) => `${CERTIFIED_PREFIX}/+/${f}`)] : plain;
   }
 
-  /** The device and message kind of a device → server topic; undefined for anything else. */
-  parseUpward(topic: string): { deviceId: string; kind: UpwardKind } | undefined {
-    const parts = topic.split('/');
+  /** The same topic, as the embedded broker forwards it for a device that logged in with this certificate. */
+  certified(topic: string, fingerprint: string): string {
+    return `${CERTIFIED_PREFIX}/${fingerprint}/${topic}`;
+  }
+
+  /**
+   * The device and message kind of a device → server topic, and under the certified prefix the fingerprint
+   * of the certificate it came with; undefined for anything else.
+   */
+  parseUpward(
+    topic: string,
+  ): { deviceId: string; kind: UpwardKind; certificate: string | undefined } | undefined {
+    let parts = topic.split('/');
+    let certificate: string | undefined;
+    if (`${parts[0]}/${parts[1]}` === CERTIFIED_PREFIX) {
+      certificate = parts[2];
+      if (!certificate || !FINGERPRINT.test(certificate)) return undefined;
+      parts = parts.slice(3);
+    }
     if (parts.length !== this.depth + 2 || !this.under(parts)) return undefined;
     const deviceId = parts[this.depth]!;
     const kind = parts[this.depth + 1];
     if (!deviceId || (kind !== 'heartbeat' && kind !== 'reports')) return undefined;
-    return { deviceId, kind };
+    return { deviceId, kind, certificate };
   }
 
   /** A device publishes only its own heartbeats and reports: never another device's, never its own inbox. */
