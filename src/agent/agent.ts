@@ -132,6 +132,15 @@ export class Agent {
     this.mqtt = options.mqtt
       ? new MqttChannel({
           url: options.mqtt,
+          // mqtts://: the FleetD CA and, once the device has one, its certificate (read at each connection).
+          tls: () => {
+            const material = this.certificate?.tlsMaterial();
+            return {
+              caPems: material?.caPem ? [material.caPem] : [],
+              certificatePem: material?.certificatePem,
+              privateKeyPem: material?.keyPem,
+            };
+          },
           deviceId: options.deviceId,
           http: this.client,
           log: this.log,
@@ -153,7 +162,8 @@ export class Agent {
     try {
       if (!this.started) await this.start();
       if (!this.enrolled() && !(await this.enroll())) return this.callRetry.waitMs(this.clock.now());
-      if (!this.lockedOut) await this.certificate?.renewIfDue(this.client);
+      // A renewed certificate: the broker connection is made again with it (the old one expires later).
+      if (!this.lockedOut && (await this.certificate?.renewIfDue(this.client))) await this.mqtt?.reconnect();
       if (this.lockedOut) {
         // An operator may have written a new credential meanwhile (fleetd devices credential).
         this.client.credential = (await this.state.readCredential()) ?? this.client.credential;

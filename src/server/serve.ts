@@ -247,7 +247,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   sweeper.start(options.sweepIntervalMs ?? 15_000);
   const mqtt = options.mqtt
     ? await startMqtt(
-        { host: options.host ?? '127.0.0.1', ...options.mqtt },
+        // Devices reach the embedded broker over TLS with the listener's certificate (8883) when the server has TLS.
+        {
+          host: options.host ?? '127.0.0.1',
+          deviceAuth: options.deviceAuth ?? 'any',
+          ...(parts.tls ? { tls: parts.tls.material() } : {}),
+          ...options.mqtt,
+        },
         {
           store,
           heartbeats: parts.heartbeats,
@@ -265,7 +271,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     : undefined;
   // The certificate is checked daily (what is due is decided by the injected clock), so renewals need no restart.
   const renewal = parts.tls
-    ? setInterval(() => void renewCertificate(parts), TLS_RENEWAL_CHECK_MS).unref()
+    ? setInterval(() => void renewCertificate(parts, mqtt), TLS_RENEWAL_CHECK_MS).unref()
     : undefined;
   engine.start(options.engineIntervalMs ?? 1_000);
   webhooks.start(options.webhookIntervalMs ?? 1_000);
@@ -298,10 +304,16 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   };
 }
 
-async function renewCertificate({ tls, clock, app }: ServerParts): Promise<void> {
+async function renewCertificate(
+  { tls, clock, app }: ServerParts,
+  mqtt: RunningMqtt | undefined,
+): Promise<void> {
+  if (!tls) return;
   try {
-    if (await tls?.renewIfDue(new Date(clock.now())))
+    if (await tls.renewIfDue(new Date(clock.now()))) {
+      mqtt?.setTls(tls.material());
       app.log.info('TLS: serving a renewed server certificate');
+    }
   } catch (error) {
     app.log.error({ err: error }, 'TLS: could not renew the server certificate');
   }

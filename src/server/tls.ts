@@ -48,6 +48,8 @@ export interface ListenerTls {
    * it nears expiry, with `--tls-cert`/`--tls-key` the files once they changed. No restart for a renewal.
    */
   renewIfDue(now: Date): Promise<boolean>;
+  /** What the listener serves now (certificate, key, accepted client CAs): the MQTT broker's TLS follows it. */
+  material(): { certificatePem: string; privateKeyPem: string; caPems: string[] };
 }
 
 /** The https options for Fastify and, once the server exists, the control over its certificates. */
@@ -122,6 +124,7 @@ export async function prepareTls(
         caFile: join(pkiDir, CA_CERTIFICATE_FILE),
         auto: source.kind === 'auto',
         authority,
+        material: () => ({ certificatePem: cert, privateKeyPem: key, caPems: clientCas }),
         setClientCas(pems) {
           clientCas = [authority.certificatePem, ...pems];
           server.setSecureContext(context());
