@@ -23,6 +23,7 @@ const END_TO_END = [
   'test/agent-e2e.test.ts',
   'test/agent-mtls-e2e.test.ts',
   'test/agent-mqtt-e2e.test.ts',
+  'test/agent-mqtt-mtls-e2e.test.ts',
   'test/agent-rollout-e2e.test.ts',
   'test/cli-artifact-integrity.test.ts',
   'test/cli-deploy.test.ts',

@@ -23,6 +23,8 @@ export interface ServerProcess {
   url: string;
   /** The embedded MQTT broker's URL, when the server runs one. */
   mqttUrl: string | undefined;
+  /** The embedded broker's TLS listener, when the server has TLS. */
+  mqttsUrl: string | undefined;
   child: ChildProcess;
   output: () => string;
   kill(signal?: NodeJS.Signals): Promise<void>;
@@ -49,6 +51,7 @@ export function spawnServer(dataDir: string, extraArgs: string[] = []): Promise<
         resolve({
           url: match[1]!,
           mqttUrl: /MQTT: embedded broker listening on (mqtt:\/\/\S+)/.exec(output)?.[1],
+          mqttsUrl: /MQTT: embedded broker listening (?:with TLS )?on (mqtts:\/\/\S+)/.exec(output)?.[1],
           child,
           output: () => output,
           kill: (signal = 'SIGTERM') => stop(child, signal),
