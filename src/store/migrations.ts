@@ -587,10 +587,13 @@ export async function migrateToLatest(
     if (!error && !failed) return;
     // Kysely finds its tables by introspecting every schema of the database; a schema another instance drops
     // meanwhile (test suites make and drop them all the time) fails that look-up with 3F000 before any
-    // migration ran, so looking again is safe.
+    // migration ran (or, caught mid-drop, with 42P01 for one of its tables), so looking again is safe.
+    const code = (error as { code?: unknown } | undefined)?.code;
     const otherSchemaGone =
-      (error as { code?: unknown } | undefined)?.code === '3F000' &&
-      !String(error).includes(`"${options.schema ?? ''}"`);
+      failed === undefined &&
+      (code === '3F000' || code === '42P01') &&
+      !String(error).includes(`"${options.schema ?? ''}"`) &&
+      !String(error).includes(`${options.schema ?? ''}.`);
     if (run < 3 && otherSchemaGone) continue;
     throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String(error)}`, { cause: error });
   }
