@@ -14,6 +14,7 @@ import { runRolloutCreate } from './rollout-create.js';
 import { runServerMemory } from './server-memory.js';
 import { runSimulator } from './simulator.js';
 import { type BenchResult, type BenchRow, log, machine, SCALE } from './support.js';
+import { runTls } from './tls.js';
 
 const BENCHMARKS: Record<string, () => Promise<BenchResult>> = {
   heartbeat: runHeartbeat,
@@ -24,6 +25,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchResult>> = {
   'rollout-create': runRolloutCreate,
   'server-memory': runServerMemory,
   simulator: runSimulator,
+  tls: runTls,
 };
 
 const FILE = join(import.meta.dirname, '../../BENCHMARKS.md');
