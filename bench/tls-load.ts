@@ -7,7 +7,7 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
+import { createSecureContext, TLSSocket } from 'node:tls';
 import type { BenchDevice } from './tls-fleet.js';
 
 export type Transport = 'mtls' | 'bearer';
@@ -18,6 +18,8 @@ interface Answer {
 }
 
 const PATH = '/api/device/v1/heartbeat';
+/** A request without an answer by then counts as an error, so a stuck server cannot hold the benchmark. */
+const ANSWER_TIMEOUT_MS = 30_000;
 
 /** A heartbeat body marked with a sequence number, so the store can be checked for the last one acknowledged. */
 const heartbeatBody = (id: string, seq: number) =>
@@ -33,6 +35,8 @@ const heartbeatBody = (id: string, seq: number) =>
 class Connections {
   opened = 0;
   resumed = 0;
+  /** The TLS versions negotiated (TLSv1.3 unless a side is configured otherwise). */
+  readonly protocols = new Set<string>();
   private readonly seen = new WeakSet<Socket>();
 
   watch(socket: Socket): void {
@@ -42,6 +46,8 @@ class Connections {
     if (!(socket instanceof TLSSocket)) return;
     const count = () => {
       if (socket.isSessionReused()) this.resumed++;
+      const protocol = socket.getProtocol();
+      if (protocol) this.protocols.add(protocol);
     };
     // A socket not seen before is new, so still handshaking (the handshake takes round trips).
     socket.once('secureConnect', count);
@@ -65,6 +71,9 @@ function post(
     });
     request.on('socket', onSocket);
     request.on('error', reject);
+    request.setTimeout(ANSWER_TIMEOUT_MS, () =>
+      request.destroy(new Error(`no answer within ${ANSWER_TIMEOUT_MS / 1000} s`)),
+    );
     request.on('response', (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -86,7 +95,19 @@ export interface PhaseResult {
   firstFailure: string | undefined;
   connections: number;
   resumed: number;
+  protocols: Set<string>;
 }
+
+const emptyPhase = (): PhaseResult => ({
+  seconds: 0,
+  acknowledged: 0,
+  latencies: [],
+  errors: 0,
+  firstFailure: undefined,
+  connections: 0,
+  resumed: 0,
+  protocols: new Set(),
+});
 
 /**
  * Devices that heartbeat without a pause over one keep-alive connection each, closing it (`connection: close`)
@@ -114,9 +135,9 @@ export class SteadyDevices {
         ? new HttpsAgent({
             keepAlive: true,
             maxSockets: 1,
-            cert: d.certificatePem,
-            key: d.privateKeyPem,
-            ca: caPem,
+            // Made once, as a device loads its key once: not parsed again at each reconnection, and not part of
+            // the agent's per-request connection name (cert, key and ca would be).
+            secureContext: createSecureContext({ cert: d.certificatePem, key: d.privateKeyPem, ca: caPem }),
           })
         : new HttpAgent({ keepAlive: true, maxSockets: 1 }),
     );
@@ -124,15 +145,7 @@ export class SteadyDevices {
 
   /** Runs every device for `seconds`; the agents (and their sessions) carry over to the next phase. */
   async run(seconds: number): Promise<PhaseResult> {
-    const result: PhaseResult = {
-      seconds: 0,
-      acknowledged: 0,
-      latencies: [],
-      errors: 0,
-      firstFailure: undefined,
-      connections: 0,
-      resumed: 0,
-    };
+    const result = emptyPhase();
     const connections = this.connections;
     const opened = connections.opened;
     const resumed = connections.resumed;
@@ -174,6 +187,7 @@ export class SteadyDevices {
     result.seconds = (performance.now() - started) / 1000;
     result.connections = connections.opened - opened;
     result.resumed = connections.resumed - resumed;
+    for (const protocol of connections.protocols) result.protocols.add(protocol);
     return result;
   }
 
@@ -200,16 +214,7 @@ export async function handshakeStorm(
   sessions: Map<string, Buffer> | undefined,
   saved: Map<string, Buffer>,
 ): Promise<StormResult> {
-  const result: StormResult = {
-    seconds: 0,
-    acknowledged: 0,
-    latencies: [],
-    errors: 0,
-    firstFailure: undefined,
-    connections: 0,
-    resumed: 0,
-    acked: new Set(),
-  };
+  const result: StormResult = { ...emptyPhase(), acked: new Set() };
   const url = new URL(PATH, server);
   const connections = new Connections();
   let next = 0;
@@ -256,5 +261,6 @@ export async function handshakeStorm(
   result.seconds = (performance.now() - started) / 1000;
   result.connections = connections.opened;
   result.resumed = connections.resumed;
+  for (const protocol of connections.protocols) result.protocols.add(protocol);
   return result;
 }

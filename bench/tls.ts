@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { SqlStore } from '../src/store/sql-store.js';
 import { openSqliteStore } from '../src/store/sqlite/connect.js';
 import {
+  BARE_SERVER,
   BARE_TLS_SERVER,
   type BenchResult,
   type BenchRow,
@@ -83,7 +84,8 @@ const p = (r: PhaseResult, q: number) => fmtMs(percentile(r.latencies, q));
 const describe = (m: Measured<PhaseResult>, unit: string) =>
   `${fmtInt(rate(m.result))} ${unit}; latency p50 ${p(m.result, 50)}, p99 ${p(m.result, 99)}; ` +
   `${fmtInt(m.result.acknowledged)} acknowledged, ${m.result.errors} errors; ${fmtInt(m.result.connections)} ` +
-  `connections, ${fmtInt(m.result.resumed)} resumed (${pct(share(m.result.resumed, m.result.connections))}); ` +
+  `connections, ${fmtInt(m.result.resumed)} resumed (${pct(share(m.result.resumed, m.result.connections))})` +
+  (m.result.protocols.size > 0 ? ` over ${[...m.result.protocols].join(', ')}; ` : '; ') +
   `CPU: server ${pct(m.serverCpu)}, load generator ${pct(m.clientCpu)}` +
   (m.result.firstFailure ? `; first failure: ${m.result.firstFailure}` : '');
 
@@ -202,15 +204,26 @@ export async function runTls(): Promise<BenchResult> {
       missingStorm(afterStorms, real.full.result.acked, real.fullStarted) +
       missingStorm(afterStorms, real.resumed.result.acked, real.resumedStarted);
 
-    log('handshake storms against a bare node:https server');
+    // What TLS costs Node itself under the same load: bare servers, no routing, no storage.
+    log(`bare node:http and node:https: ${phase}`);
     const pki = join(dir.path, 'pki');
-    const bareServer = await spawnListening('bare-tls', [
-      BARE_TLS_SERVER,
-      join(pki, 'server.crt'),
-      join(pki, 'server.key'),
-      join(pki, 'ca.crt'),
-    ]);
-    const bare = await storms(bareServer, fleet).finally(() => bareServer.stop());
+    const bareTls = () =>
+      spawnListening('bare-tls', [
+        BARE_TLS_SERVER,
+        join(pki, 'server.crt'),
+        join(pki, 'server.key'),
+        join(pki, 'ca.crt'),
+      ]);
+    server = await spawnListening('bare', [BARE_SERVER]);
+    const barePlain = await steady(server, 'bearer', plainDevices, fleet.caPem).finally(() => server.stop());
+    log(`bare node:http: ${describe(barePlain.measured, 'req/s')}`);
+    server = await bareTls();
+    const bareMtls = await steady(server, 'mtls', tlsDevices, fleet.caPem).finally(() => server.stop());
+    log(`bare node:https: ${describe(bareMtls.measured, 'req/s')}`);
+
+    log('handshake storms against a bare node:https server');
+    server = await bareTls();
+    const bare = await storms(server, fleet).finally(() => server.stop());
     log(`bare full: ${describe(bare.full, 'handshakes/s')}`);
     log(`bare resumed: ${describe(bare.resumed, 'handshakes/s')}`);
 
@@ -272,6 +285,14 @@ export async function runTls(): Promise<BenchResult> {
             steadyClean &&
             steadyVerified,
         },
+        {
+          name: "tls heartbeat (Node's TLS alone)",
+          figure: `bare node:https ${fmtInt(rate(bareMtls.measured.result))} req/s, p99 ${p(bareMtls.measured.result, 99)}`,
+          baseline: `bare node:http ${fmtInt(rate(barePlain.measured.result))} req/s, p99 ${p(barePlain.measured.result, 99)}`,
+          ratio: (rate(bareMtls.measured.result) / rate(barePlain.measured.result)).toFixed(2),
+          target: 'information: the ceiling of the first row, the same load against servers that only answer',
+          pass: true,
+        },
         stormRow(`tls handshakes, ${fmtInt(DEVICES)} devices at once (full)`, real.full, bare.full, false),
         stormRow(
           `tls handshakes, ${fmtInt(DEVICES)} devices at once (resumed)`,
@@ -291,6 +312,8 @@ export async function runTls(): Promise<BenchResult> {
           `${WARMUP_SEC} s warm-up then ${DURATION_SEC} s measured.`,
         `- fleetd --tls auto, client certificates: ${describe(mtls.measured, 'req/s')}`,
         `- fleetd, plain HTTP, bearer credentials: ${describe(plain.measured, 'req/s')}`,
+        `- bare node:https, client certificates verified (bench/bare-tls-server.ts): ${describe(bareMtls.measured, 'req/s')}`,
+        `- bare node:http (bench/bare-server.ts): ${describe(barePlain.measured, 'req/s')}`,
         `Handshakes: every device opens a new TLS connection with its certificate, sends one heartbeat and closes ` +
           `(\`connection: close\`), ${IN_FLIGHT} in flight, after a warm-up round of ${fmtInt(STORM_WARMUP)}; first ` +
           'with full handshakes, then all again offering the session the first round left. The baseline asks for ' +
