@@ -11,6 +11,7 @@ import type { SqlStore } from '../src/store/sql-store.js';
 export const FLEETD = join(import.meta.dirname, '../src/cli/main.js');
 export const BARE_SERVER = join(import.meta.dirname, 'bare-server.js');
 export const FASTIFY_BASELINE = join(import.meta.dirname, 'fastify-baseline.js');
+export const BARE_TLS_SERVER = join(import.meta.dirname, 'bare-tls-server.js');
 
 /** One row of the summary table in BENCHMARKS.md. `name` starts with the benchmark's name. */
 export interface BenchRow {
@@ -66,7 +67,7 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-/** Spawns `node <args>` and resolves once it prints `listening on http://…` on stdout. */
+/** Spawns `node <args>` and resolves once it prints `listening on http://…` (or `https://…`) on stdout. */
 export function spawnListening(label: string, args: string[], options: SpawnOptions = {}): Promise<Child> {
   const child: ChildProcess = spawn(process.execPath, args, {
     ...options,
@@ -86,7 +87,7 @@ export function spawnListening(label: string, args: string[], options: SpawnOpti
     );
     child.stdout!.on('data', (chunk: Buffer) => {
       forward(chunk);
-      const match = url ? null : /listening on (http:\/\/\S+)/.exec(output);
+      const match = url ? null : /listening on (https?:\/\/\S+)/.exec(output);
       if (!match) return;
       url = match[1]!;
       const pid = child.pid!;
