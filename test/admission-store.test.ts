@@ -135,10 +135,23 @@ forEachBackend((backend) => {
     await store.admission.request(asking('pos-1'), ctx);
     await store.admission.request(asking('pos-2'), ctx);
     await store.admission.decide('reject', { ids: ['pos-2'] }, ctx, 'al');
-    // Even with a credential of its own (an operator's), a waiting device's heartbeat is refused.
-    await store.setCredential('pos-1', CREDENTIAL, ctx, 'al');
+    // An operator cannot hand a waiting device a credential; even with a certificate of its own (a factory CA's,
+    // say), its heartbeat is refused.
+    await expect(store.setCredential('pos-1', CREDENTIAL, ctx, 'al')).rejects.toMatchObject({
+      code: 'TRANSITION_NOT_ALLOWED',
+    });
+    const certificate = {
+      serial: '0a',
+      deviceId: 'pos-1',
+      fingerprint: hashSecret('der'),
+      issuer: 'factory',
+      notBefore: NOW - 1,
+      notAfter: NOW + 86_400_000,
+      issuedAt: NOW,
+    };
+    await store.certificates.record(certificate, 'test');
     const [hb] = await store.recordHeartbeats(
-      [{ heartbeat: { deviceId: 'pos-1' }, credentialHash: CREDENTIAL }],
+      [{ heartbeat: { deviceId: 'pos-1' }, certificateFingerprint: certificate.fingerprint }],
       ctx,
     );
     expect(hb).toEqual({ ok: false, reason: 'unauthenticated' });

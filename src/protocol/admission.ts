@@ -4,6 +4,7 @@
  */
 import { type Static, Type } from 'typebox';
 import { DeviceId } from './common.js';
+import type { DeviceJson } from './operator-api.js';
 
 export const AdmissionBody = Type.Union(
   [
@@ -50,4 +51,7 @@ export const WaitingDeviceJson = Type.Object({
   requested_at: Type.String({ format: 'date-time' }),
 });
 export const WaitingReply = Type.Object({ devices: Type.Array(WaitingDeviceJson) });
-export type WaitingReplyJson = Static<typeof WaitingReply>;
+/** The device is a schema reference (`Device`): its type is spelled here. */
+export interface WaitingReplyJson {
+  devices: Array<Omit<Static<typeof WaitingDeviceJson>, 'device'> & { device: DeviceJson }>;
+}

@@ -250,13 +250,12 @@ export type EnrollmentTokenJson = Static<typeof EnrollmentTokenJson>;
 export type EnrollmentTokenReplyJson = Static<typeof EnrollmentTokenReply>;
 
 /** The core's list (DEVICE_ADMISSIONS) spelled out for the schema: this fails to compile if they differ. */
-const admissionsAgree: [DeviceAdmission] extends [DeviceJsonType['admission']]
-  ? [DeviceJsonType['admission']] extends [DeviceAdmission]
+const admissionsAgree: [DeviceAdmission] extends [DeviceJson['admission']]
+  ? [DeviceJson['admission']] extends [DeviceAdmission]
     ? true
     : false
   : false = true;
 void admissionsAgree;
-type DeviceJsonType = Static<typeof DeviceJson>;
 
 export function deviceJson(d: Device): DeviceJson {
   return {
