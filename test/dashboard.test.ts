@@ -280,10 +280,10 @@ describe('dashboard', () => {
     expect((await ask('queue-002')).status).toBe(202);
     await go('devices');
     const queue = page.getByRole('region', { name: 'Waiting for approval' });
-    await queue.getByRole('cell', { name: 'queue-002' }).waitFor();
+    await queue.getByRole('cell', { name: 'queue-002', exact: true }).waitFor();
     await queue.getByRole('button', { name: 'Accept queue-001' }).click();
-    await queue.getByRole('cell', { name: 'queue-001' }).waitFor({ state: 'detached' });
-    expect(await queue.getByRole('cell', { name: 'queue-002' }).count()).toBe(1);
+    await queue.getByRole('cell', { name: 'queue-001', exact: true }).waitFor({ state: 'detached' });
+    expect(await queue.getByRole('cell', { name: 'queue-002', exact: true }).count()).toBe(1);
     const accepted = await op.call<{ admission: string }>('GET', '/api/v1/devices/queue-001');
     expect(accepted.body.admission).toBe('accepted');
     expect((await ask('queue-001')).status).toBe(201);
