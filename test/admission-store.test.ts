@@ -155,11 +155,24 @@ forEachBackend((backend) => {
       ctx,
     );
     expect(hb).toEqual({ ok: false, reason: 'unauthenticated' });
+    // Nor does its certificate authenticate any other call (renewal, reports, downloads, MQTT).
+    expect(await store.certificates.deviceOf(certificate.fingerprint)).toBeNull();
     const plan = await store.rollouts.planDevices({ filter: undefined, tagKey: null }, ctx);
     expect(plan.map((d) => d.id)).toEqual(['in-fleet']);
     const stats = await store.fleetStats(undefined, undefined, ctx);
     expect(stats.total).toBe(1);
     expect((await store.recordFleetSnapshot(ctx)).total).toBe(1);
+    // Accepted, it is in the fleet: its certificate authenticates it, plans and counts take it.
+    await store.admission.decide('accept', { ids: ['pos-1'] }, ctx, 'al');
+    expect(await store.certificates.deviceOf(certificate.fingerprint)).toBe('pos-1');
+    const [accepted] = await store.recordHeartbeats(
+      [{ heartbeat: { deviceId: 'pos-1' }, certificateFingerprint: certificate.fingerprint }],
+      ctx,
+    );
+    expect(accepted).toMatchObject({ ok: true });
+    const planned = await store.rollouts.planDevices({ filter: undefined, tagKey: null }, ctx);
+    expect(planned.map((d) => d.id)).toEqual(['in-fleet', 'pos-1']);
+    expect((await store.fleetStats(undefined, undefined, ctx)).total).toBe(2);
   });
 
   it('completes a pre-authorised id at its first request, and accepts one already waiting at import', async () => {

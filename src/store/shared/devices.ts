@@ -301,9 +301,10 @@ export async function setCredentials(
 export async function credentialHash(s: SqlContext, id: string): Promise<string | undefined> {
   const row = await s.db
     .selectFrom('devices')
-    .select(['credential_hash', 'decommissioned_at'])
+    .select(['credential_hash', 'decommissioned_at', 'admission'])
     .where('id', '=', id)
     .executeTakeFirst();
-  if (!row || row.decommissioned_at !== null) return undefined;
+  // Only a device in the fleet authenticates: not one waiting for approval, nor a rejected one.
+  if (!row || row.decommissioned_at !== null || row.admission !== 'accepted') return undefined;
   return row.credential_hash ?? undefined;
 }
