@@ -123,6 +123,7 @@ export function registerDevices(program: Command, ctx: Ctx): void {
         ['timezone', d.timezone],
         ['customer', d.customer],
         ['enrolled', d.enrolled ? 'yes' : 'no'],
+        ['admission', d.admission],
         ['registered', d.created_at],
         ['decommissioned', d.decommissioned_at],
         [
