@@ -44,7 +44,7 @@ forEachBackend((backend) => {
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ type: 'device.admission_requested', deviceId: 'pos-1' });
     expect(JSON.stringify(events[0]!.data)).not.toContain(CREDENTIAL);
-    const [waiting] = await store.admission.waiting(10);
+    const [waiting] = await store.admission.waiting(10, ctx);
     expect(waiting).toMatchObject({ keyFingerprint: KEY, requestedAt: NOW, device: { id: 'pos-1' } });
   });
 
@@ -83,7 +83,7 @@ forEachBackend((backend) => {
     await expect(store.admission.request(asking('pos-1'), ctx)).rejects.toMatchObject({
       code: 'ENROLLMENT_REJECTED',
     });
-    expect(await store.admission.waiting(10, 'rejected')).toHaveLength(1);
+    expect(await store.admission.waiting(10, ctx, 'rejected')).toHaveLength(1);
     const [again] = await store.admission.decide('accept', { ids: ['pos-1'] }, ctx, 'alice');
     expect(again).toMatchObject({ ok: true, admission: 'accepted' });
   });

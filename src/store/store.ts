@@ -237,7 +237,11 @@ export interface AdmissionStore {
     actor: string,
   ): Promise<AdmissionResult[]>;
   /** Devices with the given admission (default pending), oldest request first, at most `limit`. */
-  waiting(limit: number, admission?: Exclude<DeviceAdmission, 'accepted'>): Promise<QueuedDevice[]>;
+  waiting(
+    limit: number,
+    ctx: TimeContext,
+    admission?: Exclude<DeviceAdmission, 'accepted'>,
+  ): Promise<QueuedDevice[]>;
 }
 
 export interface StatusTransition {

@@ -122,7 +122,11 @@ export const deviceRoutes =
       },
       async (request) => {
         const q = request.query;
-        const waiting = await c.store.admission.waiting(q.limit ?? 100, q.admission ?? 'pending');
+        const waiting = await c.store.admission.waiting(
+          q.limit ?? 100,
+          timeContext(c),
+          q.admission ?? 'pending',
+        );
         return {
           devices: waiting.map((w) => ({
             device: deviceJson(w.device),

@@ -201,6 +201,7 @@ export class SqlAdmission implements AdmissionStore {
 
   async waiting(
     limit: number,
+    ctx: TimeContext,
     admission: Exclude<DeviceAdmission, 'accepted'> = 'pending',
   ): Promise<QueuedDevice[]> {
     const rows = await this.s.db
@@ -212,8 +213,6 @@ export class SqlAdmission implements AdmissionStore {
       .orderBy('id')
       .limit(limit)
       .execute();
-    // Waiting devices were never seen: any time gives their status (unknown).
-    const ctx = { now: 0, thresholds: { offlineAfterMs: 0, abandonedAfterMs: 0 } };
     return rows.map((r) => ({
       device: rowToDevice(r, ctx),
       keyFingerprint: r.admission_key,
