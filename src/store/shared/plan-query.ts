@@ -15,7 +15,10 @@ import { compileFilter } from './filter-sql.js';
 
 const ACTIVE = [...ACTIVE_STATES];
 
-/** Devices matching the filter, by id, with what the planner needs to know of each. */
+/**
+ * Devices matching the filter, by id, with what the planner needs to know of each. Only devices in the fleet: one
+ * waiting for approval, or rejected, is offered nothing.
+ */
 export function planQuery(
   s: SqlContext,
   db: Db,
@@ -23,43 +26,40 @@ export function planQuery(
   tagKey: string | null,
   ctx: TimeContext,
 ) {
-  return (
-    db
-      .selectFrom('devices as devices')
-      .select([
-        'devices.id',
-        'devices.last_seen',
-        'devices.decommissioned_at',
-        'devices.timezone',
-        'devices.hardware_type',
-        'devices.firmware_version',
-        // Looked up only when the spec has a tag to count slots by.
-        (eb) =>
-          tagKey === null
-            ? sql<string | null>`null`.as('tag_value')
-            : eb
-                .selectFrom('device_tags as t')
-                .select('t.value')
-                .whereRef('t.device_id', '=', 'devices.id')
-                .where('t.key', '=', tagKey)
-                .$asScalar()
-                .$castTo<string | null>()
-                .as('tag_value'),
-        (eb) =>
-          eb
-            .selectFrom('device_updates as a')
-            .select('a.id')
-            .whereRef('a.device_id', '=', 'devices.id')
-            .where(s.adapter.stateInDeviceLookup('a'), 'in', ACTIVE)
-            .limit(1)
-            .as('busy_with'),
-      ])
-      .where((eb) => (filter ? compileFilter(eb, filter, ctx) : eb.lit(true)))
-      .where('devices.decommissioned_at', 'is', null)
-      // A device waiting for approval (or rejected) is offered nothing.
-      .where('devices.admission', '=', 'accepted')
-      .orderBy('devices.id')
-  );
+  return db
+    .selectFrom('devices as devices')
+    .select([
+      'devices.id',
+      'devices.last_seen',
+      'devices.decommissioned_at',
+      'devices.timezone',
+      'devices.hardware_type',
+      'devices.firmware_version',
+      // Looked up only when the spec has a tag to count slots by.
+      (eb) =>
+        tagKey === null
+          ? sql<string | null>`null`.as('tag_value')
+          : eb
+              .selectFrom('device_tags as t')
+              .select('t.value')
+              .whereRef('t.device_id', '=', 'devices.id')
+              .where('t.key', '=', tagKey)
+              .$asScalar()
+              .$castTo<string | null>()
+              .as('tag_value'),
+      (eb) =>
+        eb
+          .selectFrom('device_updates as a')
+          .select('a.id')
+          .whereRef('a.device_id', '=', 'devices.id')
+          .where(s.adapter.stateInDeviceLookup('a'), 'in', ACTIVE)
+          .limit(1)
+          .as('busy_with'),
+    ])
+    .where((eb) => (filter ? compileFilter(eb, filter, ctx) : eb.lit(true)))
+    .where('devices.decommissioned_at', 'is', null)
+    .where('devices.admission', '=', 'accepted')
+    .orderBy('devices.id');
 }
 
 export function toPlanDevice(
