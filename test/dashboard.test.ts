@@ -57,7 +57,7 @@ const go = async (hash: string) => {
 
 beforeAll(async () => {
   data = tempDir();
-  server = await spawnServer(data, ['--log-level', 'warn']);
+  server = await spawnServer(data, ['--log-level', 'warn', '--enrollment', 'approve']);
   op = operator(server.url, data);
   expect((await op.call('POST', '/api/v1/devices/import', POS_FLEET)).status).toBe(200);
   const big = await op.call('POST', '/api/v1/devices/import', { devices: generatedFleet(GENERATED) });
@@ -267,6 +267,29 @@ describe('dashboard', () => {
     expect(text).toContain(`${body.artifacts[0]!.size} B`);
     expect(text).toContain(body.artifacts[0]!.sha256.slice(0, 16));
     await screenshot(page, '05-artifacts');
+  });
+
+  it('shows the devices waiting for approval and accepts one with a click', async () => {
+    const ask = (id: string) =>
+      fetch(`${server.url}/api/device/v1/enroll`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ device_id: id, request_secret: `secret-of-${id}-0123456789abcdef` }),
+      });
+    expect((await ask('queue-001')).status).toBe(202);
+    expect((await ask('queue-002')).status).toBe(202);
+    await go('devices');
+    const queue = page.getByRole('region', { name: 'Waiting for approval' });
+    await queue.getByRole('cell', { name: 'queue-002', exact: true }).waitFor();
+    await queue.getByRole('button', { name: 'Accept queue-001' }).click();
+    await queue.getByRole('cell', { name: 'queue-001', exact: true }).waitFor({ state: 'detached' });
+    expect(await queue.getByRole('cell', { name: 'queue-002', exact: true }).count()).toBe(1);
+    const accepted = await op.call<{ admission: string }>('GET', '/api/v1/devices/queue-001');
+    expect(accepted.body.admission).toBe('accepted');
+    expect((await ask('queue-001')).status).toBe(201);
+    // Rejected, the last one leaves the queue, and with it the queue's card.
+    await queue.getByRole('button', { name: 'Reject queue-002' }).click();
+    await queue.waitFor({ state: 'detached' });
   });
 
   it('loads a fleet file and uploads a release from the browser, without the CLI', async () => {

@@ -42,6 +42,11 @@ export interface AgentOptions {
   observer?: AgentObserver;
   /** Needed only until the device holds a credential or certificate (first start). */
   enrollToken?: string;
+  /**
+   * Without a token, ask to join through the server's approval queue (`--enrollment approve`) and ask again,
+   * backing off, until an operator accepts the device. Bearer-credential enrollment only (docs/enrollment.md).
+   */
+  requestApproval?: boolean;
   /** PEM of the FleetD CA the server's certificate must chain to (kept in the state folder as ca.pem). */
   ca?: string;
   /**
@@ -109,6 +114,8 @@ export class Agent {
   private readonly callRetry: Backoff;
   /** The server refuses the credential (decommissioned, revoked): heartbeats back off up to LOCKOUT_CAP_MS. */
   private lockedOut = false;
+  /** When the approval queue said to ask again (ms since the epoch, by the injected clock). */
+  private approvalDue = 0;
   private readonly lockout: Backoff;
   private flow!: UpdateFlow;
   private readonly abort = new AbortController();
@@ -161,7 +168,10 @@ export class Agent {
     this.busy = true;
     try {
       if (!this.started) await this.start();
-      if (!this.enrolled() && !(await this.enroll())) return this.callRetry.waitMs(this.clock.now());
+      if (!this.enrolled() && !(await this.enroll())) {
+        const now = this.clock.now();
+        return Math.max(this.callRetry.waitMs(now), this.approvalDue - now);
+      }
       // A renewed certificate: the broker connection is made again with it (the old one expires later).
       if (!this.lockedOut && (await this.certificate?.renewIfDue(this.client))) await this.mqtt?.reconnect();
       if (this.lockedOut) {
@@ -311,6 +321,15 @@ export class Agent {
   private async enroll(): Promise<boolean> {
     const o = this.options;
     const byCertificate = this.certificate?.inUse === true;
+    if (!o.enrollToken && o.requestApproval) {
+      if (byCertificate) {
+        throw new AgentFatalError(
+          'asking for approval (--request-approval) enrolls for a bearer credential only, not with --enroll-cert; ' +
+            'for a certificate, enroll with a token',
+        );
+      }
+      return this.askToJoin();
+    }
     if (!o.enrollToken) {
       const what = byCertificate ? this.certificate!.path : this.state.path('credential');
       throw new AgentFatalError(`no credential in ${what} and no enrollment token to get one with`);
@@ -345,6 +364,45 @@ export class Agent {
         throw new AgentFatalError(`${e.message}${hint}`);
       }
       this.log.warn('enrollment failed; will retry', { error: (e as Error).message });
+      this.callRetry.failed(this.clock.now());
+      return false;
+    }
+  }
+
+  /**
+   * The approval queue: the same request secret each time; 202 means wait (at least the server's retry_after,
+   * longer as the backoff grows), 201 brings the credential.
+   */
+  private async askToJoin(): Promise<boolean> {
+    const o = this.options;
+    try {
+      const version = await this.firmwareVersion();
+      const answer = await this.client.askToJoin({
+        device_id: o.deviceId,
+        hardware_type: o.hardwareType,
+        request_secret: await this.state.requestSecret(),
+        ...(version !== undefined ? { firmware_version: version } : {}),
+        ...(o.name !== undefined ? { name: o.name } : {}),
+        ...(o.timezone !== undefined ? { timezone: o.timezone } : {}),
+        ...(o.tags !== undefined ? { tags: o.tags } : {}),
+      });
+      const now = this.clock.now();
+      if ('waitSec' in answer) {
+        this.callRetry.failed(now);
+        this.approvalDue = now + answer.waitSec * 1000;
+        this.log.info('waiting for an operator to accept this device', { device_id: o.deviceId });
+        return false;
+      }
+      await this.state.writeCredential(answer.credential); // shown once: on disk before anything else
+      this.client.credential = answer.credential;
+      this.callRetry.succeeded();
+      this.log.info('accepted and enrolled', { device_id: o.deviceId });
+      return true;
+    } catch (e) {
+      if (e instanceof ProtocolError && e.status < 500 && e.status !== 408 && e.status !== 429) {
+        throw new AgentFatalError(e.message);
+      }
+      this.log.warn('asking to join failed; will retry', { error: (e as Error).message });
       this.callRetry.failed(this.clock.now());
       return false;
     }

@@ -27,6 +27,7 @@ export interface AgentCliFlags {
   ca?: string | undefined;
   /** Enroll with a CSR even when the default would not (see AgentOptions.enrollCertificate). */
   enrollCert?: boolean | undefined;
+  requestApproval?: boolean | undefined;
   keyType?: string | undefined;
   healthCmd?: string | undefined;
   healthUrl?: string | undefined;
@@ -81,6 +82,8 @@ export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<Agent
     ...(ca !== undefined ? { ca } : {}),
     // A bundle is for certificate enrollment: its CA and https URL say so, this makes it explicit.
     ...(flags.enrollCert || bundle ? { enrollCertificate: true } : {}),
+    // The approval queue proves the device by a request secret and hands it a bearer credential.
+    ...(flags.requestApproval ? { requestApproval: true, enrollCertificate: flags.enrollCert === true } : {}),
     ...(keyType !== undefined ? { keyAlgorithm: keyType as KeyAlgorithm } : {}),
     ...(health !== undefined ? { health } : {}),
     ...(flags.firmware !== undefined ? { firmwareVersion: flags.firmware } : {}),

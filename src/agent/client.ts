@@ -65,6 +65,24 @@ export class DeviceClient {
     return answer.credential;
   }
 
+  /**
+   * Enrollment through the approval queue (no token; the request secret proves the same device each time): the
+   * credential once an operator accepted the device, or how many seconds to wait before asking again (202).
+   */
+  async askToJoin(body: EnrollBody): Promise<{ credential: string } | { waitSec: number }> {
+    const res = await this.post('/enroll', body, false);
+    if (res.status === 202) {
+      const answer = (await res.json()) as { retry_after?: unknown };
+      const wait = typeof answer.retry_after === 'number' && answer.retry_after > 0 ? answer.retry_after : 60;
+      return { waitSec: wait };
+    }
+    if (res.status !== 201) throw await protocolError(res, 'enroll');
+    const answer = (await res.json()) as { credential?: unknown };
+    if (typeof answer.credential !== 'string')
+      throw new ProtocolError(res.status, undefined, 'enroll: no credential');
+    return { credential: answer.credential };
+  }
+
   /** Enrollment with a CSR (subject CN = the device id): the answer is a certificate, not a credential. */
   async enrollWithCsr(body: EnrollBody, csr: string): Promise<IssuedCertificate> {
     const res = await this.post('/enroll', { ...body, csr }, false);

@@ -6,7 +6,7 @@
  *
  * Never for a real device: a restart would lose the credential.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { DownloadError, type DownloadOptions, type DownloadResult } from './downloader.js';
 import type { InstallInput } from './installers.js';
 import { other, type SlotName, Slots, type Trial } from './slots.js';
@@ -26,6 +26,14 @@ export class MemoryStateDir extends StateDir {
 
   override async writeCredential(credential: string): Promise<void> {
     this.credential = credential;
+  }
+
+  private secret: string | undefined;
+
+  override async requestSecret(): Promise<string> {
+    const secret = this.secret ?? randomBytes(32).toString('base64url');
+    this.secret = secret;
+    return secret;
   }
 
   override async readIdentity(): Promise<Identity | undefined> {

@@ -10,6 +10,7 @@
  *   current -> slots/a    the active slot
  *   slots/{a,b}/          release.json (the installed release record), payload, .download/
  */
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PendingUpdateJson } from '../protocol/device-api.js';
@@ -73,6 +74,23 @@ export class StateDir {
 
   writeCredential(credential: string): Promise<void> {
     return writeFileAtomic(this.path('credential'), `${credential}\n`, 0o600);
+  }
+
+  /**
+   * The secret this device asks to join the approval queue with (docs/enrollment.md), made once and kept (0600):
+   * asking again with it proves the device is the one that asked first.
+   */
+  async requestSecret(): Promise<string> {
+    const file = this.path('request-secret');
+    try {
+      const kept = (await readFile(file, 'utf8')).trim();
+      if (kept !== '') return kept;
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    const secret = randomBytes(32).toString('base64url');
+    await writeFileAtomic(file, `${secret}\n`, 0o600);
+    return secret;
   }
 
   readIdentity(): Promise<Identity | undefined> {

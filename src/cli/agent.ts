@@ -23,6 +23,10 @@ export function registerAgent(program: Command): void {
     )
     .option('--enroll-token <token>', 'enrollment token, needed only on the first start')
     .option(
+      '--request-approval',
+      'without a token: ask to join through the approval queue and wait until an operator accepts the device',
+    )
+    .option(
       '--enroll-cert',
       'enroll with a CSR and use mutual TLS (the default for an https server once a CA is known)',
     )

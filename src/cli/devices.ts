@@ -6,6 +6,7 @@ import type {
   DeviceJson,
   RevokedCertificatesJson,
 } from '../protocol/operator-api.js';
+import { registerAdmission } from './admission.js';
 import { CliError, type Client } from './client.js';
 import { checkImportFile } from './import-file.js';
 import { ago, type OutputFormat, printJson, table } from './output.js';
@@ -53,6 +54,7 @@ export function deviceTable(devices: DeviceJson[]): string {
 
 export function registerDevices(program: Command, ctx: Ctx): void {
   const devices = program.command('devices').description('the device registry');
+  registerAdmission(devices, ctx);
 
   devices
     .command('import')
@@ -121,6 +123,7 @@ export function registerDevices(program: Command, ctx: Ctx): void {
         ['timezone', d.timezone],
         ['customer', d.customer],
         ['enrolled', d.enrolled ? 'yes' : 'no'],
+        ['admission', d.admission],
         ['registered', d.created_at],
         ['decommissioned', d.decommissioned_at],
         [

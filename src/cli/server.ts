@@ -109,6 +109,11 @@ export function registerServer(program: Command): void {
     .option('--insecure-http', 'serve plain HTTP on an address other than loopback (refused without it)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', process.env.FLEETD_LOG_LEVEL ?? 'info')
     .option(
+      '--enrollment <mode>',
+      'token: devices join with a token; approve: also without, once accepted',
+      'token',
+    )
+    .option(
       '--device-auth <mode>',
       'any: devices by client certificate or credential; mtls: certificates only',
       'any',
@@ -197,6 +202,7 @@ export function registerServer(program: Command): void {
           scrubBytesPerSec: Math.round(scrubRate * 1024 * 1024),
           retention,
           deviceAuth: deviceAuthMode(opts.deviceAuth!),
+          enrollment: oneOf(opts.enrollment!, ['token', 'approve'] as const, '--enrollment'),
           deviceCertValidityMs: parseDuration(opts.deviceCertValidity!, '--device-cert-validity'),
           tls,
           insecureHttp: opts.insecureHttp === true,
@@ -223,6 +229,12 @@ export function registerServer(program: Command): void {
         process.once('SIGTERM', () => void stop());
       },
     );
+}
+
+function oneOf<T extends string>(value: string, allowed: readonly T[], flag: string): T {
+  if (!(allowed as readonly string[]).includes(value))
+    throw new CliError(`${flag}: "${value}" must be ${allowed.join(' or ')}`);
+  return value as T;
 }
 
 function deviceAuthMode(value: string): 'any' | 'mtls' {

@@ -1,4 +1,5 @@
 /** The device model and the rule that derives a device's status. Pure: no I/O, time is passed in. */
+import type { DeviceAdmission } from './admission.js';
 import { FleetError } from './errors.js';
 
 export const DEVICE_STATUSES = ['unknown', 'online', 'offline', 'abandoned', 'decommissioned'] as const;
@@ -57,6 +58,8 @@ export interface Device {
   createdAt: number;
   decommissionedAt: number | null;
   hasCredential: boolean;
+  /** Whether the device is admitted to the fleet (core/admission.ts): only accepted devices are offered updates. */
+  admission: DeviceAdmission;
   telemetry: DeviceTelemetry;
 }
 

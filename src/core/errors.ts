@@ -39,7 +39,10 @@ export type ErrorCode =
   | 'CERTIFICATE_INVALID'
   | 'CSR_INVALID'
   // A certificate request whose subject names another device than the one enrolling.
-  | 'CSR_DEVICE_MISMATCH';
+  | 'CSR_DEVICE_MISMATCH'
+  // The approval queue: an operator rejected the device; another requester asked first for the same id.
+  | 'ENROLLMENT_REJECTED'
+  | 'ADMISSION_KEY_MISMATCH';
 
 /**
  * `options.cause` keeps the error this one stands for (a database's, a file system's, a parser's), as

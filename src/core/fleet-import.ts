@@ -16,6 +16,8 @@ export interface ImportDevice {
   timezone?: string | null;
   customer?: string | null;
   tags?: Record<string, string>;
+  /** The device may join without a token on a server in approval mode, accepted at its first request. */
+  preauthorized?: boolean;
 }
 
 export interface ImportFile {
@@ -30,6 +32,11 @@ function instant(text: string, field: string): number {
     throw new FleetError('VALIDATION', `${field}: "${text}" is not an ISO-8601 instant with a time zone`);
   }
   return ms;
+}
+
+/** The ids the file pre-authorises (`preauthorized: true`): Mender's pre-authorisation, by id. */
+export function preauthorizedIds(file: ImportFile): Set<string> {
+  return new Set(file.devices.filter((d) => d.preauthorized === true).map((d) => d.id));
 }
 
 export function importRecords(file: ImportFile, serverNow: number): DeviceRecord[] {

@@ -2,6 +2,7 @@
  * A device's certificate from its CSR: the device makes its key and never sends it; FleetD checks the request
  * is signed by that key and names the device, then signs a client certificate with the device id as its CN.
  */
+import { createHash } from 'node:crypto';
 import { FleetError } from '../core/errors.js';
 import { type Authority, CLOCK_SKEW_MS } from './authority.js';
 import { certificateFingerprint } from './describe.js';
@@ -15,6 +16,8 @@ export interface IssuedCertificate {
   fingerprint: string;
   notBefore: Date;
   notAfter: Date;
+  /** SHA-256 of the public key (SPKI DER), lowercase hex: the same for every certificate of one device key. */
+  keyFingerprint: string;
 }
 
 /** A CSR's text is small; anything much larger is not one (and is not parsed). */
@@ -62,6 +65,7 @@ export async function issueDeviceCertificate(
     // The DER keeps whole seconds: report what the certificate says.
     notBefore: certificate.notBefore,
     notAfter: certificate.notAfter,
+    keyFingerprint: createHash('sha256').update(Buffer.from(csr.publicKey.rawData)).digest('hex'),
   };
 }
 

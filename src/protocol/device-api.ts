@@ -128,7 +128,13 @@ const CsrPem = Type.String({
 
 export const EnrollBody = Type.Object(
   {
-    enrollment_token: Type.String({ minLength: 1, maxLength: 256 }),
+    enrollment_token: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 256,
+        description: 'Without one, a server in approval mode queues the device until an operator accepts it',
+      }),
+    ),
     device_id: DeviceId,
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
     hardware_type: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
@@ -136,6 +142,15 @@ export const EnrollBody = Type.Object(
     timezone: Type.Optional(Type.String({ maxLength: 64 })),
     tags: Type.Optional(Tags),
     csr: Type.Optional(CsrPem),
+    request_secret: Type.Optional(
+      Type.String({
+        minLength: 32,
+        maxLength: 256,
+        description:
+          'Without a token and without a CSR: a random secret the device made and keeps; asking again with it ' +
+          'proves the same requester (the server keeps only its hash)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -162,6 +177,15 @@ export const CertificateEnrollReply = Type.Object({ device_id: Type.String(), ..
 export type CertificateEnrollJson = Static<typeof CertificateEnrollReply>;
 
 export const EnrollReply = Type.Union([CredentialReply, CertificateEnrollReply]);
+
+/** A tokenless request waiting in the approval queue (HTTP 202): ask again later with the same key or secret. */
+export const AdmissionPendingReply = Type.Object({
+  device_id: Type.String(),
+  admission: Type.Literal('pending'),
+  message: Type.String(),
+  retry_after: Type.Integer({ description: 'Seconds to wait before asking again' }),
+});
+export type AdmissionPendingJson = Static<typeof AdmissionPendingReply>;
 
 export const RenewBody = Type.Object({ csr: CsrPem }, { additionalProperties: false });
 export type RenewJson = Static<typeof RenewBody>;

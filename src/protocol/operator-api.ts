@@ -4,6 +4,7 @@
  * mapping of core objects to their JSON (snake_case, ISO-8601 UTC instants).
  */
 import { type Static, Type } from 'typebox';
+import type { DeviceAdmission } from '../core/admission.js';
 import { DEVICE_SORT_FIELDS, DEVICE_STATUSES, type Device } from '../core/device.js';
 import { DURATION_LIMITS } from '../core/duration.js';
 import { DeviceId, DurationText, EventCursor, INT4_MAX, iso, Nullable, Tags } from './common.js';
@@ -29,6 +30,9 @@ export const DeviceJson = Type.Object(
     created_at: Type.String({ format: 'date-time' }),
     decommissioned_at: Nullable(Type.String({ format: 'date-time' })),
     enrolled: Type.Boolean({ description: 'Whether the device holds a credential' }),
+    admission: Type.Union([Type.Literal('accepted'), Type.Literal('pending'), Type.Literal('rejected')], {
+      description: 'accepted: in the fleet; pending: waiting for approval; rejected (docs/enrollment.md)',
+    }),
     telemetry: Type.Object({
       lat: Nullable(Type.Number()),
       lon: Nullable(Type.Number()),
@@ -108,6 +112,12 @@ export const ImportBody = Type.Object(
           timezone: Type.Optional(Nullable(Type.String({ maxLength: 64 }))),
           customer: Type.Optional(Nullable(Type.String({ maxLength: 256 }))),
           tags: Type.Optional(Tags),
+          preauthorized: Type.Optional(
+            Type.Boolean({
+              description:
+                'Joins without a token at its first request (--enrollment approve), no approval needed',
+            }),
+          ),
         },
         { additionalProperties: false },
       ),
@@ -239,6 +249,14 @@ export type EventJson = Static<typeof EventJson>;
 export type EnrollmentTokenJson = Static<typeof EnrollmentTokenJson>;
 export type EnrollmentTokenReplyJson = Static<typeof EnrollmentTokenReply>;
 
+/** The core's list (DEVICE_ADMISSIONS) spelled out for the schema: this fails to compile if they differ. */
+const admissionsAgree: [DeviceAdmission] extends [DeviceJson['admission']]
+  ? [DeviceJson['admission']] extends [DeviceAdmission]
+    ? true
+    : false
+  : false = true;
+void admissionsAgree;
+
 export function deviceJson(d: Device): DeviceJson {
   return {
     id: d.id,
@@ -254,6 +272,7 @@ export function deviceJson(d: Device): DeviceJson {
     created_at: new Date(d.createdAt).toISOString(),
     decommissioned_at: iso(d.decommissionedAt),
     enrolled: d.hasCredential,
+    admission: d.admission,
     telemetry: {
       lat: d.telemetry.geo?.lat ?? null,
       lon: d.telemetry.geo?.lon ?? null,

@@ -31,7 +31,12 @@ export interface ServerContext {
   certificates: DeviceCertificates;
   /** `mtls`: bearer device credentials and enrollment without a CSR are refused (`--device-auth mtls`). */
   deviceAuth: DeviceAuthMode;
+  /** `approve`: a device asking to join without a token waits for an operator (`--enrollment approve`). */
+  enrollment: EnrollmentMode;
 }
+
+/** `token`: enrollment needs a token; `approve`: a tokenless request joins the approval queue (docs/enrollment.md). */
+export type EnrollmentMode = 'token' | 'approve';
 
 export const timeContext = (c: ServerContext): TimeContext => ({
   now: c.clock.now(),

@@ -20,6 +20,8 @@ export interface DeviceCertificate {
   record: NewDeviceCertificate;
   certificatePem: string;
   caCertificatePem: string;
+  /** SHA-256 of the device's public key: what proves a request in the approval queue comes from the same key. */
+  keyFingerprint: string;
 }
 
 export class DeviceCertificates {
@@ -63,6 +65,7 @@ export class DeviceCertificates {
       },
       certificatePem: issued.certificatePem,
       caCertificatePem: ca.certificatePem,
+      keyFingerprint: issued.keyFingerprint,
     };
   }
 

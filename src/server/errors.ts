@@ -37,6 +37,8 @@ const STATUS: Record<ErrorCode, number> = {
   CERTIFICATE_INVALID: 400,
   CSR_INVALID: 400,
   CSR_DEVICE_MISMATCH: 400,
+  ENROLLMENT_REJECTED: 403,
+  ADMISSION_KEY_MISMATCH: 403,
 };
 
 export function httpStatus(code: ErrorCode): number {

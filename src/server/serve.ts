@@ -26,7 +26,7 @@ import type { RetentionPolicy, Store } from '../store/store.js';
 import { type MqttSettings, type RunningMqtt, startMqtt } from '../transport/service.js';
 import { ADMIN_TOKEN_FILE, ensureAdminToken } from './admin-token.js';
 import { buildApp } from './app.js';
-import type { DeviceAuthMode } from './context.js';
+import type { DeviceAuthMode, EnrollmentMode } from './context.js';
 import { dataFolderWarning } from './data-folder.js';
 import { DeviceCertificates } from './device-certificates.js';
 import { Keyring } from './keyring.js';
@@ -90,6 +90,8 @@ export interface ServerOptions {
   pruneIntervalMs?: number;
   /** `mtls`: devices by client certificate only (`--device-auth`; default `any`: certificate or credential). */
   deviceAuth?: DeviceAuthMode;
+  /** `approve`: tokenless enrollment waits in the approval queue (`--enrollment`; default `token`). */
+  enrollment?: EnrollmentMode;
   /** How long a device certificate is valid (`--device-cert-validity`; default 90 days). */
   deviceCertValidityMs?: number;
   /** TLS for the HTTP listener (docs/tls.md): certificate files, or `auto` (issued by the FleetD CA); plain HTTP when unset. */
@@ -186,6 +188,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
         options.deviceCertValidityMs,
       ),
       deviceAuth: options.deviceAuth ?? 'any',
+      enrollment: options.enrollment ?? 'token',
     },
     {
       logLevel: options.logLevel ?? 'info',

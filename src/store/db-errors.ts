@@ -70,3 +70,9 @@ export function asCallerError(error: unknown, what: string): unknown {
     },
   );
 }
+
+/** A primary-key or unique violation, as either database reports it. */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}

@@ -29,6 +29,7 @@ export function rowToDevice(row: DeviceRow, ctx: TimeContext): Device {
     createdAt: Number(row.created_at),
     decommissionedAt,
     hasCredential: row.credential_hash !== null,
+    admission: row.admission,
     telemetry: {
       geo: row.geo_lat === null || row.geo_lon === null ? null : { lat: row.geo_lat, lon: row.geo_lon },
       battery: row.battery,
@@ -80,6 +81,9 @@ export function newDeviceRow(record: DeviceRecord, ctx: TimeContext): DeviceRow 
     signal_strength: null,
     device_time: null,
     metrics: null,
+    admission: 'accepted',
+    admission_key: null,
+    preauthorized: 0,
     ...recordColumns(record),
   };
 }

@@ -2,6 +2,7 @@
  * What one heartbeat does to its device row, decided once for every adapter: which columns change,
  * which events are recorded, what the caller is told. The adapters only read the row and write the result.
  */
+import type { DeviceAdmission } from '../core/admission.js';
 import { type DeviceStatus, deviceStatus, type StatusThresholds } from '../core/device.js';
 import { versionKey } from '../core/semver.js';
 import type { DevicesTable } from './schema.js';
@@ -14,6 +15,8 @@ export interface HeartbeatRow {
   last_seen: number | null;
   decommissioned_at: number | null;
   firmware_version: string | null;
+  /** Only an accepted device heartbeats: one waiting for approval, or rejected, is refused like a stranger. */
+  admission: DeviceAdmission;
 }
 
 export interface HeartbeatEffects {
@@ -84,7 +87,13 @@ export function heartbeatEffects(
   ctx: TimeContext,
   certificateLive = false,
 ): HeartbeatEffects {
-  if (!row || row.decommissioned_at !== null || !proven(row, presented, certificateLive)) return REFUSED;
+  if (
+    !row ||
+    row.decommissioned_at !== null ||
+    row.admission !== 'accepted' ||
+    !proven(row, presented, certificateLive)
+  )
+    return REFUSED;
   const hb = presented.heartbeat;
   const lastSeen = row.last_seen === null ? null : Number(row.last_seen);
   const previous = deviceStatus(lastSeen, null, ctx.now, ctx.thresholds);

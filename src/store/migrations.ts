@@ -545,6 +545,33 @@ function deviceCertificates(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * The approval queue (store/shared/admission.ts): each device's admission, and for a device that asked to join
+ * without a token, the fingerprint that proves a later request comes from the same requester.
+ */
+function deviceAdmission(): Migration {
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .alterTable('devices')
+        .addColumn('admission', 'text', (c) => c.notNull().defaultTo('accepted'))
+        .execute();
+      await db.schema.alterTable('devices').addColumn('admission_key', 'text').execute();
+      await db.schema
+        .alterTable('devices')
+        .addColumn('preauthorized', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      // The queue is listed often and holds few rows; the fleet itself is almost all 'accepted'.
+      await db.schema
+        .createIndex('devices_admission_waiting')
+        .on('devices')
+        .column('admission')
+        .where(sql.ref('admission'), '!=', 'accepted')
+        .execute();
+    },
+  };
+}
+
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_registry': initial(dialect),
@@ -563,6 +590,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0014_one_open_update': oneOpenUpdate(),
     '0015_replicas': replicas(dialect),
     '0016_device_certificates': deviceCertificates(dialect),
+    '0017_device_admission': deviceAdmission(),
   };
 }
 

@@ -3,6 +3,7 @@
  * so both adapters read and write the same values.
  */
 import type { ColumnType, Generated } from 'kysely';
+import type { DeviceAdmission } from '../core/admission.js';
 import type { DeviceStatus } from '../core/device.js';
 import type { UpdatePurpose } from '../core/rollout/offer.js';
 import type { RolloutState } from '../core/rollout/rollout-state.js';
@@ -34,6 +35,15 @@ export interface DevicesTable {
   signal_strength: number | null;
   device_time: string | null;
   metrics: string | null;
+  /** 'accepted' | 'pending' | 'rejected' (core/admission.ts); devices from before migration 0017 are accepted. */
+  admission: DeviceAdmission;
+  /**
+   * SHA-256 (hex) of what proves a tokenless requester is the same one asking again: its CSR's public key (SPKI
+   * DER), or its request secret. Null for devices that never asked through the approval queue.
+   */
+  admission_key: string | null;
+  /** 1 when the import pre-authorised the device: its first tokenless request is accepted at once. */
+  preauthorized: number;
 }
 
 export interface DeviceTagsTable {

@@ -9,6 +9,7 @@ import type { FilterNode } from '../core/filter/index.js';
 import type { DialectAdapter, SqlContext } from './adapter.js';
 import type { Dialect } from './migrations.js';
 import type { Database } from './schema.js';
+import { SqlAdmission } from './shared/admission.js';
 import { SqlCertificates } from './shared/certificates.js';
 import * as devices from './shared/devices.js';
 import { enroll } from './shared/enroll.js';
@@ -51,6 +52,7 @@ export class SqlStore implements Store, SqlContext {
   readonly retention: SqlEventRetention;
   readonly replicas: SqlReplicas;
   readonly certificates: SqlCertificates;
+  readonly admission: SqlAdmission;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -63,6 +65,7 @@ export class SqlStore implements Store, SqlContext {
     this.retention = new SqlEventRetention(db);
     this.replicas = new SqlReplicas(db);
     this.certificates = new SqlCertificates(db);
+    this.admission = new SqlAdmission(this);
   }
 
   get dialect(): Dialect {
@@ -74,9 +77,20 @@ export class SqlStore implements Store, SqlContext {
     await this.adapter.close?.();
   }
 
-  importDevices(records: DeviceRecord[], ctx: TimeContext, actor: string): Promise<ImportResult> {
+  async importDevices(
+    records: DeviceRecord[],
+    ctx: TimeContext,
+    actor: string,
+    preauthorized: ReadonlySet<string> = new Set(),
+  ): Promise<ImportResult> {
     const native = this.adapter.native?.importDevices;
-    return native ? native(records, ctx, actor) : devices.importDevices(this, records, ctx, actor);
+    const result = await (native
+      ? native(records, ctx, actor)
+      : devices.importDevices(this, records, ctx, actor));
+    // A second transaction: a crash between the two leaves the devices imported but not yet pre-authorised, and
+    // importing the file again (idempotent) finishes it.
+    await this.admission.preauthorize(preauthorized, ctx, actor);
+    return result;
   }
 
   getDevice(id: string, ctx: TimeContext): Promise<Device | undefined> {

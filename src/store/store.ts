@@ -5,6 +5,7 @@
  * contract of every store concern (types and interfaces only, no logic), which every caller imports from
  * one place.
  */
+import type { AdmissionDecision, DeviceAdmission } from '../core/admission.js';
 import type {
   Device,
   DeviceRecord,
@@ -13,6 +14,7 @@ import type {
   Heartbeat,
   StatusThresholds,
 } from '../core/device.js';
+import type { ErrorCode } from '../core/errors.js';
 import type { FilterNode } from '../core/filter/index.js';
 import type { ReleaseType } from '../core/manifest.js';
 import type { RetryPolicy } from '../core/rollout/dispatch.js';
@@ -180,6 +182,66 @@ export interface CertificateStore {
   revoked(issuer: string): Promise<Array<{ serial: string; revokedAt: number }>>;
   /** A device's certificates, newest first. */
   ofDevice(deviceId: string): Promise<DeviceCertificate[]>;
+}
+
+/**
+ * A device asking to join without an enrollment token (the approval queue, store/shared/admission.ts). The first
+ * request records it as pending; a later one with the same `keyFingerprint` completes once it is accepted (or at
+ * once when the import pre-authorised its id), writing the credential or certificate given here.
+ */
+export interface AdmissionRequest {
+  device: DeviceRecord;
+  /** SHA-256 (hex) of the requester's proof: its CSR's public key (SPKI DER) or its request secret. */
+  keyFingerprint: string;
+  /** The bearer credential's hash to write on completion; null when the device gets a certificate. */
+  credentialHash: string | null;
+  /** The certificate to record on completion (signed for this request; dropped while it waits). */
+  certificate?: NewDeviceCertificate | undefined;
+  /** Names the requester in events (default `device:<id>`); a factory CA's just-in-time path names itself. */
+  actor?: string;
+}
+
+/** `pending`: not yet (nothing was written but, the first time, the request); `accepted`: enrolled now. */
+export type AdmissionOutcome =
+  | { admission: 'pending'; device: Device; firstRequest: boolean }
+  | { admission: 'accepted'; device: Device };
+
+/** One device of an accept or reject: its new admission, or why it was left as it was. */
+export type AdmissionResult =
+  | { id: string; ok: true; admission: DeviceAdmission }
+  | { id: string; ok: false; error: { code: ErrorCode; message: string } };
+
+export interface QueuedDevice {
+  device: Device;
+  keyFingerprint: string | null;
+  /** When it first asked (its row's creation). */
+  requestedAt: number;
+}
+
+/** The approval queue: devices that asked to join without a token, and the operator's decisions on them. */
+export interface AdmissionStore {
+  /**
+   * Records or answers a tokenless request, in one transaction with its events (ENROLLMENT_REJECTED,
+   * ADMISSION_KEY_MISMATCH when another requester holds the id, DEVICE_EXISTS for an enrolled or imported device
+   * not pre-authorised, DEVICE_DECOMMISSIONED).
+   */
+  request(request: AdmissionRequest, ctx: TimeContext): Promise<AdmissionOutcome>;
+  /**
+   * Accepts or rejects devices by id or by filter (only those the decision can move), one result per device:
+   * one that cannot move is reported and never fails the others.
+   */
+  decide(
+    decision: AdmissionDecision,
+    selection: { ids: string[] } | { filter: FilterNode },
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<AdmissionResult[]>;
+  /** Devices with the given admission (default pending), oldest request first, at most `limit`. */
+  waiting(
+    limit: number,
+    ctx: TimeContext,
+    admission?: Exclude<DeviceAdmission, 'accepted'>,
+  ): Promise<QueuedDevice[]>;
 }
 
 export interface StatusTransition {
@@ -634,10 +696,17 @@ export interface Store {
   readonly retention: EventRetentionStore;
   readonly replicas: ReplicaStore;
   readonly certificates: CertificateStore;
+  readonly admission: AdmissionStore;
   close(): Promise<void>;
 
   // Device registry
-  importDevices(records: DeviceRecord[], ctx: TimeContext, actor: string): Promise<ImportResult>;
+  /** Creates or updates devices; ids in `preauthorized` join at their first tokenless request (approval queue). */
+  importDevices(
+    records: DeviceRecord[],
+    ctx: TimeContext,
+    actor: string,
+    preauthorized?: ReadonlySet<string>,
+  ): Promise<ImportResult>;
   getDevice(id: string, ctx: TimeContext): Promise<Device | undefined>;
   listDevices(query: DeviceQuery): Promise<DevicePage>;
   countDevices(filter: FilterNode | undefined, ctx: TimeContext): Promise<number>;

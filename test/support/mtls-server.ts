@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { ManualClock } from '../../src/core/clock.js';
 import { hashSecret, newSecret } from '../../src/registry/credentials.js';
-import type { DeviceAuthMode } from '../../src/server/context.js';
+import type { DeviceAuthMode, EnrollmentMode } from '../../src/server/context.js';
 import { createServer } from '../../src/server/serve.js';
 import type { Store } from '../../src/store/store.js';
 import { tempDir } from './processes.js';
@@ -32,7 +32,7 @@ export interface MtlsServer {
 
 export async function startMtlsServer(
   store: Store,
-  options: { deviceAuth?: DeviceAuthMode; deviceCertValidityMs?: number } = {},
+  options: { deviceAuth?: DeviceAuthMode; deviceCertValidityMs?: number; enrollment?: EnrollmentMode } = {},
 ): Promise<MtlsServer> {
   const dataDir = tempDir();
   const dir = tempDir('fleetd-mtls-');

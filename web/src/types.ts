@@ -6,6 +6,7 @@
 import type { DeviceStatus } from '../../src/core/device.js';
 import type { RolloutState } from '../../src/core/rollout/rollout-state.js';
 import type { UpdateState } from '../../src/core/update-state.js';
+import type { AdmissionReplyJson, WaitingReplyJson } from '../../src/protocol/admission.js';
 import type {
   DeviceJson,
   DevicePageJson,
@@ -32,6 +33,8 @@ export type FleetStats = StatsJson;
 export type HistorySnapshot = HistoryReplyJson['snapshots'][number];
 export type FleetEvent = EventJson;
 export type Release = ReleaseJson;
+export type WaitingDevices = WaitingReplyJson;
+export type AdmissionReply = AdmissionReplyJson;
 
 export const UPDATE_STATES = [
   'pending',

@@ -5,7 +5,7 @@
 import type { DeviceStatus } from '../device.js';
 
 /** Text columns; `id` and `name` values are globs (`*` any run of characters, `?` exactly one). */
-export type TextField = 'id' | 'name' | 'hardware' | 'timezone' | 'location' | 'customer';
+export type TextField = 'id' | 'name' | 'hardware' | 'timezone' | 'location' | 'customer' | 'admission';
 export type TimeField = 'last_seen' | 'created';
 export type OrderOp = '<' | '<=' | '>' | '>=';
 

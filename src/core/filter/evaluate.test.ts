@@ -23,6 +23,7 @@ function device(over: Partial<Device> = {}): Device {
     createdAt: Date.UTC(2024, 0, 1),
     decommissionedAt: null,
     hasCredential: true,
+    admission: 'accepted',
     telemetry: { geo: null, battery: null, signalStrength: null, deviceTime: null, metrics: {} },
     ...over,
   };
@@ -98,6 +99,9 @@ describe('matchesFilter', () => {
     expect(matches('location = "New York*"', d)).toBe(false);
     expect(matches('hardware = POS-X200', d)).toBe(false);
     expect(matches('timezone = America/New_York and customer = acme', d)).toBe(true);
+    expect(matches('admission = accepted', d)).toBe(true);
+    expect(matches('admission in (pending, rejected)', device({ admission: 'pending' }))).toBe(true);
+    expect(matches('admission = pending', d)).toBe(false);
     expect(matches('hardware != pos-x200', device({ hardwareType: null }))).toBe(true);
     expect(matches('hardware = pos-x200', device({ hardwareType: null }))).toBe(false);
   });

@@ -26,6 +26,8 @@ function textOf(device: Device, field: TextField): string | null {
       return device.location;
     case 'customer':
       return device.customer;
+    case 'admission':
+      return device.admission;
   }
 }
 

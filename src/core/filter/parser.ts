@@ -21,10 +21,19 @@ export const FIELD_NAMES = [
   'timezone',
   'location',
   'customer',
+  'admission',
   'last_seen',
   'created',
 ];
-const TEXT_FIELDS = new Set<string>(['id', 'name', 'hardware', 'timezone', 'location', 'customer']);
+const TEXT_FIELDS = new Set<string>([
+  'id',
+  'name',
+  'hardware',
+  'timezone',
+  'location',
+  'customer',
+  'admission',
+]);
 const TAG_KEY = /^[A-Za-z0-9_.:-]+$/;
 const MAX_DEPTH = 100;
 const DAY = 86_400_000;

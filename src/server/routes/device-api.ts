@@ -7,6 +7,7 @@ import { checkTimeZone } from '../../core/device.js';
 import { FleetError } from '../../core/errors.js';
 import { withErrors } from '../../protocol/common.js';
 import {
+  AdmissionPendingReply,
   CertificateReply,
   EnrollBody,
   EnrollReply,
@@ -32,6 +33,9 @@ const certificateJson = (issued: DeviceCertificate) => ({
   expires_at: new Date(issued.record.notAfter).toISOString(),
 });
 
+/** How long a device waiting for approval is asked to wait before asking again (the agent backs off further). */
+export const ADMISSION_RETRY_SEC = 60;
+
 export const deviceApi =
   (c: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
@@ -41,10 +45,10 @@ export const deviceApi =
         schema: {
           summary:
             'Self-register a device with an enrollment token; with a CSR returns its certificate, without one its ' +
-            'own credential (shown once)',
+            'own credential (shown once). Without a token (--enrollment approve) the device waits for approval (202)',
           tags: ['device'],
           body: EnrollBody,
-          response: withErrors({ 201: EnrollReply }),
+          response: withErrors({ 201: EnrollReply, 202: AdmissionPendingReply }),
         },
       },
       async (request, reply) => {
@@ -56,27 +60,59 @@ export const deviceApi =
             'this server enrolls devices by certificate only (--device-auth mtls): send a "csr" (PEM, CN = device id)',
           );
         }
+        if (body.enrollment_token === undefined && c.enrollment !== 'approve') {
+          throw new FleetError(
+            'ENROLLMENT_INVALID',
+            'an "enrollment_token" is required: this server does not queue devices for approval',
+          );
+        }
+        if (
+          body.enrollment_token === undefined &&
+          body.csr === undefined &&
+          body.request_secret === undefined
+        ) {
+          throw new FleetError(
+            'VALIDATION',
+            'without an enrollment token, send a "csr" or a "request_secret" (32+ random characters you keep): ' +
+              'asking again with it proves you are the device that asked first',
+          );
+        }
         // The CSR is checked (and signed) before anything is written; the certificate is recorded with the device.
         const issued =
           body.csr === undefined ? undefined : await c.certificates.issue(body.csr, body.device_id);
         const credential = issued ? undefined : deviceCredential(body.device_id);
-        await c.store.enroll(
-          {
-            tokenHash: hashSecret(body.enrollment_token),
-            credentialHash:
-              credential === undefined ? null : hashSecret(splitDeviceCredential(credential)!.secret),
-            certificate: issued?.record,
-            device: {
-              id: body.device_id,
-              ...(body.name !== undefined ? { name: body.name } : {}),
-              ...(body.hardware_type !== undefined ? { hardwareType: body.hardware_type } : {}),
-              ...(body.firmware_version !== undefined ? { firmwareVersion: body.firmware_version } : {}),
-              ...(body.timezone !== undefined ? { timezone: body.timezone } : {}),
-              ...(body.tags !== undefined ? { tags: body.tags } : {}),
-            },
+        const grant = {
+          credentialHash:
+            credential === undefined ? null : hashSecret(splitDeviceCredential(credential)!.secret),
+          certificate: issued?.record,
+          device: {
+            id: body.device_id,
+            ...(body.name !== undefined ? { name: body.name } : {}),
+            ...(body.hardware_type !== undefined ? { hardwareType: body.hardware_type } : {}),
+            ...(body.firmware_version !== undefined ? { firmwareVersion: body.firmware_version } : {}),
+            ...(body.timezone !== undefined ? { timezone: body.timezone } : {}),
+            ...(body.tags !== undefined ? { tags: body.tags } : {}),
           },
-          timeContext(c),
-        );
+        };
+        if (body.enrollment_token === undefined) {
+          // The approval queue: the CSR's key, or else the device's own secret, is what a later request must repeat.
+          const outcome = await c.store.admission.request(
+            { ...grant, keyFingerprint: issued?.keyFingerprint ?? hashSecret(body.request_secret!) },
+            timeContext(c),
+          );
+          if (outcome.admission === 'pending') {
+            return reply.status(202).send({
+              device_id: body.device_id,
+              admission: 'pending',
+              message:
+                'waiting for an operator to accept this device; ask again later with the same ' +
+                (issued ? 'key' : 'request_secret'),
+              retry_after: ADMISSION_RETRY_SEC,
+            });
+          }
+        } else {
+          await c.store.enroll({ ...grant, tokenHash: hashSecret(body.enrollment_token) }, timeContext(c));
+        }
         return reply
           .status(201)
           .send(

@@ -3,7 +3,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { FleetError } from '../../core/errors.js';
 import { parseFilter } from '../../core/filter/index.js';
-import { importRecords } from '../../core/fleet-import.js';
+import { importRecords, preauthorizedIds } from '../../core/fleet-import.js';
+import { AdmissionBody, AdmissionReply, WaitingQuery, WaitingReply } from '../../protocol/admission.js';
 import { iso, withErrors } from '../../protocol/common.js';
 import { CredentialReply } from '../../protocol/device-api.js';
 import {
@@ -99,9 +100,76 @@ export const deviceRoutes =
       async (request) => {
         const operator = operatorOf(request);
         const ctx = timeContext(c);
-        return c.store.importDevices(importRecords(request.body, ctx.now), ctx, actorOf(operator));
+        return c.store.importDevices(
+          importRecords(request.body, ctx.now),
+          ctx,
+          actorOf(operator),
+          preauthorizedIds(request.body),
+        );
       },
     );
+
+    app.get(
+      '/devices/pending',
+      {
+        schema: {
+          summary:
+            'Devices waiting for approval (or rejected), oldest request first, with their key fingerprints',
+          tags: ['devices'],
+          querystring: WaitingQuery,
+          response: withErrors({ 200: WaitingReply }),
+        },
+      },
+      async (request) => {
+        const q = request.query;
+        const waiting = await c.store.admission.waiting(
+          q.limit ?? 100,
+          timeContext(c),
+          q.admission ?? 'pending',
+        );
+        return {
+          devices: waiting.map((w) => ({
+            device: deviceJson(w.device),
+            key_fingerprint: w.keyFingerprint,
+            requested_at: iso(w.requestedAt)!,
+          })),
+        };
+      },
+    );
+
+    for (const decision of ['accept', 'reject'] as const) {
+      app.post(
+        `/devices/${decision}`,
+        {
+          schema: {
+            summary:
+              decision === 'accept'
+                ? 'Accept devices waiting for approval (or rejected): each completes its enrollment when it asks again'
+                : 'Reject devices waiting for approval: they are refused when they ask again',
+            tags: ['devices'],
+            body: AdmissionBody,
+            response: withErrors({ 200: AdmissionReply }),
+          },
+        },
+        async (request) => {
+          const operator = operatorOf(request);
+          const body = request.body;
+          // The filter is parsed before anything is written (FILTER_SYNTAX).
+          const filter = 'filter' in body ? parseFilter(body.filter) : undefined;
+          if ('filter' in body && filter === undefined) {
+            throw new FleetError('VALIDATION', 'filter: an empty filter would take every device; name some');
+          }
+          const selection = filter === undefined ? { ids: 'ids' in body ? body.ids : [] } : { filter };
+          const results = await c.store.admission.decide(
+            decision,
+            selection,
+            timeContext(c),
+            actorOf(operator),
+          );
+          return { results, moved: results.filter((r) => r.ok).length };
+        },
+      );
+    }
 
     app.post(
       '/devices/:id/decommission',

@@ -112,6 +112,8 @@ export class SqlCertificates implements CertificateStore {
       .where('c.fingerprint', '=', fingerprint)
       .where('c.revoked_at', 'is', null)
       .where('d.decommissioned_at', 'is', null)
+      // A device waiting for approval (say, with a factory certificate) or rejected authenticates as nobody.
+      .where('d.admission', '=', 'accepted')
       .executeTakeFirst();
     return row?.device_id ?? null;
   }

@@ -214,12 +214,19 @@ export async function setCredential(
   await s.db.transaction().execute(async (trx) => {
     const row = await trx
       .selectFrom('devices')
-      .select(['decommissioned_at'])
+      .select(['decommissioned_at', 'admission'])
       .where('id', '=', id)
       .executeTakeFirst();
     if (!row) throw new FleetError('DEVICE_NOT_FOUND', `device ${id} is not registered`);
     if (row.decommissioned_at !== null) {
       throw new FleetError('DEVICE_DECOMMISSIONED', `device ${id} is decommissioned`);
+    }
+    // A device in the approval queue gets its credential from the queue, once accepted, and from nowhere else.
+    if (row.admission !== 'accepted') {
+      throw new FleetError(
+        'TRANSITION_NOT_ALLOWED',
+        `device ${id} is ${row.admission}: accept it (\`fleetd devices accept ${id}\`) and it gets its own credential`,
+      );
     }
     await trx
       .updateTable('devices')
@@ -294,9 +301,10 @@ export async function setCredentials(
 export async function credentialHash(s: SqlContext, id: string): Promise<string | undefined> {
   const row = await s.db
     .selectFrom('devices')
-    .select(['credential_hash', 'decommissioned_at'])
+    .select(['credential_hash', 'decommissioned_at', 'admission'])
     .where('id', '=', id)
     .executeTakeFirst();
-  if (!row || row.decommissioned_at !== null) return undefined;
+  // Only a device in the fleet authenticates: not one waiting for approval, nor a rejected one.
+  if (!row || row.decommissioned_at !== null || row.admission !== 'accepted') return undefined;
   return row.credential_hash ?? undefined;
 }

@@ -3,6 +3,7 @@ import type { Device, DeviceRecord } from '../../core/device.js';
 import { FleetError } from '../../core/errors.js';
 import { matchesFilter, parseFilter } from '../../core/filter/index.js';
 import type { SqlContext } from '../adapter.js';
+import { isUniqueViolation } from '../db-errors.js';
 import { type DeviceRow, newDeviceRow, recordColumns, rowToDevice } from '../device-row.js';
 import type { Enrollment, TimeContext } from '../store.js';
 import { hasLiveCertificate, insertCertificate } from './certificates.js';
@@ -38,6 +39,14 @@ export async function enroll(s: SqlContext, enrollment: Enrollment, ctx: TimeCon
     if (existing) {
       if (existing.decommissioned_at !== null) {
         throw new FleetError('DEVICE_DECOMMISSIONED', `device ${record.id} is decommissioned`);
+      }
+      // The approval queue holds this id for the requester that asked first (shared/admission.ts).
+      if (existing.admission !== 'accepted') {
+        throw new FleetError(
+          'DEVICE_EXISTS',
+          `device ${record.id} is ${existing.admission === 'pending' ? 'waiting for approval' : 'rejected'}; ` +
+            'an operator decides with `fleetd devices accept` or `reject`',
+        );
       }
       if (existing.credential_hash !== null || (await hasLiveCertificate(trx, record.id))) {
         throw new FleetError(
@@ -114,10 +123,4 @@ export async function enroll(s: SqlContext, enrollment: Enrollment, ctx: TimeCon
     ]);
     return rowToDevice(row, ctx);
   });
-}
-
-/** A primary-key or unique violation, as either database reports it. */
-function isUniqueViolation(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
 }

@@ -64,6 +64,7 @@ const HARDWARE = ['pos-x200', 'pos-x300', 'kiosk-k1', 'POS-X200', null];
 const TIMEZONES = ['America/New_York', 'Europe/Zurich', null];
 const LOCATIONS = ['New York, NY', 'Boston, MA', '', null];
 const CUSTOMERS = ['acme', 'Acme', INJECTION, null];
+const ADMISSIONS = ['accepted', 'pending', 'rejected'] as const;
 const TAG_KEYS = ['region', 'channel', 'we:ird.key-1', 'Region'];
 const TAG_VALUES = ['northeast', 'west', 'retail', 'franchise', 'North East', '%', ''];
 
@@ -101,6 +102,7 @@ function fleet(count: number): Device[] {
           : NOW - Math.floor(rnd() * 400 * DAY),
       decommissionedAt: rnd() < 0.1 ? NOW - DAY : null,
       hasCredential: false,
+      admission: pick(ADMISSIONS),
       telemetry: { geo: null, battery: null, signalStrength: null, deviceTime: null, metrics: {} },
     };
   });
@@ -138,6 +140,9 @@ beforeAll(async () => {
     .addColumn('signal_strength', 'real')
     .addColumn('device_time', 'text')
     .addColumn('metrics', 'text')
+    .addColumn('admission', 'text', (c) => c.notNull())
+    .addColumn('admission_key', 'text')
+    .addColumn('preauthorized', 'integer', (c) => c.notNull())
     .execute();
   await db.schema
     .createTable('device_tags')
@@ -171,6 +176,9 @@ beforeAll(async () => {
         signal_strength: null,
         device_time: null,
         metrics: null,
+        admission: d.admission,
+        admission_key: null,
+        preauthorized: 0,
       })),
     )
     .execute();
@@ -253,6 +261,9 @@ const FILTERS = [
   'location != ""',
   'customer = acme',
   'customer != Acme',
+  'admission = pending',
+  'admission in (pending, rejected)',
+  'admission != accepted',
   'tag.region = northeast',
   'tag.region != northeast',
   'tag.Region in (west, "North East")',
@@ -384,6 +395,7 @@ describe('compileFilter on SQLite', () => {
         .map(([f, o, l]) => `${f} ${o} ${l}`),
       fc.tuple(op, value(HARDWARE)).map(([o, v]) => `hardware ${o} ${v}`),
       fc.tuple(inOrNot, list(value(CUSTOMERS))).map(([o, l]) => `customer ${o} ${l}`),
+      fc.tuple(op, fc.constantFrom(...ADMISSIONS)).map(([o, v]) => `admission ${o} ${v}`),
       fc.tuple(op, value(LOCATIONS)).map(([o, v]) => `location ${o} ${v}`),
       fc.tuple(fc.constantFrom(...TAG_KEYS), op, value(TAG_VALUES)).map(([k, o, v]) => `tag.${k} ${o} ${v}`),
       fc

@@ -34,8 +34,9 @@ const TEXT_COLUMNS = {
   timezone: 'devices.timezone',
   location: 'devices.location',
   customer: 'devices.customer',
+  admission: 'devices.admission',
 } as const satisfies Record<TextField, string>;
-const NOT_NULL_TEXT = new Set<TextField>(['id', 'name']);
+const NOT_NULL_TEXT = new Set<TextField>(['id', 'name', 'admission']);
 const FLIP: Record<OrderOp, OrderOp> = { '<': '>=', '<=': '>', '>': '<=', '>=': '<' };
 
 export function compileFilter(eb: Eb, node: FilterNode, ctx: FilterSqlContext): Condition {

@@ -8,6 +8,12 @@ import type { FleetSnapshot, FleetStats, TimeContext } from '../store.js';
 import { type DeviceEb, where as filtered } from './devices.js';
 import type { Db } from './events.js';
 
+/** The filter's devices that are in the fleet: the approval queue (pending, rejected) is counted apart. */
+function admitted(filter: FilterNode | undefined, ctx: TimeContext) {
+  const where = filtered(filter, ctx);
+  return (eb: DeviceEb) => eb.and([where(eb), eb('admission', '=', 'accepted')]);
+}
+
 /** Counts by status (derived at `ctx.now`) and of silent devices, in one pass. */
 async function statusCounts(db: Db, where: (eb: DeviceEb) => Expression<SqlBool>, ctx: TimeContext) {
   const onlineSince = ctx.now - ctx.thresholds.offlineAfterMs;
@@ -59,7 +65,7 @@ export async function recordFleetSnapshot(
         .executeTakeFirst();
       if (recent) return undefined;
     }
-    const { total, byStatus } = await statusCounts(trx, filtered(undefined, ctx), ctx);
+    const { total, byStatus } = await statusCounts(trx, admitted(undefined, ctx), ctx);
     await trx
       .insertInto('fleet_snapshots')
       .values({ at: ctx.now, total, ...byStatus })
@@ -97,7 +103,7 @@ export async function fleetStats(
   tagKeys: string[] | undefined,
   ctx: TimeContext,
 ): Promise<FleetStats> {
-  const where = filtered(filter, ctx);
+  const where = admitted(filter, ctx);
   const { total, byStatus, silent } = await statusCounts(s.db, where, ctx);
   const n = (v: unknown) => Number(v ?? 0);
   const active = (eb: DeviceEb) => eb.and([where(eb), eb('decommissioned_at', 'is', null)]);

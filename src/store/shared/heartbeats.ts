@@ -17,6 +17,7 @@ const HEARTBEAT_COLUMNS = [
   'last_seen',
   'decommissioned_at',
   'firmware_version',
+  'admission',
 ] as const;
 
 /** Names the heartbeats of a failed write: the device when it is one (group commit writes it alone). */

@@ -15,7 +15,10 @@ import { compileFilter } from './filter-sql.js';
 
 const ACTIVE = [...ACTIVE_STATES];
 
-/** Devices matching the filter, by id, with what the planner needs to know of each. */
+/**
+ * Devices matching the filter, by id, with what the planner needs to know of each. Only devices in the fleet: one
+ * waiting for approval, or rejected, is offered nothing.
+ */
 export function planQuery(
   s: SqlContext,
   db: Db,
@@ -55,6 +58,7 @@ export function planQuery(
     ])
     .where((eb) => (filter ? compileFilter(eb, filter, ctx) : eb.lit(true)))
     .where('devices.decommissioned_at', 'is', null)
+    .where('devices.admission', '=', 'accepted')
     .orderBy('devices.id');
 }
 

@@ -43,7 +43,7 @@ export async function assign(
     for (const deviceId of devices) {
       const device = await trx
         .selectFrom('devices')
-        .select(['hardware_type', 'firmware_version', 'decommissioned_at'])
+        .select(['hardware_type', 'firmware_version', 'decommissioned_at', 'admission'])
         .where('id', '=', deviceId)
         .executeTakeFirst();
       const skip = (reason: string) => result.skipped.push({ deviceId, reason });
@@ -53,6 +53,10 @@ export async function assign(
       }
       if (device.decommissioned_at !== null) {
         skip('decommissioned');
+        continue;
+      }
+      if (device.admission !== 'accepted') {
+        skip(`admission ${device.admission}: not accepted into the fleet`);
         continue;
       }
       if (device.hardware_type !== null && !release.hardware.includes(device.hardware_type)) {

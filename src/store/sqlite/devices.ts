@@ -34,6 +34,9 @@ const COLUMNS = Object.keys({
   signal_strength: true,
   device_time: true,
   metrics: true,
+  admission: true,
+  admission_key: true,
+  preauthorized: true,
 } satisfies Record<keyof DeviceRow, true>) as Array<keyof DeviceRow>;
 
 /** Rows per statement. */

@@ -4,6 +4,7 @@
  */
 import { useState } from 'preact/hooks';
 import { api, withQuery } from '../api';
+import { ApprovalQueue } from '../components/ApprovalQueue';
 import { Badge, ErrorBox } from '../components/common';
 import { FilterInput } from '../components/FilterInput';
 import { ImportDevices } from '../components/ImportDevices';
@@ -55,6 +56,7 @@ export function DevicesPage({ query }: { query: URLSearchParams }) {
   return (
     <div class="page">
       <h1>Devices</h1>
+      <ApprovalQueue onDecided={page.reload} />
       <ImportDevices onImported={page.reload} />
       <FilterInput
         id="device-filter"
