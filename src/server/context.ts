@@ -6,6 +6,7 @@ import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import type { ReportBatcher } from '../registry/report-batcher.js';
 import type { Store, TimeContext } from '../store/store.js';
 import type { DeviceCertificates } from './device-certificates.js';
+import type { FactoryCas } from './factory-cas.js';
 import type { Keyring } from './keyring.js';
 
 /** How devices may authenticate: a client certificate or a bearer credential (`any`), or certificates only. */
@@ -31,6 +32,8 @@ export interface ServerContext {
   certificates: DeviceCertificates;
   /** `mtls`: bearer device credentials and enrollment without a CSR are refused (`--device-auth mtls`). */
   deviceAuth: DeviceAuthMode;
+  /** Trusted factory CAs: their device certificates register their device on first contact. */
+  factoryCas: FactoryCas;
 }
 
 export const timeContext = (c: ServerContext): TimeContext => ({

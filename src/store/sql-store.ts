@@ -21,6 +21,7 @@ import { SqlReplicas } from './shared/replicas.js';
 import { SqlRollouts } from './shared/rollout-rows.js';
 import { sweepStatuses } from './shared/sweep.js';
 import * as tokens from './shared/tokens.js';
+import { SqlTrustedCas } from './shared/trusted-cas.js';
 import { SqlUpdates } from './shared/updates.js';
 import { SqlWebhooks } from './shared/webhooks.js';
 import type {
@@ -51,6 +52,7 @@ export class SqlStore implements Store, SqlContext {
   readonly retention: SqlEventRetention;
   readonly replicas: SqlReplicas;
   readonly certificates: SqlCertificates;
+  readonly trustedCas: SqlTrustedCas;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -63,6 +65,7 @@ export class SqlStore implements Store, SqlContext {
     this.retention = new SqlEventRetention(db);
     this.replicas = new SqlReplicas(db);
     this.certificates = new SqlCertificates(db);
+    this.trustedCas = new SqlTrustedCas(db);
   }
 
   get dialect(): Dialect {
