@@ -6,7 +6,8 @@
  * replica on the same database follows the trusted set when it polls.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent, request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -75,6 +76,25 @@ const heartbeat = (server: Replica, file: string, deviceId: string) =>
     key: `${file}.key`,
     json: { device_id: deviceId, firmware_version: '1.0.0' },
   });
+
+/** A heartbeat on a kept-alive connection of `agent`: says whether the connection was one opened before. */
+function keptAliveHeartbeat(server: Replica, agent: Agent, deviceId: string) {
+  return new Promise<{ status: number; reused: boolean; body: string }>((resolve, reject) => {
+    const req = httpsRequest(
+      `${server.url}/api/device/v1/heartbeat`,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => {
+          body += chunk.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify({ device_id: deviceId }));
+  });
+}
 
 const ctx = (clock: ManualClock) => ({ now: clock.now(), thresholds: DEFAULT_THRESHOLDS });
 
@@ -173,6 +193,26 @@ forEachBackend((backend) => {
     const again = await fleetd(a, token, 'ca', 'untrust', 'acme');
     expect(again.code).toBe(1);
     expect(again.stderr.trim().split('\n')).toEqual([expect.stringContaining('no trusted CA is named acme')]);
+  });
+
+  it('refuses a request on a connection opened before ca untrust', async () => {
+    await fleetd(a, token, 'ca', 'trust', acme.certificateFile, '--name', 'acme');
+    const agent = new Agent({
+      keepAlive: true,
+      maxSockets: 1,
+      ca: readFileSync(a.caFile),
+      cert: readFileSync(join(dir, 'fac-1.crt')),
+      key: readFileSync(join(dir, 'fac-1.key')),
+    });
+    try {
+      expect(await keptAliveHeartbeat(a, agent, 'fac-1')).toMatchObject({ status: 200 });
+      await fleetd(a, token, 'ca', 'untrust', 'acme');
+      const after = await keptAliveHeartbeat(a, agent, 'fac-1');
+      expect(after).toMatchObject({ status: 401, reused: true });
+      expect(after.body).toContain('a CA this server no longer trusts');
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('a second replica accepts the CA after its poll, and drops it after the next one', async () => {
