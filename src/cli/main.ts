@@ -5,6 +5,7 @@ import { isFleetError } from '../core/errors.js';
 import { registerAdminToken } from './admin-token.js';
 import { registerAgent } from './agent.js';
 import { registerArtifact } from './artifact.js';
+import { registerCa } from './ca.js';
 import { CliError, createClient } from './client.js';
 import { registerDemo } from './demo.js';
 import { registerVehiclesDemo } from './demo-vehicles.js';
@@ -55,6 +56,7 @@ registerKeys(program, ctx);
 registerDeploy(program, ctx);
 registerVehiclesDemo(registerDemo(program, ctx), ctx);
 registerWebhooks(program, ctx);
+registerCa(program, ctx);
 registerAgent(program);
 registerSim(program, ctx);
 

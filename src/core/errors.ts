@@ -42,7 +42,9 @@ export type ErrorCode =
   | 'CSR_DEVICE_MISMATCH'
   // The approval queue: an operator rejected the device; another requester asked first for the same id.
   | 'ENROLLMENT_REJECTED'
-  | 'ADMISSION_KEY_MISMATCH';
+  | 'ADMISSION_KEY_MISMATCH'
+  // A device of a factory CA marked --approve, waiting for an operator's decision.
+  | 'APPROVAL_PENDING';
 
 /**
  * `options.cause` keeps the error this one stands for (a database's, a file system's, a parser's), as

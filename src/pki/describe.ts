@@ -1,5 +1,5 @@
 /** Reading certificates: what a listing, a log line or an enrollment answer shows of one, never its key. */
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { FleetError } from '../core/errors.js';
 import { x509 } from './x509.js';
 
@@ -7,6 +7,12 @@ import { x509 } from './x509.js';
 export function certificateFingerprint(der: Buffer | Uint8Array | ArrayBuffer): string {
   const bytes = der instanceof ArrayBuffer ? new Uint8Array(der) : der;
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** SHA-256 of a certificate's public key (SPKI DER), lowercase hex: the same key's fingerprint as in its CSR. */
+export function publicKeyFingerprint(der: Buffer): string {
+  const spki = new X509Certificate(der).publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(spki).digest('hex');
 }
 
 export interface CertificateDescription {

@@ -20,6 +20,7 @@ import { fleetRoutes } from './routes/fleet.js';
 import { pkiRoutes } from './routes/pki.js';
 import { recentEventRoutes } from './routes/recent-events.js';
 import { rolloutRoutes } from './routes/rollouts.js';
+import { trustedCaRoutes } from './routes/trusted-cas.js';
 import { updateRoutes } from './routes/updates.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { installSecurityHeaders } from './security-headers.js';
@@ -105,6 +106,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(eventStreamRoutes(context, tickets));
       await operatorApi.register(webhookRoutes(context));
       await operatorApi.register(recentEventRoutes(context));
+      await operatorApi.register(trustedCaRoutes(context));
     },
     { prefix: '/api/v1' },
   );

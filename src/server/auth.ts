@@ -4,11 +4,11 @@
  */
 import { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
-import { type ErrorCode, FleetError } from '../core/errors.js';
+import { type ErrorCode, FleetError, isFleetError } from '../core/errors.js';
 import { certificateFingerprint } from '../pki/describe.js';
 import { hashSecret, secretMatches, splitDeviceCredential } from '../registry/credentials.js';
 import type { ApiToken, Store } from '../store/store.js';
-import type { ServerContext } from './context.js';
+import { type ServerContext, timeContext } from './context.js';
 import type { StreamTickets } from './stream-tickets.js';
 
 export function bearer(request: FastifyRequest): string {
@@ -129,12 +129,47 @@ async function certificateProof(c: ServerContext, request: FastifyRequest): Prom
       method: 'certificate',
     });
   }
+  await admitFactoryCertificate(c, request, socket, certificate.raw);
   const cn = certificate.subject?.CN;
   return {
     method: 'certificate',
     fingerprint: certificateFingerprint(certificate.raw),
     names: typeof cn === 'string' ? cn : null,
   };
+}
+
+/**
+ * A certificate from a trusted factory CA registers its device on first contact (just-in-time); one from a CA
+ * untrusted since its connection was made is refused, as a new connection would be.
+ */
+async function admitFactoryCertificate(
+  c: ServerContext,
+  request: FastifyRequest,
+  socket: TLSSocket,
+  der: Buffer,
+): Promise<void> {
+  const origin = c.factoryCas.originOf(socket.getPeerCertificate(true));
+  if (origin?.kind === 'untrusted') {
+    await refuse(c, request, {
+      code: 'UNAUTHENTICATED',
+      reason: 'ca_untrusted',
+      message: 'the client certificate was issued by a CA this server no longer trusts',
+      method: 'certificate',
+    });
+  }
+  if (origin?.kind !== 'factory') return;
+  try {
+    await c.factoryCas.registerIfNew(der, origin, timeContext(c));
+  } catch (error) {
+    if (!isFleetError(error)) throw error;
+    await refuse(c, request, {
+      // Waiting for approval is its own answer, so a device (or its operator) can tell it from a refusal.
+      code: error.code === 'APPROVAL_PENDING' ? 'APPROVAL_PENDING' : 'FORBIDDEN',
+      reason: `factory_registration_refused:${error.code.toLowerCase()}`,
+      message: error.message,
+      method: 'certificate',
+    });
+  }
 }
 
 /** What a device request presents to prove who it is (UNAUTHENTICATED, CERTIFICATE_REQUIRED). */

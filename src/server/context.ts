@@ -6,6 +6,7 @@ import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import type { ReportBatcher } from '../registry/report-batcher.js';
 import type { Store, TimeContext } from '../store/store.js';
 import type { DeviceCertificates } from './device-certificates.js';
+import type { FactoryCas } from './factory-cas.js';
 import type { Keyring } from './keyring.js';
 
 /** How devices may authenticate: a client certificate or a bearer credential (`any`), or certificates only. */
@@ -33,6 +34,8 @@ export interface ServerContext {
   deviceAuth: DeviceAuthMode;
   /** `approve`: a device asking to join without a token waits for an operator (`--enrollment approve`). */
   enrollment: EnrollmentMode;
+  /** Trusted factory CAs: their device certificates register their device on first contact. */
+  factoryCas: FactoryCas;
 }
 
 /** `token`: enrollment needs a token; `approve`: a tokenless request joins the approval queue (docs/enrollment.md). */

@@ -39,6 +39,7 @@ const STATUS: Record<ErrorCode, number> = {
   CSR_DEVICE_MISMATCH: 400,
   ENROLLMENT_REJECTED: 403,
   ADMISSION_KEY_MISMATCH: 403,
+  APPROVAL_PENDING: 403,
 };
 
 export function httpStatus(code: ErrorCode): number {

@@ -29,6 +29,7 @@ import { buildApp } from './app.js';
 import type { DeviceAuthMode, EnrollmentMode } from './context.js';
 import { dataFolderWarning } from './data-folder.js';
 import { DeviceCertificates } from './device-certificates.js';
+import { FACTORY_CA_POLL_MS, FactoryCas } from './factory-cas.js';
 import { Keyring } from './keyring.js';
 import { assertListenerAllowed, type ListenerTls, PKI_DIR, prepareTls, type TlsSource } from './tls.js';
 
@@ -98,6 +99,8 @@ export interface ServerOptions {
   tls?: TlsSource | undefined;
   /** Plain HTTP on an address other than loopback, which is refused without it. */
   insecureHttp?: boolean;
+  /** How often another replica's change to the trusted factory CAs is looked for (default 10 s). */
+  factoryCaPollMs?: number;
 }
 
 export interface RunningServer {
@@ -112,6 +115,7 @@ export interface RunningServer {
   webhooks: WebhookDispatcher;
   scrubber: BlobScrubber;
   pruner: EventPruner;
+  factoryCas: FactoryCas;
   /** Undefined when MQTT is off (or its default port was taken). */
   mqtt: RunningMqtt | undefined;
   /** Undefined when the listener speaks plain HTTP. */
@@ -135,6 +139,8 @@ export interface ServerParts {
   heartbeats: HeartbeatBatcher;
   reports: ReportBatcher;
   keyring: Keyring;
+  /** Trusted factory CAs; `refresh()` picks up another replica's change (startServer polls it). */
+  factoryCas: FactoryCas;
   /** Undefined when the listener speaks plain HTTP. */
   tls: ListenerTls | undefined;
 }
@@ -163,6 +169,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   const reports = new ReportBatcher(store, clock, thresholds);
   const blobs = options.blobs?.(dataDir, clock) ?? new FsBlobStore(dataDir, clock);
   await blobs.sweepTemp();
+  const factoryCas = new FactoryCas(store, clock);
   const keyring = await Keyring.open({
     dataDir,
     serverSigning: options.serverSigning ?? true,
@@ -189,6 +196,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       ),
       deviceAuth: options.deviceAuth ?? 'any',
       enrollment: options.enrollment ?? 'token',
+      factoryCas,
     },
     {
       logLevel: options.logLevel ?? 'info',
@@ -200,6 +208,11 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   );
   // With `https` set, Fastify's server is a tls.Server.
   const listenerTls = tls?.attach(app.server as unknown as TlsServer);
+  if (listenerTls) {
+    factoryCas.attach(listenerTls);
+    // Before the first connection: devices of the trusted factory CAs are accepted from the start.
+    await factoryCas.refresh();
+  }
   const exposed = dataFolderWarning(dataDir);
   if (exposed) app.log.warn(exposed);
   const sweeper = new StatusSweeper(store, clock, thresholds, app.log);
@@ -237,6 +250,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     heartbeats,
     reports,
     keyring,
+    factoryCas,
     tls: listenerTls,
   };
 }
@@ -276,6 +290,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const renewal = parts.tls
     ? setInterval(() => void renewCertificate(parts, mqtt), TLS_RENEWAL_CHECK_MS).unref()
     : undefined;
+  // Another replica's `ca trust`/`ca untrust` reaches this listener (and the broker) within one poll.
+  const { factoryCas, tls } = parts;
+  if (tls) factoryCas.onChange = () => mqtt?.setTls(tls.material());
+  const caPoll = tls
+    ? setInterval(() => void followFactoryCas(parts), options.factoryCaPollMs ?? FACTORY_CA_POLL_MS).unref()
+    : undefined;
   engine.start(options.engineIntervalMs ?? 1_000);
   webhooks.start(options.webhookIntervalMs ?? 1_000);
   scrubber.start(options.scrubIntervalMs ?? 10_000);
@@ -291,10 +311,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     webhooks,
     scrubber,
     pruner: parts.pruner,
+    factoryCas,
     mqtt,
     tls: parts.tls,
     async close() {
       clearInterval(renewal);
+      clearInterval(caPoll);
       await mqtt?.close();
       await app.close();
       await parts.pruner.stop();
@@ -305,6 +327,14 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await store.close();
     },
   };
+}
+
+async function followFactoryCas({ factoryCas, app }: ServerParts): Promise<void> {
+  try {
+    if (await factoryCas.refresh()) app.log.info('TLS: the trusted factory CAs changed');
+  } catch (error) {
+    app.log.error({ err: error }, 'TLS: could not read the trusted factory CAs');
+  }
 }
 
 async function renewCertificate(

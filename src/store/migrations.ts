@@ -572,6 +572,37 @@ function deviceAdmission(): Migration {
   };
 }
 
+/**
+ * Factory CAs an operator trusts (`fleetd ca trust`): a removed one keeps its row for the history of the devices
+ * it registered; one live CA per name.
+ */
+function trustedCas(dialect: Dialect): Migration {
+  const t = types(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('trusted_cas')
+        .addColumn('name', t.binaryText, (c) => c.notNull())
+        .addColumn('certificate_pem', 'text', (c) => c.notNull())
+        .addColumn('fingerprint', t.binaryText, (c) => c.notNull())
+        .addColumn('tags', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('hardware_from', 'text', (c) => c.notNull())
+        .addColumn('approve', 'integer', (c) => c.notNull())
+        .addColumn('added_at', t.time, (c) => c.notNull())
+        .addColumn('removed_at', t.time)
+        .addPrimaryKeyConstraint('trusted_cas_pk', ['name', 'added_at'])
+        .execute();
+      await db.schema
+        .createIndex('trusted_cas_live_name')
+        .on('trusted_cas')
+        .column('name')
+        .unique()
+        .where(sql.ref('removed_at'), 'is', null)
+        .execute();
+    },
+  };
+}
+
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_registry': initial(dialect),
@@ -591,6 +622,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0015_replicas': replicas(dialect),
     '0016_device_certificates': deviceCertificates(dialect),
     '0017_device_admission': deviceAdmission(),
+    '0018_trusted_cas': trustedCas(dialect),
   };
 }
 

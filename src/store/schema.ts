@@ -250,7 +250,24 @@ export interface DeviceCertificatesTable {
   revoked_at: number | null;
 }
 
+/** A manufacturer's CA whose device certificates are accepted and register their device on first contact. */
+export interface TrustedCasTable {
+  name: string;
+  certificate_pem: string;
+  /** SHA-256 of the CA certificate's DER, lowercase hex. */
+  fingerprint: string;
+  /** JSON object of tags given to every device registered by a certificate from this CA. */
+  tags: string;
+  /** Where a device's hardware type is read: `ou`, or `oid:<dotted OID>`. */
+  hardware_from: string;
+  /** 1: devices it registers wait for an operator's approval. */
+  approve: number;
+  added_at: number;
+  removed_at: number | null;
+}
+
 export interface Database {
+  trusted_cas: TrustedCasTable;
   device_certificates: DeviceCertificatesTable;
   replicas: ReplicasTable;
   device_status_days: DeviceStatusDaysTable;

@@ -22,6 +22,7 @@ import { SqlReplicas } from './shared/replicas.js';
 import { SqlRollouts } from './shared/rollout-rows.js';
 import { sweepStatuses } from './shared/sweep.js';
 import * as tokens from './shared/tokens.js';
+import { SqlTrustedCas } from './shared/trusted-cas.js';
 import { SqlUpdates } from './shared/updates.js';
 import { SqlWebhooks } from './shared/webhooks.js';
 import type {
@@ -53,6 +54,7 @@ export class SqlStore implements Store, SqlContext {
   readonly replicas: SqlReplicas;
   readonly certificates: SqlCertificates;
   readonly admission: SqlAdmission;
+  readonly trustedCas: SqlTrustedCas;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -66,6 +68,7 @@ export class SqlStore implements Store, SqlContext {
     this.replicas = new SqlReplicas(db);
     this.certificates = new SqlCertificates(db);
     this.admission = new SqlAdmission(this);
+    this.trustedCas = new SqlTrustedCas(db);
   }
 
   get dialect(): Dialect {

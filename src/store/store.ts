@@ -244,6 +244,48 @@ export interface AdmissionStore {
   ): Promise<QueuedDevice[]>;
 }
 
+/** A manufacturer's CA trusted for device certificates (`fleetd ca trust`): never a private key. */
+export interface TrustedCa {
+  name: string;
+  certificatePem: string;
+  fingerprint: string;
+  /** Tags given to every device a certificate from this CA registers. */
+  tags: Record<string, string>;
+  /** Where the hardware type is read from a device certificate: `ou` or `oid:<dotted OID>`. */
+  hardwareFrom: string;
+  /** Devices it registers wait for an operator's approval. */
+  approve: boolean;
+  addedAt: number;
+  removedAt: number | null;
+}
+
+export type NewTrustedCa = Omit<TrustedCa, 'removedAt'>;
+
+/** A device registering itself with a certificate from a trusted factory CA (just-in-time registration). */
+export interface FactoryRegistration {
+  device: DeviceRecord;
+  /** Its factory certificate, recorded with `issuer` = the CA's name. */
+  certificate: NewDeviceCertificate;
+  caName: string;
+}
+
+/** Factory CAs and the devices their certificates register on first contact. */
+export interface TrustedCaStore {
+  /** Trusts a CA, with its event (CONFLICT when a live CA has this name or this certificate). */
+  add(ca: NewTrustedCa, actor: string): Promise<TrustedCa>;
+  /** The CAs trusted now, oldest first. */
+  list(): Promise<TrustedCa[]>;
+  /** Stops trusting a CA, with its event (NOT_FOUND when no live CA has this name). */
+  remove(name: string, at: number, actor: string): Promise<TrustedCa>;
+  /**
+   * Registers a device by its factory certificate, with its event, in one transaction; returns the device id.
+   * A certificate already recorded (live or revoked) changes nothing and returns null: a revoked one stays
+   * refused. DEVICE_EXISTS when the id belongs to a device with a credential or a certificate of its own,
+   * DEVICE_DECOMMISSIONED for a retired one; a pre-registered device without either is claimed.
+   */
+  registerDevice(registration: FactoryRegistration, ctx: TimeContext): Promise<string | null>;
+}
+
 export interface StatusTransition {
   deviceId: string;
   from: DeviceStatus;
@@ -697,6 +739,7 @@ export interface Store {
   readonly replicas: ReplicaStore;
   readonly certificates: CertificateStore;
   readonly admission: AdmissionStore;
+  readonly trustedCas: TrustedCaStore;
   close(): Promise<void>;
 
   // Device registry
