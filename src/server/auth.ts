@@ -2,7 +2,7 @@
  * Who is calling: an operator with an API token, or a device with its client certificate (mutual TLS) or its
  * own credential. Every refusal of a device is an event (`device.auth_refused`) and a 4xx, never a crash.
  */
-import { TLSSocket } from 'node:tls';
+import { type DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
 import { type ErrorCode, FleetError, isFleetError } from '../core/errors.js';
 import { certificateFingerprint } from '../pki/describe.js';
@@ -112,12 +112,31 @@ async function refuse(
   throw new FleetError(refusal.code, refusal.message);
 }
 
+/**
+ * A connection's client certificate and its fingerprint, read once per connection: a kept-alive device sends
+ * many requests over one TLS session, and reading and hashing the chain on each was a fifth of the server's
+ * time under mutual-TLS load. The certificate cannot change on the connection: the listener refuses
+ * renegotiation (tls.ts).
+ */
+const peers = new WeakMap<TLSSocket, { certificate: DetailedPeerCertificate; fingerprint: string } | null>();
+
+function peerOf(socket: TLSSocket) {
+  let peer = peers.get(socket);
+  if (peer === undefined) {
+    const certificate = socket.getPeerCertificate(true);
+    peer = certificate?.raw ? { certificate, fingerprint: certificateFingerprint(certificate.raw) } : null;
+    peers.set(socket, peer);
+  }
+  return peer;
+}
+
 /** The verified client certificate of a request over TLS, or a refusal when TLS could not verify it. */
 async function certificateProof(c: ServerContext, request: FastifyRequest): Promise<DeviceProof | undefined> {
   const socket = request.raw.socket;
   if (!(socket instanceof TLSSocket)) return undefined;
-  const certificate = socket.getPeerCertificate();
-  if (!certificate?.raw) return undefined;
+  const peer = peerOf(socket);
+  if (!peer) return undefined;
+  const { certificate } = peer;
   if (!socket.authorized) {
     const error = socket.authorizationError as unknown;
     const code = typeof error === 'string' ? error : ((error as { code?: string } | null)?.code ?? 'UNKNOWN');
@@ -129,11 +148,11 @@ async function certificateProof(c: ServerContext, request: FastifyRequest): Prom
       method: 'certificate',
     });
   }
-  await admitFactoryCertificate(c, request, socket, certificate.raw);
+  await admitFactoryCertificate(c, request, certificate);
   const cn = certificate.subject?.CN;
   return {
     method: 'certificate',
-    fingerprint: certificateFingerprint(certificate.raw),
+    fingerprint: peer.fingerprint,
     names: typeof cn === 'string' ? cn : null,
   };
 }
@@ -145,10 +164,9 @@ async function certificateProof(c: ServerContext, request: FastifyRequest): Prom
 async function admitFactoryCertificate(
   c: ServerContext,
   request: FastifyRequest,
-  socket: TLSSocket,
-  der: Buffer,
+  certificate: DetailedPeerCertificate,
 ): Promise<void> {
-  const origin = c.factoryCas.originOf(socket.getPeerCertificate(true));
+  const origin = c.factoryCas.originOf(certificate);
   if (origin?.kind === 'untrusted') {
     await refuse(c, request, {
       code: 'UNAUTHENTICATED',
@@ -159,7 +177,7 @@ async function admitFactoryCertificate(
   }
   if (origin?.kind !== 'factory') return;
   try {
-    await c.factoryCas.registerIfNew(der, origin, timeContext(c));
+    await c.factoryCas.registerIfNew(certificate.raw, origin, timeContext(c));
   } catch (error) {
     if (!isFleetError(error)) throw error;
     await refuse(c, request, {

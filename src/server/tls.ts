@@ -119,6 +119,8 @@ export async function prepareTls(
   return {
     https: { ...context(), requestCert: true, rejectUnauthorized: false },
     attach(server) {
+      // A client certificate holds for its connection's life (auth.ts reads it once per connection).
+      server.on('secureConnection', (socket) => socket.disableRenegotiation());
       return {
         certificateFile,
         caFile: join(pkiDir, CA_CERTIFICATE_FILE),
