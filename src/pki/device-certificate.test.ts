@@ -176,6 +176,15 @@ describe('a CSR made by createDeviceCsr', () => {
 });
 
 describe('any input as a CSR', () => {
+  it('refuses a CSR whose key names an unknown curve with CSR_INVALID (a case the property found)', async () => {
+    // One byte of the curve's OID changed: the request parses, its key's parameters do not.
+    const damaged =
+      '-----BEGIN CERTIFICATE REQUEST-----\nMIHNMHUCAQAwEzERMA8GA1UEAxMIcG9zLTAwNDIwWTATBgcqhkjOPQIBBwgqhkjOPQMBBwNCAAQW4cg8g705uDkLZbCV0M6mg9xkl1+N/xbSI4m+/HYCD+0wW2Jnd0lXW+Ggct24Uv5aty82y7QDEGsYdD3zMpmPoAAwCgYIKoZIzj0EAwIDSAAwRQIgBPadA5UEUDgAVXV8YpEepFcjTrfRlhdQ+kU2WP9SdagCIQDs2Fgz4x4DwhYCS42Tn3oBA2SB+18pXG8wT0k2Cd36Yw==\n-----END CERTIFICATE REQUEST-----\n';
+    await expect(
+      issueDeviceCertificate(ca, damaged, 'pos-0042', { now: new Date(), validityMs: DAY }),
+    ).rejects.toMatchObject({ code: 'CSR_INVALID' });
+  });
+
   it('is refused with CSR_INVALID or CSR_DEVICE_MISMATCH, never another error; what is issued names the device', async () => {
     const { csrPem } = await createDeviceCsr('pos-0042');
     const der = Buffer.from(csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');

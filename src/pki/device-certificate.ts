@@ -88,7 +88,15 @@ async function readCsr(csrPem: string): Promise<x509.Pkcs10CertificateRequest> {
       cause: error,
     });
   }
-  const algorithm = csr.publicKey.algorithm as { name?: string; namedCurve?: string };
+  let algorithm: { name?: string; namedCurve?: string };
+  try {
+    // Read lazily from the DER: a damaged key's parameters throw only here.
+    algorithm = csr.publicKey.algorithm as { name?: string; namedCurve?: string };
+  } catch (error) {
+    throw new FleetError('CSR_INVALID', "the certificate request's key could not be read", undefined, {
+      cause: error,
+    });
+  }
   const accepted =
     (algorithm.name === 'ECDSA' && algorithm.namedCurve === 'P-256') || algorithm.name === 'Ed25519';
   if (!accepted)

@@ -31,6 +31,7 @@ import type {
   WaitingDevice,
 } from '../store.js';
 import { storedSpec } from '../stored-spec.js';
+import { lockDevices } from './device-locks.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './events.js';
 import * as leases from './leases.js';
 import { lockRollout } from './leases.js';
@@ -140,9 +141,10 @@ export class SqlRollouts implements RolloutStore {
         .execute();
       // A device holds one open update (migration 0014): what it waited for is superseded before the new
       // one is written. When the read tells which devices have an update waiting, the others have none.
-      const superseding = targets
-        .filter((t) => t.state !== 'skipped' && (waiting === undefined || waiting.has(t.deviceId)))
-        .map((t) => t.deviceId);
+      const open = targets.filter((t) => t.state !== 'skipped').map((t) => t.deviceId);
+      // Locked like an assign's (device-locks.ts): a rollout and an assign over shared devices queue.
+      if (this.adapter.locksRows) await lockDevices(trx, open);
+      const superseding = open.filter((id) => waiting === undefined || waiting.has(id));
       await this.rows.supersede(trx, rollout.id, superseding, ctx.now);
       await this.rows.insertTargets(trx, { ...rollout, action: updateAction(rollout) }, targets, ctx.now);
       const skipped: Record<string, number> = {};

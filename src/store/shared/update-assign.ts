@@ -11,7 +11,8 @@ import { byteOrder } from '../byte-order.js';
 import type { DeviceUpdatesTable } from '../schema.js';
 import type { AssignResult, DeviceUpdate, NewEvent, TimeContext, UpdateAction } from '../store.js';
 import { updateEvent } from '../update-effects.js';
-import { type Db, INSERT_CHUNK, insertEvents } from './events.js';
+import { lockDevices } from './device-locks.js';
+import { type Db, insertEvents } from './events.js';
 import { rowToRelease } from './releases.js';
 import { transact } from './transact.js';
 import { moveUpdate, moveUpdates } from './update-state-writer.js';
@@ -25,11 +26,10 @@ export async function assign(
   ctx: TimeContext,
   actor: string,
 ): Promise<AssignResult> {
-  const devices = [...new Set(deviceIds)];
+  // In id order, as every writer of open updates takes them (device-locks.ts).
+  const devices = [...new Set(deviceIds)].sort(byteOrder);
   return transact(s.db, async (trx) => {
-    // Locked in one order whatever the caller's: two assigns over the same devices then queue rather than
-    // each wait for a lock the other holds (a deadlock on PostgreSQL).
-    if (s.adapter.locksRows) await lockDevices(trx, [...devices].sort(byteOrder));
+    if (s.adapter.locksRows) await lockDevices(trx, devices);
     const releaseRow = await trx
       .selectFrom('releases')
       .selectAll()
@@ -146,22 +146,6 @@ export async function cancel(
     );
     return rowToUpdate({ ...row, state: 'cancelled', updated_at: ctx.now, finished_at: ctx.now });
   });
-}
-
-/**
- * Where rows are locked (PostgreSQL): the devices' rows locked in id order before their updates are read, so a concurrent assign
- * to one of them waits and then sees this one's update (rather than both superseding the same old one).
- */
-async function lockDevices(trx: Db, deviceIds: readonly string[]): Promise<void> {
-  for (let i = 0; i < deviceIds.length; i += INSERT_CHUNK) {
-    await trx
-      .selectFrom('devices')
-      .select('id')
-      .where('id', 'in', deviceIds.slice(i, i + INSERT_CHUNK))
-      .orderBy('id')
-      .forUpdate()
-      .execute();
-  }
 }
 
 function compareVersionsSafe(a: string, b: string): number {
