@@ -603,6 +603,38 @@ function trustedCas(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Operator access: users, custom roles, and API tokens that carry a scope, an expiry and their last use. Tokens
+ * made before this migration keep their role and have no scope or expiry (the first-start admin token among them).
+ */
+function principals(dialect: Dialect): Migration {
+  const t = types(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', t.binaryText, (c) => c.notNull().unique())
+        .addColumn('password_hash', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('scope', 'text')
+        .addColumn('created_at', t.time, (c) => c.notNull())
+        .addColumn('disabled_at', t.time)
+        .execute();
+      await db.schema
+        .createTable('roles')
+        .addColumn('name', t.binaryText, (c) => c.primaryKey())
+        .addColumn('permissions', 'text', (c) => c.notNull())
+        .addColumn('created_at', t.time, (c) => c.notNull())
+        .execute();
+      await db.schema.alterTable('api_tokens').addColumn('scope', 'text').execute();
+      await db.schema.alterTable('api_tokens').addColumn('expires_at', t.time).execute();
+      await db.schema.alterTable('api_tokens').addColumn('last_used_at', t.time).execute();
+      await db.schema.alterTable('api_tokens').addColumn('created_by', 'text').execute();
+    },
+  };
+}
+
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_registry': initial(dialect),
@@ -623,6 +655,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0016_device_certificates': deviceCertificates(dialect),
     '0017_device_admission': deviceAdmission(),
     '0018_trusted_cas': trustedCas(dialect),
+    '0019_principals': principals(dialect),
   };
 }
 

@@ -70,6 +70,29 @@ export interface ApiTokensTable {
   role: ApiToken['role'];
   created_at: number;
   revoked_at: number | null;
+  /** 0019_principals: a filter expression limiting the token's devices; null: every device. */
+  scope: ColumnType<string | null, string | null | undefined, string | null>;
+  expires_at: ColumnType<number | null, number | null | undefined, number | null>;
+  last_used_at: ColumnType<number | null, number | null | undefined, number | null>;
+  created_by: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+export interface UsersTable {
+  id: string;
+  name: string;
+  /** argon2id, self-describing (parameters and salt in the string). */
+  password_hash: string;
+  role: string;
+  scope: string | null;
+  created_at: number;
+  disabled_at: number | null;
+}
+
+export interface RolesTable {
+  name: string;
+  /** JSON array of permission names. */
+  permissions: string;
+  created_at: number;
 }
 
 export interface EnrollmentTokensTable {
@@ -283,6 +306,8 @@ export interface Database {
   events: EventsTable;
   api_tokens: ApiTokensTable;
   enrollment_tokens: EnrollmentTokensTable;
+  users: UsersTable;
+  roles: RolesTable;
 }
 
 export type Timestamp = ColumnType<number, number, number>;

@@ -17,6 +17,7 @@ import { SqlEventRetention } from './shared/event-retention.js';
 import * as events from './shared/events.js';
 import * as fleet from './shared/fleet-stats.js';
 import { recordHeartbeats } from './shared/heartbeats.js';
+import { SqlPrincipals } from './shared/principals.js';
 import { SqlReleases } from './shared/releases.js';
 import { SqlReplicas } from './shared/replicas.js';
 import { SqlRollouts } from './shared/rollout-rows.js';
@@ -55,6 +56,7 @@ export class SqlStore implements Store, SqlContext {
   readonly certificates: SqlCertificates;
   readonly admission: SqlAdmission;
   readonly trustedCas: SqlTrustedCas;
+  readonly principals: SqlPrincipals;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -69,6 +71,7 @@ export class SqlStore implements Store, SqlContext {
     this.certificates = new SqlCertificates(db);
     this.admission = new SqlAdmission(this);
     this.trustedCas = new SqlTrustedCas(db);
+    this.principals = new SqlPrincipals(db);
   }
 
   get dialect(): Dialect {

@@ -24,6 +24,7 @@ import type { RolloutState } from '../core/rollout/rollout-state.js';
 import type { RolloutSpec } from '../core/rollout/spec.js';
 import type { WakeCandidate } from '../core/rollout/wake.js';
 import type { DeviceReportedState, UpdateState } from '../core/update-state.js';
+import type { PrincipalStore } from './principals.js';
 
 export interface TimeContext {
   now: number;
@@ -117,7 +118,8 @@ export interface EventQuery {
 export interface ApiToken {
   id: string;
   name: string;
-  role: 'admin' | 'operator' | 'viewer';
+  /** A built-in role (core/permissions.ts) or a custom one. */
+  role: string;
   createdAt: number;
 }
 
@@ -740,6 +742,7 @@ export interface Store {
   readonly certificates: CertificateStore;
   readonly admission: AdmissionStore;
   readonly trustedCas: TrustedCaStore;
+  readonly principals: PrincipalStore;
   close(): Promise<void>;
 
   // Device registry
