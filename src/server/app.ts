@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { ErrorReply } from '../protocol/common.js';
 import { DeviceJson } from '../protocol/operator-api.js';
-import { authenticateOperator } from './auth.js';
+import { installAccessControl } from './access.js';
 import type { ServerContext } from './context.js';
 import { serveDashboard } from './dashboard.js';
 import { installErrorHandling } from './errors.js';
@@ -95,9 +95,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   await app.register(
     async (operatorApi) => {
       operatorApi.decorateRequest('operator', null);
-      operatorApi.addHook('onRequest', async (request) => {
-        request.operator = await authenticateOperator(context.store, request, tickets);
-      });
+      installAccessControl(operatorApi, context, tickets);
       await operatorApi.register(deviceRoutes(context));
       await operatorApi.register(fleetRoutes(context));
       await operatorApi.register(artifactRoutes(context));

@@ -7,6 +7,7 @@ import type { FastifyRequest } from 'fastify';
 import { type ErrorCode, FleetError, isFleetError } from '../core/errors.js';
 import { certificateFingerprint } from '../pki/describe.js';
 import { hashSecret, secretMatches, splitDeviceCredential } from '../registry/credentials.js';
+import type { TokenInfo } from '../store/principals.js';
 import type { ApiToken, Store } from '../store/store.js';
 import { type ServerContext, timeContext } from './context.js';
 import type { StreamTickets } from './stream-tickets.js';
@@ -41,12 +42,13 @@ function presentedTokenHash(request: FastifyRequest, tickets: StreamTickets): st
   return hashSecret(bearer(request));
 }
 
-export async function authenticateOperator(
+/** The live token the caller presented, with its role, scope and expiry (checked by principal.ts). */
+export async function authenticatedToken(
   store: Store,
   request: FastifyRequest,
   tickets: StreamTickets,
-): Promise<ApiToken> {
-  const token = await store.findApiToken(presentedTokenHash(request, tickets));
+): Promise<TokenInfo> {
+  const token = await store.principals.findToken(presentedTokenHash(request, tickets));
   if (!token) throw new FleetError('UNAUTHENTICATED', 'the API token is unknown or revoked');
   return token;
 }

@@ -112,6 +112,7 @@ const uploadRoute =
     app.post(
       '/artifacts',
       {
+        config: { permission: 'releases.write' },
         schema: {
           summary: 'Upload an artifact (raw body, application/octet-stream) as a signed release',
           description:
@@ -210,6 +211,7 @@ const uploadRoute =
     app.post(
       '/artifacts/:ref/repair',
       {
+        config: { permission: 'releases.write' },
         schema: {
           summary: "Send a release's artifact again to replace its damaged or missing stored bytes",
           description:
@@ -247,6 +249,7 @@ export const artifactRoutes =
     app.get(
       '/artifacts',
       {
+        config: { permission: 'releases.read' },
         schema: {
           summary: 'Every release, by name then newest version first',
           tags: ['artifacts'],
@@ -259,6 +262,7 @@ export const artifactRoutes =
     app.post(
       '/artifacts/verify',
       {
+        config: { permission: 'releases.write' },
         schema: {
           summary: 'Re-hash stored artifacts and report the damaged or missing ones',
           description:
@@ -292,6 +296,7 @@ export const artifactRoutes =
     app.get(
       '/artifacts/:ref',
       {
+        config: { permission: 'releases.read' },
         schema: {
           summary: 'One release',
           tags: ['artifacts'],
@@ -305,6 +310,7 @@ export const artifactRoutes =
     app.get(
       '/artifacts/:ref/download',
       {
+        config: { permission: 'releases.read' },
         schema: {
           summary: 'Download the artifact (Range supported)',
           tags: ['artifacts'],
@@ -320,6 +326,7 @@ export const artifactRoutes =
     app.delete(
       '/artifacts/:ref',
       {
+        config: { permission: 'releases.write' },
         schema: {
           summary: 'Delete a release; refused while a device update in progress uses it',
           tags: ['artifacts'],
@@ -338,6 +345,7 @@ export const artifactRoutes =
     app.get(
       '/keys',
       {
+        config: { permission: 'releases.read' },
         schema: {
           summary: 'The public keys release signatures are checked against (pin one on your devices)',
           tags: ['artifacts'],

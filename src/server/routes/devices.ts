@@ -30,6 +30,7 @@ export const deviceRoutes =
     app.get(
       '/devices',
       {
+        config: { permission: 'devices.read' },
         schema: {
           summary: 'List devices matching a filter, with keyset pagination',
           tags: ['devices'],
@@ -56,6 +57,7 @@ export const deviceRoutes =
     app.get(
       '/devices/count',
       {
+        config: { permission: 'devices.read' },
         schema: {
           summary: 'Count devices matching a filter (also validates the expression)',
           tags: ['devices'],
@@ -71,6 +73,7 @@ export const deviceRoutes =
     app.get(
       '/devices/:id',
       {
+        config: { permission: 'devices.read' },
         schema: {
           summary: 'One device',
           tags: ['devices'],
@@ -89,6 +92,7 @@ export const deviceRoutes =
     app.post(
       '/devices/import',
       {
+        config: { permission: 'devices.write' },
         bodyLimit: IMPORT_BODY_LIMIT,
         schema: {
           summary: 'Bulk import or update devices; timestamps are shifted when the file gives its own `now`',
@@ -112,6 +116,7 @@ export const deviceRoutes =
     app.get(
       '/devices/pending',
       {
+        config: { permission: 'devices.read' },
         schema: {
           summary:
             'Devices waiting for approval (or rejected), oldest request first, with their key fingerprints',
@@ -141,6 +146,7 @@ export const deviceRoutes =
       app.post(
         `/devices/${decision}`,
         {
+          config: { permission: 'devices.write' },
           schema: {
             summary:
               decision === 'accept'
@@ -174,6 +180,7 @@ export const deviceRoutes =
     app.post(
       '/devices/:id/decommission',
       {
+        config: { permission: 'devices.write' },
         schema: {
           summary: 'Retire a device: its credential and certificates are revoked, its history kept',
           tags: ['devices'],
@@ -192,6 +199,7 @@ export const deviceRoutes =
     app.get(
       '/devices/:id/certificates',
       {
+        config: { permission: 'devices.read' },
         schema: {
           summary: "A device's certificates, newest first, revoked ones included",
           tags: ['devices'],
@@ -222,6 +230,7 @@ export const deviceRoutes =
     app.post(
       '/devices/:id/revoke-certificates',
       {
+        config: { permission: 'devices.write' },
         schema: {
           summary:
             'Revoke every certificate of a device: refused at once on every listener and replica, listed in the CRL',
@@ -241,6 +250,7 @@ export const deviceRoutes =
     app.post(
       '/devices/:id/credential',
       {
+        config: { permission: 'devices.write' },
         schema: {
           summary: 'Issue a device a new credential (replacing any old one); shown once',
           tags: ['devices'],

@@ -69,6 +69,7 @@ export const eventStreamRoutes =
     app.post(
       '/events/stream-ticket',
       {
+        config: { permission: 'events.read' },
         schema: {
           summary:
             'A ticket that opens the event stream once within 60 s, for clients that cannot set headers (EventSource)',
@@ -93,6 +94,7 @@ export const eventStreamRoutes =
     app.get(
       '/events/stream',
       {
+        config: { permission: 'events.read' },
         schema: {
           summary: 'The event log as server-sent events (text/event-stream); resumes after Last-Event-ID',
           tags: ['events'],

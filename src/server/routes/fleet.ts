@@ -32,6 +32,7 @@ export const fleetRoutes =
     app.get(
       '/fleet/stats',
       {
+        config: { permission: 'devices.read' },
         schema: {
           summary: 'Counts by status, firmware distribution, hardware types, tag breakdowns, silent devices',
           tags: ['fleet'],
@@ -53,6 +54,7 @@ export const fleetRoutes =
     app.get(
       '/fleet/history',
       {
+        config: { permission: 'metrics.read' },
         schema: {
           summary: 'Counts by status over time (recorded every few minutes): the online share of the fleet',
           tags: ['fleet'],
@@ -77,6 +79,7 @@ export const fleetRoutes =
     app.get(
       '/events',
       {
+        config: { permission: 'events.read' },
         schema: {
           summary: 'Stored events in order, after a cursor (the last id you saw)',
           tags: ['events'],
@@ -102,6 +105,7 @@ export const fleetRoutes =
     app.post(
       '/enrollment-tokens',
       {
+        config: { permission: 'enrollment.write' },
         schema: {
           summary: 'Create a token devices use to register themselves (shown once)',
           tags: ['devices'],
@@ -146,6 +150,7 @@ export const fleetRoutes =
     app.get(
       '/enrollment-tokens',
       {
+        config: { permission: 'enrollment.write' },
         schema: {
           summary: 'Every enrollment token, newest first (never the token itself)',
           tags: ['devices'],
@@ -162,6 +167,7 @@ export const fleetRoutes =
     app.delete(
       '/enrollment-tokens/:id',
       {
+        config: { permission: 'enrollment.write' },
         schema: {
           summary: 'Revoke an enrollment token: no device enrolls with it any more',
           tags: ['devices'],

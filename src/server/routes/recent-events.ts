@@ -25,6 +25,7 @@ export const recentEventRoutes =
     app.get(
       '/events/recent',
       {
+        config: { permission: 'events.read' },
         schema: {
           summary: 'Stored events newest first, before a cursor (the smallest id you saw)',
           tags: ['events'],

@@ -6,6 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { FleetError } from '../../core/errors.js';
+import type { Permission } from '../../core/permissions.js';
 import { ROLLOUT_COMMANDS, ROLLOUT_STATES, type RolloutCommand } from '../../core/rollout/rollout-state.js';
 import { parseRolloutSpec, RolloutSpecSchema } from '../../core/rollout/spec.js';
 import { UPDATE_STATES } from '../../core/update-state.js';
@@ -46,6 +47,16 @@ const UpdatesQuery = Type.Object(
   { additionalProperties: false },
 );
 
+/** Running a rollout is an operator's; letting it past a phase gate is a release manager's. */
+const COMMAND_PERMISSIONS: Record<RolloutCommand, Permission> = {
+  pause: 'rollouts.control',
+  resume: 'rollouts.control',
+  cancel: 'rollouts.control',
+  rollback: 'rollouts.control',
+  approve: 'releases.approve',
+  promote: 'releases.approve',
+};
+
 export const rolloutRoutes =
   (c: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
@@ -61,6 +72,7 @@ export const rolloutRoutes =
     app.post(
       '/rollouts',
       {
+        config: { permission: 'rollouts.create' },
         schema: {
           summary: 'Create a rollout from a spec (JSON or YAML); with dry_run=true, answer its plan instead',
           tags: ['rollouts'],
@@ -90,6 +102,7 @@ export const rolloutRoutes =
     app.get(
       '/rollouts',
       {
+        config: { permission: 'rollouts.read' },
         schema: {
           summary: 'Rollouts, newest first, with their progress',
           tags: ['rollouts'],
@@ -112,6 +125,7 @@ export const rolloutRoutes =
     app.get(
       '/rollouts/:id',
       {
+        config: { permission: 'rollouts.read' },
         schema: {
           summary: 'One rollout: phases, counts by state, gates, ETA, failing devices',
           tags: ['rollouts'],
@@ -129,6 +143,7 @@ export const rolloutRoutes =
     app.get(
       '/rollouts/:id/updates',
       {
+        config: { permission: 'rollouts.read' },
         schema: {
           summary: "The rollout's device updates, by state or phase",
           tags: ['rollouts'],
@@ -155,6 +170,7 @@ export const rolloutRoutes =
     app.post(
       '/rollouts/:id/:command',
       {
+        config: { permission: { param: 'command', permissions: COMMAND_PERMISSIONS } },
         schema: {
           summary: 'pause, resume, cancel, approve (the next phase), promote (blue-green) or rollback',
           tags: ['rollouts'],

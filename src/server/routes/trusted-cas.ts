@@ -30,6 +30,7 @@ export const trustedCaRoutes =
     app.post(
       '/pki/trusted-cas',
       {
+        config: { permission: 'pki.write' },
         schema: {
           summary:
             "Trust a manufacturer's CA: devices with its certificates are accepted at once and register on first contact",
@@ -57,6 +58,7 @@ export const trustedCaRoutes =
     app.get(
       '/pki/trusted-cas',
       {
+        config: { permission: 'devices.read' },
         schema: {
           summary: 'The factory CAs trusted now',
           tags: ['pki'],
@@ -69,6 +71,7 @@ export const trustedCaRoutes =
     app.delete(
       '/pki/trusted-cas/:name',
       {
+        config: { permission: 'pki.write' },
         schema: {
           summary: 'Stop trusting a factory CA: its certificates are refused from the next connection on',
           tags: ['pki'],

@@ -36,6 +36,7 @@ export const updateRoutes =
     app.post(
       '/updates/assign',
       {
+        config: { permission: 'rollouts.create' },
         schema: {
           summary: 'Assign a release to explicit devices (they receive it on their next heartbeat)',
           tags: ['updates'],
@@ -67,6 +68,7 @@ export const updateRoutes =
     app.get(
       '/updates',
       {
+        config: { permission: 'rollouts.read' },
         schema: {
           summary: 'Device updates, newest first, by device or release',
           tags: ['updates'],
@@ -89,6 +91,7 @@ export const updateRoutes =
     app.get(
       '/updates/:id',
       {
+        config: { permission: 'rollouts.read' },
         schema: {
           summary: 'One device update',
           tags: ['updates'],
@@ -106,6 +109,7 @@ export const updateRoutes =
     app.post(
       '/updates/:id/cancel',
       {
+        config: { permission: 'rollouts.control' },
         schema: {
           summary: 'Cancel a device update that has not started installing',
           tags: ['updates'],

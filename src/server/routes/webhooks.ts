@@ -72,6 +72,7 @@ export const webhookRoutes =
     app.post(
       '/webhooks',
       {
+        config: { permission: 'webhooks.write' },
         schema: {
           summary: 'Register a webhook: stored events from now on are POSTed to it, signed, at least once',
           tags: ['webhooks'],
@@ -102,6 +103,7 @@ export const webhookRoutes =
     app.get(
       '/webhooks',
       {
+        config: { permission: 'webhooks.read' },
         schema: {
           summary: 'Webhooks and their delivery state (secrets are never shown again)',
           tags: ['webhooks'],
@@ -114,6 +116,7 @@ export const webhookRoutes =
     app.get(
       '/webhooks/:id',
       {
+        config: { permission: 'webhooks.read' },
         schema: {
           summary: 'One webhook with its delivery status: cursor, lag, failures, last error, next attempt',
           tags: ['webhooks'],
@@ -130,6 +133,7 @@ export const webhookRoutes =
     app.delete(
       '/webhooks/:id',
       {
+        config: { permission: 'webhooks.write' },
         schema: {
           summary: 'Delete a webhook (nothing more is delivered to it)',
           tags: ['webhooks'],
@@ -146,6 +150,7 @@ export const webhookRoutes =
     app.post(
       '/webhooks/:id/test',
       {
+        config: { permission: 'webhooks.write' },
         schema: {
           summary: 'Append a webhook.test event delivered to this webhook only (whatever its filter)',
           tags: ['webhooks'],
