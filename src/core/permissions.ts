@@ -46,7 +46,8 @@ const READ: Permission[] = [
 export const BUILT_IN_ROLES: Readonly<Record<string, readonly Permission[]>> = {
   viewer: READ,
   operator: [...READ, 'devices.write', 'rollouts.create', 'rollouts.control'],
-  'release-manager': [...READ, 'releases.write', 'releases.approve', 'rollouts.create'],
+  // Uploads and approves; starting rollouts is an operator's ("CI may upload but not promote" is a custom role).
+  'release-manager': [...READ, 'releases.write', 'releases.approve'],
   admin: PERMISSIONS,
 };
 

@@ -18,6 +18,7 @@ import { deviceRoutes } from './routes/devices.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { pkiRoutes } from './routes/pki.js';
+import { principalRoutes } from './routes/principals.js';
 import { recentEventRoutes } from './routes/recent-events.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { trustedCaRoutes } from './routes/trusted-cas.js';
@@ -105,6 +106,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(webhookRoutes(context));
       await operatorApi.register(recentEventRoutes(context));
       await operatorApi.register(trustedCaRoutes(context));
+      await operatorApi.register(principalRoutes(context));
     },
     { prefix: '/api/v1' },
   );

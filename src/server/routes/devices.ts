@@ -20,6 +20,7 @@ import {
 import { deviceCredential, hashSecret, splitDeviceCredential } from '../../registry/credentials.js';
 import { actorOf, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
+import { idsInScope, mustSeeDevice, refuseScoped, scopedFilter } from '../scope.js';
 
 /** An import of 50,000 devices is about 20 MB of JSON; the CLI sends larger files in parts. */
 const IMPORT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -44,7 +45,7 @@ export const deviceRoutes =
         const q = request.query;
         const page = await c.store.listDevices({
           ...timeContext(c),
-          filter: parseFilter(q.filter ?? ''),
+          filter: scopedFilter(request, parseFilter(q.filter ?? '')),
           sort: q.sort ?? 'id',
           descending: q.order === 'desc',
           cursor: q.cursor,
@@ -66,7 +67,10 @@ export const deviceRoutes =
         },
       },
       async (request) => ({
-        count: await c.store.countDevices(parseFilter(request.query.filter ?? ''), timeContext(c)),
+        count: await c.store.countDevices(
+          scopedFilter(request, parseFilter(request.query.filter ?? '')),
+          timeContext(c),
+        ),
       }),
     );
 
@@ -82,6 +86,7 @@ export const deviceRoutes =
         },
       },
       async (request) => {
+        await mustSeeDevice(c, request, request.params.id);
         const device = await c.store.getDevice(request.params.id, timeContext(c));
         if (!device)
           throw new FleetError('DEVICE_NOT_FOUND', `device ${request.params.id} is not registered`);
@@ -103,6 +108,7 @@ export const deviceRoutes =
       },
       async (request) => {
         const operator = operatorOf(request);
+        refuseScoped(request, 'an import');
         const ctx = timeContext(c);
         return c.store.importDevices(
           importRecords(request.body, ctx.now),
@@ -132,12 +138,19 @@ export const deviceRoutes =
           timeContext(c),
           q.admission ?? 'pending',
         );
+        const visible = await idsInScope(
+          c,
+          request,
+          waiting.map((w) => w.device.id),
+        );
         return {
-          devices: waiting.map((w) => ({
-            device: deviceJson(w.device),
-            key_fingerprint: w.keyFingerprint,
-            requested_at: iso(w.requestedAt)!,
-          })),
+          devices: waiting
+            .filter((w) => visible.has(w.device.id))
+            .map((w) => ({
+              device: deviceJson(w.device),
+              key_fingerprint: w.keyFingerprint,
+              requested_at: iso(w.requestedAt)!,
+            })),
         };
       },
     );
@@ -165,7 +178,11 @@ export const deviceRoutes =
           if ('filter' in body && filter === undefined) {
             throw new FleetError('VALIDATION', 'filter: an empty filter would take every device; name some');
           }
-          const selection = filter === undefined ? { ids: 'ids' in body ? body.ids : [] } : { filter };
+          const ids = 'ids' in body ? body.ids : [];
+          const selection =
+            filter === undefined
+              ? { ids: [...(await idsInScope(c, request, ids))] }
+              : { filter: scopedFilter(request, filter)! };
           const results = await c.store.admission.decide(
             decision,
             selection,
@@ -190,6 +207,7 @@ export const deviceRoutes =
       },
       async (request) => {
         const operator = operatorOf(request);
+        await mustSeeDevice(c, request, request.params.id);
         return deviceJson(
           await c.store.decommissionDevice(request.params.id, timeContext(c), actorOf(operator)),
         );
@@ -209,6 +227,7 @@ export const deviceRoutes =
       },
       async (request) => {
         const id = request.params.id;
+        await mustSeeDevice(c, request, id);
         if (!(await c.store.getDevice(id, timeContext(c)))) {
           throw new FleetError('DEVICE_NOT_FOUND', `device ${id} is not registered`);
         }
@@ -242,6 +261,7 @@ export const deviceRoutes =
       async (request) => {
         const operator = operatorOf(request);
         const id = request.params.id;
+        await mustSeeDevice(c, request, id);
         const revoked = await c.store.certificates.revokeDevice(id, c.clock.now(), actorOf(operator));
         return { device_id: id, revoked };
       },
@@ -260,6 +280,7 @@ export const deviceRoutes =
       },
       async (request, reply) => {
         const operator = operatorOf(request);
+        await mustSeeDevice(c, request, request.params.id);
         const credential = deviceCredential(request.params.id);
         await c.store.setCredential(
           request.params.id,

@@ -14,6 +14,7 @@ import { hashSecret } from '../../registry/credentials.js';
 import type { StoredEvent } from '../../store/store.js';
 import { bearer, operatorOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
+import { visibleEvents } from '../scope.js';
 import type { StreamTickets } from '../stream-tickets.js';
 
 const StreamQuery = Type.Object(
@@ -132,8 +133,9 @@ export const eventStreamRoutes =
             const now = Date.now();
             const { settled, gap } = settledEvents(cursor, events, gapSeen, now, GAP_GRACE_MS);
             if (gap && !gaps.has(gap.from)) gaps.set(gap.from, now);
+            const visible = new Set(await visibleEvents(c, request, settled));
             for (const e of settled) {
-              if (matches(e, q)) {
+              if (visible.has(e) && matches(e, q)) {
                 out.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(eventJson(e))}\n\n`);
                 lastWrite = now;
               }

@@ -22,6 +22,7 @@ import { hashSecret, newId, newSecret } from '../../registry/credentials.js';
 import { actorOf, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
 import { enrollmentTokenJson, statsJson } from '../json.js';
+import { refuseScoped, scopedFilter, visibleEvents } from '../scope.js';
 
 /** How long an enrollment token lasts when its creator does not say. */
 export const DEFAULT_ENROLLMENT_EXPIRY = '7d';
@@ -43,7 +44,7 @@ export const fleetRoutes =
       async (request) => {
         const ctx = timeContext(c);
         const stats = await c.store.fleetStats(
-          parseFilter(request.query.filter ?? ''),
+          scopedFilter(request, parseFilter(request.query.filter ?? '')),
           request.query.tag,
           ctx,
         );
@@ -63,6 +64,8 @@ export const fleetRoutes =
         },
       },
       async (request) => {
+        // The snapshots count the whole fleet; a scoped principal counts only its own devices (/fleet/stats).
+        refuseScoped(request, 'the fleet history');
         const now = c.clock.now();
         const since = now - parseDuration(request.query.since ?? '24h', 'since', DURATION_LIMITS.history);
         const snapshots = await c.store.fleetHistory(since, now);
@@ -98,7 +101,9 @@ export const fleetRoutes =
           ...(q.rollout !== undefined ? { rolloutId: q.rollout } : {}),
           ...(q.type !== undefined ? { typePrefix: q.type } : {}),
         });
-        return { events: events.map(eventJson), next_after: events.at(-1)?.id ?? q.after ?? 0 };
+        const visible = await visibleEvents(c, request, events);
+        // The cursor moves past what a scope hides, so a scoped reader is not handed the same page again.
+        return { events: visible.map(eventJson), next_after: events.at(-1)?.id ?? q.after ?? 0 };
       },
     );
 

@@ -7,6 +7,7 @@ import { Type } from 'typebox';
 import { EventCursor, withErrors } from '../../protocol/common.js';
 import { EventJson, eventJson } from '../../protocol/operator-api.js';
 import type { ServerContext } from '../context.js';
+import { visibleEvents } from '../scope.js';
 
 const RecentQuery = Type.Object(
   {
@@ -50,7 +51,7 @@ export const recentEventRoutes =
           ...(q.type !== undefined ? { typePrefix: q.type } : {}),
         });
         return {
-          events: events.map(eventJson),
+          events: (await visibleEvents(c, request, events)).map(eventJson),
           next_before: events.length === limit ? events.at(-1)!.id : null,
         };
       },

@@ -19,6 +19,7 @@ import { actorOf, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
 import { updateJson } from '../json.js';
 import { planJson, rolloutJson } from '../rollout-json.js';
+import { rolloutTargetsInScope } from '../scope.js';
 import { validatorCompiler } from '../validation.js';
 import { parseYamlBody } from '../yaml-body.js';
 
@@ -87,7 +88,8 @@ export const rolloutRoutes =
         validatorCompiler: (route) => (route.httpPart === 'body' ? () => true : checkParts(route)),
       },
       async (request, reply) => {
-        const spec = parseRolloutSpec(request.body);
+        const parsed = parseRolloutSpec(request.body);
+        const spec = { ...parsed, filter: await rolloutTargetsInScope(c, request, parsed.filter) };
         const ctx = timeContext(c);
         if (request.query.dry_run) {
           const planned = await planFor(c.store, spec, ctx);

@@ -8,6 +8,8 @@ import { UpdateJson } from '../../protocol/releases.js';
 import { actorOf, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
 import { updateJson } from '../json.js';
+import { principalOf } from '../principal.js';
+import { idsInScope } from '../scope.js';
 import { findRelease } from './artifacts.js';
 
 const AssignBody = Type.Object(
@@ -51,6 +53,15 @@ export const updateRoutes =
       },
       async (request) => {
         const release = await findRelease(c, request.body.release);
+        const visible = await idsInScope(c, request, request.body.devices);
+        const outside = request.body.devices.filter((id) => !visible.has(id));
+        if (outside.length > 0) {
+          throw new FleetError(
+            'FORBIDDEN',
+            `${outside.length} device(s) are outside your scope "${principalOf(request).scope}": ${outside.slice(0, 5).join(', ')}`,
+            { outside: outside.length },
+          );
+        }
         const result = await c.store.updates.assign(
           request.body.devices,
           release.id,

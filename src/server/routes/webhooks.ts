@@ -12,6 +12,7 @@ import { newId } from '../../registry/credentials.js';
 import type { Webhook } from '../../store/store.js';
 import { actorOf, operatorOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
+import { refuseScoped } from '../scope.js';
 
 const iso = (ms: number | null) => (ms === null || ms === 0 ? null : new Date(ms).toISOString());
 
@@ -81,6 +82,8 @@ export const webhookRoutes =
         },
       },
       async (request, reply) => {
+        // A webhook is sent every event, of every device: not for a principal that sees only some.
+        refuseScoped(request, 'a webhook');
         const body = request.body;
         const url = validateWebhookUrl(body.url, 'url');
         if (!c.webhookAllowPrivate) checkWebhookTarget(new URL(url), 'url');

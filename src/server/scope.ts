@@ -1,0 +1,101 @@
+/**
+ * Scopes: a principal with a scope (a filter expression) sees, counts and acts on the devices it matches and
+ * no others. Its filter is and-ed into the caller's in SQL (the same compiler as every filter), so a scoped
+ * listing costs what the narrower filter costs; a device outside it is answered as not found, so a scope
+ * does not even reveal which devices exist elsewhere.
+ */
+import type { FastifyRequest } from 'fastify';
+import { FleetError } from '../core/errors.js';
+import { type FilterNode, parseFilter } from '../core/filter/index.js';
+import type { StoredEvent } from '../store/store.js';
+import { type ServerContext, timeContext } from './context.js';
+import { principalOf } from './principal.js';
+
+const both = (a: FilterNode | undefined, b: FilterNode | undefined): FilterNode | undefined =>
+  a === undefined ? b : b === undefined ? a : { kind: 'and', children: [a, b] };
+
+const idsAre = (ids: string[]): FilterNode => ({ kind: 'text', field: 'id', values: ids, glob: false });
+
+/** The caller's filter narrowed to the principal's scope. */
+export function scopedFilter(
+  request: FastifyRequest,
+  filter: FilterNode | undefined,
+): FilterNode | undefined {
+  return both(principalOf(request).scopeFilter, filter);
+}
+
+/** The ids among `ids` that the principal's scope includes (all of them for an unscoped principal). */
+export async function idsInScope(
+  c: ServerContext,
+  request: FastifyRequest,
+  ids: string[],
+): Promise<Set<string>> {
+  const scope = principalOf(request).scopeFilter;
+  if (scope === undefined || ids.length === 0) return new Set(ids);
+  const unique = [...new Set(ids)];
+  const page = await c.store.listDevices({
+    ...timeContext(c),
+    filter: both(scope, idsAre(unique)),
+    limit: unique.length,
+  });
+  return new Set(page.devices.map((d) => d.id));
+}
+
+/** Refuses a device outside the principal's scope as the unknown device it is to this principal. */
+export async function mustSeeDevice(c: ServerContext, request: FastifyRequest, id: string): Promise<void> {
+  if (!(await idsInScope(c, request, [id])).has(id)) {
+    throw new FleetError('DEVICE_NOT_FOUND', `device ${id} is not registered`);
+  }
+}
+
+/**
+ * The events a principal may read: for a scoped one, only those about a device in its scope (an event about
+ * no device, such as a rollout's or a token's, concerns the whole fleet). A page may so hold fewer than asked.
+ */
+export async function visibleEvents(
+  c: ServerContext,
+  request: FastifyRequest,
+  events: StoredEvent[],
+): Promise<StoredEvent[]> {
+  if (principalOf(request).scopeFilter === undefined) return events;
+  const ids = events.flatMap((e) => (e.deviceId === null ? [] : [e.deviceId]));
+  const visible = await idsInScope(c, request, ids);
+  return events.filter((e) => e.deviceId !== null && visible.has(e.deviceId));
+}
+
+/** What a scoped principal may not do at all, because it would reach the whole fleet. */
+export function refuseScoped(request: FastifyRequest, what: string): void {
+  const p = principalOf(request);
+  if (p.scope === null) return;
+  throw new FleetError(
+    'FORBIDDEN',
+    `${what} reaches beyond a scope; token ${p.name} is limited to devices matching "${p.scope}"`,
+    { scope: p.scope },
+  );
+}
+
+/**
+ * A rollout's target filter for a scoped creator: refused (403, with the count) when it matches devices
+ * outside the scope, and otherwise narrowed to the scope, so devices that match later (on_connect) stay in it.
+ */
+export async function rolloutTargetsInScope(
+  c: ServerContext,
+  request: FastifyRequest,
+  filterText: string,
+): Promise<string> {
+  const p = principalOf(request);
+  if (p.scope === null || p.scopeFilter === undefined) return filterText;
+  const target = parseFilter(filterText);
+  const outside = await c.store.countDevices(
+    both(target, { kind: 'not', child: p.scopeFilter }),
+    timeContext(c),
+  );
+  if (outside > 0) {
+    throw new FleetError(
+      'FORBIDDEN',
+      `the rollout targets ${outside} device(s) outside your scope "${p.scope}"; narrow its filter`,
+      { outside, scope: p.scope },
+    );
+  }
+  return filterText.trim() === '' ? p.scope : `(${p.scope}) and (${filterText})`;
+}
