@@ -18,6 +18,8 @@ import type { OutputFormat } from './output.js';
 import { registerProvision } from './provision.js';
 import { registerServer } from './server.js';
 import { registerSim } from './sim.js';
+import { registerTokens } from './tokens.js';
+import { registerUsers } from './users.js';
 import { registerWebhooks } from './webhooks.js';
 
 const program = new Command('fleetd')
@@ -59,6 +61,8 @@ registerWebhooks(program, ctx);
 registerCa(program, ctx);
 registerAgent(program);
 registerSim(program, ctx);
+registerUsers(program, ctx);
+registerTokens(program, ctx);
 
 try {
   await program.parseAsync(process.argv);
