@@ -46,7 +46,7 @@ describe('fleetd users and tokens', () => {
     expect(ls.stdout).not.toContain('argon2');
     expect((await cli(['users', 'disable', 'ana'])).stdout).toBe('user ana disabled\n');
     const again = await cli(['users', 'disable', 'ana']);
-    expect([again.code, again.stderr]).toEqual([1, 'fleetd: user ana is disabled already\n']);
+    expect([again.code, again.stderr]).toEqual([1, 'fleetd: user ana is disabled already (CONFLICT)\n']);
   });
 
   it('creates a scoped, expiring token shown once, which works as its role until revoked', async () => {
@@ -74,11 +74,14 @@ describe('fleetd users and tokens', () => {
     const refused = await cli(['tokens', 'create', 'x', '--role', 'viewer'], { token: secret });
     expect([refused.code, refused.stderr]).toEqual([
       1,
-      'fleetd: POST /api/v1/tokens needs the permission admin.tokens, which role viewer (token ci) does not have\n',
+      'fleetd: POST /api/v1/tokens needs the permission admin.tokens, which role viewer (token ci) does not have (FORBIDDEN)\n',
     ]);
 
     expect((await cli(['tokens', 'revoke', id])).stdout).toBe(`token ${id} "ci" revoked\n`);
     const after = await cli(['devices', 'ls'], { token: secret });
-    expect([after.code, after.stderr]).toEqual([1, 'fleetd: the API token is unknown or revoked\n']);
+    expect([after.code, after.stderr]).toEqual([
+      1,
+      'fleetd: the API token is unknown or revoked (UNAUTHENTICATED)\n',
+    ]);
   });
 });
