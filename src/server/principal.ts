@@ -43,7 +43,11 @@ export async function principalOfToken(store: Store, token: TokenInfo, clock: Cl
       `the API token ${token.name} expired at ${new Date(token.expiresAt).toISOString()}`,
     );
   }
-  await store.principals.touchToken(token.id, now, LAST_USE_GRANULARITY_MS);
+  // Decided on the row just read, so most requests write nothing (an UPDATE of no row still takes SQLite's
+  // write lock); the store's own condition keeps two replicas from both writing.
+  if (token.lastUsedAt === null || token.lastUsedAt <= now - LAST_USE_GRANULARITY_MS) {
+    await store.principals.touchToken(token.id, now, LAST_USE_GRANULARITY_MS);
+  }
   return {
     kind: 'token',
     id: token.id,
