@@ -131,6 +131,17 @@ forEachBackend((backend) => {
     const approve = await call('operator', 'POST', `/api/v1/rollouts/${ok.body.id}/approve`);
     expect(approve.status).toBe(403);
     expect(approve.body.error.message).toContain('needs the permission releases.approve');
+    const east = await call('admin', 'POST', '/api/v1/updates/assign', {
+      release: 'fw@1.0.0',
+      devices: ['e1'],
+    });
+    expect(east.body.assigned).toHaveLength(1);
+    const eastId = east.body.assigned[0].id as string;
+    const seen = await call('operator', 'GET', '/api/v1/updates?limit=100');
+    expect(seen.body.updates.map((u: { device_id: string }) => u.device_id)).toEqual(['w1']);
+    expect((await call('operator', 'GET', `/api/v1/updates/${eastId}`)).status).toBe(404);
+    expect((await call('operator', 'POST', `/api/v1/updates/${eastId}/cancel`)).status).toBe(404);
+    expect((await call('viewer', 'GET', `/api/v1/updates/${eastId}`)).status).toBe(200);
     const assign = await call('operator', 'POST', '/api/v1/updates/assign', {
       release: 'fw@1.0.0',
       devices: ['w1', 'e2'],

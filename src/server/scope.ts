@@ -63,6 +63,21 @@ export async function visibleEvents(
   return events.filter((e) => e.deviceId !== null && visible.has(e.deviceId));
 }
 
+/** The records (updates, …) of devices in the principal's scope, in their order. */
+export async function ofVisibleDevices<T extends { deviceId: string }>(
+  c: ServerContext,
+  request: FastifyRequest,
+  records: T[],
+): Promise<T[]> {
+  if (principalOf(request).scopeFilter === undefined) return records;
+  const visible = await idsInScope(
+    c,
+    request,
+    records.map((r) => r.deviceId),
+  );
+  return records.filter((r) => visible.has(r.deviceId));
+}
+
 /** What a scoped principal may not do at all, because it would reach the whole fleet. */
 export function refuseScoped(request: FastifyRequest, what: string): void {
   const p = principalOf(request);

@@ -19,7 +19,7 @@ import { actorOf, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
 import { updateJson } from '../json.js';
 import { planJson, rolloutJson } from '../rollout-json.js';
-import { rolloutTargetsInScope } from '../scope.js';
+import { ofVisibleDevices, rolloutTargetsInScope } from '../scope.js';
 import { validatorCompiler } from '../validation.js';
 import { parseYamlBody } from '../yaml-body.js';
 
@@ -165,7 +165,7 @@ export const rolloutRoutes =
           ...(q.state !== undefined ? { state: q.state } : {}),
           ...(q.phase !== undefined ? { phase: q.phase } : {}),
         });
-        return { updates: updates.map(updateJson) };
+        return { updates: (await ofVisibleDevices(c, request, updates)).map(updateJson) };
       },
     );
 

@@ -9,7 +9,7 @@ import { actorOf, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
 import { updateJson } from '../json.js';
 import { principalOf } from '../principal.js';
-import { idsInScope } from '../scope.js';
+import { idsInScope, ofVisibleDevices } from '../scope.js';
 import { findRelease } from './artifacts.js';
 
 const AssignBody = Type.Object(
@@ -95,7 +95,7 @@ export const updateRoutes =
           ...(q.device !== undefined ? { deviceId: q.device } : {}),
           ...(releaseId !== undefined ? { releaseId } : {}),
         });
-        return { updates: updates.map(updateJson) };
+        return { updates: (await ofVisibleDevices(c, request, updates)).map(updateJson) };
       },
     );
 
@@ -111,7 +111,8 @@ export const updateRoutes =
         },
       },
       async (request) => {
-        const update = await c.store.updates.get(request.params.id);
+        const found = await c.store.updates.get(request.params.id);
+        const [update] = found ? await ofVisibleDevices(c, request, [found]) : [];
         if (!update) throw new FleetError('NOT_FOUND', `update ${request.params.id} does not exist`);
         return updateJson(update);
       },
@@ -128,9 +129,15 @@ export const updateRoutes =
           response: withErrors({ 200: UpdateJson }),
         },
       },
-      async (request) =>
-        updateJson(
+      async (request) => {
+        const found = await c.store.updates.get(request.params.id);
+        // An update of a device outside the scope is as unknown as the device; an unknown one the store refuses.
+        if (found && (await ofVisibleDevices(c, request, [found])).length === 0) {
+          throw new FleetError('NOT_FOUND', `update ${request.params.id} does not exist`);
+        }
+        return updateJson(
           await c.store.updates.cancel(request.params.id, timeContext(c), actorOf(operatorOf(request))),
-        ),
+        );
+      },
     );
   };
