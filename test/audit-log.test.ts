@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../src/core/audit/audit-chain.js';
+import { ManualClock } from '../src/core/clock.js';
+import { AuditPruner } from '../src/server/audit/audit-pruner.js';
 import type { SqlStore } from '../src/store/sql-store.js';
 import { forEachBackend } from './support/stores.js';
 
@@ -94,6 +96,15 @@ forEachBackend((backend) => {
       expect(verdict).toMatchObject({ ok: true, checked: 1, anchor: { seq: 5 }, head: { seq: 6 } });
       await store.audit.append(record(7));
       expect(await store.audit.verify()).toMatchObject({ ok: true, checked: 2 });
+    });
+
+    it('the retention run keeps the entries younger than its age, and they verify from the new anchor', async () => {
+      const store = await backend.open();
+      await appendMany(store, 6);
+      const clock = new ManualClock(T0 + 10_000);
+      const removed = await new AuditPruner(store, clock, 6_500).prune();
+      expect(removed).toBe(3); // entries at T0+1 s … T0+3 s
+      expect(await store.audit.verify()).toMatchObject({ ok: true, checked: 3, anchor: { seq: 3 } });
     });
 
     // Two SQLite handles in one process would block each other's event loop (better-sqlite3 waits synchronously

@@ -5,6 +5,7 @@ import { isFleetError } from '../core/errors.js';
 import { registerAdminToken } from './admin-token.js';
 import { registerAgent } from './agent.js';
 import { registerArtifact } from './artifact.js';
+import { registerAudit } from './audit.js';
 import { registerCa } from './ca.js';
 import { CliError, createClient } from './client.js';
 import { registerDemo } from './demo.js';
@@ -59,6 +60,7 @@ registerWebhooks(program, ctx);
 registerCa(program, ctx);
 registerAgent(program);
 registerSim(program, ctx);
+registerAudit(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

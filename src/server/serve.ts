@@ -27,6 +27,7 @@ import { type MqttSettings, type RunningMqtt, startMqtt } from '../transport/ser
 import type { AbuseLimits } from './abuse/abuse-limits.js';
 import { ADMIN_TOKEN_FILE, ensureAdminToken } from './admin-token.js';
 import { buildApp } from './app.js';
+import { AuditPruner } from './audit/audit-pruner.js';
 import type { AuthFailureWatchOptions } from './audit/auth-failure-watch.js';
 import type { DeviceAuthMode, EnrollmentMode } from './context.js';
 import { dataFolderWarning } from './data-folder.js';
@@ -107,6 +108,8 @@ export interface ServerOptions {
   abuseLimits?: AbuseLimits | undefined;
   /** How failed authentication is recorded in bounded amounts (docs/audit.md). */
   authFailureWatch?: AuthFailureWatchOptions | undefined;
+  /** How long audit entries are kept (`--retain-audit`; default: for ever); pruned every `pruneIntervalMs`. */
+  auditRetentionMs?: number | null | undefined;
 }
 
 export interface RunningServer {
@@ -308,6 +311,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   webhooks.start(options.webhookIntervalMs ?? 1_000);
   scrubber.start(options.scrubIntervalMs ?? 10_000);
   parts.pruner.start(options.pruneIntervalMs ?? 10 * 60_000);
+  const auditPruner =
+    options.auditRetentionMs == null
+      ? undefined
+      : new AuditPruner(store, parts.clock, options.auditRetentionMs, app.log);
+  auditPruner?.start(options.pruneIntervalMs ?? 10 * 60_000);
   return {
     app,
     store,
@@ -328,6 +336,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await mqtt?.close();
       await app.close();
       await parts.pruner.stop();
+      await auditPruner?.stop();
       await scrubber.stop();
       await webhooks.stop();
       await engine.stop();
