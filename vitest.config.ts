@@ -39,6 +39,7 @@ const END_TO_END = [
   'test/sim-agents.test.ts',
   'test/tls-cli.test.ts',
   'test/cli-access.test.ts',
+  'test/cli-audit.test.ts',
 ];
 
 export default defineConfig({

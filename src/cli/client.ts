@@ -21,7 +21,7 @@ export interface Client {
   request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T>;
   /** Streams a file as the request body (application/octet-stream). */
   upload<T>(path: string, file: string, headers?: Record<string, string>): Promise<T>;
-  /** Streams a response body into a file. */
+  /** Streams a response body into a file (`-`: standard output). */
   download(path: string, file: string): Promise<number>;
   /** Server-sent events: calls `onEvent` with each event's data until the stream ends. */
   events(path: string, onEvent: (data: unknown) => void): Promise<void>;
@@ -95,7 +95,9 @@ export function createClient(options: ClientOptions): Client {
     async download(path: string, file: string): Promise<number> {
       const response = await send(path, { method: 'GET', headers: {} });
       if (!response.ok || !response.body) return parse(response);
-      await pipeline(Readable.fromWeb(response.body as ReadableStream), createWriteStream(file));
+      // `-`: standard output (a pipe or socket, which /dev/stdout cannot always open).
+      const sink = file === '-' ? process.stdout : createWriteStream(file);
+      await pipeline(Readable.fromWeb(response.body as ReadableStream), sink);
       return Number(response.headers.get('content-length') ?? 0);
     },
     events,

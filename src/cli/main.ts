@@ -5,6 +5,7 @@ import { isFleetError } from '../core/errors.js';
 import { registerAdminToken } from './admin-token.js';
 import { registerAgent } from './agent.js';
 import { registerArtifact } from './artifact.js';
+import { registerAudit } from './audit.js';
 import { registerCa } from './ca.js';
 import { CliError, createClient } from './client.js';
 import { registerDemo } from './demo.js';
@@ -63,6 +64,7 @@ registerAgent(program);
 registerSim(program, ctx);
 registerUsers(program, ctx);
 registerTokens(program, ctx);
+registerAudit(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

@@ -97,6 +97,11 @@ export function registerServer(program: Command): void {
       '90d',
     )
     .option('--retain-events-max <count>', 'keep at most this many events (besides those of open rollouts)')
+    .option(
+      '--retain-audit <age>',
+      'keep audit log entries this long (off: for ever); see docs/audit.md',
+      'off',
+    )
     .option('--tls <mode>', 'auto: the FleetD CA in <data>/pki issues the certificate for the listen names')
     .option('--tls-cert <file>', 'TLS certificate (PEM, may hold its chain) for the HTTP listener')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
@@ -171,7 +176,10 @@ export function registerServer(program: Command): void {
           maxAgeMs: opts.retainEvents === 'off' ? null : parseDuration(opts.retainEvents!, '--retain-events'),
           maxCount,
         };
+        const auditRetentionMs =
+          opts.retainAudit === 'off' ? null : parseDuration(opts.retainAudit!, '--retain-audit');
         const server = await startServer({
+          auditRetentionMs,
           port: port(opts.port!),
           host: opts.host!,
           dataDir: program.opts<{ data?: string }>().data ?? process.env.FLEETD_DATA ?? 'fleetd-data',

@@ -44,7 +44,9 @@ export type ErrorCode =
   | 'ENROLLMENT_REJECTED'
   | 'ADMISSION_KEY_MISMATCH'
   // A device of a factory CA marked --approve, waiting for an operator's decision.
-  | 'APPROVAL_PENDING';
+  | 'APPROVAL_PENDING'
+  // Too many requests (enrollment per address, a device credential, failed authentications): 429 + Retry-After.
+  | 'RATE_LIMITED';
 
 /**
  * `options.cause` keeps the error this one stands for (a database's, a file system's, a parser's), as

@@ -4,12 +4,13 @@
  * checks it. A route without a declared permission fails at start-up, so none is left open by omission, and
  * the OpenAPI document shows each route's permission (`x-permission` and its description).
  */
-import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { FleetError } from '../core/errors.js';
 import type { Permission } from '../core/permissions.js';
 import { authenticatedToken } from './auth.js';
 import type { ServerContext } from './context.js';
-import { principalOfToken } from './principal.js';
+import { type Principal, principalOfToken } from './principal.js';
+import type { TokenInfo } from '../store/principals.js';
 import type { StreamTickets } from './stream-tickets.js';
 
 /**
@@ -63,13 +64,47 @@ function declareInOpenApi(route: RouteOptions): void {
   } as NonNullable<RouteOptions['schema']>;
 }
 
+/** The abuse limits around authentication (abuse/abuse-limits.ts): refuse a blocked address, count a failure. */
+export interface AuthenticationGuard {
+  refuseIfLimited(request: FastifyRequest, reply: FastifyReply): void;
+  failed(request: FastifyRequest, reply: FastifyReply, error: unknown): never;
+}
+
+/** The caller's token; a refusal is marked on the request, so the audit trail tells it from a route's 401. */
+async function authenticate(
+  c: ServerContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  tickets: StreamTickets,
+  guard: AuthenticationGuard,
+): Promise<{ token: TokenInfo; principal: Principal }> {
+  try {
+    guard.refuseIfLimited(request, reply);
+  } catch (error) {
+    request.operatorRefused = true;
+    throw error;
+  }
+  try {
+    const token = await authenticatedToken(c.store, request, tickets);
+    // An expired token, or a disabled user's, is a failed authentication too.
+    return { token, principal: await principalOfToken(c.store, token, c.clock) };
+  } catch (error) {
+    request.operatorRefused = true;
+    return guard.failed(request, reply, error);
+  }
+}
+
 /** Installs the access check on the operator API's plugin scope (app.ts): every route registered after it. */
-export function installAccessControl(api: FastifyInstance, c: ServerContext, tickets: StreamTickets): void {
+export function installAccessControl(
+  api: FastifyInstance,
+  c: ServerContext,
+  tickets: StreamTickets,
+  guard: AuthenticationGuard = { refuseIfLimited: () => {}, failed: (_r, _p, error) => { throw error; } },
+): void {
   api.decorateRequest('principal', null);
   api.addHook('onRoute', declareInOpenApi);
-  api.addHook('onRequest', async (request) => {
-    const token = await authenticatedToken(c.store, request, tickets);
-    const principal = await principalOfToken(c.store, token, c.clock);
+  api.addHook('onRequest', async (request, reply) => {
+    const { token, principal } = await authenticate(c, request, reply, tickets, guard);
     request.principal = principal;
     request.operator = { id: token.id, name: token.name, role: token.role, createdAt: token.createdAt };
     const declared = request.routeOptions.config.permission;

@@ -6,12 +6,16 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { ErrorReply } from '../protocol/common.js';
 import { DeviceJson } from '../protocol/operator-api.js';
+import { type AbuseLimits, installAbuseLimits } from './abuse/abuse-limits.js';
 import { installAccessControl } from './access.js';
+import { auditOperatorChanges, watchFailedAuthentication } from './audit/audit-trail.js';
+import { AuthFailureWatch, type AuthFailureWatchOptions } from './audit/auth-failure-watch.js';
 import type { ServerContext } from './context.js';
 import { serveDashboard } from './dashboard.js';
 import { installErrorHandling } from './errors.js';
 import { installProtocolErrors, protocolOptions } from './protocol-errors.js';
 import { artifactRoutes } from './routes/artifacts.js';
+import { auditRoutes } from './routes/audit.js';
 import { crlRoutes } from './routes/crl.js';
 import { deviceApi } from './routes/device-api.js';
 import { deviceRoutes } from './routes/devices.js';
@@ -39,6 +43,10 @@ export interface AppOptions {
   https?: HttpsOptions;
   /** The FleetD CA certificate, published at /api/v1/pki/ca once it exists. */
   caCertificateFile?: string;
+  /** Rate limits on enrollment, the device API and failed authentication (default: DEFAULT_ABUSE_LIMITS). */
+  abuseLimits?: AbuseLimits;
+  /** How failed authentication is recorded in bounded amounts (default: DEFAULT_AUTH_FAILURE_WATCH). */
+  authFailureWatch?: AuthFailureWatchOptions;
 }
 
 export async function buildApp(context: ServerContext, options: AppOptions = {}): Promise<FastifyInstance> {
@@ -86,6 +94,11 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  const guard = await installAbuseLimits(app, context.clock, options.abuseLimits);
+  const failures = new AuthFailureWatch(context.store, context.clock, app.log, options.authFailureWatch);
+  app.decorate('authFailures', failures);
+  watchFailedAuthentication(app, failures);
+
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
 
   await app.register(deviceApi(context), { prefix: '/api/device/v1' });
@@ -96,7 +109,8 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   await app.register(
     async (operatorApi) => {
       operatorApi.decorateRequest('operator', null);
-      installAccessControl(operatorApi, context, tickets);
+      installAccessControl(operatorApi, context, tickets, guard);
+      auditOperatorChanges(operatorApi, context);
       await operatorApi.register(deviceRoutes(context));
       await operatorApi.register(fleetRoutes(context));
       await operatorApi.register(artifactRoutes(context));
@@ -107,6 +121,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(recentEventRoutes(context));
       await operatorApi.register(trustedCaRoutes(context));
       await operatorApi.register(principalRoutes(context));
+      await operatorApi.register(auditRoutes(context));
     },
     { prefix: '/api/v1' },
   );

@@ -40,6 +40,7 @@ const STATUS: Record<ErrorCode, number> = {
   ENROLLMENT_REJECTED: 403,
   ADMISSION_KEY_MISMATCH: 403,
   APPROVAL_PENDING: 403,
+  RATE_LIMITED: 429,
 };
 
 export function httpStatus(code: ErrorCode): number {
@@ -90,6 +91,7 @@ const CODE_OF_STATUS: Partial<Record<number, ErrorCode>> = {
   416: 'RANGE_NOT_SATISFIABLE',
   417: 'EXPECTATION_FAILED',
   431: 'HEADERS_TOO_LARGE',
+  429: 'RATE_LIMITED',
 };
 const codeForStatus = (status: number): ErrorCode => CODE_OF_STATUS[status] ?? 'VALIDATION';
 

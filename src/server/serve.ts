@@ -24,8 +24,11 @@ import { StatusSweeper } from '../registry/status-sweeper.js';
 import { openStore } from '../store/open.js';
 import type { RetentionPolicy, Store } from '../store/store.js';
 import { type MqttSettings, type RunningMqtt, startMqtt } from '../transport/service.js';
+import type { AbuseLimits } from './abuse/abuse-limits.js';
 import { ADMIN_TOKEN_FILE, ensureAdminToken } from './admin-token.js';
 import { buildApp } from './app.js';
+import { AuditPruner } from './audit/audit-pruner.js';
+import type { AuthFailureWatchOptions } from './audit/auth-failure-watch.js';
 import type { DeviceAuthMode, EnrollmentMode } from './context.js';
 import { dataFolderWarning } from './data-folder.js';
 import { DeviceCertificates } from './device-certificates.js';
@@ -101,6 +104,12 @@ export interface ServerOptions {
   insecureHttp?: boolean;
   /** How often another replica's change to the trusted factory CAs is looked for (default 10 s). */
   factoryCaPollMs?: number;
+  /** Rate limits on enrollment, the device API and failed authentication (docs/audit.md). */
+  abuseLimits?: AbuseLimits | undefined;
+  /** How failed authentication is recorded in bounded amounts (docs/audit.md). */
+  authFailureWatch?: AuthFailureWatchOptions | undefined;
+  /** How long audit entries are kept (`--retain-audit`; default: for ever); pruned every `pruneIntervalMs`. */
+  auditRetentionMs?: number | null | undefined;
 }
 
 export interface RunningServer {
@@ -204,6 +213,8 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       ...(options.webRoot === undefined ? {} : { webRoot: options.webRoot }),
       ...(tls ? { https: tls.https } : {}),
       caCertificateFile: join(dataDir, PKI_DIR, CA_CERTIFICATE_FILE),
+      ...(options.abuseLimits ? { abuseLimits: options.abuseLimits } : {}),
+      ...(options.authFailureWatch ? { authFailureWatch: options.authFailureWatch } : {}),
     },
   );
   // With `https` set, Fastify's server is a tls.Server.
@@ -300,6 +311,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   webhooks.start(options.webhookIntervalMs ?? 1_000);
   scrubber.start(options.scrubIntervalMs ?? 10_000);
   parts.pruner.start(options.pruneIntervalMs ?? 10 * 60_000);
+  const auditPruner =
+    options.auditRetentionMs == null
+      ? undefined
+      : new AuditPruner(store, parts.clock, options.auditRetentionMs, app.log);
+  auditPruner?.start(options.pruneIntervalMs ?? 10 * 60_000);
   return {
     app,
     store,
@@ -320,6 +336,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await mqtt?.close();
       await app.close();
       await parts.pruner.stop();
+      await auditPruner?.stop();
       await scrubber.stop();
       await webhooks.stop();
       await engine.stop();

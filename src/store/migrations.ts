@@ -635,6 +635,50 @@ function principals(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * The audit log (store/shared/audit-log.ts): append-only, hash-chained entries, numbered by `audit_head`, the one
+ * row every append updates first: its row lock (PostgreSQL) or the write lock (SQLite) makes appends from every
+ * replica one chain. The anchor is the last entry pruned, where verification starts.
+ */
+function auditLog(dialect: Dialect): Migration {
+  const t = types(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('seq', t.time, (c) => c.primaryKey())
+        .addColumn('at', t.time, (c) => c.notNull())
+        .addColumn('actor', 'text')
+        .addColumn('role', 'text')
+        .addColumn('source', 'text')
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('outcome', 'integer', (c) => c.notNull())
+        .addColumn('before', 'text')
+        .addColumn('after', 'text')
+        .addColumn('request_id', 'text')
+        .addColumn('data', 'text', (c) => c.notNull())
+        .addColumn('prev_hash', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_log_at').on('audit_log').columns(['at']).execute();
+      await db.schema
+        .createTable('audit_head')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('seq', t.time, (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('anchor_seq', t.time, (c) => c.notNull())
+        .addColumn('anchor_hash', 'text', (c) => c.notNull())
+        .execute();
+      const genesis = '0'.repeat(64);
+      await db
+        .insertInto('audit_head')
+        .values({ id: 1, seq: 0, hash: genesis, anchor_seq: 0, anchor_hash: genesis })
+        .execute();
+    },
+  };
+}
+
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_registry': initial(dialect),
@@ -656,6 +700,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0017_device_admission': deviceAdmission(),
     '0018_trusted_cas': trustedCas(dialect),
     '0019_principals': principals(dialect),
+    '0020_audit_log': auditLog(dialect),
   };
 }
 

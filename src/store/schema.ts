@@ -289,6 +289,33 @@ export interface TrustedCasTable {
   removed_at: number | null;
 }
 
+/** One audit log entry (store/shared/audit-log.ts); JSON columns as text. */
+export interface AuditLogTable {
+  seq: number;
+  at: number;
+  actor: string | null;
+  role: string | null;
+  source: string | null;
+  action: string;
+  target: string;
+  outcome: number;
+  before: string | null;
+  after: string | null;
+  request_id: string | null;
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** The audit chain's head (last seq and hash) and anchor (the last entry pruned); one row, id 1. */
+export interface AuditHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
+  anchor_seq: number;
+  anchor_hash: string;
+}
+
 export interface Database {
   trusted_cas: TrustedCasTable;
   device_certificates: DeviceCertificatesTable;
@@ -308,6 +335,8 @@ export interface Database {
   enrollment_tokens: EnrollmentTokensTable;
   users: UsersTable;
   roles: RolesTable;
+  audit_log: AuditLogTable;
+  audit_head: AuditHeadTable;
 }
 
 export type Timestamp = ColumnType<number, number, number>;

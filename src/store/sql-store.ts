@@ -10,6 +10,7 @@ import type { DialectAdapter, SqlContext } from './adapter.js';
 import type { Dialect } from './migrations.js';
 import type { Database } from './schema.js';
 import { SqlAdmission } from './shared/admission.js';
+import { SqlAuditLog } from './shared/audit-log.js';
 import { SqlCertificates } from './shared/certificates.js';
 import * as devices from './shared/devices.js';
 import { enroll } from './shared/enroll.js';
@@ -57,6 +58,7 @@ export class SqlStore implements Store, SqlContext {
   readonly admission: SqlAdmission;
   readonly trustedCas: SqlTrustedCas;
   readonly principals: SqlPrincipals;
+  readonly audit: SqlAuditLog;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -72,6 +74,7 @@ export class SqlStore implements Store, SqlContext {
     this.admission = new SqlAdmission(this);
     this.trustedCas = new SqlTrustedCas(db);
     this.principals = new SqlPrincipals(db);
+    this.audit = new SqlAuditLog(db);
   }
 
   get dialect(): Dialect {

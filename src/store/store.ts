@@ -5,7 +5,9 @@
  * contract of every store concern (types and interfaces only, no logic), which every caller imports from
  * one place.
  */
+
 import type { AdmissionDecision, DeviceAdmission } from '../core/admission.js';
+import type { AuditEntry, AuditRecord, ChainAnchor, ChainVerdict } from '../core/audit/audit-chain.js';
 import type {
   Device,
   DeviceRecord,
@@ -731,6 +733,38 @@ export interface EventRetentionStore {
   deleteDays(beforeDay: number, limit: number): Promise<number>;
 }
 
+/** Which audit entries to list (store/shared/audit-log.ts), by seq. */
+export interface AuditQuery {
+  actor?: string;
+  /** Entries at or after this time. */
+  since?: number;
+  afterSeq?: number;
+  upToSeq?: number;
+  newestFirst?: boolean;
+  limit: number;
+}
+
+export interface AuditVerdict extends ChainVerdict {
+  head: ChainAnchor;
+  anchor: ChainAnchor;
+}
+
+/** The audit log: append-only and hash-chained (core/audit/audit-chain.ts, docs/audit.md). */
+export interface AuditStore {
+  /** Appends one entry as the next link of the one chain, whichever replica writes it. */
+  append(record: AuditRecord): Promise<AuditEntry>;
+  list(query: AuditQuery): Promise<AuditEntry[]>;
+  /** The newest entry's seq and hash, and the anchor (the last entry pruned) verification starts from. */
+  head(): Promise<{ head: ChainAnchor; anchor: ChainAnchor }>;
+  /** Checks the chain from the anchor to the head; names the first entry that does not hold. */
+  verify(pageSize?: number): Promise<AuditVerdict>;
+  /**
+   * Removes up to `limit` of the oldest entries written before `before` (never the newest) and moves the anchor
+   * to the last one removed, so what is kept still verifies; returns how many went.
+   */
+  prune(before: number, limit: number): Promise<number>;
+}
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   readonly releases: ReleaseStore;
@@ -743,6 +777,7 @@ export interface Store {
   readonly admission: AdmissionStore;
   readonly trustedCas: TrustedCaStore;
   readonly principals: PrincipalStore;
+  readonly audit: AuditStore;
   close(): Promise<void>;
 
   // Device registry

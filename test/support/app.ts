@@ -8,6 +8,8 @@ import type { FsBlobStore } from '../../src/artifacts/blob-store.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { hashSecret, newSecret } from '../../src/registry/credentials.js';
 import type { StatusSweeper } from '../../src/registry/status-sweeper.js';
+import type { AbuseLimits } from '../../src/server/abuse/abuse-limits.js';
+import type { AuthFailureWatchOptions } from '../../src/server/audit/auth-failure-watch.js';
 import type { Keyring } from '../../src/server/keyring.js';
 import { createServer } from '../../src/server/serve.js';
 import { openSqliteStore } from '../../src/store/sqlite/connect.js';
@@ -38,6 +40,8 @@ export async function testApp(
     webRoot?: string;
     /** Log lines at this level go to `write` (default: none logged). */
     log?: { level: string; write(line: string): void };
+    abuseLimits?: AbuseLimits;
+    authFailureWatch?: AuthFailureWatchOptions;
   } = {},
 ): Promise<TestApp> {
   const clock = new ManualClock(start);
@@ -63,6 +67,8 @@ export async function testApp(
     logLevel: options.log?.level ?? 'silent',
     logStream: options.log,
     webRoot: options.webRoot,
+    abuseLimits: options.abuseLimits,
+    authFailureWatch: options.authFailureWatch,
   });
   return {
     dataDir,

@@ -3,6 +3,7 @@
  * with the fingerprint of what it proved itself with; an operator accepts or rejects it; its next request with
  * the same proof completes the enrollment. Pre-authorised (imported) ids complete at their first request.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { ADMISSION_MOVES, type AdmissionDecision, type DeviceAdmission } from '../../core/admission.js';
 import { FleetError } from '../../core/errors.js';
 import type { FilterNode } from '../../core/filter/index.js';
@@ -35,7 +36,13 @@ const event = (
   data: Record<string, unknown> = {},
 ): NewEvent => ({ at, type, deviceId, rolloutId: null, actor, reason, data });
 
-const sameKey = (row: DeviceRow, key: string) => row.admission_key !== null && row.admission_key === key;
+/** The key is the hash of a device's own secret (or its CSR key's fingerprint): compared in constant time. */
+function sameKey(row: DeviceRow, key: string): boolean {
+  if (row.admission_key === null) return false;
+  const stored = Buffer.from(row.admission_key);
+  const given = Buffer.from(key);
+  return stored.length === given.length && timingSafeEqual(stored, given);
+}
 
 export class SqlAdmission implements AdmissionStore {
   constructor(private readonly s: SqlContext) {}
