@@ -7,10 +7,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { FleetError } from '../core/errors.js';
 import type { Permission } from '../core/permissions.js';
+import type { TokenInfo } from '../store/principals.js';
 import { authenticatedToken } from './auth.js';
 import type { ServerContext } from './context.js';
 import { type Principal, principalOfToken } from './principal.js';
-import type { TokenInfo } from '../store/principals.js';
 import type { StreamTickets } from './stream-tickets.js';
 
 /**
@@ -99,7 +99,12 @@ export function installAccessControl(
   api: FastifyInstance,
   c: ServerContext,
   tickets: StreamTickets,
-  guard: AuthenticationGuard = { refuseIfLimited: () => {}, failed: (_r, _p, error) => { throw error; } },
+  guard: AuthenticationGuard = {
+    refuseIfLimited: () => {},
+    failed: (_r, _p, error) => {
+      throw error;
+    },
+  },
 ): void {
   api.decorateRequest('principal', null);
   api.addHook('onRoute', declareInOpenApi);
