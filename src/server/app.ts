@@ -11,12 +11,14 @@ import type { ServerContext } from './context.js';
 import { serveDashboard } from './dashboard.js';
 import { installErrorHandling } from './errors.js';
 import { installProtocolErrors, protocolOptions } from './protocol-errors.js';
+import { alertRoutes } from './routes/alerts.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { crlRoutes } from './routes/crl.js';
 import { deviceApi } from './routes/device-api.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { fleetRoutes } from './routes/fleet.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { pkiRoutes } from './routes/pki.js';
 import { recentEventRoutes } from './routes/recent-events.js';
 import { rolloutRoutes } from './routes/rollouts.js';
@@ -65,6 +67,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   installErrorHandling(app);
   installSecurityHeaders(app);
   installProtocolErrors(app);
+  context.metrics?.instrument(app);
 
   await app.register(swagger, {
     openapi: {
@@ -86,6 +89,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
+  await metricsRoutes(app, context);
 
   await app.register(deviceApi(context), { prefix: '/api/device/v1' });
   // Public, beside the operator API and outside its authentication hook.
@@ -107,6 +111,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(webhookRoutes(context));
       await operatorApi.register(recentEventRoutes(context));
       await operatorApi.register(trustedCaRoutes(context));
+      await operatorApi.register(alertRoutes(context));
     },
     { prefix: '/api/v1' },
   );
