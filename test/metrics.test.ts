@@ -87,7 +87,15 @@ it('counts devices by status, hardware and firmware, heartbeats and routes; prom
     payload: { device_id: 'pos-1', firmware_version: '2.3.0' },
   });
   expect(hb.statusCode, hb.body).toBe(200);
+  const forged = await s.app.inject({
+    method: 'POST',
+    url: '/api/device/v1/heartbeat',
+    headers: { authorization: `Bearer ${deviceCredential('pos-1')}` },
+    payload: { device_id: 'pos-1' },
+  });
+  expect(forged.statusCode).toBe(401);
   const body = (await scrape(`Bearer ${METRICS_TOKEN}`)).body;
+  expect(body).toContain('fleetd_device_auth_failures_total 1');
   expect(body).toContain('fleetd_devices{status="online"} 1');
   expect(body).toContain('fleetd_devices{status="offline"} 1');
   expect(body).toContain('fleetd_devices{status="unknown"} 1');

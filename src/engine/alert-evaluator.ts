@@ -94,6 +94,14 @@ export class AlertEvaluator {
       .sort((a, b) => a.key.localeCompare(b.key));
   }
 
+  /**
+   * Learns which alerts the event log has firing, and starts counting refused authentications from now (the
+   * server's start): call once before the first evaluation (the first evaluation does it otherwise).
+   */
+  async prime(): Promise<void> {
+    if (this.alertCursor === undefined) await this.followLog();
+  }
+
   /** Evaluates unless the last evaluation is more recent than `minIntervalMs`: what the engine tick calls. */
   maybeEvaluate(): Promise<void> {
     const now = this.clock.now();

@@ -259,6 +259,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       ? new AlertRulesFile(options.alertRulesFile, (rules) => alerts.setRules(rules), app.log)
       : undefined;
   alertRules?.load();
+  await alerts?.prime();
   if (alerts) metrics.watchAlerts(alerts);
   const owner = options.replicaId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const engine = new RolloutEngine(store, clock, thresholds, {

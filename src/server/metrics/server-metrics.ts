@@ -25,7 +25,8 @@ export interface ServerMetricsOptions {
   databaseBytes?: () => number | undefined;
 }
 
-const ENROLL_ROUTE = '/api/device/v1/enroll';
+const DEVICE_API = '/api/device/v1/';
+const ENROLL_ROUTE = `${DEVICE_API}enroll`;
 
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -49,6 +50,11 @@ export class ServerMetrics {
   private readonly enrollmentFailures = new Counter({
     name: 'fleetd_enrollment_failures_total',
     help: 'Device enrollment requests refused (4xx) by this server',
+    registers: [this.registry],
+  });
+  private readonly deviceAuthFailures = new Counter({
+    name: 'fleetd_device_auth_failures_total',
+    help: 'Device API requests refused for their credential or certificate (401, 403) by this server',
     registers: [this.registry],
   });
   private readonly devices = this.gauge('fleetd_devices', 'Devices by status', ['status']);
@@ -164,8 +170,11 @@ export class ServerMetrics {
       const route = request.routeOptions.url ?? 'unmatched';
       const status = `${Math.floor(reply.statusCode / 100)}xx`;
       this.requests.observe({ route, method: request.method, status }, reply.elapsedTime / 1_000);
-      if (route === ENROLL_ROUTE && reply.statusCode >= 400 && reply.statusCode < 500)
-        this.enrollmentFailures.inc();
+      const refused = reply.statusCode >= 400 && reply.statusCode < 500;
+      if (route === ENROLL_ROUTE && refused) this.enrollmentFailures.inc();
+      else if (route.startsWith(DEVICE_API) && (reply.statusCode === 401 || reply.statusCode === 403)) {
+        this.deviceAuthFailures.inc();
+      }
     });
   }
 
