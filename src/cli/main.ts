@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { isFleetError } from '../core/errors.js';
 import { registerAdminToken } from './admin-token.js';
 import { registerAgent } from './agent.js';
+import { registerAlerts } from './alerts.js';
 import { registerArtifact } from './artifact.js';
 import { registerCa } from './ca.js';
 import { CliError, createClient } from './client.js';
@@ -59,6 +60,7 @@ registerWebhooks(program, ctx);
 registerCa(program, ctx);
 registerAgent(program);
 registerSim(program, ctx);
+registerAlerts(program, ctx);
 
 try {
   await program.parseAsync(process.argv);
