@@ -13,6 +13,7 @@ import {
   newSecret,
   splitDeviceCredential,
 } from '../src/registry/credentials.js';
+import { readAlertRules } from '../src/server/alert-rules-file.js';
 import { createServer, type ServerParts } from '../src/server/serve.js';
 import type { SqlStore } from '../src/store/sql-store.js';
 import { tempDir } from './support/processes.js';
@@ -166,6 +167,16 @@ forEachBackend((backend) => {
     await at(0, []);
     expect((await api('/api/v1/alerts')).alerts).toEqual([]);
   });
+});
+
+it('reads the example rules file of the docs', () => {
+  expect(readAlertRules('examples/alert-rules.yml').map((r) => r.kind)).toEqual([
+    'offline_share',
+    'device_silent',
+    'rollout_halted',
+    'phase_failure_rate',
+    'auth_failures',
+  ]);
 });
 
 it('refuses to start on a bad rules file, naming the field', async () => {
