@@ -1,7 +1,9 @@
 /**
  * The fleet-wide figures /metrics shows, read from the store's fleet stats (the same aggregate queries as
  * `fleetd fleet stats`) and kept for a short time: Prometheus scrapes every 15–60 s, often from two servers,
- * and a 1,000,000-device fleet should not be counted once per scrape. Concurrent scrapes share one reading.
+ * and a 1,000,000-device fleet should not be counted once per scrape. Concurrent scrapes share one reading, and
+ * once the first reading is done a scrape is answered from the cache while the next one runs (bench/metrics.ts:
+ * a reading took ~0.5 s on 100,000 devices on a loaded machine, a cached scrape ~5 ms).
  */
 import type { Clock } from '../../core/clock.js';
 import type { StatusThresholds } from '../../core/device.js';
@@ -34,12 +36,30 @@ export class FleetSnapshotCache {
     private readonly ttlMs: number,
   ) {}
 
+  /**
+   * The figures: fresh ones while they are younger than the cache time; after that the previous ones at once
+   * while a new reading runs (a scrape never waits on a large fleet's counts but for the first one). A cache
+   * time of 0 turns the cache off: every call reads.
+   */
   get(): Promise<FleetSnapshot> {
     const now = this.clock.now();
-    if (this.current && now - this.current.at < this.ttlMs) return Promise.resolve(this.current);
+    const current = this.current;
+    if (current && now - current.at < this.ttlMs) return Promise.resolve(current);
+    const reading = this.refresh(now);
+    return current && this.ttlMs > 0 ? Promise.resolve(current) : reading;
+  }
+
+  /** The reading under way, if any: tests and benchmarks wait for it. */
+  settled(): Promise<unknown> {
+    return this.reading ?? Promise.resolve();
+  }
+
+  private refresh(now: number): Promise<FleetSnapshot> {
     this.reading ??= this.read(now).finally(() => {
       this.reading = undefined;
     });
+    // A failed background reading leaves the previous figures; the next scrape tries again.
+    this.reading.catch(() => undefined);
     return this.reading;
   }
 

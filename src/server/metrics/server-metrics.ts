@@ -178,6 +178,11 @@ export class ServerMetrics {
     });
   }
 
+  /** Resolves once a reading of the fleet-wide figures under way (if any) is done. */
+  settled(): Promise<unknown> {
+    return this.snapshot.settled();
+  }
+
   /** What the engine reports after each pass. */
   observeEnginePass(ms: number): void {
     this.enginePass.observe(ms / 1_000);
