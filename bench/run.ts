@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { runDownload } from './download.js';
 import { runFilterQuery } from './filter-query.js';
 import { runHeartbeat } from './heartbeat.js';
+import { runMetrics } from './metrics.js';
 import { runMqttVsBroker } from './mqtt-vs-broker.js';
 import { runReplicas } from './replicas.js';
 import { runRolloutCreate } from './rollout-create.js';
@@ -26,6 +27,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchResult>> = {
   'server-memory': runServerMemory,
   simulator: runSimulator,
   tls: runTls,
+  metrics: runMetrics,
 };
 
 const FILE = join(import.meta.dirname, '../../BENCHMARKS.md');

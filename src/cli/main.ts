@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { isFleetError } from '../core/errors.js';
 import { registerAdminToken } from './admin-token.js';
 import { registerAgent } from './agent.js';
+import { registerAlerts } from './alerts.js';
 import { registerArtifact } from './artifact.js';
 import { registerAudit } from './audit.js';
 import { registerCa } from './ca.js';
@@ -65,6 +66,7 @@ registerSim(program, ctx);
 registerUsers(program, ctx);
 registerTokens(program, ctx);
 registerAudit(program, ctx);
+registerAlerts(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

@@ -128,6 +128,11 @@ export function registerServer(program: Command): void {
       'how long a device certificate FleetD issues is valid',
       '90d',
     )
+    .option(
+      '--metrics-token-file <file>',
+      'a file holding the token Prometheus presents for GET /metrics (an admin token works too)',
+    )
+    .option('--alert-rules <file>', 'alert rules (YAML, docs/alerts.md); reloaded on change or SIGHUP')
     .action(
       async (
         opts: Record<string, string> & {
@@ -214,6 +219,8 @@ export function registerServer(program: Command): void {
           deviceCertValidityMs: parseDuration(opts.deviceCertValidity!, '--device-cert-validity'),
           tls,
           insecureHttp: opts.insecureHttp === true,
+          metricsTokenFile: opts.metricsTokenFile,
+          alertRulesFile: opts.alertRules,
         });
         const token = server.adminToken
           ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`

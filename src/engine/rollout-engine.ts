@@ -44,6 +44,8 @@ export interface EngineOptions {
   /** How often an on_connect rollout looks for devices that came to match its filter. */
   joinEveryMs?: number;
   log?: { error(obj: unknown, msg: string): void; warn(obj: unknown, msg: string): void };
+  /** Called after each pass with its duration in ms (metrics, and the alert rules evaluated on the tick). */
+  afterTick?: (passMs: number) => Promise<void>;
 }
 
 export class RolloutEngine {
@@ -71,6 +73,12 @@ export class RolloutEngine {
    * (store claimLeases). A failure on one rollout does not stop the others.
    */
   async tick(): Promise<void> {
+    const started = performance.now();
+    await this.pass();
+    await this.options.afterTick?.(performance.now() - started);
+  }
+
+  private async pass(): Promise<void> {
     const now = this.clock.now();
     // Announced with the lease's time: a replica that dies leaves the count when its leases run out.
     await this.store.replicas.announce(this.options.owner, now, this.leaseMs);

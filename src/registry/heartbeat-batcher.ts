@@ -17,6 +17,8 @@ export interface HeartbeatAnswer {
 
 export class HeartbeatBatcher {
   private readonly group: GroupCommit<PresentedHeartbeat, HeartbeatAnswer>;
+  /** Heartbeats accepted so far (the metrics' counter; refused ones are `device.auth_refused` events). */
+  accepted = 0;
 
   constructor(
     private readonly store: Store,
@@ -34,6 +36,7 @@ export class HeartbeatBatcher {
   private async write(batch: PresentedHeartbeat[]): Promise<HeartbeatAnswer[]> {
     const ctx = { now: this.clock.now(), thresholds: this.thresholds };
     const outcomes = await this.store.recordHeartbeats(batch, ctx);
+    for (const outcome of outcomes) if (outcome.ok) this.accepted++;
     // Most devices have nothing pending: only those that do cost a second query.
     const withUpdates = batch
       .filter((_, i) => {

@@ -11,6 +11,8 @@ import { GroupCommit } from './group-commit.js';
 
 export class ReportBatcher {
   private readonly group: GroupCommit<ReportItem, ReportOutcome | Error>;
+  /** Reports the store took so far (the metrics' counter). */
+  accepted = 0;
 
   constructor(store: Store, clock: Clock, thresholds: StatusThresholds, maxBatch = 1_000) {
     this.group = new GroupCommit(
@@ -23,6 +25,7 @@ export class ReportBatcher {
   async submit(item: ReportItem): Promise<ReportOutcome> {
     const result = await this.group.submit(item);
     if (result instanceof Error) throw result;
+    this.accepted++;
     return result;
   }
 }

@@ -14,6 +14,7 @@ import type { ServerContext } from './context.js';
 import { serveDashboard } from './dashboard.js';
 import { installErrorHandling } from './errors.js';
 import { installProtocolErrors, protocolOptions } from './protocol-errors.js';
+import { alertRoutes } from './routes/alerts.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { auditRoutes } from './routes/audit.js';
 import { crlRoutes } from './routes/crl.js';
@@ -21,6 +22,7 @@ import { deviceApi } from './routes/device-api.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { fleetRoutes } from './routes/fleet.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { pkiRoutes } from './routes/pki.js';
 import { principalRoutes } from './routes/principals.js';
 import { recentEventRoutes } from './routes/recent-events.js';
@@ -74,6 +76,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   installErrorHandling(app);
   installSecurityHeaders(app);
   installProtocolErrors(app);
+  context.metrics?.instrument(app);
 
   await app.register(swagger, {
     openapi: {
@@ -100,6 +103,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   watchFailedAuthentication(app, failures);
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
+  await metricsRoutes(app, context);
 
   await app.register(deviceApi(context), { prefix: '/api/device/v1' });
   // Public, beside the operator API and outside its authentication hook.
@@ -122,6 +126,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(trustedCaRoutes(context));
       await operatorApi.register(principalRoutes(context));
       await operatorApi.register(auditRoutes(context));
+      await operatorApi.register(alertRoutes(context));
     },
     { prefix: '/api/v1' },
   );

@@ -2,12 +2,14 @@
 import type { FsBlobStore } from '../artifacts/blob-store.js';
 import type { Clock } from '../core/clock.js';
 import type { StatusThresholds } from '../core/device.js';
+import type { AlertEvaluator } from '../engine/alert-evaluator.js';
 import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import type { ReportBatcher } from '../registry/report-batcher.js';
 import type { Store, TimeContext } from '../store/store.js';
 import type { DeviceCertificates } from './device-certificates.js';
 import type { FactoryCas } from './factory-cas.js';
 import type { Keyring } from './keyring.js';
+import type { ServerMetrics } from './metrics/server-metrics.js';
 
 /** How devices may authenticate: a client certificate or a bearer credential (`any`), or certificates only. */
 export type DeviceAuthMode = 'any' | 'mtls';
@@ -36,6 +38,12 @@ export interface ServerContext {
   enrollment: EnrollmentMode;
   /** Trusted factory CAs: their device certificates register their device on first contact. */
   factoryCas: FactoryCas;
+  /** Prometheus metrics (GET /metrics, docs/monitoring.md). */
+  metrics?: ServerMetrics | undefined;
+  /** The hash of the dedicated metrics token (`--metrics-token-file`); an admin token is accepted too. */
+  metricsTokenHash?: string | undefined;
+  /** The alert rules' evaluator, when the server has an alert rules file (docs/alerts.md). */
+  alerts?: AlertEvaluator | undefined;
 }
 
 /** `token`: enrollment needs a token; `approve`: a tokenless request joins the approval queue (docs/enrollment.md). */

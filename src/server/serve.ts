@@ -14,6 +14,7 @@ import { BlobScrubber } from '../artifacts/blob-scrubber.js';
 import { FsBlobStore } from '../artifacts/blob-store.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { DEFAULT_THRESHOLDS, type StatusThresholds } from '../core/device.js';
+import { AlertEvaluator } from '../engine/alert-evaluator.js';
 import { RolloutEngine } from '../engine/rollout-engine.js';
 import { DEFAULT_RETENTION, EventPruner } from '../events/event-pruner.js';
 import { WebhookDispatcher } from '../events/webhook-dispatcher.js';
@@ -21,11 +22,12 @@ import { CA_CERTIFICATE_FILE } from '../pki/authority.js';
 import { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import { ReportBatcher } from '../registry/report-batcher.js';
 import { StatusSweeper } from '../registry/status-sweeper.js';
-import { openStore } from '../store/open.js';
+import { databaseBytes, openStore } from '../store/open.js';
 import type { RetentionPolicy, Store } from '../store/store.js';
 import { type MqttSettings, type RunningMqtt, startMqtt } from '../transport/service.js';
 import type { AbuseLimits } from './abuse/abuse-limits.js';
 import { ADMIN_TOKEN_FILE, ensureAdminToken } from './admin-token.js';
+import { AlertRulesFile, readAlertRules } from './alert-rules-file.js';
 import { buildApp } from './app.js';
 import { AuditPruner } from './audit/audit-pruner.js';
 import type { AuthFailureWatchOptions } from './audit/auth-failure-watch.js';
@@ -34,6 +36,8 @@ import { dataFolderWarning } from './data-folder.js';
 import { DeviceCertificates } from './device-certificates.js';
 import { FACTORY_CA_POLL_MS, FactoryCas } from './factory-cas.js';
 import { Keyring } from './keyring.js';
+import { readMetricsToken } from './metrics/metrics-token.js';
+import { ServerMetrics } from './metrics/server-metrics.js';
 import { assertListenerAllowed, type ListenerTls, PKI_DIR, prepareTls, type TlsSource } from './tls.js';
 
 const TLS_RENEWAL_CHECK_MS = 24 * 3600_000;
@@ -110,6 +114,14 @@ export interface ServerOptions {
   authFailureWatch?: AuthFailureWatchOptions | undefined;
   /** How long audit entries are kept (`--retain-audit`; default: for ever); pruned every `pruneIntervalMs`. */
   auditRetentionMs?: number | null | undefined;
+  /** A file holding the token that may read GET /metrics (besides an admin token); docs/monitoring.md. */
+  metricsTokenFile?: string | undefined;
+  /** How long /metrics reuses its fleet-wide figures (default 10 s). */
+  metricsCacheMs?: number;
+  /** The alert rules file (YAML, docs/alerts.md); no alert rules when unset. */
+  alertRulesFile?: string | undefined;
+  /** Alert rules are evaluated on the engine tick, at most this often (default 15 s). */
+  alertIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -125,6 +137,9 @@ export interface RunningServer {
   scrubber: BlobScrubber;
   pruner: EventPruner;
   factoryCas: FactoryCas;
+  metrics: ServerMetrics;
+  /** Undefined without an alert rules file. */
+  alerts: AlertEvaluator | undefined;
   /** Undefined when MQTT is off (or its default port was taken). */
   mqtt: RunningMqtt | undefined;
   /** Undefined when the listener speaks plain HTTP. */
@@ -152,6 +167,10 @@ export interface ServerParts {
   factoryCas: FactoryCas;
   /** Undefined when the listener speaks plain HTTP. */
   tls: ListenerTls | undefined;
+  metrics: ServerMetrics;
+  /** Undefined without an alert rules file. */
+  alerts: AlertEvaluator | undefined;
+  alertRules: AlertRulesFile | undefined;
 }
 
 export async function createServer(options: ServerOptions = {}): Promise<ServerParts> {
@@ -163,6 +182,9 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   const tls = options.tls
     ? await prepareTls(options.tls, dataDir, options.host ?? '127.0.0.1', new Date(clock.now()))
     : undefined;
+  // So are a metrics token or alert rules file that cannot be used.
+  const metricsTokenHash = options.metricsTokenFile ? readMetricsToken(options.metricsTokenFile) : undefined;
+  if (options.alertRulesFile) readAlertRules(options.alertRulesFile);
   const store =
     options.store ??
     (await openStore({
@@ -179,6 +201,19 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   const blobs = options.blobs?.(dataDir, clock) ?? new FsBlobStore(dataDir, clock);
   await blobs.sweepTemp();
   const factoryCas = new FactoryCas(store, clock);
+  const metrics = new ServerMetrics(store, clock, thresholds, {
+    ...(options.metricsCacheMs === undefined ? {} : { cacheMs: options.metricsCacheMs }),
+    accepted: { heartbeats: () => heartbeats.accepted, reports: () => reports.accepted },
+    // A SQLite store has a file to measure; PostgreSQL's size is its own server's business.
+    ...(databaseBytes(store) > 0 ? { databaseBytes: () => databaseBytes(store) } : {}),
+  });
+  const alerts = options.alertRulesFile
+    ? new AlertEvaluator(store, clock, thresholds, {
+        ...(options.alertIntervalMs === undefined ? {} : { minIntervalMs: options.alertIntervalMs }),
+        // Evaluations start once the app (and its logger) exists.
+        log: { error: (obj, msg) => app.log.error(obj, msg) },
+      })
+    : undefined;
   const keyring = await Keyring.open({
     dataDir,
     serverSigning: options.serverSigning ?? true,
@@ -206,6 +241,9 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       deviceAuth: options.deviceAuth ?? 'any',
       enrollment: options.enrollment ?? 'token',
       factoryCas,
+      metrics,
+      metricsTokenHash,
+      alerts,
     },
     {
       logLevel: options.logLevel ?? 'info',
@@ -227,11 +265,24 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   const exposed = dataFolderWarning(dataDir);
   if (exposed) app.log.warn(exposed);
   const sweeper = new StatusSweeper(store, clock, thresholds, app.log);
+  const alertRules =
+    options.alertRulesFile && alerts
+      ? new AlertRulesFile(options.alertRulesFile, (rules) => alerts.setRules(rules), app.log)
+      : undefined;
+  alertRules?.load();
+  await alerts?.prime();
+  if (alerts) metrics.watchAlerts(alerts);
   const owner = options.replicaId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const engine = new RolloutEngine(store, clock, thresholds, {
     owner,
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
     log: app.log,
+    afterTick: async (passMs) => {
+      metrics.observeEnginePass(passMs);
+      if (!alerts) return;
+      alertRules?.reloadIfChanged();
+      await alerts.maybeEvaluate();
+    },
   });
   const webhooks = new WebhookDispatcher(store, clock, {
     timeoutMs: options.webhookTimeoutMs ?? 10_000,
@@ -263,6 +314,9 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     keyring,
     factoryCas,
     tls: listenerTls,
+    metrics,
+    alerts,
+    alertRules,
   };
 }
 
@@ -307,6 +361,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const caPoll = tls
     ? setInterval(() => void followFactoryCas(parts), options.factoryCaPollMs ?? FACTORY_CA_POLL_MS).unref()
     : undefined;
+  // `kill -HUP` reads the alert rules file again (a change is also picked up on the next evaluation).
+  const reloadAlertRules = () => parts.alertRules?.reload();
+  if (parts.alertRules) process.on('SIGHUP', reloadAlertRules);
   engine.start(options.engineIntervalMs ?? 1_000);
   webhooks.start(options.webhookIntervalMs ?? 1_000);
   scrubber.start(options.scrubIntervalMs ?? 10_000);
@@ -328,9 +385,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     scrubber,
     pruner: parts.pruner,
     factoryCas,
+    metrics: parts.metrics,
+    alerts: parts.alerts,
     mqtt,
     tls: parts.tls,
     async close() {
+      process.off('SIGHUP', reloadAlertRules);
       clearInterval(renewal);
       clearInterval(caPoll);
       await mqtt?.close();
