@@ -14,6 +14,7 @@ import { installProtocolErrors, protocolOptions } from './protocol-errors.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { crlRoutes } from './routes/crl.js';
 import { deviceApi } from './routes/device-api.js';
+import { deviceTagRoutes } from './routes/device-tags.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { fleetRoutes } from './routes/fleet.js';
@@ -107,6 +108,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(webhookRoutes(context));
       await operatorApi.register(recentEventRoutes(context));
       await operatorApi.register(trustedCaRoutes(context));
+      await operatorApi.register(deviceTagRoutes(context));
     },
     { prefix: '/api/v1' },
   );

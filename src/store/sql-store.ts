@@ -21,6 +21,7 @@ import { SqlReleases } from './shared/releases.js';
 import { SqlReplicas } from './shared/replicas.js';
 import { SqlRollouts } from './shared/rollout-rows.js';
 import { sweepStatuses } from './shared/sweep.js';
+import { SqlTags } from './shared/tags.js';
 import * as tokens from './shared/tokens.js';
 import { SqlTrustedCas } from './shared/trusted-cas.js';
 import { SqlUpdates } from './shared/updates.js';
@@ -55,6 +56,7 @@ export class SqlStore implements Store, SqlContext {
   readonly certificates: SqlCertificates;
   readonly admission: SqlAdmission;
   readonly trustedCas: SqlTrustedCas;
+  readonly tags: SqlTags;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -69,6 +71,7 @@ export class SqlStore implements Store, SqlContext {
     this.certificates = new SqlCertificates(db);
     this.admission = new SqlAdmission(this);
     this.trustedCas = new SqlTrustedCas(db);
+    this.tags = new SqlTags(this);
   }
 
   get dialect(): Dialect {

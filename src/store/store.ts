@@ -23,6 +23,7 @@ import type { PlanDevice, PlannedTarget } from '../core/rollout/plan.js';
 import type { RolloutState } from '../core/rollout/rollout-state.js';
 import type { RolloutSpec } from '../core/rollout/spec.js';
 import type { WakeCandidate } from '../core/rollout/wake.js';
+import type { TagEdit } from '../core/tag-edit.js';
 import type { DeviceReportedState, UpdateState } from '../core/update-state.js';
 
 export interface TimeContext {
@@ -284,6 +285,21 @@ export interface TrustedCaStore {
    * DEVICE_DECOMMISSIONED for a retired one; a pre-registered device without either is claimed.
    */
   registerDevice(registration: FactoryRegistration, ctx: TimeContext): Promise<string | null>;
+}
+
+/** One device of a tag edit: its tags after it, or why it was left as it was. */
+export type TagResult =
+  | { id: string; ok: true; tags: Record<string, string>; changed: boolean }
+  | { id: string; ok: false; error: { code: ErrorCode; message: string } };
+
+/** Tag edits (`fleetd devices tag`): by id or filter, one result per device, a `device.tagged` event per change. */
+export interface TagStore {
+  edit(
+    edit: TagEdit,
+    selection: { ids: string[] } | { filter: FilterNode },
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<TagResult[]>;
 }
 
 export interface StatusTransition {
@@ -740,6 +756,7 @@ export interface Store {
   readonly certificates: CertificateStore;
   readonly admission: AdmissionStore;
   readonly trustedCas: TrustedCaStore;
+  readonly tags: TagStore;
   close(): Promise<void>;
 
   // Device registry
