@@ -11,6 +11,7 @@ import type { Dialect } from './migrations.js';
 import type { Database } from './schema.js';
 import { SqlAdmission } from './shared/admission.js';
 import { SqlCertificates } from './shared/certificates.js';
+import { SqlCommands } from './shared/commands.js';
 import * as devices from './shared/devices.js';
 import { enroll } from './shared/enroll.js';
 import { SqlEventRetention } from './shared/event-retention.js';
@@ -57,6 +58,7 @@ export class SqlStore implements Store, SqlContext {
   readonly admission: SqlAdmission;
   readonly trustedCas: SqlTrustedCas;
   readonly tags: SqlTags;
+  readonly commands: SqlCommands;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -72,6 +74,7 @@ export class SqlStore implements Store, SqlContext {
     this.admission = new SqlAdmission(this);
     this.trustedCas = new SqlTrustedCas(db);
     this.tags = new SqlTags(this);
+    this.commands = new SqlCommands(this);
   }
 
   get dialect(): Dialect {
