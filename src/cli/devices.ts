@@ -8,6 +8,7 @@ import type {
 } from '../protocol/operator-api.js';
 import { registerAdmission } from './admission.js';
 import { CliError, type Client } from './client.js';
+import { registerExec } from './commands.js';
 import { registerDeviceTags } from './device-tags.js';
 import { checkImportFile } from './import-file.js';
 import { ago, type OutputFormat, printJson, table } from './output.js';
@@ -57,6 +58,7 @@ export function registerDevices(program: Command, ctx: Ctx): void {
   const devices = program.command('devices').description('the device registry');
   registerAdmission(devices, ctx);
   registerDeviceTags(devices, ctx);
+  registerExec(devices, ctx);
 
   devices
     .command('import')

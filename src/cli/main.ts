@@ -7,6 +7,7 @@ import { registerAgent } from './agent.js';
 import { registerArtifact } from './artifact.js';
 import { registerCa } from './ca.js';
 import { CliError, createClient } from './client.js';
+import { registerCommands } from './commands.js';
 import { registerDemo } from './demo.js';
 import { registerVehiclesDemo } from './demo-vehicles.js';
 import { registerDeploy } from './deploy.js';
@@ -59,6 +60,7 @@ registerWebhooks(program, ctx);
 registerCa(program, ctx);
 registerAgent(program);
 registerSim(program, ctx);
+registerCommands(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

@@ -12,6 +12,7 @@ import { serveDashboard } from './dashboard.js';
 import { installErrorHandling } from './errors.js';
 import { installProtocolErrors, protocolOptions } from './protocol-errors.js';
 import { artifactRoutes } from './routes/artifacts.js';
+import { commandRoutes, deviceCommandApi } from './routes/commands.js';
 import { crlRoutes } from './routes/crl.js';
 import { deviceApi } from './routes/device-api.js';
 import { deviceTagRoutes } from './routes/device-tags.js';
@@ -89,6 +90,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
 
   await app.register(deviceApi(context), { prefix: '/api/device/v1' });
+  await app.register(deviceCommandApi(context), { prefix: '/api/device/v1' });
   // Public, beside the operator API and outside its authentication hook.
   await app.register(pkiRoutes(options.caCertificateFile), { prefix: '/api/v1/pki' });
   await app.register(crlRoutes(context), { prefix: '/api/v1/pki' });
@@ -109,6 +111,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(recentEventRoutes(context));
       await operatorApi.register(trustedCaRoutes(context));
       await operatorApi.register(deviceTagRoutes(context));
+      await operatorApi.register(commandRoutes(context));
     },
     { prefix: '/api/v1' },
   );

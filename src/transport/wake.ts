@@ -3,6 +3,7 @@
  * interval. What may have made devices ready is found by tailing the event log, not by hooking the code that
  * writes it, so a replica wakes devices for work any replica decided:
  * - an update assigned outside rollouts (`update.pending` without a rollout): that device;
+ * - a remote command queued for a device (`command.queued`): that device;
  * - a rollout created, started, resumed, a phase or batch opened, devices joined, switches or rollbacks
  *   queued (rollout events and its `update.pending` events): every device of it the offer would let start;
  * - a device of a rollout finished or failed (its slot is free): as many waiting devices as slots are free;
@@ -44,7 +45,9 @@ export interface WakeWork {
 export function wakeWork(events: StoredEvent[], work: WakeWork = emptyWork()): WakeWork {
   for (const e of events) {
     if (e.rolloutId === null) {
-      if (e.type === 'update.pending' && e.deviceId) work.devices.add(e.deviceId);
+      // A remote command queued for a connected device reaches it at once (docs/remote-commands.md).
+      if ((e.type === 'update.pending' || e.type === 'command.queued') && e.deviceId)
+        work.devices.add(e.deviceId);
     } else if (OPENING.has(e.type)) work.opened.add(e.rolloutId);
     else if (e.type.startsWith('update.') && FINAL_STATES.has(e.type.slice(7) as UpdateState))
       work.slotsFreed.add(e.rolloutId);
