@@ -1,6 +1,6 @@
 /**
  * Remote commands (docs/remote-commands.md): `fleetd devices exec ID|--filter EXPR -- reboot | restart-app NAME
- * | collect-logs [--since 1h] | run FILE`, and `fleetd commands show ID | logs ID DEVICE -o FILE`.
+ * | collect-logs [--since 1h] | run FILE`, and `fleetd commands show ID | logs ID DEVICE --out FILE`.
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -182,7 +182,7 @@ export function registerCommands(program: Command, ctx: Ctx): void {
     .command('logs')
     .argument('<id>', 'command id')
     .argument('<device>', 'device id')
-    .requiredOption('-o, --out <file>', 'where to write the logs')
+    .requiredOption('--out <file>', 'where to write the logs (-o is the output format, as for every command)')
     .description('download the logs a device collected for a collect-logs command')
     .action(async (id: string, device: string, opts: { out: string }) => {
       const bytes = await ctx
