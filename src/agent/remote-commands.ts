@@ -20,7 +20,7 @@ export interface CommandHooks {
 export const DEFAULT_COMMAND_HOOKS: CommandHooks = {
   reboot: 'systemctl reboot',
   restartApp: 'systemctl restart "$FLEETD_APP"',
-  collectLogs: 'journalctl --no-pager --since "-${FLEETD_SINCE_SEC}s"',
+  collectLogs: 'journalctl --no-pager --since "-$FLEETD_SINCE_SEC"s',
 };
 
 const DEFAULT_SINCE_SEC = 3_600;
