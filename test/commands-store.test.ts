@@ -86,11 +86,15 @@ forEachBackend((backend) => {
     expect([...first.keys()]).toEqual(['pos-1', 'pos-2']);
     expect(first.get('pos-1')).toEqual([{ id: 'cmd-1', spec: { kind: 'reboot' }, expiresAt: NOW + TEN_MIN }]);
     expect((await store.commands.deliver(['pos-1', 'pos-2', 'pos-3'], at(2))).size).toBe(0);
+    expect(await store.commands.nextInLine('cmd-1', NOW + 2)).toEqual([]);
 
     expect(await store.commands.recordResult('pos-1', 'cmd-1', ok, at(3))).toEqual({
       accepted: true,
       state: 'succeeded',
     });
+    // A slot is free: pos-3 is next in line (whom the MQTT wake-up calls), until the deadline.
+    expect(await store.commands.nextInLine('cmd-1', NOW + 3)).toEqual(['pos-3']);
+    expect(await store.commands.nextInLine('cmd-1', NOW + TEN_MIN)).toEqual([]);
     // The same result again changes nothing.
     expect(await store.commands.recordResult('pos-1', 'cmd-1', ok, at(4))).toEqual({
       accepted: false,

@@ -392,6 +392,11 @@ export interface CommandStore {
     result: CommandResult,
     ctx: TimeContext,
   ): Promise<{ accepted: boolean; state: CommandState }>;
+  /**
+   * The queued devices of an unexpired command that its free slots would take now (oldest id first): whom to wake
+   * when a device finishes.
+   */
+  nextInLine(commandId: string, now: number): Promise<string[]>;
   /** The collected logs of a device's run (base64), or undefined. */
   logs(commandId: string, deviceId: string): Promise<string | undefined>;
   /** Moves open runs of commands past their deadline to `expired`, with a `command.expired` event each. */

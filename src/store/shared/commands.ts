@@ -373,6 +373,33 @@ export class SqlCommands implements CommandStore {
     });
   }
 
+  async nextInLine(commandId: string, now: number): Promise<string[]> {
+    const command = await this.s.db
+      .selectFrom('commands')
+      .select('max_concurrent')
+      .where('id', '=', commandId)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    if (!command) return [];
+    const running = await this.s.db
+      .selectFrom('command_targets')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('command_id', '=', commandId)
+      .where('state', '=', 'delivered')
+      .executeTakeFirstOrThrow();
+    const free = command.max_concurrent - Number(running.n);
+    if (free <= 0) return [];
+    const rows = await this.s.db
+      .selectFrom('command_targets')
+      .select('device_id')
+      .where('command_id', '=', commandId)
+      .where('state', '=', 'queued')
+      .orderBy('device_id')
+      .limit(free)
+      .execute();
+    return rows.map((r) => r.device_id);
+  }
+
   async logs(commandId: string, deviceId: string): Promise<string | undefined> {
     const row = await this.s.db
       .selectFrom('command_targets')
