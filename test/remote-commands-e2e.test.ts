@@ -5,7 +5,7 @@
  * uploaded and downloaded with `fleetd commands logs`, a script signed with the release key by
  * `fleetd devices exec --key` runs, one signed with another key is refused by the agent, and one whose deadline
  * passed is never delivered and expires. Over MQTT, a command queued while the agent is connected reaches it at
- * once through a wake-up, and its heartbeats never touch HTTP.
+ * once through a wake-up, and its heartbeats never touch HTTP. `fleetd devices tag` edits tags by id and by filter.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
@@ -261,3 +261,20 @@ it('over MQTT: a command queued while the agent is connected reaches it at once,
     proxy.close();
   }
 }, 60_000);
+
+it('fleetd devices tag sets and removes tags by id and by filter, and exits non-zero for a device it could not edit', async () => {
+  const one = cli('devices', 'tag', 'cmd-http', 'site=lab-1', 'shelf=3');
+  expect(one.code, one.stderr).toBe(0);
+  expect(one.stdout).toContain('cmd-http: lab=commands site=lab-1 shelf=3');
+  const many = cli('devices', 'tag', '--filter', 'tag.lab = commands', 'wave=2', 'shelf-');
+  expect(many.code, many.stderr).toBe(0);
+  expect(many.stdout).toContain('2 devices changed');
+  const device = await op.call<{ tags: Record<string, string> }>('GET', '/api/v1/devices/cmd-mqtt');
+  expect(device.body.tags).toEqual({ lab: 'commands', wave: '2' });
+  const missing = cli('devices', 'tag', 'no-such-device', 'wave=3');
+  expect(missing.code).toBe(1);
+  expect(missing.stderr).toContain('does not exist');
+  const bad = cli('devices', 'tag', 'cmd-http', 'wave');
+  expect(bad.code).not.toBe(0);
+  expect(bad.stderr).toContain('key=value');
+});
