@@ -40,6 +40,7 @@ const END_TO_END = [
   'test/tls-cli.test.ts',
   'test/cli-access.test.ts',
   'test/cli-audit.test.ts',
+  'test/remote-commands-e2e.test.ts',
 ];
 
 export default defineConfig({

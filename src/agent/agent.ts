@@ -9,6 +9,7 @@
 import type { KeyObject } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type Clock, systemClock } from '../core/clock.js';
+import type { DeviceCommandJson } from '../protocol/commands.js';
 import { DeviceClient, type HeartbeatBody, type PendingUpdate, ProtocolError } from './client.js';
 import { DeviceCertificate } from './device-certificate.js';
 import type { HttpFetch } from './downloader.js';
@@ -18,6 +19,7 @@ import { type Logger, stderrLogger } from './log.js';
 import { MemorySlots, MemoryStateDir } from './memory-state.js';
 import { MqttChannel } from './mqtt-channel.js';
 import { Outbox, type SendOutcome } from './outbox.js';
+import { type CommandHooks, DEFAULT_COMMAND_HOOKS, RemoteCommands } from './remote-commands.js';
 import { Reporter } from './reporter.js';
 import { Backoff, heartbeatDelayMs, type Random } from './schedule.js';
 import { Slots } from './slots.js';
@@ -78,6 +80,10 @@ export interface AgentOptions {
   /** Restarts during a trial before the agent goes back to the previous slot on its own (default 3). */
   maxTrialRestarts?: number;
   scriptTimeoutMs?: number;
+  /** The shell commands remote commands run (reboot, restart-app, collect-logs); see remote-commands.ts. */
+  commandHooks?: Partial<CommandHooks>;
+  /** How long one remote command may run (default 10 min). */
+  commandTimeoutMs?: number;
   clock?: Clock;
   fetch?: HttpFetch;
   random?: Random;
@@ -118,6 +124,7 @@ export class Agent {
   private approvalDue = 0;
   private readonly lockout: Backoff;
   private flow!: UpdateFlow;
+  private readonly commands: RemoteCommands;
   private readonly abort = new AbortController();
   /** Heartbeats and reports: over MQTT when it is configured and up, else over HTTP. */
   private readonly channel: Channel;
@@ -160,6 +167,14 @@ export class Agent {
       typeof options.publicKey === 'string' ? loadPublicKey(options.publicKey) : options.publicKey;
     this.callRetry = new Backoff(this.random);
     this.lockout = new Backoff(this.random, LOCKOUT_CAP_MS);
+    this.commands = new RemoteCommands({
+      hooks: { ...DEFAULT_COMMAND_HOOKS, ...options.commandHooks },
+      publicKey: this.publicKey,
+      timeoutMs: options.commandTimeoutMs ?? 10 * 60_000,
+      log: this.log,
+      // Results go over HTTP whichever channel heartbeats, as downloads do.
+      post: (id, result) => this.client.commandResult(id, result),
+    });
   }
 
   /** One step: deliver reports, heartbeat, work on the pending update. Returns ms until the next step. */
@@ -182,6 +197,7 @@ export class Agent {
       }
       let next: number;
       let pending: PendingUpdate[] | undefined;
+      let commands: DeviceCommandJson[] = [];
       try {
         const answer = await this.channel.heartbeat(await this.heartbeatBody());
         this.callRetry.succeeded();
@@ -192,12 +208,15 @@ export class Agent {
         }
         next = heartbeatDelayMs(answer.nextHeartbeatSec, this.random);
         pending = answer.pending;
+        commands = answer.commands;
       } catch (e) {
         // Refused credential: nothing else can succeed either, so ask again rarely and do nothing else.
         if (credentialRefused(e)) return this.lockedOutFor(e);
         this.log.warn('heartbeat failed', { error: (e as Error).message });
         next = this.callRetry.failed(this.clock.now());
       }
+      if (commands.length > 0) await this.commands.run(commands);
+      else if (!this.lockedOut) await this.commands.flush();
       if (pending) {
         this.reports.observe(pending);
         await this.flow.work(pending);

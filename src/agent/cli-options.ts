@@ -37,6 +37,10 @@ export interface AgentCliFlags {
   consentCmd?: string | undefined;
   /** mqtt://host:port: heartbeat and report over MQTT, HTTP as the fallback. */
   mqtt?: string | undefined;
+  /** Remote commands: the shell commands reboot, restart-app and collect-logs run. */
+  rebootCommand?: string | undefined;
+  restartAppCommand?: string | undefined;
+  collectLogsCommand?: string | undefined;
 }
 
 /** A consent hook as a shell command: exit 0 means "install now"; anything else (or 60 s) means "not yet". */
@@ -89,5 +93,10 @@ export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<Agent
     ...(flags.firmware !== undefined ? { firmwareVersion: flags.firmware } : {}),
     ...(flags.consentCmd !== undefined ? { consent: consentCommand(flags.consentCmd) } : {}),
     ...(mqtt !== undefined ? { mqtt } : {}),
+    commandHooks: {
+      ...(flags.rebootCommand !== undefined ? { reboot: flags.rebootCommand } : {}),
+      ...(flags.restartAppCommand !== undefined ? { restartApp: flags.restartAppCommand } : {}),
+      ...(flags.collectLogsCommand !== undefined ? { collectLogs: flags.collectLogsCommand } : {}),
+    },
   };
 }

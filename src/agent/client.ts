@@ -1,4 +1,5 @@
 /** The device protocol's HTTP calls (docs/device-protocol.md), and nothing else: no decisions here. */
+import type { CommandResultJson, DeviceCommandJson } from '../protocol/commands.js';
 import type { EnrollJson, HeartbeatJson, PendingUpdateJson } from '../protocol/device-api.js';
 import type { HttpFetch } from './downloader.js';
 import type { Report, SendOutcome } from './outbox.js';
@@ -12,6 +13,8 @@ export type PendingUpdate = PendingUpdateJson;
 export interface HeartbeatAnswer {
   pending: PendingUpdate[];
   nextHeartbeatSec: number;
+  /** Remote commands handed to this device (docs/remote-commands.md). */
+  commands: DeviceCommandJson[];
 }
 
 export type EnrollBody = EnrollJson;
@@ -100,11 +103,25 @@ export class DeviceClient {
   async heartbeat(body: HeartbeatBody): Promise<HeartbeatAnswer> {
     const res = await this.post('/heartbeat', body, true);
     if (res.status !== 200) throw await protocolError(res, 'heartbeat');
-    const answer = (await res.json()) as { pending_updates?: unknown; next_heartbeat?: unknown };
+    const answer = (await res.json()) as {
+      pending_updates?: unknown;
+      next_heartbeat?: unknown;
+      commands?: unknown;
+    };
     const list = Array.isArray(answer.pending_updates) ? answer.pending_updates : [];
     const next =
       typeof answer.next_heartbeat === 'number' && answer.next_heartbeat > 0 ? answer.next_heartbeat : 300;
-    return { pending: list.map(parsePendingUpdate).filter((u) => u !== undefined), nextHeartbeatSec: next };
+    return {
+      pending: list.map(parsePendingUpdate).filter((u) => u !== undefined),
+      nextHeartbeatSec: next,
+      commands: parseCommands(answer.commands),
+    };
+  }
+
+  /** Posts a remote command's result; throws when the server did not take it (the caller retries later). */
+  async commandResult(id: string, result: CommandResultJson): Promise<void> {
+    const res = await this.post(`/commands/${encodeURIComponent(id)}/result`, result);
+    if (res.status !== 200) throw await protocolError(res, 'command result');
   }
 
   /** Never throws: the outbox decides from the outcome whether to move on or retry later. */
@@ -174,6 +191,32 @@ async function protocolError(res: Response, what: string): Promise<ProtocolError
     code,
     `${what}: HTTP ${res.status}${code ? ` ${code}` : ''}: ${message}`,
   );
+}
+
+const COMMAND_KINDS: ReadonlySet<unknown> = new Set(['reboot', 'restart-app', 'collect-logs', 'run']);
+
+/** The well-formed commands of a heartbeat answer; anything else is skipped. */
+export function parseCommands(raw: unknown): DeviceCommandJson[] {
+  if (!Array.isArray(raw)) return [];
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  return raw.flatMap((c: Record<string, unknown>) => {
+    if (typeof c !== 'object' || c === null || typeof c.id !== 'string' || !COMMAND_KINDS.has(c.kind))
+      return [];
+    const app = str(c.app);
+    const script = str(c.script);
+    const signature = str(c.signature);
+    return [
+      {
+        id: c.id,
+        kind: c.kind as DeviceCommandJson['kind'],
+        expires_at: str(c.expires_at) ?? '',
+        ...(app !== undefined ? { app } : {}),
+        ...(typeof c.since === 'number' ? { since: c.since } : {}),
+        ...(script !== undefined ? { script } : {}),
+        ...(signature !== undefined ? { signature } : {}),
+      },
+    ];
+  });
 }
 
 /** A malformed entry is skipped rather than trusted: the manifest's signature is what is checked later. */

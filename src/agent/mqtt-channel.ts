@@ -21,6 +21,7 @@ import {
   type HeartbeatBody,
   type PendingUpdate,
   ProtocolError,
+  parseCommands,
   parsePendingUpdate,
 } from './client.js';
 import type { Logger } from './log.js';
@@ -92,6 +93,7 @@ export class MqttChannel {
     return {
       pending: list.map(parsePendingUpdate).filter((u): u is PendingUpdate => u !== undefined),
       nextHeartbeatSec: next,
+      commands: parseCommands(reply.commands),
     };
   }
 

@@ -11,6 +11,10 @@ export interface RunOptions {
   cwd?: string;
   timeoutMs: number;
   signal?: AbortSignal;
+  /** How much of the output's tail to keep, in characters (default 2048). */
+  keepOutput?: number;
+  /** Added to the environment of the command. */
+  env?: Record<string, string>;
 }
 
 const KEEP_OUTPUT = 2048;
@@ -18,11 +22,17 @@ const KEEP_OUTPUT = 2048;
 export function runShell(args: string[], options: RunOptions): Promise<CommandResult> {
   return new Promise((resolve) => {
     // detached: the child leads its own process group, so a timeout also kills what the script started
-    const child = spawn('sh', args, { cwd: options.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('sh', args, {
+      cwd: options.cwd,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+    });
+    const keepOutput = options.keepOutput ?? KEEP_OUTPUT;
     let output = '';
     let timedOut = false;
     const keep = (chunk: Buffer) => {
-      output = (output + chunk.toString('utf8')).slice(-KEEP_OUTPUT);
+      output = (output + chunk.toString('utf8')).slice(-keepOutput);
     };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);

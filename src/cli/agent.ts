@@ -44,6 +44,15 @@ export function registerAgent(program: Command): void {
       '--mqtt <url>',
       'heartbeat and report over this MQTT broker, woken by the server; HTTP as fallback',
     )
+    .option('--reboot-command <cmd>', 'remote command reboot runs this (default: systemctl reboot)')
+    .option(
+      '--restart-app-command <cmd>',
+      'remote command restart-app runs this with $FLEETD_APP (default: systemctl restart "$FLEETD_APP")',
+    )
+    .option(
+      '--collect-logs-command <cmd>',
+      'remote command collect-logs uploads what this prints, given $FLEETD_SINCE_SEC (default: journalctl)',
+    )
     .action(async (flags) => {
       // `--server` is the program's global option (the same flag the operator commands use).
       // A bundle names its server; the environment is for operators and does not override it.

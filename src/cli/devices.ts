@@ -8,6 +8,8 @@ import type {
 } from '../protocol/operator-api.js';
 import { registerAdmission } from './admission.js';
 import { CliError, type Client } from './client.js';
+import { registerExec } from './commands.js';
+import { registerDeviceTags } from './device-tags.js';
 import { checkImportFile } from './import-file.js';
 import { ago, type OutputFormat, printJson, table } from './output.js';
 
@@ -55,6 +57,8 @@ export function deviceTable(devices: DeviceJson[]): string {
 export function registerDevices(program: Command, ctx: Ctx): void {
   const devices = program.command('devices').description('the device registry');
   registerAdmission(devices, ctx);
+  registerDeviceTags(devices, ctx);
+  registerExec(devices, ctx);
 
   devices
     .command('import')

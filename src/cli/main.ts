@@ -9,6 +9,7 @@ import { registerArtifact } from './artifact.js';
 import { registerAudit } from './audit.js';
 import { registerCa } from './ca.js';
 import { CliError, createClient } from './client.js';
+import { registerCommands } from './commands.js';
 import { registerDemo } from './demo.js';
 import { registerVehiclesDemo } from './demo-vehicles.js';
 import { registerDeploy } from './deploy.js';
@@ -67,6 +68,7 @@ registerUsers(program, ctx);
 registerTokens(program, ctx);
 registerAudit(program, ctx);
 registerAlerts(program, ctx);
+registerCommands(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

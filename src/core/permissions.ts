@@ -7,6 +7,7 @@ import { FleetError } from './errors.js';
 export const PERMISSIONS = [
   'devices.read',
   'devices.write',
+  'commands.run',
   'rollouts.read',
   'rollouts.create',
   'rollouts.control',
@@ -45,7 +46,7 @@ const READ: Permission[] = [
 /** The roles every server has; custom roles may not take their names. */
 export const BUILT_IN_ROLES: Readonly<Record<string, readonly Permission[]>> = {
   viewer: READ,
-  operator: [...READ, 'devices.write', 'rollouts.create', 'rollouts.control'],
+  operator: [...READ, 'devices.write', 'commands.run', 'rollouts.create', 'rollouts.control'],
   // Uploads and approves; starting rollouts is an operator's ("CI may upload but not promote" is a custom role).
   'release-manager': [...READ, 'releases.write', 'releases.approve'],
   admin: PERMISSIONS,

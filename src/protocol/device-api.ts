@@ -6,6 +6,7 @@
 import { type Static, Type } from 'typebox';
 import type { Heartbeat } from '../core/device.js';
 import type { DeviceReportedState } from '../core/update-state.js';
+import { DeviceCommand } from './commands.js';
 import { DeviceId, INT4_MAX, Nullable, Tags } from './common.js';
 
 export const HeartbeatBody = Type.Object(
@@ -112,6 +113,9 @@ export function pendingUpdateJson({ update, release, retryAfterSec, soft }: Offe
 
 export const HeartbeatReply = Type.Object({
   pending_updates: Type.Array(PendingUpdate),
+  commands: Type.Optional(
+    Type.Array(DeviceCommand, { description: 'Remote commands for this device (docs/remote-commands.md)' }),
+  ),
   next_heartbeat: Type.Integer({ description: 'Seconds until the device should send its next heartbeat' }),
 });
 export type HeartbeatReplyJson = Static<typeof HeartbeatReply>;

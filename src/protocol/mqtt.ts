@@ -7,7 +7,11 @@
  */
 import { type Static, Type } from 'typebox';
 import type { FleetError } from '../core/errors.js';
+import { type DeviceCommandJson, deviceCommandJson } from './commands.js';
 import { errorJson } from './common.js';
+
+type DeliveredCommandSource = Parameters<typeof deviceCommandJson>[0];
+
 import {
   type OfferSource,
   type PendingUpdateJson,
@@ -30,6 +34,7 @@ export interface HeartbeatInbox {
   type: 'heartbeat';
   request_id?: RequestId;
   pending_updates: PendingUpdateJson[];
+  commands?: DeviceCommandJson[];
   next_heartbeat: number;
 }
 
@@ -37,11 +42,13 @@ export function heartbeatReply(
   requestId: RequestId | undefined,
   offers: OfferSource[],
   nextHeartbeatSec: number,
+  commands: DeliveredCommandSource[] = [],
 ): HeartbeatInbox {
   return {
     type: 'heartbeat' as const,
     ...withRequest(requestId),
     pending_updates: offers.map(pendingUpdateJson),
+    ...(commands.length > 0 ? { commands: commands.map(deviceCommandJson) } : {}),
     next_heartbeat: nextHeartbeatSec,
   };
 }

@@ -6,13 +6,21 @@
  */
 import type { Clock } from '../core/clock.js';
 import type { StatusThresholds } from '../core/device.js';
-import type { HeartbeatOutcome, PresentedHeartbeat, Store, UpdateOffer } from '../store/store.js';
+import type {
+  DeliveredCommand,
+  HeartbeatOutcome,
+  PresentedHeartbeat,
+  Store,
+  UpdateOffer,
+} from '../store/store.js';
 import { GroupCommit } from './group-commit.js';
 
 export interface HeartbeatAnswer {
   outcome: HeartbeatOutcome;
   /** What is pending for the device; empty when there is nothing or the heartbeat was refused. */
   offers: UpdateOffer[];
+  /** Remote commands handed to the device now (docs/remote-commands.md); each is handed over once. */
+  commands: DeliveredCommand[];
 }
 
 export class HeartbeatBatcher {
@@ -45,9 +53,12 @@ export class HeartbeatBatcher {
       })
       .map((h) => h.heartbeat.deviceId);
     const offers = await this.store.updates.offer(withUpdates, ctx);
+    const accepted = batch.filter((_, i) => outcomes[i]!.ok).map((h) => h.heartbeat.deviceId);
+    const commands = await this.store.commands.deliver(accepted, ctx);
     return batch.map((h, i) => ({
       outcome: outcomes[i]!,
       offers: offers.get(h.heartbeat.deviceId) ?? [],
+      commands: outcomes[i]!.ok ? (commands.get(h.heartbeat.deviceId) ?? []) : [],
     }));
   }
 }

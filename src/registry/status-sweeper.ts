@@ -1,6 +1,6 @@
 /**
  * Records the silence of devices: a device that stops sending heartbeats becomes offline, then
- * abandoned, with an event each time, although no request arrives to tell us.
+ * abandoned, with an event each time, although no request arrives to tell us. Also expires remote commands.
  */
 import type { Clock } from '../core/clock.js';
 import type { StatusThresholds } from '../core/device.js';
@@ -32,6 +32,8 @@ export class StatusSweeper {
       const ctx = { now, thresholds: this.thresholds };
       const moved = await this.store.sweepStatuses(ctx, this.lastSweep);
       this.lastSweep = now;
+      // Remote commands past their deadline close here too (with an event each); none is delivered late anyway.
+      await this.store.commands.expire(ctx);
       if (now - this.lastSnapshot >= this.snapshotIntervalMs) {
         // Every replica sweeps; whichever comes first records the snapshot and the others leave it at that.
         await this.store.recordFleetSnapshot(ctx, this.snapshotIntervalMs * 0.8);

@@ -17,8 +17,10 @@ import { installProtocolErrors, protocolOptions } from './protocol-errors.js';
 import { alertRoutes } from './routes/alerts.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { auditRoutes } from './routes/audit.js';
+import { commandRoutes, deviceCommandApi } from './routes/commands.js';
 import { crlRoutes } from './routes/crl.js';
 import { deviceApi } from './routes/device-api.js';
+import { deviceTagRoutes } from './routes/device-tags.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { fleetRoutes } from './routes/fleet.js';
@@ -106,6 +108,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   await metricsRoutes(app, context);
 
   await app.register(deviceApi(context), { prefix: '/api/device/v1' });
+  await app.register(deviceCommandApi(context), { prefix: '/api/device/v1' });
   // Public, beside the operator API and outside its authentication hook.
   await app.register(pkiRoutes(options.caCertificateFile), { prefix: '/api/v1/pki' });
   await app.register(crlRoutes(context), { prefix: '/api/v1/pki' });
@@ -127,6 +130,8 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(principalRoutes(context));
       await operatorApi.register(auditRoutes(context));
       await operatorApi.register(alertRoutes(context));
+      await operatorApi.register(deviceTagRoutes(context));
+      await operatorApi.register(commandRoutes(context));
     },
     { prefix: '/api/v1' },
   );

@@ -114,3 +114,22 @@ export async function rolloutTargetsInScope(
   }
   return filterText.trim() === '' ? p.scope : `(${p.scope}) and (${filterText})`;
 }
+
+/** Refuses (403, with the count) a write naming devices by id of which some lie outside the caller's scope. */
+export async function mustStayInScope(
+  c: ServerContext,
+  request: FastifyRequest,
+  ids: string[],
+): Promise<void> {
+  const p = principalOf(request);
+  if (p.scope === null) return;
+  const inside = await idsInScope(c, request, ids);
+  const outside = new Set(ids.filter((id) => !inside.has(id))).size;
+  if (outside > 0) {
+    throw new FleetError(
+      'FORBIDDEN',
+      `${outside} of the devices named lie outside the scope "${p.scope}" of token ${p.name}`,
+      { scope: p.scope, outside },
+    );
+  }
+}

@@ -679,6 +679,58 @@ function auditLog(dialect: Dialect): Migration {
   };
 }
 
+/**
+ * Remote commands (docs/remote-commands.md): a command, and one row per device it targets with that device's
+ * state and result. The heartbeat looks for a device's queued rows; expiry for the open rows of commands past
+ * their deadline.
+ */
+function remoteManagement(dialect: Dialect): Migration {
+  const t = types(dialect);
+  return {
+    async up(db: AnyDb) {
+      await db.schema
+        .createTable('commands')
+        .addColumn('id', t.binaryText, (c) => c.primaryKey())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('spec', 'text', (c) => c.notNull())
+        .addColumn('created_at', t.time, (c) => c.notNull())
+        .addColumn('expires_at', t.time, (c) => c.notNull())
+        .addColumn('max_concurrent', 'integer', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('command_targets')
+        .addColumn('command_id', t.binaryText, (c) =>
+          c.notNull().references('commands.id').onDelete('cascade'),
+        )
+        .addColumn('device_id', t.binaryText, (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('delivered_at', t.time)
+        .addColumn('finished_at', t.time)
+        .addColumn('exit_code', 'integer')
+        .addColumn('output', 'text')
+        .addColumn('output_truncated', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('error', 'text')
+        .addColumn('logs', 'text')
+        .addColumn('logs_bytes', 'integer')
+        .addPrimaryKeyConstraint('command_targets_pk', ['command_id', 'device_id'])
+        .execute();
+      await db.schema
+        .createIndex('command_targets_device')
+        .on('command_targets')
+        .columns(['device_id', 'state'])
+        .execute();
+      await db.schema
+        .createIndex('command_targets_open')
+        .on('command_targets')
+        .columns(['command_id', 'state'])
+        .where(sql.ref('state'), 'in', sql`('queued', 'delivered')`)
+        .execute();
+      await db.schema.createIndex('commands_expires_at').on('commands').column('expires_at').execute();
+    },
+  };
+}
+
 export function migrationsFor(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_registry': initial(dialect),
@@ -701,6 +753,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0018_trusted_cas': trustedCas(dialect),
     '0019_principals': principals(dialect),
     '0020_audit_log': auditLog(dialect),
+    '0021_remote_management': remoteManagement(dialect),
   };
 }
 

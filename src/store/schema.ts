@@ -2,8 +2,10 @@
  * Table types for Kysely. Times are integers (ms since epoch, UTC) in both dialects; JSON is stored as text
  * so both adapters read and write the same values.
  */
+
 import type { ColumnType, Generated } from 'kysely';
 import type { DeviceAdmission } from '../core/admission.js';
+import type { CommandKind, CommandState } from '../core/command.js';
 import type { DeviceStatus } from '../core/device.js';
 import type { UpdatePurpose } from '../core/rollout/offer.js';
 import type { RolloutState } from '../core/rollout/rollout-state.js';
@@ -316,6 +318,36 @@ export interface AuditHeadTable {
   anchor_hash: string;
 }
 
+/** A remote command an operator sent to devices (docs/remote-commands.md). */
+export interface CommandsTable {
+  id: string;
+  kind: CommandKind;
+  /** JSON of the command's fields (application, since, script and signature). */
+  spec: string;
+  created_at: number;
+  expires_at: number;
+  /** At most this many of its devices hold it delivered and unfinished at once. */
+  max_concurrent: number;
+  actor: string;
+}
+
+/** One device's run of a command, with its result. */
+export interface CommandTargetsTable {
+  command_id: string;
+  device_id: string;
+  state: CommandState;
+  delivered_at: number | null;
+  finished_at: number | null;
+  exit_code: number | null;
+  /** The tail of the output, at most MAX_COMMAND_OUTPUT characters. */
+  output: string | null;
+  output_truncated: number;
+  error: string | null;
+  /** collect-logs: the uploaded file, base64. */
+  logs: string | null;
+  logs_bytes: number | null;
+}
+
 export interface Database {
   trusted_cas: TrustedCasTable;
   device_certificates: DeviceCertificatesTable;
@@ -337,6 +369,8 @@ export interface Database {
   roles: RolesTable;
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
+  commands: CommandsTable;
+  command_targets: CommandTargetsTable;
 }
 
 export type Timestamp = ColumnType<number, number, number>;

@@ -12,6 +12,7 @@ import type { Database } from './schema.js';
 import { SqlAdmission } from './shared/admission.js';
 import { SqlAuditLog } from './shared/audit-log.js';
 import { SqlCertificates } from './shared/certificates.js';
+import { SqlCommands } from './shared/commands.js';
 import * as devices from './shared/devices.js';
 import { enroll } from './shared/enroll.js';
 import { SqlEventRetention } from './shared/event-retention.js';
@@ -23,6 +24,7 @@ import { SqlReleases } from './shared/releases.js';
 import { SqlReplicas } from './shared/replicas.js';
 import { SqlRollouts } from './shared/rollout-rows.js';
 import { sweepStatuses } from './shared/sweep.js';
+import { SqlTags } from './shared/tags.js';
 import * as tokens from './shared/tokens.js';
 import { SqlTrustedCas } from './shared/trusted-cas.js';
 import { SqlUpdates } from './shared/updates.js';
@@ -59,6 +61,8 @@ export class SqlStore implements Store, SqlContext {
   readonly trustedCas: SqlTrustedCas;
   readonly principals: SqlPrincipals;
   readonly audit: SqlAuditLog;
+  readonly tags: SqlTags;
+  readonly commands: SqlCommands;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -75,6 +79,8 @@ export class SqlStore implements Store, SqlContext {
     this.trustedCas = new SqlTrustedCas(db);
     this.principals = new SqlPrincipals(db);
     this.audit = new SqlAuditLog(db);
+    this.tags = new SqlTags(this);
+    this.commands = new SqlCommands(this);
   }
 
   get dialect(): Dialect {

@@ -8,6 +8,7 @@
 
 import type { AdmissionDecision, DeviceAdmission } from '../core/admission.js';
 import type { AuditEntry, AuditRecord, ChainAnchor, ChainVerdict } from '../core/audit/audit-chain.js';
+import type { CommandSpec, CommandState } from '../core/command.js';
 import type {
   Device,
   DeviceRecord,
@@ -25,6 +26,7 @@ import type { PlanDevice, PlannedTarget } from '../core/rollout/plan.js';
 import type { RolloutState } from '../core/rollout/rollout-state.js';
 import type { RolloutSpec } from '../core/rollout/spec.js';
 import type { WakeCandidate } from '../core/rollout/wake.js';
+import type { TagEdit } from '../core/tag-edit.js';
 import type { DeviceReportedState, UpdateState } from '../core/update-state.js';
 import type { PrincipalStore } from './principals.js';
 
@@ -288,6 +290,120 @@ export interface TrustedCaStore {
    * DEVICE_DECOMMISSIONED for a retired one; a pre-registered device without either is claimed.
    */
   registerDevice(registration: FactoryRegistration, ctx: TimeContext): Promise<string | null>;
+}
+
+/** One device of a tag edit: its tags after it, or why it was left as it was. */
+export type TagResult =
+  | { id: string; ok: true; tags: Record<string, string>; changed: boolean }
+  | { id: string; ok: false; error: { code: ErrorCode; message: string } };
+
+/** Tag edits (`fleetd devices tag`): by id or filter, one result per device, a `device.tagged` event per change. */
+export interface TagStore {
+  edit(
+    edit: TagEdit,
+    selection: { ids: string[] } | { filter: FilterNode },
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<TagResult[]>;
+}
+
+/** A command as stored, with the counts of its devices by state. */
+export interface RemoteCommand {
+  id: string;
+  spec: CommandSpec;
+  createdAt: number;
+  expiresAt: number;
+  maxConcurrent: number;
+  actor: string;
+  counts: Partial<Record<CommandState, number>>;
+}
+
+export interface NewRemoteCommand {
+  id: string;
+  spec: CommandSpec;
+  expiresAt: number;
+  maxConcurrent: number;
+}
+
+/** One device's run of a command, with its result (never the collected logs themselves). */
+export interface CommandTarget {
+  commandId: string;
+  deviceId: string;
+  state: CommandState;
+  deliveredAt: number | null;
+  finishedAt: number | null;
+  exitCode: number | null;
+  output: string | null;
+  outputTruncated: boolean;
+  error: string | null;
+  logsBytes: number | null;
+}
+
+/** What a device's heartbeat hands it: its command, with the deadline. */
+export interface DeliveredCommand {
+  id: string;
+  spec: CommandSpec;
+  expiresAt: number;
+}
+
+export interface CommandResult {
+  exitCode: number | null;
+  output: string;
+  outputTruncated: boolean;
+  error: string | null;
+  /** collect-logs: the file, base64, and its size. */
+  logs?: { base64: string; bytes: number };
+}
+
+/** One device a command was sent to, or why it was not. */
+export type CommandTargetResult =
+  | { id: string; ok: true }
+  | { id: string; ok: false; error: { code: ErrorCode; message: string } };
+
+/** Remote commands: queued per device, delivered by heartbeat within the concurrency bound, expired on time. */
+export interface CommandStore {
+  /**
+   * Queues a command for devices by id or filter, with a `command.queued` event per device, in one transaction;
+   * an unknown or decommissioned device is reported and never fails the others. A command no device takes is
+   * not stored (its `command` is undefined).
+   */
+  create(
+    command: NewRemoteCommand,
+    selection: { ids: string[] } | { filter: FilterNode },
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<{ command: RemoteCommand | undefined; results: CommandTargetResult[] }>;
+  get(id: string): Promise<RemoteCommand | undefined>;
+  targets(id: string, limit: number): Promise<CommandTarget[]>;
+  /** A device's commands, newest first. */
+  ofDevice(
+    deviceId: string,
+    limit: number,
+  ): Promise<Array<{ command: RemoteCommand; target: CommandTarget }>>;
+  /**
+   * Hands these devices their queued, unexpired commands, as far as each command's concurrency allows, marking
+   * them delivered with an event: each is delivered once.
+   */
+  deliver(deviceIds: readonly string[], ctx: TimeContext): Promise<Map<string, DeliveredCommand[]>>;
+  /**
+   * A device's result for a command delivered to it (NOT_FOUND when it is not this device's command;
+   * TRANSITION_NOT_ALLOWED when it was never delivered). A result sent again changes nothing.
+   */
+  recordResult(
+    deviceId: string,
+    commandId: string,
+    result: CommandResult,
+    ctx: TimeContext,
+  ): Promise<{ accepted: boolean; state: CommandState }>;
+  /**
+   * The queued devices of an unexpired command that its free slots would take now (oldest id first): whom to wake
+   * when a device finishes.
+   */
+  nextInLine(commandId: string, now: number): Promise<string[]>;
+  /** The collected logs of a device's run (base64), or undefined. */
+  logs(commandId: string, deviceId: string): Promise<string | undefined>;
+  /** Moves open runs of commands past their deadline to `expired`, with a `command.expired` event each. */
+  expire(ctx: TimeContext, limit?: number): Promise<number>;
 }
 
 export interface StatusTransition {
@@ -778,6 +894,8 @@ export interface Store {
   readonly trustedCas: TrustedCaStore;
   readonly principals: PrincipalStore;
   readonly audit: AuditStore;
+  readonly tags: TagStore;
+  readonly commands: CommandStore;
   close(): Promise<void>;
 
   // Device registry

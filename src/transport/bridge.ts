@@ -172,12 +172,12 @@ export class MqttBridge {
   ): Promise<object> {
     if (request.kind === 'heartbeat') {
       assertOwnHeartbeat(deviceId, request.body.device_id);
-      const { outcome, offers } = await this.o.heartbeats.submit({
+      const { outcome, offers, commands } = await this.o.heartbeats.submit({
         certificateFingerprint: fingerprint,
         heartbeat: heartbeatFromBody(deviceId, request.body),
       });
       if (!outcome.ok) throw new FleetError('UNAUTHENTICATED', CERTIFICATE_REFUSED);
-      return heartbeatReply(request.requestId, offers, this.o.heartbeatIntervalSec);
+      return heartbeatReply(request.requestId, offers, this.o.heartbeatIntervalSec, commands);
     }
     if ((await this.o.store.certificates.deviceOf(fingerprint)) !== deviceId)
       throw new FleetError('UNAUTHENTICATED', CERTIFICATE_REFUSED);
@@ -202,12 +202,12 @@ export class MqttBridge {
     }
     if (request.kind === 'heartbeat') {
       assertOwnHeartbeat(deviceId, request.body.device_id);
-      const { outcome, offers } = await this.o.heartbeats.submit({
+      const { outcome, offers, commands } = await this.o.heartbeats.submit({
         credentialHash: hashSecret(presented.secret),
         heartbeat: heartbeatFromBody(deviceId, request.body),
       });
       if (!outcome.ok) throw new FleetError('UNAUTHENTICATED', UNAUTHENTICATED);
-      return heartbeatReply(request.requestId, offers, this.o.heartbeatIntervalSec);
+      return heartbeatReply(request.requestId, offers, this.o.heartbeatIntervalSec, commands);
     }
     const stored = await this.o.store.credentialHash(deviceId);
     if (!stored || !secretMatches(presented.secret, stored))

@@ -3,6 +3,8 @@
  * interval. What may have made devices ready is found by tailing the event log, not by hooking the code that
  * writes it, so a replica wakes devices for work any replica decided:
  * - an update assigned outside rollouts (`update.pending` without a rollout): that device;
+ * - a remote command queued for a device (`command.queued`): that device; one of its devices finished (a slot of
+ *   its concurrency is free): the queued devices its free slots take;
  * - a rollout created, started, resumed, a phase or batch opened, devices joined, switches or rollbacks
  *   queued (rollout events and its `update.pending` events): every device of it the offer would let start;
  * - a device of a rollout finished or failed (its slot is free): as many waiting devices as slots are free;
@@ -37,14 +39,20 @@ const OPENING = new Set([
 /** What a page of events asks for: devices to wake by id, rollouts to look at in full or for freed slots. */
 export interface WakeWork {
   devices: Set<string>;
+  /** Remote commands one of whose devices finished. */
+  commandsFreed: Set<string>;
   opened: Set<string>;
   slotsFreed: Set<string>;
 }
 
 export function wakeWork(events: StoredEvent[], work: WakeWork = emptyWork()): WakeWork {
   for (const e of events) {
-    if (e.rolloutId === null) {
-      if (e.type === 'update.pending' && e.deviceId) work.devices.add(e.deviceId);
+    if (FINISHED_COMMAND.has(e.type) && typeof e.data.command_id === 'string') {
+      work.commandsFreed.add(e.data.command_id);
+    } else if (e.rolloutId === null) {
+      // A remote command queued for a connected device reaches it at once (docs/remote-commands.md).
+      if ((e.type === 'update.pending' || e.type === 'command.queued') && e.deviceId)
+        work.devices.add(e.deviceId);
     } else if (OPENING.has(e.type)) work.opened.add(e.rolloutId);
     else if (e.type.startsWith('update.') && FINAL_STATES.has(e.type.slice(7) as UpdateState))
       work.slotsFreed.add(e.rolloutId);
@@ -52,7 +60,14 @@ export function wakeWork(events: StoredEvent[], work: WakeWork = emptyWork()): W
   return work;
 }
 
-const emptyWork = (): WakeWork => ({ devices: new Set(), opened: new Set(), slotsFreed: new Set() });
+const FINISHED_COMMAND = new Set(['command.succeeded', 'command.failed', 'command.expired']);
+
+const emptyWork = (): WakeWork => ({
+  devices: new Set(),
+  commandsFreed: new Set(),
+  opened: new Set(),
+  slotsFreed: new Set(),
+});
 
 export class WakePoller {
   private cursor = 0;
@@ -89,6 +104,9 @@ export class WakePoller {
       if (events.length < PAGE) break;
     }
     for (const id of work.devices) this.wake(id);
+    for (const id of work.commandsFreed) {
+      for (const device of await this.store.commands.nextInLine(id, this.clock.now())) this.wake(device);
+    }
     await this.windowsOpened(work.opened);
     for (const id of work.opened) await this.wakeReady(id, 'all');
     for (const id of work.slotsFreed) if (!work.opened.has(id)) await this.wakeReady(id, 'slots');

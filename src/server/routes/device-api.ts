@@ -5,6 +5,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { checkTimeZone } from '../../core/device.js';
 import { FleetError } from '../../core/errors.js';
+import { deviceCommandJson } from '../../protocol/commands.js';
 import { withErrors } from '../../protocol/common.js';
 import {
   AdmissionPendingReply,
@@ -162,7 +163,7 @@ export const deviceApi =
         const body = request.body;
         await mustActAsItself(c, request, proof, body.device_id);
         const heartbeat = heartbeatFromBody(body.device_id, body);
-        const { outcome, offers } = await c.heartbeats.submit(
+        const { outcome, offers, commands } = await c.heartbeats.submit(
           proof.method === 'certificate'
             ? { certificateFingerprint: proof.fingerprint, heartbeat }
             : { credentialHash: hashSecret(proof.secret), heartbeat },
@@ -171,7 +172,11 @@ export const deviceApi =
           if (proof.method === 'certificate') return refuseCertificate(c, request);
           throw new FleetError('UNAUTHENTICATED', 'the device credential is unknown, revoked or wrong');
         }
-        return { pending_updates: offers.map(pendingUpdateJson), next_heartbeat: c.heartbeatIntervalSec };
+        return {
+          pending_updates: offers.map(pendingUpdateJson),
+          ...(commands.length > 0 ? { commands: commands.map(deviceCommandJson) } : {}),
+          next_heartbeat: c.heartbeatIntervalSec,
+        };
       },
     );
 
