@@ -13,6 +13,7 @@ import { installErrorHandling } from './errors.js';
 import { installProtocolErrors, protocolOptions } from './protocol-errors.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { crlRoutes } from './routes/crl.js';
+import { deltaRoutes, deviceDeltaRoutes } from './routes/deltas.js';
 import { deviceApi } from './routes/device-api.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
@@ -88,6 +89,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
 
   await app.register(deviceApi(context), { prefix: '/api/device/v1' });
+  await app.register(deviceDeltaRoutes(context), { prefix: '/api/device/v1' });
   // Public, beside the operator API and outside its authentication hook.
   await app.register(pkiRoutes(options.caCertificateFile), { prefix: '/api/v1/pki' });
   await app.register(crlRoutes(context), { prefix: '/api/v1/pki' });
@@ -107,6 +109,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(webhookRoutes(context));
       await operatorApi.register(recentEventRoutes(context));
       await operatorApi.register(trustedCaRoutes(context));
+      await operatorApi.register(deltaRoutes(context));
     },
     { prefix: '/api/v1' },
   );

@@ -12,7 +12,9 @@ import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { BlobScrubber } from '../artifacts/blob-scrubber.js';
 import { FsBlobStore } from '../artifacts/blob-store.js';
+import type { DeltaBuilder } from '../artifacts/delta-builder.js';
 import { type Clock, systemClock } from '../core/clock.js';
+import type { DeltaTool } from '../core/delta.js';
 import { DEFAULT_THRESHOLDS, type StatusThresholds } from '../core/device.js';
 import { RolloutEngine } from '../engine/rollout-engine.js';
 import { DEFAULT_RETENTION, EventPruner } from '../events/event-pruner.js';
@@ -28,6 +30,7 @@ import { ADMIN_TOKEN_FILE, ensureAdminToken } from './admin-token.js';
 import { buildApp } from './app.js';
 import type { DeviceAuthMode, EnrollmentMode } from './context.js';
 import { dataFolderWarning } from './data-folder.js';
+import { deltaBuilder } from './delta-setup.js';
 import { DeviceCertificates } from './device-certificates.js';
 import { FACTORY_CA_POLL_MS, FactoryCas } from './factory-cas.js';
 import { Keyring } from './keyring.js';
@@ -101,6 +104,10 @@ export interface ServerOptions {
   insecureHttp?: boolean;
   /** How often another replica's change to the trusted factory CAs is looked for (default 10 s). */
   factoryCaPollMs?: number;
+  /** The tool binary deltas are built with (docs/delta-updates.md); `off`: none are built. Default xdelta3. */
+  deltaTool?: DeltaTool | 'off';
+  /** Delta builds at once (default 1, at most 2). */
+  deltaConcurrency?: number;
 }
 
 export interface RunningServer {
@@ -120,6 +127,8 @@ export interface RunningServer {
   mqtt: RunningMqtt | undefined;
   /** Undefined when the listener speaks plain HTTP. */
   tls: ListenerTls | undefined;
+  /** Builds binary deltas in the background; undefined with `deltaTool: 'off'`. */
+  deltas: DeltaBuilder | undefined;
   close(): Promise<void>;
 }
 
@@ -143,6 +152,7 @@ export interface ServerParts {
   factoryCas: FactoryCas;
   /** Undefined when the listener speaks plain HTTP. */
   tls: ListenerTls | undefined;
+  deltas: DeltaBuilder | undefined;
 }
 
 export async function createServer(options: ServerOptions = {}): Promise<ServerParts> {
@@ -175,6 +185,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     serverSigning: options.serverSigning ?? true,
     trustedKeyFiles: options.trustedKeyFiles ?? [],
   });
+  const deltas = deltaBuilder(options, { store, blobs, clock, keyring, dataDir, log: () => app.log });
   const app = await buildApp(
     {
       store,
@@ -197,6 +208,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       deviceAuth: options.deviceAuth ?? 'any',
       enrollment: options.enrollment ?? 'token',
       factoryCas,
+      deltas,
     },
     {
       logLevel: options.logLevel ?? 'info',
@@ -252,6 +264,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     keyring,
     factoryCas,
     tls: listenerTls,
+    deltas,
   };
 }
 
@@ -314,8 +327,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     factoryCas,
     mqtt,
     tls: parts.tls,
+    deltas: parts.deltas,
     async close() {
       clearInterval(renewal);
+      parts.deltas?.stop();
       clearInterval(caPoll);
       await mqtt?.close();
       await app.close();

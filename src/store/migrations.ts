@@ -4,6 +4,7 @@
  * Over 500 lines because it is the schema's history, read in order: a released migration is never edited.
  */
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { deltas } from './migration-0022-deltas.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -623,6 +624,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0016_device_certificates': deviceCertificates(dialect),
     '0017_device_admission': deviceAdmission(),
     '0018_trusted_cas': trustedCas(dialect),
+    '0022_deltas': deltas(dialect),
   };
 }
 

@@ -11,6 +11,7 @@ import type { Dialect } from './migrations.js';
 import type { Database } from './schema.js';
 import { SqlAdmission } from './shared/admission.js';
 import { SqlCertificates } from './shared/certificates.js';
+import { SqlDeltas } from './shared/deltas.js';
 import * as devices from './shared/devices.js';
 import { enroll } from './shared/enroll.js';
 import { SqlEventRetention } from './shared/event-retention.js';
@@ -55,6 +56,7 @@ export class SqlStore implements Store, SqlContext {
   readonly certificates: SqlCertificates;
   readonly admission: SqlAdmission;
   readonly trustedCas: SqlTrustedCas;
+  readonly deltas: SqlDeltas;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -69,6 +71,7 @@ export class SqlStore implements Store, SqlContext {
     this.certificates = new SqlCertificates(db);
     this.admission = new SqlAdmission(this);
     this.trustedCas = new SqlTrustedCas(db);
+    this.deltas = new SqlDeltas(db);
   }
 
   get dialect(): Dialect {

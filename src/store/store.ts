@@ -24,6 +24,7 @@ import type { RolloutState } from '../core/rollout/rollout-state.js';
 import type { RolloutSpec } from '../core/rollout/spec.js';
 import type { WakeCandidate } from '../core/rollout/wake.js';
 import type { DeviceReportedState, UpdateState } from '../core/update-state.js';
+import type { DeltaStore } from './delta-store.js';
 
 export interface TimeContext {
   now: number;
@@ -740,6 +741,7 @@ export interface Store {
   readonly certificates: CertificateStore;
   readonly admission: AdmissionStore;
   readonly trustedCas: TrustedCaStore;
+  readonly deltas: DeltaStore;
   close(): Promise<void>;
 
   // Device registry
