@@ -121,6 +121,11 @@ beforeAll(async () => {
     ...['--public-key', publicKeyFile, '--enroll-token', token, '--firmware', '0.9.0'],
   ];
   startAgent();
+  await readUntil(
+    'the device online',
+    async () => (await op.call<{ status: string }>('GET', '/api/v1/devices/dev-1')).body.status,
+    (status) => status === 'online',
+  );
   await rollTo('1.0.0'); // no release 0.9.0: the full image
   await runs('1.0.0');
 }, 120_000);
