@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { runDelta } from './delta.js';
 import { runDownload } from './download.js';
 import { runFilterQuery } from './filter-query.js';
 import { runHeartbeat } from './heartbeat.js';
@@ -26,6 +27,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchResult>> = {
   'server-memory': runServerMemory,
   simulator: runSimulator,
   tls: runTls,
+  delta: runDelta,
 };
 
 const FILE = join(import.meta.dirname, '../../BENCHMARKS.md');
