@@ -12,7 +12,10 @@ export const DELTA_TOOLS = ['xdelta3', 'zstd'] as const;
 export type DeltaTool = (typeof DELTA_TOOLS)[number];
 export const DEFAULT_DELTA_TOOL: DeltaTool = 'xdelta3';
 
-/** xdelta3's source window: the memory a build or an apply holds for the source, whatever its size. */
+/**
+ * xdelta3's source window: the memory a build or an apply holds for the source, whatever its size. `-D` keeps
+ * xdelta3 from gunzipping inputs and gzipping the output again: a device's gzip could write other bytes.
+ */
 const XDELTA_SOURCE_WINDOW = String(64 * 1024 * 1024);
 
 export interface DeltaPaths {
@@ -33,7 +36,7 @@ export function buildCommand(tool: DeltaTool, p: DeltaPaths): ToolCommand {
   if (tool === 'xdelta3') {
     return {
       command: 'xdelta3',
-      args: ['-e', '-9', '-f', '-B', XDELTA_SOURCE_WINDOW, '-s', p.source, p.input, p.output],
+      args: ['-e', '-9', '-D', '-f', '-B', XDELTA_SOURCE_WINDOW, '-s', p.source, p.input, p.output],
     };
   }
   // --long=31 lets the match window span a source of up to 2 GiB; the apply side must then allow it too.
@@ -48,7 +51,7 @@ export function applyCommand(tool: DeltaTool, p: DeltaPaths): ToolCommand {
   if (tool === 'xdelta3') {
     return {
       command: 'xdelta3',
-      args: ['-d', '-f', '-B', XDELTA_SOURCE_WINDOW, '-s', p.source, p.input, p.output],
+      args: ['-d', '-D', '-f', '-B', XDELTA_SOURCE_WINDOW, '-s', p.source, p.input, p.output],
     };
   }
   return {
