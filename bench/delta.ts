@@ -6,6 +6,7 @@
  * shows what compression alone would save. Bounded: about 48 MB of /usr at BENCH_SCALE=1.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   appendFileSync,
   cpSync,
@@ -71,14 +72,14 @@ function copyTree(files: string[], from: string, to: string): string[] {
   });
 }
 
-/** A package upgrade: some files of one package rewritten in part, one grown, one new. */
+/** A package upgrade: some files of one package rewritten in part and grown (the caller adds a new file). */
 function upgradeFiles(files: string[], count: number): void {
   const step = Math.max(1, Math.floor(files.length / count));
   for (let i = 0; i < files.length && i / step < count; i += step) {
     const f = files[i]!;
     const bytes = readFileSync(f);
-    if (bytes.length > 64)
-      bytes.fill(0x5a, bytes.length >> 1, Math.min(bytes.length, (bytes.length >> 1) + 256));
+    // New code is new bytes: a random run (up to 4 KiB) in the middle, as a rebuilt binary differs.
+    randomBytes(Math.min(4096, bytes.length >> 1)).copy(bytes, bytes.length >> 2);
     writeFileSync(f, bytes);
     appendFileSync(f, `\n# upgraded to 2.0.${i}\n`);
   }
