@@ -41,6 +41,7 @@ const END_TO_END = [
   'test/cli-access.test.ts',
   'test/cli-audit.test.ts',
   'test/remote-commands-e2e.test.ts',
+  'test/delta-e2e.test.ts',
 ];
 
 export default defineConfig({

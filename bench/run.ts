@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { runDelta } from './delta.js';
 import { runDownload } from './download.js';
 import { runFilterQuery } from './filter-query.js';
 import { runHeartbeat } from './heartbeat.js';
@@ -28,6 +29,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchResult>> = {
   simulator: runSimulator,
   tls: runTls,
   metrics: runMetrics,
+  delta: runDelta,
 };
 
 const FILE = join(import.meta.dirname, '../../BENCHMARKS.md');

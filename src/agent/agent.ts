@@ -313,7 +313,7 @@ export class Agent {
       });
     }
     this.flow = new UpdateFlow(
-      { ...o, publicKey: this.publicKey },
+      { ...o, publicKey: this.publicKey, deltas: o.memoryState !== true },
       {
         state: this.state,
         slots: this.slots,

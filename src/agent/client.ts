@@ -1,5 +1,7 @@
 /** The device protocol's HTTP calls (docs/device-protocol.md), and nothing else: no decisions here. */
 import type { CommandResultJson, DeviceCommandJson } from '../protocol/commands.js';
+
+import type { DeltaOfferJson } from '../protocol/deltas.js';
 import type { EnrollJson, HeartbeatJson, PendingUpdateJson } from '../protocol/device-api.js';
 import type { HttpFetch } from './downloader.js';
 import type { Report, SendOutcome } from './outbox.js';
@@ -237,5 +239,17 @@ export function parsePendingUpdate(raw: unknown): PendingUpdate | undefined {
     download_url: typeof u.download_url === 'string' ? u.download_url : '',
     retry_after: typeof u.retry_after === 'number' ? u.retry_after : null,
     soft: u.soft === true,
+    ...(isDeltaOffer(u.delta) ? { delta: u.delta } : {}),
   };
+}
+
+/** Its shape only: the delta manifest's signature is what is checked before it is used. */
+function isDeltaOffer(d: unknown): d is DeltaOfferJson {
+  if (typeof d !== 'object' || d === null) return false;
+  const o = d as Record<string, unknown>;
+  return (
+    ['url', 'tool', 'sha256', 'source_sha256', 'manifest', 'signature'].every(
+      (k) => typeof o[k] === 'string',
+    ) && typeof o.size === 'number'
+  );
 }

@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { DeltaOfferJson } from '../protocol/deltas.js';
 import type { PendingUpdateJson } from '../protocol/device-api.js';
 import { isNotFound, readJson, removeDurably, writeFileAtomic, writeJsonAtomic } from './fsutil.js';
 
@@ -34,6 +35,8 @@ export interface JobRecord {
   manifest: string;
   signature: string;
   download_url: string;
+  /** A delta offered with the update; dropped once it failed, so the full image is fetched from then on. */
+  delta?: DeltaOfferJson;
 }
 
 /** What a slot holds; written last when installing, so its presence means the slot is complete. */

@@ -4,14 +4,17 @@
  * agent restarted after a kill walks the same path to where it stopped and carries on from there.
  */
 import type { KeyObject } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import type { DeviceClient, PendingUpdate } from './client.js';
+import { updateByDelta } from './delta-update.js';
 import { DownloadError, type HttpFetch } from './downloader.js';
 import { checkHealth, type HealthCheck } from './health.js';
 import type { Logger } from './log.js';
 import { Cancelled, type Reporter } from './reporter.js';
 import { Backoff, type Random } from './schedule.js';
-import { decideTrial, type SlotName, type Slots } from './slots.js';
+import { decideTrial, other, type SlotName, type Slots } from './slots.js';
 import type { JobRecord, StateDir } from './state-dir.js';
 import { type Manifest, type Verdict, verifyArtifact, verifyRelease } from './verify.js';
 
@@ -29,6 +32,8 @@ export interface FlowOptions {
   maxTrialRestarts?: number | undefined;
   scriptTimeoutMs?: number | undefined;
   fetch?: HttpFetch | undefined;
+  /** Take offered deltas (default true; the simulator's in-memory slots hold no image to apply them to). */
+  deltas?: boolean | undefined;
 }
 
 /** What the flow works with, owned by the Agent. */
@@ -174,6 +179,7 @@ export class UpdateFlow {
       manifest: u.manifest,
       signature: u.signature,
       download_url: u.download_url,
+      ...(u.delta && this.options.deltas !== false ? { delta: u.delta } : {}),
     };
     await this.state.writeJob(job);
     this.log.info('update started', {
@@ -196,7 +202,7 @@ export class UpdateFlow {
       return this.hold(entry, 'the server holds the download back');
     await this.reports.report(job.id, 'notified');
     if (holding === 'nothing') {
-      const file = await this.fetchArtifact(job, m, slot);
+      const file = (await this.fetchByDelta(job, m, slot)) ?? (await this.fetchArtifact(job, m, slot));
       const check = verifyArtifact(m, file);
       if (!check.ok) return this.fail(job.id, check.reason);
       await this.slots.markStaged(slot, m);
@@ -247,6 +253,48 @@ export class UpdateFlow {
     if ((await this.slots.release(slot))?.sha256 === m.sha256) return 'installed';
     const staged = await this.slots.staged(slot);
     return staged?.sha256 === m.sha256 ? 'staged' : 'nothing';
+  }
+
+  /** The image rebuilt from the running one and the offered delta; undefined: download it whole. */
+  private async fetchByDelta(job: JobRecord, m: Manifest, slot: SlotName) {
+    const delta = job.delta;
+    if (!delta) return undefined;
+    const running = await this.slots.release(other(slot));
+    const source =
+      running && running.type !== 'archive' && running.type !== 'script'
+        ? { path: join(this.slots.dir(other(slot)), 'payload'), sha256: running.sha256 }
+        : undefined;
+    const downloadDir = join(this.slots.dir(slot), '.download');
+    await mkdir(downloadDir, { recursive: true });
+    let outcome: Verdict<{ size: number; sha256: string }>;
+    try {
+      outcome = await updateByDelta({
+        delta,
+        manifest: m,
+        publicKey: this.options.publicKey,
+        source,
+        downloadDir,
+        url: this.client.url(delta.url),
+        fetch: this.client.fetchFn,
+        headers: this.client.authHeaders(),
+        signal: this.deps.signal,
+      });
+    } catch (e) {
+      if (this.deps.signal.aborted) throw e;
+      outcome = { ok: false, reason: (e as Error).message };
+    }
+    if (outcome.ok) {
+      this.log.info('update rebuilt from a delta', {
+        update: job.id,
+        delta_bytes: delta.size,
+        image_bytes: m.size,
+      });
+      return outcome.value;
+    }
+    this.log.warn('delta not used; downloading the full image', { update: job.id, reason: outcome.reason });
+    delete job.delta;
+    await this.state.writeJob(job); // a restart does not try the same delta again
+    return undefined;
   }
 
   private async fetchArtifact(job: JobRecord, m: Manifest, slot: SlotName) {

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { readPrivateKeyFile, signManifest } from '../artifacts/signing.js';
 import { canonicalManifest, RELEASE_TYPES, type ReleaseType } from '../core/manifest.js';
+import type { DeltaListJson } from '../protocol/deltas.js';
 import type { ReleaseJson, VerifyReportJson as VerifyReport } from '../protocol/releases.js';
 import { CliError, type Client } from './client.js';
 import { type OutputFormat, printJson, table } from './output.js';
@@ -40,6 +41,10 @@ const humanSize = (n: number) =>
     : n >= 1024 ** 2
       ? `${(n / 1024 ** 2).toFixed(1)} MiB`
       : `${n} B`;
+
+/** Deltas are often a few KiB: shown to the KiB. */
+const deltaSize = (n: number) =>
+  n >= 1024 ** 2 ? humanSize(n) : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
 
 const ref = (r: string) => encodeURIComponent(r);
 
@@ -206,5 +211,29 @@ export function registerArtifact(program: Command, ctx: Ctx): void {
         .request<{ deleted: string }>('DELETE', `/api/v1/artifacts/${ref(release)}`);
       if (ctx.format() === 'json') return printJson(r);
       console.log(`deleted ${release}`);
+    });
+
+  artifact
+    .command('deltas')
+    .argument('<release>', 'name@version or id')
+    .description('the binary deltas built to a release, smallest first, with their sizes')
+    .action(async (release: string) => {
+      const r = await ctx.client().request<DeltaListJson>('GET', `/api/v1/releases/${ref(release)}/deltas`);
+      if (ctx.format() === 'json') return printJson(r);
+      if (r.deltas.length === 0) return console.log(`no deltas to ${release} (yet)`);
+      console.log(
+        table(
+          ['FROM', 'TOOL', 'SIZE', 'OF FULL', 'SHA256', 'BUILD', 'CREATED'],
+          r.deltas.map((d) => [
+            d.source_version,
+            d.tool,
+            deltaSize(d.size),
+            `${((100 * d.size) / Math.max(1, d.target_size)).toFixed(1)} %`,
+            d.sha256.slice(0, 12),
+            `${(d.build_ms / 1000).toFixed(1)} s`,
+            d.created_at,
+          ]),
+        ),
+      );
     });
 }

@@ -87,6 +87,11 @@ export function registerServer(program: Command): void {
       'let webhooks target loopback, private, link-local and metadata addresses (default: public only)',
     )
     .option(
+      '--delta-tool <tool>',
+      'build binary deltas with xdelta3 or zstd, or off (docs/delta-updates.md)',
+      'xdelta3',
+    )
+    .option(
       '--scrub-rate <MiB/s>',
       'average rate at which stored artifacts are re-hashed in the background (0: no scrub)',
       '4',
@@ -221,6 +226,7 @@ export function registerServer(program: Command): void {
           insecureHttp: opts.insecureHttp === true,
           metricsTokenFile: opts.metricsTokenFile,
           alertRulesFile: opts.alertRules,
+          deltaTool: oneOf(opts.deltaTool!, ['xdelta3', 'zstd', 'off'] as const, '--delta-tool'),
         });
         const token = server.adminToken
           ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`

@@ -8,6 +8,7 @@ import type { Heartbeat } from '../core/device.js';
 import type { DeviceReportedState } from '../core/update-state.js';
 import { DeviceCommand } from './commands.js';
 import { DeviceId, INT4_MAX, Nullable, Tags } from './common.js';
+import { DeltaOffer } from './deltas.js';
 
 export const HeartbeatBody = Type.Object(
   {
@@ -75,6 +76,7 @@ export const PendingUpdate = Type.Object({
   download_url: Type.String(),
   retry_after: Nullable(Type.Integer({ description: 'Seconds to wait before downloading (held back)' })),
   soft: Type.Boolean({ description: 'The device may defer installing (its consent hook decides)' }),
+  delta: Type.Optional(DeltaOffer),
 });
 export type PendingUpdateJson = Static<typeof PendingUpdate>;
 

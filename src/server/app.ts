@@ -19,6 +19,7 @@ import { artifactRoutes } from './routes/artifacts.js';
 import { auditRoutes } from './routes/audit.js';
 import { commandRoutes, deviceCommandApi } from './routes/commands.js';
 import { crlRoutes } from './routes/crl.js';
+import { deltaRoutes, deviceDeltaRoutes } from './routes/deltas.js';
 import { deviceApi } from './routes/device-api.js';
 import { deviceTagRoutes } from './routes/device-tags.js';
 import { deviceRoutes } from './routes/devices.js';
@@ -109,6 +110,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
 
   await app.register(deviceApi(context), { prefix: '/api/device/v1' });
   await app.register(deviceCommandApi(context), { prefix: '/api/device/v1' });
+  await app.register(deviceDeltaRoutes(context), { prefix: '/api/device/v1' });
   // Public, beside the operator API and outside its authentication hook.
   await app.register(pkiRoutes(options.caCertificateFile), { prefix: '/api/v1/pki' });
   await app.register(crlRoutes(context), { prefix: '/api/v1/pki' });
@@ -132,6 +134,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(alertRoutes(context));
       await operatorApi.register(deviceTagRoutes(context));
       await operatorApi.register(commandRoutes(context));
+      await operatorApi.register(deltaRoutes(context));
     },
     { prefix: '/api/v1' },
   );

@@ -1,5 +1,6 @@
 /** What route handlers are given: the store, the clock and the services built on them. */
 import type { FsBlobStore } from '../artifacts/blob-store.js';
+import type { DeltaBuilder } from '../artifacts/delta-builder.js';
 import type { Clock } from '../core/clock.js';
 import type { StatusThresholds } from '../core/device.js';
 import type { AlertEvaluator } from '../engine/alert-evaluator.js';
@@ -44,6 +45,8 @@ export interface ServerContext {
   metricsTokenHash?: string | undefined;
   /** The alert rules' evaluator, when the server has an alert rules file (docs/alerts.md). */
   alerts?: AlertEvaluator | undefined;
+  /** Builds binary deltas in the background (docs/delta-updates.md); undefined when turned off. */
+  deltas?: DeltaBuilder | undefined;
 }
 
 /** `token`: enrollment needs a token; `approve`: a tokenless request joins the approval queue (docs/enrollment.md). */

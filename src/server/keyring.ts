@@ -52,6 +52,11 @@ export class Keyring {
     return new Keyring(signer, trusted);
   }
 
+  /** Whether this server holds a signing key (not `--no-server-signing`). */
+  get canSign(): boolean {
+    return this.signer !== null;
+  }
+
   sign(manifest: string): { signature: string; keyId: string } {
     if (!this.signer) {
       throw new FleetError(

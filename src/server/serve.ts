@@ -12,7 +12,9 @@ import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { BlobScrubber } from '../artifacts/blob-scrubber.js';
 import { FsBlobStore } from '../artifacts/blob-store.js';
+import type { DeltaBuilder } from '../artifacts/delta-builder.js';
 import { type Clock, systemClock } from '../core/clock.js';
+import type { DeltaTool } from '../core/delta.js';
 import { DEFAULT_THRESHOLDS, type StatusThresholds } from '../core/device.js';
 import { AlertEvaluator } from '../engine/alert-evaluator.js';
 import { RolloutEngine } from '../engine/rollout-engine.js';
@@ -33,6 +35,7 @@ import { AuditPruner } from './audit/audit-pruner.js';
 import type { AuthFailureWatchOptions } from './audit/auth-failure-watch.js';
 import type { DeviceAuthMode, EnrollmentMode } from './context.js';
 import { dataFolderWarning } from './data-folder.js';
+import { deltaBuilder } from './delta-setup.js';
 import { DeviceCertificates } from './device-certificates.js';
 import { FACTORY_CA_POLL_MS, FactoryCas } from './factory-cas.js';
 import { Keyring } from './keyring.js';
@@ -122,6 +125,10 @@ export interface ServerOptions {
   alertRulesFile?: string | undefined;
   /** Alert rules are evaluated on the engine tick, at most this often (default 15 s). */
   alertIntervalMs?: number;
+  /** The tool binary deltas are built with (docs/delta-updates.md); `off`: none are built. Default xdelta3. */
+  deltaTool?: DeltaTool | 'off';
+  /** Delta builds at once (default 1, at most 2). */
+  deltaConcurrency?: number;
 }
 
 export interface RunningServer {
@@ -144,6 +151,8 @@ export interface RunningServer {
   mqtt: RunningMqtt | undefined;
   /** Undefined when the listener speaks plain HTTP. */
   tls: ListenerTls | undefined;
+  /** Builds binary deltas in the background; undefined with `deltaTool: 'off'`. */
+  deltas: DeltaBuilder | undefined;
   close(): Promise<void>;
 }
 
@@ -171,6 +180,7 @@ export interface ServerParts {
   /** Undefined without an alert rules file. */
   alerts: AlertEvaluator | undefined;
   alertRules: AlertRulesFile | undefined;
+  deltas: DeltaBuilder | undefined;
 }
 
 export async function createServer(options: ServerOptions = {}): Promise<ServerParts> {
@@ -219,6 +229,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     serverSigning: options.serverSigning ?? true,
     trustedKeyFiles: options.trustedKeyFiles ?? [],
   });
+  const deltas = deltaBuilder(options, { store, blobs, clock, keyring, dataDir, log: () => app.log });
   const app = await buildApp(
     {
       store,
@@ -244,6 +255,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       metrics,
       metricsTokenHash,
       alerts,
+      deltas,
     },
     {
       logLevel: options.logLevel ?? 'info',
@@ -317,6 +329,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     metrics,
     alerts,
     alertRules,
+    deltas,
   };
 }
 
@@ -389,9 +402,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     alerts: parts.alerts,
     mqtt,
     tls: parts.tls,
+    deltas: parts.deltas,
     async close() {
       process.off('SIGHUP', reloadAlertRules);
       clearInterval(renewal);
+      parts.deltas?.stop();
       clearInterval(caPoll);
       await mqtt?.close();
       await app.close();

@@ -4,6 +4,7 @@
  * Over 500 lines because it is the schema's history, read in order: a released migration is never edited.
  */
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { deltas } from './migration-0022-deltas.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -754,6 +755,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0019_principals': principals(dialect),
     '0020_audit_log': auditLog(dialect),
     '0021_remote_management': remoteManagement(dialect),
+    '0022_deltas': deltas(dialect),
   };
 }
 

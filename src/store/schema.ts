@@ -348,8 +348,26 @@ export interface CommandTargetsTable {
   logs_bytes: number | null;
 }
 
+/** A binary delta from one release's image to another's (docs/delta-updates.md); its bytes are a blob. */
+export interface DeltasTable {
+  id: string;
+  source_release_id: string;
+  target_release_id: string;
+  tool: string;
+  size: number;
+  sha256: string;
+  /** The canonical delta manifest: exactly the bytes that were signed. */
+  manifest: string;
+  signature: string;
+  key_id: string;
+  /** How long the build took, in milliseconds. */
+  build_ms: number;
+  created_at: number;
+}
+
 export interface Database {
   trusted_cas: TrustedCasTable;
+  deltas: DeltasTable;
   device_certificates: DeviceCertificatesTable;
   replicas: ReplicasTable;
   device_status_days: DeviceStatusDaysTable;

@@ -13,6 +13,7 @@ import { SqlAdmission } from './shared/admission.js';
 import { SqlAuditLog } from './shared/audit-log.js';
 import { SqlCertificates } from './shared/certificates.js';
 import { SqlCommands } from './shared/commands.js';
+import { SqlDeltas } from './shared/deltas.js';
 import * as devices from './shared/devices.js';
 import { enroll } from './shared/enroll.js';
 import { SqlEventRetention } from './shared/event-retention.js';
@@ -63,6 +64,7 @@ export class SqlStore implements Store, SqlContext {
   readonly audit: SqlAuditLog;
   readonly tags: SqlTags;
   readonly commands: SqlCommands;
+  readonly deltas: SqlDeltas;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -81,6 +83,7 @@ export class SqlStore implements Store, SqlContext {
     this.audit = new SqlAuditLog(db);
     this.tags = new SqlTags(this);
     this.commands = new SqlCommands(this);
+    this.deltas = new SqlDeltas(db);
   }
 
   get dialect(): Dialect {

@@ -28,6 +28,7 @@ import type { RolloutSpec } from '../core/rollout/spec.js';
 import type { WakeCandidate } from '../core/rollout/wake.js';
 import type { TagEdit } from '../core/tag-edit.js';
 import type { DeviceReportedState, UpdateState } from '../core/update-state.js';
+import type { DeltaStore } from './delta-store.js';
 import type { PrincipalStore } from './principals.js';
 
 export interface TimeContext {
@@ -896,6 +897,7 @@ export interface Store {
   readonly audit: AuditStore;
   readonly tags: TagStore;
   readonly commands: CommandStore;
+  readonly deltas: DeltaStore;
   close(): Promise<void>;
 
   // Device registry

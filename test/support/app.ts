@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { FsBlobStore } from '../../src/artifacts/blob-store.js';
+import type { DeltaBuilder } from '../../src/artifacts/delta-builder.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { hashSecret, newSecret } from '../../src/registry/credentials.js';
 import type { StatusSweeper } from '../../src/registry/status-sweeper.js';
@@ -26,6 +27,8 @@ export interface TestApp {
   adminToken: string;
   /** Authorization header for the admin token. */
   admin: { authorization: string };
+  /** The background delta builder (tests wait on its `idle()`). */
+  deltas: DeltaBuilder | undefined;
   close(): Promise<void>;
 }
 
@@ -55,7 +58,7 @@ export async function testApp(
     hashSecret(adminToken),
   );
   const makeBlobs = options.blobs;
-  const { app, keyring, sweeper } = await createServer({
+  const { app, keyring, sweeper, deltas } = await createServer({
     dataDir,
     store,
     clock,
@@ -79,7 +82,9 @@ export async function testApp(
     sweeper,
     adminToken,
     admin: { authorization: `Bearer ${adminToken}` },
+    deltas,
     async close() {
+      deltas?.stop();
       await app.close();
       await store.close();
     },

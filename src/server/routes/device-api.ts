@@ -26,6 +26,7 @@ import { deviceCredential, hashSecret, splitDeviceCredential } from '../../regis
 import { authenticateDevice, deviceProof, mustActAsItself, refuseCertificate } from '../auth.js';
 import { sendBlob } from '../blob-reply.js';
 import { type ServerContext, timeContext } from '../context.js';
+import { withDeltas } from '../delta-offers.js';
 import type { DeviceCertificate } from '../device-certificates.js';
 
 const certificateJson = (issued: DeviceCertificate) => ({
@@ -172,8 +173,9 @@ export const deviceApi =
           if (proof.method === 'certificate') return refuseCertificate(c, request);
           throw new FleetError('UNAUTHENTICATED', 'the device credential is unknown, revoked or wrong');
         }
+        const pending = await withDeltas(c, body.firmware_version, offers, offers.map(pendingUpdateJson));
         return {
-          pending_updates: offers.map(pendingUpdateJson),
+          pending_updates: pending,
           ...(commands.length > 0 ? { commands: commands.map(deviceCommandJson) } : {}),
           next_heartbeat: c.heartbeatIntervalSec,
         };

@@ -97,6 +97,7 @@ export const rolloutRoutes =
           return reply.status(200).send(planJson(planned, eta, ctx.now));
         }
         const { rollout } = await createRollout(c.store, spec, ctx, actorOf(operatorOf(request)));
+        c.deltas?.planRollout(rollout.id, rollout.releaseId); // in the background: the reply does not wait
         return reply.status(201).send(rolloutJson(rollout, await rolloutProgress(c.store, rollout, ctx)));
       },
     );
