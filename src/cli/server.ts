@@ -123,6 +123,7 @@ export function registerServer(program: Command): void {
       'how long a device certificate FleetD issues is valid',
       '90d',
     )
+    .option('--ddi-tenant <name>', 'the hawkBit tenant in the DDI API paths of SWUpdate devices', 'DEFAULT')
     .action(
       async (
         opts: Record<string, string> & {
@@ -206,6 +207,7 @@ export function registerServer(program: Command): void {
           deviceCertValidityMs: parseDuration(opts.deviceCertValidity!, '--device-cert-validity'),
           tls,
           insecureHttp: opts.insecureHttp === true,
+          ddiTenant: ddiTenant(opts.ddiTenant!),
         });
         const token = server.adminToken
           ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`
@@ -235,6 +237,13 @@ function oneOf<T extends string>(value: string, allowed: readonly T[], flag: str
   if (!(allowed as readonly string[]).includes(value))
     throw new CliError(`${flag}: "${value}" must be ${allowed.join(' or ')}`);
   return value as T;
+}
+
+function ddiTenant(value: string): string {
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(value) || value === 'api') {
+    throw new CliError(`--ddi-tenant: "${value}" must be 1-64 letters, digits, . _ - (and not "api")`);
+  }
+  return value;
 }
 
 function deviceAuthMode(value: string): 'any' | 'mtls' {

@@ -13,6 +13,7 @@ import { installErrorHandling } from './errors.js';
 import { installProtocolErrors, protocolOptions } from './protocol-errors.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { crlRoutes } from './routes/crl.js';
+import { DEFAULT_DDI_TENANT, ddiRoutes } from './routes/ddi.js';
 import { deviceApi } from './routes/device-api.js';
 import { deviceRoutes } from './routes/devices.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
@@ -110,6 +111,8 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
     },
     { prefix: '/api/v1' },
   );
+  const ddiTenant = context.ddiTenant ?? DEFAULT_DDI_TENANT;
+  await app.register(ddiRoutes(context, ddiTenant), { prefix: `/${ddiTenant}/controller/v1` });
   await serveDashboard(app, options.webRoot);
   return app;
 }

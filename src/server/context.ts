@@ -36,6 +36,8 @@ export interface ServerContext {
   enrollment: EnrollmentMode;
   /** Trusted factory CAs: their device certificates register their device on first contact. */
   factoryCas: FactoryCas;
+  /** The hawkBit tenant of the DDI API's paths (`--ddi-tenant`; default `DEFAULT`). */
+  ddiTenant?: string | undefined;
 }
 
 /** `token`: enrollment needs a token; `approve`: a tokenless request joins the approval queue (docs/enrollment.md). */
