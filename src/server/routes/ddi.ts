@@ -62,6 +62,11 @@ export const ddiRoutes =
 
     const digests = new BlobDigestCache(c.blobs);
     const tagged = new Set<string>();
+    /**
+     * Devices that sent their configData to this process. SWUpdate sends it whenever the poll links it, before
+     * looking at any update, so the link goes once it was sent (as hawkBit's does); another replica asks once more.
+     */
+    const configured = new Set<string>();
     const base = (request: FastifyRequest, deviceId: string) =>
       `${request.protocol}://${request.host}/${tenant}/controller/v1/${deviceId}`;
     const bodyText = (request: FastifyRequest) => (typeof request.body === 'string' ? request.body : '');
@@ -165,7 +170,7 @@ export const ddiRoutes =
         const links = await pollLinks(controllerId, answer.offers, href);
         return basePollJson(links.sleepSec ?? c.heartbeatIntervalSec, {
           ...links,
-          configData: `${href}/configData`,
+          ...(configured.has(controllerId) ? {} : { configData: `${href}/configData` }),
         });
       },
     );
@@ -176,6 +181,8 @@ export const ddiRoutes =
       async (request) => {
         const deviceId = await authenticated(request, request.params.controllerId);
         await tagDevice(deviceId, parseConfigData(bodyText(request)));
+        if (configured.size > 100_000) configured.clear();
+        configured.add(deviceId);
         return ok;
       },
     );
