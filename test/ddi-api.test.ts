@@ -162,6 +162,8 @@ forEachBackend((backend) => {
         '{ "id": "", "time": "20261204T135924", "status": { "result": { "finished": "success" }, "execution": "closed", "details" : [ "" ] }, "data" : {  "serial": "SN-0001","board": "fleetd-board" } }',
       );
       expect(config.statusCode).toBe(200);
+      // Sent: no longer linked (SWUpdate sends it whenever linked, before looking at any update).
+      expect((await d.get('/sw-1')).json()._links).toEqual({});
       const filtered = await operator('GET', `/devices?filter=${encodeURIComponent('tag.serial = SN-0001')}`);
       expect(filtered.json().devices.map((x: { id: string }) => x.id)).toEqual(['sw-1']);
 
