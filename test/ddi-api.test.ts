@@ -306,6 +306,14 @@ forEachBackend((backend) => {
       expect(other.statusCode).toBe(403);
       expect(other.json().error.code).toBe('FORBIDDEN');
       expect((await device(`${token}x`).send('PUT', '/sw-3/configData', '{}')).statusCode).toBe(401);
+      const refused = await h.store.listEvents({ after: 0, limit: 100, typePrefix: 'device.auth_refused' });
+      expect(refused.map((e) => e.data.method)).toEqual([
+        'ddi:none',
+        'ddi:TargetToken',
+        'ddi:TargetToken',
+        'ddi:TargetToken',
+      ]);
+      expect(JSON.stringify(refused)).not.toContain(token.slice('TargetToken '.length));
     });
 
     it('pausing the rollout cancels an action not yet installing; resuming offers it again', async () => {

@@ -52,6 +52,7 @@ const Artifact = Type.Object({
 });
 
 const ok = {};
+const REFUSALS = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'CERTIFICATE_REQUIRED', 'ENROLLMENT_INVALID']);
 
 export const ddiRoutes =
   (c: ServerContext, tenant: string): FastifyPluginAsyncTypebox =>
@@ -59,6 +60,31 @@ export const ddiRoutes =
     // Bodies are read as text: SWUpdate's JSON is not always valid (protocol/ddi.ts reads it leniently).
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+
+    // Every refused device request is an event, as on FleetD's own device API (never the token in it).
+    app.addHook('onError', async (request, _reply, error) => {
+      if (!isFleetError(error) || !REFUSALS.has(error.code)) return;
+      const scheme = /^(TargetToken|GatewayToken) /.exec(request.headers.authorization ?? '')?.[1] ?? 'none';
+      await c.store
+        .appendEvents([
+          {
+            at: c.clock.now(),
+            type: 'device.auth_refused',
+            deviceId: null,
+            rolloutId: null,
+            actor: null,
+            reason: error.message,
+            data: {
+              reason: error.code.toLowerCase(),
+              method: `ddi:${scheme}`,
+              path: request.url.split('?', 1)[0],
+            },
+          },
+        ])
+        .catch((failure: unknown) =>
+          request.log.error({ err: failure }, 'could not record a refused device request'),
+        );
+    });
 
     const digests = new BlobDigestCache(c.blobs);
     const tagged = new Set<string>();
