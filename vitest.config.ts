@@ -42,6 +42,7 @@ const END_TO_END = [
   'test/cli-audit.test.ts',
   'test/remote-commands-e2e.test.ts',
   'test/delta-e2e.test.ts',
+  'test/swupdate-e2e.test.ts',
 ];
 
 export default defineConfig({

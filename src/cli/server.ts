@@ -138,6 +138,7 @@ export function registerServer(program: Command): void {
       'a file holding the token Prometheus presents for GET /metrics (an admin token works too)',
     )
     .option('--alert-rules <file>', 'alert rules (YAML, docs/alerts.md); reloaded on change or SIGHUP')
+    .option('--ddi-tenant <name>', 'the hawkBit tenant in the DDI API paths of SWUpdate devices', 'DEFAULT')
     .action(
       async (
         opts: Record<string, string> & {
@@ -227,6 +228,7 @@ export function registerServer(program: Command): void {
           metricsTokenFile: opts.metricsTokenFile,
           alertRulesFile: opts.alertRules,
           deltaTool: oneOf(opts.deltaTool!, ['xdelta3', 'zstd', 'off'] as const, '--delta-tool'),
+          ddiTenant: ddiTenant(opts.ddiTenant!),
         });
         const token = server.adminToken
           ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`
@@ -256,6 +258,13 @@ function oneOf<T extends string>(value: string, allowed: readonly T[], flag: str
   if (!(allowed as readonly string[]).includes(value))
     throw new CliError(`${flag}: "${value}" must be ${allowed.join(' or ')}`);
   return value as T;
+}
+
+function ddiTenant(value: string): string {
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(value) || value === 'api') {
+    throw new CliError(`--ddi-tenant: "${value}" must be 1-64 letters, digits, . _ - (and not "api")`);
+  }
+  return value;
 }
 
 function deviceAuthMode(value: string): 'any' | 'mtls' {

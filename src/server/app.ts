@@ -19,6 +19,7 @@ import { artifactRoutes } from './routes/artifacts.js';
 import { auditRoutes } from './routes/audit.js';
 import { commandRoutes, deviceCommandApi } from './routes/commands.js';
 import { crlRoutes } from './routes/crl.js';
+import { DEFAULT_DDI_TENANT, ddiRoutes } from './routes/ddi.js';
 import { deltaRoutes, deviceDeltaRoutes } from './routes/deltas.js';
 import { deviceApi } from './routes/device-api.js';
 import { deviceTagRoutes } from './routes/device-tags.js';
@@ -138,6 +139,8 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
     },
     { prefix: '/api/v1' },
   );
+  const ddiTenant = context.ddiTenant ?? DEFAULT_DDI_TENANT;
+  await app.register(ddiRoutes(context, ddiTenant), { prefix: `/${ddiTenant}/controller/v1` });
   await serveDashboard(app, options.webRoot);
   return app;
 }

@@ -47,6 +47,8 @@ export interface ServerContext {
   alerts?: AlertEvaluator | undefined;
   /** Builds binary deltas in the background (docs/delta-updates.md); undefined when turned off. */
   deltas?: DeltaBuilder | undefined;
+  /** The hawkBit tenant of the DDI API's paths (`--ddi-tenant`; default `DEFAULT`). */
+  ddiTenant?: string | undefined;
 }
 
 /** `token`: enrollment needs a token; `approve`: a tokenless request joins the approval queue (docs/enrollment.md). */

@@ -103,6 +103,8 @@ export interface ServerOptions {
   deviceAuth?: DeviceAuthMode;
   /** `approve`: tokenless enrollment waits in the approval queue (`--enrollment`; default `token`). */
   enrollment?: EnrollmentMode;
+  /** The hawkBit tenant in the DDI API's paths (`--ddi-tenant`; default `DEFAULT`). */
+  ddiTenant?: string;
   /** How long a device certificate is valid (`--device-cert-validity`; default 90 days). */
   deviceCertValidityMs?: number;
   /** TLS for the HTTP listener (docs/tls.md): certificate files, or `auto` (issued by the FleetD CA); plain HTTP when unset. */
@@ -256,6 +258,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       metricsTokenHash,
       alerts,
       deltas,
+      ddiTenant: options.ddiTenant,
     },
     {
       logLevel: options.logLevel ?? 'info',

@@ -8,6 +8,7 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { type BlobCheck, emptyUpload } from '../../artifacts/blob-store.js';
 import { blobsOf, type DamagedBlob, damageEvent, damageJson, damageOf } from '../../artifacts/blob-verify.js';
+import { readHead, swuProblem } from '../../artifacts/swu.js';
 import { FleetError } from '../../core/errors.js';
 import { canonicalManifest, type Manifest, parseManifest, RELEASE_TYPES } from '../../core/manifest.js';
 import { formatVersion, parseVersion } from '../../core/semver.js';
@@ -98,6 +99,17 @@ async function reportRepair(
 }
 
 /**
+ * A release of type `swu` must be what SWUpdate reads (artifacts/swu.ts); refused before the release is written,
+ * and its bytes are dropped unless another release has them.
+ */
+async function mustBeSwu(c: ServerContext, sha256: string): Promise<void> {
+  const problem = swuProblem(await readHead(await c.blobs.createReadStream(sha256)));
+  if (problem === undefined) return;
+  if (!(await c.store.releases.blobInUse(sha256))) await c.blobs.delete(sha256);
+  throw new FleetError('VALIDATION', `type swu: ${problem}`);
+}
+
+/**
  * The upload, in a scope of its own: its body is the artifact's bytes whatever the Content-Type says (none,
  * text/plain and application/json included), streamed to the blob store so memory stays flat at any size.
  * Fastify's own parsers would decode text as UTF-8 or parse JSON first, and the bytes signed would not be
@@ -183,6 +195,7 @@ const uploadRoute =
               allow_downgrade: q.allow_downgrade ?? false,
             });
         const manifest = signed?.manifest ?? parseManifest(manifestText);
+        if (manifest.type === 'swu') await mustBeSwu(c, blob.sha256);
         const signing = signed ?? c.keyring.sign(manifestText);
         const release: Release = {
           id: newId('rel'),

@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks';
 import { api, withQuery } from '../api';
 import { ErrorBox } from './common';
 
-const TYPES = ['firmware', 'file', 'archive', 'script', 'app'];
+const TYPES = ['firmware', 'file', 'archive', 'script', 'app', 'swu'];
 
 export function UploadRelease({ onUploaded }: { onUploaded(): void }) {
   const [file, setFile] = useState<File>();
