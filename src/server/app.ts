@@ -21,6 +21,7 @@ import { pkiRoutes } from './routes/pki.js';
 import { recentEventRoutes } from './routes/recent-events.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { trustedCaRoutes } from './routes/trusted-cas.js';
+import { tufDeviceRoutes, tufOperatorRoutes } from './routes/tuf.js';
 import { updateRoutes } from './routes/updates.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { installSecurityHeaders } from './security-headers.js';
@@ -91,6 +92,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   // Public, beside the operator API and outside its authentication hook.
   await app.register(pkiRoutes(options.caCertificateFile), { prefix: '/api/v1/pki' });
   await app.register(crlRoutes(context), { prefix: '/api/v1/pki' });
+  await app.register(tufDeviceRoutes(context), { prefix: '/api/device/v1/tuf' });
   const tickets = new StreamTickets(context.clock);
   await app.register(
     async (operatorApi) => {
@@ -107,6 +109,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(webhookRoutes(context));
       await operatorApi.register(recentEventRoutes(context));
       await operatorApi.register(trustedCaRoutes(context));
+      await operatorApi.register(tufOperatorRoutes(context));
     },
     { prefix: '/api/v1' },
   );

@@ -1,5 +1,6 @@
 /** What route handlers are given: the store, the clock and the services built on them. */
 import type { FsBlobStore } from '../artifacts/blob-store.js';
+import type { TufPublisher } from '../artifacts/tuf/tuf-publisher.js';
 import type { Clock } from '../core/clock.js';
 import type { StatusThresholds } from '../core/device.js';
 import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
@@ -36,6 +37,8 @@ export interface ServerContext {
   enrollment: EnrollmentMode;
   /** Trusted factory CAs: their device certificates register their device on first contact. */
   factoryCas: FactoryCas;
+  /** The TUF repository and its publisher; undefined when no TUF root is installed (docs/signing.md). */
+  tuf?: TufPublisher | undefined;
 }
 
 /** `token`: enrollment needs a token; `approve`: a tokenless request joins the approval queue (docs/enrollment.md). */

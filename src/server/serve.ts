@@ -12,6 +12,8 @@ import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { BlobScrubber } from '../artifacts/blob-scrubber.js';
 import { FsBlobStore } from '../artifacts/blob-store.js';
+import { TufPublisher } from '../artifacts/tuf/tuf-publisher.js';
+import { TufRepository } from '../artifacts/tuf/tuf-repository.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { DEFAULT_THRESHOLDS, type StatusThresholds } from '../core/device.js';
 import { RolloutEngine } from '../engine/rollout-engine.js';
@@ -101,6 +103,8 @@ export interface ServerOptions {
   insecureHttp?: boolean;
   /** How often another replica's change to the trusted factory CAs is looked for (default 10 s). */
   factoryCaPollMs?: number;
+  /** How often the TUF metadata is checked for re-signing (default 1 min; what is due follows the clock). */
+  tufIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -120,6 +124,8 @@ export interface RunningServer {
   mqtt: RunningMqtt | undefined;
   /** Undefined when the listener speaks plain HTTP. */
   tls: ListenerTls | undefined;
+  /** Undefined when no TUF root is installed. */
+  tuf: TufPublisher | undefined;
   close(): Promise<void>;
 }
 
@@ -143,6 +149,8 @@ export interface ServerParts {
   factoryCas: FactoryCas;
   /** Undefined when the listener speaks plain HTTP. */
   tls: ListenerTls | undefined;
+  /** The TUF repository's publisher; undefined when no TUF root is installed in `<data>/tuf`. */
+  tuf: TufPublisher | undefined;
 }
 
 export async function createServer(options: ServerOptions = {}): Promise<ServerParts> {
@@ -175,6 +183,13 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     serverSigning: options.serverSigning ?? true,
     trustedKeyFiles: options.trustedKeyFiles ?? [],
   });
+  const tufRepository = await TufRepository.open(dataDir, clock);
+  // The app's logger exists only once the app is built; the publisher logs through it.
+  const tufLog = {
+    info: (obj: object, msg: string) => app.log.info(obj, msg),
+    error: (obj: object, msg: string) => app.log.error(obj, msg),
+  };
+  const tuf = tufRepository && new TufPublisher(tufRepository, store, tufLog);
   const app = await buildApp(
     {
       store,
@@ -197,6 +212,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       deviceAuth: options.deviceAuth ?? 'any',
       enrollment: options.enrollment ?? 'token',
       factoryCas,
+      tuf,
     },
     {
       logLevel: options.logLevel ?? 'info',
@@ -252,6 +268,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     keyring,
     factoryCas,
     tls: listenerTls,
+    tuf,
   };
 }
 
@@ -300,6 +317,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   webhooks.start(options.webhookIntervalMs ?? 1_000);
   scrubber.start(options.scrubIntervalMs ?? 10_000);
   parts.pruner.start(options.pruneIntervalMs ?? 10 * 60_000);
+  // Signed before the first device asks: the releases uploaded while the server was down, a fresh timestamp.
+  await parts.tuf?.tick();
+  parts.tuf?.start(options.tufIntervalMs);
   return {
     app,
     store,
@@ -314,12 +334,14 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     factoryCas,
     mqtt,
     tls: parts.tls,
+    tuf: parts.tuf,
     async close() {
       clearInterval(renewal);
       clearInterval(caPoll);
       await mqtt?.close();
       await app.close();
       await parts.pruner.stop();
+      await parts.tuf?.stop();
       await scrubber.stop();
       await webhooks.stop();
       await engine.stop();
