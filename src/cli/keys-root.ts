@@ -4,12 +4,15 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import type { Key } from '@tufjs/models';
 import type { Command } from 'commander';
 import { tufKey } from '../artifacts/tuf/tuf-keys.js';
 import {
   checkRootSuccession,
   initRoot,
   nextRoot,
+  ONLINE_ROLES,
+  type OnlineRole,
   readRootFile,
   signRoot,
 } from '../artifacts/tuf/tuf-root.js';
@@ -76,12 +79,28 @@ export function registerRootKeys(keys: Command, ctx: Ctx): void {
       [],
     )
     .option('--threshold <k>', 'how many root keys must sign from this version on', whole('--threshold'))
+    .option(
+      '--online-key <role=file>',
+      'replace an online key (targets, snapshot or timestamp), e.g. after the server was compromised',
+      collect,
+      [],
+    )
     .option('--expires-days <days>', 'how long the new root is valid', whole('--expires-days'), 365)
     .action(
       async (
         current: string,
-        o: { out: string; rootKey: string[]; threshold?: number; expiresDays: number },
+        o: { out: string; rootKey: string[]; onlineKey: string[]; threshold?: number; expiresDays: number },
       ) => {
+        const roleKeys: Partial<Record<OnlineRole, Key[]>> = {};
+        for (const pair of o.onlineKey) {
+          const [role, file] = pair.split('=', 2);
+          if (!ONLINE_ROLES.includes(role as OnlineRole) || !file) {
+            throw new CliError(
+              `--online-key: "${pair}" is not ROLE=FILE with ROLE targets, snapshot or timestamp`,
+            );
+          }
+          roleKeys[role as OnlineRole] = [tufKey(createPublicKey(readFileSync(file)))];
+        }
         const now = await readRootFile(current);
         const rootKeys = o.rootKey.map((f) => tufKey(createPublicKey(readFileSync(f))));
         const next = nextRoot(now, {
@@ -89,6 +108,7 @@ export function registerRootKeys(keys: Command, ctx: Ctx): void {
           expiresDays: o.expiresDays,
           ...(rootKeys.length ? { rootKeys } : {}),
           ...(o.threshold === undefined ? {} : { threshold: o.threshold }),
+          roleKeys,
         });
         writeFileSync(o.out, JSON.stringify(next.toJSON(), null, 2), { flag: 'wx' });
         console.log(

@@ -46,10 +46,10 @@ export function planPublication(
   lifetimes: Lifetimes,
   now: number,
 ): Plan {
-  const due = (role: OnlineRole, published: Published | undefined) =>
-    !published ||
-    !published.signedBy.includes(signers[role]) ||
-    published.expiresMs - now < lifetimes[role] / 2;
+  const due = (role: OnlineRole, published: Published | undefined) => {
+    if (!published) return true;
+    return !published.signedBy.includes(signers[role]) || published.expiresMs - now < lifetimes[role] / 2;
+  };
   const targets = due('targets', state.targets) || !sameTargets(state.targets?.targets ?? {}, wanted);
   const snapshot = targets || due('snapshot', state.snapshot);
   const timestamp = snapshot || due('timestamp', state.timestamp);
