@@ -3,14 +3,15 @@
  * verifies, and each staged attack is refused (freeze, rollback, mix-and-match, a root below threshold, an
  * image changed after signing); a k-of-n root rotation reaches the client through the signed root chain.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type Key, Metadata, MetadataKind, Timestamp } from '@tufjs/models';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../src/artifacts/blob-store.js';
-import { writeNewTufKey } from '../src/artifacts/tuf/tuf-keys.js';
+import { readTufSigner, writeNewTufKey } from '../src/artifacts/tuf/tuf-keys.js';
 import { nextRoot, readRootFile, signRoot } from '../src/artifacts/tuf/tuf-root.js';
 import { tempDir } from './support/processes.js';
-import { deviceWithRelease, type TufServer, tufClient, tufServer } from './support/tuf.js';
+import { deviceWithRelease, startTufServer, type TufServer, tufClient, tufServer } from './support/tuf.js';
 
 const DAY = 86_400_000;
 const image = Buffer.from('firmware 1.0.0 '.repeat(4000));
@@ -140,6 +141,48 @@ describe('tuf-js refreshing a FleetD TUF repository', () => {
     writeFileSync(join(t.dataDir, 'tuf', 'root', '3.root.json'), JSON.stringify(three.toJSON()));
     await expect(tufClient(t, device, client.metadataDir).updater.refresh()).rejects.toThrow(
       /root was signed by 1\/2 keys/,
+    );
+  });
+
+  it('revokes stolen online keys through the next root: the client refuses metadata the old keys sign', async () => {
+    const start = Date.now();
+    t = await tufServer({ start });
+    const device = await deviceWithRelease(t, 'dev-1', release);
+    const client = tufClient(t, device, undefined, rootJson(t));
+    await client.updater.refresh();
+    const stolen = await readTufSigner(join(t.dataDir, 'tuf', 'keys', 'timestamp.key'));
+    await t.close();
+
+    // The holders name new online keys in root version 2; the rebuilt server signs with them.
+    const fresh = tempDir('fleetd-tuf-new-online-');
+    const roleKeys: Record<string, Key[]> = {};
+    for (const role of ['targets', 'snapshot', 'timestamp']) {
+      roleKeys[role] = [await writeNewTufKey(join(fresh, `${role}.key`))];
+      copyFileSync(join(fresh, `${role}.key`), join(t.dataDir, 'tuf', 'keys', `${role}.key`));
+    }
+    const two = nextRoot(await readRootFile(t.ceremony.rootFile), { now: start, roleKeys });
+    await signRoot(two, t.ceremony.rootKeyFiles.slice(0, 2));
+    writeFileSync(join(t.dataDir, 'tuf', 'root', '2.root.json'), JSON.stringify(two.toJSON()));
+    t = await startTufServer(t.dataDir, t.ceremony, t.clock);
+    await tufClient(t, device, client.metadataDir).updater.refresh();
+
+    // A newer timestamp signed with the stolen key is refused.
+    const current = Metadata.fromJSON(
+      MetadataKind.Timestamp,
+      JSON.parse(readFileSync(metadata(t, 'timestamp.json'), 'utf8')),
+    );
+    const forged = new Metadata(
+      new Timestamp({
+        version: current.signed.version + 1,
+        specVersion: '1.0.31',
+        expires: current.signed.expires,
+        snapshotMeta: current.signed.snapshotMeta,
+      }),
+    );
+    forged.sign(stolen.sign, false);
+    writeFileSync(metadata(t, 'timestamp.json'), JSON.stringify(forged.toJSON()));
+    await expect(tufClient(t, device, client.metadataDir).updater.refresh()).rejects.toThrow(
+      /timestamp was signed by 0\/1 keys/,
     );
   });
 });

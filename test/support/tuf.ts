@@ -2,7 +2,7 @@
  * A FleetD server with a TUF repository (root made by the offline ceremony, copied in as an operator does), a
  * device that may download, and tuf-js as the independent TUF client refreshing from the running server.
  */
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BaseFetcher, Updater } from 'tuf-js';
 // Not re-exported by the package's index; the Updater tells "no newer root" (404) by this type.
@@ -43,7 +43,15 @@ export async function tufServer(options: {
   for (const [role, file] of Object.entries(ceremony.onlineKeyFiles)) {
     copyFileSync(file, join(dataDir, 'tuf', 'keys', `${role}.key`));
   }
-  const clock = new ManualClock(options.start);
+  return startTufServer(dataDir, ceremony, new ManualClock(options.start));
+}
+
+/** A server on a data folder that holds a TUF repository already (a first start, or a restart). */
+export async function startTufServer(
+  dataDir: string,
+  ceremony: RootInitResult,
+  clock: ManualClock,
+): Promise<TufServer> {
   const server = await startServer({
     port: 0,
     host: '127.0.0.1',
@@ -52,7 +60,9 @@ export async function tufServer(options: {
     logLevel: 'silent',
     scrubBytesPerSec: 0,
   });
-  const admin = { authorization: `Bearer ${server.adminToken}` };
+  // The admin token is printed on the first start only; a restart reads it from the data folder.
+  const token = server.adminToken ?? readFileSync(server.adminTokenFile, 'utf8').trim();
+  const admin = { authorization: `Bearer ${token}` };
   const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = admin) =>
     fetch(`${server.url}${path}`, {
       method,
