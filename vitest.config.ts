@@ -38,6 +38,7 @@ const END_TO_END = [
   'test/replicas.test.ts',
   'test/sim-agents.test.ts',
   'test/tls-cli.test.ts',
+  'test/cli-tuf.test.ts',
 ];
 
 export default defineConfig({
