@@ -39,6 +39,7 @@ const END_TO_END = [
   'test/sim-agents.test.ts',
   'test/tls-cli.test.ts',
   'test/cli-tuf.test.ts',
+  'test/agent-tuf-e2e.test.ts',
 ];
 
 export default defineConfig({
