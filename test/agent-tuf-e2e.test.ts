@@ -20,13 +20,15 @@ import {
 
 let server: ServerProcess | undefined;
 let agent: AgentProcess | undefined;
+let stranger: AgentProcess | undefined;
 afterAll(async () => {
   await agent?.kill('SIGKILL');
+  await stranger?.kill('SIGKILL');
   await server?.kill();
 });
 
 describe('fleetd agent with --tuf-root', () => {
-  it('installs a release that the TUF targets sign', async () => {
+  it('installs a release that the TUF targets sign; a device trusting another root refuses it', async () => {
     const ceremony = await initRoot({
       out: tempDir('fleetd-tuf-ceremony-'),
       threshold: 1,
@@ -93,5 +95,49 @@ describe('fleetd agent with --tuf-root', () => {
     expect(existsSync(join(stateDir, 'tuf', 'timestamp.json'))).toBe(true);
     const targets = readFileSync(join(stateDir, 'tuf', 'targets.json'), 'utf8');
     expect(JSON.parse(targets).signed.targets['tuf-fw@1.0.0']).toBeDefined();
+
+    // A device whose root is another repository's refuses the same release, pinned key or not.
+    const other = await initRoot({
+      out: tempDir('fleetd-tuf-other-'),
+      threshold: 1,
+      keys: 1,
+      now: Date.now(),
+    });
+    const strangerState = tempDir('fleetd-agent-');
+    const token2 = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
+    stranger = spawnAgent([
+      '--server',
+      server.url,
+      '--device-id',
+      'tuf-2',
+      '--hardware',
+      'pos-x200',
+      '--state-dir',
+      strangerState,
+      '--public-key',
+      publicKeyFile,
+      '--tuf-root',
+      other.rootFile,
+      '--enroll-token',
+      token2,
+      '--firmware',
+      '0.9.0',
+    ]);
+    await eventually(
+      'device tuf-2 to come online',
+      async () =>
+        (await op.call<{ status?: string }>('GET', '/api/v1/devices/tuf-2')).body.status === 'online',
+    );
+    const refused = await op.call<{ assigned: Array<{ id: string }> }>('POST', '/api/v1/updates/assign', {
+      release: 'tuf-fw@1.0.0',
+      devices: ['tuf-2'],
+    });
+    const failed = await op.waitForUpdate(refused.body.assigned[0]!.id, [
+      'succeeded',
+      'failed',
+      'rolled_back',
+    ]);
+    expect(failed.state).toBe('failed');
+    expect(String(failed.error)).toMatch(/TUF metadata refused/);
   });
 });
