@@ -43,6 +43,8 @@ const END_TO_END = [
   'test/remote-commands-e2e.test.ts',
   'test/delta-e2e.test.ts',
   'test/swupdate-e2e.test.ts',
+  'test/cli-tuf.test.ts',
+  'test/agent-tuf-e2e.test.ts',
 ];
 
 export default defineConfig({

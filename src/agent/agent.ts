@@ -24,6 +24,7 @@ import { Reporter } from './reporter.js';
 import { Backoff, heartbeatDelayMs, type Random } from './schedule.js';
 import { Slots } from './slots.js';
 import { StateDir } from './state-dir.js';
+import { TufVerifier } from './tuf-verifier.js';
 import { UpdateFlow } from './update-flow.js';
 import { loadPublicKey, type Verdict } from './verify.js';
 
@@ -62,6 +63,8 @@ export interface AgentOptions {
   renewAt?: number;
   /** The pinned Ed25519 release-signing key: PEM text, raw base64, or a KeyObject. */
   publicKey: string | KeyObject;
+  /** A TUF root.json (provisioned): every release must then also be a signed TUF target (docs/signing.md). */
+  tufRoot?: string | undefined;
   /** Asked before installing a soft update: false defers it (e.g. a till in use, a device in a procedure). */
   consent?: () => Promise<boolean>;
   /** How to tell a switched-to release works; without one a switch is committed at once. */
@@ -312,8 +315,17 @@ export class Agent {
         throw new AgentFatalError(e.message);
       });
     }
+    const tuf =
+      o.tufRoot === undefined
+        ? undefined
+        : new TufVerifier({
+            rootJson: o.tufRoot,
+            metadataDir: this.state.path('tuf'),
+            server: o.server,
+            fetch: this.client.fetchFn,
+          });
     this.flow = new UpdateFlow(
-      { ...o, publicKey: this.publicKey, deltas: o.memoryState !== true },
+      { ...o, publicKey: this.publicKey, deltas: o.memoryState !== true, tuf },
       {
         state: this.state,
         slots: this.slots,

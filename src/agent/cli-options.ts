@@ -21,6 +21,8 @@ export interface AgentCliFlags {
   stateDir?: string | undefined;
   /** A file holding the release-signing public key (PEM or raw base64). */
   publicKey?: string | undefined;
+  /** A TUF root.json: releases must then also be signed TUF targets (docs/signing.md). */
+  tufRoot?: string | undefined;
   /** A provisioning bundle (.tar.gz) that gives everything else. */
   bundle?: string | undefined;
   /** A file holding the FleetD CA (PEM) to trust the server's certificate with. */
@@ -98,5 +100,6 @@ export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<Agent
       ...(flags.restartAppCommand !== undefined ? { restartApp: flags.restartAppCommand } : {}),
       ...(flags.collectLogsCommand !== undefined ? { collectLogs: flags.collectLogsCommand } : {}),
     },
+    ...(flags.tufRoot !== undefined ? { tufRoot: await readFile(flags.tufRoot, 'utf8') } : {}),
   };
 }

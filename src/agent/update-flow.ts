@@ -16,6 +16,7 @@ import { Cancelled, type Reporter } from './reporter.js';
 import { Backoff, type Random } from './schedule.js';
 import { decideTrial, other, type SlotName, type Slots } from './slots.js';
 import type { JobRecord, StateDir } from './state-dir.js';
+import type { TufVerifier } from './tuf-verifier.js';
 import { type Manifest, type Verdict, verifyArtifact, verifyRelease } from './verify.js';
 
 /** How long a device whose consent hook declined waits before asking it again. */
@@ -26,6 +27,8 @@ export interface FlowOptions {
   /** For soft updates: asked before installing; false defers the install (the download is kept). */
   consent?: (() => Promise<boolean>) | undefined;
   publicKey: KeyObject;
+  /** With a provisioned TUF root: a release must also be a signed TUF target (the pinned key is checked too). */
+  tuf?: TufVerifier | undefined;
   health?: HealthCheck | (() => Promise<Verdict>) | undefined;
   healthDeadlineMs?: number | undefined;
   healthIntervalMs?: number | undefined;
@@ -163,6 +166,12 @@ export class UpdateFlow {
       await this.reports.report(u.id, 'failed', { error: verdict.reason });
       return undefined;
     }
+    // Before anything is downloaded: a release the TUF targets do not sign is refused at once.
+    const signed = (await this.options.tuf?.verify(verdict.value)) ?? verdict;
+    if (!signed.ok) {
+      await this.reports.report(u.id, 'failed', { error: signed.reason });
+      return undefined;
+    }
     const slot = await this.slots.inactive();
     const holding = await this.slotHolds(slot, verdict.value);
     if (u.action === 'switch' && holding === 'nothing') {
@@ -205,6 +214,8 @@ export class UpdateFlow {
       const file = (await this.fetchByDelta(job, m, slot)) ?? (await this.fetchArtifact(job, m, slot));
       const check = verifyArtifact(m, file);
       if (!check.ok) return this.fail(job.id, check.reason);
+      const signed = (await this.options.tuf?.verify(m, file)) ?? check;
+      if (!signed.ok) return this.fail(job.id, signed.reason);
       await this.slots.markStaged(slot, m);
       holding = 'staged';
     }

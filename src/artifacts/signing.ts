@@ -146,7 +146,7 @@ async function readKeyFile(path: string): Promise<string> {
   }
 }
 
-async function writeNew(path: string, text: string, mode: number): Promise<void> {
+export async function writeNew(path: string, text: string, mode: number): Promise<void> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(path, 'wx', mode);

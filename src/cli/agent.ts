@@ -21,6 +21,10 @@ export function registerAgent(program: Command): void {
       '--public-key <file>',
       'the release-signing public key to trust, signing.pub (required without --bundle)',
     )
+    .option(
+      '--tuf-root <file>',
+      "the TUF root.json to trust: releases must then also be signed TUF targets (the first start's; later roots arrive signed)",
+    )
     .option('--enroll-token <token>', 'enrollment token, needed only on the first start')
     .option(
       '--request-approval',

@@ -1,13 +1,14 @@
-/** `fleetd keys generate` */
+/** `fleetd keys generate`, and the TUF keys: `fleetd keys root init|next|sign|install` (keys-root.ts). */
 import type { Command } from 'commander';
 import { writeKeyPairFiles } from '../artifacts/signing.js';
+import type { Client } from './client.js';
+import { registerRootKeys } from './keys-root.js';
 import type { OutputFormat } from './output.js';
 import { printJson } from './output.js';
 
-export function registerKeys(program: Command, ctx: { format(): OutputFormat }): void {
-  program
-    .command('keys')
-    .description('release signing keys')
+export function registerKeys(program: Command, ctx: { format(): OutputFormat; client(): Client }): void {
+  const keys = program.command('keys').description('release signing keys');
+  keys
     .command('generate')
     .description('make an Ed25519 key pair: signing.key (mode 0600, keep it secret) and signing.pub')
     .option('--out <dir>', 'folder to write the two files into', '.')
@@ -18,4 +19,5 @@ export function registerKeys(program: Command, ctx: { format(): OutputFormat }):
         `wrote ${opts.out}/signing.key (private, mode 0600) and ${opts.out}/signing.pub — key id ${pair.keyId}`,
       );
     });
+  registerRootKeys(keys, ctx);
 }

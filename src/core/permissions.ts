@@ -19,6 +19,7 @@ export const PERMISSIONS = [
   'webhooks.read',
   'webhooks.write',
   'pki.write',
+  'keys.write',
   'metrics.read',
   'audit.read',
   'admin.users',

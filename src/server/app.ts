@@ -32,6 +32,7 @@ import { principalRoutes } from './routes/principals.js';
 import { recentEventRoutes } from './routes/recent-events.js';
 import { rolloutRoutes } from './routes/rollouts.js';
 import { trustedCaRoutes } from './routes/trusted-cas.js';
+import { tufDeviceRoutes, tufOperatorRoutes } from './routes/tuf.js';
 import { updateRoutes } from './routes/updates.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { installSecurityHeaders } from './security-headers.js';
@@ -115,6 +116,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   // Public, beside the operator API and outside its authentication hook.
   await app.register(pkiRoutes(options.caCertificateFile), { prefix: '/api/v1/pki' });
   await app.register(crlRoutes(context), { prefix: '/api/v1/pki' });
+  await app.register(tufDeviceRoutes(context), { prefix: '/api/device/v1/tuf' });
   const tickets = new StreamTickets(context.clock);
   await app.register(
     async (operatorApi) => {
@@ -136,6 +138,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(deviceTagRoutes(context));
       await operatorApi.register(commandRoutes(context));
       await operatorApi.register(deltaRoutes(context));
+      await operatorApi.register(tufOperatorRoutes(context));
     },
     { prefix: '/api/v1' },
   );

@@ -1,6 +1,7 @@
 /** What route handlers are given: the store, the clock and the services built on them. */
 import type { FsBlobStore } from '../artifacts/blob-store.js';
 import type { DeltaBuilder } from '../artifacts/delta-builder.js';
+import type { TufPublisher } from '../artifacts/tuf/tuf-publisher.js';
 import type { Clock } from '../core/clock.js';
 import type { StatusThresholds } from '../core/device.js';
 import type { AlertEvaluator } from '../engine/alert-evaluator.js';
@@ -49,6 +50,8 @@ export interface ServerContext {
   deltas?: DeltaBuilder | undefined;
   /** The hawkBit tenant of the DDI API's paths (`--ddi-tenant`; default `DEFAULT`). */
   ddiTenant?: string | undefined;
+  /** The TUF repository and its publisher; undefined when no TUF root is installed (docs/signing.md). */
+  tuf?: TufPublisher | undefined;
 }
 
 /** `token`: enrollment needs a token; `approve`: a tokenless request joins the approval queue (docs/enrollment.md). */

@@ -13,6 +13,8 @@ import type { FastifyInstance } from 'fastify';
 import { BlobScrubber } from '../artifacts/blob-scrubber.js';
 import { FsBlobStore } from '../artifacts/blob-store.js';
 import type { DeltaBuilder } from '../artifacts/delta-builder.js';
+import { TufPublisher } from '../artifacts/tuf/tuf-publisher.js';
+import { TufRepository } from '../artifacts/tuf/tuf-repository.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import type { DeltaTool } from '../core/delta.js';
 import { DEFAULT_THRESHOLDS, type StatusThresholds } from '../core/device.js';
@@ -131,6 +133,8 @@ export interface ServerOptions {
   deltaTool?: DeltaTool | 'off';
   /** Delta builds at once (default 1, at most 2). */
   deltaConcurrency?: number;
+  /** How often the TUF metadata is checked for re-signing (default 1 min; what is due follows the clock). */
+  tufIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -155,6 +159,8 @@ export interface RunningServer {
   tls: ListenerTls | undefined;
   /** Builds binary deltas in the background; undefined with `deltaTool: 'off'`. */
   deltas: DeltaBuilder | undefined;
+  /** Undefined when no TUF root is installed. */
+  tuf: TufPublisher | undefined;
   close(): Promise<void>;
 }
 
@@ -183,6 +189,8 @@ export interface ServerParts {
   alerts: AlertEvaluator | undefined;
   alertRules: AlertRulesFile | undefined;
   deltas: DeltaBuilder | undefined;
+  /** The TUF repository's publisher; undefined when no TUF root is installed in `<data>/tuf`. */
+  tuf: TufPublisher | undefined;
 }
 
 export async function createServer(options: ServerOptions = {}): Promise<ServerParts> {
@@ -232,6 +240,13 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     trustedKeyFiles: options.trustedKeyFiles ?? [],
   });
   const deltas = deltaBuilder(options, { store, blobs, clock, keyring, dataDir, log: () => app.log });
+  const tufRepository = await TufRepository.open(dataDir, clock);
+  // The app's logger exists only once the app is built; the publisher logs through it.
+  const tufLog = {
+    info: (obj: object, msg: string) => app.log.info(obj, msg),
+    error: (obj: object, msg: string) => app.log.error(obj, msg),
+  };
+  const tuf = tufRepository && new TufPublisher(tufRepository, store, tufLog);
   const app = await buildApp(
     {
       store,
@@ -259,6 +274,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       alerts,
       deltas,
       ddiTenant: options.ddiTenant,
+      tuf,
     },
     {
       logLevel: options.logLevel ?? 'info',
@@ -333,6 +349,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     alerts,
     alertRules,
     deltas,
+    tuf,
   };
 }
 
@@ -389,6 +406,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ? undefined
       : new AuditPruner(store, parts.clock, options.auditRetentionMs, app.log);
   auditPruner?.start(options.pruneIntervalMs ?? 10 * 60_000);
+  // Signed before the first device asks: the releases uploaded while the server was down, a fresh timestamp.
+  await parts.tuf?.tick();
+  parts.tuf?.start(options.tufIntervalMs);
   return {
     app,
     store,
@@ -406,6 +426,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     mqtt,
     tls: parts.tls,
     deltas: parts.deltas,
+    tuf: parts.tuf,
     async close() {
       process.off('SIGHUP', reloadAlertRules);
       clearInterval(renewal);
@@ -415,6 +436,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await app.close();
       await parts.pruner.stop();
       await auditPruner?.stop();
+      await parts.tuf?.stop();
       await scrubber.stop();
       await webhooks.stop();
       await engine.stop();

@@ -217,6 +217,8 @@ const uploadRoute =
           if (!(await c.store.releases.blobInUse(blob.sha256))) await c.blobs.delete(blob.sha256);
           throw error;
         }
+        // Signed into TUF targets before a device can be offered it; a failure is logged and the timer retries.
+        await c.tuf?.tick().catch(() => undefined);
         return reply.status(201).send(releaseJson(release));
       },
     );
@@ -351,6 +353,7 @@ export const artifactRoutes =
         const release = await findRelease(c, request.params.ref);
         await c.store.releases.delete(release.id, c.clock.now(), actorOf(operatorOf(request)));
         if (!(await c.store.releases.blobInUse(release.sha256))) await c.blobs.delete(release.sha256);
+        await c.tuf?.tick().catch(() => undefined);
         return { deleted: release.id };
       },
     );

@@ -1,0 +1,285 @@
+/**
+ * A FleetD's TUF repository (specification 1.0, consistent snapshots) in `<data>/tuf/`:
+ *
+ *   root/N.root.json        the chain of roots, signed offline (`fleetd keys root init|sign`)
+ *   keys/ROLE.key           the online keys of targets, snapshot and timestamp (mode 0600)
+ *   metadata/               timestamp.json, N.snapshot.json, N.targets.json, signed here
+ *
+ * Targets are the releases, by `name@version`, with their length and sha256. `publish` re-signs what
+ * `planPublication` says is due (a new or deleted release, a key change, half a lifetime gone) in the order a
+ * client reads safely: targets, then snapshot, then timestamp, each file written whole (rename).
+ */
+
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  Metadata,
+  MetadataKind,
+  MetaFile,
+  type Root,
+  Snapshot,
+  TargetFile,
+  Targets,
+  Timestamp,
+} from '@tufjs/models';
+import type { Clock } from '../../core/clock.js';
+import { FleetError } from '../../core/errors.js';
+import type { Release } from '../../store/store.js';
+import { readTufSigner, type Signer } from './tuf-keys.js';
+import {
+  DEFAULT_LIFETIMES,
+  type Lifetimes,
+  type PublicationState,
+  type Published,
+  planPublication,
+  type TargetEntry,
+} from './tuf-plan.js';
+import { checkRootSuccession, ONLINE_ROLES, type OnlineRole, parseRoot } from './tuf-root.js';
+import { tufExpiry } from './tuf-time.js';
+
+export const TUF_DIR = 'tuf';
+const ROOT_DIR = 'root';
+const KEYS_DIR = 'keys';
+const METADATA_DIR = 'metadata';
+
+/** The files a client may ask for: `N.root.json`, `timestamp.json`, `N.snapshot.json`, `N.targets.json`. */
+const METADATA_FILE = /^(?:([1-9]\d{0,8})\.(root|snapshot|targets)|timestamp)\.json$/;
+
+type OnlineSigner = { keyId: string; sign: Signer };
+
+export class TufRepository {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly dir: string,
+    private readonly clock: Clock,
+    private readonly lifetimes: Lifetimes,
+    private root: Metadata<Root>,
+    private readonly signers: Record<OnlineRole, OnlineSigner>,
+    private state: PublicationState,
+  ) {}
+
+  /** The repository in `<dataDir>/tuf`, or undefined when no root has been installed there (TUF is off). */
+  static async open(
+    dataDir: string,
+    clock: Clock,
+    lifetimes: Lifetimes = DEFAULT_LIFETIMES,
+  ): Promise<TufRepository | undefined> {
+    const dir = join(dataDir, TUF_DIR);
+    if (!existsSync(join(dir, ROOT_DIR, '1.root.json'))) return undefined;
+    const root = await latestRoot(join(dir, ROOT_DIR));
+    const signers = {} as Record<OnlineRole, OnlineSigner>;
+    for (const role of ONLINE_ROLES) {
+      signers[role] = await readTufSigner(join(dir, KEYS_DIR, `${role}.key`));
+    }
+    checkOnlineKeys(root, signers);
+    await mkdir(join(dir, METADATA_DIR), { recursive: true, mode: 0o700 });
+    return new TufRepository(dir, clock, lifetimes, root, signers, await readState(join(dir, METADATA_DIR)));
+  }
+
+  get rootVersion(): number {
+    return this.root.signed.version;
+  }
+
+  /** Signs what is due for these releases; true when anything was re-signed. One publication at a time. */
+  publish(releases: Release[]): Promise<boolean> {
+    const run = this.queue.then(() => this.publishNow(releases));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Installs the next root after checking it as a client would (version + 1, thresholds of the old and new
+   * root keys) and that this server holds the online keys it names.
+   */
+  installRoot(text: string): Promise<number> {
+    const run = this.queue.then(async () => {
+      const next = parseRoot(text, 'the body');
+      checkRootSuccession(this.root, next);
+      if (next.signed.isExpired(new Date(this.clock.now()))) {
+        throw new FleetError('VALIDATION', `root version ${next.signed.version} has expired already`);
+      }
+      checkOnlineKeys(next, this.signers);
+      await writeWhole(join(this.dir, ROOT_DIR, `${next.signed.version}.root.json`), text);
+      this.root = next;
+      return next.signed.version;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** A metadata file's bytes as signed, or undefined for a name that is not one (or not there). */
+  async metadataFile(name: string): Promise<Buffer | undefined> {
+    const m = METADATA_FILE.exec(name);
+    if (!m) return undefined;
+    const folder = m[2] === 'root' ? ROOT_DIR : METADATA_DIR;
+    try {
+      return await readFile(join(this.dir, folder, name));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  private async publishNow(releases: Release[]): Promise<boolean> {
+    const now = this.clock.now();
+    const wanted = targetsOf(releases);
+    const keyIds = {} as Record<OnlineRole, string>;
+    for (const role of ONLINE_ROLES) keyIds[role] = this.signers[role].keyId;
+    const plan = planPublication(this.state, wanted, keyIds, this.lifetimes, now);
+    const expires = (role: OnlineRole) => now + this.lifetimes[role];
+    const metadata = join(this.dir, METADATA_DIR);
+    let targetsBytes: Buffer | undefined;
+    if (plan.targets) {
+      const version = (this.state.targets?.version ?? 0) + 1;
+      const targets = new Targets({ version, specVersion: '1.0.31', expires: tufExpiry(expires('targets')) });
+      for (const [path, t] of Object.entries(wanted)) {
+        targets.addTarget(
+          new TargetFile({
+            path,
+            length: t.length,
+            hashes: { sha256: t.sha256 },
+            unrecognizedFields: { custom: t.custom as never },
+          }),
+        );
+      }
+      targetsBytes = await this.write(metadata, `${version}.targets.json`, new Metadata(targets), 'targets');
+      this.state.targets = { ...published(targets, this.signers.targets), targets: wanted };
+    }
+    let snapshotBytes: Buffer | undefined;
+    if (plan.snapshot) {
+      const targetsVersion = this.state.targets?.version ?? 1;
+      targetsBytes ??= await readFile(join(metadata, `${targetsVersion}.targets.json`));
+      const version = (this.state.snapshot?.version ?? 0) + 1;
+      const snapshot = new Snapshot({
+        version,
+        specVersion: '1.0.31',
+        expires: tufExpiry(expires('snapshot')),
+        meta: { 'targets.json': metaFile(targetsVersion, targetsBytes) },
+      });
+      snapshotBytes = await this.write(
+        metadata,
+        `${version}.snapshot.json`,
+        new Metadata(snapshot),
+        'snapshot',
+      );
+      this.state.snapshot = published(snapshot, this.signers.snapshot);
+    }
+    if (plan.timestamp) {
+      const snapshotVersion = this.state.snapshot?.version ?? 1;
+      snapshotBytes ??= await readFile(join(metadata, `${snapshotVersion}.snapshot.json`));
+      const version = (this.state.timestamp?.version ?? 0) + 1;
+      const timestamp = new Timestamp({
+        version,
+        specVersion: '1.0.31',
+        expires: tufExpiry(expires('timestamp')),
+        snapshotMeta: metaFile(snapshotVersion, snapshotBytes),
+      });
+      await this.write(metadata, 'timestamp.json', new Metadata(timestamp), 'timestamp');
+      this.state.timestamp = published(timestamp, this.signers.timestamp);
+    }
+    return plan.timestamp;
+  }
+
+  private async write(
+    folder: string,
+    name: string,
+    md: Metadata<Targets | Snapshot | Timestamp>,
+    role: OnlineRole,
+  ): Promise<Buffer> {
+    md.sign(this.signers[role].sign, false);
+    const bytes = Buffer.from(JSON.stringify(md.toJSON()));
+    await writeWhole(join(folder, name), bytes);
+    return bytes;
+  }
+}
+
+/** The releases as TUF targets: `name@version`, its length and sha256, what FleetD knows of it as custom. */
+export function targetsOf(releases: Release[]): Record<string, TargetEntry> {
+  const out: Record<string, TargetEntry> = {};
+  for (const r of releases) {
+    out[`${r.name}@${r.version}`] = {
+      length: r.size,
+      sha256: r.sha256,
+      custom: { type: r.type, hardware: r.hardware, allow_downgrade: r.allowDowngrade },
+    };
+  }
+  return out;
+}
+
+const published = (signed: Targets | Snapshot | Timestamp, signer: OnlineSigner): Published => ({
+  version: signed.version,
+  expiresMs: Date.parse(signed.expires),
+  signedBy: [signer.keyId],
+});
+
+const metaFile = (version: number, bytes: Buffer) =>
+  new MetaFile({
+    version,
+    length: bytes.length,
+    hashes: { sha256: createHash('sha256').update(bytes).digest('hex') },
+  });
+
+function checkOnlineKeys(root: Metadata<Root>, signers: Record<OnlineRole, OnlineSigner>): void {
+  for (const role of ONLINE_ROLES) {
+    if (!root.signed.roles[role]?.keyIDs.includes(signers[role].keyId)) {
+      throw new FleetError(
+        'VALIDATION',
+        `root version ${root.signed.version} does not name this server's ${role} key (${signers[role].keyId.slice(0, 16)}…): ` +
+          `put the ${role} key made with that root in ${TUF_DIR}/${KEYS_DIR}/${role}.key`,
+      );
+    }
+  }
+}
+
+async function latestRoot(folder: string): Promise<Metadata<Root>> {
+  const versions = (await readdir(folder))
+    .map((f) => /^(\d+)\.root\.json$/.exec(f)?.[1])
+    .filter((v): v is string => v !== undefined)
+    .map(Number)
+    .sort((a, b) => b - a);
+  const latest = versions[0] ?? 1;
+  return parseRoot(await readFile(join(folder, `${latest}.root.json`), 'utf8'), `root version ${latest}`);
+}
+
+/** What was published before a restart: the newest targets and snapshot and the timestamp. */
+async function readState(folder: string): Promise<PublicationState> {
+  const files = await readdir(folder);
+  const newest = (role: string) =>
+    files
+      .map((f) => new RegExp(`^(\\d+)\\.${role}\\.json$`).exec(f)?.[1])
+      .filter((v): v is string => v !== undefined)
+      .map(Number)
+      .sort((a, b) => b - a)[0];
+  const read = async (name: string) => JSON.parse(await readFile(join(folder, name), 'utf8'));
+  const state: PublicationState = {};
+  const info = (md: Metadata<Targets | Snapshot | Timestamp>): Published => ({
+    version: md.signed.version,
+    expiresMs: Date.parse(md.signed.expires),
+    signedBy: Object.keys(md.signatures),
+  });
+  const t = newest('targets');
+  if (t !== undefined) {
+    const md = Metadata.fromJSON(MetadataKind.Targets, await read(`${t}.targets.json`));
+    const targets: Record<string, TargetEntry> = {};
+    for (const [path, f] of Object.entries(md.signed.targets)) {
+      targets[path] = { length: f.length, sha256: f.hashes.sha256 ?? '', custom: f.custom };
+    }
+    state.targets = { ...info(md), targets };
+  }
+  const s = newest('snapshot');
+  if (s !== undefined)
+    state.snapshot = info(Metadata.fromJSON(MetadataKind.Snapshot, await read(`${s}.snapshot.json`)));
+  if (files.includes('timestamp.json')) {
+    state.timestamp = info(Metadata.fromJSON(MetadataKind.Timestamp, await read('timestamp.json')));
+  }
+  return state;
+}
+
+async function writeWhole(path: string, bytes: Buffer | string): Promise<void> {
+  const temp = `${path}.tmp`;
+  await writeFile(temp, bytes, { mode: 0o644 });
+  await rename(temp, path);
+}

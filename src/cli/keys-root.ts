@@ -1,0 +1,151 @@
+/**
+ * `fleetd keys root init|next|sign` run offline, on the operator's machine, with files only (docs/signing.md);
+ * `fleetd keys root install` hands a signed next root to the server, which checks it as a device would.
+ */
+import { createPublicKey } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Key } from '@tufjs/models';
+import type { Command } from 'commander';
+import { tufKey } from '../artifacts/tuf/tuf-keys.js';
+import {
+  checkRootSuccession,
+  initRoot,
+  nextRoot,
+  ONLINE_ROLES,
+  type OnlineRole,
+  readRootFile,
+  signRoot,
+} from '../artifacts/tuf/tuf-root.js';
+import { CliError, type Client } from './client.js';
+import { type OutputFormat, printJson } from './output.js';
+
+interface Ctx {
+  format(): OutputFormat;
+  client(): Client;
+}
+
+const whole = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new CliError(`${name}: "${value}" is not a whole number`);
+  return n;
+};
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function registerRootKeys(keys: Command, ctx: Ctx): void {
+  const root = keys
+    .command('root')
+    .description('the offline TUF root: k of n keys sign it (docs/signing.md)');
+
+  root
+    .command('init')
+    .description('make n root keys, the online keys and 1.root.json signed by all root keys (offline)')
+    .requiredOption('--threshold <k>', 'how many root keys must sign a root', whole('--threshold'))
+    .requiredOption('--keys <n>', 'how many root keys to make', whole('--keys'))
+    .requiredOption('--out <dir>', 'folder to write into (kept offline; root-keys/ go to their holders)')
+    .option('--expires-days <days>', 'how long the root is valid', whole('--expires-days'), 365)
+    .action(async (o: { threshold: number; keys: number; out: string; expiresDays: number }) => {
+      const r = await initRoot({
+        out: o.out,
+        threshold: o.threshold,
+        keys: o.keys,
+        now: Date.now(),
+        expiresDays: o.expiresDays,
+      });
+      if (ctx.format() === 'json') {
+        return printJson({
+          root: r.rootFile,
+          root_keys: r.rootKeyFiles,
+          online_keys: r.onlineKeyFiles,
+          version: r.root.signed.version,
+        });
+      }
+      console.log(`wrote ${r.rootFile} (version 1, ${o.threshold} of ${o.keys} root keys must sign)`);
+      console.log(`root keys (one to each holder, kept offline): ${r.rootKeyFiles.join(' ')}`);
+      console.log(
+        `online keys (to the server's <data>/tuf/keys/): ${Object.values(r.onlineKeyFiles).join(' ')}`,
+      );
+    });
+
+  root
+    .command('next')
+    .argument('<current>', 'the current root (N.root.json)')
+    .description('write the next root version, unsigned, for a rotation of root keys or a new expiry')
+    .requiredOption('--out <file>', 'where to write N+1.root.json')
+    .option(
+      '--root-key <file>',
+      "a new root key holder's key file (only its public half is read); repeat for each",
+      collect,
+      [],
+    )
+    .option('--threshold <k>', 'how many root keys must sign from this version on', whole('--threshold'))
+    .option(
+      '--online-key <role=file>',
+      'replace an online key (targets, snapshot or timestamp), e.g. after the server was compromised',
+      collect,
+      [],
+    )
+    .option('--expires-days <days>', 'how long the new root is valid', whole('--expires-days'), 365)
+    .action(
+      async (
+        current: string,
+        o: { out: string; rootKey: string[]; onlineKey: string[]; threshold?: number; expiresDays: number },
+      ) => {
+        const roleKeys: Partial<Record<OnlineRole, Key[]>> = {};
+        for (const pair of o.onlineKey) {
+          const [role, file] = pair.split('=', 2);
+          if (!ONLINE_ROLES.includes(role as OnlineRole) || !file) {
+            throw new CliError(
+              `--online-key: "${pair}" is not ROLE=FILE with ROLE targets, snapshot or timestamp`,
+            );
+          }
+          roleKeys[role as OnlineRole] = [tufKey(createPublicKey(readFileSync(file)))];
+        }
+        const now = await readRootFile(current);
+        const rootKeys = o.rootKey.map((f) => tufKey(createPublicKey(readFileSync(f))));
+        const next = nextRoot(now, {
+          now: Date.now(),
+          expiresDays: o.expiresDays,
+          ...(rootKeys.length ? { rootKeys } : {}),
+          ...(o.threshold === undefined ? {} : { threshold: o.threshold }),
+          roleKeys,
+        });
+        writeFileSync(o.out, JSON.stringify(next.toJSON(), null, 2), { flag: 'wx' });
+        console.log(
+          `wrote ${o.out} (version ${next.signed.version}, unsigned): sign it with a threshold of the old and of the new root keys`,
+        );
+      },
+    );
+
+  root
+    .command('sign')
+    .argument('<file>', 'the root to sign (N.root.json), changed in place')
+    .description("add root key holders' signatures; says whether the thresholds are met")
+    .requiredOption('--key <file>', 'a root key file; repeat for each signer present', collect, [])
+    .option('--previous <file>', 'the root before it, to check the chain (N-1.root.json)')
+    .action(async (file: string, o: { key: string[]; previous?: string }) => {
+      const md = await readRootFile(file);
+      await signRoot(md, o.key);
+      writeFileSync(file, JSON.stringify(md.toJSON(), null, 2));
+      const count = Object.keys(md.signatures).length;
+      let ready = 'the thresholds are met';
+      try {
+        if (o.previous) checkRootSuccession(await readRootFile(o.previous), md);
+        else md.verifyDelegate('root', md);
+      } catch (e) {
+        ready = `not ready yet: ${(e as Error).message}`;
+      }
+      console.log(`${file}: ${count} signature(s); ${ready}`);
+    });
+
+  root
+    .command('install')
+    .argument('<file>', 'the next root (N+1.root.json), signed')
+    .description('give the server the next root; it checks the chain as a device does, and devices follow')
+    .action(async (file: string) => {
+      const body = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+      const r = await ctx.client().request<{ root_version: number }>('POST', '/api/v1/tuf/root', body);
+      if (ctx.format() === 'json') return printJson(r);
+      console.log(`the server trusts root version ${r.root_version}`);
+    });
+}
