@@ -1,5 +1,5 @@
 /** How `fleetd deploy` shows rollouts and plans to people: pure functions from the API's JSON to text. */
-import type { PhaseJson, PlanJson, RolloutJson } from '../protocol/rollouts.js';
+import type { PhaseJson, PlanJson, ReachabilityJson, RolloutJson } from '../protocol/rollouts.js';
 import { table } from './output.js';
 
 export const FINAL_ROLLOUT_STATES = new Set(['completed', 'cancelled', 'rolled_back']);
@@ -62,10 +62,11 @@ export function renderRollout(r: RolloutJson, now: number): string {
     );
   if (r.rollback_unavailable) lines.push(...rollbackUnavailableLines(r));
   if (r.eta) {
-    const eta = Date.parse(r.eta.finish_at);
     const unknown =
       r.eta.unknown_devices > 0 ? ` (+${r.eta.unknown_devices} not expected within four weeks)` : '';
-    lines.push(`ETA      ${short(r.eta.finish_at)} (in ${duration(eta - now)})${unknown}`);
+    lines.push(`ETA      ${band(r.eta, now)}${unknown}`);
+    const reach = reachabilityLines(r.eta.reachability, 'waiting');
+    if (reach.length > 0) lines.push(...reach.map((l) => `         ${l}`));
   }
   if (r.failing.length > 0) {
     lines.push('', 'failing devices:');
@@ -146,9 +147,42 @@ export function renderPlan(p: PlanJson, now: number): string {
   }
   lines.push('', 'timeline:');
   for (const t of p.timeline) lines.push(`  ${short(t.at)}  ${t.what}`);
-  const finish = Date.parse(p.eta.finish_at);
-  lines.push('', `estimated finish ${short(p.eta.finish_at)}, in ${duration(finish - now)}`);
+  lines.push('', `estimated finish ${band(p.eta, now)}`);
+  const reach = reachabilityLines(p.reachability, 'targeted');
+  if (reach.length > 0) lines.push('', 'reachability:', ...reach.map((l) => `  ${l}`));
   return lines.join('\n');
+}
+
+/** P50–P90 and where the update time came from. */
+export function band(e: PlanJson['eta'], now: number): string {
+  const p50 = Date.parse(e.p50_at);
+  const p90 = Date.parse(e.p90_at);
+  const source = {
+    observed: 'update time observed',
+    history: 'update time of earlier rollouts on this hardware',
+    default: 'update time assumed: no update on this hardware has finished yet',
+  }[e.source];
+  return `P50 ${short(e.p50_at)} (in ${duration(p50 - now)}), P90 ${short(e.p90_at)} (in ${duration(p90 - now)}); ${source}`;
+}
+
+/** The targets a window has not reached lately, the first of them, and what to do. */
+export function reachabilityLines(r: ReachabilityJson, who: string): string[] {
+  const lines: string[] = [];
+  if (r.unreachable.count === 0 && r.never_seen.count === 0) return lines;
+  if (r.unreachable.count > 0) {
+    const first = r.unreachable.devices.slice(0, 5).join(' ');
+    const more = r.unreachable.count > 5 ? ` … and ${r.unreachable.count - 5} more` : '';
+    lines.push(
+      `${r.unreachable.count} of ${r.checked} ${who} devices judged were not online inside their window on any of the last ${r.days} days: ${first}${more}`,
+    );
+  }
+  if (r.never_seen.count > 0) {
+    const first = r.never_seen.devices.slice(0, 5).join(' ');
+    const more = r.never_seen.count > 5 ? ` … and ${r.never_seen.count - 5} more` : '';
+    lines.push(`${r.never_seen.count} never seen: ${first}${more}`);
+  }
+  for (const s of r.suggestions) lines.push(`→ ${s}`);
+  return lines;
 }
 
 export function rolloutRows(rollouts: RolloutJson[]): Array<Array<string | number | null>> {
@@ -161,6 +195,6 @@ export function rolloutRows(rollouts: RolloutJson[]): Array<Array<string | numbe
     `${r.phases[r.current_phase]?.name ?? '-'}`,
     `${n(r.totals.counts, 'succeeded')}/${r.totals.targets}`,
     pct(r.totals.success_rate),
-    r.eta ? short(r.eta.finish_at) : '-',
+    r.eta ? `${short(r.eta.p50_at)}–${short(r.eta.p90_at)}` : '-',
   ]);
 }

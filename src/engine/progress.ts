@@ -6,17 +6,15 @@
  */
 import { deviceStatus } from '../core/device.js';
 import { type StateCounts, tally } from '../core/rollout/counts.js';
-import {
-  type Eta,
-  type EtaDevice,
-  type EtaInput,
-  type EtaPhase,
-  estimateEta,
-  meanUpdateMs,
-  observedThroughput,
-} from '../core/rollout/eta.js';
+import { type EtaDevice, type EtaInput, type EtaPhase, observedThroughput } from '../core/rollout/eta.js';
+import { type EtaBand, estimateEtaBand, type UpdateTime, updateTimeFrom } from '../core/rollout/eta-band.js';
 import type { PlanDevice } from '../core/rollout/plan.js';
 import { type DeviceHistory, LocalHours, learnPresence } from '../core/rollout/presence.js';
+import {
+  assessReachability,
+  type Reachability,
+  type ReachabilityTarget,
+} from '../core/rollout/reachability.js';
 import type { RolloutSpec } from '../core/rollout/spec.js';
 import { STATUS_LOOKBACK_MS } from '../core/rollout/status-days.js';
 import type {
@@ -35,8 +33,15 @@ const HOUR = 3_600_000;
 const ETA_SAMPLE = 2_000;
 /** Finished updates whose time (granted → finished) makes the update time. */
 const DURATIONS = 500;
-/** Earlier rollouts looked at for an update time while this one has none finished. */
-const EARLIER_ROLLOUTS = 5;
+/** Targets a dry run reads the status history of for reachability; beyond this, the first ones. */
+const REACHABILITY_CHECKED = 20_000;
+
+/** The ETA band, and the waiting devices its sample judged unreachable in their window. */
+export interface LiveEta extends EtaBand {
+  reachability: Reachability;
+  /** Devices waiting; reachability counts the sampled ones when more. */
+  waiting: number;
+}
 
 export interface PhaseProgress {
   name: string;
@@ -59,7 +64,7 @@ export interface RolloutProgress {
     devices: Array<{ deviceId: string; version: string | null; reason: string }>;
   } | null;
   throughputPerHour: number;
-  eta: Eta | null;
+  eta: LiveEta | null;
   failing: Array<{ deviceId: string; error: string | null; at: number }>;
 }
 
@@ -157,7 +162,7 @@ export async function planEta(
   planned: PlannedRollout,
   devices: readonly PlanDevice[],
   ctx: TimeContext,
-): Promise<Eta> {
+): Promise<EtaBand> {
   const { spec, plan } = planned;
   const byId = new Map(devices.map((d) => [d.id, d]));
   const targets = plan.targets.filter((t) => t.state !== 'skipped');
@@ -179,23 +184,58 @@ export async function planEta(
   // A loop, not Math.max(...targets): spreading a million arguments overflows the stack.
   let batches = 1;
   for (const t of targets) batches = Math.max(batches, t.phase + 1);
-  return estimateEta({
-    ...(await etaDevices(store, sample, waiting, ctx)),
-    ...specInput(spec),
-    phases: etaPhases(spec, batches, () => ({})),
-    updateMs: await earlierUpdateMs(store, null),
-    startedAt: plan.startsAt,
-    notBefore: plan.startsAt,
-  });
+  const { histories: _, ...learnt } = await etaDevices(store, sample, waiting, ctx);
+  return estimateEtaBand(
+    {
+      ...learnt,
+      ...specInput(spec),
+      phases: etaPhases(spec, batches, () => ({})),
+      startedAt: plan.startsAt,
+      notBefore: plan.startsAt,
+    },
+    updateTimeFrom([], await store.rollouts.hardwareUpdateDurations(hardwareOf(sample), null, DURATIONS)),
+  );
 }
+
+/**
+ * The plan's targets that were not online inside their window on any of the last days, and those never seen
+ * (the first REACHABILITY_CHECKED targets: the plan lists online devices first).
+ */
+export async function planReachability(
+  store: Store,
+  planned: PlannedRollout,
+  devices: readonly PlanDevice[],
+  ctx: TimeContext,
+): Promise<Reachability & { targets: number }> {
+  const byId = new Map(devices.map((d) => [d.id, d]));
+  const targets = planned.plan.targets.filter((t) => t.state !== 'skipped');
+  const checked = targets.slice(0, REACHABILITY_CHECKED).map((t) => {
+    const d = byId.get(t.deviceId);
+    return { deviceId: t.deviceId, lastSeen: d?.lastSeen ?? null, timezone: d?.timezone ?? null };
+  });
+  const histories = await readHistories(store, checked, ctx);
+  return {
+    ...assessReachability({
+      targets: checked.map((d, i) => ({ deviceId: d.deviceId, history: histories[i]! })),
+      window: planned.spec.window,
+      missedWindow: planned.spec.missedWindow,
+      now: ctx.now,
+    }),
+    targets: targets.length,
+  };
+}
+
+const hardwareOf = (sample: ReadonlyArray<{ hardwareType: string | null }>) => [
+  ...new Set(sample.flatMap((d) => (d.hardwareType ? [d.hardwareType] : []))),
+];
 
 async function eta(
   store: Store,
   r: Rollout,
   counts: readonly PhaseStateCount[],
   ctx: TimeContext,
-): Promise<Eta> {
-  const { devices: sample } = await store.rollouts.waitingDevices(r.id, ETA_SAMPLE);
+): Promise<LiveEta> {
+  const { devices: sample, total: waitingTotal } = await store.rollouts.waitingDevices(r.id, ETA_SAMPLE);
   const staging = r.spec.strategy === 'blue_green';
   const phaseOf = (phase: number) =>
     staging ? purposeCounts(counts, 'update') : phaseCounts(counts, phase, 'update');
@@ -206,17 +246,45 @@ async function eta(
   });
   const waiting = new Map(phases.map((_, i) => [i, tally(phaseOf(i)).waiting]));
   const all = tally(purposeCounts(counts, 'update'));
-  const observed = meanUpdateMs(await store.rollouts.updateDurations(r.id, DURATIONS));
-  return estimateEta({
-    ...(await etaDevices(store, staging ? sample.map((d) => ({ ...d, phase: 0 })) : sample, waiting, ctx)),
-    ...specInput(r.spec),
-    phases,
-    updateMs: observed ?? (await earlierUpdateMs(store, r.id)),
-    retry: r.spec.retry,
-    failureRate: all.finished > 0 ? all.failed / all.finished : null,
-    succeeded: all.succeeded,
-    startedAt: r.startedAt,
-  });
+  const { histories, ...learnt } = await etaDevices(
+    store,
+    staging ? sample.map((d) => ({ ...d, phase: 0 })) : sample,
+    waiting,
+    ctx,
+  );
+  const band = estimateEtaBand(
+    {
+      ...learnt,
+      ...specInput(r.spec),
+      phases,
+      retry: r.spec.retry,
+      failureRate: all.finished > 0 ? all.failed / all.finished : null,
+      succeeded: all.succeeded,
+      startedAt: r.startedAt,
+    },
+    await updateTime(store, r.id, sample),
+  );
+  const targets: ReachabilityTarget[] = sample.map((d, i) => ({
+    deviceId: d.deviceId,
+    history: histories[i]!,
+  }));
+  return {
+    ...band,
+    reachability: assessReachability({
+      targets,
+      window: r.spec.window,
+      missedWindow: r.spec.missedWindow,
+      now: ctx.now,
+    }),
+    waiting: waitingTotal,
+  };
+}
+
+/** This rollout's update times once one has finished; before, those of earlier rollouts on the same hardware. */
+async function updateTime(store: Store, id: string, sample: readonly Sampled[]): Promise<UpdateTime> {
+  const observed = await store.rollouts.updateDurations(id, DURATIONS);
+  if (observed.length > 0) return updateTimeFrom(observed, []);
+  return updateTimeFrom([], await store.rollouts.hardwareUpdateDurations(hardwareOf(sample), id, DURATIONS));
 }
 
 type Sampled = Pick<WaitingDevice, 'deviceId' | 'phase' | 'lastSeen' | 'timezone' | 'hardwareType'>;
@@ -230,23 +298,8 @@ async function etaDevices(
   sample: readonly Sampled[],
   waiting: ReadonlyMap<number, number>,
   ctx: TimeContext,
-): Promise<{ devices: EtaDevice[]; clock: LocalHours; now: number }> {
-  const since = ctx.now - STATUS_LOOKBACK_MS;
-  const stored = await store.rollouts.statusHistory(
-    sample.map((d) => d.deviceId),
-    since,
-  );
-  const histories = sample.map((d): DeviceHistory => {
-    const h = stored.get(d.deviceId);
-    return {
-      from: Math.max(since, h?.registeredAt ?? since),
-      changes: h?.changes ?? [],
-      online: deviceStatus(d.lastSeen, null, ctx.now, ctx.thresholds) === 'online',
-      lastSeen: d.lastSeen,
-      timezone: d.timezone,
-      kind: d.hardwareType,
-    };
-  });
+): Promise<{ devices: EtaDevice[]; clock: LocalHours; now: number; histories: DeviceHistory[] }> {
+  const histories = await readHistories(store, sample, ctx);
   const clock = new LocalHours();
   const learnt = learnPresence(histories, ctx.now, clock);
   const sampled = new Map<number, number>();
@@ -261,7 +314,33 @@ async function etaDevices(
       }
     });
   }
-  return { devices, clock, now: ctx.now };
+  return { devices, clock, now: ctx.now, histories };
+}
+
+/** The devices' status history over the look-back, as the ETA and reachability read it. */
+async function readHistories(
+  store: Store,
+  devices: ReadonlyArray<
+    Pick<Sampled, 'deviceId' | 'lastSeen' | 'timezone'> & { hardwareType?: string | null }
+  >,
+  ctx: TimeContext,
+): Promise<DeviceHistory[]> {
+  const since = ctx.now - STATUS_LOOKBACK_MS;
+  const stored = await store.rollouts.statusHistory(
+    devices.map((d) => d.deviceId),
+    since,
+  );
+  return devices.map((d): DeviceHistory => {
+    const h = stored.get(d.deviceId);
+    return {
+      from: Math.max(since, h?.registeredAt ?? since),
+      changes: h?.changes ?? [],
+      online: deviceStatus(d.lastSeen, null, ctx.now, ctx.thresholds) === 'online',
+      lastSeen: d.lastSeen,
+      timezone: d.timezone,
+      kind: d.hardwareType ?? null,
+    };
+  });
 }
 
 /** Progressive phases, rolling batches, or one phase for the rest. */
@@ -286,14 +365,4 @@ function specInput(spec: RolloutSpec): Omit<EtaInput, 'devices' | 'now'> {
     endAt: spec.endAt,
     continuous: spec.strategy === 'on_connect',
   };
-}
-
-/** The update time of the latest earlier rollouts that have one (null: none, the ETA assumes its default). */
-async function earlierUpdateMs(store: Store, except: string | null): Promise<number | null> {
-  for (const r of await store.rollouts.list({ limit: EARLIER_ROLLOUTS + 1 })) {
-    if (r.id === except) continue;
-    const observed = meanUpdateMs(await store.rollouts.updateDurations(r.id, DURATIONS));
-    if (observed !== null) return observed;
-  }
-  return null;
 }

@@ -21,8 +21,39 @@ export const GateJson = Type.Object({
   finished: Type.Integer(),
   at: Type.String(),
 });
+export const ReachabilityJson = Type.Object(
+  {
+    days: Type.Integer({ description: 'Days of status history looked back over' }),
+    checked: Type.Integer({ description: 'Targets judged (known for at least one window)' }),
+    reachable: Type.Integer(),
+    too_new: Type.Integer({ description: 'Known too briefly for a window to have gone by: not judged' }),
+    unreachable: Type.Object({
+      count: Type.Integer({ description: 'Not online inside their window on any of those days' }),
+      devices: Type.Array(Type.String(), { description: 'The first 100' }),
+    }),
+    never_seen: Type.Object({
+      count: Type.Integer({ description: 'Never seen at all' }),
+      devices: Type.Array(Type.String(), { description: 'The first 100' }),
+    }),
+    suggestions: Type.Array(Type.String()),
+  },
+  { description: 'Targets the window has not reached lately, from the status history' },
+);
+export type ReachabilityJson = Static<typeof ReachabilityJson>;
+
 export const EtaJson = Type.Object({
-  finish_at: Type.String(),
+  finish_at: Type.String({ description: 'The P50 finish (as p50_at)' }),
+  p50_at: Type.String(),
+  p90_at: Type.String(),
+  source: Type.Union([Type.Literal('observed'), Type.Literal('history'), Type.Literal('default')], {
+    description:
+      "Where the update time came from: this rollout's finished updates, earlier rollouts on the same hardware, or the default",
+  }),
+  update_time: Type.Object({
+    typical_ms: Type.Integer({ description: 'Mean update time (granted → finished): the P50' }),
+    slow_ms: Type.Integer({ description: "The mean's 90 % upper bound: the P90" }),
+    samples: Type.Integer(),
+  }),
   throughput_per_hour: Type.Number(),
   unknown_devices: Type.Integer({
     description:
@@ -81,7 +112,13 @@ export const RolloutJson = Type.Object({
     ),
   ),
   throughput_per_hour: Type.Number(),
-  eta: Nullable(EtaJson),
+  eta: Nullable(
+    Type.Object({
+      ...EtaJson.properties,
+      waiting: Type.Integer(),
+      reachability: ReachabilityJson,
+    }),
+  ),
   failing: Type.Array(
     Type.Object({ device_id: Type.String(), error: Nullable(Type.String()), at: Type.String() }),
   ),
@@ -125,6 +162,7 @@ export const PlanJson = Type.Object({
     }),
   ),
   eta: EtaJson,
+  reachability: Type.Object({ ...ReachabilityJson.properties, targets: Type.Integer() }),
   timeline: Type.Array(Type.Object({ at: Type.String(), what: Type.String() })),
 });
 export type PlanJson = Static<typeof PlanJson>;

@@ -1,12 +1,13 @@
 /** Rollouts, their progress and plans → the API's JSON (snake_case, ISO-8601 instants), as protocol/rollouts.ts describes it. */
 import type { StateCounts } from '../core/rollout/counts.js';
-import type { Eta } from '../core/rollout/eta.js';
+import type { EtaBand } from '../core/rollout/eta-band.js';
+import type { Reachability } from '../core/rollout/reachability.js';
 import { toRolloutDocument } from '../core/rollout/spec-document.js';
 import { formatLocal } from '../core/rollout/zone.js';
 import type { RolloutProgress } from '../engine/progress.js';
 import type { PlannedRollout } from '../engine/rollout-service.js';
 import { iso } from '../protocol/common.js';
-import type { EtaJson, GateJson, PlanJson, RolloutJson } from '../protocol/rollouts.js';
+import type { EtaJson, GateJson, PlanJson, ReachabilityJson, RolloutJson } from '../protocol/rollouts.js';
 import type { GateRecord, Rollout } from '../store/store.js';
 
 const countsJson = (c: StateCounts) =>
@@ -21,9 +22,29 @@ const gateJson = (g: GateRecord): GateJson => ({
   at: new Date(g.at).toISOString(),
 });
 
-export function etaJson(e: Eta): EtaJson {
+export function reachabilityJson(r: Reachability): ReachabilityJson {
+  return {
+    days: r.days,
+    checked: r.checked,
+    reachable: r.reachable,
+    too_new: r.tooNew,
+    unreachable: r.unreachable,
+    never_seen: r.neverSeen,
+    suggestions: r.suggestions,
+  };
+}
+
+export function etaJson(e: EtaBand): EtaJson {
   return {
     finish_at: new Date(e.finishAt).toISOString(),
+    p50_at: new Date(e.finishAt).toISOString(),
+    p90_at: new Date(e.p90At).toISOString(),
+    source: e.updateTime.source,
+    update_time: {
+      typical_ms: Math.round(e.updateTime.typicalMs),
+      slow_ms: Math.round(e.updateTime.slowMs),
+      samples: e.updateTime.samples,
+    },
     throughput_per_hour: Math.round(e.throughputPerHour * 10) / 10,
     unknown_devices: e.unknownDevices,
     phases: e.phases.map((p) => ({
@@ -76,7 +97,11 @@ export function rolloutJson(r: Rollout, p: RolloutProgress): RolloutJson {
       })),
     },
     throughput_per_hour: Math.round(p.throughputPerHour * 10) / 10,
-    eta: p.eta && etaJson(p.eta),
+    eta: p.eta && {
+      ...etaJson(p.eta),
+      waiting: p.eta.waiting,
+      reachability: reachabilityJson(p.eta.reachability),
+    },
     failing: p.failing.map((f) => ({
       device_id: f.deviceId,
       error: f.error,
@@ -88,7 +113,12 @@ export function rolloutJson(r: Rollout, p: RolloutProgress): RolloutJson {
 const devices = (n: number) => `${n} device${n === 1 ? '' : 's'}`;
 
 /** The dry run: what `create` would do, and when, without doing it. */
-export function planJson({ spec, release, plan }: PlannedRollout, eta: Eta, now: number): PlanJson {
+export function planJson(
+  { spec, release, plan }: PlannedRollout,
+  eta: EtaBand,
+  reachability: Reachability & { targets: number },
+  now: number,
+): PlanJson {
   const timeline: Array<{ at: string; what: string }> = [];
   const add = (at: number, what: string) => timeline.push({ at: new Date(at).toISOString(), what });
   add(plan.startsAt, plan.startsAt <= now ? 'starts now' : 'starts (scheduled_at)');
@@ -106,7 +136,8 @@ export function planJson({ spec, release, plan }: PlannedRollout, eta: Eta, now:
     eta.unknownDevices > 0
       ? ` (not counting ${devices(eta.unknownDevices)} not expected within four weeks)`
       : '';
-  add(eta.finishAt, `estimated finish${unknown}`);
+  add(eta.finishAt, `estimated finish, P50${unknown} (update time: ${eta.updateTime.source})`);
+  if (eta.p90At > eta.finishAt) add(eta.p90At, 'estimated finish, P90');
   timeline.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
   const skipped = plan.targets.filter((t) => t.state === 'skipped');
   return {
@@ -129,6 +160,7 @@ export function planJson({ spec, release, plan }: PlannedRollout, eta: Eta, now:
       closes_local: formatLocal(w.timezone, w.closesAt),
     })),
     eta: etaJson(eta),
+    reachability: { ...reachabilityJson(reachability), targets: reachability.targets },
     timeline,
   };
 }

@@ -4,6 +4,7 @@
  * (timeline counts, gates, ETA) is read from it separately; the checks compare the two.
  */
 import type { StateCounts } from '../core/rollout/counts.js';
+import type { PlanJson } from '../protocol/rollouts.js';
 import type { GateRecord } from '../store/store.js';
 
 export const OUTCOME = { none: 0, succeeded: 1, failed: 2, rolledBack: 3 } as const;
@@ -11,8 +12,16 @@ export const OUTCOME = { none: 0, succeeded: 1, failed: 2, rolledBack: 3 } as co
 export interface EtaSample {
   phase: number;
   at: number;
+  /** Recorded as a phase started (or the rollout was created), or on the hourly round. */
+  when: 'phase_start' | 'hourly';
+  /** The P50 finish. */
   predictedFinish: number | null;
+  p90: number | null;
+  /** Where its update time came from. */
+  source: 'observed' | 'history' | 'default' | null;
   unknownDevices: number;
+  /** Sampled waiting devices not online inside their window on any of the last days. */
+  unreachable: number;
 }
 
 export interface PhaseMeasure {
@@ -63,6 +72,8 @@ export class RolloutObservation {
   doubleOfferExamples: string[] = [];
   readonly timeline: Array<{ at: number; counts: StateCounts }> = [];
   readonly eta: EtaSample[] = [];
+  /** The dry run's answer just before the rollout was created. */
+  plan: PlanJson | null = null;
   /** The server's gate decisions, each with the simulator's turn it was made in. */
   gates: Array<GateRecord & { moment: number }> = [];
   /**

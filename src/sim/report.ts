@@ -51,11 +51,32 @@ export function formatReport(r: SimResult): string {
           `(threshold ${g.threshold ?? '—'}%; devices ${g.device_success_rate?.toFixed(1) ?? '—'}%, injected ${g.expected_success_rate?.toFixed(1) ?? '—'}%)`,
       );
     }
+    if (ro.plan) {
+      const u = ro.plan.reachability;
+      lines.push(
+        `  dry run: finish P50 ${ro.plan.p50_at}, P90 ${ro.plan.p90_at} (update time: ${ro.plan.source}); ` +
+          `${u.unreachable.count} of ${u.checked} judged not reached in their window in ${u.days} days, ${u.never_seen.count} never seen`,
+      );
+      for (const s of u.suggestions) lines.push(`    ${s}`);
+    }
     for (const e of ro.eta) {
+      if (e.when === 'hourly') continue;
       lines.push(
         `  ETA at phase ${e.phase + 1} start (${e.at}): ${e.predicted_finish ?? 'unknown'}; actual ${e.actual_finish ?? 'not finished'}` +
           `${e.error_pct === null ? '' : ` (${e.error_pct > 0 ? '+' : ''}${e.error_pct}% of the time remaining)`}${e.unknown_devices ? `; ${e.unknown_devices} devices with no known pattern` : ''}`,
       );
+    }
+    const hourly = ro.eta.filter((e) => e.when === 'hourly' && e.error_pct !== null);
+    if (hourly.length > 0) {
+      // The estimate as the rollout ran: its error at each point, every 6 h and the last.
+      lines.push('  ETA error (P50 / P90, % of the time left; source; finished so far), every 6 h:');
+      const pct = (v: number | null) => (v === null ? '—' : `${v > 0 ? '+' : ''}${v}%`);
+      hourly.forEach((e, n) => {
+        if (n % 6 === 0 || n === hourly.length - 1)
+          lines.push(
+            `    ${e.at}  ${pct(e.error_pct)} / ${pct(e.p90_error_pct)}; ${e.source ?? '—'}; ${e.done_pct ?? '—'}% done${e.unreachable ? `; ${e.unreachable} unreachable` : ''}`,
+          );
+      });
     }
     const syncs = r.run.sync_every_seconds;
     if (ro.eta.length > 0 && (syncs === null || syncs > 3600)) {

@@ -3,7 +3,8 @@
  * and the invariants checked against them. `checks` are pure functions of the result's figures, so a
  * test can feed them a violation and see them fail.
  */
-import type { StateCounts } from '../core/rollout/counts.js';
+import { type StateCounts, tally } from '../core/rollout/counts.js';
+import type { PlanJson } from '../protocol/rollouts.js';
 import type { GateRecord, Rollout } from '../store/store.js';
 import type { RolloutObservation } from './observer.js';
 import type { SimOutcome } from './simulator.js';
@@ -54,13 +55,32 @@ export interface RolloutResult {
   peak_concurrent_per: { tag: string; limit: number; peak: number; value: string | null } | null;
   double_offers: number;
   double_offer_examples: string[];
+  /** The dry run just before creation: its ETA band and the targets its window has not reached lately. */
+  plan?: {
+    p50_at: string;
+    p90_at: string;
+    source: string;
+    unknown_devices: number;
+    reachability: PlanJson['reachability'];
+  } | null;
   eta: Array<{
     phase: number;
     at: string;
+    /** Recorded at a phase start (or creation), or on the hourly round. */
+    when: 'phase_start' | 'hourly';
+    /** The P50. */
     predicted_finish: string | null;
+    predicted_p90: string | null;
+    /** Where the update time behind it came from: observed, history, default. */
+    source: string | null;
     actual_finish: string | null;
+    /** The P50's error as a share of the time that was left. */
     error_pct: number | null;
+    p90_error_pct: number | null;
+    /** Share of the targets finished (succeeded or failed) at the time, percent. */
+    done_pct: number | null;
     unknown_devices: number;
+    unreachable: number;
   }>;
 }
 
@@ -129,6 +149,20 @@ function lastFinish(o: RolloutObservation): number | null {
   return last === 0 ? null : last;
 }
 
+/** A predicted finish's error as a share of the time that was left, percent (one decimal). */
+function errorPct(predicted: number | null, actual: number | null, at: number): number | null {
+  if (predicted === null || actual === null || actual <= at) return null;
+  return Math.round((1000 * (predicted - actual)) / (actual - at)) / 10;
+}
+
+/** Share of the targets finished at `at`, from the hourly timeline (the last sample not after it). */
+function donePct(o: RolloutObservation, targets: number, at: number): number | null {
+  let counts: StateCounts | null = null;
+  for (const t of o.timeline) if (t.at <= at) counts = t.counts;
+  if (!counts || targets <= 0) return null;
+  return Math.round((1000 * tally(counts).finished) / targets) / 10;
+}
+
 export function buildResult(outcome: SimOutcome): SimResult {
   const s = outcome.scenario;
   const rollouts = outcome.observations.map((o, k): RolloutResult => {
@@ -156,16 +190,26 @@ export function buildResult(outcome: SimOutcome): SimResult {
         : null,
       double_offers: o.doubleOffers,
       double_offer_examples: o.doubleOfferExamples,
+      plan: o.plan && {
+        p50_at: o.plan.eta.p50_at,
+        p90_at: o.plan.eta.p90_at,
+        source: o.plan.eta.source,
+        unknown_devices: o.plan.eta.unknown_devices,
+        reachability: o.plan.reachability,
+      },
       eta: o.eta.map((e) => ({
         phase: e.phase,
         at: iso(e.at)!,
+        when: e.when,
         predicted_finish: iso(e.predictedFinish),
+        predicted_p90: iso(e.p90),
+        source: e.source,
         actual_finish: iso(actual),
-        error_pct:
-          e.predictedFinish === null || actual === null || actual <= e.at
-            ? null
-            : Math.round((1000 * (e.predictedFinish - actual)) / (actual - e.at)) / 10,
+        error_pct: errorPct(e.predictedFinish, actual, e.at),
+        p90_error_pct: errorPct(e.p90, actual, e.at),
+        done_pct: donePct(o, r.targets, e.at),
         unknown_devices: e.unknownDevices,
+        unreachable: e.unreachable,
       })),
     };
   });

@@ -77,6 +77,8 @@ export interface Scenario {
     stepMs: number;
     /** Where the simulated devices enter the server: the store functions the routes call, or HTTP (inject). */
     layer: 'store' | 'http';
+    /** How often the ETA of each running rollout is recorded besides at phase starts (default hourly; null: never). */
+    etaEveryMs?: number | null;
   };
 }
 
@@ -383,7 +385,7 @@ export function parseScenario(input: unknown, name = 'scenario'): Scenario {
   });
 
   const sim = o.simulation === undefined ? {} : obj(o.simulation, 'simulation');
-  known(sim, 'simulation', ['engine_every', 'sync_every', 'step', 'layer']);
+  known(sim, 'simulation', ['engine_every', 'sync_every', 'step', 'layer', 'eta_every']);
   const layer = sim.layer ?? 'store';
   if (layer !== 'store' && layer !== 'http') fail('simulation.layer', 'must be store or http');
   return {
@@ -408,6 +410,10 @@ export function parseScenario(input: unknown, name = 'scenario'): Scenario {
             : positive(durationMs(sim.sync_every, 'simulation.sync_every'), 'simulation.sync_every'),
       stepMs: sim.step === undefined ? 30_000 : durationMs(sim.step, 'simulation.step'),
       layer: layer as 'store' | 'http',
+      etaEveryMs:
+        sim.eta_every === 'never'
+          ? null
+          : positive(durationMs(sim.eta_every ?? '1h', 'simulation.eta_every'), 'simulation.eta_every'),
     },
   };
 }

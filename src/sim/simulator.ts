@@ -16,12 +16,13 @@ import { TIMED_OUT_REASON } from '../core/rollout/dispatch.js';
 import { purposeCounts } from '../engine/counts.js';
 import { rolloutProgress } from '../engine/progress.js';
 import { EventPruner } from '../events/event-pruner.js';
+import type { PlanJson } from '../protocol/rollouts.js';
 import { databaseBytes, IN_MEMORY_LIMIT_BYTES } from '../store/open.js';
 import type { RetentionPolicy, Rollout, Store, TimeContext } from '../store/store.js';
 import { DeviceSide } from './device-side.js';
 import { FleetModel } from './fleet-model.js';
 import { deviceSecret, type Gateway, httpGateway, secretHash, storeGateway } from './gateway.js';
-import { RolloutObservation } from './observer.js';
+import { type EtaSample, RolloutObservation } from './observer.js';
 import { Presence } from './presence.js';
 import type { Scenario } from './scenario.js';
 import { VirtualFleet } from './virtual-fleet.js';
@@ -281,6 +282,7 @@ export class Simulator {
         nextSync += this.syncEveryMs!;
       } else if (nextHour === at) {
         await this.sample();
+        await this.recordEtaEvery(at - s.start);
         nextHour += HOUR;
       } else await this.tick();
       if (performance.now() - lastLog > 5_000) {
@@ -340,9 +342,12 @@ export class Simulator {
   private async createRollout(n: number): Promise<void> {
     const r = this.scenario.rollouts[n]!;
     await this.sync();
+    // The plan the operator would have read before Create (its ETA band and reachability), kept in the result.
+    const plan = await this.fleet.api<PlanJson>('POST', '/api/v1/rollouts?dry_run=true', r.body);
     const created = await this.fleet.api<{ id: string }>('POST', '/api/v1/rollouts', r.body);
     const k = this.obs.length;
     this.obs.push(new RolloutObservation(r.spec.name, created.id, this.model.size));
+    this.obs[k]!.plan = plan;
     this.byId.set(created.id, k);
     this.rollouts[k] = await this.fleet.parts.store.rollouts.get(created.id);
     this.stamp(`rollout ${r.spec.name} created (${created.id})`);
@@ -446,16 +451,32 @@ export class Simulator {
     await this.fleet.parts.sweeper.sweep();
   }
 
-  private async recordEta(k: number): Promise<void> {
+  /** The ETA of every running rollout, each `eta_every` (hourly by default) of the run. */
+  private async recordEtaEvery(sinceStart: number): Promise<void> {
+    const every =
+      this.scenario.simulation.etaEveryMs === undefined ? HOUR : this.scenario.simulation.etaEveryMs;
+    if (every === null || sinceStart % every !== 0) return;
+    for (let k = 0; k < this.obs.length; k++) {
+      const last = this.obs[k]!.eta.at(-1);
+      if (last?.at !== this.now) await this.recordEta(k, 'hourly');
+    }
+  }
+
+  private async recordEta(k: number, when: EtaSample['when'] = 'phase_start'): Promise<void> {
     const r = this.rollouts[k];
     if (!r || (r.state !== 'running' && r.state !== 'scheduled')) return;
     await this.sync();
     const progress = await rolloutProgress(this.fleet.parts.store, r, this.ctx());
+    if (!progress.eta && when === 'hourly') return;
     this.obs[k]!.eta.push({
       phase: r.currentPhase,
       at: this.now,
+      when,
       predictedFinish: progress.eta?.finishAt ?? null,
+      p90: progress.eta?.p90At ?? null,
+      source: progress.eta?.updateTime.source ?? null,
       unknownDevices: progress.eta?.unknownDevices ?? 0,
+      unreachable: progress.eta?.reachability.unreachable.count ?? 0,
     });
   }
 

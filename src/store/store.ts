@@ -714,6 +714,11 @@ export interface RolloutStore {
    */
   claimLeases(owner: string, now: number, ttlMs: number): Promise<string[]>;
   releaseLeases(owner: string): Promise<void>;
+  /**
+   * Update times (granted → finished) of the latest finished updates on devices of these hardware types, in
+   * rollouts other than `except`: the ETA's update time before this rollout has its own.
+   */
+  hardwareUpdateDurations(hardwareTypes: string[], except: string | null, limit: number): Promise<number[]>;
 }
 
 /** A replica that announced itself and whose row has not run out. */

@@ -10,7 +10,7 @@ import type { Permission } from '../../core/permissions.js';
 import { ROLLOUT_COMMANDS, ROLLOUT_STATES, type RolloutCommand } from '../../core/rollout/rollout-state.js';
 import { parseRolloutSpec, RolloutSpecSchema } from '../../core/rollout/spec.js';
 import { UPDATE_STATES } from '../../core/update-state.js';
-import { planEta, rolloutProgress } from '../../engine/progress.js';
+import { planEta, planReachability, rolloutProgress } from '../../engine/progress.js';
 import { createRollout, planFor, runCommand } from '../../engine/rollout-service.js';
 import { INT4_MAX, withErrors } from '../../protocol/common.js';
 import { UpdateJson } from '../../protocol/releases.js';
@@ -94,7 +94,8 @@ export const rolloutRoutes =
         if (request.query.dry_run) {
           const planned = await planFor(c.store, spec, ctx);
           const eta = await planEta(c.store, planned, planned.devices, ctx);
-          return reply.status(200).send(planJson(planned, eta, ctx.now));
+          const reachability = await planReachability(c.store, planned, planned.devices, ctx);
+          return reply.status(200).send(planJson(planned, eta, reachability, ctx.now));
         }
         const { rollout } = await createRollout(c.store, spec, ctx, actorOf(operatorOf(request)));
         c.deltas?.planRollout(rollout.id, rollout.releaseId); // in the background: the reply does not wait

@@ -167,3 +167,24 @@ export async function finishedSince(s: SqlContext, id: string, since: number): P
     .execute();
   return rows.map((r) => Number(r.finished_at));
 }
+
+export async function hardwareUpdateDurations(
+  s: SqlContext,
+  hardwareTypes: string[],
+  except: string | null,
+  limit: number,
+): Promise<number[]> {
+  if (hardwareTypes.length === 0) return [];
+  let q = s.db
+    .selectFrom('device_updates as u')
+    .innerJoin('devices as d', 'd.id', 'u.device_id')
+    .select(['u.granted_at', 'u.finished_at'])
+    .where('d.hardware_type', 'in', hardwareTypes)
+    .where('u.granted_at', 'is not', null)
+    .where('u.finished_at', 'is not', null)
+    .where('u.purpose', '=', 'update')
+    .where('u.state', 'in', ['succeeded', 'failed']);
+  if (except !== null) q = q.where('u.rollout_id', '!=', except);
+  const rows = await q.orderBy('u.finished_at', 'desc').limit(limit).execute();
+  return rows.map((r) => Number(r.finished_at) - Number(r.granted_at));
+}

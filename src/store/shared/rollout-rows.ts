@@ -344,6 +344,9 @@ export class SqlRollouts implements RolloutStore {
   releaseLeases(owner: string): Promise<void> {
     return leases.releaseLeases(this, owner);
   }
+  hardwareUpdateDurations(hardwareTypes: string[], except: string | null, limit: number): Promise<number[]> {
+    return progress.hardwareUpdateDurations(this, hardwareTypes, except, limit);
+  }
 }
 
 /** The action devices are told: staging only for download_only and for blue-green's first step. */

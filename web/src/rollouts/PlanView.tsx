@@ -3,6 +3,7 @@ import type { ComponentChildren } from 'preact';
 import { Card, Facts } from '../components/common';
 import { formatNumber, formatTime } from '../format';
 import type { Plan } from '../types';
+import { EtaBand, ReachabilityNotice } from './Reachability';
 
 export function PlanView({ plan }: { plan: Plan }) {
   return (
@@ -47,9 +48,10 @@ export function PlanView({ plan }: { plan: Plan }) {
           )}
         </Card>
         <Card title="Estimated timeline">
+          <ReachabilityNotice reachability={plan.reachability} />
           {plan.eta?.finish_at && (
             <p>
-              Finishes about <strong>{formatTime(plan.eta.finish_at)}</strong>
+              Finishes <EtaBand eta={plan.eta} />
               {plan.eta.unknown_devices > 0 && (
                 <>
                   {' '}

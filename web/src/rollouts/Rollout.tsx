@@ -13,6 +13,7 @@ import { useApi, useThrottled } from '../hooks';
 import { UpdateTable } from '../pages/Device';
 import { href } from '../router';
 import { type DeviceUpdate, type Rollout, type RolloutPhase, UPDATE_STATES } from '../types';
+import { EtaBand, ReachabilityNotice } from './Reachability';
 import { StateBar } from './shared';
 
 type Action = 'pause' | 'resume' | 'approve' | 'promote' | 'cancel' | 'rollback';
@@ -190,7 +191,7 @@ export function RolloutPage({ id }: { id: string; tab?: string | undefined }) {
                   ? '—'
                   : `${formatNumber(Math.round(r.throughput_per_hour))} devices/hour`,
               ],
-              ['Estimated finish', eta?.finish_at ? formatTime(eta.finish_at) : eta ? 'unknown' : '—'],
+              ['Estimated finish', eta ? <EtaBand eta={eta} /> : '—'],
               ...(eta && eta.unknown_devices > 0
                 ? [
                     [
@@ -202,6 +203,7 @@ export function RolloutPage({ id }: { id: string; tab?: string | undefined }) {
             ]}
           />
         </Card>
+        {eta && <ReachabilityNotice reachability={eta.reachability} />}
         <Card title="Phases" wide>
           {r.phases.length === 0 ? (
             <p class="muted">This strategy has no phases.</p>
