@@ -42,7 +42,7 @@ afterEach(async () => {
 const scrape = (authorization?: string) =>
   s.app.inject({ method: 'GET', url: '/metrics', headers: authorization ? { authorization } : {} });
 
-it('answers 401 without a token or with an unknown one, 403 to an API token that is not admin', async () => {
+it('answers 401 without a token or with an unknown one, 403 to a token whose role lacks metrics.read', async () => {
   const none = await scrape();
   expect(none.statusCode).toBe(401);
   expect(none.json()).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
@@ -52,7 +52,14 @@ it('answers 401 without a token or with an unknown one, 403 to an API token that
     { id: 'tok_v', name: 'viewer', role: 'viewer', createdAt: START },
     hashSecret(viewer),
   );
-  const refused = await scrape(`Bearer ${viewer}`);
+  // The viewer role reads metrics; a role that grants nothing (unknown, or deleted) does not.
+  expect((await scrape(`Bearer ${viewer}`)).statusCode).toBe(200);
+  const other = newSecret('api');
+  await s.store.createApiToken(
+    { id: 'tok_o', name: 'uploader', role: 'uploader', createdAt: START },
+    hashSecret(other),
+  );
+  const refused = await scrape(`Bearer ${other}`);
   expect(refused.statusCode).toBe(403);
   expect(refused.json().error).toMatchObject({ code: 'FORBIDDEN' });
   expect(refused.json().error.message).toContain('metrics.read');

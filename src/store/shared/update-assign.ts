@@ -7,7 +7,6 @@ import { FleetError } from '../../core/errors.js';
 import { compareVersions } from '../../core/semver.js';
 import { ACTIVE_STATES, checkTransition } from '../../core/update-state.js';
 import type { SqlContext } from '../adapter.js';
-import { byteOrder } from '../byte-order.js';
 import type { DeviceUpdatesTable } from '../schema.js';
 import type { AssignResult, DeviceUpdate, NewEvent, TimeContext, UpdateAction } from '../store.js';
 import { updateEvent } from '../update-effects.js';
@@ -26,8 +25,8 @@ export async function assign(
   ctx: TimeContext,
   actor: string,
 ): Promise<AssignResult> {
-  // In id order, as every writer of open updates takes them (device-locks.ts).
-  const devices = [...new Set(deviceIds)].sort(byteOrder);
+  // Answered in the caller's order; the rows are locked in id order (device-locks.ts).
+  const devices = [...new Set(deviceIds)];
   return transact(s.db, async (trx) => {
     if (s.adapter.locksRows) await lockDevices(trx, devices);
     const releaseRow = await trx
