@@ -20,9 +20,9 @@ import type {
   TimeContext,
 } from '../store.js';
 import { hasLiveCertificate, insertCertificate } from './certificates.js';
+import { selectedDeviceIds } from './device-selection.js';
 import { replaceTags } from './devices.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './events.js';
-import { compileFilter } from './filter-sql.js';
 
 /** At most this many devices move in one decision by filter: the queue is reviewed, not the whole fleet. */
 export const MAX_DECISION = 10_000;
@@ -146,20 +146,9 @@ export class SqlAdmission implements AdmissionStore {
   ): Promise<AdmissionResult[]> {
     const move = ADMISSION_MOVES[decision];
     return this.s.db.transaction().execute(async (trx) => {
-      const ids =
-        'ids' in selection
-          ? [...new Set(selection.ids)]
-          : (
-              await trx
-                .selectFrom('devices')
-                .select('id')
-                .where((eb) => compileFilter(eb, selection.filter, ctx))
-                .where('admission', 'in', move.from)
-                .where('decommissioned_at', 'is', null)
-                .orderBy('id')
-                .limit(MAX_DECISION)
-                .execute()
-            ).map((r) => r.id);
+      const ids = await selectedDeviceIds(trx, selection, ctx, MAX_DECISION, (q) =>
+        q.where('admission', 'in', move.from),
+      );
       const results: AdmissionResult[] = [];
       const movable: string[] = [];
       const found = new Map<string, { admission: DeviceAdmission; decommissioned_at: number | null }>();

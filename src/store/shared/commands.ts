@@ -22,8 +22,8 @@ import type {
   RemoteCommand,
   TimeContext,
 } from '../store.js';
+import { selectedDeviceIds } from './device-selection.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './events.js';
-import { compileFilter } from './filter-sql.js';
 
 /** At most this many devices take one command sent by filter. */
 export const MAX_COMMAND_TARGETS = 10_000;
@@ -97,20 +97,9 @@ export class SqlCommands implements CommandStore {
     actor: string,
   ): Promise<{ command: RemoteCommand | undefined; results: CommandTargetResult[] }> {
     return this.s.db.transaction().execute(async (trx) => {
-      const ids =
-        'ids' in selection
-          ? [...new Set(selection.ids)]
-          : (
-              await trx
-                .selectFrom('devices')
-                .select('id')
-                .where((eb) => compileFilter(eb, selection.filter, ctx))
-                .where('decommissioned_at', 'is', null)
-                .where('admission', '=', 'accepted')
-                .orderBy('id')
-                .limit(MAX_COMMAND_TARGETS)
-                .execute()
-            ).map((r) => r.id);
+      const ids = await selectedDeviceIds(trx, selection, ctx, MAX_COMMAND_TARGETS, (q) =>
+        q.where('admission', '=', 'accepted'),
+      );
       const found = new Map<string, number | null>();
       for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
         const rows = await trx

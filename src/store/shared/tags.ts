@@ -9,9 +9,9 @@ import { applyTagEdit, type TagEdit } from '../../core/tag-edit.js';
 import type { SqlContext } from '../adapter.js';
 import type { NewEvent, TagResult, TagStore, TimeContext } from '../store.js';
 import { lockDevices } from './device-locks.js';
+import { selectedDeviceIds } from './device-selection.js';
 import { replaceTags } from './devices.js';
 import { INSERT_CHUNK, insertEvents } from './events.js';
-import { compileFilter } from './filter-sql.js';
 
 /** At most this many devices change in one edit by filter. */
 export const MAX_TAG_EDIT = 10_000;
@@ -28,19 +28,7 @@ export class SqlTags implements TagStore {
     actor: string,
   ): Promise<TagResult[]> {
     return this.s.db.transaction().execute(async (trx) => {
-      const ids =
-        'ids' in selection
-          ? [...new Set(selection.ids)]
-          : (
-              await trx
-                .selectFrom('devices')
-                .select('id')
-                .where((eb) => compileFilter(eb, selection.filter, ctx))
-                .where('decommissioned_at', 'is', null)
-                .orderBy('id')
-                .limit(MAX_TAG_EDIT)
-                .execute()
-            ).map((r) => r.id);
+      const ids = await selectedDeviceIds(trx, selection, ctx, MAX_TAG_EDIT);
       // Two edits of one device at once would each read the old tags: the second waits for the first.
       if (this.s.adapter.locksRows) await lockDevices(trx, ids);
       const found = new Map<string, { tags: string; decommissioned_at: number | null }>();
