@@ -84,6 +84,8 @@ export function newDeviceRow(record: DeviceRecord, ctx: TimeContext): DeviceRow 
     admission: 'accepted',
     admission_key: null,
     preauthorized: 0,
+    reboots: null,
+    app_crashes: null,
     ...recordColumns(record),
   };
 }

@@ -126,5 +126,7 @@ export function heartbeatEffects(
   if (hb.signalStrength !== undefined) set.signal_strength = hb.signalStrength;
   if (hb.timestamp !== undefined) set.device_time = hb.timestamp;
   if (hb.metrics !== undefined) set.metrics = JSON.stringify(hb.metrics);
+  if (hb.health?.reboots !== undefined) set.reboots = hb.health.reboots;
+  if (hb.health?.appCrashes !== undefined) set.app_crashes = hb.health.appCrashes;
   return { outcome: { ok: true, previousStatus: previous, hasOpenUpdates }, set, events };
 }

@@ -5,6 +5,16 @@
  */
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import { deltas } from './migration-0022-deltas.js';
+import { sessions } from './migration-0024-sessions.js';
+import { telemetry } from './migration-0026-telemetry.js';
+import { deviceHealth } from './migration-0027-device-health.js';
+import { agentlessDelivery } from './migration-0030-agentless-delivery.js';
+import { rateCounts } from './migration-0031-rate-counts.js';
+import { releaseVariants } from './migration-0032-release-variants.js';
+import { deviceConfig } from './migration-0034-device-config.js';
+import { groups } from './migration-0035-groups.js';
+import { deviceWindows } from './migration-0036-device-windows.js';
+import { downloadsUnderWay } from './migration-0037-downloads-under-way.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -756,6 +766,16 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0020_audit_log': auditLog(dialect),
     '0021_remote_management': remoteManagement(dialect),
     '0022_deltas': deltas(dialect),
+    '0024_sessions': sessions(dialect),
+    '0026_telemetry': telemetry(dialect),
+    '0027_device_health': deviceHealth(dialect),
+    '0030_agentless_delivery': agentlessDelivery(dialect),
+    '0031_rate_counts': rateCounts(dialect),
+    '0032_release_variants': releaseVariants(dialect),
+    '0034_device_config': deviceConfig(dialect),
+    '0035_groups': groups(dialect),
+    '0036_device_windows': deviceWindows(dialect),
+    '0037_downloads_under_way': downloadsUnderWay(),
   };
 }
 
@@ -778,16 +798,14 @@ export async function migrateToLatest(
     const { error, results } = await migrator.migrateToLatest();
     const failed = results?.find((r) => r.status === 'Error');
     if (!error && !failed) return;
-    // Kysely finds its tables by introspecting every schema of the database; a schema another instance drops
-    // meanwhile (test suites make and drop them all the time) fails that look-up with 3F000 before any
-    // migration ran (or, caught mid-drop, with 42P01 for one of its tables), so looking again is safe.
-    const code = (error as { code?: unknown } | undefined)?.code;
-    const otherSchemaGone =
-      failed === undefined &&
-      (code === '3F000' || code === '42P01') &&
-      !String(error).includes(`"${options.schema ?? ''}"`) &&
-      !String(error).includes(`${options.schema ?? ''}.`);
-    if (run < 3 && otherSchemaGone) continue;
+    // Kysely finds its tables by introspecting every schema of the database, so DDL another instance runs
+    // meanwhile (a migration in its own schema, a schema dropped: test suites do both all the time) can fail
+    // that look-up (3F000, 42P01, 42703 from a parallel worker) before any migration ran. No result means
+    // nothing was applied, so looking again is safe.
+    if (run < 5 && results === undefined) {
+      await new Promise((resolve) => setTimeout(resolve, 50 * run));
+      continue;
+    }
     throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String(error)}`, { cause: error });
   }
 }

@@ -6,6 +6,7 @@
 import type { ColumnType, Generated } from 'kysely';
 import type { DeviceAdmission } from '../core/admission.js';
 import type { CommandKind, CommandState } from '../core/command.js';
+import type { ConfigResult } from '../core/config-document.js';
 import type { DeviceStatus } from '../core/device.js';
 import type { UpdatePurpose } from '../core/rollout/offer.js';
 import type { RolloutState } from '../core/rollout/rollout-state.js';
@@ -46,6 +47,9 @@ export interface DevicesTable {
   admission_key: string | null;
   /** 1 when the import pre-authorised the device: its first tokenless request is accepted at once. */
   preauthorized: number;
+  /** Reboots and application crashes the agent reported since its running release was installed (0027). */
+  reboots: number | null;
+  app_crashes: number | null;
 }
 
 export interface DeviceTagsTable {
@@ -365,7 +369,45 @@ export interface DeltasTable {
   created_at: number;
 }
 
+/** An abuse-limit count of one key in one fixed window, summed over the replicas (server/abuse/). */
+export interface RateCountsTable {
+  /** The limit's key: `enroll:<address>`, `authfail:<address>`, `device:<credential hash>`. */
+  key: string;
+  window_start: number;
+  count: number;
+  expires_at: number;
+}
+
+/** How the server delivers to a device without an agent (docs/agentless.md); `settings` is JSON, never secret. */
+export interface DeviceDeliveryTable {
+  device_id: string;
+  method: string;
+  settings: string;
+  updated_at: number;
+}
+
+/** A dashboard session (0024_sessions): the cookie carries its secret, the row only the secret's hash. */
+export interface SessionsTable {
+  id: string;
+  secret_hash: string;
+  user_name: string;
+  method: string;
+  role: string;
+  scope: string | null;
+  created_at: number;
+  last_used_at: number;
+}
+
+/** Failed sign-ins of one name (0024_sessions), known user or not, for the lock-out. */
+export interface SignInFailuresTable {
+  name: string;
+  failures: number;
+  first_at: number;
+  locked_until: number | null;
+}
+
 export interface Database {
+  rate_counts: RateCountsTable;
   trusted_cas: TrustedCasTable;
   deltas: DeltasTable;
   device_certificates: DeviceCertificatesTable;
@@ -389,6 +431,145 @@ export interface Database {
   audit_head: AuditHeadTable;
   commands: CommandsTable;
   command_targets: CommandTargetsTable;
+  device_delivery: DeviceDeliveryTable;
+  sessions: SessionsTable;
+  sign_in_failures: SignInFailuresTable;
+  telemetry_samples: TelemetrySamplesTable;
+  telemetry_hourly: TelemetryHourlyTable;
+  telemetry_latest: TelemetryLatestTable;
+  device_inventory: DeviceInventoryTable;
+  device_packages: DevicePackagesTable;
+  device_groups: DeviceGroupsTable;
+  group_members: GroupMembersTable;
+  device_windows: DeviceWindowsTable;
+  update_deferrals: UpdateDeferralsTable;
+  config_documents: ConfigDocumentsTable;
+  device_config: DeviceConfigTable;
+  release_variants: ReleaseVariantsTable;
+}
+
+/** 0026_telemetry: raw samples, kept `rawMs` (docs/telemetry.md). */
+export interface TelemetrySamplesTable {
+  device_id: string;
+  name: string;
+  at: number;
+  value: number;
+}
+
+/** Hourly aggregates, written as samples arrive (an upsert per sample), kept `hourlyMs`. */
+export interface TelemetryHourlyTable {
+  device_id: string;
+  name: string;
+  hour: number;
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+}
+
+/** The latest value of each metric of each device: what `telemetry.<name>` filters read. */
+export interface TelemetryLatestTable {
+  device_id: string;
+  name: string;
+  value: number;
+  at: number;
+}
+
+export interface DeviceInventoryTable {
+  device_id: string;
+  os: string | null;
+  kernel: string | null;
+  /** JSON array of {name, mac, addresses}. */
+  interfaces: string;
+  reported_at: number;
+}
+
+export interface DevicePackagesTable {
+  device_id: string;
+  name: string;
+  version: string;
+  /** packageVersionKey(version) (core/telemetry.ts); null when it is not a version. */
+  version_key: string | null;
 }
 
 export type Timestamp = ColumnType<number, number, number>;
+
+/** 0035_groups: a named group of devices; `filter` is set for dynamic groups only. */
+export interface DeviceGroupsTable {
+  id: string;
+  name: string;
+  description: string;
+  kind: 'static' | 'dynamic';
+  filter: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A static group's devices. */
+export interface GroupMembersTable {
+  group_id: string;
+  device_id: string;
+}
+
+/** 0036_device_windows: a device's own maintenance windows, honoured by rollouts with `window: device_defined`. */
+export interface DeviceWindowsTable {
+  device_id: string;
+  /** JSON array of window documents (the rollout spec's `window` form). */
+  windows: string;
+  source: 'operator' | 'device';
+  updated_by: string | null;
+  updated_at: number;
+}
+
+/** A device's deferrals of one offered update, within its rollout's `deferral` budget. */
+export interface UpdateDeferralsTable {
+  update_id: string;
+  device_id: string;
+  rollout_id: string | null;
+  count: number;
+  first_at: number;
+  deferred_until: number;
+  updated_at: number;
+}
+
+/** 0034_device_config: a configuration document (docs/configuration.md); `document` is its canonical JSON. */
+export interface ConfigDocumentsTable {
+  name: string;
+  version: number;
+  document: string;
+  hash: string;
+  /** Where it applies: null for every device (unless `device_id`), else a filter expression. */
+  filter: string | null;
+  device_id: string | null;
+  /** The scope of the principal that set it: it applies within that scope only, and only that scope changes it. */
+  scope: string | null;
+  created_at: number;
+  updated_at: number;
+  updated_by: string;
+}
+
+/** A device's desired configuration as last resolved, and what its agent last reported. */
+export interface DeviceConfigTable {
+  device_id: string;
+  desired_version: string | null;
+  desired_hash: string | null;
+  desired_at: number | null;
+  applied_version: string | null;
+  applied_hash: string | null;
+  applied_at: number | null;
+  /** The last report: `applied` or `failed`, for which hash, with the tail of the hook's output. */
+  result: ConfigResult | null;
+  result_hash: string | null;
+  output: string | null;
+  reported_at: number | null;
+}
+
+/** 0032_release_variants: a release's file for one update client (`.swu`, `.mender`); its bytes are a blob. */
+export interface ReleaseVariantsTable {
+  release_id: string;
+  /** The client it is for: swupdate or mender (core/release-variants.ts). */
+  client: string;
+  size: number;
+  sha256: string;
+  created_at: number;
+}

@@ -13,19 +13,27 @@ import { SqlAdmission } from './shared/admission.js';
 import { SqlAuditLog } from './shared/audit-log.js';
 import { SqlCertificates } from './shared/certificates.js';
 import { SqlCommands } from './shared/commands.js';
+import { SqlConfig } from './shared/config.js';
+import { SqlDelivery } from './shared/delivery.js';
 import { SqlDeltas } from './shared/deltas.js';
+import { SqlDeviceWindows } from './shared/device-windows.js';
 import * as devices from './shared/devices.js';
 import { enroll } from './shared/enroll.js';
 import { SqlEventRetention } from './shared/event-retention.js';
 import * as events from './shared/events.js';
 import * as fleet from './shared/fleet-stats.js';
+import { SqlGroups } from './shared/groups.js';
 import { recordHeartbeats } from './shared/heartbeats.js';
 import { SqlPrincipals } from './shared/principals.js';
+import { SqlRateCounts } from './shared/rate-counts.js';
+import { SqlReleaseVariants } from './shared/release-variants.js';
 import { SqlReleases } from './shared/releases.js';
 import { SqlReplicas } from './shared/replicas.js';
 import { SqlRollouts } from './shared/rollout-rows.js';
+import { SqlSessions } from './shared/sessions.js';
 import { sweepStatuses } from './shared/sweep.js';
 import { SqlTags } from './shared/tags.js';
+import { SqlTelemetry } from './shared/telemetry.js';
 import * as tokens from './shared/tokens.js';
 import { SqlTrustedCas } from './shared/trusted-cas.js';
 import { SqlUpdates } from './shared/updates.js';
@@ -65,6 +73,14 @@ export class SqlStore implements Store, SqlContext {
   readonly tags: SqlTags;
   readonly commands: SqlCommands;
   readonly deltas: SqlDeltas;
+  readonly rateCounts: SqlRateCounts;
+  readonly delivery: SqlDelivery;
+  readonly sessions: SqlSessions;
+  readonly telemetry: SqlTelemetry;
+  readonly groups: SqlGroups;
+  readonly deviceWindows: SqlDeviceWindows;
+  readonly config: SqlConfig;
+  readonly variants: SqlReleaseVariants;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -84,6 +100,14 @@ export class SqlStore implements Store, SqlContext {
     this.tags = new SqlTags(this);
     this.commands = new SqlCommands(this);
     this.deltas = new SqlDeltas(db);
+    this.rateCounts = new SqlRateCounts(db);
+    this.delivery = new SqlDelivery(db);
+    this.sessions = new SqlSessions(db);
+    this.telemetry = new SqlTelemetry(this);
+    this.groups = new SqlGroups(this);
+    this.deviceWindows = new SqlDeviceWindows(this);
+    this.config = new SqlConfig(this);
+    this.variants = new SqlReleaseVariants(db);
   }
 
   get dialect(): Dialect {
@@ -115,12 +139,12 @@ export class SqlStore implements Store, SqlContext {
     return devices.getDevice(this, id, ctx);
   }
 
-  listDevices(query: DeviceQuery): Promise<DevicePage> {
-    return devices.listDevices(this, query);
+  async listDevices(query: DeviceQuery): Promise<DevicePage> {
+    return devices.listDevices(this, { ...query, filter: await this.groups.expand(query.filter) });
   }
 
-  countDevices(filter: FilterNode | undefined, ctx: TimeContext): Promise<number> {
-    return devices.countDevices(this, filter, ctx);
+  async countDevices(filter: FilterNode | undefined, ctx: TimeContext): Promise<number> {
+    return devices.countDevices(this, await this.groups.expand(filter), ctx);
   }
 
   decommissionDevice(id: string, ctx: TimeContext, actor: string): Promise<Device> {
@@ -168,12 +192,12 @@ export class SqlStore implements Store, SqlContext {
     return fleet.fleetHistory(this, since, until);
   }
 
-  fleetStats(
+  async fleetStats(
     filter: FilterNode | undefined,
     tagKeys: string[] | undefined,
     ctx: TimeContext,
   ): Promise<FleetStats> {
-    return fleet.fleetStats(this, filter, tagKeys, ctx);
+    return fleet.fleetStats(this, await this.groups.expand(filter), tagKeys, ctx);
   }
 
   appendEvents(list: NewEvent[]): Promise<void> {

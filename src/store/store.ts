@@ -21,15 +21,23 @@ import type { ErrorCode } from '../core/errors.js';
 import type { FilterNode } from '../core/filter/index.js';
 import type { ReleaseType } from '../core/manifest.js';
 import type { RetryPolicy } from '../core/rollout/dispatch.js';
+import type { HealthSample } from '../core/rollout/health-gate.js';
 import type { UpdatePurpose } from '../core/rollout/offer.js';
 import type { PlanDevice, PlannedTarget } from '../core/rollout/plan.js';
 import type { RolloutState } from '../core/rollout/rollout-state.js';
 import type { RolloutSpec } from '../core/rollout/spec.js';
 import type { WakeCandidate } from '../core/rollout/wake.js';
 import type { TagEdit } from '../core/tag-edit.js';
+import type { DeviceInventory, TelemetryMetrics, TelemetryRetention } from '../core/telemetry.js';
 import type { DeviceReportedState, UpdateState } from '../core/update-state.js';
+import type { ConfigStore } from './config-store.js';
+import type { DeliveryStore } from './delivery-store.js';
 import type { DeltaStore } from './delta-store.js';
+import type { DeviceWindowStore } from './device-window-store.js';
 import type { PrincipalStore } from './principals.js';
+import type { RateCountStore } from './rate-count-store.js';
+import type { SessionStore } from './sessions.js';
+import type { ReleaseVariantStore } from './variant-store.js';
 
 export interface TimeContext {
   now: number;
@@ -126,6 +134,8 @@ export interface ApiToken {
   /** A built-in role (core/permissions.ts) or a custom one. */
   role: string;
   createdAt: number;
+  /** A user signed in to the dashboard (a session, not a token): acts as `user:<name>`. */
+  signedIn?: boolean;
 }
 
 export interface EnrollmentToken {
@@ -407,6 +417,70 @@ export interface CommandStore {
   expire(ctx: TimeContext, limit?: number): Promise<number>;
 }
 
+/** One report of a device: its metrics now, and when it sends one, its whole inventory (docs/telemetry.md). */
+export interface TelemetryReport {
+  metrics: TelemetryMetrics;
+  inventory?: Omit<DeviceInventory, 'reportedAt'>;
+}
+
+/** A point of a series: a raw sample (count 1, min = max = avg) or an hour's aggregate. */
+export interface TelemetryPoint {
+  at: number;
+  count: number;
+  min: number;
+  max: number;
+  avg: number;
+}
+
+export interface TelemetrySeries {
+  name: string;
+  points: TelemetryPoint[];
+}
+
+export interface TelemetrySeriesQuery {
+  resolution: 'raw' | 'hourly';
+  since: number;
+  until: number;
+  /** Only these metrics; all when absent. */
+  names?: string[];
+  /** At most this many points in all (the newest are kept). */
+  limit: number;
+}
+
+/** Telemetry and inventory: a bounded series per device (raw, hourly), the latest values, the latest inventory. */
+export interface TelemetryStore {
+  /**
+   * Records a report at `now`: its samples, their hours' aggregates, the latest values, and the inventory when it
+   * has one, in one transaction. A report less than `minIntervalMs` after the device's previous one is not
+   * recorded (`accepted: false`), which bounds what one device can write.
+   */
+  record(
+    deviceId: string,
+    report: TelemetryReport,
+    now: number,
+    minIntervalMs: number,
+  ): Promise<{ accepted: boolean; retryAfterMs: number }>;
+  /**
+   * The same for several devices' reports in one transaction (group commit, as heartbeats are written): one
+   * answer per report, in order. A device's second report in one batch is too soon by definition.
+   */
+  recordBatch(
+    reports: ReadonlyArray<{ deviceId: string; report: TelemetryReport }>,
+    now: number,
+    minIntervalMs: number,
+  ): Promise<Array<{ accepted: boolean; retryAfterMs: number }>>;
+  latest(deviceId: string): Promise<Array<{ name: string; value: number; at: number }>>;
+  series(deviceId: string, query: TelemetrySeriesQuery): Promise<TelemetrySeries[]>;
+  inventory(deviceId: string): Promise<DeviceInventory | undefined>;
+  /** Removes raw samples older than `rawMs` and hourly aggregates older than `hourlyMs`; returns the rows removed. */
+  prune(
+    now: number,
+    retention: Pick<TelemetryRetention, 'rawMs' | 'hourlyMs'>,
+  ): Promise<{ samples: number; hourly: number }>;
+  /** Rows held (the benchmark's and the tests' measure of boundedness). */
+  size(): Promise<{ samples: number; hourly: number; latest: number; packages: number }>;
+}
+
 export interface StatusTransition {
   deviceId: string;
   from: DeviceStatus;
@@ -455,8 +529,12 @@ export interface UpdateOffer {
   release: Release;
   /** Set when the server holds the device back (no free slot, outside its window…): ask again after this. */
   retryAfterSec: number | null;
+  /** Why it is held back, when it is. */
+  holdReason?: string | undefined;
   /** The rollout's action is soft: the device may defer installing it (its consent hook). */
   soft: boolean;
+  /** Bytes per second the download may take (the rollout's limit or the device's tag); none when unset. */
+  downloadRateLimit?: number | undefined;
 }
 
 export interface StatusReport {
@@ -490,8 +568,14 @@ export interface ReleaseStore {
   list(): Promise<Release[]>;
   /** CONFLICT while a device update that is not final uses it. */
   delete(id: string, at: number, actor: string): Promise<void>;
-  /** Whether any release still points at this blob. */
+  /** Whether any release, or a variant of one, still points at this blob. */
   blobInUse(sha256: string): Promise<boolean>;
+}
+
+/** What the server adds to an offer's limits. */
+export interface OfferOptions {
+  /** The fleet-wide egress cap in bytes per second (`--egress-cap`): downloads granted at once fit under it. */
+  egressCap?: number | undefined;
 }
 
 export interface UpdateStore {
@@ -504,7 +588,7 @@ export interface UpdateStore {
     actor: string,
   ): Promise<AssignResult>;
   /** The updates to hand each device on its heartbeat; pending ones become notified (with their event). */
-  offer(deviceIds: string[], ctx: TimeContext): Promise<Map<string, UpdateOffer[]>>;
+  offer(deviceIds: string[], ctx: TimeContext, options?: OfferOptions): Promise<Map<string, UpdateOffer[]>>;
   /** A device's status report: idempotent and ordered by its sequence number. */
   report(deviceId: string, updateId: string, report: StatusReport, ctx: TimeContext): Promise<ReportOutcome>;
   /**
@@ -524,6 +608,11 @@ export interface UpdateStore {
     limit: number;
   }): Promise<DeviceUpdate[]>;
   cancel(id: string, ctx: TimeContext, actor: string): Promise<DeviceUpdate>;
+  /**
+   * The same question as mayDownload, answered with the download's rate limit in bytes per second (the rollout's
+   * or the device's tag; null = none); undefined when the device has no such update.
+   */
+  downloadGrant(deviceId: string, sha256: string): Promise<{ rateLimit: number | null } | undefined>;
   /** Whether the device has an update in progress for a release with this blob. */
   mayDownload(deviceId: string, sha256: string): Promise<boolean>;
 }
@@ -589,6 +678,11 @@ export interface RolloutEffects {
    * devices whose previous release is not in the store are reported in a `rollout.rollback_unavailable` event.
    */
   rollbackBy?: string;
+  /**
+   * Write only while the rollout is still in this phase: an operator's promote decided on phase N must not
+   * advance a rollout the engine has meanwhile moved on (TRANSITION_NOT_ALLOWED).
+   */
+  atPhase?: number;
 }
 
 export interface PhaseStateCount {
@@ -635,6 +729,17 @@ export interface RollbackUnavailable {
 /** An update waiting to start, as a wake-up reads it: what the core's wake rule decides on. */
 export type PendingUpdate = WakeCandidate;
 
+/** What the health gate asks of a phase: the release version and its policy's limits, at `now`. */
+export interface PhaseHealthQuery {
+  version: string;
+  now: number;
+  soakMs: number;
+  darkAfterMs: number;
+  offlineAfterMs: number;
+  maxReboots: number | null;
+  maxAppCrashes: number | null;
+}
+
 export interface RolloutStore {
   /**
    * Plans and writes a rollout in one transaction: `plan` gets the selected devices, read in that transaction
@@ -668,6 +773,8 @@ export interface RolloutStore {
   retryFailed(id: string, policy: RetryPolicy, ctx: DecisionContext): Promise<number>;
   /** Devices of `phase` still waiting to start although online: they hold a rolling batch open. */
   waitingOnline(id: string, phase: number, ctx: TimeContext): Promise<number>;
+  /** The health gate's view of a phase's succeeded updates and of the control group (docs/health-gates.md). */
+  phaseHealth(id: string, phase: number, query: PhaseHealthQuery): Promise<HealthSample>;
   /** Devices matching the filter, as the planner needs them (with the value of `tagKey`, if any), by id. */
   planDevices(selection: PlanSelection, ctx: TimeContext): Promise<PlanDevice[]>;
   /** Matching devices this rollout has no update for yet (on_connect takes them in as they appear). */
@@ -903,6 +1010,14 @@ export interface Store {
   readonly tags: TagStore;
   readonly commands: CommandStore;
   readonly deltas: DeltaStore;
+  readonly rateCounts: RateCountStore;
+  readonly delivery: DeliveryStore;
+  readonly sessions: SessionStore;
+  readonly telemetry: TelemetryStore;
+  readonly groups: GroupStore;
+  readonly deviceWindows: DeviceWindowStore;
+  readonly config: ConfigStore;
+  readonly variants: ReleaseVariantStore;
   close(): Promise<void>;
 
   // Device registry
@@ -979,4 +1094,52 @@ export interface Store {
    * recovery of the admin token); returns how many were revoked.
    */
   replaceApiToken(token: ApiToken, tokenHash: string, actor: string): Promise<number>;
+}
+
+/** A named group of devices (docs/groups.md): static (its members listed) or dynamic (a saved filter). */
+export interface DeviceGroup {
+  id: string;
+  name: string;
+  description: string;
+  kind: 'static' | 'dynamic';
+  /** Dynamic groups only. */
+  filter: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type NewGroup = { id: string; name: string; description: string } & (
+  | { kind: 'static' }
+  | { kind: 'dynamic'; filter: string }
+);
+
+export interface GroupChange {
+  description?: string;
+  /** Dynamic groups only. */
+  filter?: string;
+}
+
+/** One device of a membership change: whether it changed, or why it could not. */
+export type GroupMemberResult =
+  | { id: string; ok: true; changed: boolean }
+  | { id: string; ok: false; error: { code: ErrorCode; message: string } };
+
+/** What names a group, and so keeps it from being deleted. */
+export interface GroupUser {
+  kind: 'rollout' | 'token' | 'user' | 'group';
+  name: string;
+}
+
+export interface GroupStore {
+  /** `group = NAME` terms replaced (core/filter/expand.ts); every filter goes through this before SQL. */
+  expand(filter: FilterNode | undefined): Promise<FilterNode | undefined>;
+  list(): Promise<DeviceGroup[]>;
+  get(name: string): Promise<DeviceGroup | undefined>;
+  /** CONFLICT when the name is taken; a dynamic group's filter must expand (no unknown group, no cycle). */
+  create(group: NewGroup, ctx: TimeContext, actor: string): Promise<DeviceGroup>;
+  update(name: string, change: GroupChange, ctx: TimeContext, actor: string): Promise<DeviceGroup>;
+  /** CONFLICT naming the users (open rollouts, scopes, other groups) while any names it. */
+  remove(name: string, ctx: TimeContext, actor: string): Promise<void>;
+  addMembers(name: string, ids: string[], ctx: TimeContext, actor: string): Promise<GroupMemberResult[]>;
+  removeMembers(name: string, ids: string[], ctx: TimeContext, actor: string): Promise<GroupMemberResult[]>;
 }

@@ -3,9 +3,14 @@
  * heartbeat-effects.ts does for the device row): which columns change, which events are written, which
  * devices are granted a slot. The adapters only read rows and write the result, in one transaction.
  */
+import { meteredHold } from '../core/bandwidth.js';
 import { FleetError } from '../core/errors.js';
-import { allocateSlots, type SlotRequest } from '../core/rollout/dispatch.js';
-import { holdFor, type OfferQuestion, type UpdatePurpose } from '../core/rollout/offer.js';
+import { allocateSlots, type DeferReason, type SlotRequest } from '../core/rollout/dispatch.js';
+import { EGRESS_HOLD_REASON, EGRESS_RETRY_AFTER_SEC } from '../core/rollout/egress-slots.js';
+import { type Hold, holdFor, type OfferQuestion, type UpdatePurpose } from '../core/rollout/offer.js';
+import { phaseLimits } from '../core/rollout/phase-limits.js';
+import type { RolloutSpec } from '../core/rollout/spec.js';
+import type { MaintenanceWindow } from '../core/rollout/window.js';
 import { checkTransition, FINAL_STATES, type UpdateState } from '../core/update-state.js';
 import type { DeviceUpdatesTable } from './schema.js';
 import type { NewEvent, ReportOutcome, StatusReport, TimeContext, UpdateAction } from './store.js';
@@ -139,11 +144,18 @@ export interface WaitingUpdate {
   deviceFirmware: string | null;
   /** The version of the update's release. */
   version: string;
+  /** The release's size in bytes, and whether the device is on a metered link (core/bandwidth.ts). */
+  releaseSize: number;
+  metered: boolean;
+  /** The device's own windows, read when the rollout honours them (`window: device_defined`). */
+  deviceWindows?: readonly MaintenanceWindow[] | null;
+  /** Until when the device deferred this update, read when the rollout has a deferral budget. */
+  deferredUntil?: number | null;
 }
 
 export interface GrantPlan {
-  /** Held back: ask again after this many seconds. */
-  holds: Map<string, number>;
+  /** Held back: why, and when to ask again. */
+  holds: Map<string, Hold>;
   /** pending → notified, with the reason for its event. */
   grants: Array<{ id: string; reason: string }>;
   /** pending → skipped: the device already runs the release. */
@@ -154,7 +166,9 @@ export interface GrantPlan {
 
 type OfferedRollout = OfferQuestion['rollout'] & {
   spec: OfferQuestion['rollout']['spec'] &
-    Required<Pick<SlotRequest, 'maxConcurrent' | 'maxConcurrentPer' | 'rate'>>;
+    Required<Pick<SlotRequest, 'maxConcurrent' | 'maxConcurrentPer' | 'rate'>> &
+    Pick<RolloutSpec, 'phases' | 'allowMetered'> &
+    Partial<Pick<RolloutSpec, 'deviceWindows'>>;
 };
 
 /**
@@ -173,37 +187,56 @@ export function planGrants(
       rollout,
       update: { phase: u.phase, notBefore: u.notBefore, purpose: u.purpose },
       deviceZone: u.deviceZone,
+      deviceWindows: u.deviceWindows ?? null,
+      deferredUntil: u.deferredUntil ?? null,
       now,
     });
-    if (hold) plan.holds.set(u.id, hold.retryAfterSec);
+    if (hold) plan.holds.set(u.id, hold);
     else if (u.purpose !== 'update')
       plan.grants.push({ id: u.id, reason: u.purpose === 'switch' ? 'switch now' : 'roll back now' });
     else if (u.action === 'install' && u.deviceFirmware === u.version)
       plan.skips.push({ id: u.id, reason: `already runs ${u.version}` });
-    else plan.candidates.push(u);
+    else {
+      // Before a slot: a device waiting for an unmetered link must not keep one from a device that can download.
+      const metered = meteredHold(rollout.spec.allowMetered, u.releaseSize, u.metered);
+      if (metered) plan.holds.set(u.id, metered);
+      else plan.candidates.push(u);
+    }
   }
   return plan;
 }
 
 /**
  * Hands the plan's candidates the slots the rollout's limits allow, longest waiting first within the earliest
- * phase. `usage` is read under the rollout's lock, so the limits hold across batches and replicas.
+ * phase, within the limits of the current phase. `usage` is read under the rollout's lock, so the limits hold across batches and replicas.
+ * `egressFree` is how many more downloads the server's egress cap serves (core/rollout/egress-slots.ts); the
+ * granted beyond it are held.
  */
 export function allocateGrants(
   rollout: OfferedRollout,
   plan: GrantPlan,
   usage: Pick<SlotRequest, 'inProgress' | 'inProgressPer' | 'succeeded' | 'offeredThisMinute'>,
   now: number,
+  egressFree: number = Number.POSITIVE_INFINITY,
 ): void {
   const candidates = [...plan.candidates].sort((a, b) => a.phase - b.phase || a.createdAt - b.createdAt);
   const decision = allocateSlots({
     candidates: candidates.map((c) => ({ id: c.id, tagValue: c.slotKey })),
     ...usage,
-    maxConcurrent: rollout.spec.maxConcurrent,
+    ...phaseLimits(rollout.spec, rollout.currentPhase),
     maxConcurrentPer: rollout.spec.maxConcurrentPer,
-    rate: rollout.spec.rate,
     now,
   });
-  for (const id of decision.granted) plan.grants.push({ id, reason: 'download slot granted' });
-  for (const d of decision.deferred) plan.holds.set(d.id, d.retryAfterSec);
+  decision.granted.forEach((id, i) => {
+    if (i < egressFree) plan.grants.push({ id, reason: 'download slot granted' });
+    else plan.holds.set(id, { reason: EGRESS_HOLD_REASON, retryAfterSec: EGRESS_RETRY_AFTER_SEC });
+  });
+  for (const d of decision.deferred)
+    plan.holds.set(d.id, { reason: DEFER_REASONS[d.reason], retryAfterSec: d.retryAfterSec });
 }
+
+const DEFER_REASONS: Record<DeferReason, string> = {
+  max_concurrent: 'no free download slot (max_concurrent)',
+  max_concurrent_per: 'no free download slot for its tag value (max_concurrent_per)',
+  rate: "the rollout's rate for this minute is spent",
+};

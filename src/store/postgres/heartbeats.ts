@@ -32,6 +32,8 @@ const WRITABLE: ReadonlyArray<readonly [keyof DevicesTable, string]> = [
   ['signal_strength', 'float8'],
   ['device_time', 'text'],
   ['metrics', 'text'],
+  ['reboots', 'integer'],
+  ['app_crashes', 'integer'],
 ];
 const BIT = new Map(WRITABLE.map(([column], i) => [column, 1 << i]));
 

@@ -3,7 +3,9 @@
  * `audit_head` on by one: that update holds the row (PostgreSQL) or the database's write lock (SQLite) until
  * the entry is committed, so appends from any number of replicas queue there and form one chain, and the
  * entry's number and previous hash come from the same row. Entries are never updated; pruning removes the
- * oldest ones and records the last one removed as the anchor verification starts from.
+ * oldest ones and records the last one removed as the anchor verification starts from. While a webhook
+ * subscribes to audit entries (core/audit/audit-export.ts), each entry is also written as an `audit.entry`
+ * event in its transaction: exported whole or not at all.
  */
 import type { Kysely } from 'kysely';
 import {
@@ -13,8 +15,10 @@ import {
   ChainVerifier,
   entryHash,
 } from '../../core/audit/audit-chain.js';
+import { AUDIT_EVENT_TYPE, auditEventData, auditExportWanted } from '../../core/audit/audit-export.js';
 import type { AuditLogTable, Database } from '../schema.js';
 import type { AuditQuery, AuditStore, AuditVerdict } from '../store.js';
+import { insertEvents } from './events.js';
 import { transact } from './transact.js';
 
 const parse = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
@@ -81,7 +85,27 @@ export class SqlAuditLog implements AuditStore {
         })
         .execute();
       await trx.updateTable('audit_head').set({ hash }).where('id', '=', 1).execute();
-      return { ...entry, seq, prevHash: head.hash, hash };
+      const appended = { ...entry, seq, prevHash: head.hash, hash };
+      // Read after the head row is held: a webhook created before this entry commits is seen by it.
+      const webhooks = await trx
+        .selectFrom('webhooks')
+        .select('types')
+        .where('disabled_at', 'is', null)
+        .execute();
+      if (auditExportWanted(webhooks.map((w) => ({ types: JSON.parse(w.types) as string[] })))) {
+        await insertEvents(trx, [
+          {
+            at: entry.at,
+            type: AUDIT_EVENT_TYPE,
+            deviceId: null,
+            rolloutId: null,
+            actor: entry.actor,
+            reason: entry.action,
+            data: auditEventData(appended),
+          },
+        ]);
+      }
+      return appended;
     });
   }
 

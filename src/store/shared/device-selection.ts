@@ -8,6 +8,7 @@ import type { Database } from '../schema.js';
 import type { TimeContext } from '../store.js';
 import type { Db } from './events.js';
 import { compileFilter } from './filter-sql.js';
+import { expandFilter } from './groups.js';
 
 export type DeviceSelection = { ids: string[] } | { filter: FilterNode };
 
@@ -21,10 +22,11 @@ export async function selectedDeviceIds(
   narrow: (q: DeviceIdQuery) => DeviceIdQuery = (q) => q,
 ): Promise<string[]> {
   if ('ids' in selection) return [...new Set(selection.ids)];
+  const filter = (await expandFilter(trx, selection.filter)) ?? { kind: 'and', children: [] };
   const q = trx
     .selectFrom('devices')
     .select('id')
-    .where((eb) => compileFilter(eb, selection.filter, ctx))
+    .where((eb) => compileFilter(eb, filter, ctx))
     .where('decommissioned_at', 'is', null);
   const rows = await narrow(q).orderBy('id').limit(limit).execute();
   return rows.map((r) => r.id);

@@ -13,6 +13,7 @@ import { DEFAULT_THRESHOLDS, type Device, type StatusThresholds } from '../../co
 import { type FilterNode, matchesFilter, parseFilter } from '../../core/filter/index.js';
 import { mulberry32 } from '../../core/random.js';
 import { versionKey } from '../../core/semver.js';
+import { packageVersionKey } from '../../core/telemetry.js';
 import type { Database } from '../schema.js';
 import { compileFilter, globToLike } from './filter-sql.js';
 
@@ -68,6 +69,24 @@ const ADMISSIONS = ['accepted', 'pending', 'rejected'] as const;
 const TAG_KEYS = ['region', 'channel', 'we:ird.key-1', 'Region'];
 const TAG_VALUES = ['northeast', 'west', 'retail', 'franchise', 'North East', '%', ''];
 
+const METRICS = ['disk_free_pct', 'temp_c', 'Cpu.load'];
+const METRIC_VALUES = [0, 5, 9.5, 10, 10.000001, 42, -3, 100];
+const OSES = ['Debian 12', 'Debian GNU/Linux 12 (bookworm)', 'Ubuntu 22.04.4 LTS', '', INJECTION, null];
+const KERNELS = ['6.1.0-18-amd64', '5.15.0-91-generic', null];
+const PACKAGES = ['openssl', 'libc6', 'g++-12'];
+const PACKAGE_VERSIONS = [
+  '3.0.11-1~deb12u2',
+  '3.0.9-1',
+  '1:3.0.13-0ubuntu3',
+  '3.0.11',
+  '2.36-9+deb12u4',
+  'banana',
+  '12.2.0',
+];
+// Around Los Angeles (34.05, -118.24): some within a few km of each other, a few across the antimeridian.
+const LATS = [34.05, 34.5, 33.6, 35.0, 36.1, -33.9, 0, 89.9];
+const LONS = [-118.24, -118.9, -117.5, 179.9, -179.9, 151.2, 0];
+
 /** Deterministic pseudo-random numbers, so a failure reproduces. */
 const random = mulberry32;
 
@@ -103,12 +122,37 @@ function fleet(count: number): Device[] {
       decommissionedAt: rnd() < 0.1 ? NOW - DAY : null,
       hasCredential: false,
       admission: pick(ADMISSIONS),
-      telemetry: { geo: null, battery: null, signalStrength: null, deviceTime: null, metrics: {} },
+      telemetry: {
+        geo:
+          rnd() < 0.2
+            ? null
+            : { lat: pick(LATS) + (rnd() - 0.5) * 0.8, lon: pick(LONS) + (rnd() - 0.5) * 0.8 },
+        battery: null,
+        signalStrength: null,
+        deviceTime: null,
+        metrics: {},
+      },
+      ...(rnd() < 0.15 ? {} : { reported: reportedOf(rnd, pick) }),
     };
   });
 }
 
-const DEVICES = fleet(400);
+function reportedOf(rnd: () => number, pick: <T>(xs: readonly T[]) => T): NonNullable<Device['reported']> {
+  const latest: Record<string, number> = {};
+  for (const name of METRICS) if (rnd() < 0.7) latest[name] = pick(METRIC_VALUES);
+  const packages: Record<string, string> = {};
+  for (const name of PACKAGES) if (rnd() < 0.7) packages[name] = pick(PACKAGE_VERSIONS);
+  return { latest, os: pick(OSES), kernel: pick(KERNELS), packages };
+}
+
+/** Config drift by position (no draw from the random source, so the fleet above stays as it was). */
+const CONFIG_STATES = ['none', 'drift', 'applied', 'never-reported'] as const;
+const configStateOf = (i: number) => CONFIG_STATES[i % CONFIG_STATES.length]!;
+
+const DEVICES = fleet(400).map((d, i) => ({
+  ...d,
+  configDrift: ['drift', 'never-reported'].includes(configStateOf(i)),
+}));
 let dir: string;
 let db: Kysely<Database>;
 
@@ -170,8 +214,8 @@ beforeAll(async () => {
         updated_at: d.createdAt,
         decommissioned_at: d.decommissionedAt,
         credential_hash: null,
-        geo_lat: null,
-        geo_lon: null,
+        geo_lat: d.telemetry.geo?.lat ?? null,
+        geo_lon: d.telemetry.geo?.lon ?? null,
         battery: null,
         signal_strength: null,
         device_time: null,
@@ -186,7 +230,79 @@ beforeAll(async () => {
     Object.entries(d.tags).map(([key, value]) => ({ device_id: d.id, key, value })),
   );
   await db.insertInto('device_tags').values(tags).execute();
+  await createReportedTables();
+  await createConfigTable();
 });
+
+/** The table of migration 0034 `config.drift` reads: no row, a drifting one, an applied one, one never reported. */
+async function createConfigTable(): Promise<void> {
+  await db.schema
+    .createTable('device_config')
+    .addColumn('device_id', 'text', (c) => c.primaryKey())
+    .addColumn('desired_hash', 'text')
+    .addColumn('applied_hash', 'text')
+    .execute();
+  const rows = DEVICES.flatMap((d, i) => {
+    const state = configStateOf(i);
+    if (state === 'none') return [];
+    const applied = state === 'drift' ? 'old' : state === 'applied' ? 'new' : null;
+    return [{ device_id: d.id, desired_hash: 'new', applied_hash: applied }];
+  });
+  for (let i = 0; i < rows.length; i += 200) {
+    await db
+      .insertInto('device_config')
+      .values(rows.slice(i, i + 200))
+      .execute();
+  }
+}
+
+/** The tables of migration 0026 the reported terms read, filled from each device's `reported`. */
+async function createReportedTables(): Promise<void> {
+  await db.schema
+    .createTable('telemetry_latest')
+    .addColumn('device_id', 'text', (c) => c.notNull())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('value', 'real', (c) => c.notNull())
+    .addColumn('at', 'integer', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('device_inventory')
+    .addColumn('device_id', 'text', (c) => c.primaryKey())
+    .addColumn('os', 'text')
+    .addColumn('kernel', 'text')
+    .addColumn('interfaces', 'text', (c) => c.notNull())
+    .addColumn('reported_at', 'integer', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('device_packages')
+    .addColumn('device_id', 'text', (c) => c.notNull())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('version', 'text', (c) => c.notNull())
+    .addColumn('version_key', 'text')
+    .execute();
+  for (const d of DEVICES) {
+    const r = d.reported;
+    if (!r) continue;
+    const latest = Object.entries(r.latest).map(([name, value]) => ({
+      device_id: d.id,
+      name,
+      value,
+      at: NOW,
+    }));
+    if (latest.length > 0) await db.insertInto('telemetry_latest').values(latest).execute();
+    await db
+      .insertInto('device_inventory')
+      .values({ device_id: d.id, os: r.os, kernel: r.kernel, interfaces: '[]', reported_at: NOW })
+      .execute();
+    const packages = Object.entries(r.packages).map(([name, version]) => ({
+      device_id: d.id,
+      name,
+      version,
+      version_key: packageVersionKey(version),
+    }));
+    if (packages.length > 0) await db.insertInto('device_packages').values(packages).execute();
+  }
+}
 
 afterAll(async () => {
   await db?.destroy();
@@ -304,6 +420,38 @@ const FILTERS = [
   'not (status = online or tag.region = west) and firmware != 2.x',
   'status = online or status = offline and hardware = pos-x200',
   'not not (customer = acme or not tag.channel = retail)',
+  'telemetry.disk_free_pct < 10',
+  'telemetry.disk_free_pct <= 10',
+  'telemetry.disk_free_pct = 10',
+  'telemetry.disk_free_pct != 10',
+  'telemetry.temp_c > -3',
+  'telemetry.Cpu.load >= 42',
+  'not telemetry.temp_c < 50',
+  'inventory.os = "Debian 12"',
+  'inventory.os != "Debian 12"',
+  'inventory.os in ("Debian 12", "Ubuntu 22.04.4 LTS")',
+  'inventory.os = ""',
+  'inventory.kernel not in (6.1.0-18-amd64)',
+  'inventory.package.openssl < 3.0.11',
+  'inventory.package.openssl <= 3.0.11',
+  'inventory.package.openssl >= 3.0.11',
+  'inventory.package.openssl = 3.0.x',
+  'inventory.package.openssl = *',
+  'inventory.package.openssl != *',
+  'inventory.package.g++-12 > 12.0.0',
+  'inventory.package.libc6 != 2.36',
+  'location near (34.05, -118.24, 50km)',
+  'location near (34.05, -118.24, 500m)',
+  'not location near (34.05, -118.24, 100)',
+  'location near (-33.9, 151.2, 30km) or location near (0, 0, 40km)',
+  'location within (33, -119, 35, -117)',
+  'location within (-90, 179, 90, -179)',
+  'not location within (33, -119, 35, -117)',
+  'location within (33, -119, 35, -117) and telemetry.disk_free_pct < 10 and inventory.package.openssl < 3.0.11',
+  'config.drift = true',
+  'config.drift = false',
+  'config.drift != true',
+  'not config.drift = false and tag.region = northeast',
 ];
 
 describe('compileFilter on SQLite', () => {
@@ -318,6 +466,12 @@ describe('compileFilter on SQLite', () => {
       'status = abandoned',
       'firmware < 2.2.0',
       'tag.region = northeast',
+      'telemetry.disk_free_pct < 10',
+      'inventory.os = "Debian 12"',
+      'inventory.package.openssl < 3.0.11',
+      'location near (34.05, -118.24, 50km)',
+      'location within (33, -119, 35, -117)',
+      'config.drift = true',
     ]) {
       const n = await agree(filter);
       expect(n, filter).toBeGreaterThan(5);
@@ -407,6 +561,36 @@ describe('compileFilter on SQLite', () => {
       fc.tuple(fc.constantFrom('last_seen', 'created'), order, time).map(([f, o, t]) => `${f} ${o} ${t}`),
       fc.tuple(fc.constantFrom('last_seen', 'created'), op).map(([f, o]) => `${f} ${o} 2024-10-20`),
       op.map((o) => `last_seen ${o} never`),
+      fc
+        .tuple(
+          fc.constantFrom(...METRICS),
+          fc.constantFrom('=', '!=', '<', '<=', '>', '>='),
+          fc.constantFrom(...METRIC_VALUES),
+        )
+        .map(([m, o, v]) => `telemetry.${m} ${o} ${v}`),
+      fc.tuple(op, value(OSES)).map(([o, v]) => `inventory.os ${o} ${v}`),
+      fc.tuple(inOrNot, list(value(KERNELS))).map(([o, l]) => `inventory.kernel ${o} ${l}`),
+      fc
+        .tuple(
+          fc.constantFrom(...PACKAGES),
+          fc.oneof(order, op),
+          fc.constantFrom('3.0.11', '3.0.9', '2.36', '12.2.0', '3.0.13'),
+        )
+        .map(([p, o, v]) => `inventory.package.${p} ${o} ${v}`),
+      fc
+        .tuple(fc.constantFrom(...PACKAGES), op, range)
+        .map(([p, o, v]) => `inventory.package.${p} ${o} ${v}`),
+      fc
+        .tuple(
+          fc.constantFrom(...LATS),
+          fc.constantFrom(...LONS),
+          fc.constantFrom('1km', '30km', '50km', '200', '900m'),
+        )
+        .map(([a, b, r]) => `location near (${a}, ${b}, ${r})`),
+      fc
+        .tuple(fc.constantFrom(...LATS), fc.constantFrom(...LONS), fc.constantFrom(...LONS))
+        .map(([a, w, e]) => `location within (${Math.min(a, 34)}, ${w}, ${Math.max(a, 34)}, ${e})`),
+      fc.tuple(op, fc.constantFrom('true', 'false')).map(([o, v]) => `config.drift ${o} ${v}`),
     );
     const { filter } = fc.letrec<{ filter: string }>((tie) => ({
       filter: fc.oneof(

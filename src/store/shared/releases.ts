@@ -152,6 +152,15 @@ export class SqlReleases implements ReleaseStore {
       .where('sha256', '=', sha256)
       .where('deleted_at', 'is', null)
       .executeTakeFirst();
-    return row !== undefined;
+    if (row) return true;
+    // A variant's bytes are kept while its release is.
+    const variant = await this.db
+      .selectFrom('release_variants as v')
+      .innerJoin('releases as r', 'r.id', 'v.release_id')
+      .select('v.release_id')
+      .where('v.sha256', '=', sha256)
+      .where('r.deleted_at', 'is', null)
+      .executeTakeFirst();
+    return variant !== undefined;
   }
 }

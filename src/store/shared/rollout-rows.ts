@@ -8,6 +8,7 @@ import type { Kysely, Selectable } from 'kysely';
 import { FleetError } from '../../core/errors.js';
 import type { FilterNode } from '../../core/filter/index.js';
 import type { RetryPolicy } from '../../core/rollout/dispatch.js';
+import type { HealthSample } from '../../core/rollout/health-gate.js';
 import type { PlanDevice, PlannedTarget } from '../../core/rollout/plan.js';
 import { checkRolloutTransition, type RolloutState } from '../../core/rollout/rollout-state.js';
 import { storedSpecText } from '../../core/rollout/spec-document.js';
@@ -18,6 +19,7 @@ import type {
   NewEvent,
   NewRollout,
   PendingUpdate,
+  PhaseHealthQuery,
   PhaseStateCount,
   PlanSelection,
   RollbackUnavailable,
@@ -33,9 +35,12 @@ import type {
 import { storedSpec } from '../stored-spec.js';
 import { lockDevices } from './device-locks.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './events.js';
+import { expandFilter } from './groups.js';
 import * as leases from './leases.js';
 import { lockRollout } from './leases.js';
 import { newcomers } from './plan-query.js';
+import { phaseHealth } from './rollout-health.js';
+import { markWaitingElsewhere } from './rollout-overlaps.js';
 import * as progress from './rollout-progress.js';
 import { openUpdatesOf, sharedRolloutRows, WAITING } from './rollout-targets.js';
 import * as transitions from './rollout-transitions.js';
@@ -111,7 +116,9 @@ export class SqlRollouts implements RolloutStore {
     // Run again when another replica wrote an open update of a target meanwhile (see transact.ts): the plan is
     // made again from what is committed then.
     return transact(this.db, async (trx) => {
-      const { devices, waiting } = await this.rows.readPlanDevices(trx, selection, ctx);
+      const expanded = { ...selection, filter: await expandFilter(trx, selection.filter) };
+      const { devices, waiting } = await this.rows.readPlanDevices(trx, expanded, ctx);
+      await markWaitingElsewhere(trx, devices);
       const planned = plan(devices);
       const { rollout, targets } = planned;
       await trx
@@ -194,6 +201,13 @@ export class SqlRollouts implements RolloutStore {
         throw new FleetError('TRANSITION_NOT_ALLOWED', `rollout ${id} is ${state}`, { state });
       }
       if (patch.state !== undefined && patch.state !== state) checkRolloutTransition(state, patch.state);
+      if (effects.atPhase !== undefined && Number(row.current_phase) !== effects.atPhase) {
+        throw new FleetError(
+          'TRANSITION_NOT_ALLOWED',
+          `rollout ${id} has moved on to phase ${Number(row.current_phase) + 1} meanwhile`,
+          { state },
+        );
+      }
       const set = { ...patchColumns(patch), updated_at: ctx.now };
       await trx.updateTable('rollouts').set(set).where('id', '=', id).execute();
       await insertEvents(trx, events);
@@ -285,17 +299,24 @@ export class SqlRollouts implements RolloutStore {
     return progress.waitingOnline(this, id, phase, ctx);
   }
 
-  planDevices(selection: PlanSelection, ctx: TimeContext): Promise<PlanDevice[]> {
-    return this.rows.planDevices(selection, ctx);
+  phaseHealth(id: string, phase: number, query: PhaseHealthQuery): Promise<HealthSample> {
+    return phaseHealth(this, id, phase, query);
   }
 
-  newcomers(
+  async planDevices(selection: PlanSelection, ctx: TimeContext): Promise<PlanDevice[]> {
+    const expanded = { ...selection, filter: await expandFilter(this.db, selection.filter) };
+    const devices = await this.rows.planDevices(expanded, ctx);
+    await markWaitingElsewhere(this.db, devices);
+    return devices;
+  }
+
+  async newcomers(
     id: string,
     filter: FilterNode | undefined,
     tagKey: string | null,
     ctx: TimeContext,
   ): Promise<PlanDevice[]> {
-    return newcomers(this, id, filter, tagKey, ctx);
+    return newcomers(this, id, await expandFilter(this.db, filter), tagKey, ctx);
   }
 
   addSwitches(id: string, ctx: DecisionContext): Promise<number> {

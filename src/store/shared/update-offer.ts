@@ -3,17 +3,25 @@
  * assignments are granted at once; a rollout's are granted the slots its limits allow, under the rollout's
  * lock, so the limits hold across batches and replicas. Rows move through the adapter's UpdateRows.
  */
+import { sql } from 'kysely';
+import { downloadRateFor } from '../../core/bandwidth.js';
+import { deferralSpent } from '../../core/rollout/deferral.js';
 import { NO_TAG_VALUE, type SlotRequest } from '../../core/rollout/dispatch.js';
+import { egressFree } from '../../core/rollout/egress-slots.js';
+import type { Hold } from '../../core/rollout/offer.js';
+import { phaseLimits } from '../../core/rollout/phase-limits.js';
 import type { RolloutSpec } from '../../core/rollout/spec.js';
 import { ACTIVE_STATES } from '../../core/update-state.js';
-import type { Release, TimeContext, UpdateOffer } from '../store.js';
+import type { OfferOptions, Release, TimeContext, UpdateOffer } from '../store.js';
 import { storedSpec } from '../stored-spec.js';
-import { allocateGrants, planGrants } from '../update-effects.js';
+import { allocateGrants, planGrants, type WaitingUpdate } from '../update-effects.js';
+import { offerExtras } from './device-windows.js';
 import type { Db } from './events.js';
 import { rowToRelease } from './releases.js';
 import { updatesSucceeded } from './rollout-counts.js';
 import { transact } from './transact.js';
 import {
+  deviceTags,
   OFFERABLE_STATES,
   type OfferRow,
   rowToUpdate,
@@ -27,13 +35,14 @@ export async function offer(
   s: UpdatesContext,
   deviceIds: string[],
   ctx: TimeContext,
+  options: OfferOptions = {},
 ): Promise<Map<string, UpdateOffer[]>> {
   const offers = new Map<string, UpdateOffer[]>();
   if (deviceIds.length === 0) return offers;
   const rows = await s.rows.offerRows(deviceIds);
   if (rows.length === 0) return offers;
 
-  const holds = new Map<string, number>();
+  const holds = new Map<string, Hold>();
   const direct = rows.filter((r) => r.state === 'pending' && r.rollout_id === null);
   if (direct.length > 0) {
     // Run again when PostgreSQL aborts it (a deadlock with a rollout superseding these rows): the rows learn
@@ -54,21 +63,30 @@ export async function offer(
     if (list) list.push(r);
     else byRollout.set(r.rollout_id, [r]);
   }
-  const soft = new Set<string>();
+  const specs = new Map<string, RolloutSpec>();
   for (const [rolloutId, waiting] of byRollout) {
-    if (await grantSlots(s, rolloutId, waiting, holds, ctx)) soft.add(rolloutId);
+    const spec = await grantSlots(s, rolloutId, waiting, holds, ctx, options.egressCap);
+    if (spec) specs.set(rolloutId, spec);
   }
-  for (const id of await softRollouts(s, rows, byRollout)) soft.add(id);
+  for (const [id, spec] of await otherSpecs(s, rows, byRollout)) specs.set(id, spec);
+  const forced = await forcedByBudget(s, rows, specs, ctx.now);
 
   const releases = await releasesOf(s, rows);
   for (const r of rows) {
     if (!OFFERABLE_STATES.includes(r.state)) continue; // skipped while granting
     const list = offers.get(r.device_id) ?? [];
+    const spec = r.rollout_id === null ? undefined : specs.get(r.rollout_id);
+    const hold = holds.get(r.id);
+    // Every offer of the update carries the limit: the device may start or resume its download on any of them.
+    const rate =
+      r.purpose === 'update' ? downloadRateFor(spec?.downloadRateLimit ?? null, deviceTags(r)) : null;
     list.push({
       update: rowToUpdate(r),
       release: releases.get(r.release_id)!,
-      retryAfterSec: holds.get(r.id) ?? null,
-      soft: r.rollout_id !== null && soft.has(r.rollout_id),
+      retryAfterSec: hold?.retryAfterSec ?? null,
+      ...(hold ? { holdReason: hold.reason } : {}),
+      soft: spec?.action === 'soft' && !forced.has(r.id),
+      ...(rate !== null ? { downloadRateLimit: rate } : {}),
     });
     offers.set(r.device_id, list);
   }
@@ -85,40 +103,91 @@ async function releasesOf(s: UpdatesContext, rows: readonly OfferRow[]): Promise
   return s.releaseCache;
 }
 
-/** The rollouts among these rows, not granted to just now, whose action is soft (the device may defer). */
-async function softRollouts(
+/** The specs of the rollouts among these rows not granted to just now (soft action, download limit). */
+async function otherSpecs(
   s: UpdatesContext,
   rows: OfferRow[],
   granted: Map<string, OfferRow[]>,
-): Promise<Set<string>> {
+): Promise<Map<string, RolloutSpec>> {
   const ids = [
     ...new Set(
       rows.flatMap((r) => (r.rollout_id === null || granted.has(r.rollout_id) ? [] : [r.rollout_id])),
     ),
   ];
-  if (ids.length === 0) return new Set();
+  if (ids.length === 0) return new Map();
   const specs = await s.db.selectFrom('rollouts').select(['id', 'spec']).where('id', 'in', ids).execute();
-  return new Set(specs.filter((r) => storedSpec(r.spec).action === 'soft').map((r) => r.id));
+  return new Map(specs.map((r) => [r.id, storedSpec(r.spec)]));
+}
+
+/** The waiting updates with the device windows and deferrals their rollout honours (read only when it does). */
+async function withExtras(trx: Db, spec: RolloutSpec, waiting: OfferRow[]): Promise<WaitingUpdate[]> {
+  const updates = waiting.map(waitingUpdate);
+  if (!spec.deviceWindows && spec.deferral === null) return updates;
+  const extras = await offerExtras(
+    trx,
+    [...new Set(waiting.map((r) => r.device_id))],
+    waiting.map((r) => r.id),
+    { windows: spec.deviceWindows, deferrals: spec.deferral !== null },
+  );
+  return updates.map((u, i) => ({
+    ...u,
+    deviceWindows: extras.windows.get(waiting[i]!.device_id) ?? null,
+    deferredUntil: extras.deferrals.get(u.id)?.deferredUntil ?? null,
+  }));
+}
+
+/**
+ * The updates of soft rollouts whose deferral budget is spent: offered as forced, so the device's consent hook
+ * no longer puts them off (hawkBit's time-forced action).
+ */
+async function forcedByBudget(
+  s: UpdatesContext,
+  rows: OfferRow[],
+  specs: ReadonlyMap<string, RolloutSpec>,
+  now: number,
+): Promise<Set<string>> {
+  const budgetOf = (r: OfferRow) => {
+    const spec = r.rollout_id === null ? undefined : specs.get(r.rollout_id);
+    return spec?.action === 'soft' ? spec.deferral : null;
+  };
+  const budgeted = rows.filter((r) => budgetOf(r));
+  if (budgeted.length === 0) return new Set();
+  const { deferrals } = await offerExtras(
+    s.db,
+    [],
+    budgeted.map((r) => r.id),
+    { windows: false, deferrals: true },
+  );
+  return new Set(
+    budgeted.filter((r) => deferralSpent(budgetOf(r)!, deferrals.get(r.id) ?? null, now)).map((r) => r.id),
+  );
 }
 
 /**
  * Grants the slots one rollout's limits allow to its devices asking now, under the rollout's lock, so the
- * limits hold across batches and replicas. True when the rollout's action is soft.
+ * limits hold across batches and replicas. Returns the rollout's spec (undefined when it is gone).
  */
 async function grantSlots(
   s: UpdatesContext,
   rolloutId: string,
   waiting: OfferRow[],
-  holds: Map<string, number>,
+  holds: Map<string, Hold>,
   ctx: TimeContext,
-): Promise<boolean> {
+  egressCap: number | undefined,
+): Promise<RolloutSpec | undefined> {
   // Run again when PostgreSQL aborts it (see above); what it decided is applied once it committed.
   const decided = await transact(s.db, async (trx) => {
     const rollout = await s.rows.lockedRollout(trx, rolloutId);
     if (!rollout) return undefined;
-    const plan = planGrants(rollout, waiting.map(waitingUpdate), ctx.now);
+    const plan = planGrants(rollout, await withExtras(trx, rollout.spec, waiting), ctx.now);
     if (plan.candidates.length > 0) {
-      allocateGrants(rollout, plan, await slotUsage(s, trx, rolloutId, rollout.spec, ctx.now), ctx.now);
+      const limits = { ...rollout.spec, ...phaseLimits(rollout.spec, rollout.currentPhase) };
+      const usage = await slotUsage(s, trx, rolloutId, limits, ctx.now);
+      const free =
+        egressCap === undefined
+          ? undefined
+          : egressFree(egressCap, rollout.spec.downloadRateLimit, await downloadsUnderWay(trx));
+      allocateGrants(rollout, plan, usage, ctx.now, free);
     }
     const byId = new Map(waiting.map((r) => [r.id, r]));
     const moved = new Map<OfferRow, 'notified' | 'skipped'>();
@@ -131,12 +200,12 @@ async function grantSlots(
       await s.rows.movePending(trx, r, 'skipped', ctx, k.reason);
       moved.set(r, 'skipped');
     }
-    return { moved, holds: plan.holds, soft: rollout.spec.action === 'soft' };
+    return { moved, holds: plan.holds, spec: rollout.spec };
   });
-  if (!decided) return false;
+  if (!decided) return undefined;
   for (const [r, state] of decided.moved) r.state = state;
-  for (const [id, sec] of decided.holds) holds.set(id, sec);
-  return decided.soft;
+  for (const [id, hold] of decided.holds) holds.set(id, hold);
+  return decided.spec;
 }
 
 /** What the rollout's limits are measured against: updates holding a slot now, and offers this minute. */
@@ -173,4 +242,19 @@ async function slotUsage(
     }
   }
   return usage;
+}
+
+/**
+ * Downloads under way fleet-wide, all rollouts and direct assignments: granted and not yet downloaded (a partial
+ * index holds just these, 0037). Read under this rollout's lock only, so two rollouts granting at the same instant
+ * may pass the cap by a batch.
+ */
+async function downloadsUnderWay(trx: Db): Promise<number> {
+  const row = await trx
+    .selectFrom('device_updates')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('purpose', '=', 'update')
+    .where(sql<boolean>`state in ('notified', 'downloading')`)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
 }

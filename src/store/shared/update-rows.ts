@@ -21,7 +21,14 @@ export function sharedUpdateRows(s: SqlContext): UpdateRows {
         .innerJoin('releases as r', 'r.id', 'u.release_id')
         .innerJoin('devices as d', 'd.id', 'u.device_id')
         .selectAll('u')
-        .select(['r.version', 'd.timezone as device_timezone', 'd.firmware_version as device_firmware'])
+        .select([
+          'r.version',
+          'd.timezone as device_timezone',
+          'd.firmware_version as device_firmware',
+          'r.size as release_size',
+          'd.tags as device_tags',
+          'd.metrics as device_metrics',
+        ])
         .where('u.device_id', 'in', deviceIds)
         .where('u.state', 'in', OFFERABLE_STATES)
         .orderBy('u.created_at')

@@ -6,6 +6,7 @@
  * update-rows.ts.
  */
 import type { Selectable } from 'kysely';
+import { downloadRateFor, isMetered } from '../../core/bandwidth.js';
 import type { RolloutState } from '../../core/rollout/rollout-state.js';
 import type { RolloutSpec } from '../../core/rollout/spec.js';
 import { ACTIVE_STATES, OPEN_STATES, type UpdateState } from '../../core/update-state.js';
@@ -14,6 +15,7 @@ import type { DeviceUpdatesTable } from '../schema.js';
 import type {
   AssignResult,
   DeviceUpdate,
+  OfferOptions,
   Release,
   ReportItem,
   ReportOutcome,
@@ -40,6 +42,10 @@ export type OfferRow = Selectable<DeviceUpdatesTable> & {
   version: string;
   device_timezone: string | null;
   device_firmware: string | null;
+  /** The release's size, and the device's tags and last heartbeat metrics (JSON), for the bandwidth rules. */
+  release_size: number;
+  device_tags: string;
+  device_metrics: string | null;
 };
 
 /** What the offer, the reports and assignment work with. */
@@ -95,8 +101,8 @@ export class SqlUpdates implements UpdateStore, UpdatesContext {
     return assign(this, deviceIds, releaseId, options, ctx, actor);
   }
 
-  offer(deviceIds: string[], ctx: TimeContext): Promise<Map<string, UpdateOffer[]>> {
-    return offer(this, deviceIds, ctx);
+  offer(deviceIds: string[], ctx: TimeContext, options?: OfferOptions): Promise<Map<string, UpdateOffer[]>> {
+    return offer(this, deviceIds, ctx, options);
   }
 
   report(deviceId: string, updateId: string, status: StatusReport, ctx: TimeContext): Promise<ReportOutcome> {
@@ -136,6 +142,22 @@ export class SqlUpdates implements UpdateStore, UpdatesContext {
     if (query.phase !== undefined) q = q.where('phase', '=', query.phase);
     const rows = await q.orderBy('created_at', 'desc').orderBy('id').limit(query.limit).execute();
     return rows.map(rowToUpdate);
+  }
+
+  async downloadGrant(deviceId: string, sha256: string): Promise<{ rateLimit: number | null } | undefined> {
+    const row = await this.db
+      .selectFrom('device_updates as u')
+      .innerJoin('releases as r', 'r.id', 'u.release_id')
+      .innerJoin('devices as d', 'd.id', 'u.device_id')
+      .leftJoin('rollouts as o', 'o.id', 'u.rollout_id')
+      .select(['o.spec', 'd.tags'])
+      .where('u.device_id', '=', deviceId)
+      .where('r.sha256', '=', sha256)
+      .where('u.state', 'in', OPEN_UPDATE_STATES)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const rolloutLimit = row.spec === null ? null : storedSpec(row.spec).downloadRateLimit;
+    return { rateLimit: downloadRateFor(rolloutLimit, JSON.parse(row.tags) as Record<string, string>) };
   }
 
   async mayDownload(deviceId: string, sha256: string): Promise<boolean> {
@@ -179,5 +201,11 @@ export function waitingUpdate(r: OfferRow): WaitingUpdate {
     deviceZone: r.device_timezone,
     deviceFirmware: r.device_firmware,
     version: r.version,
+    releaseSize: Number(r.release_size),
+    metered: isMetered(deviceTags(r), r.device_metrics === null ? null : JSON.parse(r.device_metrics)),
   };
+}
+
+export function deviceTags(r: OfferRow): Record<string, string> {
+  return JSON.parse(r.device_tags) as Record<string, string>;
 }

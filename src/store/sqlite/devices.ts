@@ -37,6 +37,8 @@ const COLUMNS = Object.keys({
   admission: true,
   admission_key: true,
   preauthorized: true,
+  reboots: true,
+  app_crashes: true,
 } satisfies Record<keyof DeviceRow, true>) as Array<keyof DeviceRow>;
 
 /** Rows per statement. */

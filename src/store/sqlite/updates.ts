@@ -44,7 +44,8 @@ export class SqliteUpdates implements UpdateRows {
     // The devices come as one JSON array: one statement whatever the batch size (an IN list would be
     // prepared again for every length).
     this.selectOffers = sqlite.prepare(
-      `SELECT u.*, r.version, d.timezone AS device_timezone, d.firmware_version AS device_firmware
+      `SELECT u.*, r.version, d.timezone AS device_timezone, d.firmware_version AS device_firmware,
+         r.size AS release_size, d.tags AS device_tags, d.metrics AS device_metrics
        FROM device_updates u JOIN releases r ON r.id = u.release_id JOIN devices d ON d.id = u.device_id
        WHERE u.device_id IN (SELECT value FROM json_each(?)) AND u.state IN (${list(OFFERABLE_STATES)})
        ORDER BY u.created_at`,
