@@ -61,6 +61,20 @@ export interface Device {
   /** Whether the device is admitted to the fleet (core/admission.ts): only accepted devices are offered updates. */
   admission: DeviceAdmission;
   telemetry: DeviceTelemetry;
+  /**
+   * What the filter's `telemetry.*` and `inventory.*` terms read (docs/telemetry.md), when loaded: the latest
+   * value of each metric, the OS, kernel and package versions of the latest inventory. Absent: none reported.
+   */
+  reported?: DeviceReported;
+  /** Whether the device's configuration drifts from the desired one (core/config-document.ts); absent: it does not. */
+  configDrift?: boolean;
+}
+
+export interface DeviceReported {
+  latest: Record<string, number>;
+  os: string | null;
+  kernel: string | null;
+  packages: Record<string, string>;
 }
 
 export interface DeviceTelemetry {
@@ -80,6 +94,8 @@ export interface Heartbeat {
   battery?: number;
   signalStrength?: number;
   metrics?: Record<string, unknown>;
+  /** Reboots and application crashes since the running release was installed (the health gate reads them). */
+  health?: { reboots?: number; appCrashes?: number };
 }
 
 /** Metadata an operator may set on a device: everything except what is derived or reported. */

@@ -70,7 +70,7 @@ describe('parseManifest', () => {
     );
     expect(issuesOf(withField('type', 'firmwre'))).toEqual(['type']);
     expect(() => parseManifest(withField('type', 'x'))).toThrow(
-      'type: must be one of firmware|file|archive|script|app|swu',
+      'type: must be one of firmware|file|archive|script|app|swu|rauc|package|container|bundle',
     );
     expect(issuesOf(withField('hardware', []))).toEqual(['hardware']);
     expect(issuesOf(withField('hardware', 'pos-x200'))).toEqual(['hardware']);

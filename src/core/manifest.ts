@@ -7,7 +7,19 @@
 import { FleetError } from './errors.js';
 import { formatVersion, parseVersion } from './semver.js';
 
-export const RELEASE_TYPES = ['firmware', 'file', 'archive', 'script', 'app', 'swu'] as const;
+export const RELEASE_TYPES = [
+  'firmware',
+  'file',
+  'archive',
+  'script',
+  'app',
+  'swu',
+  'rauc',
+  'package',
+  'container',
+  'bundle',
+  'mender',
+] as const;
 export type ReleaseType = (typeof RELEASE_TYPES)[number];
 
 export interface Manifest {

@@ -25,6 +25,12 @@ export const PERMISSIONS = [
   'admin.users',
   'admin.tokens',
   'admin.roles',
+  'groups.read',
+  'groups.write',
+  'windows.read',
+  'windows.write',
+  'config.read',
+  'config.write',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -42,12 +48,25 @@ const READ: Permission[] = [
   'events.read',
   'webhooks.read',
   'metrics.read',
+  'groups.read',
+  'windows.read',
+  'config.read',
 ];
 
 /** The roles every server has; custom roles may not take their names. */
 export const BUILT_IN_ROLES: Readonly<Record<string, readonly Permission[]>> = {
   viewer: READ,
-  operator: [...READ, 'devices.write', 'commands.run', 'rollouts.create', 'rollouts.control'],
+  operator: [
+    ...READ,
+    'devices.write',
+    'commands.run',
+    'rollouts.create',
+    'rollouts.control',
+    // A device's own maintenance windows (core/rollout/device-windows.ts).
+    'windows.write',
+    'groups.write',
+    'config.write',
+  ],
   // Uploads and approves; starting rollouts is an operator's ("CI may upload but not promote" is a custom role).
   'release-manager': [...READ, 'releases.write', 'releases.approve'],
   admin: PERMISSIONS,

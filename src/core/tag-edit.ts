@@ -2,6 +2,7 @@
  * Editing a device's tags: set some keys, remove others. Pure: the CLI parses `k=v` and `k-` words into an
  * edit, the API checks one, and the store applies it to each device's tags with `applyTagEdit`.
  */
+import { checkBandwidthTags } from './bandwidth.js';
 import { FleetError } from './errors.js';
 
 export interface TagEdit {
@@ -38,6 +39,7 @@ export function checkTagEdit(edit: TagEdit): TagEdit {
       throw new FleetError('VALIDATION', `tags: "${key}" is both set and removed`);
     }
   }
+  checkBandwidthTags(edit.set);
   return edit;
 }
 
@@ -69,4 +71,26 @@ export function applyTagEdit(
   const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
   const changed = [...keys].some((k) => before[k] !== after[k]);
   return { ok: true, after, changed };
+}
+
+/**
+ * What an update client reports about its device (SWUpdate's configData, Mender's inventory) merged into the
+ * device's tags, with the client's own `client` tag: keys that are not tag keys are left out, control
+ * characters become spaces, values are cut to the tag length, and no new key is added past the tag limit.
+ */
+export function withReportedAttributes(
+  tags: Readonly<Record<string, string>>,
+  attributes: Readonly<Record<string, string>>,
+  client: string,
+): Record<string, string> {
+  const merged = { ...tags };
+  for (const [key, value] of Object.entries(attributes)) {
+    if (!KEY.test(key) || key === 'client') continue;
+    // One place is kept for `client`.
+    if (!(key in merged) && Object.keys(merged).length >= MAX_TAGS - 1) continue;
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed.
+    merged[key] = value.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, MAX_TAG_VALUE);
+  }
+  merged.client = client;
+  return merged;
 }

@@ -63,12 +63,15 @@ export const ACTIVE_STATES: ReadonlySet<UpdateState> = new Set([
 
 /**
  * Where the table depends on why an update moves: a decommissioned device never reports again, so every open
- * update of it ends as cancelled, installs under way included (which an operator cannot cancel on a live device).
+ * update of it ends as cancelled, installs under way included (which an operator cannot cancel on a live device);
+ * a device's deferral returns an update it has not started installing to pending.
  */
-export type MoveRule = 'normal' | 'decommission';
+export type MoveRule = 'normal' | 'decommission' | 'defer';
 
 export function isAllowed(from: UpdateState, to: UpdateState, rule: MoveRule = 'normal'): boolean {
   if (rule === 'decommission') return to === 'cancelled' && !FINAL_STATES.has(from);
+  // A device deferring an offered update gives its download slot back until the deferral ends (deferral.ts).
+  if (rule === 'defer') return to === 'pending' && (from === 'notified' || from === 'downloading');
   if (from === to) return from === 'downloading'; // progress reports
   switch (to) {
     case 'failed':

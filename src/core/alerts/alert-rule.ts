@@ -17,6 +17,8 @@ export const ALERT_KINDS = [
   'rollout_halted',
   'phase_failure_rate',
   'auth_failures',
+  'tuf_expiry',
+  'operator_auth_failures',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
@@ -40,7 +42,14 @@ export type AlertCondition =
   /** One alert per running rollout whose current phase fails more than `abovePct` of its finished devices. */
   | { kind: 'phase_failure_rate'; abovePct: number; minFinished: number }
   /** More than `above` refused device authentications (`device.auth_refused` events) within `windowMs`. */
-  | { kind: 'auth_failures'; above: number; windowMs: number };
+  | { kind: 'auth_failures'; above: number; windowMs: number }
+  /**
+   * One alert per TUF role: the root expiring within `withinMs`, an online role (targets, snapshot, timestamp)
+   * with under a quarter of its lifetime left, i.e. not re-signed when due.
+   */
+  | { kind: 'tuf_expiry'; withinMs: number }
+  /** More than `above` failed operator sign-ins and token uses (from the audit log) within `windowMs`. */
+  | { kind: 'operator_auth_failures'; above: number; windowMs: number };
 
 export type AlertRule = RuleCommon & AlertCondition;
 
@@ -106,6 +115,8 @@ const KIND_KEYS: Record<AlertKind, readonly string[]> = {
   rollout_halted: [],
   phase_failure_rate: ['above_pct', 'min_finished'],
   auth_failures: ['above', 'window'],
+  tuf_expiry: ['within'],
+  operator_auth_failures: ['above', 'window'],
 };
 
 function condition(kind: AlertKind, o: Fields, where: string): AlertCondition {
@@ -132,6 +143,14 @@ function condition(kind: AlertKind, o: Fields, where: string): AlertCondition {
         minFinished: number(o, 'min_finished', where, { min: 1, max: 1e9, fallback: 1 }),
       };
     case 'auth_failures':
+      return {
+        kind,
+        above: number(o, 'above', where, { min: 0, max: 1e6 }),
+        windowMs: duration(o, 'window', where, '5m'),
+      };
+    case 'tuf_expiry':
+      return { kind, withinMs: duration(o, 'within', where, '30d') };
+    case 'operator_auth_failures':
       return {
         kind,
         above: number(o, 'above', where, { min: 0, max: 1e6 }),

@@ -39,7 +39,25 @@ export type FilterNode =
   /** Never true for a null time (a device never seen). */
   | { kind: 'time'; field: TimeField; op: OrderOp; value: TimeValue }
   /** `last_seen = never`. */
-  | { kind: 'never_seen' };
+  | { kind: 'never_seen' }
+  /** `telemetry.<name> <op> N`: the latest value the device reported for that metric; never true without one. */
+  | { kind: 'telemetry'; name: string; op: '=' | OrderOp; value: number }
+  /** `inventory.os` / `inventory.kernel` of the latest inventory, exact values; never true without one. */
+  | { kind: 'inventory'; field: InventoryField; values: string[] }
+  /** `inventory.package.<name>`: installed, and its upstream version's key (core/telemetry.ts) in a range. */
+  | { kind: 'package'; name: string; ranges: KeyRange[] }
+  /** `location near (lat, lon, 50km)` on the reported coordinates (core/telemetry.ts says how distance is taken). */
+  | { kind: 'near'; lat: number; lon: number; km: number }
+  /** `location within (south, west, north, east)`; west > east crosses the antimeridian. */
+  | { kind: 'box'; south: number; west: number; north: number; east: number }
+  /** `group = NAME` as parsed; `expandGroups` (expand.ts) replaces it before a filter is compiled or evaluated. */
+  | { kind: 'group'; name: string }
+  /** Membership of a static group (by its id): what `group = NAME` of a static group expands to. */
+  | { kind: 'member'; groupId: string }
+  /** `config.drift = true`: a configuration is desired for the device and it has not applied exactly that one. */
+  | { kind: 'config_drift'; value: boolean };
+
+export type InventoryField = 'os' | 'kernel';
 
 export function resolveTime(value: TimeValue, now: number): number {
   return value.kind === 'absolute' ? value.ms : now - value.ms;

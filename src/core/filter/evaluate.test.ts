@@ -144,4 +144,15 @@ describe('matchesFilter', () => {
     expect(matches('not hardware = b and hardware = a', d)).toBe(true);
     expect(matches('not (hardware = b or hardware = a)', d)).toBe(false);
   });
+
+  it('reads config.drift as a boolean; a device without a desired configuration does not drift', () => {
+    expect(matches('config.drift = true', device({ configDrift: true }))).toBe(true);
+    expect(matches('config.drift = TRUE', device({ configDrift: false }))).toBe(false);
+    expect(matches('config.drift = false', device())).toBe(true);
+    expect(matches('config.drift != false', device({ configDrift: true }))).toBe(true);
+    expect(parseFilter('config.drift != true')).toEqual({
+      kind: 'not',
+      child: { kind: 'config_drift', value: true },
+    });
+  });
 });

@@ -3,7 +3,9 @@
  * heartbeated match?) and as the oracle the SQL compiler is tested against. Never to filter a fleet.
  */
 import { type Device, deviceStatus, type StatusThresholds } from '../device.js';
+import { FleetError } from '../errors.js';
 import { versionKey } from '../semver.js';
+import { lonScaleAt, nearDistanceSq, packageVersionKey } from '../telemetry.js';
 import { compareOrder, type FilterNode, type KeyRange, resolveTime, type TextField } from './ast.js';
 import { globToRegExp, hasWildcard } from './glob.js';
 
@@ -74,5 +76,44 @@ export function matchesFilter(node: FilterNode | undefined, device: Device, ctx:
     }
     case 'never_seen':
       return device.lastSeen === null;
+    case 'telemetry': {
+      const latest = device.reported?.latest;
+      const value = latest !== undefined && Object.hasOwn(latest, node.name) ? latest[node.name] : undefined;
+      if (value === undefined) return false;
+      return node.op === '=' ? value === node.value : compareOrder(value, node.op, node.value);
+    }
+    case 'inventory': {
+      const value = device.reported?.[node.field] ?? null;
+      return value !== null && node.values.includes(value);
+    }
+    case 'package': {
+      const packages = device.reported?.packages;
+      const version =
+        packages !== undefined && Object.hasOwn(packages, node.name) ? packages[node.name] : undefined;
+      const key = version === undefined ? null : packageVersionKey(version);
+      return key !== null && node.ranges.some((r) => inRange(key, r));
+    }
+    case 'near': {
+      const geo = device.telemetry.geo;
+      if (geo === null) return false;
+      const distanceSq = nearDistanceSq(geo.lat, geo.lon, node.lat, node.lon, lonScaleAt(node.lat));
+      return distanceSq <= node.km * node.km;
+    }
+    case 'box': {
+      const geo = device.telemetry.geo;
+      if (geo === null || geo.lat < node.south || geo.lat > node.north) return false;
+      return node.west <= node.east
+        ? geo.lon >= node.west && geo.lon <= node.east
+        : geo.lon >= node.west || geo.lon <= node.east;
+    }
+    case 'group':
+    case 'member':
+      // Group terms are resolved in SQL only (store/shared/groups.ts); the filters evaluated here (enrollment
+      // claims) refuse them when they are made.
+      throw new FleetError('FILTER_SYNTAX', 'a group term cannot be used in this filter', {
+        group: node.kind === 'group' ? node.name : node.groupId,
+      });
+    case 'config_drift':
+      return (device.configDrift ?? false) === node.value;
   }
 }

@@ -119,6 +119,45 @@ describe('parseFilter', () => {
     expect(parseFilter('name = "and"')).toMatchObject({ values: ['and'] });
   });
 
+  it('parses the reported terms: telemetry, inventory and location', () => {
+    expect(parseFilter('telemetry.disk_free_pct < 10')).toEqual({
+      kind: 'telemetry',
+      name: 'disk_free_pct',
+      op: '<',
+      value: 10,
+    });
+    expect(parseFilter('telemetry.temp_c != -2.5')).toEqual({
+      kind: 'not',
+      child: { kind: 'telemetry', name: 'temp_c', op: '=', value: -2.5 },
+    });
+    expect(parseFilter('inventory.os = "Debian 12"')).toEqual({
+      kind: 'inventory',
+      field: 'os',
+      values: ['Debian 12'],
+    });
+    expect(parseFilter('inventory.package.openssl < 3.0.11')).toMatchObject({
+      kind: 'package',
+      name: 'openssl',
+      ranges: [{ lower: null, upper: { inclusive: false } }],
+    });
+    expect(parseFilter('location near (34.05, -118.24, 50km)')).toEqual({
+      kind: 'near',
+      lat: 34.05,
+      lon: -118.24,
+      km: 50,
+    });
+    expect(parseFilter('location near (0, 0, 500m)')).toMatchObject({ km: 0.5 });
+    expect(parseFilter('location within (32.5, -124.5, 42, -114)')).toEqual({
+      kind: 'box',
+      south: 32.5,
+      west: -124.5,
+      north: 42,
+      east: -114,
+    });
+    // `location` alone is still the operator-set text.
+    expect(parseFilter('location = "near"')).toMatchObject({ kind: 'text', field: 'location' });
+  });
+
   it('resolves firmware versions and ranges to key bounds', () => {
     const bound = (v: string, inclusive: boolean) => ({ key: key(v), inclusive });
     expect(parseFilter('firmware = 2.2.0')).toEqual({ kind: 'firmware', ranges: [exact('2.2.0')] });
@@ -242,6 +281,18 @@ describe('parseFilter errors', () => {
     ['created in (2024-10-20)', 9, "'in' cannot be used with created"],
     ['not', 4, "expected a field after 'not', found end of input"],
     ['name = "open', 8, 'unterminated string'],
+    ['telemetry.disk_free_pct < ten', 27, "expected a number (10, 2.5, -3) after '<', found 'ten'"],
+    ['telemetry.a*b < 1', 11, "invalid metric name 'a*b'"],
+    ['telemetry.x in (1, 2)', 13, "'in' cannot be used with telemetry.x"],
+    ['inventory.os < 12', 14, "'<' cannot compare inventory.os"],
+    ['inventory.package.openssl < banana', 29, "expected a version (2.2.0) after '<', found 'banana'"],
+    ['location near (34.05, -118.24)', 15, 'location near takes (latitude, longitude, distance)'],
+    ['location near (95, 0, 1km)', 16, "expected a number from -90 to 90, found '95'"],
+    ['location near (34, 0, 5mi)', 23, "expected a distance up to 20000km (50km, 500m), found '5mi'"],
+    ['location within (35, 0, 34, 1)', 18, "the box's south 35 is north of its north 34"],
+    ['config.drift = maybe', 16, "expected true or false after '=', found 'maybe'"],
+    ['config.drift in (true)', 14, "'in' cannot be used with config.drift"],
+    ['config.drift < true', 14, "'<' cannot compare config.drift"],
   ])('%j → column %i', (text, column, message) => {
     const e = syntaxError(text);
     expect(e.message.startsWith(`column ${column}: `), e.message).toBe(true);

@@ -6,7 +6,8 @@ import { DEVICE_STATUSES, type DeviceStatus } from '../device.js';
 import { tryParseDuration } from '../duration.js';
 import { FleetError } from '../errors.js';
 import { keyOf, parseRange, parseVersionLenient } from '../semver.js';
-import type { FilterNode, KeyRange, OrderOp, TextField, TimeField } from './ast.js';
+import type { FilterNode, InventoryField, KeyRange, OrderOp, TextField, TimeField } from './ast.js';
+import { GROUP_NAME } from './group-name.js';
 import { type Token, tokenize } from './lexer.js';
 import { parseInstant } from './time.js';
 
@@ -24,6 +25,12 @@ export const FIELD_NAMES = [
   'admission',
   'last_seen',
   'created',
+  'telemetry.<name>',
+  'inventory.os',
+  'inventory.kernel',
+  'inventory.package.<name>',
+  'group',
+  'config.drift',
 ];
 const TEXT_FIELDS = new Set<string>([
   'id',
@@ -44,7 +51,12 @@ type Field =
   | { kind: 'text'; field: TextField }
   | { kind: 'tag'; key: string }
   | { kind: 'firmware' }
-  | { kind: 'time'; field: TimeField };
+  | { kind: 'time'; field: TimeField }
+  | { kind: 'telemetry'; name: string }
+  | { kind: 'inventory'; field: InventoryField }
+  | { kind: 'package'; name: string }
+  | { kind: 'group' }
+  | { kind: 'config_drift' };
 type Operator = '=' | '!=' | OrderOp | 'in' | 'not in';
 interface Operand {
   text: string;
@@ -142,6 +154,11 @@ class Parser {
     const name = this.next();
     if (name.type !== 'word' || KEYWORDS.has(name.text.toLowerCase()))
       throw unexpected(name, 'a field', before);
+    if (
+      name.text.toLowerCase() === 'location' &&
+      (isKeyword(this.peek(), 'near') || isKeyword(this.peek(), 'within'))
+    )
+      return this.geo(this.next());
     const field = resolveField(name);
     const opToken = this.next();
     let op: Operator;
@@ -155,6 +172,46 @@ class Parser {
     const operands = op === 'in' || op === 'not in' ? this.list(field) : [this.operand(field)];
     const node = build(field, name.text, op, opToken, operands);
     return op === '!=' || op === 'not in' ? { kind: 'not', child: node } : node;
+  }
+
+  /** `near (lat, lon, 50km)` or `within (south, west, north, east)`, after `location`. */
+  private geo(keyword: Token): FilterNode {
+    const near = keyword.text.toLowerCase() === 'near';
+    const open = this.next();
+    if (open.type !== '(') throw unexpected(open, "'('", keyword);
+    const values: Token[] = [];
+    for (;;) {
+      const t = this.next();
+      if (t.type !== 'word' && t.type !== 'string') throw unexpected(t, 'a number', this.previous());
+      values.push(t);
+      const sep = this.next();
+      if (sep.type === ')') break;
+      if (sep.type !== ',') throw unexpected(sep, "',' or ')'", t);
+    }
+    const want = near ? 3 : 4;
+    if (values.length !== want) {
+      const expected = near ? '(latitude, longitude, distance)' : '(south, west, north, east)';
+      throw syntaxError(
+        open.column,
+        `location ${keyword.text} takes ${expected}`,
+        expected,
+        `${values.length} values`,
+      );
+    }
+    const lat = (t: Token) => coordinate(t, 90);
+    const lon = (t: Token) => coordinate(t, 180);
+    if (near) return { kind: 'near', lat: lat(values[0]!), lon: lon(values[1]!), km: distanceKm(values[2]!) };
+    const [south, west, north, east] = [lat(values[0]!), lon(values[1]!), lat(values[2]!), lon(values[3]!)];
+    if (south > north) {
+      const expected = 'south <= north';
+      throw syntaxError(
+        values[0]!.column,
+        `the box's south ${south} is north of its north ${north}`,
+        expected,
+        `${south}`,
+      );
+    }
+    return { kind: 'box', south, west, north, east };
   }
 
   private list(field: Field): Operand[] {
@@ -186,7 +243,55 @@ class Parser {
   }
 }
 
+const NUMBER = /^-?\d+(\.\d+)?$/;
+
+function coordinate(t: Token, limit: number): number {
+  const value = NUMBER.test(t.text) ? Number(t.text) : Number.NaN;
+  if (!(Math.abs(value) <= limit)) {
+    const expected = `a number from -${limit} to ${limit}`;
+    throw syntaxError(t.column, `expected ${expected}, found '${t.text}'`, expected, `'${t.text}'`);
+  }
+  return value;
+}
+
+/** `50km`, `500m`, or a bare number of km. */
+function distanceKm(t: Token): number {
+  const match = /^(\d+(?:\.\d+)?)(km|m)?$/.exec(t.text);
+  const value = match ? Number(match[1]) / (match[2] === 'm' ? 1000 : 1) : Number.NaN;
+  if (!(value > 0 && value <= 20_000)) {
+    const expected = 'a distance up to 20000km (50km, 500m)';
+    throw syntaxError(t.column, `expected ${expected}, found '${t.text}'`, expected, `'${t.text}'`);
+  }
+  return value;
+}
+
+/** `telemetry.<name>`, `inventory.os`, `inventory.kernel`, `inventory.package.<name>`; undefined otherwise. */
+function reportedField(t: Token): Field | undefined {
+  const lower = t.text.toLowerCase();
+  const named = (prefix: string, what: string): string => {
+    const key = t.text.slice(prefix.length);
+    if (!TAG_KEY.test(key) && !(what === 'package' && /^[A-Za-z0-9_.:+-]+$/.test(key))) {
+      const expected = `a ${what} name of letters, digits and _ . : -`;
+      throw syntaxError(
+        t.column + prefix.length,
+        `invalid ${what} name '${key}': expected ${expected}`,
+        expected,
+        `'${key}'`,
+      );
+    }
+    return key;
+  };
+  if (lower.startsWith('telemetry.')) return { kind: 'telemetry', name: named('telemetry.', 'metric') };
+  if (lower.startsWith('inventory.package.'))
+    return { kind: 'package', name: named('inventory.package.', 'package') };
+  if (lower === 'inventory.os') return { kind: 'inventory', field: 'os' };
+  if (lower === 'inventory.kernel') return { kind: 'inventory', field: 'kernel' };
+  return undefined;
+}
+
 function resolveField(t: Token): Field {
+  const reported = reportedField(t);
+  if (reported) return reported;
   const lower = t.text.toLowerCase();
   if (lower.startsWith('tag.')) {
     const key = t.text.slice(4);
@@ -196,7 +301,9 @@ function resolveField(t: Token): Field {
     }
     return { kind: 'tag', key };
   }
+  if (lower === 'config.drift') return { kind: 'config_drift' };
   if (lower === 'status') return { kind: 'status' };
+  if (lower === 'group') return { kind: 'group' };
   if (lower === 'firmware') return { kind: 'firmware' };
   if (lower === 'last_seen' || lower === 'created') return { kind: 'time', field: lower };
   if (TEXT_FIELDS.has(lower)) return { kind: 'text', field: lower as TextField };
@@ -207,9 +314,10 @@ function resolveField(t: Token): Field {
 const isOrder = (op: Operator): op is OrderOp => op === '<' || op === '<=' || op === '>' || op === '>=';
 
 function build(field: Field, name: string, op: Operator, opToken: Token, operands: Operand[]): FilterNode {
-  if (isOrder(op) && field.kind !== 'firmware' && field.kind !== 'time') {
+  const ordered = ['firmware', 'time', 'telemetry', 'package'];
+  if (isOrder(op) && !ordered.includes(field.kind)) {
     const expected = '=, !=, in or not in';
-    const message = `'${op}' cannot compare ${name}: only firmware, last_seen and created are ordered; use ${expected}`;
+    const message = `'${op}' cannot compare ${name}: only firmware, last_seen and created are ordered (and telemetry.<name>, inventory.package.<name>); use ${expected}`;
     throw syntaxError(opToken.column, message, expected, `'${op}'`);
   }
   switch (field.kind) {
@@ -224,13 +332,78 @@ function build(field: Field, name: string, op: Operator, opToken: Token, operand
       };
     case 'tag':
       return { kind: 'tag', key: field.key, values: operands.map((o) => o.text) };
+    case 'group': {
+      const groups = operands.map((o): FilterNode => ({ kind: 'group', name: groupName(o) }));
+      return groups.length === 1 ? groups[0]! : { kind: 'or', children: groups };
+    }
     case 'firmware':
       return isOrder(op)
         ? { kind: 'firmware', ranges: [orderRange(op, operands[0]!)] }
         : { kind: 'firmware', ranges: operands.map(versionRange) };
     case 'time':
       return time(field.field, op, opToken, operands[0]!);
+    case 'inventory':
+      return { kind: 'inventory', field: field.field, values: operands.map((o) => o.text) };
+    case 'package':
+      return isOrder(op)
+        ? { kind: 'package', name: field.name, ranges: [orderRange(op, operands[0]!)] }
+        : { kind: 'package', name: field.name, ranges: operands.map(versionRange) };
+    case 'telemetry': {
+      refuseSetOperator(name, op, opToken, '=, !=, <, <=, >, >=');
+      const o = operands[0]!;
+      if (!NUMBER.test(o.text)) throw badOperand(o, op, 'a number (10, 2.5, -3)');
+      return { kind: 'telemetry', name: field.name, op: op === '!=' ? '=' : op, value: Number(o.text) };
+    }
+    case 'config_drift':
+      return configDrift(name, op, opToken, operands);
   }
+}
+
+/** The names `fleetd groups create` accepts (group-name.ts). */
+function groupName(o: Operand): string {
+  if (GROUP_NAME.test(o.text)) return o.text;
+  const expected = 'a group name of letters, digits and _ . -';
+  throw syntaxError(
+    o.column,
+    `invalid group name '${o.text}': expected ${expected}`,
+    expected,
+    `'${o.text}'`,
+  );
+}
+
+/** `config.drift = true|false` (or `!=`): one boolean. */
+function configDrift(name: string, op: Operator, opToken: Token, operands: Operand[]): FilterNode {
+  refuseSetOperator(name, op, opToken, '= or !=');
+  const o = operands[0]!;
+  const value = o.text.toLowerCase();
+  if (value !== 'true' && value !== 'false') throw badOperand(o, op, 'true or false');
+  return { kind: 'config_drift', value: value === 'true' };
+}
+
+/** A field of one value takes no `in (…)`. */
+function refuseSetOperator(
+  name: string,
+  op: Operator,
+  opToken: Token,
+  expected: string,
+): asserts op is Exclude<Operator, 'in' | 'not in'> {
+  if (op === 'in' || op === 'not in') {
+    throw syntaxError(
+      opToken.column,
+      `'${op}' cannot be used with ${name}; use ${expected}`,
+      expected,
+      `'${op}'`,
+    );
+  }
+}
+
+function badOperand(o: Operand, op: Operator, expected: string): FleetError {
+  return syntaxError(
+    o.column,
+    `expected ${expected} after '${op}', found '${o.text}'`,
+    expected,
+    `'${o.text}'`,
+  );
 }
 
 function status(o: Operand): DeviceStatus {

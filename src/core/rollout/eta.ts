@@ -48,6 +48,9 @@ export interface EtaPhase {
   /** Its devices already finished (succeeded or failed) and updating now. */
   finished?: number;
   active?: number;
+  /** Limits while this phase is the latest open one (the spec's per-phase ones); default the rollout's. */
+  maxConcurrent?: number | null;
+  rate?: RatePolicy | null;
 }
 
 export interface EtaInput {
@@ -325,11 +328,16 @@ export function estimateEta(input: EtaInput): Eta {
       stop = s;
       break;
     }
-    let free = Math.max(0, input.maxConcurrent - busy);
-    if (input.rate) {
+    // The latest open phase's limits hold for the whole rollout, as the server's dispatch does.
+    let current = 0;
+    for (let i = 0; i <= last; i++) if (opens[i] !== null && opens[i]! <= t) current = i;
+    const maxConcurrent = phases[current]!.maxConcurrent ?? input.maxConcurrent;
+    const rate = phases[current]!.rate ?? input.rate;
+    let free = Math.max(0, maxConcurrent - busy);
+    if (rate) {
       let succeeded = input.succeeded ?? 0;
       for (let i = 0; i <= last; i++) succeeded += done(i, s) - finished0[i]! - active[i]!;
-      free = Math.min(free, (currentRate(input.rate, Math.max(0, succeeded)) * STEP_MS) / 60_000);
+      free = Math.min(free, (currentRate(rate, Math.max(0, succeeded)) * STEP_MS) / 60_000);
     }
     // Within the hour, those coming back arrive and those leaving go evenly; slots go to whoever is here.
     const stepsLeft = Math.max(1, Math.round((cellStart(now, cell + 1) - t) / STEP_MS));

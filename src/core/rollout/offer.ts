@@ -3,9 +3,10 @@
  * are handed out afterwards by `allocateSlots`; this only says whether the device is due at all and, if
  * not, when it should ask again.
  */
+import { effectiveWindows, firstWindowEnd, inAnyWindow, nextOpening, windowZones } from './device-windows.js';
 import type { RolloutState } from './rollout-state.js';
 import type { RolloutSpec } from './spec.js';
-import { currentOrNextWindow, isInWindow, nextWindowStart, windowZone } from './window.js';
+import type { MaintenanceWindow } from './window.js';
 
 /** What a device update row is for: the update itself, a blue-green switch, or a return to the old version. */
 export type UpdatePurpose = 'update' | 'switch' | 'rollback';
@@ -16,10 +17,15 @@ export interface OfferQuestion {
     currentPhase: number;
     /** When the rollout started running (windows missed are counted from here). */
     startedAt: number | null;
-    spec: Pick<RolloutSpec, 'window' | 'missedWindow' | 'endAt' | 'scheduledAt'>;
+    spec: Pick<RolloutSpec, 'window' | 'missedWindow' | 'endAt' | 'scheduledAt'> &
+      Partial<Pick<RolloutSpec, 'deviceWindows'>>;
   };
   update: { phase: number; notBefore: number | null; purpose: UpdatePurpose };
   deviceZone: string | null;
+  /** The device's own windows (core/rollout/device-windows.ts): honoured by `window: device_defined`. */
+  deviceWindows?: readonly MaintenanceWindow[] | null;
+  /** Until when the device has deferred this update (core/rollout/deferral.ts). */
+  deferredUntil?: number | null;
   now: number;
 }
 
@@ -61,16 +67,20 @@ export function holdFor(q: OfferQuestion): Hold | null {
   if (update.notBefore !== null && now < update.notBefore) {
     return { reason: 'retry backoff', retryAfterSec: secondsUntil(update.notBefore, now) };
   }
-  const window = rollout.spec.window;
-  if (window === null) return null;
-  const zone = windowZone(window, q.deviceZone);
-  if (isInWindow(window, zone, now)) return null;
+  if (q.deferredUntil != null && now < q.deferredUntil) {
+    return { reason: 'deferred by the device', retryAfterSec: secondsUntil(q.deferredUntil, now) };
+  }
+  const windows = effectiveWindows(
+    { window: rollout.spec.window, deviceWindows: rollout.spec.deviceWindows ?? false },
+    q.deviceWindows,
+  );
+  if (inAnyWindow(windows, q.deviceZone, now)) return null;
   if (rollout.spec.missedWindow === 'on_connect' && rollout.startedAt !== null) {
     // The device's first window since the start has passed without it: it takes the update on connect.
-    if (now >= currentOrNextWindow(window, zone, rollout.startedAt).end) return null;
+    if (now >= firstWindowEnd(windows, q.deviceZone, rollout.startedAt)) return null;
   }
   return {
-    reason: `outside its window (${zone})`,
-    retryAfterSec: secondsUntil(nextWindowStart(window, zone, now), now),
+    reason: `outside its window (${windowZones(windows, q.deviceZone)})`,
+    retryAfterSec: secondsUntil(nextOpening(windows, q.deviceZone, now), now),
   };
 }

@@ -3,6 +3,8 @@
  * devices are the canaries, and whether a phase may hand over to the next.
  */
 import { type StateCounts, tally } from './counts.js';
+import type { RatePolicy } from './dispatch.js';
+import type { HealthPolicy } from './health-gate.js';
 import { shuffle } from './random.js';
 
 export interface Phase {
@@ -17,6 +19,12 @@ export interface Phase {
   approval: 'manual' | 'auto';
   /** Share (percent) of the phase's devices that must have finished before the gate judges (at least one). */
   quorum: number;
+  /** Downloads at once while this phase is current; null: the rollout's (seed 000: 10 for the canary). */
+  maxConcurrent: number | null;
+  /** Devices started per minute while this phase is current; null: the rollout's. */
+  rate: RatePolicy | null;
+  /** The health gate over each updated device's soak window (docs/health-gates.md); absent: none. */
+  health?: HealthPolicy;
 }
 
 /** Abort at any time once `minFinished` updates finished and failed ones reach `failureRate` percent. */

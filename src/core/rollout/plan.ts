@@ -3,6 +3,12 @@
  * both the dry run and the real creation call, so `--dry-run` shows exactly what `create` will do.
  */
 import type { DeviceStatus } from '../device.js';
+import {
+  type OverlapConflict,
+  overlapConflicts,
+  overlapSkipReason,
+  type WaitingElsewhere,
+} from './overlap.js';
 import { type Candidate, phaseSizes, rolloutOrder } from './phases.js';
 import type { RolloutSpec } from './spec.js';
 import { currentOrNextWindow, windowZone } from './window.js';
@@ -18,6 +24,8 @@ export interface PlanDevice {
   tagValue: string | null;
   /** An update this device is working on now (it is not interrupted). */
   busyWith: string | null;
+  /** The open rollout this device waits in, its update not started (filled by the store for a new rollout). */
+  waitingIn?: WaitingElsewhere | null;
 }
 
 export interface PlanRelease {
@@ -63,6 +71,8 @@ export interface RolloutPlan {
   phases: PlannedPhase[];
   windows: PlannedWindow[];
   counts: { targets: number; online: number; offline: number; skipped: number };
+  /** Targets waiting in other open rollouts, per rollout, with the outcome the spec's `overlap` gives them. */
+  conflicts: OverlapConflict[];
   byStatus: Partial<Record<DeviceStatus, number>>;
 }
 
@@ -77,7 +87,8 @@ function skipReason(d: PlanDevice, spec: RolloutSpec, release: PlanRelease): str
   if (d.busyWith !== null) return `busy with update ${d.busyWith}`;
   if (d.status === 'abandoned') return 'abandoned (silent past the abandoned threshold)';
   if (spec.offline === 'skip' && d.status !== 'online') return `${d.status} at the start (offline: skip)`;
-  return null;
+  // Last: a conflict counts only devices the rollout would otherwise take.
+  return overlapSkipReason(spec, d.waitingIn ?? null);
 }
 
 /** Phase names of the plan: progressive's own; one per batch for rolling; else a single phase. */
@@ -158,6 +169,12 @@ export function planRollout(
       offline: eligible.length - online,
       skipped: devices.length - eligible.length,
     },
+    conflicts: overlapConflicts(
+      spec,
+      devices.filter(
+        (d, i) => d.waitingIn && (reasons[i] === null || reasons[i] === overlapSkipReason(spec, d.waitingIn)),
+      ),
+    ),
     byStatus,
   };
 }

@@ -2,8 +2,19 @@
  * The normalized spec written back as a document (YAML/JSON/API form) with every default spelled out:
  * what the API returns and the store keeps, and what `parseRolloutSpec` reads back to the same spec.
  */
+import { formatByteRate, formatByteSize } from '../byte-rate.js';
 import { FleetError } from '../errors.js';
-import { parseRolloutSpec, type RolloutSpec, type RolloutSpecInput, STORED_LIMITS } from './spec.js';
+import type { RatePolicy } from './dispatch.js';
+import type { HealthPolicy } from './health-gate.js';
+import {
+  DEVICE_DEFINED,
+  parseRolloutSpec,
+  type RolloutSpec,
+  type RolloutSpecInput,
+  STORED_LIMITS,
+  type WindowInput,
+} from './spec.js';
+import type { MaintenanceWindow } from './window.js';
 
 const UNITS: Array<[string, number]> = [
   ['w', 604_800_000],
@@ -24,6 +35,18 @@ const hhmm = (minutes: number) =>
   `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
 const iso = (ms: number) => new Date(ms).toISOString();
 
+function healthDocument(
+  h: HealthPolicy,
+): NonNullable<NonNullable<RolloutSpecInput['phases']>[number]['health']> {
+  return {
+    soak: durationText(h.soakMs),
+    ...(h.darkAfterMs !== null ? { dark_after: durationText(h.darkAfterMs) } : {}),
+    ...(h.maxReboots !== null ? { max_reboots: h.maxReboots } : {}),
+    ...(h.maxAppCrashes !== null ? { max_app_crashes: h.maxAppCrashes } : {}),
+    ...(h.crashRateMargin !== null ? { crash_rate_margin: h.crashRateMargin } : {}),
+  };
+}
+
 export function toRolloutDocument(spec: RolloutSpec): RolloutSpecInput {
   const doc: RolloutSpecInput = {
     name: spec.name,
@@ -39,28 +62,27 @@ export function toRolloutDocument(spec: RolloutSpec): RolloutSpecInput {
       success_rate: p.successRate,
       approval: p.approval,
       quorum: p.quorum,
+      ...(p.maxConcurrent === null ? {} : { max_concurrent: p.maxConcurrent }),
+      ...(p.rate === null ? {} : { rate: rateDocument(p.rate) }),
+      ...(p.health ? { health: healthDocument(p.health) } : {}),
     }));
   }
   const w = spec.window;
-  if (w) {
-    doc.window =
-      w.cron === null
-        ? { start: hhmm(w.start), end: hhmm(w.end), days: [...w.days], timezone: w.timezone }
-        : {
-            cron: w.cron,
-            duration: durationText(((w.end - w.start + 1440) % 1440 || 1440) * 60_000),
-            timezone: w.timezone,
-          };
+  if (spec.deviceWindows) {
+    doc.window = DEVICE_DEFINED;
+    if (w) doc.fallback_window = windowDocument(w);
+  } else if (w) doc.window = windowDocument(w);
+  if (spec.deferral) {
+    doc.deferral = {
+      ...(spec.deferral.maxCount === null ? {} : { max_count: spec.deferral.maxCount }),
+      ...(spec.deferral.maxTotalMs === null ? {} : { max_total: durationText(spec.deferral.maxTotalMs) }),
+    };
   }
   if (spec.scheduledAt !== null) doc.scheduled_at = iso(spec.scheduledAt);
   doc.max_concurrent = spec.maxConcurrent;
   if (spec.maxConcurrentPer) doc.max_concurrent_per = { ...spec.maxConcurrentPer };
   if (spec.batchSize !== null) doc.batch_size = spec.batchSize;
-  if (spec.rate) {
-    doc.rate = { per_minute: spec.rate.perMinute, growth_factor: spec.rate.growthFactor };
-    if (spec.rate.afterSuccesses !== null) doc.rate.after_successes = spec.rate.afterSuccesses;
-    if (spec.rate.maxPerMinute !== null) doc.rate.max_per_minute = spec.rate.maxPerMinute;
-  }
+  if (spec.rate) doc.rate = rateDocument(spec.rate);
   doc.retry = {
     attempts: spec.retry.attempts,
     backoff: durationText(spec.retry.backoffMs),
@@ -79,6 +101,32 @@ export function toRolloutDocument(spec: RolloutSpec): RolloutSpecInput {
   doc.action = spec.action;
   if (spec.switchAt !== null) doc.switch_at = spec.switchAt;
   doc.seed = spec.seed;
+  doc.overlap = spec.overlap;
+  doc.priority = spec.priority;
+  if (spec.downloadRateLimit !== null) doc.download_rate_limit = formatByteRate(spec.downloadRateLimit);
+  if (spec.allowMetered !== false)
+    doc.allow_metered = spec.allowMetered === true ? true : formatByteSize(spec.allowMetered);
+  return doc;
+}
+
+/** A window in the spec's document form (also a device's own windows). */
+export function windowDocument(w: MaintenanceWindow): WindowInput {
+  return w.cron === null
+    ? { start: hhmm(w.start), end: hhmm(w.end), days: [...w.days], timezone: w.timezone }
+    : {
+        cron: w.cron,
+        duration: durationText(((w.end - w.start + 1440) % 1440 || 1440) * 60_000),
+        timezone: w.timezone,
+      };
+}
+
+function rateDocument(rate: RatePolicy): NonNullable<RolloutSpecInput['rate']> {
+  const doc: NonNullable<RolloutSpecInput['rate']> = {
+    per_minute: rate.perMinute,
+    growth_factor: rate.growthFactor,
+  };
+  if (rate.afterSuccesses !== null) doc.after_successes = rate.afterSuccesses;
+  if (rate.maxPerMinute !== null) doc.max_per_minute = rate.maxPerMinute;
   return doc;
 }
 

@@ -8,27 +8,31 @@
  * Defaults (the normalized RolloutSpec always has them):
  *   phases[i].name "phase <i+1>", wait "0s", success_rate 95, approval auto, quorum 50
  *   window.timezone device (UTC for devices without a zone), window.days every day
- *   max_concurrent 100 (seed 000), retry 3 attempts, backoff 1m × 2 per attempt up to 1h,
+ *   window device_defined: no fallback_window (devices without windows of their own are not held), deferral none
+ *   max_concurrent 100 (seed 000), a phase's max_concurrent and rate those of the rollout, retry 3 attempts, backoff 1m × 2 per attempt up to 1h,
  *   timeout 2h, offline queue, missed_window next_window, rollback_on_halt true for progressive (seeds
  *   000 and 001: a failed gate means halt and roll back), false otherwise, action forced, end_action stop,
  *   abort.min_finished 10, rate.growth_factor 1, seed derived from name and release (so a dry run picks
- *   the canaries the real run will). No defaults for scheduled_at (start now), abort, rate, end_at,
+ *   the canaries the real run will), overlap newest_wins, priority 0. No defaults for scheduled_at (start now), abort, rate, end_at,
  *   max_concurrent_per.
  * Strategy-specific: progressive needs phases (last at 100%); scheduled needs a window; rolling needs
  * batch_size; switch_at is blue_green's; immediate takes no window; fields of another strategy are refused.
  * Over 500 lines because the schema and its cross-field rules are one contract, read together.
  */
-import { type Static, Type } from 'typebox';
+import { type Static, type TSchema, Type } from 'typebox';
 import Value from 'typebox/value';
 import { parse as parseYaml } from 'yaml';
+import { MAX_RATE_TEXT, parseByteRate, parseByteSize } from '../byte-rate.js';
 import { isValidTimeZone } from '../device.js';
 import { DURATION_LIMITS, durationBound, MAX_DURATION_TEXT, parseDuration } from '../duration.js';
 import { FleetError, isFleetError } from '../errors.js';
-import { parseFilter } from '../filter/index.js';
+import { GROUP_NAME, parseFilter } from '../filter/index.js';
 import { formatVersion, parseVersion } from '../semver.js';
 import { findUnstorable } from '../unstorable.js';
 import { cronEverMatches, parseCron } from './cron.js';
 import type { RatePolicy, RetryPolicy } from './dispatch.js';
+import type { HealthPolicy } from './health-gate.js';
+import { OVERLAP_POLICIES, type OverlapPolicy } from './overlap.js';
 import { type AbortPolicy, DEFAULT_QUORUM, type Phase } from './phases.js';
 import { seedFromText } from './random.js';
 import { type MaintenanceWindow, WEEKDAYS } from './window.js';
@@ -70,6 +74,20 @@ const MAX_PHASES = 20;
 /** A window of one day: a cron's duration is checked to be under 24h by normalizeWindow. */
 const WINDOW_MAX_MS = 86_400_000;
 
+const RateSchema = Type.Object(
+  {
+    per_minute: Count('Devices offered per minute at first'),
+    growth_factor: Type.Optional(Type.Number({ minimum: 1, maximum: 100, description: 'Default 1' })),
+    after_successes: Type.Optional(Count('Successes between two growth steps')),
+    max_per_minute: Type.Optional(Count('The rate never grows past this')),
+  },
+  {
+    ...strict,
+    description: 'Devices offered per minute, × growth_factor after every after_successes successes',
+  },
+);
+const MaxConcurrent = (description: string) => Type.Integer({ minimum: 1, maximum: MAX_COUNT, description });
+
 const PhaseSchema = Type.Object(
   {
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Default "phase N"' })),
@@ -94,11 +112,41 @@ const PhaseSchema = Type.Object(
         description: 'Percent of the phase that must finish before judging (default 50)',
       }),
     ),
+    max_concurrent: Type.Optional(MaxConcurrent("While this phase is current (default the rollout's)")),
+    rate: Type.Optional(RateSchema),
+    health: Type.Optional(
+      Type.Object(
+        {
+          soak: Duration('Each updated device is watched this long after its update', DURATION_LIMITS.wait),
+          dark_after: Type.Optional(
+            Duration(
+              'Silent this long after updating = went dark (default: the offline threshold)',
+              DURATION_LIMITS.wait,
+            ),
+          ),
+          max_reboots: Type.Optional(
+            Type.Integer({ minimum: 0, maximum: MAX_COUNT, description: 'Since the update' }),
+          ),
+          max_app_crashes: Type.Optional(
+            Type.Integer({ minimum: 0, maximum: MAX_COUNT, description: 'Since the update' }),
+          ),
+          crash_rate_margin: Type.Optional(
+            Type.Number({
+              minimum: 0,
+              maximum: 100,
+              description:
+                'Percentage points the updated devices may crash more often than those not yet updated',
+            }),
+          ),
+        },
+        { ...strict, description: 'The health gate (docs/health-gates.md)' },
+      ),
+    ),
   },
   strict,
 );
 
-const WindowSchema = Type.Object(
+export const WindowSchema = Type.Object(
   {
     start: Type.Optional(LocalTime('Opening time')),
     end: Type.Optional(LocalTime('Closing time; before start means the next day')),
@@ -124,23 +172,54 @@ const WindowSchema = Type.Object(
   strict,
 );
 
+export type WindowInput = Static<typeof WindowSchema>;
+/** `window: device_defined`: each device's own windows (docs/rollouts.md), `fallback_window` for the others. */
+export const DEVICE_DEFINED = 'device_defined';
+/** Deferrals a device may make of a soft update: at most `max_count`, none reaching past `max_total` after the first. */
+const DeferralSchema = Type.Object(
+  {
+    max_count: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 1000, description: 'Deferrals a device may make of the update' }),
+    ),
+    max_total: Type.Optional(
+      Duration('How long after its first deferral the update is forced at the latest', DURATION_LIMITS.wait),
+    ),
+  },
+  { ...strict, description: 'soft only: the budget within which a device may defer the update' },
+);
+
 export const RolloutSpecSchema = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 128, pattern: '^\\S(.*\\S)?$' }),
     release: Type.String({ minLength: 3, maxLength: 256, description: 'name@version' }),
-    filter: Type.String({
-      maxLength: 4096,
-      description: 'Target devices in the filter language; "" = the whole fleet',
-    }),
+    filter: Type.Optional(
+      Type.String({
+        maxLength: 4096,
+        description:
+          'Target devices in the filter language; "" = the whole fleet. Required unless group is given',
+      }),
+    ),
+    group: Type.Optional(
+      Type.String({
+        maxLength: 64,
+        description:
+          'Target the devices of this group (docs/groups.md), and-ed with filter when both are given',
+      }),
+    ),
     strategy: Type.Enum([...STRATEGIES]),
     phases: Type.Optional(
       Type.Array(PhaseSchema, { minItems: 1, maxItems: MAX_PHASES, description: 'progressive only' }),
     ),
-    window: Type.Optional(WindowSchema),
-    scheduled_at: Type.Optional(Instant('Nothing starts before this')),
-    max_concurrent: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Default 100' }),
+    window: Type.Optional(
+      Type.Union([WindowSchema, Type.Literal(DEVICE_DEFINED)], {
+        description:
+          'A window, or "device_defined": each device\'s own windows, fallback_window for the others',
+      }),
     ),
+    fallback_window: Type.Optional(WindowSchema),
+    deferral: Type.Optional(DeferralSchema),
+    scheduled_at: Type.Optional(Instant('Nothing starts before this')),
+    max_concurrent: Type.Optional(MaxConcurrent('Default 100')),
     max_concurrent_per: Type.Optional(
       Type.Object(
         {
@@ -151,20 +230,7 @@ export const RolloutSpecSchema = Type.Object(
       ),
     ),
     batch_size: Type.Optional(Count('rolling only')),
-    rate: Type.Optional(
-      Type.Object(
-        {
-          per_minute: Count('Devices offered per minute at first'),
-          growth_factor: Type.Optional(Type.Number({ minimum: 1, maximum: 100, description: 'Default 1' })),
-          after_successes: Type.Optional(Count('Successes between two growth steps')),
-          max_per_minute: Type.Optional(Count('The rate never grows past this')),
-        },
-        {
-          ...strict,
-          description: 'Devices offered per minute, × growth_factor after every after_successes successes',
-        },
-      ),
-    ),
+    rate: Type.Optional(RateSchema),
     retry: Type.Optional(
       Type.Object(
         {
@@ -210,6 +276,33 @@ export const RolloutSpecSchema = Type.Object(
     action: Type.Optional(Type.Enum(['forced', 'soft', 'download_only'], { description: 'Default forced' })),
     switch_at: Type.Optional(Percent('blue_green: switch by itself once this share has staged')),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4_294_967_295, description: 'Canary choice' })),
+    overlap: Type.Optional(
+      Type.Enum([...OVERLAP_POLICIES], {
+        description:
+          'A target waiting in another open rollout: newest_wins (default) takes it, priority takes it from a lower priority only, refuse creates nothing',
+      }),
+    ),
+    priority: Type.Optional(
+      Type.Integer({
+        minimum: -1_000_000,
+        maximum: 1_000_000,
+        description: 'For overlap: priority (default 0)',
+      }),
+    ),
+    download_rate_limit: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: MAX_RATE_TEXT,
+        description:
+          "Each device's download at most this fast, e.g. 100kB/s, 2MB/s, 512KiB/s (a device's download_rate_limit tag wins)",
+      }),
+    ),
+    allow_metered: Type.Optional(
+      Type.Union([Type.Boolean(), Type.String({ minLength: 1, maxLength: MAX_RATE_TEXT })], {
+        description:
+          'Devices on a metered link: false (default) holds their downloads, true lets them, a size such as 20MB lets releases up to it',
+      }),
+    ),
   },
   { ...strict, description: 'A rollout: a release, the devices it targets, a strategy and its policy' },
 );
@@ -225,7 +318,11 @@ export interface RolloutSpec {
   strategy: Strategy;
   /** progressive only; [] otherwise. */
   phases: Phase[];
+  /** With `deviceWindows`, the fallback window (null: devices without windows of their own are not held). */
   window: MaintenanceWindow | null;
+  /** `window: device_defined`: a device's own windows replace `window` for it. */
+  deviceWindows: boolean;
+  deferral: DeferralPolicy | null;
   scheduledAt: number | null;
   maxConcurrent: number;
   maxConcurrentPer: { tag: string; limit: number } | null;
@@ -242,6 +339,17 @@ export interface RolloutSpec {
   action: 'forced' | 'soft' | 'download_only';
   switchAt: number | null;
   seed: number;
+  overlap: OverlapPolicy;
+  priority: number;
+  /** Bytes per second for each device's download; null = unlimited (docs/bandwidth.md). */
+  downloadRateLimit: number | null;
+  /** On a metered link: hold every download (false), none (true), or those of releases above this many bytes. */
+  allowMetered: boolean | number;
+}
+
+export interface DeferralPolicy {
+  maxCount: number | null;
+  maxTotalMs: number | null;
 }
 
 const fail = (field: string, message: string, extra: Record<string, unknown> = {}): never => {
@@ -258,21 +366,28 @@ const child = (at: string, key: string) =>
       : at
         ? `${at}.${key}`
         : key;
-const fieldOf = (pointer: string) =>
+const fieldOf = (pointer: string, base = '') =>
   pointer
     .split('/')
     .slice(1)
     .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .reduce(child, '');
+    .reduce(child, base);
 
 /**
  * The arrays' lengths before the schema: Value.Errors reports every bad item of an array however long it is
  * (145,000 items fit a 1 MB body), so a list far too long is refused without looking at its items.
  */
 function checkLengths(input: Record<string, unknown>): void {
-  const days = (input.window as { days?: unknown } | undefined)?.days;
-  if (Array.isArray(days) && days.length > WEEKDAYS.length) {
-    fail('window.days', `must have at most ${WEEKDAYS.length} items (found ${days.length})`);
+  for (const field of ['window', 'fallback_window']) {
+    const days = (input[field] as { days?: unknown } | undefined)?.days;
+    if (Array.isArray(days) && days.length > WEEKDAYS.length) {
+      fail(`${field}.days`, `must have at most ${WEEKDAYS.length} items (found ${days.length})`);
+    }
+  }
+  // A union's schema error says only "must match a schema in anyOf": say what is expected instead.
+  const metered = input.allow_metered;
+  if (metered !== undefined && typeof metered !== 'boolean' && typeof metered !== 'string') {
+    fail('allow_metered', 'must be true, false or a size such as 20MB');
   }
   const phases = input.phases;
   if (Array.isArray(phases) && phases.length > MAX_PHASES) {
@@ -280,11 +395,26 @@ function checkLengths(input: Record<string, unknown>): void {
   }
 }
 
-function schemaError(input: unknown): void {
-  const errors = Value.Errors(RolloutSpecSchema, input).filter((e) => e.keyword !== 'boolean');
+/** The schema the input is checked with: `window` as an object, "device_defined" having been taken out. */
+const CheckedSchema = Type.Object(
+  { ...RolloutSpecSchema.properties, window: Type.Optional(WindowSchema) },
+  { ...strict },
+);
+
+function schemaError(input: Record<string, unknown>): void {
+  if (typeof input.window === 'string' && input.window !== DEVICE_DEFINED) {
+    fail('window', `must be a window (start, end, …) or "${DEVICE_DEFINED}"`);
+  }
+  const { window, ...rest } = input;
+  checkSchema(CheckedSchema, window === DEVICE_DEFINED ? rest : input);
+}
+
+/** Fails with the first error of `input` against `schema`, naming its field under `base` (e.g. `windows`). */
+export function checkSchema(schema: TSchema, input: unknown, base = ''): void {
+  const errors = Value.Errors(schema, input).filter((e) => e.keyword !== 'boolean');
   const e = errors[0];
   if (!e) return;
-  const at = fieldOf(e.instancePath);
+  const at = fieldOf(e.instancePath, base);
   const join = (key: string) => child(at, key);
   const params = e.params as Record<string, unknown>;
   if (e.keyword === 'required') fail(join(String((params.requiredProperties as string[])[0])), 'is required');
@@ -292,9 +422,9 @@ function schemaError(input: unknown): void {
     fail(join(String((params.additionalProperties as string[])[0])), 'is not a known field');
   }
   if (e.keyword === 'enum')
-    fail(at || 'spec', `must be one of ${(params.allowedValues as string[]).join(', ')}`);
+    fail(at || base || 'spec', `must be one of ${(params.allowedValues as string[]).join(', ')}`);
   if (e.keyword === 'pattern') fail(at, PATTERN_HINTS[String(params.pattern)] ?? e.message);
-  fail(at || 'spec', e.message);
+  fail(at || base || 'spec', e.message);
 }
 
 /** The schema has checked the form; this enforces the bound the schema states, naming the field. */
@@ -329,12 +459,12 @@ const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.
 export function parseRolloutSpec(input: unknown, limits: SpecDurationLimits = INPUT_LIMITS): RolloutSpec {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) fail('spec', 'must be an object');
   checkLengths(input as Record<string, unknown>);
-  schemaError(input);
+  schemaError(input as Record<string, unknown>);
   const unstorable = limits.refuseUnstorable ? findUnstorable(input) : undefined;
   if (unstorable) fail(fieldOf(unstorable.path) || 'spec', unstorable.problem);
   const s = input as RolloutSpecInput;
   const { releaseName, releaseVersion } = checkRelease(s.release);
-  checkFilter(s.filter);
+  const filter = targetFilter(s);
   checkStrategyFields(s);
   const scheduledAt = s.scheduled_at === undefined ? null : instant(s.scheduled_at, 'scheduled_at');
   const endAt = s.end_at === undefined ? null : instant(s.end_at, 'end_at');
@@ -357,10 +487,12 @@ export function parseRolloutSpec(input: unknown, limits: SpecDurationLimits = IN
     release: `${releaseName}@${releaseVersion}`,
     releaseName,
     releaseVersion,
-    filter: s.filter,
+    filter,
     strategy: s.strategy as Strategy,
     phases: s.strategy === 'progressive' ? normalizePhases(s.phases!, limits) : [],
-    window: s.window ? normalizeWindow(s.window) : null,
+    window: windowOf(s),
+    deviceWindows: s.window === DEVICE_DEFINED,
+    deferral: s.deferral ? normalizeDeferral(s.deferral, limits) : null,
     scheduledAt,
     maxConcurrent: s.max_concurrent ?? 100,
     maxConcurrentPer: s.max_concurrent_per ?? null,
@@ -377,6 +509,16 @@ export function parseRolloutSpec(input: unknown, limits: SpecDurationLimits = IN
     action: (s.action ?? 'forced') as RolloutSpec['action'],
     switchAt: s.switch_at ?? null,
     seed: s.seed ?? seedFromText(`${s.name}\n${releaseName}@${releaseVersion}`),
+    overlap: (s.overlap ?? 'newest_wins') as OverlapPolicy,
+    priority: s.priority ?? 0,
+    downloadRateLimit:
+      s.download_rate_limit === undefined
+        ? null
+        : parseByteRate(s.download_rate_limit, 'download_rate_limit'),
+    allowMetered:
+      typeof s.allow_metered === 'string'
+        ? parseByteSize(s.allow_metered, 'allow_metered')
+        : (s.allow_metered ?? false),
   };
 }
 
@@ -387,6 +529,23 @@ function checkRelease(release: string): { releaseName: string; releaseVersion: s
   const version = parseVersion(release.slice(at + 1));
   if (!version) fail('release', `"${release.slice(at + 1)}" is not a semantic version such as 1.2.3`);
   return { releaseName: name, releaseVersion: formatVersion(version!) };
+}
+
+/**
+ * The spec's devices as one filter: `group: NAME` becomes the term `group = "NAME"`, so the stored spec, the
+ * scope check and the engine read one filter whichever way it was written.
+ */
+function targetFilter(s: RolloutSpecInput): string {
+  if (s.group === undefined) {
+    if (s.filter === undefined)
+      fail('filter', 'is required ("" targets the whole fleet), unless group is given');
+    checkFilter(s.filter!);
+    return s.filter!;
+  }
+  if (!GROUP_NAME.test(s.group)) fail('group', `"${s.group}" is not a group name (letters, digits, _ . -)`);
+  if (s.filter !== undefined) checkFilter(s.filter); // its own columns in the error
+  const term = `group = ${JSON.stringify(s.group)}`;
+  return s.filter === undefined || s.filter.trim() === '' ? term : `${term} and (${s.filter})`;
 }
 
 function checkFilter(filter: string): void {
@@ -423,13 +582,46 @@ function checkStrategyFields(s: RolloutSpecInput): void {
   if (s.strategy === 'blue_green' && s.action === 'download_only') {
     fail('action', 'blue_green stages everywhere and then switches; use forced or soft for the switch');
   }
-  if (s.rate) {
-    const { growth_factor = 1, after_successes, max_per_minute, per_minute } = s.rate;
-    if (growth_factor > 1 && after_successes === undefined)
-      fail('rate.after_successes', 'is required when growth_factor is above 1');
-    if (max_per_minute !== undefined && max_per_minute < per_minute)
-      fail('rate.max_per_minute', `must be at least per_minute (${per_minute})`);
+  if (s.rate) checkRate(s.rate, 'rate');
+  if (s.fallback_window !== undefined && s.window !== DEVICE_DEFINED) {
+    fail('fallback_window', `is only used with window: ${DEVICE_DEFINED}`);
   }
+  if (s.strategy === 'scheduled' && s.window === DEVICE_DEFINED && !s.fallback_window) {
+    fail('fallback_window', `is required for the scheduled strategy with window: ${DEVICE_DEFINED}`);
+  }
+  if (s.deferral !== undefined) {
+    if ((s.action ?? 'forced') !== 'soft') {
+      fail('deferral', 'only a soft update can be deferred; add action: soft');
+    }
+    if (s.deferral.max_count === undefined && s.deferral.max_total === undefined) {
+      fail('deferral', 'needs max_count, max_total or both (the budget must be bounded)');
+    }
+  }
+}
+
+function windowOf(s: RolloutSpecInput): MaintenanceWindow | null {
+  if (s.window === DEVICE_DEFINED) {
+    return s.fallback_window ? normalizeWindow(s.fallback_window, 'fallback_window') : null;
+  }
+  return s.window ? normalizeWindow(s.window) : null;
+}
+
+function normalizeDeferral(
+  d: NonNullable<RolloutSpecInput['deferral']>,
+  limits: SpecDurationLimits,
+): DeferralPolicy {
+  const maxTotalMs =
+    d.max_total === undefined ? null : durationMs(d.max_total, 'deferral.max_total', limits.wait);
+  if (maxTotalMs !== null && maxTotalMs <= 0) fail('deferral.max_total', 'must be longer than 0');
+  return { maxCount: d.max_count ?? null, maxTotalMs };
+}
+
+function checkRate(rate: Static<typeof RateSchema>, field: string): void {
+  const { growth_factor = 1, after_successes, max_per_minute, per_minute } = rate;
+  if (growth_factor > 1 && after_successes === undefined)
+    fail(`${field}.after_successes`, 'is required when growth_factor is above 1');
+  if (max_per_minute !== undefined && max_per_minute < per_minute)
+    fail(`${field}.max_per_minute`, `must be at least per_minute (${per_minute})`);
 }
 
 function normalizePhases(
@@ -451,6 +643,7 @@ function normalizePhases(
     const name = p.name ?? `phase ${i + 1}`;
     if (names.has(name)) fail(`${field}.name`, `"${name}" is used by an earlier phase`);
     names.add(name);
+    if (p.rate) checkRate(p.rate, `${field}.rate`);
     return {
       name,
       percentage: p.percentage,
@@ -458,46 +651,65 @@ function normalizePhases(
       successRate: p.success_rate ?? 95,
       approval: (p.approval ?? 'auto') as Phase['approval'],
       quorum: p.quorum ?? DEFAULT_QUORUM,
+      maxConcurrent: p.max_concurrent ?? null,
+      rate: p.rate ? normalizeRate(p.rate) : null,
+      ...(p.health ? { health: normalizeHealth(p.health, `${field}.health`, limits) } : {}),
     };
   });
 }
 
-function normalizeWindow(w: NonNullable<RolloutSpecInput['window']>): MaintenanceWindow {
+function normalizeHealth(
+  h: NonNullable<NonNullable<RolloutSpecInput['phases']>[number]['health']>,
+  field: string,
+  limits: SpecDurationLimits,
+): HealthPolicy {
+  return {
+    soakMs: durationMs(h.soak, `${field}.soak`, limits.wait),
+    darkAfterMs:
+      h.dark_after === undefined ? null : durationMs(h.dark_after, `${field}.dark_after`, limits.wait),
+    maxReboots: h.max_reboots ?? null,
+    maxAppCrashes: h.max_app_crashes ?? null,
+    crashRateMargin: h.crash_rate_margin ?? null,
+  };
+}
+
+/** A window document in its normalized form; `field` names it in errors (`window`, `windows[0]`…). */
+export function normalizeWindow(w: WindowInput, field = 'window'): MaintenanceWindow {
   const timezone = w.timezone ?? 'device';
   if (timezone !== 'device' && !isValidTimeZone(timezone)) {
-    fail('window.timezone', `"${timezone}" is not an IANA time zone (e.g. America/New_York) or "device"`);
+    fail(`${field}.timezone`, `"${timezone}" is not an IANA time zone (e.g. America/New_York) or "device"`);
   }
   if (w.cron !== undefined) {
     for (const f of ['start', 'end', 'days'] as const) {
       if (w[f] !== undefined)
-        fail(`window.${f}`, 'cannot be combined with window.cron (the cron gives the opening)');
+        fail(`${field}.${f}`, `cannot be combined with ${field}.cron (the cron gives the opening)`);
     }
-    if (w.duration === undefined) fail('window.duration', 'is required with window.cron');
+    if (w.duration === undefined) fail(`${field}.duration`, `is required with ${field}.cron`);
     let cron: ReturnType<typeof parseCron>;
     try {
       cron = parseCron(w.cron);
     } catch (e) {
-      return fail('window.cron', (e as Error).message);
+      return fail(`${field}.cron`, (e as Error).message);
     }
-    const minutes = durationMs(w.duration!, 'window.duration', WINDOW_MAX_MS) / 60_000;
+    const minutes = durationMs(w.duration!, `${field}.duration`, WINDOW_MAX_MS) / 60_000;
     if (!Number.isInteger(minutes) || minutes <= 0 || minutes >= 1440) {
-      fail('window.duration', 'must be whole minutes, longer than 0 and shorter than 24h');
+      fail(`${field}.duration`, 'must be whole minutes, longer than 0 and shorter than 24h');
     }
-    if (!cronEverMatches(cron!)) fail('window.cron', `"${w.cron}" never matches a date`);
+    if (!cronEverMatches(cron!)) fail(`${field}.cron`, `"${w.cron}" never matches a date`);
     const start = cron.hour * 60 + cron.minute;
     return { start, end: (start + minutes) % 1440, timezone, days: WEEKDAYS, cron: w.cron.trim() };
   }
   if (w.duration !== undefined)
-    fail('window.duration', 'is only used with window.cron; give window.end instead');
-  if (w.start === undefined) fail('window.start', 'is required');
-  if (w.end === undefined) fail('window.end', 'is required');
-  if (w.start === w.end) fail('window.end', `must differ from window.start (${w.start})`);
-  if (w.days && new Set(w.days).size !== w.days.length) fail('window.days', 'must not repeat a day');
+    fail(`${field}.duration`, `is only used with ${field}.cron; give ${field}.end instead`);
+  if (w.start === undefined) fail(`${field}.start`, 'is required');
+  if (w.end === undefined) fail(`${field}.end`, 'is required');
+  if (w.start === w.end) fail(`${field}.end`, `must differ from ${field}.start (${w.start})`);
+  if (w.days && new Set(w.days).size !== w.days.length) fail(`${field}.days`, 'must not repeat a day');
   const days = w.days ? WEEKDAYS.filter((d) => w.days!.includes(d)) : WEEKDAYS;
   return { start: minutesOf(w.start!), end: minutesOf(w.end!), timezone, days, cron: null };
 }
 
-function normalizeRate(r: NonNullable<RolloutSpecInput['rate']>): RatePolicy {
+function normalizeRate(r: Static<typeof RateSchema>): RatePolicy {
   return {
     perMinute: r.per_minute,
     growthFactor: r.growth_factor ?? 1,
