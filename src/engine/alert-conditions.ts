@@ -32,6 +32,10 @@ export async function observe(
   store: Store,
   ctx: TimeContext,
   recentAuthFailures: (windowMs: number) => number,
+  /** When each TUF role's metadata expires and how long before to warn (ms); empty on a server without TUF. */
+  tufExpiries: () => Record<string, { expiresMs: number; warnMs: number }> = () => ({}),
+  /** Failed operator sign-ins and token uses within the window, from the audit log. */
+  recentOperatorAuthFailures: (windowMs: number) => number = () => 0,
 ): Promise<Observation[]> {
   const one = (value: number, threshold: number): Observation[] => [
     { key: rule.name, holds: value > threshold, value, threshold, rolloutId: null },
@@ -79,5 +83,23 @@ export async function observe(
     }
     case 'auth_failures':
       return one(recentAuthFailures(rule.windowMs), rule.above);
+    case 'operator_auth_failures':
+      return one(recentOperatorAuthFailures(rule.windowMs), rule.above);
+    case 'tuf_expiry': {
+      // In days left, so the alert reads "expires in 12.5 days, threshold 30".
+      const days = (ms: number) => Math.round((ms / 86_400_000) * 100) / 100;
+      // `within` is for root, which only its offline holders renew; the online roles warn when re-signing
+      // has failed for a while (under a quarter of their lifetime left).
+      return Object.entries(tufExpiries()).map(([role, { expiresMs, warnMs }]) => {
+        const within = role === 'root' ? rule.withinMs : warnMs;
+        return {
+          key: `${rule.name}/${role}`,
+          holds: expiresMs - ctx.now < within,
+          value: days(expiresMs - ctx.now),
+          threshold: days(within),
+          rolloutId: null,
+        };
+      });
+    }
   }
 }

@@ -12,6 +12,7 @@
  */
 import type { AlertRule, AlertSeverity } from '../core/alerts/alert-rule.js';
 import { type AlertPhase, type AlertState, stepAlert } from '../core/alerts/alert-state.js';
+import { operatorAuthFailures } from '../core/alerts/operator-auth-failures.js';
 import type { Clock } from '../core/clock.js';
 import type { StatusThresholds } from '../core/device.js';
 import type { NewEvent, Store, StoredEvent } from '../store/store.js';
@@ -41,6 +42,8 @@ export interface AlertEvaluatorOptions {
   /** Evaluations closer together than this (by the clock) are skipped: `maybeEvaluate` on every engine tick. */
   minIntervalMs?: number;
   log?: { error(obj: unknown, msg: string): void };
+  /** When each TUF role's metadata expires, for `tuf_expiry` rules (a server with a TUF repository). */
+  tufExpiries?: () => Record<string, { expiresMs: number; warnMs: number }>;
 }
 
 interface Tracked {
@@ -58,6 +61,10 @@ export class AlertEvaluator {
   private authCursor: number | undefined;
   /** Times of recent refused device authentications, oldest first. */
   private authFailures: number[] = [];
+  /** The last audit entry looked at for failed operator authentications; undefined while no rule asks. */
+  private auditCursor: number | undefined;
+  /** Recent failed operator authentications (time, how many), oldest first. */
+  private operatorFailures: Array<{ at: number; count: number }> = [];
   private lastEvaluation: number | undefined;
   private running: Promise<void> = Promise.resolve();
 
@@ -120,14 +127,20 @@ export class AlertEvaluator {
     const now = this.clock.now();
     this.lastEvaluation = now;
     await this.followLog();
+    await this.followAudit();
     const ctx = { now, thresholds: this.thresholds };
     const events: NewEvent[] = [];
     const seen = new Set<string>();
     for (const rule of this.rules) {
       let observations: Observation[];
       try {
-        observations = await observe(rule, this.store, ctx, (windowMs) =>
-          this.authFailuresSince(now - windowMs),
+        observations = await observe(
+          rule,
+          this.store,
+          ctx,
+          (windowMs) => this.authFailuresSince(now - windowMs),
+          this.options.tufExpiries,
+          (windowMs) => this.operatorFailuresSince(now - windowMs),
         );
       } catch (error) {
         // A rule that cannot be observed now keeps its alerts as they are; the others go on.
@@ -227,6 +240,31 @@ export class AlertEvaluator {
     this.authCursor = refused.at(-1)?.id ?? this.authCursor;
   }
 
+  /**
+   * Reads the audit entries written since the last look for failed operator authentications: from the head
+   * when a rule first asks (the log every replica writes, so each counts the same failures).
+   */
+  private async followAudit(): Promise<void> {
+    if (!this.rules.some((r) => r.kind === 'operator_auth_failures')) {
+      this.auditCursor = undefined;
+      this.operatorFailures = [];
+      return;
+    }
+    if (this.auditCursor === undefined) {
+      this.auditCursor = (await this.store.audit.head()).head.seq;
+      return;
+    }
+    for (;;) {
+      const entries = await this.store.audit.list({ afterSeq: this.auditCursor, limit: FOLLOW_LIMIT });
+      for (const e of entries) {
+        const count = operatorAuthFailures(e);
+        if (count > 0) this.operatorFailures.push({ at: e.at, count });
+      }
+      this.auditCursor = entries.at(-1)?.seq ?? this.auditCursor;
+      if (entries.length < FOLLOW_LIMIT) break;
+    }
+  }
+
   private noteAlertEvent(e: StoredEvent): void {
     const key = typeof e.data.key === 'string' ? e.data.key : null;
     if (key === null) return;
@@ -241,6 +279,16 @@ export class AlertEvaluator {
     this.authFailures = this.authFailures.filter((at) => at >= keepFrom);
     return this.authFailures.filter((at) => at >= since).length;
   }
+
+  private operatorFailuresSince(since: number): number {
+    const keepFrom = this.clock.now() - longestWindow(this.rules, 'operator_auth_failures');
+    this.operatorFailures = this.operatorFailures.filter((f) => f.at >= keepFrom);
+    return this.operatorFailures.reduce((sum, f) => sum + (f.at >= since ? f.count : 0), 0);
+  }
+}
+
+function longestWindow(rules: readonly AlertRule[], kind: AlertRule['kind']): number {
+  return Math.max(0, ...rules.map((r) => (r.kind === kind && 'windowMs' in r ? r.windowMs : 0)));
 }
 
 function alertEvent(
@@ -267,5 +315,9 @@ function describe(rule: AlertRule, o: Observation | null): string {
       return `rollout ${o?.rolloutId ?? ''}: ${v}% of its current phase's finished devices failed (above ${rule.abovePct}%)`;
     case 'auth_failures':
       return `${v} refused device authentications in ${rule.windowMs / 1000}s (above ${rule.above})`;
+    case 'operator_auth_failures':
+      return `${v} failed operator sign-ins and token uses in ${rule.windowMs / 1000}s (above ${rule.above})`;
+    case 'tuf_expiry':
+      return `TUF ${o?.key.split('/').pop() ?? ''} metadata expires in ${v} days (within ${o?.threshold} days)`;
   }
 }

@@ -8,7 +8,7 @@ import { deviceStatus } from '../core/device.js';
 import { type StateCounts, tally } from '../core/rollout/counts.js';
 import { type EtaDevice, type EtaInput, type EtaPhase, observedThroughput } from '../core/rollout/eta.js';
 import { type EtaBand, estimateEtaBand, type UpdateTime, updateTimeFrom } from '../core/rollout/eta-band.js';
-import type { PlanDevice } from '../core/rollout/plan.js';
+import type { PlanDevice, PlannedTarget } from '../core/rollout/plan.js';
 import { type DeviceHistory, LocalHours, learnPresence } from '../core/rollout/presence.js';
 import {
   assessReachability,
@@ -156,19 +156,21 @@ async function rollbackUnavailable(
   };
 }
 
-/** The ETA of a rollout not created yet: its plan's devices, with their status history. */
-export async function planEta(
-  store: Store,
-  planned: PlannedRollout,
+/** At most `max` of a plan's targets, every k-th one, with what the ETA learns from of each device. */
+export function evenSample(
+  targets: readonly PlannedTarget[],
   devices: readonly PlanDevice[],
-  ctx: TimeContext,
-): Promise<EtaBand> {
-  const { spec, plan } = planned;
+  max: number,
+): Array<{
+  deviceId: string;
+  phase: number;
+  lastSeen: number | null;
+  timezone: string | null;
+  hardwareType: string | null;
+}> {
   const byId = new Map(devices.map((d) => [d.id, d]));
-  const targets = plan.targets.filter((t) => t.state !== 'skipped');
-  // Every k-th target: the plan lists online devices first.
-  const stride = Math.max(1, targets.length / ETA_SAMPLE);
-  const sample = Array.from({ length: Math.min(targets.length, ETA_SAMPLE) }, (_, i) => {
+  const stride = Math.max(1, targets.length / max);
+  return Array.from({ length: Math.min(targets.length, max) }, (_, i) => {
     const t = targets[Math.floor(i * stride)]!;
     const d = byId.get(t.deviceId);
     return {
@@ -179,6 +181,19 @@ export async function planEta(
       hardwareType: d?.hardwareType ?? null,
     };
   });
+}
+
+/** The ETA of a rollout not created yet: its plan's devices, with their status history. */
+export async function planEta(
+  store: Store,
+  planned: PlannedRollout,
+  devices: readonly PlanDevice[],
+  ctx: TimeContext,
+): Promise<EtaBand> {
+  const { spec, plan } = planned;
+  const targets = plan.targets.filter((t) => t.state !== 'skipped');
+  // Every k-th target: the plan lists online devices first.
+  const sample = evenSample(targets, devices, ETA_SAMPLE);
   const waiting = new Map<number, number>();
   for (const t of targets) waiting.set(t.phase, (waiting.get(t.phase) ?? 0) + 1);
   // A loop, not Math.max(...targets): spreading a million arguments overflows the stack.
@@ -318,7 +333,7 @@ async function etaDevices(
 }
 
 /** The devices' status history over the look-back, as the ETA and reachability read it. */
-async function readHistories(
+export async function readHistories(
   store: Store,
   devices: ReadonlyArray<
     Pick<Sampled, 'deviceId' | 'lastSeen' | 'timezone'> & { hardwareType?: string | null }
@@ -346,7 +361,14 @@ async function readHistories(
 /** Progressive phases, rolling batches, or one phase for the rest. */
 function etaPhases(spec: RolloutSpec, batches: number, known: (i: number) => Partial<EtaPhase>): EtaPhase[] {
   if (spec.strategy === 'progressive') {
-    return spec.phases.map((p, i) => ({ name: p.name, waitMs: p.waitMs, quorum: p.quorum, ...known(i) }));
+    return spec.phases.map((p, i) => ({
+      name: p.name,
+      waitMs: p.waitMs,
+      quorum: p.quorum,
+      maxConcurrent: p.maxConcurrent,
+      rate: p.rate,
+      ...known(i),
+    }));
   }
   if (spec.strategy === 'rolling') {
     return Array.from({ length: batches }, (_, i) => ({ name: `batch ${i + 1}`, waitMs: 0, ...known(i) }));

@@ -13,7 +13,14 @@ import type { Clock } from '../core/clock.js';
 import type { StatusThresholds } from '../core/device.js';
 import { isFleetError } from '../core/errors.js';
 import { parseFilter } from '../core/filter/index.js';
-import type { StateCounts } from '../core/rollout/counts.js';
+import { type StateCounts, tally } from '../core/rollout/counts.js';
+import {
+  crashRateVerdict,
+  type HealthPolicy,
+  type HealthSample,
+  healthAdjustedCounts,
+  healthReasons,
+} from '../core/rollout/health-gate.js';
 import {
   abortDecision,
   batchFinished,
@@ -257,15 +264,23 @@ export class RolloutEngine {
   ): Promise<boolean> {
     const p = r.currentPhase;
     const phase = r.spec.phases[p]!;
-    const decision: GateDecision = gateDecision({
+    const health = phase.health ? await this.healthOf(r, p, phase.health, ctx) : null;
+    const judged = health ? healthAdjustedCounts(counts, health.sample) : counts;
+    let decision: GateDecision = gateDecision({
       phase,
       startedAt: r.phaseStarts[p] ?? ctx.now,
       now: ctx.now,
-      counts,
+      counts: judged,
       approved: r.approvedPhase >= p,
       abort: null, // judged above for the whole rollout
     });
-    const finished = finishedOf(counts);
+    if (health && decision.kind === 'halt' && health.reasons.length > 0) {
+      decision = { ...decision, reason: `${decision.reason}: ${health.reasons.join(', ')}` };
+    } else if (health?.crashRate && decision.kind !== 'wait') {
+      // Compared once the phase can be judged: a few early crashes on a handful of devices prove little.
+      decision = { kind: 'halt', successRate: tally(judged).successRate, reason: health.crashRate };
+    }
+    const finished = finishedOf(judged);
     if (decision.kind === 'halt' && !overridden) {
       await this.halt(r, `${phase.name}: ${decision.reason}`, ctx, decision.successRate, finished);
       return true;
@@ -312,6 +327,25 @@ export class RolloutEngine {
       { releasePhase: p + 1 },
     );
     return true;
+  }
+
+  /** The health gate's sample of phase `p`, the reasons its unhealthy devices failed, and the crash-rate verdict. */
+  private async healthOf(
+    r: Rollout,
+    p: number,
+    policy: HealthPolicy,
+    ctx: DecisionContext,
+  ): Promise<{ sample: HealthSample; reasons: string[]; crashRate: string | null }> {
+    const sample = await this.store.rollouts.phaseHealth(r.id, p, {
+      version: r.spec.releaseVersion,
+      now: ctx.now,
+      soakMs: policy.soakMs,
+      darkAfterMs: policy.darkAfterMs ?? this.thresholds.offlineAfterMs,
+      offlineAfterMs: this.thresholds.offlineAfterMs,
+      maxReboots: policy.maxReboots,
+      maxAppCrashes: policy.maxAppCrashes,
+    });
+    return { sample, reasons: healthReasons(sample), crashRate: crashRateVerdict(policy, sample) };
   }
 
   /** Records a gate decision that holds the phase where it is, once per new kind of decision or reason. */

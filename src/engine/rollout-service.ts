@@ -10,7 +10,15 @@ import { type PlanDevice, planRollout, type RolloutPlan } from '../core/rollout/
 import type { RolloutCommand, RolloutState } from '../core/rollout/rollout-state.js';
 import type { RolloutSpec } from '../core/rollout/spec.js';
 import { storedSpecText } from '../core/rollout/spec-document.js';
-import type { NewEvent, PlanSelection, Release, Rollout, Store, TimeContext } from '../store/store.js';
+import type {
+  GateRecord,
+  NewEvent,
+  PlanSelection,
+  Release,
+  Rollout,
+  Store,
+  TimeContext,
+} from '../store/store.js';
 
 export interface PlannedRollout {
   spec: RolloutSpec;
@@ -60,11 +68,26 @@ export async function createRollout(
     selectionOf(spec),
     (devices) => {
       const plan = planRollout(spec, release, devices, ctx.now);
+      if (spec.overlap === 'refuse' && plan.conflicts.length > 0) throw overlapRefused(plan);
       const rollout = newRollout(spec, release, plan, ctx, actor);
       // Written by device id: the store's indexes then take the rows in order.
       return { rollout, plan, targets: plan.targetsByDevice };
     },
     ctx,
+  );
+}
+
+/** overlap: refuse and targets waiting elsewhere: nothing is created; the answer names the rollouts and counts. */
+function overlapRefused(plan: RolloutPlan): FleetError {
+  const total = plan.conflicts.reduce((n, c) => n + c.devices, 0);
+  const where = plan.conflicts.map((c) => `${c.rolloutId} "${c.name}": ${c.devices}`).join(', ');
+  return new FleetError(
+    'CONFLICT',
+    `overlap: ${total} targets wait in other open rollouts (${where}); with overlap: refuse nothing is created — narrow the filter, wait for them, or choose newest_wins or priority`,
+    {
+      field: 'overlap',
+      conflicts: plan.conflicts.map((c) => ({ rollout_id: c.rolloutId, devices: c.devices })),
+    },
   );
 }
 
@@ -178,10 +201,11 @@ export async function runCommand(
       );
     }
     case 'promote':
+      if (r.spec.strategy === 'progressive') return promotePhase(store, r, ctx, event);
       if (r.spec.strategy !== 'blue_green') {
         throw new FleetError(
           'TRANSITION_NOT_ALLOWED',
-          `only blue_green rollouts are promoted (${id} is ${r.spec.strategy})`,
+          `only progressive and blue_green rollouts are promoted (${id} is ${r.spec.strategy})`,
         );
       }
       return rollouts.update(
@@ -222,4 +246,56 @@ export async function runCommand(
       );
     }
   }
+}
+
+/**
+ * Progressive promote: the next phase starts now, whatever the current one's soak, quorum or approval (the
+ * operator has seen enough). The gate is recorded as passed by the operator; a halted rollout is resumed, not
+ * promoted. Written only while the rollout is still in the phase the operator saw.
+ */
+function promotePhase(
+  store: Store,
+  r: Rollout,
+  ctx: TimeContext,
+  event: (type: string, reason: string, data?: Record<string, unknown>) => NewEvent,
+): Promise<Rollout> {
+  const p = r.currentPhase;
+  const phase = r.spec.phases[p]!;
+  const next = r.spec.phases[p + 1];
+  if (!next) {
+    throw new FleetError(
+      'TRANSITION_NOT_ALLOWED',
+      `rollout ${r.id} is in its last phase (${phase.name}): there is no phase to promote to`,
+    );
+  }
+  if (r.startedAt === null) {
+    throw new FleetError('TRANSITION_NOT_ALLOWED', `rollout ${r.id} has not started yet (${r.state})`);
+  }
+  const reason = `${phase.name}: promoted by an operator`;
+  const gate: GateRecord = {
+    phase: p,
+    decision: 'pass',
+    reason: 'promoted by an operator',
+    successRate: null,
+    threshold: phase.successRate,
+    finished: 0,
+    at: ctx.now,
+  };
+  return store.rollouts.update(
+    r.id,
+    ['running', 'paused'],
+    {
+      gates: [...r.gates.filter((g) => g.phase !== p), gate],
+      currentPhase: p + 1,
+      phaseStarts: [...r.phaseStarts.slice(0, p + 1), ctx.now],
+    },
+    [
+      event('rollout.promoted', reason, { phase: p + 1 }),
+      event('rollout.phase_started', `${next.name} (${next.percentage}%) started: promoted by an operator`, {
+        phase: p + 1,
+      }),
+    ],
+    ctx,
+    { releasePhase: p + 1, atPhase: p },
+  );
 }

@@ -55,6 +55,17 @@ describe('webhookMatches', () => {
     expect(webhookMatches({ id: 'wh_1', types: ['rollout.'], rolloutId: 'ro_1' }, test)).toBe(true);
     expect(webhookMatches({ id: 'wh_2', types: [], rolloutId: null }, test)).toBe(false);
   });
+
+  it('gives an audit entry only to a webhook whose filter names audit, never to a catch-all', () => {
+    const entry = event('audit.entry');
+    const hook = (types: string[]) => ({ id: 'wh_1', types, rolloutId: null });
+    for (const types of [['audit'], ['audit.'], ['audit.entry'], ['rollout.', 'audit']]) {
+      expect(webhookMatches(hook(types), entry)).toBe(true);
+    }
+    for (const types of [[], ['a'], ['au'], ['audit.entry.x'], ['auditing'], ['rollout.']]) {
+      expect(webhookMatches(hook(types), entry)).toBe(false);
+    }
+  });
 });
 
 describe('retryDelayMs', () => {

@@ -4,6 +4,7 @@
  * an event a transaction has not committed yet.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { isAuditEvent, namesAudit } from '../core/audit/audit-export.js';
 import { FleetError } from '../core/errors.js';
 
 /** The event type addressed to one webhook (data.webhook_id) by `POST /webhooks/:id/test`. */
@@ -47,10 +48,16 @@ export interface FilterableEvent {
   data: Record<string, unknown>;
 }
 
-/** Whether a webhook receives an event. A test event goes to the webhook it names, and to no other. */
+/**
+ * Whether a webhook receives an event. A test event goes to the webhook it names, and to no other; an audit
+ * entry only to a webhook whose filter names `audit` (never to a catch-all).
+ */
 export function webhookMatches(webhook: WebhookFilter, event: FilterableEvent): boolean {
   if (event.type === TEST_EVENT_TYPE) return event.data.webhook_id === webhook.id;
   if (webhook.rolloutId !== null && event.rolloutId !== webhook.rolloutId) return false;
+  if (isAuditEvent(event.type)) {
+    return webhook.types.some((prefix) => namesAudit(prefix) && event.type.startsWith(prefix));
+  }
   return webhook.types.length === 0 || webhook.types.some((prefix) => event.type.startsWith(prefix));
 }
 

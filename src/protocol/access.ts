@@ -81,7 +81,8 @@ export const RoleJson = Type.Object({
 export const RoleParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 40 }) });
 
 export const WhoamiJson = Type.Object({
-  kind: Type.Literal('token'),
+  /** `token`: an API token; `session`: a user signed in to the dashboard. */
+  kind: Type.Union([Type.Literal('token'), Type.Literal('session')]),
   id: Type.String(),
   name: Type.String(),
   role: Type.String(),
@@ -92,3 +93,20 @@ export const WhoamiJson = Type.Object({
 
 export type UserJsonType = Static<typeof UserJson>;
 export type TokenJsonType = Static<typeof TokenJson>;
+
+/** Dashboard sign-in with a user's name and password (docs/access.md, "Dashboard sign-in"). */
+export const SignInBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 64 }),
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+  },
+  { additionalProperties: false },
+);
+
+/** The signed-in principal, and the token a change made with the session cookie must carry (X-CSRF-Token). */
+export const SessionJson = Type.Object({
+  principal: WhoamiJson,
+  csrf_token: Nullable(Type.String({ description: 'null when the caller used an API token' })),
+});
+
+export type SessionJsonType = Static<typeof SessionJson>;

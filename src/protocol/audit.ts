@@ -1,7 +1,8 @@
 /** The audit log as the operator API shows it (GET /api/v1/audit, /audit/verify, /audit/export; docs/audit.md). */
 import { type Static, Type } from 'typebox';
 import type { AuditEntry, ChainVerdict } from '../core/audit/audit-chain.js';
-import { iso, Nullable } from './common.js';
+import { auditEventData } from '../core/audit/audit-export.js';
+import { Nullable } from './common.js';
 
 export const AuditEntryJson = Type.Object({
   seq: Type.Integer(),
@@ -21,23 +22,9 @@ export const AuditEntryJson = Type.Object({
 });
 export type AuditEntryJson = Static<typeof AuditEntryJson>;
 
+/** The entry as the API shows it: the same document an `audit.entry` event carries (core/audit/audit-export.ts). */
 export function auditEntryJson(e: AuditEntry): AuditEntryJson {
-  return {
-    seq: e.seq,
-    at: iso(e.at)!,
-    actor: e.actor,
-    role: e.role,
-    source: e.source,
-    action: e.action,
-    target: e.target,
-    outcome: e.outcome,
-    before: e.before ?? null,
-    after: e.after ?? null,
-    request_id: e.requestId,
-    data: e.data,
-    prev_hash: e.prevHash,
-    hash: e.hash,
-  };
+  return auditEventData(e) as AuditEntryJson;
 }
 
 const Link = Type.Object({ seq: Type.Integer(), hash: Type.String() });

@@ -8,6 +8,7 @@ import type { Heartbeat } from '../core/device.js';
 import type { DeviceReportedState } from '../core/update-state.js';
 import { DeviceCommand } from './commands.js';
 import { DeviceId, INT4_MAX, Nullable, Tags } from './common.js';
+import { DeviceConfigOffer } from './config.js';
 import { DeltaOffer } from './deltas.js';
 
 export const HeartbeatBody = Type.Object(
@@ -39,6 +40,18 @@ export const HeartbeatBody = Type.Object(
         },
       ),
     ),
+    health: Type.Optional(
+      Type.Object(
+        {
+          reboots: Type.Optional(Type.Integer({ minimum: 0, maximum: INT4_MAX })),
+          app_crashes: Type.Optional(Type.Integer({ minimum: 0, maximum: INT4_MAX })),
+        },
+        {
+          additionalProperties: false,
+          description: 'Counted since the running release was installed (docs/health-gates.md)',
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -54,6 +67,14 @@ export function heartbeatFromBody(deviceId: string, body: HeartbeatJson): Heartb
     ...(body.battery !== undefined ? { battery: body.battery } : {}),
     ...(body.signal_strength !== undefined ? { signalStrength: body.signal_strength } : {}),
     ...(body.metrics !== undefined ? { metrics: body.metrics } : {}),
+    ...(body.health !== undefined
+      ? {
+          health: {
+            ...(body.health.reboots !== undefined ? { reboots: body.health.reboots } : {}),
+            ...(body.health.app_crashes !== undefined ? { appCrashes: body.health.app_crashes } : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -77,6 +98,15 @@ export const PendingUpdate = Type.Object({
   retry_after: Nullable(Type.Integer({ description: 'Seconds to wait before downloading (held back)' })),
   soft: Type.Boolean({ description: 'The device may defer installing (its consent hook decides)' }),
   delta: Type.Optional(DeltaOffer),
+  hold_reason: Type.Optional(
+    Type.String({ description: 'Why the server holds the download back, when retry_after is set' }),
+  ),
+  download_rate_limit: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      description: 'Bytes per second the download may take (docs/bandwidth.md); the server paces to it too',
+    }),
+  ),
 });
 export type PendingUpdateJson = Static<typeof PendingUpdate>;
 
@@ -94,11 +124,20 @@ export interface OfferSource {
   };
   release: { manifest: string; signature: string; sha256: string };
   retryAfterSec: number | null;
+  holdReason?: string | undefined;
   soft: boolean;
+  downloadRateLimit?: number | undefined;
 }
 
 /** One pending update as the device protocol describes it (docs/device-protocol.md). */
-export function pendingUpdateJson({ update, release, retryAfterSec, soft }: OfferSource): PendingUpdateJson {
+export function pendingUpdateJson({
+  update,
+  release,
+  retryAfterSec,
+  holdReason,
+  soft,
+  downloadRateLimit,
+}: OfferSource): PendingUpdateJson {
   return {
     id: update.id,
     rollout_id: update.rolloutId,
@@ -110,6 +149,8 @@ export function pendingUpdateJson({ update, release, retryAfterSec, soft }: Offe
     download_url: `/api/device/v1/artifacts/${release.sha256}`,
     retry_after: retryAfterSec,
     soft,
+    ...(holdReason !== undefined ? { hold_reason: holdReason } : {}),
+    ...(downloadRateLimit !== undefined ? { download_rate_limit: downloadRateLimit } : {}),
   };
 }
 
@@ -118,6 +159,7 @@ export const HeartbeatReply = Type.Object({
   commands: Type.Optional(
     Type.Array(DeviceCommand, { description: 'Remote commands for this device (docs/remote-commands.md)' }),
   ),
+  config: Type.Optional(DeviceConfigOffer),
   next_heartbeat: Type.Integer({ description: 'Seconds until the device should send its next heartbeat' }),
 });
 export type HeartbeatReplyJson = Static<typeof HeartbeatReply>;

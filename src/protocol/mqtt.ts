@@ -77,6 +77,26 @@ export function reportReply(
   };
 }
 
+/** The answer to a telemetry report (docs/telemetry.md): when the next one is welcome. */
+export interface TelemetryInbox {
+  type: 'telemetry';
+  request_id?: RequestId;
+  accepted: boolean;
+  retry_after: number;
+}
+
+export function telemetryReply(
+  requestId: RequestId | undefined,
+  outcome: { accepted: boolean; retryAfterSec: number },
+): TelemetryInbox {
+  return {
+    type: 'telemetry' as const,
+    ...withRequest(requestId),
+    accepted: outcome.accepted,
+    retry_after: outcome.retryAfterSec,
+  };
+}
+
 export interface ErrorInbox {
   type: 'error';
   request_id?: RequestId;
@@ -92,4 +112,4 @@ export function errorReply(requestId: RequestId | undefined, error: FleetError):
 /** Sent to a device's inbox when it has something new: it should heartbeat now. */
 export const WAKE = { type: 'wake' as const };
 
-export type InboxMessage = HeartbeatInbox | ReportInbox | ErrorInbox | typeof WAKE;
+export type InboxMessage = HeartbeatInbox | ReportInbox | TelemetryInbox | ErrorInbox | typeof WAKE;

@@ -41,6 +41,24 @@ export const DeviceJson = Type.Object(
       device_time: Nullable(Type.String()),
       metrics: Type.Record(Type.String(), Type.Unknown()),
     }),
+    config: Type.Optional(
+      Type.Union(
+        [
+          Type.Object({
+            desired_version: Type.String(),
+            applied_version: Nullable(Type.String()),
+            drift: Type.Boolean({
+              description: 'Something is desired and the device has not applied exactly it',
+            }),
+          }),
+          Type.Null(),
+        ],
+        {
+          description:
+            'Its remote configuration as last resolved (docs/configuration.md); null when no document applies. Only the device reads and listing carry it',
+        },
+      ),
+    ),
   },
   { $id: 'Device' },
 );
@@ -257,8 +275,19 @@ const admissionsAgree: [DeviceAdmission] extends [DeviceJson['admission']]
   : false = true;
 void admissionsAgree;
 
-export function deviceJson(d: Device): DeviceJson {
-  return {
+/** What the device JSON shows of a device's configuration state (the store's DeviceConfigState is one). */
+export interface DeviceConfigSource {
+  desired: { version: string } | null;
+  applied: { version: string } | null;
+  drift: boolean;
+}
+
+/**
+ * With `config` (a device read or listing), its configuration is shown: undefined there is a device with no
+ * configuration row, so no document applies.
+ */
+export function deviceJson(d: Device, config?: { of: DeviceConfigSource | undefined }): DeviceJson {
+  const json: DeviceJson = {
     id: d.id,
     name: d.name,
     status: d.status,
@@ -282,6 +311,13 @@ export function deviceJson(d: Device): DeviceJson {
       metrics: d.telemetry.metrics,
     },
   };
+  if (config === undefined) return json;
+  const c = config.of;
+  json.config =
+    c?.desired == null
+      ? null
+      : { desired_version: c.desired.version, applied_version: c.applied?.version ?? null, drift: c.drift };
+  return json;
 }
 
 /**

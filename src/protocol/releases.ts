@@ -14,6 +14,22 @@ export const ReleaseJson = Type.Object({
   created_at: Type.String(),
   manifest: Type.String(),
   signature: Type.String(),
+  variants: Type.Optional(
+    Type.Array(
+      Type.Object({
+        client: Type.String({
+          description: 'The update client it is for: swupdate (.swu) or mender (.mender)',
+        }),
+        size: Type.Integer(),
+        sha256: Type.String(),
+        created_at: Type.String(),
+      }),
+      {
+        description:
+          "The release's files for the device update clients its own type is not for (docs/clients/)",
+      },
+    ),
+  ),
 });
 export type ReleaseJson = Static<typeof ReleaseJson>;
 
@@ -45,6 +61,11 @@ export const VerifyReport = Type.Object({
       sha256: Type.String(),
       size: Type.Integer(),
       releases: Type.Array(Type.String(), { description: 'name@version of each release using it' }),
+      variants: Type.Optional(
+        Type.Array(Type.Object({ release: Type.String(), client: Type.String() }), {
+          description: 'Each release variant whose file it is: its release (name@version) and update client',
+        }),
+      ),
       problem: Type.Union([Type.Literal('missing'), Type.Literal('altered')]),
       found_size: Type.Integer(),
       found_sha256: Type.Optional(Type.String()),

@@ -164,5 +164,17 @@ export const PlanJson = Type.Object({
   eta: EtaJson,
   reachability: Type.Object({ ...ReachabilityJson.properties, targets: Type.Integer() }),
   timeline: Type.Array(Type.Object({ at: Type.String(), what: Type.String() })),
+  conflicts: Type.Array(
+    Type.Object({
+      rollout_id: Type.String(),
+      name: Type.String(),
+      priority: Type.Integer(),
+      devices: Type.Integer({ description: 'Targets waiting in that rollout (their update not started)' }),
+      outcome: Type.Enum(['superseded', 'kept', 'refused'], {
+        description: 'superseded: this rollout takes them; kept: they stay there; refused: overlap: refuse',
+      }),
+    }),
+    { description: "Targets waiting in other open rollouts, per rollout, and what the spec's overlap does" },
+  ),
 });
 export type PlanJson = Static<typeof PlanJson>;

@@ -8,7 +8,7 @@
  */
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-export type SecretKind = 'admin' | 'api' | 'enroll' | 'device';
+export type SecretKind = 'admin' | 'api' | 'enroll' | 'device' | 'session';
 
 export function newSecret(kind: SecretKind): string {
   return `fld_${kind}_${randomBytes(32).toString('base64url')}`;

@@ -6,6 +6,7 @@
  */
 import type { Clock } from '../core/clock.js';
 import type { StatusThresholds } from '../core/device.js';
+import type { ConfigOffer } from '../store/config-store.js';
 import type {
   DeliveredCommand,
   HeartbeatOutcome,
@@ -21,6 +22,8 @@ export interface HeartbeatAnswer {
   offers: UpdateOffer[];
   /** Remote commands handed to the device now (docs/remote-commands.md); each is handed over once. */
   commands: DeliveredCommand[];
+  /** The desired configuration (docs/configuration.md), when a document applies to the device. */
+  config?: ConfigOffer;
 }
 
 export class HeartbeatBatcher {
@@ -33,6 +36,8 @@ export class HeartbeatBatcher {
     private readonly clock: Clock,
     private readonly thresholds: StatusThresholds,
     maxBatch = 1_000,
+    /** The fleet-wide egress cap in bytes per second: downloads granted at once fit under it (docs/bandwidth.md). */
+    private readonly egressCap?: number,
   ) {
     this.group = new GroupCommit((batch) => this.write(batch), maxBatch);
   }
@@ -52,13 +57,21 @@ export class HeartbeatBatcher {
         return outcome.ok && outcome.hasOpenUpdates;
       })
       .map((h) => h.heartbeat.deviceId);
-    const offers = await this.store.updates.offer(withUpdates, ctx);
+    const offers = await this.store.updates.offer(
+      withUpdates,
+      ctx,
+      this.egressCap === undefined ? {} : { egressCap: this.egressCap },
+    );
     const accepted = batch.filter((_, i) => outcomes[i]!.ok).map((h) => h.heartbeat.deviceId);
     const commands = await this.store.commands.deliver(accepted, ctx);
+    const configs = await this.store.config.offers(accepted, ctx);
     return batch.map((h, i) => ({
       outcome: outcomes[i]!,
       offers: offers.get(h.heartbeat.deviceId) ?? [],
       commands: outcomes[i]!.ok ? (commands.get(h.heartbeat.deviceId) ?? []) : [],
+      ...(outcomes[i]!.ok && configs.has(h.heartbeat.deviceId)
+        ? { config: configs.get(h.heartbeat.deviceId)! }
+        : {}),
     }));
   }
 }

@@ -17,12 +17,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { type IClientOptions, type IPublishPacket, MqttClient } from 'mqtt';
+import { type Clock, systemClock } from '../core/clock.js';
 import { FleetError, isFleetError } from '../core/errors.js';
+import { DEFAULT_TELEMETRY_RETENTION } from '../core/telemetry.js';
 import { heartbeatFromBody } from '../protocol/device-api.js';
-import { errorReply, heartbeatReply, reportReply } from '../protocol/mqtt.js';
+import { errorReply, heartbeatReply, reportReply, telemetryReply } from '../protocol/mqtt.js';
 import { hashSecret, secretMatches, splitDeviceCredential } from '../registry/credentials.js';
 import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import type { ReportBatcher } from '../registry/report-batcher.js';
+import { TelemetryBatcher } from '../registry/telemetry-batcher.js';
 import type { Store } from '../store/store.js';
 import type { DeviceAuthMode } from './broker-access.js';
 import { connected, connectMqtt, isVersionRefusal } from './connect.js';
@@ -58,6 +61,10 @@ export interface BridgeOptions {
   heartbeats: HeartbeatBatcher;
   reports: ReportBatcher;
   heartbeatIntervalSec: number;
+  /** Telemetry reports are timed by it; the system clock by default. */
+  clock?: Clock | undefined;
+  /** The shortest interval between a device's telemetry reports (default 1 min). */
+  telemetryMinIntervalMs?: number | undefined;
   /** Subscribe in the `$share/fleetd/…` group so replicas share the traffic (external brokers). */
   shared: boolean;
   topics: Topics;
@@ -74,8 +81,14 @@ export class MqttBridge {
   private readonly inFlight = new Set<Promise<void>>();
   /** Messages this bridge took off the broker (with shared subscriptions, its share of them). */
   handled = 0;
+  private readonly telemetryReports: TelemetryBatcher;
 
   constructor(private readonly o: BridgeOptions) {
+    this.telemetryReports = new TelemetryBatcher(
+      o.store,
+      o.clock ?? systemClock,
+      o.telemetryMinIntervalMs ?? DEFAULT_TELEMETRY_RETENTION.minIntervalMs,
+    );
     const options: IClientOptions = {
       clientId: `fleetd-server-${randomBytes(6).toString('hex')}`,
       clean: true,
@@ -181,7 +194,7 @@ export class MqttBridge {
     }
     if ((await this.o.store.certificates.deviceOf(fingerprint)) !== deviceId)
       throw new FleetError('UNAUTHENTICATED', CERTIFICATE_REFUSED);
-    return this.report(deviceId, request);
+    return this.upward(deviceId, request);
   }
 
   private async answer(deviceId: string, request: DeviceRequest): Promise<object> {
@@ -212,7 +225,20 @@ export class MqttBridge {
     const stored = await this.o.store.credentialHash(deviceId);
     if (!stored || !secretMatches(presented.secret, stored))
       throw new FleetError('UNAUTHENTICATED', UNAUTHENTICATED);
-    return this.report(deviceId, request);
+    return this.upward(deviceId, request);
+  }
+
+  /** An authenticated update report or telemetry report. */
+  private upward(deviceId: string, request: Exclude<DeviceRequest, { kind: 'heartbeat' }>): Promise<object> {
+    return request.kind === 'telemetry' ? this.telemetry(deviceId, request) : this.report(deviceId, request);
+  }
+
+  /** As the HTTP API: a report sooner than the minimum interval is answered `accepted: false` with the wait. */
+  private async telemetry(deviceId: string, request: DeviceRequest & { kind: 'telemetry' }): Promise<object> {
+    const minIntervalMs = this.o.telemetryMinIntervalMs ?? DEFAULT_TELEMETRY_RETENTION.minIntervalMs;
+    const outcome = await this.telemetryReports.submit(deviceId, request.body);
+    const retryAfterSec = Math.ceil((outcome.accepted ? minIntervalMs : outcome.retryAfterMs) / 1000);
+    return telemetryReply(request.requestId, { accepted: outcome.accepted, retryAfterSec });
   }
 
   private async report(deviceId: string, request: DeviceRequest & { kind: 'reports' }): Promise<object> {

@@ -9,6 +9,7 @@ import { FleetError } from '../core/errors.js';
 import { findUnstorable } from '../core/unstorable.js';
 import { HeartbeatBody, type HeartbeatJson } from '../protocol/device-api.js';
 import { type ReportJson, ReportMessage, type RequestId } from '../protocol/mqtt.js';
+import { TelemetryBody, type TelemetryJson } from '../protocol/telemetry.js';
 import type { UpwardKind } from './topics.js';
 
 /** Heartbeats and reports are small; anything near this is not one. */
@@ -16,7 +17,8 @@ export const MAX_PAYLOAD_BYTES = 64 * 1024;
 
 export type DeviceRequest =
   | { kind: 'heartbeat'; credential: string | undefined; requestId?: RequestId; body: HeartbeatJson }
-  | { kind: 'reports'; credential: string | undefined; requestId?: RequestId; body: ReportJson };
+  | { kind: 'reports'; credential: string | undefined; requestId?: RequestId; body: ReportJson }
+  | { kind: 'telemetry'; credential: string | undefined; requestId?: RequestId; body: TelemetryJson };
 
 export type Parsed =
   | { ok: true; request: DeviceRequest }
@@ -27,6 +29,7 @@ addFormats.default(ajv);
 const validators: Record<UpwardKind, ValidateFunction> = {
   heartbeat: ajv.compile(HeartbeatBody),
   reports: ajv.compile(ReportMessage),
+  telemetry: ajv.compile(TelemetryBody),
 };
 
 /** User properties may repeat a key (then mqtt.js gives an array): the first value counts. */
@@ -99,9 +102,11 @@ export function parseRequest(kind: UpwardKind, payload: Buffer, props: UserPrope
     return { ok: false, error: new FleetError('VALIDATION', `${at} ${unstorable.problem}`), ...withId };
   }
   const presented = typeof credential === 'string' ? credential : bearerProperty(props);
-  const request =
+  const request: DeviceRequest =
     kind === 'heartbeat'
       ? { kind, credential: presented, body: body as HeartbeatJson, ...withId }
-      : { kind, credential: presented, body: body as ReportJson, ...withId };
+      : kind === 'telemetry'
+        ? { kind, credential: presented, body: body as TelemetryJson, ...withId }
+        : { kind, credential: presented, body: body as ReportJson, ...withId };
   return { ok: true, request };
 }

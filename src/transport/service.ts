@@ -56,6 +56,8 @@ export interface MqttDeps {
   log: TransportLog;
   /** What "now" is for wake-ups (maintenance windows); the system clock by default. */
   clock?: Clock;
+  /** The shortest interval between a device's telemetry reports (docs/telemetry.md; default 1 min). */
+  telemetryMinIntervalMs?: number;
 }
 
 export interface RunningMqtt {

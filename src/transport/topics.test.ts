@@ -32,6 +32,8 @@ describe('MQTT topics', () => {
   it('lets a device publish its own heartbeats and reports only', () => {
     expect(t.deviceMayPublish('a', 'fleetd/v1/devices/a/heartbeat')).toBe(true);
     expect(t.deviceMayPublish('a', 'fleetd/v1/devices/a/reports')).toBe(true);
+    expect(t.deviceMayPublish('a', 'fleetd/v1/devices/a/telemetry')).toBe(true);
+    expect(t.deviceMayPublish('a', 'fleetd/v1/devices/b/telemetry')).toBe(false);
     expect(t.deviceMayPublish('a', 'fleetd/v1/devices/a/inbox')).toBe(false);
     expect(t.deviceMayPublish('a', 'fleetd/v1/devices/b/heartbeat')).toBe(false);
   });
@@ -49,10 +51,12 @@ describe('MQTT topics', () => {
     expect(t.bridgeFilters('shared')).toEqual([
       '$share/fleetd/fleetd/v1/devices/+/heartbeat',
       '$share/fleetd/fleetd/v1/devices/+/reports',
+      '$share/fleetd/fleetd/v1/devices/+/telemetry',
     ]);
     expect(new Topics('acme/fleet').bridgeFilters('plain')).toEqual([
       'acme/fleet/+/heartbeat',
       'acme/fleet/+/reports',
+      'acme/fleet/+/telemetry',
     ]);
   });
 
@@ -60,8 +64,10 @@ describe('MQTT topics', () => {
     expect(new Topics('acme/fleet').bridgeFilters('embedded')).toEqual([
       'acme/fleet/+/heartbeat',
       'acme/fleet/+/reports',
+      'acme/fleet/+/telemetry',
       '$fleetd/certified/+/acme/fleet/+/heartbeat',
       '$fleetd/certified/+/acme/fleet/+/reports',
+      '$fleetd/certified/+/acme/fleet/+/telemetry',
     ]);
   });
 });

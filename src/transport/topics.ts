@@ -25,7 +25,9 @@ const FINGERPRINT = /^[0-9a-f]{64}$/;
 /** Several server replicas on one broker share device traffic: each message goes to one of them. */
 export const SHARE_GROUP = 'fleetd';
 
-export type UpwardKind = 'heartbeat' | 'reports';
+/** What a device publishes: heartbeats, update reports and telemetry (docs/telemetry.md). */
+export type UpwardKind = 'heartbeat' | 'reports' | 'telemetry';
+const UPWARD: readonly UpwardKind[] = ['heartbeat', 'reports', 'telemetry'];
 
 export class Topics {
   private readonly depth: number;
@@ -43,7 +45,7 @@ export class Topics {
    * embedded broker also the certified topics, which only the embedded broker itself can publish to.
    */
   bridgeFilters(kind: 'embedded' | 'shared' | 'plain'): string[] {
-    const plain = (['heartbeat', 'reports'] as const).map((k) => `${this.root}/+/${k}`);
+    const plain = UPWARD.map((k) => `${this.root}/+/${k}`);
     if (kind === 'shared') return plain.map((f) => `$share/${SHARE_GROUP}/${f}`);
     return kind === 'embedded' ? [...plain, ...plain.map((f) => `${CERTIFIED_PREFIX}/+/${f}`)] : plain;
   }
@@ -70,13 +72,13 @@ export class Topics {
     if (parts.length !== this.depth + 2 || !this.under(parts)) return undefined;
     const deviceId = parts[this.depth]!;
     const kind = parts[this.depth + 1];
-    if (!deviceId || (kind !== 'heartbeat' && kind !== 'reports')) return undefined;
-    return { deviceId, kind, certificate };
+    if (!deviceId || !UPWARD.includes(kind as UpwardKind)) return undefined;
+    return { deviceId, kind: kind as UpwardKind, certificate };
   }
 
   /** A device publishes only its own heartbeats and reports: never another device's, never its own inbox. */
   deviceMayPublish(deviceId: string, topic: string): boolean {
-    return topic === this.device(deviceId, 'heartbeat') || topic === this.device(deviceId, 'reports');
+    return UPWARD.some((k) => topic === this.device(deviceId, k));
   }
 
   /**

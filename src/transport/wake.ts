@@ -15,6 +15,7 @@
  * for a while, so a freed slot goes to the next device in line rather than to one that is offline.
  */
 import type { Clock } from '../core/clock.js';
+import { phaseLimits } from '../core/rollout/phase-limits.js';
 import { devicesReady, windowOpened } from '../core/rollout/wake.js';
 import { windowZone } from '../core/rollout/window.js';
 import { ACTIVE_STATES, FINAL_STATES, type UpdateState } from '../core/update-state.js';
@@ -147,7 +148,7 @@ export class WakePoller {
     const r = await this.store.rollouts.get(id);
     if (r?.state !== 'running') return;
     const now = this.clock.now();
-    let slots = r.spec.maxConcurrent - (await this.inProgress(r));
+    let slots = phaseLimits(r.spec, r.currentPhase).maxConcurrent - (await this.inProgress(r));
     let after: string | null = null;
     for (;;) {
       if (scope === 'slots' && slots <= 0) return;
