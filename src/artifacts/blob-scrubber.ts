@@ -1,7 +1,7 @@
 /**
- * Background care of the blob folder. A slow scrub re-hashes the stored blobs of releases one after another,
- * at a bounded average rate (bytes per second of the injected clock), and records each newly found damaged
- * blob as an `artifact.corrupted` event; and temp files orphaned by a crash or a cut-off upload are swept.
+ * Background care of the blob folder. A slow scrub re-hashes the stored blobs of releases and of their variants
+ * one after another, at a bounded average rate (bytes per second of the injected clock), and records each newly
+ * found damaged blob as an `artifact.corrupted` event; and temp files orphaned by a crash or a cut-off upload are swept.
  */
 import type { Clock } from '../core/clock.js';
 import type { Store } from '../store/store.js';
@@ -71,7 +71,8 @@ export class BlobScrubber {
     this.credit = Math.min(this.credit + rate * elapsedSec, rate * MAX_CREDIT_SEC);
     if (rate <= 0 || this.credit <= 0) return pass;
 
-    const blobs = blobsOf(await this.store.releases.list());
+    const releases = await this.store.releases.list();
+    const blobs = blobsOf(releases, await this.store.variants.of(releases.map((r) => r.id)));
     if (blobs.length === 0) return pass;
     const start = Math.max(
       0,

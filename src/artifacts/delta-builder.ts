@@ -5,8 +5,7 @@
  * again. Deltas no smaller than the full image are not kept: the full download is then the better offer.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import {
@@ -163,7 +162,10 @@ export class DeltaBuilder {
         );
         return;
       }
-      const blob = await this.o.blobs.put(createReadStream(out));
+      // Opened before it is handed over, so a file gone meanwhile (the server stopping) is this build's
+      // error, not a stream's unhandled one.
+      const file = await open(out, 'r');
+      const blob = await this.o.blobs.put(file.createReadStream());
       const manifest = canonicalDeltaManifest({
         tool: this.tool,
         size: blob.size,

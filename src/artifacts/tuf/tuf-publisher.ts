@@ -1,10 +1,17 @@
 /**
  * Keeps the TUF repository in step with the store's releases and re-signs snapshot and timestamp before they
  * expire. `tick` runs on a timer (the server's) and after each upload or deletion; what is due is decided by
- * the repository's injected clock, so tests move time instead of waiting.
+ * the repository's injected clock, so tests move time instead of waiting. Each tick also writes a
+ * `tuf.expiring` event for metadata close to expiring (the root above all, which only its offline holders can
+ * renew), once per role and expiry time while the server runs.
  */
+import type { Clock } from '../../core/clock.js';
 import type { Store } from '../../store/store.js';
+import { describeLeft, type ExpiringRole, expiring } from './tuf-expiry.js';
 import type { TufRepository } from './tuf-repository.js';
+
+/** The event a role close to expiry writes, once per expiry time (docs/signing.md). */
+export const TUF_EXPIRING = 'tuf.expiring';
 
 export interface PublisherLog {
   info(obj: object, msg: string): void;
@@ -17,22 +24,60 @@ export const TUF_PUBLISH_INTERVAL_MS = 60_000;
 export class TufPublisher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
+  /** The expiry time each role was last warned of. */
+  private readonly warned = new Map<ExpiringRole, number>();
 
   constructor(
     readonly repository: TufRepository,
     private readonly store: Store,
     private readonly log: PublisherLog,
+    private readonly clock: Clock,
   ) {}
 
   /** Publishes what is due; true when a new timestamp was signed. */
   tick(): Promise<boolean> {
     const run = this.running.then(async () => {
-      const signed = await this.repository.publish(await this.store.releases.list());
-      if (signed) this.log.info({}, 'TUF: signed new metadata');
-      return signed;
+      try {
+        const signed = await this.repository.publish(await this.store.releases.list());
+        if (signed) this.log.info({}, 'TUF: signed new metadata');
+        return signed;
+      } finally {
+        // Above all when publishing failed: that is when metadata runs out.
+        await this.warnOfExpiry();
+      }
     });
     this.running = run.catch((error: unknown) => this.log.error({ err: error }, 'TUF: publishing failed'));
     return run;
+  }
+
+  private async warnOfExpiry(): Promise<void> {
+    const now = this.clock.now();
+    const windows: Record<string, number> = {};
+    const expiries: Record<string, number> = {};
+    for (const [role, w] of Object.entries(this.repository.expiryWarnings())) {
+      windows[role] = w.warnMs;
+      expiries[role] = w.expiresMs;
+    }
+    const due = expiring(expiries, windows as Record<ExpiringRole, number>, now).filter(
+      (e) => this.warned.get(e.role) !== e.expiresMs,
+    );
+    if (due.length === 0) return;
+    await this.store.appendEvents(
+      due.map((e) => ({
+        at: now,
+        type: TUF_EXPIRING,
+        deviceId: null,
+        rolloutId: null,
+        actor: 'tuf',
+        reason:
+          e.role === 'root'
+            ? `the TUF root expires ${describeLeft(e.leftMs)}: its holders sign the next root offline (docs/signing.md)`
+            : `the TUF ${e.role} metadata expires ${describeLeft(e.leftMs)} and has not been re-signed: check the server's ${e.role} key`,
+        data: { role: e.role, expires: new Date(e.expiresMs).toISOString() },
+      })),
+    );
+    for (const e of due) this.warned.set(e.role, e.expiresMs);
+    this.log.error({ roles: due.map((e) => e.role) }, 'TUF: metadata close to expiry');
   }
 
   start(intervalMs = TUF_PUBLISH_INTERVAL_MS): void {

@@ -10,15 +10,17 @@
  * client reads safely: targets, then snapshot, then timestamp, each file written whole (rename).
  */
 
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  type Key,
   Metadata,
   MetadataKind,
   MetaFile,
   type Root,
+  Signature,
   Snapshot,
   TargetFile,
   Targets,
@@ -27,7 +29,8 @@ import {
 import type { Clock } from '../../core/clock.js';
 import { FleetError } from '../../core/errors.js';
 import type { Release } from '../../store/store.js';
-import { readTufSigner, type Signer } from './tuf-keys.js';
+import { type ExpiringRole, warningWindows } from './tuf-expiry.js';
+import { readTufSigner, type Signer, tufKey, writeNewTufKey } from './tuf-keys.js';
 import {
   DEFAULT_LIFETIMES,
   type Lifetimes,
@@ -43,6 +46,8 @@ export const TUF_DIR = 'tuf';
 const ROOT_DIR = 'root';
 const KEYS_DIR = 'keys';
 const METADATA_DIR = 'metadata';
+/** `keys/ROLE.next.key`: a role's new key, made for a rotation, until a root naming it is installed. */
+const NEXT_KEY = '.next.key';
 
 /** The files a client may ask for: `N.root.json`, `timestamp.json`, `N.snapshot.json`, `N.targets.json`. */
 const METADATA_FILE = /^(?:([1-9]\d{0,8})\.(root|snapshot|targets)|timestamp)\.json$/;
@@ -51,6 +56,8 @@ type OnlineSigner = { keyId: string; sign: Signer };
 
 export class TufRepository {
   private queue: Promise<unknown> = Promise.resolve();
+  /** The targets file changed (an offline signature added): snapshot and timestamp must follow. */
+  private targetsFileChanged = false;
 
   private constructor(
     private readonly dir: string,
@@ -92,7 +99,9 @@ export class TufRepository {
 
   /**
    * Installs the next root after checking it as a client would (version + 1, thresholds of the old and new
-   * root keys) and that this server holds the online keys it names.
+   * root keys) and that this server holds the online keys it names: its current ones, or the new ones
+   * `prepareRotation` made. A role whose key the root replaces is signed with the new key from now on and the
+   * old key file is gone, so a revoked key signs nothing more here.
    */
   installRoot(text: string): Promise<number> {
     const run = this.queue.then(async () => {
@@ -101,10 +110,113 @@ export class TufRepository {
       if (next.signed.isExpired(new Date(this.clock.now()))) {
         throw new FleetError('VALIDATION', `root version ${next.signed.version} has expired already`);
       }
-      checkOnlineKeys(next, this.signers);
+      const keysDir = join(this.dir, KEYS_DIR);
+      const signers = { ...this.signers };
+      const rotated: OnlineRole[] = [];
+      for (const role of ONLINE_ROLES) {
+        if (next.signed.roles[role]?.keyIDs.includes(signers[role].keyId)) continue;
+        const pending = join(keysDir, `${role}${NEXT_KEY}`);
+        if (!existsSync(pending)) continue;
+        signers[role] = await readTufSigner(pending);
+        rotated.push(role);
+      }
+      checkOnlineKeys(next, signers);
       await writeWhole(join(this.dir, ROOT_DIR, `${next.signed.version}.root.json`), text);
+      for (const role of rotated)
+        await rename(join(keysDir, `${role}${NEXT_KEY}`), join(keysDir, `${role}.key`));
+      Object.assign(this.signers, signers);
       this.root = next;
       return next.signed.version;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * The new key of an online role for the next root to name (rotation, or revocation of a stolen key): made
+   * here, so its private half never leaves the server, and the same one until a root naming it is installed.
+   */
+  prepareRotation(role: OnlineRole): Promise<Key> {
+    const run = this.queue.then(async () => {
+      const file = join(this.dir, KEYS_DIR, `${role}${NEXT_KEY}`);
+      if (existsSync(file)) return tufKey(createPublicKey(await readFile(file)));
+      return writeNewTufKey(file);
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The key id each online role is signed with now. */
+  get keyIds(): Record<OnlineRole, string> {
+    const out = {} as Record<OnlineRole, string>;
+    for (const role of ONLINE_ROLES) out[role] = this.signers[role].keyId;
+    return out;
+  }
+
+  /** When the trusted root and the published metadata of each online role expire (ms). */
+  expiries(): Record<ExpiringRole, number | undefined> {
+    return {
+      root: Date.parse(this.root.signed.expires),
+      targets: this.state.targets?.expiresMs,
+      snapshot: this.state.snapshot?.expiresMs,
+      timestamp: this.state.timestamp?.expiresMs,
+    };
+  }
+
+  /** Each role's expiry and how long before it to warn (tuf-expiry.ts), for alert rules. */
+  expiryWarnings(): Record<string, { expiresMs: number; warnMs: number }> {
+    const windows = warningWindows(this.lifetimes);
+    const out: Record<string, { expiresMs: number; warnMs: number }> = {};
+    for (const [role, expiresMs] of Object.entries(this.expiries())) {
+      if (expiresMs !== undefined) out[role] = { expiresMs, warnMs: windows[role as ExpiringRole] };
+    }
+    return out;
+  }
+
+  /**
+   * Adds offline signatures (CI's targets key, when the root's targets threshold needs it) to the current
+   * targets metadata, then re-signs snapshot and timestamp over the new bytes. Each signature must be by a key
+   * the root names for targets and verify over the current version; otherwise nothing is written.
+   */
+  addTargetsSignatures(version: number, signatures: Array<{ keyid: string; sig: string }>): Promise<number> {
+    const run = this.queue.then(async () => {
+      const current = this.state.targets?.version;
+      if (current !== version) {
+        throw new FleetError(
+          'CONFLICT',
+          `targets version ${version} is not the current one (${current ?? 'none'}): fetch it again and sign that`,
+        );
+      }
+      const file = join(this.dir, METADATA_DIR, `${version}.targets.json`);
+      const md = Metadata.fromJSON(MetadataKind.Targets, JSON.parse(await readFile(file, 'utf8')));
+      const role = this.root.signed.roles.targets;
+      for (const s of signatures) {
+        const key = this.root.signed.keys[s.keyid];
+        if (!key || !role?.keyIDs.includes(s.keyid)) {
+          throw new FleetError(
+            'VALIDATION',
+            `key ${s.keyid.slice(0, 16)}… is not a targets key of root version ${this.rootVersion}`,
+          );
+        }
+        const one = Metadata.fromJSON(MetadataKind.Targets, {
+          ...(md.toJSON() as object),
+          signatures: [s],
+        } as never);
+        try {
+          key.verifySignature(one);
+        } catch (e) {
+          throw new FleetError(
+            'VALIDATION',
+            `the signature of key ${s.keyid.slice(0, 16)}… does not verify over targets version ${version}`,
+            undefined,
+            { cause: e },
+          );
+        }
+        md.signatures[s.keyid] = new Signature({ keyID: s.keyid, sig: s.sig });
+      }
+      await writeWhole(file, Buffer.from(JSON.stringify(md.toJSON())));
+      this.targetsFileChanged = true;
+      return Object.keys(md.signatures).length;
     });
     this.queue = run.catch(() => undefined);
     return run;
@@ -129,6 +241,11 @@ export class TufRepository {
     const keyIds = {} as Record<OnlineRole, string>;
     for (const role of ONLINE_ROLES) keyIds[role] = this.signers[role].keyId;
     const plan = planPublication(this.state, wanted, keyIds, this.lifetimes, now);
+    if (this.targetsFileChanged) {
+      plan.snapshot = true;
+      plan.timestamp = true;
+      this.targetsFileChanged = false;
+    }
     const expires = (role: OnlineRole) => now + this.lifetimes[role];
     const metadata = join(this.dir, METADATA_DIR);
     let targetsBytes: Buffer | undefined;

@@ -74,6 +74,11 @@ export interface RootChange {
   threshold?: number;
   /** A new key for an online role, replacing its current ones (a rotation or a revocation). */
   roleKeys?: Partial<Record<OnlineRole, Key[]>>;
+  /**
+   * Offline targets keys (CI's) that must sign targets besides the server's key: the targets role then needs
+   * all of its keys, so a server alone cannot sign a release devices accept.
+   */
+  offlineTargetsKeys?: Key[];
 }
 
 /** The next version of root, unsigned: its signers then add their signatures with `signRoot`. */
@@ -90,6 +95,20 @@ export function nextRoot(current: Metadata<Root>, change: RootChange): Metadata<
   for (const role of ONLINE_ROLES) {
     const keys = change.roleKeys?.[role];
     if (keys) roles[role] = keys;
+  }
+  if (change.offlineTargetsKeys?.length) {
+    roles.targets = [...(roles.targets ?? []), ...change.offlineTargetsKeys];
+    thresholds.targets = roles.targets.length;
+  }
+  // Replacing a role's keys must not leave a threshold no set of keys can meet (e.g. CI's targets key dropped).
+  for (const role of ONLINE_ROLES) {
+    const need = thresholds[role] ?? 1;
+    if (need > (roles[role]?.length ?? 0)) {
+      throw new FleetError(
+        'VALIDATION',
+        `the ${role} role would need ${need} signatures from ${roles[role]?.length ?? 0} key(s): name its other keys too`,
+      );
+    }
   }
   return new Metadata(
     rootOf({
