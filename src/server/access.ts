@@ -7,10 +7,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { FleetError } from '../core/errors.js';
 import type { Permission } from '../core/permissions.js';
-import type { TokenInfo } from '../store/principals.js';
+import { DEFAULT_SESSION_POLICY, type SessionPolicy } from '../core/sign-in-policy.js';
+import type { ApiToken } from '../store/store.js';
 import { authenticatedToken } from './auth.js';
 import type { ServerContext } from './context.js';
 import { type Principal, principalOfToken } from './principal.js';
+import { checkCsrf, sessionSecretOf } from './sessions/session-cookie.js';
+import { principalOfSession } from './sessions/session-principal.js';
 import type { StreamTickets } from './stream-tickets.js';
 
 /**
@@ -70,28 +73,48 @@ export interface AuthenticationGuard {
   failed(request: FastifyRequest, reply: FastifyReply, error: unknown): never;
 }
 
-/** The caller's token; a refusal is marked on the request, so the audit trail tells it from a route's 401. */
+/**
+ * The caller: its API token or, without an Authorization header, its dashboard session cookie (whose changes
+ * must carry the CSRF token, checked once authenticated). A refusal is marked on the request, so the audit
+ * trail tells it from a route's 401.
+ */
 async function authenticate(
   c: ServerContext,
   request: FastifyRequest,
   reply: FastifyReply,
   tickets: StreamTickets,
   guard: AuthenticationGuard,
-): Promise<{ token: TokenInfo; principal: Principal }> {
+  sessionPolicy: SessionPolicy,
+): Promise<{ operator: ApiToken; principal: Principal }> {
   try {
     guard.refuseIfLimited(request, reply);
   } catch (error) {
     request.operatorRefused = true;
     throw error;
   }
+  const sessionSecret = request.headers.authorization === undefined ? sessionSecretOf(request) : undefined;
+  let found: { operator: ApiToken; principal: Principal };
   try {
-    const token = await authenticatedToken(c.store, request, tickets);
-    // An expired token, or a disabled user's, is a failed authentication too.
-    return { token, principal: await principalOfToken(c.store, token, c.clock) };
+    if (sessionSecret !== undefined) {
+      const { session, principal } = await principalOfSession(c.store, sessionSecret, c.clock, sessionPolicy);
+      const operator = {
+        id: session.id,
+        name: session.userName,
+        role: principal.role,
+        createdAt: session.createdAt,
+      };
+      found = { operator: { ...operator, signedIn: true }, principal };
+    } else {
+      const token = await authenticatedToken(c.store, request, tickets);
+      // An expired token, or a disabled user's, is a failed authentication too.
+      found = { operator: token, principal: await principalOfToken(c.store, token, c.clock) };
+    }
   } catch (error) {
     request.operatorRefused = true;
     return guard.failed(request, reply, error);
   }
+  if (sessionSecret !== undefined) checkCsrf(request, sessionSecret);
+  return found;
 }
 
 /** Installs the access check on the operator API's plugin scope (app.ts): every route registered after it. */
@@ -105,13 +128,20 @@ export function installAccessControl(
       throw error;
     },
   },
+  sessionPolicy: SessionPolicy = DEFAULT_SESSION_POLICY,
 ): void {
   api.decorateRequest('principal', null);
   api.addHook('onRoute', declareInOpenApi);
   api.addHook('onRequest', async (request, reply) => {
-    const { token, principal } = await authenticate(c, request, reply, tickets, guard);
+    const { operator, principal } = await authenticate(c, request, reply, tickets, guard, sessionPolicy);
     request.principal = principal;
-    request.operator = { id: token.id, name: token.name, role: token.role, createdAt: token.createdAt };
+    request.operator = {
+      id: operator.id,
+      name: operator.name,
+      role: operator.role,
+      createdAt: operator.createdAt,
+      ...(operator.signedIn ? { signedIn: true } : {}),
+    };
     const declared = request.routeOptions.config.permission;
     // Unmatched URLs (404) have no route config: authenticated callers get the not-found answer.
     if (declared === undefined) return;
@@ -120,7 +150,7 @@ export function installAccessControl(
     throw new FleetError(
       'FORBIDDEN',
       `${request.method} ${request.routeOptions.url} needs the permission ${needed}, which role ${principal.role} ` +
-        `(token ${principal.name}) does not have`,
+        `(${principal.kind === 'session' ? 'user' : 'token'} ${principal.name}) does not have`,
       { permission: needed, role: principal.role },
     );
   });

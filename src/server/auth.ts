@@ -252,7 +252,7 @@ export async function authenticateDevice(c: ServerContext, request: FastifyReque
   return proof.deviceId;
 }
 
-export const actorOf = (token: ApiToken) => `api:${token.name}`;
+export const actorOf = (token: ApiToken) => `${token.signedIn ? 'user' : 'api'}:${token.name}`;
 
 declare module 'fastify' {
   interface FastifyRequest {

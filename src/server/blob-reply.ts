@@ -3,26 +3,35 @@
  * offload prefix, the bytes are left to a web server in front (nginx's X-Accel-Redirect): FleetD decides
  * who may download what, and the web server sends the file with sendfile.
  */
+import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BlobStore } from '../artifacts/blob-store.js';
 import { FleetError } from '../core/errors.js';
+import type { PacingTime } from '../core/token-bucket.js';
 import { errorJson } from '../protocol/common.js';
 import { parseByteRange } from './byte-range.js';
+import { EgressLimit, realPacingTime } from './egress-limit.js';
 import { httpStatus } from './errors.js';
 
 export interface BlobSource {
   blobs: BlobStore;
   /** e.g. `/_fleetd_blobs`: an internal nginx location aliased to `<data>/blobs`. */
   artifactOffload?: string | undefined;
+  /** The fleet-wide egress cap every byte sent here passes (docs/bandwidth.md); none when unset. */
+  egress?: EgressLimit | undefined;
+  /** The time a download's own limit is paced by: real by default, virtual in tests. */
+  pacing?: PacingTime | undefined;
 }
 
 export async function sendBlob(
-  { blobs, artifactOffload }: BlobSource,
+  { blobs, artifactOffload, egress, pacing }: BlobSource,
   sha256: string,
   request: FastifyRequest,
   reply: FastifyReply,
   filename?: string,
+  /** This download's own limit in bytes per second (docs/bandwidth.md), besides the fleet-wide cap. */
+  rateLimit?: number | null,
 ): Promise<FastifyReply> {
   const info = await blobs.stat(sha256);
   if (!info) throw new FleetError('NOT_FOUND', `artifact ${sha256} is not in the blob store`);
@@ -66,7 +75,14 @@ export async function sendBlob(
   // largest thing FleetD serves, and every layer a chunk passes through costs throughput.
   reply.hijack();
   reply.raw.writeHead(partial ? 206 : 200, reply.getHeaders() as Record<string, string | number>);
-  await pipeline(body, reply.raw).catch(() => {
+  const paced: Transform[] = [];
+  if (egress) paced.push(egress.throttle());
+  if (rateLimit)
+    paced.push(
+      new EgressLimit(rateLimit, (pacing ?? realPacingTime).now, (pacing ?? realPacingTime).wait).throttle(),
+    );
+  const sent = pipeline([body, ...paced, reply.raw]);
+  await sent.catch(() => {
     // The device went away mid-download: it resumes with Range; nothing to answer.
   });
   return reply;

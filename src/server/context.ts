@@ -1,17 +1,23 @@
 /** What route handlers are given: the store, the clock and the services built on them. */
+import type { KeyObject } from 'node:crypto';
 import type { FsBlobStore } from '../artifacts/blob-store.js';
 import type { DeltaBuilder } from '../artifacts/delta-builder.js';
 import type { TufPublisher } from '../artifacts/tuf/tuf-publisher.js';
 import type { Clock } from '../core/clock.js';
 import type { StatusThresholds } from '../core/device.js';
+import type { TelemetryRetention } from '../core/telemetry.js';
+import type { PacingTime } from '../core/token-bucket.js';
 import type { AlertEvaluator } from '../engine/alert-evaluator.js';
 import type { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import type { ReportBatcher } from '../registry/report-batcher.js';
 import type { Store, TimeContext } from '../store/store.js';
+import type { DeliveryKey } from './delivery/delivery-key.js';
 import type { DeviceCertificates } from './device-certificates.js';
+import type { EgressLimit } from './egress-limit.js';
 import type { FactoryCas } from './factory-cas.js';
 import type { Keyring } from './keyring.js';
 import type { ServerMetrics } from './metrics/server-metrics.js';
+import type { SignedArtifactUrls } from './signed-artifact-urls.js';
 
 /** How devices may authenticate: a client certificate or a bearer credential (`any`), or certificates only. */
 export type DeviceAuthMode = 'any' | 'mtls';
@@ -52,6 +58,20 @@ export interface ServerContext {
   ddiTenant?: string | undefined;
   /** The TUF repository and its publisher; undefined when no TUF root is installed (docs/signing.md). */
   tuf?: TufPublisher | undefined;
+  /** The key Mender device tokens and download links are signed with (docs/clients/mender.md); the API is off without it. */
+  menderTokenKey?: Uint8Array | undefined;
+  /** Public keys a signed Mender artifact must verify with (`--mender-artifact-key`). */
+  menderArtifactKeys?: readonly KeyObject[] | undefined;
+  /** The key the server signs in with on agentless SSH devices (docs/agentless.md). */
+  deliveryKey: DeliveryKey;
+  /** Signed, expiring artifact links on a cache's origin (docs/serving-artifacts.md); off when unset. */
+  signedUrls?: SignedArtifactUrls | undefined;
+  /** The fleet-wide egress cap on artifact bytes (docs/bandwidth.md); none when unset. */
+  egress?: EgressLimit | undefined;
+  /** The time per-download limits are paced by (docs/bandwidth.md): real when unset, virtual in tests. */
+  pacing?: PacingTime | undefined;
+  /** How long telemetry is kept and how often a device may report (docs/telemetry.md); defaults when unset. */
+  telemetryRetention?: TelemetryRetention | undefined;
 }
 
 /** `token`: enrollment needs a token; `approve`: a tokenless request joins the approval queue (docs/enrollment.md). */

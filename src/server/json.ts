@@ -7,6 +7,7 @@ import { iso } from '../protocol/common.js';
 import type { EnrollmentTokenJson, StatsJson } from '../protocol/operator-api.js';
 import type { ReleaseJson, UpdateJson } from '../protocol/releases.js';
 import type { DeviceUpdate, EnrollmentTokenInfo, FleetStats, Release } from '../store/store.js';
+import type { ReleaseVariant } from '../store/variant-store.js';
 
 export function statsJson(s: FleetStats, at: number): StatsJson {
   return {
@@ -20,7 +21,8 @@ export function statsJson(s: FleetStats, at: number): StatsJson {
   };
 }
 
-export function releaseJson(r: Release): ReleaseJson {
+/** With `variants`, the release's variants are listed (those of other releases in it are left out). */
+export function releaseJson(r: Release, variants?: readonly ReleaseVariant[]): ReleaseJson {
   return {
     id: r.id,
     name: r.name,
@@ -34,6 +36,18 @@ export function releaseJson(r: Release): ReleaseJson {
     created_at: new Date(r.createdAt).toISOString(),
     manifest: r.manifest,
     signature: r.signature,
+    ...(variants === undefined
+      ? {}
+      : {
+          variants: variants
+            .filter((v) => v.releaseId === r.id)
+            .map((v) => ({
+              client: v.client,
+              size: v.size,
+              sha256: v.sha256,
+              created_at: new Date(v.createdAt).toISOString(),
+            })),
+        }),
   };
 }
 

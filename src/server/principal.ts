@@ -12,7 +12,7 @@ import type { TokenInfo } from '../store/principals.js';
 import type { Store } from '../store/store.js';
 
 export interface Principal {
-  kind: 'token';
+  kind: 'token' | 'session';
   id: string;
   name: string;
   role: string;

@@ -162,5 +162,12 @@ export function planJson(
     eta: etaJson(eta),
     reachability: { ...reachabilityJson(reachability), targets: reachability.targets },
     timeline,
+    conflicts: plan.conflicts.map((c) => ({
+      rollout_id: c.rolloutId,
+      name: c.name,
+      priority: c.priority,
+      devices: c.devices,
+      outcome: c.outcome,
+    })),
   };
 }

@@ -5,8 +5,10 @@
  * does not even reveal which devices exist elsewhere.
  */
 import type { FastifyRequest } from 'fastify';
+import { isAuditEvent } from '../core/audit/audit-export.js';
 import { FleetError } from '../core/errors.js';
 import { type FilterNode, parseFilter } from '../core/filter/index.js';
+import type { RolloutJson } from '../protocol/rollouts.js';
 import type { StoredEvent } from '../store/store.js';
 import { type ServerContext, timeContext } from './context.js';
 import { principalOf } from './principal.js';
@@ -49,15 +51,18 @@ export async function mustSeeDevice(c: ServerContext, request: FastifyRequest, i
 }
 
 /**
- * The events a principal may read: for a scoped one, only those about a device in its scope (an event about
- * no device, such as a rollout's or a token's, concerns the whole fleet). A page may so hold fewer than asked.
+ * The events a principal may read: an exported audit entry only with `audit.read`; for a scoped principal, only
+ * those about a device in its scope (an event about no device, such as a rollout's or a token's, concerns the
+ * whole fleet). A page may so hold fewer than asked.
  */
 export async function visibleEvents(
   c: ServerContext,
   request: FastifyRequest,
-  events: StoredEvent[],
+  all: StoredEvent[],
 ): Promise<StoredEvent[]> {
-  if (principalOf(request).scopeFilter === undefined) return events;
+  const principal = principalOf(request);
+  const events = principal.permissions.has('audit.read') ? all : all.filter((e) => !isAuditEvent(e.type));
+  if (principal.scopeFilter === undefined) return events;
   const ids = events.flatMap((e) => (e.deviceId === null ? [] : [e.deviceId]));
   const visible = await idsInScope(c, request, ids);
   return events.filter((e) => e.deviceId !== null && visible.has(e.deviceId));
@@ -84,7 +89,7 @@ export function refuseScoped(request: FastifyRequest, what: string): void {
   if (p.scope === null) return;
   throw new FleetError(
     'FORBIDDEN',
-    `${what} reaches beyond a scope; token ${p.name} is limited to devices matching "${p.scope}"`,
+    `${what} reaches beyond a scope; ${p.kind === 'session' ? 'user' : 'token'} ${p.name} is limited to devices matching "${p.scope}"`,
     { scope: p.scope },
   );
 }
@@ -128,8 +133,48 @@ export async function mustStayInScope(
   if (outside > 0) {
     throw new FleetError(
       'FORBIDDEN',
-      `${outside} of the devices named lie outside the scope "${p.scope}" of token ${p.name}`,
+      `${outside} of the devices named lie outside the scope "${p.scope}" of ${p.kind === 'session' ? 'user' : 'token'} ${p.name}`,
       { scope: p.scope, outside },
     );
   }
+}
+
+/**
+ * A rollout as a scoped principal may see it: the devices it names (failing, unreachable, never seen, without a
+ * rollback) narrowed to the scope. Its counts stay the rollout's own: they say how far it is, not which devices.
+ */
+export async function rolloutInScope(
+  c: ServerContext,
+  request: FastifyRequest,
+  rollout: RolloutJson,
+): Promise<RolloutJson> {
+  if (principalOf(request).scopeFilter === undefined) return rollout;
+  const { eta, failing, rollback_unavailable: noRollback } = rollout;
+  const named = [
+    ...failing.map((f) => f.device_id),
+    ...(noRollback?.devices.map((d) => d.device_id) ?? []),
+    ...(eta?.reachability.unreachable.devices ?? []),
+    ...(eta?.reachability.never_seen.devices ?? []),
+  ];
+  const visible = await idsInScope(c, request, named);
+  const seen = <T extends { devices: string[] }>(list: T): T => ({
+    ...list,
+    devices: list.devices.filter((id) => visible.has(id)),
+  });
+  return {
+    ...rollout,
+    failing: failing.filter((f) => visible.has(f.device_id)),
+    rollback_unavailable: noRollback && {
+      ...noRollback,
+      devices: noRollback.devices.filter((d) => visible.has(d.device_id)),
+    },
+    eta: eta && {
+      ...eta,
+      reachability: {
+        ...eta.reachability,
+        unreachable: seen(eta.reachability.unreachable),
+        never_seen: seen(eta.reachability.never_seen),
+      },
+    },
+  };
 }

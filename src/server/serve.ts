@@ -4,8 +4,8 @@
  * simulator drives it idle (createServer), and the tests build their in-process app through it too
  * (test/support/app.ts), so what is tested is what runs.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { createPublicKey, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Server as TlsServer } from 'node:tls';
@@ -18,6 +18,8 @@ import { TufRepository } from '../artifacts/tuf/tuf-repository.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import type { DeltaTool } from '../core/delta.js';
 import { DEFAULT_THRESHOLDS, type StatusThresholds } from '../core/device.js';
+import { DEFAULT_TELEMETRY_RETENTION, type TelemetryRetention } from '../core/telemetry.js';
+import type { PacingTime } from '../core/token-bucket.js';
 import { AlertEvaluator } from '../engine/alert-evaluator.js';
 import { RolloutEngine } from '../engine/rollout-engine.js';
 import { DEFAULT_RETENTION, EventPruner } from '../events/event-pruner.js';
@@ -26,6 +28,7 @@ import { CA_CERTIFICATE_FILE } from '../pki/authority.js';
 import { HeartbeatBatcher } from '../registry/heartbeat-batcher.js';
 import { ReportBatcher } from '../registry/report-batcher.js';
 import { StatusSweeper } from '../registry/status-sweeper.js';
+import { TelemetryPruner } from '../registry/telemetry-pruner.js';
 import { databaseBytes, openStore } from '../store/open.js';
 import type { RetentionPolicy, Store } from '../store/store.js';
 import { type MqttSettings, type RunningMqtt, startMqtt } from '../transport/service.js';
@@ -37,12 +40,19 @@ import { AuditPruner } from './audit/audit-pruner.js';
 import type { AuthFailureWatchOptions } from './audit/auth-failure-watch.js';
 import type { DeviceAuthMode, EnrollmentMode } from './context.js';
 import { dataFolderWarning } from './data-folder.js';
+import { DeliveryKey } from './delivery/delivery-key.js';
+import { DeliveryWorker } from './delivery/delivery-worker.js';
 import { deltaBuilder } from './delta-setup.js';
 import { DeviceCertificates } from './device-certificates.js';
+import type { EgressLimit } from './egress-limit.js';
 import { FACTORY_CA_POLL_MS, FactoryCas } from './factory-cas.js';
 import { Keyring } from './keyring.js';
+import { menderTokenKey } from './mender-auth.js';
 import { readMetricsToken } from './metrics/metrics-token.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
+import { type OidcOptions, OidcSignIn } from './sessions/oidc-sign-in.js';
+import type { SignInPolicies } from './sessions/password-sign-in.js';
+import type { SignedArtifactUrls } from './signed-artifact-urls.js';
 import { assertListenerAllowed, type ListenerTls, PKI_DIR, prepareTls, type TlsSource } from './tls.js';
 
 const TLS_RENEWAL_CHECK_MS = 24 * 3600_000;
@@ -119,6 +129,12 @@ export interface ServerOptions {
   abuseLimits?: AbuseLimits | undefined;
   /** How failed authentication is recorded in bounded amounts (docs/audit.md). */
   authFailureWatch?: AuthFailureWatchOptions | undefined;
+  /** Dashboard session lifetimes and the sign-in lock-out (docs/access.md). */
+  signIn?: SignInPolicies | undefined;
+  /** Dashboard sign-in with OpenID Connect (`--oidc-issuer`, `--oidc-client-id`, `--oidc-roles`). */
+  oidc?: OidcOptions | undefined;
+  /** The same, made already (tests hand in one of their own). */
+  oidcSignIn?: OidcSignIn | undefined;
   /** How long audit entries are kept (`--retain-audit`; default: for ever); pruned every `pruneIntervalMs`. */
   auditRetentionMs?: number | null | undefined;
   /** A file holding the token that may read GET /metrics (besides an admin token); docs/monitoring.md. */
@@ -135,6 +151,24 @@ export interface ServerOptions {
   deltaConcurrency?: number;
   /** How often the TUF metadata is checked for re-signing (default 1 min; what is due follows the clock). */
   tufIntervalMs?: number;
+  /** Serve the Mender device API at /api/devices (docs/clients/mender.md; default true). */
+  menderApi?: boolean;
+  /** Public keys (PEM files) a signed Mender artifact must verify with (`--mender-artifact-key`). */
+  menderArtifactKeyFiles?: string[];
+  /** How often agentless devices' offers are looked at (default 5 s; docs/agentless.md). */
+  deliveryIntervalMs?: number;
+  /** Agentless deliveries at once on this replica (default 4). */
+  deliveryConcurrency?: number;
+  /** The file holding the passphrase of the delivery SSH key (default: one generated in `<data>/delivery`). */
+  deliveryKeyPassphraseFile?: string | undefined;
+  /** Signed, expiring artifact links on a cache's origin (docs/serving-artifacts.md); off when unset. */
+  signedUrls?: SignedArtifactUrls | undefined;
+  /** The fleet-wide egress cap on artifact bytes this server sends (`--egress-cap`; docs/bandwidth.md). */
+  egress?: EgressLimit | undefined;
+  /** The time per-download rate limits are paced by: real when unset; tests pass virtual time. */
+  pacing?: PacingTime | undefined;
+  /** How long telemetry is kept and how often a device may report (docs/telemetry.md; default 48 h, 90 days, 1 min). */
+  telemetryRetention?: TelemetryRetention | undefined;
 }
 
 export interface RunningServer {
@@ -161,6 +195,8 @@ export interface RunningServer {
   deltas: DeltaBuilder | undefined;
   /** Undefined when no TUF root is installed. */
   tuf: TufPublisher | undefined;
+  /** Delivers updates to agentless devices (SSH, HTTP push). */
+  delivery: DeliveryWorker;
   close(): Promise<void>;
 }
 
@@ -191,6 +227,8 @@ export interface ServerParts {
   deltas: DeltaBuilder | undefined;
   /** The TUF repository's publisher; undefined when no TUF root is installed in `<data>/tuf`. */
   tuf: TufPublisher | undefined;
+  /** Delivers updates to agentless devices (SSH, HTTP push); idle until started. */
+  delivery: DeliveryWorker;
 }
 
 export async function createServer(options: ServerOptions = {}): Promise<ServerParts> {
@@ -216,7 +254,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   const adminTokenFile = join(dataDir, ADMIN_TOKEN_FILE);
   const adminToken = await ensureAdminToken(store, adminTokenFile, clock.now());
 
-  const heartbeats = new HeartbeatBatcher(store, clock, thresholds);
+  const heartbeats = new HeartbeatBatcher(store, clock, thresholds, undefined, options.egress?.bytesPerSec);
   const reports = new ReportBatcher(store, clock, thresholds);
   const blobs = options.blobs?.(dataDir, clock) ?? new FsBlobStore(dataDir, clock);
   await blobs.sweepTemp();
@@ -232,6 +270,8 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
         ...(options.alertIntervalMs === undefined ? {} : { minIntervalMs: options.alertIntervalMs }),
         // Evaluations start once the app (and its logger) exists.
         log: { error: (obj, msg) => app.log.error(obj, msg) },
+        // The repository is opened below; rules are first evaluated once the server runs.
+        tufExpiries: () => tufRepository?.expiryWarnings() ?? {},
       })
     : undefined;
   const keyring = await Keyring.open({
@@ -246,7 +286,8 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     info: (obj: object, msg: string) => app.log.info(obj, msg),
     error: (obj: object, msg: string) => app.log.error(obj, msg),
   };
-  const tuf = tufRepository && new TufPublisher(tufRepository, store, tufLog);
+  const tuf = tufRepository && new TufPublisher(tufRepository, store, tufLog, clock);
+  const deliveryKey = new DeliveryKey(dataDir, options.deliveryKeyPassphraseFile);
   const app = await buildApp(
     {
       store,
@@ -275,6 +316,15 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       deltas,
       ddiTenant: options.ddiTenant,
       tuf,
+      menderTokenKey: options.menderApi === false ? undefined : menderTokenKey(dataDir),
+      menderArtifactKeys: (options.menderArtifactKeyFiles ?? []).map((file) =>
+        createPublicKey(readFileSync(file)),
+      ),
+      deliveryKey,
+      signedUrls: options.signedUrls,
+      egress: options.egress,
+      pacing: options.pacing,
+      telemetryRetention: options.telemetryRetention ?? DEFAULT_TELEMETRY_RETENTION,
     },
     {
       logLevel: options.logLevel ?? 'info',
@@ -284,6 +334,10 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       caCertificateFile: join(dataDir, PKI_DIR, CA_CERTIFICATE_FILE),
       ...(options.abuseLimits ? { abuseLimits: options.abuseLimits } : {}),
       ...(options.authFailureWatch ? { authFailureWatch: options.authFailureWatch } : {}),
+      ...(options.signIn ? { signIn: options.signIn } : {}),
+      ...(options.oidcSignIn || options.oidc
+        ? { oidc: options.oidcSignIn ?? new OidcSignIn(options.oidc as OidcOptions) }
+        : {}),
     },
   );
   // With `https` set, Fastify's server is a tls.Server.
@@ -328,6 +382,10 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     owner,
     log: app.log,
   });
+  const delivery = new DeliveryWorker(store, reports, blobs, clock, thresholds, deliveryKey, {
+    ...(options.deliveryConcurrency === undefined ? {} : { concurrency: options.deliveryConcurrency }),
+    log: app.log,
+  });
   return {
     app,
     store,
@@ -350,6 +408,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     alertRules,
     deltas,
     tuf,
+    delivery,
   };
 }
 
@@ -376,6 +435,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
           heartbeatIntervalSec: options.heartbeatIntervalSec ?? 300,
           log: app.log,
           clock: parts.clock,
+          telemetryMinIntervalMs: (options.telemetryRetention ?? DEFAULT_TELEMETRY_RETENTION).minIntervalMs,
         },
       ).catch(async (error: unknown) => {
         await app.close();
@@ -406,9 +466,17 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       ? undefined
       : new AuditPruner(store, parts.clock, options.auditRetentionMs, app.log);
   auditPruner?.start(options.pruneIntervalMs ?? 10 * 60_000);
+  const telemetryPruner = new TelemetryPruner(
+    store,
+    parts.clock,
+    options.telemetryRetention ?? DEFAULT_TELEMETRY_RETENTION,
+    app.log,
+  );
+  telemetryPruner.start(options.pruneIntervalMs ?? 10 * 60_000);
   // Signed before the first device asks: the releases uploaded while the server was down, a fresh timestamp.
   await parts.tuf?.tick();
   parts.tuf?.start(options.tufIntervalMs);
+  parts.delivery.start(options.deliveryIntervalMs ?? 5_000);
   return {
     app,
     store,
@@ -427,6 +495,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     tls: parts.tls,
     deltas: parts.deltas,
     tuf: parts.tuf,
+    delivery: parts.delivery,
     async close() {
       process.off('SIGHUP', reloadAlertRules);
       clearInterval(renewal);
@@ -436,9 +505,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await app.close();
       await parts.pruner.stop();
       await auditPruner?.stop();
+      await telemetryPruner.stop();
       await parts.tuf?.stop();
       await scrubber.stop();
       await webhooks.stop();
+      await parts.delivery.stop();
       await engine.stop();
       await sweeper.stop();
       await store.close();

@@ -47,15 +47,34 @@ export function withStorableCheck(validate: ValidateFunction): Checked {
   return checked;
 }
 
+/**
+ * Route schemas compile once per process, not once per server. A compiled validator depends only on the schema's
+ * content, the part it checks and the shared schemas, so servers in one process (a restart in the simulator, the
+ * tests' hundreds of servers) share them: compiling every route again was most of a server's start.
+ */
+const validators = new Map<string, Checked>();
+const compilers = new Map<string, { strict: Ajv; lenient: Ajv }>();
+
 export function validatorCompiler(shared: object[]): FastifySchemaCompiler<object> {
-  const strict = ajv({ coerceTypes: false });
-  const lenient = ajv({ coerceTypes: 'array' });
-  for (const schema of shared) {
-    strict.addSchema(schema);
-    lenient.addSchema(schema);
+  const sharedKey = JSON.stringify(shared);
+  let pair = compilers.get(sharedKey);
+  if (!pair) {
+    pair = { strict: ajv({ coerceTypes: false }), lenient: ajv({ coerceTypes: 'array' }) };
+    for (const schema of shared) {
+      pair.strict.addSchema(schema);
+      pair.lenient.addSchema(schema);
+    }
+    compilers.set(sharedKey, pair);
   }
+  const { strict, lenient } = pair;
   return ({ schema, httpPart }) => {
-    const compiler = httpPart === 'body' ? strict : lenient;
-    return withStorableCheck(compiler.compile(schema));
+    const isBody = httpPart === 'body';
+    const key = `${sharedKey}\n${isBody ? 'body' : 'text'}\n${JSON.stringify(schema)}`;
+    let checked = validators.get(key);
+    if (!checked) {
+      checked = withStorableCheck((isBody ? strict : lenient).compile(schema));
+      validators.set(key, checked);
+    }
+    return checked;
   };
 }

@@ -3,8 +3,9 @@
  * every operator request that may change something (POST, PUT, PATCH, DELETE under /api/v1) once its answer is
  * known, and every failed authentication (a 401, or a 429 of the failure limit) through the AuthFailureWatch.
  * Kept: who (the token's actor and role), the source address, the method and route pattern, the ids in the
- * route's parameters and the id of what a create made, the status, the request id. Never a body, a header or
- * a query string: tokens, passwords, enrollment secrets and credentials travel there.
+ * route's parameters and the id of what a create made, the status, the request id, and what the change turned
+ * its target from and into when the route says (`auditChange`: states and names, small). Never a body, a
+ * header or a query string: tokens, passwords, enrollment secrets and credentials travel there.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { actorOf } from '../auth.js';
@@ -34,6 +35,14 @@ function targetOf(request: FastifyRequest, status: number, payload: unknown): Re
 
 const pathOf = (request: FastifyRequest) => request.url.split('?', 1)[0] ?? '';
 
+/** How many device ids an entry names at most when a change reaches many devices (it keeps the count too). */
+export const AUDITED_DEVICES = 100;
+
+/** What a change turned its target from and into, for its audit entry; a route calls it once it is made. */
+export function auditChange(request: FastifyRequest, before: unknown, after: unknown): void {
+  request.auditChange = { before, after };
+}
+
 /** Audits the operator API's changes; installed inside its scope, after its authentication hook. */
 export function auditOperatorChanges(operatorApi: FastifyInstance, c: ServerContext): void {
   operatorApi.addHook('onSend', async (request, reply, payload) => {
@@ -49,8 +58,8 @@ export function auditOperatorChanges(operatorApi: FastifyInstance, c: ServerCont
         action: `${request.method} ${route}`,
         target: targetOf(request, reply.statusCode, payload),
         outcome: reply.statusCode,
-        before: null,
-        after: null,
+        before: request.auditChange?.before ?? null,
+        after: request.auditChange?.after ?? null,
         requestId: request.id,
         data: {},
       })
@@ -99,5 +108,7 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Refused by the operator API before authentication (its source failed too often). */
     operatorRefused?: boolean;
+    /** What the change turned its target from and into (`auditChange`). */
+    auditChange?: { before: unknown; after: unknown };
   }
 }

@@ -8,6 +8,8 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { type BlobCheck, emptyUpload } from '../../artifacts/blob-store.js';
 import { blobsOf, type DamagedBlob, damageEvent, damageJson, damageOf } from '../../artifacts/blob-verify.js';
+import { bundleProblem } from '../../artifacts/bundle-check.js';
+import { MenderArtifactError, readMenderArtifact } from '../../artifacts/mender-artifact.js';
 import { readHead, swuProblem } from '../../artifacts/swu.js';
 import { FleetError } from '../../core/errors.js';
 import { canonicalManifest, type Manifest, parseManifest, RELEASE_TYPES } from '../../core/manifest.js';
@@ -16,6 +18,7 @@ import { withErrors } from '../../protocol/common.js';
 import { ReleaseJson, VerifyReport } from '../../protocol/releases.js';
 import { newId } from '../../registry/credentials.js';
 import type { Release } from '../../store/store.js';
+import { auditChange } from '../audit/audit-trail.js';
 import { actorOf, operatorOf } from '../auth.js';
 import { sendBlob } from '../blob-reply.js';
 import type { ServerContext } from '../context.js';
@@ -52,6 +55,15 @@ const RepairReply = Type.Object({
 const RefParams = Type.Object({
   ref: Type.String({ maxLength: 256, description: 'Release id or name@version' }),
 });
+/** What the audit log keeps of a release made or deleted: what names and identifies it, never its bytes. */
+const releaseShown = (r: Release) => ({
+  name: r.name,
+  version: r.version,
+  type: r.type,
+  sha256: r.sha256,
+  size: r.size,
+});
+
 /** Resolves `rel_…` or `name@version` to a release. */
 export async function findRelease(c: ServerContext, ref: string): Promise<Release> {
   const at = ref.lastIndexOf('@');
@@ -84,7 +96,9 @@ function aborted(request: FastifyRequest, name: string, version: string): FleetE
   return new FleetError('VALIDATION', 'the upload was cut off before its end');
 }
 
-/** An upload found its blob stored but damaged, and replaced it: the event says which releases had it. */
+/**
+ * An upload found its blob stored but damaged, and replaced it: the event says which releases and variants used it.
+ */
 async function reportRepair(
   c: ServerContext,
   sha256: string,
@@ -92,8 +106,10 @@ async function reportRepair(
   found: BlobCheck,
   actor: string,
 ): Promise<DamagedBlob | undefined> {
-  const users = (await c.store.releases.list()).filter((r) => r.sha256 === sha256);
-  const damage = damageOf({ sha256, size, releases: blobsOf(users)[0]?.releases ?? [] }, found);
+  const releases = await c.store.releases.list();
+  const variants = await c.store.variants.of(releases.map((r) => r.id));
+  const users = blobsOf(releases, variants).find((b) => b.sha256 === sha256);
+  const damage = damageOf({ releases: [], ...users, sha256, size }, found);
   if (damage) await c.store.appendEvents([damageEvent('artifact.repaired', damage, c.clock.now(), actor)]);
   return damage;
 }
@@ -107,6 +123,38 @@ async function mustBeSwu(c: ServerContext, sha256: string): Promise<void> {
   if (problem === undefined) return;
   if (!(await c.store.releases.blobInUse(sha256))) await c.blobs.delete(sha256);
   throw new FleetError('VALIDATION', `type swu: ${problem}`);
+}
+
+/** A release of type `bundle` must hold a valid bundle.json and its files (artifacts/bundle-check.ts), as for swu. */
+async function mustBeBundle(c: ServerContext, sha256: string): Promise<void> {
+  const problem = await bundleProblem(await c.blobs.createReadStream(sha256));
+  if (problem === undefined) return;
+  if (!(await c.store.releases.blobInUse(sha256))) await c.blobs.delete(sha256);
+  throw new FleetError('VALIDATION', `type bundle: ${problem}`);
+}
+
+/**
+ * A release of type `mender` must be a Mender Artifact v3 whose checksums hold and whose signature, if any,
+ * verifies (artifacts/mender-artifact.ts); each of its hardware types must be one of the artifact's device types,
+ * which the deployment repeats to the client. Refused before the release is written, like a bad `.swu`.
+ */
+async function mustBeMender(c: ServerContext, sha256: string, hardware: readonly string[]): Promise<void> {
+  let problem: string | undefined;
+  try {
+    const artifact = await readMenderArtifact(await c.blobs.createReadStream(sha256), {
+      keys: c.menderArtifactKeys ?? [],
+    });
+    const foreign = hardware.filter((h) => !artifact.deviceTypes.includes(h));
+    if (foreign.length > 0) {
+      problem = `hardware ${foreign.join(', ')} is not among the artifact's device types (${artifact.deviceTypes.join(', ')})`;
+    }
+  } catch (error) {
+    if (!(error instanceof MenderArtifactError)) throw error;
+    problem = error.message;
+  }
+  if (problem === undefined) return;
+  if (!(await c.store.releases.blobInUse(sha256))) await c.blobs.delete(sha256);
+  throw new FleetError('VALIDATION', `type mender: ${problem}`);
 }
 
 /**
@@ -196,6 +244,8 @@ const uploadRoute =
             });
         const manifest = signed?.manifest ?? parseManifest(manifestText);
         if (manifest.type === 'swu') await mustBeSwu(c, blob.sha256);
+        if (manifest.type === 'mender') await mustBeMender(c, blob.sha256, manifest.hardware);
+        if (manifest.type === 'bundle') await mustBeBundle(c, blob.sha256);
         const signing = signed ?? c.keyring.sign(manifestText);
         const release: Release = {
           id: newId('rel'),
@@ -217,6 +267,7 @@ const uploadRoute =
           if (!(await c.store.releases.blobInUse(blob.sha256))) await c.blobs.delete(blob.sha256);
           throw error;
         }
+        auditChange(request, null, releaseShown(release));
         // Signed into TUF targets before a device can be offered it; a failure is logged and the timer retries.
         await c.tuf?.tick().catch(() => undefined);
         return reply.status(201).send(releaseJson(release));
@@ -251,6 +302,11 @@ const uploadRoute =
             throw request.raw.readableAborted ? aborted(request, release.name, release.version) : error;
           });
         const damage = await reportRepair(c, release.sha256, release.size, before, actor);
+        auditChange(
+          request,
+          { sha256: release.sha256, stored: damage ? damage.problem : 'intact' },
+          { sha256: release.sha256, stored: 'intact' },
+        );
         return { sha256: release.sha256, found: damage ? damage.problem : 'intact' };
       },
     );
@@ -271,7 +327,11 @@ export const artifactRoutes =
           response: withErrors({ 200: Type.Object({ artifacts: Type.Array(ReleaseJson) }) }),
         },
       },
-      async () => ({ artifacts: (await c.store.releases.list()).map(releaseJson) }),
+      async () => {
+        const releases = await c.store.releases.list();
+        const variants = await c.store.variants.of(releases.map((r) => r.id));
+        return { artifacts: releases.map((r) => releaseJson(r, variants)) };
+      },
     );
 
     app.post(
@@ -281,7 +341,7 @@ export const artifactRoutes =
         schema: {
           summary: 'Re-hash stored artifacts and report the damaged or missing ones',
           description:
-            'Reads every stored blob (or only that of `release`) and checks it still hashes to its sha256. ' +
+            'Reads every stored blob (or only those of `release`), with its variants, and checks it still hashes to its sha256. ' +
             'Each damaged blob is also recorded as an `artifact.corrupted` event. Reads all the bytes: slow for large stores.',
           tags: ['artifacts'],
           querystring: VerifyQuery,
@@ -294,7 +354,7 @@ export const artifactRoutes =
         const releases = ref === undefined ? await c.store.releases.list() : [await findRelease(c, ref)];
         let bytes = 0;
         const damaged: DamagedBlob[] = [];
-        const blobs = blobsOf(releases);
+        const blobs = blobsOf(releases, await c.store.variants.of(releases.map((r) => r.id)));
         for (const blob of blobs) {
           const check = await c.blobs.check(blob.sha256);
           bytes += check.size;
@@ -319,7 +379,10 @@ export const artifactRoutes =
           response: withErrors({ 200: ReleaseJson }),
         },
       },
-      async (request) => releaseJson(await findRelease(c, request.params.ref)),
+      async (request) => {
+        const release = await findRelease(c, request.params.ref);
+        return releaseJson(release, await c.store.variants.of([release.id]));
+      },
     );
 
     app.get(
@@ -351,8 +414,12 @@ export const artifactRoutes =
       },
       async (request) => {
         const release = await findRelease(c, request.params.ref);
+        const variants = await c.store.variants.of([release.id]);
         await c.store.releases.delete(release.id, c.clock.now(), actorOf(operatorOf(request)));
-        if (!(await c.store.releases.blobInUse(release.sha256))) await c.blobs.delete(release.sha256);
+        auditChange(request, { ...releaseShown(release), variants: variants.length }, null);
+        for (const sha256 of [release.sha256, ...variants.map((v) => v.sha256)]) {
+          if (!(await c.store.releases.blobInUse(sha256))) await c.blobs.delete(sha256);
+        }
         await c.tuf?.tick().catch(() => undefined);
         return { deleted: release.id };
       },

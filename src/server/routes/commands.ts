@@ -31,6 +31,7 @@ import {
 import { withErrors } from '../../protocol/common.js';
 import { DeviceParams } from '../../protocol/operator-api.js';
 import { newId } from '../../registry/credentials.js';
+import { auditChange } from '../audit/audit-trail.js';
 import { actorOf, authenticateDevice, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
 import { mustSeeDevice, mustStayInScope, ofVisibleDevices, scopedFilter } from '../scope.js';
@@ -87,6 +88,12 @@ export const commandRoutes =
           ctx,
           actorOf(operator),
         );
+        // The kind and how many devices it went to; never the script (a signed shell script) or its signature.
+        auditChange(request, null, {
+          kind: spec.kind,
+          ...(spec.app === undefined ? {} : { app: spec.app }),
+          targets: Object.values(command?.counts ?? {}).reduce((sum, n) => sum + (n ?? 0), 0),
+        });
         return reply
           .status(command ? 201 : 200)
           .send({ command: command ? { ...summaryJson(command), counts: command.counts } : null, results });

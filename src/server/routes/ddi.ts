@@ -11,6 +11,7 @@ import { type TSchema, Type } from 'typebox';
 import { BlobDigestCache } from '../../artifacts/blob-digests.js';
 import { feedbackMeaning } from '../../core/ddi-feedback.js';
 import { FleetError, isFleetError } from '../../core/errors.js';
+import { withReportedAttributes } from '../../core/tag-edit.js';
 import { FINAL_STATES, isAllowed } from '../../core/update-state.js';
 import {
   actionIdOf,
@@ -31,14 +32,12 @@ import {
   ddiProof,
   registerByGateway,
 } from '../ddi-auth.js';
+import { clientFile } from '../variant-files.js';
 
 export const DEFAULT_DDI_TENANT = 'DEFAULT';
 
 /** How many of a device's newest updates an action id is looked for among. */
 const ACTIONS_LOOKED_AT = 20;
-const TAG_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
-const MAX_TAGS = 64;
-const MAX_TAG_VALUE = 256;
 
 const Device = Type.Object({ controllerId: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' }) });
 const Action = Type.Object({
@@ -112,14 +111,7 @@ export const ddiRoutes =
       const ctx = timeContext(c);
       const device = await c.store.getDevice(deviceId, ctx);
       if (!device) return;
-      const tags = { ...device.tags };
-      for (const [key, value] of Object.entries(attributes)) {
-        if (!TAG_KEY.test(key) || key === 'client') continue;
-        if (!(key in tags) && Object.keys(tags).length >= MAX_TAGS - 1) continue;
-        // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed.
-        tags[key] = value.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, MAX_TAG_VALUE);
-      }
-      Object.assign(tags, CLIENT_TAG);
+      const tags = withReportedAttributes(device.tags, attributes, CLIENT_TAG.client);
       const changed = Object.entries(tags).some(([k, v]) => device.tags[k] !== v);
       if (changed) await c.store.importDevices([{ id: deviceId, tags }], ctx, `device:${deviceId}`);
       if (tagged.size > 100_000) tagged.clear();
@@ -156,6 +148,13 @@ export const ddiRoutes =
         }
         if (await pausedBeforeInstall(offer.update))
           return { cancelAction: `${href}/cancelAction/${action}` };
+        // A release with neither a .swu of its own nor a swupdate variant fails here, not on the device.
+        const release = await c.store.releases.getById(offer.update.releaseId);
+        const file = release && (await clientFile(c, 'swupdate', release));
+        if (file?.kind === 'missing') {
+          await failUpdate(offer.update, file.reason);
+          return {};
+        }
         return { deploymentBase: `${href}/deploymentBase/${action}` };
       }
       const [latest] = await c.store.updates.list({ deviceId, limit: 1 });
@@ -163,6 +162,20 @@ export const ddiRoutes =
         return { cancelAction: `${href}/cancelAction/${actionIdOf(latest.id)}` };
       }
       return {};
+    }
+
+    /** Fails an update the device cannot install, with the reason (as a report of it, so the engine counts it). */
+    async function failUpdate(update: DeviceUpdate, reason: string): Promise<void> {
+      if (FINAL_STATES.has(update.state) || !isAllowed(update.state, 'failed')) return;
+      await c.reports
+        .submit({
+          deviceId: update.deviceId,
+          updateId: update.id,
+          report: { seq: update.lastSeq + 1, state: 'failed', error: reason },
+        })
+        .catch((error: unknown) => {
+          if (!isFleetError(error) || error.code !== 'TRANSITION_NOT_ALLOWED') throw error;
+        });
     }
 
     async function authenticated(request: FastifyRequest, controllerId: string): Promise<string> {
@@ -225,22 +238,20 @@ export const ddiRoutes =
         }
         const release = await c.store.releases.getById(update.releaseId);
         if (!release) throw new FleetError('NOT_FOUND', `the release of action ${actionId} is gone`);
+        const file = await clientFile(c, 'swupdate', release);
+        if (file.kind === 'missing') throw new FleetError('NOT_FOUND', file.reason);
         const rollout = update.rolloutId === null ? undefined : await c.store.rollouts.get(update.rolloutId);
-        const { sha1, md5 } = await digests.of(release.sha256);
-        const filename =
-          `${release.name}-${release.version}.${release.type === 'swu' ? 'swu' : 'bin'}`.replace(
-            /[^A-Za-z0-9._-]/g,
-            '_',
-          );
+        const { sha1, md5 } = await digests.of(file.sha256);
+        const filename = `${release.name}-${release.version}.swu`.replace(/[^A-Za-z0-9._-]/g, '_');
         return deploymentJson(
           Number(actionId),
           { name: release.name, version: release.version, soft: rollout?.spec.action === 'soft' },
           {
             filename,
-            size: release.size,
+            size: file.size,
             sha1,
             md5,
-            sha256: release.sha256,
+            sha256: file.sha256,
             href: `${base(request, deviceId)}/softwaremodules/${release.id}/artifacts/${filename}`,
           },
         );
@@ -322,22 +333,25 @@ export const ddiRoutes =
         const { controllerId, releaseId } = request.params;
         const deviceId = await authenticated(request, controllerId);
         const release = await c.store.releases.getById(releaseId);
-        if (!release || !(await c.store.updates.mayDownload(deviceId, release.sha256))) {
+        const grant = release && (await c.store.updates.downloadGrant(deviceId, release.sha256));
+        if (!release || !grant) {
           throw new FleetError('FORBIDDEN', `no update in progress gives ${deviceId} this artifact`);
         }
+        const file = await clientFile(c, 'swupdate', release);
+        if (file.kind === 'missing') throw new FleetError('FORBIDDEN', file.reason);
         if (request.method === 'HEAD') {
           // SWUpdate asks the size first; Fastify's own HEAD answer would say a length of 0.
           reply.hijack();
           reply.raw.writeHead(200, {
-            'content-length': release.size,
+            'content-length': file.size,
             'content-type': 'application/octet-stream',
             'accept-ranges': 'bytes',
-            etag: `"${release.sha256}"`,
+            etag: `"${file.sha256}"`,
           });
           reply.raw.end();
           return reply;
         }
-        return sendBlob(c, release.sha256, request, reply);
+        return sendBlob(c, file.sha256, request, reply, undefined, grant.rateLimit);
       },
     );
   };

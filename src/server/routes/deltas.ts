@@ -72,9 +72,8 @@ export const deviceDeltaRoutes =
         const sha256 = request.params.sha256.toLowerCase();
         for (const delta of await c.store.deltas.bySha256(sha256)) {
           const target = await c.store.releases.getById(delta.targetReleaseId);
-          if (target && (await c.store.updates.mayDownload(deviceId, target.sha256))) {
-            return sendBlob(c, sha256, request, reply);
-          }
+          const grant = target && (await c.store.updates.downloadGrant(deviceId, target.sha256));
+          if (grant) return sendBlob(c, sha256, request, reply, undefined, grant.rateLimit);
         }
         throw new FleetError('FORBIDDEN', `no update in progress gives ${deviceId} this delta`);
       },

@@ -7,6 +7,7 @@ import { checkTimeZone } from '../../core/device.js';
 import { FleetError } from '../../core/errors.js';
 import { deviceCommandJson } from '../../protocol/commands.js';
 import { withErrors } from '../../protocol/common.js';
+import { configOfferJson } from '../../protocol/config.js';
 import {
   AdmissionPendingReply,
   CertificateReply,
@@ -28,6 +29,7 @@ import { sendBlob } from '../blob-reply.js';
 import { type ServerContext, timeContext } from '../context.js';
 import { withDeltas } from '../delta-offers.js';
 import type { DeviceCertificate } from '../device-certificates.js';
+import { withSignedUrls } from '../signed-artifact-urls.js';
 
 const certificateJson = (issued: DeviceCertificate) => ({
   certificate: issued.certificatePem,
@@ -164,7 +166,7 @@ export const deviceApi =
         const body = request.body;
         await mustActAsItself(c, request, proof, body.device_id);
         const heartbeat = heartbeatFromBody(body.device_id, body);
-        const { outcome, offers, commands } = await c.heartbeats.submit(
+        const { outcome, offers, commands, config } = await c.heartbeats.submit(
           proof.method === 'certificate'
             ? { certificateFingerprint: proof.fingerprint, heartbeat }
             : { credentialHash: hashSecret(proof.secret), heartbeat },
@@ -173,10 +175,12 @@ export const deviceApi =
           if (proof.method === 'certificate') return refuseCertificate(c, request);
           throw new FleetError('UNAUTHENTICATED', 'the device credential is unknown, revoked or wrong');
         }
-        const pending = await withDeltas(c, body.firmware_version, offers, offers.map(pendingUpdateJson));
+        const full = withSignedUrls(c.signedUrls, c.clock.now(), offers.map(pendingUpdateJson));
+        const pending = await withDeltas(c, body.firmware_version, offers, full);
         return {
           pending_updates: pending,
           ...(commands.length > 0 ? { commands: commands.map(deviceCommandJson) } : {}),
+          ...(config ? { config: configOfferJson(config) } : {}),
           next_heartbeat: c.heartbeatIntervalSec,
         };
       },
@@ -222,10 +226,10 @@ export const deviceApi =
       },
       async (request, reply) => {
         const deviceId = await authenticateDevice(c, request);
-        if (!(await c.store.updates.mayDownload(deviceId, request.params.sha256))) {
+        const grant = await c.store.updates.downloadGrant(deviceId, request.params.sha256);
+        if (!grant)
           throw new FleetError('FORBIDDEN', `no update in progress gives ${deviceId} this artifact`);
-        }
-        return sendBlob(c, request.params.sha256, request, reply);
+        return sendBlob(c, request.params.sha256, request, reply, undefined, grant.rateLimit);
       },
     );
   };

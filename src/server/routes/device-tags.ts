@@ -5,9 +5,12 @@ import { parseFilter } from '../../core/filter/index.js';
 import { checkTagEdit } from '../../core/tag-edit.js';
 import { withErrors } from '../../protocol/common.js';
 import { TagEditBody, TagEditReply } from '../../protocol/tags.js';
+import { AUDITED_DEVICES, auditChange } from '../audit/audit-trail.js';
 import { actorOf, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
 import { mustStayInScope, scopedFilter } from '../scope.js';
+
+/** The changed devices an edit's audit entry names: an edit by filter may change 10,000. */
 
 export const deviceTagRoutes =
   (c: ServerContext): FastifyPluginAsyncTypebox =>
@@ -39,7 +42,15 @@ export const deviceTagRoutes =
         const selection =
           filter === undefined ? { ids } : { filter: scopedFilter(request, filter) ?? filter };
         const results = await c.store.tags.edit(edit, selection, timeContext(c), actorOf(operator));
-        return { results, changed: results.filter((r) => r.ok && r.changed).length };
+        const changed = results.filter((r) => r.ok && r.changed);
+        // Tags before differ per device and are not read; the edit and which devices it changed are kept.
+        auditChange(request, null, {
+          set: edit.set,
+          remove: edit.remove,
+          changed: changed.length,
+          devices: changed.slice(0, AUDITED_DEVICES).map((r) => r.id),
+        });
+        return { results, changed: changed.length };
       },
     );
   };

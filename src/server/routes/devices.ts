@@ -1,6 +1,8 @@
 /** Operator API for the device registry. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import type { Device } from '../../core/device.js';
 import { FleetError } from '../../core/errors.js';
 import { parseFilter } from '../../core/filter/index.js';
 import { importRecords, preauthorizedIds } from '../../core/fleet-import.js';
@@ -18,8 +20,10 @@ import {
   RevokedCertificates,
 } from '../../protocol/operator-api.js';
 import { deviceCredential, hashSecret, splitDeviceCredential } from '../../registry/credentials.js';
+import { AUDITED_DEVICES, auditChange } from '../audit/audit-trail.js';
 import { actorOf, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
+import { principalOf } from '../principal.js';
 import { idsInScope, mustSeeDevice, refuseScoped, scopedFilter } from '../scope.js';
 
 /** An import of 50,000 devices is about 20 MB of JSON; the CLI sends larger files in parts. */
@@ -28,6 +32,15 @@ const IMPORT_BODY_LIMIT = 64 * 1024 * 1024;
 export const deviceRoutes =
   (c: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
+    /**
+     * The configuration state the device JSON shows, in one query for a whole page (never one per device); left
+     * out for a principal without `config.read`, as its document names are configuration to read.
+     */
+    const configStates = async (request: FastifyRequest, devices: readonly Device[]) =>
+      principalOf(request).permissions.has('config.read')
+        ? c.store.config.statesOf(devices.map((d) => d.id))
+        : undefined;
+
     app.get(
       '/devices',
       {
@@ -51,7 +64,11 @@ export const deviceRoutes =
           cursor: q.cursor,
           limit: q.limit ?? 100,
         });
-        return { devices: page.devices.map(deviceJson), next_cursor: page.nextCursor };
+        const configs = await configStates(request, page.devices);
+        return {
+          devices: page.devices.map((d) => deviceJson(d, configs && { of: configs.get(d.id) })),
+          next_cursor: page.nextCursor,
+        };
       },
     );
 
@@ -90,7 +107,8 @@ export const deviceRoutes =
         const device = await c.store.getDevice(request.params.id, timeContext(c));
         if (!device)
           throw new FleetError('DEVICE_NOT_FOUND', `device ${request.params.id} is not registered`);
-        return deviceJson(device);
+        const configs = await configStates(request, [device]);
+        return deviceJson(device, configs && { of: configs.get(device.id) });
       },
     );
 
@@ -110,12 +128,20 @@ export const deviceRoutes =
         const operator = operatorOf(request);
         refuseScoped(request, 'an import');
         const ctx = timeContext(c);
-        return c.store.importDevices(
-          importRecords(request.body, ctx.now),
+        const records = importRecords(request.body, ctx.now);
+        const result = await c.store.importDevices(
+          records,
           ctx,
           actorOf(operator),
           preauthorizedIds(request.body),
         );
+        // Counts and the first ids: an import may name thousands of devices.
+        auditChange(request, null, {
+          created: result.created,
+          updated: result.updated,
+          devices: records.slice(0, AUDITED_DEVICES).map((r) => r.id),
+        });
+        return result;
       },
     );
 
@@ -189,7 +215,13 @@ export const deviceRoutes =
             timeContext(c),
             actorOf(operator),
           );
-          return { results, moved: results.filter((r) => r.ok).length };
+          const moved = results.filter((r) => r.ok);
+          auditChange(request, null, {
+            admission: decision === 'accept' ? 'accepted' : 'rejected',
+            moved: moved.length,
+            devices: moved.slice(0, AUDITED_DEVICES).map((r) => r.id),
+          });
+          return { results, moved: moved.length };
         },
       );
     }
@@ -208,9 +240,10 @@ export const deviceRoutes =
       async (request) => {
         const operator = operatorOf(request);
         await mustSeeDevice(c, request, request.params.id);
-        return deviceJson(
-          await c.store.decommissionDevice(request.params.id, timeContext(c), actorOf(operator)),
-        );
+        const before = await c.store.getDevice(request.params.id, timeContext(c));
+        const device = await c.store.decommissionDevice(request.params.id, timeContext(c), actorOf(operator));
+        auditChange(request, before && { status: before.status }, { status: device.status });
+        return deviceJson(device);
       },
     );
 
@@ -263,6 +296,7 @@ export const deviceRoutes =
         const id = request.params.id;
         await mustSeeDevice(c, request, id);
         const revoked = await c.store.certificates.revokeDevice(id, c.clock.now(), actorOf(operator));
+        auditChange(request, null, { revoked });
         return { device_id: id, revoked };
       },
     );

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { DURATION_LIMITS, parseDuration } from '../../core/duration.js';
 import { FleetError } from '../../core/errors.js';
-import { parseFilter } from '../../core/filter/index.js';
+import { groupNames, parseFilter } from '../../core/filter/index.js';
 import { withErrors } from '../../protocol/common.js';
 import {
   EnrollmentCreateBody,
@@ -19,6 +19,7 @@ import {
   StatsReply,
 } from '../../protocol/operator-api.js';
 import { hashSecret, newId, newSecret } from '../../registry/credentials.js';
+import { auditChange } from '../audit/audit-trail.js';
 import { actorOf, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
 import { enrollmentTokenJson, statsJson } from '../json.js';
@@ -128,8 +129,16 @@ export const fleetRoutes =
           'expires_in',
           DURATION_LIMITS.tokenExpiry,
         );
-        if (body.claim !== undefined && parseFilter(body.claim) === undefined) {
+        const claim = body.claim === undefined ? undefined : parseFilter(body.claim);
+        if (body.claim !== undefined && claim === undefined) {
           throw new FleetError('VALIDATION', 'claim: give a filter naming the devices the token may claim');
+        }
+        // A claim is checked against one device as it enrolls, in memory, where group terms are not resolved.
+        if (groupNames(claim).size > 0) {
+          throw new FleetError(
+            'VALIDATION',
+            'claim: group terms cannot be used in a claim; name the devices by id, tag or other fields',
+          );
         }
         const token = newSecret('enroll');
         const record = {
@@ -141,6 +150,13 @@ export const fleetRoutes =
           claim: body.claim ?? null,
         };
         await c.store.createEnrollmentToken(record, hashSecret(token), actorOf(operator));
+        // Never the token: what it allows and until when.
+        auditChange(request, null, {
+          uses_left: record.usesLeft,
+          expires_at: new Date(record.expiresAt).toISOString(),
+          tags: record.tags,
+          claim: record.claim,
+        });
         return reply.status(201).send({
           id: record.id,
           token,
@@ -181,7 +197,10 @@ export const fleetRoutes =
         },
       },
       async (request) => {
-        await c.store.revokeEnrollmentToken(request.params.id, c.clock.now(), actorOf(operatorOf(request)));
+        const now = c.clock.now();
+        await c.store.revokeEnrollmentToken(request.params.id, now, actorOf(operatorOf(request)));
+        // The store refuses a token revoked already: it was live until now.
+        auditChange(request, { revoked_at: null }, { revoked_at: new Date(now).toISOString() });
         return { revoked: request.params.id };
       },
     );

@@ -21,6 +21,7 @@ import {
 import { iso, withErrors } from '../../protocol/common.js';
 import { hashSecret, newId, newSecret } from '../../registry/credentials.js';
 import type { TokenInfo, User } from '../../store/principals.js';
+import { auditChange } from '../audit/audit-trail.js';
 import { actorOf, operatorOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { hashPassword } from '../passwords.js';
@@ -57,7 +58,8 @@ async function grantable(
   role: string,
   scope: string | undefined,
 ): Promise<string | null> {
-  if (scope !== undefined) parseFilter(scope); // FILTER_SYNTAX before anything is written
+  // FILTER_SYNTAX before anything is written, an unknown group or a cycle of groups included.
+  if (scope !== undefined) await c.store.groups.expand(parseFilter(scope));
   const exists = Object.hasOwn(BUILT_IN_ROLES, role) || (await c.store.principals.findRole(role));
   if (!exists) {
     throw new FleetError(
@@ -76,6 +78,17 @@ async function grantable(
   return scope === undefined ? creator.scope : `(${creator.scope}) and (${scope})`;
 }
 
+/** The principal as whoami (and the dashboard's session) shows it. */
+export const whoamiJson = (p: Principal) => ({
+  kind: p.kind,
+  id: p.id,
+  name: p.name,
+  role: p.role,
+  permissions: PERMISSIONS.filter((x) => p.permissions.has(x)),
+  scope: p.scope,
+  expires_at: iso(p.expiresAt),
+});
+
 export const principalRoutes =
   (c: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
@@ -89,18 +102,7 @@ export const principalRoutes =
           response: withErrors({ 200: WhoamiJson }),
         },
       },
-      async (request) => {
-        const p = principalOf(request);
-        return {
-          kind: p.kind,
-          id: p.id,
-          name: p.name,
-          role: p.role,
-          permissions: PERMISSIONS.filter((x) => p.permissions.has(x)),
-          scope: p.scope,
-          expires_at: iso(p.expiresAt),
-        };
-      },
+      async (request) => whoamiJson(principalOf(request)),
     );
 
     app.post(
@@ -128,6 +130,7 @@ export const principalRoutes =
           },
           actorOf(operatorOf(request)),
         );
+        auditChange(request, null, { name: user.name, role: user.role, scope: user.scope });
         return reply.status(201).send(userJson(user));
       },
     );
@@ -156,14 +159,19 @@ export const principalRoutes =
           response: withErrors({ 200: UserJson }),
         },
       },
-      async (request) =>
-        userJson(
-          await c.store.principals.disableUser(
-            request.params.name,
-            c.clock.now(),
-            actorOf(operatorOf(request)),
-          ),
-        ),
+      async (request) => {
+        const before = await c.store.principals.findUser(request.params.name);
+        const user = await c.store.principals.disableUser(
+          request.params.name,
+          c.clock.now(),
+          actorOf(operatorOf(request)),
+        );
+        const disabled = (u: { disabledAt: number | null }) => ({
+          disabled_at: u.disabledAt === null ? null : new Date(u.disabledAt).toISOString(),
+        });
+        auditChange(request, before && disabled(before), disabled(user));
+        return userJson(user);
+      },
     );
 
     app.post(
@@ -200,6 +208,13 @@ export const principalRoutes =
           hashSecret(secret),
           actor,
         );
+        // Never the secret: what the token may do and until when.
+        auditChange(request, null, {
+          name: token.name,
+          role: token.role,
+          scope: token.scope,
+          expires_at: token.expiresAt === null ? null : new Date(token.expiresAt).toISOString(),
+        });
         return reply.status(201).send({ ...tokenJson(token), token: secret });
       },
     );
@@ -228,14 +243,24 @@ export const principalRoutes =
           response: withErrors({ 200: TokenJson }),
         },
       },
-      async (request) =>
-        tokenJson(
-          await c.store.principals.revokeToken(
-            request.params.id,
-            c.clock.now(),
-            actorOf(operatorOf(request)),
-          ),
-        ),
+      async (request) => {
+        const token = await c.store.principals.revokeToken(
+          request.params.id,
+          c.clock.now(),
+          actorOf(operatorOf(request)),
+        );
+        // The store refuses a token revoked already: it was live until now.
+        auditChange(
+          request,
+          { name: token.name, role: token.role, revoked_at: null },
+          {
+            name: token.name,
+            role: token.role,
+            revoked_at: token.revokedAt === null ? null : new Date(token.revokedAt).toISOString(),
+          },
+        );
+        return tokenJson(token);
+      },
     );
 
     app.get(
@@ -281,6 +306,7 @@ export const principalRoutes =
           { name: request.body.name, permissions, createdAt: c.clock.now() },
           actorOf(operatorOf(request)),
         );
+        auditChange(request, null, { name: role.name, permissions: role.permissions });
         return reply.status(201).send({ name: role.name, built_in: false, permissions: role.permissions });
       },
     );
@@ -297,7 +323,9 @@ export const principalRoutes =
         },
       },
       async (request) => {
+        const before = await c.store.principals.findRole(request.params.name);
         await c.store.principals.deleteRole(request.params.name, c.clock.now(), actorOf(operatorOf(request)));
+        auditChange(request, before && { name: before.name, permissions: before.permissions }, null);
         return { deleted: request.params.name };
       },
     );

@@ -5,21 +5,27 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { DURATION_LIMITS, MAX_DURATION_TEXT, parseDuration } from '../../core/duration.js';
 import { FleetError } from '../../core/errors.js';
 import type { Permission } from '../../core/permissions.js';
+import { REHEARSAL_LIMITS } from '../../core/rollout/rehearsal.js';
 import { ROLLOUT_COMMANDS, ROLLOUT_STATES, type RolloutCommand } from '../../core/rollout/rollout-state.js';
 import { parseRolloutSpec, RolloutSpecSchema } from '../../core/rollout/spec.js';
 import { UPDATE_STATES } from '../../core/update-state.js';
 import { planEta, planReachability, rolloutProgress } from '../../engine/progress.js';
+import { rehearsePlan } from '../../engine/rehearsal.js';
 import { createRollout, planFor, runCommand } from '../../engine/rollout-service.js';
 import { INT4_MAX, withErrors } from '../../protocol/common.js';
 import { UpdateJson } from '../../protocol/releases.js';
 import { RolloutJson } from '../../protocol/rollouts.js';
+import { auditChange } from '../audit/audit-trail.js';
 import { actorOf, operatorOf } from '../auth.js';
+import { clientLimitsOf } from '../client-limits.js';
 import { type ServerContext, timeContext } from '../context.js';
 import { updateJson } from '../json.js';
+import { rehearsalJson } from '../rehearsal-json.js';
 import { planJson, rolloutJson } from '../rollout-json.js';
-import { ofVisibleDevices, rolloutTargetsInScope } from '../scope.js';
+import { ofVisibleDevices, rolloutInScope, rolloutTargetsInScope } from '../scope.js';
 import { validatorCompiler } from '../validation.js';
 import { parseYamlBody } from '../yaml-body.js';
 
@@ -30,6 +36,23 @@ const CommandParams = Type.Object(
 );
 const CreateQuery = Type.Object(
   { dry_run: Type.Optional(Type.Boolean({ description: 'Answer the plan; create nothing' })) },
+  { additionalProperties: false },
+);
+const RehearseQuery = Type.Object(
+  {
+    failure_rate: Type.Optional(
+      Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'Share of attempts that fail' }),
+    ),
+    seeds: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: REHEARSAL_LIMITS.seeds, default: 5, description: 'Runs' }),
+    ),
+    deadline: Type.Optional(
+      Type.String({
+        maxLength: MAX_DURATION_TEXT,
+        description: 'From now (e.g. 72h): find the smallest max_concurrent whose P90 finish meets it',
+      }),
+    ),
+  },
   { additionalProperties: false },
 );
 const ListQuery = Type.Object(
@@ -95,11 +118,61 @@ export const rolloutRoutes =
           const planned = await planFor(c.store, spec, ctx);
           const eta = await planEta(c.store, planned, planned.devices, ctx);
           const reachability = await planReachability(c.store, planned, planned.devices, ctx);
-          return reply.status(200).send(planJson(planned, eta, reachability, ctx.now));
+          const limits = await clientLimitsOf(c, spec, planned.release, ctx);
+          return reply
+            .status(200)
+            .send({ ...planJson(planned, eta, reachability, ctx.now), client_limits: limits });
         }
         const { rollout } = await createRollout(c.store, spec, ctx, actorOf(operatorOf(request)));
+        auditChange(request, null, {
+          name: rollout.name,
+          release: rollout.release,
+          strategy: rollout.spec.strategy,
+          filter: rollout.spec.filter,
+          targets: rollout.targets,
+        });
         c.deltas?.planRollout(rollout.id, rollout.releaseId); // in the background: the reply does not wait
-        return reply.status(201).send(rolloutJson(rollout, await rolloutProgress(c.store, rollout, ctx)));
+        return reply
+          .status(201)
+          .send(
+            await rolloutInScope(
+              c,
+              request,
+              rolloutJson(rollout, await rolloutProgress(c.store, rollout, ctx)),
+            ),
+          );
+      },
+    );
+
+    app.post(
+      '/rollouts/rehearse',
+      {
+        // Reads the registry and writes nothing: a reader may rehearse what an operator would create.
+        config: { permission: 'rollouts.read' },
+        schema: {
+          summary:
+            "Rehearse a rollout spec in virtual time on the fleet's learnt history: timeline, finish P50/P90, gates",
+          tags: ['rollouts'],
+          body: RolloutSpecSchema,
+          querystring: RehearseQuery,
+          response: withErrors({ 200: Type.Unknown({ description: 'The rehearsal' }) }),
+        },
+        validatorCompiler: (route) => (route.httpPart === 'body' ? () => true : checkParts(route)),
+      },
+      async (request) => {
+        const deadlineText = request.query.deadline;
+        const deadlineMs =
+          deadlineText === undefined ? null : parseDuration(deadlineText, 'deadline', DURATION_LIMITS.any);
+        const parsed = parseRolloutSpec(request.body);
+        const spec = { ...parsed, filter: await rolloutTargetsInScope(c, request, parsed.filter) };
+        const ctx = timeContext(c);
+        const planned = await planFor(c.store, spec, ctx);
+        const result = await rehearsePlan(c.store, planned, ctx, {
+          failureRate: request.query.failure_rate ?? 0,
+          seeds: request.query.seeds ?? 5,
+          deadline: deadlineMs === null ? null : ctx.now + deadlineMs,
+        });
+        return rehearsalJson(result);
       },
     );
 
@@ -121,7 +194,11 @@ export const rolloutRoutes =
           ...(request.query.state ? { states: [request.query.state] } : {}),
         });
         const rollouts = [];
-        for (const r of list) rollouts.push(rolloutJson(r, await rolloutProgress(c.store, r, ctx)));
+        for (const r of list) {
+          rollouts.push(
+            await rolloutInScope(c, request, rolloutJson(r, await rolloutProgress(c.store, r, ctx))),
+          );
+        }
         return { rollouts };
       },
     );
@@ -140,7 +217,7 @@ export const rolloutRoutes =
       async (request) => {
         const r = await c.store.rollouts.get(request.params.id);
         if (!r) throw new FleetError('NOT_FOUND', `rollout ${request.params.id} does not exist`);
-        return rolloutJson(r, await rolloutProgress(c.store, r, timeContext(c)));
+        return rolloutInScope(c, request, rolloutJson(r, await rolloutProgress(c.store, r, timeContext(c))));
       },
     );
 
@@ -176,7 +253,8 @@ export const rolloutRoutes =
       {
         config: { permission: { param: 'command', permissions: COMMAND_PERMISSIONS } },
         schema: {
-          summary: 'pause, resume, cancel, approve (the next phase), promote (blue-green) or rollback',
+          summary:
+            'pause, resume, cancel, approve (the next phase), promote (progressive: the next phase now; blue-green: switch) or rollback',
           tags: ['rollouts'],
           params: CommandParams,
           response: withErrors({ 200: RolloutJson }),
@@ -184,6 +262,7 @@ export const rolloutRoutes =
       },
       async (request) => {
         const ctx = timeContext(c);
+        const before = await c.store.rollouts.get(request.params.id);
         const r = await runCommand(
           c.store,
           request.params.id,
@@ -191,7 +270,11 @@ export const rolloutRoutes =
           ctx,
           actorOf(operatorOf(request)),
         );
-        return rolloutJson(r, await rolloutProgress(c.store, r, ctx));
+        auditChange(request, before && { state: before.state, current_phase: before.currentPhase }, {
+          state: r.state,
+          current_phase: r.currentPhase,
+        });
+        return rolloutInScope(c, request, rolloutJson(r, await rolloutProgress(c.store, r, ctx)));
       },
     );
   };

@@ -5,6 +5,7 @@ import { describeCertificate } from '../../pki/describe.js';
 import { withErrors } from '../../protocol/common.js';
 import { TrustCaBody, TrustedCaJson } from '../../protocol/trusted-cas.js';
 import type { TrustedCa } from '../../store/store.js';
+import { auditChange } from '../audit/audit-trail.js';
 import { actorOf, operatorOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
 
@@ -51,7 +52,9 @@ export const trustedCaRoutes =
           },
           actorOf(operatorOf(request)),
         );
-        return reply.status(201).send(trustedCaJson(ca));
+        const shown = trustedCaJson(ca);
+        auditChange(request, null, { name: shown.name, fingerprint: shown.fingerprint });
+        return reply.status(201).send(shown);
       },
     );
 
@@ -79,7 +82,15 @@ export const trustedCaRoutes =
           response: withErrors({ 200: TrustedCaJson }),
         },
       },
-      async (request) =>
-        trustedCaJson(await c.factoryCas.untrust(request.params.name, actorOf(operatorOf(request)))),
+      async (request) => {
+        const ca = await c.factoryCas.untrust(request.params.name, actorOf(operatorOf(request)));
+        const shown = trustedCaJson(ca);
+        auditChange(
+          request,
+          { fingerprint: shown.fingerprint, removed_at: null },
+          { fingerprint: shown.fingerprint, removed_at: shown.removed_at },
+        );
+        return shown;
+      },
     );
   };

@@ -8,6 +8,7 @@ import { Type } from 'typebox';
 import type { TufPublisher } from '../../artifacts/tuf/tuf-publisher.js';
 import { FleetError } from '../../core/errors.js';
 import { withErrors } from '../../protocol/common.js';
+import { auditChange } from '../audit/audit-trail.js';
 import { authenticateDevice } from '../auth.js';
 import { sendBlob } from '../blob-reply.js';
 import type { ServerContext } from '../context.js';
@@ -79,6 +80,24 @@ const TufStatus = Type.Object({
   root_version: Type.Integer(),
 });
 
+const Role = Type.Union([Type.Literal('targets'), Type.Literal('snapshot'), Type.Literal('timestamp')]);
+
+const TufState = Type.Object({
+  root_version: Type.Integer(),
+  /** The key id each online role signs with now. */
+  keys: Type.Object({ targets: Type.String(), snapshot: Type.String(), timestamp: Type.String() }),
+  /** When the trusted root and each role's published metadata expire. */
+  expires: Type.Record(Type.String(), Type.String()),
+});
+
+const RotationKey = Type.Object({
+  role: Role,
+  root_version: Type.Integer(),
+  key_id: Type.String(),
+  /** The new public key in TUF's form, for the next root to name. */
+  key: Type.Object({}, { additionalProperties: true }),
+});
+
 export const tufOperatorRoutes =
   (c: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
@@ -87,12 +106,79 @@ export const tufOperatorRoutes =
       {
         config: { permission: 'releases.read' },
         schema: {
-          summary: "The TUF repository's trusted root version",
+          summary: "The TUF repository's trusted root version, online key ids and expiry times",
           tags: ['artifacts'],
-          response: withErrors({ 200: TufStatus }),
+          response: withErrors({ 200: TufState }),
         },
       },
-      async () => ({ root_version: publisherOf(c).repository.rootVersion }),
+      async () => {
+        const repository = publisherOf(c).repository;
+        const expires: Record<string, string> = {};
+        for (const [role, ms] of Object.entries(repository.expiries())) {
+          if (ms !== undefined) expires[role] = new Date(ms).toISOString();
+        }
+        return { root_version: repository.rootVersion, keys: repository.keyIds, expires };
+      },
+    );
+
+    app.post(
+      '/tuf/targets/signatures',
+      {
+        config: { permission: 'releases.write' },
+        schema: {
+          summary:
+            "Add offline signatures (CI's targets key) to the current targets metadata, when the root requires them",
+          tags: ['artifacts'],
+          body: Type.Object({
+            version: Type.Integer({ minimum: 1 }),
+            signatures: Type.Array(
+              Type.Object({
+                keyid: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+                sig: Type.String({ pattern: '^[0-9a-f]{2,1024}$' }),
+              }),
+              { minItems: 1, maxItems: 20 },
+            ),
+          }),
+          response: withErrors({
+            200: Type.Object({ version: Type.Integer(), signatures: Type.Integer() }),
+          }),
+        },
+      },
+      async (request) => {
+        const publisher = publisherOf(c);
+        const { version, signatures } = request.body;
+        const count = await publisher.repository.addTargetsSignatures(version, signatures);
+        auditChange(request, null, { targets_version: version, signatures: count });
+        // Snapshot and timestamp now name the signed bytes.
+        await publisher.tick();
+        return { version, signatures: count };
+      },
+    );
+
+    app.post(
+      '/tuf/keys/:role/rotate',
+      {
+        config: { permission: 'keys.write' },
+        schema: {
+          summary:
+            'Make the new key of an online role (a rotation, or the revocation of a stolen key) for the next root to name; it signs once that root is installed',
+          tags: ['artifacts'],
+          params: Type.Object({ role: Role }),
+          response: withErrors({ 201: RotationKey }),
+        },
+      },
+      async (request, reply) => {
+        const repository = publisherOf(c).repository;
+        const key = await repository.prepareRotation(request.params.role);
+        // The new public key's id, for the next root to name; its private half never leaves the key store.
+        auditChange(request, null, { role: request.params.role, key_id: key.keyID });
+        return reply.status(201).send({
+          role: request.params.role,
+          root_version: repository.rootVersion,
+          key_id: key.keyID,
+          key: key.toJSON(),
+        });
+      },
     );
 
     app.post(
@@ -109,7 +195,9 @@ export const tufOperatorRoutes =
       },
       async (request, reply) => {
         const publisher = publisherOf(c);
+        const before = publisher.repository.rootVersion;
         const version = await publisher.repository.installRoot(JSON.stringify(request.body));
+        auditChange(request, { root_version: before }, { root_version: version });
         // Clients that see a new root re-check every role; fresh timestamp and snapshot do no harm.
         await publisher.tick();
         return reply.status(201).send({ root_version: version });

@@ -5,6 +5,7 @@ import { FleetError } from '../../core/errors.js';
 import { DeviceId, withErrors } from '../../protocol/common.js';
 import { UpdateParams } from '../../protocol/device-api.js';
 import { UpdateJson } from '../../protocol/releases.js';
+import { AUDITED_DEVICES, auditChange } from '../audit/audit-trail.js';
 import { actorOf, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
 import { updateJson } from '../json.js';
@@ -69,6 +70,13 @@ export const updateRoutes =
           timeContext(c),
           actorOf(operatorOf(request)),
         );
+        auditChange(request, null, {
+          release: `${release.name}@${release.version}`,
+          action: request.body.action ?? 'install',
+          assigned: result.assigned.length,
+          skipped: result.skipped.length,
+          devices: result.assigned.slice(0, AUDITED_DEVICES).map((u) => u.deviceId),
+        });
         return {
           assigned: result.assigned.map(updateJson),
           skipped: result.skipped.map((s) => ({ device_id: s.deviceId, reason: s.reason })),
@@ -135,9 +143,13 @@ export const updateRoutes =
         if (found && (await ofVisibleDevices(c, request, [found])).length === 0) {
           throw new FleetError('NOT_FOUND', `update ${request.params.id} does not exist`);
         }
-        return updateJson(
-          await c.store.updates.cancel(request.params.id, timeContext(c), actorOf(operatorOf(request))),
+        const update = await c.store.updates.cancel(
+          request.params.id,
+          timeContext(c),
+          actorOf(operatorOf(request)),
         );
+        auditChange(request, found && { state: found.state }, { state: update.state });
+        return updateJson(update);
       },
     );
   };

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { subscribesToAudit } from '../../core/audit/audit-export.js';
 import { FleetError } from '../../core/errors.js';
 import { shownUrl } from '../../core/shown-url.js';
 import { checkWebhookTarget } from '../../events/webhook-egress.js';
@@ -10,8 +11,10 @@ import { withErrors } from '../../protocol/common.js';
 import { WebhookCreatedJson, WebhookJson, WebhookStatusJson } from '../../protocol/webhooks.js';
 import { newId } from '../../registry/credentials.js';
 import type { Webhook } from '../../store/store.js';
+import { auditChange } from '../audit/audit-trail.js';
 import { actorOf, operatorOf } from '../auth.js';
 import type { ServerContext } from '../context.js';
+import { principalOf } from '../principal.js';
 import { refuseScoped } from '../scope.js';
 
 const iso = (ms: number | null) => (ms === null || ms === 0 ? null : new Date(ms).toISOString());
@@ -27,7 +30,8 @@ const CreateBody = Type.Object(
     types: Type.Optional(
       Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' }), {
         maxItems: 32,
-        description: 'Event type prefixes, e.g. "rollout." or "update.failed"; none: every event',
+        description:
+          'Event type prefixes, e.g. "rollout." or "update.failed"; none: every event but audit entries, which need "audit" named (and audit.read)',
       }),
     ),
     rollout: Type.Optional(
@@ -61,6 +65,9 @@ function webhookJson(w: Webhook) {
   };
 }
 
+/** A webhook as its audit entry shows it: where events go and which, never its secret or a URL's password. */
+const webhookShown = (w: Webhook) => ({ url: shownUrl(w.url), types: w.types, rollout: w.rolloutId });
+
 export const webhookRoutes =
   (c: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
@@ -85,6 +92,14 @@ export const webhookRoutes =
         // A webhook is sent every event, of every device: not for a principal that sees only some.
         refuseScoped(request, 'a webhook');
         const body = request.body;
+        // The audit log goes out only to a receiver chosen by someone who may read it.
+        if (subscribesToAudit(body.types ?? []) && !principalOf(request).permissions.has('audit.read')) {
+          throw new FleetError(
+            'FORBIDDEN',
+            `types: a webhook receiving audit entries needs the permission audit.read, which role ${principalOf(request).role} does not grant`,
+            { permission: 'audit.read' },
+          );
+        }
         const url = validateWebhookUrl(body.url, 'url');
         if (!c.webhookAllowPrivate) checkWebhookTarget(new URL(url), 'url');
         const secret = body.secret ?? `whsec_${randomBytes(32).toString('base64url')}`;
@@ -99,6 +114,7 @@ export const webhookRoutes =
           },
           actorOf(operatorOf(request)),
         );
+        auditChange(request, null, webhookShown(webhook));
         return reply.status(201).send({ ...webhookJson(webhook), secret });
       },
     );
@@ -145,7 +161,9 @@ export const webhookRoutes =
         },
       },
       async (request) => {
+        const before = await c.store.webhooks.get(request.params.id);
         await c.store.webhooks.delete(request.params.id, c.clock.now(), actorOf(operatorOf(request)));
+        auditChange(request, before && webhookShown(before), null);
         return { deleted: request.params.id };
       },
     );
