@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/clock.js';
+import { TokenBucket } from '../core/token-bucket.js';
 import { FINAL_STATES, isAllowed, type UpdateState } from '../core/update-state.js';
 import { Agent, AgentFatalError, type AgentOptions } from './agent.js';
 import { silentLogger } from './log.js';
@@ -32,6 +33,8 @@ interface ServedUpdate {
   artifact: Buffer;
   retry_after: number | null;
   soft?: boolean;
+  download_rate_limit?: number;
+  hold_reason?: string;
 }
 
 interface RecordedReport {
@@ -128,6 +131,8 @@ class ProtocolServer {
           download_url: `${API}/artifacts/${u.sha256}`,
           retry_after: u.retry_after,
           soft: u.soft ?? false,
+          ...(u.download_rate_limit ? { download_rate_limit: u.download_rate_limit } : {}),
+          ...(u.hold_reason ? { hold_reason: u.hold_reason } : {}),
         }));
       return json(res, 200, { pending_updates: pending, next_heartbeat: 60 });
     }
@@ -486,6 +491,55 @@ describe('agent', () => {
     expect(await exists(join(stateDir, 'trial.json'))).toBe(false);
   });
 
+  it('goes back at its first restart when the bootloader ran the boot counter down to 0', async () => {
+    const crash = async (): Promise<Verdict> => {
+      throw new Error('the new release does not boot');
+    };
+    const { server, stateDir, agent, restart } = await setup({ health: crash });
+    const u = server.offer(release('upd_1'));
+    await agent.runOnce();
+    expect((await readFile(join(stateDir, 'boot-count'), 'utf8')).trim()).toBe('3');
+    await writeFile(join(stateDir, 'boot-count'), '0\n'); // what a bootloader script leaves after 3 boots
+    await restart().runOnce(); // restart 1 of 3: the counter decides
+    expect(server.reportsFor(u.id).at(-1)).toMatchObject({
+      state: 'rolled_back',
+      error: 'crash loop: the boot counter ran out without a commit',
+    });
+    expect(await current(stateDir)).toBe('slots/a');
+    expect(await exists(join(stateDir, 'boot-count'))).toBe(false);
+  });
+
+  it('rolls back a release whose supervised application crash-loops, and restarts the application on each switch', async () => {
+    // the application fails while slot b (the new release) is active: `current` resolves to slots/b
+    const command =
+      'echo "run in $(basename "$(pwd -P)")"; [ "$(basename "$(pwd -P)")" = b ] && exit 1; exec sleep 60';
+    let agent: Agent | undefined;
+    // the release's own check passes, once the application restarted by the switch has crashed
+    const health = async (): Promise<Verdict> => {
+      // each turn of the event loop lets the child's exit through; no timer, no fixed wait
+      while (agent!.apps()[0]!.state !== 'crash-loop') await new Promise((next) => setImmediate(next));
+      return { ok: true, value: undefined };
+    };
+    const setupDone = await setup({
+      apps: [{ name: 'till', command }],
+      crashPolicy: { windowMs: 60_000, maxCrashes: 1, baseDelayMs: 1_000, maxDelayMs: 1_000 },
+      health,
+    });
+    agent = setupDone.agent;
+    const u = setupDone.server.offer(release('upd_1'));
+    await agent.runOnce();
+    expect(setupDone.server.reportsFor(u.id).at(-1)).toMatchObject({
+      state: 'rolled_back',
+      error: 'crash loop: till (exit 1)',
+    });
+    expect(await current(setupDone.stateDir)).toBe('slots/a');
+    expect(agent.apps()[0]!.state).toBe('running'); // back on slot a, started again
+    const log = await readFile(join(setupDone.stateDir, 'logs', 'till.log'), 'utf8');
+    expect(log).toContain('run in b');
+    await agent.run(AbortSignal.abort()); // stops the applications
+    expect(agent.apps()[0]!.state).toBe('stopped');
+  });
+
   it('stages a download_only release, then switches to it without downloading again', async () => {
     const { server, stateDir, agent } = await setup();
     const rel = release('upd_1');
@@ -588,6 +642,34 @@ describe('agent', () => {
     u.retry_after = null;
     await agent.runOnce();
     expect(u.state).toBe('succeeded');
+  });
+
+  it('downloads no faster than the download_rate_limit of its offer (virtual time), and waits out a metered hold', async () => {
+    const time = {
+      at: 0,
+      now: () => time.at,
+      wait: async (ms: number) => {
+        time.at += ms;
+      },
+    };
+    const { server, agent } = await setup({ downloadPacing: time });
+    const u = server.offer({
+      ...release('upd_1', {}, { size: 300_000 }),
+      retry_after: 900,
+      hold_reason:
+        'metered connection: the release is 300kB and the rollout allows no download on a metered link',
+    });
+    await agent.runOnce();
+    expect(server.artifactBytesSent).toBe(0);
+    expect(server.reportsFor(u.id)).toEqual([]);
+    u.retry_after = null;
+    delete u.hold_reason;
+    u.download_rate_limit = 100_000;
+    await agent.runOnce();
+    expect(u.state).toBe('succeeded');
+    expect(server.artifactBytesSent).toBe(300_000);
+    // 300 kB at 100 kB/s from a full bucket (25 kB), read 25 kB at most at a time: at least 2.5 s.
+    expect(time.at).toBeGreaterThanOrEqual(TokenBucket.minimumMs(300_000, 100_000, 25_000, 25_000));
   });
 
   it('does not repeat a state the server already set', async () => {

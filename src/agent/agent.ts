@@ -7,14 +7,20 @@
  * `runOnce()` is one step of the loop (tests drive it directly); `run()` repeats it on a timer.
  */
 import type { KeyObject } from 'node:crypto';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type Clock, systemClock } from '../core/clock.js';
+import type { PacingTime } from '../core/token-bucket.js';
 import type { DeviceCommandJson } from '../protocol/commands.js';
+import type { DeviceConfigOfferJson } from '../protocol/config.js';
 import { DeviceClient, type HeartbeatBody, type PendingUpdate, ProtocolError } from './client.js';
+import { ConfigHook } from './config-hook.js';
 import { DeviceCertificate } from './device-certificate.js';
 import type { HttpFetch } from './downloader.js';
 import type { HealthCheck } from './health.js';
+import { HealthCounters } from './health-counters.js';
 import type { KeyAlgorithm } from './identity.js';
+import type { InstallerConfig } from './installers.js';
 import { type Logger, stderrLogger } from './log.js';
 import { MemorySlots, MemoryStateDir } from './memory-state.js';
 import { MqttChannel } from './mqtt-channel.js';
@@ -24,6 +30,9 @@ import { Reporter } from './reporter.js';
 import { Backoff, heartbeatDelayMs, type Random } from './schedule.js';
 import { Slots } from './slots.js';
 import { StateDir } from './state-dir.js';
+import type { CrashPolicy } from './supervisor/crash-policy.js';
+import { type AppSpec, Supervisor } from './supervisor/supervisor.js';
+import { TelemetryCollector, type TelemetrySources } from './telemetry.js';
 import { TufVerifier } from './tuf-verifier.js';
 import { UpdateFlow } from './update-flow.js';
 import { loadPublicKey, type Verdict } from './verify.js';
@@ -78,15 +87,39 @@ export interface AgentOptions {
   name?: string;
   timezone?: string;
   tags?: Record<string, string>;
+  /** A file in which the application's supervisor keeps a count of its crashes (docs/health-gates.md). */
+  appCrashFile?: string | undefined;
+  /** The time a download's rate limit is paced by (docs/bandwidth.md): real by default, virtual in tests. */
+  downloadPacing?: PacingTime | undefined;
   /** Telemetry added to each heartbeat (battery, location, metrics…). */
   telemetry?: () => Omit<HeartbeatBody, 'device_id' | 'firmware_version' | 'timestamp'>;
+  /**
+   * Telemetry and inventory reports (docs/telemetry.md), over HTTP beside the heartbeat: every `intervalMs`
+   * (default 5 min), the inventory with the first and then every `inventoryIntervalMs` (default 24 h). Off when unset.
+   */
+  telemetryReports?: (TelemetrySources & { intervalMs?: number; inventoryIntervalMs?: number }) | undefined;
   /** Restarts during a trial before the agent goes back to the previous slot on its own (default 3). */
   maxTrialRestarts?: number;
+  /** Boots the bootloader grants a trial before the agent goes back (the `boot-count` it decrements; default 3). */
+  trialBoots?: number;
+  /** How long one install step may run: a script, `rauc install`, `dpkg -i`… (default 5 min). */
   scriptTimeoutMs?: number;
+  /** What the install handlers need: file targets, RAUC/SWUpdate/dpkg settings (docs/installers.md). */
+  installers?: InstallerConfig;
+  /**
+   * Applications the agent supervises (run with `sh -c` in the active slot, restarted after a switch, on a
+   * crash after a backoff; logs rotated in STATE/logs). A crash loop fails a trial's health check.
+   */
+  apps?: AppSpec[];
+  crashPolicy?: CrashPolicy;
   /** The shell commands remote commands run (reboot, restart-app, collect-logs); see remote-commands.ts. */
   commandHooks?: Partial<CommandHooks>;
   /** How long one remote command may run (default 10 min). */
   commandTimeoutMs?: number;
+  /** Remote configuration: the shell command that applies a document (config-hook.ts); none, none applied. */
+  configHook?: string;
+  /** How long the configuration hook may run (default 5 min). */
+  configHookTimeoutMs?: number;
   clock?: Clock;
   fetch?: HttpFetch;
   random?: Random;
@@ -127,14 +160,22 @@ export class Agent {
   private approvalDue = 0;
   private readonly lockout: Backoff;
   private flow!: UpdateFlow;
+  private healthCounters = new HealthCounters(undefined, undefined);
   private readonly commands: RemoteCommands;
+  private readonly configHook: ConfigHook | undefined;
   private readonly abort = new AbortController();
+  /** The supervised applications, when `apps` are configured. */
+  private supervisor: Supervisor | undefined;
   /** Heartbeats and reports: over MQTT when it is configured and up, else over HTTP. */
   private readonly channel: Channel;
   private readonly mqtt: MqttChannel | undefined;
   /** A wake-up came: the next step starts now instead of after the sleep. */
   private woken = false;
   private interruptSleep: (() => void) | undefined;
+  private readonly collector: TelemetryCollector | undefined;
+  /** When the next telemetry and inventory reports are due (ms, by the injected clock). */
+  private telemetryDue = 0;
+  private inventoryDue = 0;
 
   constructor(private readonly options: AgentOptions) {
     this.state = options.memoryState ? new MemoryStateDir(options.stateDir) : new StateDir(options.stateDir);
@@ -168,6 +209,7 @@ export class Agent {
     // parsed now: a bad key stops the agent at start, not at its first update
     this.publicKey =
       typeof options.publicKey === 'string' ? loadPublicKey(options.publicKey) : options.publicKey;
+    this.collector = options.telemetryReports && new TelemetryCollector(options.telemetryReports);
     this.callRetry = new Backoff(this.random);
     this.lockout = new Backoff(this.random, LOCKOUT_CAP_MS);
     this.commands = new RemoteCommands({
@@ -178,6 +220,16 @@ export class Agent {
       // Results go over HTTP whichever channel heartbeats, as downloads do.
       post: (id, result) => this.client.commandResult(id, result),
     });
+    this.configHook =
+      options.configHook === undefined
+        ? undefined
+        : new ConfigHook({
+            command: options.configHook,
+            dir: join(options.stateDir, 'config'),
+            timeoutMs: options.configHookTimeoutMs ?? 5 * 60_000,
+            log: this.log,
+            post: (status) => this.client.configStatus(status),
+          });
   }
 
   /** One step: deliver reports, heartbeat, work on the pending update. Returns ms until the next step. */
@@ -186,6 +238,7 @@ export class Agent {
     this.busy = true;
     try {
       if (!this.started) await this.start();
+      this.supervisor?.poll();
       if (!this.enrolled() && !(await this.enroll())) {
         const now = this.clock.now();
         return Math.max(this.callRetry.waitMs(now), this.approvalDue - now);
@@ -201,6 +254,7 @@ export class Agent {
       let next: number;
       let pending: PendingUpdate[] | undefined;
       let commands: DeviceCommandJson[] = [];
+      let config: DeviceConfigOfferJson | undefined;
       try {
         const answer = await this.channel.heartbeat(await this.heartbeatBody());
         this.callRetry.succeeded();
@@ -212,20 +266,31 @@ export class Agent {
         next = heartbeatDelayMs(answer.nextHeartbeatSec, this.random);
         pending = answer.pending;
         commands = answer.commands;
+        config = answer.config;
       } catch (e) {
         // Refused credential: nothing else can succeed either, so ask again rarely and do nothing else.
         if (credentialRefused(e)) return this.lockedOutFor(e);
         this.log.warn('heartbeat failed', { error: (e as Error).message });
         next = this.callRetry.failed(this.clock.now());
       }
+      if (!this.lockedOut) await this.reportTelemetry();
       if (commands.length > 0) await this.commands.run(commands);
       else if (!this.lockedOut) await this.commands.flush();
+      if (!this.lockedOut) await this.configHook?.apply(config);
       if (pending) {
         this.reports.observe(pending);
         await this.flow.work(pending);
       }
       await this.reports.flush();
-      const waits = [next, this.flow.waitMs(), this.reports.retryInMs(), this.certificate?.waitMs()];
+      const telemetryWait = this.collector && Math.max(0, this.telemetryDue - this.clock.now());
+      const waits = [
+        next,
+        this.flow.waitMs(),
+        this.reports.retryInMs(),
+        this.certificate?.waitMs(),
+        telemetryWait,
+        this.appRestartInMs(),
+      ];
       return Math.min(...waits.filter((w): w is number => w !== undefined));
     } finally {
       this.busy = false;
@@ -255,8 +320,26 @@ export class Agent {
       this.interruptSleep = undefined;
       this.woken = false;
     }
+    await this.supervisor?.stopAll();
     await this.mqtt?.close();
     await this.certificate?.close();
+  }
+
+  /** The supervised applications' states (empty without `apps`). */
+  apps() {
+    return this.supervisor?.status() ?? [];
+  }
+
+  private appRestartInMs(): number | undefined {
+    const due = this.apps()
+      .map((a) => a.restartAt)
+      .filter((t): t is number => t !== undefined);
+    return due.length > 0 ? Math.max(0, Math.min(...due) - this.clock.now()) : undefined;
+  }
+
+  /** After a switch or a rollback the applications run what the active slot now holds. */
+  private async restartApps(): Promise<void> {
+    for (const app of this.options.apps ?? []) await this.supervisor?.restart(app.name);
   }
 
   /** The server has something for us (a wake-up over MQTT): heartbeat now rather than at the next interval. */
@@ -293,6 +376,11 @@ export class Agent {
       });
     }
     await this.slots.init();
+    this.healthCounters = new HealthCounters(
+      o.memoryState ? undefined : this.state.path('health-counters.json'),
+      o.appCrashFile,
+    );
+    await this.healthCounters.open();
     const outbox = o.memoryState ? Outbox.inMemory() : await Outbox.open(this.state.path('outbox.json'));
     this.reports = new Reporter(outbox, this.channel, this.clock, this.random, this.log);
     this.client.credential = await this.state.readCredential();
@@ -324,8 +412,23 @@ export class Agent {
             server: o.server,
             fetch: this.client.fetchFn,
           });
+    if (o.apps && o.apps.length > 0) {
+      const supervisor = new Supervisor(this.state.path('logs'), this.clock, o.crashPolicy, (app) =>
+        this.log.warn('application in a crash loop; not restarted', { ...app }),
+      );
+      this.supervisor = supervisor;
+      for (const app of o.apps) supervisor.start({ cwd: this.state.path('current'), ...app });
+    }
     this.flow = new UpdateFlow(
-      { ...o, publicKey: this.publicKey, deltas: o.memoryState !== true, tuf },
+      {
+        ...o,
+        publicKey: this.publicKey,
+        deltas: o.memoryState !== true,
+        tuf,
+        ...(this.supervisor
+          ? { appHealth: () => this.supervisor!.health(), onSwitch: () => this.restartApps() }
+          : {}),
+      },
       {
         state: this.state,
         slots: this.slots,
@@ -336,6 +439,7 @@ export class Agent {
         log: this.log,
         signal: this.abort.signal,
         firmwareVersion: () => this.firmwareVersion(),
+        beforeInstall: () => this.healthCounters.resetForInstall(),
       },
     );
     this.started = true;
@@ -459,13 +563,38 @@ export class Agent {
     return this.lockout.failed(this.clock.now());
   }
 
+  /** Sends telemetry when it is due (and the inventory when that is); a failure waits for the next sample. */
+  private async reportTelemetry(): Promise<void> {
+    const reports = this.options.telemetryReports;
+    const now = this.clock.now();
+    if (!this.collector || !reports || now < this.telemetryDue) return;
+    const intervalMs = reports.intervalMs ?? 5 * 60_000;
+    this.telemetryDue = now + intervalMs;
+    try {
+      const withInventory = now >= this.inventoryDue;
+      const metrics = await this.collector.collect();
+      const inventory = withInventory ? await this.collector.inventory() : undefined;
+      const answer = await this.client.telemetry({ metrics, ...(inventory ? { inventory } : {}) });
+      if (answer.accepted && withInventory)
+        this.inventoryDue = now + (reports.inventoryIntervalMs ?? 24 * 3_600_000);
+      if (!answer.accepted) this.telemetryDue = now + answer.waitSec * 1000;
+    } catch (e) {
+      this.log.warn('telemetry report failed', { error: (e as Error).message });
+    }
+  }
+
   private async heartbeatBody(): Promise<HeartbeatBody> {
     const version = await this.firmwareVersion();
+    const telemetry = this.options.telemetry?.();
+    const apps = Object.fromEntries(this.apps().map((a) => [`app:${a.name}`, a.state]));
+    const metrics = { ...telemetry?.metrics, ...apps };
     return {
-      ...this.options.telemetry?.(),
+      ...telemetry,
+      ...(Object.keys(metrics).length > 0 ? { metrics } : {}),
       device_id: this.options.deviceId,
       ...(version !== undefined ? { firmware_version: version } : {}),
       timestamp: new Date(this.clock.now()).toISOString(),
+      health: await this.healthCounters.read(),
     };
   }
 }

@@ -7,6 +7,8 @@
  *   signing.pub           the release-signing public key the agent pins
  *   enroll-token    0600  a one-use enrollment token for this device id
  *   fleetd-agent.service  a systemd unit that runs the agent from the bundle
+ *   tuf-root.json         the TUF root the agent trusts (when the fleet has TUF): its only trust anchor for
+ *                         release metadata; newer roots reach it through the signed chain
  *
  * The format is defined here, on the device side; the CLI writes it with these names.
  */
@@ -22,6 +24,7 @@ export const BUNDLE_FILES = {
   publicKey: 'signing.pub',
   enrollToken: 'enroll-token',
   unit: 'fleetd-agent.service',
+  tufRoot: 'tuf-root.json',
 } as const;
 
 /** agent.json: the agent's flags, as the bundle carries them. */
@@ -42,6 +45,7 @@ export interface Bundle {
   caPem: string;
   publicKeyPem: string;
   enrollToken: string | undefined;
+  tufRootJson?: string | undefined;
 }
 
 /**
@@ -74,7 +78,14 @@ export async function readBundle(file: string): Promise<Bundle> {
       throw new Error(`${file} lacks ${BUNDLE_FILES.ca} or ${BUNDLE_FILES.publicKey}`);
     }
     const token = (await read(BUNDLE_FILES.enrollToken))?.trim();
-    return { config, caPem, publicKeyPem, enrollToken: token || undefined };
+    const tufRootJson = await read(BUNDLE_FILES.tufRoot);
+    return {
+      config,
+      caPem,
+      publicKeyPem,
+      enrollToken: token || undefined,
+      ...(tufRootJson !== undefined ? { tufRootJson } : {}),
+    };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

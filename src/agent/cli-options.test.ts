@@ -35,6 +35,36 @@ describe('agent CLI flags', () => {
     expect(new Agent(options)).toBeInstanceOf(Agent);
   });
 
+  it('reads the install handlers configuration and refuses a mistake in it whole, naming each', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fleetd-cli-'));
+    const keyFile = join(dir, 'release.pub');
+    await writeFile(
+      keyFile,
+      generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }),
+    );
+    const flags = { server: 'http://x', deviceId: 'd', hardware: 'h', stateDir: dir, publicKey: keyFile };
+    const good = join(dir, 'installers.json');
+    await writeFile(
+      good,
+      JSON.stringify({ file: { targets: { conf: '/etc/app.conf' } }, package: { root: '/' } }),
+    );
+    expect((await agentOptionsFromFlags({ ...flags, installers: good })).installers).toEqual({
+      file: { targets: { conf: '/etc/app.conf' } },
+      package: { root: '/' },
+    });
+    expect((await agentOptionsFromFlags({ ...flags, app: ['till=./till --port 80'] })).apps).toEqual([
+      { name: 'till', command: './till --port 80' },
+    ]);
+    await expect(agentOptionsFromFlags({ ...flags, app: ['no command'] })).rejects.toThrow(
+      /^--app: "no command" is not NAME=COMMAND/,
+    );
+    const bad = join(dir, 'bad.json');
+    await writeFile(bad, JSON.stringify({ rauc: { comand: 'rauc' }, swupdate: { args: '-k x' }, apt: {} }));
+    await expect(agentOptionsFromFlags({ ...flags, installers: bad })).rejects.toThrow(
+      '--installers: rauc.comand: unknown; swupdate.args: must be an array of strings; apt: unknown (known: file, archive, rauc, swupdate, package, container)',
+    );
+  });
+
   it('fails at start on a bad flag', async () => {
     const base = {
       server: 'http://x',

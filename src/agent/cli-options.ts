@@ -6,10 +6,12 @@
  * as commander hands the flags over (camelCase), mapped onto AgentOptions.
  */
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { AgentOptions } from './agent.js';
 import { type Bundle, readBundle } from './bundle.js';
 import { healthCheckFromFlags } from './health.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from './identity.js';
+import { parseInstallerConfig } from './installers/config.js';
 import { runShell } from './run-command.js';
 import { loadPublicKey } from './verify.js';
 
@@ -43,6 +45,21 @@ export interface AgentCliFlags {
   rebootCommand?: string | undefined;
   restartAppCommand?: string | undefined;
   collectLogsCommand?: string | undefined;
+  /** A file in which the application's supervisor counts its crashes (the health gate reads them). */
+  appCrashFile?: string | undefined;
+  /** Telemetry reports (docs/telemetry.md): false (`--no-telemetry`) turns them off. */
+  telemetry?: boolean | undefined;
+  /** How often telemetry is reported, in ms (default 5 min). */
+  telemetryIntervalMs?: number | undefined;
+  /** Custom metrics: a file of `name value` lines, or a command printing them. */
+  metricsFile?: string | undefined;
+  metricsCmd?: string | undefined;
+  /** A JSON file configuring the install handlers (docs/installers.md). */
+  installers?: string | undefined;
+  /** Supervised applications, each `NAME=COMMAND`. */
+  app?: string[] | undefined;
+  /** Remote configuration: the shell command that applies a document, given $FLEETD_CONFIG_FILE. */
+  configHook?: string | undefined;
 }
 
 /** A consent hook as a shell command: exit 0 means "install now"; anything else (or 60 s) means "not yet". */
@@ -51,6 +68,13 @@ function consentCommand(command: string): () => Promise<boolean> {
     const result = await runShell(['-c', command], { timeoutMs: 60_000 });
     return result.kind === 'exit' && result.code === 0;
   };
+}
+
+/** `--app NAME=COMMAND`: a supervised application. */
+function appSpec(text: string): { name: string; command: string } {
+  const match = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})=(.+)$/s.exec(text);
+  if (!match) throw new Error(`--app: "${text}" is not NAME=COMMAND (a name of letters, digits, . _ -)`);
+  return { name: match[1]!, command: match[2]! };
 }
 
 /** Reads the key file and checks every flag now, so a mistake stops the agent at start, not mid-update. */
@@ -100,6 +124,29 @@ export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<Agent
       ...(flags.restartAppCommand !== undefined ? { restartApp: flags.restartAppCommand } : {}),
       ...(flags.collectLogsCommand !== undefined ? { collectLogs: flags.collectLogsCommand } : {}),
     },
-    ...(flags.tufRoot !== undefined ? { tufRoot: await readFile(flags.tufRoot, 'utf8') } : {}),
+    ...(flags.tufRoot !== undefined
+      ? { tufRoot: await readFile(flags.tufRoot, 'utf8') }
+      : bundle?.tufRootJson !== undefined
+        ? { tufRoot: bundle.tufRootJson }
+        : {}),
+    ...(flags.appCrashFile !== undefined ? { appCrashFile: flags.appCrashFile } : {}),
+    ...(flags.telemetry === false
+      ? {}
+      : {
+          telemetryReports: {
+            stateFile: join(
+              required(flags.stateDir ?? bundle?.config.state_dir, '--state-dir <dir>'),
+              'boots.json',
+            ),
+            metricsFile: flags.metricsFile,
+            metricsCommand: flags.metricsCmd,
+            ...(flags.telemetryIntervalMs !== undefined ? { intervalMs: flags.telemetryIntervalMs } : {}),
+          },
+        }),
+    ...(flags.app !== undefined && flags.app.length > 0 ? { apps: flags.app.map(appSpec) } : {}),
+    ...(flags.configHook !== undefined ? { configHook: flags.configHook } : {}),
+    ...(flags.installers !== undefined
+      ? { installers: parseInstallerConfig(await readFile(flags.installers, 'utf8')) }
+      : {}),
   };
 }

@@ -1,8 +1,10 @@
 /** The device protocol's HTTP calls (docs/device-protocol.md), and nothing else: no decisions here. */
 import type { CommandResultJson, DeviceCommandJson } from '../protocol/commands.js';
+import type { ConfigStatusJson, DeviceConfigOfferJson } from '../protocol/config.js';
 
 import type { DeltaOfferJson } from '../protocol/deltas.js';
 import type { EnrollJson, HeartbeatJson, PendingUpdateJson } from '../protocol/device-api.js';
+import type { TelemetryJson } from '../protocol/telemetry.js';
 import type { HttpFetch } from './downloader.js';
 import type { Report, SendOutcome } from './outbox.js';
 import { certificateRefused } from './tls-fetch.js';
@@ -17,6 +19,8 @@ export interface HeartbeatAnswer {
   nextHeartbeatSec: number;
   /** Remote commands handed to this device (docs/remote-commands.md). */
   commands: DeviceCommandJson[];
+  /** The desired configuration (docs/configuration.md), with its document while the device has not reported on it. */
+  config?: DeviceConfigOfferJson;
 }
 
 export type EnrollBody = EnrollJson;
@@ -59,6 +63,11 @@ export class DeviceClient {
 
   authHeaders(): Record<string, string> {
     return this.credential ? { authorization: `Bearer ${this.credential}` } : {};
+  }
+
+  /** The credential goes to the device's own server only: a signed link on a cache's origin needs none. */
+  authHeadersFor(url: string): Record<string, string> {
+    return new URL(url).origin === new URL(this.url('/')).origin ? this.authHeaders() : {};
   }
 
   async enroll(body: EnrollBody): Promise<string> {
@@ -109,6 +118,7 @@ export class DeviceClient {
       pending_updates?: unknown;
       next_heartbeat?: unknown;
       commands?: unknown;
+      config?: unknown;
     };
     const list = Array.isArray(answer.pending_updates) ? answer.pending_updates : [];
     const next =
@@ -117,13 +127,35 @@ export class DeviceClient {
       pending: list.map(parsePendingUpdate).filter((u) => u !== undefined),
       nextHeartbeatSec: next,
       commands: parseCommands(answer.commands),
+      ...configOffer(answer.config),
     };
+  }
+
+  /** Posts what applying a configuration came to; throws when the server did not take it (retried later). */
+  async configStatus(status: ConfigStatusJson): Promise<void> {
+    const res = await this.post('/config/status', status);
+    if (res.status !== 200) throw await protocolError(res, 'configuration status');
   }
 
   /** Posts a remote command's result; throws when the server did not take it (the caller retries later). */
   async commandResult(id: string, result: CommandResultJson): Promise<void> {
     const res = await this.post(`/commands/${encodeURIComponent(id)}/result`, result);
     if (res.status !== 200) throw await protocolError(res, 'command result');
+  }
+
+  /**
+   * Posts a telemetry report; answers how many seconds until the next one is welcome (the server's Retry-After
+   * when it was too soon). Throws on anything else: the next report is simply the next sample.
+   */
+  async telemetry(body: TelemetryJson): Promise<{ accepted: boolean; waitSec: number }> {
+    const res = await this.post('/telemetry', body);
+    if (res.status === 429) {
+      await res.body?.cancel();
+      return { accepted: false, waitSec: Number(res.headers.get('retry-after')) || 60 };
+    }
+    if (res.status !== 200) throw await protocolError(res, 'telemetry');
+    const answer = (await res.json().catch(() => ({}))) as { retry_after?: unknown };
+    return { accepted: true, waitSec: typeof answer.retry_after === 'number' ? answer.retry_after : 60 };
   }
 
   /** Never throws: the outbox decides from the outcome whether to move on or retry later. */
@@ -195,6 +227,22 @@ async function protocolError(res: Response, what: string): Promise<ProtocolError
   );
 }
 
+/** The answer's configuration when well formed; anything else is left out. */
+function configOffer(raw: unknown): { config?: DeviceConfigOfferJson } {
+  if (typeof raw !== 'object' || raw === null) return {};
+  const c = raw as Record<string, unknown>;
+  if (typeof c.version !== 'string' || typeof c.hash !== 'string') return {};
+  const document = c.document;
+  const isObject = typeof document === 'object' && document !== null && !Array.isArray(document);
+  return {
+    config: {
+      version: c.version,
+      hash: c.hash,
+      ...(isObject ? { document: document as Record<string, unknown> } : {}),
+    },
+  };
+}
+
 const COMMAND_KINDS: ReadonlySet<unknown> = new Set(['reboot', 'restart-app', 'collect-logs', 'run']);
 
 /** The well-formed commands of a heartbeat answer; anything else is skipped. */
@@ -240,6 +288,11 @@ export function parsePendingUpdate(raw: unknown): PendingUpdate | undefined {
     retry_after: typeof u.retry_after === 'number' ? u.retry_after : null,
     soft: u.soft === true,
     ...(isDeltaOffer(u.delta) ? { delta: u.delta } : {}),
+    ...(typeof u.hold_reason === 'string' ? { hold_reason: u.hold_reason.slice(0, 256) } : {}),
+    // A limit that is not a positive whole number of bytes per second is no limit the agent can keep.
+    ...(Number.isSafeInteger(u.download_rate_limit) && (u.download_rate_limit as number) > 0
+      ? { download_rate_limit: u.download_rate_limit as number }
+      : {}),
   };
 }
 

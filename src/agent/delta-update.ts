@@ -10,6 +10,7 @@ import type { KeyObject } from 'node:crypto';
 import { rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { applyCommand, parseDeltaManifest, type ToolCommand } from '../core/delta.js';
+import type { PacingTime } from '../core/token-bucket.js';
 import type { DeltaOfferJson } from '../protocol/deltas.js';
 import { download, type HttpFetch, hashFile } from './downloader.js';
 import { type Manifest, signatureValid, type Verdict, verifyArtifact } from './verify.js';
@@ -27,6 +28,9 @@ export interface DeltaInput {
   fetch: HttpFetch;
   headers: Record<string, string>;
   signal: AbortSignal;
+  /** Bytes per second the delta's download may take (the offer's download_rate_limit). */
+  rateLimit?: number | undefined;
+  pacing?: PacingTime | undefined;
 }
 
 export async function updateByDelta(input: DeltaInput): Promise<Verdict<{ size: number; sha256: string }>> {
@@ -51,6 +55,8 @@ export async function updateByDelta(input: DeltaInput): Promise<Verdict<{ size: 
       fetch: input.fetch,
       headers: input.headers,
       signal: input.signal,
+      rateLimit: input.rateLimit,
+      pacing: input.pacing,
     });
     if (got.size !== dm.size || got.sha256 !== dm.sha256) return no('delta sha256 mismatch');
     const ran = await runTool(

@@ -8,7 +8,13 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, stat, truncate } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { type PacingTime, TokenBucket, takeFrom } from '../core/token-bucket.js';
 import { fsyncDir, isNotFound, readJson, removeDurably, writeJsonAtomic } from './fsutil.js';
+
+const realPacing: PacingTime = {
+  now: () => performance.now(),
+  wait: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
 
 export type HttpFetch = typeof fetch;
 
@@ -21,6 +27,10 @@ export interface DownloadOptions {
   signal?: AbortSignal;
   /** Bytes done so far and the total when the server said. */
   onProgress?: (done: number, total: number | undefined) => void | Promise<void>;
+  /** At most this many bytes per second (the offer's download_rate_limit; docs/bandwidth.md). */
+  rateLimit?: number | undefined;
+  /** The time the limit is paced by: real by default, virtual in tests. */
+  pacing?: PacingTime | undefined;
 }
 
 export interface DownloadResult {
@@ -124,6 +134,10 @@ async function receive(
 ): Promise<number> {
   const file = await open(part, offset > 0 ? 'a' : 'w');
   let done = offset;
+  // Reading no faster than the limit lets TCP's flow control slow the sender down: the link is spared, not
+  // only this process's buffers. One bucket per attempt: a resume starts with a fresh burst.
+  const pacing = options.pacing ?? realPacing;
+  const bucket = options.rateLimit ? new TokenBucket(options.rateLimit, undefined, pacing.now()) : undefined;
   try {
     if (!res.body) throw new DownloadError('download failed: empty response');
     const reader = res.body.getReader();
@@ -135,8 +149,15 @@ async function receive(
           throw new DownloadError(`download interrupted at ${done} bytes: ${(e as Error).message}`);
         });
         if (chunk.done) break;
-        await file.write(chunk.value);
-        hash.update(chunk.value);
+        // A paced read takes a burst at most at a time: a large chunk (the socket's buffer after a wait) must
+        // not go through as one debt.
+        const step = bucket ? bucket.burst : chunk.value.byteLength;
+        for (let at = 0; at < chunk.value.byteLength; at += step) {
+          const piece = chunk.value.subarray(at, at + step);
+          if (bucket) await takeFrom(bucket, piece.byteLength, pacing);
+          await file.write(piece);
+          hash.update(piece);
+        }
         done += chunk.value.byteLength;
         await options.onProgress?.(done, total);
       }

@@ -101,10 +101,19 @@ export class MemorySlots extends Slots {
 
   override async install(
     slot: SlotName,
-    input: Omit<InstallInput, 'slotDir' | 'artifact'>,
+    input: Omit<InstallInput, 'slotDir' | 'artifact' | 'previousSlotDir'>,
   ): Promise<Verdict> {
     this.slots[slot] = { release: { ...input.record, installed_at: input.installedAt } };
     return { ok: true, value: undefined };
+  }
+
+  /** Nothing was installed outside the slot: there is nothing to commit or undo. */
+  override async settle(): Promise<Verdict> {
+    return { ok: true, value: undefined };
+  }
+
+  override async bootsLeft(): Promise<number | undefined> {
+    return undefined;
   }
 
   override async trial(): Promise<Trial | undefined> {

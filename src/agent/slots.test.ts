@@ -75,5 +75,19 @@ describe('A/B slots', () => {
     expect(decideTrial(2, 3, 'installing')).toBe('recheck');
     expect(decideTrial(3, 3, 'verifying')).toBe('crash-loop');
     expect(decideTrial(5, 3, 'succeeded')).toBe('commit'); // a decided outcome wins over the count
+    expect(decideTrial(1, 3, 'verifying', 0)).toBe('crash-loop'); // the bootloader's counter ran out
+    expect(decideTrial(1, 3, 'verifying', 1)).toBe('recheck');
+    expect(decideTrial(1, 3, 'succeeded', 0)).toBe('commit');
+  });
+
+  it('keeps a boot counter for the trial that commit removes; an unreadable counter counts as 0', async () => {
+    const { root, slots } = await fresh();
+    expect(await slots.bootsLeft()).toBeUndefined();
+    await slots.beginTrial('b', 'upd_1', 2);
+    expect(await slots.bootsLeft()).toBe(2);
+    await writeFile(join(root, 'boot-count'), 'garbage');
+    expect(await slots.bootsLeft()).toBe(0);
+    await slots.commit();
+    expect(await slots.bootsLeft()).toBeUndefined();
   });
 });

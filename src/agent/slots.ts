@@ -5,13 +5,17 @@
  * A switch is a trial until committed: `trial.json` (written before the link flips) names the new slot,
  * the previous one and how many times the agent restarted during the trial. A release that crashes the
  * device keeps restarting the agent; after `maxRestarts` restarts without a commit the agent goes back.
+ *
+ * `boot-count` (plain text: one integer) is the trial's boot counter: written with the trial, decremented by
+ * the bootloader on each boot (a U-Boot or GRUB script can do that before the kernel runs), removed at commit
+ * or rollback. An agent that starts and finds it at 0 goes back, as after too many restarts.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { mkdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type DownloadOptions, type DownloadResult, download } from './downloader.js';
-import { fsyncDir, isNotFound, readJson, removeDurably, writeJsonAtomic } from './fsutil.js';
-import { type InstallInput, install } from './installers.js';
+import { fsyncDir, isNotFound, readJson, removeDurably, writeFileAtomic, writeJsonAtomic } from './fsutil.js';
+import { type InstallInput, install, type SettleInput, settle } from './installers.js';
 import { type ReleaseRecord, readRelease } from './state-dir.js';
 import type { Manifest, Verdict } from './verify.js';
 
@@ -93,10 +97,31 @@ export class Slots {
     return readJson<{ sha256: string }>(join(this.dir(slot), '.download', 'staged.json'));
   }
 
-  /** Installs the staged download into the slot (see installers.ts). */
-  install(slot: SlotName, input: Omit<InstallInput, 'slotDir' | 'artifact'>): Promise<Verdict> {
+  /** Installs the staged download into the slot (see installers.ts); the other slot is what runs now. */
+  install(
+    slot: SlotName,
+    input: Omit<InstallInput, 'slotDir' | 'artifact' | 'previousSlotDir'>,
+  ): Promise<Verdict> {
     const slotDir = this.dir(slot);
-    return install({ ...input, slotDir, artifact: join(slotDir, '.download', 'artifact') });
+    return install({
+      ...input,
+      slotDir,
+      artifact: join(slotDir, '.download', 'artifact'),
+      previousSlotDir: this.dir(other(slot)),
+    });
+  }
+
+  /** Commits or rolls back what the trial's release did outside the slot (RAUC, dpkg, file targets…). */
+  settle(
+    stage: 'commit' | 'rollback',
+    trial: Trial,
+    options: Omit<SettleInput, 'slotDir' | 'previousSlotDir'>,
+  ): Promise<Verdict> {
+    return settle(stage, {
+      ...options,
+      slotDir: this.dir(trial.slot),
+      previousSlotDir: this.dir(trial.previous),
+    });
   }
 
   trial(): Promise<Trial | undefined> {
@@ -104,8 +129,9 @@ export class Slots {
   }
 
   /** The marker goes down first: a kill right after the link flips still finds the trial. */
-  async beginTrial(slot: SlotName, updateId: string): Promise<Trial> {
+  async beginTrial(slot: SlotName, updateId: string, boots = DEFAULT_BOOTS): Promise<Trial> {
     const trial: Trial = { slot, previous: other(slot), update_id: updateId, restarts: 0 };
+    await writeFileAtomic(join(this.root, 'boot-count'), `${boots}\n`);
     await writeJsonAtomic(join(this.root, 'trial.json'), trial);
     await this.switchTo(slot);
     return trial;
@@ -126,8 +152,22 @@ export class Slots {
   }
 
   /** The new slot stays: dropping the marker is the single atomic step of committing. */
-  commit(): Promise<void> {
-    return removeDurably(join(this.root, 'trial.json'));
+  async commit(): Promise<void> {
+    await removeDurably(join(this.root, 'trial.json'));
+    await removeDurably(join(this.root, 'boot-count')); // without a trial it means nothing
+  }
+
+  /** Boots the bootloader still grants the trial; undefined without a counter. Unreadable counts as 0. */
+  async bootsLeft(): Promise<number | undefined> {
+    let text: string;
+    try {
+      text = await readFile(join(this.root, 'boot-count'), 'utf8');
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+    const n = Number.parseInt(text.trim(), 10);
+    return Number.isFinite(n) ? Math.max(0, n) : 0;
   }
 
   /** Back to the slot before the trial (or, with no trial, to the other slot); the marker goes last. */
@@ -140,20 +180,25 @@ export class Slots {
   }
 }
 
+/** Boots a trial is granted before the bootloader's counter runs out. */
+export const DEFAULT_BOOTS = 3;
+
 export type TrialDecision = 'commit' | 'rollback' | 'crash-loop' | 'recheck';
 
 /**
  * What to do with a trial found at start. The last report the outbox holds for the update says how far
  * the agent got before it stopped: a decided outcome is finished, otherwise the health check runs
- * again, unless the release has already taken the agent down `maxRestarts` times.
+ * again, unless the release has already taken the agent down `maxRestarts` times or the bootloader's
+ * boot counter has run out.
  */
 export function decideTrial(
   restarts: number,
   maxRestarts: number,
   lastReport: string | undefined,
+  bootsLeft?: number,
 ): TrialDecision {
   if (lastReport === 'succeeded') return 'commit';
   if (lastReport === 'rolled_back' || lastReport === 'failed' || lastReport === 'cancelled')
     return 'rollback';
-  return restarts >= maxRestarts ? 'crash-loop' : 'recheck';
+  return restarts >= maxRestarts || bootsLeft === 0 ? 'crash-loop' : 'recheck';
 }

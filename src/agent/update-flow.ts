@@ -7,10 +7,12 @@ import type { KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
+import type { PacingTime } from '../core/token-bucket.js';
 import type { DeviceClient, PendingUpdate } from './client.js';
 import { updateByDelta } from './delta-update.js';
 import { DownloadError, type HttpFetch } from './downloader.js';
 import { checkHealth, type HealthCheck } from './health.js';
+import { EXTRACTED_TYPES, type InstallerConfig } from './installers.js';
 import type { Logger } from './log.js';
 import { Cancelled, type Reporter } from './reporter.js';
 import { Backoff, type Random } from './schedule.js';
@@ -34,9 +36,19 @@ export interface FlowOptions {
   healthIntervalMs?: number | undefined;
   maxTrialRestarts?: number | undefined;
   scriptTimeoutMs?: number | undefined;
+  /** What the install handlers need to know about this device (docs/installers.md). */
+  installers?: InstallerConfig | undefined;
+  /** Supervised applications: a crash loop fails the health check. */
+  appHealth?: (() => Promise<Verdict>) | undefined;
+  /** Called after the active slot changed (switch or rollback): supervised applications restart. */
+  onSwitch?: (() => Promise<void>) | undefined;
+  /** Boots the bootloader grants a trial (the `boot-count` it decrements), default 3. */
+  trialBoots?: number | undefined;
   fetch?: HttpFetch | undefined;
   /** Take offered deltas (default true; the simulator's in-memory slots hold no image to apply them to). */
   deltas?: boolean | undefined;
+  /** The time a download's rate limit is paced by: real by default, virtual in tests. */
+  downloadPacing?: PacingTime | undefined;
 }
 
 /** What the flow works with, owned by the Agent. */
@@ -51,6 +63,8 @@ export interface FlowDeps {
   /** Aborted when the agent stops: a download in flight ends (its part file stays). */
   signal: AbortSignal;
   firmwareVersion: () => Promise<string | undefined>;
+  /** Called just before a release is installed (the health counters start again for it). */
+  beforeInstall?: () => Promise<void>;
 }
 
 export class UpdateFlow {
@@ -88,17 +102,22 @@ export class UpdateFlow {
     const trial = await this.slots.countRestart();
     if (!trial) return;
     const max = this.options.maxTrialRestarts ?? 3;
-    const decision = decideTrial(trial.restarts, max, this.reports.lastState(trial.update_id));
+    const boots = await this.slots.bootsLeft();
+    const decision = decideTrial(trial.restarts, max, this.reports.lastState(trial.update_id), boots);
     this.log.info('resuming a trial after restart', { ...trial, decision });
     try {
       if (decision === 'commit') {
         await this.slots.resumeTrial(trial);
+        await this.settleTrial('commit'); // again: the agent may have stopped before it ran
         await this.commit();
       } else if (decision === 'rollback') {
         await this.rollback();
       } else if (decision === 'crash-loop') {
         await this.reports.report(trial.update_id, 'rolled_back', {
-          error: `crash loop: agent restarted ${trial.restarts} times without committing`,
+          error:
+            boots === 0
+              ? 'crash loop: the boot counter ran out without a commit'
+              : `crash loop: agent restarted ${trial.restarts} times without committing`,
         });
         await this.rollback();
       } else {
@@ -131,7 +150,8 @@ export class UpdateFlow {
       if (job && this.reports.isCancelled(job.id)) return await this.cancelJob(job.id);
       if (job && !entry) return await this.dropJob(job, 'no longer pending on the server');
       if (!entry) return;
-      if (!job && entry.retry_after !== null) return this.hold(entry, 'the server holds it back');
+      if (!job && entry.retry_after !== null)
+        return this.hold(entry, entry.hold_reason ?? 'the server holds it back');
       job ??= await this.startJob(entry);
       if (!job) return;
       if (job.action !== entry.action) {
@@ -208,10 +228,12 @@ export class UpdateFlow {
     const slot = await this.slots.inactive();
     let holding = await this.slotHolds(slot, m);
     if (holding === 'nothing' && entry.retry_after !== null)
-      return this.hold(entry, 'the server holds the download back');
+      return this.hold(entry, entry.hold_reason ?? 'the server holds the download back');
     await this.reports.report(job.id, 'notified');
     if (holding === 'nothing') {
-      const file = (await this.fetchByDelta(job, m, slot)) ?? (await this.fetchArtifact(job, m, slot));
+      const rate = entry.download_rate_limit;
+      const file =
+        (await this.fetchByDelta(job, m, slot, rate)) ?? (await this.fetchArtifact(job, m, slot, rate));
       const check = verifyArtifact(m, file);
       if (!check.ok) return this.fail(job.id, check.reason);
       const signed = (await this.options.tuf?.verify(m, file)) ?? check;
@@ -228,18 +250,22 @@ export class UpdateFlow {
     if (entry.soft && this.options.consent && !(await this.options.consent())) {
       return this.hold(entry, 'the consent hook declined the install for now', CONSENT_RETRY_SEC);
     }
+    await this.deps.beforeInstall?.();
     await this.reports.report(job.id, 'installing');
     if (holding === 'staged') {
       const installed = await this.slots.install(slot, {
         manifest: m,
         record: { ...m, update_id: job.id, manifest: job.manifest, signature: job.signature },
         installedAt: new Date(this.clock.now()).toISOString(),
-        scriptTimeoutMs: this.options.scriptTimeoutMs ?? 300_000,
+        scriptTimeoutMs: this.stepTimeoutMs(),
         signal: this.deps.signal,
+        hardwareType: this.options.hardwareType,
+        ...(this.options.installers ? { config: this.options.installers } : {}),
       });
       if (!installed.ok) return this.fail(job.id, installed.reason);
     }
-    await this.slots.beginTrial(slot, job.id);
+    await this.slots.beginTrial(slot, job.id, this.options.trialBoots);
+    await this.options.onSwitch?.();
     this.log.info('switched; on trial', { update: job.id, slot });
     await this.verifyTrial(job.id);
   }
@@ -267,12 +293,13 @@ export class UpdateFlow {
   }
 
   /** The image rebuilt from the running one and the offered delta; undefined: download it whole. */
-  private async fetchByDelta(job: JobRecord, m: Manifest, slot: SlotName) {
+  private async fetchByDelta(job: JobRecord, m: Manifest, slot: SlotName, rateLimit: number | undefined) {
     const delta = job.delta;
     if (!delta) return undefined;
     const running = await this.slots.release(other(slot));
     const source =
-      running && running.type !== 'archive' && running.type !== 'script'
+      // an extracted payload (archive, bundle) is a directory, not the image a delta was built from
+      running && !EXTRACTED_TYPES.includes(running.type) && running.type !== 'script'
         ? { path: join(this.slots.dir(other(slot)), 'payload'), sha256: running.sha256 }
         : undefined;
     const downloadDir = join(this.slots.dir(slot), '.download');
@@ -289,6 +316,8 @@ export class UpdateFlow {
         fetch: this.client.fetchFn,
         headers: this.client.authHeaders(),
         signal: this.deps.signal,
+        rateLimit,
+        pacing: this.options.downloadPacing,
       });
     } catch (e) {
       if (this.deps.signal.aborted) throw e;
@@ -308,12 +337,14 @@ export class UpdateFlow {
     return undefined;
   }
 
-  private async fetchArtifact(job: JobRecord, m: Manifest, slot: SlotName) {
+  private async fetchArtifact(job: JobRecord, m: Manifest, slot: SlotName, rateLimit: number | undefined) {
     let reported = -1;
     return this.slots.receive(slot, {
       url: this.client.url(job.download_url),
+      rateLimit,
+      pacing: this.options.downloadPacing,
       fetch: this.client.fetchFn,
-      headers: this.client.authHeaders(),
+      headers: this.client.authHeadersFor(this.client.url(job.download_url)),
       signal: this.deps.signal,
       onProgress: async (done, total) => {
         const of = total ?? m.size;
@@ -328,7 +359,10 @@ export class UpdateFlow {
   /** The switched-to slot runs: health check, then commit, or back to the previous slot. */
   private async verifyTrial(updateId: string): Promise<void> {
     await this.reports.report(updateId, 'verifying');
-    const health = await this.checkHealth();
+    let health = await this.checkHealth();
+    if (health.ok && this.options.appHealth) health = await this.options.appHealth();
+    // Only a healthy release is marked good (RAUC); a refusal to mark it is a failed trial.
+    if (health.ok) health = await this.settleTrial('commit');
     if (health.ok) {
       await this.reports.report(updateId, 'succeeded');
       await this.commit();
@@ -358,8 +392,28 @@ export class UpdateFlow {
     await this.state.clearJob();
   }
 
+  private stepTimeoutMs(): number {
+    return this.options.scriptTimeoutMs ?? 300_000;
+  }
+
+  /** The handlers' part of ending the trial; the slot switch stays the agent's. */
+  private async settleTrial(stage: 'commit' | 'rollback'): Promise<Verdict> {
+    const trial = await this.slots.trial();
+    if (!trial) return { ok: true, value: undefined };
+    const outcome = await this.slots.settle(stage, trial, {
+      ...(this.options.installers ? { config: this.options.installers } : {}),
+      timeoutMs: this.stepTimeoutMs(),
+      signal: this.deps.signal,
+    });
+    if (!outcome.ok)
+      this.log.warn(`installer ${stage} failed`, { update: trial.update_id, reason: outcome.reason });
+    return outcome;
+  }
+
   private async rollback(): Promise<void> {
+    await this.settleTrial('rollback'); // a failure is logged; going back to the previous slot still happens
     const slot = await this.slots.rollback();
+    await this.options.onSwitch?.();
     await this.state.clearJob();
     this.log.info('back on the previous slot', { slot });
   }
