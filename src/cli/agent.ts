@@ -57,6 +57,32 @@ export function registerAgent(program: Command): void {
       '--collect-logs-command <cmd>',
       'remote command collect-logs uploads what this prints, given $FLEETD_SINCE_SEC (default: journalctl)',
     )
+    .option(
+      '--app-crash-file <file>',
+      "the application's crash count, kept by its supervisor: reported since each install for the health gate",
+    )
+    .option('--no-telemetry', 'send no telemetry or inventory reports (docs/telemetry.md)')
+    .option('--telemetry-interval <duration>', 'how often telemetry is reported', '5m')
+    .option(
+      '--metrics-file <file>',
+      'custom metrics: a file of "name value" lines (or a JSON object), read at each report',
+    )
+    .option(
+      '--metrics-cmd <cmd>',
+      'custom metrics: a shell command printing "name value" lines, run at each report',
+    )
+    .option(
+      '--app <name=command...>',
+      'supervise an application: run in the active slot, restarted on crash with backoff and after each switch; a crash loop fails the health check (logs in STATE/logs)',
+    )
+    .option(
+      '--installers <file>',
+      'a JSON file configuring the install handlers: file targets, rauc, swupdate, dpkg root, container (docs/installers.md)',
+    )
+    .option(
+      '--config-hook <cmd>',
+      'remote configuration: apply a document with this shell command, given $FLEETD_CONFIG_FILE (docs/configuration.md)',
+    )
     .action(async (flags) => {
       // `--server` is the program's global option (the same flag the operator commands use).
       // A bundle names its server; the environment is for operators and does not override it.
@@ -68,6 +94,7 @@ export function registerAgent(program: Command): void {
         ...flags,
         server,
         ...(ca !== undefined ? { ca } : {}),
+        telemetryIntervalMs: parseDuration(flags.telemetryInterval, '--telemetry-interval'),
       }).catch((error: Error) => {
         throw new CliError(error.message);
       });

@@ -1,13 +1,16 @@
-/** `fleetd artifact upload | sign | ls | show | download | verify | repair | delete` */
-import { createHash } from 'node:crypto';
+/** `fleetd artifact upload | sign | ls | show | download | verify | repair | delete | deltas | wrap-mender | wrap-swu | add-variant` */
+import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
+import { wrapMenderArtifact } from '../artifacts/mender-writer.js';
 import { readPrivateKeyFile, signManifest } from '../artifacts/signing.js';
+import { wrapSwu } from '../artifacts/swu-writer.js';
 import { canonicalManifest, RELEASE_TYPES, type ReleaseType } from '../core/manifest.js';
 import type { DeltaListJson } from '../protocol/deltas.js';
 import type { ReleaseJson, VerifyReportJson as VerifyReport } from '../protocol/releases.js';
+import { parseVariants, registerArtifactVariants, uploadVariants, variantLine } from './artifact-variants.js';
 import { CliError, type Client } from './client.js';
 import { type OutputFormat, printJson, table } from './output.js';
 
@@ -62,7 +65,12 @@ export function registerArtifact(program: Command, ctx: Ctx): void {
     .option('--allow-downgrade', 'a rollback release: may install over a higher version')
     .option('--manifest <file>', 'manifest.json signed offline (fleetd artifact sign)')
     .option('--signature <file>', 'its manifest.sig')
+    .option(
+      '--variant <client=file...>',
+      'also a file for one update client: swupdate=FILE.swu, mender=FILE.mender',
+    )
     .action(async (file: string, opts: Record<string, string | string[] | boolean | undefined>) => {
+      const variants = parseVariants(opts.variant as string[] | undefined);
       const headers: Record<string, string> = {};
       const params = new URLSearchParams();
       if (opts.manifest || opts.signature) {
@@ -79,11 +87,14 @@ export function registerArtifact(program: Command, ctx: Ctx): void {
         for (const h of opts.hardware as string[]) params.append('hardware', h);
         if (opts.allowDowngrade) params.set('allow_downgrade', 'true');
       }
-      const r = await ctx.client().upload<ReleaseJson>(`/api/v1/artifacts?${params}`, file, headers);
+      const uploaded = await ctx.client().upload<ReleaseJson>(`/api/v1/artifacts?${params}`, file, headers);
+      const r =
+        (await uploadVariants(ctx.client(), `${uploaded.name}@${uploaded.version}`, variants)) ?? uploaded;
       if (ctx.format() === 'json') return printJson(r);
       console.log(
         `${r.name}@${r.version} uploaded as ${r.id} (${humanSize(r.size)}, sha256 ${r.sha256}, key ${r.key_id})`,
       );
+      if (variants.length > 0) console.log(`variants: ${variantLine(r)}`);
     });
 
   artifact
@@ -147,8 +158,10 @@ export function registerArtifact(program: Command, ctx: Ctx): void {
     .action(async (release: string) => {
       const r = await ctx.client().request<ReleaseJson>('GET', `/api/v1/artifacts/${ref(release)}`);
       if (ctx.format() === 'json') return printJson(r);
-      for (const [k, v] of Object.entries(r))
-        console.log(`${k.padEnd(15)}${Array.isArray(v) ? v.join(', ') : v}`);
+      for (const [k, v] of Object.entries(r)) {
+        if (k === 'variants') console.log(`${k.padEnd(15)}${variantLine(r)}`);
+        else console.log(`${k.padEnd(15)}${Array.isArray(v) ? v.join(', ') : v}`);
+      }
     });
 
   artifact
@@ -174,7 +187,11 @@ export function registerArtifact(program: Command, ctx: Ctx): void {
       for (const d of r.damaged) {
         const found =
           d.problem === 'missing' ? 'missing' : `altered: ${d.found_size} bytes hashing to ${d.found_sha256}`;
-        console.log(`DAMAGED ${d.sha256} (${d.releases.join(', ')}): ${found}`);
+        const users = [
+          ...d.releases,
+          ...(d.variants ?? []).map((v) => `${v.client} variant of ${v.release}`),
+        ];
+        console.log(`DAMAGED ${d.sha256} (${users.join(', ')}): ${found}`);
       }
       console.log(
         `checked ${r.checked} stored artifact${r.checked === 1 ? '' : 's'} (${humanSize(r.bytes)}): ` +
@@ -236,4 +253,101 @@ export function registerArtifact(program: Command, ctx: Ctx): void {
         ),
       );
     });
+
+  artifact
+    .command('wrap-mender')
+    .argument('<file>', 'the plain file to install')
+    .description(
+      'wrap a file into a Mender artifact (single-file update module) for mender-client devices; ' +
+        'upload it with --type mender (docs/clients/mender.md)',
+    )
+    .requiredOption('--name <name>', 'the artifact name the device reports once installed')
+    .requiredOption('--device-type <type...>', 'the Mender device types it installs on')
+    .requiredOption('--dest-dir <dir>', 'the absolute directory on the device the file is copied into')
+    .option('--filename <name>', 'its file name there (default: the file name)')
+    .option('--key <file>', 'sign with this private key (PEM, RSA or EC P-256)')
+    .requiredOption('--out <file>', 'the .mender file to write')
+    .action(
+      async (
+        file: string,
+        o: {
+          name: string;
+          deviceType: string[];
+          destDir: string;
+          filename?: string;
+          key?: string;
+          out: string;
+        },
+      ) => {
+        let signKey: KeyObject | undefined;
+        try {
+          signKey = o.key === undefined ? undefined : createPrivateKey(readFileSync(o.key));
+        } catch (error) {
+          throw new CliError(`--key: ${o.key} is not a PEM private key (${(error as Error).message})`);
+        }
+        await wrapMenderArtifact(
+          {
+            file,
+            name: o.name,
+            deviceTypes: o.deviceType,
+            destDir: o.destDir,
+            ...(o.filename === undefined ? {} : { filename: o.filename }),
+            ...(signKey ? { signKey } : {}),
+          },
+          o.out,
+        ).catch((error: unknown) => {
+          throw new CliError(`wrap-mender: ${(error as Error).message}`);
+        });
+        console.log(`wrote ${o.out} (${o.name} for ${o.deviceType.join(', ')}${signKey ? ', signed' : ''})`);
+      },
+    );
+
+  artifact
+    .command('wrap-swu')
+    .argument('<file>', 'the plain file to install')
+    .description(
+      "wrap a file into a signed .swu (SWUpdate's rawfile handler writes it to --path) for SWUpdate devices; " +
+        'upload it with --type swu (docs/clients/swupdate.md); signing needs the openssl command',
+    )
+    .requiredOption('--sw-version <version>', 'the version sw-description declares')
+    .requiredOption(
+      '--hardware-compatibility <revision...>',
+      'the hardware revisions it installs on (SWUpdate checks them against its -H board:revision)',
+    )
+    .requiredOption('--path <path>', 'the absolute path on the device the file is written to')
+    .requiredOption('--cert <file>', 'the signing certificate (PEM) the devices check with swupdate -k')
+    .requiredOption('--key <file>', "the certificate's private key (PEM)")
+    .requiredOption('--out <file>', 'the .swu file to write')
+    .action(
+      async (
+        file: string,
+        o: {
+          swVersion: string;
+          hardwareCompatibility: string[];
+          path: string;
+          cert: string;
+          key: string;
+          out: string;
+        },
+      ) => {
+        await wrapSwu(
+          {
+            file,
+            version: o.swVersion,
+            hardwareCompatibility: o.hardwareCompatibility,
+            path: o.path,
+            signCert: o.cert,
+            signKey: o.key,
+          },
+          o.out,
+        ).catch((error: unknown) => {
+          throw new CliError(`wrap-swu: ${(error as Error).message}`);
+        });
+        console.log(
+          `wrote ${o.out} (${o.swVersion} for hardware ${o.hardwareCompatibility.join(', ')}, signed)`,
+        );
+      },
+    );
+
+  registerArtifactVariants(artifact, ctx);
 }

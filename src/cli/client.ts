@@ -18,7 +18,7 @@ export interface ClientOptions {
 }
 
 export interface Client {
-  request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T>;
+  request<T>(method: 'GET' | 'POST' | 'DELETE' | 'PUT', path: string, body?: unknown): Promise<T>;
   /** Streams a file as the request body (application/octet-stream). */
   upload<T>(path: string, file: string, headers?: Record<string, string>): Promise<T>;
   /** Streams a response body into a file (`-`: standard output). */
@@ -66,7 +66,7 @@ export function createClient(options: ClientOptions): Client {
   let dispatcher: Agent | undefined;
   return {
     server,
-    async request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    async request<T>(method: 'GET' | 'POST' | 'DELETE' | 'PUT', path: string, body?: unknown): Promise<T> {
       const response = await send(path, {
         method,
         headers: body === undefined ? {} : { 'content-type': 'application/json' },

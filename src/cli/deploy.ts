@@ -3,10 +3,13 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { parseRolloutSpec } from '../core/rollout/spec.js';
+import type { RehearsalJson } from '../protocol/rehearsal.js';
 import type { UpdateJson } from '../protocol/releases.js';
 import type { PlanJson, RolloutJson } from '../protocol/rollouts.js';
 import { CliError, type Client } from './client.js';
 import { type OutputFormat, printJson, table } from './output.js';
+import { hasQuickFlags, type QuickFlags, quickSpec } from './quick-spec.js';
+import { renderRehearsal } from './rehearsal-view.js';
 import {
   FINAL_ROLLOUT_STATES,
   renderPlan,
@@ -44,6 +47,50 @@ function readSpec(file: string): unknown {
   return data;
 }
 
+/** The spec of `deploy create`: a file, or flags (never both), checked here with the server's parser. */
+function specOf(opts: { file?: string } & QuickFlags): unknown {
+  const quick = hasQuickFlags(opts);
+  if (opts.file !== undefined && quick)
+    throw new CliError('-f: give a spec file or the flags of a quick rollout (--release …), not both');
+  if (opts.file !== undefined) return readSpec(opts.file);
+  if (!quick)
+    throw new CliError('-f: required, or create from flags with --release (see fleetd deploy create --help)');
+  const spec = quickSpec(opts);
+  try {
+    parseRolloutSpec(spec);
+  } catch (error) {
+    throw new CliError((error as Error).message);
+  }
+  return spec;
+}
+
+interface RehearseFlags {
+  rehearse?: boolean;
+  failureRate?: string;
+  deadline?: string;
+  seeds?: string;
+}
+
+/** The rehearsal's query from its flags, checked here so that a typo gets one clear line. */
+function rehearseQuery(opts: RehearseFlags): string {
+  const q = new URLSearchParams();
+  if (opts.failureRate !== undefined) {
+    const text = opts.failureRate.trim();
+    const rate = text.endsWith('%') ? Number(text.slice(0, -1)) / 100 : Number(text);
+    if (text === '' || !Number.isFinite(rate) || rate < 0 || rate > 1)
+      throw new CliError(`--failure-rate: "${opts.failureRate}" is not a share between 0 and 1 (or 0%–100%)`);
+    q.set('failure_rate', String(rate));
+  }
+  if (opts.seeds !== undefined) {
+    if (!/^\d+$/.test(opts.seeds) || Number(opts.seeds) < 1 || Number(opts.seeds) > 10)
+      throw new CliError(`--seeds: "${opts.seeds}" is not a whole number from 1 to 10`);
+    q.set('seeds', opts.seeds);
+  }
+  if (opts.deadline !== undefined) q.set('deadline', opts.deadline);
+  const text = q.toString();
+  return text ? `?${text}` : '';
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function registerDeploy(program: Command, ctx: Ctx): void {
@@ -53,12 +100,42 @@ export function registerDeploy(program: Command, ctx: Ctx): void {
 
   deploy
     .command('create')
-    .requiredOption('-f, --file <spec>', 'rollout spec, YAML or JSON (- for standard input)')
+    .option('-f, --file <spec>', 'rollout spec, YAML or JSON (- for standard input)')
     .option('--dry-run', 'print the plan (targets, phases, windows, timeline) and create nothing')
-    .description('create a rollout from a spec file (see docs/rollouts.md)')
-    .action(async (opts: { file: string; dryRun?: boolean }) => {
-      const spec = readSpec(opts.file);
+    .option('--release <name@version>', 'without -f: the release')
+    .option('--filter <filter>', 'without -f: the devices (default the whole fleet)')
+    .option('--strategy <strategy>', 'without -f: immediate (default), progressive, rolling, on_connect')
+    .option('--name <name>', 'without -f: the rollout name (default "<release> <strategy>")')
+    .option('--initial <percent>', 'progressive: the first phase, e.g. 5%')
+    .option(
+      '--increment <percent>',
+      'progressive: each later phase adds this much, up to 100% (default 100%)',
+    )
+    .option('--interval <duration>', 'progressive: soak time of each phase but the last, e.g. 1h')
+    .option('--success-rate <percent>', "progressive: each phase's gate (default 95)")
+    .option('--max-concurrent <n>', 'without -f: devices downloading at once (default 100)')
+    .option('--batch-size <n>', 'without -f, rolling: devices per batch')
+    .option('--rehearse', "play it out in virtual time on the fleet's own history, create nothing")
+    .option('--failure-rate <rate>', 'with --rehearse: share of attempts that fail, 0–1 or a percentage (5%)')
+    .option(
+      '--deadline <duration>',
+      'with --rehearse: find the smallest max_concurrent finishing within it (72h)',
+    )
+    .option('--seeds <n>', 'with --rehearse: runs behind the P50/P90 (default 5, at most 10)')
+    .description('create a rollout from a spec file, or from flags (see docs/rollouts.md)')
+    .action(async (opts: { file?: string; dryRun?: boolean } & RehearseFlags & QuickFlags) => {
+      const spec = specOf(opts);
       const client = ctx.client();
+      if (opts.rehearse) {
+        const r = await client.request<RehearsalJson>(
+          'POST',
+          `/api/v1/rollouts/rehearse${rehearseQuery(opts)}`,
+          spec,
+        );
+        return ctx.format() === 'json' ? printJson(r) : console.log(renderRehearsal(r, Date.now()));
+      }
+      if (opts.failureRate !== undefined || opts.deadline !== undefined || opts.seeds !== undefined)
+        throw new CliError('--failure-rate, --deadline and --seeds go with --rehearse');
       if (opts.dryRun) {
         const plan = await client.request<PlanJson>('POST', '/api/v1/rollouts?dry_run=true', spec);
         return ctx.format() === 'json' ? printJson(plan) : console.log(renderPlan(plan, Date.now()));
@@ -126,7 +203,7 @@ export function registerDeploy(program: Command, ctx: Ctx): void {
     ['resume', 'carry on after a pause; on a halted rollout, override the gate that halted it'],
     ['cancel', 'end the rollout: devices not started never will, downloads are called off'],
     ['approve', 'approve the next phase of a progressive rollout with manual approval'],
-    ['promote', 'blue_green: switch every staged device now'],
+    ['promote', 'progressive: start the next phase now; blue_green: switch every staged device now'],
     ['rollback', 'return every device this rollout updated to the version it had before'],
   ];
   for (const [command, description] of commands) {

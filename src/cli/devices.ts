@@ -9,7 +9,9 @@ import type {
 import { registerAdmission } from './admission.js';
 import { CliError, type Client } from './client.js';
 import { registerExec } from './commands.js';
+import { configLine, registerDeviceConfig } from './config.js';
 import { registerDeviceTags } from './device-tags.js';
+import { registerDeviceTelemetry } from './device-telemetry.js';
 import { checkImportFile } from './import-file.js';
 import { ago, type OutputFormat, printJson, table } from './output.js';
 
@@ -39,15 +41,19 @@ function readImportFile(file: string): unknown {
   return body;
 }
 
+/** Which update client the device runs: FleetD's agent, or SWUpdate or mender-client served as they are. */
+const clientOf = (d: DeviceJson) => d.tags.client ?? 'agent';
+
 export function deviceTable(devices: DeviceJson[]): string {
   return table(
-    ['ID', 'NAME', 'STATUS', 'FIRMWARE', 'HARDWARE', 'LAST SEEN', 'LOCATION'],
+    ['ID', 'NAME', 'STATUS', 'FIRMWARE', 'HARDWARE', 'CLIENT', 'LAST SEEN', 'LOCATION'],
     devices.map((d) => [
       d.id,
       d.name,
       d.status,
       d.firmware_version,
       d.hardware_type,
+      clientOf(d),
       ago(d.last_seen),
       d.location,
     ]),
@@ -59,6 +65,8 @@ export function registerDevices(program: Command, ctx: Ctx): void {
   registerAdmission(devices, ctx);
   registerDeviceTags(devices, ctx);
   registerExec(devices, ctx);
+  registerDeviceConfig(devices, ctx);
+  registerDeviceTelemetry(devices, ctx);
 
   devices
     .command('import')
@@ -139,6 +147,7 @@ export function registerDevices(program: Command, ctx: Ctx): void {
         ['battery', d.telemetry.battery === null ? null : `${d.telemetry.battery}%`],
         ['signal', d.telemetry.signal_strength === null ? null : `${d.telemetry.signal_strength} dBm`],
         ['position', d.telemetry.lat === null ? null : `${d.telemetry.lat}, ${d.telemetry.lon}`],
+        ['config', await configLine(ctx.client(), id)],
       ];
       for (const [k, v] of rows) console.log(`${k.padEnd(15)}${v ?? '-'}`);
     });

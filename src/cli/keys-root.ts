@@ -85,11 +85,24 @@ export function registerRootKeys(keys: Command, ctx: Ctx): void {
       collect,
       [],
     )
+    .option(
+      '--offline-targets-key <file>',
+      "an offline (CI) targets key that must sign targets besides the server's; repeat for each",
+      collect,
+      [],
+    )
     .option('--expires-days <days>', 'how long the new root is valid', whole('--expires-days'), 365)
     .action(
       async (
         current: string,
-        o: { out: string; rootKey: string[]; onlineKey: string[]; threshold?: number; expiresDays: number },
+        o: {
+          out: string;
+          rootKey: string[];
+          onlineKey: string[];
+          offlineTargetsKey: string[];
+          threshold?: number;
+          expiresDays: number;
+        },
       ) => {
         const roleKeys: Partial<Record<OnlineRole, Key[]>> = {};
         for (const pair of o.onlineKey) {
@@ -103,7 +116,9 @@ export function registerRootKeys(keys: Command, ctx: Ctx): void {
         }
         const now = await readRootFile(current);
         const rootKeys = o.rootKey.map((f) => tufKey(createPublicKey(readFileSync(f))));
+        const offlineTargetsKeys = o.offlineTargetsKey.map((f) => tufKey(createPublicKey(readFileSync(f))));
         const next = nextRoot(now, {
+          offlineTargetsKeys,
           now: Date.now(),
           expiresDays: o.expiresDays,
           ...(rootKeys.length ? { rootKeys } : {}),

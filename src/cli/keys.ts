@@ -1,8 +1,11 @@
-/** `fleetd keys generate`, and the TUF keys: `fleetd keys root init|next|sign|install` (keys-root.ts). */
+/** `fleetd keys generate`, and the TUF keys: `fleetd keys root init|next|sign|install` (keys-root.ts)
+ * `fleetd keys rotate ROLE` (keys-rotate.ts) and `fleetd keys sign-targets` (keys-sign-targets.ts). */
 import type { Command } from 'commander';
 import { writeKeyPairFiles } from '../artifacts/signing.js';
 import type { Client } from './client.js';
 import { registerRootKeys } from './keys-root.js';
+import { registerRotateKeys } from './keys-rotate.js';
+import { registerSignTargets } from './keys-sign-targets.js';
 import type { OutputFormat } from './output.js';
 import { printJson } from './output.js';
 
@@ -20,4 +23,6 @@ export function registerKeys(program: Command, ctx: { format(): OutputFormat; cl
       );
     });
   registerRootKeys(keys, ctx);
+  registerRotateKeys(keys, ctx);
+  registerSignTargets(keys, ctx);
 }

@@ -10,12 +10,15 @@ import { registerAudit } from './audit.js';
 import { registerCa } from './ca.js';
 import { CliError, createClient } from './client.js';
 import { registerCommands } from './commands.js';
+import { registerConfig } from './config.js';
+import { registerDelivery } from './delivery.js';
 import { registerDemo } from './demo.js';
 import { registerVehiclesDemo } from './demo-vehicles.js';
 import { registerDeploy } from './deploy.js';
 import { registerDevices } from './devices.js';
 import { registerEnrollment } from './enrollment.js';
 import { registerFleet } from './fleet.js';
+import { registerGroups } from './groups.js';
 import { registerKeys } from './keys.js';
 import type { OutputFormat } from './output.js';
 import { registerProvision } from './provision.js';
@@ -24,6 +27,7 @@ import { registerSim } from './sim.js';
 import { registerTokens } from './tokens.js';
 import { registerUsers } from './users.js';
 import { registerWebhooks } from './webhooks.js';
+import { registerWindows } from './windows.js';
 
 const program = new Command('fleetd')
   .description('FleetD: keep a fleet of devices on the right software')
@@ -69,6 +73,10 @@ registerTokens(program, ctx);
 registerAudit(program, ctx);
 registerAlerts(program, ctx);
 registerCommands(program, ctx);
+registerDelivery(program, ctx);
+registerGroups(program, ctx);
+registerWindows(program, ctx);
+registerConfig(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

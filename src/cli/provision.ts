@@ -13,6 +13,7 @@ import * as tar from 'tar';
 import { BUNDLE_FILES, type BundleConfig, DEFAULT_BUNDLE_STATE_DIR, systemdUnit } from '../agent/bundle.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../agent/identity.js';
 import { loadPublicKey } from '../agent/verify.js';
+import { parseRoot } from '../artifacts/tuf/tuf-root.js';
 import { DeviceId } from '../protocol/common.js';
 import { CliError, type Client } from './client.js';
 import { type OutputFormat, printJson } from './output.js';
@@ -35,6 +36,7 @@ interface ProvisionFlags {
   mqtt?: string;
   expires?: string;
   bundlePath: string;
+  tufRoot?: string;
 }
 
 /** One bundle to make: the device and where its file goes. */
@@ -78,6 +80,10 @@ export function registerProvision(program: Command, ctx: Ctx): void {
       'where the bundle will be on the device (for the systemd unit)',
       '/etc/fleetd/bundle.tar.gz',
     )
+    .option(
+      '--tuf-root <file>',
+      "the TUF root devices trust, from the offline ceremony (default: the server's current root, if it has TUF)",
+    )
     .action(async (id: string | undefined, flags: ProvisionFlags) => {
       const targets = plan(id, flags);
       const client = ctx.client();
@@ -86,6 +92,7 @@ export function registerProvision(program: Command, ctx: Ctx): void {
       // `--ca` is the program's option (the CA the CLI trusts the server with): the same FleetD CA.
       const caPem = await fleetdCa(client, program.opts<{ ca?: string }>().ca);
       const publicKeyPem = await signingKey(client, flags);
+      const tufRootJson = await tufRoot(client, flags.tufRoot);
       if (flags.keyType !== undefined && !KEY_ALGORITHMS.includes(flags.keyType as KeyAlgorithm)) {
         throw new CliError(`--key-type: "${flags.keyType}" is not one of ${KEY_ALGORITHMS.join(', ')}`);
       }
@@ -116,6 +123,7 @@ export function registerProvision(program: Command, ctx: Ctx): void {
           publicKeyPem,
           token: token.token,
           unit: systemdUnit(flags.bundlePath),
+          ...(tufRootJson !== undefined ? { tufRootJson } : {}),
         });
         made.push({ device_id: t.id, bundle: t.out, token_id: token.id, expires_at: token.expires_at });
       }
@@ -241,6 +249,34 @@ async function fleetdCa(client: Client, file: string | undefined): Promise<strin
   return `${pem}\n`;
 }
 
+/**
+ * The TUF root for the bundle: the file given (the ceremony's, which trusts no server), or the root the server
+ * trusts now (it checked the chain up to it); none when the server has no TUF repository.
+ */
+async function tufRoot(client: Client, file: string | undefined): Promise<string | undefined> {
+  let text: string;
+  if (file !== undefined) {
+    text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new CliError(`--tuf-root: cannot read ${file}: ${e.code ?? e.message}`);
+    });
+  } else {
+    let version: number;
+    try {
+      version = (await client.request<{ root_version: number }>('GET', '/api/v1/tuf')).root_version;
+    } catch (e) {
+      if (e instanceof CliError && /\(NOT_FOUND\)$/.test(e.message)) return undefined;
+      throw e;
+    }
+    text = JSON.stringify(await client.request<unknown>('GET', `/api/device/v1/tuf/${version}.root.json`));
+  }
+  try {
+    parseRoot(text, file ?? "the server's root");
+  } catch (e) {
+    throw new CliError(`--tuf-root: ${(e as Error).message}`);
+  }
+  return text;
+}
+
 /** The release-signing public key to pin: the file given, or the server's (one, or the one --key-id names). */
 async function signingKey(client: Client, flags: ProvisionFlags): Promise<string> {
   if (flags.publicKey !== undefined) {
@@ -283,7 +319,14 @@ async function registeredHardware(client: Client, id: string): Promise<string> {
 /** Writes the bundle: staged in a private folder with each file's mode, packed, the result made 0600. */
 async function writeBundle(
   out: string,
-  b: { config: BundleConfig; caPem: string; publicKeyPem: string; token: string; unit: string },
+  b: {
+    config: BundleConfig;
+    caPem: string;
+    publicKeyPem: string;
+    token: string;
+    unit: string;
+    tufRootJson?: string;
+  },
 ): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'fleetd-bundle-'));
   try {
@@ -293,6 +336,9 @@ async function writeBundle(
       [BUNDLE_FILES.publicKey, b.publicKeyPem, 0o644],
       [BUNDLE_FILES.enrollToken, `${b.token}\n`, 0o600],
       [BUNDLE_FILES.unit, b.unit, 0o644],
+      ...(b.tufRootJson !== undefined
+        ? [[BUNDLE_FILES.tufRoot, b.tufRootJson, 0o644] as [string, string, number]]
+        : []),
     ];
     for (const [name, text, mode] of files) {
       await writeFile(join(dir, name), text, { mode });

@@ -84,6 +84,23 @@ export function onHalt(spec: PlanJson['spec']): string | null {
     : `on ${what}: halt, no rollback (rollback_on_halt: false)`;
 }
 
+/** Each phase's health gate in words (docs/health-gates.md), for the dry run. */
+export function healthGateLines(spec: PlanJson['spec']): string[] {
+  return (spec.phases ?? []).flatMap((ph) => {
+    const h = ph.health;
+    if (!h) return [];
+    const parts = [
+      `watched ${h.soak} after updating`,
+      `dark after ${h.dark_after ?? 'the offline threshold'} without a heartbeat`,
+    ];
+    if (h.max_reboots !== undefined) parts.push(`at most ${h.max_reboots} reboots`);
+    if (h.max_app_crashes !== undefined) parts.push(`at most ${h.max_app_crashes} app crashes`);
+    if (h.crash_rate_margin !== undefined)
+      parts.push(`crash rate at most ${h.crash_rate_margin} points above devices not yet updated`);
+    return [`  ${ph.name ?? ''}: ${parts.join('; ')}`];
+  });
+}
+
 /** Devices a rollback cannot return, why, and what the operator can do about it. */
 export function rollbackUnavailableLines(r: RolloutJson): string[] {
   const u = r.rollback_unavailable;
@@ -118,6 +135,7 @@ export function renderPlan(p: PlanJson, now: number): string {
   ];
   const halt = onHalt(p.spec);
   if (halt) lines.push(halt);
+  lines.push(...conflictLines(p));
   if (p.skipped_total > 0) {
     lines.push('', `left out (${p.skipped_total}):`);
     for (const s of p.skipped.slice(0, 20)) lines.push(`  ${s.device_id}  ${s.reason}`);
@@ -136,6 +154,9 @@ export function renderPlan(p: PlanJson, now: number): string {
       ]),
     ),
   );
+  const health = healthGateLines(p.spec);
+  if (health.length > 0)
+    lines.push('', 'health gates (each device counts once a heartbeat reports the new version):', ...health);
   if (p.windows.length > 0) {
     lines.push(
       '',
@@ -197,4 +218,26 @@ export function rolloutRows(rollouts: RolloutJson[]): Array<Array<string | numbe
     pct(r.totals.success_rate),
     r.eta ? `${short(r.eta.p50_at)}–${short(r.eta.p90_at)}` : '-',
   ]);
+}
+
+const OUTCOMES: Record<PlanJson['conflicts'][number]['outcome'], string> = {
+  superseded: 'taken over by this rollout',
+  kept: 'stay there (priority)',
+  refused: 'creation refused (overlap: refuse)',
+};
+
+/** Targets waiting in other open rollouts: a conflict per rollout, with its count and what happens to them. */
+function conflictLines(p: PlanJson): string[] {
+  if (p.conflicts.length === 0) return [];
+  const total = p.conflicts.reduce((n, c) => n + c.devices, 0);
+  const lines = [
+    '',
+    `CONFLICT: ${total} targets wait in other open rollouts (overlap: ${p.spec.overlap}, priority ${p.spec.priority}):`,
+  ];
+  for (const c of p.conflicts) {
+    lines.push(
+      `  ${c.rollout_id} "${c.name}" (priority ${c.priority}): ${c.devices} — ${OUTCOMES[c.outcome]}`,
+    );
+  }
+  return lines;
 }

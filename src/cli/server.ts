@@ -3,7 +3,12 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { DEFAULT_THRESHOLDS } from '../core/device.js';
 import { parseDuration } from '../core/duration.js';
+import { FleetError } from '../core/errors.js';
+import { EgressLimit } from '../server/egress-limit.js';
 import { startServer } from '../server/serve.js';
+import { oidcSettings } from '../server/sessions/oidc-settings.js';
+import { signInPoliciesFromFlags } from '../server/sessions/sign-in-flags.js';
+import { type SignedArtifactUrls, signedArtifactUrls } from '../server/signed-artifact-urls.js';
 import { listenerBanner, type TlsSource } from '../server/tls.js';
 import { mqttSettingsFromFlags } from '../transport/cli-flags.js';
 import { CliError } from './client.js';
@@ -139,11 +144,46 @@ export function registerServer(program: Command): void {
     )
     .option('--alert-rules <file>', 'alert rules (YAML, docs/alerts.md); reloaded on change or SIGHUP')
     .option('--ddi-tenant <name>', 'the hawkBit tenant in the DDI API paths of SWUpdate devices', 'DEFAULT')
+    .option('--mender-artifact-key <file...>', 'public keys (PEM) a signed Mender artifact must verify with')
+    .option(
+      '--delivery-key-passphrase-file <file>',
+      'the passphrase of the SSH key agentless devices are reached with (default: generated in <data>/delivery)',
+    )
+    .option(
+      '--artifact-base-url <origin>',
+      'hand devices signed, expiring artifact links on this cache origin',
+    )
+    .option('--artifact-url-secret-file <file>', 'the secret artifact links are signed with (32+ characters)')
+    .option('--artifact-url-form <form>', 'nginx (secure_link_md5) or hmac (HMAC-SHA256)', 'nginx')
+    .option('--artifact-url-ttl <duration>', 'how long an artifact link lasts', '6h')
+    .option(
+      '--egress-cap <MBps>',
+      'the most artifact bytes per second (MB/s) all downloads together may take',
+    )
+    .option('--oidc-issuer <url>', 'dashboard sign-in with OpenID Connect: the provider (docs/access.md)')
+    .option('--oidc-client-id <id>', "FleetD's client id at the provider")
+    .option(
+      '--oidc-client-secret-file <file>',
+      'a file holding the client secret (or env FLEETD_OIDC_CLIENT_SECRET)',
+    )
+    .option('--oidc-roles <file>', "the provider's groups mapped to roles and scopes (YAML)")
+    .option('--session-lifetime <duration>', 'a dashboard session ends this long after sign-in (default 12h)')
+    .option('--session-idle <duration>', 'a dashboard session unused this long ends (default 30m)')
+    .option(
+      '--lockout-failures <n>',
+      'failed sign-ins of one name within --lockout-window that lock it (default 5)',
+    )
+    .option('--lockout-window <duration>', 'the window failed sign-ins are counted in (default 15m)')
+    .option(
+      '--lockout-time <duration>',
+      'how long a locked name is refused, whatever the password (default 15m)',
+    )
     .action(
       async (
         opts: Record<string, string> & {
           serverSigning: boolean;
           trustedKey?: string[];
+          menderArtifactKey?: string[];
           mqtt?: string | false;
           webhookAllowPrivate?: boolean;
           tlsName: string[];
@@ -187,10 +227,18 @@ export function registerServer(program: Command): void {
           maxAgeMs: opts.retainEvents === 'off' ? null : parseDuration(opts.retainEvents!, '--retain-events'),
           maxCount,
         };
+        const signIn = signInPoliciesFromFlags({
+          sessionLifetime: opts.sessionLifetime,
+          sessionIdle: opts.sessionIdle,
+          lockoutFailures: opts.lockoutFailures,
+          lockoutWindow: opts.lockoutWindow,
+          lockoutTime: opts.lockoutTime,
+        });
         const auditRetentionMs =
           opts.retainAudit === 'off' ? null : parseDuration(opts.retainAudit!, '--retain-audit');
         const server = await startServer({
           auditRetentionMs,
+          signIn,
           port: port(opts.port!),
           host: opts.host!,
           dataDir: program.opts<{ data?: string }>().data ?? process.env.FLEETD_DATA ?? 'fleetd-data',
@@ -229,6 +277,16 @@ export function registerServer(program: Command): void {
           alertRulesFile: opts.alertRules,
           deltaTool: oneOf(opts.deltaTool!, ['xdelta3', 'zstd', 'off'] as const, '--delta-tool'),
           ddiTenant: ddiTenant(opts.ddiTenant!),
+          menderArtifactKeyFiles: opts.menderArtifactKey ?? [],
+          deliveryKeyPassphraseFile: opts.deliveryKeyPassphraseFile,
+          signedUrls: signedUrlsFromFlags(opts),
+          egress: egressFromFlag(opts.egressCap),
+          oidc: oidcSettings({
+            issuer: opts.oidcIssuer,
+            clientId: opts.oidcClientId,
+            clientSecretFile: opts.oidcClientSecretFile,
+            rolesFile: opts.oidcRoles,
+          }),
         });
         const token = server.adminToken
           ? `Admin API token (saved in ${server.adminTokenFile}, mode 0600):\n  ${server.adminToken}`
@@ -271,4 +329,34 @@ function deviceAuthMode(value: string): 'any' | 'mtls' {
   if (value !== 'any' && value !== 'mtls')
     throw new CliError(`--device-auth: "${value}" must be any or mtls`);
   return value;
+}
+
+function signedUrlsFromFlags(opts: Record<string, string | undefined>): SignedArtifactUrls | undefined {
+  if (opts.artifactBaseUrl === undefined) return undefined;
+  if (opts.artifactUrlSecretFile === undefined) {
+    throw new CliError(
+      '--artifact-base-url needs --artifact-url-secret-file FILE (the secret links are signed with)',
+    );
+  }
+  try {
+    return signedArtifactUrls({
+      baseUrl: opts.artifactBaseUrl,
+      secretFile: opts.artifactUrlSecretFile,
+      form: oneOf(opts.artifactUrlForm!, ['nginx', 'hmac'] as const, '--artifact-url-form'),
+      ttlMs: parseDuration(opts.artifactUrlTtl!, '--artifact-url-ttl'),
+    });
+  } catch (error) {
+    if (error instanceof FleetError || (error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new CliError((error as Error).message);
+    }
+    throw error;
+  }
+}
+
+function egressFromFlag(value: string | undefined): EgressLimit | undefined {
+  if (value === undefined) return undefined;
+  const mbps = Number(value);
+  if (!Number.isFinite(mbps) || mbps <= 0)
+    throw new CliError(`--egress-cap: "${value}" must be MB/s above 0`);
+  return new EgressLimit(Math.round(mbps * 1_000_000));
 }

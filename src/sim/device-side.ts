@@ -455,6 +455,8 @@ export class DeviceSide {
     this.interest[i] = 1;
     this.host.markBusy();
     if (w.step === DOWNLOADING) {
+      // A device the server offers a delta (it reported the delta's source version) fetches the delta.
+      o?.downloaded(u);
       this.send(i, w, { state: 'downloading', progress: 0 });
       this.resumeDownload(i, w);
     } else {
@@ -526,14 +528,25 @@ export class DeviceSide {
   private finish(i: number, w: Work, state: 'succeeded' | 'failed'): void {
     if (state === 'succeeded' && w.action !== 'download_only') this.send(i, w, { state: 'verifying' });
     this.send(i, w, state === 'failed' ? { state, error: 'simulated failure' } : { state });
-    if (state === 'succeeded' && w.action !== 'download_only')
+    if (state === 'succeeded' && w.action !== 'download_only') {
       this.host.model.firmware[i] = this.host.model.version(w.version);
+      this.maybeGoDark(i, w);
+    }
     this.endWork(i, w, state);
     // A failed update may be retried, a staged one switched: the device asks again after the engine's next pass.
     const r = this.host.rollout(w.rollout);
     if (state === 'failed' || r?.spec.strategy === 'blue_green' || this.host.rolloutCount() > 1) {
       this.schedule(i, this.now + this.host.scenario.simulation.engineEveryMs, POLL);
     } else this.interest[i] = 0;
+  }
+
+  /** A release that breaks the device some time after a fine install (scenario `dark_after_update`). */
+  private maybeGoDark(i: number, w: Work): void {
+    const dark = this.host.model.groupOf(i).darkAfterUpdate;
+    if (!dark || w.action === 'switch') return;
+    const salt = textSalt(`dark ${w.version}`);
+    if (uniform(this.host.scenario.seed, i, salt) >= dark.share) return;
+    this.host.presence.goDark(i, this.now + uniform(this.host.scenario.seed, i, salt + 1) * dark.withinMs);
   }
 
   private endWork(i: number, w: Work, state: 'succeeded' | 'failed' | null): void {

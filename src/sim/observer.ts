@@ -4,6 +4,7 @@
  * (timeline counts, gates, ETA) is read from it separately; the checks compare the two.
  */
 import type { StateCounts } from '../core/rollout/counts.js';
+import type { PendingUpdateJson } from '../protocol/device-api.js';
 import type { PlanJson } from '../protocol/rollouts.js';
 import type { GateRecord } from '../store/store.js';
 
@@ -70,6 +71,8 @@ export class RolloutObservation {
   outsideWindowExamples: string[] = [];
   doubleOffers = 0;
   doubleOfferExamples: string[] = [];
+  /** Downloads the devices started and the bytes they fetch: the full artifact, or a delta when offered one. */
+  readonly downloads = { full: 0, delta: 0, bytesFull: 0, bytesDelta: 0 };
   readonly timeline: Array<{ at: number; counts: StateCounts }> = [];
   readonly eta: EtaSample[] = [];
   /** The dry run's answer just before the rollout was created. */
@@ -120,6 +123,18 @@ export class RolloutObservation {
 
   started(): void {
     this.grants++;
+  }
+
+  /** A device starts downloading an update (each attempt again: a retry fetches the bytes anew). */
+  downloaded(u: PendingUpdateJson): void {
+    const d = this.downloads;
+    if (u.delta) {
+      d.delta++;
+      d.bytesDelta += u.delta.size;
+    } else {
+      d.full++;
+      d.bytesFull += (JSON.parse(u.manifest) as { size: number }).size;
+    }
   }
 
   /** A device starts (+1) or stops (−1) updating; `tagValue` when the rollout limits each tag value. */

@@ -14,6 +14,8 @@ export class Presence {
   private readonly end: Float64Array;
   /** A network drop fault: offline until then, whatever its profile says. */
   private readonly droppedUntil = new Map<number, number>();
+  /** Devices a release broke (scenario `dark_after_update`): offline for good from then on. */
+  private readonly darkFrom = new Map<number, number>();
 
   constructor(private readonly model: FleetModel) {
     this.start = new Float64Array(model.size);
@@ -30,6 +32,7 @@ export class Presence {
   }
 
   isOnline(i: number, at: number): boolean {
+    if (at >= (this.darkFrom.get(i) ?? Number.POSITIVE_INFINITY)) return false;
     const dropped = this.droppedUntil.get(i);
     if (dropped !== undefined) {
       if (at < dropped) return false;
@@ -44,12 +47,20 @@ export class Presence {
     const dropped = this.droppedUntil.get(i);
     const from = dropped !== undefined && at < dropped ? dropped : at;
     this.session(i, from);
-    return Math.max(from, this.start[i]!);
+    const next = Math.max(from, this.start[i]!);
+    return next >= (this.darkFrom.get(i) ?? Number.POSITIVE_INFINITY) ? Number.POSITIVE_INFINITY : next;
   }
 
   /** When the device's current session ends (`at` when it is offline). */
   sessionEnd(i: number, at: number): number {
-    return this.isOnline(i, at) ? this.end[i]! : at;
+    return this.isOnline(i, at)
+      ? Math.min(this.end[i]!, this.darkFrom.get(i) ?? Number.POSITIVE_INFINITY)
+      : at;
+  }
+
+  /** The device goes dark for good at `at` (its first dark instant stays). */
+  goDark(i: number, at: number): void {
+    if (!this.darkFrom.has(i)) this.darkFrom.set(i, at);
   }
 
   /** The device loses the network until `until`. */

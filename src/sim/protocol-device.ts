@@ -43,6 +43,8 @@ export class ProtocolDevice {
   /** A release staged by download_only and not switched to yet. */
   staged: string | null = null;
   previous: string | null = null;
+  /** Reboots and app crashes since the running release was installed, sent with each heartbeat once set. */
+  health: NonNullable<HeartbeatJson['health']> | null = null;
 
   constructor(
     readonly id: string,
@@ -58,6 +60,7 @@ export class ProtocolDevice {
     const body: HeartbeatJson = {
       device_id: this.id,
       ...(this.firmware !== null ? { firmware_version: this.firmware } : {}),
+      ...(this.health !== null ? { health: this.health } : {}),
     };
     const r = await this.transport.post('/api/device/v1/heartbeat', body, this.credential);
     if (r.status !== 200)

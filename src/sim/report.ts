@@ -45,6 +45,11 @@ export function formatReport(r: SimResult): string {
           : '') +
         `; outside window ${ro.outside_window}; offered twice ${ro.double_offers}`,
     );
+    const d = ro.downloads;
+    lines.push(
+      `  downloads: ${d.full.toLocaleString('en-US')} full (${d.bytes_full.toLocaleString('en-US')} bytes), ` +
+        `${d.delta.toLocaleString('en-US')} delta (${d.bytes_delta.toLocaleString('en-US')} bytes)`,
+    );
     for (const g of ro.gates) {
       lines.push(
         `  gate ${g.name}: ${g.decision}${g.reason ? ` (${g.reason})` : ''} at ${g.at}; success ${g.success_rate?.toFixed(1) ?? '—'}% of ${g.finished} ` +

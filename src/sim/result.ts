@@ -54,6 +54,8 @@ export interface RolloutResult {
   /** With max_concurrent_per: the most devices of one tag value updating at once, and the limit. */
   peak_concurrent_per: { tag: string; limit: number; peak: number; value: string | null } | null;
   double_offers: number;
+  /** Downloads devices started (a retry again) and the bytes they fetch, full artifacts and deltas apart. */
+  downloads: { full: number; delta: number; bytes_full: number; bytes_delta: number };
   double_offer_examples: string[];
   /** The dry run just before creation: its ETA band and the targets its window has not reached lately. */
   plan?: {
@@ -189,6 +191,12 @@ export function buildResult(outcome: SimOutcome): SimResult {
         ? { ...r.spec.maxConcurrentPer, peak: o.peakPer, value: o.peakPerValue }
         : null,
       double_offers: o.doubleOffers,
+      downloads: {
+        full: o.downloads.full,
+        delta: o.downloads.delta,
+        bytes_full: o.downloads.bytesFull,
+        bytes_delta: o.downloads.bytesDelta,
+      },
       double_offer_examples: o.doubleOfferExamples,
       plan: o.plan && {
         p50_at: o.plan.eta.p50_at,

@@ -35,6 +35,11 @@ export interface FleetGroup {
   tags: Array<[string, Array<[string, number]>]>;
   installSeconds: Distribution;
   failureRate: FailureRate;
+  /**
+   * A release that installs fine and then breaks the device: after a successful update, this share of the
+   * group's devices stops heartbeating for good at a uniformly drawn instant within `withinMs`. Null: none.
+   */
+  darkAfterUpdate: { share: number; withinMs: number } | null;
 }
 
 export interface ScenarioRollout {
@@ -267,6 +272,7 @@ const GROUP_KEYS = [
   'tags',
   'install_seconds',
   'failure_rate',
+  'dark_after_update',
 ];
 
 function group(v: unknown, i: number): FleetGroup {
@@ -297,7 +303,17 @@ function group(v: unknown, i: number): FleetGroup {
     }),
     installSeconds: distribution(o.install_seconds ?? 900, `${field}.install_seconds`),
     failureRate: failureRate(o.failure_rate, `${field}.failure_rate`),
+    darkAfterUpdate: darkAfterUpdate(o.dark_after_update, `${field}.dark_after_update`),
   };
+}
+
+function darkAfterUpdate(v: unknown, field: string): FleetGroup['darkAfterUpdate'] {
+  if (v === undefined) return null;
+  const o = obj(v, field);
+  known(o, field, ['share', 'within']);
+  const withinMs = durationMs(o.within, `${field}.within`);
+  if (withinMs <= 0) fail(`${field}.within`, 'must be longer than 0');
+  return { share: num(o.share, `${field}.share`, 0, 1), withinMs };
 }
 
 export function parseScenario(input: unknown, name = 'scenario'): Scenario {

@@ -13,6 +13,7 @@
 
 import { type StateCounts, tally } from '../core/rollout/counts.js';
 import { TIMED_OUT_REASON } from '../core/rollout/dispatch.js';
+import { phaseLimits } from '../core/rollout/phase-limits.js';
 import { purposeCounts } from '../engine/counts.js';
 import { rolloutProgress } from '../engine/progress.js';
 import { EventPruner } from '../events/event-pruner.js';
@@ -351,6 +352,8 @@ export class Simulator {
     this.byId.set(created.id, k);
     this.rollouts[k] = await this.fleet.parts.store.rollouts.get(created.id);
     this.stamp(`rollout ${r.spec.name} created (${created.id})`);
+    // The server builds deltas in the background, in real time: wait for them so a run is repeatable.
+    await this.fleet.parts.deltas?.idle();
     await this.learnTargets(k, true);
     this.lastTick = Number.NEGATIVE_INFINITY;
     await this.recordEta(k);
@@ -430,7 +433,8 @@ export class Simulator {
         if (soakEnd > this.now) this.soakEnds.push(soakEnd + 1);
         // The slots the server has free: its count holds downloads waiting offline for their device too.
         const counts = purposeCounts(await this.fleet.parts.store.rollouts.counts(r.id), 'update');
-        this.devices.wake(k, Math.max(0, r.spec.maxConcurrent - tally(counts).active));
+        const slots = phaseLimits(r.spec, r.currentPhase).maxConcurrent;
+        this.devices.wake(k, Math.max(0, slots - tally(counts).active));
       }
     }
   }

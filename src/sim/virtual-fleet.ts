@@ -186,6 +186,9 @@ export class VirtualFleet {
   }
 
   async close(): Promise<void> {
+    // A delta still building would write into the folder removed below.
+    this.parts.deltas?.stop();
+    await this.parts.deltas?.idle();
     await this.parts.app.close();
     await this.parts.store.close();
     if (this.ownsDir) rmSync(this.dataDir, { recursive: true, force: true });
