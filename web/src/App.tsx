@@ -1,5 +1,7 @@
 /** The shell: sign-in gate, navigation, and the page for the current route. */
 import { useEffect, useState } from 'preact/hooks';
+import type { SessionJsonType } from '../../src/protocol/access.js';
+import { api } from './api';
 import { operatorZone } from './format';
 import { ArtifactsPage } from './pages/Artifacts';
 import { DevicePage } from './pages/Device';
@@ -11,14 +13,15 @@ import { NewRolloutPage } from './rollouts/NewRollout';
 import { RolloutPage } from './rollouts/Rollout';
 import { RolloutsPage } from './rollouts/Rollouts';
 import { type Route, useRoute } from './router';
-import { getToken, onTokenChange, setToken } from './session';
+import { can, clearSession, getPrincipal, onSessionChange, setSession } from './session';
 
+/** The pages, each shown to a role with the permission it reads by. */
 const NAV = [
-  ['', 'Overview'],
-  ['devices', 'Devices'],
-  ['rollouts', 'Rollouts'],
-  ['events', 'Events'],
-  ['artifacts', 'Artifacts'],
+  ['', 'Overview', 'devices.read'],
+  ['devices', 'Devices', 'devices.read'],
+  ['rollouts', 'Rollouts', 'rollouts.read'],
+  ['events', 'Events', 'events.read'],
+  ['artifacts', 'Artifacts', 'releases.read'],
 ] as const;
 
 function page(route: Route) {
@@ -39,7 +42,15 @@ function page(route: Route) {
     case 'artifacts':
       return <ArtifactsPage />;
     case 'rollouts':
-      if (second === 'new') return <NewRolloutPage />;
+      if (second === 'new') {
+        if (can('rollouts.create')) return <NewRolloutPage />;
+        return (
+          <div class="page">
+            <h1>New rollout</h1>
+            <p>Your role may not start rollouts (it needs the permission rollouts.create).</p>
+          </div>
+        );
+      }
       return second ? <RolloutPage id={second} tab={third} /> : <RolloutsPage />;
     default:
       return (
@@ -53,10 +64,27 @@ function page(route: Route) {
   }
 }
 
+/** Ends the session on the server (a cookie session; a token is only forgotten), then here. */
+async function signOut(): Promise<void> {
+  if (getPrincipal()?.kind === 'session') {
+    await api('/api/v1/session', { method: 'DELETE' }).catch(() => undefined);
+  }
+  clearSession();
+}
+
 export function App() {
-  const [token, setTokenState] = useState(getToken);
+  const [principal, setPrincipal] = useState(getPrincipal);
+  // On load, the session cookie (or the tab's token) may already sign the user in: asked once.
+  const [checking, setChecking] = useState(true);
   const route = useRoute();
-  useEffect(() => onTokenChange(() => setTokenState(getToken())), []);
+  useEffect(() => onSessionChange(() => setPrincipal(getPrincipal())), []);
+  useEffect(() => {
+    // Settled either way: a 401 has cleared the session, and the sign-in form shows.
+    api<SessionJsonType>('/api/v1/session')
+      .then((session) => setSession(session))
+      .catch(() => undefined)
+      .finally(() => setChecking(false));
+  }, []);
   // Each page names itself; moving focus to the main region tells screen readers the page changed.
   const section = route.segments[0] ?? '';
   useEffect(() => {
@@ -64,7 +92,7 @@ export function App() {
     document.title = `${label} · FleetD`;
   }, [section]);
 
-  if (!token) return <SignIn />;
+  if (!principal) return checking ? null : <SignIn />;
   return (
     <div class="shell">
       {/* A button, not a link to #main: the hash is the router's. */}
@@ -75,7 +103,7 @@ export function App() {
         <span class="brand">FleetD</span>
         <nav aria-label="Main">
           <ul>
-            {NAV.map(([path, label]) => (
+            {NAV.filter(([, , needs]) => can(needs)).map(([path, label]) => (
               <li key={path}>
                 <a href={`#/${path}`} aria-current={section === path ? 'page' : undefined}>
                   {label}
@@ -87,7 +115,10 @@ export function App() {
         <span class="zone" title="Times are shown in this time zone">
           {operatorZone}
         </span>
-        <button type="button" class="link" onClick={() => setToken(null)}>
+        <span class="who" data-testid="signed-in-as" title={`role ${principal.role}`}>
+          {principal.name} ({principal.role})
+        </span>
+        <button type="button" class="link" onClick={() => void signOut()}>
           Sign out
         </button>
       </header>

@@ -1,5 +1,8 @@
-/** Calls to the operator API with the session's token; errors keep the API's code and message. */
-import { getToken, setToken } from './session';
+/**
+ * Calls to the operator API, signed in by the session cookie (changes carry its CSRF token) or by an API
+ * token; errors keep the API's code and message.
+ */
+import { clearSession, getCsrfToken, getToken } from './session';
 
 export class ApiError extends Error {
   constructor(
@@ -34,10 +37,13 @@ export function withQuery(path: string, query: Query): string {
 
 export async function api<T>(path: string, options: CallOptions = {}): Promise<T> {
   const token = getToken();
+  const method = options.method ?? 'GET';
+  const csrf = token || method === 'GET' ? null : getCsrfToken();
   const response = await fetch(path, {
-    method: options.method ?? 'GET',
+    method,
     headers: {
       ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(csrf ? { 'x-csrf-token': csrf } : {}),
       ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
       ...(options.raw === undefined ? {} : { 'content-type': 'application/octet-stream' }),
     },
@@ -56,8 +62,8 @@ export async function api<T>(path: string, options: CallOptions = {}): Promise<T
     const error = (
       json as { error?: { code?: string; message?: string; details?: Record<string, unknown> } } | null
     )?.error;
-    // A revoked or mistyped token: back to the sign-in form rather than a page of errors.
-    if (response.status === 401) setToken(null);
+    // A revoked token or an ended session: back to the sign-in form rather than a page of errors.
+    if (response.status === 401) clearSession();
     throw new ApiError(
       response.status,
       error?.code ?? `HTTP_${response.status}`,

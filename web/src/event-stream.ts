@@ -2,7 +2,7 @@
  * The server-sent event stream, read with fetch rather than EventSource: the server names each message by
  * its event type (`event: update.failed`), and EventSource only hands named messages to listeners registered
  * for that exact name, so a page could never see a type it did not know in advance (rollout.* types are
- * still being added). fetch also sends the token as a header, keeping it out of URLs and access logs.
+ * still being added). fetch also sends an API token as a header, keeping it out of URLs and access logs.
  */
 import { type Query, withQuery } from './api';
 import { getToken } from './session';
@@ -26,8 +26,10 @@ export function openEventStream(options: StreamOptions): () => void {
   let lastId = options.after;
 
   const readOnce = async () => {
+    const token = getToken();
     const response = await fetch(withQuery('/api/v1/events/stream', { ...options.query, after: lastId }), {
-      headers: { authorization: `Bearer ${getToken() ?? ''}`, accept: 'text/event-stream' },
+      // Without a token, the session cookie goes along on its own (same origin).
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), accept: 'text/event-stream' },
       signal: controller.signal,
     });
     if (!response.ok || !response.body) throw new Error(`event stream: HTTP ${response.status}`);

@@ -69,3 +69,10 @@ export type RolloutPhase = PhaseJson;
 export type Eta = NonNullable<RolloutJson['eta']>;
 export type Rollout = RolloutJson;
 export type Plan = PlanJson;
+
+export type {
+  InventoryJsonReply as DeviceInventory,
+  TelemetrySeriesJson as DeviceTelemetrySeries,
+} from '../../src/protocol/telemetry.js';
+export type TelemetryPointJson =
+  import('../../src/protocol/telemetry.js').TelemetrySeriesJson['series'][number]['points'][number];

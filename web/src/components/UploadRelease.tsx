@@ -3,7 +3,19 @@ import { useState } from 'preact/hooks';
 import { api, withQuery } from '../api';
 import { ErrorBox } from './common';
 
-const TYPES = ['firmware', 'file', 'archive', 'script', 'app', 'swu'];
+const TYPES = [
+  'firmware',
+  'file',
+  'archive',
+  'script',
+  'app',
+  'swu',
+  'rauc',
+  'package',
+  'container',
+  'bundle',
+  'mender',
+];
 
 export function UploadRelease({ onUploaded }: { onUploaded(): void }) {
   const [file, setFile] = useState<File>();

@@ -4,6 +4,7 @@ import { ErrorBox, Loading } from '../components/common';
 import { UploadRelease } from '../components/UploadRelease';
 import { formatBytes, formatTime } from '../format';
 import { useApi } from '../hooks';
+import { can } from '../session';
 import type { Release } from '../types';
 
 export function ArtifactsPage() {
@@ -11,7 +12,7 @@ export function ArtifactsPage() {
   return (
     <div class="page">
       <h1>Artifacts</h1>
-      <UploadRelease onUploaded={list.reload} />
+      {can('releases.write') && <UploadRelease onUploaded={list.reload} />}
       {list.error && <ErrorBox error={list.error} />}
       {!list.data ? (
         !list.error && <Loading />

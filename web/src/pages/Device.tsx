@@ -1,10 +1,11 @@
 /** One device: facts, tags, telemetry, its status history and every update it has had. */
-import { api, withQuery } from '../api';
+import { ApiError, api, withQuery } from '../api';
 import { Badge, Card, ErrorBox, Facts, Loading } from '../components/common';
+import { Sparkline } from '../components/Sparkline';
 import { formatAgo, formatInZone, formatTime } from '../format';
 import { useApi } from '../hooks';
 import { href } from '../router';
-import type { Device, DeviceUpdate, FleetEvent } from '../types';
+import type { Device, DeviceInventory, DeviceTelemetrySeries, DeviceUpdate, FleetEvent } from '../types';
 
 export function DevicePage({ id }: { id: string }) {
   const device = useApi(
@@ -24,6 +25,29 @@ export function DevicePage({ id }: { id: string }) {
   const updates = useApi(
     (signal) =>
       api<{ updates: DeviceUpdate[] }>(withQuery('/api/v1/updates', { device: id, limit: 1000 }), { signal }),
+    [id],
+  );
+
+  const series = useApi(
+    (signal) =>
+      api<DeviceTelemetrySeries>(
+        withQuery(`/api/v1/devices/${encodeURIComponent(id)}/telemetry`, {
+          resolution: 'hourly',
+          since: '7d',
+        }),
+        { signal },
+      ),
+    [id],
+  );
+  // 404 until the device has reported one: shown as "none yet", not as an error.
+  const inventory = useApi(
+    (signal) =>
+      api<DeviceInventory>(`/api/v1/devices/${encodeURIComponent(id)}/inventory`, { signal }).catch(
+        (error: unknown) => {
+          if (error instanceof ApiError && error.status === 404) return null;
+          throw error;
+        },
+      ),
     [id],
   );
 
@@ -107,6 +131,32 @@ export function DevicePage({ id }: { id: string }) {
             ]}
           />
         </Card>
+        <Card title="Metrics over the last 7 days (hourly)" wide>
+          {series.error ? (
+            <ErrorBox error={series.error} />
+          ) : !series.data ? (
+            <Loading />
+          ) : series.data.series.length === 0 ? (
+            <p class="muted">No telemetry reported yet.</p>
+          ) : (
+            <div class="sparklines">
+              {series.data.series.map((s) => (
+                <Sparkline key={s.name} name={s.name} points={s.points} />
+              ))}
+            </div>
+          )}
+        </Card>
+        <Card title="Inventory" wide>
+          {inventory.error ? (
+            <ErrorBox error={inventory.error} />
+          ) : inventory.data === undefined ? (
+            <Loading />
+          ) : !inventory.data ? (
+            <p class="muted">No inventory reported yet.</p>
+          ) : (
+            <InventoryView inventory={inventory.data} />
+          )}
+        </Card>
         <Card title="Status history" wide>
           {history.error ? (
             <ErrorBox error={history.error} />
@@ -126,6 +176,44 @@ export function DevicePage({ id }: { id: string }) {
           )}
         </Card>
       </div>
+    </div>
+  );
+}
+
+function InventoryView({ inventory }: { inventory: DeviceInventory }) {
+  return (
+    <div data-testid="inventory">
+      <Facts
+        rows={[
+          ['OS', inventory.os ?? '—'],
+          ['Kernel', <span class="mono">{inventory.kernel ?? '—'}</span>],
+          ['Reported', formatTime(inventory.reported_at, true)],
+          ...inventory.interfaces.map(
+            (i) => [`Interface ${i.name}`, `${i.mac ?? ''} ${i.addresses.join(' ')}`] as [string, string],
+          ),
+        ]}
+      />
+      <details>
+        <summary>{inventory.packages.length} installed packages</summary>
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Package</th>
+                <th scope="col">Version</th>
+              </tr>
+            </thead>
+            <tbody>
+              {inventory.packages.map((p) => (
+                <tr key={p.name}>
+                  <td class="mono">{p.name}</td>
+                  <td class="mono">{p.version}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </details>
     </div>
   );
 }

@@ -11,6 +11,7 @@ import { ImportDevices } from '../components/ImportDevices';
 import { formatAgo, formatNumber, formatTime } from '../format';
 import { useApi } from '../hooks';
 import { href, replaceQuery } from '../router';
+import { can } from '../session';
 import type { DevicePage } from '../types';
 
 const SORTABLE = [
@@ -56,8 +57,9 @@ export function DevicesPage({ query }: { query: URLSearchParams }) {
   return (
     <div class="page">
       <h1>Devices</h1>
-      <ApprovalQueue onDecided={page.reload} />
-      <ImportDevices onImported={page.reload} />
+      {/* Hidden from a role that may not change devices: the server would refuse it anyway. */}
+      {can('devices.write') && <ApprovalQueue onDecided={page.reload} />}
+      {can('devices.write') && <ImportDevices onImported={page.reload} />}
       <FilterInput
         id="device-filter"
         value={text}
@@ -126,6 +128,7 @@ export function DevicesPage({ query }: { query: URLSearchParams }) {
                   </th>
                 );
               })}
+              <th scope="col">Client</th>
               <th scope="col">Tags</th>
             </tr>
           </thead>
@@ -145,6 +148,8 @@ export function DevicesPage({ query }: { query: URLSearchParams }) {
                 <td>{d.hardware_type ?? '—'}</td>
                 <td title={formatTime(d.last_seen, true)}>{formatAgo(d.last_seen)}</td>
                 <td>{d.location ?? '—'}</td>
+                {/* FleetD's agent, or SWUpdate or mender-client served as they are (docs/clients/). */}
+                <td>{d.tags.client ?? 'agent'}</td>
                 <td class="tags">
                   {Object.entries(d.tags)
                     .slice(0, 4)

@@ -3,6 +3,7 @@ import type { ComponentChildren } from 'preact';
 import { Card, Facts } from '../components/common';
 import { formatNumber, formatTime } from '../format';
 import type { Plan } from '../types';
+import { ConflictNotice } from './Conflicts';
 import { EtaBand, ReachabilityNotice } from './Reachability';
 
 export function PlanView({ plan }: { plan: Plan }) {
@@ -10,6 +11,7 @@ export function PlanView({ plan }: { plan: Plan }) {
     <div class="plan" data-testid="plan">
       <div class="grid">
         <Card title="Targets">
+          <ConflictNotice plan={plan} />
           <Facts
             rows={[
               ['Devices targeted', <strong data-testid="plan-targets">{formatNumber(plan.targets)}</strong>],

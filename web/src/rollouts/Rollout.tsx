@@ -12,6 +12,7 @@ import { formatNumber, formatPercent, formatTime } from '../format';
 import { useApi, useThrottled } from '../hooks';
 import { UpdateTable } from '../pages/Device';
 import { href } from '../router';
+import { can } from '../session';
 import { type DeviceUpdate, type Rollout, type RolloutPhase, UPDATE_STATES } from '../types';
 import { EtaBand, ReachabilityNotice } from './Reachability';
 import { StateBar } from './shared';
@@ -46,7 +47,22 @@ const ACTIONS: Record<Action, { label: string; explain: string; danger?: boolean
   },
 };
 
+/** The permission each action needs (as the server's rollout commands declare them). */
+const NEEDS: Record<Action, string> = {
+  pause: 'rollouts.control',
+  resume: 'rollouts.control',
+  cancel: 'rollouts.control',
+  rollback: 'rollouts.control',
+  approve: 'releases.approve',
+  promote: 'releases.approve',
+};
+
+/** The actions the rollout's state allows and the signed-in role may take. */
 function allowed(r: Rollout): Action[] {
+  return possible(r).filter((a) => can(NEEDS[a]));
+}
+
+function possible(r: Rollout): Action[] {
   const phase = r.current_phase === null ? undefined : r.phases[r.current_phase];
   const out: Action[] = [];
   if (r.state === 'running' || r.state === 'scheduled') out.push('pause');

@@ -4,6 +4,7 @@ import { Badge, ErrorBox, Loading } from '../components/common';
 import { formatPercent, formatTime } from '../format';
 import { useApi } from '../hooks';
 import { href } from '../router';
+import { can } from '../session';
 import type { Rollout } from '../types';
 import { finished } from './shared';
 
@@ -13,7 +14,7 @@ export function RolloutsPage() {
     <div class="page">
       <div class="title-row">
         <h1>Rollouts</h1>
-        {!list.error && (
+        {!list.error && can('rollouts.create') && (
           <a class="button primary" href={href('rollouts', 'new')}>
             New rollout
           </a>
