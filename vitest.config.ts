@@ -5,6 +5,7 @@
  * - e2e: spawned `fleetd` servers, agents and CLIs (from dist/, so build first) and Chromium.
  */
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /** Tests beside their module that still need more than the module: a loopback server, a command, SQLite. */
 const INTEGRATION_BESIDE_MODULES = [
@@ -45,13 +46,47 @@ const END_TO_END = [
   'test/swupdate-e2e.test.ts',
   'test/cli-tuf.test.ts',
   'test/agent-tuf-e2e.test.ts',
+  'test/mender-e2e.test.ts',
+  'test/cli-deploy-quick.test.ts',
+  'test/access-e2e.test.ts',
+  'test/telemetry-e2e.test.ts',
+  'test/installers-e2e.test.ts',
+  'test/cli-rehearse.test.ts',
+  'test/cli-groups.test.ts',
+  'test/config-e2e.test.ts',
 ];
+
+/**
+ * The longest files, started first: with two at a time the run ends when its longest file does, so a long file
+ * left for last (a fresh clone has no timings to order by) would leave one worker idle for minutes.
+ */
+const LONGEST_FIRST = [
+  'test/fuzz.test.ts',
+  'test/rollouts.test.ts',
+  'test/factory-certificates.test.ts',
+  'test/fuzz-principals.test.ts',
+  'test/cli-audit.test.ts',
+  'test/store.test.ts',
+];
+
+class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (file: TestSpecification) => {
+      const i = LONGEST_FIRST.findIndex((path) => file.moduleId.endsWith(path));
+      return i === -1 ? LONGEST_FIRST.length : i;
+    };
+    return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
+  }
+}
 
 export default defineConfig({
   test: {
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Two test files at a time on CI's 2 cores: most of a test's time is waiting on processes and sockets.
+    maxWorkers: 2,
+    sequence: { sequencer: LongestFirst },
     projects: [
       {
         extends: true,

@@ -233,7 +233,10 @@ describe('fleetd agent', () => {
     const done = await op.waitForUpdate(update, ['succeeded', 'failed', 'rolled_back']);
     expect(done.state).toBe('rolled_back');
     expect(done.error).toMatch(/health check failed/);
-    expect(activeVersion(agent.stateDir)).toBe('2.1.0');
+    // The report goes out first (it is kept until sent, whatever happens next); the switch back follows.
+    await eventually('the previous slot active again', () => activeVersion(agent.stateDir) === '2.1.0', {
+      timeoutMs: 20_000,
+    });
   });
 
   it('resumes a download after the agent is killed, without fetching the finished bytes again', async () => {

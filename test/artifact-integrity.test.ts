@@ -162,6 +162,42 @@ describe('a damaged stored blob', () => {
     expect(read).toBeLessThanOrEqual(6_100_000);
     expect(await artifactEvents()).toHaveLength(1);
   });
+
+  it("checks a release's variant files too, and reports a damaged one by client", async () => {
+    const { id } = (await upload('1.0.0', randomBytes(20_000))) as { id: string; sha256: string };
+    const menderBytes = randomBytes(15_000);
+    const stored = await blobs.put(Readable.from([menderBytes]));
+    await t.store.variants.add(
+      { releaseId: id, client: 'mender', size: stored.size, sha256: stored.sha256, createdAt: t.clock.now() },
+      'test',
+    );
+    const verify = (query = '') =>
+      t.app.inject({ method: 'POST', url: `/api/v1/artifacts/verify${query}`, headers: t.admin });
+    expect((await verify()).json()).toEqual({ checked: 2, bytes: 35_000, damaged: [] });
+
+    await flipByte(stored.sha256);
+    const expected = {
+      sha256: stored.sha256,
+      size: 15_000,
+      releases: [],
+      variants: [{ release: 'fw@1.0.0', client: 'mender' }],
+      problem: 'altered',
+      found_size: 15_000,
+      found_sha256: expect.not.stringMatching(stored.sha256),
+    };
+    expect((await verify('?release=fw@1.0.0')).json()).toMatchObject({ checked: 2, damaged: [expected] });
+    const [event] = await artifactEvents();
+    expect(event).toMatchObject({ type: 'artifact.corrupted', data: { sha256: stored.sha256 } });
+    expect(event!.reason).toContain('the mender variant of fw@1.0.0');
+
+    // The background scrub reads variant files as well.
+    const scrubber = new BlobScrubber(t.store, blobs, t.clock, t.app.log, { bytesPerSec: 1_000_000 });
+    await scrubber.tick(); // the first tick only starts the rate's clock
+    t.clock.advance(1_000);
+    const pass = await scrubber.tick();
+    expect(pass.checked).toBe(2);
+    expect(pass.damaged.map((d) => d.variants)).toEqual([[{ release: 'fw@1.0.0', client: 'mender' }]]);
+  });
 });
 
 describe('POST /artifacts/:ref/repair', () => {

@@ -84,6 +84,52 @@ forEachBackend((backend) => {
       }
     });
 
+    it('records what a change turned its target from and into: a rollout paused, a user disabled', async () => {
+      const t = await appOn(await backend.open());
+      try {
+        const call = (method: 'POST' | 'PUT', url: string, payload?: object) =>
+          t.app.inject({ method, url, headers: t.admin, ...(payload ? { payload } : {}) });
+        await call('POST', '/api/v1/devices/import', { devices: [{ id: 'dev-1', hardware_type: 'hw' }] });
+        const upload = await t.app.inject({
+          method: 'POST',
+          url: '/api/v1/artifacts?name=fw&version=2.0.0&type=firmware&hardware=hw',
+          headers: { ...t.admin, 'content-type': 'application/octet-stream' },
+          payload: Buffer.from('fw 2.0.0'),
+        });
+        expect(upload.statusCode, upload.body).toBe(201);
+        const rollout = await call('POST', '/api/v1/rollouts', {
+          name: 'to pause',
+          release: 'fw@2.0.0',
+          filter: 'id = dev-1',
+          strategy: 'immediate',
+        });
+        expect(rollout.statusCode, rollout.body).toBe(201);
+        const paused = await call('POST', `/api/v1/rollouts/${rollout.json().id}/pause`);
+        expect(paused.statusCode, paused.body).toBe(200);
+        const added = await call('POST', '/api/v1/users', {
+          name: 'support-1',
+          password: 'a password long enough',
+          role: 'viewer',
+        });
+        expect(added.statusCode, added.body).toBe(201);
+        expect((await call('POST', '/api/v1/users/support-1/disable')).statusCode).toBe(200);
+
+        const entries = await auditList(t);
+        const entry = (action: string) => entries.find((e) => e.action === action);
+        expect(entry('POST /api/v1/rollouts/:id/:command')).toMatchObject({
+          before: { state: rollout.json().state },
+          after: { state: 'paused' },
+        });
+        expect(entry('POST /api/v1/users/:name/disable')).toMatchObject({
+          before: { disabled_at: null },
+          after: { disabled_at: expect.any(String) },
+        });
+        expect((await t.store.audit.verify()).ok).toBe(true);
+      } finally {
+        await t.close();
+      }
+    });
+
     it('verifies the chain of a real run, exports it as JSON lines, and names an entry edited in the database', async () => {
       const store = await backend.open();
       const t = await appOn(store);
@@ -153,6 +199,12 @@ forEachBackend((backend) => {
         // The source is refused for the rest of the window, even with a valid token: guessing gains nothing.
         const valid = await t.app.inject({ method: 'GET', url: '/api/v1/devices', headers: t.admin });
         expect(valid.statusCode).toBe(429);
+        // Shared with the other replicas through the store (test/rate-limits-shared.test.ts has two).
+        await t.app.abuseLimits.sync();
+        const shared = await sql<{ key: string; count: number }>`select key, count from rate_counts`.execute(
+          (t.store as SqlStore).db,
+        );
+        expect(shared.rows.map((r) => [r.key, Number(r.count)])).toEqual([['authfail:127.0.0.1', 20]]);
 
         const failed = await t.store.audit.list({ limit: 10_000 });
         expect(failed.length).toBe(5);
@@ -215,6 +267,26 @@ forEachBackend((backend) => {
         expect((await heartbeat('dev-1.fld_device_two')).statusCode).toBe(401);
         t.clock.advance(60_000);
         expect((await heartbeat(one)).statusCode).toBe(401);
+
+        // The device APIs served to SWUpdate (hawkBit DDI) and mender-client count per credential alike.
+        const ddiPoll = () =>
+          t.app.inject({
+            method: 'GET',
+            url: '/DEFAULT/controller/v1/dev-1',
+            headers: { authorization: 'TargetToken not-a-real-one' },
+          });
+        expect((await ddiPoll()).statusCode).toBe(401);
+        expect((await ddiPoll()).statusCode).toBe(401);
+        expect((await ddiPoll()).statusCode).toBe(429);
+        const menderCheck = () =>
+          t.app.inject({
+            method: 'GET',
+            url: '/api/devices/v1/deployments/device/deployments/next',
+            headers: { authorization: 'Bearer not.a.jwt' },
+          });
+        expect((await menderCheck()).statusCode).toBe(401);
+        expect((await menderCheck()).statusCode).toBe(401);
+        expect((await menderCheck()).statusCode).toBe(429);
       } finally {
         await t.close();
       }

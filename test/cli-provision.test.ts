@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBundle } from '../src/agent/bundle.js';
+import { initRoot } from '../src/artifacts/tuf/tuf-root.js';
 import { type Operator, operator } from './support/fleet.js';
 import { opensslCa } from './support/openssl-ca.js';
 import { runCli, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
@@ -164,6 +165,28 @@ describe('fleetd devices provision', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain('ok-1 is listed twice');
     expect(readdirSync(dir)).toEqual(['devices.csv']);
+    expect((await tokens()).length).toBe(before);
+  });
+
+  it('carries the TUF root given with --tuf-root, the agent trust anchor; a file that is not a root stops it before any token', async () => {
+    const ceremony = await initRoot({ out: tempDir('fleetd-tuf-'), threshold: 1, keys: 1, now: Date.now() });
+    const out = join(tempDir(), 'tuf-001.tar.gz');
+    const r = provision(['tuf-001', '--hardware', 'pos-x200', '--out', out, '--tuf-root', ceremony.rootFile]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await readBundle(out)).tufRootJson).toBe(readFileSync(ceremony.rootFile, 'utf8'));
+
+    const before = (await tokens()).length;
+    const bad = provision([
+      'tuf-002',
+      '--hardware',
+      'pos-x200',
+      '--out',
+      join(tempDir(), 'x.tar.gz'),
+      '--tuf-root',
+      caFile,
+    ]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim()).toMatch(/^fleetd: --tuf-root: .* is not TUF root metadata/);
     expect((await tokens()).length).toBe(before);
   });
 

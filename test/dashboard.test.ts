@@ -84,6 +84,21 @@ beforeAll(async () => {
     }),
   });
   expect(hb.status).toBe(200);
+  // Its telemetry and inventory (docs/telemetry.md), for the charts and the inventory on its page.
+  const report = await fetch(`${server.url}/api/device/v1/telemetry`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${cred.credential}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      metrics: { temp_c: 48.5 },
+      inventory: {
+        os: 'Debian GNU/Linux 12 (bookworm)',
+        kernel: '6.1.0-18-arm64',
+        packages: [],
+        interfaces: [],
+      },
+    }),
+  });
+  expect(report.status).toBe(200);
   browser = await launchBrowser();
   page = browser.pages()[0] ?? (await browser.newPage());
   page.setDefaultTimeout(15_000);
@@ -109,6 +124,7 @@ describe('dashboard', () => {
 
   it('refuses a wrong token and signs in with the admin token from the keyboard', async () => {
     await go('');
+    await page.getByText('Sign in with an API token instead').click();
     await page.getByLabel('API token').fill('fld_admin_wrong');
     await page.keyboard.press('Enter');
     await page.getByText('This token is unknown or revoked.').waitFor();
@@ -220,6 +236,8 @@ describe('dashboard', () => {
     await facts.getByText('America/Denver').waitFor();
     await page.getByRole('region', { name: 'Tags' }).getByText('DEN-001').waitFor();
     await page.getByRole('region', { name: 'Telemetry' }).getByText('77%').waitFor();
+    await page.getByTestId('telemetry-temp_c').locator('svg circle').waitFor();
+    await page.getByTestId('inventory').getByText('Debian GNU/Linux 12 (bookworm)').waitFor();
     const history = page.getByTestId('status-history');
     await history.getByRole('row', { name: /device\.status.*unknown → online/ }).waitFor();
     // Times in the device's own zone are labelled with it (the browser runs in New York).

@@ -236,6 +236,7 @@ describe('simulator', () => {
       peak_concurrent_per: null,
       double_offers: 0,
       double_offer_examples: [],
+      downloads: { full: 0, delta: 0, bytes_full: 0, bytes_delta: 0 },
       eta: [],
     };
     expect(checkRollout(ok).every((c) => c.pass)).toBe(true);

@@ -1,8 +1,9 @@
 /**
  * Debian's real `swupdate` (suricatta, hawkBit DDI) against a FleetD server on a loopback port: a device with a
- * GatewayToken registers on its first poll, is targeted by a rollout, downloads and installs a real signed .swu
- * (built here with openssl and cpio; its `rawfile` handler writes a file), reports "All Chunks Installed.", and
- * once restarted with `-c 2` closes the action: the update succeeds and the rollout completes. A second device
+ * GatewayToken registers on its first poll, is targeted by a progressive rollout together with a FleetD agent
+ * (in-process, speaking FleetD's own API), downloads and installs a real signed .swu (built here with openssl and
+ * cpio; its `rawfile` handler writes a file), reports "All Chunks Installed.", and once restarted with `-c 2`
+ * closes the action: both updates succeed, both count in the phase gate, and the rollout completes. A second device
  * polling with its TargetToken is sent the cancel of its cancelled rollout and acknowledges it.
  * Skipped where swupdate or cpio is not installed (.ci/run installs them).
  */
@@ -15,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/core/clock.js';
 import { hashSecret, newSecret } from '../src/registry/credentials.js';
 import { createServer } from '../src/server/serve.js';
+import { LiveAgents } from '../src/sim/live-agents.js';
 import { openSqliteStore } from '../src/store/sqlite/connect.js';
 import type { Store } from '../src/store/store.js';
 import { eventually } from './support/eventually.js';
@@ -154,7 +156,7 @@ run(
       await store?.close();
     });
 
-    it('registers with a GatewayToken, installs the .swu of a rollout and closes it after a -c 2 restart', async () => {
+    it('registers with a GatewayToken, is updated by a progressive rollout together with a FleetD agent, and closes its action after a -c 2 restart', async () => {
       const enrollment = (await operator('POST', '/enrollment-tokens', { uses: 1 })).json().token as string;
       const suricatta = `tenant = "DEFAULT"; id = "sw-1"; url = "${url}"; gatewaytoken = "${enrollment}";`;
       const first = startSwupdate(work, 'sw-1', suricatta);
@@ -169,44 +171,80 @@ run(
       );
       expect(device).toMatchObject({ status: 'online', tags: { client: 'swupdate', board: 'fleetd-board' } });
 
-      const created = await operator('POST', '/rollouts', {
-        name: 'swupdate devices to 1.0.1',
-        release: 'image@1.0.1',
-        filter: 'tag.client = swupdate and id = sw-1',
-        strategy: 'immediate',
+      // A FleetD agent of the same hardware beside it, in the same progressive rollout and the same gates.
+      const stopAgents = new AbortController();
+      const agents = new LiveAgents({
+        count: 1,
+        server: url,
+        enrollToken: (await operator('POST', '/enrollment-tokens', { uses: 1 })).json().token as string,
+        publicKey: (await operator('GET', '/keys')).json().keys[0].public_key as string,
+        idPrefix: 'agent-',
+        hardwareType: 'fleetd-board',
+        heartbeatIntervalSec: 1,
+        rampMs: 0,
       });
-      expect(created.statusCode, created.body).toBe(201);
-      const rolloutId = created.json().id as string;
-      await tick();
+      const agentsDone = agents.run(stopAgents.signal);
+      try {
+        await eventually(
+          'the agent to enroll',
+          async () => (await operator('GET', '/devices/agent-0')).statusCode === 200,
+          { timeoutMs: 20_000 },
+        );
+        const created = await operator('POST', '/rollouts', {
+          name: 'swupdate device and agent to 1.0.1',
+          release: 'image@1.0.1',
+          filter: 'id = sw-1 or id = agent-0',
+          strategy: 'progressive',
+          phases: [
+            { name: 'first', percentage: 50, success_rate: 100 },
+            { name: 'rest', percentage: 100, success_rate: 100 },
+          ],
+        });
+        expect(created.statusCode, created.body).toBe(201);
+        const rolloutId = created.json().id as string;
 
-      const update = await eventually(
-        'the install to end in "All Chunks Installed." (verifying)',
-        async () => {
-          const [u] = await store.updates.list({ deviceId: 'sw-1', limit: 1 });
-          return u?.state === 'verifying' && u;
-        },
-        { timeoutMs: 30_000 },
-      ).catch((error: unknown) => {
-        throw new Error(`${String(error)}\nswupdate log:\n${first.log().slice(-3000)}`);
-      });
-      expect(readFileSync(built.installed, 'utf8')).toBe('hello from FleetD 1.0.1\n');
+        // Whichever phase it is in, the device installs when its turn comes.
+        const update = await eventually(
+          'the install to end in "All Chunks Installed." (verifying)',
+          async () => {
+            await tick();
+            const [u] = await store.updates.list({ deviceId: 'sw-1', limit: 1 });
+            return u?.state === 'verifying' && u;
+          },
+          { timeoutMs: 45_000 },
+        ).catch((error: unknown) => {
+          throw new Error(`${String(error)}\nswupdate log:\n${first.log().slice(-3000)}`);
+        });
+        expect(readFileSync(built.installed, 'utf8')).toBe('hello from FleetD 1.0.1\n');
 
-      // SWUpdate closes an installed action only when restarted with the test result (-c 2: success).
-      await first.stop();
-      const confirm = startSwupdate(work, 'sw-1', suricatta, '-c 2');
-      running.push(confirm);
-      await eventually(
-        'the update to succeed',
-        async () => (await store.updates.get(update.id))?.state === 'succeeded',
-        { timeoutMs: 20_000 },
-      ).catch((error: unknown) => {
-        throw new Error(`${String(error)}\nswupdate log:\n${confirm.log().slice(-3000)}`);
-      });
-      await tick();
-      const rollout = (await operator('GET', `/rollouts/${rolloutId}`)).json();
-      expect(rollout.state).toBe('completed');
+        // SWUpdate closes an installed action only when restarted with the test result (-c 2: success).
+        await first.stop();
+        const confirm = startSwupdate(work, 'sw-1', suricatta, '-c 2');
+        running.push(confirm);
+        await eventually(
+          'the update to succeed',
+          async () => (await store.updates.get(update.id))?.state === 'succeeded',
+          { timeoutMs: 20_000 },
+        ).catch((error: unknown) => {
+          throw new Error(`${String(error)}\nswupdate log:\n${confirm.log().slice(-3000)}`);
+        });
+        const rollout = await eventually(
+          'both devices to succeed and the rollout to complete',
+          async () => {
+            await tick();
+            const r = (await operator('GET', `/rollouts/${rolloutId}`)).json();
+            return r.state === 'completed' && r;
+          },
+          { timeoutMs: 45_000 },
+        );
+        expect(rollout.totals.counts).toEqual({ succeeded: 2 });
+        expect(rollout.phases[0].gate).toMatchObject({ decision: 'pass', success_rate: 100 });
+        await confirm.stop();
+      } finally {
+        stopAgents.abort();
+        await agentsDone;
+      }
       expect((await operator('GET', '/devices/sw-1')).json().firmware_version).toBe('1.0.1');
-      await confirm.stop();
     }, 90_000);
 
     it('sends the cancel of a cancelled rollout to a polling device, which acknowledges it', async () => {

@@ -811,7 +811,7 @@ function withArtifactBody(op: FuzzOperation, r: fc.Arbitrary<FuzzRequest>): fc.A
     }));
 }
 
-function validishRequest(op: FuzzOperation, hints: FuzzHints): fc.Arbitrary<FuzzRequest> {
+export function validishRequest(op: FuzzOperation, hints: FuzzHints): fc.Arbitrary<FuzzRequest> {
   return withArtifactBody(
     op,
     validishParts(op, hints).map((p) => assemble(op, p, 'valid-ish')),
@@ -894,7 +894,7 @@ function breakages(op: FuzzOperation): fc.Arbitrary<Breakage> {
   return fc.oneof(...options);
 }
 
-function mutatedRequest(op: FuzzOperation, hints: FuzzHints): fc.Arbitrary<FuzzRequest> {
+export function mutatedRequest(op: FuzzOperation, hints: FuzzHints): fc.Arbitrary<FuzzRequest> {
   return fc
     .tuple(validishParts(op, hints), fc.array(breakages(op), { minLength: 1, maxLength: 3 }))
     .map(([parts, list]) => {

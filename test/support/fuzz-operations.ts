@@ -55,6 +55,8 @@ export interface FuzzOperation {
   streaming: boolean;
   /** Takes a raw byte body (no JSON schema) although it is a POST: artifact uploads. */
   rawBody: boolean;
+  /** The permission the document says the operation needs (`x-permission`), for operator operations. */
+  permission: string | undefined;
 }
 
 interface OpenApiOperation {
@@ -63,6 +65,7 @@ interface OpenApiOperation {
   security?: Array<Record<string, unknown>>;
   summary?: string;
   description?: string;
+  'x-permission'?: string;
 }
 
 export interface OpenApiDocument {
@@ -125,6 +128,7 @@ export function fuzzOperations(doc: OpenApiDocument): FuzzOperation[] {
         caller: callerOf(path, op),
         streaming: /text\/event-stream/.test(text),
         rawBody: upper === 'POST' && body === undefined && /raw body|octet-stream/i.test(text),
+        permission: op['x-permission'],
       });
     }
   }

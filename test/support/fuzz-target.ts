@@ -24,6 +24,11 @@ const SELF = 'fuzz-device';
 const OTHER = 'dev-002';
 const CANARY_RELEASE = 'canary-fw@1.0.0';
 const ENROLLMENT_TOKEN = 'enroll_fuzz-known-token';
+/**
+ * The admin's own address. The cases come from 127.0.0.1, and past 20 failed authentications that address is
+ * refused for the rest of the minute (the manual clock barely moves): the admin's reads of the world must not be.
+ */
+const ADMIN_ADDRESS = '192.0.2.10';
 
 export interface Answer {
   status: number;
@@ -62,6 +67,8 @@ export class FuzzTarget {
   /** Resets done after a poisoned state. */
   resets = 0;
   private credentials = new Map<string, string>();
+  /** The operator credential cases are sent with, when not the admin token (test/fuzz-principals.test.ts). */
+  private operatorAuthorization: string | undefined;
   private engine!: RolloutEngine;
   private server!: Opened;
   readonly clock = new ManualClock(FUZZ_START);
@@ -120,10 +127,27 @@ export class FuzzTarget {
     await this.start();
   }
 
+  /** Sends the operator cases with this token from now on (the world's seed and checks stay the admin's). */
+  actAs(token: string): void {
+    this.operatorAuthorization = `Bearer ${token}`;
+  }
+
+  /** A request as the admin, whatever the cases are sent as: for seeding principals and reading the world. */
+  asAdmin(method: 'GET' | 'POST', url: string, body?: object) {
+    return this.app.inject({
+      method,
+      url,
+      remoteAddress: ADMIN_ADDRESS,
+      headers: { authorization: `Bearer ${this.server.adminToken}` },
+      ...(body === undefined ? {} : { payload: body }),
+    });
+  }
+
   private async api<T = Record<string, unknown>>(method: string, url: string, body?: unknown): Promise<T> {
     const r = await this.app.inject({
       method: method as 'GET',
       url,
+      remoteAddress: ADMIN_ADDRESS,
       headers: { authorization: `Bearer ${this.server.adminToken}` },
       ...(body === undefined ? {} : { payload: body as object }),
     });
@@ -139,6 +163,7 @@ export class FuzzTarget {
     const r = await this.app.inject({
       method: 'POST',
       url: `/api/v1/artifacts?name=${name}&version=${version}&type=firmware${hardware.map((h) => `&hardware=${h}`).join('')}`,
+      remoteAddress: ADMIN_ADDRESS,
       headers: {
         authorization: `Bearer ${this.server.adminToken}`,
         'content-type': 'application/octet-stream',
@@ -233,7 +258,7 @@ export class FuzzTarget {
   private authorization(auth: FuzzAuth): string | undefined {
     switch (auth) {
       case 'operator':
-        return `Bearer ${this.server.adminToken}`;
+        return this.operatorAuthorization ?? `Bearer ${this.server.adminToken}`;
       case 'device':
         return `Bearer ${this.credentials.get(SELF)}`;
       case 'other-device':
@@ -345,12 +370,18 @@ export class FuzzTarget {
     const problems: string[] = [];
     const admin = { authorization: `Bearer ${this.server.adminToken}` };
     const [list, beat, plan] = await Promise.all([
-      this.app.inject({ method: 'GET', url: '/api/v1/rollouts', headers: admin }),
+      this.app.inject({
+        method: 'GET',
+        url: '/api/v1/rollouts',
+        headers: admin,
+        remoteAddress: ADMIN_ADDRESS,
+      }),
       this.heartbeat(CANARY),
       this.app.inject({
         method: 'POST',
         url: '/api/v1/rollouts?dry_run=true',
         headers: admin,
+        remoteAddress: ADMIN_ADDRESS,
         payload: {
           name: 'fuzz-health',
           release: CANARY_RELEASE,

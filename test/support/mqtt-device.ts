@@ -11,7 +11,7 @@ export interface MqttDevice {
   /** Publishes a raw payload to one of the device's topics (or any topic). */
   publish(topic: string, payload: string): Promise<void>;
   /** Publishes a request with a fresh request_id and resolves with the reply carrying it. */
-  ask(kind: 'heartbeat' | 'reports', body: Record<string, unknown>): Promise<InboxMessage>;
+  ask(kind: 'heartbeat' | 'reports' | 'telemetry', body: Record<string, unknown>): Promise<InboxMessage>;
   /** Polls the inbox until a message matches. */
   waitFor(match: (m: InboxMessage) => boolean, what: string): Promise<InboxMessage>;
   close(): Promise<void>;

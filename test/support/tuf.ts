@@ -2,15 +2,16 @@
  * A FleetD server with a TUF repository (root made by the offline ceremony, copied in as an operator does), a
  * device that may download, and tuf-js as the independent TUF client refreshing from the running server.
  */
+import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BaseFetcher, Updater } from 'tuf-js';
-// Not re-exported by the package's index; the Updater tells "no newer root" (404) by this type.
-import { DownloadHTTPError } from 'tuf-js/dist/error.js';
+import { promisify } from 'node:util';
 import { initRoot, type RootInitResult } from '../../src/artifacts/tuf/tuf-root.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { type RunningServer, startServer } from '../../src/server/serve.js';
 import { tempDir } from './processes.js';
+
+const execFileAsync = promisify(execFile);
 
 export interface TufServer {
   server: RunningServer;
@@ -28,6 +29,7 @@ export async function tufServer(options: {
   start: number;
   threshold?: number;
   keys?: number;
+  alertRulesFile?: string;
 }): Promise<TufServer> {
   const offline = tempDir('fleetd-tuf-offline-');
   const ceremony = await initRoot({
@@ -43,7 +45,8 @@ export async function tufServer(options: {
   for (const [role, file] of Object.entries(ceremony.onlineKeyFiles)) {
     copyFileSync(file, join(dataDir, 'tuf', 'keys', `${role}.key`));
   }
-  return startTufServer(dataDir, ceremony, new ManualClock(options.start));
+  const extra = options.alertRulesFile ? { alertRulesFile: options.alertRulesFile } : {};
+  return startTufServer(dataDir, ceremony, new ManualClock(options.start), extra);
 }
 
 /** A server on a data folder that holds a TUF repository already (a first start, or a restart). */
@@ -51,8 +54,10 @@ export async function startTufServer(
   dataDir: string,
   ceremony: RootInitResult,
   clock: ManualClock,
+  extra: { alertRulesFile?: string } = {},
 ): Promise<TufServer> {
   const server = await startServer({
+    ...extra,
     port: 0,
     host: '127.0.0.1',
     dataDir,
@@ -101,36 +106,39 @@ export async function deviceWithRelease(
   return { authorization: `Bearer ${credential.credential}` };
 }
 
-/** tuf-js's fetcher with the device's credential on every request (targets need it; metadata does not). */
-class DeviceFetcher extends BaseFetcher {
-  constructor(private readonly headers: Record<string, string>) {
-    super();
-  }
-  async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
-    const response = await fetch(url, { headers: this.headers });
-    if (!response.ok || !response.body) {
-      throw new DownloadHTTPError(`HTTP ${response.status} for ${url}`, response.status);
-    }
-    return response.body as ReadableStream<Uint8Array<ArrayBuffer>>;
-  }
-}
+const CLIENT_PROGRAM = join(import.meta.dirname, 'tuf-client-program.mjs');
 
-/** A client that trusts `rootJson` (and what it has refreshed into `metadataDir` since). */
+export type ClientResult =
+  | { ok: true; target: string; length: number; sha256: string; file: string }
+  | { ok: false; error: string };
+
+/**
+ * tuf-js as a separate program (tuf-client-program.mjs) that trusts `rootJson` (and what it has refreshed into
+ * `metadataDir` since): `run` refreshes the metadata from the running server and downloads one target.
+ */
 export function tufClient(
   t: TufServer,
   headers: Record<string, string>,
   metadataDir = tempDir('fleetd-tuf-client-'),
   rootJson?: string,
-): { updater: Updater; metadataDir: string; targetDir: string } {
+): { run(target: string): Promise<ClientResult>; metadataDir: string } {
   if (rootJson !== undefined) writeFileSync(join(metadataDir, 'root.json'), rootJson);
-  const targetDir = tempDir('fleetd-tuf-targets-');
-  const updater = new Updater({
-    metadataDir,
-    metadataBaseUrl: `${t.server.url}/api/device/v1/tuf`,
-    targetDir,
-    targetBaseUrl: `${t.server.url}/api/device/v1/tuf/targets`,
-    fetcher: new DeviceFetcher(headers),
-    config: { fetchRetries: 0 },
-  });
-  return { updater, metadataDir, targetDir };
+  const credential = (headers.authorization ?? '').replace(/^Bearer /, '');
+  const run = async (target: string): Promise<ClientResult> => {
+    const args = [
+      CLIENT_PROGRAM,
+      `${t.server.url}/api/device/v1/tuf`,
+      metadataDir,
+      tempDir('fleetd-tuf-targets-'),
+    ];
+    // Asynchronous: the server answering it runs in this process.
+    const { stdout } = await execFileAsync(process.execPath, [...args, target], {
+      env: { ...process.env, FLEETD_DEVICE_CREDENTIAL: credential },
+    }).catch((e: { stdout?: string; stderr?: string }) => {
+      if (!e.stdout) throw new Error(`the TUF client program failed: ${e.stderr}`);
+      return { stdout: e.stdout };
+    });
+    return JSON.parse(stdout.trim()) as ClientResult;
+  };
+  return { run, metadataDir };
 }
