@@ -57,7 +57,20 @@ const go = async (hash: string) => {
 
 beforeAll(async () => {
   data = tempDir();
-  server = await spawnServer(data, ['--log-level', 'warn', '--enrollment', 'approve']);
+  // One alert rule that the generated fleet's offline devices trip at the first evaluation.
+  const rules = join(data, 'alerts.yml');
+  writeFileSync(
+    rules,
+    'rules:\n  - name: fleet-offline\n    kind: offline_share\n    above_pct: 1\n    severity: critical\n    summary: Devices are dropping off the network\n',
+  );
+  server = await spawnServer(data, [
+    '--log-level',
+    'warn',
+    '--enrollment',
+    'approve',
+    '--alert-rules',
+    rules,
+  ]);
   op = operator(server.url, data);
   expect((await op.call('POST', '/api/v1/devices/import', POS_FLEET)).status).toBe(200);
   const big = await op.call('POST', '/api/v1/devices/import', { devices: generatedFleet(GENERATED) });
@@ -285,6 +298,48 @@ describe('dashboard', () => {
     expect(text).toContain(`${body.artifacts[0]!.size} B`);
     expect(text).toContain(body.artifacts[0]!.sha256.slice(0, 16));
     await screenshot(page, '05-artifacts');
+  });
+
+  it('shows the alerts the rules raised, with the value the API gives, and their events', async () => {
+    await go('alerts');
+    const row = page.locator('[data-alert="fleet-offline"]');
+    // Rules are evaluated on the engine's tick (every 15 s at most); the page refreshes on the alert's event.
+    await row.getByTestId('alert-state').getByText('firing').waitFor({ timeout: 60_000 });
+    const { body } = await op.call<{ alerts: Array<{ key: string; value: number; threshold: number }> }>(
+      'GET',
+      '/api/v1/alerts',
+    );
+    const alert = body.alerts.find((a) => a.key === 'fleet-offline')!;
+    expect(alert.value).toBeGreaterThan(alert.threshold);
+    expect(await row.getByTestId('alert-value').textContent()).toBe(String(alert.value));
+    await row.getByText('Devices are dropping off the network').waitFor();
+    await page
+      .getByTestId('alerts-history')
+      .getByRole('row', { name: /alert\.firing.*fleet-offline/ })
+      .waitFor();
+    await page
+      .getByTestId('alert-rules')
+      .getByRole('row', { name: /fleet-offline.*offline_share/ })
+      .waitFor();
+    await screenshot(page, '05b-alerts');
+  });
+
+  it("shows a device's configuration: desired, applied and drift", async () => {
+    const set = await op.call('PUT', '/api/v1/config/denver-debug', {
+      document: { log_level: 'debug' },
+      device: 'pos-denver-001',
+    });
+    expect(set.status).toBe(200);
+    const { body } = await op.call<{ config: { desired_version: string; drift: boolean } }>(
+      'GET',
+      '/api/v1/devices/pos-denver-001',
+    );
+    expect(body.config.drift).toBe(true);
+    await go('devices/pos-denver-001');
+    const card = page.getByRole('region', { name: 'Configuration' });
+    await card.getByText(body.config.desired_version).waitFor();
+    await card.getByText('none yet').waitFor();
+    await card.getByTestId('config-drift').getByText('drift').waitFor();
   });
 
   it('shows the devices waiting for approval and accepts one with a click', async () => {

@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { SessionJsonType } from '../../src/protocol/access.js';
 import { api } from './api';
 import { operatorZone } from './format';
+import { AlertsPage } from './pages/Alerts';
 import { ArtifactsPage } from './pages/Artifacts';
 import { DevicePage } from './pages/Device';
 import { DevicesPage } from './pages/Devices';
@@ -21,6 +22,7 @@ const NAV = [
   ['devices', 'Devices', 'devices.read'],
   ['rollouts', 'Rollouts', 'rollouts.read'],
   ['events', 'Events', 'events.read'],
+  ['alerts', 'Alerts', 'events.read'],
   ['artifacts', 'Artifacts', 'releases.read'],
 ] as const;
 
@@ -39,6 +41,8 @@ function page(route: Route) {
       );
     case 'events':
       return <EventsPage query={route.query} />;
+    case 'alerts':
+      return <AlertsPage />;
     case 'artifacts':
       return <ArtifactsPage />;
     case 'rollouts':

@@ -117,6 +117,31 @@ export function DevicePage({ id }: { id: string }) {
             />
           )}
         </Card>
+        {/* Absent for a role without config.read; null when no configuration document applies. */}
+        {d.config === undefined ? null : (
+          <Card title="Configuration">
+            {d.config === null ? (
+              <p class="muted">No configuration document applies to this device.</p>
+            ) : (
+              <Facts
+                rows={[
+                  ['Desired version', <span class="mono">{d.config.desired_version}</span>],
+                  ['Applied version', <span class="mono">{d.config.applied_version ?? 'none yet'}</span>],
+                  [
+                    'Drift',
+                    d.config.drift ? (
+                      <a href={href('devices', { filter: 'config.drift = true' })} data-testid="config-drift">
+                        <Badge value="drift" kind="offline" />
+                      </a>
+                    ) : (
+                      <span data-testid="config-drift">none</span>
+                    ),
+                  ],
+                ]}
+              />
+            )}
+          </Card>
+        )}
         <Card title="Telemetry">
           <Facts
             rows={[
