@@ -74,6 +74,8 @@ export interface AgentOptions {
   publicKey: string | KeyObject;
   /** A TUF root.json (provisioned): every release must then also be a signed TUF target (docs/signing.md). */
   tufRoot?: string | undefined;
+  /** A mirror of the server's TUF metadata to read instead of the server (docs/signing.md, "A mirror"). */
+  tufMetadataUrl?: string | undefined;
   /** Asked before installing a soft update: false defers it (e.g. a till in use, a device in a procedure). */
   consent?: () => Promise<boolean>;
   /** How to tell a switched-to release works; without one a switch is committed at once. */
@@ -409,7 +411,8 @@ export class Agent {
         : new TufVerifier({
             rootJson: o.tufRoot,
             metadataDir: this.state.path('tuf'),
-            server: o.server,
+            server: o.server.replace(/\/+$/, ''),
+            metadataUrl: o.tufMetadataUrl,
             fetch: this.client.fetchFn,
           });
     if (o.apps && o.apps.length > 0) {

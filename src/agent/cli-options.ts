@@ -25,6 +25,8 @@ export interface AgentCliFlags {
   publicKey?: string | undefined;
   /** A TUF root.json: releases must then also be signed TUF targets (docs/signing.md). */
   tufRoot?: string | undefined;
+  /** A mirror of the TUF metadata (a CDN's URL) to read instead of the server's. */
+  tufMetadataUrl?: string | undefined;
   /** A provisioning bundle (.tar.gz) that gives everything else. */
   bundle?: string | undefined;
   /** A file holding the FleetD CA (PEM) to trust the server's certificate with. */
@@ -102,6 +104,14 @@ export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<Agent
     throw new Error(`--mqtt: "${mqtt}" is not a broker URL such as mqtt://fleet.example.com:1883`);
   }
   const enrollToken = flags.enrollToken ?? bundle?.enrollToken;
+  const tufRoot = flags.tufRoot !== undefined ? await readFile(flags.tufRoot, 'utf8') : bundle?.tufRootJson;
+  const tufMetadataUrl = flags.tufMetadataUrl;
+  if (tufMetadataUrl !== undefined) {
+    if (!/^https?:\/\/[^/]/.test(tufMetadataUrl))
+      throw new Error(`--tuf-metadata-url: "${tufMetadataUrl}" is not an http(s) URL`);
+    if (tufRoot === undefined)
+      throw new Error('--tuf-metadata-url needs a TUF root to trust (--tuf-root FILE, or a bundle with one)');
+  }
   return {
     server,
     deviceId: required(flags.deviceId ?? bundle?.config.device_id, '--device-id <id>'),
@@ -124,11 +134,8 @@ export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<Agent
       ...(flags.restartAppCommand !== undefined ? { restartApp: flags.restartAppCommand } : {}),
       ...(flags.collectLogsCommand !== undefined ? { collectLogs: flags.collectLogsCommand } : {}),
     },
-    ...(flags.tufRoot !== undefined
-      ? { tufRoot: await readFile(flags.tufRoot, 'utf8') }
-      : bundle?.tufRootJson !== undefined
-        ? { tufRoot: bundle.tufRootJson }
-        : {}),
+    ...(tufRoot !== undefined ? { tufRoot } : {}),
+    ...(tufMetadataUrl !== undefined ? { tufMetadataUrl } : {}),
     ...(flags.appCrashFile !== undefined ? { appCrashFile: flags.appCrashFile } : {}),
     ...(flags.telemetry === false
       ? {}

@@ -21,6 +21,11 @@ export interface TufVerifierOptions {
   metadataDir: string;
   /** The server's URL. */
   server: string;
+  /**
+   * Where the metadata is read from instead of the server's `/api/device/v1/tuf`: a mirror (a CDN, a site
+   * cache) of `fleetd server --tuf-mirror`. Public files, fetched without the device's credential.
+   */
+  metadataUrl?: string | undefined;
   fetch: HttpFetch;
 }
 
@@ -81,7 +86,10 @@ export class TufVerifier {
     if (!existsSync(join(dir, 'root.json'))) await writeFile(join(dir, 'root.json'), this.options.rootJson);
     return new Updater({
       metadataDir: dir,
-      metadataBaseUrl: `${this.options.server.replace(/\/+$/, '')}/api/device/v1/tuf`,
+      metadataBaseUrl: (this.options.metadataUrl ?? `${this.options.server}/api/device/v1/tuf`).replace(
+        /\/+$/,
+        '',
+      ),
       fetcher: new AgentFetcher(this.options.fetch),
       config: { fetchRetries: 0 },
     });

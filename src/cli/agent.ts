@@ -25,6 +25,10 @@ export function registerAgent(program: Command): void {
       '--tuf-root <file>',
       "the TUF root.json to trust: releases must then also be signed TUF targets (the first start's; later roots arrive signed)",
     )
+    .option(
+      '--tuf-metadata-url <url>',
+      "read the TUF metadata from this mirror of the server's (a CDN's URL of `fleetd server --tuf-mirror`)",
+    )
     .option('--enroll-token <token>', 'enrollment token, needed only on the first start')
     .option(
       '--request-approval',

@@ -143,6 +143,10 @@ export function registerServer(program: Command): void {
       'a file holding the token Prometheus presents for GET /metrics (an admin token works too)',
     )
     .option('--alert-rules <file>', 'alert rules (YAML, docs/alerts.md); reloaded on change or SIGHUP')
+    .option(
+      '--tuf-mirror <dir>',
+      'keep a copy of the public TUF metadata in this folder, for a CDN or web server to serve (docs/signing.md)',
+    )
     .option('--ddi-tenant <name>', 'the hawkBit tenant in the DDI API paths of SWUpdate devices', 'DEFAULT')
     .option('--mender-artifact-key <file...>', 'public keys (PEM) a signed Mender artifact must verify with')
     .option(
@@ -275,6 +279,7 @@ export function registerServer(program: Command): void {
           insecureHttp: opts.insecureHttp === true,
           metricsTokenFile: opts.metricsTokenFile,
           alertRulesFile: opts.alertRules,
+          tufMirrorDir: opts.tufMirror,
           deltaTool: oneOf(opts.deltaTool!, ['xdelta3', 'zstd', 'off'] as const, '--delta-tool'),
           ddiTenant: ddiTenant(opts.ddiTenant!),
           menderArtifactKeyFiles: opts.menderArtifactKey ?? [],

@@ -18,6 +18,7 @@ import { TufRepository } from '../artifacts/tuf/tuf-repository.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import type { DeltaTool } from '../core/delta.js';
 import { DEFAULT_THRESHOLDS, type StatusThresholds } from '../core/device.js';
+import { FleetError } from '../core/errors.js';
 import { DEFAULT_TELEMETRY_RETENTION, type TelemetryRetention } from '../core/telemetry.js';
 import type { PacingTime } from '../core/token-bucket.js';
 import { AlertEvaluator } from '../engine/alert-evaluator.js';
@@ -151,6 +152,8 @@ export interface ServerOptions {
   deltaConcurrency?: number;
   /** How often the TUF metadata is checked for re-signing (default 1 min; what is due follows the clock). */
   tufIntervalMs?: number;
+  /** Keep a copy of the public TUF metadata in this folder, for a CDN to serve (docs/signing.md). */
+  tufMirrorDir?: string | undefined;
   /** Serve the Mender device API at /api/devices (docs/clients/mender.md; default true). */
   menderApi?: boolean;
   /** Public keys (PEM files) a signed Mender artifact must verify with (`--mender-artifact-key`). */
@@ -286,7 +289,13 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     info: (obj: object, msg: string) => app.log.info(obj, msg),
     error: (obj: object, msg: string) => app.log.error(obj, msg),
   };
-  const tuf = tufRepository && new TufPublisher(tufRepository, store, tufLog, clock);
+  if (options.tufMirrorDir !== undefined && !tufRepository) {
+    throw new FleetError(
+      'VALIDATION',
+      '--tuf-mirror: this server has no TUF repository to mirror (install a root first: docs/signing.md)',
+    );
+  }
+  const tuf = tufRepository && new TufPublisher(tufRepository, store, tufLog, clock, options.tufMirrorDir);
   const deliveryKey = new DeliveryKey(dataDir, options.deliveryKeyPassphraseFile);
   const app = await buildApp(
     {

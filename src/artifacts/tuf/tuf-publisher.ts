@@ -8,6 +8,7 @@
 import type { Clock } from '../../core/clock.js';
 import type { Store } from '../../store/store.js';
 import { describeLeft, type ExpiringRole, expiring } from './tuf-expiry.js';
+import { mirrorTufMetadata } from './tuf-mirror.js';
 import type { TufRepository } from './tuf-repository.js';
 
 /** The event a role close to expiry writes, once per expiry time (docs/signing.md). */
@@ -32,6 +33,8 @@ export class TufPublisher {
     private readonly store: Store,
     private readonly log: PublisherLog,
     private readonly clock: Clock,
+    /** A folder to keep a copy of the public metadata in, for a CDN (`fleetd server --tuf-mirror`). */
+    private readonly mirrorDir?: string,
   ) {}
 
   /** Publishes what is due; true when a new timestamp was signed. */
@@ -40,6 +43,11 @@ export class TufPublisher {
       try {
         const signed = await this.repository.publish(await this.store.releases.list());
         if (signed) this.log.info({}, 'TUF: signed new metadata');
+        // Every tick, not only after signing: an installed root, or a mirror wiped by hand, is caught up too.
+        if (this.mirrorDir !== undefined) {
+          const copied = await mirrorTufMetadata(this.repository.publicFolders(), this.mirrorDir);
+          if (copied.length > 0) this.log.info({ files: copied }, 'TUF: mirrored metadata');
+        }
         return signed;
       } finally {
         // Above all when publishing failed: that is when metadata runs out.

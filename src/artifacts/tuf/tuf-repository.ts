@@ -222,6 +222,11 @@ export class TufRepository {
     return run;
   }
 
+  /** The folders of the public metadata, roots first (what a mirror copies: tuf-mirror.ts). */
+  publicFolders(): string[] {
+    return [join(this.dir, ROOT_DIR), join(this.dir, METADATA_DIR)];
+  }
+
   /** A metadata file's bytes as signed, or undefined for a name that is not one (or not there). */
   async metadataFile(name: string): Promise<Buffer | undefined> {
     const m = METADATA_FILE.exec(name);
