@@ -33,6 +33,7 @@ import { StateDir } from './state-dir.js';
 import type { CrashPolicy } from './supervisor/crash-policy.js';
 import { type AppSpec, Supervisor } from './supervisor/supervisor.js';
 import { TelemetryCollector, type TelemetrySources } from './telemetry.js';
+import { readAdoptedRoot, TUF_METADATA_DIR, tufAdopter } from './tuf-adoption.js';
 import { TufVerifier } from './tuf-verifier.js';
 import { UpdateFlow } from './update-flow.js';
 import { loadPublicKey, type Verdict } from './verify.js';
@@ -405,16 +406,20 @@ export class Agent {
         throw new AgentFatalError(e.message);
       });
     }
-    const tuf =
-      o.tufRoot === undefined
-        ? undefined
-        : new TufVerifier({
-            rootJson: o.tufRoot,
-            metadataDir: this.state.path('tuf'),
-            server: o.server.replace(/\/+$/, ''),
-            metadataUrl: o.tufMetadataUrl,
-            fetch: this.client.fetchFn,
-          });
+    const verifierFor = (rootJson: string) =>
+      new TufVerifier({
+        rootJson,
+        metadataDir: this.state.path(TUF_METADATA_DIR),
+        server: o.server.replace(/\/+$/, ''),
+        metadataUrl: o.tufMetadataUrl,
+        fetch: this.client.fetchFn,
+      });
+    // A root adopted through a rollout (tuf-adoption.ts) counts as provisioned from then on.
+    const tufRoot = o.tufRoot ?? (o.memoryState ? undefined : await readAdoptedRoot(this.state));
+    const tuf = tufRoot === undefined ? undefined : verifierFor(tufRoot);
+    const adoptTuf = o.memoryState
+      ? undefined
+      : tufAdopter({ state: this.state, client: this.client, publicKey: this.publicKey, verifierFor });
     if (o.apps && o.apps.length > 0) {
       const supervisor = new Supervisor(this.state.path('logs'), this.clock, o.crashPolicy, (app) =>
         this.log.warn('application in a crash loop; not restarted', { ...app }),
@@ -428,6 +433,7 @@ export class Agent {
         publicKey: this.publicKey,
         deltas: o.memoryState !== true,
         tuf,
+        adoptTuf,
         ...(this.supervisor
           ? { appHealth: () => this.supervisor!.health(), onSwitch: () => this.restartApps() }
           : {}),

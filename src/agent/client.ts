@@ -181,6 +181,25 @@ export class DeviceClient {
     return { kind: 'retry', reason: error.message };
   }
 
+  /**
+   * The TUF root signed for migration (docs/signing.md, "Moving a fleet to TUF"), as the server holds it: the
+   * caller believes none of it before checking the signature with the pinned key.
+   */
+  async tufMigration(): Promise<{ root: string; signature: string }> {
+    const res = await this.fetchFn(this.url(`${API}/tuf/migration`), {
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    if (res.status !== 200) throw await protocolError(res, 'TUF migration root');
+    const answer = (await res.json()) as Record<string, unknown>;
+    if (typeof answer.root !== 'string' || typeof answer.signature !== 'string')
+      throw new ProtocolError(
+        res.status,
+        undefined,
+        'TUF migration root: no root and signature in the answer',
+      );
+    return { root: answer.root, signature: answer.signature };
+  }
+
   private async post(path: string, body: unknown, auth = true): Promise<Response> {
     try {
       return await this.fetchFn(this.url(`${API}${path}`), {
@@ -293,6 +312,7 @@ export function parsePendingUpdate(raw: unknown): PendingUpdate | undefined {
     ...(Number.isSafeInteger(u.download_rate_limit) && (u.download_rate_limit as number) > 0
       ? { download_rate_limit: u.download_rate_limit as number }
       : {}),
+    ...(u.adopt_tuf === true ? { adopt_tuf: true } : {}),
   };
 }
 

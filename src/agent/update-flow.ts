@@ -18,6 +18,7 @@ import { Cancelled, type Reporter } from './reporter.js';
 import { Backoff, type Random } from './schedule.js';
 import { decideTrial, other, type SlotName, type Slots } from './slots.js';
 import type { JobRecord, StateDir } from './state-dir.js';
+import type { TufAdopter, TufAdoption } from './tuf-adoption.js';
 import type { TufVerifier } from './tuf-verifier.js';
 import { type Manifest, type Verdict, verifyArtifact, verifyRelease } from './verify.js';
 
@@ -31,6 +32,8 @@ export interface FlowOptions {
   publicKey: KeyObject;
   /** With a provisioned TUF root: a release must also be a signed TUF target (the pinned key is checked too). */
   tuf?: TufVerifier | undefined;
+  /** Without a TUF root: how an update offered with `adopt_tuf` brings one (tuf-adoption.ts). */
+  adoptTuf?: TufAdopter | undefined;
   health?: HealthCheck | (() => Promise<Verdict>) | undefined;
   healthDeadlineMs?: number | undefined;
   healthIntervalMs?: number | undefined;
@@ -76,6 +79,8 @@ export class UpdateFlow {
   private readonly log: Logger;
   private readonly retry: Backoff;
   private holdMs: number | undefined;
+  /** The TUF verifier: the provisioned root's, or one adopted through a rollout. */
+  private tuf: TufVerifier | undefined;
 
   constructor(
     private readonly options: FlowOptions,
@@ -88,6 +93,7 @@ export class UpdateFlow {
     this.clock = deps.clock;
     this.log = deps.log;
     this.retry = new Backoff(deps.random);
+    this.tuf = options.tuf;
   }
 
   /** When the flow wants to run again: the server's retry_after, or a backoff after an interrupted step. */
@@ -186,11 +192,30 @@ export class UpdateFlow {
       await this.reports.report(u.id, 'failed', { error: verdict.reason });
       return undefined;
     }
+    let adoption: TufAdoption | undefined;
+    if (!this.tuf && u.adopt_tuf && this.options.adoptTuf) {
+      const adopted = await this.options.adoptTuf();
+      if (!adopted.ok) {
+        await this.reports.report(u.id, 'failed', { error: adopted.reason });
+        return undefined;
+      }
+      adoption = adopted.value;
+    }
     // Before anything is downloaded: a release the TUF targets do not sign is refused at once.
-    const signed = (await this.options.tuf?.verify(verdict.value)) ?? verdict;
-    if (!signed.ok) {
+    const signed = await (adoption?.verifier ?? this.tuf)?.verify(verdict.value).catch(async (e: unknown) => {
+      await adoption?.drop();
+      throw e;
+    });
+    if (signed && !signed.ok) {
+      await adoption?.drop();
       await this.reports.report(u.id, 'failed', { error: signed.reason });
       return undefined;
+    }
+    if (adoption) {
+      // TUF, from the root the pinned key vouched for, verified this release: it is the trust anchor now.
+      await adoption.keep();
+      this.tuf = adoption.verifier;
+      this.log.info('adopted the TUF root signed for migration', { update: u.id });
     }
     const slot = await this.slots.inactive();
     const holding = await this.slotHolds(slot, verdict.value);
@@ -236,7 +261,7 @@ export class UpdateFlow {
         (await this.fetchByDelta(job, m, slot, rate)) ?? (await this.fetchArtifact(job, m, slot, rate));
       const check = verifyArtifact(m, file);
       if (!check.ok) return this.fail(job.id, check.reason);
-      const signed = (await this.options.tuf?.verify(m, file)) ?? check;
+      const signed = (await this.tuf?.verify(m, file)) ?? check;
       if (!signed.ok) return this.fail(job.id, signed.reason);
       await this.slots.markStaged(slot, m);
       holding = 'staged';

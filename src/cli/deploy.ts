@@ -115,6 +115,10 @@ export function registerDeploy(program: Command, ctx: Ctx): void {
     .option('--success-rate <percent>', "progressive: each phase's gate (default 95)")
     .option('--max-concurrent <n>', 'without -f: devices downloading at once (default 100)')
     .option('--batch-size <n>', 'without -f, rolling: devices per batch')
+    .option(
+      '--adopt-tuf',
+      'without -f: devices without TUF adopt the root signed with `fleetd keys migrate` (docs/signing.md)',
+    )
     .option('--rehearse', "play it out in virtual time on the fleet's own history, create nothing")
     .option('--failure-rate <rate>', 'with --rehearse: share of attempts that fail, 0–1 or a percentage (5%)')
     .option(

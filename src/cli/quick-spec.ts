@@ -17,6 +17,8 @@ export interface QuickFlags {
   successRate?: string;
   maxConcurrent?: string;
   batchSize?: string;
+  /** Devices without TUF adopt the root signed for migration (`fleetd keys migrate`). */
+  adoptTuf?: boolean;
 }
 
 /** The flags only progressive takes. */
@@ -32,6 +34,7 @@ const FLAG_NAMES: Record<keyof QuickFlags, string> = {
   successRate: '--success-rate',
   maxConcurrent: '--max-concurrent',
   batchSize: '--batch-size',
+  adoptTuf: '--adopt-tuf',
 };
 const percent = (flag: string, text: string): number => {
   const n = Number(text.trim().replace(/%$/, ''));
@@ -87,5 +90,6 @@ export function quickSpec(flags: QuickFlags): Record<string, unknown> {
   }
   if (flags.maxConcurrent !== undefined) spec.max_concurrent = count('--max-concurrent', flags.maxConcurrent);
   if (flags.batchSize !== undefined) spec.batch_size = count('--batch-size', flags.batchSize);
+  if (flags.adoptTuf) spec.adopt_tuf = true;
   return spec;
 }

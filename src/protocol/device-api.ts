@@ -107,6 +107,12 @@ export const PendingUpdate = Type.Object({
       description: 'Bytes per second the download may take (docs/bandwidth.md); the server paces to it too',
     }),
   ),
+  adopt_tuf: Type.Optional(
+    Type.Boolean({
+      description:
+        'A device without TUF adopts the root of GET /api/device/v1/tuf/migration (signed by the pinned key) for this update and all later ones',
+    }),
+  ),
 });
 export type PendingUpdateJson = Static<typeof PendingUpdate>;
 
@@ -127,6 +133,7 @@ export interface OfferSource {
   holdReason?: string | undefined;
   soft: boolean;
   downloadRateLimit?: number | undefined;
+  adoptTuf?: boolean | undefined;
 }
 
 /** One pending update as the device protocol describes it (docs/device-protocol.md). */
@@ -137,6 +144,7 @@ export function pendingUpdateJson({
   holdReason,
   soft,
   downloadRateLimit,
+  adoptTuf,
 }: OfferSource): PendingUpdateJson {
   return {
     id: update.id,
@@ -151,6 +159,7 @@ export function pendingUpdateJson({
     soft,
     ...(holdReason !== undefined ? { hold_reason: holdReason } : {}),
     ...(downloadRateLimit !== undefined ? { download_rate_limit: downloadRateLimit } : {}),
+    ...(adoptTuf ? { adopt_tuf: true } : {}),
   };
 }
 

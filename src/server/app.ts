@@ -44,6 +44,7 @@ import { sessionRoutes, signInRoutes } from './routes/sessions.js';
 import { deviceTelemetryApi, telemetryRoutes } from './routes/telemetry.js';
 import { trustedCaRoutes } from './routes/trusted-cas.js';
 import { tufDeviceRoutes, tufOperatorRoutes } from './routes/tuf.js';
+import { tufMigrationDeviceRoutes, tufMigrationOperatorRoutes } from './routes/tuf-migration.js';
 import { updateRoutes } from './routes/updates.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { deviceWindowApi, windowRoutes } from './routes/windows.js';
@@ -140,6 +141,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   await app.register(pkiRoutes(options.caCertificateFile), { prefix: '/api/v1/pki' });
   await app.register(crlRoutes(context), { prefix: '/api/v1/pki' });
   await app.register(tufDeviceRoutes(context), { prefix: '/api/device/v1/tuf' });
+  await app.register(tufMigrationDeviceRoutes(context), { prefix: '/api/device/v1/tuf' });
   await app.register(cacheRoutes(context));
   const tickets = new StreamTickets(context.clock);
   const signIn = options.signIn ?? { session: DEFAULT_SESSION_POLICY, lockout: DEFAULT_LOCKOUT_POLICY };
@@ -168,6 +170,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(commandRoutes(context));
       await operatorApi.register(deltaRoutes(context));
       await operatorApi.register(tufOperatorRoutes(context));
+      await operatorApi.register(tufMigrationOperatorRoutes(context));
       await operatorApi.register(deliveryRoutes(context));
       await operatorApi.register(sessionRoutes(context));
       await operatorApi.register(telemetryRoutes(context));

@@ -535,6 +535,8 @@ export interface UpdateOffer {
   soft: boolean;
   /** Bytes per second the download may take (the rollout's limit or the device's tag); none when unset. */
   downloadRateLimit?: number | undefined;
+  /** The rollout moves devices without TUF to TUF (`adopt_tuf`, docs/signing.md). */
+  adoptTuf?: boolean | undefined;
 }
 
 export interface StatusReport {

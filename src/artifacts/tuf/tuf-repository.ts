@@ -222,6 +222,11 @@ export class TufRepository {
     return run;
   }
 
+  /** The repository's folder in the data folder (`<data>/tuf`). */
+  get folder(): string {
+    return this.dir;
+  }
+
   /** The folders of the public metadata, roots first (what a mirror copies: tuf-mirror.ts). */
   publicFolders(): string[] {
     return [join(this.dir, ROOT_DIR), join(this.dir, METADATA_DIR)];

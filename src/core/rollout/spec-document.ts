@@ -106,6 +106,7 @@ export function toRolloutDocument(spec: RolloutSpec): RolloutSpecInput {
   if (spec.downloadRateLimit !== null) doc.download_rate_limit = formatByteRate(spec.downloadRateLimit);
   if (spec.allowMetered !== false)
     doc.allow_metered = spec.allowMetered === true ? true : formatByteSize(spec.allowMetered);
+  if (spec.adoptTuf) doc.adopt_tuf = true;
   return doc;
 }
 

@@ -303,6 +303,12 @@ export const RolloutSpecSchema = Type.Object(
           'Devices on a metered link: false (default) holds their downloads, true lets them, a size such as 20MB lets releases up to it',
       }),
     ),
+    adopt_tuf: Type.Optional(
+      Type.Boolean({
+        description:
+          'Devices that check the pinned key alone adopt the TUF root signed for migration (`fleetd keys migrate`) and verify this release and all later ones with TUF',
+      }),
+    ),
   },
   { ...strict, description: 'A rollout: a release, the devices it targets, a strategy and its policy' },
 );
@@ -345,6 +351,8 @@ export interface RolloutSpec {
   downloadRateLimit: number | null;
   /** On a metered link: hold every download (false), none (true), or those of releases above this many bytes. */
   allowMetered: boolean | number;
+  /** Devices without TUF adopt the root signed for migration with this update (docs/signing.md). */
+  adoptTuf: boolean;
 }
 
 export interface DeferralPolicy {
@@ -519,6 +527,7 @@ export function parseRolloutSpec(input: unknown, limits: SpecDurationLimits = IN
       typeof s.allow_metered === 'string'
         ? parseByteSize(s.allow_metered, 'allow_metered')
         : (s.allow_metered ?? false),
+    adoptTuf: s.adopt_tuf ?? false,
   };
 }
 

@@ -28,6 +28,7 @@ import { planJson, rolloutJson } from '../rollout-json.js';
 import { ofVisibleDevices, rolloutInScope, rolloutTargetsInScope } from '../scope.js';
 import { validatorCompiler } from '../validation.js';
 import { parseYamlBody } from '../yaml-body.js';
+import { tufMigrationReady } from './tuf-migration.js';
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 128 }) }, { additionalProperties: false });
 const CommandParams = Type.Object(
@@ -112,6 +113,12 @@ export const rolloutRoutes =
       },
       async (request, reply) => {
         const parsed = parseRolloutSpec(request.body);
+        if (parsed.adoptTuf && !(await tufMigrationReady(c))) {
+          throw new FleetError(
+            'VALIDATION',
+            'adopt_tuf: no TUF root is signed for migration on this server: run `fleetd keys migrate` first (docs/signing.md)',
+          );
+        }
         const spec = { ...parsed, filter: await rolloutTargetsInScope(c, request, parsed.filter) };
         const ctx = timeContext(c);
         if (request.query.dry_run) {

@@ -87,6 +87,7 @@ export async function offer(
       ...(hold ? { holdReason: hold.reason } : {}),
       soft: spec?.action === 'soft' && !forced.has(r.id),
       ...(rate !== null ? { downloadRateLimit: rate } : {}),
+      ...(spec?.adoptTuf ? { adoptTuf: true } : {}),
     });
     offers.set(r.device_id, list);
   }
