@@ -66,7 +66,10 @@ export function registerMigrateKeys(keys: Command, ctx: Ctx): void {
 }
 
 function print(ctx: Ctx, state: MigrationState): void {
-  if (ctx.format() === 'json') return printJson(state);
+  if (ctx.format() === 'json') {
+    printJson(state);
+    return;
+  }
   const by = state.signed_by === 'server' ? "the server's release key" : 'a release key, offline';
   console.log(
     `TUF root version ${state.root_version} is signed for migration by ${by} (key id ${state.key_id}, ${state.signed_at})`,
