@@ -10,6 +10,7 @@
  */
 import { formatByteSize, parseByteRate, tryParseByteRate } from './byte-rate.js';
 import { FleetError } from './errors.js';
+import { budgetHoldReason, fitsBudget, type MeteredBudget } from './metered-budget.js';
 
 export const RATE_TAG = 'download_rate_limit';
 export const METERED_TAG = 'metered';
@@ -47,17 +48,33 @@ export function isMetered(
 /** How long a held metered download waits before the device asks again: links change, but not every minute. */
 export const METERED_HOLD_SEC = 900;
 
+/** A rollout's metered budget (core/metered-budget.ts) with the bytes the device was granted this period. */
+export interface BudgetUse {
+  budget: MeteredBudget;
+  used: number;
+}
+
 /**
  * Why a download waits for an unmetered link, or null when it may go: the rollout allows metered links
- * (`true`), or the release is no larger than the size it allows.
+ * (`true`), or the release is no larger than the size it allows, and fits what is left of the device's metered
+ * budget when the rollout has one. With a budget and no size, the budget alone decides.
  */
 export function meteredHold(
   allowMetered: boolean | number,
   releaseSize: number,
   metered: boolean,
+  budget: BudgetUse | null = null,
 ): { reason: string; retryAfterSec: number } | null {
   if (!metered || allowMetered === true) return null;
-  if (typeof allowMetered === 'number' && releaseSize <= allowMetered) return null;
+  const withinSize = typeof allowMetered === 'number' && releaseSize <= allowMetered;
+  if (budget !== null && (withinSize || allowMetered === false)) {
+    if (fitsBudget(budget.budget, budget.used, releaseSize)) return null;
+    return {
+      reason: budgetHoldReason(budget.budget, budget.used, releaseSize),
+      retryAfterSec: METERED_HOLD_SEC,
+    };
+  }
+  if (withinSize) return null;
   const allowance =
     allowMetered === false ? 'allows no download' : `allows up to ${formatByteSize(allowMetered)}`;
   return {

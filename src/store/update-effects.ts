@@ -151,6 +151,8 @@ export interface WaitingUpdate {
   deviceWindows?: readonly MaintenanceWindow[] | null;
   /** Until when the device deferred this update, read when the rollout has a deferral budget. */
   deferredUntil?: number | null;
+  /** Bytes granted to the device on metered links this period, read when the rollout has a metered budget. */
+  meteredUsed?: number;
 }
 
 export interface GrantPlan {
@@ -162,12 +164,14 @@ export interface GrantPlan {
   skips: Array<{ id: string; reason: string }>;
   /** Free to start: they compete for the rollout's download slots (see `allocateGrants`). */
   candidates: WaitingUpdate[];
+  /** Candidates let through by the metered budget: the bytes charged to their device once granted. */
+  charges: Map<string, number>;
 }
 
 type OfferedRollout = OfferQuestion['rollout'] & {
   spec: OfferQuestion['rollout']['spec'] &
     Required<Pick<SlotRequest, 'maxConcurrent' | 'maxConcurrentPer' | 'rate'>> &
-    Pick<RolloutSpec, 'phases' | 'allowMetered'> &
+    Pick<RolloutSpec, 'phases' | 'allowMetered' | 'meteredBudget'> &
     Partial<Pick<RolloutSpec, 'deviceWindows'>>;
 };
 
@@ -181,7 +185,7 @@ export function planGrants(
   waiting: readonly WaitingUpdate[],
   now: number,
 ): GrantPlan {
-  const plan: GrantPlan = { holds: new Map(), grants: [], skips: [], candidates: [] };
+  const plan: GrantPlan = { holds: new Map(), grants: [], skips: [], candidates: [], charges: new Map() };
   for (const u of waiting) {
     const hold = holdFor({
       rollout,
@@ -198,9 +202,16 @@ export function planGrants(
       plan.skips.push({ id: u.id, reason: `already runs ${u.version}` });
     else {
       // Before a slot: a device waiting for an unmetered link must not keep one from a device that can download.
-      const metered = meteredHold(rollout.spec.allowMetered, u.releaseSize, u.metered);
+      const budget =
+        u.metered && rollout.spec.meteredBudget !== null
+          ? { budget: rollout.spec.meteredBudget, used: u.meteredUsed ?? 0 }
+          : null;
+      const metered = meteredHold(rollout.spec.allowMetered, u.releaseSize, u.metered, budget);
       if (metered) plan.holds.set(u.id, metered);
-      else plan.candidates.push(u);
+      else {
+        plan.candidates.push(u);
+        if (budget) plan.charges.set(u.id, u.releaseSize);
+      }
     }
   }
   return plan;

@@ -4,6 +4,7 @@
  */
 import { formatByteRate, formatByteSize } from '../byte-rate.js';
 import { FleetError } from '../errors.js';
+import { formatMeteredBudget } from '../metered-budget.js';
 import type { RatePolicy } from './dispatch.js';
 import type { HealthPolicy } from './health-gate.js';
 import {
@@ -106,6 +107,7 @@ export function toRolloutDocument(spec: RolloutSpec): RolloutSpecInput {
   if (spec.downloadRateLimit !== null) doc.download_rate_limit = formatByteRate(spec.downloadRateLimit);
   if (spec.allowMetered !== false)
     doc.allow_metered = spec.allowMetered === true ? true : formatByteSize(spec.allowMetered);
+  if (spec.meteredBudget !== null) doc.metered_budget = formatMeteredBudget(spec.meteredBudget);
   return doc;
 }
 

@@ -27,6 +27,7 @@ import { isValidTimeZone } from '../device.js';
 import { DURATION_LIMITS, durationBound, MAX_DURATION_TEXT, parseDuration } from '../duration.js';
 import { FleetError, isFleetError } from '../errors.js';
 import { GROUP_NAME, parseFilter } from '../filter/index.js';
+import { type MeteredBudget, parseMeteredBudget } from '../metered-budget.js';
 import { formatVersion, parseVersion } from '../semver.js';
 import { findUnstorable } from '../unstorable.js';
 import { cronEverMatches, parseCron } from './cron.js';
@@ -303,6 +304,14 @@ export const RolloutSpecSchema = Type.Object(
           'Devices on a metered link: false (default) holds their downloads, true lets them, a size such as 20MB lets releases up to it',
       }),
     ),
+    metered_budget: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: MAX_RATE_TEXT,
+        description:
+          'Bytes a device on a metered link may be sent per rolling period, e.g. 50MB/30d; a download that would overrun it waits for an unmetered link',
+      }),
+    ),
   },
   { ...strict, description: 'A rollout: a release, the devices it targets, a strategy and its policy' },
 );
@@ -345,6 +354,8 @@ export interface RolloutSpec {
   downloadRateLimit: number | null;
   /** On a metered link: hold every download (false), none (true), or those of releases above this many bytes. */
   allowMetered: boolean | number;
+  /** On a metered link: the bytes a device may be granted per rolling period (docs/bandwidth.md); null = none. */
+  meteredBudget: MeteredBudget | null;
 }
 
 export interface DeferralPolicy {
@@ -519,7 +530,20 @@ export function parseRolloutSpec(input: unknown, limits: SpecDurationLimits = IN
       typeof s.allow_metered === 'string'
         ? parseByteSize(s.allow_metered, 'allow_metered')
         : (s.allow_metered ?? false),
+    meteredBudget: meteredBudgetOf(s),
   };
+}
+
+/** A budget decides for metered links; `allow_metered` may only add a per-release size ceiling to it. */
+function meteredBudgetOf(s: RolloutSpecInput): MeteredBudget | null {
+  if (s.metered_budget === undefined) return null;
+  if (typeof s.allow_metered === 'boolean') {
+    fail(
+      'metered_budget',
+      `cannot be combined with allow_metered: ${s.allow_metered} (leave allow_metered out, or give it a size to cap each release)`,
+    );
+  }
+  return parseMeteredBudget(s.metered_budget, 'metered_budget');
 }
 
 function checkRelease(release: string): { releaseName: string; releaseVersion: string } {
