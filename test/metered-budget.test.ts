@@ -133,6 +133,65 @@ forEachBackend((backend) => {
       expect(granted.hold_reason).toBeUndefined();
     });
 
+    it('a device’s metered_budget tag is its contract: it lets the device download under a rollout without a budget and wins over a rollout’s', async () => {
+      t = await testApp(undefined, { store: await backend.open() });
+      const app = t;
+      const credentials = await fleet(app, [
+        { id: 'sim', tags: { metered: 'true', metered_budget: '400kB/7d' } },
+        { id: 'plain', tags: { metered: 'true' } },
+      ]);
+      const beat = async (id: string, firmware: string) => {
+        const r = await app.app.inject({
+          method: 'POST',
+          url: '/api/device/v1/heartbeat',
+          headers: { authorization: `Bearer ${credentials.get(id)}` },
+          payload: { device_id: id, firmware_version: firmware },
+        });
+        expect(r.statusCode, r.body).toBe(200);
+        return r.json().pending_updates[0];
+      };
+      await upload(app, '2.0.0');
+      await rollout(app, '2.0.0', {});
+      const granted = await beat('sim', '1.0.0');
+      expect(granted.state).toBe('notified');
+      expect((await beat('plain', '1.0.0')).hold_reason).toBe(
+        'metered connection: the release is 300kB and the rollout allows no download on a metered link',
+      );
+      for (const [seq, state] of [
+        [1, 'downloading'],
+        [2, 'installing'],
+        [3, 'succeeded'],
+      ] as const) {
+        const r = await app.app.inject({
+          method: 'POST',
+          url: `/api/device/v1/updates/${granted.id}/status`,
+          headers: { authorization: `Bearer ${credentials.get('sim')}` },
+          payload: { seq, state },
+        });
+        expect(r.statusCode, r.body).toBe(200);
+      }
+      // The next release, under a rollout with a larger budget: the device's own budget still decides.
+      await upload(app, '3.0.0');
+      await rollout(app, '3.0.0', { metered_budget: '10MB/30d' });
+      const held = await beat('sim', '2.0.0');
+      expect(held.hold_reason).toBe(
+        'metered connection: the release is 300kB and 300kB of the 400kB/7d metered budget is used',
+      );
+      app.clock.advance(7 * DAY);
+      expect((await beat('sim', '2.0.0')).state).toBe('notified');
+
+      const bad = await app.app.inject({
+        method: 'POST',
+        url: '/api/v1/devices/tags',
+        headers: app.admin,
+        payload: { ids: ['plain'], set: { metered_budget: '400kB' } },
+      });
+      expect(bad.statusCode, bad.body).toBe(400);
+      expect(bad.json().error.message).toBe(
+        'tags.metered_budget: "400kB" is not a budget such as 50MB/30d (a size, a slash, a period)',
+      );
+    });
+
     it('a size in allow_metered still caps each release under a budget', async () => {
       t = await testApp(undefined, { store: await backend.open() });
       const credentials = await fleet(t, [{ id: 'cell', tags: { metered: 'true' } }]);

@@ -10,10 +10,12 @@
  */
 import { formatByteSize, parseByteRate, tryParseByteRate } from './byte-rate.js';
 import { FleetError } from './errors.js';
-import { budgetHoldReason, fitsBudget, type MeteredBudget } from './metered-budget.js';
+import { budgetHoldReason, fitsBudget, type MeteredBudget, parseMeteredBudget } from './metered-budget.js';
 
 export const RATE_TAG = 'download_rate_limit';
 export const METERED_TAG = 'metered';
+/** A device's own metered budget (`50MB/30d`): its contract, which wins over the rollout's `metered_budget`. */
+export const METERED_BUDGET_TAG = 'metered_budget';
 /** The heartbeat metric a device reports its link with: true or 1 is metered. */
 export const METERED_METRIC = 'metered';
 const UNLIMITED = 'unlimited';
@@ -30,6 +32,21 @@ export function downloadRateFor(
   if (tag.toLowerCase() === UNLIMITED) return null;
   // Tags set before this rule, or by an import, are not checked: a bad one leaves the rollout's limit in force.
   return tryParseByteRate(tag) ?? rolloutLimit;
+}
+
+/** The metered budget a device downloads under: its tag if valid, else the rollout's (null: none). */
+export function meteredBudgetFor(
+  rolloutBudget: MeteredBudget | null,
+  tags: Readonly<Record<string, string>>,
+): MeteredBudget | null {
+  const tag = tags[METERED_BUDGET_TAG];
+  if (tag === undefined) return rolloutBudget;
+  // As with the rate tag: one that came in unchecked (an import) leaves the rollout's budget in force.
+  try {
+    return parseMeteredBudget(tag, `tags.${METERED_BUDGET_TAG}`);
+  } catch {
+    return rolloutBudget;
+  }
 }
 
 export function isMetered(
@@ -87,6 +104,8 @@ export function meteredHold(
 export function checkBandwidthTags(set: Readonly<Record<string, string>>): void {
   const rate = set[RATE_TAG];
   if (rate !== undefined && rate.trim().toLowerCase() !== UNLIMITED) parseByteRate(rate, `tags.${RATE_TAG}`);
+  const budget = set[METERED_BUDGET_TAG];
+  if (budget !== undefined) parseMeteredBudget(budget, `tags.${METERED_BUDGET_TAG}`);
   const metered = set[METERED_TAG];
   if (
     metered !== undefined &&

@@ -5,6 +5,7 @@
  */
 import { meteredHold } from '../core/bandwidth.js';
 import { FleetError } from '../core/errors.js';
+import type { MeteredBudget } from '../core/metered-budget.js';
 import { allocateSlots, type DeferReason, type SlotRequest } from '../core/rollout/dispatch.js';
 import { EGRESS_HOLD_REASON, EGRESS_RETRY_AFTER_SEC } from '../core/rollout/egress-slots.js';
 import { type Hold, holdFor, type OfferQuestion, type UpdatePurpose } from '../core/rollout/offer.js';
@@ -151,7 +152,9 @@ export interface WaitingUpdate {
   deviceWindows?: readonly MaintenanceWindow[] | null;
   /** Until when the device deferred this update, read when the rollout has a deferral budget. */
   deferredUntil?: number | null;
-  /** Bytes granted to the device on metered links this period, read when the rollout has a metered budget. */
+  /** A metered device's budget (its `metered_budget` tag, else the rollout's; null: none), when read. */
+  meteredBudget?: MeteredBudget | null;
+  /** Bytes granted to the device on metered links in its budget's period, read with the budget. */
   meteredUsed?: number;
 }
 
@@ -202,10 +205,9 @@ export function planGrants(
       plan.skips.push({ id: u.id, reason: `already runs ${u.version}` });
     else {
       // Before a slot: a device waiting for an unmetered link must not keep one from a device that can download.
+      const meteredBudget = u.meteredBudget === undefined ? rollout.spec.meteredBudget : u.meteredBudget;
       const budget =
-        u.metered && rollout.spec.meteredBudget !== null
-          ? { budget: rollout.spec.meteredBudget, used: u.meteredUsed ?? 0 }
-          : null;
+        u.metered && meteredBudget !== null ? { budget: meteredBudget, used: u.meteredUsed ?? 0 } : null;
       const metered = meteredHold(rollout.spec.allowMetered, u.releaseSize, u.metered, budget);
       if (metered) plan.holds.set(u.id, metered);
       else {

@@ -4,7 +4,7 @@
  * lock, so the limits hold across batches and replicas. Rows move through the adapter's UpdateRows.
  */
 import { sql } from 'kysely';
-import { downloadRateFor } from '../../core/bandwidth.js';
+import { downloadRateFor, meteredBudgetFor } from '../../core/bandwidth.js';
 import { deferralSpent } from '../../core/rollout/deferral.js';
 import { NO_TAG_VALUE, type SlotRequest } from '../../core/rollout/dispatch.js';
 import { egressFree } from '../../core/rollout/egress-slots.js';
@@ -142,7 +142,10 @@ async function withExtras(
   }));
 }
 
-/** With a metered budget: what each metered device was granted on metered links in the period ending now. */
+/**
+ * Each metered device's budget (its tag, else the rollout's) and what it was granted on metered links in the
+ * budget's period ending now: one sum per distinct period, most often the rollout's alone.
+ */
 async function withMeteredUse(
   trx: Db,
   spec: RolloutSpec,
@@ -150,11 +153,27 @@ async function withMeteredUse(
   now: number,
 ): Promise<WaitingUpdate[]> {
   const updates = waiting.map(waitingUpdate);
-  const budget = spec.meteredBudget;
-  const devices = [...new Set(waiting.filter((_, i) => updates[i]!.metered).map((r) => r.device_id))];
-  if (budget === null || devices.length === 0) return updates;
-  const used = await meteredBytesSince(trx, devices, now - budget.periodMs);
-  return updates.map((u, i) => (u.metered ? { ...u, meteredUsed: used.get(waiting[i]!.device_id) ?? 0 } : u));
+  const budgets = waiting.map((r, i) =>
+    updates[i]!.metered ? meteredBudgetFor(spec.meteredBudget, deviceTags(r)) : null,
+  );
+  const devicesByPeriod = new Map<number, string[]>();
+  budgets.forEach((b, i) => {
+    if (b !== null)
+      devicesByPeriod.set(b.periodMs, [...(devicesByPeriod.get(b.periodMs) ?? []), waiting[i]!.device_id]);
+  });
+  const used = new Map<number, Map<string, number>>();
+  for (const [periodMs, devices] of devicesByPeriod) {
+    used.set(periodMs, await meteredBytesSince(trx, [...new Set(devices)], now - periodMs));
+  }
+  return updates.map((u, i) => {
+    const budget = budgets[i]!;
+    if (budget === null) return u.metered ? { ...u, meteredBudget: null } : u;
+    return {
+      ...u,
+      meteredBudget: budget,
+      meteredUsed: used.get(budget.periodMs)!.get(waiting[i]!.device_id) ?? 0,
+    };
+  });
 }
 
 /**
