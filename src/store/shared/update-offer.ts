@@ -120,7 +120,10 @@ async function otherSpecs(
   return new Map(specs.map((r) => [r.id, storedSpec(r.spec)]));
 }
 
-/** The waiting updates with the device windows and deferrals their rollout honours (read only when it does). */
+/**
+ * The waiting updates with the metered budgets, device windows and deferrals their rollout honours (read only
+ * when it does).
+ */
 async function withExtras(
   trx: Db,
   spec: RolloutSpec,
@@ -153,6 +156,8 @@ async function withMeteredUse(
   now: number,
 ): Promise<WaitingUpdate[]> {
   const updates = waiting.map(waitingUpdate);
+  // A rollout that lets metered links download outright has no budget to read.
+  if (spec.allowMetered === true) return updates;
   const budgets = waiting.map((r, i) =>
     updates[i]!.metered ? meteredBudgetFor(spec.meteredBudget, deviceTags(r)) : null,
   );
