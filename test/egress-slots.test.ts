@@ -104,4 +104,48 @@ forEachBackend((backend) => {
     expect(granted.state).toBe('notified');
     expect(granted.hold_reason).toBeUndefined();
   });
+
+  it('rollouts granting at the same instant on two replicas never pass the slots together', async () => {
+    // One slot under the cap; one rollout per device, so each grant is decided under a different rollout's lock.
+    const [mine, other] =
+      backend.dialect === 'postgres' ? await backend.openPair() : [await backend.open(), undefined];
+    t = await testApp(undefined, { store: mine!, egress: new EgressLimit(DOWNLOAD_FLOOR_BYTES_PER_SEC) });
+    const app = t;
+    const ids = Array.from({ length: 12 }, (_, i) => `van-${i}`);
+    const ctx = { now: app.clock.now(), thresholds };
+    await app.store.importDevices(
+      ids.map((id) => ({ id, hardwareType: 'van', firmwareVersion: '1.0.0' })),
+      ctx,
+      'test',
+    );
+    const up = await app.app.inject({
+      method: 'POST',
+      url: '/api/v1/artifacts?name=van-os&version=2.0.0&hardware=van',
+      headers: { ...app.admin, 'content-type': 'application/octet-stream' },
+      payload: randomBytes(10_000),
+    });
+    expect(up.statusCode, up.body).toBe(201);
+    for (const id of ids) {
+      const created = await app.app.inject({
+        method: 'POST',
+        url: '/api/v1/rollouts',
+        headers: app.admin,
+        payload: { name: id, release: 'van-os@2.0.0', filter: `id=${id}`, strategy: 'immediate' },
+      });
+      expect(created.statusCode, created.body).toBe(201);
+    }
+    await app.engine.tick();
+
+    // Every device asks at once, half of them through the second replica's store (SQLite has one writer).
+    const replicas = [mine!, other ?? mine!];
+    const offers = await Promise.all(
+      ids.map((id, i) =>
+        replicas[i % 2]!.updates.offer([id], ctx, { egressCap: DOWNLOAD_FLOOR_BYTES_PER_SEC }),
+      ),
+    );
+    const states = offers.flatMap((o) => [...o.values()].flat().map((u) => u.update.state));
+    expect(states).toHaveLength(ids.length);
+    expect(states.filter((s) => s === 'notified')).toHaveLength(1);
+    expect(states.filter((s) => s === 'pending')).toHaveLength(ids.length - 1);
+  });
 });

@@ -394,6 +394,8 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   const delivery = new DeliveryWorker(store, reports, blobs, clock, thresholds, deliveryKey, {
     ...(options.deliveryConcurrency === undefined ? {} : { concurrency: options.deliveryConcurrency }),
     log: app.log,
+    egress: options.egress,
+    pacing: options.pacing,
   });
   return {
     app,

@@ -50,6 +50,11 @@ export interface DialectAdapter {
   /** Makes writers queue on a whole table for the rest of the transaction (a no-op where writers queue anyway). */
   lockTable(trx: Db, table: keyof Database): Promise<void>;
   /**
+   * Holds a lock named `name` for the rest of the transaction, so deciders that read a count and write against
+   * it take turns across replicas (a no-op where writers queue anyway).
+   */
+  lockNamed(trx: Db, name: string): Promise<void>;
+  /**
    * The state of a device's update (table alias `u`) in a look-up of that device's updates by state: SQLite
    * seeks the device once with `+state`, rather than once per state asked for.
    */

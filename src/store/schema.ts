@@ -446,6 +446,7 @@ export interface Database {
   config_documents: ConfigDocumentsTable;
   device_config: DeviceConfigTable;
   release_variants: ReleaseVariantsTable;
+  metered_downloads: MeteredDownloadsTable;
 }
 
 /** 0026_telemetry: raw samples, kept `rawMs` (docs/telemetry.md). */
@@ -572,4 +573,13 @@ export interface ReleaseVariantsTable {
   size: number;
   sha256: string;
   created_at: number;
+}
+
+/** 0038_metered_downloads: a download granted on a metered link under a rollout's `metered_budget`. */
+export interface MeteredDownloadsTable {
+  device_id: string;
+  update_id: string;
+  granted_at: number;
+  /** The bytes the grant may send: the release's size. */
+  bytes: number;
 }

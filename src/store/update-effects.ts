@@ -5,6 +5,7 @@
  */
 import { meteredHold } from '../core/bandwidth.js';
 import { FleetError } from '../core/errors.js';
+import type { MeteredBudget } from '../core/metered-budget.js';
 import { allocateSlots, type DeferReason, type SlotRequest } from '../core/rollout/dispatch.js';
 import { EGRESS_HOLD_REASON, EGRESS_RETRY_AFTER_SEC } from '../core/rollout/egress-slots.js';
 import { type Hold, holdFor, type OfferQuestion, type UpdatePurpose } from '../core/rollout/offer.js';
@@ -151,6 +152,10 @@ export interface WaitingUpdate {
   deviceWindows?: readonly MaintenanceWindow[] | null;
   /** Until when the device deferred this update, read when the rollout has a deferral budget. */
   deferredUntil?: number | null;
+  /** A metered device's budget (its `metered_budget` tag, else the rollout's; null: none), when read. */
+  meteredBudget?: MeteredBudget | null;
+  /** Bytes granted to the device on metered links in its budget's period, read with the budget. */
+  meteredUsed?: number;
 }
 
 export interface GrantPlan {
@@ -162,12 +167,14 @@ export interface GrantPlan {
   skips: Array<{ id: string; reason: string }>;
   /** Free to start: they compete for the rollout's download slots (see `allocateGrants`). */
   candidates: WaitingUpdate[];
+  /** Candidates let through by the metered budget: the bytes charged to their device once granted. */
+  charges: Map<string, number>;
 }
 
 type OfferedRollout = OfferQuestion['rollout'] & {
   spec: OfferQuestion['rollout']['spec'] &
     Required<Pick<SlotRequest, 'maxConcurrent' | 'maxConcurrentPer' | 'rate'>> &
-    Pick<RolloutSpec, 'phases' | 'allowMetered'> &
+    Pick<RolloutSpec, 'phases' | 'allowMetered' | 'meteredBudget'> &
     Partial<Pick<RolloutSpec, 'deviceWindows'>>;
 };
 
@@ -181,7 +188,7 @@ export function planGrants(
   waiting: readonly WaitingUpdate[],
   now: number,
 ): GrantPlan {
-  const plan: GrantPlan = { holds: new Map(), grants: [], skips: [], candidates: [] };
+  const plan: GrantPlan = { holds: new Map(), grants: [], skips: [], candidates: [], charges: new Map() };
   for (const u of waiting) {
     const hold = holdFor({
       rollout,
@@ -198,9 +205,15 @@ export function planGrants(
       plan.skips.push({ id: u.id, reason: `already runs ${u.version}` });
     else {
       // Before a slot: a device waiting for an unmetered link must not keep one from a device that can download.
-      const metered = meteredHold(rollout.spec.allowMetered, u.releaseSize, u.metered);
+      const meteredBudget = u.meteredBudget === undefined ? rollout.spec.meteredBudget : u.meteredBudget;
+      const budget =
+        u.metered && meteredBudget !== null ? { budget: meteredBudget, used: u.meteredUsed ?? 0 } : null;
+      const metered = meteredHold(rollout.spec.allowMetered, u.releaseSize, u.metered, budget);
       if (metered) plan.holds.set(u.id, metered);
-      else plan.candidates.push(u);
+      else {
+        plan.candidates.push(u);
+        if (budget) plan.charges.set(u.id, u.releaseSize);
+      }
     }
   }
   return plan;

@@ -4,6 +4,7 @@
  */
 import { formatByteRate, formatByteSize } from '../byte-rate.js';
 import { FleetError } from '../errors.js';
+import { formatMeteredBudget } from '../metered-budget.js';
 import type { RatePolicy } from './dispatch.js';
 import type { HealthPolicy } from './health-gate.js';
 import {
@@ -107,6 +108,7 @@ export function toRolloutDocument(spec: RolloutSpec): RolloutSpecInput {
   if (spec.allowMetered !== false)
     doc.allow_metered = spec.allowMetered === true ? true : formatByteSize(spec.allowMetered);
   if (spec.adoptTuf) doc.adopt_tuf = true;
+  if (spec.meteredBudget !== null) doc.metered_budget = formatMeteredBudget(spec.meteredBudget);
   return doc;
 }
 

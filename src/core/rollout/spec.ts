@@ -27,6 +27,7 @@ import { isValidTimeZone } from '../device.js';
 import { DURATION_LIMITS, durationBound, MAX_DURATION_TEXT, parseDuration } from '../duration.js';
 import { FleetError, isFleetError } from '../errors.js';
 import { GROUP_NAME, parseFilter } from '../filter/index.js';
+import { type MeteredBudget, parseMeteredBudget } from '../metered-budget.js';
 import { formatVersion, parseVersion } from '../semver.js';
 import { findUnstorable } from '../unstorable.js';
 import { cronEverMatches, parseCron } from './cron.js';
@@ -309,6 +310,14 @@ export const RolloutSpecSchema = Type.Object(
           'Devices that check the pinned key alone adopt the TUF root signed for migration (`fleetd keys migrate`) and verify this release and all later ones with TUF',
       }),
     ),
+    metered_budget: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: MAX_RATE_TEXT,
+        description:
+          'Bytes a device on a metered link may be sent per rolling period, e.g. 50MB/30d; a download that would overrun it waits for an unmetered link',
+      }),
+    ),
   },
   { ...strict, description: 'A rollout: a release, the devices it targets, a strategy and its policy' },
 );
@@ -353,6 +362,8 @@ export interface RolloutSpec {
   allowMetered: boolean | number;
   /** Devices without TUF adopt the root signed for migration with this update (docs/signing.md). */
   adoptTuf: boolean;
+  /** On a metered link: the bytes a device may be granted per rolling period (docs/bandwidth.md); null = none. */
+  meteredBudget: MeteredBudget | null;
 }
 
 export interface DeferralPolicy {
@@ -528,7 +539,20 @@ export function parseRolloutSpec(input: unknown, limits: SpecDurationLimits = IN
         ? parseByteSize(s.allow_metered, 'allow_metered')
         : (s.allow_metered ?? false),
     adoptTuf: s.adopt_tuf ?? false,
+    meteredBudget: meteredBudgetOf(s),
   };
+}
+
+/** A budget decides for metered links; `allow_metered` may only add a per-release size ceiling to it. */
+function meteredBudgetOf(s: RolloutSpecInput): MeteredBudget | null {
+  if (s.metered_budget === undefined) return null;
+  if (typeof s.allow_metered === 'boolean') {
+    fail(
+      'metered_budget',
+      `cannot be combined with allow_metered: ${s.allow_metered} (leave allow_metered out, or give it a size to cap each release)`,
+    );
+  }
+  return parseMeteredBudget(s.metered_budget, 'metered_budget');
 }
 
 function checkRelease(release: string): { releaseName: string; releaseVersion: string } {

@@ -5,14 +5,21 @@
  * reporting every step through the report batcher, as an agent's reports arrive. The first report claims the
  * update: a report whose sequence number another replica (or an earlier pass) has used already is refused, and
  * only the replica whose claim was accepted goes on.
+ *
+ * The egress cap (docs/bandwidth.md) holds for deliveries as for downloads: the offers are asked with the cap, so a
+ * delivery takes one of its download slots (from the claim, `downloading`, until the upload ends, `installing`),
+ * and the pushed bytes pass the same token bucket as every artifact byte the server sends, besides the
+ * download's own limit (the rollout's `download_rate_limit` or the device's tag).
  */
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable, type Transform } from 'node:stream';
 import type { BlobStore } from '../../artifacts/blob-store.js';
 import type { Clock } from '../../core/clock.js';
 import type { StatusThresholds } from '../../core/device.js';
+import type { PacingTime } from '../../core/token-bucket.js';
 import type { DeviceReportedState } from '../../core/update-state.js';
 import type { DeviceDelivery } from '../../store/delivery-store.js';
 import type { ReportItem, ReportOutcome, Store, UpdateOffer } from '../../store/store.js';
+import { EgressLimit, realPacingTime } from '../egress-limit.js';
 import type { DeliveryJob, DeliveryPhase } from './delivery-job.js';
 import type { DeliveryKey } from './delivery-key.js';
 import { pushOverHttp } from './http-push.js';
@@ -29,6 +36,10 @@ export interface DeliveryWorkerOptions {
   /** How long one step (connect, upload, a command, a POST) may take (default 10 min). */
   stepTimeoutMs?: number;
   log: { error(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /** The fleet-wide egress cap (`--egress-cap`): deliveries take its download slots and its bytes. */
+  egress?: EgressLimit | undefined;
+  /** The time a delivery's own rate limit is paced by: real by default, virtual in tests. */
+  pacing?: PacingTime | undefined;
 }
 
 interface Reporter {
@@ -91,10 +102,11 @@ export class DeliveryWorker {
       after = page.at(-1)!.deviceId;
       const byDevice = new Map(page.map((d) => [d.deviceId, d]));
       const idle = page.map((d) => d.deviceId).filter((id) => !this.running.has(id));
-      const offers = await this.store.updates.offer(idle, {
-        now: this.clock.now(),
-        thresholds: this.thresholds,
-      });
+      const offers = await this.store.updates.offer(
+        idle,
+        { now: this.clock.now(), thresholds: this.thresholds },
+        this.options.egress === undefined ? {} : { egressCap: this.options.egress.bytesPerSec },
+      );
       for (const [deviceId, list] of offers) {
         const offer = list.find(startable);
         if (!offer || this.running.size >= this.concurrency) continue;
@@ -103,6 +115,19 @@ export class DeliveryWorker {
       }
       if (page.length < PAGE) return;
     }
+  }
+
+  /** The artifact's bytes through the fleet-wide cap and the download's own limit, as a device download's are. */
+  private paced(bytes: Readable, offer: UpdateOffer): Readable {
+    const stages: Transform[] = [];
+    if (this.options.egress) stages.push(this.options.egress.throttle());
+    if (offer.downloadRateLimit !== undefined) {
+      const time = this.options.pacing ?? realPacingTime;
+      stages.push(new EgressLimit(offer.downloadRateLimit, time.now, time.wait).throttle());
+    }
+    if (stages.length === 0) return bytes;
+    // An error anywhere destroys every stage, so the push reading the last one fails with it.
+    return pipeline([bytes, ...stages], () => undefined) as Transform;
   }
 
   private async deliver(target: DeviceDelivery, offer: UpdateOffer): Promise<void> {
@@ -124,7 +149,8 @@ export class DeliveryWorker {
       update,
       release,
       action: update.action,
-      open: (): Promise<Readable> => this.blobs.createReadStream(release.sha256),
+      open: async (): Promise<Readable> =>
+        this.paced(await this.blobs.createReadStream(release.sha256), offer),
     };
     const phase = async (p: DeliveryPhase) => {
       if (p !== 'uploaded') await report(p);

@@ -23,6 +23,10 @@ export function postgresAdapter(db: Kysely<Database>, options: { native: boolean
       // SHARE ROW EXCLUSIVE conflicts with itself: a second writer waits for the first one's commit, readers don't.
       await sql`lock table ${sql.table(table)} in share row exclusive mode`.execute(trx);
     },
+    async lockNamed(trx, name) {
+      // A transaction-scoped advisory lock: released by the commit, so a crash cannot leave it held.
+      await sql`select pg_advisory_xact_lock(hashtext(${name}))`.execute(trx);
+    },
     stateInDeviceLookup: (u) => sql.ref(`${u}.state`),
     ...(options.native ? { native: nativePaths(db) } : {}),
   };

@@ -4,7 +4,7 @@
  * lock, so the limits hold across batches and replicas. Rows move through the adapter's UpdateRows.
  */
 import { sql } from 'kysely';
-import { downloadRateFor } from '../../core/bandwidth.js';
+import { downloadRateFor, meteredBudgetFor } from '../../core/bandwidth.js';
 import { deferralSpent } from '../../core/rollout/deferral.js';
 import { NO_TAG_VALUE, type SlotRequest } from '../../core/rollout/dispatch.js';
 import { egressFree } from '../../core/rollout/egress-slots.js';
@@ -17,6 +17,7 @@ import { storedSpec } from '../stored-spec.js';
 import { allocateGrants, planGrants, type WaitingUpdate } from '../update-effects.js';
 import { offerExtras } from './device-windows.js';
 import type { Db } from './events.js';
+import { meteredBytesSince, recordMeteredDownload } from './metered-downloads.js';
 import { rowToRelease } from './releases.js';
 import { updatesSucceeded } from './rollout-counts.js';
 import { transact } from './transact.js';
@@ -120,9 +121,17 @@ async function otherSpecs(
   return new Map(specs.map((r) => [r.id, storedSpec(r.spec)]));
 }
 
-/** The waiting updates with the device windows and deferrals their rollout honours (read only when it does). */
-async function withExtras(trx: Db, spec: RolloutSpec, waiting: OfferRow[]): Promise<WaitingUpdate[]> {
-  const updates = waiting.map(waitingUpdate);
+/**
+ * The waiting updates with the metered budgets, device windows and deferrals their rollout honours (read only
+ * when it does).
+ */
+async function withExtras(
+  trx: Db,
+  spec: RolloutSpec,
+  waiting: OfferRow[],
+  now: number,
+): Promise<WaitingUpdate[]> {
+  const updates = await withMeteredUse(trx, spec, waiting, now);
   if (!spec.deviceWindows && spec.deferral === null) return updates;
   const extras = await offerExtras(
     trx,
@@ -135,6 +144,42 @@ async function withExtras(trx: Db, spec: RolloutSpec, waiting: OfferRow[]): Prom
     deviceWindows: extras.windows.get(waiting[i]!.device_id) ?? null,
     deferredUntil: extras.deferrals.get(u.id)?.deferredUntil ?? null,
   }));
+}
+
+/**
+ * Each metered device's budget (its tag, else the rollout's) and what it was granted on metered links in the
+ * budget's period ending now: one sum per distinct period, most often the rollout's alone.
+ */
+async function withMeteredUse(
+  trx: Db,
+  spec: RolloutSpec,
+  waiting: OfferRow[],
+  now: number,
+): Promise<WaitingUpdate[]> {
+  const updates = waiting.map(waitingUpdate);
+  // A rollout that lets metered links download outright has no budget to read.
+  if (spec.allowMetered === true) return updates;
+  const budgets = waiting.map((r, i) =>
+    updates[i]!.metered ? meteredBudgetFor(spec.meteredBudget, deviceTags(r)) : null,
+  );
+  const devicesByPeriod = new Map<number, string[]>();
+  budgets.forEach((b, i) => {
+    if (b !== null)
+      devicesByPeriod.set(b.periodMs, [...(devicesByPeriod.get(b.periodMs) ?? []), waiting[i]!.device_id]);
+  });
+  const used = new Map<number, Map<string, number>>();
+  for (const [periodMs, devices] of devicesByPeriod) {
+    used.set(periodMs, await meteredBytesSince(trx, [...new Set(devices)], now - periodMs));
+  }
+  return updates.map((u, i) => {
+    const budget = budgets[i]!;
+    if (budget === null) return u.metered ? { ...u, meteredBudget: null } : u;
+    return {
+      ...u,
+      meteredBudget: budget,
+      meteredUsed: used.get(budget.periodMs)!.get(waiting[i]!.device_id) ?? 0,
+    };
+  });
 }
 
 /**
@@ -180,21 +225,26 @@ async function grantSlots(
   const decided = await transact(s.db, async (trx) => {
     const rollout = await s.rows.lockedRollout(trx, rolloutId);
     if (!rollout) return undefined;
-    const plan = planGrants(rollout, await withExtras(trx, rollout.spec, waiting), ctx.now);
+    const plan = planGrants(rollout, await withExtras(trx, rollout.spec, waiting, ctx.now), ctx.now);
     if (plan.candidates.length > 0) {
       const limits = { ...rollout.spec, ...phaseLimits(rollout.spec, rollout.currentPhase) };
       const usage = await slotUsage(s, trx, rolloutId, limits, ctx.now);
       const free =
         egressCap === undefined
           ? undefined
-          : egressFree(egressCap, rollout.spec.downloadRateLimit, await downloadsUnderWay(trx));
+          : egressFree(egressCap, rollout.spec.downloadRateLimit, await downloadsUnderWay(s, trx));
       allocateGrants(rollout, plan, usage, ctx.now, free);
     }
     const byId = new Map(waiting.map((r) => [r.id, r]));
     const moved = new Map<OfferRow, 'notified' | 'skipped'>();
     for (const g of plan.grants) {
       const r = byId.get(g.id)!;
-      if (await s.rows.movePending(trx, r, 'notified', ctx, g.reason)) moved.set(r, 'notified');
+      if (!(await s.rows.movePending(trx, r, 'notified', ctx, g.reason))) continue;
+      moved.set(r, 'notified');
+      const bytes = plan.charges.get(g.id);
+      if (bytes !== undefined) {
+        await recordMeteredDownload(trx, { deviceId: r.device_id, updateId: r.id, bytes }, ctx.now);
+      }
     }
     for (const k of plan.skips) {
       const r = byId.get(k.id)!;
@@ -247,10 +297,12 @@ async function slotUsage(
 
 /**
  * Downloads under way fleet-wide, all rollouts and direct assignments: granted and not yet downloaded (a partial
- * index holds just these, 0037). Read under this rollout's lock only, so two rollouts granting at the same instant
- * may pass the cap by a batch.
+ * index holds just these, 0037). Counted under a lock every granting transaction takes, on every replica, and
+ * held until this one's grants commit: two rollouts granting at the same instant take turns, so the cap's slots
+ * hold fleet-wide.
  */
-async function downloadsUnderWay(trx: Db): Promise<number> {
+async function downloadsUnderWay(s: UpdatesContext, trx: Db): Promise<number> {
+  await s.adapter.lockNamed(trx, EGRESS_SLOTS_LOCK);
   const row = await trx
     .selectFrom('device_updates')
     .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -259,3 +311,5 @@ async function downloadsUnderWay(trx: Db): Promise<number> {
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
+
+const EGRESS_SLOTS_LOCK = 'fleetd.egress_slots';

@@ -35,6 +35,9 @@ export function sqliteAdapter(
     async lockTable() {
       // Writers queue for the one write lock anyway.
     },
+    async lockNamed() {
+      // Writers queue for the one write lock anyway.
+    },
     // `+state`: SQLite then seeks the device in (device_id, state) once and checks the state of its few updates
     // there, instead of seeking once per state asked for (about 30 % of the plan's read on a million devices
     // with an update each).
