@@ -1,8 +1,10 @@
 /** `fleetd keys generate`, and the TUF keys: `fleetd keys root init|next|sign|install` (keys-root.ts)
- * `fleetd keys rotate ROLE` (keys-rotate.ts) and `fleetd keys sign-targets` (keys-sign-targets.ts). */
+ * `fleetd keys rotate ROLE` (keys-rotate.ts), `fleetd keys sign-targets` (keys-sign-targets.ts) and the
+ * delegated targets roles, `fleetd keys delegate|undelegate|delegations ls|sign-delegated` (keys-delegate.ts). */
 import type { Command } from 'commander';
 import { writeKeyPairFiles } from '../artifacts/signing.js';
 import type { Client } from './client.js';
+import { registerDelegations } from './keys-delegate.js';
 import { registerRootKeys } from './keys-root.js';
 import { registerRotateKeys } from './keys-rotate.js';
 import { registerSignTargets } from './keys-sign-targets.js';
@@ -25,4 +27,5 @@ export function registerKeys(program: Command, ctx: { format(): OutputFormat; cl
   registerRootKeys(keys, ctx);
   registerRotateKeys(keys, ctx);
   registerSignTargets(keys, ctx);
+  registerDelegations(keys, ctx);
 }

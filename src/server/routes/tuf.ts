@@ -12,6 +12,7 @@ import { auditChange } from '../audit/audit-trail.js';
 import { authenticateDevice } from '../auth.js';
 import { sendBlob } from '../blob-reply.js';
 import type { ServerContext } from '../context.js';
+import { DelegationView, delegationView, tufDelegationRoutes } from './tuf-delegations.js';
 
 const TargetParams = Type.Object({
   file: Type.String({ maxLength: 400, pattern: '^[0-9a-f]{64}\\..+$' }),
@@ -88,6 +89,8 @@ const TufState = Type.Object({
   keys: Type.Object({ targets: Type.String(), snapshot: Type.String(), timestamp: Type.String() }),
   /** When the trusted root and each role's published metadata expire. */
   expires: Type.Record(Type.String(), Type.String()),
+  /** The delegated targets roles (tuf-delegations.ts). */
+  delegations: Type.Array(DelegationView),
 });
 
 const RotationKey = Type.Object({
@@ -101,6 +104,8 @@ const RotationKey = Type.Object({
 export const tufOperatorRoutes =
   (c: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
+    await app.register(tufDelegationRoutes(() => publisherOf(c)));
+
     app.get(
       '/tuf',
       {
@@ -117,7 +122,12 @@ export const tufOperatorRoutes =
         for (const [role, ms] of Object.entries(repository.expiries())) {
           if (ms !== undefined) expires[role] = new Date(ms).toISOString();
         }
-        return { root_version: repository.rootVersion, keys: repository.keyIds, expires };
+        return {
+          root_version: repository.rootVersion,
+          keys: repository.keyIds,
+          expires,
+          delegations: repository.delegationList().map(delegationView),
+        };
       },
     );
 
