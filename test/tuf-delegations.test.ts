@@ -269,7 +269,12 @@ describe('delegated targets roles, refreshed by tuf-js as a separate program', (
   });
 
   it('warns before a delegated role expires and writes the version for its team to renew at half its lifetime', async () => {
-    t = await tufServer({ start: Date.now() });
+    const rules = join(tempDir('fleetd-tuf-alerts-'), 'alerts.yaml');
+    writeFileSync(
+      rules,
+      'rules:\n  - name: tuf\n    kind: tuf_expiry\n    within: 30d\n    severity: critical\n',
+    );
+    t = await tufServer({ start: Date.now(), alertRulesFile: rules });
     await deviceWithRelease(t, 'pos-1', pos);
     const team = await teamKey('pos');
     await delegate(t, 'pos', { paths: ['pos-firmware@*'], keys: [team.pem] });
@@ -296,6 +301,9 @@ describe('delegated targets roles, refreshed by tuf-js as a separate program', (
     expect(warned[0]!.reason).toMatch(
       /the TUF delegated role pos expires in 2[12] days: its team signs the next version/,
     );
+    await t.server.alerts!.evaluate();
+    const firing = await t.server.store.listEvents({ typePrefix: 'alert.firing', limit: 10 });
+    expect(firing.map((e) => e.data.key)).toEqual(['tuf/pos']);
   });
 
   it('refuses bad delegations with a 400 that says what is wrong, and an unknown role with a 404', async () => {
