@@ -12,7 +12,7 @@ import { Metadata, MetadataKind, MetaFile, Snapshot, TargetFile, Targets, Timest
 import { afterEach, describe, expect, it } from 'vitest';
 import { readTufSigner, writeNewTufKey } from '../src/artifacts/tuf/tuf-keys.js';
 import { tempDir } from './support/processes.js';
-import { deviceWithRelease, type TufServer, tufClient, tufServer } from './support/tuf.js';
+import { deviceWithRelease, startTufServer, type TufServer, tufClient, tufServer } from './support/tuf.js';
 
 const DAY = 86_400_000;
 const pos = { name: 'pos-firmware', version: '2.3.0', bytes: Buffer.from('pos firmware 2.3.0 '.repeat(500)) };
@@ -212,6 +212,28 @@ describe('delegated targets roles, refreshed by tuf-js as a separate program', (
     const two = await postSignatures(t, 'pos', 1, [await teamSignature(t, 'pos', 1, b.file)]);
     expect(await two.json()).toMatchObject({ signatures: 2, published: true });
     expect(await client.run('pos-firmware@2.3.0')).toMatchObject({ ok: true });
+
+    // The audit log keeps who may sign what, and each signature's count.
+    const audit = (await (await t.api('GET', '/api/v1/audit')).json()) as {
+      entries: Array<{ action: string; before: unknown; after: unknown }>;
+    };
+    const entry = (action: string) => audit.entries.filter((e) => e.action === action);
+    expect(entry('PUT /api/v1/tuf/delegations/:name')[0]).toMatchObject({
+      before: null,
+      after: { name: 'pos', paths: ['pos-*'], key_ids: [a.keyId, b.keyId], threshold: 2, terminating: false },
+    });
+    expect(entry('POST /api/v1/tuf/delegations/:name/signatures').map((e) => e.after)).toEqual(
+      expect.arrayContaining([{ role: 'pos', version: 1, signatures: 2 }]),
+    );
+
+    // A restart reads the delegation and its signed version back, and re-signs nothing the team must sign again.
+    await t.close();
+    t = await startTufServer(t.dataDir, t.ceremony, t.clock);
+    const after = ((await (await t.api('GET', '/api/v1/tuf')).json()) as { delegations: View[] }).delegations;
+    expect(after).toMatchObject([{ name: 'pos', version: 1, signed_version: 1, awaiting_signature: false }]);
+    expect(await tufClient(t, device, client.metadataDir).run('pos-firmware@2.3.0')).toMatchObject({
+      ok: true,
+    });
   });
 
   it('a terminating delegation stops the client from taking its paths from a later role', async () => {

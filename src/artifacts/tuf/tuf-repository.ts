@@ -75,7 +75,10 @@ type OnlineSigner = { keyId: string; sign: Signer };
 
 export class TufRepository {
   private queue: Promise<unknown> = Promise.resolve();
-  /** The targets file changed (an offline signature added): snapshot and timestamp must follow. */
+  /**
+   * A targets file changed (an offline signature added, to the top-level targets or a delegated role's):
+   * snapshot and timestamp must follow.
+   */
   private targetsFileChanged = false;
   /** The delegated targets roles, in the order clients consult them. */
   private delegations: Delegation[] = [];

@@ -61,6 +61,17 @@ export const tufDelegationRoutes =
         .find((x) => x.name === name);
       return d && delegationView(d);
     };
+    // What the audit log keeps of a delegation: who may sign what, not the (long) list of its releases.
+    const audited = (v: ReturnType<typeof delegationView> | undefined) =>
+      v
+        ? {
+            name: v.name,
+            paths: v.paths,
+            key_ids: v.key_ids,
+            threshold: v.threshold,
+            terminating: v.terminating,
+          }
+        : null;
 
     app.get(
       '/tuf/delegations',
@@ -103,12 +114,12 @@ export const tufDelegationRoutes =
       async (request) => {
         const publisher = publisherOf();
         const delegation = parseDelegation({ name: request.params.name, ...request.body });
-        const before = shown(delegation.name) ?? null;
+        const before = audited(shown(delegation.name));
         await publisher.repository.delegate(delegation);
         // The top-level targets name the delegation, and the role's first version awaits the team's signature.
         await publisher.tick();
         const after = shown(delegation.name);
-        auditChange(request, before, after);
+        auditChange(request, before, audited(after));
         return after;
       },
     );
@@ -127,7 +138,7 @@ export const tufDelegationRoutes =
       },
       async (request) => {
         const publisher = publisherOf();
-        const before = shown(request.params.name) ?? null;
+        const before = audited(shown(request.params.name));
         await publisher.repository.undelegate(request.params.name);
         await publisher.tick();
         auditChange(request, before, null);
