@@ -1,9 +1,11 @@
-/** `fleetd keys generate`, and the TUF keys: `fleetd keys root init|next|sign|install` (keys-root.ts)
- * `fleetd keys rotate ROLE` (keys-rotate.ts), `fleetd keys sign-targets` (keys-sign-targets.ts) and
- * `fleetd keys migrate` (keys-migrate.ts). */
+/** `fleetd keys generate`, and the TUF keys: `fleetd keys root init|next|sign|install` (keys-root.ts),
+ * `fleetd keys rotate ROLE` (keys-rotate.ts), `fleetd keys sign-targets` (keys-sign-targets.ts), `fleetd keys
+ * migrate` (keys-migrate.ts) and the delegated targets roles, `fleetd keys delegate|undelegate|delegations
+ * ls|sign-delegated` (keys-delegate.ts). */
 import type { Command } from 'commander';
 import { writeKeyPairFiles } from '../artifacts/signing.js';
 import type { Client } from './client.js';
+import { registerDelegations } from './keys-delegate.js';
 import { registerMigrateKeys } from './keys-migrate.js';
 import { registerRootKeys } from './keys-root.js';
 import { registerRotateKeys } from './keys-rotate.js';
@@ -28,4 +30,5 @@ export function registerKeys(program: Command, ctx: { format(): OutputFormat; cl
   registerRotateKeys(keys, ctx);
   registerSignTargets(keys, ctx);
   registerMigrateKeys(keys, ctx);
+  registerDelegations(keys, ctx);
 }

@@ -9,7 +9,8 @@ import { DAY_MS } from './tuf-time.js';
 export type ExpiringRole = 'root' | 'targets' | 'snapshot' | 'timestamp';
 
 export interface Expiring {
-  role: ExpiringRole;
+  /** A top-level role, or a delegated targets role's name. */
+  role: ExpiringRole | string;
   expiresMs: number;
   leftMs: number;
 }
@@ -26,17 +27,21 @@ export function warningWindows(lifetimes: Record<Exclude<ExpiringRole, 'root'>, 
   } satisfies Record<ExpiringRole, number>;
 }
 
+/** The top-level roles first, then any delegated roles (with their own windows) in the order given. */
 export function expiring(
-  expiries: Partial<Record<ExpiringRole, number | undefined>>,
-  windows: Record<ExpiringRole, number>,
+  expiries: Partial<Record<ExpiringRole, number | undefined>> & Record<string, number | undefined>,
+  windows: Record<ExpiringRole, number> & Record<string, number>,
   now: number,
 ): Expiring[] {
   const out: Expiring[] = [];
-  for (const role of ['root', 'targets', 'snapshot', 'timestamp'] as const) {
+  const top: string[] = ['root', 'targets', 'snapshot', 'timestamp'];
+  const roles = [...top, ...Object.keys(expiries).filter((r) => !top.includes(r))];
+  for (const role of roles) {
     const expiresMs = expiries[role];
-    if (expiresMs === undefined) continue;
+    const window = windows[role];
+    if (expiresMs === undefined || window === undefined) continue;
     const leftMs = expiresMs - now;
-    if (leftMs < windows[role]) out.push({ role, expiresMs, leftMs });
+    if (leftMs < window) out.push({ role, expiresMs, leftMs });
   }
   return out;
 }

@@ -2,11 +2,12 @@
  * A mirror of the TUF metadata in a plain folder, laid out as `/api/device/v1/tuf/` serves it (`N.root.json`,
  * `N.snapshot.json`, `N.targets.json`, `timestamp.json`, …), for a CDN or a static web server to serve to
  * devices (docs/signing.md, "A mirror for a CDN"). The files are public and protected by their signatures, so
- * any cache may hold them. Versioned files never change and are copied once; `timestamp.json`, the one file
- * that changes in place, is copied last and whole (a rename), so a client reading the mirror meanwhile never
- * finds a timestamp naming a snapshot that is not there yet.
+ * any cache may hold them. A file is copied when the mirror lacks it or its size or modification time differ
+ * (a version gains signatures in place: CI's on targets, a team's on its delegated role); each copy is whole
+ * (a rename), and `timestamp.json` goes last, so a client reading the mirror meanwhile never finds a timestamp
+ * naming a snapshot that is not there yet.
  */
-import { copyFile, mkdir, readdir, readFile, rename } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const TIMESTAMP = 'timestamp.json';
@@ -14,22 +15,18 @@ const TIMESTAMP = 'timestamp.json';
 /** Copies into `mirror` what the repository folders hold and it lacks; returns the names copied. */
 export async function mirrorTufMetadata(sources: readonly string[], mirror: string): Promise<string[]> {
   await mkdir(mirror, { recursive: true });
-  const present = new Set(await readdir(mirror));
   const copied: string[] = [];
   let timestamp: string | undefined;
+  const copyIfChanged = async (from: string, name: string) => {
+    if (await copyWhenChanged(from, join(mirror, name))) copied.push(name);
+  };
   for (const folder of sources) {
     for (const name of await listJson(folder)) {
       if (name === TIMESTAMP) timestamp = join(folder, name);
-      else if (!present.has(name)) {
-        await copyWhole(join(folder, name), join(mirror, name));
-        copied.push(name);
-      }
+      else await copyIfChanged(join(folder, name), name);
     }
   }
-  if (timestamp !== undefined && !(await sameBytes(timestamp, join(mirror, TIMESTAMP)))) {
-    await copyWhole(timestamp, join(mirror, TIMESTAMP));
-    copied.push(TIMESTAMP);
-  }
+  if (timestamp !== undefined) await copyIfChanged(timestamp, TIMESTAMP);
   return copied;
 }
 
@@ -42,17 +39,19 @@ async function listJson(folder: string): Promise<string[]> {
   }
 }
 
-async function copyWhole(from: string, to: string): Promise<void> {
+/** Copies whole when `to` is missing or differs in size or modification time; the copy keeps `from`'s times. */
+async function copyWhenChanged(from: string, to: string): Promise<boolean> {
+  const source = await stat(from);
+  const copy = await stat(to).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined;
+    throw e;
+  });
+  // Whole milliseconds: the copy's time is set from a Date, which holds no finer.
+  if (copy && copy.size === source.size && Math.trunc(copy.mtimeMs) === Math.trunc(source.mtimeMs))
+    return false;
   const temp = `${to}.tmp`;
   await copyFile(from, temp);
+  await utimes(temp, source.atime, source.mtime);
   await rename(temp, to);
-}
-
-async function sameBytes(a: string, b: string): Promise<boolean> {
-  try {
-    return (await readFile(a)).equals(await readFile(b));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw e;
-  }
+  return true;
 }

@@ -26,7 +26,7 @@ export class TufPublisher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
   /** The expiry time each role was last warned of. */
-  private readonly warned = new Map<ExpiringRole, number>();
+  private readonly warned = new Map<ExpiringRole | string, number>();
 
   constructor(
     readonly repository: TufRepository,
@@ -66,9 +66,11 @@ export class TufPublisher {
       windows[role] = w.warnMs;
       expiries[role] = w.expiresMs;
     }
-    const due = expiring(expiries, windows as Record<ExpiringRole, number>, now).filter(
-      (e) => this.warned.get(e.role) !== e.expiresMs,
-    );
+    const due = expiring(
+      expiries,
+      windows as Record<ExpiringRole, number> & Record<string, number>,
+      now,
+    ).filter((e) => this.warned.get(e.role) !== e.expiresMs);
     if (due.length === 0) return;
     await this.store.appendEvents(
       due.map((e) => ({
@@ -80,8 +82,14 @@ export class TufPublisher {
         reason:
           e.role === 'root'
             ? `the TUF root expires ${describeLeft(e.leftMs)}: its holders sign the next root offline (docs/signing.md)`
-            : `the TUF ${e.role} metadata expires ${describeLeft(e.leftMs)} and has not been re-signed: check the server's ${e.role} key`,
-        data: { role: e.role, expires: new Date(e.expiresMs).toISOString() },
+            : isTopLevel(e.role)
+              ? `the TUF ${e.role} metadata expires ${describeLeft(e.leftMs)} and has not been re-signed: check the server's ${e.role} key`
+              : `the TUF delegated role ${e.role} expires ${describeLeft(e.leftMs)}: its team signs the next version (\`fleetd keys sign-delegated ${e.role}\`)`,
+        data: {
+          role: e.role,
+          expires: new Date(e.expiresMs).toISOString(),
+          ...(isTopLevel(e.role) ? {} : { delegated: true }),
+        },
       })),
     );
     for (const e of due) this.warned.set(e.role, e.expiresMs);
@@ -98,3 +106,5 @@ export class TufPublisher {
     await this.running;
   }
 }
+
+const isTopLevel = (role: string) => ['root', 'targets', 'snapshot', 'timestamp'].includes(role);

@@ -3,7 +3,9 @@
  *
  *   root/N.root.json        the chain of roots, signed offline (`fleetd keys root init|sign`)
  *   keys/ROLE.key           the online keys of targets, snapshot and timestamp (mode 0600)
- *   metadata/               timestamp.json, N.snapshot.json, N.targets.json, signed here
+ *   metadata/               timestamp.json, N.snapshot.json, N.targets.json, signed here; N.NAME.json, the
+ *                           delegated roles' metadata, written here and signed offline by their teams
+ *   delegations.json        the delegated targets roles (tuf-delegations.ts)
  *
  * Targets are the releases, by `name@version`, with their length and sha256. `publish` re-signs what
  * `planPublication` says is due (a new or deleted release, a key change, half a lifetime gone) in the order a
@@ -29,6 +31,20 @@ import {
 import type { Clock } from '../../core/clock.js';
 import { FleetError } from '../../core/errors.js';
 import type { Release } from '../../store/store.js';
+import {
+  DELEGATED_LIFETIME_MS,
+  DelegatedRoles,
+  fileVersion,
+  type RoleState,
+  type RoleVersion,
+} from './tuf-delegated-roles.js';
+import {
+  assignTargets,
+  type Delegation,
+  delegationsFromFile,
+  delegationsJson,
+  delegationsToFile,
+} from './tuf-delegations.js';
 import { type ExpiringRole, warningWindows } from './tuf-expiry.js';
 import { readTufSigner, type Signer, tufKey, writeNewTufKey } from './tuf-keys.js';
 import {
@@ -48,16 +64,27 @@ const KEYS_DIR = 'keys';
 const METADATA_DIR = 'metadata';
 /** `keys/ROLE.next.key`: a role's new key, made for a rotation, until a root naming it is installed. */
 const NEXT_KEY = '.next.key';
+const DELEGATIONS_FILE = 'delegations.json';
 
 /** The files a client may ask for: `N.root.json`, `timestamp.json`, `N.snapshot.json`, `N.targets.json`. */
 const METADATA_FILE = /^(?:([1-9]\d{0,8})\.(root|snapshot|targets)|timestamp)\.json$/;
+/** A delegated role's metadata: `N.NAME.json`. */
+const DELEGATED_FILE = /^[1-9]\d{0,8}\.[a-z][a-z0-9-]{0,39}\.json$/;
 
 type OnlineSigner = { keyId: string; sign: Signer };
 
 export class TufRepository {
   private queue: Promise<unknown> = Promise.resolve();
-  /** The targets file changed (an offline signature added): snapshot and timestamp must follow. */
+  /**
+   * A targets file changed (an offline signature added, to the top-level targets or a delegated role's):
+   * snapshot and timestamp must follow.
+   */
   private targetsFileChanged = false;
+  /** The delegated targets roles, in the order clients consult them. */
+  private delegations: Delegation[] = [];
+  private delegated = new DelegatedRoles('', DELEGATED_LIFETIME_MS, {});
+  /** A delegation was added, changed or removed: the top-level targets must be re-signed. */
+  private delegationsChanged = false;
 
   private constructor(
     private readonly dir: string,
@@ -83,7 +110,29 @@ export class TufRepository {
     }
     checkOnlineKeys(root, signers);
     await mkdir(join(dir, METADATA_DIR), { recursive: true, mode: 0o700 });
-    return new TufRepository(dir, clock, lifetimes, root, signers, await readState(join(dir, METADATA_DIR)));
+    const repository = new TufRepository(
+      dir,
+      clock,
+      lifetimes,
+      root,
+      signers,
+      await readState(join(dir, METADATA_DIR)),
+    );
+    await repository.openDelegations();
+    return repository;
+  }
+
+  /** The stored delegations, their roles' versions, and whether the published targets still name them. */
+  private async openDelegations(): Promise<void> {
+    const file = join(this.dir, DELEGATIONS_FILE);
+    this.delegations = existsSync(file) ? delegationsFromFile(await readFile(file, 'utf8')) : [];
+    const metadata = join(this.dir, METADATA_DIR);
+    const published = await readPublished(metadata);
+    this.delegated = new DelegatedRoles(metadata, DELEGATED_LIFETIME_MS, published.delegatedMeta);
+    for (const d of this.delegations) await this.delegated.load(d);
+    this.delegationsChanged =
+      JSON.stringify(published.delegations ?? null) !==
+      JSON.stringify(delegationsJson(this.delegations) ?? null);
   }
 
   get rootVersion(): number {
@@ -170,6 +219,11 @@ export class TufRepository {
     for (const [role, expiresMs] of Object.entries(this.expiries())) {
       if (expiresMs !== undefined) out[role] = { expiresMs, warnMs: windows[role as ExpiringRole] };
     }
+    // A delegated role's team re-signs it offline; the server writes the version to sign at half its lifetime.
+    for (const d of this.delegations) {
+      const signed = this.delegated.state(d.name).signed;
+      if (signed) out[d.name] = { expiresMs: signed.expiresMs, warnMs: DELEGATED_LIFETIME_MS / 4 };
+    }
     return out;
   }
 
@@ -232,11 +286,76 @@ export class TufRepository {
     return [join(this.dir, ROOT_DIR), join(this.dir, METADATA_DIR)];
   }
 
+  /**
+   * Adds a delegated targets role, or changes one (its keys, paths, threshold) in place, keeping its order.
+   * The caller publishes: the top-level targets are re-signed naming it, and its first version is written
+   * unsigned for its team to sign.
+   */
+  delegate(delegation: Delegation): Promise<void> {
+    const run = this.queue.then(async () => {
+      const next = [...this.delegations];
+      const at = next.findIndex((d) => d.name === delegation.name);
+      if (at >= 0) next[at] = delegation;
+      else next.push(delegation);
+      await writeWhole(join(this.dir, DELEGATIONS_FILE), delegationsToFile(next));
+      this.delegations = next;
+      await this.delegated.load(delegation);
+      this.delegationsChanged = true;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Removes a delegation: its targets go back to the top-level targets, which the server signs alone. */
+  undelegate(name: string): Promise<void> {
+    const run = this.queue.then(async () => {
+      this.delegationOf(name);
+      const next = this.delegations.filter((d) => d.name !== name);
+      await writeWhole(join(this.dir, DELEGATIONS_FILE), delegationsToFile(next));
+      this.delegations = next;
+      this.delegated.forget(name);
+      this.delegationsChanged = true;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The delegations and the versions of their roles' metadata. */
+  delegationList(): Array<Delegation & RoleState> {
+    return this.delegations.map((d) => ({ ...d, ...this.delegated.state(d.name) }));
+  }
+
+  /**
+   * Adds a team's offline signatures to its role's newest version; once they meet the delegation's threshold,
+   * that version is the one snapshot lists (the caller publishes, re-signing snapshot and timestamp).
+   */
+  addDelegatedSignatures(
+    name: string,
+    version: number,
+    signatures: Array<{ keyid: string; sig: string }>,
+  ): Promise<RoleVersion & { threshold: number }> {
+    const run = this.queue.then(async () => {
+      const d = this.delegationOf(name);
+      const updated = await this.delegated.addSignatures(d, version, signatures);
+      this.targetsFileChanged = true;
+      return { ...updated, threshold: d.threshold };
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private delegationOf(name: string): Delegation {
+    const d = this.delegations.find((x) => x.name === name);
+    if (!d)
+      throw new FleetError('NOT_FOUND', `no delegated targets role ${name} (\`fleetd keys delegations ls\`)`);
+    return d;
+  }
+
   /** A metadata file's bytes as signed, or undefined for a name that is not one (or not there). */
   async metadataFile(name: string): Promise<Buffer | undefined> {
     const m = METADATA_FILE.exec(name);
-    if (!m) return undefined;
-    const folder = m[2] === 'root' ? ROOT_DIR : METADATA_DIR;
+    if (!m && !DELEGATED_FILE.test(name)) return undefined;
+    const folder = m?.[2] === 'root' ? ROOT_DIR : METADATA_DIR;
     try {
       return await readFile(join(this.dir, folder, name));
     } catch (e) {
@@ -247,7 +366,10 @@ export class TufRepository {
 
   private async publishNow(releases: Release[]): Promise<boolean> {
     const now = this.clock.now();
-    const wanted = targetsOf(releases);
+    // A delegated role's releases are listed in its own metadata, never in the top-level targets.
+    const assigned = assignTargets(targetsOf(releases), this.delegations);
+    const wanted = assigned.top;
+    const delegatedListingChanged = await this.delegated.prepare(this.delegations, assigned.roles, now);
     const keyIds = {} as Record<OnlineRole, string>;
     for (const role of ONLINE_ROLES) keyIds[role] = this.signers[role].keyId;
     const plan = planPublication(this.state, wanted, keyIds, this.lifetimes, now);
@@ -256,12 +378,28 @@ export class TufRepository {
       plan.timestamp = true;
       this.targetsFileChanged = false;
     }
+    if (this.delegationsChanged) {
+      plan.targets = true;
+      this.delegationsChanged = false;
+    }
+    if (plan.targets || delegatedListingChanged) {
+      plan.snapshot = true;
+      plan.timestamp = true;
+    }
     const expires = (role: OnlineRole) => now + this.lifetimes[role];
     const metadata = join(this.dir, METADATA_DIR);
     let targetsBytes: Buffer | undefined;
     if (plan.targets) {
       const version = (this.state.targets?.version ?? 0) + 1;
-      const targets = new Targets({ version, specVersion: '1.0.31', expires: tufExpiry(expires('targets')) });
+      const delegations = delegationsJson(this.delegations);
+      const targets = Targets.fromJSON({
+        _type: 'targets',
+        spec_version: '1.0.31',
+        version,
+        expires: tufExpiry(expires('targets')),
+        targets: {},
+        ...(delegations ? { delegations } : {}),
+      } as never);
       for (const [path, t] of Object.entries(wanted)) {
         targets.addTarget(
           new TargetFile({
@@ -284,7 +422,10 @@ export class TufRepository {
         version,
         specVersion: '1.0.31',
         expires: tufExpiry(expires('snapshot')),
-        meta: { 'targets.json': metaFile(targetsVersion, targetsBytes) },
+        meta: {
+          'targets.json': metaFile(targetsVersion, targetsBytes),
+          ...this.delegated.snapshotMeta(this.delegations),
+        },
       });
       snapshotBytes = await this.write(
         metadata,
@@ -369,6 +510,30 @@ async function latestRoot(folder: string): Promise<Metadata<Root>> {
     .sort((a, b) => b - a);
   const latest = versions[0] ?? 1;
   return parseRoot(await readFile(join(folder, `${latest}.root.json`), 'utf8'), `root version ${latest}`);
+}
+
+/** The published targets' delegations and what the published snapshot lists besides targets.json. */
+async function readPublished(
+  folder: string,
+): Promise<{ delegations: unknown; delegatedMeta: Record<string, MetaFile> }> {
+  const files = await readdir(folder);
+  const newest = (role: string) =>
+    files
+      .map((f) => fileVersion(f, role))
+      .filter((v): v is number => v !== undefined)
+      .sort((a, b) => b - a)[0];
+  const t = newest('targets');
+  const s = newest('snapshot');
+  const read = async (name: string) => JSON.parse(await readFile(join(folder, name), 'utf8'));
+  const delegations = t === undefined ? undefined : (await read(`${t}.targets.json`)).signed.delegations;
+  const delegatedMeta: Record<string, MetaFile> = {};
+  if (s !== undefined) {
+    const snapshot = Metadata.fromJSON(MetadataKind.Snapshot, await read(`${s}.snapshot.json`));
+    for (const [name, meta] of Object.entries(snapshot.signed.meta)) {
+      if (name !== 'targets.json') delegatedMeta[name] = meta;
+    }
+  }
+  return { delegations, delegatedMeta };
 }
 
 /** What was published before a restart: the newest targets and snapshot and the timestamp. */

@@ -12,6 +12,7 @@ import { auditChange } from '../audit/audit-trail.js';
 import { authenticateDevice } from '../auth.js';
 import { sendBlob } from '../blob-reply.js';
 import type { ServerContext } from '../context.js';
+import { DelegationView, delegationView, tufDelegationRoutes } from './tuf-delegations.js';
 
 const TargetParams = Type.Object({
   file: Type.String({ maxLength: 400, pattern: '^[0-9a-f]{64}\\..+$' }),
@@ -44,10 +45,11 @@ export const tufDeviceRoutes =
       async (request, reply) => {
         const bytes = await publisherOf(c).repository.metadataFile(request.params.file);
         if (!bytes) throw new FleetError('NOT_FOUND', `no TUF metadata ${request.params.file}`);
-        // timestamp.json changes in place; the versioned files never do.
+        // Roots never change once written. Timestamp changes in place, and a targets version (top-level or
+        // delegated) gains signatures in place (CI's, a team's): caches must ask again for those.
         reply.header(
           'cache-control',
-          request.params.file === 'timestamp.json' ? 'no-cache' : 'max-age=86400',
+          /^\d+\.root\.json$/.test(request.params.file) ? 'max-age=86400' : 'no-cache',
         );
         return reply.type('application/json').send(bytes);
       },
@@ -88,6 +90,8 @@ const TufState = Type.Object({
   keys: Type.Object({ targets: Type.String(), snapshot: Type.String(), timestamp: Type.String() }),
   /** When the trusted root and each role's published metadata expire. */
   expires: Type.Record(Type.String(), Type.String()),
+  /** The delegated targets roles (tuf-delegations.ts). */
+  delegations: Type.Array(DelegationView),
 });
 
 const RotationKey = Type.Object({
@@ -101,6 +105,8 @@ const RotationKey = Type.Object({
 export const tufOperatorRoutes =
   (c: ServerContext): FastifyPluginAsyncTypebox =>
   async (app) => {
+    await app.register(tufDelegationRoutes(() => publisherOf(c)));
+
     app.get(
       '/tuf',
       {
@@ -117,7 +123,12 @@ export const tufOperatorRoutes =
         for (const [role, ms] of Object.entries(repository.expiries())) {
           if (ms !== undefined) expires[role] = new Date(ms).toISOString();
         }
-        return { root_version: repository.rootVersion, keys: repository.keyIds, expires };
+        return {
+          root_version: repository.rootVersion,
+          keys: repository.keyIds,
+          expires,
+          delegations: repository.delegationList().map(delegationView),
+        };
       },
     );
 
