@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { BlobScrubber } from '../artifacts/blob-scrubber.js';
 import { FsBlobStore } from '../artifacts/blob-store.js';
 import type { DeltaBuilder } from '../artifacts/delta-builder.js';
+import { DirectorRepository } from '../artifacts/director/director-repository.js';
 import { TufPublisher } from '../artifacts/tuf/tuf-publisher.js';
 import { TufRepository } from '../artifacts/tuf/tuf-repository.js';
 import { type Clock, systemClock } from '../core/clock.js';
@@ -287,6 +288,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     error: (obj: object, msg: string) => app.log.error(obj, msg),
   };
   const tuf = tufRepository && new TufPublisher(tufRepository, store, tufLog, clock);
+  const director = await DirectorRepository.open(dataDir, clock, store.director);
   const deliveryKey = new DeliveryKey(dataDir, options.deliveryKeyPassphraseFile);
   const app = await buildApp(
     {
@@ -316,6 +318,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       deltas,
       ddiTenant: options.ddiTenant,
       tuf,
+      director,
       menderTokenKey: options.menderApi === false ? undefined : menderTokenKey(dataDir),
       menderArtifactKeys: (options.menderArtifactKeyFiles ?? []).map((file) =>
         createPublicKey(readFileSync(file)),

@@ -446,6 +446,7 @@ export interface Database {
   config_documents: ConfigDocumentsTable;
   device_config: DeviceConfigTable;
   release_variants: ReleaseVariantsTable;
+  director_metadata: DirectorMetadataTable;
 }
 
 /** 0026_telemetry: raw samples, kept `rawMs` (docs/telemetry.md). */
@@ -572,4 +573,16 @@ export interface ReleaseVariantsTable {
   size: number;
   sha256: string;
   created_at: number;
+}
+
+/** 0042_director: the director's current signed metadata for each device; its versions only grow. */
+export interface DirectorMetadataTable {
+  device_id: string;
+  targets_version: number;
+  snapshot_version: number;
+  timestamp_version: number;
+  targets: string;
+  snapshot: string;
+  timestamp: string;
+  updated_at: number;
 }
