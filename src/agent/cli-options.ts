@@ -25,6 +25,8 @@ export interface AgentCliFlags {
   publicKey?: string | undefined;
   /** A TUF root.json: releases must then also be signed TUF targets (docs/signing.md). */
   tufRoot?: string | undefined;
+  /** The director's root.json: releases must then also be what the director signed for this device. */
+  directorRoot?: string | undefined;
   /** A provisioning bundle (.tar.gz) that gives everything else. */
   bundle?: string | undefined;
   /** A file holding the FleetD CA (PEM) to trust the server's certificate with. */
@@ -128,6 +130,11 @@ export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<Agent
       ? { tufRoot: await readFile(flags.tufRoot, 'utf8') }
       : bundle?.tufRootJson !== undefined
         ? { tufRoot: bundle.tufRootJson }
+        : {}),
+    ...(flags.directorRoot !== undefined
+      ? { directorRoot: await readFile(flags.directorRoot, 'utf8') }
+      : bundle?.directorRootJson !== undefined
+        ? { directorRoot: bundle.directorRootJson }
         : {}),
     ...(flags.appCrashFile !== undefined ? { appCrashFile: flags.appCrashFile } : {}),
     ...(flags.telemetry === false

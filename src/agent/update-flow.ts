@@ -10,6 +10,7 @@ import type { Clock } from '../core/clock.js';
 import type { PacingTime } from '../core/token-bucket.js';
 import type { DeviceClient, PendingUpdate } from './client.js';
 import { updateByDelta } from './delta-update.js';
+import type { DirectorVerifier } from './director-verifier.js';
 import { DownloadError, type HttpFetch } from './downloader.js';
 import { checkHealth, type HealthCheck } from './health.js';
 import { EXTRACTED_TYPES, type InstallerConfig } from './installers.js';
@@ -31,6 +32,8 @@ export interface FlowOptions {
   publicKey: KeyObject;
   /** With a provisioned TUF root: a release must also be a signed TUF target (the pinned key is checked too). */
   tuf?: TufVerifier | undefined;
+  /** With a provisioned director root: the director must also have signed the release for this device. */
+  director?: DirectorVerifier | undefined;
   health?: HealthCheck | (() => Promise<Verdict>) | undefined;
   healthDeadlineMs?: number | undefined;
   healthIntervalMs?: number | undefined;
@@ -187,7 +190,7 @@ export class UpdateFlow {
       return undefined;
     }
     // Before anything is downloaded: a release the TUF targets do not sign is refused at once.
-    const signed = (await this.options.tuf?.verify(verdict.value)) ?? verdict;
+    const signed = await this.checkSigned(verdict.value);
     if (!signed.ok) {
       await this.reports.report(u.id, 'failed', { error: signed.reason });
       return undefined;
@@ -236,7 +239,7 @@ export class UpdateFlow {
         (await this.fetchByDelta(job, m, slot, rate)) ?? (await this.fetchArtifact(job, m, slot, rate));
       const check = verifyArtifact(m, file);
       if (!check.ok) return this.fail(job.id, check.reason);
-      const signed = (await this.options.tuf?.verify(m, file)) ?? check;
+      const signed = await this.checkSigned(m, file);
       if (!signed.ok) return this.fail(job.id, signed.reason);
       await this.slots.markStaged(slot, m);
       holding = 'staged';
@@ -268,6 +271,13 @@ export class UpdateFlow {
     await this.options.onSwitch?.();
     this.log.info('switched; on trial', { update: job.id, slot });
     await this.verifyTrial(job.id);
+  }
+
+  /** The image repository's TUF targets, then the director's for this device: each, when provisioned. */
+  private async checkSigned(m: Manifest, download?: { size: number; sha256: string }): Promise<Verdict> {
+    const images = (await this.options.tuf?.verify(m, download)) ?? { ok: true, value: undefined };
+    if (!images.ok) return images;
+    return (await this.options.director?.verify(m, download)) ?? images;
   }
 
   private async verifyManifest(manifest: string, signature: string): Promise<Verdict<Manifest>> {

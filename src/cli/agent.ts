@@ -25,6 +25,10 @@ export function registerAgent(program: Command): void {
       '--tuf-root <file>',
       "the TUF root.json to trust: releases must then also be signed TUF targets (the first start's; later roots arrive signed)",
     )
+    .option(
+      '--director-root <file>',
+      "the director's root.json to trust: releases must then also be what the director signed for this device",
+    )
     .option('--enroll-token <token>', 'enrollment token, needed only on the first start')
     .option(
       '--request-approval',

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { writeKeyPairFiles } from '../artifacts/signing.js';
 import type { Client } from './client.js';
+import { registerDirectorKeys } from './keys-director.js';
 import { registerRootKeys } from './keys-root.js';
 import { registerRotateKeys } from './keys-rotate.js';
 import { registerSignTargets } from './keys-sign-targets.js';
@@ -25,4 +26,5 @@ export function registerKeys(program: Command, ctx: { format(): OutputFormat; cl
   registerRootKeys(keys, ctx);
   registerRotateKeys(keys, ctx);
   registerSignTargets(keys, ctx);
+  registerDirectorKeys(keys, ctx);
 }

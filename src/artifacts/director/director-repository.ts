@@ -96,20 +96,23 @@ export class DirectorRepository {
   async metadataFile(deviceId: string, name: string): Promise<Buffer | undefined> {
     const m = METADATA_FILE.exec(name);
     if (!m) return undefined;
-    if (m[2] === 'root') {
-      try {
-        return await readFile(join(this.dir, ROOT_DIR, name));
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw e;
-      }
-    }
+    if (m[2] === 'root') return this.rootFile(Number(m[1]));
     if (m[2] === undefined) return Buffer.from((await this.current(deviceId)).timestamp);
     const stored = await this.store.get(deviceId);
     const version = Number(m[1]);
     if (m[2] === 'snapshot' && stored?.snapshotVersion === version) return Buffer.from(stored.snapshot);
     if (m[2] === 'targets' && stored?.targetsVersion === version) return Buffer.from(stored.targets);
     return undefined;
+  }
+
+  /** Version N of the director's root, as its holders signed it; undefined when there is none. */
+  async rootFile(version: number): Promise<Buffer | undefined> {
+    try {
+      return await readFile(join(this.dir, ROOT_DIR, `${version}.root.json`));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
   }
 
   /** The device's metadata, re-signed first when due. */

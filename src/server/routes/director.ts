@@ -87,6 +87,24 @@ export const directorOperatorRoutes =
       },
     );
 
+    app.get(
+      '/tuf/director/root',
+      {
+        config: { permission: 'releases.read' },
+        schema: {
+          summary: "The director root the server trusts now, for devices' provisioning bundles",
+          tags: ['artifacts'],
+          response: withErrors({ 200: Type.Object({}, { additionalProperties: true }) }),
+        },
+      },
+      async (_request, reply) => {
+        const director = directorOf(c);
+        const bytes = await director.rootFile(director.rootVersion);
+        if (!bytes) throw new FleetError('NOT_FOUND', 'the director root file is missing');
+        return reply.type('application/json').send(bytes);
+      },
+    );
+
     app.post(
       '/tuf/director/root',
       {
