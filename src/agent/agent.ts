@@ -16,6 +16,7 @@ import type { DeviceConfigOfferJson } from '../protocol/config.js';
 import { DeviceClient, type HeartbeatBody, type PendingUpdate, ProtocolError } from './client.js';
 import { ConfigHook } from './config-hook.js';
 import { DeviceCertificate } from './device-certificate.js';
+import { DirectorVerifier } from './director-verifier.js';
 import type { HttpFetch } from './downloader.js';
 import type { HealthCheck } from './health.js';
 import { HealthCounters } from './health-counters.js';
@@ -77,6 +78,8 @@ export interface AgentOptions {
   tufRoot?: string | undefined;
   /** A mirror of the server's TUF metadata to read instead of the server (docs/signing.md, "A mirror"). */
   tufMetadataUrl?: string | undefined;
+  /** The director's root.json (provisioned): every release must then also be what the director signed for this device. */
+  directorRoot?: string | undefined;
   /** Asked before installing a soft update: false defers it (e.g. a till in use, a device in a procedure). */
   consent?: () => Promise<boolean>;
   /** How to tell a switched-to release works; without one a switch is committed at once. */
@@ -420,6 +423,17 @@ export class Agent {
     const adoptTuf = o.memoryState
       ? undefined
       : tufAdopter({ state: this.state, client: this.client, publicKey: this.publicKey, verifierFor });
+    const director =
+      o.directorRoot === undefined
+        ? undefined
+        : new DirectorVerifier({
+            rootJson: o.directorRoot,
+            metadataDir: this.state.path('director'),
+            server: o.server,
+            deviceId: o.deviceId,
+            fetch: this.client.fetchFn,
+            authHeaders: () => this.client.authHeaders(),
+          });
     if (o.apps && o.apps.length > 0) {
       const supervisor = new Supervisor(this.state.path('logs'), this.clock, o.crashPolicy, (app) =>
         this.log.warn('application in a crash loop; not restarted', { ...app }),
@@ -434,6 +448,7 @@ export class Agent {
         deltas: o.memoryState !== true,
         tuf,
         adoptTuf,
+        director,
         ...(this.supervisor
           ? { appHealth: () => this.supervisor!.health(), onSwitch: () => this.restartApps() }
           : {}),

@@ -9,6 +9,8 @@
  *   fleetd-agent.service  a systemd unit that runs the agent from the bundle
  *   tuf-root.json         the TUF root the agent trusts (when the fleet has TUF): its only trust anchor for
  *                         release metadata; newer roots reach it through the signed chain
+ *   director-root.json    the director's root (when the fleet has a director): releases must then also be what
+ *                         the director signed for this device
  *
  * The format is defined here, on the device side; the CLI writes it with these names.
  */
@@ -25,6 +27,7 @@ export const BUNDLE_FILES = {
   enrollToken: 'enroll-token',
   unit: 'fleetd-agent.service',
   tufRoot: 'tuf-root.json',
+  directorRoot: 'director-root.json',
 } as const;
 
 /** agent.json: the agent's flags, as the bundle carries them. */
@@ -46,6 +49,7 @@ export interface Bundle {
   publicKeyPem: string;
   enrollToken: string | undefined;
   tufRootJson?: string | undefined;
+  directorRootJson?: string | undefined;
 }
 
 /**
@@ -79,12 +83,14 @@ export async function readBundle(file: string): Promise<Bundle> {
     }
     const token = (await read(BUNDLE_FILES.enrollToken))?.trim();
     const tufRootJson = await read(BUNDLE_FILES.tufRoot);
+    const directorRootJson = await read(BUNDLE_FILES.directorRoot);
     return {
       config,
       caPem,
       publicKeyPem,
       enrollToken: token || undefined,
       ...(tufRootJson !== undefined ? { tufRootJson } : {}),
+      ...(directorRootJson !== undefined ? { directorRootJson } : {}),
     };
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -27,6 +27,8 @@ export interface AgentCliFlags {
   tufRoot?: string | undefined;
   /** A mirror of the TUF metadata (a CDN's URL) to read instead of the server's. */
   tufMetadataUrl?: string | undefined;
+  /** The director's root.json: releases must then also be what the director signed for this device. */
+  directorRoot?: string | undefined;
   /** A provisioning bundle (.tar.gz) that gives everything else. */
   bundle?: string | undefined;
   /** A file holding the FleetD CA (PEM) to trust the server's certificate with. */
@@ -136,6 +138,11 @@ export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<Agent
     },
     ...(tufRoot !== undefined ? { tufRoot } : {}),
     ...(tufMetadataUrl !== undefined ? { tufMetadataUrl } : {}),
+    ...(flags.directorRoot !== undefined
+      ? { directorRoot: await readFile(flags.directorRoot, 'utf8') }
+      : bundle?.directorRootJson !== undefined
+        ? { directorRoot: bundle.directorRootJson }
+        : {}),
     ...(flags.appCrashFile !== undefined ? { appCrashFile: flags.appCrashFile } : {}),
     ...(flags.telemetry === false
       ? {}

@@ -10,6 +10,7 @@ import type { Clock } from '../core/clock.js';
 import type { PacingTime } from '../core/token-bucket.js';
 import type { DeviceClient, PendingUpdate } from './client.js';
 import { updateByDelta } from './delta-update.js';
+import type { DirectorVerifier } from './director-verifier.js';
 import { DownloadError, type HttpFetch } from './downloader.js';
 import { checkHealth, type HealthCheck } from './health.js';
 import { EXTRACTED_TYPES, type InstallerConfig } from './installers.js';
@@ -34,6 +35,8 @@ export interface FlowOptions {
   tuf?: TufVerifier | undefined;
   /** Without a TUF root: how an update offered with `adopt_tuf` brings one (tuf-adoption.ts). */
   adoptTuf?: TufAdopter | undefined;
+  /** With a provisioned director root: the director must also have signed the release for this device. */
+  director?: DirectorVerifier | undefined;
   health?: HealthCheck | (() => Promise<Verdict>) | undefined;
   healthDeadlineMs?: number | undefined;
   healthIntervalMs?: number | undefined;
@@ -202,11 +205,13 @@ export class UpdateFlow {
       adoption = adopted.value;
     }
     // Before anything is downloaded: a release the TUF targets do not sign is refused at once.
-    const signed = await (adoption?.verifier ?? this.tuf)?.verify(verdict.value).catch(async (e: unknown) => {
-      await adoption?.drop();
-      throw e;
-    });
-    if (signed && !signed.ok) {
+    const signed = await this.checkSigned(verdict.value, undefined, adoption?.verifier ?? this.tuf).catch(
+      async (e: unknown) => {
+        await adoption?.drop();
+        throw e;
+      },
+    );
+    if (!signed.ok) {
       await adoption?.drop();
       await this.reports.report(u.id, 'failed', { error: signed.reason });
       return undefined;
@@ -261,7 +266,7 @@ export class UpdateFlow {
         (await this.fetchByDelta(job, m, slot, rate)) ?? (await this.fetchArtifact(job, m, slot, rate));
       const check = verifyArtifact(m, file);
       if (!check.ok) return this.fail(job.id, check.reason);
-      const signed = (await this.tuf?.verify(m, file)) ?? check;
+      const signed = await this.checkSigned(m, file);
       if (!signed.ok) return this.fail(job.id, signed.reason);
       await this.slots.markStaged(slot, m);
       holding = 'staged';
@@ -293,6 +298,17 @@ export class UpdateFlow {
     await this.options.onSwitch?.();
     this.log.info('switched; on trial', { update: job.id, slot });
     await this.verifyTrial(job.id);
+  }
+
+  /** The image repository's TUF targets, then the director's for this device: each, when provisioned. */
+  private async checkSigned(
+    m: Manifest,
+    download?: { size: number; sha256: string },
+    tuf = this.tuf,
+  ): Promise<Verdict> {
+    const images = (await tuf?.verify(m, download)) ?? { ok: true, value: undefined };
+    if (!images.ok) return images;
+    return (await this.options.director?.verify(m, download)) ?? images;
   }
 
   private async verifyManifest(manifest: string, signature: string): Promise<Verdict<Manifest>> {

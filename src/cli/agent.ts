@@ -29,6 +29,10 @@ export function registerAgent(program: Command): void {
       '--tuf-metadata-url <url>',
       "read the TUF metadata from this mirror of the server's (a CDN's URL of `fleetd server --tuf-mirror`)",
     )
+    .option(
+      '--director-root <file>',
+      "the director's root.json to trust: releases must then also be what the director signed for this device",
+    )
     .option('--enroll-token <token>', 'enrollment token, needed only on the first start')
     .option(
       '--request-approval',

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { writeKeyPairFiles } from '../artifacts/signing.js';
 import type { Client } from './client.js';
 import { registerDelegations } from './keys-delegate.js';
+import { registerDirectorKeys } from './keys-director.js';
 import { registerMigrateKeys } from './keys-migrate.js';
 import { registerRootKeys } from './keys-root.js';
 import { registerRotateKeys } from './keys-rotate.js';
@@ -31,4 +32,5 @@ export function registerKeys(program: Command, ctx: { format(): OutputFormat; cl
   registerSignTargets(keys, ctx);
   registerMigrateKeys(keys, ctx);
   registerDelegations(keys, ctx);
+  registerDirectorKeys(keys, ctx);
 }

@@ -37,6 +37,7 @@ interface ProvisionFlags {
   expires?: string;
   bundlePath: string;
   tufRoot?: string;
+  directorRoot?: string;
 }
 
 /** One bundle to make: the device and where its file goes. */
@@ -84,6 +85,10 @@ export function registerProvision(program: Command, ctx: Ctx): void {
       '--tuf-root <file>',
       "the TUF root devices trust, from the offline ceremony (default: the server's current root, if it has TUF)",
     )
+    .option(
+      '--director-root <file>',
+      "the director's root devices trust, from its offline ceremony (default: the server's current director root, if it has one)",
+    )
     .action(async (id: string | undefined, flags: ProvisionFlags) => {
       const targets = plan(id, flags);
       const client = ctx.client();
@@ -93,6 +98,7 @@ export function registerProvision(program: Command, ctx: Ctx): void {
       const caPem = await fleetdCa(client, program.opts<{ ca?: string }>().ca);
       const publicKeyPem = await signingKey(client, flags);
       const tufRootJson = await tufRoot(client, flags.tufRoot);
+      const directorRootJson = await directorRoot(client, flags.directorRoot);
       if (flags.keyType !== undefined && !KEY_ALGORITHMS.includes(flags.keyType as KeyAlgorithm)) {
         throw new CliError(`--key-type: "${flags.keyType}" is not one of ${KEY_ALGORITHMS.join(', ')}`);
       }
@@ -124,6 +130,7 @@ export function registerProvision(program: Command, ctx: Ctx): void {
           token: token.token,
           unit: systemdUnit(flags.bundlePath),
           ...(tufRootJson !== undefined ? { tufRootJson } : {}),
+          ...(directorRootJson !== undefined ? { directorRootJson } : {}),
         });
         made.push({ device_id: t.id, bundle: t.out, token_id: token.id, expires_at: token.expires_at });
       }
@@ -277,6 +284,32 @@ async function tufRoot(client: Client, file: string | undefined): Promise<string
   return text;
 }
 
+/**
+ * The director's root for the bundle: the file given (its ceremony's), or the director root the server trusts
+ * now; none when the server has no director.
+ */
+async function directorRoot(client: Client, file: string | undefined): Promise<string | undefined> {
+  let text: string;
+  if (file !== undefined) {
+    text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new CliError(`--director-root: cannot read ${file}: ${e.code ?? e.message}`);
+    });
+  } else {
+    try {
+      text = JSON.stringify(await client.request<unknown>('GET', '/api/v1/tuf/director/root'));
+    } catch (e) {
+      if (e instanceof CliError && /\(NOT_FOUND\)$/.test(e.message)) return undefined;
+      throw e;
+    }
+  }
+  try {
+    parseRoot(text, file ?? "the server's director root");
+  } catch (e) {
+    throw new CliError(`--director-root: ${(e as Error).message}`);
+  }
+  return text;
+}
+
 /** The release-signing public key to pin: the file given, or the server's (one, or the one --key-id names). */
 async function signingKey(client: Client, flags: ProvisionFlags): Promise<string> {
   if (flags.publicKey !== undefined) {
@@ -326,6 +359,7 @@ async function writeBundle(
     token: string;
     unit: string;
     tufRootJson?: string;
+    directorRootJson?: string;
   },
 ): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'fleetd-bundle-'));
@@ -338,6 +372,9 @@ async function writeBundle(
       [BUNDLE_FILES.unit, b.unit, 0o644],
       ...(b.tufRootJson !== undefined
         ? [[BUNDLE_FILES.tufRoot, b.tufRootJson, 0o644] as [string, string, number]]
+        : []),
+      ...(b.directorRootJson !== undefined
+        ? [[BUNDLE_FILES.directorRoot, b.directorRootJson, 0o644] as [string, string, number]]
         : []),
     ];
     for (const [name, text, mode] of files) {

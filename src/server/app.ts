@@ -29,6 +29,7 @@ import { deltaRoutes, deviceDeltaRoutes } from './routes/deltas.js';
 import { deviceApi } from './routes/device-api.js';
 import { deviceTagRoutes } from './routes/device-tags.js';
 import { deviceRoutes } from './routes/devices.js';
+import { directorDeviceRoutes, directorOperatorRoutes } from './routes/director.js';
 import { eventStreamRoutes } from './routes/event-stream.js';
 import { fleetRoutes } from './routes/fleet.js';
 import { groupRoutes } from './routes/groups.js';
@@ -142,6 +143,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
   await app.register(crlRoutes(context), { prefix: '/api/v1/pki' });
   await app.register(tufDeviceRoutes(context), { prefix: '/api/device/v1/tuf' });
   await app.register(tufMigrationDeviceRoutes(context), { prefix: '/api/device/v1/tuf' });
+  await app.register(directorDeviceRoutes(context), { prefix: '/api/device/v1/director' });
   await app.register(cacheRoutes(context));
   const tickets = new StreamTickets(context.clock);
   const signIn = options.signIn ?? { session: DEFAULT_SESSION_POLICY, lockout: DEFAULT_LOCKOUT_POLICY };
@@ -171,6 +173,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(deltaRoutes(context));
       await operatorApi.register(tufOperatorRoutes(context));
       await operatorApi.register(tufMigrationOperatorRoutes(context));
+      await operatorApi.register(directorOperatorRoutes(context));
       await operatorApi.register(deliveryRoutes(context));
       await operatorApi.register(sessionRoutes(context));
       await operatorApi.register(telemetryRoutes(context));

@@ -2,6 +2,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { FsBlobStore } from '../artifacts/blob-store.js';
 import type { DeltaBuilder } from '../artifacts/delta-builder.js';
+import type { DirectorRepository } from '../artifacts/director/director-repository.js';
 import type { TufPublisher } from '../artifacts/tuf/tuf-publisher.js';
 import type { Clock } from '../core/clock.js';
 import type { StatusThresholds } from '../core/device.js';
@@ -58,6 +59,8 @@ export interface ServerContext {
   ddiTenant?: string | undefined;
   /** The TUF repository and its publisher; undefined when no TUF root is installed (docs/signing.md). */
   tuf?: TufPublisher | undefined;
+  /** The director (per-device targets signed by its own keys); undefined when no director root is installed. */
+  director?: DirectorRepository | undefined;
   /** The key Mender device tokens and download links are signed with (docs/clients/mender.md); the API is off without it. */
   menderTokenKey?: Uint8Array | undefined;
   /** Public keys a signed Mender artifact must verify with (`--mender-artifact-key`). */

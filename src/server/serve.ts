@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { BlobScrubber } from '../artifacts/blob-scrubber.js';
 import { FsBlobStore } from '../artifacts/blob-store.js';
 import type { DeltaBuilder } from '../artifacts/delta-builder.js';
+import { DirectorRepository } from '../artifacts/director/director-repository.js';
 import { TufPublisher } from '../artifacts/tuf/tuf-publisher.js';
 import { TufRepository } from '../artifacts/tuf/tuf-repository.js';
 import { type Clock, systemClock } from '../core/clock.js';
@@ -296,6 +297,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     );
   }
   const tuf = tufRepository && new TufPublisher(tufRepository, store, tufLog, clock, options.tufMirrorDir);
+  const director = await DirectorRepository.open(dataDir, clock, store.director);
   const deliveryKey = new DeliveryKey(dataDir, options.deliveryKeyPassphraseFile);
   const app = await buildApp(
     {
@@ -325,6 +327,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
       deltas,
       ddiTenant: options.ddiTenant,
       tuf,
+      director,
       menderTokenKey: options.menderApi === false ? undefined : menderTokenKey(dataDir),
       menderArtifactKeys: (options.menderArtifactKeyFiles ?? []).map((file) =>
         createPublicKey(readFileSync(file)),

@@ -447,6 +447,7 @@ export interface Database {
   device_config: DeviceConfigTable;
   release_variants: ReleaseVariantsTable;
   metered_downloads: MeteredDownloadsTable;
+  director_metadata: DirectorMetadataTable;
 }
 
 /** 0026_telemetry: raw samples, kept `rawMs` (docs/telemetry.md). */
@@ -582,4 +583,16 @@ export interface MeteredDownloadsTable {
   granted_at: number;
   /** The bytes the grant may send: the release's size. */
   bytes: number;
+}
+
+/** 0042_director: the director's current signed metadata for each device; its versions only grow. */
+export interface DirectorMetadataTable {
+  device_id: string;
+  targets_version: number;
+  snapshot_version: number;
+  timestamp_version: number;
+  targets: string;
+  snapshot: string;
+  timestamp: string;
+  updated_at: number;
 }

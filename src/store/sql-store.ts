@@ -18,6 +18,7 @@ import { SqlDelivery } from './shared/delivery.js';
 import { SqlDeltas } from './shared/deltas.js';
 import { SqlDeviceWindows } from './shared/device-windows.js';
 import * as devices from './shared/devices.js';
+import { SqlDirectorMetadata } from './shared/director-metadata.js';
 import { enroll } from './shared/enroll.js';
 import { SqlEventRetention } from './shared/event-retention.js';
 import * as events from './shared/events.js';
@@ -81,6 +82,7 @@ export class SqlStore implements Store, SqlContext {
   readonly deviceWindows: SqlDeviceWindows;
   readonly config: SqlConfig;
   readonly variants: SqlReleaseVariants;
+  readonly director: SqlDirectorMetadata;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -108,6 +110,7 @@ export class SqlStore implements Store, SqlContext {
     this.deviceWindows = new SqlDeviceWindows(this);
     this.config = new SqlConfig(this);
     this.variants = new SqlReleaseVariants(db);
+    this.director = new SqlDirectorMetadata(db);
   }
 
   get dialect(): Dialect {

@@ -34,6 +34,7 @@ import type { ConfigStore } from './config-store.js';
 import type { DeliveryStore } from './delivery-store.js';
 import type { DeltaStore } from './delta-store.js';
 import type { DeviceWindowStore } from './device-window-store.js';
+import type { DirectorStore } from './director-store.js';
 import type { PrincipalStore } from './principals.js';
 import type { RateCountStore } from './rate-count-store.js';
 import type { SessionStore } from './sessions.js';
@@ -1020,6 +1021,7 @@ export interface Store {
   readonly deviceWindows: DeviceWindowStore;
   readonly config: ConfigStore;
   readonly variants: ReleaseVariantStore;
+  readonly director: DirectorStore;
   close(): Promise<void>;
 
   // Device registry

@@ -13,6 +13,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import { RolloutEngine } from '../../src/engine/rollout-engine.js';
 import { hashSecret, newId } from '../../src/registry/credentials.js';
 import { createServer, type ServerParts } from '../../src/server/serve.js';
+import { installDirector } from './director.js';
 import type { FuzzAuth, FuzzHints, FuzzRequest } from './fuzz-generators.js';
 import { type FuzzOperation, fuzzOperations, type OpenApiDocument } from './fuzz-operations.js';
 
@@ -89,6 +90,8 @@ export class FuzzTarget {
   private async start(): Promise<void> {
     const dataDir = mkdtempSync(join(tmpdir(), 'fleetd-fuzz-'));
     this.clock.set(FUZZ_START);
+    // The director's routes answer as on a server that has one (its own ceremony, docs/signing.md).
+    await installDirector(dataDir, FUZZ_START);
     const parts = await createServer({
       dataDir,
       db: await this.database(),
