@@ -31,6 +31,7 @@ import type { TagEdit } from '../core/tag-edit.js';
 import type { DeviceInventory, TelemetryMetrics, TelemetryRetention } from '../core/telemetry.js';
 import type { DeviceReportedState, UpdateState } from '../core/update-state.js';
 import type { ConfigStore } from './config-store.js';
+import type { ConnectivityStore } from './connectivity-store.js';
 import type { DeliveryStore } from './delivery-store.js';
 import type { DeltaStore } from './delta-store.js';
 import type { DeviceWindowStore } from './device-window-store.js';
@@ -84,7 +85,13 @@ export type PresentedHeartbeat =
   | { heartbeat: Heartbeat; certificateFingerprint: string; credentialHash?: undefined };
 
 export type HeartbeatOutcome =
-  | { ok: true; previousStatus: DeviceStatus; hasOpenUpdates: boolean }
+  | {
+      ok: true;
+      previousStatus: DeviceStatus;
+      hasOpenUpdates: boolean;
+      /** The interval of the device's connectivity class (docs/connectivity.md); absent: the server-wide one. */
+      heartbeatIntervalMs?: number;
+    }
   | { ok: false; reason: 'unauthenticated' };
 
 export interface FleetStats {
@@ -1017,6 +1024,7 @@ export interface Store {
   readonly groups: GroupStore;
   readonly deviceWindows: DeviceWindowStore;
   readonly config: ConfigStore;
+  readonly connectivity: ConnectivityStore;
   readonly variants: ReleaseVariantStore;
   close(): Promise<void>;
 

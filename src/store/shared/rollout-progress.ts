@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import type { SqlContext } from '../adapter.js';
 import type { PendingUpdate, PhaseStateCount, StatusHistory, TimeContext, WaitingDevice } from '../store.js';
 import { readStatusHistory } from './event-retention.js';
+import { silentBefore } from './filter-sql.js';
 import { rolloutCounts } from './rollout-counts.js';
 import { WAITING_SQL } from './rollout-transitions.js';
 
@@ -26,7 +27,7 @@ export async function waitingOnline(
     .where('u.rollout_id', '=', id)
     .where('u.phase', '=', phase)
     .where(WAITING_SQL)
-    .where('d.last_seen', '>=', ctx.now - ctx.thresholds.offlineAfterMs)
+    .where('d.last_seen', '>=', silentBefore('offline_after_ms', ctx, 'd'))
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
