@@ -705,6 +705,8 @@ export interface WaitingDevice {
   lastSeen: number | null;
   timezone: string | null;
   hardwareType: string | null;
+  /** Its connectivity class's offline threshold (docs/connectivity.md); absent or null: the server-wide one. */
+  offlineAfterMs?: number | null;
 }
 
 export interface StatusHistory {

@@ -103,7 +103,7 @@ export async function waitingDevices(
     .selectFrom(picked.as('s'))
     .innerJoin('device_updates as u', 'u.id', 's.id')
     .innerJoin('devices as d', 'd.id', 'u.device_id')
-    .select(['u.device_id', 'u.phase', 'd.last_seen', 'd.timezone', 'd.hardware_type'])
+    .select(['u.device_id', 'u.phase', 'd.last_seen', 'd.timezone', 'd.hardware_type', 'd.offline_after_ms'])
     .orderBy('u.phase')
     .orderBy('u.id')
     .execute();
@@ -115,6 +115,7 @@ export async function waitingDevices(
       lastSeen: r.last_seen === null ? null : Number(r.last_seen),
       timezone: r.timezone,
       hardwareType: r.hardware_type,
+      offlineAfterMs: r.offline_after_ms === null ? null : Number(r.offline_after_ms),
     })),
   };
 }
