@@ -35,8 +35,10 @@ describe('connectivity classes', () => {
   it('refuses thresholds a device on time would break, naming the field', () => {
     expect(() => checkConnectivityClass(base)).not.toThrow();
     expect(() => checkConnectivityClass({ ...base, offlineAfterMs: H })).toThrow(
-      /offline_after must be longer than heartbeat_interval/,
+      /offline_after must be longer than heartbeat_interval plus 10 %/,
     );
+    expect(() => checkConnectivityClass({ ...base, offlineAfterMs: 3_960_000 })).toThrow(/plus 10 %/);
+    expect(() => checkConnectivityClass({ ...base, offlineAfterMs: 3_960_001 })).not.toThrow();
     expect(() => checkConnectivityClass({ ...base, abandonedAfterMs: 3 * H })).toThrow(
       /abandoned_after must be longer than offline_after/,
     );

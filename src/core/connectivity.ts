@@ -69,10 +69,11 @@ export function checkConnectivityClass(c: ConnectivityClass): void {
       throw invalid(field, `${field} must be between 10s and 366d`);
     }
   }
-  if (c.offlineAfterMs <= c.heartbeatIntervalMs) {
+  // Agents heartbeat up to 10 % late (jitter, agent/schedule.ts): a device on time must stay online through it.
+  if (c.offlineAfterMs <= c.heartbeatIntervalMs * 1.1) {
     throw invalid(
       'offline_after',
-      'offline_after must be longer than heartbeat_interval (a device on time would be offline between heartbeats); 2-3 intervals is usual',
+      'offline_after must be longer than heartbeat_interval plus 10 % (agents heartbeat up to 10 % late; a device on time would be offline between heartbeats); 2-3 intervals is usual',
     );
   }
   if (c.abandonedAfterMs <= c.offlineAfterMs) {
