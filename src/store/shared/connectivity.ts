@@ -190,7 +190,11 @@ export class SqlConnectivity implements ConnectivityStore {
     });
   }
 
+  /**
+   * Outside a transaction: the read of the fleet holds nothing, and each move is a statement of its own. A class
+   * changed meanwhile resolves its devices itself; whatever this pass got wrong the next one sets right.
+   */
   resolve(ctx: TimeContext): Promise<number> {
-    return this.s.db.transaction().execute((trx) => resolveIn(trx, ctx));
+    return resolveIn(this.s.db, ctx);
   }
 }
