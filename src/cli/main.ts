@@ -11,6 +11,7 @@ import { registerCa } from './ca.js';
 import { CliError, createClient } from './client.js';
 import { registerCommands } from './commands.js';
 import { registerConfig } from './config.js';
+import { registerConnectivity } from './connectivity.js';
 import { registerDelivery } from './delivery.js';
 import { registerDemo } from './demo.js';
 import { registerVehiclesDemo } from './demo-vehicles.js';
@@ -76,6 +77,7 @@ registerCommands(program, ctx);
 registerDelivery(program, ctx);
 registerGroups(program, ctx);
 registerWindows(program, ctx);
+registerConnectivity(program, ctx);
 registerConfig(program, ctx);
 
 try {

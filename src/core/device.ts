@@ -68,6 +68,11 @@ export interface Device {
   reported?: DeviceReported;
   /** Whether the device's configuration drifts from the desired one (core/config-document.ts); absent: it does not. */
   configDrift?: boolean;
+  /**
+   * The connectivity class the device is in (docs/connectivity.md) with its figures, which its status is derived
+   * with; absent: the server-wide thresholds and interval.
+   */
+  connectivity?: StatusThresholds & { className: string; heartbeatIntervalMs: number };
 }
 
 export interface DeviceReported {

@@ -31,6 +31,8 @@ export const PERMISSIONS = [
   'windows.write',
   'config.read',
   'config.write',
+  'connectivity.read',
+  'connectivity.write',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -51,6 +53,7 @@ const READ: Permission[] = [
   'groups.read',
   'windows.read',
   'config.read',
+  'connectivity.read',
 ];
 
 /** The roles every server has; custom roles may not take their names. */

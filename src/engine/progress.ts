@@ -302,7 +302,10 @@ async function updateTime(store: Store, id: string, sample: readonly Sampled[]):
   return updateTimeFrom([], await store.rollouts.hardwareUpdateDurations(hardwareOf(sample), id, DURATIONS));
 }
 
-type Sampled = Pick<WaitingDevice, 'deviceId' | 'phase' | 'lastSeen' | 'timezone' | 'hardwareType'>;
+type Sampled = Pick<
+  WaitingDevice,
+  'deviceId' | 'phase' | 'lastSeen' | 'timezone' | 'hardwareType' | 'offlineAfterMs'
+>;
 
 /**
  * The sampled devices with what their history says, each standing for its share of its phase's waiting
@@ -336,7 +339,10 @@ async function etaDevices(
 export async function readHistories(
   store: Store,
   devices: ReadonlyArray<
-    Pick<Sampled, 'deviceId' | 'lastSeen' | 'timezone'> & { hardwareType?: string | null }
+    Pick<Sampled, 'deviceId' | 'lastSeen' | 'timezone'> & {
+      hardwareType?: string | null;
+      offlineAfterMs?: number | null;
+    }
   >,
   ctx: TimeContext,
 ): Promise<DeviceHistory[]> {
@@ -350,7 +356,12 @@ export async function readHistories(
     return {
       from: Math.max(since, h?.registeredAt ?? since),
       changes: h?.changes ?? [],
-      online: deviceStatus(d.lastSeen, null, ctx.now, ctx.thresholds) === 'online',
+      // Online by its connectivity class's threshold when it has one (docs/connectivity.md).
+      online:
+        deviceStatus(d.lastSeen, null, ctx.now, {
+          ...ctx.thresholds,
+          offlineAfterMs: d.offlineAfterMs ?? ctx.thresholds.offlineAfterMs,
+        }) === 'online',
       lastSeen: d.lastSeen,
       timezone: d.timezone,
       kind: d.hardwareType ?? null,

@@ -59,6 +59,20 @@ export const DeviceJson = Type.Object(
         },
       ),
     ),
+    connectivity_class: Type.Optional(
+      Type.Object(
+        {
+          name: Type.String(),
+          heartbeat_interval_sec: Type.Integer(),
+          offline_after_sec: Type.Integer(),
+          abandoned_after_sec: Type.Integer(),
+        },
+        {
+          description:
+            'The connectivity class the device is in, whose thresholds its status uses (docs/connectivity.md); absent: the server-wide ones',
+        },
+      ),
+    ),
   },
   { $id: 'Device' },
 );
@@ -311,6 +325,14 @@ export function deviceJson(d: Device, config?: { of: DeviceConfigSource | undefi
       metrics: d.telemetry.metrics,
     },
   };
+  if (d.connectivity) {
+    json.connectivity_class = {
+      name: d.connectivity.className,
+      heartbeat_interval_sec: Math.round(d.connectivity.heartbeatIntervalMs / 1000),
+      offline_after_sec: Math.round(d.connectivity.offlineAfterMs / 1000),
+      abandoned_after_sec: Math.round(d.connectivity.abandonedAfterMs / 1000),
+    };
+  }
   if (config === undefined) return json;
   const c = config.of;
   json.config =

@@ -16,6 +16,9 @@ export class StatusSweeper {
   /** When the last successful sweep ran; the first sweep after a start looks at every device. */
   private lastSweep: number | undefined;
   private lastSnapshot = Number.NEGATIVE_INFINITY;
+  /** The connectivity classes the last sweep saw (docs/connectivity.md), and when devices were last resolved. */
+  private lastClasses: string | undefined;
+  private lastResolve = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: Store,
@@ -24,13 +27,25 @@ export class StatusSweeper {
     private readonly log: SweeperLog,
     /** How often the counts by status are recorded, for the fleet's online share over time. */
     private readonly snapshotIntervalMs = 5 * 60_000,
+    /** How often devices whose tags, hardware or groups changed are moved to the connectivity class they match. */
+    private readonly resolveIntervalMs = 60_000,
   ) {}
 
   sweep(): Promise<StatusTransition[]> {
     const run = this.running.then(async () => {
       const now = this.clock.now();
       const ctx = { now, thresholds: this.thresholds };
-      const moved = await this.store.sweepStatuses(ctx, this.lastSweep);
+      // A device whose thresholds changed (its class, or its class's figures) may have gone silent before the
+      // previous sweep by its new ones: then every device is looked at, not only the newly silent.
+      const classes = JSON.stringify(await this.store.connectivity.list({ counts: false }));
+      let resolved = 0;
+      if (classes !== '[]' && now - this.lastResolve >= this.resolveIntervalMs) {
+        resolved = await this.store.connectivity.resolve(ctx);
+        this.lastResolve = now;
+      }
+      const since = classes === this.lastClasses && resolved === 0 ? this.lastSweep : undefined;
+      this.lastClasses = classes;
+      const moved = await this.store.sweepStatuses(ctx, since);
       this.lastSweep = now;
       // Remote commands past their deadline close here too (with an event each); none is delivered late anyway.
       await this.store.commands.expire(ctx);

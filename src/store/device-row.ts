@@ -12,13 +12,28 @@ function parseJson<T>(text: string | null, fallback: T): T {
   return JSON.parse(text) as T;
 }
 
+/** The device's connectivity class and figures (migration 0040), when it is in one. */
+function connectivityOf(row: DeviceRow): Device['connectivity'] {
+  const { connectivity_class: name, heartbeat_interval_ms: interval } = row;
+  const { offline_after_ms: offline, abandoned_after_ms: abandoned } = row;
+  if (name === null || interval === null || offline === null || abandoned === null) return undefined;
+  return {
+    className: name,
+    heartbeatIntervalMs: Number(interval),
+    offlineAfterMs: Number(offline),
+    abandonedAfterMs: Number(abandoned),
+  };
+}
+
 export function rowToDevice(row: DeviceRow, ctx: TimeContext): Device {
   const lastSeen = row.last_seen === null ? null : Number(row.last_seen);
   const decommissionedAt = row.decommissioned_at === null ? null : Number(row.decommissioned_at);
+  const connectivity = connectivityOf(row);
   return {
+    ...(connectivity ? { connectivity } : {}),
     id: row.id,
     name: row.name,
-    status: deviceStatus(lastSeen, decommissionedAt, ctx.now, ctx.thresholds),
+    status: deviceStatus(lastSeen, decommissionedAt, ctx.now, connectivity ?? ctx.thresholds),
     firmwareVersion: row.firmware_version,
     hardwareType: row.hardware_type,
     location: row.location,
@@ -86,6 +101,10 @@ export function newDeviceRow(record: DeviceRecord, ctx: TimeContext): DeviceRow 
     preauthorized: 0,
     reboots: null,
     app_crashes: null,
+    connectivity_class: null,
+    heartbeat_interval_ms: null,
+    offline_after_ms: null,
+    abandoned_after_ms: null,
     ...recordColumns(record),
   };
 }

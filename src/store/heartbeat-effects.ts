@@ -3,6 +3,7 @@
  * which events are recorded, what the caller is told. The adapters only read the row and write the result.
  */
 import type { DeviceAdmission } from '../core/admission.js';
+import { thresholdsOf } from '../core/connectivity.js';
 import { type DeviceStatus, deviceStatus, type StatusThresholds } from '../core/device.js';
 import { versionKey } from '../core/semver.js';
 import type { DevicesTable } from './schema.js';
@@ -17,6 +18,10 @@ export interface HeartbeatRow {
   firmware_version: string | null;
   /** Only an accepted device heartbeats: one waiting for approval, or rejected, is refused like a stranger. */
   admission: DeviceAdmission;
+  /** The device's connectivity class figures (0040); null: the server-wide ones. */
+  heartbeat_interval_ms: number | string | null;
+  offline_after_ms: number | string | null;
+  abandoned_after_ms: number | string | null;
 }
 
 export interface HeartbeatEffects {
@@ -51,22 +56,50 @@ export interface StatusSweep {
   to: DeviceStatus;
   silentMs: number;
   reason: string;
+  /** The device's own figure this move reads (migration 0040). */
+  column: 'offline_after_ms' | 'abandoned_after_ms';
+  /**
+   * False: the devices in no class (`column` null), at the server-wide threshold. True: the devices whose class
+   * has `silentMs` in `column`. One move per distinct figure keeps each a range of the last_seen index.
+   */
+  ofClass: boolean;
 }
 
-export function statusSweeps(thresholds: StatusThresholds): StatusSweep[] {
+/** The figures of the connectivity classes (docs/connectivity.md) the sweep has moves for. */
+export interface ClassFigures {
+  offline_after_ms: number | string;
+  abandoned_after_ms: number | string;
+}
+
+export function statusSweeps(
+  thresholds: StatusThresholds,
+  classes: readonly ClassFigures[] = [],
+): StatusSweep[] {
+  const figures = (column: StatusSweep['column']) =>
+    [...new Set(classes.map((c) => Number(c[column])))].sort();
   return [
-    {
-      from: ['online', 'offline'],
-      to: 'abandoned',
-      silentMs: thresholds.abandonedAfterMs,
+    ...[
+      { silentMs: thresholds.abandonedAfterMs, ofClass: false },
+      ...figures('abandoned_after_ms').map((silentMs) => ({ silentMs, ofClass: true })),
+    ].map(({ silentMs, ofClass }) => ({
+      from: ['online', 'offline'] as DeviceStatus[],
+      to: 'abandoned' as const,
+      silentMs,
       reason: 'no heartbeat within the abandoned threshold',
-    },
-    {
-      from: ['online'],
-      to: 'offline',
-      silentMs: thresholds.offlineAfterMs,
+      column: 'abandoned_after_ms' as const,
+      ofClass,
+    })),
+    ...[
+      { silentMs: thresholds.offlineAfterMs, ofClass: false },
+      ...figures('offline_after_ms').map((silentMs) => ({ silentMs, ofClass: true })),
+    ].map(({ silentMs, ofClass }) => ({
+      from: ['online'] as DeviceStatus[],
+      to: 'offline' as const,
+      silentMs,
       reason: 'no heartbeat within the offline threshold',
-    },
+      column: 'offline_after_ms' as const,
+      ofClass,
+    })),
   ];
 }
 
@@ -96,7 +129,14 @@ export function heartbeatEffects(
     return REFUSED;
   const hb = presented.heartbeat;
   const lastSeen = row.last_seen === null ? null : Number(row.last_seen);
-  const previous = deviceStatus(lastSeen, null, ctx.now, ctx.thresholds);
+  const own = thresholdsOf(
+    {
+      offlineAfterMs: row.offline_after_ms === null ? null : Number(row.offline_after_ms),
+      abandonedAfterMs: row.abandoned_after_ms === null ? null : Number(row.abandoned_after_ms),
+    },
+    ctx.thresholds,
+  );
+  const previous = deviceStatus(lastSeen, null, ctx.now, own);
   const events: NewEvent[] = [];
   // The sweeper may not have recorded the silence yet: record it now so no transition goes missing.
   if (row.recorded_status === 'online' && previous !== 'online') {
@@ -128,5 +168,16 @@ export function heartbeatEffects(
   if (hb.metrics !== undefined) set.metrics = JSON.stringify(hb.metrics);
   if (hb.health?.reboots !== undefined) set.reboots = hb.health.reboots;
   if (hb.health?.appCrashes !== undefined) set.app_crashes = hb.health.appCrashes;
-  return { outcome: { ok: true, previousStatus: previous, hasOpenUpdates }, set, events };
+  const heartbeatIntervalMs =
+    row.heartbeat_interval_ms === null ? undefined : Number(row.heartbeat_interval_ms);
+  return {
+    outcome: {
+      ok: true,
+      previousStatus: previous,
+      hasOpenUpdates,
+      ...(heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs }),
+    },
+    set,
+    events,
+  };
 }

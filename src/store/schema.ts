@@ -50,6 +50,11 @@ export interface DevicesTable {
   /** Reboots and application crashes the agent reported since its running release was installed (0027). */
   reboots: number | null;
   app_crashes: number | null;
+  /** 0040: the connectivity class the device resolved to and its figures (null: the server-wide ones). */
+  connectivity_class: string | null;
+  heartbeat_interval_ms: number | null;
+  offline_after_ms: number | null;
+  abandoned_after_ms: number | null;
 }
 
 export interface DeviceTagsTable {
@@ -407,6 +412,7 @@ export interface SignInFailuresTable {
 }
 
 export interface Database {
+  connectivity_classes: ConnectivityClassesTable;
   rate_counts: RateCountsTable;
   trusted_cas: TrustedCasTable;
   deltas: DeltasTable;
@@ -594,5 +600,19 @@ export interface DirectorMetadataTable {
   targets: string;
   snapshot: string;
   timestamp: string;
+  updated_at: number;
+}
+
+/** 0040_connectivity_classes: heartbeat interval and thresholds per class of devices (core/connectivity.ts). */
+export interface ConnectivityClassesTable {
+  name: string;
+  match_kind: 'hardware' | 'tag' | 'group';
+  match_key: string | null;
+  match_value: string;
+  heartbeat_interval_ms: number;
+  offline_after_ms: number;
+  abandoned_after_ms: number;
+  priority: number;
+  updated_by: string | null;
   updated_at: number;
 }

@@ -14,6 +14,7 @@ import { SqlAuditLog } from './shared/audit-log.js';
 import { SqlCertificates } from './shared/certificates.js';
 import { SqlCommands } from './shared/commands.js';
 import { SqlConfig } from './shared/config.js';
+import { SqlConnectivity } from './shared/connectivity.js';
 import { SqlDelivery } from './shared/delivery.js';
 import { SqlDeltas } from './shared/deltas.js';
 import { SqlDeviceWindows } from './shared/device-windows.js';
@@ -81,6 +82,7 @@ export class SqlStore implements Store, SqlContext {
   readonly groups: SqlGroups;
   readonly deviceWindows: SqlDeviceWindows;
   readonly config: SqlConfig;
+  readonly connectivity: SqlConnectivity;
   readonly variants: SqlReleaseVariants;
   readonly director: SqlDirectorMetadata;
 
@@ -109,6 +111,7 @@ export class SqlStore implements Store, SqlContext {
     this.groups = new SqlGroups(this);
     this.deviceWindows = new SqlDeviceWindows(this);
     this.config = new SqlConfig(this);
+    this.connectivity = new SqlConnectivity(this);
     this.variants = new SqlReleaseVariants(db);
     this.director = new SqlDirectorMetadata(db);
   }

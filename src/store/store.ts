@@ -31,6 +31,7 @@ import type { TagEdit } from '../core/tag-edit.js';
 import type { DeviceInventory, TelemetryMetrics, TelemetryRetention } from '../core/telemetry.js';
 import type { DeviceReportedState, UpdateState } from '../core/update-state.js';
 import type { ConfigStore } from './config-store.js';
+import type { ConnectivityStore } from './connectivity-store.js';
 import type { DeliveryStore } from './delivery-store.js';
 import type { DeltaStore } from './delta-store.js';
 import type { DeviceWindowStore } from './device-window-store.js';
@@ -85,7 +86,13 @@ export type PresentedHeartbeat =
   | { heartbeat: Heartbeat; certificateFingerprint: string; credentialHash?: undefined };
 
 export type HeartbeatOutcome =
-  | { ok: true; previousStatus: DeviceStatus; hasOpenUpdates: boolean }
+  | {
+      ok: true;
+      previousStatus: DeviceStatus;
+      hasOpenUpdates: boolean;
+      /** The interval of the device's connectivity class (docs/connectivity.md); absent: the server-wide one. */
+      heartbeatIntervalMs?: number;
+    }
   | { ok: false; reason: 'unauthenticated' };
 
 export interface FleetStats {
@@ -701,6 +708,8 @@ export interface WaitingDevice {
   lastSeen: number | null;
   timezone: string | null;
   hardwareType: string | null;
+  /** Its connectivity class's offline threshold (docs/connectivity.md); absent or null: the server-wide one. */
+  offlineAfterMs?: number | null;
 }
 
 export interface StatusHistory {
@@ -1020,6 +1029,7 @@ export interface Store {
   readonly groups: GroupStore;
   readonly deviceWindows: DeviceWindowStore;
   readonly config: ConfigStore;
+  readonly connectivity: ConnectivityStore;
   readonly variants: ReleaseVariantStore;
   readonly director: DirectorStore;
   close(): Promise<void>;

@@ -14,10 +14,12 @@
  * The broker's PUBACK is not the acknowledgement a device waits for: the reply in its inbox is, and it is
  * sent only after the store has committed. A message lost between the two is simply asked again.
  */
+
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { type IClientOptions, type IPublishPacket, MqttClient } from 'mqtt';
 import { type Clock, systemClock } from '../core/clock.js';
+import { nextHeartbeatSec } from '../core/connectivity.js';
 import { FleetError, isFleetError } from '../core/errors.js';
 import { DEFAULT_TELEMETRY_RETENTION } from '../core/telemetry.js';
 import { heartbeatFromBody } from '../protocol/device-api.js';
@@ -190,7 +192,12 @@ export class MqttBridge {
         heartbeat: heartbeatFromBody(deviceId, request.body),
       });
       if (!outcome.ok) throw new FleetError('UNAUTHENTICATED', CERTIFICATE_REFUSED);
-      return heartbeatReply(request.requestId, offers, this.o.heartbeatIntervalSec, commands);
+      return heartbeatReply(
+        request.requestId,
+        offers,
+        nextHeartbeatSec(outcome.heartbeatIntervalMs, this.o.heartbeatIntervalSec),
+        commands,
+      );
     }
     if ((await this.o.store.certificates.deviceOf(fingerprint)) !== deviceId)
       throw new FleetError('UNAUTHENTICATED', CERTIFICATE_REFUSED);
@@ -220,7 +227,12 @@ export class MqttBridge {
         heartbeat: heartbeatFromBody(deviceId, request.body),
       });
       if (!outcome.ok) throw new FleetError('UNAUTHENTICATED', UNAUTHENTICATED);
-      return heartbeatReply(request.requestId, offers, this.o.heartbeatIntervalSec, commands);
+      return heartbeatReply(
+        request.requestId,
+        offers,
+        nextHeartbeatSec(outcome.heartbeatIntervalMs, this.o.heartbeatIntervalSec),
+        commands,
+      );
     }
     const stored = await this.o.store.credentialHash(deviceId);
     if (!stored || !secretMatches(presented.secret, stored))

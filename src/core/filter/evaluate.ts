@@ -53,7 +53,12 @@ export function matchesFilter(node: FilterNode | undefined, device: Device, ctx:
       return !matchesFilter(node.child, device, ctx);
     case 'status':
       return node.values.includes(
-        deviceStatus(device.lastSeen, device.decommissionedAt, ctx.now, ctx.thresholds),
+        deviceStatus(
+          device.lastSeen,
+          device.decommissionedAt,
+          ctx.now,
+          device.connectivity ?? ctx.thresholds,
+        ),
       );
     case 'text': {
       const value = textOf(device, node.field);

@@ -2,7 +2,9 @@
  * The API devices call: enrollment (with a CSR: a certificate), certificate renewal, heartbeats, reports and
  * downloads. The heartbeat is FleetD's hottest path.
  */
+
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { nextHeartbeatSec } from '../../core/connectivity.js';
 import { checkTimeZone } from '../../core/device.js';
 import { FleetError } from '../../core/errors.js';
 import { deviceCommandJson } from '../../protocol/commands.js';
@@ -181,7 +183,7 @@ export const deviceApi =
           pending_updates: pending,
           ...(commands.length > 0 ? { commands: commands.map(deviceCommandJson) } : {}),
           ...(config ? { config: configOfferJson(config) } : {}),
-          next_heartbeat: c.heartbeatIntervalSec,
+          next_heartbeat: nextHeartbeatSec(outcome.heartbeatIntervalMs, c.heartbeatIntervalSec),
         };
       },
     );

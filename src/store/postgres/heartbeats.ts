@@ -74,7 +74,7 @@ export class PostgresHeartbeats {
                   AND c.revoked_at IS NULL AND c.fingerprint = ANY(${fingerprints}::text[]))`;
       const read = await sql<LockedRow>`
         SELECT d.id, d.credential_hash, d.recorded_status, d.last_seen, d.decommissioned_at, d.firmware_version,
-          d.admission,
+          d.admission, d.heartbeat_interval_ms, d.offline_after_ms, d.abandoned_after_ms,
           EXISTS (SELECT 1 FROM device_updates u
                   WHERE u.device_id = d.id AND u.state = ANY(${OFFERABLE_STATES}::text[])) AS has_open,
           ${live} AS live_fingerprints

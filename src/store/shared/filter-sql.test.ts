@@ -149,9 +149,27 @@ function reportedOf(rnd: () => number, pick: <T>(xs: readonly T[]) => T): NonNul
 const CONFIG_STATES = ['none', 'drift', 'applied', 'never-reported'] as const;
 const configStateOf = (i: number) => CONFIG_STATES[i % CONFIG_STATES.length]!;
 
+/** Every third device in a connectivity class (migration 0040) by position: its own thresholds, not the context's. */
+const CLASSES = [
+  {
+    className: 'hourly',
+    heartbeatIntervalMs: 60 * MINUTE,
+    offlineAfterMs: 3 * 60 * MINUTE,
+    abandonedAfterMs: 10 * DAY,
+  },
+  {
+    className: 'fast',
+    heartbeatIntervalMs: MINUTE / 2,
+    offlineAfterMs: 2 * MINUTE,
+    abandonedAfterMs: DAY / 2,
+  },
+] as const;
+const classOf = (i: number) => (i % 3 === 0 ? CLASSES[(i / 3) % 2] : undefined);
+
 const DEVICES = fleet(400).map((d, i) => ({
   ...d,
   configDrift: ['drift', 'never-reported'].includes(configStateOf(i)),
+  ...(classOf(i) ? { connectivity: { ...classOf(i)! } } : {}),
 }));
 let dir: string;
 let db: Kysely<Database>;
@@ -187,6 +205,10 @@ beforeAll(async () => {
     .addColumn('admission', 'text', (c) => c.notNull())
     .addColumn('admission_key', 'text')
     .addColumn('preauthorized', 'integer', (c) => c.notNull())
+    .addColumn('connectivity_class', 'text')
+    .addColumn('heartbeat_interval_ms', 'integer')
+    .addColumn('offline_after_ms', 'integer')
+    .addColumn('abandoned_after_ms', 'integer')
     .execute();
   await db.schema
     .createTable('device_tags')
@@ -223,6 +245,10 @@ beforeAll(async () => {
         admission: d.admission,
         admission_key: null,
         preauthorized: 0,
+        connectivity_class: d.connectivity?.className ?? null,
+        heartbeat_interval_ms: d.connectivity?.heartbeatIntervalMs ?? null,
+        offline_after_ms: d.connectivity?.offlineAfterMs ?? null,
+        abandoned_after_ms: d.connectivity?.abandonedAfterMs ?? null,
       })),
     )
     .execute();

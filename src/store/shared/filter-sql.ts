@@ -169,23 +169,42 @@ function compile(eb: Eb, node: FilterNode, ctx: FilterSqlContext, negate: boolea
   }
 }
 
-/** Exactly `deviceStatus()`: online while now - last_seen <= offlineAfterMs, and so on. */
+/**
+ * Exactly `deviceStatus()` with the device's own thresholds: online while now - last_seen <= its class's
+ * offline_after (docs/connectivity.md), or the server-wide one for a device in no class, and so on.
+ */
 function statusCondition(eb: Eb, status: DeviceStatus, ctx: FilterSqlContext): Condition {
-  const { offlineAfterMs, abandonedAfterMs } = ctx.thresholds;
   const live = eb('devices.decommissioned_at', 'is', null);
-  const seen = (op: '<' | '>=', silence: number) => eb('devices.last_seen', op, ctx.now - silence);
+  const offline = silentBefore('offline_after_ms', ctx);
+  const abandoned = silentBefore('abandoned_after_ms', ctx);
   switch (status) {
     case 'decommissioned':
       return eb('devices.decommissioned_at', 'is not', null);
     case 'unknown':
       return eb.and([live, eb('devices.last_seen', 'is', null)]);
     case 'online':
-      return eb.and([live, seen('>=', offlineAfterMs)]);
+      return eb.and([live, eb('devices.last_seen', '>=', offline)]);
     case 'offline':
-      return eb.and([live, seen('<', offlineAfterMs), seen('>=', abandonedAfterMs)]);
+      return eb.and([live, eb('devices.last_seen', '<', offline), eb('devices.last_seen', '>=', abandoned)]);
     case 'abandoned':
-      return eb.and([live, seen('<', Math.max(offlineAfterMs, abandonedAfterMs))]);
+      return eb.and([live, eb('devices.last_seen', '<', abandoned)]);
   }
+}
+
+/**
+ * The instant a device must have been heard from since to be within `column`: now minus its class's figure
+ * (migration 0040), or minus the server-wide threshold for a device in no class. A device has both figures or
+ * neither, and a class's abandoned_after exceeds its offline_after, as `deviceStatus` assumes.
+ */
+export function silentBefore(
+  column: 'offline_after_ms' | 'abandoned_after_ms',
+  ctx: FilterSqlContext,
+  table = 'devices',
+) {
+  const { offlineAfterMs, abandonedAfterMs } = ctx.thresholds;
+  const fallback =
+    column === 'offline_after_ms' ? offlineAfterMs : Math.max(offlineAfterMs, abandonedAfterMs);
+  return sql<number>`(${ctx.now} - coalesce(${sql.ref(`${table}.${column}`)}, ${fallback}))`;
 }
 
 /** A double-precision parameter: the same arithmetic in both databases, whatever type the number would infer. */

@@ -7,6 +7,7 @@ import { byteOrder } from '../byte-order.js';
 import type { FleetSnapshot, FleetStats, TimeContext } from '../store.js';
 import { type DeviceEb, where as filtered } from './devices.js';
 import type { Db } from './events.js';
+import { silentBefore } from './filter-sql.js';
 
 /** The filter's devices that are in the fleet: the approval queue (pending, rejected) is counted apart. */
 function admitted(filter: FilterNode | undefined, ctx: TimeContext) {
@@ -16,8 +17,9 @@ function admitted(filter: FilterNode | undefined, ctx: TimeContext) {
 
 /** Counts by status (derived at `ctx.now`) and of silent devices, in one pass. */
 async function statusCounts(db: Db, where: (eb: DeviceEb) => Expression<SqlBool>, ctx: TimeContext) {
-  const onlineSince = ctx.now - ctx.thresholds.offlineAfterMs;
-  const abandonedBefore = ctx.now - ctx.thresholds.abandonedAfterMs;
+  // Each device by its own class's thresholds (docs/connectivity.md), the server-wide ones outside any class.
+  const onlineSince = silentBefore('offline_after_ms', ctx);
+  const abandonedBefore = silentBefore('abandoned_after_ms', ctx);
   const counts = await db
     .selectFrom('devices')
     .where(where)

@@ -18,6 +18,9 @@ const HEARTBEAT_COLUMNS = [
   'decommissioned_at',
   'firmware_version',
   'admission',
+  'heartbeat_interval_ms',
+  'offline_after_ms',
+  'abandoned_after_ms',
 ] as const;
 
 /** Names the heartbeats of a failed write: the device when it is one (group commit writes it alone). */

@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import type { SqlContext } from '../adapter.js';
 import type { PendingUpdate, PhaseStateCount, StatusHistory, TimeContext, WaitingDevice } from '../store.js';
 import { readStatusHistory } from './event-retention.js';
+import { silentBefore } from './filter-sql.js';
 import { rolloutCounts } from './rollout-counts.js';
 import { WAITING_SQL } from './rollout-transitions.js';
 
@@ -26,7 +27,7 @@ export async function waitingOnline(
     .where('u.rollout_id', '=', id)
     .where('u.phase', '=', phase)
     .where(WAITING_SQL)
-    .where('d.last_seen', '>=', ctx.now - ctx.thresholds.offlineAfterMs)
+    .where('d.last_seen', '>=', silentBefore('offline_after_ms', ctx, 'd'))
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
@@ -102,7 +103,7 @@ export async function waitingDevices(
     .selectFrom(picked.as('s'))
     .innerJoin('device_updates as u', 'u.id', 's.id')
     .innerJoin('devices as d', 'd.id', 'u.device_id')
-    .select(['u.device_id', 'u.phase', 'd.last_seen', 'd.timezone', 'd.hardware_type'])
+    .select(['u.device_id', 'u.phase', 'd.last_seen', 'd.timezone', 'd.hardware_type', 'd.offline_after_ms'])
     .orderBy('u.phase')
     .orderBy('u.id')
     .execute();
@@ -114,6 +115,7 @@ export async function waitingDevices(
       lastSeen: r.last_seen === null ? null : Number(r.last_seen),
       timezone: r.timezone,
       hardwareType: r.hardware_type,
+      offlineAfterMs: r.offline_after_ms === null ? null : Number(r.offline_after_ms),
     })),
   };
 }

@@ -17,7 +17,11 @@ export async function sweepStatuses(
   since?: number,
 ): Promise<StatusTransition[]> {
   const transitions: StatusTransition[] = [];
-  for (const move of statusSweeps(ctx.thresholds)) {
+  const classes = await s.db
+    .selectFrom('connectivity_classes')
+    .select(['offline_after_ms', 'abandoned_after_ms'])
+    .execute();
+  for (const move of statusSweeps(ctx.thresholds, classes)) {
     for (;;) {
       const { selected, moved } = await s.db.transaction().execute(async (trx) => {
         const silent = (eb: DeviceEb) =>
@@ -25,6 +29,7 @@ export async function sweepStatuses(
             eb('last_seen', '<', ctx.now - move.silentMs),
             eb('recorded_status', 'in', move.from),
             eb('decommissioned_at', 'is', null),
+            move.ofClass ? eb(move.column, '=', move.silentMs) : eb(move.column, 'is', null),
           ]);
         let query = trx
           .selectFrom('devices')

@@ -39,6 +39,10 @@ const COLUMNS = Object.keys({
   preauthorized: true,
   reboots: true,
   app_crashes: true,
+  connectivity_class: true,
+  heartbeat_interval_ms: true,
+  offline_after_ms: true,
+  abandoned_after_ms: true,
 } satisfies Record<keyof DeviceRow, true>) as Array<keyof DeviceRow>;
 
 /** Rows per statement. */

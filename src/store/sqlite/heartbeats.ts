@@ -26,6 +26,7 @@ export class SqliteHeartbeats {
     const states = OFFERABLE_STATES.map((s) => `'${s}'`).join(', ');
     this.selectRow = sqlite.prepare(
       `SELECT credential_hash, recorded_status, last_seen, decommissioned_at, firmware_version, admission,
+         heartbeat_interval_ms, offline_after_ms, abandoned_after_ms,
          EXISTS (SELECT 1 FROM device_updates u WHERE u.device_id = d.id AND u.state IN (${states})) AS has_open,
          EXISTS (SELECT 1 FROM device_certificates c
                  WHERE c.fingerprint = ? AND c.device_id = d.id AND c.revoked_at IS NULL) AS certificate_live

@@ -6,7 +6,7 @@
  */
 import type { Database as Sqlite, Statement } from 'better-sqlite3';
 import type { DeviceStatus } from '../../core/device.js';
-import { type StatusSweep, statusEvent, statusSweeps } from '../heartbeat-effects.js';
+import { type ClassFigures, type StatusSweep, statusEvent, statusSweeps } from '../heartbeat-effects.js';
 import { SWEEP_CHUNK } from '../shared/sweep.js';
 import type { StatusTransition, TimeContext } from '../store.js';
 import type { SqliteEvents } from './events.js';
@@ -17,22 +17,27 @@ export class SqliteSweep {
     Statement<unknown[], { id: string; recorded_status: DeviceStatus }>
   >();
   private readonly record: Statement<[string, string]>;
+  private readonly classFigures: Statement<[], ClassFigures>;
 
   constructor(
     private readonly sqlite: Sqlite,
     private readonly events: SqliteEvents,
   ) {
     this.record = sqlite.prepare('UPDATE devices SET recorded_status = ? WHERE id = ?');
+    this.classFigures = sqlite.prepare(
+      'SELECT offline_after_ms, abandoned_after_ms FROM connectivity_classes',
+    );
   }
 
   /** The silent devices of one move, after `since` when given (those silent longer were seen to before). */
   private select(move: StatusSweep, bounded: boolean) {
-    const key = `${move.to}:${bounded}`;
+    const key = `${move.to}:${bounded}:${move.ofClass}`;
     let statement = this.selects.get(key);
     if (!statement) {
       statement = this.sqlite.prepare(
         `SELECT id, recorded_status FROM devices
          WHERE last_seen < ? ${bounded ? 'AND last_seen >= ?' : ''}
+           AND ${move.column} ${move.ofClass ? '= ?' : 'IS NULL'}
            AND recorded_status IN (${move.from.map((s) => `'${s}'`).join(', ')}) AND decommissioned_at IS NULL
          ORDER BY id LIMIT ${SWEEP_CHUNK}`,
       );
@@ -43,9 +48,10 @@ export class SqliteSweep {
 
   sweep(ctx: TimeContext, since?: number): StatusTransition[] {
     const transitions: StatusTransition[] = [];
-    for (const move of statusSweeps(ctx.thresholds)) {
+    for (const move of statusSweeps(ctx.thresholds, this.classFigures.all())) {
       const args =
         since === undefined ? [ctx.now - move.silentMs] : [ctx.now - move.silentMs, since - move.silentMs];
+      if (move.ofClass) args.push(move.silentMs);
       for (;;) {
         const rows = this.sqlite
           .transaction(() => {

@@ -77,7 +77,17 @@ export function DevicePage({ id }: { id: string }) {
         <Card title="Facts">
           <Facts
             rows={[
-              ['Status', d.status],
+              [
+                'Status',
+                d.connectivity_class ? (
+                  <span data-testid="connectivity-class">
+                    {d.status} (class {d.connectivity_class.name}: offline after{' '}
+                    {shortSeconds(d.connectivity_class.offline_after_sec)})
+                  </span>
+                ) : (
+                  d.status
+                ),
+              ],
               ['Firmware', <span class="mono">{d.firmware_version ?? '—'}</span>],
               ['Hardware', d.hardware_type],
               ['Customer', d.customer],
@@ -330,4 +340,16 @@ export function UpdateTable({ updates }: { updates: DeviceUpdate[] }) {
       </table>
     </div>
   );
+}
+
+/** 10800 → "3h", 90 → "90s": a connectivity class's threshold (docs/connectivity.md). */
+function shortSeconds(sec: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+  ] as const) {
+    if (sec % size === 0) return `${sec / size}${unit}`;
+  }
+  return `${sec}s`;
 }
