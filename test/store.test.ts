@@ -1085,6 +1085,8 @@ forEachBackend((backend) => {
         lastSeen: NOW,
         timezone: 'Europe/Paris',
         hardwareType: 'hw-a',
+        // In no connectivity class: the server's threshold applies.
+        offlineAfterMs: null,
       });
 
       // d1 and d2 are handed their slot a minute later; d1 succeeds after 10 minutes, d2 fails after 20.
