@@ -15,6 +15,7 @@ import { deviceConfig } from './migration-0034-device-config.js';
 import { groups } from './migration-0035-groups.js';
 import { deviceWindows } from './migration-0036-device-windows.js';
 import { downloadsUnderWay } from './migration-0037-downloads-under-way.js';
+import { sharedWindows } from './migration-0039-shared-windows.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -776,6 +777,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0035_groups': groups(dialect),
     '0036_device_windows': deviceWindows(dialect),
     '0037_downloads_under_way': downloadsUnderWay(),
+    '0039_shared_windows': sharedWindows(dialect),
   };
 }
 
