@@ -109,6 +109,26 @@ forEachDatabase((database) => {
       });
       expect(await resolved('dev-0003')).toBeNull();
 
+      // The dry run plans each device in the windows it takes: 13:00 (mall), 14:00 (east), 20:00 (its own),
+      // and 02:00 tomorrow (the fallback).
+      const spec = {
+        name: 'their windows',
+        release: 'fw@2.0.0',
+        filter: '',
+        strategy: 'on_connect',
+        window: 'device_defined',
+        fallback_window: window('02:00', '03:00'),
+      };
+      const dry = await call('POST', '/api/v1/rollouts?dry_run=true', spec);
+      expect(dry.status).toBe(200);
+      const at = (h: number) => new Date(START + h * HOUR).toISOString();
+      expect(dry.body.windows).toMatchObject([
+        { timezone: 'UTC', devices: 1, opens_at: at(1) },
+        { timezone: 'UTC', devices: 1, opens_at: at(2) },
+        { timezone: 'UTC', devices: 1, opens_at: at(8) },
+        { timezone: 'UTC', devices: 1, opens_at: at(14) },
+      ]);
+
       await create(f, {
         name: 'their windows',
         release: 'fw@2.0.0',

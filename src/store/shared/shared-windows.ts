@@ -238,9 +238,17 @@ export async function resolveShared(
     for (const r of rows)
       add(tags, r.device_id, { name: tagName(r.key, r.value), windows: storedWindows(r.windows) });
   }
+  // Devices taking the same groups' or tags' windows share one list (the dry run plans each list once).
+  const shared = new Map<string, MaintenanceWindow[]>();
   for (const id of ids) {
     const r = resolveWindows(own.get(id), groups.get(id) ?? [], tags.get(id) ?? []);
-    if (r) resolved.set(id, r);
+    if (!r) continue;
+    if (r.source !== 'device') {
+      const key = `${r.source}\n${r.from.join('\n')}`;
+      r.windows = shared.get(key) ?? r.windows;
+      shared.set(key, r.windows);
+    }
+    resolved.set(id, r);
   }
   return resolved;
 }
