@@ -15,6 +15,7 @@ import type { DeviceCommandJson } from '../protocol/commands.js';
 import type { DeviceConfigOfferJson } from '../protocol/config.js';
 import { DeviceClient, type HeartbeatBody, type PendingUpdate, ProtocolError } from './client.js';
 import { ConfigHook } from './config-hook.js';
+import type { Consent } from './consent-hook.js';
 import { DeviceCertificate } from './device-certificate.js';
 import { DirectorVerifier } from './director-verifier.js';
 import type { HttpFetch } from './downloader.js';
@@ -80,8 +81,11 @@ export interface AgentOptions {
   tufMetadataUrl?: string | undefined;
   /** The director's root.json (provisioned): every release must then also be what the director signed for this device. */
   directorRoot?: string | undefined;
-  /** Asked before installing a soft update: false defers it (e.g. a till in use, a device in a procedure). */
-  consent?: () => Promise<boolean>;
+  /**
+   * Asked before installing a soft update (e.g. a till in use, a device in a procedure): install, defer through
+   * the server within the rollout's budget, or not yet (false).
+   */
+  consent?: Consent;
   /** How to tell a switched-to release works; without one a switch is committed at once. */
   health?: HealthCheck | (() => Promise<Verdict>);
   /** Time a release has to become healthy (default 60 s). */

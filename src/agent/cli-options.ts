@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentOptions } from './agent.js';
 import { type Bundle, readBundle } from './bundle.js';
+import { consentHook } from './consent-hook.js';
 import { healthCheckFromFlags } from './health.js';
 import { KEY_ALGORITHMS, type KeyAlgorithm } from './identity.js';
 import { parseInstallerConfig } from './installers/config.js';
@@ -43,6 +44,8 @@ export interface AgentCliFlags {
   firmware?: string | undefined;
   /** Soft updates: a shell command asked before installing; exit 0 lets the install go ahead. */
   consentCmd?: string | undefined;
+  /** Soft updates: a shell command asked before installing; exit 0 installs, exit 75 defers through the server. */
+  consentHook?: string | undefined;
   /** mqtt://host:port: heartbeat and report over MQTT, HTTP as the fallback. */
   mqtt?: string | undefined;
   /** Remote commands: the shell commands reboot, restart-app and collect-logs run. */
@@ -99,6 +102,9 @@ export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<Agent
   if (keyType !== undefined && !KEY_ALGORITHMS.includes(keyType as KeyAlgorithm)) {
     throw new Error(`--key-type: "${keyType}" is not one of ${KEY_ALGORITHMS.join(', ')}`);
   }
+  if (flags.consentCmd !== undefined && flags.consentHook !== undefined) {
+    throw new Error('--consent-cmd and --consent-hook: give one of them (--consent-hook can also defer)');
+  }
   const health = healthCheckFromFlags(flags);
   new URL(server); // throws on a malformed server URL
   const mqtt = flags.mqtt ?? bundle?.config.mqtt;
@@ -130,6 +136,7 @@ export async function agentOptionsFromFlags(flags: AgentCliFlags): Promise<Agent
     ...(health !== undefined ? { health } : {}),
     ...(flags.firmware !== undefined ? { firmwareVersion: flags.firmware } : {}),
     ...(flags.consentCmd !== undefined ? { consent: consentCommand(flags.consentCmd) } : {}),
+    ...(flags.consentHook !== undefined ? { consent: consentHook(flags.consentHook) } : {}),
     ...(mqtt !== undefined ? { mqtt } : {}),
     commandHooks: {
       ...(flags.rebootCommand !== undefined ? { reboot: flags.rebootCommand } : {}),

@@ -200,6 +200,24 @@ export class DeviceClient {
     return { root: answer.root, signature: answer.signature };
   }
 
+  /**
+   * Asks the server to put an offered soft update off (docs/rollouts.md, "Deferrals"): the deferral made, or
+   * `spent` when the server refuses (409: the budget is spent or the update cannot be deferred; install it).
+   */
+  async defer(
+    updateId: string,
+    forText: string | undefined,
+  ): Promise<{ kind: 'deferred'; count: number; until: number } | { kind: 'spent'; reason: string }> {
+    const res = await this.post(
+      `/updates/${encodeURIComponent(updateId)}/defer`,
+      forText === undefined ? {} : { for: forText },
+    );
+    if (res.status === 409) return { kind: 'spent', reason: (await protocolError(res, 'defer')).message };
+    if (res.status !== 200) throw await protocolError(res, 'defer');
+    const answer = (await res.json()) as { count: number; deferred_until: string };
+    return { kind: 'deferred', count: answer.count, until: Date.parse(answer.deferred_until) };
+  }
+
   private async post(path: string, body: unknown, auth = true): Promise<Response> {
     try {
       return await this.fetchFn(this.url(`${API}${path}`), {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import type { PacingTime } from '../core/token-bucket.js';
 import type { DeviceClient, PendingUpdate } from './client.js';
+import { type Consent, consentAnswer } from './consent-hook.js';
 import { updateByDelta } from './delta-update.js';
 import type { DirectorVerifier } from './director-verifier.js';
 import { DownloadError, type HttpFetch } from './downloader.js';
@@ -28,8 +29,11 @@ const CONSENT_RETRY_SEC = 300;
 
 export interface FlowOptions {
   hardwareType: string;
-  /** For soft updates: asked before installing; false defers the install (the download is kept). */
-  consent?: (() => Promise<boolean>) | undefined;
+  /**
+   * For soft updates: asked before installing (the download is kept meanwhile); it may defer the update through
+   * the server, within the rollout's budget, or say "not yet" (false).
+   */
+  consent?: Consent | undefined;
   publicKey: KeyObject;
   /** With a provisioned TUF root: a release must also be a signed TUF target (the pinned key is checked too). */
   tuf?: TufVerifier | undefined;
@@ -259,6 +263,10 @@ export class UpdateFlow {
     let holding = await this.slotHolds(slot, m);
     if (holding === 'nothing' && entry.retry_after !== null)
       return this.hold(entry, entry.hold_reason ?? 'the server holds the download back');
+    // Downloaded, then put back to pending (deferred, or outside its window): it waits, its download kept, until
+    // the server grants it again.
+    if (entry.state === 'pending' && entry.retry_after !== null)
+      return this.hold(entry, entry.hold_reason ?? 'the server holds the update back');
     await this.reports.report(job.id, 'notified');
     if (holding === 'nothing') {
       const rate = entry.download_rate_limit;
@@ -277,9 +285,7 @@ export class UpdateFlow {
       this.log.info('release staged; waiting for a switch', { update: job.id, version: m.version, slot });
       return this.state.clearJob();
     }
-    if (entry.soft && this.options.consent && !(await this.options.consent())) {
-      return this.hold(entry, 'the consent hook declined the install for now', CONSENT_RETRY_SEC);
-    }
+    if (entry.soft && this.options.consent && !(await this.consents(entry, m))) return;
     await this.deps.beforeInstall?.();
     await this.reports.report(job.id, 'installing');
     if (holding === 'staged') {
@@ -309,6 +315,42 @@ export class UpdateFlow {
     const images = (await tuf?.verify(m, download)) ?? { ok: true, value: undefined };
     if (!images.ok) return images;
     return (await this.options.director?.verify(m, download)) ?? images;
+  }
+
+  /**
+   * Asks the consent hook about a soft update; false: it is held (deferred through the server, or asked again
+   * later). Once the server refuses a deferral (409: budget spent), the update installs.
+   */
+  private async consents(entry: PendingUpdate, m: Manifest): Promise<boolean> {
+    const answer = consentAnswer(
+      await this.options.consent!({
+        updateId: entry.id,
+        rolloutId: entry.rollout_id,
+        releaseName: m.name,
+        releaseVersion: m.version,
+      }),
+    );
+    if (answer.kind === 'install') return true;
+    if (answer.kind === 'later') {
+      this.hold(entry, 'the consent hook declined the install for now', CONSENT_RETRY_SEC);
+      return false;
+    }
+    try {
+      const deferred = await this.client.defer(entry.id, answer.for);
+      if (deferred.kind === 'spent') {
+        this.log.info('deferral refused: installing', { update: entry.id, reason: deferred.reason });
+        return true;
+      }
+      const seconds = Math.max(1, Math.ceil((deferred.until - this.clock.now()) / 1000));
+      this.hold(entry, `deferred by the consent hook (deferral ${deferred.count})`, seconds);
+    } catch (e) {
+      this.log.warn('could not defer the update; asking again later', {
+        update: entry.id,
+        error: (e as Error).message,
+      });
+      this.hold(entry, 'the deferral could not be made', CONSENT_RETRY_SEC);
+    }
+    return false;
   }
 
   private async verifyManifest(manifest: string, signature: string): Promise<Verdict<Manifest>> {

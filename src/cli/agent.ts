@@ -53,6 +53,10 @@ export function registerAgent(program: Command): void {
       'soft updates: install only when this shell command exits 0 (else ask again later)',
     )
     .option(
+      '--consent-hook <cmd>',
+      'soft updates: a shell command asked before installing, given $FLEETD_RELEASE_VERSION: exit 0 installs, exit 75 defers within the rollout budget (printing e.g. 4h says how long), anything else asks again in 5 minutes',
+    )
+    .option(
       '--mqtt <url>',
       'heartbeat and report over this MQTT broker, woken by the server; HTTP as fallback',
     )

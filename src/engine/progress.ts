@@ -17,6 +17,7 @@ import {
 } from '../core/rollout/reachability.js';
 import type { RolloutSpec } from '../core/rollout/spec.js';
 import { STATUS_LOOKBACK_MS } from '../core/rollout/status-days.js';
+import type { MaintenanceWindow } from '../core/rollout/window.js';
 import type {
   GateRecord,
   PhaseStateCount,
@@ -167,6 +168,7 @@ export function evenSample(
   lastSeen: number | null;
   timezone: string | null;
   hardwareType: string | null;
+  windows: readonly MaintenanceWindow[] | null;
 }> {
   const byId = new Map(devices.map((d) => [d.id, d]));
   const stride = Math.max(1, targets.length / max);
@@ -179,6 +181,7 @@ export function evenSample(
       lastSeen: d?.lastSeen ?? null,
       timezone: d?.timezone ?? null,
       hardwareType: d?.hardwareType ?? null,
+      windows: d?.windows ?? null,
     };
   });
 }
@@ -250,7 +253,11 @@ async function eta(
   counts: readonly PhaseStateCount[],
   ctx: TimeContext,
 ): Promise<LiveEta> {
-  const { devices: sample, total: waitingTotal } = await store.rollouts.waitingDevices(r.id, ETA_SAMPLE);
+  const { devices: waitingSample, total: waitingTotal } = await store.rollouts.waitingDevices(
+    r.id,
+    ETA_SAMPLE,
+  );
+  const sample = await withWindows(store, r.spec, waitingSample, ctx);
   const staging = r.spec.strategy === 'blue_green';
   const phaseOf = (phase: number) =>
     staging ? purposeCounts(counts, 'update') : phaseCounts(counts, phase, 'update');
@@ -295,6 +302,21 @@ async function eta(
   };
 }
 
+/** With `window: device_defined`, the sampled devices with the windows they take (their own, groups', tags'). */
+async function withWindows<T extends { deviceId: string }>(
+  store: Store,
+  spec: RolloutSpec,
+  sample: readonly T[],
+  ctx: TimeContext,
+): Promise<Array<T & { windows?: readonly MaintenanceWindow[] | null }>> {
+  if (!spec.deviceWindows) return [...sample];
+  const resolved = await store.deviceWindows.resolve(
+    sample.map((d) => d.deviceId),
+    ctx,
+  );
+  return sample.map((d) => ({ ...d, windows: resolved.get(d.deviceId)?.windows ?? null }));
+}
+
 /** This rollout's update times once one has finished; before, those of earlier rollouts on the same hardware. */
 async function updateTime(store: Store, id: string, sample: readonly Sampled[]): Promise<UpdateTime> {
   const observed = await store.rollouts.updateDurations(id, DURATIONS);
@@ -305,7 +327,10 @@ async function updateTime(store: Store, id: string, sample: readonly Sampled[]):
 type Sampled = Pick<
   WaitingDevice,
   'deviceId' | 'phase' | 'lastSeen' | 'timezone' | 'hardwareType' | 'offlineAfterMs'
->;
+> & {
+  /** With `window: device_defined`, the windows the device takes (its own, its groups', its tags'). */
+  windows?: readonly MaintenanceWindow[] | null;
+};
 
 /**
  * The sampled devices with what their history says, each standing for its share of its phase's waiting
@@ -328,7 +353,12 @@ async function etaDevices(
     const own = sampled.get(phase) ?? 0;
     sample.forEach((d, i) => {
       if (own === 0 || d.phase === phase) {
-        devices.push({ phase, presence: learnt[i]!, weight: count / (own || sample.length) });
+        devices.push({
+          phase,
+          presence: learnt[i]!,
+          weight: count / (own || sample.length),
+          ...(d.windows ? { windows: d.windows } : {}),
+        });
       }
     });
   }

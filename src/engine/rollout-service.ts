@@ -51,6 +51,14 @@ export async function planFor(store: Store, spec: RolloutSpec, ctx: TimeContext)
   storedSpecText(spec);
   const release = await releaseOf(store, spec);
   const devices = await store.rollouts.planDevices(selectionOf(spec), ctx);
+  if (spec.deviceWindows) {
+    // The windows each device takes (its own, its groups', its tags'): the plan's windows and the ETA use them.
+    const resolved = await store.deviceWindows.resolve(
+      devices.map((d) => d.id),
+      ctx,
+    );
+    for (const d of devices) d.windows = resolved.get(d.id)?.windows ?? null;
+  }
   return { spec, release, plan: planRollout(spec, release, devices, ctx.now), devices };
 }
 

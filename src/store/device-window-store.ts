@@ -2,8 +2,10 @@
  * The port of device windows and deferrals (shared/device-windows.ts): a device's own maintenance windows and its
  * deferrals of offered updates (docs/rollouts.md, "Windows that belong to devices").
  */
+import type { ResolvedWindows } from '../core/rollout/device-windows.js';
 import type { WindowInput } from '../core/rollout/spec.js';
 import type { MaintenanceWindow } from '../core/rollout/window.js';
+import type { TimeContext } from './store.js';
 
 /** A device's own maintenance windows. */
 export interface DeviceWindows {
@@ -23,6 +25,17 @@ export interface Deferral {
   count: number;
   firstAt: number;
   deferredUntil: number;
+  updatedAt: number;
+}
+
+/** What windows may be set on besides a device: a group (by name) or a tag value. */
+export type WindowTarget = { kind: 'group'; name: string } | { kind: 'tag'; key: string; value: string };
+
+/** A group's or a tag value's maintenance windows, taken by devices without windows of their own. */
+export interface SharedWindows {
+  target: WindowTarget;
+  windows: WindowInput[];
+  updatedBy: string | null;
   updatedAt: number;
 }
 
@@ -47,4 +60,24 @@ export interface DeviceWindowStore {
    * another device's update, CONFLICT when it cannot be deferred (forced, installing, budget spent).
    */
   defer(deviceId: string, updateId: string, forMs: number, now: number): Promise<Deferral>;
+  /**
+   * Replaces a group's or a tag value's windows, with a `group.windows_set` or `tag.windows_set` event; NOT_FOUND
+   * for a group that does not exist.
+   */
+  setShared(
+    target: WindowTarget,
+    windows: readonly MaintenanceWindow[],
+    actor: string,
+    now: number,
+  ): Promise<SharedWindows>;
+  getShared(target: WindowTarget): Promise<SharedWindows | undefined>;
+  /** False when the group or tag value had no windows. */
+  removeShared(target: WindowTarget, actor: string, now: number): Promise<boolean>;
+  /** Groups (by name) or tag values (by key, then value) with windows, after `after` (a name or `key=value`). */
+  listShared(kind: WindowTarget['kind'], query: { after?: string; limit: number }): Promise<SharedWindows[]>;
+  /**
+   * The windows each device takes under `window: device_defined` (core/rollout/device-windows.ts,
+   * resolveWindows): its own, else its groups', else its tag values'. Devices with none are left out.
+   */
+  resolve(deviceIds: readonly string[], ctx: TimeContext): Promise<Map<string, ResolvedWindows>>;
 }

@@ -16,6 +16,7 @@ import { groups } from './migration-0035-groups.js';
 import { deviceWindows } from './migration-0036-device-windows.js';
 import { downloadsUnderWay } from './migration-0037-downloads-under-way.js';
 import { meteredDownloads } from './migration-0038-metered-downloads.js';
+import { sharedWindows } from './migration-0039-shared-windows.js';
 import { connectivityClasses } from './migration-0040-connectivity-classes.js';
 import { director } from './migration-0042-director.js';
 import type { Database } from './schema.js';
@@ -780,6 +781,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0036_device_windows': deviceWindows(dialect),
     '0037_downloads_under_way': downloadsUnderWay(),
     '0038_metered_downloads': meteredDownloads(dialect),
+    '0039_shared_windows': sharedWindows(dialect),
     '0040_connectivity_classes': connectivityClasses(dialect),
     '0042_director': director(dialect),
   };

@@ -454,6 +454,8 @@ export interface Database {
   release_variants: ReleaseVariantsTable;
   metered_downloads: MeteredDownloadsTable;
   director_metadata: DirectorMetadataTable;
+  group_windows: GroupWindowsTable;
+  tag_windows: TagWindowsTable;
 }
 
 /** 0026_telemetry: raw samples, kept `rawMs` (docs/telemetry.md). */
@@ -537,6 +539,24 @@ export interface UpdateDeferralsTable {
   count: number;
   first_at: number;
   deferred_until: number;
+  updated_at: number;
+}
+
+/** 0039_shared_windows: a group's maintenance windows, taken by its devices without windows of their own. */
+export interface GroupWindowsTable {
+  group_id: string;
+  /** JSON array of window documents (the rollout spec's `window` form). */
+  windows: string;
+  updated_by: string | null;
+  updated_at: number;
+}
+
+/** A tag value's maintenance windows (`customer=acme`), taken by devices with neither own nor group windows. */
+export interface TagWindowsTable {
+  tag_key: string;
+  tag_value: string;
+  windows: string;
+  updated_by: string | null;
   updated_at: number;
 }
 

@@ -1,9 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveWindows, inAnyWindow, nextOpening, parseDeviceWindows } from './device-windows.js';
+import {
+  effectiveWindows,
+  inAnyWindow,
+  nextOpening,
+  parseDeviceWindows,
+  resolveWindows,
+} from './device-windows.js';
 import { holdFor, type OfferQuestion } from './offer.js';
 import { parseRolloutSpec } from './spec.js';
 import { storedSpecText, toRolloutDocument } from './spec-document.js';
 import type { MaintenanceWindow } from './window.js';
+import { WEEKDAYS } from './window.js';
 
 const at = (iso: string) => Date.parse(iso);
 const base = { name: 'r', release: 'fw@2.0.0', filter: '', strategy: 'on_connect' };
@@ -115,5 +122,31 @@ describe('device windows', () => {
     const doc = toRolloutDocument(spec);
     expect(doc).toMatchObject({ window: 'device_defined', deferral: { max_count: 3, max_total: '3d' } });
     expect(parseRolloutSpec(JSON.parse(storedSpecText(spec)))).toEqual(spec);
+  });
+});
+
+describe('resolveWindows', () => {
+  const w = (start: number) => ({ start, end: start + 60, timezone: 'device', days: WEEKDAYS, cron: null });
+  const a = w(60);
+  const b = w(120);
+  it("takes the device's own windows, else its groups' together, else its tags' together, else none", () => {
+    const groups = [
+      { name: 'zeta', windows: [b] },
+      { name: 'east', windows: [a, b] },
+    ];
+    const tags = [{ name: 'customer=acme', windows: [w(600)] }];
+    expect(resolveWindows([w(900)], groups, tags)).toEqual({ source: 'device', from: [], windows: [w(900)] });
+    // The union, each window once, the groups by name.
+    expect(resolveWindows(null, groups, tags)).toEqual({
+      source: 'group',
+      from: ['east', 'zeta'],
+      windows: [a, b],
+    });
+    expect(resolveWindows([], [], tags)).toEqual({
+      source: 'tag',
+      from: ['customer=acme'],
+      windows: [w(600)],
+    });
+    expect(resolveWindows(null, [], [])).toBeNull();
   });
 });

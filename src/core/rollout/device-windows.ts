@@ -96,3 +96,58 @@ export function firstWindowEnd(
 export function windowZones(windows: readonly MaintenanceWindow[], deviceZone: string | null): string {
   return [...new Set(windows.map((w) => windowZone(w, deviceZone)))].join(', ');
 }
+
+/**
+ * Where a device's windows come from, under `window: device_defined`: its own; else the union of the windows
+ * of every group it is in; else the union of those of every tag value it has; else none (the rollout's
+ * fallback). The nearer source wins outright, as an own window replaces the rollout's: a till's own closing
+ * hours are not widened by its customer's.
+ */
+export type WindowSourceKind = 'device' | 'group' | 'tag';
+
+export interface ResolvedWindows {
+  windows: MaintenanceWindow[];
+  source: WindowSourceKind;
+  /** The groups' names or the `key=value` tags they come from (empty for the device's own). */
+  from: string[];
+}
+
+export interface NamedWindows {
+  /** A group's name, or a tag as `key=value`. */
+  name: string;
+  windows: readonly MaintenanceWindow[];
+}
+
+/** The union of several sources' windows, each window once (open when any of them is). */
+function unionOf(sources: readonly NamedWindows[]): MaintenanceWindow[] {
+  const seen = new Set<string>();
+  const all: MaintenanceWindow[] = [];
+  for (const s of sources) {
+    for (const w of s.windows) {
+      const key = JSON.stringify(w);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      all.push(w);
+    }
+  }
+  return all;
+}
+
+/** A device's windows by precedence (see above); null: none, the rollout's fallback window holds it. */
+export function resolveWindows(
+  own: readonly MaintenanceWindow[] | null | undefined,
+  groups: readonly NamedWindows[],
+  tags: readonly NamedWindows[],
+): ResolvedWindows | null {
+  if (own && own.length > 0) return { windows: [...own], source: 'device', from: [] };
+  const sorted = (s: readonly NamedWindows[]) => [...s].sort((a, b) => (a.name < b.name ? -1 : 1));
+  if (groups.length > 0) {
+    const g = sorted(groups);
+    return { windows: unionOf(g), source: 'group', from: g.map((x) => x.name) };
+  }
+  if (tags.length > 0) {
+    const t = sorted(tags);
+    return { windows: unionOf(t), source: 'tag', from: t.map((x) => x.name) };
+  }
+  return null;
+}

@@ -169,6 +169,25 @@ describe('estimateEta', () => {
     expect(e.finishAt).toBeLessThan(opens + HOUR);
   });
 
+  it('a device with windows of its own (device_defined) starts in them, not in the fallback window', () => {
+    const fallback = { start: 120, end: 240, timezone: 'UTC', days: WEEKDAYS, cron: null }; // 02:00–04:00
+    const own = [
+      { start: 14 * 60, end: 15 * 60, timezone: 'UTC', days: WEEKDAYS, cron: null },
+      { start: 14 * 60 + 30, end: 16 * 60, timezone: 'UTC', days: WEEKDAYS, cron: null }, // overlaps: no faster
+    ];
+    const devices = fleet(now, always(10)).map((d) => ({ ...d, windows: own }));
+    const e = eta(now, devices, { window: fallback });
+    // Today 14:00 (now is 12:00 UTC), not tomorrow's 02:00.
+    expect(e.finishAt).toBeGreaterThanOrEqual(now + 2 * HOUR + 15 * MINUTE);
+    expect(e.finishAt).toBeLessThan(now + 4 * HOUR);
+    const without = eta(
+      now,
+      devices.map(({ windows: _, ...d }) => d),
+      { window: fallback },
+    );
+    expect(without.finishAt).toBeGreaterThan(now + 14 * HOUR);
+  });
+
   it('devices never online in their window never finish, unless they may update on connect', () => {
     const window = { start: 120, end: 240, timezone: 'device', days: WEEKDAYS, cron: null };
     const shops = fleet(now, { count: 100, on: 8.5, off: 20 });

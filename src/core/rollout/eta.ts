@@ -36,6 +36,8 @@ export interface EtaDevice {
   presence: DevicePresence;
   /** Waiting devices it stands for (a sample of a large fleet); default 1. */
   weight?: number;
+  /** With `window: device_defined`, the windows it takes (its own, its groups', its tags'); none: `window`. */
+  windows?: readonly MaintenanceWindow[] | null;
 }
 
 export interface EtaPhase {
@@ -121,29 +123,39 @@ const cellStart = (now: number, j: number) => (j === 0 ? now : (Math.floor(now /
  * The share of each hour cell in which a device of this zone may start, for a phase open from `opensAt`:
  * spans of time cut into the cells.
  */
-function startShares(input: EtaInput, zone: string | null, opensAt: number): Float64Array {
-  const { now, window } = input;
+function startShares(
+  input: EtaInput,
+  zone: string | null,
+  opensAt: number,
+  own?: readonly MaintenanceWindow[] | null,
+): Float64Array {
+  const { now } = input;
+  const windows = own && own.length > 0 ? own : input.window ? [input.window] : [];
   const shares = new Float64Array(HORIZON_HOURS);
   const horizon = cellStart(now, HORIZON_HOURS);
   const from = Math.max(now, opensAt, input.notBefore ?? now);
   const until = Math.min(horizon, input.endAt ?? horizon);
   const spans: Array<[number, number]> = [];
-  if (!window) spans.push([from, until]);
+  if (windows.length === 0) spans.push([from, until]);
   else {
-    const z = windowZone(window, zone);
+    const zones = windows.map((window) => windowZone(window, zone));
     // missed_window: on_connect: once the device's first window since the start has gone by, any time will do.
+    const startedAt = input.startedAt ?? Math.max(now, input.notBefore ?? now);
     const anyTimeFrom =
       input.missedWindow === 'on_connect'
-        ? currentOrNextWindow(window, z, input.startedAt ?? Math.max(now, input.notBefore ?? now)).end
+        ? Math.min(...windows.map((window, i) => currentOrNextWindow(window, zones[i]!, startedAt).end))
         : Number.POSITIVE_INFINITY;
-    let w = windowAt(window, z, from) ?? nextWindow(window, z, from);
-    while (w.start < Math.min(until, anyTimeFrom)) {
-      spans.push([Math.max(from, w.start), Math.min(until, w.end, anyTimeFrom)]);
-      w = nextWindow(window, z, w.end);
-    }
+    windows.forEach((window, i) => {
+      const z = zones[i]!;
+      let w = windowAt(window, z, from) ?? nextWindow(window, z, from);
+      while (w.start < Math.min(until, anyTimeFrom)) {
+        spans.push([Math.max(from, w.start), Math.min(until, w.end, anyTimeFrom)]);
+        w = nextWindow(window, z, w.end);
+      }
+    });
     if (anyTimeFrom < until) spans.push([Math.max(from, anyTimeFrom), until]);
   }
-  for (const [a, b] of spans) {
+  for (const [a, b] of mergedSpans(spans)) {
     if (b <= a) continue;
     const first = a < cellStart(now, 1) ? 0 : Math.floor((a - cellStart(now, 1)) / HOUR_MS) + 1;
     for (let j = first; j < HORIZON_HOURS && cellStart(now, j) < b; j++) {
@@ -155,6 +167,18 @@ function startShares(input: EtaInput, zone: string | null, opensAt: number): Flo
   return shares;
 }
 
+/** Overlapping spans made one (a device open in two windows at once starts no faster). */
+function mergedSpans(spans: Array<[number, number]>): Array<[number, number]> {
+  const sorted = spans.filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
+  const merged: Array<[number, number]> = [];
+  for (const [a, b] of sorted) {
+    const last = merged[merged.length - 1];
+    if (last && a <= last[1]) last[1] = Math.max(last[1], b);
+    else merged.push([a, b]);
+  }
+  return merged;
+}
+
 interface Tracked {
   presence: DevicePresence;
   weight: number;
@@ -163,6 +187,8 @@ interface Tracked {
   state: Float64Array;
   /** Share of each hour cell it may start in, once its phase is open. */
   shares: Float64Array | null;
+  /** Its own windows (device_defined), if any. */
+  windows: readonly MaintenanceWindow[] | null;
   /** The part of it that came back online in this hour. */
   back: number;
 }
@@ -187,6 +213,7 @@ export function estimateEta(input: EtaInput): Eta {
     phase: Math.min(Math.max(0, d.phase ?? 0), last),
     state: stateNow(d.presence, clock.hourOf(d.presence.zone, Math.floor(now / HOUR_MS))),
     shares: null,
+    windows: d.windows ?? null,
     back: 0,
   }));
   const waiting = phases.map((_, i) =>
@@ -268,12 +295,15 @@ export function estimateEta(input: EtaInput): Eta {
   };
   const open = (i: number, at: number) => {
     opens[i] = at;
-    const shares = new Map<string, Float64Array>();
+    // Per zone, and per windows list for devices with windows of their own (a group's list is shared).
+    const shares = new Map<readonly MaintenanceWindow[] | null, Map<string, Float64Array>>();
     for (const d of devices) {
       if (d.phase !== i) continue;
       const zone = d.presence.zone;
-      if (!shares.has(zone)) shares.set(zone, startShares(input, zone, at));
-      d.shares = shares.get(zone)!;
+      const byZone = shares.get(d.windows) ?? new Map<string, Float64Array>();
+      shares.set(d.windows, byZone);
+      if (!byZone.has(zone)) byZone.set(zone, startShares(input, zone, at, d.windows));
+      d.shares = byZone.get(zone)!;
     }
     measure(i);
   };

@@ -11,7 +11,7 @@ import {
 } from './overlap.js';
 import { type Candidate, phaseSizes, rolloutOrder } from './phases.js';
 import type { RolloutSpec } from './spec.js';
-import { currentOrNextWindow, windowZone } from './window.js';
+import { currentOrNextWindow, type MaintenanceWindow, windowZone } from './window.js';
 
 export interface PlanDevice {
   id: string;
@@ -26,6 +26,11 @@ export interface PlanDevice {
   busyWith: string | null;
   /** The open rollout this device waits in, its update not started (filled by the store for a new rollout). */
   waitingIn?: WaitingElsewhere | null;
+  /**
+   * With `window: device_defined`, the windows the device takes (its own, its groups', its tags'), when the
+   * dry run read them; none: the rollout's fallback window.
+   */
+  windows?: readonly MaintenanceWindow[] | null;
 }
 
 export interface PlanRelease {
@@ -149,13 +154,19 @@ export function planRollout(
   ];
 
   const online = eligible.filter((c) => c.online).length;
-  const windows = spec.window
-    ? windowsByZone(
+  const windows = spec.deviceWindows
+    ? deviceWindowsByZone(
         spec,
         eligible.map((c) => devices[c.index]!),
         startsAt,
       )
-    : [];
+    : spec.window
+      ? windowsByZone(
+          spec,
+          eligible.map((c) => devices[c.index]!),
+          startsAt,
+        )
+      : [];
   return {
     startsAt,
     firstWindowAt: windows.length > 0 ? Math.max(startsAt, Math.min(...windows.map((w) => w.opensAt))) : null,
@@ -221,4 +232,45 @@ function windowsByZone(spec: RolloutSpec, devices: readonly PlanDevice[], starts
       return { timezone, devices: count, opensAt: w.start, closesAt: w.end };
     })
     .sort((a, b) => a.opensAt - b.opensAt || (a.timezone < b.timezone ? -1 : 1));
+}
+
+/**
+ * With `window: device_defined`: devices grouped by the zone and the first opening (at or after the start) of the
+ * windows they take, their own or their groups' or tags' (the fallback window for the others; none holds those
+ * without any). Devices sharing a windows list (a group's) are worked out once per zone.
+ */
+function deviceWindowsByZone(
+  spec: RolloutSpec,
+  devices: readonly PlanDevice[],
+  startsAt: number,
+): PlannedWindow[] {
+  const fallback = spec.window ? [spec.window] : [];
+  const opening = new Map<
+    readonly MaintenanceWindow[],
+    Map<string, { zone: string; start: number; end: number }>
+  >();
+  const groups = new Map<string, PlannedWindow>();
+  for (const d of devices) {
+    const windows = d.windows && d.windows.length > 0 ? d.windows : fallback;
+    if (windows.length === 0) continue;
+    const byZone = opening.get(windows) ?? new Map();
+    opening.set(windows, byZone);
+    const tz = d.timezone ?? '';
+    let first = byZone.get(tz);
+    if (!first) {
+      for (const w of windows) {
+        const zone = windowZone(w, d.timezone);
+        const next = currentOrNextWindow(w, zone, startsAt);
+        if (!first || next.start < first.start) first = { zone, start: next.start, end: next.end };
+      }
+      byZone.set(tz, first!);
+    }
+    const key = `${first!.zone}|${first!.start}|${first!.end}`;
+    const g = groups.get(key);
+    if (g) g.devices++;
+    else groups.set(key, { timezone: first!.zone, devices: 1, opensAt: first!.start, closesAt: first!.end });
+  }
+  return [...groups.values()].sort(
+    (a, b) => a.opensAt - b.opensAt || (a.timezone < b.timezone ? -1 : a.timezone > b.timezone ? 1 : 0),
+  );
 }

@@ -7,7 +7,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { parseDuration } from '../../core/duration.js';
 import { FleetError } from '../../core/errors.js';
 import { DEFAULT_DEFERRAL_MS, DEVICE_DEFERRAL_MAX_MS } from '../../core/rollout/deferral.js';
-import { parseDeviceWindows } from '../../core/rollout/device-windows.js';
+import type { ResolvedWindows } from '../../core/rollout/device-windows.js';
+import { windowDocument } from '../../core/rollout/spec-document.js';
 import { withErrors } from '../../protocol/common.js';
 import { UpdateParams } from '../../protocol/device-api.js';
 import {
@@ -27,18 +28,11 @@ import { actorOf, authenticateDevice, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
 import { mustSeeDevice, ofVisibleDevices } from '../scope.js';
 import { validatorCompiler } from '../validation.js';
+import { sharedWindowRoutes, windowsOf } from './shared-windows.js';
 
-/** The body's windows, checked by parseDeviceWindows for errors that name the field (`windows[0].start: …`). */
-function windowsOf(body: unknown) {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new FleetError('VALIDATION', 'body: must be an object with windows', { field: 'body' });
-  }
-  const extra = Object.keys(body).find((k) => k !== 'windows');
-  if (extra !== undefined)
-    throw new FleetError('VALIDATION', `${extra}: is not a known field`, { field: extra });
-  if (!('windows' in body)) throw new FleetError('VALIDATION', 'windows: is required', { field: 'windows' });
-  return parseDeviceWindows(body.windows);
-}
+/** The windows a device takes under `window: device_defined` and where they come from (null: the fallback). */
+export const resolvedJson = (r: ResolvedWindows | undefined) =>
+  r ? { source: r.source, from: r.from, windows: r.windows.map(windowDocument) } : null;
 
 /** What the audit log keeps of a device's own windows: who set them last and the (at most 8, small) windows. */
 const windowsShown = (w: DeviceWindows | undefined) => (w ? { source: w.source, windows: w.windows } : null);
@@ -50,12 +44,16 @@ export const windowRoutes =
     const bodyChecked = (route: Parameters<typeof checkParts>[0]) =>
       route.httpPart === 'body' ? () => true : checkParts(route);
 
+    await app.register(sharedWindowRoutes(c));
+
     const reply = async (deviceId: string) => {
       const windows = await c.store.deviceWindows.get(deviceId);
+      const resolved = await c.store.deviceWindows.resolve([deviceId], timeContext(c));
       const deferrals = await c.store.deviceWindows.deferrals(deviceId);
       return {
         device_id: deviceId,
         windows: windows ? deviceWindowsJson(windows) : null,
+        resolved: resolvedJson(resolved.get(deviceId)),
         deferrals: deferrals.map(deferralJson),
       };
     };
@@ -189,7 +187,12 @@ export const deviceWindowApi =
           `device:${deviceId}`,
           c.clock.now(),
         );
-        return { device_id: deviceId, windows: deviceWindowsJson(set), deferrals: [] };
+        return {
+          device_id: deviceId,
+          windows: deviceWindowsJson(set),
+          resolved: resolvedJson({ source: 'device', from: [], windows }),
+          deferrals: [],
+        };
       },
     );
 

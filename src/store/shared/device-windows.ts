@@ -7,14 +7,23 @@
 
 import { FleetError } from '../../core/errors.js';
 import { type DeferralRecord, defer } from '../../core/rollout/deferral.js';
-import { normalizeWindow, type WindowInput } from '../../core/rollout/spec.js';
+import type { ResolvedWindows } from '../../core/rollout/device-windows.js';
+import type { WindowInput } from '../../core/rollout/spec.js';
 import { windowDocument } from '../../core/rollout/spec-document.js';
 import type { MaintenanceWindow } from '../../core/rollout/window.js';
 import type { SqlContext } from '../adapter.js';
-import type { Deferral, DeviceWindowStore, DeviceWindows } from '../device-window-store.js';
+import type {
+  Deferral,
+  DeviceWindowStore,
+  DeviceWindows,
+  SharedWindows,
+  WindowTarget,
+} from '../device-window-store.js';
 import type { DeviceWindowsTable, UpdateDeferralsTable } from '../schema.js';
+import type { TimeContext } from '../store.js';
 import { storedSpec } from '../stored-spec.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './events.js';
+import { getShared, listShared, removeShared, resolveShared, setShared } from './shared-windows.js';
 import { moveUpdate } from './update-state-writer.js';
 
 /** States a device may defer an update in: not yet installing. */
@@ -37,10 +46,6 @@ const rowToDeferral = (r: UpdateDeferralsTable): Deferral => ({
   deferredUntil: Number(r.deferred_until),
   updatedAt: Number(r.updated_at),
 });
-
-/** The windows of a stored row, normalized (they were checked when set). */
-const windowsOf = (text: string): MaintenanceWindow[] =>
-  (JSON.parse(text) as WindowInput[]).map((w, i) => normalizeWindow(w, `windows[${i}]`));
 
 export class SqlDeviceWindows implements DeviceWindowStore {
   constructor(private readonly s: SqlContext) {}
@@ -115,6 +120,31 @@ export class SqlDeviceWindows implements DeviceWindowStore {
     let q = this.s.db.selectFrom('device_windows').selectAll().orderBy('device_id').limit(query.limit);
     if (query.after !== undefined) q = q.where('device_id', '>', query.after);
     return (await q.execute()).map(rowToWindows);
+  }
+
+  setShared(
+    target: WindowTarget,
+    windows: readonly MaintenanceWindow[],
+    actor: string,
+    now: number,
+  ): Promise<SharedWindows> {
+    return setShared(this.s.db, target, windows, actor, now);
+  }
+
+  getShared(target: WindowTarget): Promise<SharedWindows | undefined> {
+    return getShared(this.s.db, target);
+  }
+
+  removeShared(target: WindowTarget, actor: string, now: number): Promise<boolean> {
+    return removeShared(this.s.db, target, actor, now);
+  }
+
+  listShared(kind: WindowTarget['kind'], query: { after?: string; limit: number }): Promise<SharedWindows[]> {
+    return listShared(this.s.db, kind, query);
+  }
+
+  resolve(deviceIds: readonly string[], ctx: TimeContext): Promise<Map<string, ResolvedWindows>> {
+    return resolveShared(this.s.db, deviceIds, ctx);
   }
 
   async deferrals(deviceId: string): Promise<Deferral[]> {
@@ -197,7 +227,8 @@ export class SqlDeviceWindows implements DeviceWindowStore {
 
 /** What the offer needs beyond the update rows when a rollout honours device windows or deferrals. */
 export interface OfferExtras {
-  windows: Map<string, MaintenanceWindow[]>;
+  /** The windows each device takes (its own, its groups', its tag values'), read with `what.windows`. */
+  windows: Map<string, ResolvedWindows>;
   deferrals: Map<string, DeferralRecord>;
 }
 
@@ -205,17 +236,12 @@ export async function offerExtras(
   trx: Db,
   deviceIds: readonly string[],
   updateIds: readonly string[],
-  what: { windows: boolean; deferrals: boolean },
+  what: { windows: TimeContext | null; deferrals: boolean },
 ): Promise<OfferExtras> {
-  const extras: OfferExtras = { windows: new Map(), deferrals: new Map() };
-  for (let i = 0; what.windows && i < deviceIds.length; i += INSERT_CHUNK) {
-    const rows = await trx
-      .selectFrom('device_windows')
-      .select(['device_id', 'windows'])
-      .where('device_id', 'in', deviceIds.slice(i, i + INSERT_CHUNK))
-      .execute();
-    for (const r of rows) extras.windows.set(r.device_id, windowsOf(r.windows));
-  }
+  const extras: OfferExtras = {
+    windows: what.windows === null ? new Map() : await resolveShared(trx, deviceIds, what.windows),
+    deferrals: new Map(),
+  };
   for (let i = 0; what.deferrals && i < updateIds.length; i += INSERT_CHUNK) {
     const rows = await trx
       .selectFrom('update_deferrals')

@@ -129,19 +129,19 @@ async function withExtras(
   trx: Db,
   spec: RolloutSpec,
   waiting: OfferRow[],
-  now: number,
+  ctx: TimeContext,
 ): Promise<WaitingUpdate[]> {
-  const updates = await withMeteredUse(trx, spec, waiting, now);
+  const updates = await withMeteredUse(trx, spec, waiting, ctx.now);
   if (!spec.deviceWindows && spec.deferral === null) return updates;
   const extras = await offerExtras(
     trx,
     [...new Set(waiting.map((r) => r.device_id))],
     waiting.map((r) => r.id),
-    { windows: spec.deviceWindows, deferrals: spec.deferral !== null },
+    { windows: spec.deviceWindows ? ctx : null, deferrals: spec.deferral !== null },
   );
   return updates.map((u, i) => ({
     ...u,
-    deviceWindows: extras.windows.get(waiting[i]!.device_id) ?? null,
+    deviceWindows: extras.windows.get(waiting[i]!.device_id)?.windows ?? null,
     deferredUntil: extras.deferrals.get(u.id)?.deferredUntil ?? null,
   }));
 }
@@ -202,7 +202,7 @@ async function forcedByBudget(
     s.db,
     [],
     budgeted.map((r) => r.id),
-    { windows: false, deferrals: true },
+    { windows: null, deferrals: true },
   );
   return new Set(
     budgeted.filter((r) => deferralSpent(budgetOf(r)!, deferrals.get(r.id) ?? null, now)).map((r) => r.id),
@@ -225,7 +225,7 @@ async function grantSlots(
   const decided = await transact(s.db, async (trx) => {
     const rollout = await s.rows.lockedRollout(trx, rolloutId);
     if (!rollout) return undefined;
-    const plan = planGrants(rollout, await withExtras(trx, rollout.spec, waiting, ctx.now), ctx.now);
+    const plan = planGrants(rollout, await withExtras(trx, rollout.spec, waiting, ctx), ctx.now);
     if (plan.candidates.length > 0) {
       const limits = { ...rollout.spec, ...phaseLimits(rollout.spec, rollout.currentPhase) };
       const usage = await slotUsage(s, trx, rolloutId, limits, ctx.now);
