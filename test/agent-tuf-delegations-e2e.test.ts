@@ -5,14 +5,14 @@
  * does), never provisioned again.
  */
 import { createPublicKey, randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readTufSigner, writeNewTufKey } from '../src/artifacts/tuf/tuf-keys.js';
 import { initRoot } from '../src/artifacts/tuf/tuf-root.js';
 import { eventually } from './support/eventually.js';
-import { operator } from './support/fleet.js';
+import { operator, pinnedKeyFile } from './support/fleet.js';
 import {
   type AgentProcess,
   freePort,
@@ -21,6 +21,7 @@ import {
   spawnServer,
   tempDir,
 } from './support/processes.js';
+import { tufDataFolder } from './support/tuf.js';
 
 let server: ServerProcess | undefined;
 let agent: AgentProcess | undefined;
@@ -37,13 +38,7 @@ describe('fleetd agent with --tuf-root and a delegated product line', () => {
       keys: 1,
       now: Date.now(),
     });
-    const data = tempDir();
-    mkdirSync(join(data, 'tuf', 'root'), { recursive: true });
-    mkdirSync(join(data, 'tuf', 'keys'), { recursive: true });
-    copyFileSync(ceremony.rootFile, join(data, 'tuf', 'root', '1.root.json'));
-    for (const [role, file] of Object.entries(ceremony.onlineKeyFiles)) {
-      copyFileSync(file, join(data, 'tuf', 'keys', `${role}.key`));
-    }
+    const data = tufDataFolder(ceremony);
     const port = await freePort();
     server = await spawnServer(data, [
       '--port',
@@ -54,9 +49,7 @@ describe('fleetd agent with --tuf-root and a delegated product line', () => {
       'warn',
     ]);
     const op = operator(server.url, data);
-    const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
-    const publicKeyFile = join(tempDir(), 'signing.pub');
-    writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
+    const publicKeyFile = await pinnedKeyFile(op);
 
     const teamFile = join(tempDir('fleetd-tuf-team-'), 'team.key');
     await writeNewTufKey(teamFile);

@@ -6,7 +6,7 @@
  * targets key it refuses a release the server signed alone, and installs it once CI has signed.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Key, Metadata, MetadataKind, type Root } from '@tufjs/models';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -19,7 +19,7 @@ import {
   signRoot,
 } from '../src/artifacts/tuf/tuf-root.js';
 import { eventually } from './support/eventually.js';
-import { operator } from './support/fleet.js';
+import { operator, pinnedKeyFile } from './support/fleet.js';
 import {
   type AgentProcess,
   freePort,
@@ -28,6 +28,7 @@ import {
   spawnServer,
   tempDir,
 } from './support/processes.js';
+import { tufDataFolder } from './support/tuf.js';
 
 let server: ServerProcess | undefined;
 let agent: AgentProcess | undefined;
@@ -51,13 +52,7 @@ describe('fleetd agent with --tuf-root', () => {
       keys: 1,
       now: Date.now(),
     });
-    const data = tempDir();
-    mkdirSync(join(data, 'tuf', 'root'), { recursive: true });
-    mkdirSync(join(data, 'tuf', 'keys'), { recursive: true });
-    copyFileSync(ceremony.rootFile, join(data, 'tuf', 'root', '1.root.json'));
-    for (const [role, file] of Object.entries(ceremony.onlineKeyFiles)) {
-      copyFileSync(file, join(data, 'tuf', 'keys', `${role}.key`));
-    }
+    const data = tufDataFolder(ceremony);
     const port = await freePort();
     server = await spawnServer(data, [
       '--port',
@@ -68,9 +63,7 @@ describe('fleetd agent with --tuf-root', () => {
       'warn',
     ]);
     op = operator(server.url, data);
-    const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
-    const publicKeyFile = join(tempDir(), 'signing.pub');
-    writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
+    const publicKeyFile = await pinnedKeyFile(op);
     const token = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
     await op.upload('name=tuf-fw&version=1.0.0&hardware=pos-x200', randomBytes(64 * 1024));
 

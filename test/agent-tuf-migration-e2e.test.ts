@@ -8,14 +8,14 @@
  * pinned key did not sign (a server that lies) is refused and not adopted.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readPrivateKeyFile, signManifest, writeKeyPairFiles } from '../src/artifacts/signing.js';
 import { writeNewTufKey } from '../src/artifacts/tuf/tuf-keys.js';
 import { initRoot, nextRoot, signRoot } from '../src/artifacts/tuf/tuf-root.js';
 import { eventually } from './support/eventually.js';
-import { type Operator, operator } from './support/fleet.js';
+import { type Operator, operator, pinnedKeyFile } from './support/fleet.js';
 import {
   type AgentProcess,
   freePort,
@@ -25,6 +25,7 @@ import {
   spawnServer,
   tempDir,
 } from './support/processes.js';
+import { tufDataFolder } from './support/tuf.js';
 
 let server: ServerProcess | undefined;
 const agents: AgentProcess[] = [];
@@ -43,13 +44,7 @@ describe('fleetd keys migrate and adopt_tuf', () => {
       keys: 1,
       now: Date.now(),
     });
-    const data = tempDir();
-    mkdirSync(join(data, 'tuf', 'root'), { recursive: true });
-    mkdirSync(join(data, 'tuf', 'keys'), { recursive: true });
-    copyFileSync(ceremony.rootFile, join(data, 'tuf', 'root', '1.root.json'));
-    for (const [role, file] of Object.entries(ceremony.onlineKeyFiles)) {
-      copyFileSync(file, join(data, 'tuf', 'keys', `${role}.key`));
-    }
+    const data = tufDataFolder(ceremony);
     server = await spawnServer(data, [
       '--port',
       String(await freePort()),
@@ -60,9 +55,7 @@ describe('fleetd keys migrate and adopt_tuf', () => {
     ]);
     const op: Operator = operator(server.url, data);
     const cli = (args: string[]) => runCli(args, { FLEETD_SERVER: server!.url, FLEETD_TOKEN: op.token });
-    const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
-    const publicKeyFile = join(tempDir(), 'signing.pub');
-    writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
+    const publicKeyFile = await pinnedKeyFile(op);
     await op.upload('name=mig-fw&version=1.0.0&hardware=pos-x200', randomBytes(32 * 1024));
 
     const states: Record<string, string> = {};

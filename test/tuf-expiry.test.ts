@@ -5,8 +5,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { initRoot } from '../src/artifacts/tuf/tuf-root.js';
+import { ManualClock } from '../src/core/clock.js';
+import { installDirector } from './support/director.js';
 import { tempDir } from './support/processes.js';
-import { type TufServer, tufServer } from './support/tuf.js';
+import { startTufServer, type TufServer, tufDataFolder, tufServer } from './support/tuf.js';
 
 const DAY = 86_400_000;
 
@@ -46,5 +49,24 @@ describe('TUF expiry warnings', () => {
     const firing = await events('alert.firing');
     expect(firing.map((e) => e.data.key)).toEqual(['tuf/root']);
     expect(firing[0]!.reason).toMatch(/TUF root metadata expires in 2[45](\.\d+)? days \(within 30 days\)/);
+  });
+
+  it("warns of the director's root like the image repository's, as an alert", async () => {
+    const rules = join(tempDir('fleetd-tuf-alerts-'), 'alerts.yaml');
+    writeFileSync(rules, 'rules:\n  - name: tuf\n    kind: tuf_expiry\n    within: 30d\n');
+    const now = Date.now();
+    const images = await initRoot({ out: tempDir('fleetd-tuf-offline-'), threshold: 1, keys: 1, now });
+    const dataDir = tufDataFolder(images);
+    await installDirector(dataDir, now);
+    t = await startTufServer(dataDir, images, new ManualClock(now), { alertRulesFile: rules });
+    await t.server.alerts!.evaluate();
+    expect(await t.server.store.listEvents({ typePrefix: 'alert.', limit: 10 })).toEqual([]);
+
+    // Both roots (365 days) have 25 days left.
+    t.clock.advance(340 * DAY);
+    await t.server.tuf!.tick();
+    await t.server.alerts!.evaluate();
+    const firing = await t.server.store.listEvents({ typePrefix: 'alert.firing', limit: 10 });
+    expect(firing.map((e) => e.data.key).sort()).toEqual(['tuf/director-root', 'tuf/root']);
   });
 });

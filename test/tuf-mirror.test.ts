@@ -6,13 +6,13 @@
  * altered (a CDN that cannot be trusted) refuses the same release.
  */
 import { randomBytes } from 'node:crypto';
-import { cpSync, createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, createReadStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initRoot } from '../src/artifacts/tuf/tuf-root.js';
 import { eventually } from './support/eventually.js';
-import { operator } from './support/fleet.js';
+import { operator, pinnedKeyFile } from './support/fleet.js';
 import {
   type AgentProcess,
   freePort,
@@ -22,6 +22,7 @@ import {
   spawnServer,
   tempDir,
 } from './support/processes.js';
+import { tufDataFolder } from './support/tuf.js';
 
 interface StaticOrigin {
   url: string;
@@ -68,13 +69,7 @@ describe('fleetd server --tuf-mirror', () => {
       keys: 1,
       now: Date.now(),
     });
-    const data = tempDir();
-    mkdirSync(join(data, 'tuf', 'root'), { recursive: true });
-    mkdirSync(join(data, 'tuf', 'keys'), { recursive: true });
-    cpSync(ceremony.rootFile, join(data, 'tuf', 'root', '1.root.json'));
-    for (const [role, file] of Object.entries(ceremony.onlineKeyFiles)) {
-      cpSync(file, join(data, 'tuf', 'keys', `${role}.key`));
-    }
+    const data = tufDataFolder(ceremony);
     const mirror = join(tempDir('fleetd-tuf-mirror-'), 'tuf');
     server = await spawnServer(data, [
       '--port',
@@ -87,9 +82,7 @@ describe('fleetd server --tuf-mirror', () => {
       mirror,
     ]);
     const op = operator(server.url, data);
-    const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
-    const publicKeyFile = join(tempDir(), 'signing.pub');
-    writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
+    const publicKeyFile = await pinnedKeyFile(op);
     await op.upload('name=cdn-fw&version=1.0.0&hardware=pos-x200', randomBytes(32 * 1024));
 
     // The upload re-signs targets, snapshot and timestamp; the mirror follows with the same bytes as served.

@@ -18,6 +18,9 @@ export interface Observation {
   rolloutId: string | null;
 }
 
+/** The director's root in the TUF expiries (docs/signing.md, "The director"): warned of like the image root. */
+export const DIRECTOR_ROOT = 'director-root';
+
 /** How many rollouts a per-rollout rule looks at each time: the open ones are few; this bounds a runaway. */
 const MAX_ROLLOUTS = 500;
 
@@ -88,10 +91,11 @@ export async function observe(
     case 'tuf_expiry': {
       // In days left, so the alert reads "expires in 12.5 days, threshold 30".
       const days = (ms: number) => Math.round((ms / 86_400_000) * 100) / 100;
-      // `within` is for root, which only its offline holders renew; the online roles warn when re-signing
-      // has failed for a while (under a quarter of their lifetime left).
+      // `within` is for the roots (the image repository's and the director's), which only their offline
+      // holders renew; the online roles warn when re-signing has failed for a while (under a quarter of their
+      // lifetime left).
       return Object.entries(tufExpiries()).map(([role, { expiresMs, warnMs }]) => {
-        const within = role === 'root' ? rule.withinMs : warnMs;
+        const within = role === 'root' || role === DIRECTOR_ROOT ? rule.withinMs : warnMs;
         return {
           key: `${rule.name}/${role}`,
           holds: expiresMs - ctx.now < within,

@@ -22,6 +22,7 @@ import { DEFAULT_THRESHOLDS, type StatusThresholds } from '../core/device.js';
 import { FleetError } from '../core/errors.js';
 import { DEFAULT_TELEMETRY_RETENTION, type TelemetryRetention } from '../core/telemetry.js';
 import type { PacingTime } from '../core/token-bucket.js';
+import { DIRECTOR_ROOT } from '../engine/alert-conditions.js';
 import { AlertEvaluator } from '../engine/alert-evaluator.js';
 import { RolloutEngine } from '../engine/rollout-engine.js';
 import { DEFAULT_RETENTION, EventPruner } from '../events/event-pruner.js';
@@ -275,7 +276,11 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
         // Evaluations start once the app (and its logger) exists.
         log: { error: (obj, msg) => app.log.error(obj, msg) },
         // The repository is opened below; rules are first evaluated once the server runs.
-        tufExpiries: () => tufRepository?.expiryWarnings() ?? {},
+        tufExpiries: () => ({
+          ...(tufRepository?.expiryWarnings() ?? {}),
+          // The director's root, renewed only by its own offline holders (its `within` is the rule's).
+          ...(director ? { [DIRECTOR_ROOT]: { expiresMs: director.rootExpiresMs, warnMs: 0 } } : {}),
+        }),
       })
     : undefined;
   const keyring = await Keyring.open({

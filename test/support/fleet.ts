@@ -1,7 +1,8 @@
 /** Operator-side helpers for end-to-end tests against a real server process. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually } from './eventually.js';
+import { tempDir } from './processes.js';
 
 export interface Operator {
   url: string;
@@ -54,4 +55,12 @@ export function operator(url: string, dataDir: string): Operator {
         { timeoutMs, intervalMs: 200 },
       ),
   };
+}
+
+/** The server's release-signing public key in a file, as a device is provisioned with it (`--public-key`). */
+export async function pinnedKeyFile(op: Operator): Promise<string> {
+  const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
+  const file = join(tempDir(), 'signing.pub');
+  writeFileSync(file, keys.body.keys[0]!.public_key);
+  return file;
 }

@@ -38,15 +38,20 @@ export async function tufServer(options: {
     keys: options.keys ?? 3,
     now: options.start,
   });
-  const dataDir = tempDir();
+  const dataDir = tufDataFolder(ceremony);
+  const extra = options.alertRulesFile ? { alertRulesFile: options.alertRulesFile } : {};
+  return startTufServer(dataDir, ceremony, new ManualClock(options.start), extra);
+}
+
+/** A data folder with the ceremony's first root and online keys in place, as an operator installs them. */
+export function tufDataFolder(ceremony: RootInitResult, dataDir = tempDir()): string {
   mkdirSync(join(dataDir, 'tuf', 'root'), { recursive: true });
   mkdirSync(join(dataDir, 'tuf', 'keys'), { recursive: true, mode: 0o700 });
   copyFileSync(ceremony.rootFile, join(dataDir, 'tuf', 'root', '1.root.json'));
   for (const [role, file] of Object.entries(ceremony.onlineKeyFiles)) {
     copyFileSync(file, join(dataDir, 'tuf', 'keys', `${role}.key`));
   }
-  const extra = options.alertRulesFile ? { alertRulesFile: options.alertRulesFile } : {};
-  return startTufServer(dataDir, ceremony, new ManualClock(options.start), extra);
+  return dataDir;
 }
 
 /** A server on a data folder that holds a TUF repository already (a first start, or a restart). */
