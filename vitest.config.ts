@@ -55,6 +55,11 @@ const END_TO_END = [
   'test/cli-groups.test.ts',
   'test/config-e2e.test.ts',
   'test/agent-consent-e2e.test.ts',
+  'test/agent-health-gate-e2e.test.ts',
+  'test/agent-tuf-migration-e2e.test.ts',
+  'test/agent-tuf-delegations-e2e.test.ts',
+  'test/agent-director-e2e.test.ts',
+  'test/tuf-mirror.test.ts',
 ];
 
 /**
