@@ -179,6 +179,19 @@ export function checkRootSuccession(trusted: Metadata<Root>, next: Metadata<Root
   }
 }
 
+/**
+ * A root sent as a JSON body, as text to parse and keep. A body nested deeper than JSON.stringify can walk (the
+ * call stack runs out) is refused like any other body that is not a root.
+ */
+export function rootBodyText(body: unknown): string {
+  try {
+    return JSON.stringify(body);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new FleetError('VALIDATION', 'the body is not TUF root metadata (nested too deeply)');
+  }
+}
+
 export function parseRoot(text: string, what: string): Metadata<Root> {
   try {
     const md = Metadata.fromJSON(MetadataKind.Root, JSON.parse(text));

@@ -7,6 +7,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { DirectorRepository } from '../../artifacts/director/director-repository.js';
+import { rootBodyText } from '../../artifacts/tuf/tuf-root.js';
 import { FleetError } from '../../core/errors.js';
 import { withErrors } from '../../protocol/common.js';
 import { auditChange } from '../audit/audit-trail.js';
@@ -120,7 +121,7 @@ export const directorOperatorRoutes =
       async (request, reply) => {
         const director = directorOf(c);
         const before = director.rootVersion;
-        const version = await director.installRoot(JSON.stringify(request.body));
+        const version = await director.installRoot(rootBodyText(request.body));
         auditChange(request, { director_root_version: before }, { director_root_version: version });
         return reply.status(201).send({ root_version: version });
       },

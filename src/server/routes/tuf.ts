@@ -6,6 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { TufPublisher } from '../../artifacts/tuf/tuf-publisher.js';
+import { rootBodyText } from '../../artifacts/tuf/tuf-root.js';
 import { FleetError } from '../../core/errors.js';
 import { withErrors } from '../../protocol/common.js';
 import { auditChange } from '../audit/audit-trail.js';
@@ -207,7 +208,7 @@ export const tufOperatorRoutes =
       async (request, reply) => {
         const publisher = publisherOf(c);
         const before = publisher.repository.rootVersion;
-        const version = await publisher.repository.installRoot(JSON.stringify(request.body));
+        const version = await publisher.repository.installRoot(rootBodyText(request.body));
         auditChange(request, { root_version: before }, { root_version: version });
         // Clients that see a new root re-check every role; fresh timestamp and snapshot do no harm.
         await publisher.tick();
