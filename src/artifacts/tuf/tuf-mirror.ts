@@ -46,9 +46,8 @@ async function copyWhenChanged(from: string, to: string): Promise<boolean> {
     if (e.code === 'ENOENT') return undefined;
     throw e;
   });
-  // Whole milliseconds: the copy's time is set from a Date, which holds no finer.
-  if (copy && copy.size === source.size && Math.trunc(copy.mtimeMs) === Math.trunc(source.mtimeMs))
-    return false;
+  // Within a millisecond: the copy's time is set from a Date (whole milliseconds, passed on as float seconds).
+  if (copy && copy.size === source.size && Math.abs(copy.mtimeMs - source.mtimeMs) < 1) return false;
   const temp = `${to}.tmp`;
   await copyFile(from, temp);
   await utimes(temp, source.atime, source.mtime);
