@@ -169,13 +169,9 @@ describe.skipIf(swuMissing.length > 0)(
       const config = { swupdate: { command: keys.command, args: ['-k', keys.cert, '-H', 'board:1.0'] } };
       const out = join(work, 'swu-out', 'payload.txt');
       const swu = buildSwu(work, 'good', keys, out, 'from swupdate\n');
-      let installed = await d.put('b', swu, { name: 'os', version: '1.0.0', type: 'swu' }, config);
-      // Debian's swupdate 2022.12 once exited 1 in CI having printed only its idle line, with nothing installed
-      // (the same answer it gives, every time, run in a network namespace without loopback). That exact answer
-      // alone is tried once more; any other failure, a refusal above all, fails the test.
-      if (!installed.ok && /No SWUPDATE running/.test(installed.reason) && !existsSync(out)) {
-        installed = await d.put('b', swu, { name: 'os', version: '1.0.0', type: 'swu' }, config);
-      }
+      // Debian's swupdate exits 1 after about one install in five here (a race at its exit): the agent takes it
+      // from its own report, so no retry is needed
+      const installed = await d.put('b', swu, { name: 'os', version: '1.0.0', type: 'swu' }, config);
       expect(installed).toEqual(OK);
       expect(readFileSync(out, 'utf8')).toBe('from swupdate\n');
 

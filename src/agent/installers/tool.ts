@@ -23,8 +23,12 @@ export async function runStep(
   args: string[],
   ctx: Pick<InstallContext, 'timeoutMs' | 'signal' | 'slotDir'>,
 ): Promise<Verdict> {
-  const result = await runTool(command, args, ctx);
-  const failure = describeFailure(result, ctx.timeoutMs);
+  return stepVerdict(what, await runTool(command, args, ctx), ctx.timeoutMs);
+}
+
+/** A tool's finished run as a verdict: exit 0 is success, anything else fails saying why. */
+export function stepVerdict(what: string, result: CommandResult, timeoutMs: number): Verdict {
+  const failure = describeFailure(result, timeoutMs);
   if (!failure) return { ok: true, value: undefined };
   const output = 'output' in result ? lastLine(result.output) : '';
   return { ok: false, reason: `${what} failed: ${failure}${output ? ` (${output})` : ''}` };
