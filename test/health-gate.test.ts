@@ -43,6 +43,24 @@ async function canaryFleet(db: string | undefined, health: Record<string, unknow
   return { f, r, canary, rest };
 }
 
+/** Puts `ids` in a connectivity class asked to heartbeat hourly and offline after 3 h (docs/connectivity.md). */
+async function hourlyClass(f: VirtualFleet, ids: string[]): Promise<void> {
+  await f.api('POST', '/api/v1/groups', { name: 'hourly' });
+  await f.api('POST', '/api/v1/groups/hourly/add', { ids });
+  const set = await f.parts.app.inject({
+    method: 'PUT',
+    url: '/api/v1/connectivity-classes/hourly',
+    headers: { authorization: `Bearer ${f.adminToken}` },
+    payload: {
+      match: { group: 'hourly' },
+      heartbeat_interval: '1h',
+      offline_after: '3h',
+      abandoned_after: '30d',
+    },
+  });
+  expect(set.statusCode, set.body).toBe(201);
+}
+
 /** Heartbeats from `ids` every 20 minutes for `ms`, ticking the engine after each round. */
 async function live(f: VirtualFleet, ids: string[], ms: number): Promise<void> {
   for (let t = 0; t < ms; t += 20 * MINUTE) {
@@ -107,5 +125,50 @@ forEachDatabase((database) => {
     const halted = await show(f, r.id);
     expect(halted.state).toBe('rolled_back');
     expect(halted.reason).toContain('2 rebooted or crashed over the limit');
+  });
+  it("without dark_after, a device is dark by its connectivity class's offline threshold, else the server's", async () => {
+    const { f, r, canary, rest } = await canaryFleet(db, { soak: '2h' });
+    // Three canaries wake hourly (their class: offline after 3 h); the next two, in no class, fall silent too.
+    const hourly = canary.slice(0, 3);
+    const awake = canary.slice(5);
+    await hourlyClass(f, hourly);
+    f.advance(MINUTE);
+    for (const id of [...canary, ...rest]) await f.device(id).heartbeat(); // each confirms the new version
+    await live(f, [...awake, ...rest], 20 * MINUTE);
+    const halted = await show(f, r.id);
+    expect(halted.state).toBe('rolled_back');
+    // 20 min of silence: over the server's 10 min, well within the class's 3 h.
+    expect(halted.reason).toContain('2 went dark after updating');
+  });
+
+  it('hourly canaries in their class soak without going dark, and the phase passes', async () => {
+    const { f, r, canary, rest } = await canaryFleet(db, { soak: '2h' });
+    const hourly = canary.slice(0, 4);
+    await hourlyClass(f, hourly);
+    f.advance(MINUTE);
+    for (const id of [...canary, ...rest]) await f.device(id).heartbeat();
+    const others = [...canary.slice(4), ...rest];
+    for (let hour = 0; hour < 2; hour++) {
+      await live(f, others, 40 * MINUTE); // the hourly ones silent 40 min, then 20 more, then heartbeat
+      expect((await show(f, r.id)).state).toBe('running');
+      await live(f, others, 20 * MINUTE);
+      for (const id of hourly) await f.device(id).heartbeat();
+    }
+    await live(f, [...hourly, ...others], 20 * MINUTE);
+    const after = await show(f, r.id);
+    expect(after.state).toBe('running');
+    expect(after.current_phase).toBe(1);
+  });
+
+  it("an explicit dark_after wins over the device's class", async () => {
+    const { f, r, canary, rest } = await canaryFleet(db, { soak: '2h', dark_after: '30m' });
+    const hourly = canary.slice(0, 3);
+    await hourlyClass(f, hourly);
+    f.advance(MINUTE);
+    for (const id of [...canary, ...rest]) await f.device(id).heartbeat();
+    await live(f, [...canary.slice(3), ...rest], 40 * MINUTE);
+    const halted = await show(f, r.id);
+    expect(halted.state).toBe('rolled_back');
+    expect(halted.reason).toContain('3 went dark after updating');
   });
 });

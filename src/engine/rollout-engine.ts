@@ -340,7 +340,7 @@ export class RolloutEngine {
       version: r.spec.releaseVersion,
       now: ctx.now,
       soakMs: policy.soakMs,
-      darkAfterMs: policy.darkAfterMs ?? this.thresholds.offlineAfterMs,
+      darkAfterMs: policy.darkAfterMs,
       offlineAfterMs: this.thresholds.offlineAfterMs,
       maxReboots: policy.maxReboots,
       maxAppCrashes: policy.maxAppCrashes,

@@ -746,7 +746,12 @@ export interface PhaseHealthQuery {
   version: string;
   now: number;
   soakMs: number;
-  darkAfterMs: number;
+  /**
+   * Silent this long after updating = dark; null: each device's offline threshold, its connectivity class's
+   * (docs/connectivity.md) or else `offlineAfterMs`.
+   */
+  darkAfterMs: number | null;
+  /** The server-wide offline threshold: for devices in no class, and the control group's "online". */
   offlineAfterMs: number;
   maxReboots: number | null;
   maxAppCrashes: number | null;

@@ -10,7 +10,10 @@ import type { StateCounts } from './counts.js';
 export interface HealthPolicy {
   /** How long each updated device is watched after its update succeeded. */
   soakMs: number;
-  /** Silent this long after updating = went dark; null: the server's offline threshold. */
+  /**
+   * Silent this long after updating = went dark; null: the device's offline threshold, its connectivity class's
+   * (docs/connectivity.md) or else the server's.
+   */
   darkAfterMs: number | null;
   /** More reboots than this since the update = unhealthy; null: not judged. */
   maxReboots: number | null;
@@ -31,7 +34,7 @@ export interface HealthSample {
   succeeded: number;
   /** Heartbeat after the update reports another version than the release: a silent A/B fallback. */
   fellBack: number;
-  /** No heartbeat for `darkAfterMs`. */
+  /** No heartbeat for `darkAfterMs` (or the device's offline threshold). */
   dark: number;
   /** Reboots or crashes over the limits. */
   crashing: number;

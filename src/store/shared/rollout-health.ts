@@ -7,8 +7,14 @@ import { type RawBuilder, sql } from 'kysely';
 import type { HealthSample } from '../../core/rollout/health-gate.js';
 import type { SqlContext } from '../adapter.js';
 import type { PhaseHealthQuery } from '../store.js';
+import { silentBefore } from './filter-sql.js';
 
 const n = (v: unknown) => Number(v ?? 0);
+/** The server-wide thresholds as `silentBefore` reads them: here it reads the offline one only. */
+const ctxOf = (q: PhaseHealthQuery) => ({
+  now: q.now,
+  thresholds: { offlineAfterMs: q.offlineAfterMs, abandonedAfterMs: q.offlineAfterMs },
+});
 const count = (condition: RawBuilder<unknown>) => sql<number>`sum(case when ${condition} then 1 else 0 end)`;
 
 export async function phaseHealth(
@@ -20,7 +26,10 @@ export async function phaseHealth(
   // Heard from since the update succeeded: the new version had to boot and report.
   const confirmed = sql`d.last_seen > u.finished_at`;
   const fellBack = sql`${confirmed} and (d.firmware_version is null or d.firmware_version <> ${q.version})`;
-  const dark = sql`(d.last_seen is null or d.last_seen < ${q.now - q.darkAfterMs})`;
+  // Without the gate's own figure, each device's offline threshold: its class's, read from its row (no join).
+  const darkSince =
+    q.darkAfterMs === null ? silentBefore('offline_after_ms', ctxOf(q), 'd') : sql`${q.now - q.darkAfterMs}`;
+  const dark = sql`(d.last_seen is null or d.last_seen < ${darkSince})`;
   const limits: RawBuilder<unknown>[] = [];
   if (q.maxReboots !== null) limits.push(sql`coalesce(d.reboots, 0) > ${q.maxReboots}`);
   if (q.maxAppCrashes !== null) limits.push(sql`coalesce(d.app_crashes, 0) > ${q.maxAppCrashes}`);
@@ -55,7 +64,7 @@ export async function phaseHealth(
     .where('u.rollout_id', '=', id)
     .where('u.purpose', '=', 'update')
     .where('u.state', 'in', ['pending', 'scheduled'])
-    .where('d.last_seen', '>=', q.now - q.offlineAfterMs)
+    .where('d.last_seen', '>=', silentBefore('offline_after_ms', ctxOf(q), 'd'))
     .executeTakeFirstOrThrow();
   return {
     succeeded: n(row.succeeded),
