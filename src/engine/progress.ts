@@ -169,6 +169,7 @@ export function evenSample(
   timezone: string | null;
   hardwareType: string | null;
   windows: readonly MaintenanceWindow[] | null;
+  offlineAfterMs: number | null;
 }> {
   const byId = new Map(devices.map((d) => [d.id, d]));
   const stride = Math.max(1, targets.length / max);
@@ -182,6 +183,7 @@ export function evenSample(
       timezone: d?.timezone ?? null,
       hardwareType: d?.hardwareType ?? null,
       windows: d?.windows ?? null,
+      offlineAfterMs: d?.offlineAfterMs ?? null,
     };
   });
 }
@@ -229,7 +231,12 @@ export async function planReachability(
   const targets = planned.plan.targets.filter((t) => t.state !== 'skipped');
   const checked = targets.slice(0, REACHABILITY_CHECKED).map((t) => {
     const d = byId.get(t.deviceId);
-    return { deviceId: t.deviceId, lastSeen: d?.lastSeen ?? null, timezone: d?.timezone ?? null };
+    return {
+      deviceId: t.deviceId,
+      lastSeen: d?.lastSeen ?? null,
+      timezone: d?.timezone ?? null,
+      offlineAfterMs: d?.offlineAfterMs ?? null,
+    };
   });
   const histories = await readHistories(store, checked, ctx);
   return {

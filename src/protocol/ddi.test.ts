@@ -1,11 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { actionIdOf, parseConfigData, parseFeedback, pollingSleep } from './ddi.js';
+import { actionIdOf, parseConfigData, parseFeedback, pollingSleep, pollSleepSec } from './ddi.js';
 
 describe('DDI messages', () => {
   it('writes the polling interval as HH:MM:SS, at least one second', () => {
     expect(pollingSleep(300)).toBe('00:05:00');
     expect(pollingSleep(3_661)).toBe('01:01:01');
     expect(pollingSleep(0)).toBe('00:00:01');
+  });
+
+  it("sleeps the device's interval, or less while a hold ends sooner", () => {
+    expect(pollSleepSec(3600, null)).toBe(3600); // an hourly connectivity class, nothing held
+    expect(pollSleepSec(3600, 1200)).toBe(1200); // its window opens in 20 min
+    expect(pollSleepSec(300, 1200)).toBe(300); // the server's 5 min come first
+    expect(pollSleepSec(3600, 0)).toBe(1);
   });
 
   it('gives every update id a stable positive int32 action id', () => {

@@ -13,6 +13,14 @@ export function pollingSleep(seconds: number): string {
 }
 
 /**
+ * The base poll's sleep in seconds: the device's heartbeat interval (its connectivity class's, else the
+ * server's), or less when its rollout holds it back for a known time (no free slot, outside its window).
+ */
+export function pollSleepSec(intervalSec: number, retryAfterSec: number | null): number {
+  return retryAfterSec === null ? intervalSec : Math.min(intervalSec, Math.max(1, retryAfterSec));
+}
+
+/**
  * The numeric action id of a FleetD update: SWUpdate reads action ids as a C int, and FleetD's update ids are
  * text. A 31-bit FNV-1a hash of the id, never 0 (SWUpdate's value for an id it could not read): the same on
  * every replica without a table, and looked up among the device's own few updates, where two ids sharing a

@@ -31,6 +31,8 @@ export interface PlanDevice {
    * dry run read them; none: the rollout's fallback window.
    */
   windows?: readonly MaintenanceWindow[] | null;
+  /** Its connectivity class's offline threshold (docs/connectivity.md); absent or null: the server-wide one. */
+  offlineAfterMs?: number | null;
 }
 
 export interface PlanRelease {

@@ -9,6 +9,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { type TSchema, Type } from 'typebox';
 import { BlobDigestCache } from '../../artifacts/blob-digests.js';
+import { nextHeartbeatSec } from '../../core/connectivity.js';
 import { feedbackMeaning } from '../../core/ddi-feedback.js';
 import { FleetError, isFleetError } from '../../core/errors.js';
 import { withReportedAttributes } from '../../core/tag-edit.js';
@@ -20,6 +21,7 @@ import {
   deploymentJson,
   parseConfigData,
   parseFeedback,
+  pollSleepSec,
 } from '../../protocol/ddi.js';
 import type { DeviceUpdate, UpdateOffer } from '../../store/store.js';
 import { sendBlob } from '../blob-reply.js';
@@ -137,15 +139,13 @@ export const ddiRoutes =
       return (await c.store.rollouts.get(update.rolloutId))?.state === 'paused';
     }
 
-    /** What the base poll links to: the update to install, a cancel, or nothing (and how long to sleep). */
+    /** What the base poll links to: the update to install, a cancel, or nothing (and when to come back). */
     async function pollLinks(deviceId: string, offers: UpdateOffer[], href: string) {
       // A staged download (blue_green) is not something SWUpdate can do: only installs are offered.
       const offer = offers.find((o) => o.update.action !== 'download_only');
       if (offer) {
         const action = actionIdOf(offer.update.id);
-        if (offer.retryAfterSec !== null) {
-          return { sleepSec: Math.min(c.heartbeatIntervalSec, Math.max(1, offer.retryAfterSec)) };
-        }
+        if (offer.retryAfterSec !== null) return { retryAfterSec: offer.retryAfterSec };
         if (await pausedBeforeInstall(offer.update))
           return { cancelAction: `${href}/cancelAction/${action}` };
         // A release with neither a .swu of its own nor a swupdate variant fails here, not on the device.
@@ -206,8 +206,10 @@ export const ddiRoutes =
         }
         if (!tagged.has(controllerId)) await tagDevice(controllerId);
         const href = base(request, controllerId);
-        const links = await pollLinks(controllerId, answer.offers, href);
-        return basePollJson(links.sleepSec ?? c.heartbeatIntervalSec, {
+        const { retryAfterSec, ...links } = await pollLinks(controllerId, answer.offers, href);
+        // The interval of the device's connectivity class came with the row the heartbeat read: no query.
+        const intervalSec = nextHeartbeatSec(answer.outcome.heartbeatIntervalMs, c.heartbeatIntervalSec);
+        return basePollJson(pollSleepSec(intervalSec, retryAfterSec ?? null), {
           ...links,
           ...(configured.has(controllerId) ? {} : { configData: `${href}/configData` }),
         });

@@ -4,6 +4,7 @@
  * joining a rollout all read through it; SQLite's native read runs the same query compiled (sqlite/rollouts.ts).
  */
 import { sql } from 'kysely';
+import { thresholdsOf } from '../../core/connectivity.js';
 import { deviceStatus } from '../../core/device.js';
 import type { FilterNode } from '../../core/filter/index.js';
 import type { PlanDevice } from '../../core/rollout/plan.js';
@@ -55,6 +56,9 @@ export function planQuery(
           .where(s.adapter.stateInDeviceLookup('a'), 'in', ACTIVE)
           .limit(1)
           .as('busy_with'),
+      // Its connectivity class's thresholds (docs/connectivity.md): the row's own, null for the server-wide ones.
+      'devices.offline_after_ms',
+      'devices.abandoned_after_ms',
     ])
     .where((eb) => (filter ? compileFilter(eb, filter, ctx) : eb.lit(true)))
     .where('devices.decommissioned_at', 'is', null)
@@ -72,17 +76,27 @@ export function toPlanDevice(
     firmware_version: string | null;
     tag_value: string | null;
     busy_with: string | null;
+    offline_after_ms: number | string | null;
+    abandoned_after_ms: number | string | null;
   },
   tagKey: string | null,
   ctx: TimeContext,
 ): PlanDevice {
+  const offlineAfterMs = r.offline_after_ms === null ? null : Number(r.offline_after_ms);
+  const own = thresholdsOf(
+    {
+      offlineAfterMs,
+      abandonedAfterMs: r.abandoned_after_ms === null ? null : Number(r.abandoned_after_ms),
+    },
+    ctx.thresholds,
+  );
   return {
     id: r.id,
     status: deviceStatus(
       r.last_seen === null ? null : Number(r.last_seen),
       r.decommissioned_at === null ? null : Number(r.decommissioned_at),
       ctx.now,
-      ctx.thresholds,
+      own,
     ),
     lastSeen: r.last_seen === null ? null : Number(r.last_seen),
     timezone: r.timezone,
@@ -90,6 +104,7 @@ export function toPlanDevice(
     firmwareVersion: r.firmware_version,
     tagValue: tagKey === null ? null : r.tag_value,
     busyWith: r.busy_with,
+    offlineAfterMs,
   };
 }
 

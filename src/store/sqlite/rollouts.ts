@@ -30,6 +30,8 @@ type PlanRow = [
   firmware_version: string | null,
   tag_value: string | null,
   busy_with: string | null,
+  offline_after_ms: number | null,
+  abandoned_after_ms: number | null,
   waiting: 0 | 1,
 ];
 
@@ -93,9 +95,11 @@ export class SqliteRollouts implements RolloutRows {
         firmware_version: row[5],
         tag_value: row[6],
         busy_with: row[7],
+        offline_after_ms: row[8],
+        abandoned_after_ms: row[9],
       };
       devices.push(toPlanDevice(r, tagKey, ctx));
-      if (row[8] === 1) waiting.add(r.id);
+      if (row[10] === 1) waiting.add(r.id);
     }
     return { devices, waiting };
   }
