@@ -165,6 +165,35 @@ run('Mender device API', () => {
     expect(answer.statusCode, answer.body).toBe(200);
   });
 
+  it("is judged by a connectivity class of client=mender: the client keeps its own poll interval, the server the class's thresholds", async () => {
+    t = await testApp();
+    const { id, token } = await enrolled(client('SN-hourly'));
+    const set = await t.app.inject({
+      method: 'PUT',
+      url: '/api/v1/connectivity-classes/mender-hourly',
+      headers: t.admin,
+      payload: {
+        match: { tag: { key: 'client', value: 'mender' } },
+        heartbeat_interval: '1h',
+        offline_after: '3h',
+        abandoned_after: '30d',
+      },
+    });
+    expect(set.statusCode, set.body).toBe(201);
+    const check = await device(token, 'POST', '/v2/deployments/device/deployments/next', {
+      device_provides: { artifact_name: 'app-v0', device_type: 'fleetd-dev' },
+    });
+    expect(check.statusCode).toBe(204);
+    // An hourly poll (UpdatePollIntervalSeconds: 3600) is not offline after the server's 10 min.
+    t.clock.advance(50 * 60_000);
+    expect((await operator('GET', `/devices/${id}`)).json()).toMatchObject({
+      status: 'online',
+      connectivity_class: { name: 'mender-hourly', heartbeat_interval_sec: 3600, offline_after_sec: 10_800 },
+    });
+    t.clock.advance(3 * 3_600_000);
+    expect((await operator('GET', `/devices/${id}`)).json().status).toBe('offline');
+  });
+
   it('offers a deployment on every form of the update check, serves the signed link, and maps statuses (204)', async () => {
     t = await testApp();
     const uploaded = await upload(

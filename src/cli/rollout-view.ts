@@ -91,7 +91,7 @@ export function healthGateLines(spec: PlanJson['spec']): string[] {
     if (!h) return [];
     const parts = [
       `watched ${h.soak} after updating`,
-      `dark after ${h.dark_after ?? 'the offline threshold'} without a heartbeat`,
+      `dark after ${h.dark_after ?? "each device's offline threshold"} without a heartbeat`,
     ];
     if (h.max_reboots !== undefined) parts.push(`at most ${h.max_reboots} reboots`);
     if (h.max_app_crashes !== undefined) parts.push(`at most ${h.max_app_crashes} app crashes`);

@@ -121,7 +121,7 @@ const PhaseSchema = Type.Object(
           soak: Duration('Each updated device is watched this long after its update', DURATION_LIMITS.wait),
           dark_after: Type.Optional(
             Duration(
-              'Silent this long after updating = went dark (default: the offline threshold)',
+              "Silent this long after updating = went dark (default: each device's offline threshold, its connectivity class's or the server's)",
               DURATION_LIMITS.wait,
             ),
           ),
