@@ -229,6 +229,14 @@ export class SqlConfig implements ConfigStore {
   ): Promise<{ released: number; staged: StagedConfigRecord }> {
     return this.s.db.transaction().execute(async (trx) => {
       const row = await mustBeStaged(trx, name, version, scope);
+      if (selection.deviceId !== undefined) {
+        const device = await trx
+          .selectFrom('devices')
+          .select('id')
+          .where('id', '=', selection.deviceId)
+          .executeTakeFirst();
+        if (!device) throw new FleetError('DEVICE_NOT_FOUND', `device ${selection.deviceId} does not exist`);
+      }
       const parts: FilterNode[] = [];
       const reach = reachOf(row);
       if (reach) parts.push(reach);
