@@ -222,7 +222,7 @@ function registerStaged(config: Command, ctx: Ctx): void {
       const d = await ctx.client().request<Static<typeof StagedConfigJson>>('DELETE', `${path(name)}/staged`);
       if (ctx.format() === 'json') return printJson(d);
       console.log(
-        `${d.name}: staged version ${d.version} dropped; ${d.progress.released} device${d.progress.released === 1 ? '' : 's'} go back`,
+        `${d.name}: staged version ${d.version} dropped; ${d.progress.released} device${d.progress.released === 1 ? ' goes' : 's go'} back to the current version`,
       );
     });
 }
