@@ -3,7 +3,9 @@
  * device's desired configuration is resolved into `device_config` (version and hash) so that drift, and the
  * `config.drift` filter, is a comparison of two columns. Resolution runs for every device when a document is set or
  * removed, and for a heartbeat batch's devices on each heartbeat (a tag edit or a new device is so caught at the
- * device's next heartbeat). A row is written only when what a device should hold changed.
+ * device's next heartbeat). A row is written only when what a device should hold changed. A document's staged
+ * version (`config_staged`) is a source only for the devices it was released to (`config_releases`), in place of
+ * the current version; promoting it makes it the current version, dropping it sends those devices back.
  */
 import {
   type ConfigSource,
