@@ -54,6 +54,7 @@ const END_TO_END = [
   'test/cli-rehearse.test.ts',
   'test/cli-groups.test.ts',
   'test/config-e2e.test.ts',
+  'test/config-staged-e2e.test.ts',
   'test/agent-consent-e2e.test.ts',
   'test/agent-health-gate-e2e.test.ts',
   'test/agent-tuf-migration-e2e.test.ts',

@@ -64,7 +64,7 @@ it('refuses a document no device should get, before writing anything', async () 
   }
   const unknown = await call(t.admin, 'PUT', '/api/v1/config/x', { document: {}, device: 'nope' });
   expect(unknown.statusCode).toBe(404);
-  expect((await call(t.admin, 'GET', '/api/v1/config')).json()).toEqual({ documents: [] });
+  expect((await call(t.admin, 'GET', '/api/v1/config')).json()).toEqual({ documents: [], staged: [] });
   const events = await t.store.listEvents({ after: 0, limit: 100 });
   expect(events.filter((e) => e.type.startsWith('config.'))).toEqual([]);
 });
@@ -85,7 +85,7 @@ it('lets viewers read and operators write, each within its scope', async () => {
 
   // The scoped operator neither sees nor changes the admin's document; its own applies within its scope.
   const west = bearer(tokens.west);
-  expect((await call(west, 'GET', '/api/v1/config')).json()).toEqual({ documents: [] });
+  expect((await call(west, 'GET', '/api/v1/config')).json()).toEqual({ documents: [], staged: [] });
   expect((await call(west, 'DELETE', '/api/v1/config/base')).statusCode).toBe(404);
   expect((await call(west, 'PUT', '/api/v1/config/base', { document: {} })).statusCode).toBe(403);
   expect(

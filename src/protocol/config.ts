@@ -54,6 +54,12 @@ export const SetConfigBody = Type.Object(
       }),
     ),
     device: Type.Optional(DeviceId),
+    staged: Type.Optional(
+      Type.Boolean({
+        description:
+          'Stage the version instead: no device gets it until it is released to it (POST /config/{name}/release) or promoted',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -72,11 +78,99 @@ const ConfigSummaryFields = {
 };
 export const ConfigSummary = Type.Object(ConfigSummaryFields);
 export const ConfigDocumentJson = Type.Object({ ...ConfigSummaryFields, document: JsonDocument });
-export const ConfigList = Type.Object({ documents: Type.Array(ConfigSummary) });
+const StagedProgressJson = Type.Object({
+  released: Type.Integer({ description: 'Devices it was released to' }),
+  applied: Type.Integer({ description: 'Of those, reported applied on the configuration holding it' }),
+  failed: Type.Integer({ description: 'Of those, reported failed on it' }),
+  pending: Type.Integer({ description: 'Of those, not reported on it yet' }),
+});
+const StagedSummaryFields = {
+  name: Type.String(),
+  version: Type.Integer({ description: 'The staged version' }),
+  current_version: Nullable(
+    Type.Integer({ description: 'The version every other device keeps; null before the first promotion' }),
+  ),
+  hash: Type.String(),
+  target: ConfigSummaryFields.target,
+  filter: Nullable(Type.String()),
+  device_id: Nullable(Type.String()),
+  scope: Nullable(Type.String()),
+  staged_at: Type.String({ format: 'date-time' }),
+  staged_by: Type.String(),
+  progress: StagedProgressJson,
+};
+export const StagedSummary = Type.Object(StagedSummaryFields);
+export const StagedConfigJson = Type.Object({ ...StagedSummaryFields, document: JsonDocument });
+export const ConfigList = Type.Object({
+  documents: Type.Array(ConfigSummary),
+  staged: Type.Array(StagedSummary, { description: 'Staged versions, not yet promoted' }),
+});
 export const SetConfigReply = Type.Object({
   document: ConfigDocumentJson,
   changed: Type.Boolean({ description: 'False when the same content and target were set again' }),
+  staged: Type.Boolean({ description: 'The version was staged, not set' }),
 });
+
+export const ReleaseConfigBody = Type.Object(
+  {
+    version: Type.Integer({ minimum: 1, description: 'The staged version, as a check the view is current' }),
+    filter: Type.Optional(
+      Type.String({ maxLength: 4096, description: 'Only the devices of this filter (within its target)' }),
+    ),
+    device: Type.Optional(DeviceId),
+    count: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'At most this many devices, by id' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export const ReleaseConfigReply = Type.Object({
+  released: Type.Integer({ description: 'Devices released to now' }),
+  staged: StagedConfigJson,
+});
+export const PromoteConfigBody = Type.Object(
+  { version: Type.Integer({ minimum: 1, description: 'The staged version' }) },
+  { additionalProperties: false },
+);
+
+interface StagedSource {
+  name: string;
+  version: number;
+  hash: string;
+  document: JsonObject;
+  target: ConfigTarget;
+  scope: string | null;
+  stagedAt: number;
+  stagedBy: string;
+  currentVersion: number | null;
+  progress: { released: number; applied: number; failed: number };
+}
+
+export function stagedSummaryJson(r: StagedSource): Static<typeof StagedSummary> {
+  const { released, applied, failed } = r.progress;
+  return {
+    name: r.name,
+    version: r.version,
+    current_version: r.currentVersion,
+    hash: r.hash,
+    target: r.target.kind,
+    filter: r.target.kind === 'filter' ? r.target.filter : null,
+    device_id: r.target.kind === 'device' ? r.target.deviceId : null,
+    scope: r.scope,
+    staged_at: iso(r.stagedAt)!,
+    staged_by: r.stagedBy,
+    progress: { released, applied, failed, pending: released - applied - failed },
+  };
+}
+
+export const stagedConfigJson = (r: StagedSource): Static<typeof StagedConfigJson> => ({
+  ...stagedSummaryJson(r),
+  document: r.document,
+});
+
+/** A staged version in the shape of a set document (the reply to a staged PUT). */
+export const stagedAsDocumentJson = (r: StagedSource): Static<typeof ConfigDocumentJson> =>
+  configDocumentJson({ ...r, createdAt: r.stagedAt, updatedAt: r.stagedAt, updatedBy: r.stagedBy });
 
 export function configSummaryJson(r: ConfigDocumentSource): Static<typeof ConfigSummary> {
   return {

@@ -1,5 +1,6 @@
 /** The remote-configuration part of the storage port (docs/configuration.md): types and the interface only. */
 import type { ConfigResult, ConfigTarget, JsonObject } from '../core/config-document.js';
+import type { FilterNode } from '../core/filter/index.js';
 import type { TimeContext } from './store.js';
 
 /** A configuration document as stored (docs/configuration.md). */
@@ -21,6 +22,38 @@ export interface NewConfigDocument {
   document: JsonObject;
   target: ConfigTarget;
   scope: string | null;
+}
+
+/**
+ * A document's staged version (docs/configuration.md, "Staged versions"): it reaches only the devices it was
+ * released to until it is promoted. `progress` counts those devices and what they reported on it.
+ */
+export interface StagedConfigRecord {
+  name: string;
+  version: number;
+  hash: string;
+  document: JsonObject;
+  target: ConfigTarget;
+  scope: string | null;
+  stagedAt: number;
+  stagedBy: string;
+  /** The document's current version, which every other device keeps; null for a document not promoted yet. */
+  currentVersion: number | null;
+  progress: StagedProgress;
+}
+
+/** Of the devices a staged version was released to: how many applied it, failed it, or have not reported yet. */
+export interface StagedProgress {
+  released: number;
+  applied: number;
+  failed: number;
+}
+
+/** Which of the devices a staged version reaches to release it to: all, those of a filter, one; at most `count`. */
+export interface ReleaseSelection {
+  filter?: FilterNode;
+  deviceId?: string;
+  count?: number;
 }
 
 /** What a heartbeat answer carries: the desired version and hash, and the document while the device lacks it. */
@@ -60,6 +93,45 @@ export interface ConfigStore {
     ctx: TimeContext,
     actor: string,
   ): Promise<{ document: ConfigDocumentRecord; changed: boolean }>;
+  /**
+   * Stages a version of a document: no device's desired configuration changes until it is released to it. The
+   * same content and target staged again changes nothing; anything else replaces the staged version (its
+   * releases dropped). Setting a document (`set`) drops its staged version.
+   */
+  stage(
+    document: NewConfigDocument,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<{ staged: StagedConfigRecord; changed: boolean }>;
+  staged(name: string): Promise<StagedConfigRecord | undefined>;
+  listStaged(): Promise<StagedConfigRecord[]>;
+  /**
+   * Releases staged version `version` of `name` to the selected devices it reaches that do not hold it yet; they
+   * are resolved at once. NOT_FOUND without a staged version, CONFLICT when another version is staged.
+   */
+  release(
+    name: string,
+    version: number,
+    selection: ReleaseSelection,
+    scope: string | null,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<{ released: number; staged: StagedConfigRecord }>;
+  /** The staged version becomes the document's current version, for every device (errors as for `release`). */
+  promote(
+    name: string,
+    version: number,
+    scope: string | null,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<ConfigDocumentRecord>;
+  /** Drops the staged version: the devices it was released to go back to the current one. */
+  unstage(
+    name: string,
+    scope: string | null,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<StagedConfigRecord | undefined>;
   list(): Promise<ConfigDocumentRecord[]>;
   get(name: string): Promise<ConfigDocumentRecord | undefined>;
   /** Removes a document (FORBIDDEN across scopes as for `set`); undefined when there was none. */

@@ -19,6 +19,7 @@ import { meteredDownloads } from './migration-0038-metered-downloads.js';
 import { sharedWindows } from './migration-0039-shared-windows.js';
 import { connectivityClasses } from './migration-0040-connectivity-classes.js';
 import { director } from './migration-0042-director.js';
+import { configStaged } from './migration-0043-config-staged.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -784,6 +785,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0039_shared_windows': sharedWindows(dialect),
     '0040_connectivity_classes': connectivityClasses(dialect),
     '0042_director': director(dialect),
+    '0043_config_staged': configStaged(dialect),
   };
 }
 

@@ -451,6 +451,8 @@ export interface Database {
   update_deferrals: UpdateDeferralsTable;
   config_documents: ConfigDocumentsTable;
   device_config: DeviceConfigTable;
+  config_staged: ConfigStagedTable;
+  config_releases: ConfigReleasesTable;
   release_variants: ReleaseVariantsTable;
   metered_downloads: MeteredDownloadsTable;
   director_metadata: DirectorMetadataTable;
@@ -574,6 +576,28 @@ export interface ConfigDocumentsTable {
   created_at: number;
   updated_at: number;
   updated_by: string;
+}
+
+/** 0043_config_staged: a document's staged version: set aside until released to devices or promoted. */
+export interface ConfigStagedTable {
+  name: string;
+  version: number;
+  document: string;
+  hash: string;
+  filter: string | null;
+  device_id: string | null;
+  scope: string | null;
+  staged_at: number;
+  staged_by: string;
+}
+
+/** A device a staged version was released to: it resolves that version instead of the document's current one. */
+export interface ConfigReleasesTable {
+  name: string;
+  device_id: string;
+  version: number;
+  released_at: number;
+  released_by: string;
 }
 
 /** A device's desired configuration as last resolved, and what its agent last reported. */

@@ -21,11 +21,18 @@ import {
   configSummaryJson,
   DeviceConfigJson,
   deviceConfigJson,
+  PromoteConfigBody,
+  ReleaseConfigBody,
+  ReleaseConfigReply,
   SetConfigBody,
   SetConfigReply,
+  StagedConfigJson,
+  stagedAsDocumentJson,
+  stagedConfigJson,
+  stagedSummaryJson,
 } from '../../protocol/config.js';
 import { DeviceParams } from '../../protocol/operator-api.js';
-import type { ConfigDocumentRecord } from '../../store/config-store.js';
+import type { ConfigDocumentRecord, StagedConfigRecord } from '../../store/config-store.js';
 import { auditChange } from '../audit/audit-trail.js';
 import { actorOf, authenticateDevice, operatorOf } from '../auth.js';
 import { type ServerContext, timeContext } from '../context.js';
@@ -33,19 +40,20 @@ import { principalOf } from '../principal.js';
 import { mustSeeDevice } from '../scope.js';
 
 /** A document another scope set is, to a scoped principal, not there. */
-function visible(
+function visible<T extends { scope: string | null }>(
   request: FastifyRequest,
-  doc: ConfigDocumentRecord | undefined,
-): ConfigDocumentRecord | undefined {
+  doc: T | undefined,
+): T | undefined {
   const scope = principalOf(request).scope;
   return doc === undefined || scope === null || doc.scope === scope ? doc : undefined;
 }
 
 /** What the audit log keeps of a document: its version, hash and target, never its content (it may hold secrets). */
-function configShown(doc: ConfigDocumentRecord | undefined) {
+function configShown(doc: ConfigDocumentRecord | StagedConfigRecord | undefined) {
   if (doc === undefined) return null;
   const { target } = doc;
   return {
+    ...('stagedAt' in doc ? { staged: true } : {}),
     version: doc.version,
     hash: doc.hash,
     target: target.kind,
@@ -63,7 +71,7 @@ export const configRoutes =
         config: { permission: 'config.write' },
         schema: {
           summary:
-            'Set a configuration document for every device, the devices of a filter or one device; a new version when it changed',
+            'Set a configuration document for every device, the devices of a filter or one device; a new version when it changed. With `staged`, the version is set aside: no device gets it until it is released to it or promoted',
           tags: ['config'],
           params: ConfigParams,
           body: SetConfigBody,
@@ -87,6 +95,16 @@ export const configRoutes =
             : filterText !== ''
               ? { kind: 'filter', filter: filterText }
               : { kind: 'fleet' };
+        if (body.staged === true) {
+          const before = visible(request, await c.store.config.staged(name));
+          const { staged, changed } = await c.store.config.stage(
+            { name, document, target, scope: principalOf(request).scope },
+            timeContext(c),
+            actorOf(operatorOf(request)),
+          );
+          auditChange(request, configShown(before), configShown(staged));
+          return { document: stagedAsDocumentJson(staged), changed, staged: true };
+        }
         const before = visible(request, await c.store.config.get(name));
         const { document: stored, changed } = await c.store.config.set(
           { name, document, target, scope: principalOf(request).scope },
@@ -94,7 +112,7 @@ export const configRoutes =
           actorOf(operatorOf(request)),
         );
         auditChange(request, configShown(before), configShown(stored));
-        return { document: configDocumentJson(stored), changed };
+        return { document: configDocumentJson(stored), changed, staged: false };
       },
     );
 
@@ -110,7 +128,11 @@ export const configRoutes =
       },
       async (request) => {
         const all = await c.store.config.list();
-        return { documents: all.filter((d) => visible(request, d)).map(configSummaryJson) };
+        const staged = await c.store.config.listStaged();
+        return {
+          documents: all.filter((d) => visible(request, d)).map(configSummaryJson),
+          staged: staged.filter((d) => visible(request, d)).map(stagedSummaryJson),
+        };
       },
     );
 
@@ -157,6 +179,121 @@ export const configRoutes =
         if (!removed) throw new FleetError('NOT_FOUND', `no configuration ${name}`);
         auditChange(request, configShown(removed), null);
         return configSummaryJson(removed);
+      },
+    );
+
+    const stagedOrFail = async (request: FastifyRequest, name: string) => {
+      const staged = visible(request, await c.store.config.staged(name));
+      if (!staged) throw new FleetError('NOT_FOUND', `configuration ${name} has no staged version`);
+      return staged;
+    };
+
+    app.get(
+      '/config/:name/staged',
+      {
+        config: { permission: 'config.read' },
+        schema: {
+          summary:
+            "A document's staged version with its content, and what the devices it was released to reported",
+          tags: ['config'],
+          params: ConfigParams,
+          response: withErrors({ 200: StagedConfigJson }),
+        },
+      },
+      async (request) => stagedConfigJson(await stagedOrFail(request, request.params.name)),
+    );
+
+    app.post(
+      '/config/:name/release',
+      {
+        config: { permission: 'config.write' },
+        schema: {
+          summary:
+            'Release the staged version to more devices (those of a filter, one device, at most a count): they resolve it in place of the current version at once',
+          tags: ['config'],
+          params: ConfigParams,
+          body: ReleaseConfigBody,
+          response: withErrors({ 200: ReleaseConfigReply }),
+        },
+      },
+      async (request) => {
+        const { body } = request;
+        const name = request.params.name;
+        const filterText = body.filter?.trim() ?? '';
+        if (filterText !== '' && body.device !== undefined) {
+          throw new FleetError('VALIDATION', 'give a filter or a device, not both');
+        }
+        const filter = filterText === '' ? undefined : parseFilter(filterText);
+        if (body.device !== undefined) await mustSeeDevice(c, request, body.device);
+        const before = await stagedOrFail(request, name);
+        const { released, staged } = await c.store.config.release(
+          name,
+          body.version,
+          {
+            ...(filter ? { filter } : {}),
+            ...(body.device !== undefined ? { deviceId: body.device } : {}),
+            ...(body.count !== undefined ? { count: body.count } : {}),
+          },
+          principalOf(request).scope,
+          timeContext(c),
+          actorOf(operatorOf(request)),
+        );
+        auditChange(request, { released: before.progress.released }, { released: staged.progress.released });
+        return { released, staged: stagedConfigJson(staged) };
+      },
+    );
+
+    app.post(
+      '/config/:name/promote',
+      {
+        config: { permission: 'config.write' },
+        schema: {
+          summary: "Make the staged version the document's current version, for every device",
+          tags: ['config'],
+          params: ConfigParams,
+          body: PromoteConfigBody,
+          response: withErrors({ 200: ConfigDocumentJson }),
+        },
+      },
+      async (request) => {
+        const name = request.params.name;
+        const staged = await stagedOrFail(request, name);
+        const before = visible(request, await c.store.config.get(name));
+        const promoted = await c.store.config.promote(
+          name,
+          request.body.version,
+          principalOf(request).scope,
+          timeContext(c),
+          actorOf(operatorOf(request)),
+        );
+        auditChange(request, configShown(before ?? staged), configShown(promoted));
+        return configDocumentJson(promoted);
+      },
+    );
+
+    app.delete(
+      '/config/:name/staged',
+      {
+        config: { permission: 'config.write' },
+        schema: {
+          summary: 'Drop the staged version: the devices it was released to go back to the current version',
+          tags: ['config'],
+          params: ConfigParams,
+          response: withErrors({ 200: StagedConfigJson }),
+        },
+      },
+      async (request) => {
+        const name = request.params.name;
+        await stagedOrFail(request, name);
+        const dropped = await c.store.config.unstage(
+          name,
+          principalOf(request).scope,
+          timeContext(c),
+          actorOf(operatorOf(request)),
+        );
+        if (!dropped) throw new FleetError('NOT_FOUND', `configuration ${name} has no staged version`);
+        auditChange(request, configShown(dropped), null);
+        return stagedConfigJson(dropped);
       },
     );
 

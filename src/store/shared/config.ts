@@ -3,7 +3,9 @@
  * device's desired configuration is resolved into `device_config` (version and hash) so that drift, and the
  * `config.drift` filter, is a comparison of two columns. Resolution runs for every device when a document is set or
  * removed, and for a heartbeat batch's devices on each heartbeat (a tag edit or a new device is so caught at the
- * device's next heartbeat). A row is written only when what a device should hold changed.
+ * device's next heartbeat). A row is written only when what a device should hold changed. A document's staged
+ * version (`config_staged`) is a source only for the devices it was released to (`config_releases`), in place of
+ * the current version; promoting it makes it the current version, dropping it sends those devices back.
  */
 import {
   type ConfigSource,
@@ -25,8 +27,11 @@ import type {
   ConfigStore,
   DeviceConfigState,
   NewConfigDocument,
+  ReleaseSelection,
+  StagedConfigRecord,
+  StagedProgress,
 } from '../config-store.js';
-import type { ConfigDocumentsTable, DeviceConfigTable } from '../schema.js';
+import type { ConfigDocumentsTable, ConfigStagedTable, DeviceConfigTable } from '../schema.js';
 import type { NewEvent, TimeContext } from '../store.js';
 import { type Db, INSERT_CHUNK, insertEvents } from './events.js';
 import { compileFilter } from './filter-sql.js';
@@ -34,7 +39,8 @@ import { compileFilter } from './filter-sql.js';
 /** Devices resolved per round when every device is (a document set or removed). */
 const RESOLVE_PAGE = 1_000;
 
-type DocumentMeta = Omit<ConfigDocumentsTable, 'document'>;
+/** A document's current version, or its staged one (`staged`), which reaches only the devices released to. */
+type DocumentMeta = Omit<ConfigDocumentsTable, 'document'> & { staged: boolean };
 type DesiredValues = Pick<DeviceConfigTable, 'desired_version' | 'desired_hash' | 'desired_at'>;
 
 const event = (type: string, deviceId: string | null, at: number, actor: string, data: object): NewEvent => ({
@@ -90,7 +96,7 @@ function stateOf(deviceId: string, row: DeviceConfigTable | undefined): DeviceCo
 }
 
 /** The devices a document reaches: its target within the scope it was set under; undefined is every device. */
-function reachOf(meta: DocumentMeta): FilterNode | undefined {
+function reachOf(meta: Pick<DocumentMeta, 'scope' | 'filter' | 'device_id'>): FilterNode | undefined {
   const parts: FilterNode[] = [];
   // A stored filter or scope that no longer parses (the language changed under it) reaches no device.
   const parsed = (text: string): FilterNode =>
@@ -116,27 +122,8 @@ export class SqlConfig implements ConfigStore {
         .selectAll()
         .where('name', '=', doc.name)
         .executeTakeFirst();
-      if (existing) mustShareScope(existing, doc.scope);
-      else {
-        const { n } = await trx
-          .selectFrom('config_documents')
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .executeTakeFirstOrThrow();
-        if (Number(n) >= MAX_CONFIG_DOCUMENTS) {
-          throw new FleetError(
-            'CONFLICT',
-            `at most ${MAX_CONFIG_DOCUMENTS} configuration documents; remove one first`,
-          );
-        }
-      }
-      if (doc.target.kind === 'device') {
-        const device = await trx
-          .selectFrom('devices')
-          .select('id')
-          .where('id', '=', doc.target.deviceId)
-          .executeTakeFirst();
-        if (!device) throw new FleetError('DEVICE_NOT_FOUND', `device ${doc.target.deviceId} does not exist`);
-      }
+      const staged = await stagedRow(trx, doc.name);
+      await checkRoom(trx, doc, existing ?? staged);
       const hash = desiredConfig([
         { name: doc.name, version: 0, target: 'fleet', document: doc.document },
       ])!.hash;
@@ -149,9 +136,11 @@ export class SqlConfig implements ConfigStore {
         existing.device_id === deviceId &&
         existing.scope === doc.scope;
       if (same) return { document: recordOf(existing), changed: false };
+      // Set outright, a document leaves its staged version behind: the new version supersedes it everywhere.
+      if (staged) await trx.deleteFrom('config_staged').where('name', '=', doc.name).execute();
       const row: ConfigDocumentsTable = {
         name: doc.name,
-        version: (existing?.version ?? 0) + 1,
+        version: Math.max(existing?.version ?? 0, staged?.version ?? 0) + 1,
         document: JSON.stringify(doc.document),
         hash,
         filter,
@@ -169,6 +158,215 @@ export class SqlConfig implements ConfigStore {
       await this.resolveAll(trx, ctx);
       return { document: recordOf(row), changed: true };
     });
+  }
+
+  stage(
+    doc: NewConfigDocument,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<{ staged: StagedConfigRecord; changed: boolean }> {
+    return this.s.db.transaction().execute(async (trx) => {
+      const existing = await trx
+        .selectFrom('config_documents')
+        .selectAll()
+        .where('name', '=', doc.name)
+        .executeTakeFirst();
+      const before = await stagedRow(trx, doc.name);
+      await checkRoom(trx, doc, existing ?? before);
+      const hash = desiredConfig([
+        { name: doc.name, version: 0, target: 'fleet', document: doc.document },
+      ])!.hash;
+      const filter = doc.target.kind === 'filter' ? doc.target.filter : null;
+      const deviceId = doc.target.kind === 'device' ? doc.target.deviceId : null;
+      const same =
+        before !== undefined &&
+        before.hash === hash &&
+        before.filter === filter &&
+        before.device_id === deviceId &&
+        before.scope === doc.scope;
+      if (same) return { staged: await this.stagedRecord(trx, before), changed: false };
+      const row: ConfigStagedTable = {
+        name: doc.name,
+        version: Math.max(existing?.version ?? 0, before?.version ?? 0) + 1,
+        document: JSON.stringify(doc.document),
+        hash,
+        filter,
+        device_id: deviceId,
+        scope: doc.scope,
+        staged_at: ctx.now,
+        staged_by: actor,
+      };
+      if (before) {
+        // A new staged version starts with no device: the previous one's devices go back to the current version.
+        await trx.deleteFrom('config_releases').where('name', '=', doc.name).execute();
+        await trx.updateTable('config_staged').set(row).where('name', '=', doc.name).execute();
+      } else await trx.insertInto('config_staged').values(row).execute();
+      await insertEvents(trx, [
+        event('config.staged', deviceId, ctx.now, actor, { name: doc.name, version: row.version, hash }),
+      ]);
+      if (before) await this.resolveAll(trx, ctx);
+      return { staged: await this.stagedRecord(trx, row), changed: true };
+    });
+  }
+
+  async staged(name: string): Promise<StagedConfigRecord | undefined> {
+    const row = await stagedRow(this.s.db, name);
+    return row && this.stagedRecord(this.s.db, row);
+  }
+
+  async listStaged(): Promise<StagedConfigRecord[]> {
+    const rows = await this.s.db.selectFrom('config_staged').selectAll().orderBy('name').execute();
+    const records: StagedConfigRecord[] = [];
+    for (const row of rows) records.push(await this.stagedRecord(this.s.db, row));
+    return records;
+  }
+
+  release(
+    name: string,
+    version: number,
+    selection: ReleaseSelection,
+    scope: string | null,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<{ released: number; staged: StagedConfigRecord }> {
+    return this.s.db.transaction().execute(async (trx) => {
+      const row = await mustBeStaged(trx, name, version, scope);
+      if (selection.deviceId !== undefined) {
+        const device = await trx
+          .selectFrom('devices')
+          .select('id')
+          .where('id', '=', selection.deviceId)
+          .executeTakeFirst();
+        if (!device) throw new FleetError('DEVICE_NOT_FOUND', `device ${selection.deviceId} does not exist`);
+      }
+      const parts: FilterNode[] = [];
+      const reach = reachOf(row);
+      if (reach) parts.push(reach);
+      if (selection.filter) parts.push(selection.filter);
+      if (selection.deviceId !== undefined)
+        parts.push({ kind: 'text', field: 'id', values: [selection.deviceId], glob: false });
+      let q = trx
+        .selectFrom('devices')
+        .select('id')
+        .where('decommissioned_at', 'is', null)
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('config_releases')
+                .select('config_releases.device_id')
+                .whereRef('config_releases.device_id', '=', 'devices.id')
+                .where('config_releases.name', '=', name),
+            ),
+          ),
+        )
+        .orderBy('id');
+      if (parts.length > 0) {
+        const where: FilterNode = parts.length === 1 ? parts[0]! : { kind: 'and', children: parts };
+        q = q.where((eb) => compileFilter(eb, where, ctx));
+      }
+      if (selection.count !== undefined) q = q.limit(selection.count);
+      const ids = (await q.execute()).map((r) => r.id);
+      for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
+        await trx
+          .insertInto('config_releases')
+          .values(
+            ids.slice(i, i + INSERT_CHUNK).map((device_id) => ({
+              name,
+              device_id,
+              version,
+              released_at: ctx.now,
+              released_by: actor,
+            })),
+          )
+          .execute();
+      }
+      if (ids.length > 0) {
+        await insertEvents(trx, [
+          event('config.released', row.device_id, ctx.now, actor, { name, version, devices: ids.length }),
+        ]);
+        await this.resolve(trx, ids, new DocumentCache(trx, await this.metas(trx)), ctx);
+      }
+      return { released: ids.length, staged: await this.stagedRecord(trx, row) };
+    });
+  }
+
+  promote(
+    name: string,
+    version: number,
+    scope: string | null,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<ConfigDocumentRecord> {
+    return this.s.db.transaction().execute(async (trx) => {
+      const staged = await mustBeStaged(trx, name, version, scope);
+      const existing = await trx
+        .selectFrom('config_documents')
+        .selectAll()
+        .where('name', '=', name)
+        .executeTakeFirst();
+      const { staged_at, staged_by, ...rest } = staged;
+      const row: ConfigDocumentsTable = {
+        ...rest,
+        created_at: existing ? Number(existing.created_at) : ctx.now,
+        updated_at: ctx.now,
+        updated_by: actor,
+      };
+      if (existing) await trx.updateTable('config_documents').set(row).where('name', '=', name).execute();
+      else await trx.insertInto('config_documents').values(row).execute();
+      await trx.deleteFrom('config_staged').where('name', '=', name).execute();
+      await insertEvents(trx, [
+        event('config.set', row.device_id, ctx.now, actor, {
+          name,
+          version,
+          hash: row.hash,
+          promoted: true,
+        }),
+      ]);
+      await this.resolveAll(trx, ctx);
+      return recordOf(row);
+    });
+  }
+
+  unstage(
+    name: string,
+    scope: string | null,
+    ctx: TimeContext,
+    actor: string,
+  ): Promise<StagedConfigRecord | undefined> {
+    return this.s.db.transaction().execute(async (trx) => {
+      const row = await stagedRow(trx, name);
+      if (!row) return undefined;
+      mustShareScope(row, scope);
+      const record = await this.stagedRecord(trx, row);
+      await trx.deleteFrom('config_staged').where('name', '=', name).execute();
+      await insertEvents(trx, [
+        event('config.unstaged', row.device_id, ctx.now, actor, { name, version: row.version }),
+      ]);
+      if (record.progress.released > 0) await this.resolveAll(trx, ctx);
+      return record;
+    });
+  }
+
+  /** The staged row with the document's current version and what the devices it was released to reported. */
+  private async stagedRecord(db: Db, row: ConfigStagedTable): Promise<StagedConfigRecord> {
+    const current = await db
+      .selectFrom('config_documents')
+      .select('version')
+      .where('name', '=', row.name)
+      .executeTakeFirst();
+    return {
+      name: row.name,
+      version: row.version,
+      hash: row.hash,
+      document: JSON.parse(row.document) as JsonObject,
+      target: targetOf(row),
+      scope: row.scope,
+      stagedAt: Number(row.staged_at),
+      stagedBy: row.staged_by,
+      currentVersion: current?.version ?? null,
+      progress: await progressOf(db, row.name, row.version),
+    };
   }
 
   async list(): Promise<ConfigDocumentRecord[]> {
@@ -200,6 +398,7 @@ export class SqlConfig implements ConfigStore {
       if (!existing) return undefined;
       mustShareScope(existing, scope);
       await trx.deleteFrom('config_documents').where('name', '=', name).execute();
+      await trx.deleteFrom('config_staged').where('name', '=', name).execute();
       await insertEvents(trx, [
         event('config.removed', existing.device_id, ctx.now, actor, { name, version: existing.version }),
       ]);
@@ -302,8 +501,8 @@ export class SqlConfig implements ConfigStore {
     });
   }
 
-  private metas(db: Db): Promise<DocumentMeta[]> {
-    return db
+  private async metas(db: Db): Promise<DocumentMeta[]> {
+    const current = await db
       .selectFrom('config_documents')
       .select([
         'name',
@@ -318,6 +517,57 @@ export class SqlConfig implements ConfigStore {
       ])
       .orderBy('name')
       .execute();
+    const staged = await db
+      .selectFrom('config_staged')
+      .select(['name', 'version', 'hash', 'filter', 'device_id', 'scope', 'staged_at', 'staged_by'])
+      .orderBy('name')
+      .execute();
+    return [
+      ...current.map((m) => ({ ...m, staged: false })),
+      ...staged.map(({ staged_at, staged_by, ...m }) => ({
+        ...m,
+        created_at: staged_at,
+        updated_at: staged_at,
+        updated_by: staged_by,
+        staged: true,
+      })),
+    ];
+  }
+
+  /**
+   * A staged version is a device's source only where it was released to the device; there it takes the place of
+   * the document's current version.
+   */
+  private async keepReleased(
+    trx: Db,
+    chunk: readonly string[],
+    metas: readonly DocumentMeta[],
+    sourcesOf: Map<string, DocumentMeta[]>,
+  ): Promise<void> {
+    const staged = metas.filter((m) => m.staged);
+    if (staged.length === 0) return;
+    const rows = await trx
+      .selectFrom('config_releases')
+      .select(['name', 'device_id', 'version'])
+      .where('device_id', 'in', [...chunk])
+      .where(
+        'name',
+        'in',
+        staged.map((m) => m.name),
+      )
+      .execute();
+    const released = new Set(rows.map((r) => `${r.device_id}\n${r.name}@${r.version}`));
+    for (const id of chunk) {
+      const sources = sourcesOf.get(id);
+      if (!sources) continue;
+      const holds = new Set(
+        sources.filter((m) => m.staged && released.has(`${id}\n${m.name}@${m.version}`)).map((m) => m.name),
+      );
+      sourcesOf.set(
+        id,
+        sources.filter((m) => (m.staged ? holds.has(m.name) : !holds.has(m.name))),
+      );
+    }
   }
 
   /** Every device, a page at a time: what a changed document changes. */
@@ -363,6 +613,7 @@ export class SqlConfig implements ConfigStore {
               ).map((r) => r.id);
         for (const id of matched) sourcesOf.get(id)?.push(meta);
       }
+      await this.keepReleased(trx, chunk, metas, sourcesOf);
     }
     const existing = new Map<string, DeviceConfigTable>();
     for (let i = 0; i < deviceIds.length; i += INSERT_CHUNK) {
@@ -436,6 +687,89 @@ const emptyRow = (deviceId: string): DeviceConfigTable => ({
   reported_at: null,
 });
 
+const stagedRow = (db: Db, name: string): Promise<ConfigStagedTable | undefined> =>
+  db.selectFrom('config_staged').selectAll().where('name', '=', name).executeTakeFirst();
+
+/** The staged version of `name`, which must be `version` (the operator's view is not out of date). */
+async function mustBeStaged(
+  db: Db,
+  name: string,
+  version: number,
+  scope: string | null,
+): Promise<ConfigStagedTable> {
+  const row = await stagedRow(db, name);
+  if (!row) throw new FleetError('NOT_FOUND', `configuration ${name} has no staged version`);
+  mustShareScope(row, scope);
+  if (row.version !== version) {
+    throw new FleetError(
+      'CONFLICT',
+      `configuration ${name}: version ${row.version} is staged, not ${version}`,
+    );
+  }
+  return row;
+}
+
+/**
+ * Before a document or a staged version is written: a scoped setter changes only its own scope's, a new name
+ * must fit under the fleet's limit, a device target must exist.
+ */
+async function checkRoom(
+  trx: Db,
+  doc: NewConfigDocument,
+  existing: Pick<ConfigDocumentsTable, 'name' | 'scope'> | undefined,
+): Promise<void> {
+  if (existing) mustShareScope(existing, doc.scope);
+  else {
+    const names = new Set([
+      ...(await trx.selectFrom('config_documents').select('name').execute()).map((r) => r.name),
+      ...(await trx.selectFrom('config_staged').select('name').execute()).map((r) => r.name),
+    ]);
+    if (names.size >= MAX_CONFIG_DOCUMENTS) {
+      throw new FleetError(
+        'CONFLICT',
+        `at most ${MAX_CONFIG_DOCUMENTS} configuration documents; remove one first`,
+      );
+    }
+  }
+  if (doc.target.kind === 'device') {
+    const device = await trx
+      .selectFrom('devices')
+      .select('id')
+      .where('id', '=', doc.target.deviceId)
+      .executeTakeFirst();
+    if (!device) throw new FleetError('DEVICE_NOT_FOUND', `device ${doc.target.deviceId} does not exist`);
+  }
+}
+
+/**
+ * What the devices a staged version was released to reported on the configuration they now hold (which includes
+ * it): applied or failed on their desired hash; the rest have not reported yet.
+ */
+async function progressOf(db: Db, name: string, version: number): Promise<StagedProgress> {
+  const rows = await db
+    .selectFrom('config_releases')
+    .leftJoin('device_config', 'device_config.device_id', 'config_releases.device_id')
+    .select(['device_config.result', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('config_releases.name', '=', name)
+    .where('config_releases.version', '=', version)
+    .where((eb) =>
+      eb.or([
+        eb('device_config.result_hash', 'is', null),
+        eb('device_config.result_hash', '=', eb.ref('device_config.desired_hash')),
+      ]),
+    )
+    .groupBy('device_config.result')
+    .execute();
+  const released = await db
+    .selectFrom('config_releases')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('name', '=', name)
+    .where('version', '=', version)
+    .executeTakeFirstOrThrow();
+  const of = (result: string) => Number(rows.find((r) => r.result === result)?.n ?? 0);
+  return { released: Number(released.n), applied: of('applied'), failed: of('failed') };
+}
+
 /** A scoped principal changes only the documents set under its own scope; an unscoped one changes any. */
 function mustShareScope(existing: Pick<ConfigDocumentsTable, 'name' | 'scope'>, scope: string | null): void {
   if (scope !== null && existing.scope !== scope) {
@@ -469,17 +803,19 @@ class DocumentCache {
     const key = desiredVersion(sources.map(sourceKey));
     if (this.merged.has(key)) return this.merged.get(key);
     if (this.bodies === undefined) {
-      const rows = await this.db
+      const names = [...new Set(this.metas.map((m) => m.name))];
+      const current = await this.db
         .selectFrom('config_documents')
         .select(['name', 'version', 'document'])
-        .where(
-          'name',
-          'in',
-          this.metas.map((m) => m.name),
-        )
+        .where('name', 'in', names)
+        .execute();
+      const staged = await this.db
+        .selectFrom('config_staged')
+        .select(['name', 'version', 'document'])
+        .where('name', 'in', names)
         .execute();
       this.bodies = new Map(
-        rows.map((r) => [`${r.name}@${r.version}`, JSON.parse(r.document) as JsonObject]),
+        [...current, ...staged].map((r) => [`${r.name}@${r.version}`, JSON.parse(r.document) as JsonObject]),
       );
     }
     const resolved: ConfigSource[] = [];
