@@ -6,7 +6,7 @@
  * another device); refuses director metadata signed by keys the director root does not name.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -20,9 +20,9 @@ import { readTufSigner } from '../src/artifacts/tuf/tuf-keys.js';
 import { initRoot, type RootInitResult } from '../src/artifacts/tuf/tuf-root.js';
 import type { DirectorMetadata } from '../src/store/director-store.js';
 import { type Agent, startAgent } from './support/agents.js';
-import { installDirector } from './support/director.js';
 import { type Operator, operator } from './support/fleet.js';
 import { freePort, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
+import { installDirector, tufDataFolder } from './support/tuf.js';
 
 let server: ServerProcess | undefined;
 let proxy: Server | undefined;
@@ -131,14 +131,8 @@ async function assignAndWait(release: string): Promise<Record<string, unknown>> 
 describe('fleetd agent with --tuf-root and --director-root', () => {
   it('installs a release that the image repository and the director both sign for it', async () => {
     const now = Date.now();
-    const data = tempDir();
     const images = await initRoot({ out: tempDir('fleetd-tuf-ceremony-'), threshold: 1, keys: 1, now });
-    mkdirSync(join(data, 'tuf', 'root'), { recursive: true });
-    mkdirSync(join(data, 'tuf', 'keys'), { recursive: true });
-    copyFileSync(images.rootFile, join(data, 'tuf', 'root', '1.root.json'));
-    for (const [role, file] of Object.entries(images.onlineKeyFiles)) {
-      copyFileSync(file, join(data, 'tuf', 'keys', `${role}.key`));
-    }
+    const data = tufDataFolder(images);
     director = await installDirector(data, now);
     const port = await freePort();
     server = await spawnServer(data, [
