@@ -5,44 +5,16 @@
  * calls went over HTTP: the download must, the status reports must not.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, request, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Agent, startAgent } from './support/agents.js';
 import { eventually } from './support/eventually.js';
 import { type Operator, operator } from './support/fleet.js';
 import { freePort, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
+import { recordingProxy } from './support/recording-proxy.js';
 
 let server: ServerProcess;
 let op: Operator;
 const agents: Agent[] = [];
-
-/** Forwards HTTP to the server and remembers `METHOD path` of each request. */
-async function recordingProxy(target: string): Promise<{ url: string; seen: string[]; close(): void }> {
-  const seen: string[] = [];
-  const upstream = new URL(target);
-  const proxy: Server = createServer((req, res) => {
-    seen.push(`${req.method} ${req.url}`);
-    const forward = request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        path: req.url,
-        method: req.method,
-        headers: req.headers,
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const address = proxy.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return { url: `http://127.0.0.1:${port}`, seen, close: () => proxy.close() };
-}
 
 beforeAll(async () => {
   const data = tempDir();
