@@ -3,32 +3,19 @@
  * "defer" (exit 75) puts a soft update off through the server twice, within the rollout's budget of two; the
  * update is then offered forced, so the agent installs it without asking the hook a third time.
  */
-import { chmodSync, existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Agent, activeVersion, startAgent } from './support/agents.js';
 import { eventually } from './support/eventually.js';
 import { type Operator, operator } from './support/fleet.js';
-import {
-  type AgentProcess,
-  type ServerProcess,
-  spawnAgent,
-  spawnServer,
-  tempDir,
-} from './support/processes.js';
+import { type ServerProcess, spawnServer, tempDir } from './support/processes.js';
 
 let server: ServerProcess;
 let data: string;
 let op: Operator;
-let agent: AgentProcess | undefined;
-let stateDir: string;
+let agent: Agent | undefined;
 let asked: string;
-
-function activeVersion(): string | undefined {
-  const current = join(stateDir, 'current');
-  if (!existsSync(current)) return undefined;
-  const record = join(stateDir, readlinkSync(current), 'release.json');
-  return existsSync(record) ? JSON.parse(readFileSync(record, 'utf8')).version : undefined;
-}
 
 beforeAll(async () => {
   data = tempDir();
@@ -41,11 +28,7 @@ beforeAll(async () => {
     'warn',
   ]);
   op = operator(server.url, data);
-  const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
-  const publicKeyFile = join(tempDir(), 'signing.pub');
-  writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
   await op.upload('name=till-fw&version=2.2.0&hardware=till', Buffer.alloc(100_000, 'till firmware 2.2.0 '));
-  const token = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
 
   // The hook notes each question (the release it was told about) and always defers, for 2 s.
   const dir = tempDir('fleetd-hook-');
@@ -56,39 +39,12 @@ beforeAll(async () => {
     `#!/bin/sh\necho "$FLEETD_RELEASE_NAME@$FLEETD_RELEASE_VERSION $FLEETD_UPDATE_ID" >> "${asked}"\necho 2s\nexit 75\n`,
   );
   chmodSync(hook, 0o755);
-  stateDir = tempDir('fleetd-agent-');
-  agent = spawnAgent([
-    '--server',
-    server.url,
-    '--device-id',
-    'till-1',
-    '--hardware',
-    'till',
-    '--state-dir',
-    stateDir,
-    '--public-key',
-    publicKeyFile,
-    '--enroll-token',
-    token,
-    '--firmware',
-    '2.1.0',
-    '--consent-hook',
-    hook,
-  ]);
-  await eventually(
-    'till online',
-    async () => {
-      // The list, as the other agent tests read it: the device's status as of the last heartbeat written.
-      const d = await op.call<{ devices: Array<{ status: string }> }>(
-        'GET',
-        '/api/v1/devices?filter=id%3Dtill-1',
-      );
-      const status = d.body.devices[0]?.status;
-      if (status !== 'online') throw new Error(`still ${status}\n${agent!.output().slice(-2000)}`);
-      return true;
-    },
-    { timeoutMs: 180_000, intervalMs: 200 },
-  );
+  agent = await startAgent(op, 'till-1', {
+    hardware: 'till',
+    firmware: '2.1.0',
+    flags: ['--consent-hook', hook],
+    online: { timeoutMs: 180_000, intervalMs: 200 },
+  });
 }, 240_000);
 
 afterAll(async () => {
@@ -110,8 +66,8 @@ describe('the consent hook', () => {
     await eventually(
       'the update installed',
       async () => {
-        if (activeVersion() !== '2.2.0')
-          throw new Error(`still ${activeVersion()}\n${agent!.output().slice(-2000)}`);
+        const version = activeVersion(agent!.stateDir);
+        if (version !== '2.2.0') throw new Error(`still ${version}\n${agent!.output().slice(-2000)}`);
         return true;
       },
       { timeoutMs: 180_000, intervalMs: 200 },

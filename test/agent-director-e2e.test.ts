@@ -6,7 +6,7 @@
  * another device); refuses director metadata signed by keys the director root does not name.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -19,21 +19,14 @@ import {
 import { readTufSigner } from '../src/artifacts/tuf/tuf-keys.js';
 import { initRoot, type RootInitResult } from '../src/artifacts/tuf/tuf-root.js';
 import type { DirectorMetadata } from '../src/store/director-store.js';
-import { installDirector } from './support/director.js';
-import { eventually } from './support/eventually.js';
+import { type Agent, startAgent } from './support/agents.js';
 import { type Operator, operator } from './support/fleet.js';
-import {
-  type AgentProcess,
-  freePort,
-  type ServerProcess,
-  spawnAgent,
-  spawnServer,
-  tempDir,
-} from './support/processes.js';
+import { freePort, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
+import { installDirector, tufDataFolder } from './support/tuf.js';
 
 let server: ServerProcess | undefined;
 let proxy: Server | undefined;
-let agent: AgentProcess | undefined;
+let agent: Agent | undefined;
 afterAll(async () => {
   await agent?.kill('SIGKILL');
   await new Promise((resolve) => proxy?.close(resolve) ?? resolve(undefined));
@@ -138,14 +131,8 @@ async function assignAndWait(release: string): Promise<Record<string, unknown>> 
 describe('fleetd agent with --tuf-root and --director-root', () => {
   it('installs a release that the image repository and the director both sign for it', async () => {
     const now = Date.now();
-    const data = tempDir();
     const images = await initRoot({ out: tempDir('fleetd-tuf-ceremony-'), threshold: 1, keys: 1, now });
-    mkdirSync(join(data, 'tuf', 'root'), { recursive: true });
-    mkdirSync(join(data, 'tuf', 'keys'), { recursive: true });
-    copyFileSync(images.rootFile, join(data, 'tuf', 'root', '1.root.json'));
-    for (const [role, file] of Object.entries(images.onlineKeyFiles)) {
-      copyFileSync(file, join(data, 'tuf', 'keys', `${role}.key`));
-    }
+    const data = tufDataFolder(images);
     director = await installDirector(data, now);
     const port = await freePort();
     server = await spawnServer(data, [
@@ -158,41 +145,16 @@ describe('fleetd agent with --tuf-root and --director-root', () => {
     ]);
     op = operator(server.url, data);
     const viaProxy = await startProxy(new URL(server.url));
-    const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
-    const publicKeyFile = join(tempDir(), 'signing.pub');
-    writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
-    const token = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
     await op.upload('name=dir-fw&version=1.0.0&hardware=pos-x200', imageOne);
 
-    const stateDir = tempDir('fleetd-agent-');
-    agent = spawnAgent([
-      '--server',
-      viaProxy,
-      '--device-id',
-      'dir-1',
-      '--hardware',
-      'pos-x200',
-      '--state-dir',
-      stateDir,
-      '--public-key',
-      publicKeyFile,
-      '--tuf-root',
-      images.rootFile,
-      '--director-root',
-      director.rootFile,
-      '--enroll-token',
-      token,
-      '--firmware',
-      '0.9.0',
-    ]);
-    await eventually(
-      'device dir-1 to come online',
-      async () =>
-        (await op!.call<{ status?: string }>('GET', '/api/v1/devices/dir-1')).body.status === 'online',
-    );
+    agent = await startAgent(op, 'dir-1', {
+      serverUrl: viaProxy,
+      firmware: '0.9.0',
+      flags: ['--tuf-root', images.rootFile, '--director-root', director.rootFile],
+    });
     const done = await assignAndWait('dir-fw@1.0.0');
     expect(done.state, agent.output()).toBe('succeeded');
-    const targets = JSON.parse(readFileSync(join(stateDir, 'director', 'targets.json'), 'utf8'));
+    const targets = JSON.parse(readFileSync(join(agent.stateDir, 'director', 'targets.json'), 'utf8'));
     expect(targets.signed.targets['dir-fw@1.0.0'].custom).toEqual({
       device_id: 'dir-1',
       hardware: ['pos-x200'],

@@ -4,21 +4,15 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../src/artifacts/signing.js';
+import { type Agent, type AgentOptions, activeVersion, startAgent } from './support/agents.js';
 import { countingProxy } from './support/counting-proxy.js';
 import { eventually } from './support/eventually.js';
-import { type Operator, operator } from './support/fleet.js';
-import {
-  type AgentProcess,
-  freePort,
-  type ServerProcess,
-  spawnAgent,
-  spawnServer,
-  tempDir,
-} from './support/processes.js';
+import { type Operator, operator, pinnedKeyFile } from './support/fleet.js';
+import { freePort, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
 
 let server: ServerProcess;
 let data: string;
@@ -26,7 +20,7 @@ let op: Operator;
 let port: number;
 let publicKeyFile: string;
 let enrollToken: string;
-const agents: AgentProcess[] = [];
+const agents: Agent[] = [];
 
 beforeAll(async () => {
   data = tempDir();
@@ -40,9 +34,7 @@ beforeAll(async () => {
     'warn',
   ]);
   op = operator(server.url, data);
-  const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
-  publicKeyFile = join(tempDir(), 'signing.pub');
-  writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
+  publicKeyFile = await pinnedKeyFile(op);
   // e2e-hw is imported first, then enrolled by its agent: the token may claim it.
   enrollToken = (
     await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', { claim: 'id = e2e-hw' })
@@ -54,44 +46,12 @@ afterAll(async () => {
   await server.kill();
 });
 
-interface StartedAgent {
-  id: string;
-  stateDir: string;
-  process: AgentProcess;
+/** A device running 2.1.0, enrolled with the token that may claim e2e-hw; online once this resolves. */
+async function device(id: string, options: AgentOptions = {}): Promise<Agent> {
+  const agent = await startAgent(op, id, { publicKeyFile, enrollToken, firmware: '2.1.0', ...options });
+  agents.push(agent);
+  return agent;
 }
-
-function startAgent(
-  id: string,
-  extra: string[] = [],
-  opts: { stateDir?: string; serverUrl?: string } = {},
-): StartedAgent {
-  const stateDir = opts.stateDir ?? tempDir('fleetd-agent-');
-  const process = spawnAgent([
-    '--server',
-    opts.serverUrl ?? server.url,
-    '--device-id',
-    id,
-    '--hardware',
-    'pos-x200',
-    '--state-dir',
-    stateDir,
-    '--public-key',
-    publicKeyFile,
-    '--enroll-token',
-    enrollToken,
-    '--firmware',
-    '2.1.0',
-    ...extra,
-  ]);
-  agents.push(process);
-  return { id, stateDir, process };
-}
-
-const waitForDevice = (id: string) =>
-  eventually(
-    `device ${id} to come online`,
-    async () => (await op.call<{ status?: string }>('GET', `/api/v1/devices/${id}`)).body.status === 'online',
-  );
 
 /** The reports an agent keeps until the server has answered for them (src/agent/outbox.ts). */
 function outboxReports(stateDir: string): Array<{ update_id: string; state: string }> {
@@ -123,12 +83,7 @@ const SUCCESS_EVENTS = [
 ];
 
 /** The version in the active slot; the firmware the device started with while no release was installed. */
-function activeVersion(stateDir: string): string {
-  const current = join(stateDir, 'current');
-  if (!existsSync(current)) return '2.1.0';
-  const record = join(stateDir, readlinkSync(current), 'release.json');
-  return existsSync(record) ? JSON.parse(readFileSync(record, 'utf8')).version : '2.1.0';
-}
+const running = (stateDir: string) => activeVersion(stateDir) ?? '2.1.0';
 
 async function updateEvents(device: string) {
   const r = await op.call<{ events: Array<{ type: string; reason: string }> }>(
@@ -161,12 +116,11 @@ describe('downloads', () => {
 describe('fleetd agent', () => {
   it('installs a good release into the inactive slot and reports succeeded', async () => {
     await op.upload('name=pos-fw&version=2.3.0&hardware=pos-x200', randomBytes(256 * 1024));
-    const agent = startAgent('e2e-good');
-    await waitForDevice('e2e-good');
+    const agent = await device('e2e-good');
     const update = await assign('pos-fw@2.3.0', 'e2e-good');
     const done = await op.waitForUpdate(update, ['succeeded', 'failed', 'rolled_back']);
     expect(done.state).toBe('succeeded');
-    expect(activeVersion(agent.stateDir)).toBe('2.3.0');
+    expect(running(agent.stateDir)).toBe('2.3.0');
     expect((await updateEvents('e2e-good')).map((e) => e.type)).toEqual(SUCCESS_EVENTS);
     // The next heartbeat reports the new firmware.
     await eventually(
@@ -191,50 +145,51 @@ describe('fleetd agent', () => {
     const badKeyFile = join(tempDir(), 'other.pub');
     writeFileSync(badKeyFile, generateKeyPair().publicKeyPem);
 
-    const cases: Array<{ id: string; release: string; extra: string[]; reason: RegExp }> = [
-      { id: 'e2e-tampered', release: 'tampered@2.4.0', extra: [], reason: /sha256 mismatch/ },
+    const cases: Array<{ id: string; release: string; options: AgentOptions; reason: RegExp }> = [
+      { id: 'e2e-tampered', release: 'tampered@2.4.0', options: {}, reason: /sha256 mismatch/ },
       {
         id: 'e2e-badsig',
         release: 'pos-fw@2.3.0',
-        extra: ['--public-key', badKeyFile],
+        options: { publicKeyFile: badKeyFile },
         reason: /signature mismatch/,
       },
       {
         id: 'e2e-hw',
         release: 'pos-fw@2.3.0',
-        extra: ['--hardware', 'pos-x100'],
+        options: { hardware: 'pos-x100' },
         reason: /hardware pos-x100 not in/,
       },
       {
         id: 'e2e-downgrade',
         release: 'downgrade@2.0.0',
-        extra: [],
+        options: {},
         reason: /downgrade 2\.1\.0 → 2\.0\.0 refused|downgrade/,
       },
     ];
-    const started = cases.map((c) => ({ ...c, agent: startAgent(c.id, c.extra) }));
-    for (const c of started) await waitForDevice(c.id);
+    const started = [];
+    for (const c of cases) started.push({ ...c, agent: await device(c.id, c.options) });
     for (const c of started) {
       const update = await assign(c.release, c.id);
       const done = await op.waitForUpdate(update, ['succeeded', 'failed', 'rolled_back']);
       expect(done.state, c.id).toBe('failed');
       expect(done.error, c.id).toMatch(c.reason);
       // Nothing was switched to: the device still runs what it ran.
-      expect(activeVersion(c.agent.stateDir), c.id).toBe('2.1.0');
+      expect(running(c.agent.stateDir), c.id).toBe('2.1.0');
     }
     // Four agent processes, one after another: on a loaded CI machine that outlasts the default 30 s.
   }, 120_000);
 
   it('rolls back automatically when the health check fails, and reports rolled_back', async () => {
     await op.upload('name=unhealthy&version=2.5.0&hardware=pos-x200', randomBytes(4096));
-    const agent = startAgent('e2e-unhealthy', ['--health-cmd', 'exit 3', '--health-deadline', '2s']);
-    await waitForDevice('e2e-unhealthy');
+    const agent = await device('e2e-unhealthy', {
+      flags: ['--health-cmd', 'exit 3', '--health-deadline', '2s'],
+    });
     const update = await assign('unhealthy@2.5.0', 'e2e-unhealthy');
     const done = await op.waitForUpdate(update, ['succeeded', 'failed', 'rolled_back']);
     expect(done.state).toBe('rolled_back');
     expect(done.error).toMatch(/health check failed/);
     // The report goes out first (it is kept until sent, whatever happens next); the switch back follows.
-    await eventually('the previous slot active again', () => activeVersion(agent.stateDir) === '2.1.0', {
+    await eventually('the previous slot active again', () => running(agent.stateDir) === '2.1.0', {
       timeoutMs: 20_000,
     });
   });
@@ -245,19 +200,18 @@ describe('fleetd agent', () => {
     const proxy = await countingProxy(new URL(server.url), 12 * 1024 * 1024);
     try {
       const stateDir = tempDir('fleetd-agent-');
-      let agent = startAgent('e2e-resume', [], { stateDir, serverUrl: proxy.url });
-      await waitForDevice('e2e-resume');
+      const agent = await device('e2e-resume', { stateDir, serverUrl: proxy.url });
       const update = await assign('big@3.0.0', 'e2e-resume');
       await eventually('40 % of the artifact to be downloaded', () => proxy.bytesFromServer() >= size * 0.4, {
         timeoutMs: 60_000,
       });
-      await agent.process.kill('SIGKILL');
+      await agent.kill('SIGKILL');
       const beforeRestart = proxy.bytesFromServer();
       expect(beforeRestart).toBeLessThan(size);
-      agent = startAgent('e2e-resume', [], { stateDir, serverUrl: proxy.url });
+      await device('e2e-resume', { stateDir, serverUrl: proxy.url, online: false });
       const done = await op.waitForUpdate(update, ['succeeded', 'failed', 'rolled_back'], 90_000);
       expect(done.state, JSON.stringify(done)).toBe('succeeded');
-      expect(activeVersion(stateDir)).toBe('3.0.0');
+      expect(running(stateDir)).toBe('3.0.0');
       // All bytes the server sent, across both runs: the artifact once, plus what was in flight at the kill
       // and the small protocol traffic; far less than a second full download.
       const total = proxy.bytesFromServer();
@@ -271,8 +225,9 @@ describe('fleetd agent', () => {
 
   it('keeps reports while the server is down and delivers them once, in order, when it is back', async () => {
     await op.upload('name=slowcheck&version=2.6.0&hardware=pos-x200', randomBytes(4096));
-    const agent = startAgent('e2e-outage', ['--health-cmd', 'sleep 4', '--health-deadline', '20s']);
-    await waitForDevice('e2e-outage');
+    const agent = await device('e2e-outage', {
+      flags: ['--health-cmd', 'sleep 4', '--health-deadline', '20s'],
+    });
     const update = await assign('slowcheck@2.6.0', 'e2e-outage');
     await op.waitForUpdate(update, ['verifying']);
     await server.kill('SIGKILL');
@@ -292,7 +247,7 @@ describe('fleetd agent', () => {
     ]);
     const done = await op.waitForUpdate(update, ['succeeded', 'failed', 'rolled_back'], 60_000);
     expect(done.state).toBe('succeeded');
-    expect(activeVersion(agent.stateDir)).toBe('2.6.0');
+    expect(running(agent.stateDir)).toBe('2.6.0');
     expect((await updateEvents('e2e-outage')).map((e) => e.type)).toEqual(SUCCESS_EVENTS);
     expect(readdirSync(agent.stateDir)).not.toContain('job.json');
   });

@@ -6,34 +6,22 @@
  * halts before the second phase, and `rollback_on_halt` puts the canary back on the release it had. The other
  * device's update, waiting for the second phase, is cancelled without having started.
  */
-import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { type Agent, activeVersion, startAgent } from './support/agents.js';
 import { eventually } from './support/eventually.js';
-import { operator, pinnedKeyFile } from './support/fleet.js';
-import {
-  type AgentProcess,
-  type ServerProcess,
-  spawnAgent,
-  spawnServer,
-  tempDir,
-} from './support/processes.js';
+import { operator } from './support/fleet.js';
+import { type ServerProcess, spawnServer, tempDir } from './support/processes.js';
 
 let server: ServerProcess | undefined;
-const agents: AgentProcess[] = [];
+const agents: Agent[] = [];
 afterAll(async () => {
   await Promise.all(agents.map((a) => a.kill('SIGKILL')));
   await server?.kill();
 });
 
 const WAIT = { timeoutMs: 90_000, intervalMs: 250 };
-
-function activeVersion(stateDir: string): string | undefined {
-  const current = join(stateDir, 'current');
-  if (!existsSync(current)) return undefined;
-  const record = join(stateDir, readlinkSync(current), 'release.json');
-  return existsSync(record) ? JSON.parse(readFileSync(record, 'utf8')).version : undefined;
-}
 
 describe('a health gate with real agents', () => {
   it('halts and rolls back a canary whose application crashes after the update', async () => {
@@ -47,8 +35,6 @@ describe('a health gate with real agents', () => {
       'warn',
     ]);
     const op = operator(server.url, data);
-    const publicKeyFile = await pinnedKeyFile(op);
-    const token = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
     for (const version of ['1.0.0', '2.0.0']) {
       await op.upload(
         `name=gate-fw&version=${version}&hardware=gate`,
@@ -59,27 +45,16 @@ describe('a health gate with real agents', () => {
     const states = new Map<string, string>();
     const crashFiles = new Map<string, string>();
     for (const id of devices) {
-      states.set(id, tempDir('fleetd-agent-'));
       crashFiles.set(id, join(tempDir(), 'crashes'));
-      agents.push(
-        spawnAgent([
-          ...['--server', server.url, '--device-id', id, '--hardware', 'gate'],
-          ...['--state-dir', states.get(id)!, '--public-key', publicKeyFile, '--enroll-token', token],
-          ...['--firmware', '0.9.0', '--app-crash-file', crashFiles.get(id)!],
-        ]),
-      );
+      const agent = await startAgent(op, id, {
+        hardware: 'gate',
+        firmware: '0.9.0',
+        flags: ['--app-crash-file', crashFiles.get(id)!],
+        online: WAIT,
+      });
+      agents.push(agent);
+      states.set(id, agent.stateDir);
     }
-    await eventually(
-      'both agents online',
-      async () => {
-        const { body } = await op.call<{ devices: Array<{ status: string }> }>(
-          'GET',
-          '/api/v1/devices?filter=id%3Dgate-*',
-        );
-        return body.devices.length === 2 && body.devices.every((d) => d.status === 'online');
-      },
-      WAIT,
-    );
     // Both run 1.0.0 first, so that a rollback has a release to return to.
     const base = await op.call<{ assigned: Array<{ id: string }> }>('POST', '/api/v1/updates/assign', {
       release: 'gate-fw@1.0.0',

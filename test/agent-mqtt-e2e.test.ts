@@ -5,87 +5,28 @@
  * calls went over HTTP: the download must, the status reports must not.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Agent, startAgent } from './support/agents.js';
 import { eventually } from './support/eventually.js';
 import { type Operator, operator } from './support/fleet.js';
-import {
-  type AgentProcess,
-  freePort,
-  type ServerProcess,
-  spawnAgent,
-  spawnServer,
-  tempDir,
-} from './support/processes.js';
+import { freePort, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
+import { recordingProxy } from './support/recording-proxy.js';
 
 let server: ServerProcess;
 let op: Operator;
-let publicKeyFile: string;
-let enrollToken: string;
-const agents: AgentProcess[] = [];
-
-/** Forwards HTTP to the server and remembers `METHOD path` of each request. */
-async function recordingProxy(target: string): Promise<{ url: string; seen: string[]; close(): void }> {
-  const seen: string[] = [];
-  const upstream = new URL(target);
-  const proxy: Server = createServer((req, res) => {
-    seen.push(`${req.method} ${req.url}`);
-    const forward = request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        path: req.url,
-        method: req.method,
-        headers: req.headers,
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const address = proxy.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return { url: `http://127.0.0.1:${port}`, seen, close: () => proxy.close() };
-}
+const agents: Agent[] = [];
 
 beforeAll(async () => {
   const data = tempDir();
   server = await spawnServer(data, ['--heartbeat-interval', '1h', '--log-level', 'warn']);
   expect(server.mqttUrl).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/);
   op = operator(server.url, data);
-  const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
-  publicKeyFile = join(tempDir(), 'signing.pub');
-  writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
-  enrollToken = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
 });
 
 afterAll(async () => {
   await Promise.all(agents.map((a) => a.kill('SIGKILL')));
   await server?.kill();
 });
-
-function startAgent(id: string, serverUrl: string, mqttUrl: string): AgentProcess {
-  const agent = spawnAgent([
-    ...['--server', serverUrl, '--mqtt', mqttUrl, '--device-id', id, '--hardware', 'pos-x200'],
-    ...[
-      '--state-dir',
-      tempDir('fleetd-agent-'),
-      '--public-key',
-      publicKeyFile,
-      '--enroll-token',
-      enrollToken,
-    ],
-    ...['--firmware', '2.1.0'],
-  ]);
-  agents.push(agent);
-  return agent;
-}
 
 async function assign(release: string, device: string): Promise<string> {
   const r = await op.call<{ assigned: Array<{ id: string }>; skipped: unknown[] }>(
@@ -105,7 +46,13 @@ describe('fleetd agent --mqtt', () => {
     await op.upload('name=mqtt-fw&version=2.3.0&hardware=pos-x200', randomBytes(128 * 1024));
     const proxy = await recordingProxy(server.url);
     try {
-      const agent = startAgent('mqtt-good', proxy.url, server.mqttUrl!);
+      const agent = await startAgent(op, 'mqtt-good', {
+        serverUrl: proxy.url,
+        firmware: '2.1.0',
+        flags: ['--mqtt', server.mqttUrl!],
+        online: false,
+      });
+      agents.push(agent);
       await eventually('the agent to connect over MQTT', () => agent.output().includes('MQTT connected'), {
         timeoutMs: 30_000,
       });
@@ -139,21 +86,16 @@ describe('fleetd agent --mqtt', () => {
       'warn',
     ]);
     const pollingOp = operator(polling.url, data);
-    const keys = await pollingOp.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
-    writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
-    enrollToken = (await pollingOp.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body
-      .token;
     const proxy = await recordingProxy(polling.url);
     try {
       await pollingOp.upload('name=mqtt-down&version=2.4.0&hardware=pos-x200', randomBytes(4096));
-      const agent = startAgent('mqtt-fallback', proxy.url, `mqtt://127.0.0.1:${await freePort()}`);
-      await eventually(
-        'the device to heartbeat over HTTP',
-        async () =>
-          (await pollingOp.call<{ status: string }>('GET', '/api/v1/devices/mqtt-fallback')).body.status ===
-          'online',
-        { timeoutMs: 30_000 },
-      );
+      // Online once this resolves: the device heartbeats over HTTP.
+      const agent = await startAgent(pollingOp, 'mqtt-fallback', {
+        serverUrl: proxy.url,
+        firmware: '2.1.0',
+        flags: ['--mqtt', `mqtt://127.0.0.1:${await freePort()}`],
+      });
+      agents.push(agent);
       const r = await pollingOp.call<{ assigned: Array<{ id: string }> }>('POST', '/api/v1/updates/assign', {
         release: 'mqtt-down@2.4.0',
         devices: ['mqtt-fallback'],

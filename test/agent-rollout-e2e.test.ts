@@ -2,23 +2,16 @@
  * Rollouts with real `fleetd agent` processes over HTTP: a progressive rollout with one download slot, a
  * second release, then a rollback that switches each device back to its other slot without a download.
  */
-import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Agent, activeVersion, startAgent } from './support/agents.js';
 import { eventually } from './support/eventually.js';
 import { type Operator, operator } from './support/fleet.js';
-import {
-  type AgentProcess,
-  type ServerProcess,
-  spawnAgent,
-  spawnServer,
-  tempDir,
-} from './support/processes.js';
+import { type ServerProcess, spawnServer, tempDir } from './support/processes.js';
 
 let server: ServerProcess;
 let data: string;
 let op: Operator;
-const agents: AgentProcess[] = [];
+const agents: Agent[] = [];
 const stateDirs = new Map<string, string>();
 const IDS = ['till-1', 'till-2', 'till-3'];
 
@@ -53,13 +46,6 @@ async function events(rollout: string): Promise<EventJson[]> {
   ).body.events;
 }
 
-function activeVersion(stateDir: string): string | undefined {
-  const current = join(stateDir, 'current');
-  if (!existsSync(current)) return undefined;
-  const record = join(stateDir, readlinkSync(current), 'release.json');
-  return existsSync(record) ? JSON.parse(readFileSync(record, 'utf8')).version : undefined;
-}
-
 beforeAll(async () => {
   data = tempDir();
   server = await spawnServer(data, [
@@ -71,10 +57,6 @@ beforeAll(async () => {
     'warn',
   ]);
   op = operator(server.url, data);
-  const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
-  const publicKeyFile = join(tempDir(), 'signing.pub');
-  writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
-  const token = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
   for (const version of ['2.2.0', '2.3.0']) {
     await op.upload(
       `name=till-fw&version=${version}&hardware=till`,
@@ -82,34 +64,14 @@ beforeAll(async () => {
     );
   }
   for (const id of IDS) {
-    const stateDir = tempDir('fleetd-agent-');
-    stateDirs.set(id, stateDir);
-    agents.push(
-      spawnAgent([
-        '--server',
-        server.url,
-        '--device-id',
-        id,
-        '--hardware',
-        'till',
-        '--state-dir',
-        stateDir,
-        '--public-key',
-        publicKeyFile,
-        '--enroll-token',
-        token,
-        '--firmware',
-        '2.1.0',
-      ]),
-    );
+    const agent = await startAgent(op, id, {
+      hardware: 'till',
+      firmware: '2.1.0',
+      online: { timeoutMs: 60_000 },
+    });
+    agents.push(agent);
+    stateDirs.set(id, agent.stateDir);
   }
-  await readUntil(
-    'tills online',
-    async () =>
-      (await op.call<{ devices: Array<{ status: string }> }>('GET', '/api/v1/devices?filter=id%3Dtill-*'))
-        .body.devices,
-    (d) => d.length === 3 && d.every((x) => x.status === 'online'),
-  );
 });
 
 afterAll(async () => {

@@ -11,20 +11,13 @@ import { Metadata, MetadataKind } from '@tufjs/models';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readTufSigner, writeNewTufKey } from '../src/artifacts/tuf/tuf-keys.js';
 import { initRoot } from '../src/artifacts/tuf/tuf-root.js';
-import { eventually } from './support/eventually.js';
-import { operator, pinnedKeyFile } from './support/fleet.js';
-import {
-  type AgentProcess,
-  freePort,
-  type ServerProcess,
-  spawnAgent,
-  spawnServer,
-  tempDir,
-} from './support/processes.js';
+import { type Agent, startAgent } from './support/agents.js';
+import { operator } from './support/fleet.js';
+import { freePort, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
 import { tufDataFolder } from './support/tuf.js';
 
 let server: ServerProcess | undefined;
-let agent: AgentProcess | undefined;
+let agent: Agent | undefined;
 afterAll(async () => {
   await agent?.kill('SIGKILL');
   await server?.kill();
@@ -49,7 +42,6 @@ describe('fleetd agent with --tuf-root and a delegated product line', () => {
       'warn',
     ]);
     const op = operator(server.url, data);
-    const publicKeyFile = await pinnedKeyFile(op);
 
     const teamFile = join(tempDir('fleetd-tuf-team-'), 'team.key');
     await writeNewTufKey(teamFile);
@@ -64,31 +56,7 @@ describe('fleetd agent with --tuf-root and a delegated product line', () => {
     expect(delegated.status, JSON.stringify(delegated.body)).toBe(200);
     await op.upload('name=tuf-fw&version=1.0.0&hardware=pos-x200', randomBytes(64 * 1024));
 
-    const token = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
-    const stateDir = tempDir('fleetd-agent-');
-    agent = spawnAgent([
-      '--server',
-      server.url,
-      '--device-id',
-      'tuf-d1',
-      '--hardware',
-      'pos-x200',
-      '--state-dir',
-      stateDir,
-      '--public-key',
-      publicKeyFile,
-      '--tuf-root',
-      ceremony.rootFile,
-      '--enroll-token',
-      token,
-      '--firmware',
-      '0.9.0',
-    ]);
-    await eventually(
-      'device tuf-d1 to come online',
-      async () =>
-        (await op.call<{ status?: string }>('GET', '/api/v1/devices/tuf-d1')).body.status === 'online',
-    );
+    agent = await startAgent(op, 'tuf-d1', { firmware: '0.9.0', flags: ['--tuf-root', ceremony.rootFile] });
     const assign = async () => {
       const a = await op.call<{ assigned: Array<{ id: string }> }>('POST', '/api/v1/updates/assign', {
         release: 'tuf-fw@1.0.0',
@@ -124,7 +92,7 @@ describe('fleetd agent with --tuf-root and a delegated product line', () => {
     const done = await assign();
     expect(done.state, agent.output()).toBe('succeeded');
     // The agent's trusted copy of the delegated role is the team-signed one.
-    const trusted = JSON.parse(readFileSync(join(stateDir, 'tuf', 'fw-team.json'), 'utf8'));
+    const trusted = JSON.parse(readFileSync(join(agent.stateDir, 'tuf', 'fw-team.json'), 'utf8'));
     expect(trusted.signatures.map((s: { keyid: string }) => s.keyid)).toEqual([team.keyId]);
   }, 180_000);
 });

@@ -18,26 +18,19 @@ import {
   readRootFile,
   signRoot,
 } from '../src/artifacts/tuf/tuf-root.js';
-import { eventually } from './support/eventually.js';
-import { operator, pinnedKeyFile } from './support/fleet.js';
-import {
-  type AgentProcess,
-  freePort,
-  type ServerProcess,
-  spawnAgent,
-  spawnServer,
-  tempDir,
-} from './support/processes.js';
+import { type Agent, startAgent } from './support/agents.js';
+import { operator } from './support/fleet.js';
+import { freePort, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
 import { tufDataFolder } from './support/tuf.js';
 
 let server: ServerProcess | undefined;
-let agent: AgentProcess | undefined;
+let agent: Agent | undefined;
 // Shared by the rotation test, which continues where the first one ends.
 let op: ReturnType<typeof operator> | undefined;
 let ceremony: RootInitResult | undefined;
 let stateDir = '';
 let rootTwo: { root: Metadata<Root>; keyFile: string } | undefined;
-let stranger: AgentProcess | undefined;
+let stranger: Agent | undefined;
 afterAll(async () => {
   await agent?.kill('SIGKILL');
   await stranger?.kill('SIGKILL');
@@ -63,34 +56,10 @@ describe('fleetd agent with --tuf-root', () => {
       'warn',
     ]);
     op = operator(server.url, data);
-    const publicKeyFile = await pinnedKeyFile(op);
-    const token = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
     await op.upload('name=tuf-fw&version=1.0.0&hardware=pos-x200', randomBytes(64 * 1024));
 
-    stateDir = tempDir('fleetd-agent-');
-    agent = spawnAgent([
-      '--server',
-      server.url,
-      '--device-id',
-      'tuf-1',
-      '--hardware',
-      'pos-x200',
-      '--state-dir',
-      stateDir,
-      '--public-key',
-      publicKeyFile,
-      '--tuf-root',
-      ceremony.rootFile,
-      '--enroll-token',
-      token,
-      '--firmware',
-      '0.9.0',
-    ]);
-    await eventually(
-      'device tuf-1 to come online',
-      async () =>
-        (await op!.call<{ status?: string }>('GET', '/api/v1/devices/tuf-1')).body.status === 'online',
-    );
+    agent = await startAgent(op, 'tuf-1', { firmware: '0.9.0', flags: ['--tuf-root', ceremony.rootFile] });
+    stateDir = agent.stateDir;
     const assigned = await op.call<{ assigned: Array<{ id: string }> }>('POST', '/api/v1/updates/assign', {
       release: 'tuf-fw@1.0.0',
       devices: ['tuf-1'],
@@ -112,31 +81,7 @@ describe('fleetd agent with --tuf-root', () => {
       keys: 1,
       now: Date.now(),
     });
-    const strangerState = tempDir('fleetd-agent-');
-    const token2 = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
-    stranger = spawnAgent([
-      '--server',
-      server.url,
-      '--device-id',
-      'tuf-2',
-      '--hardware',
-      'pos-x200',
-      '--state-dir',
-      strangerState,
-      '--public-key',
-      publicKeyFile,
-      '--tuf-root',
-      other.rootFile,
-      '--enroll-token',
-      token2,
-      '--firmware',
-      '0.9.0',
-    ]);
-    await eventually(
-      'device tuf-2 to come online',
-      async () =>
-        (await op!.call<{ status?: string }>('GET', '/api/v1/devices/tuf-2')).body.status === 'online',
-    );
+    stranger = await startAgent(op, 'tuf-2', { firmware: '0.9.0', flags: ['--tuf-root', other.rootFile] });
     const refused = await op.call<{ assigned: Array<{ id: string }> }>('POST', '/api/v1/updates/assign', {
       release: 'tuf-fw@1.0.0',
       devices: ['tuf-2'],

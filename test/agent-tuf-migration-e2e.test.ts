@@ -14,21 +14,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readPrivateKeyFile, signManifest, writeKeyPairFiles } from '../src/artifacts/signing.js';
 import { writeNewTufKey } from '../src/artifacts/tuf/tuf-keys.js';
 import { initRoot, nextRoot, signRoot } from '../src/artifacts/tuf/tuf-root.js';
+import { type Agent, startAgent } from './support/agents.js';
 import { eventually } from './support/eventually.js';
-import { type Operator, operator, pinnedKeyFile } from './support/fleet.js';
-import {
-  type AgentProcess,
-  freePort,
-  runCli,
-  type ServerProcess,
-  spawnAgent,
-  spawnServer,
-  tempDir,
-} from './support/processes.js';
+import { type Operator, operator } from './support/fleet.js';
+import { freePort, runCli, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
 import { tufDataFolder } from './support/tuf.js';
 
 let server: ServerProcess | undefined;
-const agents: AgentProcess[] = [];
+const agents: Agent[] = [];
 afterAll(async () => {
   for (const agent of agents) await agent.kill('SIGKILL');
   await server?.kill();
@@ -55,35 +48,14 @@ describe('fleetd keys migrate and adopt_tuf', () => {
     ]);
     const op: Operator = operator(server.url, data);
     const cli = (args: string[]) => runCli(args, { FLEETD_SERVER: server!.url, FLEETD_TOKEN: op.token });
-    const publicKeyFile = await pinnedKeyFile(op);
     await op.upload('name=mig-fw&version=1.0.0&hardware=pos-x200', randomBytes(32 * 1024));
 
     const states: Record<string, string> = {};
-    const startAgent = async (id: string) => {
+    /** The agent of `id`, on the state it had if it ran before. */
+    const device = async (id: string) => {
       states[id] ??= tempDir('fleetd-agent-');
-      const token = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
-      const agent = spawnAgent([
-        '--server',
-        server!.url,
-        '--device-id',
-        id,
-        '--hardware',
-        'pos-x200',
-        '--state-dir',
-        states[id],
-        '--public-key',
-        publicKeyFile,
-        '--enroll-token',
-        token,
-        '--firmware',
-        '0.9.0',
-      ]);
+      const agent = await startAgent(op, id, { firmware: '0.9.0', stateDir: states[id] });
       agents.push(agent);
-      await eventually(
-        `device ${id} to come online`,
-        async () =>
-          (await op.call<{ status?: string }>('GET', `/api/v1/devices/${id}`)).body.status === 'online',
-      );
       return agent;
     };
     const rollout = async (name: string, release: string, filter: string, adoptTuf: boolean) => {
@@ -130,7 +102,7 @@ describe('fleetd keys migrate and adopt_tuf', () => {
     expect(cli(['keys', 'migrate', '--show']).stdout).toMatch(/TUF root version 1 is signed for migration/);
 
     // A server that hands out a root the pinned key did not sign: the device refuses it and adopts nothing.
-    await startAgent('mig-3');
+    await device('mig-3');
     const honest = readFileSync(join(data, 'tuf', 'migration.json'), 'utf8');
     const lie = JSON.parse(honest);
     lie.signature = signManifest(lie.root, await readPrivateKeyFile(join(stranger, 'signing.key')));
@@ -144,8 +116,8 @@ describe('fleetd keys migrate and adopt_tuf', () => {
     writeFileSync(join(data, 'tuf', 'migration.json'), honest);
 
     // The rollout that moves mig-1; mig-2 gets the same release without adopt_tuf.
-    const migrated = await startAgent('mig-1');
-    await startAgent('mig-2');
+    const migrated = await device('mig-1');
+    await device('mig-2');
     const move = await rollout('move to TUF', 'mig-fw@1.0.0', 'id=mig-1', true);
     const stay = await rollout('stay', 'mig-fw@1.0.0', 'id=mig-2', false);
     expect([move.status, stay.status]).toEqual([201, 201]);
@@ -160,7 +132,7 @@ describe('fleetd keys migrate and adopt_tuf', () => {
 
     // Restarted, provisioned with nothing more than before: the migrated agent still checks TUF.
     await migrated.kill();
-    await startAgent('mig-1');
+    await device('mig-1');
     // The root holders now require CI's offline targets key, which has not signed the next upload.
     const two = nextRoot(ceremony.root, {
       now: Date.now(),

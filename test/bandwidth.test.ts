@@ -11,12 +11,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { download } from '../src/agent/downloader.js';
 import { TokenBucket } from '../src/core/token-bucket.js';
-import { deviceCredential, hashSecret, splitDeviceCredential } from '../src/registry/credentials.js';
 import { type TestApp, testApp } from './support/app.js';
 import { tempDir } from './support/processes.js';
 import { forEachBackend } from './support/stores.js';
+import { uploadVanOs, vanFleet, vanRollout } from './support/vans.js';
 
-const thresholds = { offlineAfterMs: 600_000, abandonedAfterMs: 30 * 86_400_000 };
 const IMAGE = randomBytes(300_000);
 const RATE = 100_000; // 100 kB/s
 
@@ -32,59 +31,13 @@ function virtualTime() {
   return time;
 }
 
+/** The vans, and van-os 2.0.0 (IMAGE) uploaded for them. */
 async function fleet(t: TestApp, devices: Array<{ id: string; tags?: Record<string, string> }>) {
-  const ctx = { now: t.clock.now(), thresholds };
-  await t.store.importDevices(
-    devices.map((d) => ({ ...d, hardwareType: 'van', firmwareVersion: '1.0.0' })),
-    ctx,
-    'test',
-  );
-  const credentials = new Map<string, string>();
-  for (const { id } of devices) {
-    const credential = deviceCredential(id);
-    credentials.set(id, credential);
-    await t.store.setCredential(id, hashSecret(splitDeviceCredential(credential)!.secret), ctx, 'test');
-  }
-  const up = await t.app.inject({
-    method: 'POST',
-    url: '/api/v1/artifacts?name=van-os&version=2.0.0&hardware=van',
-    headers: { ...t.admin, 'content-type': 'application/octet-stream' },
-    payload: IMAGE,
-  });
-  expect(up.statusCode, up.body).toBe(201);
-  return { credentials, sha256: up.json().sha256 as string };
+  const vans = await vanFleet(t, devices);
+  return { vans, sha256: await uploadVanOs(t, '2.0.0', IMAGE) };
 }
 
-async function rollout(t: TestApp, extra: Record<string, unknown>) {
-  const r = await t.app.inject({
-    method: 'POST',
-    url: '/api/v1/rollouts',
-    headers: t.admin,
-    payload: {
-      name: 'vans',
-      release: 'van-os@2.0.0',
-      filter: 'hardware=van',
-      strategy: 'immediate',
-      ...extra,
-    },
-  });
-  expect(r.statusCode, r.body).toBe(201);
-  await t.engine.tick();
-  return r.json();
-}
-
-async function offer(t: TestApp, credential: string, id: string, metrics?: Record<string, unknown>) {
-  const beat = await t.app.inject({
-    method: 'POST',
-    url: '/api/device/v1/heartbeat',
-    headers: { authorization: `Bearer ${credential}` },
-    payload: { device_id: id, firmware_version: '1.0.0', ...(metrics ? { metrics } : {}) },
-  });
-  expect(beat.statusCode, beat.body).toBe(200);
-  const pending = beat.json().pending_updates;
-  expect(pending, beat.body).toHaveLength(1);
-  return pending[0];
-}
+const rollout = (t: TestApp, extra: Record<string, unknown>) => vanRollout(t, '2.0.0', extra);
 
 let t: TestApp | undefined;
 afterEach(async () => {
@@ -96,7 +49,7 @@ forEachBackend((backend) => {
   it('holds a metered device with the reason, hands the others the limit (a device tag wins), and lets a metered one through once it may', async () => {
     t = await testApp(undefined, { store: await backend.open() });
     const app = t;
-    const { credentials, sha256 } = await fleet(app, [
+    const { vans, sha256 } = await fleet(app, [
       { id: 'tagged', tags: { metered: 'true' } },
       { id: 'reporting' },
       { id: 'fixed' },
@@ -106,24 +59,23 @@ forEachBackend((backend) => {
     const created = await rollout(app, { download_rate_limit: '100kB/s' });
     expect(created.spec).toMatchObject({ download_rate_limit: '100kB/s' });
     expect(created.spec.allow_metered).toBeUndefined();
-    const cred = (id: string) => credentials.get(id)!;
 
     for (const [id, metrics] of [
       ['tagged', undefined],
       ['reporting', { metered: true }],
     ] as const) {
-      const held = await offer(app, cred(id), id, metrics);
+      const held = await vans.offer(id, '1.0.0', metrics);
       expect(held.state).toBe('pending');
       expect(held.retry_after).toBe(900);
       expect(held.hold_reason).toBe(
         'metered connection: the release is 300kB and the rollout allows no download on a metered link',
       );
     }
-    const fixed = await offer(app, cred('fixed'), 'fixed');
+    const fixed = await vans.offer('fixed');
     expect(fixed).toMatchObject({ state: 'notified', retry_after: null, download_rate_limit: RATE });
     expect(fixed.hold_reason).toBeUndefined();
-    expect((await offer(app, cred('slow'), 'slow')).download_rate_limit).toBe(50_000);
-    expect((await offer(app, cred('fast'), 'fast')).download_rate_limit).toBeUndefined();
+    expect((await vans.offer('slow')).download_rate_limit).toBe(50_000);
+    expect((await vans.offer('fast')).download_rate_limit).toBeUndefined();
     // What the artifact route paces by: the same rule, read for the device and the blob.
     expect(await app.store.updates.downloadGrant('fixed', sha256)).toEqual({ rateLimit: RATE });
     expect(await app.store.updates.downloadGrant('slow', sha256)).toEqual({ rateLimit: 50_000 });
@@ -131,7 +83,7 @@ forEachBackend((backend) => {
     expect(await app.store.updates.downloadGrant('fixed', '0'.repeat(64))).toBeUndefined();
 
     // The device's link is no longer metered: the next heartbeat grants it, with the limit.
-    const unmetered = await offer(app, cred('reporting'), 'reporting', { metered: false });
+    const unmetered = await vans.offer('reporting', '1.0.0', { metered: false });
     expect(unmetered).toMatchObject({ state: 'notified', download_rate_limit: RATE });
     // The operator says the tagged one is unmetered now.
     const edit = await app.app.inject({
@@ -141,17 +93,17 @@ forEachBackend((backend) => {
       payload: { ids: ['tagged'], set: { metered: 'false' } },
     });
     expect(edit.statusCode, edit.body).toBe(200);
-    expect((await offer(app, cred('tagged'), 'tagged')).state).toBe('notified');
+    expect((await vans.offer('tagged')).state).toBe('notified');
   });
 });
 
 describe('bandwidth', () => {
   it('a rollout allowing metered links up to a size lets a smaller release through', async () => {
     t = await testApp();
-    const { credentials } = await fleet(t, [{ id: 'cell', tags: { metered: 'yes' } }]);
+    const { vans } = await fleet(t, [{ id: 'cell', tags: { metered: 'yes' } }]);
     const created = await rollout(t, { allow_metered: '500kB' });
     expect(created.spec.allow_metered).toBe('500kB');
-    expect((await offer(t, credentials.get('cell')!, 'cell')).state).toBe('notified');
+    expect((await vans.offer('cell')).state).toBe('notified');
   });
 
   it('refuses a bad rate, a bad allowance and a bad bandwidth tag with a 400 naming the field, writing nothing', async () => {
@@ -191,9 +143,9 @@ describe('bandwidth', () => {
   it('a 300 kB download at 100 kB/s through the agent downloader takes at least the bucket minimum on both ends', async () => {
     const server = virtualTime();
     t = await testApp(undefined, { pacing: server });
-    const { credentials, sha256 } = await fleet(t, [{ id: 'v1' }, { id: 'v2' }]);
+    const { vans, sha256 } = await fleet(t, [{ id: 'v1' }, { id: 'v2' }]);
     await rollout(t, { download_rate_limit: '100kB/s' });
-    const limited = await offer(t, credentials.get('v1')!, 'v1');
+    const limited = await vans.offer('v1');
     expect(limited.download_rate_limit).toBe(RATE);
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     const base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
@@ -204,7 +156,7 @@ describe('bandwidth', () => {
     const got = await download({
       url: `${base}${limited.download_url}`,
       dest,
-      headers: { authorization: `Bearer ${credentials.get('v1')}` },
+      headers: { authorization: `Bearer ${vans.credentials.get('v1')}` },
       rateLimit: limited.download_rate_limit,
       pacing: agent,
       onProgress: (done) => {
@@ -233,14 +185,14 @@ describe('bandwidth', () => {
       headers: t.admin,
       payload: { ids: ['v2'], set: { download_rate_limit: 'unlimited' } },
     });
-    const free = await offer(t, credentials.get('v2')!, 'v2');
+    const free = await vans.offer('v2');
     expect(free.download_rate_limit).toBeUndefined();
     const serverBefore = server.at;
     const unpaced = virtualTime();
     await download({
       url: `${base}${free.download_url}`,
       dest: join(tempDir(), 'artifact'),
-      headers: { authorization: `Bearer ${credentials.get('v2')}` },
+      headers: { authorization: `Bearer ${vans.credentials.get('v2')}` },
       rateLimit: free.download_rate_limit,
       pacing: unpaced,
     });

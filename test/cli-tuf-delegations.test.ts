@@ -3,11 +3,12 @@
  * delegates a product line to a team's public key, the team signs its role's metadata offline (refusing when an
  * expected release is missing), and mistakes (a bad key file, a bad pattern, an unknown role) are one line each.
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initRoot } from '../src/artifacts/tuf/tuf-root.js';
 import { runCli, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
+import { tufDataFolder } from './support/tuf.js';
 
 let server: ServerProcess | undefined;
 afterAll(async () => {
@@ -24,13 +25,7 @@ describe('fleetd keys delegate', () => {
   it('delegates a product line to a team, which signs its releases offline', async () => {
     const dir = tempDir('fleetd-cli-delegations-');
     const ceremony = await initRoot({ out: dir, threshold: 1, keys: 1, now: Date.now() });
-    const data = tempDir();
-    mkdirSync(join(data, 'tuf', 'root'), { recursive: true });
-    mkdirSync(join(data, 'tuf', 'keys'), { recursive: true });
-    copyFileSync(ceremony.rootFile, join(data, 'tuf', 'root', '1.root.json'));
-    for (const [role, file] of Object.entries(ceremony.onlineKeyFiles)) {
-      copyFileSync(file, join(data, 'tuf', 'keys', `${role}.key`));
-    }
+    const data = tufDataFolder(ceremony);
     server = await spawnServer(data, ['--log-level', 'warn']);
     const env = {
       FLEETD_SERVER: server.url,

@@ -3,11 +3,12 @@
  * `fleetd keys rotate ROLE` against a real server: the next root names the server's new key, and once signed and
  * installed the server signs with it.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initRoot, readRootFile, signRoot } from '../src/artifacts/tuf/tuf-root.js';
 import { runCli, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
+import { tufDataFolder } from './support/tuf.js';
 
 let server: ServerProcess | undefined;
 // The rotation test's fleet, which the offline targets test continues.
@@ -76,13 +77,7 @@ describe('fleetd keys rotate', () => {
     // The ceremony itself is the test above; here it is made in-process to keep to the CLI steps that matter.
     const dir = tempDir('fleetd-cli-tuf-rotate-');
     const ceremony = await initRoot({ out: dir, threshold: 2, keys: 3, now: Date.now() });
-    const data = tempDir();
-    mkdirSync(join(data, 'tuf', 'root'), { recursive: true });
-    mkdirSync(join(data, 'tuf', 'keys'), { recursive: true });
-    copyFileSync(ceremony.rootFile, join(data, 'tuf', 'root', '1.root.json'));
-    for (const [role, file] of Object.entries(ceremony.onlineKeyFiles)) {
-      copyFileSync(file, join(data, 'tuf', 'keys', `${role}.key`));
-    }
+    const data = tufDataFolder(ceremony);
     server = await spawnServer(data, ['--log-level', 'warn']);
     const env = {
       FLEETD_SERVER: server.url,

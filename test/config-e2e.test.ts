@@ -7,23 +7,16 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Agent, startAgent } from './support/agents.js';
 import { eventually } from './support/eventually.js';
 import { type Operator, operator } from './support/fleet.js';
-import {
-  type AgentProcess,
-  runCli,
-  type ServerProcess,
-  spawnAgent,
-  spawnServer,
-  tempDir,
-} from './support/processes.js';
+import { runCli, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
 
 let server: ServerProcess;
 let data: string;
 let op: Operator;
-let agent: AgentProcess | undefined;
+let agent: Agent | undefined;
 const marks = tempDir('fleetd-config-');
-const publicKeyFile = join(marks, 'signing.pub');
 const cli = (...args: string[]) => runCli(['--server', server.url, '--data', data, ...args]);
 
 interface DeviceConfig {
@@ -38,8 +31,6 @@ beforeAll(async () => {
   server = await spawnServer(data, ['--heartbeat-interval', '1s', '--log-level', 'warn']);
   op = operator(server.url, data);
   await op.call('POST', '/api/v1/devices/import', { devices: [{ id: 'cfg-1', tags: { lab: 'config' } }] });
-  const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
-  writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
 });
 
 afterAll(async () => {
@@ -87,14 +78,17 @@ it('applies a document through the hook, then a new version, and reports a refus
     await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', { claim: 'tag.lab = config' })
   ).body.token;
   const applied = join(marks, 'applied.json');
-  agent = spawnAgent([
-    ...['--server', server.url, '--device-id', 'cfg-1', '--hardware', 'pos-x200'],
-    ...['--state-dir', tempDir('fleetd-agent-'), '--enroll-token', enrollToken, '--firmware', '1.0.0'],
-    ...['--public-key', publicKeyFile, '--no-telemetry'],
-    '--config-hook',
-    `if grep -q '"refuse": true' "$FLEETD_CONFIG_FILE"; then echo "unknown key refuse" >&2; exit 3; fi; ` +
-      `cp "$FLEETD_CONFIG_FILE" ${applied} && echo "reloaded $FLEETD_CONFIG_VERSION"`,
-  ]);
+  agent = await startAgent(op, 'cfg-1', {
+    enrollToken,
+    firmware: '1.0.0',
+    flags: [
+      '--no-telemetry',
+      '--config-hook',
+      `if grep -q '"refuse": true' "$FLEETD_CONFIG_FILE"; then echo "unknown key refuse" >&2; exit 3; fi; ` +
+        `cp "$FLEETD_CONFIG_FILE" ${applied} && echo "reloaded $FLEETD_CONFIG_VERSION"`,
+    ],
+    online: false,
+  });
 
   const first = await reported();
   // The CLI shows what the API does.

@@ -8,21 +8,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Agent, type AgentOptions, startAgent } from './support/agents.js';
 import { eventually } from './support/eventually.js';
 import { type Operator, operator } from './support/fleet.js';
-import {
-  type AgentProcess,
-  type ServerProcess,
-  spawnAgent,
-  spawnServer,
-  tempDir,
-} from './support/processes.js';
+import { type ServerProcess, spawnServer, tempDir } from './support/processes.js';
 
 let server: ServerProcess;
 let data: string;
 let op: Operator;
-let agent: AgentProcess | undefined;
-let agentArgs: string[];
+let agent: Agent | undefined;
+let device: AgentOptions;
 const stateDir = tempDir('fleetd-agent-');
 const images = new Map<string, Buffer>();
 
@@ -85,8 +80,9 @@ async function deltasTo(version: string): Promise<DeltaJson[]> {
   );
 }
 
-function startAgent(): AgentProcess {
-  agent = spawnAgent(agentArgs);
+/** The agent of dev-1, started again on the state it had. */
+async function restartAgent(): Promise<Agent> {
+  agent = await startAgent(op, 'dev-1', { ...device, online: false });
   return agent;
 }
 
@@ -108,24 +104,12 @@ beforeAll(async () => {
     'warn',
   ]);
   op = operator(server.url, data);
-  const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
-  const publicKeyFile = join(tempDir(), 'signing.pub');
-  writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
-  const token = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
   images.set('1.0.0', randomBytes(2 * 1024 * 1024));
   images.set('2.0.0', upgrade(images.get('1.0.0')!, 1));
   images.set('3.0.0', upgrade(images.get('2.0.0')!, 2));
   for (const [version, bytes] of images) await op.upload(`name=app&version=${version}&hardware=box`, bytes);
-  agentArgs = [
-    ...['--server', server.url, '--device-id', 'dev-1', '--hardware', 'box', '--state-dir', stateDir],
-    ...['--public-key', publicKeyFile, '--enroll-token', token, '--firmware', '0.9.0'],
-  ];
-  startAgent();
-  await readUntil(
-    'the device online',
-    async () => (await op.call<{ status: string }>('GET', '/api/v1/devices/dev-1')).body.status,
-    (status) => status === 'online',
-  );
+  device = { hardware: 'box', firmware: '0.9.0', stateDir };
+  agent = await startAgent(op, 'dev-1', { ...device, online: { timeoutMs: 60_000, intervalMs: 200 } });
   await rollTo('1.0.0'); // no release 0.9.0: the full image
   await runs('1.0.0');
 }, 120_000);
@@ -142,7 +126,7 @@ describe('delta updates with a real agent', () => {
     const [delta] = await deltasTo('2.0.0');
     expect(delta).toMatchObject({ source_version: '1.0.0', tool: 'xdelta3' });
     expect(delta!.size).toBeLessThan(delta!.target_size / 10);
-    const a = startAgent();
+    const a = await restartAgent();
     await runs('2.0.0');
     expect(active().payload!.equals(images.get('2.0.0')!)).toBe(true);
     expect(a.output()).toContain('update rebuilt from a delta');
@@ -158,7 +142,7 @@ describe('delta updates with a real agent', () => {
     const middle = bytes.length >> 1;
     bytes[middle] = (bytes[middle] ?? 0) ^ 0xff;
     writeFileSync(blob, bytes);
-    const a = startAgent();
+    const a = await restartAgent();
     await runs('3.0.0');
     expect(active().payload!.equals(images.get('3.0.0')!)).toBe(true);
     expect(a.output()).toMatch(/delta not used; downloading the full image.*delta sha256 mismatch/);

@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Signature } from '@tufjs/models';
@@ -22,9 +22,14 @@ import {
   signRoot,
 } from '../src/artifacts/tuf/tuf-root.js';
 import { ManualClock } from '../src/core/clock.js';
-import { installDirector } from './support/director.js';
 import { tempDir } from './support/processes.js';
-import { deviceWithRelease, startTufServer, type TufServer } from './support/tuf.js';
+import {
+  deviceWithRelease,
+  installDirector,
+  startTufServer,
+  type TufServer,
+  tufDataFolder,
+} from './support/tuf.js';
 
 const execFileAsync = promisify(execFile);
 const PROGRAM = join(import.meta.dirname, 'support', 'director-client-program.mjs');
@@ -44,14 +49,8 @@ type Result =
 /** A server with an image repository and a director, each from its own offline ceremony. */
 async function serverWithDirector(): Promise<{ t: TufServer; director: RootInitResult }> {
   const now = Date.now();
-  const dataDir = tempDir();
   const images = await initRoot({ out: tempDir('fleetd-tuf-offline-'), threshold: 1, keys: 1, now });
-  mkdirSync(join(dataDir, 'tuf', 'root'), { recursive: true });
-  mkdirSync(join(dataDir, 'tuf', 'keys'), { recursive: true, mode: 0o700 });
-  copyFileSync(images.rootFile, join(dataDir, 'tuf', 'root', '1.root.json'));
-  for (const [role, file] of Object.entries(images.onlineKeyFiles)) {
-    copyFileSync(file, join(dataDir, 'tuf', 'keys', `${role}.key`));
-  }
+  const dataDir = tufDataFolder(images);
   const director = await installDirector(dataDir, now);
   return { t: await startTufServer(dataDir, images, new ManualClock(now)), director };
 }

@@ -9,9 +9,9 @@ import { DirectorRepository } from '../src/artifacts/director/director-repositor
 import { ManualClock } from '../src/core/clock.js';
 import { DEFAULT_THRESHOLDS } from '../src/core/device.js';
 import type { TimeContext } from '../src/store/store.js';
-import { installDirector } from './support/director.js';
 import { tempDir } from './support/processes.js';
 import { forEachBackend, testRelease } from './support/stores.js';
+import { installDirector } from './support/tuf.js';
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const HOUR = 3_600_000;

@@ -4,35 +4,25 @@
  * next bundle, whose second component dpkg refuses, is rolled back whole: the device keeps its old
  * configuration, its old package and its old release, and the update fails naming the component.
  */
-import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Agent, activeVersion, startAgent } from './support/agents.js';
 import { eventually } from './support/eventually.js';
 import { type Operator, operator } from './support/fleet.js';
-import {
-  type AgentProcess,
-  type ServerProcess,
-  spawnAgent,
-  spawnServer,
-  tempDir,
-} from './support/processes.js';
+import { type ServerProcess, spawnServer, tempDir } from './support/processes.js';
 import { buildBundle, buildDeb, dpkgRoot, installedDemo, missingTools } from './support/updaters.js';
 
 const missing = missingTools(['dpkg', 'dpkg-deb', 'dpkg-query']);
 let server: ServerProcess;
-let agent: AgentProcess;
+let agent: Agent;
 let op: Operator;
 const work = tempDir('fleetd-bundle-e2e-');
 const stateDir = join(work, 'agent');
 const configFile = join(work, 'etc', 'app.conf');
 let root: string;
 
-function activeRelease(): string | undefined {
-  const current = join(stateDir, 'current');
-  if (!existsSync(current)) return undefined;
-  const record = join(stateDir, readlinkSync(current), 'release.json');
-  return existsSync(record) ? JSON.parse(readFileSync(record, 'utf8')).version : undefined;
-}
+const activeRelease = () => activeVersion(stateDir);
 
 /** A bundle release `stack@VERSION`: the configuration first, then the package. */
 async function uploadStack(version: string, deb: string): Promise<void> {
@@ -87,9 +77,6 @@ describe.skipIf(missing.length > 0)(
         'warn',
       ]);
       op = operator(server.url, data);
-      const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
-      writeFileSync(join(work, 'signing.pub'), keys.body.keys[0]!.public_key);
-      const token = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
       root = dpkgRoot(work);
       writeFileSync(
         join(work, 'installers.json'),
@@ -97,20 +84,13 @@ describe.skipIf(missing.length > 0)(
       );
       await uploadStack('1.0.0', buildDeb(work, '1.0.0'));
       await uploadStack('2.0.0', buildDeb(work, '2.0.0', 'fleetd-not-installed'));
-      agent = spawnAgent([
-        ...['--server', server.url, '--device-id', 'dev-1', '--hardware', 'box', '--state-dir', stateDir],
-        ...['--public-key', join(work, 'signing.pub'), '--enroll-token', token, '--firmware', '0.9.0'],
-        ...['--installers', join(work, 'installers.json')],
-      ]);
-      // a rollout targets the devices its filter matches when it is created
-      await eventually(
-        'the device online',
-        async () => {
-          const { body } = await op.call<{ status: string }>('GET', '/api/v1/devices/dev-1');
-          return body.status === 'online';
-        },
-        { timeoutMs: 30_000, intervalMs: 200 },
-      );
+      // online before a rollout: a rollout targets the devices its filter matches when it is created
+      agent = await startAgent(op, 'dev-1', {
+        hardware: 'box',
+        firmware: '0.9.0',
+        stateDir,
+        flags: ['--installers', join(work, 'installers.json')],
+      });
     }, 60_000);
 
     afterAll(async () => {

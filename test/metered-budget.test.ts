@@ -6,11 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { deviceCredential, hashSecret, splitDeviceCredential } from '../src/registry/credentials.js';
 import { type TestApp, testApp } from './support/app.js';
 import { forEachBackend } from './support/stores.js';
+import { uploadVanOs, vanFleet, vanRollout } from './support/vans.js';
 
-const thresholds = { offlineAfterMs: 600_000, abandonedAfterMs: 30 * 86_400_000 };
 const DAY = 86_400_000;
 const RELEASE_BYTES = 300_000;
 
@@ -20,87 +19,19 @@ afterEach(async () => {
   t = undefined;
 });
 
-async function fleet(app: TestApp, devices: Array<{ id: string; tags?: Record<string, string> }>) {
-  const ctx = { now: app.clock.now(), thresholds };
-  await app.store.importDevices(
-    devices.map((d) => ({ ...d, hardwareType: 'van', firmwareVersion: '1.0.0' })),
-    ctx,
-    'test',
-  );
-  const credentials = new Map<string, string>();
-  for (const { id } of devices) {
-    const credential = deviceCredential(id);
-    credentials.set(id, credential);
-    await app.store.setCredential(id, hashSecret(splitDeviceCredential(credential)!.secret), ctx, 'test');
-  }
-  return credentials;
-}
-
-async function upload(app: TestApp, version: string) {
-  const up = await app.app.inject({
-    method: 'POST',
-    url: `/api/v1/artifacts?name=van-os&version=${version}&hardware=van`,
-    headers: { ...app.admin, 'content-type': 'application/octet-stream' },
-    payload: randomBytes(RELEASE_BYTES),
-  });
-  expect(up.statusCode, up.body).toBe(201);
-}
-
-async function rollout(app: TestApp, version: string, extra: Record<string, unknown>) {
-  const r = await app.app.inject({
-    method: 'POST',
-    url: '/api/v1/rollouts',
-    headers: app.admin,
-    payload: {
-      name: `vans-${version}`,
-      release: `van-os@${version}`,
-      filter: 'hardware=van',
-      strategy: 'immediate',
-      ...extra,
-    },
-  });
-  expect(r.statusCode, r.body).toBe(201);
-  await app.engine.tick();
-  return r.json();
-}
+const upload = (app: TestApp, version: string) => uploadVanOs(app, version, randomBytes(RELEASE_BYTES));
 
 forEachBackend((backend) => {
   describe('metered budget', () => {
     it('grants a metered device while its period’s bytes fit the budget, holds it with the reason past it, and grants it once the period has moved on', async () => {
       t = await testApp(undefined, { store: await backend.open() });
       const app = t;
-      const credentials = await fleet(app, [{ id: 'cell', tags: { metered: 'true' } }, { id: 'roam' }]);
-      const beat = async (id: string, firmware: string, metrics?: Record<string, unknown>) => {
-        const r = await app.app.inject({
-          method: 'POST',
-          url: '/api/device/v1/heartbeat',
-          headers: { authorization: `Bearer ${credentials.get(id)}` },
-          payload: { device_id: id, firmware_version: firmware, ...(metrics ? { metrics } : {}) },
-        });
-        expect(r.statusCode, r.body).toBe(200);
-        const pending = r.json().pending_updates;
-        expect(pending, r.body).toHaveLength(1);
-        return pending[0];
-      };
-      const install = async (id: string, updateId: string) => {
-        for (const [seq, state] of [
-          [1, 'downloading'],
-          [2, 'installing'],
-          [3, 'succeeded'],
-        ] as const) {
-          const r = await app.app.inject({
-            method: 'POST',
-            url: `/api/device/v1/updates/${updateId}/status`,
-            headers: { authorization: `Bearer ${credentials.get(id)}` },
-            payload: { seq, state },
-          });
-          expect(r.statusCode, r.body).toBe(200);
-        }
-      };
+      const vans = await vanFleet(app, [{ id: 'cell', tags: { metered: 'true' } }, { id: 'roam' }]);
+      const beat = vans.offer;
 
       // 500 kB per 30 days: one 300 kB release fits, a second does not.
       await upload(app, '2.0.0');
-      const first = await rollout(app, '2.0.0', { metered_budget: '500kB/30d' });
+      const first = await vanRollout(app, '2.0.0', { metered_budget: '500kB/30d' });
       expect(first.spec.metered_budget).toBe('500kB/30d');
       const cell = await beat('cell', '1.0.0');
       expect(cell.state).toBe('notified');
@@ -108,13 +39,13 @@ forEachBackend((backend) => {
       // On an unmetered link nothing is charged.
       const roam = await beat('roam', '1.0.0', { metered: false });
       expect(roam.state).toBe('notified');
-      await install('cell', cell.id);
-      await install('roam', roam.id);
+      await vans.install('cell', cell.id);
+      await vans.install('roam', roam.id);
       const chargedAt = app.clock.now();
 
       app.clock.advance(DAY);
       await upload(app, '3.0.0');
-      await rollout(app, '3.0.0', { metered_budget: '500kB/30d' });
+      await vanRollout(app, '3.0.0', { metered_budget: '500kB/30d' });
       const held = await beat('cell', '2.0.0');
       expect(held.state).toBe('pending');
       expect(held.retry_after).toBe(900);
@@ -136,43 +67,22 @@ forEachBackend((backend) => {
     it('a device’s metered_budget tag is its contract: it lets the device download under a rollout without a budget and wins over a rollout’s', async () => {
       t = await testApp(undefined, { store: await backend.open() });
       const app = t;
-      const credentials = await fleet(app, [
+      const vans = await vanFleet(app, [
         { id: 'sim', tags: { metered: 'true', metered_budget: '400kB/7d' } },
         { id: 'plain', tags: { metered: 'true' } },
       ]);
-      const beat = async (id: string, firmware: string) => {
-        const r = await app.app.inject({
-          method: 'POST',
-          url: '/api/device/v1/heartbeat',
-          headers: { authorization: `Bearer ${credentials.get(id)}` },
-          payload: { device_id: id, firmware_version: firmware },
-        });
-        expect(r.statusCode, r.body).toBe(200);
-        return r.json().pending_updates[0];
-      };
+      const beat = vans.offer;
       await upload(app, '2.0.0');
-      await rollout(app, '2.0.0', {});
+      await vanRollout(app, '2.0.0', {});
       const granted = await beat('sim', '1.0.0');
       expect(granted.state).toBe('notified');
       expect((await beat('plain', '1.0.0')).hold_reason).toBe(
         'metered connection: the release is 300kB and the rollout allows no download on a metered link',
       );
-      for (const [seq, state] of [
-        [1, 'downloading'],
-        [2, 'installing'],
-        [3, 'succeeded'],
-      ] as const) {
-        const r = await app.app.inject({
-          method: 'POST',
-          url: `/api/device/v1/updates/${granted.id}/status`,
-          headers: { authorization: `Bearer ${credentials.get('sim')}` },
-          payload: { seq, state },
-        });
-        expect(r.statusCode, r.body).toBe(200);
-      }
+      await vans.install('sim', granted.id);
       // The next release, under a rollout with a larger budget: the device's own budget still decides.
       await upload(app, '3.0.0');
-      await rollout(app, '3.0.0', { metered_budget: '10MB/30d' });
+      await vanRollout(app, '3.0.0', { metered_budget: '10MB/30d' });
       const held = await beat('sim', '2.0.0');
       expect(held.hold_reason).toBe(
         'metered connection: the release is 300kB and 300kB of the 400kB/7d metered budget is used',
@@ -194,16 +104,10 @@ forEachBackend((backend) => {
 
     it('a size in allow_metered still caps each release under a budget', async () => {
       t = await testApp(undefined, { store: await backend.open() });
-      const credentials = await fleet(t, [{ id: 'cell', tags: { metered: 'true' } }]);
+      const vans = await vanFleet(t, [{ id: 'cell', tags: { metered: 'true' } }]);
       await upload(t, '2.0.0');
-      await rollout(t, '2.0.0', { metered_budget: '10MB/30d', allow_metered: '200kB' });
-      const r = await t.app.inject({
-        method: 'POST',
-        url: '/api/device/v1/heartbeat',
-        headers: { authorization: `Bearer ${credentials.get('cell')}` },
-        payload: { device_id: 'cell', firmware_version: '1.0.0' },
-      });
-      expect(r.json().pending_updates[0]).toMatchObject({
+      await vanRollout(t, '2.0.0', { metered_budget: '10MB/30d', allow_metered: '200kB' });
+      expect(await vans.offer('cell')).toMatchObject({
         state: 'pending',
         hold_reason:
           'metered connection: the release is 300kB and the rollout allows up to 200kB on a metered link',
@@ -215,7 +119,7 @@ forEachBackend((backend) => {
 describe('metered budget validation', () => {
   it('refuses a bad budget with a 400 naming the field, creating nothing', async () => {
     t = await testApp();
-    await fleet(t, [{ id: 'v1' }]);
+    await vanFleet(t, [{ id: 'v1' }]);
     await upload(t, '2.0.0');
     const cases: Array<[Record<string, unknown>, string]> = [
       [

@@ -8,29 +8,22 @@
  * once through a wake-up, and its heartbeats never touch HTTP. `fleetd devices tag` edits tags by id and by filter.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { generateKeyPair, signManifest } from '../src/artifacts/signing.js';
 import { scriptSigningText } from '../src/core/command.js';
+import { type Agent, type AgentOptions, startAgent } from './support/agents.js';
 import { eventually } from './support/eventually.js';
 import { type Operator, operator } from './support/fleet.js';
-import {
-  type AgentProcess,
-  runCli,
-  type ServerProcess,
-  spawnAgent,
-  spawnServer,
-  tempDir,
-} from './support/processes.js';
+import { runCli, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
+import { recordingProxy } from './support/recording-proxy.js';
 
 let server: ServerProcess;
 let data: string;
 let op: Operator;
-let publicKeyFile: string;
 let enrollToken: string;
 let marks: string;
-const agents: AgentProcess[] = [];
+const agents: Agent[] = [];
 const cli = (...args: string[]) => runCli(['--server', server.url, '--data', data, ...args]);
 
 interface Target {
@@ -49,42 +42,11 @@ interface CommandView {
   devices: Target[];
 }
 
-/** Forwards HTTP to the server and remembers `METHOD path` of each request. */
-async function recordingProxy(target: string): Promise<{ url: string; seen: string[]; close(): void }> {
-  const seen: string[] = [];
-  const upstream = new URL(target);
-  const proxy: Server = createServer((req, res) => {
-    seen.push(`${req.method} ${req.url}`);
-    const forward = request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        path: req.url,
-        method: req.method,
-        headers: req.headers,
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const address = proxy.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return { url: `http://127.0.0.1:${port}`, seen, close: () => proxy.close() };
-}
-
 beforeAll(async () => {
   data = tempDir();
   marks = tempDir('fleetd-marks-');
   server = await spawnServer(data, ['--heartbeat-interval', '1h', '--log-level', 'warn']);
   op = operator(server.url, data);
-  const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
-  publicKeyFile = join(tempDir(), 'signing.pub');
-  writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
   // Imported first, so commands can be queued for them before their agents ever ran; the token claims them.
   await op.call('POST', '/api/v1/devices/import', {
     devices: [
@@ -102,23 +64,18 @@ afterAll(async () => {
   await server?.kill();
 });
 
-function startAgent(id: string, serverUrl: string, extra: string[] = []): AgentProcess {
-  const agent = spawnAgent([
-    ...[
-      '--server',
-      serverUrl,
-      '--device-id',
-      id,
-      '--hardware',
-      'pos-x200',
-      '--state-dir',
-      tempDir('fleetd-agent-'),
+/** An agent whose reboot hook leaves a mark, enrolled with the token that claims the lab's devices. */
+async function device(id: string, options: AgentOptions): Promise<Agent> {
+  const agent = await startAgent(op, id, {
+    enrollToken,
+    firmware: '1.0.0',
+    ...options,
+    flags: [
+      ...['--reboot-command', `echo "reboot asked" > ${join(marks, `${id}-rebooted`)}; echo rebooting`],
+      ...['--collect-logs-command', 'printf "log line 1\\nlog since %s s\\n" "$FLEETD_SINCE_SEC"'],
+      ...(options.flags ?? []),
     ],
-    ...['--public-key', publicKeyFile, '--enroll-token', enrollToken, '--firmware', '1.0.0'],
-    ...['--reboot-command', `echo "reboot asked" > ${join(marks, `${id}-rebooted`)}; echo rebooting`],
-    ...['--collect-logs-command', 'printf "log line 1\\nlog since %s s\\n" "$FLEETD_SINCE_SEC"'],
-    ...extra,
-  ]);
+  });
   agents.push(agent);
   return agent;
 }
@@ -131,7 +88,7 @@ async function send(body: Record<string, unknown>): Promise<string> {
 
 const view = async (id: string) => (await op.call<CommandView>('GET', `/api/v1/commands/${id}`)).body;
 
-async function finished(id: string, agent: AgentProcess): Promise<Target> {
+async function finished(id: string, agent: Agent): Promise<Target> {
   return eventually(
     `command ${id} to finish`,
     async () => {
@@ -184,7 +141,8 @@ it('over HTTP: commands queued before the first heartbeat run, logs download, a 
   const signed = /^(cmd_\S+):/.exec(exec.stdout)?.[1];
   expect(signed, exec.stdout).toBeDefined();
 
-  const agent = startAgent('cmd-http', server.url);
+  // Not waited for online: the commands are in its first heartbeat's answer.
+  const agent = await device('cmd-http', { online: false });
 
   const rebooted = await finished(reboot, agent);
   expect(rebooted).toMatchObject({ state: 'succeeded', exit_code: 0, output: 'rebooting\n' });
@@ -240,15 +198,7 @@ it('over MQTT: a command queued while the agent is connected reaches it at once,
   expect(server.mqttUrl).toMatch(/^mqtt:\/\//);
   const proxy = await recordingProxy(server.url);
   try {
-    const agent = startAgent('cmd-mqtt', proxy.url, ['--mqtt', server.mqttUrl!]);
-    await eventually(
-      'cmd-mqtt to be online',
-      async () => {
-        const d = await op.call<{ status: string }>('GET', '/api/v1/devices/cmd-mqtt');
-        return d.body.status === 'online' || undefined;
-      },
-      { timeoutMs: 20_000 },
-    );
+    const agent = await device('cmd-mqtt', { serverUrl: proxy.url, flags: ['--mqtt', server.mqttUrl!] });
     // Its next heartbeat is an hour away: only the wake-up over MQTT brings the command now. (Its very first
     // heartbeat may have gone over HTTP, before the broker connection was up.)
     const before = proxy.seen.filter((s) => s.includes('/heartbeat')).length;

@@ -3,24 +3,15 @@
  * and its inventory (this machine's os-release, kernel and dpkg packages) to a real server process, and the CLI
  * shows them and filters devices by them.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Agent, startAgent } from './support/agents.js';
 import { eventually } from './support/eventually.js';
 import { type Operator, operator } from './support/fleet.js';
-import {
-  type AgentProcess,
-  freePort,
-  runCli,
-  type ServerProcess,
-  spawnAgent,
-  spawnServer,
-  tempDir,
-} from './support/processes.js';
+import { freePort, runCli, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
 
 let server: ServerProcess;
 let op: Operator;
-let agent: AgentProcess | undefined;
+let agent: Agent | undefined;
 
 beforeAll(async () => {
   const data = tempDir();
@@ -41,26 +32,7 @@ afterAll(async () => {
 });
 
 it('an agent reports telemetry and inventory; the CLI shows them and filters by them', async () => {
-  const keys = await op.call<{ keys: Array<{ public_key: string }> }>('GET', '/api/v1/keys');
-  const publicKeyFile = join(tempDir(), 'signing.pub');
-  writeFileSync(publicKeyFile, keys.body.keys[0]!.public_key);
-  const token = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
-  agent = spawnAgent([
-    '--server',
-    server.url,
-    '--device-id',
-    'tel-1',
-    '--hardware',
-    'pos-x200',
-    '--state-dir',
-    tempDir('fleetd-agent-'),
-    '--public-key',
-    publicKeyFile,
-    '--enroll-token',
-    token,
-    '--metrics-cmd',
-    'echo queue_depth 7',
-  ]);
+  agent = await startAgent(op, 'tel-1', { flags: ['--metrics-cmd', 'echo queue_depth 7'], online: false });
   const cli = (...args: string[]) => runCli(['--server', server.url, ...args], { FLEETD_TOKEN: op.token });
   await eventually(
     'the agent to report its inventory',

@@ -7,9 +7,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { initRoot } from '../src/artifacts/tuf/tuf-root.js';
 import { ManualClock } from '../src/core/clock.js';
-import { installDirector } from './support/director.js';
 import { tempDir } from './support/processes.js';
-import { startTufServer, type TufServer, tufDataFolder, tufServer } from './support/tuf.js';
+import { installDirector, startTufServer, type TufServer, tufDataFolder, tufServer } from './support/tuf.js';
 
 const DAY = 86_400_000;
 

@@ -11,17 +11,10 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initRoot } from '../src/artifacts/tuf/tuf-root.js';
+import { type Agent, startAgent } from './support/agents.js';
 import { eventually } from './support/eventually.js';
-import { operator, pinnedKeyFile } from './support/fleet.js';
-import {
-  type AgentProcess,
-  freePort,
-  runCli,
-  type ServerProcess,
-  spawnAgent,
-  spawnServer,
-  tempDir,
-} from './support/processes.js';
+import { operator } from './support/fleet.js';
+import { freePort, runCli, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
 import { tufDataFolder } from './support/tuf.js';
 
 interface StaticOrigin {
@@ -53,7 +46,7 @@ async function staticOrigin(folder: string): Promise<StaticOrigin> {
 }
 
 let server: ServerProcess | undefined;
-const agents: AgentProcess[] = [];
+const agents: Agent[] = [];
 const origins: StaticOrigin[] = [];
 afterAll(async () => {
   for (const agent of agents) await agent.kill('SIGKILL');
@@ -82,7 +75,6 @@ describe('fleetd server --tuf-mirror', () => {
       mirror,
     ]);
     const op = operator(server.url, data);
-    const publicKeyFile = await pinnedKeyFile(op);
     await op.upload('name=cdn-fw&version=1.0.0&hardware=pos-x200', randomBytes(32 * 1024));
 
     // The upload re-signs targets, snapshot and timestamp; the mirror follows with the same bytes as served.
@@ -112,34 +104,12 @@ describe('fleetd server --tuf-mirror', () => {
     const cdn = await staticOrigin(mirror);
     const badCdn = await staticOrigin(altered);
     origins.push(cdn, badCdn);
-    const startAgent = async (id: string, metadataUrl: string) => {
-      const token = (await op.call<{ token: string }>('POST', '/api/v1/enrollment-tokens', {})).body.token;
-      const agent = spawnAgent([
-        '--server',
-        server!.url,
-        '--device-id',
-        id,
-        '--hardware',
-        'pos-x200',
-        '--state-dir',
-        tempDir('fleetd-agent-'),
-        '--public-key',
-        publicKeyFile,
-        '--tuf-root',
-        ceremony.rootFile,
-        '--tuf-metadata-url',
-        metadataUrl,
-        '--enroll-token',
-        token,
-        '--firmware',
-        '0.9.0',
-      ]);
+    const install = async (id: string, metadataUrl: string) => {
+      const agent = await startAgent(op, id, {
+        firmware: '0.9.0',
+        flags: ['--tuf-root', ceremony.rootFile, '--tuf-metadata-url', metadataUrl],
+      });
       agents.push(agent);
-      await eventually(
-        `device ${id} to come online`,
-        async () =>
-          (await op.call<{ status?: string }>('GET', `/api/v1/devices/${id}`)).body.status === 'online',
-      );
       const assigned = await op.call<{ assigned: Array<{ id: string }> }>('POST', '/api/v1/updates/assign', {
         release: 'cdn-fw@1.0.0',
         devices: [id],
@@ -152,12 +122,12 @@ describe('fleetd server --tuf-mirror', () => {
       return { done, agent };
     };
 
-    const good = await startAgent('cdn-1', cdn.url);
+    const good = await install('cdn-1', cdn.url);
     expect(good.done.state, good.agent.output()).toBe('succeeded');
     expect(cdn.requests.map((r) => r.path)).toContain('/tuf/timestamp.json');
     expect(cdn.requests.filter((r) => r.authorized)).toEqual([]);
 
-    const bad = await startAgent('cdn-2', badCdn.url);
+    const bad = await install('cdn-2', badCdn.url);
     expect(bad.done.state).toBe('failed');
     expect(String(bad.done.error)).toMatch(/TUF metadata refused/);
     expect(badCdn.requests.filter((r) => r.authorized)).toEqual([]);

@@ -13,9 +13,9 @@ import { ManualClock } from '../../src/core/clock.js';
 import { RolloutEngine } from '../../src/engine/rollout-engine.js';
 import { hashSecret, newId } from '../../src/registry/credentials.js';
 import { createServer, type ServerParts } from '../../src/server/serve.js';
-import { installDirector } from './director.js';
 import type { FuzzAuth, FuzzHints, FuzzRequest } from './fuzz-generators.js';
 import { type FuzzOperation, fuzzOperations, type OpenApiDocument } from './fuzz-operations.js';
+import { installDirector } from './tuf.js';
 
 export const FUZZ_START = Date.parse('2026-11-22T12:00:00Z');
 

@@ -1,6 +1,7 @@
 /**
  * A FleetD server with a TUF repository (root made by the offline ceremony, copied in as an operator does), a
- * device that may download, and tuf-js as the independent TUF client refreshing from the running server.
+ * device that may download, and tuf-js as the independent TUF client refreshing from the running server. The
+ * director's ceremony is installed the same way, into its own folder.
  */
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -43,15 +44,34 @@ export async function tufServer(options: {
   return startTufServer(dataDir, ceremony, new ManualClock(options.start), extra);
 }
 
-/** A data folder with the ceremony's first root and online keys in place, as an operator installs them. */
-export function tufDataFolder(ceremony: RootInitResult, dataDir = tempDir()): string {
-  mkdirSync(join(dataDir, 'tuf', 'root'), { recursive: true });
-  mkdirSync(join(dataDir, 'tuf', 'keys'), { recursive: true, mode: 0o700 });
-  copyFileSync(ceremony.rootFile, join(dataDir, 'tuf', 'root', '1.root.json'));
+/** What an operator copies from a ceremony's offline folder to the server: the first root, the online keys. */
+export type CeremonyFiles = Pick<RootInitResult, 'rootFile' | 'onlineKeyFiles'>;
+
+/** Installs a ceremony's files in a data folder: `tuf/` for the image repository, `director/` for the director. */
+export function installCeremony(
+  ceremony: CeremonyFiles,
+  dataDir: string,
+  repository: 'tuf' | 'director',
+): void {
+  mkdirSync(join(dataDir, repository, 'root'), { recursive: true });
+  mkdirSync(join(dataDir, repository, 'keys'), { recursive: true, mode: 0o700 });
+  copyFileSync(ceremony.rootFile, join(dataDir, repository, 'root', '1.root.json'));
   for (const [role, file] of Object.entries(ceremony.onlineKeyFiles)) {
-    copyFileSync(file, join(dataDir, 'tuf', 'keys', `${role}.key`));
+    copyFileSync(file, join(dataDir, repository, 'keys', `${role}.key`));
   }
+}
+
+/** A data folder with the ceremony's first root and online keys in place, as an operator installs them. */
+export function tufDataFolder(ceremony: CeremonyFiles, dataDir = tempDir()): string {
+  installCeremony(ceremony, dataDir, 'tuf');
   return dataDir;
+}
+
+/** A director ceremony (its own root keys, root and online keys) on an "offline" folder, installed in `dataDir`. */
+export async function installDirector(dataDir: string, now: number): Promise<RootInitResult> {
+  const ceremony = await initRoot({ out: tempDir('fleetd-director-offline-'), threshold: 1, keys: 2, now });
+  installCeremony(ceremony, dataDir, 'director');
+  return ceremony;
 }
 
 /** A server on a data folder that holds a TUF repository already (a first start, or a restart). */
