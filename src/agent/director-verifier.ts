@@ -14,7 +14,7 @@ import { BaseFetcher, type TargetFile, Updater } from 'tuf-js';
 import { DownloadError, DownloadHTTPError } from 'tuf-js/dist/error.js';
 import type { HttpFetch } from './downloader.js';
 import { TufUnavailable } from './tuf-verifier.js';
-import type { Manifest, Verdict } from './verify.js';
+import { type Manifest, type Verdict, verifyTarget } from './verify.js';
 
 export interface DirectorVerifierOptions {
   /** The director's root.json from provisioning: written once, then tuf-js keeps the newest trusted root. */
@@ -64,16 +64,10 @@ export class DirectorVerifier {
       }
       return { ok: false, reason: `director metadata refused: ${(e as Error).message}` };
     }
-    const sha256 = info?.hashes.sha256?.toLowerCase();
-    if (
-      !info ||
-      info.length !== m.size ||
-      sha256 !== m.sha256 ||
-      info.custom.device_id !== this.options.deviceId
-    ) {
+    if (!info || !verifyTarget(info, m) || info.custom.device_id !== this.options.deviceId) {
       return { ok: false, reason: `director: ${target} is not what the director signed for this device` };
     }
-    if (download && (download.size !== info.length || download.sha256.toLowerCase() !== sha256)) {
+    if (download && !verifyTarget(info, download)) {
       return {
         ok: false,
         reason: `director: the download of ${target} does not match what the director signed for this device`,

@@ -12,7 +12,7 @@ import { BaseFetcher, type TargetFile, Updater } from 'tuf-js';
 // Not re-exported by the package's index; the Updater tells "no newer root" (a 404) by this type.
 import { DownloadError, DownloadHTTPError } from 'tuf-js/dist/error.js';
 import type { HttpFetch } from './downloader.js';
-import type { Manifest, Verdict } from './verify.js';
+import { type Manifest, type Verdict, verifyTarget } from './verify.js';
 
 export interface TufVerifierOptions {
   /** The root.json of the provisioning bundle: written once, then tuf-js keeps the newest trusted root. */
@@ -66,11 +66,10 @@ export class TufVerifier {
       return { ok: false, reason: `TUF metadata refused: ${(e as Error).message}` };
     }
     if (!info) return { ok: false, reason: `TUF: ${target} is not in the signed targets` };
-    const sha256 = info.hashes.sha256?.toLowerCase();
-    if (info.length !== m.size || sha256 !== m.sha256) {
+    if (!verifyTarget(info, m)) {
       return { ok: false, reason: `TUF: the signed target ${target} differs from the release's manifest` };
     }
-    if (download && (download.size !== info.length || download.sha256.toLowerCase() !== sha256)) {
+    if (download && !verifyTarget(info, download)) {
       return {
         ok: false,
         reason: `TUF: the download of ${target} does not match its signed length and sha256`,
