@@ -13,7 +13,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Key, Metadata, Root } from '@tufjs/models';
+import type { Key } from '@tufjs/models';
 import type { Clock } from '../../core/clock.js';
 import { FleetError } from '../../core/errors.js';
 import type { DirectorMetadata, DirectorStore } from '../../store/director-store.js';
@@ -23,10 +23,10 @@ import {
   installNextRoot,
   keyIdsOf,
   nextOnlineKey,
-  type OnlineSigners,
   openTrustedRoot,
   type RepositoryName,
   ROOT_DIR,
+  type TrustedRoot,
 } from '../tuf/tuf-trusted-root.js';
 import { DIRECTOR_LIFETIMES, directorTargets, signDirectorMetadata } from './director-metadata.js';
 
@@ -47,8 +47,8 @@ export class DirectorRepository {
     private readonly clock: Clock,
     private readonly store: DirectorStore,
     private readonly lifetimes: Lifetimes,
-    private root: Metadata<Root>,
-    private readonly signers: OnlineSigners,
+    /** The director's trusted root and the online keys it signs with (tuf-trusted-root.ts). */
+    private trusted: TrustedRoot,
   ) {}
 
   /** The director in `<dataDir>/director`, or undefined when no director root is installed there. */
@@ -61,25 +61,25 @@ export class DirectorRepository {
     const dir = join(dataDir, DIRECTOR_DIR);
     const trusted = await openTrustedRoot(dir, NAME);
     if (!trusted) return undefined;
-    return new DirectorRepository(dir, clock, store, lifetimes, trusted.root, trusted.signers);
+    return new DirectorRepository(dir, clock, store, lifetimes, trusted);
   }
 
   get rootVersion(): number {
-    return this.root.signed.version;
+    return this.trusted.root.signed.version;
   }
 
   get rootExpiresMs(): number {
-    return Date.parse(this.root.signed.expires);
+    return Date.parse(this.trusted.root.signed.expires);
   }
 
   /** The key id each online role of the director signs with now. */
   get keyIds(): Record<OnlineRole, string> {
-    return keyIdsOf(this.signers);
+    return keyIdsOf(this.trusted.signers);
   }
 
   /** The key ids the trusted director root names for its own role. */
   get rootKeyIds(): string[] {
-    return this.root.signed.roles.root?.keyIDs ?? [];
+    return this.trusted.root.signed.roles.root?.keyIDs ?? [];
   }
 
   /**
@@ -125,7 +125,7 @@ export class DirectorRepository {
         deviceId,
         stored,
         wanted,
-        signers: this.signers,
+        signers: this.trusted.signers,
         lifetimes: this.lifetimes,
         now: this.clock.now(),
       });
@@ -143,11 +143,8 @@ export class DirectorRepository {
   /** Installs the director's next root, signed offline (tuf-trusted-root.ts says what it must be). */
   installRoot(text: string): Promise<number> {
     const run = this.queue.then(async () => {
-      const trusted = { root: this.root, signers: this.signers };
-      const next = await installNextRoot(this.dir, NAME, trusted, text, this.clock.now());
-      Object.assign(this.signers, next.signers);
-      this.root = next.root;
-      return this.root.signed.version;
+      this.trusted = await installNextRoot(this.dir, NAME, this.trusted, text, this.clock.now());
+      return this.rootVersion;
     });
     this.queue = run.catch(() => undefined);
     return run;

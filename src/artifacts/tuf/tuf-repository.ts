@@ -21,7 +21,6 @@ import {
   Metadata,
   MetadataKind,
   MetaFile,
-  type Root,
   Signature,
   Snapshot,
   TargetFile,
@@ -61,10 +60,10 @@ import {
   keyIdsOf,
   nextOnlineKey,
   type OnlineSigner,
-  type OnlineSigners,
   openTrustedRoot,
   type RepositoryName,
   ROOT_DIR,
+  type TrustedRoot,
 } from './tuf-trusted-root.js';
 
 export const TUF_DIR = 'tuf';
@@ -94,8 +93,8 @@ export class TufRepository {
     private readonly dir: string,
     private readonly clock: Clock,
     private readonly lifetimes: Lifetimes,
-    private root: Metadata<Root>,
-    private readonly signers: OnlineSigners,
+    /** The root this server trusts and the online keys it signs with (tuf-trusted-root.ts). */
+    private trusted: TrustedRoot,
     private state: PublicationState,
   ) {}
 
@@ -113,8 +112,7 @@ export class TufRepository {
       dir,
       clock,
       lifetimes,
-      trusted.root,
-      trusted.signers,
+      trusted,
       await readState(join(dir, METADATA_DIR)),
     );
     await repository.openDelegations();
@@ -135,7 +133,7 @@ export class TufRepository {
   }
 
   get rootVersion(): number {
-    return this.root.signed.version;
+    return this.trusted.root.signed.version;
   }
 
   /** Signs what is due for these releases; true when anything was re-signed. One publication at a time. */
@@ -148,11 +146,8 @@ export class TufRepository {
   /** Installs the next root, signed offline (tuf-trusted-root.ts says what it must be). */
   installRoot(text: string): Promise<number> {
     const run = this.queue.then(async () => {
-      const trusted = { root: this.root, signers: this.signers };
-      const next = await installNextRoot(this.dir, NAME, trusted, text, this.clock.now());
-      Object.assign(this.signers, next.signers);
-      this.root = next.root;
-      return this.root.signed.version;
+      this.trusted = await installNextRoot(this.dir, NAME, this.trusted, text, this.clock.now());
+      return this.rootVersion;
     });
     this.queue = run.catch(() => undefined);
     return run;
@@ -167,13 +162,13 @@ export class TufRepository {
 
   /** The key id each online role is signed with now. */
   get keyIds(): Record<OnlineRole, string> {
-    return keyIdsOf(this.signers);
+    return keyIdsOf(this.trusted.signers);
   }
 
   /** When the trusted root and the published metadata of each online role expire (ms). */
   expiries(): Record<ExpiringRole, number | undefined> {
     return {
-      root: Date.parse(this.root.signed.expires),
+      root: Date.parse(this.trusted.root.signed.expires),
       targets: this.state.targets?.expiresMs,
       snapshot: this.state.snapshot?.expiresMs,
       timestamp: this.state.timestamp?.expiresMs,
@@ -211,9 +206,9 @@ export class TufRepository {
       }
       const file = join(this.dir, METADATA_DIR, `${version}.targets.json`);
       const md = Metadata.fromJSON(MetadataKind.Targets, JSON.parse(await readFile(file, 'utf8')));
-      const role = this.root.signed.roles.targets;
+      const role = this.trusted.root.signed.roles.targets;
       for (const s of signatures) {
-        const key = this.root.signed.keys[s.keyid];
+        const key = this.trusted.root.signed.keys[s.keyid];
         if (!key || !role?.keyIDs.includes(s.keyid)) {
           throw new FleetError(
             'VALIDATION',
@@ -338,7 +333,7 @@ export class TufRepository {
     const assigned = assignTargets(targetsOf(releases), this.delegations);
     const wanted = assigned.top;
     const delegatedListingChanged = await this.delegated.prepare(this.delegations, assigned.roles, now);
-    const plan = planPublication(this.state, wanted, keyIdsOf(this.signers), this.lifetimes, now);
+    const plan = planPublication(this.state, wanted, keyIdsOf(this.trusted.signers), this.lifetimes, now);
     if (this.targetsFileChanged) {
       plan.snapshot = true;
       plan.timestamp = true;
@@ -377,7 +372,7 @@ export class TufRepository {
         );
       }
       targetsBytes = await this.write(metadata, `${version}.targets.json`, new Metadata(targets), 'targets');
-      this.state.targets = { ...published(targets, this.signers.targets), targets: wanted };
+      this.state.targets = { ...published(targets, this.trusted.signers.targets), targets: wanted };
     }
     let snapshotBytes: Buffer | undefined;
     if (plan.snapshot) {
@@ -399,7 +394,7 @@ export class TufRepository {
         new Metadata(snapshot),
         'snapshot',
       );
-      this.state.snapshot = published(snapshot, this.signers.snapshot);
+      this.state.snapshot = published(snapshot, this.trusted.signers.snapshot);
     }
     if (plan.timestamp) {
       const snapshotVersion = this.state.snapshot?.version ?? 1;
@@ -412,7 +407,7 @@ export class TufRepository {
         snapshotMeta: metaFile(snapshotVersion, snapshotBytes),
       });
       await this.write(metadata, 'timestamp.json', new Metadata(timestamp), 'timestamp');
-      this.state.timestamp = published(timestamp, this.signers.timestamp);
+      this.state.timestamp = published(timestamp, this.trusted.signers.timestamp);
     }
     return plan.timestamp;
   }
@@ -423,7 +418,7 @@ export class TufRepository {
     md: Metadata<Targets | Snapshot | Timestamp>,
     role: OnlineRole,
   ): Promise<Buffer> {
-    md.sign(this.signers[role].sign, false);
+    md.sign(this.trusted.signers[role].sign, false);
     const bytes = Buffer.from(JSON.stringify(md.toJSON()));
     await writeWhole(join(folder, name), bytes);
     return bytes;
