@@ -5,14 +5,9 @@
  * whose length and sha256 are the manifest's and the download's. Thresholds, expiry (freeze), rollback of
  * metadata and mix-and-match are tuf-js's checks, not ours.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { BaseFetcher, type TargetFile, Updater } from 'tuf-js';
-// Not re-exported by the package's index; the Updater tells "no newer root" (a 404) by this type.
-import { DownloadError, DownloadHTTPError } from 'tuf-js/dist/error.js';
 import type { HttpFetch } from './downloader.js';
-import type { Manifest, Verdict } from './verify.js';
+import { signedTargetInfo } from './tuf-target-info.js';
+import { type Manifest, type Verdict, verifyTarget } from './verify.js';
 
 export interface TufVerifierOptions {
   /** The root.json of the provisioning bundle: written once, then tuf-js keeps the newest trusted root. */
@@ -29,21 +24,8 @@ export interface TufVerifierOptions {
   fetch: HttpFetch;
 }
 
-/** A fetch or server failure: worth a retry, unlike metadata that fails a check. */
-export class TufUnavailable extends Error {}
-
-class AgentFetcher extends BaseFetcher {
-  constructor(private readonly fetchFn: HttpFetch) {
-    super();
-  }
-  async fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
-    const response = await this.fetchFn(url);
-    if (!response.ok || !response.body) {
-      throw new DownloadHTTPError(`HTTP ${response.status} for ${url}`, response.status);
-    }
-    return response.body as ReadableStream<Uint8Array<ArrayBuffer>>;
-  }
-}
+/** Thrown by both verifiers; kept importable from here. */
+export { TufUnavailable } from './tuf-target-info.js';
 
 export class TufVerifier {
   constructor(private readonly options: TufVerifierOptions) {}
@@ -54,44 +36,31 @@ export class TufVerifier {
    */
   async verify(m: Manifest, download?: { size: number; sha256: string }): Promise<Verdict> {
     const target = `${m.name}@${m.version}`;
-    let info: TargetFile | undefined;
-    try {
-      const updater = await this.updater();
-      await updater.refresh();
-      info = await updater.getTargetInfo(target);
-    } catch (e) {
-      if (e instanceof DownloadError || e instanceof TypeError) {
-        throw new TufUnavailable(`TUF metadata unavailable: ${(e as Error).message}`, { cause: e });
-      }
-      return { ok: false, reason: `TUF metadata refused: ${(e as Error).message}` };
-    }
+    const found = await signedTargetInfo(
+      {
+        rootJson: this.options.rootJson,
+        metadataDir: this.options.metadataDir,
+        metadataBaseUrl: (this.options.metadataUrl ?? `${this.options.server}/api/device/v1/tuf`).replace(
+          /\/+$/,
+          '',
+        ),
+        fetch: this.options.fetch,
+      },
+      target,
+      'TUF',
+    );
+    if (!found.ok) return found;
+    const info = found.value;
     if (!info) return { ok: false, reason: `TUF: ${target} is not in the signed targets` };
-    const sha256 = info.hashes.sha256?.toLowerCase();
-    if (info.length !== m.size || sha256 !== m.sha256) {
+    if (!verifyTarget(info, m)) {
       return { ok: false, reason: `TUF: the signed target ${target} differs from the release's manifest` };
     }
-    if (download && (download.size !== info.length || download.sha256.toLowerCase() !== sha256)) {
+    if (download && !verifyTarget(info, download)) {
       return {
         ok: false,
         reason: `TUF: the download of ${target} does not match its signed length and sha256`,
       };
     }
     return { ok: true, value: undefined };
-  }
-
-  private async updater(): Promise<Updater> {
-    const dir = this.options.metadataDir;
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    // Only the first time: afterwards root.json is the newest root tuf-js has verified through the chain.
-    if (!existsSync(join(dir, 'root.json'))) await writeFile(join(dir, 'root.json'), this.options.rootJson);
-    return new Updater({
-      metadataDir: dir,
-      metadataBaseUrl: (this.options.metadataUrl ?? `${this.options.server}/api/device/v1/tuf`).replace(
-        /\/+$/,
-        '',
-      ),
-      fetcher: new AgentFetcher(this.options.fetch),
-      config: { fetchRetries: 0 },
-    });
   }
 }

@@ -1,6 +1,13 @@
 import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { loadPublicKey, parseManifest, signatureValid, verifyArtifact, verifyRelease } from './verify.js';
+import {
+  loadPublicKey,
+  parseManifest,
+  signatureValid,
+  verifyArtifact,
+  verifyRelease,
+  verifyTarget,
+} from './verify.js';
 
 const { publicKey, privateKey } = generateKeyPairSync('ed25519');
 const other = generateKeyPairSync('ed25519');
@@ -103,6 +110,28 @@ describe('release verification', () => {
       ok: false,
       reason: 'sha256 mismatch',
     });
+  });
+
+  it('checks a file against a TUF target entry: length and sha256, and nothing without a sha256', () => {
+    const sha256 = createHash('sha256').update(payload).digest('hex');
+    const target = { length: payload.length, hashes: { sha256 } };
+    expect(verifyTarget(target, { size: payload.length, sha256 })).toBe(true);
+    expect(
+      verifyTarget(
+        { ...target, hashes: { sha256: sha256.toUpperCase() } },
+        { size: payload.length, sha256: sha256.toUpperCase() },
+      ),
+    ).toBe(true);
+    expect(verifyTarget(target, { size: payload.length + 1, sha256 })).toBe(false);
+    expect(
+      verifyTarget(target, {
+        size: payload.length,
+        sha256: sha256.replace(/^./, (c) => (c === '0' ? '1' : '0')),
+      }),
+    ).toBe(false);
+    expect(
+      verifyTarget({ length: payload.length, hashes: { sha512: sha256 } }, { size: payload.length, sha256 }),
+    ).toBe(false);
   });
 
   it('loads the pinned key as PEM or raw base64, and only Ed25519', () => {

@@ -83,6 +83,18 @@ export function verifyArtifact(m: Manifest, file: { size: number; sha256: string
   return ok(undefined);
 }
 
+/**
+ * Whether a file of this length and sha256 is the one a TUF target entry signs (the image repository's and the
+ * director's alike). Fails closed: an entry without a sha256 matches nothing.
+ */
+export function verifyTarget(
+  target: { length: number; hashes: Record<string, string> },
+  file: { size: number; sha256: string },
+): boolean {
+  const sha256 = target.hashes.sha256?.toLowerCase();
+  return sha256 !== undefined && target.length === file.size && file.sha256.toLowerCase() === sha256;
+}
+
 /** The running version may be a device's own loose `2.3`; the manifest's is strict SemVer. */
 function isDowngrade(installed: string | undefined, next: string): boolean {
   if (installed === undefined) return false;

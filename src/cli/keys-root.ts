@@ -9,63 +9,28 @@ import type { Command } from 'commander';
 import { tufKey } from '../artifacts/tuf/tuf-keys.js';
 import {
   checkRootSuccession,
-  initRoot,
   nextRoot,
   ONLINE_ROLES,
   type OnlineRole,
   readRootFile,
   signRoot,
 } from '../artifacts/tuf/tuf-root.js';
-import { CliError, type Client } from './client.js';
-import { type OutputFormat, printJson } from './output.js';
-
-interface Ctx {
-  format(): OutputFormat;
-  client(): Client;
-}
-
-const whole = (name: string) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n)) throw new CliError(`${name}: "${value}" is not a whole number`);
-  return n;
-};
+import { CliError } from './client.js';
+import { addInitCommand, addInstallCommand, IMAGE_ROOT, type KeysCtx, whole } from './keys-root-commands.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-export function registerRootKeys(keys: Command, ctx: Ctx): void {
+export function registerRootKeys(keys: Command, ctx: KeysCtx): void {
   const root = keys
     .command('root')
     .description('the offline TUF root: k of n keys sign it (docs/signing.md)');
 
-  root
-    .command('init')
-    .description('make n root keys, the online keys and 1.root.json signed by all root keys (offline)')
-    .requiredOption('--threshold <k>', 'how many root keys must sign a root', whole('--threshold'))
-    .requiredOption('--keys <n>', 'how many root keys to make', whole('--keys'))
-    .requiredOption('--out <dir>', 'folder to write into (kept offline; root-keys/ go to their holders)')
-    .option('--expires-days <days>', 'how long the root is valid', whole('--expires-days'), 365)
-    .action(async (o: { threshold: number; keys: number; out: string; expiresDays: number }) => {
-      const r = await initRoot({
-        out: o.out,
-        threshold: o.threshold,
-        keys: o.keys,
-        now: Date.now(),
-        expiresDays: o.expiresDays,
-      });
-      if (ctx.format() === 'json') {
-        return printJson({
-          root: r.rootFile,
-          root_keys: r.rootKeyFiles,
-          online_keys: r.onlineKeyFiles,
-          version: r.root.signed.version,
-        });
-      }
-      console.log(`wrote ${r.rootFile} (version 1, ${o.threshold} of ${o.keys} root keys must sign)`);
-      console.log(`root keys (one to each holder, kept offline): ${r.rootKeyFiles.join(' ')}`);
-      console.log(
-        `online keys (to the server's <data>/tuf/keys/): ${Object.values(r.onlineKeyFiles).join(' ')}`,
-      );
-    });
+  addInitCommand(
+    root,
+    ctx,
+    IMAGE_ROOT,
+    'make n root keys, the online keys and 1.root.json signed by all root keys (offline)',
+  );
 
   root
     .command('next')
@@ -153,14 +118,8 @@ export function registerRootKeys(keys: Command, ctx: Ctx): void {
       console.log(`${file}: ${count} signature(s); ${ready}`);
     });
 
-  root
-    .command('install')
-    .argument('<file>', 'the next root (N+1.root.json), signed')
-    .description('give the server the next root; it checks the chain as a device does, and devices follow')
-    .action(async (file: string) => {
-      const body = JSON.parse(readFileSync(file, 'utf8')) as unknown;
-      const r = await ctx.client().request<{ root_version: number }>('POST', '/api/v1/tuf/root', body);
-      if (ctx.format() === 'json') return printJson(r);
-      console.log(`the server trusts root version ${r.root_version}`);
-    });
+  addInstallCommand(root, ctx, IMAGE_ROOT, {
+    argument: 'the next root (N+1.root.json), signed',
+    description: 'give the server the next root; it checks the chain as a device does, and devices follow',
+  });
 }

@@ -6,26 +6,11 @@
  * read the new root before any other metadata, refuse what the old key signs. Root keys themselves rotate
  * through `fleetd keys root next` on the offline machine.
  */
-import { writeFileSync } from 'node:fs';
-import { Key } from '@tufjs/models';
 import type { Command } from 'commander';
-import { nextRoot, ONLINE_ROLES, type OnlineRole, parseRoot } from '../artifacts/tuf/tuf-root.js';
-import { CliError, type Client } from './client.js';
-import { type OutputFormat, printJson } from './output.js';
+import { CliError } from './client.js';
+import { IMAGE_ROOT, type KeysCtx, onlineRoleArg, writeRotationRoot } from './keys-root-commands.js';
 
-interface Ctx {
-  format(): OutputFormat;
-  client(): Client;
-}
-
-interface RotationKey {
-  role: OnlineRole;
-  root_version: number;
-  key_id: string;
-  key: Record<string, unknown>;
-}
-
-export function registerRotateKeys(keys: Command, ctx: Ctx): void {
+export function registerRotateKeys(keys: Command, ctx: KeysCtx): void {
   keys
     .command('rotate')
     .argument('<role>', 'targets, snapshot or timestamp (root: `fleetd keys root next`)')
@@ -40,33 +25,10 @@ export function registerRotateKeys(keys: Command, ctx: Ctx): void {
           'root keys rotate offline: `fleetd keys root next CURRENT --root-key FILE ... --out NEXT` (docs/signing.md)',
         );
       }
-      if (!ONLINE_ROLES.includes(role as OnlineRole)) {
-        throw new CliError(`"${role}" is not a role to rotate: expected targets, snapshot or timestamp`);
-      }
+      const online = onlineRoleArg(role);
       if (!Number.isInteger(o.expiresDays) || o.expiresDays < 1) {
         throw new CliError(`--expires-days: expected a whole number of days (got ${o.expiresDays})`);
       }
-      const client = ctx.client();
-      const made = await client.request<RotationKey>('POST', `/api/v1/tuf/keys/${role}/rotate`);
-      const rootText = await client.request<unknown>(
-        'GET',
-        `/api/device/v1/tuf/${made.root_version}.root.json`,
-      );
-      const current = parseRoot(JSON.stringify(rootText), `root version ${made.root_version}`);
-      const next = nextRoot(current, {
-        now: Date.now(),
-        expiresDays: o.expiresDays,
-        roleKeys: { [role]: [Key.fromJSON(made.key_id, made.key as never)] },
-      });
-      writeFileSync(o.out, JSON.stringify(next.toJSON(), null, 2), { flag: 'wx' });
-      if (ctx.format() === 'json') {
-        return printJson({ role, key_id: made.key_id, root: o.out, version: next.signed.version });
-      }
-      console.log(
-        `wrote ${o.out} (version ${next.signed.version}, unsigned) naming the new ${role} key ${made.key_id.slice(0, 16)}…`,
-      );
-      console.log(
-        'next: root key holders sign it offline (`fleetd keys root sign`), then `fleetd keys root install` it',
-      );
+      await writeRotationRoot(ctx, IMAGE_ROOT, online, o);
     });
 }

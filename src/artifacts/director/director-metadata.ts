@@ -9,12 +9,12 @@ import { createHash } from 'node:crypto';
 import { Metadata, MetadataKind, MetaFile, Snapshot, TargetFile, Targets, Timestamp } from '@tufjs/models';
 import type { DirectorMetadata } from '../../store/director-store.js';
 import type { Release } from '../../store/store.js';
-import type { Signer } from '../tuf/tuf-keys.js';
 import { type Lifetimes, type PublicationState, planPublication, type TargetEntry } from '../tuf/tuf-plan.js';
 import type { OnlineRole } from '../tuf/tuf-root.js';
 import { DAY_MS, tufExpiry } from '../tuf/tuf-time.js';
+import type { OnlineSigners } from '../tuf/tuf-trusted-root.js';
 
-export type DirectorSigners = Record<OnlineRole, { keyId: string; sign: Signer }>;
+export type DirectorSigners = OnlineSigners;
 
 /**
  * Per-device metadata is signed when the device asks, so short lifetimes cost nothing: a server that stops

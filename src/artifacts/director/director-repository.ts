@@ -11,28 +11,27 @@
  * the director both sign it, so a server whose online keys are stolen can at most stall updates when the image
  * repository's targets need an offline key.
  */
-import { createPublicKey } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Key, Metadata, Root } from '@tufjs/models';
+import type { Key } from '@tufjs/models';
 import type { Clock } from '../../core/clock.js';
 import { FleetError } from '../../core/errors.js';
 import type { DirectorMetadata, DirectorStore } from '../../store/director-store.js';
-import { readTufSigner, tufKey, writeNewTufKey } from '../tuf/tuf-keys.js';
 import type { Lifetimes } from '../tuf/tuf-plan.js';
-import { checkRootSuccession, ONLINE_ROLES, type OnlineRole, parseRoot } from '../tuf/tuf-root.js';
+import type { OnlineRole } from '../tuf/tuf-root.js';
 import {
-  DIRECTOR_LIFETIMES,
-  type DirectorSigners,
-  directorTargets,
-  signDirectorMetadata,
-} from './director-metadata.js';
+  installNextRoot,
+  keyIdsOf,
+  nextOnlineKey,
+  openTrustedRoot,
+  type RepositoryName,
+  ROOT_DIR,
+  type TrustedRoot,
+} from '../tuf/tuf-trusted-root.js';
+import { DIRECTOR_LIFETIMES, directorTargets, signDirectorMetadata } from './director-metadata.js';
 
 export const DIRECTOR_DIR = 'director';
-const ROOT_DIR = 'root';
-const KEYS_DIR = 'keys';
-const NEXT_KEY = '.next.key';
+const NAME: RepositoryName = { folder: DIRECTOR_DIR, label: 'director ' };
 
 /** What a device may ask for: `N.root.json`, `timestamp.json`, `N.snapshot.json`, `N.targets.json`. */
 const METADATA_FILE = /^(?:([1-9]\d{0,8})\.(root|snapshot|targets)|timestamp)\.json$/;
@@ -48,8 +47,8 @@ export class DirectorRepository {
     private readonly clock: Clock,
     private readonly store: DirectorStore,
     private readonly lifetimes: Lifetimes,
-    private root: Metadata<Root>,
-    private readonly signers: DirectorSigners,
+    /** The director's trusted root and the online keys it signs with (tuf-trusted-root.ts). */
+    private trusted: TrustedRoot,
   ) {}
 
   /** The director in `<dataDir>/director`, or undefined when no director root is installed there. */
@@ -60,32 +59,27 @@ export class DirectorRepository {
     lifetimes: Lifetimes = DIRECTOR_LIFETIMES,
   ): Promise<DirectorRepository | undefined> {
     const dir = join(dataDir, DIRECTOR_DIR);
-    if (!existsSync(join(dir, ROOT_DIR, '1.root.json'))) return undefined;
-    const root = await latestRoot(join(dir, ROOT_DIR));
-    const signers = {} as DirectorSigners;
-    for (const role of ONLINE_ROLES) signers[role] = await readTufSigner(join(dir, KEYS_DIR, `${role}.key`));
-    checkOnlineKeys(root, signers);
-    return new DirectorRepository(dir, clock, store, lifetimes, root, signers);
+    const trusted = await openTrustedRoot(dir, NAME);
+    if (!trusted) return undefined;
+    return new DirectorRepository(dir, clock, store, lifetimes, trusted);
   }
 
   get rootVersion(): number {
-    return this.root.signed.version;
+    return this.trusted.root.signed.version;
   }
 
   get rootExpiresMs(): number {
-    return Date.parse(this.root.signed.expires);
+    return Date.parse(this.trusted.root.signed.expires);
   }
 
   /** The key id each online role of the director signs with now. */
   get keyIds(): Record<OnlineRole, string> {
-    const out = {} as Record<OnlineRole, string>;
-    for (const role of ONLINE_ROLES) out[role] = this.signers[role].keyId;
-    return out;
+    return keyIdsOf(this.trusted.signers);
   }
 
   /** The key ids the trusted director root names for its own role. */
   get rootKeyIds(): string[] {
-    return this.root.signed.roles.root?.keyIDs ?? [];
+    return this.trusted.root.signed.roles.root?.keyIDs ?? [];
   }
 
   /**
@@ -131,7 +125,7 @@ export class DirectorRepository {
         deviceId,
         stored,
         wanted,
-        signers: this.signers,
+        signers: this.trusted.signers,
         lifetimes: this.lifetimes,
         now: this.clock.now(),
       });
@@ -146,40 +140,11 @@ export class DirectorRepository {
     }
   }
 
-  /**
-   * Installs the director's next root after checking it as a device will (version + 1, thresholds of the old
-   * and of its own root keys, not expired) and that this server holds the online keys it names: its current
-   * ones, or the new ones `prepareRotation` made, which sign from then on.
-   */
+  /** Installs the director's next root, signed offline (tuf-trusted-root.ts says what it must be). */
   installRoot(text: string): Promise<number> {
     const run = this.queue.then(async () => {
-      const next = parseRoot(text, 'the body');
-      checkRootSuccession(this.root, next);
-      if (next.signed.isExpired(new Date(this.clock.now()))) {
-        throw new FleetError(
-          'VALIDATION',
-          `director root version ${next.signed.version} has expired already`,
-        );
-      }
-      const keysDir = join(this.dir, KEYS_DIR);
-      const signers = { ...this.signers };
-      const rotated: OnlineRole[] = [];
-      for (const role of ONLINE_ROLES) {
-        if (next.signed.roles[role]?.keyIDs.includes(signers[role].keyId)) continue;
-        const pending = join(keysDir, `${role}${NEXT_KEY}`);
-        if (!existsSync(pending)) continue;
-        signers[role] = await readTufSigner(pending);
-        rotated.push(role);
-      }
-      checkOnlineKeys(next, signers);
-      const file = join(this.dir, ROOT_DIR, `${next.signed.version}.root.json`);
-      await writeFile(`${file}.tmp`, text, { mode: 0o644 });
-      await rename(`${file}.tmp`, file);
-      for (const role of rotated)
-        await rename(join(keysDir, `${role}${NEXT_KEY}`), join(keysDir, `${role}.key`));
-      Object.assign(this.signers, signers);
-      this.root = next;
-      return next.signed.version;
+      this.trusted = await installNextRoot(this.dir, NAME, this.trusted, text, this.clock.now());
+      return this.rootVersion;
     });
     this.queue = run.catch(() => undefined);
     return run;
@@ -187,37 +152,8 @@ export class DirectorRepository {
 
   /** The director's new key for an online role, made here, for its next root to name. */
   prepareRotation(role: OnlineRole): Promise<Key> {
-    const run = this.queue.then(async () => {
-      const file = join(this.dir, KEYS_DIR, `${role}${NEXT_KEY}`);
-      if (existsSync(file)) return tufKey(createPublicKey(await readFile(file)));
-      return writeNewTufKey(file);
-    });
+    const run = this.queue.then(() => nextOnlineKey(this.dir, role));
     this.queue = run.catch(() => undefined);
     return run;
   }
-}
-
-function checkOnlineKeys(root: Metadata<Root>, signers: DirectorSigners): void {
-  for (const role of ONLINE_ROLES) {
-    if (!root.signed.roles[role]?.keyIDs.includes(signers[role].keyId)) {
-      throw new FleetError(
-        'VALIDATION',
-        `director root version ${root.signed.version} does not name this server's director ${role} key ` +
-          `(${signers[role].keyId.slice(0, 16)}…): put the ${role} key made with that root in ${DIRECTOR_DIR}/${KEYS_DIR}/${role}.key`,
-      );
-    }
-  }
-}
-
-async function latestRoot(folder: string): Promise<Metadata<Root>> {
-  const versions = (await readdir(folder))
-    .map((f) => /^(\d+)\.root\.json$/.exec(f)?.[1])
-    .filter((v): v is string => v !== undefined)
-    .map(Number)
-    .sort((a, b) => b - a);
-  const latest = versions[0] ?? 1;
-  return parseRoot(
-    await readFile(join(folder, `${latest}.root.json`), 'utf8'),
-    `director root version ${latest}`,
-  );
 }

@@ -12,7 +12,7 @@
  * client reads safely: targets, then snapshot, then timestamp, each file written whole (rename).
  */
 
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,7 +21,6 @@ import {
   Metadata,
   MetadataKind,
   MetaFile,
-  type Root,
   Signature,
   Snapshot,
   TargetFile,
@@ -46,7 +45,6 @@ import {
   delegationsToFile,
 } from './tuf-delegations.js';
 import { type ExpiringRole, warningWindows } from './tuf-expiry.js';
-import { readTufSigner, type Signer, tufKey, writeNewTufKey } from './tuf-keys.js';
 import {
   DEFAULT_LIFETIMES,
   type Lifetimes,
@@ -55,23 +53,28 @@ import {
   planPublication,
   type TargetEntry,
 } from './tuf-plan.js';
-import { checkRootSuccession, ONLINE_ROLES, type OnlineRole, parseRoot } from './tuf-root.js';
+import type { OnlineRole } from './tuf-root.js';
 import { tufExpiry } from './tuf-time.js';
+import {
+  installNextRoot,
+  keyIdsOf,
+  nextOnlineKey,
+  type OnlineSigner,
+  openTrustedRoot,
+  type RepositoryName,
+  ROOT_DIR,
+  type TrustedRoot,
+} from './tuf-trusted-root.js';
 
 export const TUF_DIR = 'tuf';
-const ROOT_DIR = 'root';
-const KEYS_DIR = 'keys';
+const NAME: RepositoryName = { folder: TUF_DIR, label: '' };
 const METADATA_DIR = 'metadata';
-/** `keys/ROLE.next.key`: a role's new key, made for a rotation, until a root naming it is installed. */
-const NEXT_KEY = '.next.key';
 const DELEGATIONS_FILE = 'delegations.json';
 
 /** The files a client may ask for: `N.root.json`, `timestamp.json`, `N.snapshot.json`, `N.targets.json`. */
 const METADATA_FILE = /^(?:([1-9]\d{0,8})\.(root|snapshot|targets)|timestamp)\.json$/;
 /** A delegated role's metadata: `N.NAME.json`. */
 const DELEGATED_FILE = /^[1-9]\d{0,8}\.[a-z][a-z0-9-]{0,39}\.json$/;
-
-type OnlineSigner = { keyId: string; sign: Signer };
 
 export class TufRepository {
   private queue: Promise<unknown> = Promise.resolve();
@@ -90,8 +93,8 @@ export class TufRepository {
     private readonly dir: string,
     private readonly clock: Clock,
     private readonly lifetimes: Lifetimes,
-    private root: Metadata<Root>,
-    private readonly signers: Record<OnlineRole, OnlineSigner>,
+    /** The root this server trusts and the online keys it signs with (tuf-trusted-root.ts). */
+    private trusted: TrustedRoot,
     private state: PublicationState,
   ) {}
 
@@ -102,20 +105,14 @@ export class TufRepository {
     lifetimes: Lifetimes = DEFAULT_LIFETIMES,
   ): Promise<TufRepository | undefined> {
     const dir = join(dataDir, TUF_DIR);
-    if (!existsSync(join(dir, ROOT_DIR, '1.root.json'))) return undefined;
-    const root = await latestRoot(join(dir, ROOT_DIR));
-    const signers = {} as Record<OnlineRole, OnlineSigner>;
-    for (const role of ONLINE_ROLES) {
-      signers[role] = await readTufSigner(join(dir, KEYS_DIR, `${role}.key`));
-    }
-    checkOnlineKeys(root, signers);
+    const trusted = await openTrustedRoot(dir, NAME);
+    if (!trusted) return undefined;
     await mkdir(join(dir, METADATA_DIR), { recursive: true, mode: 0o700 });
     const repository = new TufRepository(
       dir,
       clock,
       lifetimes,
-      root,
-      signers,
+      trusted,
       await readState(join(dir, METADATA_DIR)),
     );
     await repository.openDelegations();
@@ -136,7 +133,7 @@ export class TufRepository {
   }
 
   get rootVersion(): number {
-    return this.root.signed.version;
+    return this.trusted.root.signed.version;
   }
 
   /** Signs what is due for these releases; true when anything was re-signed. One publication at a time. */
@@ -146,66 +143,32 @@ export class TufRepository {
     return run;
   }
 
-  /**
-   * Installs the next root after checking it as a client would (version + 1, thresholds of the old and new
-   * root keys) and that this server holds the online keys it names: its current ones, or the new ones
-   * `prepareRotation` made. A role whose key the root replaces is signed with the new key from now on and the
-   * old key file is gone, so a revoked key signs nothing more here.
-   */
+  /** Installs the next root, signed offline (tuf-trusted-root.ts says what it must be). */
   installRoot(text: string): Promise<number> {
     const run = this.queue.then(async () => {
-      const next = parseRoot(text, 'the body');
-      checkRootSuccession(this.root, next);
-      if (next.signed.isExpired(new Date(this.clock.now()))) {
-        throw new FleetError('VALIDATION', `root version ${next.signed.version} has expired already`);
-      }
-      const keysDir = join(this.dir, KEYS_DIR);
-      const signers = { ...this.signers };
-      const rotated: OnlineRole[] = [];
-      for (const role of ONLINE_ROLES) {
-        if (next.signed.roles[role]?.keyIDs.includes(signers[role].keyId)) continue;
-        const pending = join(keysDir, `${role}${NEXT_KEY}`);
-        if (!existsSync(pending)) continue;
-        signers[role] = await readTufSigner(pending);
-        rotated.push(role);
-      }
-      checkOnlineKeys(next, signers);
-      await writeWhole(join(this.dir, ROOT_DIR, `${next.signed.version}.root.json`), text);
-      for (const role of rotated)
-        await rename(join(keysDir, `${role}${NEXT_KEY}`), join(keysDir, `${role}.key`));
-      Object.assign(this.signers, signers);
-      this.root = next;
-      return next.signed.version;
+      this.trusted = await installNextRoot(this.dir, NAME, this.trusted, text, this.clock.now());
+      return this.rootVersion;
     });
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  /**
-   * The new key of an online role for the next root to name (rotation, or revocation of a stolen key): made
-   * here, so its private half never leaves the server, and the same one until a root naming it is installed.
-   */
+  /** The new key of an online role for the next root to name, made here (a rotation, or a revocation). */
   prepareRotation(role: OnlineRole): Promise<Key> {
-    const run = this.queue.then(async () => {
-      const file = join(this.dir, KEYS_DIR, `${role}${NEXT_KEY}`);
-      if (existsSync(file)) return tufKey(createPublicKey(await readFile(file)));
-      return writeNewTufKey(file);
-    });
+    const run = this.queue.then(() => nextOnlineKey(this.dir, role));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
   /** The key id each online role is signed with now. */
   get keyIds(): Record<OnlineRole, string> {
-    const out = {} as Record<OnlineRole, string>;
-    for (const role of ONLINE_ROLES) out[role] = this.signers[role].keyId;
-    return out;
+    return keyIdsOf(this.trusted.signers);
   }
 
   /** When the trusted root and the published metadata of each online role expire (ms). */
   expiries(): Record<ExpiringRole, number | undefined> {
     return {
-      root: Date.parse(this.root.signed.expires),
+      root: Date.parse(this.trusted.root.signed.expires),
       targets: this.state.targets?.expiresMs,
       snapshot: this.state.snapshot?.expiresMs,
       timestamp: this.state.timestamp?.expiresMs,
@@ -243,9 +206,9 @@ export class TufRepository {
       }
       const file = join(this.dir, METADATA_DIR, `${version}.targets.json`);
       const md = Metadata.fromJSON(MetadataKind.Targets, JSON.parse(await readFile(file, 'utf8')));
-      const role = this.root.signed.roles.targets;
+      const role = this.trusted.root.signed.roles.targets;
       for (const s of signatures) {
-        const key = this.root.signed.keys[s.keyid];
+        const key = this.trusted.root.signed.keys[s.keyid];
         if (!key || !role?.keyIDs.includes(s.keyid)) {
           throw new FleetError(
             'VALIDATION',
@@ -370,9 +333,7 @@ export class TufRepository {
     const assigned = assignTargets(targetsOf(releases), this.delegations);
     const wanted = assigned.top;
     const delegatedListingChanged = await this.delegated.prepare(this.delegations, assigned.roles, now);
-    const keyIds = {} as Record<OnlineRole, string>;
-    for (const role of ONLINE_ROLES) keyIds[role] = this.signers[role].keyId;
-    const plan = planPublication(this.state, wanted, keyIds, this.lifetimes, now);
+    const plan = planPublication(this.state, wanted, keyIdsOf(this.trusted.signers), this.lifetimes, now);
     if (this.targetsFileChanged) {
       plan.snapshot = true;
       plan.timestamp = true;
@@ -411,7 +372,7 @@ export class TufRepository {
         );
       }
       targetsBytes = await this.write(metadata, `${version}.targets.json`, new Metadata(targets), 'targets');
-      this.state.targets = { ...published(targets, this.signers.targets), targets: wanted };
+      this.state.targets = { ...published(targets, this.trusted.signers.targets), targets: wanted };
     }
     let snapshotBytes: Buffer | undefined;
     if (plan.snapshot) {
@@ -433,7 +394,7 @@ export class TufRepository {
         new Metadata(snapshot),
         'snapshot',
       );
-      this.state.snapshot = published(snapshot, this.signers.snapshot);
+      this.state.snapshot = published(snapshot, this.trusted.signers.snapshot);
     }
     if (plan.timestamp) {
       const snapshotVersion = this.state.snapshot?.version ?? 1;
@@ -446,7 +407,7 @@ export class TufRepository {
         snapshotMeta: metaFile(snapshotVersion, snapshotBytes),
       });
       await this.write(metadata, 'timestamp.json', new Metadata(timestamp), 'timestamp');
-      this.state.timestamp = published(timestamp, this.signers.timestamp);
+      this.state.timestamp = published(timestamp, this.trusted.signers.timestamp);
     }
     return plan.timestamp;
   }
@@ -457,7 +418,7 @@ export class TufRepository {
     md: Metadata<Targets | Snapshot | Timestamp>,
     role: OnlineRole,
   ): Promise<Buffer> {
-    md.sign(this.signers[role].sign, false);
+    md.sign(this.trusted.signers[role].sign, false);
     const bytes = Buffer.from(JSON.stringify(md.toJSON()));
     await writeWhole(join(folder, name), bytes);
     return bytes;
@@ -489,28 +450,6 @@ const metaFile = (version: number, bytes: Buffer) =>
     length: bytes.length,
     hashes: { sha256: createHash('sha256').update(bytes).digest('hex') },
   });
-
-function checkOnlineKeys(root: Metadata<Root>, signers: Record<OnlineRole, OnlineSigner>): void {
-  for (const role of ONLINE_ROLES) {
-    if (!root.signed.roles[role]?.keyIDs.includes(signers[role].keyId)) {
-      throw new FleetError(
-        'VALIDATION',
-        `root version ${root.signed.version} does not name this server's ${role} key (${signers[role].keyId.slice(0, 16)}…): ` +
-          `put the ${role} key made with that root in ${TUF_DIR}/${KEYS_DIR}/${role}.key`,
-      );
-    }
-  }
-}
-
-async function latestRoot(folder: string): Promise<Metadata<Root>> {
-  const versions = (await readdir(folder))
-    .map((f) => /^(\d+)\.root\.json$/.exec(f)?.[1])
-    .filter((v): v is string => v !== undefined)
-    .map(Number)
-    .sort((a, b) => b - a);
-  const latest = versions[0] ?? 1;
-  return parseRoot(await readFile(join(folder, `${latest}.root.json`), 'utf8'), `root version ${latest}`);
-}
 
 /** The published targets' delegations and what the published snapshot lists besides targets.json. */
 async function readPublished(
