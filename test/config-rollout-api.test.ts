@@ -115,7 +115,14 @@ forEachBackend((backend) => {
     await reportAll();
     t.clock.advance(SOAK_MS);
     await tick();
-    expect(await show()).toMatchObject({ state: 'completed', reason: expect.stringContaining('promoted') });
+    const completed = await show();
+    expect(completed).toMatchObject({ state: 'completed', reason: expect.stringContaining('promoted') });
+    // Kept as they ended, though the releases went with the promotion.
+    expect(completed.phases.map((p: { counts: object }) => p.counts)).toEqual([
+      { released: 1, applied: 1, failed: 0, pending: 0 },
+      { released: 2, applied: 2, failed: 0, pending: 0 },
+      { released: 3, applied: 3, failed: 0, pending: 0 },
+    ]);
     expect((await call(t.admin, 'GET', '/api/v1/config/base')).json()).toMatchObject({ version: 2 });
     expect((await call(t.admin, 'GET', '/api/v1/config/base/staged')).statusCode).toBe(404);
     expect(await rolloutEvents()).toEqual([
@@ -149,7 +156,11 @@ forEachBackend((backend) => {
 
     const cancelled = await call(t.admin, 'POST', '/api/v1/config/base/rollout/cancel');
     expect(cancelled.statusCode).toBe(200);
-    expect(cancelled.json()).toMatchObject({ state: 'cancelled', reason: 'cancelled by api:admin' });
+    expect(cancelled.json()).toMatchObject({
+      state: 'cancelled',
+      reason: 'cancelled by api:admin',
+      phases: [{ counts: { released: 1, failed: 1 } }, { counts: null }],
+    });
     expect(await versions()).toEqual(Array(6).fill('base@1'));
     expect((await call(t.admin, 'GET', '/api/v1/config/base/staged')).statusCode).toBe(404);
     expect(await rolloutEvents()).toEqual([

@@ -6,7 +6,7 @@
  * asked), or a halt. Each change is a `config.rollout.*` event written with the row, only from the state it read.
  */
 import type { Clock } from '../core/clock.js';
-import { configRolloutStep, type StepDecision } from '../core/config-rollout.js';
+import { configRolloutStep, type PhaseCounts, type StepDecision } from '../core/config-rollout.js';
 import type { StatusThresholds } from '../core/device.js';
 import type { ConfigRolloutRecord } from '../store/config-rollout-store.js';
 import type { Store, TimeContext } from '../store/store.js';
@@ -63,6 +63,7 @@ export class ConfigRolloutDriver {
       if (!read) {
         await this.change(rollout, ctx, 'cancelled', 'config.rollout.cancelled', {
           reason: `staged version ${rollout.version} is no longer staged (promoted, dropped or replaced)`,
+          final: 'now',
         });
         return;
       }
@@ -127,7 +128,9 @@ export class ConfigRolloutDriver {
       await this.change(rollout, ctx, 'halted', 'config.rollout.halted', { reason: decision.reason, counts });
       return;
     }
-    // The last phase passed: every device it applies to holds it.
+    // The last phase passed: every device it applies to holds it. Its counts are kept first: the releases they
+    // are read from go with the staged version when it is promoted.
+    const final = await this.store.configRollouts.phaseCounts(rollout);
     if (rollout.plan.promote) {
       await this.store.config.promote(rollout.name, rollout.version, rollout.scope, ctx, ACTOR);
     }
@@ -136,6 +139,7 @@ export class ConfigRolloutDriver {
         ? `promoted: version ${rollout.version} is the current version`
         : `released to every device it applies to; promote it with fleetd config promote ${rollout.name} ${rollout.version}`,
       counts,
+      final,
     });
   }
 
@@ -144,7 +148,13 @@ export class ConfigRolloutDriver {
     ctx: TimeContext,
     state: 'halted' | 'completed' | 'cancelled' | undefined,
     type: string,
-    what: { reason?: string; phase?: number; counts?: object; previous?: object },
+    what: {
+      reason?: string;
+      phase?: number;
+      counts?: object;
+      previous?: object;
+      final?: PhaseCounts[] | 'now';
+    },
   ): Promise<ConfigRolloutRecord | undefined> {
     const data: Record<string, unknown> = {};
     if (what.counts) data.counts = what.counts;
@@ -156,6 +166,7 @@ export class ConfigRolloutDriver {
         ...(state ? { state } : {}),
         ...(what.phase === undefined ? {} : { phase: what.phase }),
         ...(what.reason === undefined ? {} : { reason: what.reason }),
+        ...(what.final === undefined ? {} : { final: what.final }),
         event: { type, data },
       },
       ctx,

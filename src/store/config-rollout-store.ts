@@ -18,6 +18,8 @@ export interface ConfigRolloutRecord {
   phaseStarts: number[];
   /** Why it halted, was cancelled or completed; null while it runs as planned. */
   reason: string | null;
+  /** Each phase's counts as it ended; null while it is active. */
+  finalCounts: PhaseCounts[] | null;
   createdAt: number;
   createdBy: string;
   updatedAt: number;
@@ -37,6 +39,8 @@ export interface ConfigRolloutChange {
   /** Starts this phase now. */
   phase?: number;
   reason?: string | null;
+  /** It ends: each phase's counts kept as they are now (`now`) or as read before a promotion. */
+  final?: PhaseCounts[] | 'now';
   event: { type: string; data?: Record<string, unknown> };
 }
 
@@ -58,8 +62,8 @@ export interface ConfigRolloutStore {
   latest(name: string): Promise<ConfigRolloutRecord | undefined>;
   /** Newest first: one document's, or every document's (at most `limit`). */
   list(name?: string, limit?: number): Promise<ConfigRolloutRecord[]>;
-  /** What the devices each phase started so far released to reported. */
-  phaseCounts(rollout: ConfigRolloutRecord): Promise<ConfigRolloutCounts['counts'][]>;
+  /** What the devices each phase started so far released to reported (for an ended rollout, as it ended). */
+  phaseCounts(rollout: ConfigRolloutRecord): Promise<PhaseCounts[]>;
   /** The running rollouts whose lease this replica holds or took now (free or lapsed): those it steps. */
   claimRunning(owner: string, now: number, leaseMs: number): Promise<ConfigRolloutRecord[]>;
   /** Gives this replica's leases back (a clean stop). */

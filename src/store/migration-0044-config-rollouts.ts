@@ -2,7 +2,8 @@
  * 0044_config_rollouts: a staged configuration version rolled out with a strategy (docs/configuration.md,
  * "Rolling a staged version out with a strategy"). One row per rollout, kept when it ends; at most one active
  * (running, paused or halted) per document, which a partial unique index holds across replicas. The lease columns
- * name the replica whose driver steps the rollout. Released migrations are never edited.
+ * name the replica whose driver steps the rollout. `final_counts` keeps each phase's counts as the rollout ended:
+ * its releases go with the staged version when that is promoted or dropped. Released migrations are never edited.
  */
 import { type Kysely, type Migration, sql } from 'kysely';
 import type { Dialect } from './migrations.js';
@@ -31,6 +32,7 @@ export function configRollouts(dialect: Dialect): Migration {
         .addColumn('phase', 'integer', (c) => c.notNull())
         .addColumn('phase_starts', 'text', (c) => c.notNull())
         .addColumn('reason', 'text')
+        .addColumn('final_counts', 'text')
         .addColumn('created_at', time, (c) => c.notNull())
         .addColumn('created_by', 'text', (c) => c.notNull())
         .addColumn('updated_at', time, (c) => c.notNull())

@@ -619,6 +619,8 @@ export interface ConfigRolloutsTable {
   /** JSON: when each phase started, so far. */
   phase_starts: string;
   reason: string | null;
+  /** JSON: each phase's counts as the rollout ended (its releases go with the staged version). */
+  final_counts: string | null;
   created_at: number;
   created_by: string;
   updated_at: number;

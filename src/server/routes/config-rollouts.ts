@@ -175,6 +175,8 @@ export const configRolloutRoutes =
                   : action === 'pause'
                     ? `paused by ${actor}`
                     : null,
+              // Cancelled, it keeps each phase's counts: its releases go with the staged version.
+              ...(action === 'cancel' ? { final: 'now' as const } : {}),
               event: { type: control.event },
             },
             ctx,

@@ -42,6 +42,7 @@ function recordOf(row: ConfigRolloutsTable): ConfigRolloutRecord {
     phase: row.phase,
     phaseStarts: (JSON.parse(row.phase_starts) as number[]).map(Number),
     reason: row.reason,
+    finalCounts: row.final_counts === null ? null : (JSON.parse(row.final_counts) as PhaseCounts[]),
     createdAt: Number(row.created_at),
     createdBy: row.created_by,
     updatedAt: Number(row.updated_at),
@@ -99,6 +100,7 @@ export class SqlConfigRollouts implements ConfigRolloutStore {
           phase: 0,
           phase_starts: JSON.stringify([ctx.now]),
           reason: null,
+          final_counts: null,
           created_at: ctx.now,
           created_by: actor,
           updated_at: ctx.now,
@@ -148,14 +150,8 @@ export class SqlConfigRollouts implements ConfigRolloutStore {
     return (await q.execute()).map(recordOf);
   }
 
-  async phaseCounts(r: ConfigRolloutRecord): Promise<PhaseCounts[]> {
-    const counts: PhaseCounts[] = [];
-    for (let i = 0; i < r.phaseStarts.length; i++) {
-      counts.push(
-        await progressOf(this.s.db, r.name, r.version, { from: r.phaseStarts[i]!, to: r.phaseStarts[i + 1] }),
-      );
-    }
-    return counts;
+  phaseCounts(r: ConfigRolloutRecord): Promise<PhaseCounts[]> {
+    return r.finalCounts ? Promise.resolve(r.finalCounts) : countsOf(this.s.db, r);
   }
 
   async claimRunning(owner: string, now: number, leaseMs: number): Promise<ConfigRolloutRecord[]> {
@@ -228,6 +224,10 @@ export class SqlConfigRollouts implements ConfigRolloutStore {
         phase: change.phase ?? row.phase,
         phase_starts: JSON.stringify(change.phase === undefined ? starts : [...starts, ctx.now]),
         reason: change.reason === undefined ? row.reason : change.reason,
+        final_counts:
+          change.final === undefined
+            ? row.final_counts
+            : JSON.stringify(change.final === 'now' ? await countsOf(trx, recordOf(row)) : change.final),
         updated_at: ctx.now,
       };
       await trx
@@ -237,6 +237,7 @@ export class SqlConfigRollouts implements ConfigRolloutStore {
           phase: next.phase,
           phase_starts: next.phase_starts,
           reason: next.reason,
+          final_counts: next.final_counts,
           updated_at: next.updated_at,
         })
         .where('id', '=', id)
@@ -252,6 +253,16 @@ export class SqlConfigRollouts implements ConfigRolloutStore {
       return record;
     });
   }
+}
+
+/** What each phase's devices reported: those released while it was the current phase. */
+async function countsOf(db: Db, r: ConfigRolloutRecord): Promise<PhaseCounts[]> {
+  const counts: PhaseCounts[] = [];
+  for (let i = 0; i < r.phaseStarts.length; i++) {
+    const window = { from: r.phaseStarts[i]!, to: r.phaseStarts[i + 1] };
+    counts.push(await progressOf(db, r.name, r.version, window));
+  }
+  return counts;
 }
 
 function activeRow(db: Db, name: string): Promise<ConfigRolloutsTable | undefined> {
