@@ -216,6 +216,8 @@ export interface ServerParts {
   adminTokenFile: string;
   sweeper: StatusSweeper;
   engine: RolloutEngine;
+  /** Steps the configuration rollouts after each engine pass. */
+  configRollouts: ConfigRolloutDriver;
   webhooks: WebhookDispatcher;
   scrubber: BlobScrubber;
   pruner: EventPruner;
@@ -424,6 +426,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     adminTokenFile,
     sweeper,
     engine,
+    configRollouts,
     webhooks,
     scrubber,
     pruner,
@@ -540,6 +543,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await webhooks.stop();
       await parts.delivery.stop();
       await engine.stop();
+      // After the last pass: this replica's configuration rollouts go to another at once.
+      await parts.configRollouts.stop();
       await sweeper.stop();
       await store.close();
     },

@@ -10,7 +10,7 @@ import {
   configRolloutStep,
   parsePhaseList,
   phaseTargets,
-} from '../src/core/config-rollout.js';
+} from './config-rollout.js';
 
 const plan = (over: Partial<ConfigRolloutPlan> = {}): ConfigRolloutPlan => ({
   phases: parsePhaseList('1,10%,50%,100%'),
