@@ -214,7 +214,19 @@ forEachBackend((backend) => {
     expect((await call(t.admin, 'POST', '/api/v1/config/base/rollout/pause')).statusCode).toBe(404);
     expect(await rolloutEvents()).toEqual([]);
 
+    // A scoped operator sees nothing of a document set outside its scope.
+    const scoped = (
+      await call(t.admin, 'POST', '/api/v1/tokens', {
+        name: 'east',
+        role: 'operator',
+        scope: 'tag.region=east',
+      })
+    ).json().token as string;
+    expect((await start({ version: 2 }, bearer(scoped))).statusCode).toBe(404);
+
     expect((await start({ version: 2 })).statusCode).toBe(200);
+    expect((await call(bearer(scoped), 'GET', '/api/v1/config/base/rollout')).statusCode).toBe(404);
+    expect((await call(bearer(scoped), 'POST', '/api/v1/config/base/rollout/cancel')).statusCode).toBe(404);
     const second = await start({ version: 2 });
     expect(second.statusCode).toBe(409);
     expect(second.json().error.message).toContain('already has an active rollout');

@@ -9,7 +9,7 @@ export interface ConfigRolloutRecord {
   /** The staged version it rolls out. */
   version: number;
   plan: ConfigRolloutPlan;
-  /** The scope of who started it: its releases and promotion are made within it. */
+  /** The document's scope: its releases and promotion are made within it, its principals see it. */
   scope: string | null;
   state: ConfigRolloutState;
   /** The current phase, 0-based. */

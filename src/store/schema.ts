@@ -611,7 +611,7 @@ export interface ConfigRolloutsTable {
   soak_ms: number;
   max_failure_rate: number;
   promote: number;
-  /** The scope of who started it: the releases and the promotion are made within it. */
+  /** The document's scope: the releases and the promotion are made within it, its principals see it. */
   scope: string | null;
   state: string;
   /** The current phase, 0-based. */

@@ -85,7 +85,7 @@ export class SqlConfigRollouts implements ConfigRolloutStore {
   ): Promise<ConfigRolloutRecord> {
     try {
       return await this.s.db.transaction().execute(async (trx) => {
-        await mustBeStaged(trx, name, version, scope);
+        const staged = await mustBeStaged(trx, name, version, scope);
         if (await activeRow(trx, name)) throw activeConflict(name);
         const row: ConfigRolloutsTable = {
           id: `cfr_${randomBytes(9).toString('base64url')}`,
@@ -95,7 +95,8 @@ export class SqlConfigRollouts implements ConfigRolloutStore {
           soak_ms: plan.soakMs,
           max_failure_rate: plan.maxFailureRate,
           promote: plan.promote ? 1 : 0,
-          scope,
+          // The document's: its principals see the rollout, and its releases are made within it.
+          scope: staged.scope,
           state: 'running',
           phase: 0,
           phase_starts: JSON.stringify([ctx.now]),
