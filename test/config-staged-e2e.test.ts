@@ -3,7 +3,9 @@
  * `--config-hook`, and the CLI. A staged version reaches no device; released to a canary of one it is applied by
  * that agent alone while the others keep the current version; released to the rest and promoted, every agent
  * applies it. A next version the hook refuses is reported failed by the canary, shows in the staged version's
- * progress, and is dropped: the canary goes back to the current version and the others never left it.
+ * progress, and is dropped: the canary goes back to the current version and the others never left it. Rolled out
+ * with a strategy (`config rollout`), the server releases a canary, then the rest, and promotes it by itself; a
+ * refused version halts the rollout at the canary, and cancelling it sends the canary back.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -170,3 +172,62 @@ it('applies a staged version to a canary first, then the rest; a refused one is 
   expect(versionsOf(back)).toEqual(['site@2', 'site@2', 'site@2']);
   expect(appliedContent()).toEqual([{ level: 'debug' }, { level: 'debug' }, { level: 'debug' }]);
 }, 150_000);
+
+// Continues with the agents and the promoted version 2 of the test above.
+it('rolls a staged version out by itself: a canary, then the rest, promoted; a refused one halts at the canary and is cancelled', async () => {
+  const stage = (file: string, content: object) => {
+    const out = cli('config', 'set', 'site', document(file, content), '-f', 'tag.lab = staged', '--staged');
+    return /staged version (\d+)/.exec(out)![1]!;
+  };
+  const versionsOf = (states: Map<string, DeviceConfig>) => IDS.map((id) => states.get(id)!.applied?.version);
+  const rolloutState = (state: string) =>
+    eventually(`the configuration rollout to be ${state}`, async () => {
+      const out = cli('config', 'rollouts', 'site');
+      if (!out.includes(`: ${state}`)) throw new Error(out);
+      return out;
+    });
+
+  const good = stage('v4.json', { level: 'warn' });
+  expect(
+    cli(
+      'config',
+      'rollout',
+      'site',
+      good,
+      '--phases',
+      '1,100%',
+      '--interval',
+      '1s',
+      '--max-failure-rate',
+      '0%',
+      '--promote',
+    ),
+  ).toMatch(new RegExp(`^site version ${good}: running, phase 1 of 2 \\(1\\)`));
+  const done = await rolloutState('completed');
+  expect(done).toMatch(/promoted/);
+  expect(done).toMatch(/\n1\s+1\s+.*\s1\s+1\s+0\s+0\n2\s+100%\s+.*\s2\s+2\s+0\s+0/);
+  const promoted = await eventually('every agent to apply the promoted version', async () => {
+    const states = await settled();
+    if (!versionsOf(states).every((v) => v === `site@${good}`)) throw new Error(versionsOf(states).join(' '));
+    return states;
+  });
+  expect(versionsOf(promoted)).toEqual(IDS.map(() => `site@${good}`));
+  expect(cli('config', 'show', 'site')).toMatch(new RegExp(`^site: version ${good} `));
+
+  const bad = stage('v5.json', { level: 'trace', refuse: true });
+  cli('config', 'rollout', 'site', bad, '--phases', '1,100%', '--interval', '1s');
+  const halted = await rolloutState('halted');
+  expect(halted).toContain('1 of 1 devices failed');
+  expect(cli('config', 'rollouts')).toMatch(/site\s+\d+\s+halted/);
+  // Only the canary ever got it.
+  const states = await settled();
+  expect(IDS.map((id) => states.get(id)!.desired?.version)).toEqual([
+    `site@${bad}`,
+    `site@${good}`,
+    `site@${good}`,
+  ]);
+  expect(cli('config', 'rollout-cancel', 'site')).toMatch(new RegExp(`^site version ${bad}: cancelled`));
+  const back = await settled();
+  expect(IDS.map((id) => back.get(id)!.desired?.version)).toEqual(IDS.map(() => `site@${good}`));
+  expect(appliedContent()).toEqual(IDS.map(() => ({ level: 'warn' })));
+}, 120_000);

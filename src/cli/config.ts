@@ -1,8 +1,8 @@
 /**
  * Remote configuration (docs/configuration.md): `fleetd config set NAME FILE [--filter EXPR | --device ID]
  * [--staged]`, `config ls`, `config show NAME`, `config rm NAME`; a staged version's `config staged NAME`,
- * `config release NAME VERSION`, `config promote NAME VERSION`, `config unstage NAME`; and `fleetd devices config
- * ID` (desired next to reported).
+ * `config release NAME VERSION`, `config promote NAME VERSION`, `config unstage NAME`; its rollout with a strategy
+ * (config-rollouts.ts); and `fleetd devices config ID` (desired next to reported).
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -18,6 +18,7 @@ import type {
   StagedSummary,
 } from '../protocol/config.js';
 import { CliError, type Client } from './client.js';
+import { registerConfigRollouts } from './config-rollouts.js';
 import { ago, type OutputFormat, printJson, table } from './output.js';
 
 interface Ctx {
@@ -137,6 +138,7 @@ export function registerConfig(program: Command, ctx: Ctx): void {
     });
 
   registerStaged(config, ctx);
+  registerConfigRollouts(config, ctx);
 }
 
 /** The STAGED column of `config ls`: the staged version and how far it got. */

@@ -22,6 +22,7 @@ import { auditRoutes } from './routes/audit.js';
 import { cacheRoutes } from './routes/cache.js';
 import { commandRoutes, deviceCommandApi } from './routes/commands.js';
 import { configRoutes, deviceConfigApi } from './routes/config.js';
+import { configRolloutRoutes } from './routes/config-rollouts.js';
 import { connectivityRoutes } from './routes/connectivity.js';
 import { crlRoutes } from './routes/crl.js';
 import { DEFAULT_DDI_TENANT, ddiRoutes } from './routes/ddi.js';
@@ -182,6 +183,7 @@ export async function buildApp(context: ServerContext, options: AppOptions = {})
       await operatorApi.register(windowRoutes(context));
       await operatorApi.register(connectivityRoutes(context));
       await operatorApi.register(configRoutes(context));
+      await operatorApi.register(configRolloutRoutes(context));
       await operatorApi.register(releaseVariantRoutes(context));
     },
     { prefix: '/api/v1' },

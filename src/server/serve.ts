@@ -24,6 +24,7 @@ import { DEFAULT_TELEMETRY_RETENTION, type TelemetryRetention } from '../core/te
 import type { PacingTime } from '../core/token-bucket.js';
 import { DIRECTOR_ROOT } from '../engine/alert-conditions.js';
 import { AlertEvaluator } from '../engine/alert-evaluator.js';
+import { ConfigRolloutDriver } from '../engine/config-rollout-driver.js';
 import { RolloutEngine } from '../engine/rollout-engine.js';
 import { DEFAULT_RETENTION, EventPruner } from '../events/event-pruner.js';
 import { WebhookDispatcher } from '../events/webhook-dispatcher.js';
@@ -215,6 +216,8 @@ export interface ServerParts {
   adminTokenFile: string;
   sweeper: StatusSweeper;
   engine: RolloutEngine;
+  /** Steps the configuration rollouts after each engine pass. */
+  configRollouts: ConfigRolloutDriver;
   webhooks: WebhookDispatcher;
   scrubber: BlobScrubber;
   pruner: EventPruner;
@@ -375,12 +378,21 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
   await alerts?.prime();
   if (alerts) metrics.watchAlerts(alerts);
   const owner = options.replicaId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const configRollouts = new ConfigRolloutDriver(store, clock, thresholds, {
+    owner,
+    ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
+    log: app.log,
+  });
   const engine = new RolloutEngine(store, clock, thresholds, {
     owner,
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
     log: app.log,
     afterTick: async (passMs) => {
       metrics.observeEnginePass(passMs);
+      // Configuration rollouts step with the firmware ones, on the same clock and replica name.
+      await configRollouts
+        .advanceConfigRollouts()
+        .catch((error: unknown) => app.log.error({ err: error }, 'configuration rollouts step failed'));
       if (!alerts) return;
       alertRules?.reloadIfChanged();
       await alerts.maybeEvaluate();
@@ -414,6 +426,7 @@ export async function createServer(options: ServerOptions = {}): Promise<ServerP
     adminTokenFile,
     sweeper,
     engine,
+    configRollouts,
     webhooks,
     scrubber,
     pruner,
@@ -530,6 +543,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       await webhooks.stop();
       await parts.delivery.stop();
       await engine.stop();
+      // After the last pass: this replica's configuration rollouts go to another at once.
+      await parts.configRollouts.stop();
       await sweeper.stop();
       await store.close();
     },

@@ -20,6 +20,7 @@ import { sharedWindows } from './migration-0039-shared-windows.js';
 import { connectivityClasses } from './migration-0040-connectivity-classes.js';
 import { director } from './migration-0042-director.js';
 import { configStaged } from './migration-0043-config-staged.js';
+import { configRollouts } from './migration-0044-config-rollouts.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -786,6 +787,7 @@ export function migrationsFor(dialect: Dialect): Record<string, Migration> {
     '0040_connectivity_classes': connectivityClasses(dialect),
     '0042_director': director(dialect),
     '0043_config_staged': configStaged(dialect),
+    '0044_config_rollouts': configRollouts(dialect),
   };
 }
 

@@ -453,6 +453,7 @@ export interface Database {
   device_config: DeviceConfigTable;
   config_staged: ConfigStagedTable;
   config_releases: ConfigReleasesTable;
+  config_rollouts: ConfigRolloutsTable;
   release_variants: ReleaseVariantsTable;
   metered_downloads: MeteredDownloadsTable;
   director_metadata: DirectorMetadataTable;
@@ -598,6 +599,33 @@ export interface ConfigReleasesTable {
   version: number;
   released_at: number;
   released_by: string;
+}
+
+/** 0044_config_rollouts: a staged configuration version rolled out phase by phase (core/config-rollout.ts). */
+export interface ConfigRolloutsTable {
+  id: string;
+  name: string;
+  version: number;
+  /** JSON: the phases, `{percentage}` or `{devices}` each. */
+  phases: string;
+  soak_ms: number;
+  max_failure_rate: number;
+  promote: number;
+  /** The document's scope: the releases and the promotion are made within it, its principals see it. */
+  scope: string | null;
+  state: string;
+  /** The current phase, 0-based. */
+  phase: number;
+  /** JSON: when each phase started, so far. */
+  phase_starts: string;
+  reason: string | null;
+  /** JSON: each phase's counts as the rollout ended (its releases go with the staged version). */
+  final_counts: string | null;
+  created_at: number;
+  created_by: string;
+  updated_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
 }
 
 /** A device's desired configuration as last resolved, and what its agent last reported. */

@@ -14,6 +14,7 @@ import { SqlAuditLog } from './shared/audit-log.js';
 import { SqlCertificates } from './shared/certificates.js';
 import { SqlCommands } from './shared/commands.js';
 import { SqlConfig } from './shared/config.js';
+import { SqlConfigRollouts } from './shared/config-rollouts.js';
 import { SqlConnectivity } from './shared/connectivity.js';
 import { SqlDelivery } from './shared/delivery.js';
 import { SqlDeltas } from './shared/deltas.js';
@@ -82,6 +83,7 @@ export class SqlStore implements Store, SqlContext {
   readonly groups: SqlGroups;
   readonly deviceWindows: SqlDeviceWindows;
   readonly config: SqlConfig;
+  readonly configRollouts: SqlConfigRollouts;
   readonly connectivity: SqlConnectivity;
   readonly variants: SqlReleaseVariants;
   readonly director: SqlDirectorMetadata;
@@ -111,6 +113,7 @@ export class SqlStore implements Store, SqlContext {
     this.groups = new SqlGroups(this);
     this.deviceWindows = new SqlDeviceWindows(this);
     this.config = new SqlConfig(this);
+    this.configRollouts = new SqlConfigRollouts(this);
     this.connectivity = new SqlConnectivity(this);
     this.variants = new SqlReleaseVariants(db);
     this.director = new SqlDirectorMetadata(db);

@@ -30,6 +30,7 @@ import type { WakeCandidate } from '../core/rollout/wake.js';
 import type { TagEdit } from '../core/tag-edit.js';
 import type { DeviceInventory, TelemetryMetrics, TelemetryRetention } from '../core/telemetry.js';
 import type { DeviceReportedState, UpdateState } from '../core/update-state.js';
+import type { ConfigRolloutStore } from './config-rollout-store.js';
 import type { ConfigStore } from './config-store.js';
 import type { ConnectivityStore } from './connectivity-store.js';
 import type { DeliveryStore } from './delivery-store.js';
@@ -1034,6 +1035,7 @@ export interface Store {
   readonly groups: GroupStore;
   readonly deviceWindows: DeviceWindowStore;
   readonly config: ConfigStore;
+  readonly configRollouts: ConfigRolloutStore;
   readonly connectivity: ConnectivityStore;
   readonly variants: ReleaseVariantStore;
   readonly director: DirectorStore;

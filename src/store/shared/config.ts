@@ -687,11 +687,11 @@ const emptyRow = (deviceId: string): DeviceConfigTable => ({
   reported_at: null,
 });
 
-const stagedRow = (db: Db, name: string): Promise<ConfigStagedTable | undefined> =>
+export const stagedRow = (db: Db, name: string): Promise<ConfigStagedTable | undefined> =>
   db.selectFrom('config_staged').selectAll().where('name', '=', name).executeTakeFirst();
 
 /** The staged version of `name`, which must be `version` (the operator's view is not out of date). */
-async function mustBeStaged(
+export async function mustBeStaged(
   db: Db,
   name: string,
   version: number,
@@ -743,15 +743,23 @@ async function checkRoom(
 
 /**
  * What the devices a staged version was released to reported on the configuration they now hold (which includes
- * it): applied or failed on their desired hash; the rest have not reported yet.
+ * it): applied or failed on their desired hash; the rest have not reported yet. With `window`, only the devices
+ * released from `from` and before `to` (a configuration rollout's phase).
  */
-async function progressOf(db: Db, name: string, version: number): Promise<StagedProgress> {
+export async function progressOf(
+  db: Db,
+  name: string,
+  version: number,
+  window?: { from: number; to?: number | undefined },
+): Promise<StagedProgress> {
   const rows = await db
     .selectFrom('config_releases')
     .leftJoin('device_config', 'device_config.device_id', 'config_releases.device_id')
     .select(['device_config.result', (eb) => eb.fn.countAll<number>().as('n')])
     .where('config_releases.name', '=', name)
     .where('config_releases.version', '=', version)
+    .$if(window !== undefined, (q) => q.where('config_releases.released_at', '>=', window!.from))
+    .$if(window?.to !== undefined, (q) => q.where('config_releases.released_at', '<', window!.to!))
     .where((eb) =>
       eb.or([
         eb('device_config.result_hash', 'is', null),
@@ -765,9 +773,22 @@ async function progressOf(db: Db, name: string, version: number): Promise<Staged
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('name', '=', name)
     .where('version', '=', version)
+    .$if(window !== undefined, (q) => q.where('released_at', '>=', window!.from))
+    .$if(window?.to !== undefined, (q) => q.where('released_at', '<', window!.to!))
     .executeTakeFirstOrThrow();
   const of = (result: string) => Number(rows.find((r) => r.result === result)?.n ?? 0);
   return { released: Number(released.n), applied: of('applied'), failed: of('failed') };
+}
+
+/** How many devices (not decommissioned) a staged version applies to: those a release may reach. */
+export async function stagedReach(db: Db, row: ConfigStagedTable, ctx: TimeContext): Promise<number> {
+  const reach = reachOf(row);
+  let q = db
+    .selectFrom('devices')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('decommissioned_at', 'is', null);
+  if (reach) q = q.where((eb) => compileFilter(eb, reach, ctx));
+  return Number((await q.executeTakeFirstOrThrow()).n);
 }
 
 /** A scoped principal changes only the documents set under its own scope; an unscoped one changes any. */
