@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -22,6 +22,7 @@ import type { DirectorMetadata } from '../src/store/director-store.js';
 import { type Agent, startAgent } from './support/agents.js';
 import { type Operator, operator } from './support/fleet.js';
 import { freePort, type ServerProcess, spawnServer, tempDir } from './support/processes.js';
+import { forward } from './support/recording-proxy.js';
 import { installDirector, tufDataFolder } from './support/tuf.js';
 
 let server: ServerProcess | undefined;
@@ -55,21 +56,7 @@ async function startProxy(upstream: URL): Promise<string> {
       res.end(body ?? '{"error":{"code":"NOT_FOUND","message":"no such file"}}');
       return;
     }
-    const up = request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        path: req.url,
-        method: req.method,
-        headers: req.headers,
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    up.on('error', () => res.destroy());
-    req.pipe(up);
+    forward(upstream, req, res);
   });
   await new Promise<void>((resolve) => proxy!.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;

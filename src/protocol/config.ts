@@ -146,6 +146,13 @@ interface StagedSource {
   progress: { released: number; applied: number; failed: number };
 }
 
+/** Where a document applies, as its JSON's three fields. */
+const targetJson = (t: ConfigTarget) => ({
+  target: t.kind,
+  filter: t.kind === 'filter' ? t.filter : null,
+  device_id: t.kind === 'device' ? t.deviceId : null,
+});
+
 export function stagedSummaryJson(r: StagedSource): Static<typeof StagedSummary> {
   const { released, applied, failed } = r.progress;
   return {
@@ -153,9 +160,7 @@ export function stagedSummaryJson(r: StagedSource): Static<typeof StagedSummary>
     version: r.version,
     current_version: r.currentVersion,
     hash: r.hash,
-    target: r.target.kind,
-    filter: r.target.kind === 'filter' ? r.target.filter : null,
-    device_id: r.target.kind === 'device' ? r.target.deviceId : null,
+    ...targetJson(r.target),
     scope: r.scope,
     staged_at: iso(r.stagedAt)!,
     staged_by: r.stagedBy,
@@ -177,9 +182,7 @@ export function configSummaryJson(r: ConfigDocumentSource): Static<typeof Config
     name: r.name,
     version: r.version,
     hash: r.hash,
-    target: r.target.kind,
-    filter: r.target.kind === 'filter' ? r.target.filter : null,
-    device_id: r.target.kind === 'device' ? r.target.deviceId : null,
+    ...targetJson(r.target),
     scope: r.scope,
     created_at: iso(r.createdAt)!,
     updated_at: iso(r.updatedAt)!,

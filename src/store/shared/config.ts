@@ -108,6 +108,30 @@ function reachOf(meta: Pick<DocumentMeta, 'scope' | 'filter' | 'device_id'>): Fi
   return parts.length === 0 ? undefined : parts.length === 1 ? parts[0] : { kind: 'and', children: parts };
 }
 
+/**
+ * What setting or staging `doc` starts from: the document's current and staged rows (after checking there is room
+ * for it), its content hash and target columns, and whether a row already holds exactly that.
+ */
+async function readForChange(trx: Db, doc: NewConfigDocument) {
+  const existing = await trx
+    .selectFrom('config_documents')
+    .selectAll()
+    .where('name', '=', doc.name)
+    .executeTakeFirst();
+  const staged = await stagedRow(trx, doc.name);
+  await checkRoom(trx, doc, existing ?? staged);
+  const hash = desiredConfig([{ name: doc.name, version: 0, target: 'fleet', document: doc.document }])!.hash;
+  const filter = doc.target.kind === 'filter' ? doc.target.filter : null;
+  const deviceId = doc.target.kind === 'device' ? doc.target.deviceId : null;
+  const sameAs = (row: {
+    hash: string;
+    filter: string | null;
+    device_id: string | null;
+    scope: string | null;
+  }) => row.hash === hash && row.filter === filter && row.device_id === deviceId && row.scope === doc.scope;
+  return { existing, staged, hash, filter, deviceId, sameAs };
+}
+
 export class SqlConfig implements ConfigStore {
   constructor(private readonly s: SqlContext) {}
 
@@ -117,25 +141,8 @@ export class SqlConfig implements ConfigStore {
     actor: string,
   ): Promise<{ document: ConfigDocumentRecord; changed: boolean }> {
     return this.s.db.transaction().execute(async (trx) => {
-      const existing = await trx
-        .selectFrom('config_documents')
-        .selectAll()
-        .where('name', '=', doc.name)
-        .executeTakeFirst();
-      const staged = await stagedRow(trx, doc.name);
-      await checkRoom(trx, doc, existing ?? staged);
-      const hash = desiredConfig([
-        { name: doc.name, version: 0, target: 'fleet', document: doc.document },
-      ])!.hash;
-      const filter = doc.target.kind === 'filter' ? doc.target.filter : null;
-      const deviceId = doc.target.kind === 'device' ? doc.target.deviceId : null;
-      const same =
-        existing !== undefined &&
-        existing.hash === hash &&
-        existing.filter === filter &&
-        existing.device_id === deviceId &&
-        existing.scope === doc.scope;
-      if (same) return { document: recordOf(existing), changed: false };
+      const { existing, staged, hash, filter, deviceId, sameAs } = await readForChange(trx, doc);
+      if (existing && sameAs(existing)) return { document: recordOf(existing), changed: false };
       // Set outright, a document leaves its staged version behind: the new version supersedes it everywhere.
       if (staged) await trx.deleteFrom('config_staged').where('name', '=', doc.name).execute();
       const row: ConfigDocumentsTable = {
@@ -166,25 +173,8 @@ export class SqlConfig implements ConfigStore {
     actor: string,
   ): Promise<{ staged: StagedConfigRecord; changed: boolean }> {
     return this.s.db.transaction().execute(async (trx) => {
-      const existing = await trx
-        .selectFrom('config_documents')
-        .selectAll()
-        .where('name', '=', doc.name)
-        .executeTakeFirst();
-      const before = await stagedRow(trx, doc.name);
-      await checkRoom(trx, doc, existing ?? before);
-      const hash = desiredConfig([
-        { name: doc.name, version: 0, target: 'fleet', document: doc.document },
-      ])!.hash;
-      const filter = doc.target.kind === 'filter' ? doc.target.filter : null;
-      const deviceId = doc.target.kind === 'device' ? doc.target.deviceId : null;
-      const same =
-        before !== undefined &&
-        before.hash === hash &&
-        before.filter === filter &&
-        before.device_id === deviceId &&
-        before.scope === doc.scope;
-      if (same) return { staged: await this.stagedRecord(trx, before), changed: false };
+      const { existing, staged: before, hash, filter, deviceId, sameAs } = await readForChange(trx, doc);
+      if (before && sameAs(before)) return { staged: await this.stagedRecord(trx, before), changed: false };
       const row: ConfigStagedTable = {
         name: doc.name,
         version: Math.max(existing?.version ?? 0, before?.version ?? 0) + 1,
